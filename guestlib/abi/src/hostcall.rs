@@ -1,0 +1,68 @@
+//! The hostcalls, byte for byte.
+//!
+//! Every hostcall is a function imported from the wasm module `"wasmd"`.
+//! Pointers (`ptr`) and lengths (`len`, `cap`) are `i32` holding unsigned
+//! 32-bit offsets into the guest's exported memory `"memory"`. Each call
+//! returns an `i64`: `>= 0` is success, `< 0` is `-errno` ([`crate::errno`]).
+//! A range `ptr..ptr+len` that is not inside the guest's memory gives
+//! `-EFAULT`; nothing is read or written then.
+//!
+//! Calls marked **blocking** park the calling process in the scheduler
+//! until the result is ready; other processes keep running. Calls marked
+//! **sized reply** write a postcard payload into `buf` only if it fits in
+//! `cap` bytes and always return the payload's length, so a guest can call
+//! once with `cap = 0` to learn the size.
+//!
+//! | name | wasm signature | capability | returns |
+//! |---|---|---|---|
+//! | `exit` | `(code: i32) -> i64` | — | never returns; the process exits with `code` |
+//! | `write` | `(stream: i32, ptr: i32, len: i32) -> i64` | `STDIO` | `len`; `stream` is [`STDOUT`] or [`STDERR`], else `-EBADF` |
+//! | `args` | `(buf: i32, cap: i32) -> i64` | — | sized reply: postcard `Vec<&str>` of the process arguments |
+//! | `clock` | `(clock: i32) -> i64` | `TIME` | nanoseconds; `clock` is [`CLOCK_MONOTONIC`] (since the daemon started) or [`CLOCK_REALTIME`] (since 1970), else `-EINVAL` |
+//! | `sleep` | `(nanos: i64) -> i64` | `TIME` | blocking; `0` after at least `nanos` ns; negative `nanos` is `-EINVAL` |
+//! | `yield` | `() -> i64` | — | `0`; the process goes to the back of the run queue |
+//! | `random` | `(ptr: i32, len: i32) -> i64` | `RANDOM` | `len`; fills the range with OS random bytes |
+//! | `spawn` | `(req: i32, len: i32) -> i64` | `SPAWN` | blocking when the module must be loaded or compiled; the child's pid. `req` holds a postcard [`crate::msg::SpawnRequest`] |
+//! | `wait` | `(pid: i32, buf: i32, cap: i32) -> i64` | — | blocking; waits for child `pid` (or any child when `pid == 0`) to end, writes its postcard [`crate::msg::ExitStatus`] to `buf` (`cap` must be at least [`crate::msg::EXIT_STATUS_MAX_LEN`], or `buf == 0` to discard it), returns the child's pid. Not a child: `-ECHILD` |
+//! | `kill` | `(pid: i32) -> i64` | — (`PROC` outside one's own tree) | `0`; the process ends with status `Killed`. Killing oneself does not return |
+//! | `getpid` | `() -> i64` | — | the caller's pid |
+//! | `process_info` | `(pid: i32, buf: i32, cap: i32) -> i64` | — (`PROC` outside one's own tree) | sized reply: postcard [`crate::msg::ProcessInfo`]; `pid == 0` means the caller |
+//! | `cap_check` | `(caps: i64) -> i64` | — | `0` when the caller holds every capability bit in `caps`, else `-EPERM` |
+//!
+//! The entry point is the exported function `_start` with no parameters
+//! and no results; returning from it is `exit(0)`. A module without
+//! `_start` cannot be spawned (`-ENOEXEC`).
+
+/// Import module of every hostcall.
+pub const MODULE: &str = "wasmd";
+/// Name of the entry point a guest exports.
+pub const ENTRY: &str = "_start";
+/// Name of the memory a guest exports.
+pub const MEMORY: &str = "memory";
+
+/// `write` stream: standard output.
+pub const STDOUT: i32 = 1;
+/// `write` stream: standard error.
+pub const STDERR: i32 = 2;
+
+/// `clock` id: monotonic nanoseconds since the daemon started.
+pub const CLOCK_MONOTONIC: i32 = 0;
+/// `clock` id: nanoseconds since the Unix epoch.
+pub const CLOCK_REALTIME: i32 = 1;
+
+/// Names of every hostcall of this ABI version, as imported from [`MODULE`].
+pub const NAMES: &[&str] = &[
+    "exit",
+    "write",
+    "args",
+    "clock",
+    "sleep",
+    "yield",
+    "random",
+    "spawn",
+    "wait",
+    "kill",
+    "getpid",
+    "process_info",
+    "cap_check",
+];

@@ -1,0 +1,20 @@
+//! # wasmd-abi — the contract between wasmd and its guests
+//!
+//! This `no_std` crate is the single source of truth for the hostcall ABI:
+//! hostcall names and signatures ([`hostcall`]), message payloads byte for
+//! byte ([`msg`]), capability and rights bits ([`caps`]) and error numbers
+//! ([`errno`], Redox numbering). The host (`wasmhost`) and the Rust guest
+//! library (`wasmd-guest`) both build on it; a guest in another language
+//! can be written from its documentation alone. Golden-bytes tests pin
+//! every message encoding.
+#![no_std]
+
+extern crate alloc;
+
+pub mod caps;
+pub mod errno;
+pub mod hostcall;
+pub mod msg;
+
+pub use caps::{Caps, Rights};
+pub use msg::{ExitStatus, ModuleSource, ProcessInfo, RunState, SpawnLimits, SpawnRequest};

@@ -1,0 +1,180 @@
+//! Structured hostcall payloads (postcard).
+//!
+//! Postcard encoding in brief, enough to write these by hand from any
+//! language: unsigned integers (`u16`, `u32`, `u64`) are LEB128 varints;
+//! signed integers are zigzag-encoded and then varints; `bool` is one byte;
+//! `Option<T>` is a byte `0` (None) or `1` followed by `T`; strings and
+//! byte slices are a varint length followed by the bytes; sequences are a
+//! varint count followed by the elements; structs are their fields in
+//! order, with no tags; enums are the variant index as a varint followed by
+//! the variant's fields; `[u8; N]` is N bytes with no length.
+//!
+//! Each type documents its bytes; `tests/golden.rs` pins them.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use serde::{Deserialize, Serialize};
+
+use crate::caps::Caps;
+
+/// Payload of the `spawn` hostcall.
+///
+/// Bytes: `module` ([`ModuleSource`]), `args` (varint count, then each
+/// string as varint length + UTF-8), `caps` (`0` = inherit the caller's
+/// set, or `1` + varint bits), `limits` ([`SpawnLimits`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpawnRequest<'a> {
+    /// Where the module comes from.
+    #[serde(borrow)]
+    pub module: ModuleSource<'a>,
+    /// The child's arguments (`args` hostcall). By convention the first
+    /// is the program name.
+    #[serde(borrow)]
+    pub args: Vec<&'a str>,
+    /// The child's capabilities; `None` inherits the caller's. Must be a
+    /// subset of the caller's set, else `-EPERM`.
+    pub caps: Option<Caps>,
+    /// The child's limits; each unset limit inherits the caller's.
+    pub limits: SpawnLimits,
+}
+
+/// Where a spawned module comes from.
+///
+/// Bytes: variant `0` = `Path` + string; variant `1` = `Bytes` + varint
+/// length + the module bytes (binary wasm or WAT text).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ModuleSource<'a> {
+    /// A module file, resolved by the daemon's module loader (relative
+    /// paths against the directory of the caller's own module file).
+    Path(&'a str),
+    /// The module's bytes.
+    Bytes(&'a [u8]),
+}
+
+/// Limits requested for a child. A child's limit can never exceed its
+/// parent's (`-EPERM`).
+///
+/// Bytes: three options in order: `max_pages` (varint u32), `fuel`
+/// (varint u64), `max_handles` (varint u32).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpawnLimits {
+    /// Most 64 KiB pages of linear memory.
+    pub max_pages: Option<u32>,
+    /// Total fuel the child may burn before it ends with `OutOfFuel`.
+    pub fuel: Option<u64>,
+    /// Most live handles.
+    pub max_handles: Option<u32>,
+}
+
+/// How a process ended.
+///
+/// Bytes: variant index, then: `0` `Exited` + zigzag varint code;
+/// `1` `Trapped` + string message; `2` `Killed`; `3` `OutOfFuel`;
+/// `4` `MemoryLimit`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExitStatus {
+    /// The process called `exit(code)` or returned from `_start` (code 0).
+    Exited(i32),
+    /// The process trapped; the message names the trap and, where the
+    /// interpreter provides one, the wasm backtrace. At most
+    /// [`TRAP_MESSAGE_MAX_LEN`] bytes.
+    Trapped(String),
+    /// Killed by `kill` (or by the control tree).
+    Killed,
+    /// Its total fuel budget ran out.
+    OutOfFuel,
+    /// It tried to grow its memory past its limit.
+    MemoryLimit,
+}
+
+/// Longest trap message carried in an [`ExitStatus`].
+pub const TRAP_MESSAGE_MAX_LEN: usize = 512;
+/// Largest encoded [`ExitStatus`]: a `wait` buffer of this size always fits.
+pub const EXIT_STATUS_MAX_LEN: usize = TRAP_MESSAGE_MAX_LEN + 4;
+
+impl ExitStatus {
+    /// The exit code a command-line runner reports for this status:
+    /// the code itself, 134 for a trap, 137 for killed, out of fuel or
+    /// memory limit.
+    pub fn shell_code(&self) -> i32 {
+        match self {
+            ExitStatus::Exited(code) => *code,
+            ExitStatus::Trapped(_) => 134,
+            ExitStatus::Killed | ExitStatus::OutOfFuel | ExitStatus::MemoryLimit => 137,
+        }
+    }
+}
+
+impl core::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ExitStatus::Exited(code) => write!(f, "exited({code})"),
+            ExitStatus::Trapped(msg) => write!(f, "trap: {msg}"),
+            ExitStatus::Killed => f.write_str("killed"),
+            ExitStatus::OutOfFuel => f.write_str("out of fuel"),
+            ExitStatus::MemoryLimit => f.write_str("memory limit"),
+        }
+    }
+}
+
+/// Scheduling state of a process.
+///
+/// Bytes: variant index `0` Ready, `1` Running, `2` Blocked, `3`
+/// Suspended, `4` Exited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RunState {
+    /// Runnable, waiting for its turn.
+    Ready,
+    /// Running now (only ever seen by the process itself).
+    Running,
+    /// Parked in a blocking hostcall.
+    Blocked,
+    /// Stopped by its supervisor until resumed.
+    Suspended,
+    /// Ended; see the status.
+    Exited,
+}
+
+/// Reply of the `process_info` hostcall.
+///
+/// Bytes: `pid` varint, `parent` varint (0 = none), `state` ([`RunState`]),
+/// `name` string, `module_hash` 8 raw bytes (prefix of the SHA-256 of the
+/// module bytes), `memory_pages` varint, `fuel_used` varint, `caps` varint,
+/// `status` option of [`ExitStatus`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    /// Process id.
+    pub pid: u32,
+    /// Parent's pid, 0 for none.
+    pub parent: u32,
+    /// Scheduling state.
+    pub state: RunState,
+    /// Module name (file stem, or `"<bytes>"`).
+    pub name: String,
+    /// First 8 bytes of the SHA-256 of the module bytes.
+    pub module_hash: [u8; 8],
+    /// Current linear memory size in 64 KiB pages.
+    pub memory_pages: u32,
+    /// Fuel burnt so far.
+    pub fuel_used: u64,
+    /// Capability set.
+    pub caps: Caps,
+    /// Exit status once exited.
+    pub status: Option<ExitStatus>,
+}
+
+/// Encodes a message into a new vector.
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serializing into a Vec cannot fail for these types.
+    postcard::to_allocvec(value).unwrap_or_default()
+}
+
+/// Decodes a message, rejecting trailing bytes.
+pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, postcard::Error> {
+    let (value, rest) = postcard::take_from_bytes(bytes)?;
+    if rest.is_empty() {
+        Ok(value)
+    } else {
+        Err(postcard::Error::DeserializeBadEncoding)
+    }
+}

@@ -1,0 +1,180 @@
+//! Processes: spawn, wait, kill, exit, identity and inspection.
+
+use alloc::vec::Vec;
+
+use wasmd_abi::msg::{self, SpawnRequest, EXIT_STATUS_MAX_LEN};
+pub use wasmd_abi::{Caps, ExitStatus, ModuleSource, ProcessInfo, RunState, SpawnLimits};
+
+use crate::error::{check, Error, Result};
+use crate::sys;
+
+/// A process id.
+pub type Pid = u32;
+
+/// Ends the calling process with `code`.
+pub fn exit(code: i32) -> ! {
+    // SAFETY: `exit` takes a plain integer and does not return.
+    unsafe {
+        sys::exit(code);
+    }
+    // Only reachable on a host build, where hostcalls are stubs.
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
+/// Gives up the rest of this time slice.
+pub fn yield_now() {
+    // SAFETY: no arguments.
+    unsafe {
+        sys::yield_now();
+    }
+}
+
+/// The caller's pid.
+pub fn id() -> Pid {
+    // SAFETY: no arguments.
+    unsafe { sys::getpid() as Pid }
+}
+
+/// True when the caller holds every capability in `caps`.
+pub fn has_caps(caps: Caps) -> bool {
+    // SAFETY: scalar argument.
+    unsafe { sys::cap_check(caps.0 as i64) == 0 }
+}
+
+/// Builds a child process: module, arguments, capabilities, limits.
+///
+/// ```ignore
+/// let pid = Command::path("child.wasm").arg("x").caps(Caps::STDIO).spawn()?;
+/// let status = wait(pid)?;
+/// ```
+#[derive(Clone, Debug)]
+pub struct Command<'a> {
+    module: ModuleSource<'a>,
+    args: Vec<&'a str>,
+    caps: Option<Caps>,
+    limits: SpawnLimits,
+}
+
+impl<'a> Command<'a> {
+    /// A child from a module file (resolved by the daemon; relative paths
+    /// against the directory of the caller's module).
+    pub fn path(path: &'a str) -> Self {
+        Self::new(ModuleSource::Path(path))
+    }
+
+    /// A child from module bytes (binary wasm or WAT text).
+    pub fn bytes(bytes: &'a [u8]) -> Self {
+        Self::new(ModuleSource::Bytes(bytes))
+    }
+
+    fn new(module: ModuleSource<'a>) -> Self {
+        Command {
+            module,
+            args: Vec::new(),
+            caps: None,
+            limits: SpawnLimits::default(),
+        }
+    }
+
+    /// Adds an argument.
+    pub fn arg(mut self, arg: &'a str) -> Self {
+        self.args.push(arg);
+        self
+    }
+
+    /// Adds arguments.
+    pub fn args(mut self, args: impl IntoIterator<Item = &'a str>) -> Self {
+        self.args.extend(args);
+        self
+    }
+
+    /// Sets the child's capabilities (a subset of the caller's); by default
+    /// the child inherits the caller's.
+    pub fn caps(mut self, caps: Caps) -> Self {
+        self.caps = Some(caps);
+        self
+    }
+
+    /// Limits the child's memory to `pages` 64 KiB pages.
+    pub fn max_pages(mut self, pages: u32) -> Self {
+        self.limits.max_pages = Some(pages);
+        self
+    }
+
+    /// Gives the child a total fuel budget.
+    pub fn fuel(mut self, fuel: u64) -> Self {
+        self.limits.fuel = Some(fuel);
+        self
+    }
+
+    /// Limits the child's live handles.
+    pub fn max_handles(mut self, handles: u32) -> Self {
+        self.limits.max_handles = Some(handles);
+        self
+    }
+
+    /// Spawns the child; returns its pid.
+    pub fn spawn(&self) -> Result<Pid> {
+        let req = SpawnRequest {
+            module: self.module.clone(),
+            args: self.args.clone(),
+            caps: self.caps,
+            limits: self.limits,
+        };
+        let bytes = msg::encode(&req);
+        // SAFETY: pointer and length of a live buffer.
+        let ret = unsafe { sys::spawn(bytes.as_ptr(), bytes.len()) };
+        check(ret).map(|pid| pid as Pid)
+    }
+}
+
+/// Waits for child `pid` to end and returns its status.
+pub fn wait(pid: Pid) -> Result<ExitStatus> {
+    wait_raw(pid as i32).map(|(_, status)| status)
+}
+
+/// Waits for any child to end; returns its pid and status.
+pub fn wait_any() -> Result<(Pid, ExitStatus)> {
+    wait_raw(0)
+}
+
+fn wait_raw(pid: i32) -> Result<(Pid, ExitStatus)> {
+    let mut buf = [0u8; EXIT_STATUS_MAX_LEN];
+    // SAFETY: pointer and capacity of a live buffer.
+    let ret = unsafe { sys::wait(pid, buf.as_mut_ptr(), buf.len()) };
+    let child = check(ret)? as Pid;
+    let status = msg::decode(&buf)
+        .or_else(|_| postcard::take_from_bytes::<ExitStatus>(&buf).map(|(s, _)| s));
+    status
+        .map(|s| (child, s))
+        .map_err(|_| Error::InvalidArgument)
+}
+
+/// Kills a process (a descendant, or any with the `PROC` capability).
+pub fn kill(pid: Pid) -> Result<()> {
+    // SAFETY: scalar argument.
+    check(unsafe { sys::kill(pid as i32) }).map(|_| ())
+}
+
+/// Information about a process (0 = the caller).
+pub fn info(pid: Pid) -> Result<ProcessInfo> {
+    let bytes = sized_reply(|buf, cap| {
+        // SAFETY: `buf`/`cap` describe a live, writable buffer.
+        unsafe { sys::process_info(pid as i32, buf, cap) }
+    })?;
+    msg::decode(&bytes).map_err(|_| Error::InvalidArgument)
+}
+
+/// Calls a sized-reply hostcall, growing the buffer until the reply fits.
+pub(crate) fn sized_reply(call: impl Fn(*mut u8, usize) -> i64) -> Result<Vec<u8>> {
+    let mut buf = alloc::vec![0u8; 256];
+    loop {
+        let len = check(call(buf.as_mut_ptr(), buf.len()))? as usize;
+        if len <= buf.len() {
+            buf.truncate(len);
+            return Ok(buf);
+        }
+        buf.resize(len, 0);
+    }
+}

@@ -1,0 +1,12 @@
+//! # wasmd — the WebAssembly process manager daemon for Redox
+//!
+//! This crate holds the `wasmd` binary and everything around the
+//! OS-neutral process manager (`wasmhost`): the OS backends
+//! ([`sys`], Linux and Redox), the module loader, terminal output and the
+//! `run` command.
+
+pub mod loader;
+pub mod logger;
+pub mod output;
+pub mod run;
+pub mod sys;

@@ -1,0 +1,831 @@
+//! The process manager: spawning, the scheduler loop, exits and reaping.
+//!
+//! [`ProcessManager`] owns every [`Process`], the run queues and timers
+//! ([`Scheduler`]), the module cache and the worker threads. The embedder
+//! drives it: [`ProcessManager::run`] runs ready processes for a number of
+//! time slices; [`ProcessManager::wait_for_events`] sleeps until a timer
+//! or a worker completion is due (the CLI's loop), or an event loop calls
+//! `run` when the waker fires (the daemon's loop).
+//!
+//! One turn of a process ([`ProcessManager::run_turn`]): take it out of
+//! the table, give it a fuel slice, call or resume it, and handle what
+//! stops it: the slice ran out (requeue), a syscall (handle it and resume
+//! at once, or park it), the end of `_start` or a trap (exit). Then put
+//! it back and, if it exited, tell its parent.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use wasmd_abi::msg::{self, TRAP_MESSAGE_MAX_LEN};
+use wasmd_abi::{Caps, ExitStatus, ProcessInfo};
+use wasmi::errors::ErrorKind;
+use wasmi::TrapCode;
+use wasmi::{CompilationMode, Config, Engine, Linker, ResumableCall, Store, Val};
+
+use crate::error::{ControlError, SpawnError};
+use crate::limits::{Limits, MemoryLimiter};
+use crate::log::{ProcessLog, DEFAULT_LOG_CAPACITY};
+use crate::module_cache::{CompiledModule, ModuleCache};
+use crate::platform::{ModuleLoader, OutputSink, Platform};
+use crate::process::{BlockOn, HostEnv, Process, ProcessState, Resume, Sched};
+use crate::scheduler::Scheduler;
+use crate::worker::{Completion, JobResult, Waker, Workers};
+use crate::{hostcalls, Pid};
+
+/// Tunables of a [`ProcessManager`].
+#[derive(Debug, Clone)]
+pub struct ManagerConfig {
+    /// Fuel per time slice (about one unit per wasm instruction).
+    pub slice_fuel: u64,
+    /// Bytes kept per log stream per process.
+    pub log_capacity: usize,
+    /// Most live processes.
+    pub max_processes: usize,
+    /// Exited processes kept for inspection once nobody can wait for them.
+    pub retained_exited: usize,
+    /// Compiled modules kept when no process uses them.
+    pub module_cache_capacity: usize,
+    /// Worker threads for loading and compiling modules.
+    pub workers: usize,
+}
+
+impl Default for ManagerConfig {
+    fn default() -> Self {
+        Self {
+            slice_fuel: 100_000,
+            log_capacity: DEFAULT_LOG_CAPACITY,
+            max_processes: 1_000_000,
+            retained_exited: 1024,
+            module_cache_capacity: 256,
+            workers: 2,
+        }
+    }
+}
+
+/// How to spawn a process from a compiled module.
+#[derive(Debug, Clone)]
+pub struct SpawnOptions {
+    /// Display name.
+    pub name: String,
+    /// Arguments (by convention the first is the program name).
+    pub args: Vec<String>,
+    /// Capability set.
+    pub caps: Caps,
+    /// Limits.
+    pub limits: Limits,
+    /// Parent process, if any.
+    pub parent: Option<Pid>,
+    /// The module file, if it came from one.
+    pub module_path: Option<PathBuf>,
+}
+
+impl SpawnOptions {
+    /// Options with default limits and capabilities, no parent.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            args: Vec::new(),
+            caps: Caps::DEFAULT,
+            limits: Limits::default(),
+            parent: None,
+            module_path: None,
+        }
+    }
+}
+
+/// Why [`ProcessManager::run_to_completion`] stopped early.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("deadlock: {0} live processes are all blocked and nothing can wake them")]
+pub struct Deadlock(pub usize);
+
+/// The process manager. Lives on one thread (the scheduler thread).
+pub struct ProcessManager {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<ProcessState>,
+    pub(crate) modules: ModuleCache,
+    pub(crate) env: Arc<HostEnv>,
+    pub(crate) loader: Arc<dyn ModuleLoader>,
+    pub(crate) config: ManagerConfig,
+    pub(crate) procs: HashMap<Pid, Box<Process>>,
+    pub(crate) sched: Scheduler,
+    next_pid: Pid,
+    live: usize,
+    /// Exited processes no parent will reap, oldest first.
+    orphans: VecDeque<Pid>,
+    completions: Receiver<Completion>,
+    pub(crate) workers: Workers,
+    pub(crate) jobs_in_flight: usize,
+    waker: Arc<Mutex<Option<Waker>>>,
+}
+
+impl std::fmt::Debug for ProcessManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessManager")
+            .field("live", &self.live)
+            .field("records", &self.procs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a turn ended.
+enum TurnEnd {
+    Preempted(wasmi::ResumableCallOutOfFuel),
+    Yield(wasmi::ResumableCallHostTrap),
+    Park(wasmi::ResumableCallHostTrap, BlockOn),
+    Exit(ExitStatus),
+}
+
+/// What a syscall handler decided.
+pub(crate) enum SyscallOutcome {
+    /// Resume the caller at once with this value.
+    Return(i64),
+    /// Requeue the caller at the back, returning 0.
+    Yield,
+    /// Park the caller.
+    Park(BlockOn),
+    /// End the caller.
+    Exit(ExitStatus),
+}
+
+impl ProcessManager {
+    /// A manager using `platform`, `loader` for module files and `output`
+    /// for guest output.
+    pub fn new(
+        config: ManagerConfig,
+        platform: Arc<dyn Platform>,
+        loader: Arc<dyn ModuleLoader>,
+        output: Arc<dyn OutputSink>,
+    ) -> Self {
+        let mut wasmi_config = Config::default();
+        wasmi_config.consume_fuel(true);
+        // Eager: modules are compiled once and cached, and wasmi 2.0's lazy
+        // translation charges its fuel through a non-resumable error, which
+        // would turn an ordinary preemption into an "out of fuel" exit.
+        wasmi_config.compilation_mode(CompilationMode::Eager);
+        let engine = Engine::new(&wasmi_config);
+        let mut linker = Linker::new(&engine);
+        // Defining a fixed set of distinct names on a fresh linker cannot fail.
+        if let Err(e) = hostcalls::define(&mut linker) {
+            panic!("hostcall table is inconsistent: {e}");
+        }
+        let (done_tx, done_rx): (Sender<Completion>, _) = mpsc::channel();
+        let waker: Arc<Mutex<Option<Waker>>> = Arc::default();
+        let workers = Workers::start(config.workers, done_tx, waker.clone());
+        Self {
+            modules: ModuleCache::new(engine.clone(), config.module_cache_capacity),
+            engine,
+            linker,
+            env: Arc::new(HostEnv {
+                platform,
+                output,
+                epoch: Instant::now(),
+            }),
+            loader,
+            config,
+            procs: HashMap::new(),
+            sched: Scheduler::default(),
+            next_pid: 1,
+            live: 0,
+            orphans: VecDeque::new(),
+            completions: done_rx,
+            workers,
+            jobs_in_flight: 0,
+            waker,
+        }
+    }
+
+    /// Sets the function workers call after posting a completion (from
+    /// their thread), so an event loop knows to call [`Self::run`].
+    pub fn set_waker(&mut self, waker: Waker) {
+        *self.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(waker);
+    }
+
+    /// The module cache (shareable with other threads for compiling).
+    pub fn modules(&self) -> &ModuleCache {
+        &self.modules
+    }
+
+    /// The wasmi engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Reads and compiles a module file on this thread (for start-up and
+    /// tools; guests' spawns load on worker threads).
+    pub fn load_module(&self, path: &str) -> Result<(Arc<CompiledModule>, PathBuf), SpawnError> {
+        let loaded = self.loader.load(None, path)?;
+        let module = self.modules.compile(&loaded.bytes)?;
+        Ok((module, loaded.path))
+    }
+
+    /// Spawns a process running `module`. It starts on a later [`Self::run`].
+    ///
+    /// A start function that traps, exits or exceeds the memory limit still
+    /// gives a pid, of an already exited process; instantiation errors
+    /// (bad import types) are errors.
+    pub fn spawn(
+        &mut self,
+        module: Arc<CompiledModule>,
+        opts: SpawnOptions,
+    ) -> Result<Pid, SpawnError> {
+        if self.live >= self.config.max_processes {
+            return Err(SpawnError::TooManyProcesses);
+        }
+        let pid = self.alloc_pid();
+        let args: Vec<&str> = opts.args.iter().map(String::as_str).collect();
+        let state = ProcessState {
+            pid,
+            caps: opts.caps,
+            memory: None,
+            args: msg::encode(&args).into_boxed_slice(),
+            log: ProcessLog::new(self.config.log_capacity),
+            env: self.env.clone(),
+            limiter: MemoryLimiter::new(opts.limits.max_pages),
+            syscall: None,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let given = self.slice_for(&opts.limits, 0, 0);
+        set_fuel(&mut store, given);
+        let instantiated = self
+            .linker
+            .instantiate_and_start(&mut store, &module.module);
+        let fuel_used = given - store.get_fuel().unwrap_or(0);
+        let (sched, store) = match instantiated {
+            Ok(instance) => {
+                let Some(entry) = instance.get_func(&store, wasmd_abi::hostcall::ENTRY) else {
+                    return Err(SpawnError::NoEntry);
+                };
+                store.data_mut().memory = instance.get_memory(&store, wasmd_abi::hostcall::MEMORY);
+                (Sched::Ready(Resume::Start(entry)), Some(store))
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::Linker(_) | ErrorKind::Instantiation(_)) => {
+                if store.data().limiter.hit {
+                    (Sched::Exited(ExitStatus::MemoryLimit), None)
+                } else {
+                    return Err(SpawnError::Instantiate(e.to_string()));
+                }
+            }
+            Err(e) => {
+                let status = match store.data_mut().syscall.take() {
+                    Some(crate::process::Syscall::Exit(code)) => ExitStatus::Exited(code),
+                    _ => trap_status(&store, &e),
+                };
+                (Sched::Exited(status), None)
+            }
+        };
+        let exited = matches!(sched, Sched::Exited(_));
+        let mut proc = Box::new(Process {
+            pid,
+            parent: opts.parent,
+            name: opts.name,
+            module,
+            module_path: opts.module_path,
+            caps: opts.caps,
+            limits: opts.limits,
+            store,
+            sched,
+            fuel_used,
+            exit_pages: 0,
+            exit_log: None,
+            children: Vec::new(),
+        });
+        if let Some(parent) = opts.parent.and_then(|p| self.procs.get_mut(&p)) {
+            parent.children.push(pid);
+        }
+        if exited {
+            proc.exit_log = Some(ProcessLog::new(0));
+            if let Some(status) = proc.status() {
+                self.env.output.exited(pid, status);
+            }
+            self.procs.insert(pid, proc);
+            if opts.parent.is_none() {
+                self.retain_orphan(pid);
+            }
+        } else {
+            self.live += 1;
+            self.procs.insert(pid, proc);
+            self.sched.push_ready(pid);
+        }
+        Ok(pid)
+    }
+
+    fn alloc_pid(&mut self) -> Pid {
+        loop {
+            let pid = self.next_pid;
+            self.next_pid = self.next_pid.checked_add(1).unwrap_or(1);
+            if pid != 0 && !self.procs.contains_key(&pid) {
+                return pid;
+            }
+        }
+    }
+
+    /// The fuel to give for one slice: at least `required`, at most the
+    /// budget left.
+    fn slice_for(&self, limits: &Limits, fuel_used: u64, required: u64) -> u64 {
+        let slice = self.config.slice_fuel.max(required);
+        match limits.fuel {
+            Some(budget) => slice.min(budget.saturating_sub(fuel_used)),
+            None => slice,
+        }
+    }
+
+    /// Runs up to `max_turns` time slices of ready processes, handling due
+    /// timers and worker completions between them. Returns the number of
+    /// turns run (0 when nothing was ready).
+    pub fn run(&mut self, max_turns: usize) -> usize {
+        let mut turns = 0;
+        self.poll_events();
+        while turns < max_turns {
+            let Some(pid) = self.sched.pop() else { break };
+            if self.run_turn(pid) {
+                turns += 1;
+            }
+            self.poll_events();
+        }
+        turns
+    }
+
+    /// Handles due timers and finished worker jobs.
+    pub fn poll_events(&mut self) {
+        while let Ok(done) = self.completions.try_recv() {
+            self.complete_job(done);
+        }
+        if self.sched.next_deadline().is_some() {
+            let now = Instant::now();
+            while let Some((pid, token)) = self.sched.pop_due(now) {
+                self.fire_timer(pid, token);
+            }
+        }
+    }
+
+    /// When nothing is ready, sleeps until the next timer, a worker
+    /// completion or `timeout`, whichever comes first, and handles it.
+    pub fn wait_for_events(&mut self, timeout: Option<Duration>) {
+        if !self.sched.is_idle() {
+            return;
+        }
+        let now = Instant::now();
+        let mut deadline = self.sched.next_deadline();
+        if let Some(t) = timeout {
+            let d = now + t;
+            deadline = Some(deadline.map_or(d, |x| x.min(d)));
+        }
+        let received = match deadline {
+            Some(d) => self
+                .completions
+                .recv_timeout(d.saturating_duration_since(now)),
+            None => self
+                .completions
+                .recv()
+                .map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        if let Ok(done) = received {
+            self.complete_job(done);
+        }
+        self.poll_events();
+    }
+
+    /// Runs until every process has exited. Fails when live processes
+    /// remain but none is ready, no timer is armed and no job is running.
+    pub fn run_to_completion(&mut self) -> Result<(), Deadlock> {
+        loop {
+            while self.run(1024) > 0 {}
+            if self.live == 0 {
+                return Ok(());
+            }
+            if self.sched.is_idle()
+                && self.sched.next_deadline().is_none()
+                && self.jobs_in_flight == 0
+            {
+                return Err(Deadlock(self.live));
+            }
+            self.wait_for_events(None);
+        }
+    }
+
+    /// Runs one turn of `pid`; false if it was not ready.
+    fn run_turn(&mut self, pid: Pid) -> bool {
+        let Some(mut proc) = self.procs.remove(&pid) else {
+            return false;
+        };
+        let resume = match std::mem::replace(&mut proc.sched, Sched::Running) {
+            Sched::Ready(r) => r,
+            other => {
+                proc.sched = other;
+                self.procs.insert(pid, proc);
+                return false;
+            }
+        };
+        let end = self.drive(&mut proc, resume);
+        let exited = match end {
+            TurnEnd::Preempted(call) => {
+                proc.sched = Sched::Ready(Resume::Preempted(call));
+                self.sched.push_ready(pid);
+                false
+            }
+            TurnEnd::Yield(call) => {
+                proc.sched = Sched::Ready(Resume::Return(call, 0));
+                self.sched.push_ready(pid);
+                false
+            }
+            TurnEnd::Park(call, on) => {
+                proc.sched = Sched::Blocked(call, on);
+                false
+            }
+            TurnEnd::Exit(status) => {
+                self.finish(&mut proc, status);
+                true
+            }
+        };
+        let parent = proc.parent;
+        self.procs.insert(pid, proc);
+        if exited {
+            self.after_exit(pid, parent);
+        }
+        true
+    }
+
+    /// Runs a process until its slice ends, it parks, or it exits.
+    fn drive(&mut self, proc: &mut Process, resume: Resume) -> TurnEnd {
+        let required = match &resume {
+            Resume::Preempted(call) => call.required_fuel(),
+            _ => 0,
+        };
+        let given = self.slice_for(&proc.limits, proc.fuel_used, required);
+        if given < required.max(1) {
+            return TurnEnd::Exit(ExitStatus::OutOfFuel);
+        }
+        let Some(store) = proc.store.as_mut() else {
+            return TurnEnd::Exit(ExitStatus::Trapped(
+                "internal: live process without a store".into(),
+            ));
+        };
+        set_fuel(store, given);
+        let mut result = match resume {
+            Resume::Start(entry) => entry.call_resumable(&mut *store, &[], &mut []),
+            Resume::Preempted(call) => call.resume(&mut *store, &mut []),
+            Resume::Return(call, value) => call.resume(&mut *store, &[Val::I64(value)], &mut []),
+        };
+        let end = loop {
+            match result {
+                Ok(ResumableCall::Finished) => break TurnEnd::Exit(ExitStatus::Exited(0)),
+                Ok(ResumableCall::OutOfFuel(call)) => break TurnEnd::Preempted(call),
+                Ok(ResumableCall::HostTrap(call)) => {
+                    let syscall = proc
+                        .store
+                        .as_mut()
+                        .and_then(|s| s.data_mut().syscall.take());
+                    let Some(syscall) = syscall else {
+                        break TurnEnd::Exit(ExitStatus::Trapped(truncate(
+                            call.host_error().to_string(),
+                        )));
+                    };
+                    match self.syscall(proc, syscall) {
+                        SyscallOutcome::Return(value) => {
+                            let Some(store) = proc.store.as_mut() else {
+                                break TurnEnd::Exit(ExitStatus::Killed);
+                            };
+                            result = call.resume(store, &[Val::I64(value)], &mut []);
+                        }
+                        SyscallOutcome::Yield => break TurnEnd::Yield(call),
+                        SyscallOutcome::Park(on) => break TurnEnd::Park(call, on),
+                        SyscallOutcome::Exit(status) => break TurnEnd::Exit(status),
+                    }
+                }
+                Err(e) => match proc.store.as_ref() {
+                    Some(store) => break TurnEnd::Exit(trap_status(store, &e)),
+                    None => break TurnEnd::Exit(ExitStatus::Trapped(truncate(e.to_string()))),
+                },
+            }
+        };
+        let left = proc
+            .store
+            .as_ref()
+            .and_then(|s| s.get_fuel().ok())
+            .unwrap_or(0);
+        proc.fuel_used += given.saturating_sub(left);
+        match end {
+            TurnEnd::Preempted(call)
+                if proc
+                    .fuel_left()
+                    .is_some_and(|left| left < call.required_fuel().max(1)) =>
+            {
+                TurnEnd::Exit(ExitStatus::OutOfFuel)
+            }
+            end => end,
+        }
+    }
+
+    /// Ends a process: frees its store, keeps its log and status.
+    pub(crate) fn finish(&mut self, proc: &mut Process, status: ExitStatus) {
+        proc.exit_pages = proc.memory_pages();
+        if let Some(store) = proc.store.take() {
+            proc.exit_log = Some(store.into_data().log);
+        }
+        self.env.output.exited(proc.pid, &status);
+        proc.sched = Sched::Exited(status);
+        self.live -= 1;
+    }
+
+    /// After `pid` exited: wake a parent waiting for it, orphan its
+    /// children, and retain it for inspection if nobody will reap it.
+    pub(crate) fn after_exit(&mut self, pid: Pid, parent: Option<Pid>) {
+        let children = self
+            .procs
+            .get_mut(&pid)
+            .map(|p| std::mem::take(&mut p.children))
+            .unwrap_or_default();
+        for child in children {
+            self.orphan(child);
+        }
+        match parent.filter(|p| self.procs.get(p).is_some_and(|p| !p.is_exited())) {
+            Some(parent) => self.deliver_to_waiting_parent(parent, pid),
+            None => self.retain_orphan(pid),
+        }
+    }
+
+    /// The parent of `pid` is gone: it becomes an orphan.
+    fn orphan(&mut self, pid: Pid) {
+        if let Some(p) = self.procs.get_mut(&pid) {
+            p.parent = None;
+            if p.is_exited() {
+                self.retain_orphan(pid);
+            }
+        }
+    }
+
+    /// Keeps an exited orphan for inspection, dropping the oldest beyond
+    /// the retention limit.
+    fn retain_orphan(&mut self, pid: Pid) {
+        self.orphans.push_back(pid);
+        while self.orphans.len() > self.config.retained_exited {
+            if let Some(old) = self.orphans.pop_front() {
+                let orphaned = self
+                    .procs
+                    .get(&old)
+                    .is_some_and(|p| p.is_exited() && p.parent.is_none());
+                if orphaned {
+                    self.procs.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Removes an exited child's record (its parent waited for it).
+    pub(crate) fn reap(&mut self, parent: &mut Process, child: Pid) -> Option<ExitStatus> {
+        let record = self.procs.remove(&child)?;
+        parent.children.retain(|c| *c != child);
+        let Sched::Exited(status) = record.sched else {
+            self.procs.insert(child, record);
+            return None;
+        };
+        for grandchild in &record.children {
+            self.orphan(*grandchild);
+        }
+        Some(status)
+    }
+
+    /// Queues a parked process to return `value` from its hostcall.
+    pub(crate) fn wake(&mut self, pid: Pid, value: i64) {
+        let Some(proc) = self.procs.get_mut(&pid) else {
+            return;
+        };
+        let slot = match &mut proc.sched {
+            Sched::Suspended(inner) => inner.as_mut(),
+            other => other,
+        };
+        let Sched::Blocked(..) = slot else { return };
+        let Sched::Blocked(call, _) = std::mem::replace(slot, Sched::Running) else {
+            return;
+        };
+        *slot = Sched::Ready(Resume::Return(call, value));
+        if matches!(proc.sched, Sched::Ready(_)) {
+            self.sched.push_woken(pid);
+        }
+    }
+
+    /// The block reason of a parked (possibly suspended) process.
+    pub(crate) fn blocked_on(&self, pid: Pid) -> Option<&BlockOn> {
+        let proc = self.procs.get(&pid)?;
+        let sched = match &proc.sched {
+            Sched::Suspended(inner) => inner.as_ref(),
+            other => other,
+        };
+        match sched {
+            Sched::Blocked(_, on) => Some(on),
+            _ => None,
+        }
+    }
+
+    fn fire_timer(&mut self, pid: Pid, token: u64) {
+        if matches!(self.blocked_on(pid), Some(BlockOn::Sleep { token: t }) if *t == token) {
+            self.wake(pid, 0);
+        }
+    }
+
+    /// Kills a process. Its parent (if waiting) sees `Killed`.
+    pub fn kill(&mut self, pid: Pid) -> Result<(), ControlError> {
+        let Some(mut proc) = self.procs.remove(&pid) else {
+            return Err(ControlError::NoSuchProcess);
+        };
+        if proc.is_exited() {
+            self.procs.insert(pid, proc);
+            return Err(ControlError::NoSuchProcess);
+        }
+        if matches!(self.blocked_on_proc(&proc), Some(BlockOn::Job { .. })) {
+            self.jobs_in_flight -= 1;
+        }
+        self.finish(&mut proc, ExitStatus::Killed);
+        let parent = proc.parent;
+        self.procs.insert(pid, proc);
+        self.after_exit(pid, parent);
+        Ok(())
+    }
+
+    fn blocked_on_proc<'a>(&self, proc: &'a Process) -> Option<&'a BlockOn> {
+        let sched = match &proc.sched {
+            Sched::Suspended(inner) => inner.as_ref(),
+            other => other,
+        };
+        match sched {
+            Sched::Blocked(_, on) => Some(on),
+            _ => None,
+        }
+    }
+
+    /// Stops a live process from being scheduled until [`Self::resume`].
+    pub fn suspend(&mut self, pid: Pid) -> Result<(), ControlError> {
+        let proc = self
+            .procs
+            .get_mut(&pid)
+            .ok_or(ControlError::NoSuchProcess)?;
+        match proc.sched {
+            Sched::Exited(_) => Err(ControlError::NoSuchProcess),
+            Sched::Suspended(_) | Sched::Running => Err(ControlError::InvalidState),
+            _ => {
+                let prev = std::mem::replace(&mut proc.sched, Sched::Running);
+                proc.sched = Sched::Suspended(Box::new(prev));
+                Ok(())
+            }
+        }
+    }
+
+    /// Lets a suspended process run again.
+    pub fn resume(&mut self, pid: Pid) -> Result<(), ControlError> {
+        let proc = self
+            .procs
+            .get_mut(&pid)
+            .ok_or(ControlError::NoSuchProcess)?;
+        if !matches!(proc.sched, Sched::Suspended(_)) {
+            return Err(if proc.is_exited() {
+                ControlError::NoSuchProcess
+            } else {
+                ControlError::InvalidState
+            });
+        }
+        let Sched::Suspended(inner) = std::mem::replace(&mut proc.sched, Sched::Running) else {
+            return Err(ControlError::InvalidState);
+        };
+        proc.sched = *inner;
+        if matches!(proc.sched, Sched::Ready(_)) {
+            self.sched.push_ready(pid);
+        }
+        Ok(())
+    }
+
+    /// Adds `fuel` to a live process's budget (a process without a budget
+    /// gets one of `fuel` from now).
+    pub fn refuel(&mut self, pid: Pid, fuel: u64) -> Result<(), ControlError> {
+        let proc = self
+            .procs
+            .get_mut(&pid)
+            .ok_or(ControlError::NoSuchProcess)?;
+        if proc.is_exited() {
+            return Err(ControlError::NoSuchProcess);
+        }
+        let left = proc.fuel_left().unwrap_or(0);
+        proc.limits.fuel = Some(proc.fuel_used.saturating_add(left).saturating_add(fuel));
+        Ok(())
+    }
+
+    /// A snapshot of a process (live, or exited and not yet reaped).
+    pub fn info(&self, pid: Pid) -> Option<ProcessInfo> {
+        self.procs.get(&pid).map(|p| info_of(p))
+    }
+
+    /// Pids of every known process, ascending.
+    pub fn pids(&self) -> Vec<Pid> {
+        let mut pids: Vec<Pid> = self.procs.keys().copied().collect();
+        pids.sort_unstable();
+        pids
+    }
+
+    /// A process's record.
+    pub fn process(&self, pid: Pid) -> Option<&Process> {
+        self.procs.get(&pid).map(|p| p.as_ref())
+    }
+
+    /// Live (not exited) processes.
+    pub fn live(&self) -> usize {
+        self.live
+    }
+
+    /// Processes queued to run.
+    pub fn queued(&self) -> usize {
+        self.sched.queued()
+    }
+
+    /// The earliest timer deadline, for an event loop's timeout.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.sched.next_deadline()
+    }
+
+    /// Removes an exited process's record (control-plane reaping).
+    pub fn forget(&mut self, pid: Pid) -> Result<ExitStatus, ControlError> {
+        let proc = self.procs.get(&pid).ok_or(ControlError::NoSuchProcess)?;
+        if !proc.is_exited() {
+            return Err(ControlError::InvalidState);
+        }
+        let parent = proc.parent;
+        let record = self.procs.remove(&pid).ok_or(ControlError::NoSuchProcess)?;
+        if let Some(p) = parent.and_then(|p| self.procs.get_mut(&p)) {
+            p.children.retain(|c| *c != pid);
+        }
+        for child in &record.children {
+            self.orphan(*child);
+        }
+        match record.sched {
+            Sched::Exited(status) => Ok(status),
+            _ => Err(ControlError::InvalidState),
+        }
+    }
+
+    fn complete_job(&mut self, done: Completion) {
+        let matches = matches!(self.blocked_on(done.pid), Some(BlockOn::Job { token, .. }) if *token == done.token);
+        if !matches {
+            return;
+        }
+        self.jobs_in_flight -= 1;
+        let Some(BlockOn::Job { spawn, .. }) = self.blocked_on(done.pid).cloned() else {
+            return;
+        };
+        let JobResult::Module(result) = done.result;
+        let value = match result {
+            Ok((module, path)) => self.finish_spawn(done.pid, module, path, *spawn),
+            Err(e) => {
+                log::info!("pid {}: spawn failed: {e}", done.pid);
+                -i64::from(e.errno())
+            }
+        };
+        self.wake(done.pid, value);
+    }
+}
+
+/// Sets the fuel of a store (fuel metering is always on).
+fn set_fuel(store: &mut Store<ProcessState>, fuel: u64) {
+    // Fuel metering is enabled in the engine config, so this cannot fail.
+    let _ = store.set_fuel(fuel);
+}
+
+/// The exit status for an error that ended a process.
+fn trap_status(store: &Store<ProcessState>, e: &wasmi::Error) -> ExitStatus {
+    if store.data().limiter.hit {
+        return ExitStatus::MemoryLimit;
+    }
+    log::debug!("pid {}: ended by {e:?}", store.data().pid);
+    if e.as_trap_code() == Some(TrapCode::OutOfFuel) {
+        return ExitStatus::OutOfFuel;
+    }
+    ExitStatus::Trapped(truncate(format!("wasm trap: {e}")))
+}
+
+/// Cuts a message to the ABI's trap message limit at a char boundary.
+fn truncate(mut s: String) -> String {
+    if s.len() > TRAP_MESSAGE_MAX_LEN {
+        let mut end = TRAP_MESSAGE_MAX_LEN;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+/// The ABI snapshot of a process.
+pub(crate) fn info_of(p: &Process) -> ProcessInfo {
+    ProcessInfo {
+        pid: p.pid,
+        parent: p.parent.unwrap_or(0),
+        state: p.sched.run_state(),
+        name: p.name.clone(),
+        module_hash: p.module.hash_prefix(),
+        memory_pages: p.memory_pages(),
+        fuel_used: p.fuel_used,
+        caps: p.caps,
+        status: p.status().cloned(),
+    }
+}

@@ -1,0 +1,263 @@
+//! Processes: the per-process store data that hostcalls see
+//! ([`ProcessState`]), and the manager's record of a process
+//! ([`Process`]) with its scheduling state ([`Sched`]).
+//!
+//! A live process owns one wasmi `Store<ProcessState>` and one instance.
+//! While it runs, hostcalls work on its `ProcessState` only; a hostcall
+//! that needs the rest of the system (spawn, wait, sleep, kill, ...)
+//! records a [`Syscall`] there and returns the [`KernelCall`] host error,
+//! which suspends the guest as a resumable call. The manager handles the
+//! syscall with access to everything and resumes the guest with the
+//! result: at once, or later if the call parks the process.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmd_abi::{Caps, ExitStatus, RunState};
+use wasmi::{Func, Memory, ResumableCallHostTrap, ResumableCallOutOfFuel, Store};
+
+use crate::limits::{Limits, MemoryLimiter};
+use crate::log::ProcessLog;
+use crate::module_cache::CompiledModule;
+use crate::platform::{OutputSink, Platform};
+use crate::Pid;
+
+/// Shared, read-only environment every process's hostcalls can reach.
+pub struct HostEnv {
+    /// OS services.
+    pub platform: Arc<dyn Platform>,
+    /// Where guest output goes as it is written.
+    pub output: Arc<dyn OutputSink>,
+    /// Origin of `CLOCK_MONOTONIC`.
+    pub epoch: Instant,
+}
+
+impl std::fmt::Debug for HostEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostEnv")
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request a hostcall hands to the manager (see module docs).
+#[derive(Debug)]
+pub enum Syscall {
+    /// `exit(code)`.
+    Exit(i32),
+    /// `yield()`.
+    Yield,
+    /// `sleep(nanos)`.
+    Sleep(u64),
+    /// `spawn(req)`, already decoded and copied out of guest memory.
+    Spawn(SpawnCall),
+    /// `wait(pid, buf)`; `buf` already checked to hold an exit status.
+    Wait {
+        /// Child pid, 0 for any.
+        pid: Pid,
+        /// Where to write the encoded status, if anywhere.
+        buf: Option<u32>,
+    },
+    /// `kill(pid)`.
+    Kill(Pid),
+    /// `process_info(pid, buf, cap)`; the range is already checked.
+    Info {
+        /// Target pid, 0 for the caller.
+        pid: Pid,
+        /// Reply buffer offset.
+        buf: u32,
+        /// Reply buffer capacity.
+        cap: u32,
+    },
+}
+
+/// An owned `spawn` request.
+#[derive(Debug, Clone)]
+pub struct SpawnCall {
+    /// Module bytes, or a path to load.
+    pub module: SpawnModule,
+    /// Arguments.
+    pub args: Vec<String>,
+    /// Requested capabilities (`None` inherits).
+    pub caps: Option<Caps>,
+    /// Requested limits.
+    pub limits: wasmd_abi::SpawnLimits,
+}
+
+/// Where a spawned module comes from.
+#[derive(Debug, Clone)]
+pub enum SpawnModule {
+    /// Module bytes.
+    Bytes(Vec<u8>),
+    /// A path for the module loader.
+    Path(String),
+}
+
+/// The host error that suspends a guest so the manager can handle the
+/// [`Syscall`] recorded in its [`ProcessState`].
+#[derive(Debug, Clone, Copy)]
+pub struct KernelCall;
+
+impl std::fmt::Display for KernelCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("blocking hostcall outside a resumable call (e.g. in a start function)")
+    }
+}
+
+impl wasmi::errors::HostError for KernelCall {}
+
+/// The data of a process's wasmi store: everything its hostcalls touch.
+#[derive(Debug)]
+pub struct ProcessState {
+    /// The process id.
+    pub pid: Pid,
+    /// Capability set.
+    pub caps: Caps,
+    /// The guest's exported memory, cached at instantiation.
+    pub memory: Option<Memory>,
+    /// Arguments, postcard-encoded once at spawn.
+    pub args: Box<[u8]>,
+    /// stdout/stderr.
+    pub log: ProcessLog,
+    /// Shared environment.
+    pub env: Arc<HostEnv>,
+    /// Enforces the memory limit.
+    pub limiter: MemoryLimiter,
+    /// A pending syscall (see [`KernelCall`]).
+    pub syscall: Option<Syscall>,
+}
+
+/// How a ready process continues.
+#[derive(Debug)]
+pub enum Resume {
+    /// Call `_start`.
+    Start(Func),
+    /// Continue after its time slice ended.
+    Preempted(ResumableCallOutOfFuel),
+    /// Return `value` from the hostcall it is suspended in.
+    Return(ResumableCallHostTrap, i64),
+}
+
+/// What a parked process waits for.
+#[derive(Debug, Clone)]
+pub enum BlockOn {
+    /// A timer; `token` tells this sleep from earlier ones.
+    Sleep {
+        /// Timer token.
+        token: u64,
+    },
+    /// A child's exit (0 = any child).
+    Child {
+        /// Child pid or 0.
+        pid: Pid,
+        /// Status buffer.
+        buf: Option<u32>,
+    },
+    /// A worker job (module load/compile for `spawn`).
+    Job {
+        /// Job token.
+        token: u64,
+        /// The spawn to finish when the job completes.
+        spawn: Box<SpawnCall>,
+    },
+}
+
+/// Scheduling state of a process.
+#[derive(Debug)]
+pub enum Sched {
+    /// Runnable (it is, or will be, in a run queue).
+    Ready(Resume),
+    /// Running now (its state is held by the scheduler loop).
+    Running,
+    /// Parked in a blocking hostcall.
+    Blocked(ResumableCallHostTrap, BlockOn),
+    /// Stopped by its supervisor; holds the state to go back to.
+    Suspended(Box<Sched>),
+    /// Ended.
+    Exited(ExitStatus),
+}
+
+impl Sched {
+    /// The ABI-level state.
+    pub fn run_state(&self) -> RunState {
+        match self {
+            Sched::Ready(_) => RunState::Ready,
+            Sched::Running => RunState::Running,
+            Sched::Blocked(..) => RunState::Blocked,
+            Sched::Suspended(_) => RunState::Suspended,
+            Sched::Exited(_) => RunState::Exited,
+        }
+    }
+}
+
+/// The manager's record of a process, live or exited.
+#[derive(Debug)]
+pub struct Process {
+    /// Process id.
+    pub pid: Pid,
+    /// Parent pid, if the parent is still known.
+    pub parent: Option<Pid>,
+    /// Display name (module file stem, or what the spawner chose).
+    pub name: String,
+    /// The module it runs.
+    pub module: Arc<CompiledModule>,
+    /// The module file, when spawned from a path.
+    pub module_path: Option<PathBuf>,
+    /// Capability set.
+    pub caps: Caps,
+    /// Limits.
+    pub limits: Limits,
+    /// The store; `None` once exited (its memory is freed at exit).
+    pub store: Option<Store<ProcessState>>,
+    /// Scheduling state.
+    pub sched: Sched,
+    /// Fuel burnt so far.
+    pub fuel_used: u64,
+    /// Memory pages at exit (live processes read their store).
+    pub exit_pages: u32,
+    /// Logs kept after exit (live processes keep them in the store).
+    pub exit_log: Option<ProcessLog>,
+    /// Live children and unreaped dead ones.
+    pub children: Vec<Pid>,
+}
+
+impl Process {
+    /// Memory pages now (or at exit).
+    pub fn memory_pages(&self) -> u32 {
+        match &self.store {
+            Some(store) => store
+                .data()
+                .memory
+                .map(|m| (m.size(store)).try_into().unwrap_or(u32::MAX))
+                .unwrap_or(0),
+            None => self.exit_pages,
+        }
+    }
+
+    /// The logs, live or kept after exit.
+    pub fn log(&self) -> Option<&ProcessLog> {
+        match &self.store {
+            Some(store) => Some(&store.data().log),
+            None => self.exit_log.as_ref(),
+        }
+    }
+
+    /// The exit status once exited.
+    pub fn status(&self) -> Option<&ExitStatus> {
+        match &self.sched {
+            Sched::Exited(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// True once exited.
+    pub fn is_exited(&self) -> bool {
+        matches!(self.sched, Sched::Exited(_))
+    }
+
+    /// Fuel left of its budget, if it has one.
+    pub fn fuel_left(&self) -> Option<u64> {
+        self.limits.fuel.map(|b| b.saturating_sub(self.fuel_used))
+    }
+}

@@ -1,0 +1,291 @@
+//! Syscalls: the hostcalls that need the whole process table (see
+//! [`crate::process`]). Each handler runs on the scheduler thread while
+//! the caller is taken out of the table, and returns a
+//! [`SyscallOutcome`]: resume now with a value, park, yield or exit.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use wasmd_abi::errno::{ECHILD, EPERM, ESRCH};
+use wasmd_abi::msg;
+use wasmd_abi::{Caps, ExitStatus};
+
+use crate::manager::{info_of, ProcessManager, SpawnOptions, SyscallOutcome};
+use crate::module_cache::{CompiledModule, ModuleCache};
+use crate::process::{BlockOn, Process, SpawnCall, SpawnModule, Syscall};
+use crate::worker::JobResult;
+use crate::Pid;
+use std::sync::Arc;
+
+fn errno(e: i32) -> SyscallOutcome {
+    SyscallOutcome::Return(-i64::from(e))
+}
+
+/// Writes `bytes` at `offset` in a process's memory. The range was
+/// checked when the hostcall was decoded and memory never shrinks.
+fn write_guest(proc: &mut Process, offset: u32, bytes: &[u8]) {
+    let Some(store) = proc.store.as_mut() else {
+        return;
+    };
+    let Some(memory) = store.data().memory else {
+        return;
+    };
+    let start = offset as usize;
+    if let Some(dst) = memory.data_mut(store).get_mut(start..start + bytes.len()) {
+        dst.copy_from_slice(bytes);
+    }
+}
+
+impl ProcessManager {
+    /// Handles one syscall of `proc` (taken out of the table).
+    pub(crate) fn syscall(&mut self, proc: &mut Process, call: Syscall) -> SyscallOutcome {
+        match call {
+            Syscall::Exit(code) => SyscallOutcome::Exit(ExitStatus::Exited(code)),
+            Syscall::Yield => SyscallOutcome::Yield,
+            Syscall::Sleep(nanos) => {
+                let now = Instant::now();
+                // A deadline past what Instant can hold is "never".
+                let deadline = now
+                    .checked_add(Duration::from_nanos(nanos))
+                    .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86400));
+                let token = self.sched.token();
+                self.sched.add_timer(deadline, proc.pid, token);
+                SyscallOutcome::Park(BlockOn::Sleep { token })
+            }
+            Syscall::Spawn(call) => self.sys_spawn(proc, call),
+            Syscall::Wait { pid, buf } => self.sys_wait(proc, pid, buf),
+            Syscall::Kill(pid) if pid == proc.pid => SyscallOutcome::Exit(ExitStatus::Killed),
+            Syscall::Kill(pid) => {
+                if !self.may_control(proc, pid) {
+                    return errno(if self.procs.contains_key(&pid) {
+                        EPERM
+                    } else {
+                        ESRCH
+                    });
+                }
+                match self.kill(pid) {
+                    Ok(()) => SyscallOutcome::Return(0),
+                    Err(e) => errno(e.errno()),
+                }
+            }
+            Syscall::Info { pid, buf, cap } => {
+                let info = if pid == 0 || pid == proc.pid {
+                    info_of(proc)
+                } else if !self.may_control(proc, pid) {
+                    return errno(if self.procs.contains_key(&pid) {
+                        EPERM
+                    } else {
+                        ESRCH
+                    });
+                } else {
+                    match self.info(pid) {
+                        Some(info) => info,
+                        None => return errno(ESRCH),
+                    }
+                };
+                let bytes = msg::encode(&info);
+                if bytes.len() <= cap as usize {
+                    write_guest(proc, buf, &bytes);
+                }
+                SyscallOutcome::Return(bytes.len() as i64)
+            }
+        }
+    }
+
+    /// True when `proc` may inspect or kill `target`: it is a descendant,
+    /// or `proc` holds `PROC`.
+    fn may_control(&self, proc: &Process, target: Pid) -> bool {
+        if proc.caps.contains(Caps::PROC) {
+            return true;
+        }
+        let mut cur = self.procs.get(&target).and_then(|p| p.parent);
+        while let Some(p) = cur {
+            if p == proc.pid {
+                return true;
+            }
+            cur = self.procs.get(&p).and_then(|p| p.parent);
+        }
+        false
+    }
+
+    fn sys_spawn(&mut self, proc: &mut Process, call: SpawnCall) -> SyscallOutcome {
+        let caps = call.caps.unwrap_or(proc.caps);
+        if !proc.caps.contains(caps) {
+            return errno(EPERM);
+        }
+        let limits = match proc.limits.narrow(&call.limits, proc.fuel_left()) {
+            Ok(l) => l,
+            Err(_) => return errno(EPERM),
+        };
+        let resolved = SpawnCall {
+            caps: Some(caps),
+            ..call
+        };
+        let _ = limits;
+        match &resolved.module {
+            SpawnModule::Bytes(bytes) => {
+                if let Some(module) = self.modules.get(&ModuleCache::hash(bytes)) {
+                    let value = self.spawn_child(proc, module, None, resolved);
+                    return SyscallOutcome::Return(value);
+                }
+                let bytes = bytes.clone();
+                let cache = self.modules.clone();
+                self.park_on_job(proc.pid, resolved, move || {
+                    JobResult::Module(cache.compile(&bytes).map(|m| (m, None)))
+                })
+            }
+            SpawnModule::Path(path) => {
+                let path = path.clone();
+                let base = proc
+                    .module_path
+                    .as_deref()
+                    .and_then(Path::parent)
+                    .map(Path::to_path_buf);
+                let loader = self.loader.clone();
+                let cache = self.modules.clone();
+                self.park_on_job(proc.pid, resolved, move || {
+                    let result = loader
+                        .load(base.as_deref(), &path)
+                        .map_err(Into::into)
+                        .and_then(|loaded| {
+                            cache.compile(&loaded.bytes).map(|m| (m, Some(loaded.path)))
+                        });
+                    JobResult::Module(result)
+                })
+            }
+        }
+    }
+
+    fn park_on_job(
+        &mut self,
+        pid: Pid,
+        mut spawn: SpawnCall,
+        job: impl FnOnce() -> JobResult + Send + 'static,
+    ) -> SyscallOutcome {
+        let token = self.sched.token();
+        // The bytes went to the job; the parked call keeps the rest.
+        spawn.module = SpawnModule::Bytes(Vec::new());
+        self.workers.submit(pid, token, job);
+        self.jobs_in_flight += 1;
+        SyscallOutcome::Park(BlockOn::Job {
+            token,
+            spawn: Box::new(spawn),
+        })
+    }
+
+    /// Spawns a child of the running `proc`; returns its pid or `-errno`.
+    fn spawn_child(
+        &mut self,
+        proc: &mut Process,
+        module: Arc<CompiledModule>,
+        path: Option<std::path::PathBuf>,
+        call: SpawnCall,
+    ) -> i64 {
+        let opts = match self.child_options(proc, path, &call) {
+            Ok(o) => o,
+            Err(e) => return -i64::from(e),
+        };
+        match self.spawn(module, opts) {
+            Ok(child) => {
+                proc.children.push(child);
+                i64::from(child)
+            }
+            Err(e) => {
+                log::info!("pid {}: spawn failed: {e}", proc.pid);
+                -i64::from(e.errno())
+            }
+        }
+    }
+
+    fn child_options(
+        &self,
+        proc: &Process,
+        path: Option<std::path::PathBuf>,
+        call: &SpawnCall,
+    ) -> Result<SpawnOptions, i32> {
+        let limits = proc
+            .limits
+            .narrow(&call.limits, proc.fuel_left())
+            .map_err(|_| EPERM)?;
+        let name = match &path {
+            Some(p) => p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "wasm".into()),
+            None => call.args.first().cloned().unwrap_or_else(|| "wasm".into()),
+        };
+        Ok(SpawnOptions {
+            name,
+            args: call.args.clone(),
+            caps: call.caps.unwrap_or(proc.caps),
+            limits,
+            parent: Some(proc.pid),
+            module_path: path,
+        })
+    }
+
+    /// Finishes a `spawn` whose module a worker loaded: `parent` is parked
+    /// in the table. Returns the value for its hostcall.
+    pub(crate) fn finish_spawn(
+        &mut self,
+        parent: Pid,
+        module: Arc<CompiledModule>,
+        path: Option<std::path::PathBuf>,
+        call: SpawnCall,
+    ) -> i64 {
+        let Some(mut proc) = self.procs.remove(&parent) else {
+            return -i64::from(ESRCH);
+        };
+        let value = self.spawn_child(&mut proc, module, path, call);
+        self.procs.insert(parent, proc);
+        value
+    }
+
+    fn sys_wait(&mut self, proc: &mut Process, pid: Pid, buf: Option<u32>) -> SyscallOutcome {
+        let exited_child = if pid == 0 {
+            proc.children
+                .iter()
+                .copied()
+                .find(|c| self.procs.get(c).is_some_and(|p| p.is_exited()))
+        } else if !proc.children.contains(&pid) {
+            return errno(ECHILD);
+        } else {
+            self.procs.get(&pid).filter(|p| p.is_exited()).map(|_| pid)
+        };
+        if let Some(child) = exited_child {
+            return match self.reap(proc, child) {
+                Some(status) => {
+                    if let Some(buf) = buf {
+                        write_guest(proc, buf, &msg::encode(&status));
+                    }
+                    SyscallOutcome::Return(i64::from(child))
+                }
+                None => errno(ECHILD),
+            };
+        }
+        if proc.children.is_empty() {
+            return errno(ECHILD);
+        }
+        SyscallOutcome::Park(BlockOn::Child { pid, buf })
+    }
+
+    /// `child` of `parent` exited: if the parent waits for it, reap it,
+    /// write its status and wake the parent.
+    pub(crate) fn deliver_to_waiting_parent(&mut self, parent: Pid, child: Pid) {
+        let buf = match self.blocked_on(parent) {
+            Some(BlockOn::Child { pid, buf }) if *pid == 0 || *pid == child => *buf,
+            _ => return,
+        };
+        let Some(mut proc) = self.procs.remove(&parent) else {
+            return;
+        };
+        let status = self.reap(&mut proc, child);
+        if let (Some(status), Some(buf)) = (&status, buf) {
+            write_guest(&mut proc, buf, &msg::encode(status));
+        }
+        self.procs.insert(parent, proc);
+        if status.is_some() {
+            self.wake(parent, i64::from(child));
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Worker threads for work that must not run on the scheduler thread:
+//! reading module files (on Redox the serving thread must never open a
+//! path) and compiling modules (long for big modules).
+//!
+//! A job is a closure; its [`JobResult`] comes back to the manager as a
+//! [`Completion`] on a channel, and the manager's waker is called so an
+//! event loop sleeping elsewhere notices.
+
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use crate::error::SpawnError;
+use crate::module_cache::CompiledModule;
+use crate::Pid;
+
+/// What a job produces.
+#[derive(Debug)]
+pub enum JobResult {
+    /// A loaded and compiled module (and the file it came from).
+    Module(Result<(Arc<CompiledModule>, Option<std::path::PathBuf>), SpawnError>),
+}
+
+/// A finished job, addressed to the process that waits for it.
+#[derive(Debug)]
+pub struct Completion {
+    /// The waiting process.
+    pub pid: Pid,
+    /// The token of the wait.
+    pub token: u64,
+    /// The result.
+    pub result: JobResult,
+}
+
+type Job = Box<dyn FnOnce() -> JobResult + Send>;
+
+/// Called after a completion is posted, from the worker thread.
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// A small pool of worker threads.
+pub struct Workers {
+    jobs: Sender<(Pid, u64, Job)>,
+}
+
+impl std::fmt::Debug for Workers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workers").finish_non_exhaustive()
+    }
+}
+
+impl Workers {
+    /// Starts `count` threads posting completions to `done` and calling
+    /// `waker` after each.
+    pub fn start(count: usize, done: Sender<Completion>, waker: Arc<Mutex<Option<Waker>>>) -> Self {
+        let (jobs, rx) = mpsc::channel::<(Pid, u64, Job)>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..count.max(1) {
+            let rx: Arc<Mutex<Receiver<(Pid, u64, Job)>>> = rx.clone();
+            let done = done.clone();
+            let waker = waker.clone();
+            let spawned = thread::Builder::new()
+                .name(format!("wasmd-worker-{i}"))
+                .spawn(move || loop {
+                    let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok((pid, token, job)) = next else { return };
+                    let result = job();
+                    if done.send(Completion { pid, token, result }).is_err() {
+                        return;
+                    }
+                    if let Some(w) = waker.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                        w();
+                    }
+                });
+            if let Err(e) = spawned {
+                log::error!("cannot start worker thread: {e}");
+            }
+        }
+        Self { jobs }
+    }
+
+    /// Queues a job for `pid`.
+    pub fn submit(&self, pid: Pid, token: u64, job: impl FnOnce() -> JobResult + Send + 'static) {
+        // The workers live as long as the manager; a send error means they
+        // all died, and the waiting process then waits until killed.
+        if self.jobs.send((pid, token, Box::new(job))).is_err() {
+            log::error!("worker threads are gone; job for pid {pid} dropped");
+        }
+    }
+}
