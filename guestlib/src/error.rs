@@ -114,9 +114,7 @@ pub type Result<T> = core::result::Result<T, Error>;
 #[inline]
 pub fn check(ret: i64) -> Result<u64> {
     if ret < 0 {
-        Err(Error::from_errno(
-            i32::try_from(ret.unsigned_abs()).unwrap_or(i32::MAX),
-        ))
+        Err(Error::from_errno(i32::try_from(ret.unsigned_abs()).unwrap_or(i32::MAX)))
     } else {
         Ok(ret as u64)
     }

@@ -54,10 +54,7 @@ pub(crate) struct StackWriter<const N: usize> {
 
 impl<const N: usize> StackWriter<N> {
     pub(crate) const fn new() -> Self {
-        Self {
-            buf: [0; N],
-            len: 0,
-        }
+        Self { buf: [0; N], len: 0 }
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8] {

@@ -69,15 +69,15 @@ impl<'a> Command<'a> {
     }
 
     fn new(module: ModuleSource<'a>) -> Self {
-        Command {
-            module,
-            args: Vec::new(),
-            caps: None,
-            limits: SpawnLimits::default(),
-        }
+        // By convention the first argument is the program name.
+        let name = match module {
+            ModuleSource::Path(p) => p,
+            ModuleSource::Bytes(_) => "wasm",
+        };
+        Command { module, args: alloc::vec![name], caps: None, limits: SpawnLimits::default() }
     }
 
-    /// Adds an argument.
+    /// Adds an argument (after the program name, which comes first).
     pub fn arg(mut self, arg: &'a str) -> Self {
         self.args.push(arg);
         self
@@ -144,11 +144,8 @@ fn wait_raw(pid: i32) -> Result<(Pid, ExitStatus)> {
     // SAFETY: pointer and capacity of a live buffer.
     let ret = unsafe { sys::wait(pid, buf.as_mut_ptr(), buf.len()) };
     let child = check(ret)? as Pid;
-    let status = msg::decode(&buf)
-        .or_else(|_| postcard::take_from_bytes::<ExitStatus>(&buf).map(|(s, _)| s));
-    status
-        .map(|s| (child, s))
-        .map_err(|_| Error::InvalidArgument)
+    let status = msg::decode(&buf).or_else(|_| postcard::take_from_bytes::<ExitStatus>(&buf).map(|(s, _)| s));
+    status.map(|s| (child, s)).map_err(|_| Error::InvalidArgument)
 }
 
 /// Kills a process (a descendant, or any with the `PROC` capability).

@@ -80,14 +80,8 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
 pub(crate) fn report_panic(info: &core::panic::PanicInfo<'_>) {
     let mut w = StackWriter::<512>::new();
     let _ = match info.location() {
-        Some(loc) => write!(
-            w,
-            "panicked at {}:{}: {}\n",
-            loc.file(),
-            loc.line(),
-            info.message()
-        ),
-        None => write!(w, "panicked: {}\n", info.message()),
+        Some(loc) => writeln!(w, "panicked at {}:{}: {}", loc.file(), loc.line(), info.message()),
+        None => writeln!(w, "panicked: {}", info.message()),
     };
     let _ = crate::io::write(Stream::Stderr, w.as_bytes());
 }

@@ -24,12 +24,7 @@ impl FsModuleLoader {
     /// A loader allowing files under `roots` (canonicalized now; roots
     /// that do not exist are dropped).
     pub fn new(roots: impl IntoIterator<Item = PathBuf>) -> Self {
-        Self {
-            roots: roots
-                .into_iter()
-                .filter_map(|r| r.canonicalize().ok())
-                .collect(),
-        }
+        Self { roots: roots.into_iter().filter_map(|r| r.canonicalize().ok()).collect() }
     }
 
     /// The allowed roots.
@@ -40,11 +35,7 @@ impl FsModuleLoader {
 
 impl ModuleLoader for FsModuleLoader {
     fn load(&self, base_dir: Option<&Path>, path: &str) -> Result<LoadedModule, LoadError> {
-        let fail = |reason: String, errno: i32| LoadError {
-            path: path.to_string(),
-            reason,
-            errno,
-        };
+        let fail = |reason: String, errno: i32| LoadError { path: path.to_string(), reason, errno };
         let requested = Path::new(path);
         let joined = match base_dir {
             Some(base) if requested.is_relative() => base.join(requested),
@@ -54,29 +45,18 @@ impl ModuleLoader for FsModuleLoader {
             },
             _ => requested.to_path_buf(),
         };
-        let resolved = joined
-            .canonicalize()
-            .map_err(|e| fail(e.to_string(), ENOENT))?;
+        let resolved = joined.canonicalize().map_err(|e| fail(e.to_string(), ENOENT))?;
         if !self.roots.iter().any(|root| resolved.starts_with(root)) {
-            return Err(fail(
-                "outside the allowed module directories".into(),
-                EACCES,
-            ));
+            return Err(fail("outside the allowed module directories".into(), EACCES));
         }
         let meta = std::fs::metadata(&resolved).map_err(|e| fail(e.to_string(), EIO))?;
         if !meta.is_file() {
             return Err(fail("not a file".into(), EACCES));
         }
         if meta.len() > MAX_MODULE_BYTES {
-            return Err(fail(
-                format!("larger than {MAX_MODULE_BYTES} bytes"),
-                EACCES,
-            ));
+            return Err(fail(format!("larger than {MAX_MODULE_BYTES} bytes"), EACCES));
         }
         let bytes = std::fs::read(&resolved).map_err(|e| fail(e.to_string(), EIO))?;
-        Ok(LoadedModule {
-            bytes,
-            path: resolved,
-        })
+        Ok(LoadedModule { bytes, path: resolved })
     }
 }

@@ -12,11 +12,7 @@ impl Log for StderrLogger {
 
     fn log(&self, record: &Record<'_>) {
         if self.enabled(record.metadata()) {
-            eprintln!(
-                "wasmd[{}]: {}",
-                record.level().as_str().to_lowercase(),
-                record.args()
-            );
+            eprintln!("wasmd[{}]: {}", record.level().as_str().to_lowercase(), record.args());
         }
     }
 

@@ -66,10 +66,7 @@ enum Command {
 fn parse_cap(name: &str) -> Result<Caps, String> {
     Caps::from_name(name).ok_or_else(|| {
         let names: Vec<&str> = Caps::NAMED.iter().map(|(n, _)| *n).collect();
-        format!(
-            "unknown capability `{name}` (known: {}, all)",
-            names.join(", ")
-        )
+        format!("unknown capability `{name}` (known: {}, all)", names.join(", "))
     })
 }
 
@@ -77,30 +74,14 @@ fn main() -> ExitCode {
     wasmd::logger::init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Run {
-            fuel,
-            mem_pages,
-            max_handles,
-            caps,
-            module_dirs,
-            slice_fuel,
-            module,
-            args,
-        } => {
-            let caps = if caps.is_empty() {
-                Caps::DEFAULT
-            } else {
-                caps.into_iter().fold(Caps::NONE, Caps::union)
-            };
+        Command::Run { fuel, mem_pages, max_handles, caps, module_dirs, slice_fuel, module, args } => {
+            let caps =
+                if caps.is_empty() { Caps::DEFAULT } else { caps.into_iter().fold(Caps::NONE, Caps::union) };
             let spec = RunSpec {
                 module,
                 args,
                 caps,
-                limits: Limits {
-                    max_pages: mem_pages,
-                    fuel,
-                    max_handles,
-                },
+                limits: Limits { max_pages: mem_pages, fuel, max_handles },
                 module_dirs,
                 slice_fuel,
             };

@@ -57,48 +57,25 @@ pub enum RunError {
 /// a message when live processes deadlocked.
 pub fn run(spec: &RunSpec) -> Result<(ExitStatus, Option<String>), RunError> {
     let shown = spec.module.display().to_string();
-    let bytes = std::fs::read(&spec.module).map_err(|source| RunError::Read {
-        path: shown.clone(),
-        source,
-    })?;
-    let dir = spec
-        .module
-        .parent()
-        .map(Path::to_path_buf)
-        .filter(|d| !d.as_os_str().is_empty());
-    let roots = dir
-        .clone()
-        .into_iter()
-        .chain(spec.module_dirs.iter().cloned())
-        .chain(
-            // A module given by a bare file name lives in the current directory.
-            spec.module
-                .parent()
-                .filter(|d| d.as_os_str().is_empty())
-                .map(|_| PathBuf::from(".")),
-        );
+    let bytes =
+        std::fs::read(&spec.module).map_err(|source| RunError::Read { path: shown.clone(), source })?;
+    let dir = spec.module.parent().map(Path::to_path_buf).filter(|d| !d.as_os_str().is_empty());
+    let roots = dir.clone().into_iter().chain(spec.module_dirs.iter().cloned()).chain(
+        // A module given by a bare file name lives in the current directory.
+        spec.module.parent().filter(|d| d.as_os_str().is_empty()).map(|_| PathBuf::from(".")),
+    );
     let loader = FsModuleLoader::new(roots);
     let platform = OsPlatform::new().map_err(RunError::Platform)?;
     let mut config = ManagerConfig::default();
     if let Some(slice) = spec.slice_fuel {
         config.slice_fuel = slice;
     }
-    let mut manager = ProcessManager::new(
-        config,
-        Arc::new(platform),
-        Arc::new(loader),
-        Arc::new(TerminalOutput),
-    );
-    let spawn_err = |source| RunError::Spawn {
-        path: shown.clone(),
-        source,
-    };
+    let mut manager =
+        ProcessManager::new(config, Arc::new(platform), Arc::new(loader), Arc::new(TerminalOutput));
+    let spawn_err = |source| RunError::Spawn { path: shown.clone(), source };
     let module = manager.modules().compile(&bytes).map_err(spawn_err)?;
-    let name = spec
-        .module
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "wasm".into());
+    let name =
+        spec.module.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "wasm".into());
     let mut args = vec![name.clone()];
     args.extend(spec.args.iter().cloned());
     let opts = SpawnOptions {
@@ -111,9 +88,6 @@ pub fn run(spec: &RunSpec) -> Result<(ExitStatus, Option<String>), RunError> {
     };
     let pid = manager.spawn(module, opts).map_err(spawn_err)?;
     let deadlock = manager.run_to_completion().err().map(|d| d.to_string());
-    let status = manager
-        .process(pid)
-        .and_then(|p| p.status().cloned())
-        .unwrap_or(ExitStatus::Killed);
+    let status = manager.process(pid).and_then(|p| p.status().cloned()).unwrap_or(ExitStatus::Killed);
     Ok((status, deadlock))
 }

@@ -1,1 +1,73 @@
+//! # wasmd-tests — fixtures for the wasmd test suite
+//!
+//! The build script compiles the guest workspace (`guests/`) once per
+//! build; this library tells tests where the results are:
+//! [`guest`] gives the path of a Rust guest (`guests/examples` and
+//! `guests/fixtures` binaries), [`wat`] the path of a WAT fixture in
+//! `tests/wat/`. [`CapturedOutput`] collects guest output in memory.
+//! The integration tests live in `tests/tests/`; the CLI tests in
+//! `schemes/tests/`.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use wasmd_abi::ExitStatus;
+use wasmhost::{OutputSink, Pid};
+
+/// Directory of the compiled guests.
+pub const GUESTS_DIR: &str = env!("WASMD_GUESTS_DIR");
+/// Directory of the WAT fixtures.
+pub const WAT_DIR: &str = env!("WASMD_WAT_DIR");
+
+/// Path of the compiled Rust guest `name` (without `.wasm`).
+pub fn guest(name: &str) -> PathBuf {
+    let path = PathBuf::from(GUESTS_DIR).join(format!("{name}.wasm"));
+    assert!(path.exists(), "guest {name} was not built: {}", path.display());
+    path
+}
+
+/// Path of the WAT fixture `name` (without `.wat`).
+pub fn wat(name: &str) -> PathBuf {
+    let path = PathBuf::from(WAT_DIR).join(format!("{name}.wat"));
+    assert!(path.exists(), "no WAT fixture {name}: {}", path.display());
+    path
+}
+
+/// Guest output and exits, kept in memory.
+#[derive(Debug, Default)]
+pub struct CapturedOutput {
+    streams: Mutex<HashMap<(Pid, i32), Vec<u8>>>,
+    exits: Mutex<Vec<(Pid, ExitStatus)>>,
+}
+
+impl CapturedOutput {
+    /// What `pid` wrote to `stream` (1 stdout, 2 stderr) so far.
+    pub fn text(&self, pid: Pid, stream: i32) -> String {
+        let streams = self.streams.lock().unwrap();
+        String::from_utf8_lossy(streams.get(&(pid, stream)).map(Vec::as_slice).unwrap_or(&[])).into_owned()
+    }
+
+    /// Every stdout byte of every process, in write order per process.
+    pub fn all_stdout(&self) -> String {
+        let streams = self.streams.lock().unwrap();
+        let mut keys: Vec<_> = streams.keys().filter(|(_, s)| *s == 1).copied().collect();
+        keys.sort_unstable();
+        keys.iter().map(|k| String::from_utf8_lossy(&streams[k]).into_owned()).collect()
+    }
+
+    /// Exits seen so far, in order.
+    pub fn exits(&self) -> Vec<(Pid, ExitStatus)> {
+        self.exits.lock().unwrap().clone()
+    }
+}
+
+impl OutputSink for CapturedOutput {
+    fn output(&self, pid: Pid, stream: i32, bytes: &[u8]) {
+        self.streams.lock().unwrap().entry((pid, stream)).or_default().extend_from_slice(bytes);
+    }
+
+    fn exited(&self, pid: Pid, status: &ExitStatus) {
+        self.exits.lock().unwrap().push((pid, status.clone()));
+    }
+}

@@ -42,9 +42,9 @@ impl SpawnError {
     /// The errno a guest receives for this error.
     pub fn errno(&self) -> i32 {
         match self {
-            SpawnError::InvalidModule(_)
-            | SpawnError::UnknownImport { .. }
-            | SpawnError::NoEntry => errno::ENOEXEC,
+            SpawnError::InvalidModule(_) | SpawnError::UnknownImport { .. } | SpawnError::NoEntry => {
+                errno::ENOEXEC
+            }
             SpawnError::Instantiate(_) => errno::ENOEXEC,
             SpawnError::Load(e) => e.errno,
             SpawnError::PermissionDenied(_) => errno::EPERM,

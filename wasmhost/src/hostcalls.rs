@@ -56,9 +56,7 @@ fn has(caller: &Ctx<'_>, caps: Caps) -> bool {
 /// The guest memory and the process state, or `-EFAULT` when the guest
 /// exports no memory.
 #[inline]
-fn memory_and_state<'a>(
-    caller: &'a mut Ctx<'_>,
-) -> Result<(&'a mut [u8], &'a mut ProcessState), i32> {
+fn memory_and_state<'a>(caller: &'a mut Ctx<'_>) -> Result<(&'a mut [u8], &'a mut ProcessState), i32> {
     let memory = caller.data().memory.ok_or(EFAULT)?;
     Ok(memory.data_and_store_mut(caller))
 }
@@ -79,11 +77,7 @@ fn write(caller: &mut Ctx<'_>, stream: i32, ptr: i32, len: i32) -> i64 {
         Err(e) => return err(e),
     };
     let bytes = &mem[range];
-    let ring = if stream == STDOUT {
-        &mut state.log.stdout
-    } else {
-        &mut state.log.stderr
-    };
+    let ring = if stream == STDOUT { &mut state.log.stdout } else { &mut state.log.stderr };
     ring.push(bytes);
     state.env.output.output(state.pid, stream, bytes);
     bytes.len() as i64
@@ -114,13 +108,7 @@ fn clock(caller: &Ctx<'_>, id: i32) -> i64 {
         return err(EPERM);
     }
     match id {
-        CLOCK_MONOTONIC => caller
-            .data()
-            .env
-            .epoch
-            .elapsed()
-            .as_nanos()
-            .min(i64::MAX as u128) as i64,
+        CLOCK_MONOTONIC => caller.data().env.epoch.elapsed().as_nanos().min(i64::MAX as u128) as i64,
         CLOCK_REALTIME => SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos().min(i64::MAX as u128) as i64)
@@ -194,13 +182,7 @@ fn wait(caller: &mut Ctx<'_>, pid: i32, buf: i32, cap: i32) -> Ret {
         }
         Some(buf as u32)
     };
-    kernel(
-        caller,
-        Syscall::Wait {
-            pid: pid as Pid,
-            buf,
-        },
-    )
+    kernel(caller, Syscall::Wait { pid: pid as Pid, buf })
 }
 
 fn process_info(caller: &mut Ctx<'_>, pid: i32, buf: i32, cap: i32) -> Ret {
@@ -214,32 +196,18 @@ fn process_info(caller: &mut Ctx<'_>, pid: i32, buf: i32, cap: i32) -> Ret {
     if let Err(e) = guest_range(mem_len, buf, cap) {
         return Ok(err(e));
     }
-    kernel(
-        caller,
-        Syscall::Info {
-            pid: pid as Pid,
-            buf: buf as u32,
-            cap: cap as u32,
-        },
-    )
+    kernel(caller, Syscall::Info { pid: pid as Pid, buf: buf as u32, cap: cap as u32 })
 }
 
 /// Registers every hostcall of the ABI on `linker`.
 pub fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     let m = hostcall::MODULE;
-    linker.func_wrap(m, "exit", |mut c: Ctx<'_>, code: i32| -> Ret {
-        kernel(&mut c, Syscall::Exit(code))
+    linker
+        .func_wrap(m, "exit", |mut c: Ctx<'_>, code: i32| -> Ret { kernel(&mut c, Syscall::Exit(code)) })?;
+    linker.func_wrap(m, "write", |mut c: Ctx<'_>, stream: i32, ptr: i32, len: i32| -> i64 {
+        write(&mut c, stream, ptr, len)
     })?;
-    linker.func_wrap(
-        m,
-        "write",
-        |mut c: Ctx<'_>, stream: i32, ptr: i32, len: i32| -> i64 {
-            write(&mut c, stream, ptr, len)
-        },
-    )?;
-    linker.func_wrap(m, "args", |mut c: Ctx<'_>, buf: i32, cap: i32| -> i64 {
-        args(&mut c, buf, cap)
-    })?;
+    linker.func_wrap(m, "args", |mut c: Ctx<'_>, buf: i32, cap: i32| -> i64 { args(&mut c, buf, cap) })?;
     linker.func_wrap(m, "clock", |c: Ctx<'_>, id: i32| -> i64 { clock(&c, id) })?;
     linker.func_wrap(m, "sleep", |mut c: Ctx<'_>, nanos: i64| -> Ret {
         if !has(&c, Caps::TIME) {
@@ -250,20 +218,13 @@ pub fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
         }
         kernel(&mut c, Syscall::Sleep(nanos as u64))
     })?;
-    linker.func_wrap(m, "yield", |mut c: Ctx<'_>| -> Ret {
-        kernel(&mut c, Syscall::Yield)
+    linker.func_wrap(m, "yield", |mut c: Ctx<'_>| -> Ret { kernel(&mut c, Syscall::Yield) })?;
+    linker
+        .func_wrap(m, "random", |mut c: Ctx<'_>, ptr: i32, len: i32| -> i64 { random(&mut c, ptr, len) })?;
+    linker.func_wrap(m, "spawn", |mut c: Ctx<'_>, ptr: i32, len: i32| -> Ret { spawn(&mut c, ptr, len) })?;
+    linker.func_wrap(m, "wait", |mut c: Ctx<'_>, pid: i32, buf: i32, cap: i32| -> Ret {
+        wait(&mut c, pid, buf, cap)
     })?;
-    linker.func_wrap(m, "random", |mut c: Ctx<'_>, ptr: i32, len: i32| -> i64 {
-        random(&mut c, ptr, len)
-    })?;
-    linker.func_wrap(m, "spawn", |mut c: Ctx<'_>, ptr: i32, len: i32| -> Ret {
-        spawn(&mut c, ptr, len)
-    })?;
-    linker.func_wrap(
-        m,
-        "wait",
-        |mut c: Ctx<'_>, pid: i32, buf: i32, cap: i32| -> Ret { wait(&mut c, pid, buf, cap) },
-    )?;
     linker.func_wrap(m, "kill", |mut c: Ctx<'_>, pid: i32| -> Ret {
         if pid <= 0 {
             return Ok(err(wasmd_abi::errno::ESRCH));
@@ -271,13 +232,9 @@ pub fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
         kernel(&mut c, Syscall::Kill(pid as Pid))
     })?;
     linker.func_wrap(m, "getpid", |c: Ctx<'_>| -> i64 { i64::from(c.data().pid) })?;
-    linker.func_wrap(
-        m,
-        "process_info",
-        |mut c: Ctx<'_>, pid: i32, buf: i32, cap: i32| -> Ret {
-            process_info(&mut c, pid, buf, cap)
-        },
-    )?;
+    linker.func_wrap(m, "process_info", |mut c: Ctx<'_>, pid: i32, buf: i32, cap: i32| -> Ret {
+        process_info(&mut c, pid, buf, cap)
+    })?;
     linker.func_wrap(m, "cap_check", |c: Ctx<'_>, caps: i64| -> i64 {
         if has(&c, Caps(caps as u64)) {
             0
@@ -299,9 +256,6 @@ mod tests {
         assert_eq!(guest_range(10, 5, 6), Err(EFAULT));
         assert_eq!(guest_range(10, -1, 1), Err(EFAULT));
         assert_eq!(guest_range(10, 1, -1), Err(EFAULT));
-        assert_eq!(
-            guest_range(usize::MAX, -1, -1),
-            Ok(u32::MAX as usize..2 * u32::MAX as usize)
-        );
+        assert_eq!(guest_range(usize::MAX, -1, -1), Ok(u32::MAX as usize..2 * u32::MAX as usize));
     }
 }

@@ -20,11 +20,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_pages: 4096,
-            fuel: None,
-            max_handles: 1024,
-        }
+        Self { max_pages: 4096, fuel: None, max_handles: 1024 }
     }
 }
 
@@ -37,11 +33,7 @@ impl Limits {
     /// The limits of a child that asked for `req`, given that its parent
     /// runs under `self` and has `fuel_left` of its budget left. Unset
     /// requests inherit; a request above the parent's is an error.
-    pub fn narrow(
-        &self,
-        req: &SpawnLimits,
-        fuel_left: Option<u64>,
-    ) -> Result<Limits, LimitExceedsParent> {
+    pub fn narrow(&self, req: &SpawnLimits, fuel_left: Option<u64>) -> Result<Limits, LimitExceedsParent> {
         let max_pages = match req.max_pages {
             Some(p) if p > self.max_pages => return Err(LimitExceedsParent("max_pages")),
             Some(p) => p,
@@ -57,11 +49,7 @@ impl Limits {
             Some(h) => h,
             None => self.max_handles,
         };
-        Ok(Limits {
-            max_pages,
-            fuel,
-            max_handles,
-        })
+        Ok(Limits { max_pages, fuel, max_handles })
     }
 }
 
@@ -77,10 +65,7 @@ pub struct MemoryLimiter {
 impl MemoryLimiter {
     /// A limiter for `max_pages` pages.
     pub fn new(max_pages: u32) -> Self {
-        Self {
-            max_bytes: (max_pages as usize).saturating_mul(PAGE_SIZE),
-            hit: false,
-        }
+        Self { max_bytes: (max_pages as usize).saturating_mul(PAGE_SIZE), hit: false }
     }
 }
 
@@ -128,73 +113,21 @@ mod tests {
 
     #[test]
     fn narrowing() {
-        let parent = Limits {
-            max_pages: 10,
-            fuel: Some(100),
-            max_handles: 8,
-        };
+        let parent = Limits { max_pages: 10, fuel: Some(100), max_handles: 8 };
         let inherit = parent.narrow(&SpawnLimits::default(), Some(40)).unwrap();
-        assert_eq!(
-            inherit,
-            Limits {
-                max_pages: 10,
-                fuel: Some(40),
-                max_handles: 8
-            }
-        );
-        let req = SpawnLimits {
-            max_pages: Some(2),
-            fuel: Some(40),
-            max_handles: Some(1),
-        };
+        assert_eq!(inherit, Limits { max_pages: 10, fuel: Some(40), max_handles: 8 });
+        let req = SpawnLimits { max_pages: Some(2), fuel: Some(40), max_handles: Some(1) };
         assert_eq!(
             parent.narrow(&req, Some(40)).unwrap(),
-            Limits {
-                max_pages: 2,
-                fuel: Some(40),
-                max_handles: 1
-            }
+            Limits { max_pages: 2, fuel: Some(40), max_handles: 1 }
         );
         let more = |r: SpawnLimits| parent.narrow(&r, Some(40)).unwrap_err();
+        assert_eq!(more(SpawnLimits { max_pages: Some(11), ..Default::default() }).0, "max_pages");
+        assert_eq!(more(SpawnLimits { fuel: Some(41), ..Default::default() }).0, "fuel");
+        assert_eq!(more(SpawnLimits { max_handles: Some(9), ..Default::default() }).0, "max_handles");
+        let unlimited = Limits { fuel: None, ..parent };
         assert_eq!(
-            more(SpawnLimits {
-                max_pages: Some(11),
-                ..Default::default()
-            })
-            .0,
-            "max_pages"
-        );
-        assert_eq!(
-            more(SpawnLimits {
-                fuel: Some(41),
-                ..Default::default()
-            })
-            .0,
-            "fuel"
-        );
-        assert_eq!(
-            more(SpawnLimits {
-                max_handles: Some(9),
-                ..Default::default()
-            })
-            .0,
-            "max_handles"
-        );
-        let unlimited = Limits {
-            fuel: None,
-            ..parent
-        };
-        assert_eq!(
-            unlimited
-                .narrow(
-                    &SpawnLimits {
-                        fuel: Some(7),
-                        ..Default::default()
-                    },
-                    None
-                )
-                .unwrap()
-                .fuel,
+            unlimited.narrow(&SpawnLimits { fuel: Some(7), ..Default::default() }, None).unwrap().fuel,
             Some(7)
         );
     }

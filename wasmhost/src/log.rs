@@ -34,21 +34,13 @@ pub struct LogRead {
 impl LogRing {
     /// An empty ring keeping at most `capacity` bytes.
     pub fn new(capacity: usize) -> Self {
-        Self {
-            bytes: VecDeque::new(),
-            capacity,
-            total: 0,
-        }
+        Self { bytes: VecDeque::new(), capacity, total: 0 }
     }
 
     /// Appends bytes, dropping the oldest beyond capacity.
     pub fn push(&mut self, data: &[u8]) {
         self.total += data.len() as u64;
-        let data = if data.len() > self.capacity {
-            &data[data.len() - self.capacity..]
-        } else {
-            data
-        };
+        let data = if data.len() > self.capacity { &data[data.len() - self.capacity..] } else { data };
         let overflow = (self.bytes.len() + data.len()).saturating_sub(self.capacity);
         self.bytes.drain(..overflow);
         self.bytes.extend(data);
@@ -88,10 +80,7 @@ pub struct ProcessLog {
 impl ProcessLog {
     /// Empty logs of the given capacity per stream.
     pub fn new(capacity: usize) -> Self {
-        Self {
-            stdout: LogRing::new(capacity),
-            stderr: LogRing::new(capacity),
-        }
+        Self { stdout: LogRing::new(capacity), stderr: LogRing::new(capacity) }
     }
 }
 
@@ -107,27 +96,13 @@ mod tests {
         assert_eq!(r.contents(), b"cdef");
         assert_eq!(r.total(), 6);
         let read = r.read_from(0, 100);
-        assert_eq!(
-            read,
-            LogRead {
-                bytes: b"cdef".to_vec(),
-                next: 6,
-                lost: 2
-            }
-        );
+        assert_eq!(read, LogRead { bytes: b"cdef".to_vec(), next: 6, lost: 2 });
         let read = r.read_from(5, 100);
         assert_eq!(read.bytes, b"f");
         assert_eq!(read.lost, 0);
         assert_eq!(r.read_from(6, 100).bytes, b"");
         r.push(b"0123456789");
         assert_eq!(r.contents(), b"6789");
-        assert_eq!(
-            r.read_from(6, 2),
-            LogRead {
-                bytes: b"67".to_vec(),
-                next: 14,
-                lost: 6
-            }
-        );
+        assert_eq!(r.read_from(6, 2), LogRead { bytes: b"67".to_vec(), next: 14, lost: 6 });
     }
 }

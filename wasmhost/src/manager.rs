@@ -178,11 +178,7 @@ impl ProcessManager {
             modules: ModuleCache::new(engine.clone(), config.module_cache_capacity),
             engine,
             linker,
-            env: Arc::new(HostEnv {
-                platform,
-                output,
-                epoch: Instant::now(),
-            }),
+            env: Arc::new(HostEnv { platform, output, epoch: Instant::now() }),
             loader,
             config,
             procs: HashMap::new(),
@@ -226,11 +222,7 @@ impl ProcessManager {
     /// A start function that traps, exits or exceeds the memory limit still
     /// gives a pid, of an already exited process; instantiation errors
     /// (bad import types) are errors.
-    pub fn spawn(
-        &mut self,
-        module: Arc<CompiledModule>,
-        opts: SpawnOptions,
-    ) -> Result<Pid, SpawnError> {
+    pub fn spawn(&mut self, module: Arc<CompiledModule>, opts: SpawnOptions) -> Result<Pid, SpawnError> {
         if self.live >= self.config.max_processes {
             return Err(SpawnError::TooManyProcesses);
         }
@@ -250,9 +242,7 @@ impl ProcessManager {
         store.limiter(|s| &mut s.limiter);
         let given = self.slice_for(&opts.limits, 0, 0);
         set_fuel(&mut store, given);
-        let instantiated = self
-            .linker
-            .instantiate_and_start(&mut store, &module.module);
+        let instantiated = self.linker.instantiate_and_start(&mut store, &module.module);
         let fuel_used = given - store.get_fuel().unwrap_or(0);
         let (sched, store) = match instantiated {
             Ok(instance) => {
@@ -375,13 +365,8 @@ impl ProcessManager {
             deadline = Some(deadline.map_or(d, |x| x.min(d)));
         }
         let received = match deadline {
-            Some(d) => self
-                .completions
-                .recv_timeout(d.saturating_duration_since(now)),
-            None => self
-                .completions
-                .recv()
-                .map_err(|_| RecvTimeoutError::Disconnected),
+            Some(d) => self.completions.recv_timeout(d.saturating_duration_since(now)),
+            None => self.completions.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         if let Ok(done) = received {
             self.complete_job(done);
@@ -397,10 +382,7 @@ impl ProcessManager {
             if self.live == 0 {
                 return Ok(());
             }
-            if self.sched.is_idle()
-                && self.sched.next_deadline().is_none()
-                && self.jobs_in_flight == 0
-            {
+            if self.sched.is_idle() && self.sched.next_deadline().is_none() && self.jobs_in_flight == 0 {
                 return Err(Deadlock(self.live));
             }
             self.wait_for_events(None);
@@ -460,9 +442,7 @@ impl ProcessManager {
             return TurnEnd::Exit(ExitStatus::OutOfFuel);
         }
         let Some(store) = proc.store.as_mut() else {
-            return TurnEnd::Exit(ExitStatus::Trapped(
-                "internal: live process without a store".into(),
-            ));
+            return TurnEnd::Exit(ExitStatus::Trapped("internal: live process without a store".into()));
         };
         set_fuel(store, given);
         let mut result = match resume {
@@ -475,14 +455,9 @@ impl ProcessManager {
                 Ok(ResumableCall::Finished) => break TurnEnd::Exit(ExitStatus::Exited(0)),
                 Ok(ResumableCall::OutOfFuel(call)) => break TurnEnd::Preempted(call),
                 Ok(ResumableCall::HostTrap(call)) => {
-                    let syscall = proc
-                        .store
-                        .as_mut()
-                        .and_then(|s| s.data_mut().syscall.take());
+                    let syscall = proc.store.as_mut().and_then(|s| s.data_mut().syscall.take());
                     let Some(syscall) = syscall else {
-                        break TurnEnd::Exit(ExitStatus::Trapped(truncate(
-                            call.host_error().to_string(),
-                        )));
+                        break TurnEnd::Exit(ExitStatus::Trapped(truncate(call.host_error().to_string())));
                     };
                     match self.syscall(proc, syscall) {
                         SyscallOutcome::Return(value) => {
@@ -502,17 +477,11 @@ impl ProcessManager {
                 },
             }
         };
-        let left = proc
-            .store
-            .as_ref()
-            .and_then(|s| s.get_fuel().ok())
-            .unwrap_or(0);
+        let left = proc.store.as_ref().and_then(|s| s.get_fuel().ok()).unwrap_or(0);
         proc.fuel_used += given.saturating_sub(left);
         match end {
             TurnEnd::Preempted(call)
-                if proc
-                    .fuel_left()
-                    .is_some_and(|left| left < call.required_fuel().max(1)) =>
+                if proc.fuel_left().is_some_and(|left| left < call.required_fuel().max(1)) =>
             {
                 TurnEnd::Exit(ExitStatus::OutOfFuel)
             }
@@ -534,11 +503,7 @@ impl ProcessManager {
     /// After `pid` exited: wake a parent waiting for it, orphan its
     /// children, and retain it for inspection if nobody will reap it.
     pub(crate) fn after_exit(&mut self, pid: Pid, parent: Option<Pid>) {
-        let children = self
-            .procs
-            .get_mut(&pid)
-            .map(|p| std::mem::take(&mut p.children))
-            .unwrap_or_default();
+        let children = self.procs.get_mut(&pid).map(|p| std::mem::take(&mut p.children)).unwrap_or_default();
         for child in children {
             self.orphan(child);
         }
@@ -564,10 +529,7 @@ impl ProcessManager {
         self.orphans.push_back(pid);
         while self.orphans.len() > self.config.retained_exited {
             if let Some(old) = self.orphans.pop_front() {
-                let orphaned = self
-                    .procs
-                    .get(&old)
-                    .is_some_and(|p| p.is_exited() && p.parent.is_none());
+                let orphaned = self.procs.get(&old).is_some_and(|p| p.is_exited() && p.parent.is_none());
                 if orphaned {
                     self.procs.remove(&old);
                 }
@@ -659,10 +621,7 @@ impl ProcessManager {
 
     /// Stops a live process from being scheduled until [`Self::resume`].
     pub fn suspend(&mut self, pid: Pid) -> Result<(), ControlError> {
-        let proc = self
-            .procs
-            .get_mut(&pid)
-            .ok_or(ControlError::NoSuchProcess)?;
+        let proc = self.procs.get_mut(&pid).ok_or(ControlError::NoSuchProcess)?;
         match proc.sched {
             Sched::Exited(_) => Err(ControlError::NoSuchProcess),
             Sched::Suspended(_) | Sched::Running => Err(ControlError::InvalidState),
@@ -676,10 +635,7 @@ impl ProcessManager {
 
     /// Lets a suspended process run again.
     pub fn resume(&mut self, pid: Pid) -> Result<(), ControlError> {
-        let proc = self
-            .procs
-            .get_mut(&pid)
-            .ok_or(ControlError::NoSuchProcess)?;
+        let proc = self.procs.get_mut(&pid).ok_or(ControlError::NoSuchProcess)?;
         if !matches!(proc.sched, Sched::Suspended(_)) {
             return Err(if proc.is_exited() {
                 ControlError::NoSuchProcess
@@ -700,10 +656,7 @@ impl ProcessManager {
     /// Adds `fuel` to a live process's budget (a process without a budget
     /// gets one of `fuel` from now).
     pub fn refuel(&mut self, pid: Pid, fuel: u64) -> Result<(), ControlError> {
-        let proc = self
-            .procs
-            .get_mut(&pid)
-            .ok_or(ControlError::NoSuchProcess)?;
+        let proc = self.procs.get_mut(&pid).ok_or(ControlError::NoSuchProcess)?;
         if proc.is_exited() {
             return Err(ControlError::NoSuchProcess);
         }
@@ -765,7 +718,8 @@ impl ProcessManager {
     }
 
     fn complete_job(&mut self, done: Completion) {
-        let matches = matches!(self.blocked_on(done.pid), Some(BlockOn::Job { token, .. }) if *token == done.token);
+        let matches =
+            matches!(self.blocked_on(done.pid), Some(BlockOn::Job { token, .. }) if *token == done.token);
         if !matches {
             return;
         }
@@ -800,7 +754,7 @@ fn trap_status(store: &Store<ProcessState>, e: &wasmi::Error) -> ExitStatus {
     if e.as_trap_code() == Some(TrapCode::OutOfFuel) {
         return ExitStatus::OutOfFuel;
     }
-    ExitStatus::Trapped(truncate(format!("wasm trap: {e}")))
+    ExitStatus::Trapped(truncate(e.to_string()))
 }
 
 /// Cuts a message to the ABI's trap message limit at a char boundary.

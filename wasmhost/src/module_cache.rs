@@ -39,10 +39,7 @@ impl CompiledModule {
 
     /// The hash prefix as 16 hex digits.
     pub fn hash_hex(&self) -> String {
-        self.hash_prefix()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        self.hash_prefix().iter().map(|b| format!("{b:02x}")).collect()
     }
 }
 
@@ -58,11 +55,7 @@ impl ModuleCache {
     /// An empty cache for `engine`, keeping up to `capacity` modules that
     /// no process uses.
     pub fn new(engine: Engine, capacity: usize) -> Self {
-        Self {
-            engine,
-            inner: Arc::default(),
-            capacity,
-        }
+        Self { engine, inner: Arc::default(), capacity }
     }
 
     /// Hashes module bytes.
@@ -82,8 +75,7 @@ impl ModuleCache {
         if let Some(m) = self.get(&hash) {
             return Ok(m);
         }
-        let module = Module::new(&self.engine, bytes)
-            .map_err(|e| SpawnError::InvalidModule(e.to_string()))?;
+        let module = Module::new(&self.engine, bytes).map_err(|e| invalid(bytes, &e))?;
         check_module(&module)?;
         let compiled = Arc::new(CompiledModule { hash, module });
         let mut map = self.lock();
@@ -123,5 +115,18 @@ fn check_module(module: &Module) -> Result<(), SpawnError> {
     match module.get_export(hostcall::ENTRY) {
         Some(ExternType::Func(f)) if f.params().is_empty() && f.results().is_empty() => Ok(()),
         _ => Err(SpawnError::NoEntry),
+    }
+}
+
+/// A one-line description of why `bytes` did not compile.
+fn invalid(bytes: &[u8], e: &wasmi::Error) -> SpawnError {
+    let msg = e.to_string();
+    let first = msg.lines().next().unwrap_or_default().trim();
+    if bytes.starts_with(b"\0asm") {
+        SpawnError::InvalidModule(first.to_string())
+    } else if bytes.is_empty() {
+        SpawnError::InvalidModule("the file is empty".into())
+    } else {
+        SpawnError::InvalidModule(format!("no wasm header, and not WAT text either ({first})"))
     }
 }

@@ -35,9 +35,7 @@ pub struct HostEnv {
 
 impl std::fmt::Debug for HostEnv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HostEnv")
-            .field("epoch", &self.epoch)
-            .finish_non_exhaustive()
+        f.debug_struct("HostEnv").field("epoch", &self.epoch).finish_non_exhaustive()
     }
 }
 
@@ -226,11 +224,9 @@ impl Process {
     /// Memory pages now (or at exit).
     pub fn memory_pages(&self) -> u32 {
         match &self.store {
-            Some(store) => store
-                .data()
-                .memory
-                .map(|m| (m.size(store)).try_into().unwrap_or(u32::MAX))
-                .unwrap_or(0),
+            Some(store) => {
+                store.data().memory.map(|m| (m.size(store)).try_into().unwrap_or(u32::MAX)).unwrap_or(0)
+            }
             None => self.exit_pages,
         }
     }

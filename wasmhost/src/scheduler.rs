@@ -44,8 +44,7 @@ impl Scheduler {
 
     /// The next process to run.
     pub fn pop(&mut self) -> Option<Pid> {
-        let take_woken =
-            !self.woken.is_empty() && (self.ready.is_empty() || self.burst < WOKEN_BURST);
+        let take_woken = !self.woken.is_empty() && (self.ready.is_empty() || self.burst < WOKEN_BURST);
         if take_woken {
             self.burst += 1;
             self.woken.pop_front()
@@ -84,9 +83,7 @@ impl Scheduler {
     /// Removes and returns one timer due at `now`.
     pub fn pop_due(&mut self, now: Instant) -> Option<(Pid, u64)> {
         match self.timers.peek() {
-            Some(Reverse((d, _, _))) if *d <= now => {
-                self.timers.pop().map(|Reverse((_, p, t))| (p, t))
-            }
+            Some(Reverse((d, _, _))) if *d <= now => self.timers.pop().map(|Reverse((_, p, t))| (p, t)),
             _ => None,
         }
     }

@@ -57,11 +57,7 @@ impl ProcessManager {
             Syscall::Kill(pid) if pid == proc.pid => SyscallOutcome::Exit(ExitStatus::Killed),
             Syscall::Kill(pid) => {
                 if !self.may_control(proc, pid) {
-                    return errno(if self.procs.contains_key(&pid) {
-                        EPERM
-                    } else {
-                        ESRCH
-                    });
+                    return errno(if self.procs.contains_key(&pid) { EPERM } else { ESRCH });
                 }
                 match self.kill(pid) {
                     Ok(()) => SyscallOutcome::Return(0),
@@ -72,11 +68,7 @@ impl ProcessManager {
                 let info = if pid == 0 || pid == proc.pid {
                     info_of(proc)
                 } else if !self.may_control(proc, pid) {
-                    return errno(if self.procs.contains_key(&pid) {
-                        EPERM
-                    } else {
-                        ESRCH
-                    });
+                    return errno(if self.procs.contains_key(&pid) { EPERM } else { ESRCH });
                 } else {
                     match self.info(pid) {
                         Some(info) => info,
@@ -113,15 +105,11 @@ impl ProcessManager {
         if !proc.caps.contains(caps) {
             return errno(EPERM);
         }
-        let limits = match proc.limits.narrow(&call.limits, proc.fuel_left()) {
-            Ok(l) => l,
-            Err(_) => return errno(EPERM),
-        };
-        let resolved = SpawnCall {
-            caps: Some(caps),
-            ..call
-        };
-        let _ = limits;
+        // Refuse limits above the caller's now, before any loading.
+        if proc.limits.narrow(&call.limits, proc.fuel_left()).is_err() {
+            return errno(EPERM);
+        }
+        let resolved = SpawnCall { caps: Some(caps), ..call };
         match &resolved.module {
             SpawnModule::Bytes(bytes) => {
                 if let Some(module) = self.modules.get(&ModuleCache::hash(bytes)) {
@@ -136,20 +124,14 @@ impl ProcessManager {
             }
             SpawnModule::Path(path) => {
                 let path = path.clone();
-                let base = proc
-                    .module_path
-                    .as_deref()
-                    .and_then(Path::parent)
-                    .map(Path::to_path_buf);
+                let base = proc.module_path.as_deref().and_then(Path::parent).map(Path::to_path_buf);
                 let loader = self.loader.clone();
                 let cache = self.modules.clone();
                 self.park_on_job(proc.pid, resolved, move || {
                     let result = loader
                         .load(base.as_deref(), &path)
                         .map_err(Into::into)
-                        .and_then(|loaded| {
-                            cache.compile(&loaded.bytes).map(|m| (m, Some(loaded.path)))
-                        });
+                        .and_then(|loaded| cache.compile(&loaded.bytes).map(|m| (m, Some(loaded.path))));
                     JobResult::Module(result)
                 })
             }
@@ -167,10 +149,7 @@ impl ProcessManager {
         spawn.module = SpawnModule::Bytes(Vec::new());
         self.workers.submit(pid, token, job);
         self.jobs_in_flight += 1;
-        SyscallOutcome::Park(BlockOn::Job {
-            token,
-            spawn: Box::new(spawn),
-        })
+        SyscallOutcome::Park(BlockOn::Job { token, spawn: Box::new(spawn) })
     }
 
     /// Spawns a child of the running `proc`; returns its pid or `-errno`.
@@ -203,15 +182,11 @@ impl ProcessManager {
         path: Option<std::path::PathBuf>,
         call: &SpawnCall,
     ) -> Result<SpawnOptions, i32> {
-        let limits = proc
-            .limits
-            .narrow(&call.limits, proc.fuel_left())
-            .map_err(|_| EPERM)?;
+        let limits = proc.limits.narrow(&call.limits, proc.fuel_left()).map_err(|_| EPERM)?;
         let name = match &path {
-            Some(p) => p
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "wasm".into()),
+            Some(p) => {
+                p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "wasm".into())
+            }
             None => call.args.first().cloned().unwrap_or_else(|| "wasm".into()),
         };
         Ok(SpawnOptions {
@@ -243,10 +218,7 @@ impl ProcessManager {
 
     fn sys_wait(&mut self, proc: &mut Process, pid: Pid, buf: Option<u32>) -> SyscallOutcome {
         let exited_child = if pid == 0 {
-            proc.children
-                .iter()
-                .copied()
-                .find(|c| self.procs.get(c).is_some_and(|p| p.is_exited()))
+            proc.children.iter().copied().find(|c| self.procs.get(c).is_some_and(|p| p.is_exited()))
         } else if !proc.children.contains(&pid) {
             return errno(ECHILD);
         } else {

@@ -58,19 +58,17 @@ impl Workers {
             let rx: Arc<Mutex<Receiver<(Pid, u64, Job)>>> = rx.clone();
             let done = done.clone();
             let waker = waker.clone();
-            let spawned = thread::Builder::new()
-                .name(format!("wasmd-worker-{i}"))
-                .spawn(move || loop {
-                    let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                    let Ok((pid, token, job)) = next else { return };
-                    let result = job();
-                    if done.send(Completion { pid, token, result }).is_err() {
-                        return;
-                    }
-                    if let Some(w) = waker.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                        w();
-                    }
-                });
+            let spawned = thread::Builder::new().name(format!("wasmd-worker-{i}")).spawn(move || loop {
+                let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                let Ok((pid, token, job)) = next else { return };
+                let result = job();
+                if done.send(Completion { pid, token, result }).is_err() {
+                    return;
+                }
+                if let Some(w) = waker.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                    w();
+                }
+            });
             if let Err(e) = spawned {
                 log::error!("cannot start worker thread: {e}");
             }

@@ -68,10 +68,7 @@ impl Caps {
         if name == "all" {
             return Some(Caps::ALL);
         }
-        Self::NAMED
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, c)| *c)
+        Self::NAMED.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
     }
 }
 

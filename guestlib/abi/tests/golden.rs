@@ -20,11 +20,7 @@ fn spawn_request_by_path() {
         module: ModuleSource::Path("a.wasm"),
         args: vec!["a", "bc"],
         caps: Some(Caps(0b1001)),
-        limits: SpawnLimits {
-            max_pages: Some(2),
-            fuel: None,
-            max_handles: Some(300),
-        },
+        limits: SpawnLimits { max_pages: Some(2), fuel: None, max_handles: Some(300) },
     };
     #[rustfmt::skip]
     let bytes = [
@@ -45,9 +41,7 @@ fn spawn_request_from_bytes_inheriting() {
         caps: None,
         limits: SpawnLimits::default(),
     };
-    let bytes = [
-        0x01, 0x04, 0x00, b'a', b's', b'm', 0x00, 0x00, 0x00, 0x00, 0x00,
-    ];
+    let bytes = [0x01, 0x04, 0x00, b'a', b's', b'm', 0x00, 0x00, 0x00, 0x00, 0x00];
     roundtrip(&req, &bytes);
 }
 
@@ -100,15 +94,10 @@ fn process_info() {
 
 #[test]
 fn run_states() {
-    for (i, s) in [
-        RunState::Ready,
-        RunState::Running,
-        RunState::Blocked,
-        RunState::Suspended,
-        RunState::Exited,
-    ]
-    .into_iter()
-    .enumerate()
+    for (i, s) in
+        [RunState::Ready, RunState::Running, RunState::Blocked, RunState::Suspended, RunState::Exited]
+            .into_iter()
+            .enumerate()
     {
         roundtrip(&s, &[i as u8]);
     }

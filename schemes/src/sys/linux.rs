@@ -17,8 +17,8 @@ impl OsPlatform {
 impl wasmhost::Platform for OsPlatform {
     fn random(&self, mut buf: &mut [u8]) -> Result<(), i32> {
         while !buf.is_empty() {
-            let n = rustix::rand::getrandom(&mut *buf, rustix::rand::GetRandomFlags::empty())
-                .map_err(|_| EIO)?;
+            let n =
+                rustix::rand::getrandom(&mut *buf, rustix::rand::GetRandomFlags::empty()).map_err(|_| EIO)?;
             buf = &mut buf[n..];
         }
         Ok(())

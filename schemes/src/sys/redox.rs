@@ -19,9 +19,7 @@ pub struct OsPlatform {
 impl OsPlatform {
     /// Opens the OS resources the platform uses.
     pub fn new() -> std::io::Result<Self> {
-        Ok(Self {
-            rand: File::open("/scheme/rand")?,
-        })
+        Ok(Self { rand: File::open("/scheme/rand")? })
     }
 }
 

@@ -1,0 +1,97 @@
+//! Hostile guests: infinite loops, traps, stack overflow, memory bombs,
+//! bad pointers, garbage payloads and forged pids all end with a clear
+//! status or errno, never panic the manager, and never stall others.
+
+mod common;
+
+use common::Harness;
+use wasmd_abi::{Caps, ExitStatus};
+use wasmhost::Limits;
+
+#[test]
+fn hostile_guests_side_by_side_with_a_well_behaved_one() {
+    let mut h = Harness::new();
+    let looping = h.wat("loop");
+    let recurse = h.wat("recurse");
+    let limits = Limits { max_pages: 64, ..Limits::default() };
+    let bomb = h.spawn_file(&wasmd_tests::wat("grow_bomb"), &[], Caps::DEFAULT, limits);
+    let unreachable = h.wat("unreachable");
+    let pointers = h.wat("bad_pointers");
+    let garbage = h.wat("garbage");
+    let no_memory = h.wat("no_memory");
+    let rust_recurse = h.guest("worker", &["recurse"]);
+    let rust_bomb = h.spawn_file(&wasmd_tests::guest("worker"), &["grow"], Caps::DEFAULT, limits);
+    let chatty = h.guest("chatty", &["200"]);
+    while h.pm.live() > 1 {
+        h.pm.run(100);
+        h.pm.wait_for_events(Some(std::time::Duration::from_millis(1)));
+    }
+    assert!(!h.pm.process(looping).unwrap().is_exited());
+    assert_eq!(h.status(chatty), Some(ExitStatus::Exited(0)));
+    assert_eq!(h.stdout(chatty).lines().count(), 200);
+    // The interpreter's call stack runs out for the WAT guest; the Rust
+    // guest's shadow stack runs below address 0 first.
+    match h.status(recurse) {
+        Some(ExitStatus::Trapped(msg)) => assert!(msg.contains("call stack exhausted"), "{msg}"),
+        other => panic!("recursion: {other:?}"),
+    }
+    match h.status(rust_recurse) {
+        Some(ExitStatus::Trapped(msg)) => assert!(msg.contains("out of bounds memory access"), "{msg}"),
+        other => panic!("recursion: {other:?}"),
+    }
+    assert_eq!(h.status(bomb), Some(ExitStatus::MemoryLimit));
+    assert_eq!(h.status(rust_bomb), Some(ExitStatus::MemoryLimit));
+    assert!(matches!(h.status(unreachable), Some(ExitStatus::Trapped(_))));
+    assert_eq!(h.status(pointers), Some(ExitStatus::Exited(0)), "first failing check");
+    assert_eq!(h.status(garbage), Some(ExitStatus::Exited(0)), "first failing check");
+    assert_eq!(h.status(no_memory), Some(ExitStatus::Exited(42)));
+    h.pm.kill(looping).unwrap();
+    assert_eq!(h.status(looping), Some(ExitStatus::Killed));
+}
+
+#[test]
+fn killing_twice_or_unknown_pids_is_an_error_not_a_panic() {
+    let mut h = Harness::new();
+    let pid = h.wat("loop");
+    h.pm.run(1);
+    h.pm.kill(pid).unwrap();
+    assert!(h.pm.kill(pid).is_err());
+    assert!(h.pm.kill(999_999).is_err());
+    assert!(h.pm.suspend(999_999).is_err());
+    assert!(h.pm.resume(pid).is_err());
+    assert!(h.pm.info(999_999).is_none());
+}
+
+#[test]
+fn a_spawn_bomb_is_bounded_by_the_process_limit() {
+    // A guest spawning children as fast as it can, each of which spawns
+    // too, must hit the table limit and get errors, not crash anything.
+    let bomb = b"(module
+        (import \"wasmd\" \"spawn\" (func $spawn (param i32 i32) (result i64)))
+        (memory (export \"memory\") 1)
+        (data (i32.const 0) \"\\00\\08bomb.wat\\00\\00\\00\\00\\00\")
+        (func (export \"_start\")
+          (loop $again
+            (br_if $again (i64.ge_s (call $spawn (i32.const 0) (i32.const 15)) (i64.const 0))))))";
+    let dir = std::env::temp_dir().join(format!("wasmd-bomb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bomb.wat");
+    std::fs::write(&path, bomb).unwrap();
+    let loader = wasmd::loader::FsModuleLoader::new([dir.clone()]);
+    let out = std::sync::Arc::new(wasmd_tests::CapturedOutput::default());
+    let mut pm = wasmhost::ProcessManager::new(
+        wasmhost::ManagerConfig { max_processes: 64, ..Default::default() },
+        std::sync::Arc::new(wasmd::sys::OsPlatform::new().unwrap()),
+        std::sync::Arc::new(loader),
+        out,
+    );
+    let (module, resolved) = pm.load_module(path.to_str().unwrap()).unwrap();
+    let mut opts = wasmhost::SpawnOptions::new("bomb");
+    opts.module_path = Some(resolved);
+    pm.spawn(module, opts).unwrap();
+    pm.run_to_completion().unwrap();
+    assert_eq!(pm.live(), 0);
+    let infos: Vec<_> = pm.pids().iter().map(|p| pm.info(*p).unwrap()).collect();
+    assert!(pm.pids().len() >= 64, "the bomb did not reach the limit: {infos:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
