@@ -44,7 +44,7 @@ fn spinning_guests_share_the_cpu_evenly() {
 #[test]
 fn a_sleeping_guest_parks_without_holding_others() {
     let mut h = Harness::new();
-    let sleeper = h.guest("worker", &["sleep", "300"]);
+    let sleeper = h.guest("worker", &["sleep", "2000"]);
     let chatty = h.guest("chatty", &["100"]);
     while !h.pm.process(chatty).unwrap().is_exited() {
         h.pm.run(10);
@@ -52,20 +52,23 @@ fn a_sleeping_guest_parks_without_holding_others() {
     assert_eq!(h.pm.info(sleeper).unwrap().state, RunState::Blocked);
     h.run_all();
     assert_eq!(h.status(sleeper), Some(ExitStatus::Exited(0)));
-    assert_eq!(h.stdout(sleeper), format!("worker {sleeper}: slept 300 ms\n"));
+    assert_eq!(h.stdout(sleeper), format!("worker {sleeper}: slept 2000 ms\n"));
 }
 
 #[test]
 fn woken_guests_run_before_preempted_ones() {
     let mut h = Harness::new();
     let spinners: Vec<_> = (0..20).map(|_| h.wat("loop")).collect();
-    let sleeper = h.guest("worker", &["sleep", "1"]);
-    // Let the sleeper park, then wait for its timer.
-    h.pm.run(25);
-    assert_eq!(h.pm.info(sleeper).unwrap().state, RunState::Blocked);
-    std::thread::sleep(Duration::from_millis(5));
-    // Its timer is due: it must run within the next two turns, although
-    // twenty spinners are queued ahead of it.
+    let sleeper = h.guest("worker", &["sleep", "1000"]);
+    // Let the sleeper run once and park (it is queued behind the spinners).
+    while h.pm.info(sleeper).unwrap().state != RunState::Blocked {
+        h.pm.run(1);
+    }
+    // Wait until its timer is due.
+    let due = h.pm.next_deadline().expect("the sleeper's timer");
+    std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()) + Duration::from_millis(1));
+    // It must run within the next two turns, although twenty spinners
+    // are queued ahead of it.
     h.pm.run(2);
     assert_eq!(h.status(sleeper), Some(ExitStatus::Exited(0)));
     for p in spinners {

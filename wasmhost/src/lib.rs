@@ -19,6 +19,7 @@
 //! - Exited processes keep their log and status until reaped by `wait`.
 
 pub mod error;
+pub mod handles;
 pub mod hostcalls;
 pub mod limits;
 pub mod log;

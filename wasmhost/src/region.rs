@@ -1,0 +1,262 @@
+//! Shared-memory regions.
+//!
+//! A [`Region`] is a page-aligned mapping of real OS shared memory (a
+//! memfd on Linux, a `/scheme/shm` object on Redox, created by the
+//! [`crate::platform::Platform`] on a worker thread), so native programs
+//! can map the very same pages. Processes reach it through handles
+//! (`Arc<Region>` in their handle table); the mapping and the OS object
+//! are released when the last holder goes — a handle, or a pending share
+//! not yet attached — including when holders die.
+//!
+//! All guest access goes through [`Region::range`] (bounds) and
+//! [`Region::atomic_u32`]/[`Region::atomic_u64`] (bounds and alignment):
+//! checked once, after which the access itself is infallible. Regions are
+//! shared with other processes and possibly with native programs mapping
+//! the same pages, so bulk copies use raw pointer copies and cross-process
+//! synchronisation is the guest's business, through the atomics.
+//!
+//! [`RegionAccounting`] enforces the global limits on region count and
+//! bytes; per-process limits are checked against the handle table.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use wasmd_abi::errno::{EINVAL, ENOSPC, ERANGE};
+
+use crate::Pid;
+
+/// A mapping of OS shared memory, made by the platform.
+pub trait SharedMemory: Send + Sync + std::fmt::Debug + 'static {
+    /// Start of the mapping (page aligned).
+    fn as_ptr(&self) -> *mut u8;
+    /// Length in bytes (a whole number of pages).
+    fn len(&self) -> usize;
+    /// True when the mapping is empty (never, for a real region).
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// How a native program reaches the same pages (e.g. the shm path
+    /// on Redox, `/proc/PID/fd/N` on Linux).
+    fn os_name(&self) -> String;
+}
+
+/// Global limits on regions, and what is in use.
+#[derive(Debug)]
+pub struct RegionAccounting {
+    count: AtomicU64,
+    bytes: AtomicU64,
+    max_count: u64,
+    max_bytes: u64,
+}
+
+impl RegionAccounting {
+    /// Limits for the whole manager.
+    pub fn new(max_count: u64, max_bytes: u64) -> Self {
+        Self { count: AtomicU64::new(0), bytes: AtomicU64::new(0), max_count, max_bytes }
+    }
+
+    /// Reserves room for one region of `size` bytes, or `ENOSPC`.
+    pub fn reserve(&self, size: u64) -> Result<(), i32> {
+        let count = self.count.fetch_add(1, Ordering::Relaxed);
+        let bytes = self.bytes.fetch_add(size, Ordering::Relaxed);
+        if count >= self.max_count || bytes.saturating_add(size) > self.max_bytes {
+            self.release(size);
+            return Err(ENOSPC);
+        }
+        Ok(())
+    }
+
+    /// Gives back a reservation.
+    pub fn release(&self, size: u64) {
+        self.count.fetch_sub(1, Ordering::Relaxed);
+        self.bytes.fetch_sub(size, Ordering::Relaxed);
+    }
+
+    /// Regions and bytes in use.
+    pub fn in_use(&self) -> (u64, u64) {
+        (self.count.load(Ordering::Relaxed), self.bytes.load(Ordering::Relaxed))
+    }
+}
+
+/// A shared-memory region.
+#[derive(Debug)]
+pub struct Region {
+    id: u64,
+    creator: Pid,
+    memory: Box<dyn SharedMemory>,
+    accounting: Arc<RegionAccounting>,
+}
+
+// SAFETY: `Region` only hands out the mapping through bounds-checked
+// ranges and atomics; the mapping itself is `Send + Sync` and lives as
+// long as the region.
+unsafe impl Sync for Region {}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        self.accounting.release(self.memory.len() as u64);
+    }
+}
+
+impl Region {
+    /// A region over `memory`, already reserved in `accounting`.
+    pub fn new(id: u64, creator: Pid, memory: Box<dyn SharedMemory>, accounting: Arc<RegionAccounting>) -> Self {
+        Self { id, creator, memory, accounting }
+    }
+
+    /// Global region id (what `share` returns and `attach` takes).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The pid that allocated it.
+    pub fn creator(&self) -> Pid {
+        self.creator
+    }
+
+    /// Size in bytes.
+    pub fn len(&self) -> usize {
+        self.memory.len()
+    }
+
+    /// True for an empty region (never for a real one).
+    pub fn is_empty(&self) -> bool {
+        self.memory.is_empty()
+    }
+
+    /// The OS object's name for native programs.
+    pub fn os_name(&self) -> String {
+        self.memory.os_name()
+    }
+
+    /// Start of the mapping (for `mmap_prep` by the scheme layer).
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.memory.as_ptr()
+    }
+
+    /// Checks `offset..offset+len` lies in the region (`ERANGE` if not).
+    #[inline]
+    pub fn range(&self, offset: u64, len: usize) -> Result<Range<usize>, i32> {
+        let start = usize::try_from(offset).map_err(|_| ERANGE)?;
+        let end = start.checked_add(len).ok_or(ERANGE)?;
+        if end > self.memory.len() {
+            return Err(ERANGE);
+        }
+        Ok(start..end)
+    }
+
+    /// Copies `src` into the region at a checked range.
+    #[inline]
+    pub fn write_at(&self, range: Range<usize>, src: &[u8]) {
+        debug_assert_eq!(range.len(), src.len());
+        let n = range.len().min(src.len());
+        // SAFETY: `range` was checked against the mapping by `range()`,
+        // the mapping lives as long as `self`, and `src` is guest memory
+        // owned by the caller's store, which never overlaps a region.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.memory.as_ptr().add(range.start), n) }
+    }
+
+    /// Copies a checked range of the region into `dst`.
+    #[inline]
+    pub fn read_at(&self, range: Range<usize>, dst: &mut [u8]) {
+        debug_assert_eq!(range.len(), dst.len());
+        let n = range.len().min(dst.len());
+        // SAFETY: as in `write_at`, with the copy going the other way.
+        unsafe { std::ptr::copy_nonoverlapping(self.memory.as_ptr().add(range.start), dst.as_mut_ptr(), n) }
+    }
+
+    /// The `u32` at `offset` as an atomic: `ERANGE` outside the region,
+    /// `EINVAL` when not 4-byte aligned.
+    #[inline]
+    pub fn atomic_u32(&self, offset: u64) -> Result<&AtomicU32, i32> {
+        if offset % 4 != 0 {
+            return Err(EINVAL);
+        }
+        let range = self.range(offset, 4)?;
+        // SAFETY: in bounds and aligned (the mapping is page aligned and
+        // the offset a multiple of 4); the reference lives no longer than
+        // `self`, which keeps the mapping alive.
+        Ok(unsafe { AtomicU32::from_ptr(self.memory.as_ptr().add(range.start).cast()) })
+    }
+
+    /// The `u64` at `offset` as an atomic: `ERANGE` outside the region,
+    /// `EINVAL` when not 8-byte aligned.
+    #[inline]
+    pub fn atomic_u64(&self, offset: u64) -> Result<&AtomicU64, i32> {
+        if offset % 8 != 0 {
+            return Err(EINVAL);
+        }
+        let range = self.range(offset, 8)?;
+        // SAFETY: as in `atomic_u32`, with 8-byte alignment.
+        Ok(unsafe { AtomicU64::from_ptr(self.memory.as_ptr().add(range.start).cast()) })
+    }
+}
+
+/// Anonymous memory standing in for OS shared memory in unit tests.
+#[cfg(test)]
+#[derive(Debug)]
+pub(crate) struct HeapMemory(Box<[u64]>);
+
+#[cfg(test)]
+impl HeapMemory {
+    pub(crate) fn new(len: usize) -> Self {
+        Self(vec![0u64; len / 8].into_boxed_slice())
+    }
+}
+
+#[cfg(test)]
+impl SharedMemory for HeapMemory {
+    fn as_ptr(&self) -> *mut u8 {
+        self.0.as_ptr() as *mut u8
+    }
+    fn len(&self) -> usize {
+        self.0.len() * 8
+    }
+    fn os_name(&self) -> String {
+        "heap".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region(len: usize) -> (Region, Arc<RegionAccounting>) {
+        let acct = Arc::new(RegionAccounting::new(2, 1 << 20));
+        acct.reserve(len as u64).unwrap();
+        (Region::new(1, 1, Box::new(HeapMemory::new(len)), acct.clone()), acct)
+    }
+
+    #[test]
+    fn ranges_and_alignment() {
+        let (r, _) = region(4096);
+        assert_eq!(r.range(0, 4096), Ok(0..4096));
+        assert_eq!(r.range(4096, 0), Ok(4096..4096));
+        assert_eq!(r.range(4095, 2), Err(ERANGE));
+        assert_eq!(r.range(u64::MAX, 1), Err(ERANGE));
+        assert_eq!(r.atomic_u32(2).unwrap_err(), EINVAL);
+        assert_eq!(r.atomic_u64(4).unwrap_err(), EINVAL);
+        assert_eq!(r.atomic_u64(4096).unwrap_err(), ERANGE);
+        r.atomic_u64(8).unwrap().store(0x0102_0304_0506_0708, Ordering::SeqCst);
+        let mut b = [0u8; 8];
+        r.read_at(r.range(8, 8).unwrap(), &mut b);
+        assert_eq!(u64::from_le_bytes(b), 0x0102_0304_0506_0708);
+        r.write_at(r.range(100, 3).unwrap(), b"abc");
+        let mut c = [0u8; 3];
+        r.read_at(r.range(100, 3).unwrap(), &mut c);
+        assert_eq!(&c, b"abc");
+    }
+
+    #[test]
+    fn accounting_limits_and_release_on_drop() {
+        let (r, acct) = region(4096);
+        assert_eq!(acct.in_use(), (1, 4096));
+        assert_eq!(acct.reserve(1 << 20), Err(ENOSPC));
+        acct.reserve(4096).unwrap();
+        assert_eq!(acct.reserve(4096), Err(ENOSPC), "count limit");
+        acct.release(4096);
+        drop(r);
+        assert_eq!(acct.in_use(), (0, 0));
+    }
+}
