@@ -83,7 +83,13 @@ fn main() {
     let ours = best_of(runs, || hostcall_wasmd(n));
     let bare = best_of(runs, || hostcall_bare(n));
     println!("{:<44} {:>12} {:>12} {:>8}", "figure", "value", "baseline", "ratio");
-    println!("{:<44} {:>12.2} {:>12.2} {:>8.2}", "null capability-checked hostcall (ns)", ours, bare, ours / bare);
+    println!(
+        "{:<44} {:>12.2} {:>12.2} {:>8.2}",
+        "null capability-checked hostcall (ns)",
+        ours,
+        bare,
+        ours / bare
+    );
     let tiny = std::fs::read(wasmd_tests::wat("tiny")).expect("tiny.wat");
     let count = if quick { 20_000 } else { 200_000 };
     let tiny_us = best_of(runs, || spawn_us(&tiny, count));

@@ -45,6 +45,9 @@ enum Command {
         /// Most live handles per process.
         #[arg(long, value_name = "N", default_value_t = Limits::default().max_handles)]
         max_handles: u32,
+        /// Most bytes of shared-memory regions a process may hold.
+        #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_region_bytes)]
+        max_region_bytes: u64,
         /// Grant a capability (repeatable). Without any, the default set.
         #[arg(long = "cap", value_name = "CAP", value_parser = parse_cap)]
         caps: Vec<Caps>,
@@ -74,14 +77,24 @@ fn main() -> ExitCode {
     wasmd::logger::init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { fuel, mem_pages, max_handles, caps, module_dirs, slice_fuel, module, args } => {
+        Command::Run {
+            fuel,
+            mem_pages,
+            max_handles,
+            max_region_bytes,
+            caps,
+            module_dirs,
+            slice_fuel,
+            module,
+            args,
+        } => {
             let caps =
                 if caps.is_empty() { Caps::DEFAULT } else { caps.into_iter().fold(Caps::NONE, Caps::union) };
             let spec = RunSpec {
                 module,
                 args,
                 caps,
-                limits: Limits { max_pages: mem_pages, fuel, max_handles },
+                limits: Limits { max_pages: mem_pages, fuel, max_handles, max_region_bytes },
                 module_dirs,
                 slice_fuel,
             };

@@ -50,6 +50,11 @@ impl<T> HandleTable<T> {
         self.live
     }
 
+    /// Most live handles.
+    pub fn capacity(&self) -> u32 {
+        self.max
+    }
+
     /// True when no handle is live.
     pub fn is_empty(&self) -> bool {
         self.live == 0
@@ -112,9 +117,10 @@ impl<T> HandleTable<T> {
 
     /// Iterates over live `(handle, entry)` pairs.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Entry<T>)> {
-        self.slots.iter().enumerate().filter_map(|(i, s)| {
-            s.entry.as_ref().map(|e| (u32::from(s.generation) << 16 | i as u32, e))
-        })
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.entry.as_ref().map(|e| (u32::from(s.generation) << 16 | i as u32, e)))
     }
 }
 

@@ -19,6 +19,7 @@
 //! - Exited processes keep their log and status until reaped by `wait`.
 
 pub mod error;
+pub mod futex;
 pub mod handles;
 pub mod hostcalls;
 pub mod limits;
@@ -27,6 +28,7 @@ pub mod manager;
 pub mod module_cache;
 pub mod platform;
 pub mod process;
+pub mod region;
 pub mod scheduler;
 pub mod syscalls;
 pub mod worker;

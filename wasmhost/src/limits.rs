@@ -16,11 +16,13 @@ pub struct Limits {
     pub fuel: Option<u64>,
     /// Most live handles.
     pub max_handles: u32,
+    /// Most bytes of shared-memory regions held at once.
+    pub max_region_bytes: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_pages: 4096, fuel: None, max_handles: 1024 }
+        Self { max_pages: 4096, fuel: None, max_handles: 1024, max_region_bytes: 256 << 20 }
     }
 }
 
@@ -49,7 +51,12 @@ impl Limits {
             Some(h) => h,
             None => self.max_handles,
         };
-        Ok(Limits { max_pages, fuel, max_handles })
+        let max_region_bytes = match req.max_region_bytes {
+            Some(b) if b > self.max_region_bytes => return Err(LimitExceedsParent("max_region_bytes")),
+            Some(b) => b,
+            None => self.max_region_bytes,
+        };
+        Ok(Limits { max_pages, fuel, max_handles, max_region_bytes })
     }
 }
 
@@ -113,18 +120,27 @@ mod tests {
 
     #[test]
     fn narrowing() {
-        let parent = Limits { max_pages: 10, fuel: Some(100), max_handles: 8 };
+        let parent = Limits { max_pages: 10, fuel: Some(100), max_handles: 8, max_region_bytes: 4096 };
         let inherit = parent.narrow(&SpawnLimits::default(), Some(40)).unwrap();
-        assert_eq!(inherit, Limits { max_pages: 10, fuel: Some(40), max_handles: 8 });
-        let req = SpawnLimits { max_pages: Some(2), fuel: Some(40), max_handles: Some(1) };
+        assert_eq!(inherit, Limits { fuel: Some(40), ..parent });
+        let req = SpawnLimits {
+            max_pages: Some(2),
+            fuel: Some(40),
+            max_handles: Some(1),
+            max_region_bytes: Some(0),
+        };
         assert_eq!(
             parent.narrow(&req, Some(40)).unwrap(),
-            Limits { max_pages: 2, fuel: Some(40), max_handles: 1 }
+            Limits { max_pages: 2, fuel: Some(40), max_handles: 1, max_region_bytes: 0 }
         );
         let more = |r: SpawnLimits| parent.narrow(&r, Some(40)).unwrap_err();
         assert_eq!(more(SpawnLimits { max_pages: Some(11), ..Default::default() }).0, "max_pages");
         assert_eq!(more(SpawnLimits { fuel: Some(41), ..Default::default() }).0, "fuel");
         assert_eq!(more(SpawnLimits { max_handles: Some(9), ..Default::default() }).0, "max_handles");
+        assert_eq!(
+            more(SpawnLimits { max_region_bytes: Some(4097), ..Default::default() }).0,
+            "max_region_bytes"
+        );
         let unlimited = Limits { fuel: None, ..parent };
         assert_eq!(
             unlimited.narrow(&SpawnLimits { fuel: Some(7), ..Default::default() }, None).unwrap().fuel,

@@ -26,11 +26,14 @@ use wasmi::TrapCode;
 use wasmi::{CompilationMode, Config, Engine, Linker, ResumableCall, Store, Val};
 
 use crate::error::{ControlError, SpawnError};
+use crate::futex::FutexTable;
+use crate::handles::HandleTable;
 use crate::limits::{Limits, MemoryLimiter};
 use crate::log::{ProcessLog, DEFAULT_LOG_CAPACITY};
 use crate::module_cache::{CompiledModule, ModuleCache};
 use crate::platform::{ModuleLoader, OutputSink, Platform};
-use crate::process::{BlockOn, HostEnv, Process, ProcessState, Resume, Sched};
+use crate::process::{BlockOn, HostEnv, JobThen, Process, ProcessState, Resume, Sched};
+use crate::region::{Region, RegionAccounting};
 use crate::scheduler::Scheduler;
 use crate::worker::{Completion, JobResult, Waker, Workers};
 use crate::{hostcalls, Pid};
@@ -48,8 +51,13 @@ pub struct ManagerConfig {
     pub retained_exited: usize,
     /// Compiled modules kept when no process uses them.
     pub module_cache_capacity: usize,
-    /// Worker threads for loading and compiling modules.
+    /// Worker threads for loading and compiling modules and creating
+    /// shared memory.
     pub workers: usize,
+    /// Most regions alive at once, all processes together.
+    pub max_regions: u64,
+    /// Most region bytes alive at once, all processes together.
+    pub max_region_bytes: u64,
 }
 
 impl Default for ManagerConfig {
@@ -61,6 +69,8 @@ impl Default for ManagerConfig {
             retained_exited: 1024,
             module_cache_capacity: 256,
             workers: 2,
+            max_regions: 65536,
+            max_region_bytes: 4 << 30,
         }
     }
 }
@@ -119,6 +129,9 @@ pub struct ProcessManager {
     pub(crate) workers: Workers,
     pub(crate) jobs_in_flight: usize,
     waker: Arc<Mutex<Option<Waker>>>,
+    /// Every region by id (weak: holders keep regions alive).
+    pub(crate) regions: HashMap<u64, std::sync::Weak<Region>>,
+    next_region_id: u64,
 }
 
 impl std::fmt::Debug for ProcessManager {
@@ -178,7 +191,13 @@ impl ProcessManager {
             modules: ModuleCache::new(engine.clone(), config.module_cache_capacity),
             engine,
             linker,
-            env: Arc::new(HostEnv { platform, output, epoch: Instant::now() }),
+            env: Arc::new(HostEnv {
+                platform,
+                output,
+                epoch: Instant::now(),
+                futex: Mutex::new(FutexTable::default()),
+                regions: Arc::new(RegionAccounting::new(config.max_regions, config.max_region_bytes)),
+            }),
             loader,
             config,
             procs: HashMap::new(),
@@ -190,6 +209,8 @@ impl ProcessManager {
             workers,
             jobs_in_flight: 0,
             waker,
+            regions: HashMap::new(),
+            next_region_id: 1,
         }
     }
 
@@ -237,6 +258,10 @@ impl ProcessManager {
             env: self.env.clone(),
             limiter: MemoryLimiter::new(opts.limits.max_pages),
             syscall: None,
+            handles: HandleTable::new(opts.limits.max_handles),
+            pending_shares: Vec::new(),
+            region_bytes: 0,
+            max_region_bytes: opts.limits.max_region_bytes,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -344,6 +369,7 @@ impl ProcessManager {
         while let Ok(done) = self.completions.try_recv() {
             self.complete_job(done);
         }
+        self.wake_futex_waiters();
         if self.sched.next_deadline().is_some() {
             let now = Instant::now();
             while let Some((pid, token)) = self.sched.pop_due(now) {
@@ -491,6 +517,14 @@ impl ProcessManager {
 
     /// Ends a process: frees its store, keeps its log and status.
     pub(crate) fn finish(&mut self, proc: &mut Process, status: ExitStatus) {
+        match self.blocked_on_proc(proc) {
+            Some(BlockOn::Job { .. }) => self.jobs_in_flight -= 1,
+            Some(BlockOn::Futex { key, token }) => {
+                let (key, token) = (*key, *token);
+                self.futex().cancel(key, proc.pid, token);
+            }
+            _ => {}
+        }
         proc.exit_pages = proc.memory_pages();
         if let Some(store) = proc.store.take() {
             proc.exit_log = Some(store.into_data().log);
@@ -584,9 +618,62 @@ impl ProcessManager {
     }
 
     fn fire_timer(&mut self, pid: Pid, token: u64) {
-        if matches!(self.blocked_on(pid), Some(BlockOn::Sleep { token: t }) if *t == token) {
-            self.wake(pid, 0);
+        match self.blocked_on(pid) {
+            Some(BlockOn::Sleep { token: t }) if *t == token => self.wake(pid, 0),
+            Some(BlockOn::Futex { key, token: t }) if *t == token => {
+                let key = *key;
+                self.futex().cancel(key, pid, token);
+                self.wake(pid, -i64::from(wasmd_abi::errno::ETIMEDOUT));
+            }
+            _ => {}
         }
+    }
+
+    /// The futex table (never poisoned in practice: holders do not panic).
+    pub(crate) fn futex(&self) -> std::sync::MutexGuard<'_, FutexTable> {
+        self.env.futex.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes the waiters `region_notify` moved to the woken list.
+    fn wake_futex_waiters(&mut self) {
+        let woken = {
+            let mut futex = self.futex();
+            if !futex.has_woken() {
+                return;
+            }
+            futex.take_woken()
+        };
+        for (pid, token) in woken {
+            if matches!(self.blocked_on(pid), Some(BlockOn::Futex { token: t, .. }) if *t == token) {
+                self.wake(pid, 0);
+            }
+        }
+    }
+
+    /// Registers a new region and returns it.
+    pub(crate) fn new_region(
+        &mut self,
+        creator: Pid,
+        memory: Box<dyn crate::region::SharedMemory>,
+    ) -> Arc<Region> {
+        let id = self.next_region_id;
+        self.next_region_id += 1;
+        let region = Arc::new(Region::new(id, creator, memory, self.env.regions.clone()));
+        if self.regions.len() >= 64 && self.regions.len().is_power_of_two() {
+            self.regions.retain(|_, r| r.strong_count() > 0);
+        }
+        self.regions.insert(id, Arc::downgrade(&region));
+        region
+    }
+
+    /// A live region by id.
+    pub fn region(&self, id: u64) -> Option<Arc<Region>> {
+        self.regions.get(&id).and_then(std::sync::Weak::upgrade)
+    }
+
+    /// Regions and region bytes alive now, all processes together.
+    pub fn regions_in_use(&self) -> (u64, u64) {
+        self.env.regions.in_use()
     }
 
     /// Kills a process. Its parent (if waiting) sees `Killed`.
@@ -597,9 +684,6 @@ impl ProcessManager {
         if proc.is_exited() {
             self.procs.insert(pid, proc);
             return Err(ControlError::NoSuchProcess);
-        }
-        if matches!(self.blocked_on_proc(&proc), Some(BlockOn::Job { .. })) {
-            self.jobs_in_flight -= 1;
         }
         self.finish(&mut proc, ExitStatus::Killed);
         let parent = proc.parent;
@@ -718,21 +802,35 @@ impl ProcessManager {
     }
 
     fn complete_job(&mut self, done: Completion) {
-        let matches =
-            matches!(self.blocked_on(done.pid), Some(BlockOn::Job { token, .. }) if *token == done.token);
-        if !matches {
-            return;
-        }
-        self.jobs_in_flight -= 1;
-        let Some(BlockOn::Job { spawn, .. }) = self.blocked_on(done.pid).cloned() else {
-            return;
+        let then = match self.blocked_on(done.pid) {
+            Some(BlockOn::Job { token, then }) if *token == done.token => then.clone(),
+            _ => {
+                // Its process died meanwhile: give back what was reserved.
+                if let JobResult::Memory { size, .. } = done.result {
+                    self.env.regions.release(size);
+                }
+                return;
+            }
         };
-        let JobResult::Module(result) = done.result;
-        let value = match result {
-            Ok((module, path)) => self.finish_spawn(done.pid, module, path, *spawn),
-            Err(e) => {
+        self.jobs_in_flight -= 1;
+        let value = match (then, done.result) {
+            (JobThen::Spawn(spawn), JobResult::Module(Ok((module, path)))) => {
+                self.finish_spawn(done.pid, module, path, *spawn)
+            }
+            (JobThen::Spawn(_), JobResult::Module(Err(e))) => {
                 log::info!("pid {}: spawn failed: {e}", done.pid);
                 -i64::from(e.errno())
+            }
+            (JobThen::RegionAlloc { .. }, JobResult::Memory { size, result }) => match result {
+                Ok(memory) => self.finish_region_alloc(done.pid, memory),
+                Err(e) => {
+                    self.env.regions.release(size);
+                    -i64::from(e)
+                }
+            },
+            (_, result) => {
+                log::error!("pid {}: job result {result:?} does not match its wait", done.pid);
+                -i64::from(wasmd_abi::errno::EIO)
             }
         };
         self.wake(done.pid, value);

@@ -2,7 +2,8 @@
 //!
 //! `wasmhost` makes no OS calls of its own: the embedder (the `wasmd`
 //! crate, with `sys/linux.rs` or `sys/redox.rs`) hands it a [`Platform`]
-//! for the few things that differ between systems, a [`ModuleLoader`]
+//! for the few things that differ between systems (random bytes, shared
+//! memory for regions), a [`ModuleLoader`]
 //! that reads module files (always called on a worker thread, never on the
 //! scheduler thread, as Redox requires), and an [`OutputSink`] that sees
 //! guest output as it is written.
@@ -11,12 +12,18 @@ use std::path::{Path, PathBuf};
 
 use wasmd_abi::ExitStatus;
 
+use crate::region::SharedMemory;
 use crate::Pid;
 
 /// OS services the process manager uses.
 pub trait Platform: Send + Sync + 'static {
     /// Fills `buf` with OS random bytes; on failure returns an errno.
     fn random(&self, buf: &mut [u8]) -> Result<(), i32>;
+
+    /// Creates `size` bytes (a whole number of pages) of OS shared memory,
+    /// mapped read-write and shared, zero-filled. Called on a worker
+    /// thread (on Redox this opens a path).
+    fn create_shared_memory(&self, size: usize) -> Result<Box<dyn SharedMemory>, i32>;
 }
 
 /// A module file that was read.

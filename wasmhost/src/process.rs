@@ -11,16 +11,19 @@
 //! result: at once, or later if the call parks the process.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use wasmd_abi::{Caps, ExitStatus, RunState};
+use wasmd_abi::{Caps, ExitStatus, Rights, RunState};
 use wasmi::{Func, Memory, ResumableCallHostTrap, ResumableCallOutOfFuel, Store};
 
+use crate::futex::{FutexKey, FutexTable};
+use crate::handles::HandleTable;
 use crate::limits::{Limits, MemoryLimiter};
 use crate::log::ProcessLog;
 use crate::module_cache::CompiledModule;
 use crate::platform::{OutputSink, Platform};
+use crate::region::{Region, RegionAccounting};
 use crate::Pid;
 
 /// Shared, read-only environment every process's hostcalls can reach.
@@ -31,6 +34,10 @@ pub struct HostEnv {
     pub output: Arc<dyn OutputSink>,
     /// Origin of `CLOCK_MONOTONIC`.
     pub epoch: Instant,
+    /// Region wait queues.
+    pub futex: Mutex<FutexTable>,
+    /// Global region limits.
+    pub regions: Arc<RegionAccounting>,
 }
 
 impl std::fmt::Debug for HostEnv {
@@ -59,6 +66,27 @@ pub enum Syscall {
     },
     /// `kill(pid)`.
     Kill(Pid),
+    /// `region_alloc(size)`, size rounded to pages and checked.
+    RegionAlloc {
+        /// Bytes.
+        size: u64,
+    },
+    /// `region_share(handle, pid, rights)`.
+    RegionShare {
+        /// The region.
+        region: Arc<Region>,
+        /// The process it is shared with.
+        pid: Pid,
+        /// Rights it gets.
+        rights: Rights,
+    },
+    /// `region_wait`, after the value matched.
+    FutexWait {
+        /// Wait-queue key.
+        key: FutexKey,
+        /// Timeout in nanoseconds; `None` waits for ever.
+        timeout: Option<u64>,
+    },
     /// `process_info(pid, buf, cap)`; the range is already checked.
     Info {
         /// Target pid, 0 for the caller.
@@ -105,6 +133,16 @@ impl std::fmt::Display for KernelCall {
 
 impl wasmi::errors::HostError for KernelCall {}
 
+/// What a handle names.
+#[derive(Debug, Clone)]
+pub enum HandleObject {
+    /// A shared-memory region.
+    Region(Arc<Region>),
+}
+
+/// Most regions shared with a process and not yet attached.
+pub const MAX_PENDING_SHARES: usize = 64;
+
 /// The data of a process's wasmi store: everything its hostcalls touch.
 #[derive(Debug)]
 pub struct ProcessState {
@@ -124,6 +162,14 @@ pub struct ProcessState {
     pub limiter: MemoryLimiter,
     /// A pending syscall (see [`KernelCall`]).
     pub syscall: Option<Syscall>,
+    /// Handle table.
+    pub handles: HandleTable<HandleObject>,
+    /// Regions shared with this process, not yet attached.
+    pub pending_shares: Vec<(Arc<Region>, Rights)>,
+    /// Bytes of the regions it holds.
+    pub region_bytes: u64,
+    /// Most region bytes it may hold.
+    pub max_region_bytes: u64,
 }
 
 /// How a ready process continues.
@@ -152,12 +198,31 @@ pub enum BlockOn {
         /// Status buffer.
         buf: Option<u32>,
     },
-    /// A worker job (module load/compile for `spawn`).
+    /// A worker job.
     Job {
         /// Job token.
         token: u64,
-        /// The spawn to finish when the job completes.
-        spawn: Box<SpawnCall>,
+        /// What to do with its result.
+        then: JobThen,
+    },
+    /// A region wait queue (`region_wait`).
+    Futex {
+        /// Wait-queue key.
+        key: FutexKey,
+        /// Token of this wait (also its timer's).
+        token: u64,
+    },
+}
+
+/// What a parked process does with its worker job's result.
+#[derive(Debug, Clone)]
+pub enum JobThen {
+    /// Finish a `spawn` (module loaded and compiled).
+    Spawn(Box<SpawnCall>),
+    /// Finish a `region_alloc` (memory created).
+    RegionAlloc {
+        /// Bytes.
+        size: u64,
     },
 }
 

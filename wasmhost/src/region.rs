@@ -101,7 +101,12 @@ impl Drop for Region {
 
 impl Region {
     /// A region over `memory`, already reserved in `accounting`.
-    pub fn new(id: u64, creator: Pid, memory: Box<dyn SharedMemory>, accounting: Arc<RegionAccounting>) -> Self {
+    pub fn new(
+        id: u64,
+        creator: Pid,
+        memory: Box<dyn SharedMemory>,
+        accounting: Arc<RegionAccounting>,
+    ) -> Self {
         Self { id, creator, memory, accounting }
     }
 
@@ -170,7 +175,7 @@ impl Region {
     /// `EINVAL` when not 4-byte aligned.
     #[inline]
     pub fn atomic_u32(&self, offset: u64) -> Result<&AtomicU32, i32> {
-        if offset % 4 != 0 {
+        if !offset.is_multiple_of(4) {
             return Err(EINVAL);
         }
         let range = self.range(offset, 4)?;
@@ -184,7 +189,7 @@ impl Region {
     /// `EINVAL` when not 8-byte aligned.
     #[inline]
     pub fn atomic_u64(&self, offset: u64) -> Result<&AtomicU64, i32> {
-        if offset % 8 != 0 {
+        if !offset.is_multiple_of(8) {
             return Err(EINVAL);
         }
         let range = self.range(offset, 8)?;

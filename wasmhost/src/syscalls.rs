@@ -4,18 +4,24 @@
 //! [`SyscallOutcome`]: resume now with a value, park, yield or exit.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmd_abi::errno::{ECHILD, EPERM, ESRCH};
+use wasmd_abi::errno::{ECHILD, ENOSPC, EPERM, ESRCH};
 use wasmd_abi::msg;
-use wasmd_abi::{Caps, ExitStatus};
+use wasmd_abi::{Caps, ExitStatus, Rights};
 
 use crate::manager::{info_of, ProcessManager, SpawnOptions, SyscallOutcome};
 use crate::module_cache::{CompiledModule, ModuleCache};
-use crate::process::{BlockOn, Process, SpawnCall, SpawnModule, Syscall};
+use crate::process::{
+    BlockOn, HandleObject, JobThen, Process, SpawnCall, SpawnModule, Syscall, MAX_PENDING_SHARES,
+};
+use crate::region::{Region, SharedMemory};
 use crate::worker::JobResult;
 use crate::Pid;
-use std::sync::Arc;
+
+/// A timeout standing for "never" (a century).
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 86400);
 
 fn errno(e: i32) -> SyscallOutcome {
     SyscallOutcome::Return(-i64::from(e))
@@ -45,14 +51,24 @@ impl ProcessManager {
             Syscall::Sleep(nanos) => {
                 let now = Instant::now();
                 // A deadline past what Instant can hold is "never".
-                let deadline = now
-                    .checked_add(Duration::from_nanos(nanos))
-                    .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86400));
+                let deadline = now.checked_add(Duration::from_nanos(nanos)).unwrap_or(now + FOREVER);
                 let token = self.sched.token();
                 self.sched.add_timer(deadline, proc.pid, token);
                 SyscallOutcome::Park(BlockOn::Sleep { token })
             }
             Syscall::Spawn(call) => self.sys_spawn(proc, call),
+            Syscall::RegionAlloc { size } => self.sys_region_alloc(proc.pid, size),
+            Syscall::RegionShare { region, pid, rights } => self.sys_region_share(proc, region, pid, rights),
+            Syscall::FutexWait { key, timeout } => {
+                let token = self.sched.token();
+                self.futex().wait(key, proc.pid, token);
+                if let Some(nanos) = timeout {
+                    let now = Instant::now();
+                    let deadline = now.checked_add(Duration::from_nanos(nanos)).unwrap_or(now + FOREVER);
+                    self.sched.add_timer(deadline, proc.pid, token);
+                }
+                SyscallOutcome::Park(BlockOn::Futex { key, token })
+            }
             Syscall::Wait { pid, buf } => self.sys_wait(proc, pid, buf),
             Syscall::Kill(pid) if pid == proc.pid => SyscallOutcome::Exit(ExitStatus::Killed),
             Syscall::Kill(pid) => {
@@ -118,7 +134,7 @@ impl ProcessManager {
                 }
                 let bytes = bytes.clone();
                 let cache = self.modules.clone();
-                self.park_on_job(proc.pid, resolved, move || {
+                self.park_on_spawn_job(proc.pid, resolved, move || {
                     JobResult::Module(cache.compile(&bytes).map(|m| (m, None)))
                 })
             }
@@ -127,7 +143,7 @@ impl ProcessManager {
                 let base = proc.module_path.as_deref().and_then(Path::parent).map(Path::to_path_buf);
                 let loader = self.loader.clone();
                 let cache = self.modules.clone();
-                self.park_on_job(proc.pid, resolved, move || {
+                self.park_on_spawn_job(proc.pid, resolved, move || {
                     let result = loader
                         .load(base.as_deref(), &path)
                         .map_err(Into::into)
@@ -138,18 +154,81 @@ impl ProcessManager {
         }
     }
 
-    fn park_on_job(
+    /// Parks `pid` on a spawn job (the module bytes go to the job; the
+    /// parked call keeps the rest).
+    fn park_on_spawn_job(
         &mut self,
         pid: Pid,
         mut spawn: SpawnCall,
         job: impl FnOnce() -> JobResult + Send + 'static,
     ) -> SyscallOutcome {
-        let token = self.sched.token();
-        // The bytes went to the job; the parked call keeps the rest.
         spawn.module = SpawnModule::Bytes(Vec::new());
+        self.park_on_job(pid, JobThen::Spawn(Box::new(spawn)), job)
+    }
+
+    fn park_on_job(
+        &mut self,
+        pid: Pid,
+        then: JobThen,
+        job: impl FnOnce() -> JobResult + Send + 'static,
+    ) -> SyscallOutcome {
+        let token = self.sched.token();
         self.workers.submit(pid, token, job);
         self.jobs_in_flight += 1;
-        SyscallOutcome::Park(BlockOn::Job { token, spawn: Box::new(spawn) })
+        SyscallOutcome::Park(BlockOn::Job { token, then })
+    }
+
+    /// `region_alloc`: reserve in the global accounting, then create the
+    /// OS shared memory on a worker.
+    fn sys_region_alloc(&mut self, pid: Pid, size: u64) -> SyscallOutcome {
+        if let Err(e) = self.env.regions.reserve(size) {
+            return errno(e);
+        }
+        let platform = self.env.platform.clone();
+        self.park_on_job(pid, JobThen::RegionAlloc { size }, move || JobResult::Memory {
+            size,
+            result: platform.create_shared_memory(size as usize),
+        })
+    }
+
+    /// Finishes a `region_alloc`: `pid` is parked in the table. Returns
+    /// the value for its hostcall.
+    pub(crate) fn finish_region_alloc(&mut self, pid: Pid, memory: Box<dyn SharedMemory>) -> i64 {
+        let region = self.new_region(pid, memory);
+        let Some(state) = self.procs.get_mut(&pid).and_then(|p| p.store.as_mut()).map(|s| s.data_mut())
+        else {
+            return -i64::from(ESRCH);
+        };
+        let size = region.len() as u64;
+        match state.handles.insert(HandleObject::Region(region), Rights::ALL) {
+            Ok(handle) => {
+                state.region_bytes += size;
+                i64::from(handle)
+            }
+            Err(e) => -i64::from(e),
+        }
+    }
+
+    /// `region_share`: queue the region for `pid` to attach.
+    fn sys_region_share(
+        &mut self,
+        proc: &mut Process,
+        region: Arc<Region>,
+        pid: Pid,
+        rights: Rights,
+    ) -> SyscallOutcome {
+        let id = region.id() as i64;
+        let target = if pid == proc.pid {
+            proc.store.as_mut()
+        } else {
+            self.procs.get_mut(&pid).and_then(|p| p.store.as_mut())
+        };
+        let Some(state) = target.map(|s| s.data_mut()) else { return errno(ESRCH) };
+        if state.pending_shares.len() >= MAX_PENDING_SHARES {
+            return errno(ENOSPC);
+        }
+        state.pending_shares.push((region, rights));
+        SyscallOutcome::Return(id)
     }
 
     /// Spawns a child of the running `proc`; returns its pid or `-errno`.

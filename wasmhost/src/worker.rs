@@ -12,6 +12,7 @@ use std::thread;
 
 use crate::error::SpawnError;
 use crate::module_cache::CompiledModule;
+use crate::region::SharedMemory;
 use crate::Pid;
 
 /// What a job produces.
@@ -19,6 +20,13 @@ use crate::Pid;
 pub enum JobResult {
     /// A loaded and compiled module (and the file it came from).
     Module(Result<(Arc<CompiledModule>, Option<std::path::PathBuf>), SpawnError>),
+    /// OS shared memory for a region of `size` bytes, or an errno.
+    Memory {
+        /// The size asked for (reserved in the region accounting).
+        size: u64,
+        /// The memory.
+        result: Result<Box<dyn SharedMemory>, i32>,
+    },
 }
 
 /// A finished job, addressed to the process that waits for it.

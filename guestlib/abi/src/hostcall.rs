@@ -29,6 +29,38 @@
 //! | `process_info` | `(pid: i32, buf: i32, cap: i32) -> i64` | — (`PROC` outside one's own tree) | sized reply: postcard [`crate::msg::ProcessInfo`]; `pid == 0` means the caller |
 //! | `cap_check` | `(caps: i64) -> i64` | — | `0` when the caller holds every capability bit in `caps`, else `-EPERM` |
 //!
+//!
+//! ## Regions
+//!
+//! Shared-memory regions (capability `SHM` for alloc, share and attach;
+//! the other calls need only a handle with the right [`crate::Rights`]).
+//! `h` is a region handle, `off` a byte offset into the region (`i64`,
+//! unsigned). A range outside the region is `-ERANGE`; an unaligned
+//! atomic is `-EINVAL`; a handle without the needed right is `-EPERM`;
+//! an unknown handle is `-EBADF`. 64-bit results are written little
+//! endian to an 8-byte guest out-pointer `out`. Atomics are sequentially
+//! consistent.
+//!
+//! | name | wasm signature | right | returns |
+//! |---|---|---|---|
+//! | `region_alloc` | `(size: i64) -> i64` | — | blocking; a handle with all rights to a new zeroed region of `size` bytes rounded up to 64 KiB pages (at most 1 GiB); `-ENOSPC` past the process's or the daemon's region limits |
+//! | `region_share` | `(h: i32, pid: i32, rights: i32) -> i64` | `SHARE` | the region's id; `pid` may now attach it once with `rights` (a subset of the handle's) |
+//! | `region_attach` | `(id: i64) -> i64` | — | a handle to a region shared with the caller; `-ENOENT` if none |
+//! | `region_detach` | `(h: i32) -> i64` | — | `0`; the handle is gone (the region lives while any holder remains) |
+//! | `region_size` | `(h: i32) -> i64` | — | size in bytes |
+//! | `region_read` | `(h: i32, off: i64, ptr: i32, len: i32) -> i64` | `READ` | `len`; copies region bytes into guest memory |
+//! | `region_write` | `(h: i32, off: i64, ptr: i32, len: i32) -> i64` | `WRITE` | `len`; copies guest bytes into the region |
+//! | `region_load32` | `(h: i32, off: i64) -> i64` | `READ` | the `u32` at `off` |
+//! | `region_store32` | `(h: i32, off: i64, v: i32) -> i64` | `WRITE` | `0` |
+//! | `region_fetch_add32` | `(h: i32, off: i64, v: i32) -> i64` | `WRITE` | the previous `u32` (wrapping add) |
+//! | `region_cas32` | `(h: i32, off: i64, expected: i32, new: i32) -> i64` | `WRITE` | the previous `u32`; the swap happened iff it equals `expected` |
+//! | `region_load64` | `(h: i32, off: i64, out: i32) -> i64` | `READ` | `0`; the `u64` at `off` is written to `out` |
+//! | `region_store64` | `(h: i32, off: i64, v: i64) -> i64` | `WRITE` | `0` |
+//! | `region_fetch_add64` | `(h: i32, off: i64, v: i64, out: i32) -> i64` | `WRITE` | `0`; the previous `u64` is written to `out` |
+//! | `region_cas64` | `(h: i32, off: i64, expected: i64, new: i64, out: i32) -> i64` | `WRITE` | `0`; the previous `u64` is written to `out` |
+//! | `region_wait` | `(h: i32, off: i64, expected: i32, timeout_ns: i64) -> i64` | `READ` | blocking; `-EAGAIN` at once if the `u32` at `off` is not `expected`, else parks until `region_notify` on the same region and offset (`0`) or the timeout (`-ETIMEDOUT`; a negative timeout waits for ever) |
+//! | `region_notify` | `(h: i32, off: i64, count: i32) -> i64` | `READ` | wakes up to `count` waiters of that offset; returns how many |
+//!
 //! The entry point is the exported function `_start` with no parameters
 //! and no results; returning from it is `exit(0)`. A module without
 //! `_start` cannot be spawned (`-ENOEXEC`).
@@ -65,4 +97,21 @@ pub const NAMES: &[&str] = &[
     "getpid",
     "process_info",
     "cap_check",
+    "region_alloc",
+    "region_share",
+    "region_attach",
+    "region_detach",
+    "region_size",
+    "region_read",
+    "region_write",
+    "region_load32",
+    "region_store32",
+    "region_fetch_add32",
+    "region_cas32",
+    "region_load64",
+    "region_store64",
+    "region_fetch_add64",
+    "region_cas64",
+    "region_wait",
+    "region_notify",
 ];

@@ -54,8 +54,9 @@ pub enum ModuleSource<'a> {
 /// Limits requested for a child. A child's limit can never exceed its
 /// parent's (`-EPERM`).
 ///
-/// Bytes: three options in order: `max_pages` (varint u32), `fuel`
-/// (varint u64), `max_handles` (varint u32).
+/// Bytes: four options in order: `max_pages` (varint u32), `fuel`
+/// (varint u64), `max_handles` (varint u32), `max_region_bytes` (varint
+/// u64).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpawnLimits {
     /// Most 64 KiB pages of linear memory.
@@ -64,6 +65,8 @@ pub struct SpawnLimits {
     pub fuel: Option<u64>,
     /// Most live handles.
     pub max_handles: Option<u32>,
+    /// Most bytes of shared-memory regions held at once.
+    pub max_region_bytes: Option<u64>,
 }
 
 /// How a process ended.

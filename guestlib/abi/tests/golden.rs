@@ -20,14 +20,20 @@ fn spawn_request_by_path() {
         module: ModuleSource::Path("a.wasm"),
         args: vec!["a", "bc"],
         caps: Some(Caps(0b1001)),
-        limits: SpawnLimits { max_pages: Some(2), fuel: None, max_handles: Some(300) },
+        limits: SpawnLimits {
+            max_pages: Some(2),
+            fuel: None,
+            max_handles: Some(300),
+            max_region_bytes: Some(65536),
+        },
     };
     #[rustfmt::skip]
     let bytes = [
         0x00, 0x06, b'a', b'.', b'w', b'a', b's', b'm', // module: Path("a.wasm")
         0x02, 0x01, b'a', 0x02, b'b', b'c',             // args
         0x01, 0x09,                                     // caps: Some(9)
-        0x01, 0x02, 0x00, 0x01, 0xAC, 0x02,             // limits
+        0x01, 0x02, 0x00, 0x01, 0xAC, 0x02,             // limits: pages, fuel, handles
+        0x01, 0x80, 0x80, 0x04,                         //         region bytes
     ];
     roundtrip(&req, &bytes);
 }
@@ -41,7 +47,7 @@ fn spawn_request_from_bytes_inheriting() {
         caps: None,
         limits: SpawnLimits::default(),
     };
-    let bytes = [0x01, 0x04, 0x00, b'a', b's', b'm', 0x00, 0x00, 0x00, 0x00, 0x00];
+    let bytes = [0x01, 0x04, 0x00, b'a', b's', b'm', 0x00, 0x00, 0x00, 0x00, 0x00, 0x00];
     roundtrip(&req, &bytes);
 }
 

@@ -1,7 +1,14 @@
 //! Linux backend (the embedded backend used for development, tests and
-//! benchmarks).
+//! benchmarks): random bytes from `getrandom`, regions as memfds mapped
+//! `MAP_SHARED`.
 
-use wasmd_abi::errno::EIO;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::ptr::NonNull;
+
+use rustix::fs::MemfdFlags;
+use rustix::mm::{MapFlags, ProtFlags};
+use wasmd_abi::errno::{EIO, ENOMEM};
+use wasmhost::region::SharedMemory;
 
 /// [`wasmhost::Platform`] on Linux.
 #[derive(Debug, Default)]
@@ -22,5 +29,69 @@ impl wasmhost::Platform for OsPlatform {
             buf = &mut buf[n..];
         }
         Ok(())
+    }
+
+    fn create_shared_memory(&self, size: usize) -> Result<Box<dyn SharedMemory>, i32> {
+        Ok(Box::new(Memfd::create(size)?))
+    }
+}
+
+/// A memfd mapped read-write and shared.
+#[derive(Debug)]
+pub struct Memfd {
+    fd: OwnedFd,
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain shared memory owned by this value; it may be
+// used and unmapped from any thread.
+unsafe impl Send for Memfd {}
+// SAFETY: as above; concurrent access is synchronised by its users.
+unsafe impl Sync for Memfd {}
+
+impl Memfd {
+    /// Creates, sizes and maps a memfd of `len` bytes.
+    pub fn create(len: usize) -> Result<Self, i32> {
+        let errno = |e: rustix::io::Errno| e.raw_os_error();
+        let fd = rustix::fs::memfd_create("wasmd-region", MemfdFlags::CLOEXEC).map_err(errno)?;
+        rustix::fs::ftruncate(&fd, len as u64).map_err(errno)?;
+        // SAFETY: a fresh shared mapping of the whole file; nothing else
+        // refers to that address range.
+        let ptr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                &fd,
+                0,
+            )
+        }
+        .map_err(errno)?;
+        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(ENOMEM)?;
+        Ok(Self { fd, ptr, len })
+    }
+}
+
+impl Drop for Memfd {
+    fn drop(&mut self) {
+        // SAFETY: the range was mapped in `create` and nothing uses it once
+        // the last region holder is gone.
+        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+impl SharedMemory for Memfd {
+    fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn os_name(&self) -> String {
+        format!("/proc/{}/fd/{}", std::process::id(), self.fd.as_raw_fd())
     }
 }

@@ -3,12 +3,18 @@
 //! Random bytes come from `/scheme/rand` (crates using `getrandom` 0.3
 //! read `/dev/urandom`, which does not exist early in boot). The file is
 //! opened once at start-up, on the main thread: the serving thread never
-//! opens paths.
+//! opens paths. Regions are `/scheme/shm/` objects, created by worker
+//! threads, so native programs can map the same pages.
 
 use std::fs::File;
 use std::io::Read;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use wasmd_abi::errno::EIO;
+use libredox::call::{self, MmapArgs};
+use libredox::flag;
+use wasmd_abi::errno::{EIO, ENOMEM};
+use wasmhost::region::SharedMemory;
 
 /// [`wasmhost::Platform`] on Redox.
 #[derive(Debug)]
@@ -26,5 +32,79 @@ impl OsPlatform {
 impl wasmhost::Platform for OsPlatform {
     fn random(&self, buf: &mut [u8]) -> Result<(), i32> {
         (&self.rand).read_exact(buf).map_err(|_| EIO)
+    }
+
+    fn create_shared_memory(&self, size: usize) -> Result<Box<dyn SharedMemory>, i32> {
+        Ok(Box::new(ShmObject::create(size)?))
+    }
+}
+
+/// A `/scheme/shm` object mapped read-write and shared.
+#[derive(Debug)]
+pub struct ShmObject {
+    fd: usize,
+    ptr: NonNull<u8>,
+    len: usize,
+    path: String,
+}
+
+// SAFETY: the mapping is plain shared memory owned by this value.
+unsafe impl Send for ShmObject {}
+// SAFETY: as above; concurrent access is synchronised by its users.
+unsafe impl Sync for ShmObject {}
+
+impl ShmObject {
+    /// Creates (`O_CREAT`), sizes (`ftruncate`) and maps (`MAP_SHARED`)
+    /// a uniquely named shm object. Opens a path: worker threads only.
+    pub fn create(len: usize) -> Result<Self, i32> {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let path =
+            format!("/scheme/shm/wasmd-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let errno = |e: libredox::error::Error| e.errno();
+        let fd = call::open(&path, flag::O_CREAT | flag::O_RDWR | flag::O_CLOEXEC, 0o600).map_err(errno)?;
+        if let Err(e) = call::ftruncate(fd, len) {
+            let _ = call::close(fd);
+            return Err(e.errno());
+        }
+        let args = MmapArgs {
+            addr: std::ptr::null_mut(),
+            length: len,
+            prot: flag::PROT_READ | flag::PROT_WRITE,
+            flags: flag::MAP_SHARED,
+            fd,
+            offset: 0,
+        };
+        // SAFETY: a fresh shared mapping of the whole object.
+        let ptr = match unsafe { call::mmap(args) } {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = call::close(fd);
+                return Err(e.errno());
+            }
+        };
+        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(ENOMEM)?;
+        Ok(Self { fd, ptr, len, path })
+    }
+}
+
+impl Drop for ShmObject {
+    fn drop(&mut self) {
+        // SAFETY: mapped in `create`; unused once the last holder is gone.
+        let _ = unsafe { call::munmap(self.ptr.as_ptr().cast(), self.len) };
+        let _ = call::close(self.fd);
+    }
+}
+
+impl SharedMemory for ShmObject {
+    fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn os_name(&self) -> String {
+        self.path.clone()
     }
 }

@@ -1,0 +1,151 @@
+//! Process hostcalls: exit, write, args, clock, sleep, yield, random,
+//! spawn, wait, kill, getpid, process_info, cap_check.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use wasmd_abi::errno::{EBADF, EINVAL, ESRCH};
+use wasmd_abi::hostcall::{self, CLOCK_MONOTONIC, CLOCK_REALTIME, STDERR, STDOUT};
+use wasmd_abi::msg::{self, SpawnRequest, EXIT_STATUS_MAX_LEN};
+use wasmd_abi::{Caps, ModuleSource};
+use wasmi::{Error, Linker};
+
+use super::{guest_range, kernel, memory_and_state, memory_len, require, ret, CallResult, Ctx, Ret};
+use crate::process::{ProcessState, SpawnCall, SpawnModule, Syscall};
+use crate::Pid;
+
+fn write(caller: &mut Ctx<'_>, stream: i32, ptr: i32, len: i32) -> CallResult {
+    require(caller, Caps::STDIO)?;
+    if stream != STDOUT && stream != STDERR {
+        return Err(EBADF);
+    }
+    let (mem, state) = memory_and_state(caller)?;
+    let bytes = &mem[guest_range(mem.len(), ptr, len)?];
+    let ring = if stream == STDOUT { &mut state.log.stdout } else { &mut state.log.stderr };
+    ring.push(bytes);
+    state.env.output.output(state.pid, stream, bytes);
+    Ok(bytes.len() as i64)
+}
+
+/// Copies a sized reply into `buf` if it fits; returns its length.
+pub(crate) fn sized_reply(mem: &mut [u8], buf: i32, cap: i32, reply: &[u8]) -> CallResult {
+    let range = guest_range(mem.len(), buf, cap)?;
+    if reply.len() <= range.len() {
+        mem[range.start..range.start + reply.len()].copy_from_slice(reply);
+    }
+    Ok(reply.len() as i64)
+}
+
+fn args(caller: &mut Ctx<'_>, buf: i32, cap: i32) -> CallResult {
+    let (mem, state) = memory_and_state(caller)?;
+    sized_reply(mem, buf, cap, &state.args)
+}
+
+fn clock(caller: &Ctx<'_>, id: i32) -> CallResult {
+    require(caller, Caps::TIME)?;
+    let nanos = match id {
+        CLOCK_MONOTONIC => caller.data().env.epoch.elapsed().as_nanos(),
+        CLOCK_REALTIME => SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
+        _ => return Err(EINVAL),
+    };
+    Ok(nanos.min(i64::MAX as u128) as i64)
+}
+
+fn sleep(caller: &Ctx<'_>, nanos: i64) -> Result<Syscall, i32> {
+    require(caller, Caps::TIME)?;
+    if nanos < 0 {
+        return Err(EINVAL);
+    }
+    Ok(Syscall::Sleep(nanos as u64))
+}
+
+fn random(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> CallResult {
+    require(caller, Caps::RANDOM)?;
+    let (mem, state) = memory_and_state(caller)?;
+    let range = guest_range(mem.len(), ptr, len)?;
+    let n = range.len();
+    state.env.platform.random(&mut mem[range])?;
+    Ok(n as i64)
+}
+
+/// Decodes a `SpawnRequest` from guest memory into an owned call.
+fn spawn(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> Result<Syscall, i32> {
+    require(caller, Caps::SPAWN)?;
+    let (mem, _) = memory_and_state(caller)?;
+    let req: SpawnRequest<'_> = msg::decode(&mem[guest_range(mem.len(), ptr, len)?]).map_err(|_| EINVAL)?;
+    let module = match req.module {
+        ModuleSource::Path(p) => SpawnModule::Path(p.to_string()),
+        ModuleSource::Bytes(b) => SpawnModule::Bytes(b.to_vec()),
+    };
+    Ok(Syscall::Spawn(SpawnCall {
+        module,
+        args: req.args.iter().map(|a| a.to_string()).collect(),
+        caps: req.caps,
+        limits: req.limits,
+    }))
+}
+
+fn wait(caller: &Ctx<'_>, pid: i32, buf: i32, cap: i32) -> Result<Syscall, i32> {
+    if pid < 0 {
+        return Err(EINVAL);
+    }
+    let buf = if buf == 0 {
+        None
+    } else {
+        if (cap as u32 as usize) < EXIT_STATUS_MAX_LEN {
+            return Err(EINVAL);
+        }
+        guest_range(memory_len(caller), buf, cap)?;
+        Some(buf as u32)
+    };
+    Ok(Syscall::Wait { pid: pid as Pid, buf })
+}
+
+fn process_info(caller: &Ctx<'_>, pid: i32, buf: i32, cap: i32) -> Result<Syscall, i32> {
+    if pid < 0 {
+        return Err(EINVAL);
+    }
+    guest_range(memory_len(caller), buf, cap)?;
+    Ok(Syscall::Info { pid: pid as Pid, buf: buf as u32, cap: cap as u32 })
+}
+
+pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
+    let m = hostcall::MODULE;
+    linker.func_wrap(m, "exit", |mut c: Ctx<'_>, code: i32| -> Ret {
+        kernel(&mut c, Ok(Syscall::Exit(code)))
+    })?;
+    linker.func_wrap(m, "write", |mut c: Ctx<'_>, stream: i32, ptr: i32, len: i32| -> i64 {
+        ret(write(&mut c, stream, ptr, len))
+    })?;
+    linker
+        .func_wrap(m, "args", |mut c: Ctx<'_>, buf: i32, cap: i32| -> i64 { ret(args(&mut c, buf, cap)) })?;
+    linker.func_wrap(m, "clock", |c: Ctx<'_>, id: i32| -> i64 { ret(clock(&c, id)) })?;
+    linker.func_wrap(m, "sleep", |mut c: Ctx<'_>, nanos: i64| -> Ret {
+        let call = sleep(&c, nanos);
+        kernel(&mut c, call)
+    })?;
+    linker.func_wrap(m, "yield", |mut c: Ctx<'_>| -> Ret { kernel(&mut c, Ok(Syscall::Yield)) })?;
+    linker.func_wrap(m, "random", |mut c: Ctx<'_>, ptr: i32, len: i32| -> i64 {
+        ret(random(&mut c, ptr, len))
+    })?;
+    linker.func_wrap(m, "spawn", |mut c: Ctx<'_>, ptr: i32, len: i32| -> Ret {
+        let call = spawn(&mut c, ptr, len);
+        kernel(&mut c, call)
+    })?;
+    linker.func_wrap(m, "wait", |mut c: Ctx<'_>, pid: i32, buf: i32, cap: i32| -> Ret {
+        let call = wait(&c, pid, buf, cap);
+        kernel(&mut c, call)
+    })?;
+    linker.func_wrap(m, "kill", |mut c: Ctx<'_>, pid: i32| -> Ret {
+        let call = if pid <= 0 { Err(ESRCH) } else { Ok(Syscall::Kill(pid as Pid)) };
+        kernel(&mut c, call)
+    })?;
+    linker.func_wrap(m, "getpid", |c: Ctx<'_>| -> i64 { i64::from(c.data().pid) })?;
+    linker.func_wrap(m, "process_info", |mut c: Ctx<'_>, pid: i32, buf: i32, cap: i32| -> Ret {
+        let call = process_info(&c, pid, buf, cap);
+        kernel(&mut c, call)
+    })?;
+    linker.func_wrap(m, "cap_check", |c: Ctx<'_>, caps: i64| -> i64 {
+        ret(require(&c, Caps(caps as u64)).map(|_| 0))
+    })?;
+    Ok(())
+}

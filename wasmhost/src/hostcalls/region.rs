@@ -1,0 +1,229 @@
+//! Region hostcalls: alloc, share, attach, detach, size, bulk read and
+//! write, atomics on aligned `u32`/`u64`, wait and notify.
+//!
+//! Handles are checked for rights (`READ` for reads, waits and notifies,
+//! `WRITE` for writes and read-modify-writes, `SHARE` for share), region
+//! ranges for bounds (`-ERANGE`), atomics for alignment (`-EINVAL`), guest
+//! buffers for bounds (`-EFAULT`). 64-bit results go to an 8-byte guest
+//! out-pointer (little endian), since a `u64` does not fit the `i64`
+//! return beside `-errno`. All atomics are sequentially consistent.
+
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::Arc;
+
+use wasmd_abi::errno::{EAGAIN, EINVAL, EMFILE, ENOENT, ENOSPC, EPERM};
+use wasmd_abi::hostcall;
+use wasmd_abi::{Caps, Rights};
+use wasmi::{Error, Linker};
+
+use super::{guest_range, kernel, memory_and_state, require, ret, CallResult, Ctx, Ret};
+use crate::limits::PAGE_SIZE;
+use crate::process::{HandleObject, ProcessState, Syscall};
+use crate::region::Region;
+use crate::Pid;
+
+/// Largest single region (1 GiB).
+pub const MAX_REGION_SIZE: u64 = 1 << 30;
+
+/// The region behind `handle`, if the handle carries `rights`.
+#[inline]
+fn region(state: &ProcessState, handle: i32, rights: Rights) -> Result<&Arc<Region>, i32> {
+    match &state.handles.get(handle as u32, rights)?.object {
+        HandleObject::Region(r) => Ok(r),
+    }
+}
+
+/// Writes a `u64` to an 8-byte guest out-pointer.
+#[inline]
+fn put_u64(mem: &mut [u8], out: i32, value: u64) -> Result<(), i32> {
+    let range = guest_range(mem.len(), out, 8)?;
+    mem[range].copy_from_slice(&value.to_le_bytes());
+    Ok(())
+}
+
+fn alloc(caller: &Ctx<'_>, size: i64) -> Result<Syscall, i32> {
+    require(caller, Caps::SHARED_MEMORY)?;
+    if size <= 0 || size as u64 > MAX_REGION_SIZE {
+        return Err(EINVAL);
+    }
+    let size = (size as u64).div_ceil(PAGE_SIZE as u64) * PAGE_SIZE as u64;
+    let state = caller.data();
+    if state.region_bytes.saturating_add(size) > state.max_region_bytes {
+        return Err(ENOSPC);
+    }
+    if state.handles.len() >= state.handles.capacity() {
+        return Err(EMFILE);
+    }
+    Ok(Syscall::RegionAlloc { size })
+}
+
+fn share(caller: &Ctx<'_>, handle: i32, pid: i32, rights: i32) -> Result<Syscall, i32> {
+    require(caller, Caps::SHARED_MEMORY)?;
+    let state = caller.data();
+    let entry = state.handles.get(handle as u32, Rights::SHARE)?;
+    let granted = Rights(rights as u32);
+    if !entry.rights.contains(granted) {
+        return Err(EPERM);
+    }
+    let HandleObject::Region(region) = &entry.object;
+    if pid <= 0 {
+        return Err(EINVAL);
+    }
+    Ok(Syscall::RegionShare { region: region.clone(), pid: pid as Pid, rights: granted })
+}
+
+fn attach(caller: &mut Ctx<'_>, id: i64) -> CallResult {
+    require(caller, Caps::SHARED_MEMORY)?;
+    let state = caller.data_mut();
+    let index = state.pending_shares.iter().position(|(r, _)| r.id() == id as u64).ok_or(ENOENT)?;
+    let size = state.pending_shares[index].0.len() as u64;
+    if state.region_bytes.saturating_add(size) > state.max_region_bytes {
+        return Err(ENOSPC);
+    }
+    let (region, rights) = state.pending_shares.swap_remove(index);
+    match state.handles.insert(HandleObject::Region(region), rights) {
+        Ok(handle) => {
+            state.region_bytes += size;
+            Ok(i64::from(handle))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn detach(caller: &mut Ctx<'_>, handle: i32) -> CallResult {
+    let state = caller.data_mut();
+    let entry = state.handles.remove(handle as u32)?;
+    let HandleObject::Region(region) = entry.object;
+    state.region_bytes = state.region_bytes.saturating_sub(region.len() as u64);
+    Ok(0)
+}
+
+fn read(caller: &mut Ctx<'_>, handle: i32, offset: i64, ptr: i32, len: i32) -> CallResult {
+    let (mem, state) = memory_and_state(caller)?;
+    let region = region(state, handle, Rights::READ)?;
+    let dst = guest_range(mem.len(), ptr, len)?;
+    let src = region.range(offset as u64, dst.len())?;
+    region.read_at(src, &mut mem[dst.clone()]);
+    Ok(dst.len() as i64)
+}
+
+fn write(caller: &mut Ctx<'_>, handle: i32, offset: i64, ptr: i32, len: i32) -> CallResult {
+    let (mem, state) = memory_and_state(caller)?;
+    let region = region(state, handle, Rights::WRITE)?;
+    let src = guest_range(mem.len(), ptr, len)?;
+    let dst = region.range(offset as u64, src.len())?;
+    region.write_at(dst, &mem[src.clone()]);
+    Ok(src.len() as i64)
+}
+
+fn wait(caller: &Ctx<'_>, handle: i32, offset: i64, expected: i32, timeout: i64) -> Result<Syscall, i32> {
+    let region = region(caller.data(), handle, Rights::READ)?;
+    if region.atomic_u32(offset as u64)?.load(SeqCst) != expected as u32 {
+        return Err(EAGAIN);
+    }
+    let timeout = u64::try_from(timeout).ok();
+    Ok(Syscall::FutexWait { key: (region.id(), offset as u64), timeout })
+}
+
+fn notify(caller: &Ctx<'_>, handle: i32, offset: i64, count: i32) -> CallResult {
+    let state = caller.data();
+    let region = region(state, handle, Rights::READ)?;
+    region.atomic_u32(offset as u64)?;
+    let mut futex = state.env.futex.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(i64::from(futex.notify((region.id(), offset as u64), count.max(0) as u32)))
+}
+
+/// Registers a region hostcall whose body only needs `&ProcessState`.
+macro_rules! state_call {
+    ($linker:ident, $name:literal, |$s:ident $(, $arg:ident : $ty:ty)*| $body:expr) => {
+        $linker.func_wrap(hostcall::MODULE, $name, |c: Ctx<'_>, $($arg: $ty),*| -> i64 {
+            let $s = c.data();
+            ret((|| -> CallResult { $body })())
+        })?;
+    };
+}
+
+pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
+    let m = hostcall::MODULE;
+    linker.func_wrap(m, "region_alloc", |mut c: Ctx<'_>, size: i64| -> Ret {
+        let call = alloc(&c, size);
+        kernel(&mut c, call)
+    })?;
+    linker.func_wrap(m, "region_share", |mut c: Ctx<'_>, handle: i32, pid: i32, rights: i32| -> Ret {
+        let call = share(&c, handle, pid, rights);
+        kernel(&mut c, call)
+    })?;
+    linker.func_wrap(m, "region_attach", |mut c: Ctx<'_>, id: i64| -> i64 { ret(attach(&mut c, id)) })?;
+    linker.func_wrap(m, "region_detach", |mut c: Ctx<'_>, h: i32| -> i64 { ret(detach(&mut c, h)) })?;
+    linker.func_wrap(m, "region_read", |mut c: Ctx<'_>, h: i32, off: i64, ptr: i32, len: i32| -> i64 {
+        ret(read(&mut c, h, off, ptr, len))
+    })?;
+    linker.func_wrap(m, "region_write", |mut c: Ctx<'_>, h: i32, off: i64, ptr: i32, len: i32| -> i64 {
+        ret(write(&mut c, h, off, ptr, len))
+    })?;
+    state_call!(linker, "region_size", |s, h: i32| Ok(region(s, h, Rights(0))?.len() as i64));
+    state_call!(linker, "region_load32", |s, h: i32, off: i64| {
+        Ok(i64::from(region(s, h, Rights::READ)?.atomic_u32(off as u64)?.load(SeqCst)))
+    });
+    state_call!(linker, "region_store32", |s, h: i32, off: i64, v: i32| {
+        region(s, h, Rights::WRITE)?.atomic_u32(off as u64)?.store(v as u32, SeqCst);
+        Ok(0)
+    });
+    state_call!(linker, "region_fetch_add32", |s, h: i32, off: i64, v: i32| {
+        Ok(i64::from(region(s, h, Rights::WRITE)?.atomic_u32(off as u64)?.fetch_add(v as u32, SeqCst)))
+    });
+    state_call!(linker, "region_cas32", |s, h: i32, off: i64, expected: i32, new: i32| {
+        let atomic = region(s, h, Rights::WRITE)?.atomic_u32(off as u64)?;
+        let prev = atomic.compare_exchange(expected as u32, new as u32, SeqCst, SeqCst).unwrap_or_else(|v| v);
+        Ok(i64::from(prev))
+    });
+    state_call!(linker, "region_store64", |s, h: i32, off: i64, v: i64| {
+        region(s, h, Rights::WRITE)?.atomic_u64(off as u64)?.store(v as u64, SeqCst);
+        Ok(0)
+    });
+    linker.func_wrap(m, "region_load64", |mut c: Ctx<'_>, h: i32, off: i64, out: i32| -> i64 {
+        ret((|| {
+            let (mem, s) = memory_and_state(&mut c)?;
+            let v = region(s, h, Rights::READ)?.atomic_u64(off as u64)?.load(SeqCst);
+            put_u64(mem, out, v).map(|_| 0)
+        })())
+    })?;
+    linker.func_wrap(
+        m,
+        "region_fetch_add64",
+        |mut c: Ctx<'_>, h: i32, off: i64, v: i64, out: i32| -> i64 {
+            ret((|| {
+                let (mem, s) = memory_and_state(&mut c)?;
+                guest_range(mem.len(), out, 8)?;
+                let prev = region(s, h, Rights::WRITE)?.atomic_u64(off as u64)?.fetch_add(v as u64, SeqCst);
+                put_u64(mem, out, prev).map(|_| 0)
+            })())
+        },
+    )?;
+    linker.func_wrap(
+        m,
+        "region_cas64",
+        |mut c: Ctx<'_>, h: i32, off: i64, exp: i64, new: i64, out: i32| -> i64 {
+            ret((|| {
+                let (mem, s) = memory_and_state(&mut c)?;
+                guest_range(mem.len(), out, 8)?;
+                let atomic = region(s, h, Rights::WRITE)?.atomic_u64(off as u64)?;
+                let prev =
+                    atomic.compare_exchange(exp as u64, new as u64, SeqCst, SeqCst).unwrap_or_else(|v| v);
+                put_u64(mem, out, prev).map(|_| 0)
+            })())
+        },
+    )?;
+    linker.func_wrap(
+        m,
+        "region_wait",
+        |mut c: Ctx<'_>, h: i32, off: i64, expected: i32, timeout: i64| -> Ret {
+            let call = wait(&c, h, off, expected, timeout);
+            kernel(&mut c, call)
+        },
+    )?;
+    linker.func_wrap(m, "region_notify", |c: Ctx<'_>, h: i32, off: i64, count: i32| -> i64 {
+        ret(notify(&c, h, off, count))
+    })?;
+    Ok(())
+}
