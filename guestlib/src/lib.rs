@@ -24,11 +24,13 @@
 
 extern crate alloc;
 
+pub mod channel;
 pub mod env;
 pub mod error;
 pub mod io;
 pub mod process;
 pub mod random;
+pub mod region;
 pub mod rt;
 pub mod sys;
 pub mod time;

@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 
 use wasmd_abi::msg::{self, SpawnRequest, EXIT_STATUS_MAX_LEN};
-pub use wasmd_abi::{Caps, ExitStatus, ModuleSource, ProcessInfo, RunState, SpawnLimits};
+pub use wasmd_abi::{Caps, ExitStatus, Grant, ModuleSource, ProcessInfo, Rights, RunState, SpawnLimits};
 
 use crate::error::{check, Error, Result};
 use crate::sys;
@@ -54,6 +54,7 @@ pub struct Command<'a> {
     args: Vec<&'a str>,
     caps: Option<Caps>,
     limits: SpawnLimits,
+    grants: Vec<Grant>,
 }
 
 impl<'a> Command<'a> {
@@ -74,7 +75,20 @@ impl<'a> Command<'a> {
             ModuleSource::Path(p) => p,
             ModuleSource::Bytes(_) => "wasm",
         };
-        Command { module, args: alloc::vec![name], caps: None, limits: SpawnLimits::default() }
+        Command {
+            module,
+            args: alloc::vec![name],
+            caps: None,
+            limits: SpawnLimits::default(),
+            grants: Vec::new(),
+        }
+    }
+
+    /// Passes a region (or a channel's region) to the child with `rights`;
+    /// the child attaches it by id (`Region::attach(region.id()?)`).
+    pub fn grant(mut self, region: &crate::region::Region, rights: Rights) -> Self {
+        self.grants.push(Grant { handle: region.handle() as u32, rights });
+        self
     }
 
     /// Adds an argument (after the program name, which comes first).
@@ -121,6 +135,7 @@ impl<'a> Command<'a> {
             args: self.args.clone(),
             caps: self.caps,
             limits: self.limits,
+            grants: self.grants.clone(),
         };
         let bytes = msg::encode(&req);
         // SAFETY: pointer and length of a live buffer.

@@ -51,6 +51,42 @@ hostcalls! {
     pub fn process_info(pid: i32, buf: *mut u8, cap: usize) -> i64;
     /// 0 when the caller holds every capability in `caps`, else `-EPERM`.
     pub fn cap_check(caps: i64) -> i64;
+    /// New region of `size` bytes; returns a handle.
+    pub fn region_alloc(size: i64) -> i64;
+    /// Lets `pid` attach the region once with `rights`; returns its id.
+    pub fn region_share(handle: i32, pid: i32, rights: i32) -> i64;
+    /// Attaches a region shared with the caller; returns a handle.
+    pub fn region_attach(id: i64) -> i64;
+    /// Drops a region handle.
+    pub fn region_detach(handle: i32) -> i64;
+    /// Region size in bytes.
+    pub fn region_size(handle: i32) -> i64;
+    /// The region's global id.
+    pub fn region_id(handle: i32) -> i64;
+    /// Copies region bytes into guest memory.
+    pub fn region_read(handle: i32, offset: i64, ptr: *mut u8, len: usize) -> i64;
+    /// Copies guest bytes into the region.
+    pub fn region_write(handle: i32, offset: i64, ptr: *const u8, len: usize) -> i64;
+    /// Atomic load of a `u32`.
+    pub fn region_load32(handle: i32, offset: i64) -> i64;
+    /// Atomic store of a `u32`.
+    pub fn region_store32(handle: i32, offset: i64, value: i32) -> i64;
+    /// Atomic add to a `u32`; returns the previous value.
+    pub fn region_fetch_add32(handle: i32, offset: i64, value: i32) -> i64;
+    /// Atomic compare-and-swap of a `u32`; returns the previous value.
+    pub fn region_cas32(handle: i32, offset: i64, expected: i32, new: i32) -> i64;
+    /// Atomic load of a `u64` into `*out`.
+    pub fn region_load64(handle: i32, offset: i64, out: *mut u64) -> i64;
+    /// Atomic store of a `u64`.
+    pub fn region_store64(handle: i32, offset: i64, value: i64) -> i64;
+    /// Atomic add to a `u64`; the previous value goes to `*out`.
+    pub fn region_fetch_add64(handle: i32, offset: i64, value: i64, out: *mut u64) -> i64;
+    /// Atomic compare-and-swap of a `u64`; the previous value goes to `*out`.
+    pub fn region_cas64(handle: i32, offset: i64, expected: i64, new: i64, out: *mut u64) -> i64;
+    /// Parks until notified, if the `u32` at `offset` equals `expected`.
+    pub fn region_wait(handle: i32, offset: i64, expected: i32, timeout_ns: i64) -> i64;
+    /// Wakes up to `count` waiters of `offset`.
+    pub fn region_notify(handle: i32, offset: i64, count: i32) -> i64;
 }
 
 /// Give up the rest of this time slice (import `yield`).

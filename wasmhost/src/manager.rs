@@ -676,6 +676,11 @@ impl ProcessManager {
         self.env.regions.in_use()
     }
 
+    /// Processes parked in `region_wait`.
+    pub fn futex_waiters(&self) -> usize {
+        self.futex().waiters()
+    }
+
     /// Kills a process. Its parent (if waiting) sees `Killed`.
     pub fn kill(&mut self, pid: Pid) -> Result<(), ControlError> {
         let Some(mut proc) = self.procs.remove(&pid) else {

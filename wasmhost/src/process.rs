@@ -109,6 +109,8 @@ pub struct SpawnCall {
     pub caps: Option<Caps>,
     /// Requested limits.
     pub limits: wasmd_abi::SpawnLimits,
+    /// Regions passed to the child, with the rights it gets.
+    pub grants: Vec<(Arc<Region>, Rights)>,
 }
 
 /// Where a spawned module comes from.

@@ -151,24 +151,50 @@ impl Region {
         Ok(start..end)
     }
 
-    /// Copies `src` into the region at a checked range.
+    /// Copies `src` into the region at a checked range. When the range
+    /// starts 8-aligned and holds at least 8 bytes, its first 8 bytes are
+    /// stored last, as one sequentially consistent atomic store: a reader
+    /// that sees them (with [`Region::read_at`] or an atomic load) sees the
+    /// rest (publish semantics; channels rely on it).
     #[inline]
     pub fn write_at(&self, range: Range<usize>, src: &[u8]) {
-        debug_assert_eq!(range.len(), src.len());
         let n = range.len().min(src.len());
-        // SAFETY: `range` was checked against the mapping by `range()`,
-        // the mapping lives as long as `self`, and `src` is guest memory
-        // owned by the caller's store, which never overlaps a region.
-        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.memory.as_ptr().add(range.start), n) }
+        let base = self.memory.as_ptr();
+        if range.start.is_multiple_of(8) && n >= 8 {
+            // SAFETY: `range` was checked against the mapping by `range()`,
+            // the mapping lives as long as `self`, and `src` is guest memory
+            // owned by the caller's store, which never overlaps a region.
+            // The first word is in bounds and 8-aligned (page-aligned base).
+            unsafe {
+                std::ptr::copy_nonoverlapping(src.as_ptr().add(8), base.add(range.start + 8), n - 8);
+                let first = u64::from_ne_bytes(src[..8].try_into().unwrap_or_default());
+                AtomicU64::from_ptr(base.add(range.start).cast()).store(first, Ordering::SeqCst);
+            }
+        } else {
+            // SAFETY: as above.
+            unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), base.add(range.start), n) }
+        }
     }
 
-    /// Copies a checked range of the region into `dst`.
+    /// Copies a checked range of the region into `dst`. When the range
+    /// starts 8-aligned and holds at least 8 bytes, its first 8 bytes are
+    /// loaded first, as one sequentially consistent atomic load (the
+    /// mirror of [`Region::write_at`]).
     #[inline]
     pub fn read_at(&self, range: Range<usize>, dst: &mut [u8]) {
-        debug_assert_eq!(range.len(), dst.len());
         let n = range.len().min(dst.len());
-        // SAFETY: as in `write_at`, with the copy going the other way.
-        unsafe { std::ptr::copy_nonoverlapping(self.memory.as_ptr().add(range.start), dst.as_mut_ptr(), n) }
+        let base = self.memory.as_ptr();
+        if range.start.is_multiple_of(8) && n >= 8 {
+            // SAFETY: as in `write_at`, with the copy going the other way.
+            unsafe {
+                let first = AtomicU64::from_ptr(base.add(range.start).cast()).load(Ordering::SeqCst);
+                dst[..8].copy_from_slice(&first.to_ne_bytes());
+                std::ptr::copy_nonoverlapping(base.add(range.start + 8), dst.as_mut_ptr().add(8), n - 8);
+            }
+        } else {
+            // SAFETY: as in `write_at`.
+            unsafe { std::ptr::copy_nonoverlapping(base.add(range.start), dst.as_mut_ptr(), n) }
+        }
     }
 
     /// The `u32` at `offset` as an atomic: `ERANGE` outside the region,

@@ -246,6 +246,9 @@ impl ProcessManager {
         match self.spawn(module, opts) {
             Ok(child) => {
                 proc.children.push(child);
+                if let Some(store) = self.procs.get_mut(&child).and_then(|c| c.store.as_mut()) {
+                    store.data_mut().pending_shares.extend(call.grants);
+                }
                 i64::from(child)
             }
             Err(e) => {

@@ -127,4 +127,10 @@ impl Rights {
     pub const fn contains(self, other: Rights) -> bool {
         self.0 & other.0 == other.0
     }
+
+    /// The union of two sets of rights.
+    #[inline]
+    pub const fn union(self, other: Rights) -> Rights {
+        Rights(self.0 | other.0)
+    }
 }

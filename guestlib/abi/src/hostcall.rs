@@ -48,8 +48,9 @@
 //! | `region_attach` | `(id: i64) -> i64` | — | a handle to a region shared with the caller; `-ENOENT` if none |
 //! | `region_detach` | `(h: i32) -> i64` | — | `0`; the handle is gone (the region lives while any holder remains) |
 //! | `region_size` | `(h: i32) -> i64` | — | size in bytes |
-//! | `region_read` | `(h: i32, off: i64, ptr: i32, len: i32) -> i64` | `READ` | `len`; copies region bytes into guest memory |
-//! | `region_write` | `(h: i32, off: i64, ptr: i32, len: i32) -> i64` | `WRITE` | `len`; copies guest bytes into the region |
+//! | `region_id` | `(h: i32) -> i64` | — | the region's global id (what `region_attach` takes) |
+//! | `region_read` | `(h: i32, off: i64, ptr: i32, len: i32) -> i64` | `READ` | `len`; copies region bytes into guest memory (see *publish semantics*) |
+//! | `region_write` | `(h: i32, off: i64, ptr: i32, len: i32) -> i64` | `WRITE` | `len`; copies guest bytes into the region (see *publish semantics*) |
 //! | `region_load32` | `(h: i32, off: i64) -> i64` | `READ` | the `u32` at `off` |
 //! | `region_store32` | `(h: i32, off: i64, v: i32) -> i64` | `WRITE` | `0` |
 //! | `region_fetch_add32` | `(h: i32, off: i64, v: i32) -> i64` | `WRITE` | the previous `u32` (wrapping add) |
@@ -60,6 +61,12 @@
 //! | `region_cas64` | `(h: i32, off: i64, expected: i64, new: i64, out: i32) -> i64` | `WRITE` | `0`; the previous `u64` is written to `out` |
 //! | `region_wait` | `(h: i32, off: i64, expected: i32, timeout_ns: i64) -> i64` | `READ` | blocking; `-EAGAIN` at once if the `u32` at `off` is not `expected`, else parks until `region_notify` on the same region and offset (`0`) or the timeout (`-ETIMEDOUT`; a negative timeout waits for ever) |
 //! | `region_notify` | `(h: i32, off: i64, count: i32) -> i64` | `READ` | wakes up to `count` waiters of that offset; returns how many |
+//!
+//! *Publish semantics*: when `off` is a multiple of 8 and `len >= 8`,
+//! `region_write` stores the first 8 bytes last, as one atomic store, and
+//! `region_read` loads the first 8 bytes first, as one atomic load. A
+//! writer can thus publish a whole record (a header word followed by data)
+//! with one call, and a reader that sees the header word sees the data.
 //!
 //! The entry point is the exported function `_start` with no parameters
 //! and no results; returning from it is `exit(0)`. A module without
@@ -102,6 +109,7 @@ pub const NAMES: &[&str] = &[
     "region_attach",
     "region_detach",
     "region_size",
+    "region_id",
     "region_read",
     "region_write",
     "region_load32",

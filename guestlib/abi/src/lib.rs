@@ -17,4 +17,4 @@ pub mod hostcall;
 pub mod msg;
 
 pub use caps::{Caps, Rights};
-pub use msg::{ExitStatus, ModuleSource, ProcessInfo, RunState, SpawnLimits, SpawnRequest};
+pub use msg::{ExitStatus, Grant, ModuleSource, ProcessInfo, RunState, SpawnLimits, SpawnRequest};

@@ -21,7 +21,8 @@ use crate::caps::Caps;
 ///
 /// Bytes: `module` ([`ModuleSource`]), `args` (varint count, then each
 /// string as varint length + UTF-8), `caps` (`0` = inherit the caller's
-/// set, or `1` + varint bits), `limits` ([`SpawnLimits`]).
+/// set, or `1` + varint bits), `limits` ([`SpawnLimits`]), `grants`
+/// (varint count, then each [`Grant`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpawnRequest<'a> {
     /// Where the module comes from.
@@ -36,6 +37,21 @@ pub struct SpawnRequest<'a> {
     pub caps: Option<Caps>,
     /// The child's limits; each unset limit inherits the caller's.
     pub limits: SpawnLimits,
+    /// Handles passed to the child: each arrives as a pending share the
+    /// child attaches by id (`region_attach`).
+    pub grants: Vec<Grant>,
+}
+
+/// A handle passed to a child at spawn. The handle needs the `GRANT`
+/// right; `rights` must be a subset of its rights (else `-EPERM`).
+///
+/// Bytes: `handle` varint, `rights` varint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// The caller's handle.
+    pub handle: u32,
+    /// Rights the child gets.
+    pub rights: crate::Rights,
 }
 
 /// Where a spawned module comes from.

@@ -3,7 +3,9 @@
 
 use wasmd_abi::errno;
 use wasmd_abi::msg::{self, EXIT_STATUS_MAX_LEN, TRAP_MESSAGE_MAX_LEN};
-use wasmd_abi::{Caps, ExitStatus, ModuleSource, ProcessInfo, RunState, SpawnLimits, SpawnRequest};
+use wasmd_abi::{
+    Caps, ExitStatus, Grant, ModuleSource, ProcessInfo, Rights, RunState, SpawnLimits, SpawnRequest,
+};
 
 fn roundtrip<'a, T>(value: &T, bytes: &'a [u8])
 where
@@ -26,6 +28,7 @@ fn spawn_request_by_path() {
             max_handles: Some(300),
             max_region_bytes: Some(65536),
         },
+        grants: vec![Grant { handle: 0x10000, rights: Rights(3) }],
     };
     #[rustfmt::skip]
     let bytes = [
@@ -34,6 +37,7 @@ fn spawn_request_by_path() {
         0x01, 0x09,                                     // caps: Some(9)
         0x01, 0x02, 0x00, 0x01, 0xAC, 0x02,             // limits: pages, fuel, handles
         0x01, 0x80, 0x80, 0x04,                         //         region bytes
+        0x01, 0x80, 0x80, 0x04, 0x03,                   // grants: [(0x10000, READ|WRITE)]
     ];
     roundtrip(&req, &bytes);
 }
@@ -46,8 +50,9 @@ fn spawn_request_from_bytes_inheriting() {
         args: vec![],
         caps: None,
         limits: SpawnLimits::default(),
+        grants: vec![],
     };
-    let bytes = [0x01, 0x04, 0x00, b'a', b's', b'm', 0x00, 0x00, 0x00, 0x00, 0x00, 0x00];
+    let bytes = [0x01, 0x04, 0x00, b'a', b's', b'm', 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00];
     roundtrip(&req, &bytes);
 }
 

@@ -3,14 +3,14 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use wasmd_abi::errno::{EBADF, EINVAL, ESRCH};
+use wasmd_abi::errno::{EBADF, EINVAL, EPERM, ESRCH};
 use wasmd_abi::hostcall::{self, CLOCK_MONOTONIC, CLOCK_REALTIME, STDERR, STDOUT};
 use wasmd_abi::msg::{self, SpawnRequest, EXIT_STATUS_MAX_LEN};
-use wasmd_abi::{Caps, ModuleSource};
+use wasmd_abi::{Caps, ModuleSource, Rights};
 use wasmi::{Error, Linker};
 
 use super::{guest_range, kernel, memory_and_state, memory_len, require, ret, CallResult, Ctx, Ret};
-use crate::process::{ProcessState, SpawnCall, SpawnModule, Syscall};
+use crate::process::{HandleObject, ProcessState, SpawnCall, SpawnModule, Syscall};
 use crate::Pid;
 
 fn write(caller: &mut Ctx<'_>, stream: i32, ptr: i32, len: i32) -> CallResult {
@@ -70,17 +70,30 @@ fn random(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> CallResult {
 /// Decodes a `SpawnRequest` from guest memory into an owned call.
 fn spawn(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> Result<Syscall, i32> {
     require(caller, Caps::SPAWN)?;
-    let (mem, _) = memory_and_state(caller)?;
+    let (mem, state) = memory_and_state(caller)?;
     let req: SpawnRequest<'_> = msg::decode(&mem[guest_range(mem.len(), ptr, len)?]).map_err(|_| EINVAL)?;
     let module = match req.module {
         ModuleSource::Path(p) => SpawnModule::Path(p.to_string()),
         ModuleSource::Bytes(b) => SpawnModule::Bytes(b.to_vec()),
     };
+    if req.grants.len() > crate::process::MAX_PENDING_SHARES {
+        return Err(wasmd_abi::errno::E2BIG);
+    }
+    let mut grants = Vec::with_capacity(req.grants.len());
+    for grant in &req.grants {
+        let entry = state.handles.get(grant.handle, Rights::GRANT)?;
+        if !entry.rights.contains(grant.rights) {
+            return Err(EPERM);
+        }
+        let HandleObject::Region(region) = &entry.object;
+        grants.push((region.clone(), grant.rights));
+    }
     Ok(Syscall::Spawn(SpawnCall {
         module,
         args: req.args.iter().map(|a| a.to_string()).collect(),
         caps: req.caps,
         limits: req.limits,
+        grants,
     }))
 }
 

@@ -162,6 +162,7 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
         ret(write(&mut c, h, off, ptr, len))
     })?;
     state_call!(linker, "region_size", |s, h: i32| Ok(region(s, h, Rights(0))?.len() as i64));
+    state_call!(linker, "region_id", |s, h: i32| Ok(region(s, h, Rights(0))?.id() as i64));
     state_call!(linker, "region_load32", |s, h: i32, off: i64| {
         Ok(i64::from(region(s, h, Rights::READ)?.atomic_u32(off as u64)?.load(SeqCst)))
     });

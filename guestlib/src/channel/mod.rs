@@ -1,0 +1,282 @@
+//! Channels: many-writer, many-reader byte rings in one shared region,
+//! built entirely in guest code on region hostcalls.
+//!
+//! A [`Channel`] is a handle to the ring (see [`layout`] for the bytes).
+//! From it come [`Writer`]s and [`Reader`]s:
+//!
+//! - Every frame carries its writer's id and is delivered whole; frames
+//!   of one writer arrive in the order written.
+//! - **Backpressure** is chosen per channel: [`Backpressure::Park`] parks
+//!   a writer (in the scheduler, via `region_wait`) until strong readers
+//!   free space; [`Backpressure::Drop`] returns [`Sent::Dropped`] at once.
+//! - **Strong readers** ([`ReaderKind::Strong`]) hold writers back: no
+//!   frame they have not read is overwritten. **Weak readers** never hold
+//!   anyone back; when they fall behind, the next read tells how many
+//!   bytes they lost ([`Frame::lost`]) and continues from the oldest frame
+//!   still in the ring.
+//! - **Strong writers** keep the stream open: when the last one closes,
+//!   the channel drains. **Weak writers** do not.
+//! - [`Channel::drain`] refuses new frames and lets readers read what is
+//!   there, then end-of-stream ([`ChannelError::Closed`]);
+//!   [`Channel::terminate`] aborts everyone ([`ChannelError::Aborted`]).
+//!
+//! Costs, in hostcalls: a writer makes 3 per frame when unopposed (one
+//! compare-and-swap on the tail word, which also sees a drain; one
+//! `region_write` of the whole frame, whose marker the host stores last;
+//! one check for parked readers); a reader makes 2 (a load of the tail
+//! word, which also sees a termination; one `region_read` of the frame,
+//! sized by the previous frame) plus, for strong readers, one position
+//! store per quarter ring. Shared state (the strong readers' floor) is
+//! refreshed only when the cached view says "full".
+
+mod layout;
+mod reader;
+mod writer;
+
+use alloc::rc::Rc;
+
+pub use layout::{Geometry, MAGIC, VERSION};
+pub use reader::{Frame, Reader, ReaderKind, Start};
+pub use writer::{Sent, Writer, WriterKind};
+
+use crate::error::Error;
+use crate::process::Pid;
+use crate::region::{Region, RegionId, Rights};
+use layout::off;
+
+/// Full-channel behaviour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backpressure {
+    /// Writers wait for strong readers to free space.
+    Park,
+    /// Writes to a full channel return [`Sent::Dropped`].
+    Drop,
+}
+
+/// How to create a channel.
+#[derive(Clone, Copy, Debug)]
+pub struct ChannelOptions {
+    /// Ring bytes (rounded down to a power of two, at least 4 KiB).
+    pub capacity: usize,
+    /// Largest frame payload the channel must carry.
+    pub max_frame: usize,
+    /// Full-channel behaviour.
+    pub backpressure: Backpressure,
+}
+
+impl Default for ChannelOptions {
+    fn default() -> Self {
+        Self { capacity: 256 * 1024, max_frame: 8192, backpressure: Backpressure::Park }
+    }
+}
+
+/// Channel errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelError {
+    /// A hostcall failed.
+    Sys(Error),
+    /// The region does not hold a channel (bad magic).
+    NotAChannel,
+    /// The channel's layout version is not one this library knows.
+    UnsupportedVersion(u32),
+    /// End of stream (readers) or the channel no longer takes frames
+    /// (writers).
+    Closed,
+    /// The channel was terminated.
+    Aborted,
+    /// Non-blocking: nothing to read, or no room to write.
+    WouldBlock,
+    /// The frame is larger than the channel's largest frame.
+    TooLarge,
+    /// All strong reader slots are taken.
+    NoReaderSlot,
+}
+
+impl From<Error> for ChannelError {
+    fn from(e: Error) -> Self {
+        ChannelError::Sys(e)
+    }
+}
+
+impl core::fmt::Display for ChannelError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ChannelError::Sys(e) => write!(f, "{e}"),
+            ChannelError::NotAChannel => f.write_str("the region does not hold a channel"),
+            ChannelError::UnsupportedVersion(v) => {
+                write!(
+                    f,
+                    "channel layout version {v} is not supported (this library reads version {VERSION})"
+                )
+            }
+            ChannelError::Closed => f.write_str("channel closed"),
+            ChannelError::Aborted => f.write_str("channel terminated"),
+            ChannelError::WouldBlock => f.write_str("channel operation would block"),
+            ChannelError::TooLarge => f.write_str("frame larger than the channel allows"),
+            ChannelError::NoReaderSlot => f.write_str("no free strong reader slot"),
+        }
+    }
+}
+
+/// A channel result.
+pub type Result<T> = core::result::Result<T, ChannelError>;
+
+/// What every handle onto one channel shares in this process.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) region: Region,
+    pub(crate) geo: Geometry,
+    pub(crate) drop_when_full: bool,
+}
+
+/// A handle to a channel.
+#[derive(Debug, Clone)]
+pub struct Channel {
+    shared: Rc<Shared>,
+}
+
+impl Channel {
+    /// Creates a channel in a new region.
+    pub fn create(opts: ChannelOptions) -> Result<Channel> {
+        let geo = Geometry::new(opts.capacity as u64, opts.max_frame as u64);
+        let region = Region::alloc((layout::HEADER + geo.capacity) as usize)?;
+        let mut header = [0u8; layout::HEADER as usize];
+        let flags = if opts.backpressure == Backpressure::Drop { layout::FLAG_DROP } else { 0 };
+        let put32 =
+            |h: &mut [u8], at: u64, v: u32| h[at as usize..at as usize + 4].copy_from_slice(&v.to_le_bytes());
+        put32(&mut header, off::VERSION, VERSION);
+        put32(&mut header, off::FLAGS, flags);
+        put32(&mut header, off::CAPACITY, geo.capacity as u32);
+        put32(&mut header, off::BLOCK, geo.block as u32);
+        put32(&mut header, off::NEXT_WRITER, 1);
+        for slot in 0..layout::READER_SLOTS as u64 {
+            let at = (off::READERS + slot * 8) as usize;
+            header[at..at + 8].copy_from_slice(&layout::FREE_SLOT.to_le_bytes());
+        }
+        region.write(0, &header)?;
+        // The magic goes last: a channel is valid once it is there.
+        region.store_u32(off::MAGIC, layout::MAGIC)?;
+        Ok(Channel {
+            shared: Rc::new(Shared { region, geo, drop_when_full: flags & layout::FLAG_DROP != 0 }),
+        })
+    }
+
+    /// Attaches a channel shared with this process, checking its header.
+    pub fn attach(id: RegionId) -> Result<Channel> {
+        Self::from_region(Region::attach(id)?)
+    }
+
+    /// Wraps a region that holds a channel, checking its header.
+    pub fn from_region(region: Region) -> Result<Channel> {
+        if region.load_u32(off::MAGIC)? != layout::MAGIC {
+            return Err(ChannelError::NotAChannel);
+        }
+        let version = region.load_u32(off::VERSION)?;
+        if version != VERSION {
+            return Err(ChannelError::UnsupportedVersion(version));
+        }
+        let capacity = u64::from(region.load_u32(off::CAPACITY)?);
+        let block = u64::from(region.load_u32(off::BLOCK)?);
+        let size = region.size()? as u64;
+        let sane = capacity.is_power_of_two()
+            && block.is_power_of_two()
+            && block <= capacity
+            && block > layout::FRAME_HEADER
+            && layout::HEADER + capacity <= size;
+        if !sane {
+            return Err(ChannelError::NotAChannel);
+        }
+        let flags = region.load_u32(off::FLAGS)?;
+        let geo = Geometry { capacity, block };
+        Ok(Channel {
+            shared: Rc::new(Shared { region, geo, drop_when_full: flags & layout::FLAG_DROP != 0 }),
+        })
+    }
+
+    /// Lets process `pid` attach this channel with `rights` (writers and
+    /// strong readers need `WRITE`; weak readers only `READ`).
+    pub fn share(&self, pid: Pid, rights: Rights) -> Result<RegionId> {
+        Ok(self.shared.region.share(pid, rights)?)
+    }
+
+    /// The channel's id (its region's id), for [`Channel::attach`].
+    pub fn id(&self) -> Result<RegionId> {
+        Ok(self.shared.region.id()?)
+    }
+
+    /// The underlying region.
+    pub fn region(&self) -> &Region {
+        &self.shared.region
+    }
+
+    /// The ring geometry.
+    pub fn geometry(&self) -> Geometry {
+        self.shared.geo
+    }
+
+    /// Largest payload a frame may carry.
+    pub fn max_payload(&self) -> usize {
+        self.shared.geo.max_payload() as usize
+    }
+
+    /// A new writer.
+    pub fn writer(&self, kind: WriterKind) -> Result<Writer> {
+        Writer::new(self.shared.clone(), kind)
+    }
+
+    /// A new reader.
+    pub fn reader(&self, kind: ReaderKind, start: Start) -> Result<Reader> {
+        Reader::new(self.shared.clone(), kind, start)
+    }
+
+    /// Refuses new frames; readers see end-of-stream after the last one.
+    pub fn drain(&self) -> Result<()> {
+        set_state(&self.shared.region, layout::DRAINING)
+    }
+
+    /// Aborts every reader and writer at once.
+    pub fn terminate(&self) -> Result<()> {
+        set_state(&self.shared.region, layout::TERMINATED)
+    }
+
+    /// True once draining or terminated.
+    pub fn is_closed(&self) -> Result<bool> {
+        let (_, state) = layout::split_tail(self.shared.region.load_u64(off::TAIL)?);
+        Ok(state != layout::OPEN)
+    }
+}
+
+/// Moves the channel to `state` (states only go forward) and wakes
+/// everyone parked on it.
+pub(crate) fn set_state(r: &Region, state: u64) -> Result<()> {
+    let mut word = r.load_u64(off::TAIL)?;
+    loop {
+        let (position, current) = layout::split_tail(word);
+        if current >= state {
+            break;
+        }
+        match r.compare_exchange_u64(off::TAIL, word, layout::tail_word(position, state))? {
+            Ok(_) => break,
+            Err(actual) => word = actual,
+        }
+    }
+    wake_all(r)
+}
+
+/// Wakes every parked reader and writer (state changed).
+fn wake_all(r: &Region) -> Result<()> {
+    r.fetch_add_u32(off::DATA_SEQ, 1)?;
+    r.fetch_add_u32(off::SPACE_SEQ, 1)?;
+    r.notify(off::DATA_SEQ, u32::MAX)?;
+    r.notify(off::SPACE_SEQ, u32::MAX)?;
+    Ok(())
+}
+
+/// The channel state as an error, if it is not open.
+pub(crate) fn state_error(state: u64) -> Option<ChannelError> {
+    match state {
+        layout::OPEN => None,
+        layout::DRAINING => Some(ChannelError::Closed),
+        _ => Some(ChannelError::Aborted),
+    }
+}

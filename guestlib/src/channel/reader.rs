@@ -1,0 +1,233 @@
+//! Channel readers.
+//!
+//! A read: one `region_read` from the reader's position of as many bytes
+//! as the last frame had (the host loads the marker first, atomically);
+//! if the marker says "published this lap", the frame is there (a second
+//! read fetches the rest of a longer frame). Otherwise the reader looks
+//! at the tail: lapped (a weak reader fell behind, or a strong one joined
+//! late) means loss, counted and skipped to the oldest intact block;
+//! otherwise the channel is empty (or a frame is in flight) and the
+//! reader parks on `data_seq`, or reports end-of-stream when draining.
+//!
+//! Strong readers publish their position in their slot every quarter of
+//! the ring and before parking, and wake parked writers. A reader whose
+//! handle lacks `WRITE` (only possible for weak readers) cannot register
+//! as parked; it polls an empty channel every millisecond instead.
+
+use alloc::rc::Rc;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::layout::{self, off, Geometry, FRAME_HEADER, PAD};
+use super::{ChannelError, Result, Shared};
+
+/// How often a reader without `WRITE` rights looks for new frames when
+/// the channel is empty.
+const READ_ONLY_POLL: core::time::Duration = core::time::Duration::from_millis(1);
+
+/// Reader kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReaderKind {
+    /// Holds writers back: no frame it has not read is overwritten (up to
+    /// 8 per channel; needs `WRITE` rights to publish its position).
+    Strong,
+    /// Never holds writers back; told how many bytes it lost.
+    Weak,
+}
+
+/// Where a new reader starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// At the oldest frame still in the ring.
+    Oldest,
+    /// At the next frame written.
+    Now,
+}
+
+/// A frame read from a channel.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// The id of the writer that wrote it.
+    pub writer: u32,
+    /// Bytes this reader lost (overwritten before it read them) between
+    /// its previous frame and this one.
+    pub lost: u64,
+    /// The payload.
+    pub payload: &'a [u8],
+}
+
+/// A channel reader.
+#[derive(Debug)]
+pub struct Reader {
+    shared: Rc<Shared>,
+    kind: ReaderKind,
+    slot: Option<u64>,
+    pos: u64,
+    published: u64,
+    lost: u64,
+    guess: usize,
+    buf: Vec<u8>,
+}
+
+impl Reader {
+    pub(super) fn new(shared: Rc<Shared>, kind: ReaderKind, start: Start) -> Result<Reader> {
+        let r = &shared.region;
+        let geo = shared.geo;
+        let (tail, _) = layout::split_tail(r.load_u64(off::TAIL)?);
+        let pos = match start {
+            Start::Oldest => geo.oldest(tail),
+            Start::Now => tail,
+        };
+        let slot = if kind == ReaderKind::Strong { Some(claim_slot(r, pos)?) } else { None };
+        let buf = vec![0u8; geo.block as usize];
+        Ok(Reader { shared, kind, slot, pos, published: pos, lost: 0, guess: 64, buf })
+    }
+
+    /// The reader's kind.
+    pub fn kind(&self) -> ReaderKind {
+        self.kind
+    }
+
+    /// The next frame, parking while the channel is empty.
+    /// End of stream is [`ChannelError::Closed`].
+    pub fn read(&mut self) -> Result<Frame<'_>> {
+        self.next(true)
+    }
+
+    /// The next frame, or [`ChannelError::WouldBlock`] when empty.
+    pub fn try_read(&mut self) -> Result<Frame<'_>> {
+        self.next(false)
+    }
+
+    fn next(&mut self, block: bool) -> Result<Frame<'_>> {
+        let geo = self.shared.geo;
+        loop {
+            // The tail word carries the state: a terminated channel stops
+            // every reader at once, whatever is left in the ring.
+            let (tail, state) = layout::split_tail(self.shared.region.load_u64(off::TAIL)?);
+            if state == layout::TERMINATED {
+                return Err(ChannelError::Aborted);
+            }
+            let p = geo.header_at(self.pos);
+            self.pos = p;
+            let room = (geo.block - (p & (geo.block - 1))) as usize;
+            let chunk = self.guess.clamp(FRAME_HEADER as usize, room);
+            self.shared.region.read(geo.region_offset(p), &mut self.buf[..chunk])?;
+            let marker = u64::from_le_bytes(self.buf[..8].try_into().unwrap_or_default());
+            match geo.published_len(p, marker) {
+                Some(PAD) => self.pos = geo.next_block(p),
+                Some(len) => {
+                    let size = Geometry::frame_size(u64::from(len)) as usize;
+                    let end = FRAME_HEADER as usize + len as usize;
+                    if end > room {
+                        // A corrupt marker (only a misbehaving writer makes one).
+                        self.pos = geo.next_block(p);
+                        continue;
+                    }
+                    if end > chunk {
+                        let at = geo.region_offset(p) + chunk as u64;
+                        self.shared.region.read(at, &mut self.buf[chunk..end])?;
+                    }
+                    self.guess = size;
+                    self.pos = p + size as u64;
+                    if self.pos - self.published >= geo.capacity / 4 {
+                        self.publish()?;
+                    }
+                    let writer = u32::from_le_bytes(self.buf[8..12].try_into().unwrap_or_default());
+                    let lost = core::mem::take(&mut self.lost);
+                    return Ok(Frame { writer, lost, payload: &self.buf[FRAME_HEADER as usize..end] });
+                }
+                None => {
+                    if !self.nothing_published(p, tail, state, block)? {
+                        continue;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Nothing is published at `p` (the tail word read just before said
+    /// `tail`, `state`): skips lost bytes, reports the end of stream, or
+    /// waits. Returns `Ok(false)` to look again.
+    fn nothing_published(&mut self, p: u64, tail: u64, state: u64, block: bool) -> Result<bool> {
+        let geo = self.shared.geo;
+        let shared = self.shared.clone();
+        let r = &shared.region;
+        if geo.overwritten(p, tail) {
+            let oldest = geo.oldest(tail);
+            self.lost += oldest - p;
+            self.pos = oldest;
+            return Ok(false);
+        }
+        self.publish()?;
+        if p >= tail && state == layout::DRAINING {
+            return Err(ChannelError::Closed);
+        }
+        if !block {
+            return Err(ChannelError::WouldBlock);
+        }
+        match r.fetch_add_u32(off::WAITING_READERS, 1) {
+            Ok(_) => {}
+            Err(crate::Error::PermissionDenied) => {
+                // A read-only reader cannot register as parked, so writers
+                // will not wake it: it polls with short timed waits.
+                let seq = r.load_u32(off::DATA_SEQ)?;
+                r.wait(off::DATA_SEQ, seq, Some(READ_ONLY_POLL))?;
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let waited = (|| {
+            let seq = r.load_u32(off::DATA_SEQ)?;
+            let marker = r.load_u64(geo.region_offset(p))?;
+            let (tail, state) = layout::split_tail(r.load_u64(off::TAIL)?);
+            let closing = state != layout::OPEN && p >= tail;
+            if geo.published_len(p, marker).is_none() && !closing && state != layout::TERMINATED {
+                r.wait(off::DATA_SEQ, seq, None)?;
+            }
+            Ok(())
+        })();
+        r.fetch_add_u32(off::WAITING_READERS, u32::MAX)?;
+        waited.map(|()| false)
+    }
+
+    /// Publishes a strong reader's position and wakes parked writers.
+    fn publish(&mut self) -> Result<()> {
+        let Some(slot) = self.slot else { return Ok(()) };
+        if self.published == self.pos {
+            return Ok(());
+        }
+        let r = &self.shared.region;
+        r.store_u64(off::READERS + slot * 8, self.pos)?;
+        self.published = self.pos;
+        if r.load_u32(off::WAITING_WRITERS)? > 0 {
+            r.fetch_add_u32(off::SPACE_SEQ, 1)?;
+            r.notify(off::SPACE_SEQ, u32::MAX)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot {
+            let r = &self.shared.region;
+            let _ = r.store_u64(off::READERS + slot * 8, layout::FREE_SLOT);
+            if r.load_u32(off::WAITING_WRITERS).unwrap_or(0) > 0 {
+                let _ = r.fetch_add_u32(off::SPACE_SEQ, 1);
+                let _ = r.notify(off::SPACE_SEQ, u32::MAX);
+            }
+        }
+    }
+}
+
+/// Claims a free strong reader slot at `pos`.
+fn claim_slot(r: &crate::region::Region, pos: u64) -> Result<u64> {
+    for slot in 0..layout::READER_SLOTS as u64 {
+        let at = off::READERS + slot * 8;
+        if r.compare_exchange_u64(at, layout::FREE_SLOT, pos)?.is_ok() {
+            return Ok(slot);
+        }
+    }
+    Err(ChannelError::NoReaderSlot)
+}

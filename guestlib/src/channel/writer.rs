@@ -1,0 +1,200 @@
+//! Channel writers.
+//!
+//! A write: reserve room by compare-and-swap on the tail word (expecting
+//! the tail this writer last saw, so an unopposed writer succeeds at
+//! once; a failed swap returns the actual tail and state), check the room
+//! against the strong readers' floor (cached; refreshed only when the
+//! cached floor says "full"), publish the frame with one `region_write`
+//! (marker stored last by the host), then wake parked readers if any.
+
+use alloc::rc::Rc;
+use alloc::vec::Vec;
+
+use super::layout::{self, off, Geometry, FRAME_HEADER, PAD};
+use super::{state_error, ChannelError, Result, Shared};
+use crate::region::Wait;
+
+/// Writer kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriterKind {
+    /// Keeps the stream open: when the last strong writer closes, the
+    /// channel drains.
+    Strong,
+    /// Does not keep the stream open.
+    Weak,
+}
+
+/// What became of a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// Published.
+    Sent,
+    /// Dropped: the channel was full and its backpressure is `Drop`.
+    Dropped,
+}
+
+/// A channel writer.
+#[derive(Debug)]
+pub struct Writer {
+    shared: Rc<Shared>,
+    id: u32,
+    kind: WriterKind,
+    /// The tail word as last seen (a guess for the next swap).
+    tail: u64,
+    /// A position no strong reader is behind.
+    floor: u64,
+    /// The frame being built: header, payload, padding.
+    frame: Vec<u8>,
+    closed: bool,
+}
+
+impl Writer {
+    pub(super) fn new(shared: Rc<Shared>, kind: WriterKind) -> Result<Writer> {
+        let r = &shared.region;
+        let tail = r.load_u64(off::TAIL)?;
+        if let Some(e) = state_error(layout::split_tail(tail).1) {
+            return Err(e);
+        }
+        let id = r.fetch_add_u32(off::NEXT_WRITER, 1)?;
+        if kind == WriterKind::Strong {
+            r.fetch_add_u32(off::WRITERS, 1)?;
+        }
+        Ok(Writer { shared, id, kind, tail, floor: 0, frame: Vec::new(), closed: false })
+    }
+
+    /// This writer's id, carried by each of its frames.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Writes a frame, parking while a `Park` channel is full.
+    pub fn write(&mut self, payload: &[u8]) -> Result<Sent> {
+        self.send(payload, true)
+    }
+
+    /// Writes a frame, or returns [`ChannelError::WouldBlock`] when a
+    /// `Park` channel is full.
+    pub fn try_write(&mut self, payload: &[u8]) -> Result<Sent> {
+        self.send(payload, false)
+    }
+
+    /// Closes the writer. Closing the last strong writer drains the
+    /// channel.
+    pub fn close(mut self) -> Result<()> {
+        self.close_inner()
+    }
+
+    fn close_inner(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
+        if self.kind == WriterKind::Strong {
+            let r = &self.shared.region;
+            if r.fetch_add_u32(off::WRITERS, u32::MAX)? == 1 {
+                super::set_state(r, layout::DRAINING)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, payload: &[u8], block: bool) -> Result<Sent> {
+        let geo = self.shared.geo;
+        if payload.len() as u64 > geo.max_payload() {
+            return Err(ChannelError::TooLarge);
+        }
+        let shared = self.shared.clone();
+        let r = &shared.region;
+        loop {
+            let (tail, state) = layout::split_tail(self.tail);
+            if let Some(e) = state_error(state) {
+                return Err(e);
+            }
+            let place = geo.place(tail, payload.len() as u64);
+            if place.end > self.floor.saturating_add(geo.capacity) {
+                self.floor = reader_floor(r, tail)?;
+                if place.end > self.floor.saturating_add(geo.capacity) {
+                    if self.shared.drop_when_full {
+                        return Ok(Sent::Dropped);
+                    }
+                    if !block {
+                        return Err(ChannelError::WouldBlock);
+                    }
+                    self.wait_for_space(tail, place.end)?;
+                    self.tail = r.load_u64(off::TAIL)?;
+                    continue;
+                }
+            }
+            let new = layout::tail_word(place.end, layout::OPEN);
+            match r.compare_exchange_u64(off::TAIL, self.tail, new)? {
+                Ok(_) => self.tail = new,
+                Err(actual) => {
+                    self.tail = actual;
+                    continue;
+                }
+            }
+            if let Some(pad) = place.pad_at {
+                r.store_u64(geo.region_offset(pad), geo.marker(pad, PAD))?;
+            }
+            self.publish(place.frame_at, payload)?;
+            if r.load_u32(off::WAITING_READERS)? > 0 {
+                r.fetch_add_u32(off::DATA_SEQ, 1)?;
+                r.notify(off::DATA_SEQ, u32::MAX)?;
+            }
+            return Ok(Sent::Sent);
+        }
+    }
+
+    /// Writes the frame at `at` in one hostcall (the host stores its first
+    /// 8 bytes, the marker, last).
+    fn publish(&mut self, at: u64, payload: &[u8]) -> Result<()> {
+        let geo = self.shared.geo;
+        let size = Geometry::frame_size(payload.len() as u64) as usize;
+        self.frame.clear();
+        self.frame.extend_from_slice(&geo.marker(at, payload.len() as u32).to_le_bytes());
+        self.frame.extend_from_slice(&self.id.to_le_bytes());
+        self.frame.extend_from_slice(&[0; 4]);
+        self.frame.extend_from_slice(payload);
+        self.frame.resize(size.max(FRAME_HEADER as usize), 0);
+        Ok(self.shared.region.write(geo.region_offset(at), &self.frame)?)
+    }
+
+    /// Parks until strong readers free room for a frame ending at `end`.
+    fn wait_for_space(&mut self, tail: u64, end: u64) -> Result<()> {
+        let shared = self.shared.clone();
+        let r = &shared.region;
+        let geo = self.shared.geo;
+        r.fetch_add_u32(off::WAITING_WRITERS, 1)?;
+        let result = (|| {
+            let seq = r.load_u32(off::SPACE_SEQ)?;
+            self.floor = reader_floor(r, tail)?;
+            let (_, state) = layout::split_tail(r.load_u64(off::TAIL)?);
+            if end > self.floor.saturating_add(geo.capacity) && state == layout::OPEN {
+                let _: Wait = r.wait(off::SPACE_SEQ, seq, None)?;
+            }
+            Ok(())
+        })();
+        r.fetch_add_u32(off::WAITING_WRITERS, u32::MAX)?;
+        result
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let _ = self.close_inner();
+    }
+}
+
+/// The lowest strong reader position, or `tail` when there is none (a
+/// reader registering later starts at or after the tail it sees).
+fn reader_floor(r: &crate::region::Region, tail: u64) -> core::result::Result<u64, ChannelError> {
+    let mut slots = [0u8; layout::READER_SLOTS * 8];
+    r.read(off::READERS, &mut slots)?;
+    let floor = slots
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+        .filter(|p| *p != layout::FREE_SLOT)
+        .min()
+        .unwrap_or(tail);
+    Ok(floor.min(tail))
+}
