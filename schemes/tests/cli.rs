@@ -130,6 +130,9 @@ fn the_demo_tree_runs() {
         "(sleeps 30 ms) -> exited(0)",
         "(was killed) -> killed",
         "all children reaped",
+        "demo: pipeline: 1000 frames from writer 1, sum of squares = 333833500",
+        "demo: pipeline: produce -> exited(0), square -> exited(0)",
+        "demo: bye",
     ] {
         assert!(out.contains(expected), "`{expected}` missing from:\n{out}");
     }

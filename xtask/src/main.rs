@@ -10,7 +10,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 /// The example guests shipped to users (under `/usr/share/wasmd` on Redox).
-const EXAMPLES: &[&str] = &["hello", "demo", "worker"];
+const EXAMPLES: &[&str] = &["hello", "demo", "worker", "pipeline"];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
