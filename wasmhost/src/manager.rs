@@ -476,11 +476,20 @@ impl ProcessManager {
             Resume::Preempted(call) => call.resume(&mut *store, &mut []),
             Resume::Return(call, value) => call.resume(&mut *store, &[Val::I64(value)], &mut []),
         };
+        // Fuel still in the store when it was last accounted: `fuel_used`
+        // stays current across syscalls (process_info, spawn budgets).
+        let mut unaccounted = given;
+        let account = |proc: &mut Process, unaccounted: &mut u64| {
+            let left = proc.store.as_ref().and_then(|s| s.get_fuel().ok()).unwrap_or(0);
+            proc.fuel_used += unaccounted.saturating_sub(left);
+            *unaccounted = left;
+        };
         let end = loop {
             match result {
                 Ok(ResumableCall::Finished) => break TurnEnd::Exit(ExitStatus::Exited(0)),
                 Ok(ResumableCall::OutOfFuel(call)) => break TurnEnd::Preempted(call),
                 Ok(ResumableCall::HostTrap(call)) => {
+                    account(proc, &mut unaccounted);
                     let syscall = proc.store.as_mut().and_then(|s| s.data_mut().syscall.take());
                     let Some(syscall) = syscall else {
                         break TurnEnd::Exit(ExitStatus::Trapped(truncate(call.host_error().to_string())));
@@ -503,8 +512,7 @@ impl ProcessManager {
                 },
             }
         };
-        let left = proc.store.as_ref().and_then(|s| s.get_fuel().ok()).unwrap_or(0);
-        proc.fuel_used += given.saturating_sub(left);
+        account(proc, &mut unaccounted);
         match end {
             TurnEnd::Preempted(call)
                 if proc.fuel_left().is_some_and(|left| left < call.required_fuel().max(1)) =>

@@ -7,7 +7,8 @@
 //!   4            4     version      1
 //!   8            4     flags        bit 0: DROP backpressure (else PARK)
 //!  12            4     capacity     ring bytes (a power of two)
-//!  16            8     tail         bits 0..62: bytes reserved by writers so far;
+//!  16            8     tail         bits 0..61: bytes reserved by writers so far;
+//!                                   bit 61: a reader is parked waiting for data;
 //!                                   bits 62..64: state (0 open, 1 draining, 2 terminated)
 //!  24            4     block        block size (a power of two, divides capacity)
 //!  28            4     (reserved)
@@ -15,7 +16,7 @@
 //!  36            4     next_writer  writer-id allocator
 //!  40            4     data_seq     bumped when a frame is published to waiting readers
 //!  44            4     space_seq    bumped when readers free space for waiting writers
-//!  48            4     waiting_readers
+//!  48            4     (reserved)
 //!  52            4     waiting_writers
 //!  56            8     (reserved)
 //!  64           64     readers[8]   strong reader positions, u64::MAX = free slot
@@ -47,8 +48,12 @@
 //! the host stores its first 8 bytes (the marker) last and atomically, so
 //! a reader that sees the marker sees the frame. A reader reads a frame
 //! with one `region_read` starting at its marker, which the host loads
-//! first and atomically. The state shares the tail word so that the
-//! writer's one compare-and-swap both reserves room and sees a drain.
+//! first and atomically. The state and the "reader parked" flag share the
+//! tail word, so the writer's one compare-and-swap reserves room, sees a
+//! drain and learns whether to wake readers after publishing. A reader
+//! parks only when nothing is reserved past its position (it sets the
+//! flag with a compare-and-swap that fails if a writer reserved
+//! meanwhile); a frame reserved but not yet published makes it yield.
 
 /// `magic` value.
 pub const MAGIC: u32 = u32::from_le_bytes(*b"WDCH");
@@ -79,8 +84,6 @@ pub mod off {
     pub const DATA_SEQ: u64 = 40;
     /// `space_seq` (u32).
     pub const SPACE_SEQ: u64 = 44;
-    /// `waiting_readers` (u32).
-    pub const WAITING_READERS: u64 = 48;
     /// `waiting_writers` (u32).
     pub const WAITING_WRITERS: u64 = 52;
     /// `readers[8]` (u64 each).
@@ -106,8 +109,10 @@ pub const DRAINING: u64 = 1;
 pub const TERMINATED: u64 = 2;
 /// Bits of the tail word below the state.
 pub const STATE_SHIFT: u32 = 62;
+/// Tail-word flag: a reader is parked waiting for data.
+pub const READERS_WAITING: u64 = 1 << 61;
 /// Mask of the position in the tail word.
-pub const POSITION_MASK: u64 = (1 << STATE_SHIFT) - 1;
+pub const POSITION_MASK: u64 = READERS_WAITING - 1;
 
 /// Splits a tail word into position and state.
 #[inline]
@@ -306,6 +311,7 @@ mod tests {
     fn tail_word_holds_position_and_state() {
         let w = tail_word(12345, DRAINING);
         assert_eq!(split_tail(w), (12345, DRAINING));
+        assert_eq!(split_tail(w | READERS_WAITING), (12345, DRAINING));
         assert_eq!(split_tail(tail_word(POSITION_MASK, TERMINATED)), (POSITION_MASK, TERMINATED));
     }
 

@@ -104,7 +104,8 @@ impl Reader {
         loop {
             // The tail word carries the state: a terminated channel stops
             // every reader at once, whatever is left in the ring.
-            let (tail, state) = layout::split_tail(self.shared.region.load_u64(off::TAIL)?);
+            let word = self.shared.region.load_u64(off::TAIL)?;
+            let state = word >> layout::STATE_SHIFT;
             if state == layout::TERMINATED {
                 return Err(ChannelError::Aborted);
             }
@@ -138,7 +139,7 @@ impl Reader {
                     return Ok(Frame { writer, lost, payload: &self.buf[FRAME_HEADER as usize..end] });
                 }
                 None => {
-                    if !self.nothing_published(p, tail, state, block)? {
+                    if !self.nothing_published(p, word, block)? {
                         continue;
                     }
                 }
@@ -146,13 +147,15 @@ impl Reader {
         }
     }
 
-    /// Nothing is published at `p` (the tail word read just before said
-    /// `tail`, `state`): skips lost bytes, reports the end of stream, or
-    /// waits. Returns `Ok(false)` to look again.
-    fn nothing_published(&mut self, p: u64, tail: u64, state: u64, block: bool) -> Result<bool> {
+    /// Nothing is published at `p` (the tail word read just before was
+    /// `word`): skips lost bytes, reports the end of stream, yields to a
+    /// writer with a frame in flight, or parks. Returns `Ok(false)` to
+    /// look again.
+    fn nothing_published(&mut self, p: u64, word: u64, block: bool) -> Result<bool> {
         let geo = self.shared.geo;
         let shared = self.shared.clone();
         let r = &shared.region;
+        let (tail, state) = layout::split_tail(word);
         if geo.overwritten(p, tail) {
             let oldest = geo.oldest(tail);
             self.lost += oldest - p;
@@ -166,29 +169,29 @@ impl Reader {
         if !block {
             return Err(ChannelError::WouldBlock);
         }
-        match r.fetch_add_u32(off::WAITING_READERS, 1) {
-            Ok(_) => {}
-            Err(crate::Error::PermissionDenied) => {
-                // A read-only reader cannot register as parked, so writers
-                // will not wake it: it polls with short timed waits.
-                let seq = r.load_u32(off::DATA_SEQ)?;
-                r.wait(off::DATA_SEQ, seq, Some(READ_ONLY_POLL))?;
-                return Ok(false);
-            }
-            Err(e) => return Err(e.into()),
+        if p < tail {
+            // Reserved but not yet published: its writer is mid-frame.
+            crate::process::yield_now();
+            return Ok(false);
         }
-        let waited = (|| {
-            let seq = r.load_u32(off::DATA_SEQ)?;
-            let marker = r.load_u64(geo.region_offset(p))?;
-            let (tail, state) = layout::split_tail(r.load_u64(off::TAIL)?);
-            let closing = state != layout::OPEN && p >= tail;
-            if geo.published_len(p, marker).is_none() && !closing && state != layout::TERMINATED {
-                r.wait(off::DATA_SEQ, seq, None)?;
+        // Nothing reserved past `p`: set the flag (unless a writer moved
+        // the tail meanwhile) and park until a writer publishes.
+        let seq = r.load_u32(off::DATA_SEQ)?;
+        if word & layout::READERS_WAITING == 0 {
+            match r.compare_exchange_u64(off::TAIL, word, word | layout::READERS_WAITING) {
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) => return Ok(false),
+                Err(crate::Error::PermissionDenied) => {
+                    // A read-only reader cannot set the flag, so writers
+                    // will not wake it: it polls with short timed waits.
+                    r.wait(off::DATA_SEQ, seq, Some(READ_ONLY_POLL))?;
+                    return Ok(false);
+                }
+                Err(e) => return Err(e.into()),
             }
-            Ok(())
-        })();
-        r.fetch_add_u32(off::WAITING_READERS, u32::MAX)?;
-        waited.map(|()| false)
+        }
+        r.wait(off::DATA_SEQ, seq, None)?;
+        Ok(false)
     }
 
     /// Publishes a strong reader's position and wakes parked writers.

@@ -2,13 +2,16 @@
 //!
 //! A write: reserve room by compare-and-swap on the tail word (expecting
 //! the tail this writer last saw, so an unopposed writer succeeds at
-//! once; a failed swap returns the actual tail and state), check the room
-//! against the strong readers' floor (cached; refreshed only when the
-//! cached floor says "full"), publish the frame with one `region_write`
-//! (marker stored last by the host), then wake parked readers if any.
+//! once; a failed swap returns the actual tail, state and flags), check
+//! the room against the strong readers' floor (cached; refreshed only when
+//! the cached floor says "full"), publish the frame with one
+//! `region_write` from a buffer kept for the purpose (the host stores the
+//! marker last), then, if the swapped word said readers were parked, wake
+//! them.
 
+use alloc::boxed::Box;
 use alloc::rc::Rc;
-use alloc::vec::Vec;
+use alloc::vec;
 
 use super::layout::{self, off, Geometry, FRAME_HEADER, PAD};
 use super::{state_error, ChannelError, Result, Shared};
@@ -43,8 +46,8 @@ pub struct Writer {
     tail: u64,
     /// A position no strong reader is behind.
     floor: u64,
-    /// The frame being built: header, payload, padding.
-    frame: Vec<u8>,
+    /// The frame being built: header, payload, padding (block-sized).
+    frame: Box<[u8]>,
     closed: bool,
 }
 
@@ -59,7 +62,8 @@ impl Writer {
         if kind == WriterKind::Strong {
             r.fetch_add_u32(off::WRITERS, 1)?;
         }
-        Ok(Writer { shared, id, kind, tail, floor: 0, frame: Vec::new(), closed: false })
+        let frame = vec![0u8; shared.geo.block as usize].into_boxed_slice();
+        Ok(Writer { shared, id, kind, tail, floor: 0, frame, closed: false })
     }
 
     /// This writer's id, carried by each of its frames.
@@ -106,7 +110,8 @@ impl Writer {
         let shared = self.shared.clone();
         let r = &shared.region;
         loop {
-            let (tail, state) = layout::split_tail(self.tail);
+            let word = self.tail;
+            let (tail, state) = layout::split_tail(word);
             if let Some(e) = state_error(state) {
                 return Err(e);
             }
@@ -125,8 +130,10 @@ impl Writer {
                     continue;
                 }
             }
+            // The new word drops the "readers parked" flag: this writer
+            // takes the duty of waking them.
             let new = layout::tail_word(place.end, layout::OPEN);
-            match r.compare_exchange_u64(off::TAIL, self.tail, new)? {
+            match r.compare_exchange_u64(off::TAIL, word, new)? {
                 Ok(_) => self.tail = new,
                 Err(actual) => {
                     self.tail = actual;
@@ -137,7 +144,7 @@ impl Writer {
                 r.store_u64(geo.region_offset(pad), geo.marker(pad, PAD))?;
             }
             self.publish(place.frame_at, payload)?;
-            if r.load_u32(off::WAITING_READERS)? > 0 {
+            if word & layout::READERS_WAITING != 0 {
                 r.fetch_add_u32(off::DATA_SEQ, 1)?;
                 r.notify(off::DATA_SEQ, u32::MAX)?;
             }
@@ -149,14 +156,16 @@ impl Writer {
     /// 8 bytes, the marker, last).
     fn publish(&mut self, at: u64, payload: &[u8]) -> Result<()> {
         let geo = self.shared.geo;
-        let size = Geometry::frame_size(payload.len() as u64) as usize;
-        self.frame.clear();
-        self.frame.extend_from_slice(&geo.marker(at, payload.len() as u32).to_le_bytes());
-        self.frame.extend_from_slice(&self.id.to_le_bytes());
-        self.frame.extend_from_slice(&[0; 4]);
-        self.frame.extend_from_slice(payload);
-        self.frame.resize(size.max(FRAME_HEADER as usize), 0);
-        Ok(self.shared.region.write(geo.region_offset(at), &self.frame)?)
+        let len = payload.len();
+        let size = Geometry::frame_size(len as u64) as usize;
+        let head = FRAME_HEADER as usize;
+        let frame = &mut self.frame[..size];
+        frame[..8].copy_from_slice(&geo.marker(at, len as u32).to_le_bytes());
+        frame[8..12].copy_from_slice(&self.id.to_le_bytes());
+        frame[12..head].fill(0);
+        frame[head..head + len].copy_from_slice(payload);
+        frame[head + len..].fill(0);
+        Ok(self.shared.region.write(geo.region_offset(at), frame)?)
     }
 
     /// Parks until strong readers free room for a frame ending at `end`.

@@ -67,7 +67,8 @@ fn pipeline() -> Result<(), ChannelError> {
         .grant(numbers.region(), rw)
         .grant(squares.region(), rw)
         .spawn()?;
-    let produce = Command::path("pipeline.wasm").args(["produce", &a, &n]).grant(numbers.region(), rw).spawn()?;
+    let produce =
+        Command::path("pipeline.wasm").args(["produce", &a, &n]).grant(numbers.region(), rw).spawn()?;
     println!("demo: pipeline: pid {produce} produces 1..={N} -> pid {square} squares -> demo sums");
     let (mut frames, mut sum, mut writer) = (0u64, 0u64, 0);
     loop {
