@@ -139,6 +139,7 @@ fn capabilities_gate_hostcalls_at_call_time() {
     assert_eq!(all_kv["spawn"], "ok:()");
     assert_eq!(all_kv["wait"], "ok:Exited(0)");
     assert!(all_kv["info_self"].starts_with("ok:(true, "), "{}", all_kv["info_self"]);
+    assert_eq!(all_kv["fuel_grows_within_slice"], "true");
 
     // Same module, only `stdio`: it instantiates and runs, and every gated
     // call is refused with EPERM (1) when it is made.
