@@ -5,8 +5,11 @@
 //! ([`sys`], Linux and Redox), the module loader, terminal output and the
 //! `run` command.
 
+pub mod client;
+pub mod control;
 pub mod loader;
 pub mod logger;
 pub mod output;
+pub mod protocol;
 pub mod run;
 pub mod sys;

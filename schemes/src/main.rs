@@ -3,7 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::io::Write;
+use std::sync::Arc;
+
 use clap::{Parser, Subcommand};
+use wasmd::client::{self, Client, ClientError};
 use wasmd::run::{run, RunSpec};
 use wasmd_abi::{Caps, ExitStatus};
 use wasmhost::Limits;
@@ -64,6 +68,79 @@ enum Command {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Run the daemon: serve the control tree (on Linux, on a Unix
+    /// socket) and run the guests spawned through it.
+    Daemon {
+        /// Control socket path (default: $WASMD_SOCKET, else
+        /// $XDG_RUNTIME_DIR/wasmd.sock, else /tmp/wasmd-$USER.sock).
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// Let guests spawn modules from DIR (repeatable); directories of
+        /// modules spawned through the tree are added automatically.
+        #[arg(long = "module-dir", value_name = "DIR")]
+        module_dirs: Vec<PathBuf>,
+    },
+    /// Print the process table (`/scheme/wasm/ps`).
+    Ps {
+        /// Control socket path.
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+    },
+    /// Print a process's status (`/scheme/wasm/PID/status`).
+    Status {
+        /// Control socket path.
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// Process id.
+        pid: u32,
+    },
+    /// Kill a process (`kill` to `/scheme/wasm/PID/ctl`).
+    Kill {
+        /// Control socket path.
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// Process id.
+        pid: u32,
+    },
+    /// Spawn from a spec (see the `spawn` file's syntax) and print the pid.
+    ///
+    /// SPEC: `[cap=LIST] [fuel=N] [mem=PAGES] [handles=N] [region-bytes=N]
+    /// [name=NAME] /ABS/MODULE.wasm [ARG]...`
+    Spawn {
+        /// Control socket path.
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// The spec, as one or more words.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        spec: Vec<String>,
+    },
+    /// Print a file of the tree, e.g. `/scheme/wasm/ps` or
+    /// `/scheme/wasm/run/ABS/PATH.wasm` (streams until the guest exits).
+    Cat {
+        /// Control socket path.
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// Path under /scheme.
+        path: String,
+    },
+    /// List a directory of the tree.
+    Ls {
+        /// Control socket path.
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// Path under /scheme.
+        path: String,
+    },
+    /// Write DATA to a file of the tree (one write).
+    Write {
+        /// Control socket path.
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// Path under /scheme.
+        path: String,
+        /// The bytes to write.
+        data: String,
+    },
 }
 
 fn parse_cap(name: &str) -> Result<Caps, String> {
@@ -77,6 +154,33 @@ fn main() -> ExitCode {
     wasmd::logger::init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Daemon { socket, module_dirs } => daemon(socket, module_dirs),
+        Command::Ps { socket } => client(socket, |c| print_bytes(&c.read_all("/scheme/wasm/ps")?)),
+        Command::Status { socket, pid } => {
+            client(socket, |c| print_bytes(&c.read_all(&format!("/scheme/wasm/{pid}/status"))?))
+        }
+        Command::Kill { socket, pid } => {
+            client(socket, |c| c.write_file(&format!("/scheme/wasm/{pid}/ctl"), b"kill"))
+        }
+        Command::Spawn { socket, spec } => client(socket, |c| {
+            println!("{}", c.spawn(&spec.join(" "))?);
+            Ok(())
+        }),
+        Command::Cat { socket, path } => client(socket, |c| {
+            c.stream(&path, |chunk| {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(chunk);
+                let _ = out.flush();
+            })
+        }),
+        Command::Ls { socket, path } => client(socket, |c| {
+            for (name, kind) in c.list(&path)? {
+                let slash = if kind == wasmd_abi::scheme::kind::DIRECTORY { "/" } else { "" };
+                println!("{name}{slash}");
+            }
+            Ok(())
+        }),
+        Command::Write { socket, path, data } => client(socket, |c| c.write_file(&path, data.as_bytes())),
         Command::Run {
             fuel,
             mem_pages,
@@ -114,6 +218,60 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
             }
+        }
+    }
+}
+
+fn print_bytes(bytes: &[u8]) -> Result<(), ClientError> {
+    std::io::stdout().write_all(bytes)?;
+    Ok(())
+}
+
+/// Runs a client command against the daemon's socket.
+fn client(socket: Option<PathBuf>, f: impl FnOnce(&mut Client) -> Result<(), ClientError>) -> ExitCode {
+    let path = client::socket_path(socket);
+    let mut c = match Client::connect(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "wasmd: cannot reach the daemon at {}: {e} (is `wasmd daemon` running?)",
+                path.display()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    match f(&mut c) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wasmd: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `wasmd daemon`.
+fn daemon(socket: Option<PathBuf>, module_dirs: Vec<PathBuf>) -> ExitCode {
+    let platform = match wasmd::sys::OsPlatform::new() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("wasmd: cannot initialise the platform: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let loader = Arc::new(wasmd::loader::FsModuleLoader::new(module_dirs));
+    let pm = wasmhost::ProcessManager::new(
+        wasmhost::ManagerConfig::default(),
+        Arc::new(platform),
+        loader.clone(),
+        Arc::new(wasmhost::NoOutput),
+    );
+    let daemon = wasmd::control::Daemon::new(pm, loader);
+    let path = client::socket_path(socket);
+    match wasmd::sys::serve(daemon, &path) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wasmd: daemon on {}: {e}", path.display());
+            ExitCode::from(1)
         }
     }
 }

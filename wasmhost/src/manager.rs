@@ -106,6 +106,9 @@ impl SpawnOptions {
     }
 }
 
+/// A module loaded for the embedder: the compiled module and its file.
+pub type LoadResult = Result<(Arc<CompiledModule>, PathBuf), SpawnError>;
+
 /// Why [`ProcessManager::run_to_completion`] stopped early.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("deadlock: {0} live processes are all blocked and nothing can wake them")]
@@ -128,6 +131,9 @@ pub struct ProcessManager {
     completions: Receiver<Completion>,
     pub(crate) workers: Workers,
     pub(crate) jobs_in_flight: usize,
+    /// Module loads the embedder asked for, by ticket, and their results.
+    loads: Vec<(u64, LoadResult)>,
+    next_ticket: u64,
     waker: Arc<Mutex<Option<Waker>>>,
     /// Every region by id (weak: holders keep regions alive).
     pub(crate) regions: HashMap<u64, std::sync::Weak<Region>>,
@@ -208,6 +214,8 @@ impl ProcessManager {
             completions: done_rx,
             workers,
             jobs_in_flight: 0,
+            loads: Vec::new(),
+            next_ticket: 1,
             waker,
             regions: HashMap::new(),
             next_region_id: 1,
@@ -814,7 +822,36 @@ impl ProcessManager {
         }
     }
 
+    /// Loads and compiles a module file on a worker thread with `loader`
+    /// (the embedder's policy, not necessarily the guests'). Returns a
+    /// ticket; the result appears in [`Self::take_loaded_modules`].
+    pub fn load_module_async(&mut self, loader: Arc<dyn ModuleLoader>, path: String) -> u64 {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        let cache = self.modules.clone();
+        self.workers.submit(0, ticket, move || {
+            let result = loader
+                .load(None, &path)
+                .map_err(Into::into)
+                .and_then(|loaded| cache.compile(&loaded.bytes).map(|m| (m, Some(loaded.path))));
+            JobResult::Module(result)
+        });
+        ticket
+    }
+
+    /// Module loads finished since the last call, by ticket.
+    pub fn take_loaded_modules(&mut self) -> Vec<(u64, LoadResult)> {
+        std::mem::take(&mut self.loads)
+    }
+
     fn complete_job(&mut self, done: Completion) {
+        if done.pid == 0 {
+            if let JobResult::Module(result) = done.result {
+                let result = result.map(|(m, p)| (m, p.unwrap_or_default()));
+                self.loads.push((done.token, result));
+            }
+            return;
+        }
         let then = match self.blocked_on(done.pid) {
             Some(BlockOn::Job { token, then }) if *token == done.token => then.clone(),
             _ => {

@@ -29,10 +29,11 @@ pub enum JobResult {
     },
 }
 
-/// A finished job, addressed to the process that waits for it.
+/// A finished job, addressed to the process that waits for it (or, with
+/// pid 0, to the embedder: see `ProcessManager::load_module_async`).
 #[derive(Debug)]
 pub struct Completion {
-    /// The waiting process.
+    /// The waiting process, or 0 for the embedder.
     pub pid: Pid,
     /// The token of the wait.
     pub token: u64,

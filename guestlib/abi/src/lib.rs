@@ -15,6 +15,7 @@ pub mod caps;
 pub mod errno;
 pub mod hostcall;
 pub mod msg;
+pub mod scheme;
 
 pub use caps::{Caps, Rights};
 pub use msg::{ExitStatus, Grant, ModuleSource, ProcessInfo, RunState, SpawnLimits, SpawnRequest};

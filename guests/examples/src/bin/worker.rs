@@ -7,6 +7,7 @@
 //! | `exit N` | exits with code N |
 //! | `trap` | executes `unreachable` |
 //! | `spin` | loops forever (preempted every slice) |
+//! | `nap-spin MS` | sleeps MS milliseconds, then loops forever |
 //! | `grow` | allocates 1 MiB blocks until memory runs out |
 //! | `sleep MS` | sleeps MS milliseconds, prints, exits 0 |
 //! | `panic MSG` | panics with MSG (exit 101) |
@@ -34,6 +35,13 @@ fn recurse(depth: u64) -> u64 {
     recurse(depth + 1) + local[3]
 }
 
+fn spin() -> ! {
+    let mut x = 0u64;
+    loop {
+        x = core::hint::black_box(x.wrapping_add(1));
+    }
+}
+
 fn main() -> i32 {
     let args = env::args();
     let mode = args.get(1).map(|s| s.as_str()).unwrap_or("");
@@ -46,11 +54,10 @@ fn main() -> i32 {
         }
         "exit" => arg_num(&args, 2) as i32,
         "trap" => core::arch::wasm32::unreachable(),
-        "spin" => {
-            let mut x = 0u64;
-            loop {
-                x = core::hint::black_box(x.wrapping_add(1));
-            }
+        "spin" => spin(),
+        "nap-spin" => {
+            let _ = time::sleep(Duration::from_millis(arg_num(&args, 2)));
+            spin()
         }
         "grow" => {
             let mut blocks: Vec<Vec<u8>> = Vec::new();

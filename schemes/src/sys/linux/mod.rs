@@ -95,3 +95,5 @@ impl SharedMemory for Memfd {
         format!("/proc/{}/fd/{}", std::process::id(), self.fd.as_raw_fd())
     }
 }
+
+pub mod server;

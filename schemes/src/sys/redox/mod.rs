@@ -108,3 +108,5 @@ impl SharedMemory for ShmObject {
         self.path.clone()
     }
 }
+
+pub mod server;

@@ -1,0 +1,479 @@
+//! The `wasm` control tree, OS-neutral.
+//!
+//! [`Daemon`] owns the process manager and serves the tree that both
+//! frontends expose — the Redox scheme `wasm` and, on Linux, the control
+//! socket — through one file-like API: [`Daemon::open`] (always answered at
+//! once: on Redox a pending open stalls every open in the system),
+//! [`Daemon::read`] and [`Daemon::write`] (which may answer
+//! [`Poll::Pending`]: the frontend keeps the request and receives its
+//! [`Completion`] later), `fstat`, `fpath`, `getdents`, `close`, `cancel`.
+//! [`Daemon::step`] runs guests and completes what became ready.
+//!
+//! The tree:
+//!
+//! | path | kind | behaviour |
+//! |---|---|---|
+//! | `` (root) | dir | `ps`, `spawn`, `run`, `shm`, `chan`, `scheme`, one dir per live pid |
+//! | `ps` | file | one line per process (snapshot at open) |
+//! | `spawn` | file | write a spawn spec ([`spec`]), then read the new pid |
+//! | `run/ABS/PATH.wasm` | stream | opening spawns the module; reads stream its stdout until it exits, then EOF |
+//! | `PID/status` | file | `key: value` lines (snapshot at open) |
+//! | `PID/log` | file | stdout so far, then stderr (snapshot at open) |
+//! | `PID/wait` | stream | a read blocks until the process exits, then gives its status |
+//! | `PID/ctl` | file | write `kill`, `suspend`, `resume` or `refuel N` |
+//!
+//! Spawning loads module files on worker threads, so `run/` and `spawn`
+//! answer their opens and writes at once and deliver the outcome through
+//! later (deferred) reads.
+
+pub mod render;
+pub mod spec;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use wasmd_abi::errno::{EBADF, EBUSY, ECANCELED, EINVAL, EISDIR, ENOENT, ENOTDIR, ESRCH};
+use wasmd_abi::scheme::{flags, kind, mode, Stat};
+use wasmhost::{ModuleLoader, Pid, ProcessManager, SpawnOptions};
+
+use crate::loader::{AnyPathLoader, FsModuleLoader};
+
+/// Identifies a deferred request; chosen by the frontend.
+pub type Token = u64;
+
+/// Flags to open the root directory with (the scheme root handle).
+pub const ROOT_FLAGS: u32 = flags::O_RDONLY | flags::O_DIRECTORY;
+
+/// An answer that may come later.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Poll<T> {
+    /// The answer.
+    Ready(Result<T, i32>),
+    /// Kept; a [`Completion`] with the request's token comes later.
+    Pending,
+}
+
+/// What a deferred request produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Bytes read.
+    Data(Vec<u8>),
+    /// Bytes written.
+    Count(usize),
+}
+
+/// A deferred request's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// The request's token.
+    pub token: Token,
+    /// Its result.
+    pub result: Result<Output, i32>,
+}
+
+/// A directory entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Name.
+    pub name: String,
+    /// Kind (`wasmd_abi::scheme::kind`).
+    pub kind: u8,
+}
+
+#[derive(Debug)]
+enum SpawnState {
+    Empty,
+    Loading,
+    Done(Result<Pid, i32>),
+}
+
+#[derive(Debug)]
+enum RunState {
+    Loading,
+    Running { pid: Pid, cursor: u64 },
+    Failed(i32),
+}
+
+#[derive(Debug)]
+enum Node {
+    Root,
+    Snapshot(Vec<u8>),
+    Spawn(SpawnState),
+    EmptyDir,
+    Run(RunState),
+    PidDir,
+    Wait(Pid),
+    Ctl(Pid),
+}
+
+#[derive(Debug)]
+struct OpenFile {
+    node: Node,
+    path: String,
+}
+
+#[derive(Debug)]
+enum PendingOp {
+    Read { offset: u64, len: usize },
+}
+
+#[derive(Debug)]
+struct Pending {
+    token: Token,
+    id: u64,
+    op: PendingOp,
+}
+
+/// The daemon's OS-neutral state: the process manager and the control
+/// tree's open files.
+pub struct Daemon {
+    pm: ProcessManager,
+    files: HashMap<u64, OpenFile>,
+    next_id: u64,
+    pending: Vec<Pending>,
+    completions: Vec<Completion>,
+    /// Module loads in flight: ticket → (file id, spec if from `spawn`).
+    loads: HashMap<u64, (u64, Option<spec::SpawnSpec>)>,
+    spawn_loader: Arc<dyn ModuleLoader>,
+    guest_loader: Arc<FsModuleLoader>,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon")
+            .field("files", &self.files.len())
+            .field("pending", &self.pending.len())
+            .finish()
+    }
+}
+
+fn is_dir(node: &Node) -> bool {
+    matches!(node, Node::Root | Node::EmptyDir | Node::PidDir)
+}
+
+impl Daemon {
+    /// A daemon around `pm`, whose guests load modules with
+    /// `guest_loader` (the directories of modules spawned through the tree
+    /// are added to it).
+    pub fn new(pm: ProcessManager, guest_loader: Arc<FsModuleLoader>) -> Self {
+        Self {
+            pm,
+            files: HashMap::new(),
+            next_id: 1,
+            pending: Vec::new(),
+            completions: Vec::new(),
+            loads: HashMap::new(),
+            spawn_loader: Arc::new(AnyPathLoader),
+            guest_loader,
+        }
+    }
+
+    /// The process manager.
+    pub fn manager(&mut self) -> &mut ProcessManager {
+        &mut self.pm
+    }
+
+    /// Opens `path` (relative to `/scheme/wasm`, without a leading `/`).
+    pub fn open(&mut self, path: &str, open_flags: u32) -> Result<u64, i32> {
+        let path = path.trim_matches('/');
+        let id = self.next_id;
+        let node = self.resolve(id, path)?;
+        let wants_dir = open_flags & flags::O_DIRECTORY != 0;
+        if wants_dir && !is_dir(&node) {
+            return Err(ENOTDIR);
+        }
+        let writing = open_flags & flags::O_ACCMODE != flags::O_RDONLY && open_flags & flags::O_ACCMODE != 0;
+        if writing && is_dir(&node) {
+            return Err(EISDIR);
+        }
+        self.next_id += 1;
+        self.files.insert(id, OpenFile { node, path: path.to_string() });
+        Ok(id)
+    }
+
+    /// The node `path` names, for the file about to get `id`.
+    fn resolve(&mut self, id: u64, path: &str) -> Result<Node, i32> {
+        let (first, rest) = path.split_once('/').unwrap_or((path, ""));
+        match (first, rest) {
+            ("", "") => Ok(Node::Root),
+            ("ps", "") => Ok(Node::Snapshot(render::ps(&self.pm))),
+            ("spawn", "") => Ok(Node::Spawn(SpawnState::Empty)),
+            ("run", "") | ("shm", "") | ("chan", "") | ("scheme", "") => Ok(Node::EmptyDir),
+            ("run", module) => Ok(Node::Run(self.start_run(id, &format!("/{module}")))),
+            (pid, file) => {
+                let pid: Pid = pid.parse().map_err(|_| ENOENT)?;
+                if self.pm.process(pid).is_none() {
+                    return Err(ENOENT);
+                }
+                match file {
+                    "" => Ok(Node::PidDir),
+                    "status" => render::status(&self.pm, pid).map(Node::Snapshot).ok_or(ENOENT),
+                    "log" => render::log(&self.pm, pid).map(Node::Snapshot).ok_or(ENOENT),
+                    "wait" => Ok(Node::Wait(pid)),
+                    "ctl" => Ok(Node::Ctl(pid)),
+                    _ => Err(ENOENT),
+                }
+            }
+        }
+    }
+
+    /// Starts loading a module for a `run/` file.
+    fn start_run(&mut self, id: u64, module: &str) -> RunState {
+        let ticket = self.pm.load_module_async(self.spawn_loader.clone(), module.to_string());
+        self.loads.insert(ticket, (id, None));
+        RunState::Loading
+    }
+
+    /// The tree path of `path` opened relative to the open directory
+    /// `dirfd` (an unknown `dirfd` counts as the root).
+    pub fn path_at(&self, dirfd: u64, path: &str) -> String {
+        match self.files.get(&dirfd) {
+            Some(dir) if !dir.path.is_empty() && !path.starts_with('/') => format!("{}/{path}", dir.path),
+            _ => path.to_string(),
+        }
+    }
+
+    /// Reads up to `len` bytes at `offset`.
+    pub fn read(&mut self, id: u64, offset: u64, len: usize, nonblock: bool, token: Token) -> Poll<Vec<u8>> {
+        match self.try_read(id, offset, len) {
+            Poll::Pending if nonblock => Poll::Ready(Err(wasmd_abi::errno::EAGAIN)),
+            Poll::Pending => {
+                self.pending.push(Pending { token, id, op: PendingOp::Read { offset, len } });
+                Poll::Pending
+            }
+            ready => ready,
+        }
+    }
+
+    fn try_read(&mut self, id: u64, offset: u64, len: usize) -> Poll<Vec<u8>> {
+        let Some(file) = self.files.get_mut(&id) else { return Poll::Ready(Err(EBADF)) };
+        let slice = |bytes: &[u8]| {
+            let start = (offset as usize).min(bytes.len());
+            bytes[start..(start + len).min(bytes.len())].to_vec()
+        };
+        match &mut file.node {
+            Node::Snapshot(bytes) => Poll::Ready(Ok(slice(bytes))),
+            Node::Root | Node::EmptyDir | Node::PidDir => Poll::Ready(Err(EISDIR)),
+            Node::Ctl(_) => Poll::Ready(Ok(Vec::new())),
+            Node::Spawn(SpawnState::Empty) => Poll::Ready(Err(EINVAL)),
+            Node::Spawn(SpawnState::Loading) => Poll::Pending,
+            Node::Spawn(SpawnState::Done(result)) => {
+                Poll::Ready(result.map(|pid| slice(format!("{pid}\n").as_bytes())))
+            }
+            Node::Run(RunState::Loading) => Poll::Pending,
+            Node::Run(RunState::Failed(e)) => Poll::Ready(Err(*e)),
+            Node::Run(RunState::Running { pid, cursor }) => {
+                let Some(proc) = self.pm.process(*pid) else { return Poll::Ready(Ok(Vec::new())) };
+                let exited = proc.is_exited();
+                let Some(log) = proc.log() else { return Poll::Ready(Ok(Vec::new())) };
+                let read = log.stdout.read_from(*cursor, len);
+                if read.bytes.is_empty() && !exited {
+                    return Poll::Pending;
+                }
+                *cursor = read.next;
+                Poll::Ready(Ok(read.bytes))
+            }
+            Node::Wait(pid) => match self.pm.process(*pid).and_then(|p| p.status()) {
+                Some(status) => Poll::Ready(Ok(slice(format!("{status}\n").as_bytes()))),
+                None if self.pm.process(*pid).is_none() => Poll::Ready(Err(ESRCH)),
+                None => Poll::Pending,
+            },
+        }
+    }
+
+    /// Writes `data` at `offset`.
+    pub fn write(&mut self, id: u64, _offset: u64, data: &[u8]) -> Poll<usize> {
+        let Some(file) = self.files.get_mut(&id) else { return Poll::Ready(Err(EBADF)) };
+        match &mut file.node {
+            Node::Spawn(state @ SpawnState::Empty) => match spec::parse(data) {
+                Ok(spec) if !spec.grants.is_empty() => {
+                    log::warn!("spawn spec refused: namespace grants are not supported by this build");
+                    Poll::Ready(Err(EINVAL))
+                }
+                Ok(spec) => {
+                    let module = spec.module.to_string_lossy().into_owned();
+                    let ticket = self.pm.load_module_async(self.spawn_loader.clone(), module);
+                    *state = SpawnState::Loading;
+                    self.loads.insert(ticket, (id, Some(spec)));
+                    Poll::Ready(Ok(data.len()))
+                }
+                Err(e) => {
+                    log::warn!("spawn spec refused: {e}");
+                    Poll::Ready(Err(EINVAL))
+                }
+            },
+            Node::Spawn(_) => Poll::Ready(Err(EBUSY)),
+            Node::Ctl(pid) => {
+                let pid = *pid;
+                Poll::Ready(self.control(pid, data).map(|()| data.len()))
+            }
+            node if is_dir(node) => Poll::Ready(Err(EISDIR)),
+            _ => Poll::Ready(Err(EBADF)),
+        }
+    }
+
+    /// A `ctl` command.
+    fn control(&mut self, pid: Pid, data: &[u8]) -> Result<(), i32> {
+        let text = std::str::from_utf8(data).map_err(|_| EINVAL)?.trim();
+        let mut words = text.split_whitespace();
+        let result = match (words.next(), words.next(), words.next()) {
+            (Some("kill"), None, _) => self.pm.kill(pid),
+            (Some("suspend"), None, _) => self.pm.suspend(pid),
+            (Some("resume"), None, _) => self.pm.resume(pid),
+            (Some("refuel"), Some(n), None) => {
+                let fuel: u64 = n.parse().map_err(|_| EINVAL)?;
+                self.pm.refuel(pid, fuel)
+            }
+            _ => {
+                log::warn!("pid {pid}: unknown ctl command `{text}`");
+                return Err(EINVAL);
+            }
+        };
+        result.map_err(|e| e.errno())
+    }
+
+    /// File status.
+    pub fn fstat(&self, id: u64) -> Result<Stat, i32> {
+        let file = self.files.get(&id).ok_or(EBADF)?;
+        let (mode, size) = match &file.node {
+            node if is_dir(node) => (mode::MODE_DIR | 0o755, 0),
+            Node::Snapshot(bytes) => (mode::MODE_FILE | 0o444, bytes.len() as u64),
+            Node::Spawn(_) | Node::Ctl(_) => (mode::MODE_FILE | 0o644, 0),
+            _ => (mode::MODE_CHR | 0o444, 0),
+        };
+        Ok(Stat { mode, size, ino: id, nlink: 1, mtime: 0 })
+    }
+
+    /// The path the file was opened as, in `/scheme/wasm/...` form.
+    pub fn fpath(&self, id: u64) -> Result<String, i32> {
+        let file = self.files.get(&id).ok_or(EBADF)?;
+        Ok(if file.path.is_empty() { "/scheme/wasm".into() } else { format!("/scheme/wasm/{}", file.path) })
+    }
+
+    /// Directory entries, from the `offset`-th on.
+    pub fn getdents(&self, id: u64, offset: u64) -> Result<Vec<Entry>, i32> {
+        let file = self.files.get(&id).ok_or(EBADF)?;
+        let entry = |name: &str, kind| Entry { name: name.into(), kind };
+        let all: Vec<Entry> = match &file.node {
+            Node::Root => {
+                let mut v: Vec<Entry> = ["ps", "spawn"].iter().map(|n| entry(n, kind::REGULAR)).collect();
+                v.extend(["run", "shm", "chan", "scheme"].iter().map(|n| entry(n, kind::DIRECTORY)));
+                for pid in self.pm.pids() {
+                    if self.pm.process(pid).is_some_and(|p| !p.is_exited()) {
+                        v.push(entry(&pid.to_string(), kind::DIRECTORY));
+                    }
+                }
+                v
+            }
+            Node::PidDir => {
+                ["status", "log", "wait", "ctl"].iter().map(|n| entry(n, kind::REGULAR)).collect()
+            }
+            Node::EmptyDir => Vec::new(),
+            _ => return Err(ENOTDIR),
+        };
+        Ok(all.into_iter().skip(offset as usize).collect())
+    }
+
+    /// Forgets an open file; its pending requests complete with `EBADF`.
+    pub fn close(&mut self, id: u64) {
+        self.files.remove(&id);
+        let (gone, keep): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.pending).into_iter().partition(|p| p.id == id);
+        self.pending = keep;
+        self.completions.extend(gone.into_iter().map(|p| Completion { token: p.token, result: Err(EBADF) }));
+    }
+
+    /// Cancels a pending request; it completes with `ECANCELED`. False if
+    /// no such request was pending.
+    pub fn cancel(&mut self, token: Token) -> bool {
+        let Some(i) = self.pending.iter().position(|p| p.token == token) else { return false };
+        self.pending.remove(i);
+        self.completions.push(Completion { token, result: Err(ECANCELED) });
+        true
+    }
+
+    /// Runs guests for up to `turns` time slices, starts what finished
+    /// loading, and completes pending requests that became ready.
+    pub fn step(&mut self, turns: usize) {
+        self.pm.run(turns);
+        for (ticket, result) in self.pm.take_loaded_modules() {
+            let Some((id, spec)) = self.loads.remove(&ticket) else { continue };
+            let spawned = result.map_err(|e| {
+                log::warn!("spawn failed: {e}");
+                e.errno()
+            });
+            let spawned = spawned.and_then(|(module, path)| self.spawn_loaded(module, path, spec));
+            match self.files.get_mut(&id).map(|f| &mut f.node) {
+                Some(Node::Spawn(state)) => *state = SpawnState::Done(spawned),
+                Some(Node::Run(state)) => {
+                    *state = match spawned {
+                        Ok(pid) => RunState::Running { pid, cursor: 0 },
+                        Err(e) => RunState::Failed(e),
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.retry_pending();
+    }
+
+    fn spawn_loaded(
+        &mut self,
+        module: Arc<wasmhost::CompiledModule>,
+        path: std::path::PathBuf,
+        spec: Option<spec::SpawnSpec>,
+    ) -> Result<Pid, i32> {
+        let stem = path.file_stem().map_or_else(|| "wasm".into(), |s| s.to_string_lossy().into_owned());
+        if let Some(dir) = path.parent() {
+            self.guest_loader.allow(dir.to_path_buf());
+        }
+        let mut opts = SpawnOptions::new(stem.clone());
+        opts.args = vec![stem];
+        opts.module_path = Some(path.clone());
+        if let Some(spec) = spec {
+            opts.args.extend(spec.args);
+            opts.caps = spec.caps;
+            opts.limits = spec.limits;
+            if let Some(name) = spec.name {
+                opts.name = name;
+            }
+        }
+        self.pm.spawn(module, opts).map_err(|e| {
+            log::warn!("spawn of {} failed: {e}", path.display());
+            e.errno()
+        })
+    }
+
+    fn retry_pending(&mut self) {
+        let mut still = Vec::new();
+        for p in std::mem::take(&mut self.pending) {
+            let PendingOp::Read { offset, len } = p.op;
+            match self.try_read(p.id, offset, len) {
+                Poll::Ready(result) => {
+                    self.completions.push(Completion { token: p.token, result: result.map(Output::Data) })
+                }
+                Poll::Pending => still.push(p),
+            }
+        }
+        self.pending = still;
+    }
+
+    /// Answers of deferred requests, in order.
+    pub fn take_completions(&mut self) -> Vec<Completion> {
+        std::mem::take(&mut self.completions)
+    }
+
+    /// Requests waiting for an answer.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// How long the frontend may sleep before the next [`Daemon::step`]
+    /// (`None`: until an external event).
+    pub fn idle_timeout(&self) -> Option<std::time::Duration> {
+        if self.pm.queued() > 0 {
+            return Some(std::time::Duration::ZERO);
+        }
+        self.pm.next_deadline().map(|d| d.saturating_duration_since(std::time::Instant::now()))
+    }
+}

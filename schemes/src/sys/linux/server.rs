@@ -1,0 +1,275 @@
+//! The Linux control socket: `wasmd daemon` serves the control tree on a
+//! Unix socket, with an epoll loop.
+//!
+//! One thread runs everything: guests ([`Daemon::step`]), the socket and
+//! its clients. Worker threads (module loading, shared memory) wake the
+//! loop through an eventfd. Each connection sends framed requests
+//! ([`crate::protocol`]); an answer that cannot be given at once (a read
+//! of a `run/` or `wait` file) is kept under a token and sent when
+//! [`Daemon::take_completions`] yields it. A client that disconnects has
+//! its files closed and its pending requests cancelled.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustix::event::epoll::{self, EventData, EventFlags};
+use rustix::event::{eventfd, EventfdFlags};
+use wasmd_abi::errno::{EBADF, ENOENT};
+
+use crate::control::{Daemon, Output, Poll, Token};
+use crate::protocol::{self, ClientMsg, Reply, Request, ServerMsg};
+
+const LISTENER: u64 = 0;
+const WAKER: u64 = 1;
+/// Time slices run between looks at the socket.
+const TURNS_PER_STEP: usize = 256;
+
+struct Conn {
+    stream: UnixStream,
+    inbuf: Vec<u8>,
+    outbuf: Vec<u8>,
+    fds: HashSet<u64>,
+    dead: bool,
+    /// Registered for writability (its output is backed up).
+    want_out: bool,
+}
+
+/// Serves `daemon` on a Unix socket at `path` until an I/O error on the
+/// listener. A stale socket file is replaced; a live one is an error.
+pub fn serve(mut daemon: Daemon, path: &Path) -> std::io::Result<()> {
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            return Err(std::io::Error::new(ErrorKind::AddrInUse, "a daemon is already serving this socket"));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    listener.set_nonblocking(true)?;
+    let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+    let waker: Arc<OwnedFd> = Arc::new(eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?);
+    let wake = waker.clone();
+    daemon.manager().set_waker(Arc::new(move || {
+        let _ = rustix::io::write(wake.as_fd(), &1u64.to_ne_bytes());
+    }));
+    epoll::add(&epoll, &listener, EventData::new_u64(LISTENER), EventFlags::IN)?;
+    epoll::add(&epoll, waker.as_fd(), EventData::new_u64(WAKER), EventFlags::IN)?;
+    log::info!("serving the control tree on {}", path.display());
+    let mut server = Server { conns: HashMap::new(), tokens: HashMap::new(), next_key: 2, next_token: 1 };
+    let mut events = Vec::with_capacity(64);
+    loop {
+        daemon.step(TURNS_PER_STEP);
+        server.deliver(&mut daemon);
+        server.flush_and_reap(&mut daemon, &epoll);
+        let timeout = daemon.idle_timeout().map(|d| d.min(Duration::from_secs(3600)));
+        let timespec = timeout.map(|d| rustix::event::Timespec {
+            tv_sec: d.as_secs() as i64,
+            tv_nsec: i64::from(d.subsec_nanos()),
+        });
+        events.clear();
+        match epoll::wait(&epoll, rustix::buffer::spare_capacity(&mut events), timespec.as_ref()) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        for event in events.iter().copied() {
+            match event.data.u64() {
+                LISTENER => server.accept(&listener, &epoll)?,
+                WAKER => {
+                    let mut buf = [0u8; 8];
+                    let _ = rustix::io::read(waker.as_fd(), &mut buf);
+                }
+                key => server.readable(key, &mut daemon),
+            }
+        }
+    }
+}
+
+struct Server {
+    conns: HashMap<u64, Conn>,
+    tokens: HashMap<Token, (u64, u32)>,
+    next_key: u64,
+    next_token: Token,
+}
+
+impl Server {
+    fn accept(&mut self, listener: &UnixListener, epoll: &OwnedFd) -> std::io::Result<()> {
+        loop {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    stream.set_nonblocking(true)?;
+                    let key = self.next_key;
+                    self.next_key += 1;
+                    epoll::add(epoll, &stream, EventData::new_u64(key), EventFlags::IN | EventFlags::RDHUP)?;
+                    let conn = Conn {
+                        stream,
+                        inbuf: Vec::new(),
+                        outbuf: Vec::new(),
+                        fds: HashSet::new(),
+                        dead: false,
+                        want_out: false,
+                    };
+                    self.conns.insert(key, conn);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::warn!("accept failed: {e}");
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn readable(&mut self, key: u64, daemon: &mut Daemon) {
+        let Some(conn) = self.conns.get_mut(&key) else { return };
+        let mut chunk = [0u8; 16384];
+        loop {
+            match conn.stream.read(&mut chunk) {
+                Ok(0) => {
+                    conn.dead = true;
+                    break;
+                }
+                Ok(n) => conn.inbuf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => {
+                    conn.dead = true;
+                    break;
+                }
+            }
+        }
+        loop {
+            let Some(conn) = self.conns.get_mut(&key) else { return };
+            match protocol::unframe::<ClientMsg>(&mut conn.inbuf) {
+                Ok(Some(msg)) => self.handle(key, msg, daemon),
+                Ok(None) => break,
+                Err(_) => {
+                    log::warn!("client sent a malformed frame; dropping it");
+                    conn.dead = true;
+                    break;
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, key: u64, msg: ClientMsg, daemon: &mut Daemon) {
+        let Some(conn) = self.conns.get_mut(&key) else { return };
+        let owns = |fd: &u64| conn.fds.contains(fd);
+        let reply = match msg.request {
+            Request::Open { path, flags } => match path.strip_prefix("/scheme/wasm") {
+                Some(rest) if rest.is_empty() || rest.starts_with('/') => match daemon.open(rest, flags) {
+                    Ok(fd) => {
+                        conn.fds.insert(fd);
+                        Reply::Fd(fd)
+                    }
+                    Err(e) => Reply::Error(e),
+                },
+                _ => Reply::Error(ENOENT),
+            },
+            Request::Read { fd, .. }
+            | Request::Write { fd, .. }
+            | Request::Fstat { fd }
+            | Request::Fpath { fd }
+                if !owns(&fd) =>
+            {
+                Reply::Error(EBADF)
+            }
+            Request::Getdents { fd, .. } | Request::Close { fd } if !owns(&fd) => Reply::Error(EBADF),
+            Request::Read { fd, offset, len, nonblock } => {
+                let token = self.next_token;
+                self.next_token += 1;
+                match daemon.read(fd, offset, len as usize, nonblock, token) {
+                    Poll::Ready(Ok(data)) => Reply::Data(data),
+                    Poll::Ready(Err(e)) => Reply::Error(e),
+                    Poll::Pending => {
+                        self.tokens.insert(token, (key, msg.id));
+                        return;
+                    }
+                }
+            }
+            Request::Write { fd, offset, data } => match daemon.write(fd, offset, &data) {
+                Poll::Ready(Ok(n)) => Reply::Count(n as u64),
+                Poll::Ready(Err(e)) => Reply::Error(e),
+                Poll::Pending => Reply::Error(wasmd_abi::errno::EAGAIN),
+            },
+            Request::Fstat { fd } => daemon.fstat(fd).map_or_else(Reply::Error, Reply::Stat),
+            Request::Fpath { fd } => daemon.fpath(fd).map_or_else(Reply::Error, Reply::Path),
+            Request::Getdents { fd, offset } => daemon.getdents(fd, offset).map_or_else(Reply::Error, |v| {
+                Reply::Entries(v.into_iter().map(|e| (e.name, e.kind)).collect())
+            }),
+            Request::Close { fd } => {
+                conn.fds.remove(&fd);
+                daemon.close(fd);
+                Reply::Done
+            }
+        };
+        self.send(key, msg.id, reply);
+    }
+
+    fn send(&mut self, key: u64, id: u32, reply: Reply) {
+        if let Some(conn) = self.conns.get_mut(&key) {
+            conn.outbuf.extend_from_slice(&protocol::frame(&ServerMsg { id, reply }));
+        }
+    }
+
+    fn deliver(&mut self, daemon: &mut Daemon) {
+        for done in daemon.take_completions() {
+            let Some((key, id)) = self.tokens.remove(&done.token) else { continue };
+            let reply = match done.result {
+                Ok(Output::Data(data)) => Reply::Data(data),
+                Ok(Output::Count(n)) => Reply::Count(n as u64),
+                Err(e) => Reply::Error(e),
+            };
+            self.send(key, id, reply);
+        }
+    }
+
+    fn flush_and_reap(&mut self, daemon: &mut Daemon, epoll: &OwnedFd) {
+        for (key, conn) in self.conns.iter_mut() {
+            while !conn.outbuf.is_empty() && !conn.dead {
+                match conn.stream.write(&conn.outbuf) {
+                    Ok(0) => conn.dead = true,
+                    Ok(n) => {
+                        conn.outbuf.drain(..n);
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        // Slow reader: try again on the next loop turn.
+                        break;
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => conn.dead = true,
+                }
+            }
+            // A backed-up connection also waits for writability.
+            let want_out = !conn.outbuf.is_empty() && !conn.dead;
+            if want_out != conn.want_out {
+                let mut flags = EventFlags::IN | EventFlags::RDHUP;
+                if want_out {
+                    flags |= EventFlags::OUT;
+                }
+                let _ = epoll::modify(epoll, &conn.stream, EventData::new_u64(*key), flags);
+                conn.want_out = want_out;
+            }
+        }
+        let dead: Vec<u64> = self.conns.iter().filter(|(_, c)| c.dead).map(|(k, _)| *k).collect();
+        for key in dead {
+            if let Some(conn) = self.conns.remove(&key) {
+                let _ = epoll::delete(epoll, &conn.stream);
+                let tokens: Vec<Token> =
+                    self.tokens.iter().filter(|(_, (k, _))| *k == key).map(|(t, _)| *t).collect();
+                for token in tokens {
+                    self.tokens.remove(&token);
+                    daemon.cancel(token);
+                }
+                for fd in conn.fds {
+                    daemon.close(fd);
+                }
+            }
+        }
+    }
+}
