@@ -32,6 +32,7 @@ pub mod process;
 pub mod random;
 pub mod region;
 pub mod rt;
+pub mod scheme;
 pub mod sys;
 pub mod time;
 

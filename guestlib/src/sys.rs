@@ -87,6 +87,14 @@ hostcalls! {
     pub fn region_wait(handle: i32, offset: i64, expected: i32, timeout_ns: i64) -> i64;
     /// Wakes up to `count` waiters of `offset`.
     pub fn region_notify(handle: i32, offset: i64, count: i32) -> i64;
+    /// Registers a scheme; returns its handle.
+    pub fn scheme_register(name: *const u8, len: usize) -> i64;
+    /// Blocking; sized reply: the next request.
+    pub fn scheme_next(handle: i32, buf: *mut u8, cap: usize) -> i64;
+    /// Answers a request.
+    pub fn scheme_reply(handle: i32, ptr: *const u8, len: usize) -> i64;
+    /// Removes a scheme.
+    pub fn scheme_unregister(handle: i32) -> i64;
 }
 
 /// Give up the rest of this time slice (import `yield`).

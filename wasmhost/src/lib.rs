@@ -20,6 +20,7 @@
 
 pub mod error;
 pub mod futex;
+pub mod guest_scheme;
 pub mod handles;
 pub mod hostcalls;
 pub mod limits;

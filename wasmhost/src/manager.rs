@@ -27,6 +27,7 @@ use wasmi::{CompilationMode, Config, Engine, Linker, ResumableCall, Store, Val};
 
 use crate::error::{ControlError, SpawnError};
 use crate::futex::FutexTable;
+use crate::guest_scheme::{self, SchemeEvent, SchemeTable};
 use crate::handles::HandleTable;
 use crate::limits::{Limits, MemoryLimiter};
 use crate::log::{ProcessLog, DEFAULT_LOG_CAPACITY};
@@ -202,6 +203,7 @@ impl ProcessManager {
                 output,
                 epoch: Instant::now(),
                 futex: Mutex::new(FutexTable::default()),
+                schemes: Mutex::new(SchemeTable::default()),
                 regions: Arc::new(RegionAccounting::new(config.max_regions, config.max_region_bytes)),
             }),
             loader,
@@ -378,6 +380,7 @@ impl ProcessManager {
             self.complete_job(done);
         }
         self.wake_futex_waiters();
+        self.serve_scheme_providers();
         if self.sched.next_deadline().is_some() {
             let now = Instant::now();
             while let Some((pid, token)) = self.sched.pop_due(now) {
@@ -533,6 +536,7 @@ impl ProcessManager {
 
     /// Ends a process: frees its store, keeps its log and status.
     pub(crate) fn finish(&mut self, proc: &mut Process, status: ExitStatus) {
+        self.schemes().provider_gone(proc.pid);
         match self.blocked_on_proc(proc) {
             Some(BlockOn::Job { .. }) => self.jobs_in_flight -= 1,
             Some(BlockOn::Futex { key, token }) => {
@@ -664,6 +668,58 @@ impl ProcessManager {
                 self.wake(pid, 0);
             }
         }
+    }
+
+    /// The guest scheme table.
+    pub(crate) fn schemes(&self) -> std::sync::MutexGuard<'_, SchemeTable> {
+        self.env.schemes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hands queued requests to providers parked in `scheme_next`.
+    fn serve_scheme_providers(&mut self) {
+        let ready = {
+            let mut table = self.schemes();
+            if !table.has_work() {
+                return;
+            }
+            table.take_ready_providers()
+        };
+        for (name, pid) in ready {
+            let Some(BlockOn::SchemeNext { name: waited, buf, cap }) = self.blocked_on(pid).cloned() else {
+                continue;
+            };
+            if waited != name {
+                continue;
+            }
+            let next = self.schemes().next_request(&name, cap as usize);
+            let Some((len, bytes)) = next else { continue };
+            if let Some(proc) = self.procs.get_mut(&pid) {
+                crate::syscalls::write_guest(proc, buf, &bytes);
+            }
+            self.wake(pid, len as i64);
+        }
+    }
+
+    /// Sends a request to the guest scheme `name` on behalf of the
+    /// embedder; the reply comes from [`Self::take_scheme_replies`] under
+    /// the returned tag (`ENOENT`: no such scheme).
+    pub fn scheme_request(&mut self, name: &str, op: guest_scheme::Op) -> Result<u64, i32> {
+        self.schemes().submit(name, 0, op, guest_scheme::Origin::External)
+    }
+
+    /// Replies to [`Self::scheme_request`]s, by tag.
+    pub fn take_scheme_replies(&mut self) -> Vec<(u64, guest_scheme::Reply)> {
+        self.schemes().take_external()
+    }
+
+    /// Schemes registered and gone since the last call.
+    pub fn take_scheme_events(&mut self) -> Vec<SchemeEvent> {
+        self.schemes().take_events()
+    }
+
+    /// Names of the guest schemes.
+    pub fn scheme_names(&self) -> Vec<String> {
+        self.schemes().names()
     }
 
     /// Registers a new region and returns it.

@@ -18,6 +18,7 @@ use wasmd_abi::{Caps, ExitStatus, Rights, RunState};
 use wasmi::{Func, Memory, ResumableCallHostTrap, ResumableCallOutOfFuel, Store};
 
 use crate::futex::{FutexKey, FutexTable};
+use crate::guest_scheme::SchemeTable;
 use crate::handles::HandleTable;
 use crate::limits::{Limits, MemoryLimiter};
 use crate::log::ProcessLog;
@@ -38,6 +39,8 @@ pub struct HostEnv {
     pub futex: Mutex<FutexTable>,
     /// Global region limits.
     pub regions: Arc<RegionAccounting>,
+    /// Guest-implemented schemes.
+    pub schemes: Mutex<SchemeTable>,
 }
 
 impl std::fmt::Debug for HostEnv {
@@ -86,6 +89,15 @@ pub enum Syscall {
         key: FutexKey,
         /// Timeout in nanoseconds; `None` waits for ever.
         timeout: Option<u64>,
+    },
+    /// `scheme_next` found no request: park until one comes.
+    SchemeWait {
+        /// Scheme name.
+        name: String,
+        /// Guest buffer for the request.
+        buf: u32,
+        /// Its capacity.
+        cap: u32,
     },
     /// `process_info(pid, buf, cap)`; the range is already checked.
     Info {
@@ -140,6 +152,8 @@ impl wasmi::errors::HostError for KernelCall {}
 pub enum HandleObject {
     /// A shared-memory region.
     Region(Arc<Region>),
+    /// A scheme this process provides.
+    Scheme(String),
 }
 
 /// Most regions shared with a process and not yet attached.
@@ -206,6 +220,15 @@ pub enum BlockOn {
         token: u64,
         /// What to do with its result.
         then: JobThen,
+    },
+    /// A provider waiting for its scheme's next request.
+    SchemeNext {
+        /// Scheme name.
+        name: String,
+        /// Guest buffer.
+        buf: u32,
+        /// Its capacity.
+        cap: u32,
     },
     /// A region wait queue (`region_wait`).
     Futex {

@@ -29,7 +29,7 @@ fn errno(e: i32) -> SyscallOutcome {
 
 /// Writes `bytes` at `offset` in a process's memory. The range was
 /// checked when the hostcall was decoded and memory never shrinks.
-fn write_guest(proc: &mut Process, offset: u32, bytes: &[u8]) {
+pub(crate) fn write_guest(proc: &mut Process, offset: u32, bytes: &[u8]) {
     let Some(store) = proc.store.as_mut() else {
         return;
     };
@@ -57,6 +57,10 @@ impl ProcessManager {
                 SyscallOutcome::Park(BlockOn::Sleep { token })
             }
             Syscall::Spawn(call) => self.sys_spawn(proc, call),
+            Syscall::SchemeWait { name, buf, cap } => {
+                self.schemes().park(&name, proc.pid);
+                SyscallOutcome::Park(BlockOn::SchemeNext { name, buf, cap })
+            }
             Syscall::RegionAlloc { size } => self.sys_region_alloc(proc.pid, size),
             Syscall::RegionShare { region, pid, rights } => self.sys_region_share(proc, region, pid, rights),
             Syscall::FutexWait { key, timeout } => {

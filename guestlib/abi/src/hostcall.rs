@@ -68,6 +68,22 @@
 //! writer can thus publish a whole record (a header word followed by data)
 //! with one call, and a reader that sees the header word sees the data.
 //!
+//! ## Scheme providers
+//!
+//! A guest with capability `SCHEME` implements a scheme: it registers a
+//! name and then loops on `scheme_next`/`scheme_reply`. Requests and
+//! replies are postcard [`crate::scheme::SchemeRequest`] and
+//! [`crate::scheme::SchemeReply`]. When the provider exits, traps or is
+//! killed, its schemes go away and their pending requests fail with
+//! `-EIO`.
+//!
+//! | name | wasm signature | capability | returns |
+//! |---|---|---|---|
+//! | `scheme_register` | `(name: i32, len: i32) -> i64` | `SCHEME` | a scheme handle; the name is 1–64 of `[a-z0-9._-]` (`-EINVAL`), not taken nor reserved (`-EEXIST`) |
+//! | `scheme_next` | `(h: i32, buf: i32, cap: i32) -> i64` | — | blocking; sized reply: the next request's length, written to `buf` if it fits (else it stays queued: call again with a bigger buffer) |
+//! | `scheme_reply` | `(h: i32, ptr: i32, len: i32) -> i64` | — | `0`; `-EINVAL` for an undecodable reply, `-ENOENT` for a tag not in flight |
+//! | `scheme_unregister` | `(h: i32) -> i64` | — | `0`; the scheme goes away (pending requests fail with `-EIO`) |
+//!
 //! The entry point is the exported function `_start` with no parameters
 //! and no results; returning from it is `exit(0)`. A module without
 //! `_start` cannot be spawned (`-ENOEXEC`).
@@ -122,4 +138,8 @@ pub const NAMES: &[&str] = &[
     "region_cas64",
     "region_wait",
     "region_notify",
+    "scheme_register",
+    "scheme_next",
+    "scheme_reply",
+    "scheme_unregister",
 ];

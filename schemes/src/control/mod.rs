@@ -21,11 +21,14 @@
 //! | `PID/log` | file | stdout so far, then stderr (snapshot at open) |
 //! | `PID/wait` | stream | a read blocks until the process exits, then gives its status |
 //! | `PID/ctl` | file | write `kill`, `suspend`, `resume` or `refuel N` |
+//! | `scheme/` | dir | one entry per guest-implemented scheme |
+//! | `scheme/NAME/PATH` | any | the guest scheme's own files ([`guest_files`]) |
 //!
 //! Spawning loads module files on worker threads, so `run/` and `spawn`
 //! answer their opens and writes at once and deliver the outcome through
 //! later (deferred) reads.
 
+pub mod guest_files;
 pub mod render;
 pub mod spec;
 
@@ -53,6 +56,24 @@ pub enum Poll<T> {
     Pending,
 }
 
+impl<T> Poll<T> {
+    /// Maps a ready, successful answer.
+    pub fn map_ok<U>(self, f: impl FnOnce(T) -> U) -> Poll<U> {
+        match self {
+            Poll::Ready(r) => Poll::Ready(r.map(f)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Maps a ready answer.
+    fn map<U>(self, f: impl FnOnce(T) -> Result<U, i32>) -> Poll<U> {
+        match self {
+            Poll::Ready(r) => Poll::Ready(r.and_then(f)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
 /// What a deferred request produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
@@ -60,6 +81,12 @@ pub enum Output {
     Data(Vec<u8>),
     /// Bytes written.
     Count(usize),
+    /// A status.
+    Stat(Stat),
+    /// A path.
+    Path(String),
+    /// Directory entries.
+    Entries(Vec<Entry>),
 }
 
 /// A deferred request's answer.
@@ -100,10 +127,12 @@ enum Node {
     Snapshot(Vec<u8>),
     Spawn(SpawnState),
     EmptyDir,
+    SchemeDir,
     Run(RunState),
     PidDir,
     Wait(Pid),
     Ctl(Pid),
+    Guest(guest_files::GuestFile),
 }
 
 #[derive(Debug)]
@@ -112,9 +141,14 @@ struct OpenFile {
     path: String,
 }
 
-#[derive(Debug)]
-enum PendingOp {
+/// An operation that may have to wait.
+#[derive(Debug, Clone)]
+pub(crate) enum PendingOp {
     Read { offset: u64, len: usize },
+    Write { offset: u64, data: Vec<u8> },
+    Fstat,
+    Fpath,
+    Getdents { offset: u64 },
 }
 
 #[derive(Debug)]
@@ -122,6 +156,8 @@ struct Pending {
     token: Token,
     id: u64,
     op: PendingOp,
+    /// The guest-scheme request it waits for, once sent.
+    tag: Option<u64>,
 }
 
 /// The daemon's OS-neutral state: the process manager and the control
@@ -136,6 +172,11 @@ pub struct Daemon {
     loads: HashMap<u64, (u64, Option<spec::SpawnSpec>)>,
     spawn_loader: Arc<dyn ModuleLoader>,
     guest_loader: Arc<FsModuleLoader>,
+    /// Guest-scheme replies not yet matched to a request, by tag.
+    scheme_replies: HashMap<u64, wasmhost::guest_scheme::Reply>,
+    /// Opens whose file was closed before the provider answered: close
+    /// the provider's file when the answer comes.
+    orphan_opens: HashMap<u64, String>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -148,7 +189,7 @@ impl std::fmt::Debug for Daemon {
 }
 
 fn is_dir(node: &Node) -> bool {
-    matches!(node, Node::Root | Node::EmptyDir | Node::PidDir)
+    matches!(node, Node::Root | Node::EmptyDir | Node::SchemeDir | Node::PidDir)
 }
 
 impl Daemon {
@@ -165,6 +206,8 @@ impl Daemon {
             loads: HashMap::new(),
             spawn_loader: Arc::new(AnyPathLoader),
             guest_loader,
+            scheme_replies: HashMap::new(),
+            orphan_opens: HashMap::new(),
         }
     }
 
@@ -177,7 +220,12 @@ impl Daemon {
     pub fn open(&mut self, path: &str, open_flags: u32) -> Result<u64, i32> {
         let path = path.trim_matches('/');
         let id = self.next_id;
-        let node = self.resolve(id, path)?;
+        let node = self.resolve(id, path, open_flags)?;
+        if matches!(node, Node::Guest(_)) {
+            self.next_id += 1;
+            self.files.insert(id, OpenFile { node, path: path.to_string() });
+            return Ok(id);
+        }
         let wants_dir = open_flags & flags::O_DIRECTORY != 0;
         if wants_dir && !is_dir(&node) {
             return Err(ENOTDIR);
@@ -192,13 +240,19 @@ impl Daemon {
     }
 
     /// The node `path` names, for the file about to get `id`.
-    fn resolve(&mut self, id: u64, path: &str) -> Result<Node, i32> {
+    fn resolve(&mut self, id: u64, path: &str, open_flags: u32) -> Result<Node, i32> {
         let (first, rest) = path.split_once('/').unwrap_or((path, ""));
         match (first, rest) {
             ("", "") => Ok(Node::Root),
             ("ps", "") => Ok(Node::Snapshot(render::ps(&self.pm))),
             ("spawn", "") => Ok(Node::Spawn(SpawnState::Empty)),
-            ("run", "") | ("shm", "") | ("chan", "") | ("scheme", "") => Ok(Node::EmptyDir),
+            ("run", "") | ("shm", "") | ("chan", "") => Ok(Node::EmptyDir),
+            ("scheme", "") => Ok(Node::SchemeDir),
+            ("scheme", inner) => {
+                let (name, sub) = inner.split_once('/').unwrap_or((inner, ""));
+                let prefix = format!("/scheme/wasm/scheme/{name}");
+                self.open_guest(name, sub, open_flags, prefix).map(Node::Guest)
+            }
             ("run", module) => Ok(Node::Run(self.start_run(id, &format!("/{module}")))),
             (pid, file) => {
                 let pid: Pid = pid.parse().map_err(|_| ENOENT)?;
@@ -233,16 +287,67 @@ impl Daemon {
         }
     }
 
+    /// Opens `path` in the guest scheme `name` directly (what
+    /// `/scheme/NAME/PATH` is on Redox and the Linux socket).
+    pub fn open_scheme(&mut self, name: &str, path: &str, open_flags: u32) -> Result<u64, i32> {
+        let prefix = format!("/scheme/{name}");
+        let file = self.open_guest(name, path.trim_matches('/'), open_flags, prefix)?;
+        let id = self.next_id;
+        self.next_id += 1;
+        self.files.insert(id, OpenFile { node: Node::Guest(file), path: format!("scheme/{name}/{path}") });
+        Ok(id)
+    }
+
     /// Reads up to `len` bytes at `offset`.
     pub fn read(&mut self, id: u64, offset: u64, len: usize, nonblock: bool, token: Token) -> Poll<Vec<u8>> {
-        match self.try_read(id, offset, len) {
-            Poll::Pending if nonblock => Poll::Ready(Err(wasmd_abi::errno::EAGAIN)),
+        let guest = self.is_guest(id);
+        let polled =
+            self.defer_or(token, id, PendingOp::Read { offset, len }, |d| d.try_read(id, offset, len));
+        match polled {
+            Poll::Pending if nonblock && !guest => {
+                self.pending.retain(|p| p.token != token);
+                Poll::Ready(Err(wasmd_abi::errno::EAGAIN))
+            }
+            other => other.map(|o| match o {
+                Output::Data(d) => Ok(d),
+                _ => Err(wasmd_abi::errno::EIO),
+            }),
+        }
+    }
+
+    /// Runs `now` for a tree file, or sends the operation to a guest
+    /// scheme; keeps it pending (under `token`) when it must wait.
+    fn defer_or(
+        &mut self,
+        token: Token,
+        id: u64,
+        op: PendingOp,
+        now: impl FnOnce(&mut Self) -> Poll<Vec<u8>>,
+    ) -> Poll<Output> {
+        if self.is_guest(id) {
+            return match self.guest_op(id, &op) {
+                guest_files::Sent::Done(result) => Poll::Ready(result),
+                guest_files::Sent::Tag(tag) => {
+                    self.pending.push(Pending { token, id, op, tag: Some(tag) });
+                    Poll::Pending
+                }
+                guest_files::Sent::NotYet => {
+                    self.pending.push(Pending { token, id, op, tag: None });
+                    Poll::Pending
+                }
+            };
+        }
+        match now(self) {
+            Poll::Ready(r) => Poll::Ready(r.map(Output::Data)),
             Poll::Pending => {
-                self.pending.push(Pending { token, id, op: PendingOp::Read { offset, len } });
+                self.pending.push(Pending { token, id, op, tag: None });
                 Poll::Pending
             }
-            ready => ready,
         }
+    }
+
+    fn is_guest(&self, id: u64) -> bool {
+        matches!(self.files.get(&id).map(|f| &f.node), Some(Node::Guest(_)))
     }
 
     fn try_read(&mut self, id: u64, offset: u64, len: usize) -> Poll<Vec<u8>> {
@@ -253,7 +358,8 @@ impl Daemon {
         };
         match &mut file.node {
             Node::Snapshot(bytes) => Poll::Ready(Ok(slice(bytes))),
-            Node::Root | Node::EmptyDir | Node::PidDir => Poll::Ready(Err(EISDIR)),
+            Node::Guest(_) => Poll::Ready(Err(EBADF)),
+            Node::Root | Node::EmptyDir | Node::SchemeDir | Node::PidDir => Poll::Ready(Err(EISDIR)),
             Node::Ctl(_) => Poll::Ready(Ok(Vec::new())),
             Node::Spawn(SpawnState::Empty) => Poll::Ready(Err(EINVAL)),
             Node::Spawn(SpawnState::Loading) => Poll::Pending,
@@ -282,7 +388,14 @@ impl Daemon {
     }
 
     /// Writes `data` at `offset`.
-    pub fn write(&mut self, id: u64, _offset: u64, data: &[u8]) -> Poll<usize> {
+    pub fn write(&mut self, id: u64, offset: u64, data: &[u8], token: Token) -> Poll<usize> {
+        if self.is_guest(id) {
+            let op = PendingOp::Write { offset, data: data.to_vec() };
+            return self.defer_or(token, id, op, |_| Poll::Ready(Err(EBADF))).map(|o| match o {
+                Output::Count(n) => Ok(n),
+                _ => Err(wasmd_abi::errno::EIO),
+            });
+        }
         let Some(file) = self.files.get_mut(&id) else { return Poll::Ready(Err(EBADF)) };
         match &mut file.node {
             Node::Spawn(state @ SpawnState::Empty) => match spec::parse(data) {
@@ -333,7 +446,19 @@ impl Daemon {
     }
 
     /// File status.
-    pub fn fstat(&self, id: u64) -> Result<Stat, i32> {
+    pub fn fstat(&mut self, id: u64, token: Token) -> Poll<Stat> {
+        if self.is_guest(id) {
+            return self.defer_or(token, id, PendingOp::Fstat, |_| Poll::Ready(Err(EBADF))).map(
+                |o| match o {
+                    Output::Stat(s) => Ok(s),
+                    _ => Err(wasmd_abi::errno::EIO),
+                },
+            );
+        }
+        Poll::Ready(self.tree_fstat(id))
+    }
+
+    fn tree_fstat(&self, id: u64) -> Result<Stat, i32> {
         let file = self.files.get(&id).ok_or(EBADF)?;
         let (mode, size) = match &file.node {
             node if is_dir(node) => (mode::MODE_DIR | 0o755, 0),
@@ -344,14 +469,38 @@ impl Daemon {
         Ok(Stat { mode, size, ino: id, nlink: 1, mtime: 0 })
     }
 
-    /// The path the file was opened as, in `/scheme/wasm/...` form.
-    pub fn fpath(&self, id: u64) -> Result<String, i32> {
-        let file = self.files.get(&id).ok_or(EBADF)?;
-        Ok(if file.path.is_empty() { "/scheme/wasm".into() } else { format!("/scheme/wasm/{}", file.path) })
+    /// The path the file was opened as, in `/scheme/...` form.
+    pub fn fpath(&mut self, id: u64, token: Token) -> Poll<String> {
+        if self.is_guest(id) {
+            return self.defer_or(token, id, PendingOp::Fpath, |_| Poll::Ready(Err(EBADF))).map(
+                |o| match o {
+                    Output::Path(p) => Ok(p),
+                    _ => Err(wasmd_abi::errno::EIO),
+                },
+            );
+        }
+        let Some(file) = self.files.get(&id) else { return Poll::Ready(Err(EBADF)) };
+        Poll::Ready(Ok(if file.path.is_empty() {
+            "/scheme/wasm".into()
+        } else {
+            format!("/scheme/wasm/{}", file.path)
+        }))
     }
 
-    /// Directory entries, from the `offset`-th on.
-    pub fn getdents(&self, id: u64, offset: u64) -> Result<Vec<Entry>, i32> {
+    /// Directory entries, from the `offset`-th on (an opaque offset for
+    /// guest schemes).
+    pub fn getdents(&mut self, id: u64, offset: u64, token: Token) -> Poll<Vec<Entry>> {
+        if self.is_guest(id) {
+            let op = PendingOp::Getdents { offset };
+            return self.defer_or(token, id, op, |_| Poll::Ready(Err(EBADF))).map(|o| match o {
+                Output::Entries(e) => Ok(e),
+                _ => Err(wasmd_abi::errno::EIO),
+            });
+        }
+        Poll::Ready(self.tree_getdents(id, offset))
+    }
+
+    fn tree_getdents(&self, id: u64, offset: u64) -> Result<Vec<Entry>, i32> {
         let file = self.files.get(&id).ok_or(EBADF)?;
         let entry = |name: &str, kind| Entry { name: name.into(), kind };
         let all: Vec<Entry> = match &file.node {
@@ -368,6 +517,7 @@ impl Daemon {
             Node::PidDir => {
                 ["status", "log", "wait", "ctl"].iter().map(|n| entry(n, kind::REGULAR)).collect()
             }
+            Node::SchemeDir => self.pm.scheme_names().iter().map(|n| entry(n, kind::DIRECTORY)).collect(),
             Node::EmptyDir => Vec::new(),
             _ => return Err(ENOTDIR),
         };
@@ -376,7 +526,9 @@ impl Daemon {
 
     /// Forgets an open file; its pending requests complete with `EBADF`.
     pub fn close(&mut self, id: u64) {
-        self.files.remove(&id);
+        if let Some(OpenFile { node: Node::Guest(file), .. }) = self.files.remove(&id) {
+            self.guest_close(file);
+        }
         let (gone, keep): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.pending).into_iter().partition(|p| p.id == id);
         self.pending = keep;
@@ -414,6 +566,7 @@ impl Daemon {
                 _ => {}
             }
         }
+        self.route_scheme_replies();
         self.retry_pending();
     }
 
@@ -446,8 +599,28 @@ impl Daemon {
 
     fn retry_pending(&mut self) {
         let mut still = Vec::new();
-        for p in std::mem::take(&mut self.pending) {
-            let PendingOp::Read { offset, len } = p.op;
+        for mut p in std::mem::take(&mut self.pending) {
+            if p.tag.is_some() {
+                still.push(p);
+                continue;
+            }
+            if self.is_guest(p.id) {
+                match self.guest_op(p.id, &p.op) {
+                    guest_files::Sent::Done(result) => {
+                        self.completions.push(Completion { token: p.token, result })
+                    }
+                    guest_files::Sent::Tag(tag) => {
+                        p.tag = Some(tag);
+                        still.push(p);
+                    }
+                    guest_files::Sent::NotYet => still.push(p),
+                }
+                continue;
+            }
+            let PendingOp::Read { offset, len } = p.op else {
+                self.completions.push(Completion { token: p.token, result: Err(EBADF) });
+                continue;
+            };
             match self.try_read(p.id, offset, len) {
                 Poll::Ready(result) => {
                     self.completions.push(Completion { token: p.token, result: result.map(Output::Data) })

@@ -15,6 +15,7 @@
 
 mod process;
 mod region;
+mod scheme;
 
 use std::ops::Range;
 
@@ -95,7 +96,8 @@ pub(crate) fn memory_len(caller: &Ctx<'_>) -> usize {
 /// Registers every hostcall of the ABI on `linker`.
 pub fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     process::define(linker)?;
-    region::define(linker)
+    region::define(linker)?;
+    scheme::define(linker)
 }
 
 #[cfg(test)]

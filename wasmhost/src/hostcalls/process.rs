@@ -85,7 +85,7 @@ fn spawn(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> Result<Syscall, i32> {
         if !entry.rights.contains(grant.rights) {
             return Err(EPERM);
         }
-        let HandleObject::Region(region) = &entry.object;
+        let HandleObject::Region(region) = &entry.object else { return Err(EBADF) };
         grants.push((region.clone(), grant.rights));
     }
     Ok(Syscall::Spawn(SpawnCall {

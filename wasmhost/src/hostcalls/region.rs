@@ -11,7 +11,7 @@
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 
-use wasmd_abi::errno::{EAGAIN, EINVAL, EMFILE, ENOENT, ENOSPC, EPERM};
+use wasmd_abi::errno::{EAGAIN, EBADF, EINVAL, EMFILE, ENOENT, ENOSPC, EPERM};
 use wasmd_abi::hostcall;
 use wasmd_abi::{Caps, Rights};
 use wasmi::{Error, Linker};
@@ -30,6 +30,7 @@ pub const MAX_REGION_SIZE: u64 = 1 << 30;
 fn region(state: &ProcessState, handle: i32, rights: Rights) -> Result<&Arc<Region>, i32> {
     match &state.handles.get(handle as u32, rights)?.object {
         HandleObject::Region(r) => Ok(r),
+        _ => Err(EBADF),
     }
 }
 
@@ -65,7 +66,7 @@ fn share(caller: &Ctx<'_>, handle: i32, pid: i32, rights: i32) -> Result<Syscall
     if !entry.rights.contains(granted) {
         return Err(EPERM);
     }
-    let HandleObject::Region(region) = &entry.object;
+    let HandleObject::Region(region) = &entry.object else { return Err(EBADF) };
     if pid <= 0 {
         return Err(EINVAL);
     }
@@ -92,9 +93,13 @@ fn attach(caller: &mut Ctx<'_>, id: i64) -> CallResult {
 
 fn detach(caller: &mut Ctx<'_>, handle: i32) -> CallResult {
     let state = caller.data_mut();
+    if !matches!(state.handles.get(handle as u32, Rights(0))?.object, HandleObject::Region(_)) {
+        return Err(EBADF);
+    }
     let entry = state.handles.remove(handle as u32)?;
-    let HandleObject::Region(region) = entry.object;
-    state.region_bytes = state.region_bytes.saturating_sub(region.len() as u64);
+    if let HandleObject::Region(region) = entry.object {
+        state.region_bytes = state.region_bytes.saturating_sub(region.len() as u64);
+    }
     Ok(0)
 }
 

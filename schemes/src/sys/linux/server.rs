@@ -159,56 +159,58 @@ impl Server {
 
     fn handle(&mut self, key: u64, msg: ClientMsg, daemon: &mut Daemon) {
         let Some(conn) = self.conns.get_mut(&key) else { return };
-        let owns = |fd: &u64| conn.fds.contains(fd);
-        let reply = match msg.request {
-            Request::Open { path, flags } => match path.strip_prefix("/scheme/wasm") {
-                Some(rest) if rest.is_empty() || rest.starts_with('/') => match daemon.open(rest, flags) {
-                    Ok(fd) => {
-                        conn.fds.insert(fd);
-                        Reply::Fd(fd)
-                    }
-                    Err(e) => Reply::Error(e),
-                },
-                _ => Reply::Error(ENOENT),
-            },
+        let token = self.next_token;
+        self.next_token += 1;
+        let fd = match &msg.request {
+            Request::Open { .. } => None,
             Request::Read { fd, .. }
             | Request::Write { fd, .. }
             | Request::Fstat { fd }
             | Request::Fpath { fd }
-                if !owns(&fd) =>
-            {
-                Reply::Error(EBADF)
-            }
-            Request::Getdents { fd, .. } | Request::Close { fd } if !owns(&fd) => Reply::Error(EBADF),
-            Request::Read { fd, offset, len, nonblock } => {
-                let token = self.next_token;
-                self.next_token += 1;
-                match daemon.read(fd, offset, len as usize, nonblock, token) {
-                    Poll::Ready(Ok(data)) => Reply::Data(data),
-                    Poll::Ready(Err(e)) => Reply::Error(e),
-                    Poll::Pending => {
-                        self.tokens.insert(token, (key, msg.id));
-                        return;
-                    }
+            | Request::Getdents { fd, .. }
+            | Request::Close { fd } => Some(*fd),
+        };
+        if fd.is_some_and(|fd| !conn.fds.contains(&fd)) {
+            self.send(key, msg.id, Reply::Error(EBADF));
+            return;
+        }
+        let polled = match msg.request {
+            Request::Open { path, flags } => {
+                let opened = match path.strip_prefix("/scheme/wasm") {
+                    Some(rest) if rest.is_empty() || rest.starts_with('/') => daemon.open(rest, flags),
+                    _ => match path.strip_prefix("/scheme/").map(|p| p.split_once('/').unwrap_or((p, ""))) {
+                        Some((name, rest)) if !name.is_empty() => daemon.open_scheme(name, rest, flags),
+                        _ => Err(ENOENT),
+                    },
+                };
+                if let Ok(fd) = opened {
+                    conn.fds.insert(fd);
                 }
+                Poll::Ready(opened.map(Reply::Fd))
             }
-            Request::Write { fd, offset, data } => match daemon.write(fd, offset, &data) {
-                Poll::Ready(Ok(n)) => Reply::Count(n as u64),
-                Poll::Ready(Err(e)) => Reply::Error(e),
-                Poll::Pending => Reply::Error(wasmd_abi::errno::EAGAIN),
-            },
-            Request::Fstat { fd } => daemon.fstat(fd).map_or_else(Reply::Error, Reply::Stat),
-            Request::Fpath { fd } => daemon.fpath(fd).map_or_else(Reply::Error, Reply::Path),
-            Request::Getdents { fd, offset } => daemon.getdents(fd, offset).map_or_else(Reply::Error, |v| {
-                Reply::Entries(v.into_iter().map(|e| (e.name, e.kind)).collect())
-            }),
+            Request::Read { fd, offset, len, nonblock } => {
+                daemon.read(fd, offset, len as usize, nonblock, token).map_ok(Reply::Data)
+            }
+            Request::Write { fd, offset, data } => {
+                daemon.write(fd, offset, &data, token).map_ok(|n| Reply::Count(n as u64))
+            }
+            Request::Fstat { fd } => daemon.fstat(fd, token).map_ok(Reply::Stat),
+            Request::Fpath { fd } => daemon.fpath(fd, token).map_ok(Reply::Path),
+            Request::Getdents { fd, offset } => daemon
+                .getdents(fd, offset, token)
+                .map_ok(|v| Reply::Entries(v.into_iter().map(|e| (e.name, e.kind)).collect())),
             Request::Close { fd } => {
                 conn.fds.remove(&fd);
                 daemon.close(fd);
-                Reply::Done
+                Poll::Ready(Ok(Reply::Done))
             }
         };
-        self.send(key, msg.id, reply);
+        match polled {
+            Poll::Ready(result) => self.send(key, msg.id, result.unwrap_or_else(Reply::Error)),
+            Poll::Pending => {
+                self.tokens.insert(token, (key, msg.id));
+            }
+        }
     }
 
     fn send(&mut self, key: u64, id: u32, reply: Reply) {
@@ -223,6 +225,9 @@ impl Server {
             let reply = match done.result {
                 Ok(Output::Data(data)) => Reply::Data(data),
                 Ok(Output::Count(n)) => Reply::Count(n as u64),
+                Ok(Output::Stat(s)) => Reply::Stat(s),
+                Ok(Output::Path(p)) => Reply::Path(p),
+                Ok(Output::Entries(v)) => Reply::Entries(v.into_iter().map(|e| (e.name, e.kind)).collect()),
                 Err(e) => Reply::Error(e),
             };
             self.send(key, id, reply);

@@ -160,108 +160,139 @@ impl Server {
 
     /// Handles one operation; `None` when its answer comes later.
     fn dispatch(&mut self, id: Id, op: Op, daemon: &mut Daemon) -> Option<Response> {
-        Some(match op {
+        let token = self.next_token;
+        self.next_token += 1;
+        let (op, polled) = match op {
             Op::OpenAt(req) => {
                 let path = daemon.path_at(req.fd as u64, req.path());
                 let result = daemon
                     .open(&path, *req.flags() as u32)
                     .map(|fd| OpenResult::ThisScheme { number: fd as usize, flags: NewFdFlags::POSITIONED })
                     .map_err(Error::new);
-                Response::open_dup_like(result, req)
+                return Some(Response::open_dup_like(result, req));
             }
             Op::Read(mut req) => {
-                let token = self.next_token;
-                self.next_token += 1;
                 let nonblock = req.flags as usize & syscall::O_NONBLOCK != 0;
-                match daemon.read(req.fd as u64, req.offset, req.buf().len(), nonblock, token) {
-                    Poll::Ready(result) => {
-                        let result = result.map(|data| copy(req.buf(), &data)).map_err(Error::new);
-                        Response::new(result, req)
-                    }
-                    Poll::Pending => {
-                        self.tokens.insert(id, token);
-                        self.kept.insert(token, Op::Read(req));
-                        return None;
-                    }
-                }
+                let len = req.buf().len();
+                let polled =
+                    daemon.read(req.fd as u64, req.offset, len, nonblock, token).map_ok(Output::Data);
+                (Op::Read(req), polled)
             }
             Op::Write(req) => {
-                let result = match daemon.write(req.fd as u64, req.offset, req.buf()) {
-                    Poll::Ready(r) => r,
-                    Poll::Pending => Err(syscall::EAGAIN),
-                };
-                Response::new(result.map_err(Error::new), req)
+                let polled = daemon.write(req.fd as u64, req.offset, req.buf(), token).map_ok(Output::Count);
+                (Op::Write(req), polled)
             }
-            Op::Fstat(mut req) => {
-                let result = daemon.fstat(req.fd as u64).map(|s| {
+            Op::Fstat(req) => {
+                let polled = daemon.fstat(req.fd as u64, token).map_ok(Output::Stat);
+                (Op::Fstat(req), polled)
+            }
+            Op::Fsize { req, fd } => {
+                (Op::Fsize { req, fd }, daemon.fstat(fd as u64, token).map_ok(Output::Stat))
+            }
+            Op::Fpath(req) => {
+                let polled = daemon.fpath(req.fd as u64, token).map_ok(Output::Path);
+                (Op::Fpath(req), polled)
+            }
+            Op::Getdents(req) => {
+                let polled = daemon.getdents(req.fd as u64, req.opaque_offset, token).map_ok(Output::Entries);
+                (Op::Getdents(req), polled)
+            }
+            Op::Fcntl { req, .. } => return Some(Response::new(Ok(0), req)),
+            Op::Fevent { req, .. } => return Some(Response::new(Ok(0), req)),
+            other => return Some(Response::new(Err(Error::new(EOPNOTSUPP)), other)),
+        };
+        match polled {
+            Poll::Ready(result) => Some(respond(op, result)),
+            Poll::Pending => {
+                self.tokens.insert(id, token);
+                self.kept.insert(token, op);
+                None
+            }
+        }
+    }
+
+    /// Answers kept operations that completed.
+    fn deliver(&mut self, socket: &Socket, daemon: &mut Daemon) -> std::io::Result<()> {
+        for done in daemon.take_completions() {
+            let Some(op) = self.kept.remove(&done.token) else { continue };
+            self.tokens.retain(|_, t| *t != done.token);
+            socket.write_response(respond(op, done.result), SignalBehavior::Restart).map_err(io)?;
+        }
+        Ok(())
+    }
+}
+
+/// The kernel response for an operation and its outcome.
+fn respond(op: Op, result: Result<Output, i32>) -> Response {
+    let result = result.map_err(Error::new);
+    match op {
+        Op::Read(mut req) => {
+            let r = result.and_then(|o| match o {
+                Output::Data(data) => Ok(copy(req.buf(), &data)),
+                _ => Err(Error::new(syscall::EIO)),
+            });
+            Response::new(r, req)
+        }
+        Op::Write(req) => {
+            let r = result.and_then(|o| match o {
+                Output::Count(n) => Ok(n),
+                _ => Err(Error::new(syscall::EIO)),
+            });
+            Response::new(r, req)
+        }
+        Op::Fstat(mut req) => {
+            let r = result.and_then(|o| match o {
+                Output::Stat(s) => {
                     let stat = req.buf();
                     stat.st_mode = s.mode;
                     stat.st_size = s.size;
                     stat.st_ino = s.ino;
                     stat.st_nlink = s.nlink;
                     stat.st_mtime = s.mtime;
-                    0
-                });
-                Response::new(result.map_err(Error::new), req)
-            }
-            Op::Fsize { req, fd } => {
-                Response::new(daemon.fstat(fd as u64).map(|s| s.size as usize).map_err(Error::new), req)
-            }
-            Op::Fpath(mut req) => {
-                let result = daemon.fpath(req.fd as u64).map(|p| copy(req.buf(), p.as_bytes()));
-                Response::new(result.map_err(Error::new), req)
-            }
-            Op::Getdents(mut req) => {
-                let result = daemon.getdents(req.fd as u64, req.opaque_offset).map_err(Error::new).and_then(
-                    |entries| {
-                        let first = req.opaque_offset;
-                        let mut buf = req.buf().ok_or(Error::new(syscall::EINVAL))?;
-                        for (i, e) in entries.iter().enumerate() {
-                            let kind = if e.kind == wasmd_abi::scheme::kind::DIRECTORY {
-                                DirentKind::Directory
-                            } else {
-                                DirentKind::Regular
-                            };
-                            let entry = DirEntry {
-                                inode: 0,
-                                next_opaque_id: first + i as u64 + 1,
-                                name: &e.name,
-                                kind,
-                            };
-                            if buf.entry(entry).is_err() {
-                                break;
-                            }
-                        }
-                        Ok(buf.finalize())
-                    },
-                );
-                Response::new(result, req)
-            }
-            Op::Fcntl { req, .. } => Response::new(Ok(0), req),
-            Op::Fevent { req, .. } => Response::new(Ok(0), req),
-            other => Response::new(Err(Error::new(EOPNOTSUPP)), other),
-        })
-    }
-
-    /// Answers kept reads that completed.
-    fn deliver(&mut self, socket: &Socket, daemon: &mut Daemon) -> std::io::Result<()> {
-        for done in daemon.take_completions() {
-            let Some(op) = self.kept.remove(&done.token) else { continue };
-            self.tokens.retain(|_, t| *t != done.token);
-            let response = match op {
-                Op::Read(mut req) => {
-                    let result = match done.result {
-                        Ok(Output::Data(data)) => Ok(copy(req.buf(), &data)),
-                        Ok(Output::Count(n)) => Ok(n),
-                        Err(e) => Err(Error::new(e)),
-                    };
-                    Response::new(result, req)
+                    Ok(0)
                 }
-                other => Response::new(Err(Error::new(EOPNOTSUPP)), other),
-            };
-            socket.write_response(response, SignalBehavior::Restart).map_err(io)?;
+                _ => Err(Error::new(syscall::EIO)),
+            });
+            Response::new(r, req)
         }
-        Ok(())
+        Op::Fsize { req, .. } => {
+            let r = result.and_then(|o| match o {
+                Output::Stat(s) => Ok(s.size as usize),
+                _ => Err(Error::new(syscall::EIO)),
+            });
+            Response::new(r, req)
+        }
+        Op::Fpath(mut req) => {
+            let r = result.and_then(|o| match o {
+                Output::Path(p) => Ok(copy(req.buf(), p.as_bytes())),
+                _ => Err(Error::new(syscall::EIO)),
+            });
+            Response::new(r, req)
+        }
+        Op::Getdents(mut req) => {
+            let first = req.opaque_offset;
+            let r = result.and_then(|o| match o {
+                Output::Entries(entries) => {
+                    let mut buf = req.buf().ok_or(Error::new(syscall::EINVAL))?;
+                    for (i, e) in entries.iter().enumerate() {
+                        let kind = if e.kind == wasmd_abi::scheme::kind::DIRECTORY {
+                            DirentKind::Directory
+                        } else {
+                            DirentKind::Regular
+                        };
+                        let entry =
+                            DirEntry { inode: 0, next_opaque_id: first + i as u64 + 1, name: &e.name, kind };
+                        if buf.entry(entry).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(buf.finalize())
+                }
+                _ => Err(Error::new(syscall::EIO)),
+            });
+            Response::new(r, req)
+        }
+        other => Response::new(Err(Error::new(EOPNOTSUPP)), other),
     }
 }
 

@@ -1,0 +1,189 @@
+//! Files of guest-implemented schemes, as the control tree and the OS
+//! frontends serve them.
+//!
+//! Every operation is a request to the provider guest
+//! ([`wasmhost::guest_scheme`]); its reply completes the frontend's
+//! pending request. Opens are different: on Redox an open must be
+//! answered at once, so [`Daemon::open_guest`] sends the open and runs the
+//! guests for a short budget; if the provider answered, the open succeeds
+//! or fails with its answer; if not, the open succeeds with a file whose
+//! later operations wait for the provider's answer to the open (and fail
+//! with its error, if it refused).
+
+use wasmd_abi::errno::{EBADF, EIO, ENOENT};
+use wasmhost::guest_scheme::{Op, Reply};
+
+use super::{Completion, Daemon, Entry, Output, PendingOp};
+
+/// Time slices the guests get to answer an open before it is answered
+/// optimistically.
+const OPEN_BUDGET_TURNS: usize = 64;
+
+/// A guest-scheme file.
+#[derive(Debug)]
+pub struct GuestFile {
+    scheme: String,
+    /// `/scheme/...` prefix for `fpath`.
+    prefix: String,
+    state: GuestState,
+}
+
+#[derive(Debug)]
+enum GuestState {
+    /// The open was sent; its reply has this tag.
+    Opening(u64),
+    /// Open with the provider's id.
+    Open(u64),
+    /// The provider refused the open.
+    Failed(i32),
+}
+
+/// What sending an operation gave.
+#[derive(Debug)]
+pub(crate) enum Sent {
+    /// An answer now.
+    Done(Result<Output, i32>),
+    /// Sent; the reply has this tag.
+    Tag(u64),
+    /// The file's open has not been answered yet.
+    NotYet,
+}
+
+impl Daemon {
+    /// Opens `path` in guest scheme `name` (see the module docs).
+    pub(crate) fn open_guest(
+        &mut self,
+        name: &str,
+        path: &str,
+        flags: u32,
+        prefix: String,
+    ) -> Result<GuestFile, i32> {
+        let op = Op::Open { path: path.to_string(), flags };
+        let tag = self.pm.scheme_request(name, op)?;
+        let mut file = GuestFile { scheme: name.to_string(), prefix, state: GuestState::Opening(tag) };
+        for _ in 0..OPEN_BUDGET_TURNS {
+            self.pm.run(1);
+            self.stash_scheme_replies();
+            if self.settle_open(&mut file) {
+                break;
+            }
+        }
+        match file.state {
+            GuestState::Failed(e) => Err(e),
+            _ => Ok(file),
+        }
+    }
+
+    /// Moves the manager's scheme replies into the daemon's stash.
+    fn stash_scheme_replies(&mut self) {
+        for (tag, reply) in self.pm.take_scheme_replies() {
+            self.scheme_replies.insert(tag, reply);
+        }
+    }
+
+    /// Applies the open's reply if it came; true once the open is settled.
+    fn settle_open(&mut self, file: &mut GuestFile) -> bool {
+        let GuestState::Opening(tag) = file.state else { return true };
+        let Some(reply) = self.scheme_replies.remove(&tag) else { return false };
+        file.state = match reply {
+            Reply::Value(id) => GuestState::Open(id),
+            Reply::Error(e) => GuestState::Failed(e),
+            _ => GuestState::Failed(EIO),
+        };
+        true
+    }
+
+    /// Sends `op` on the guest file `id`.
+    pub(crate) fn guest_op(&mut self, id: u64, op: &PendingOp) -> Sent {
+        let Some(super::OpenFile { node: super::Node::Guest(file), .. }) = self.files.get_mut(&id) else {
+            return Sent::Done(Err(EBADF));
+        };
+        let mut file = std::mem::replace(
+            file,
+            GuestFile { scheme: String::new(), prefix: String::new(), state: GuestState::Failed(EBADF) },
+        );
+        self.settle_open(&mut file);
+        let sent = match file.state {
+            GuestState::Opening(_) => Sent::NotYet,
+            GuestState::Failed(e) => Sent::Done(Err(e)),
+            GuestState::Open(remote) => {
+                let op = match op.clone() {
+                    PendingOp::Read { offset, len } => {
+                        Op::Read { id: remote, offset, len: len.min(u32::MAX as usize) as u32 }
+                    }
+                    PendingOp::Write { offset, data } => Op::Write { id: remote, offset, data },
+                    PendingOp::Fstat => Op::Fstat { id: remote },
+                    PendingOp::Fpath => Op::Fpath { id: remote },
+                    PendingOp::Getdents { offset } => Op::Getdents { id: remote, offset },
+                };
+                match self.pm.scheme_request(&file.scheme, op) {
+                    Ok(tag) => Sent::Tag(tag),
+                    // The provider is gone.
+                    Err(ENOENT) => Sent::Done(Err(EIO)),
+                    Err(e) => Sent::Done(Err(e)),
+                }
+            }
+        };
+        if let Some(super::OpenFile { node: super::Node::Guest(slot), .. }) = self.files.get_mut(&id) {
+            *slot = file;
+        }
+        sent
+    }
+
+    /// Tells the provider a file is closed (or will be, once its open is
+    /// answered).
+    pub(crate) fn guest_close(&mut self, file: GuestFile) {
+        match file.state {
+            GuestState::Open(remote) => {
+                let _ = self.pm.scheme_request(&file.scheme, Op::Close { id: remote });
+            }
+            GuestState::Opening(tag) => {
+                self.orphan_opens.insert(tag, file.scheme);
+            }
+            GuestState::Failed(_) => {}
+        }
+    }
+
+    /// Completes pending requests whose replies came.
+    pub(crate) fn route_scheme_replies(&mut self) {
+        self.stash_scheme_replies();
+        let orphans: Vec<u64> =
+            self.orphan_opens.keys().copied().filter(|t| self.scheme_replies.contains_key(t)).collect();
+        for tag in orphans {
+            let scheme = self.orphan_opens.remove(&tag).unwrap_or_default();
+            if let Some(Reply::Value(remote)) = self.scheme_replies.remove(&tag) {
+                let _ = self.pm.scheme_request(&scheme, Op::Close { id: remote });
+            }
+        }
+        let mut still = Vec::new();
+        for p in std::mem::take(&mut self.pending) {
+            let Some(reply) = p.tag.and_then(|t| self.scheme_replies.remove(&t)) else {
+                still.push(p);
+                continue;
+            };
+            let prefix = match self.files.get(&p.id) {
+                Some(super::OpenFile { node: super::Node::Guest(f), .. }) => f.prefix.clone(),
+                _ => String::new(),
+            };
+            let result = match (&p.op, reply) {
+                (_, Reply::Error(e)) => Err(e),
+                (PendingOp::Read { .. }, Reply::Data(d)) => Ok(Output::Data(d)),
+                (PendingOp::Write { .. }, Reply::Value(n)) => Ok(Output::Count(n as usize)),
+                (PendingOp::Fstat, Reply::Stat(s)) => Ok(Output::Stat(s)),
+                (PendingOp::Fpath, Reply::Data(d)) => {
+                    let path = String::from_utf8_lossy(&d).trim_start_matches('/').to_string();
+                    Ok(Output::Path(if path.is_empty() { prefix } else { format!("{prefix}/{path}") }))
+                }
+                (PendingOp::Getdents { .. }, Reply::Dirents(v)) => {
+                    Ok(Output::Entries(v.into_iter().map(|e| Entry { name: e.name, kind: e.kind }).collect()))
+                }
+                (op, reply) => {
+                    log::warn!("scheme provider answered {op:?} with {reply:?}");
+                    Err(EIO)
+                }
+            };
+            self.completions.push(Completion { token: p.token, result });
+        }
+        self.pending = still;
+    }
+}

@@ -1,0 +1,417 @@
+//! Guest-implemented schemes: the table of schemes, their request queues
+//! and the requests in flight.
+//!
+//! A provider (a guest with `SCHEME_PROVIDE`) registers a name
+//! (`scheme_register`) and loops on `scheme_next` (blocking) and
+//! `scheme_reply`. Requests come from the daemon (the control tree, the
+//! Redox kernel, the Linux socket) through
+//! [`crate::ProcessManager::scheme_request`], and from other guests'
+//! fs hostcalls. Each gets a tag; the reply with that tag goes back to its
+//! [`Origin`]. When a provider dies, its schemes go away and every request
+//! it had — queued or in flight — fails with `EIO`; nothing waits for ever.
+//!
+//! The table sits behind a mutex in the host environment so the provider
+//! hostcalls can work on it without leaving the guest; waking other
+//! processes is left to the manager (see [`SchemeTable::take_guest_replies`]).
+
+use std::collections::{HashMap, VecDeque};
+
+use wasmd_abi::errno::{EEXIST, EINVAL, EIO, ENOENT};
+use wasmd_abi::msg;
+use wasmd_abi::scheme::{DirEntry, SchemeOp, SchemeRequest, SchemeResult, Stat};
+
+use crate::Pid;
+
+/// Names a provider cannot take: the control tree and the OS schemes the
+/// fs hostcalls route themselves.
+pub const RESERVED: &[&str] =
+    &["wasm", "file", "tcp", "udp", "memory", "pipe", "shm", "event", "time", "rand"];
+
+/// An owned scheme operation (see [`SchemeOp`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Open.
+    Open {
+        /// Path within the scheme.
+        path: String,
+        /// Redox flags.
+        flags: u32,
+    },
+    /// Positioned read.
+    Read {
+        /// Provider's file id.
+        id: u64,
+        /// Position.
+        offset: u64,
+        /// Most bytes.
+        len: u32,
+    },
+    /// Positioned write.
+    Write {
+        /// Provider's file id.
+        id: u64,
+        /// Position.
+        offset: u64,
+        /// Bytes.
+        data: Vec<u8>,
+    },
+    /// Status.
+    Fstat {
+        /// Provider's file id.
+        id: u64,
+    },
+    /// Size.
+    Fsize {
+        /// Provider's file id.
+        id: u64,
+    },
+    /// Path.
+    Fpath {
+        /// Provider's file id.
+        id: u64,
+    },
+    /// Directory entries.
+    Getdents {
+        /// Provider's file id.
+        id: u64,
+        /// Opaque offset.
+        offset: u64,
+    },
+    /// Resize.
+    Ftruncate {
+        /// Provider's file id.
+        id: u64,
+        /// New length.
+        len: u64,
+    },
+    /// Flush.
+    Fsync {
+        /// Provider's file id.
+        id: u64,
+    },
+    /// Close (no reply).
+    Close {
+        /// Provider's file id.
+        id: u64,
+    },
+    /// Remove a path.
+    Unlink {
+        /// Path.
+        path: String,
+        /// Flags.
+        flags: u32,
+    },
+}
+
+impl Op {
+    fn borrowed(&self) -> SchemeOp<'_> {
+        match self {
+            Op::Open { path, flags } => SchemeOp::Open { path, flags: *flags },
+            Op::Read { id, offset, len } => SchemeOp::Read { id: *id, offset: *offset, len: *len },
+            Op::Write { id, offset, data } => SchemeOp::Write { id: *id, offset: *offset, data },
+            Op::Fstat { id } => SchemeOp::Fstat { id: *id },
+            Op::Fsize { id } => SchemeOp::Fsize { id: *id },
+            Op::Fpath { id } => SchemeOp::Fpath { id: *id },
+            Op::Getdents { id, offset } => SchemeOp::Getdents { id: *id, offset: *offset },
+            Op::Ftruncate { id, len } => SchemeOp::Ftruncate { id: *id, len: *len },
+            Op::Fsync { id } => SchemeOp::Fsync { id: *id },
+            Op::Close { id } => SchemeOp::Close { id: *id },
+            Op::Unlink { path, flags } => SchemeOp::Unlink { path, flags: *flags },
+        }
+    }
+}
+
+/// An owned directory entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Inode.
+    pub ino: u64,
+    /// Opaque offset of the next entry.
+    pub next: u64,
+    /// Kind.
+    pub kind: u8,
+    /// Name.
+    pub name: String,
+}
+
+/// An owned result (see [`SchemeResult`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// A number.
+    Value(u64),
+    /// Bytes.
+    Data(Vec<u8>),
+    /// A status.
+    Stat(Stat),
+    /// Directory entries.
+    Dirents(Vec<Entry>),
+    /// An errno.
+    Error(i32),
+}
+
+impl Reply {
+    fn owned(result: &SchemeResult<'_>) -> Reply {
+        match result {
+            SchemeResult::Value(v) => Reply::Value(*v),
+            SchemeResult::Data(d) => Reply::Data(d.to_vec()),
+            SchemeResult::Stat(s) => Reply::Stat(*s),
+            SchemeResult::Dirents(v) => Reply::Dirents(
+                v.iter()
+                    .map(|e: &DirEntry<'_>| Entry {
+                        ino: e.ino,
+                        next: e.next,
+                        kind: e.kind,
+                        name: e.name.into(),
+                    })
+                    .collect(),
+            ),
+            SchemeResult::Error(e) => Reply::Error(*e),
+        }
+    }
+}
+
+/// Where a reply goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The embedder; it collects the reply with
+    /// [`crate::ProcessManager::take_scheme_replies`].
+    External,
+    /// A guest parked in an fs hostcall (see `crate::fs`).
+    Guest {
+        /// The guest.
+        pid: Pid,
+        /// Its wait token.
+        token: u64,
+    },
+}
+
+/// A change the embedder may mirror (Redox registers real schemes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemeEvent {
+    /// A scheme appeared.
+    Registered(String),
+    /// A scheme went away.
+    Gone(String),
+}
+
+#[derive(Debug)]
+struct Queued {
+    tag: u64,
+    caller: Pid,
+    op: Op,
+}
+
+#[derive(Debug)]
+struct Scheme {
+    provider: Pid,
+    queue: VecDeque<Queued>,
+    /// Tags handed to the provider and not yet answered.
+    in_flight: Vec<u64>,
+}
+
+/// All guest schemes.
+#[derive(Debug, Default)]
+pub struct SchemeTable {
+    schemes: HashMap<String, Scheme>,
+    origins: HashMap<u64, (String, Origin)>,
+    next_tag: u64,
+    external: Vec<(u64, Reply)>,
+    guest: Vec<(Pid, u64, Reply)>,
+    events: Vec<SchemeEvent>,
+    /// Providers parked in `scheme_next`, by scheme name.
+    parked: HashMap<String, Pid>,
+}
+
+/// Checks a scheme name: 1 to 64 of `[a-z0-9._-]`, not reserved.
+pub fn valid_name(name: &str) -> Result<(), i32> {
+    let ok_chars = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if name.is_empty() || name.len() > 64 || !ok_chars {
+        return Err(EINVAL);
+    }
+    if RESERVED.contains(&name) {
+        return Err(EEXIST);
+    }
+    Ok(())
+}
+
+impl SchemeTable {
+    /// Registers `name` for `provider`.
+    pub fn register(&mut self, name: &str, provider: Pid) -> Result<(), i32> {
+        valid_name(name)?;
+        if self.schemes.contains_key(name) {
+            return Err(EEXIST);
+        }
+        self.schemes.insert(name.into(), Scheme { provider, queue: VecDeque::new(), in_flight: Vec::new() });
+        self.events.push(SchemeEvent::Registered(name.into()));
+        Ok(())
+    }
+
+    /// The provider of `name`.
+    pub fn provider(&self, name: &str) -> Option<Pid> {
+        self.schemes.get(name).map(|s| s.provider)
+    }
+
+    /// Registered names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.schemes.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Queues a request; returns its tag (`ENOENT` for no such scheme).
+    /// `Close` has no reply and gets no origin.
+    pub fn submit(&mut self, name: &str, caller: Pid, op: Op, origin: Origin) -> Result<u64, i32> {
+        let scheme = self.schemes.get_mut(name).ok_or(ENOENT)?;
+        self.next_tag += 1;
+        let tag = self.next_tag;
+        if !matches!(op, Op::Close { .. }) {
+            self.origins.insert(tag, (name.into(), origin));
+        }
+        scheme.queue.push_back(Queued { tag, caller, op });
+        Ok(tag)
+    }
+
+    /// Encodes the next request of `name` for its provider if it fits in
+    /// `cap` bytes (then it is in flight). Returns the encoded length (the
+    /// request stays queued when it is larger than `cap`), or `None` when
+    /// the queue is empty.
+    pub fn next_request(&mut self, name: &str, cap: usize) -> Option<(usize, Vec<u8>)> {
+        let scheme = self.schemes.get_mut(name)?;
+        let next = scheme.queue.front()?;
+        let bytes =
+            msg::encode(&SchemeRequest { tag: next.tag, caller: next.caller, op: next.op.borrowed() });
+        if bytes.len() > cap {
+            return Some((bytes.len(), Vec::new()));
+        }
+        let taken = scheme.queue.pop_front()?;
+        if self.origins.contains_key(&taken.tag) {
+            scheme.in_flight.push(taken.tag);
+        }
+        Some((bytes.len(), bytes))
+    }
+
+    /// Takes a provider's reply (postcard `SchemeReply`).
+    pub fn reply(&mut self, name: &str, bytes: &[u8]) -> Result<(), i32> {
+        let reply: wasmd_abi::scheme::SchemeReply<'_> = msg::decode(bytes).map_err(|_| EINVAL)?;
+        let scheme = self.schemes.get_mut(name).ok_or(ENOENT)?;
+        let Some(i) = scheme.in_flight.iter().position(|t| *t == reply.tag) else { return Err(ENOENT) };
+        scheme.in_flight.swap_remove(i);
+        self.route(reply.tag, Reply::owned(&reply.result));
+        Ok(())
+    }
+
+    fn route(&mut self, tag: u64, reply: Reply) {
+        match self.origins.remove(&tag) {
+            Some((_, Origin::External)) => self.external.push((tag, reply)),
+            Some((_, Origin::Guest { pid, token })) => self.guest.push((pid, token, reply)),
+            None => {}
+        }
+    }
+
+    /// Removes every scheme of `provider`; their requests fail with `EIO`.
+    pub fn provider_gone(&mut self, provider: Pid) {
+        let names: Vec<String> =
+            self.schemes.iter().filter(|(_, s)| s.provider == provider).map(|(n, _)| n.clone()).collect();
+        for name in names {
+            self.unregister(&name);
+        }
+    }
+
+    /// Removes a scheme; its requests fail with `EIO`.
+    pub fn unregister(&mut self, name: &str) {
+        let Some(scheme) = self.schemes.remove(name) else { return };
+        self.parked.remove(name);
+        let tags: Vec<u64> =
+            scheme.queue.iter().map(|q| q.tag).chain(scheme.in_flight.iter().copied()).collect();
+        for tag in tags {
+            self.route(tag, Reply::Error(EIO));
+        }
+        self.events.push(SchemeEvent::Gone(name.into()));
+    }
+
+    /// Records that the provider of `name` is parked in `scheme_next`.
+    pub fn park(&mut self, name: &str, pid: Pid) {
+        self.parked.insert(name.into(), pid);
+    }
+
+    /// Providers parked on a scheme that now has requests, unparked.
+    pub fn take_ready_providers(&mut self) -> Vec<(String, Pid)> {
+        let ready: Vec<String> = self
+            .parked
+            .keys()
+            .filter(|n| self.schemes.get(*n).is_some_and(|s| !s.queue.is_empty()))
+            .cloned()
+            .collect();
+        ready.into_iter().filter_map(|n| self.parked.remove(&n).map(|p| (n, p))).collect()
+    }
+
+    /// Replies for the embedder.
+    pub fn take_external(&mut self) -> Vec<(u64, Reply)> {
+        std::mem::take(&mut self.external)
+    }
+
+    /// Replies for parked guests: pid, wait token, reply.
+    pub fn take_guest_replies(&mut self) -> Vec<(Pid, u64, Reply)> {
+        std::mem::take(&mut self.guest)
+    }
+
+    /// Registrations and removals since the last call.
+    pub fn take_events(&mut self) -> Vec<SchemeEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// True when something awaits the manager (replies to route or
+    /// providers to wake).
+    pub fn has_work(&self) -> bool {
+        !self.guest.is_empty()
+            || self.parked.keys().any(|n| self.schemes.get(n).is_some_and(|s| !s.queue.is_empty()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmd_abi::scheme::SchemeReply;
+
+    fn reply_bytes(tag: u64, result: SchemeResult<'_>) -> Vec<u8> {
+        msg::encode(&SchemeReply { tag, result })
+    }
+
+    #[test]
+    fn request_reply_and_provider_death() {
+        let mut t = SchemeTable::default();
+        assert_eq!(t.register("wasm", 1), Err(EEXIST));
+        assert_eq!(t.register("Bad Name", 1), Err(EINVAL));
+        t.register("ramfs", 7).unwrap();
+        assert_eq!(t.register("ramfs", 8), Err(EEXIST));
+        assert_eq!(t.submit("nope", 0, Op::Fsync { id: 1 }, Origin::External), Err(ENOENT));
+        let a = t.submit("ramfs", 0, Op::Open { path: "x".into(), flags: 0 }, Origin::External).unwrap();
+        let b = t
+            .submit("ramfs", 3, Op::Read { id: 1, offset: 0, len: 9 }, Origin::Guest { pid: 3, token: 5 })
+            .unwrap();
+        let c = t.submit("ramfs", 0, Op::Fsync { id: 1 }, Origin::External).unwrap();
+        assert_eq!(
+            t.next_request("ramfs", 2).map(|(n, b)| (n > 2, b.len())),
+            Some((true, 0)),
+            "too small: stays queued"
+        );
+        let (_, first) = t.next_request("ramfs", 1024).unwrap();
+        let req: SchemeRequest<'_> = msg::decode(&first).unwrap();
+        assert_eq!((req.tag, req.op), (a, SchemeOp::Open { path: "x", flags: 0 }));
+        let _ = t.next_request("ramfs", 1024).unwrap();
+        t.reply("ramfs", &reply_bytes(a, SchemeResult::Value(42))).unwrap();
+        assert_eq!(t.reply("ramfs", &reply_bytes(a, SchemeResult::Value(42))), Err(ENOENT), "answered twice");
+        assert_eq!(t.reply("ramfs", b"\xff"), Err(EINVAL));
+        assert_eq!(t.take_external(), vec![(a, Reply::Value(42))]);
+        // b is in flight, c is queued: both fail when the provider dies.
+        t.provider_gone(7);
+        assert_eq!(t.take_guest_replies(), vec![(3, 5, Reply::Error(EIO))]);
+        assert_eq!(t.take_external(), vec![(c, Reply::Error(EIO))]);
+        assert_eq!(t.names(), Vec::<String>::new());
+        assert_eq!(
+            t.take_events(),
+            vec![SchemeEvent::Registered("ramfs".into()), SchemeEvent::Gone("ramfs".into())]
+        );
+        let _ = b;
+    }
+}

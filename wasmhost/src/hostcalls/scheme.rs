@@ -1,0 +1,81 @@
+//! Scheme-provider hostcalls: `scheme_register`, `scheme_next`,
+//! `scheme_reply`, `scheme_unregister` (capability `SCHEME`).
+
+use wasmd_abi::errno::{EBADF, EINVAL};
+use wasmd_abi::{hostcall, Caps, Rights};
+use wasmi::{Error, Linker};
+
+use super::{guest_range, kernel, memory_and_state, require, ret, CallResult, Ctx, Ret};
+use crate::process::{HandleObject, ProcessState, Syscall};
+
+/// The scheme behind a provider's handle.
+fn scheme_name(state: &ProcessState, handle: i32) -> Result<String, i32> {
+    match &state.handles.get(handle as u32, Rights(0))?.object {
+        HandleObject::Scheme(name) => Ok(name.clone()),
+        _ => Err(EBADF),
+    }
+}
+
+fn register(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> CallResult {
+    require(caller, Caps::SCHEME_PROVIDE)?;
+    let (mem, state) = memory_and_state(caller)?;
+    let name = std::str::from_utf8(&mem[guest_range(mem.len(), ptr, len)?]).map_err(|_| EINVAL)?.to_string();
+    if state.handles.len() >= state.handles.capacity() {
+        return Err(wasmd_abi::errno::EMFILE);
+    }
+    state.env.schemes.lock().unwrap_or_else(|e| e.into_inner()).register(&name, state.pid)?;
+    let handle = state.handles.insert(HandleObject::Scheme(name), Rights::ALL)?;
+    Ok(i64::from(handle))
+}
+
+fn next(caller: &mut Ctx<'_>, handle: i32, buf: i32, cap: i32) -> Result<Result<i64, Syscall>, i32> {
+    let (mem, state) = memory_and_state(caller)?;
+    let name = scheme_name(state, handle)?;
+    let range = guest_range(mem.len(), buf, cap)?;
+    let next = state.env.schemes.lock().unwrap_or_else(|e| e.into_inner()).next_request(&name, range.len());
+    Ok(match next {
+        Some((len, bytes)) => {
+            if !bytes.is_empty() {
+                mem[range.start..range.start + bytes.len()].copy_from_slice(&bytes);
+            }
+            Ok(len as i64)
+        }
+        None => Err(Syscall::SchemeWait { name, buf: buf as u32, cap: cap as u32 }),
+    })
+}
+
+fn reply(caller: &mut Ctx<'_>, handle: i32, ptr: i32, len: i32) -> CallResult {
+    let (mem, state) = memory_and_state(caller)?;
+    let name = scheme_name(state, handle)?;
+    let bytes = &mem[guest_range(mem.len(), ptr, len)?];
+    state.env.schemes.lock().unwrap_or_else(|e| e.into_inner()).reply(&name, bytes)?;
+    Ok(0)
+}
+
+fn unregister(caller: &mut Ctx<'_>, handle: i32) -> CallResult {
+    let state = caller.data_mut();
+    let name = scheme_name(state, handle)?;
+    state.handles.remove(handle as u32)?;
+    state.env.schemes.lock().unwrap_or_else(|e| e.into_inner()).unregister(&name);
+    Ok(0)
+}
+
+pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
+    let m = hostcall::MODULE;
+    linker.func_wrap(m, "scheme_register", |mut c: Ctx<'_>, ptr: i32, len: i32| -> i64 {
+        ret(register(&mut c, ptr, len))
+    })?;
+    linker.func_wrap(m, "scheme_next", |mut c: Ctx<'_>, h: i32, buf: i32, cap: i32| -> Ret {
+        match next(&mut c, h, buf, cap) {
+            Ok(Ok(len)) => Ok(len),
+            Ok(Err(wait)) => kernel(&mut c, Ok(wait)),
+            Err(e) => Ok(super::err(e)),
+        }
+    })?;
+    linker.func_wrap(m, "scheme_reply", |mut c: Ctx<'_>, h: i32, ptr: i32, len: i32| -> i64 {
+        ret(reply(&mut c, h, ptr, len))
+    })?;
+    linker
+        .func_wrap(m, "scheme_unregister", |mut c: Ctx<'_>, h: i32| -> i64 { ret(unregister(&mut c, h)) })?;
+    Ok(())
+}
