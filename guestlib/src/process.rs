@@ -55,6 +55,7 @@ pub struct Command<'a> {
     caps: Option<Caps>,
     limits: SpawnLimits,
     grants: Vec<Grant>,
+    namespace: Option<Vec<&'a str>>,
 }
 
 impl<'a> Command<'a> {
@@ -81,7 +82,16 @@ impl<'a> Command<'a> {
             caps: None,
             limits: SpawnLimits::default(),
             grants: Vec::new(),
+            namespace: None,
         }
+    }
+
+    /// Gives the child these namespace grants (`SCHEME:PREFIX[=ro|rw]`),
+    /// each within one of the caller's; by default it inherits the
+    /// caller's.
+    pub fn namespace(mut self, grants: impl IntoIterator<Item = &'a str>) -> Self {
+        self.namespace = Some(grants.into_iter().collect());
+        self
     }
 
     /// Passes a region (or a channel's region) to the child with `rights`;
@@ -136,6 +146,7 @@ impl<'a> Command<'a> {
             caps: self.caps,
             limits: self.limits,
             grants: self.grants.clone(),
+            namespace: self.namespace.clone(),
         };
         let bytes = msg::encode(&req);
         // SAFETY: pointer and length of a live buffer.

@@ -95,6 +95,34 @@ hostcalls! {
     pub fn scheme_reply(handle: i32, ptr: *const u8, len: usize) -> i64;
     /// Removes a scheme.
     pub fn scheme_unregister(handle: i32) -> i64;
+    /// Opens a path; returns a file handle.
+    pub fn fs_open(path: *const u8, len: usize, flags: i32) -> i64;
+    /// Reads at the position.
+    pub fn fs_read(handle: i32, buf: *mut u8, len: usize) -> i64;
+    /// Writes at the position.
+    pub fn fs_write(handle: i32, ptr: *const u8, len: usize) -> i64;
+    /// Moves the position.
+    pub fn fs_seek(handle: i32, offset: i64, whence: i32) -> i64;
+    /// Closes a file or socket handle.
+    pub fn fs_close(handle: i32) -> i64;
+    /// Postcard `Stat` into `buf`; returns its length.
+    pub fn fs_fstat(handle: i32, buf: *mut u8, cap: usize) -> i64;
+    /// Postcard `Vec<DirEntry>` into `buf`; returns the entry count.
+    pub fn fs_getdents(handle: i32, buf: *mut u8, cap: usize) -> i64;
+    /// Removes a path.
+    pub fn fs_unlink(path: *const u8, len: usize) -> i64;
+    /// Creates a directory.
+    pub fn fs_mkdir(path: *const u8, len: usize) -> i64;
+    /// Connects a socket.
+    pub fn net_connect(addr: *const u8, len: usize) -> i64;
+    /// Listens (TCP) or binds (UDP).
+    pub fn net_listen(addr: *const u8, len: usize) -> i64;
+    /// Accepts a connection.
+    pub fn net_accept(handle: i32) -> i64;
+    /// Sends bytes.
+    pub fn net_send(handle: i32, ptr: *const u8, len: usize) -> i64;
+    /// Receives bytes.
+    pub fn net_recv(handle: i32, buf: *mut u8, len: usize) -> i64;
 }
 
 /// Give up the rest of this time slice (import `yield`).

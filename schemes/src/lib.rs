@@ -12,4 +12,5 @@ pub mod logger;
 pub mod output;
 pub mod protocol;
 pub mod run;
+pub mod sockets;
 pub mod sys;

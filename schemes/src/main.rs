@@ -62,6 +62,15 @@ enum Command {
         /// Fuel per time slice (preemption granularity).
         #[arg(long, value_name = "N")]
         slice_fuel: Option<u64>,
+        /// Namespace grant for fs and socket hostcalls (repeatable):
+        /// `SCHEME:PREFIX[=ro|rw]`, e.g. `file:/data=ro`, `tcp:127.0.0.1:*`,
+        /// `ramfs:`. Without grants a guest reaches no files or sockets.
+        #[arg(long = "grant", value_name = "GRANT", value_parser = parse_grant)]
+        grants: Vec<wasmhost::namespace::Grant>,
+        /// Directory that `file:` paths live in; guests cannot leave it
+        /// (`..` and symlinks included). Without it, `file:` is refused.
+        #[arg(long, value_name = "DIR")]
+        fs_root: Option<PathBuf>,
         /// The module: a `.wasm` binary or `.wat` text.
         module: PathBuf,
         /// Arguments passed to the module (after `--`).
@@ -79,6 +88,9 @@ enum Command {
         /// modules spawned through the tree are added automatically.
         #[arg(long = "module-dir", value_name = "DIR")]
         module_dirs: Vec<PathBuf>,
+        /// Directory that guests' `file:` paths live in (Linux).
+        #[arg(long, value_name = "DIR")]
+        fs_root: Option<PathBuf>,
     },
     /// Print the process table (`/scheme/wasm/ps`).
     Ps {
@@ -143,6 +155,11 @@ enum Command {
     },
 }
 
+fn parse_grant(text: &str) -> Result<wasmhost::namespace::Grant, String> {
+    wasmhost::namespace::parse_grant(text)
+        .map_err(|_| format!("bad grant `{text}` (expected SCHEME:PREFIX[=ro|rw])"))
+}
+
 fn parse_cap(name: &str) -> Result<Caps, String> {
     Caps::from_name(name).ok_or_else(|| {
         let names: Vec<&str> = Caps::NAMED.iter().map(|(n, _)| *n).collect();
@@ -154,7 +171,7 @@ fn main() -> ExitCode {
     wasmd::logger::init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Daemon { socket, module_dirs } => daemon(socket, module_dirs),
+        Command::Daemon { socket, module_dirs, fs_root } => daemon(socket, module_dirs, fs_root),
         Command::Ps { socket } => client(socket, |c| print_bytes(&c.read_all("/scheme/wasm/ps")?)),
         Command::Status { socket, pid } => {
             client(socket, |c| print_bytes(&c.read_all(&format!("/scheme/wasm/{pid}/status"))?))
@@ -189,6 +206,8 @@ fn main() -> ExitCode {
             caps,
             module_dirs,
             slice_fuel,
+            grants,
+            fs_root,
             module,
             args,
         } => {
@@ -201,6 +220,8 @@ fn main() -> ExitCode {
                 limits: Limits { max_pages: mem_pages, fuel, max_handles, max_region_bytes },
                 module_dirs,
                 slice_fuel,
+                namespace: grants,
+                fs_root,
             };
             match run(&spec) {
                 Ok((status, deadlock)) => {
@@ -250,8 +271,8 @@ fn client(socket: Option<PathBuf>, f: impl FnOnce(&mut Client) -> Result<(), Cli
 }
 
 /// `wasmd daemon`.
-fn daemon(socket: Option<PathBuf>, module_dirs: Vec<PathBuf>) -> ExitCode {
-    let platform = match wasmd::sys::OsPlatform::new() {
+fn daemon(socket: Option<PathBuf>, module_dirs: Vec<PathBuf>, fs_root: Option<PathBuf>) -> ExitCode {
+    let platform = match wasmd::sys::OsPlatform::with_file_root(fs_root.as_deref()) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("wasmd: cannot initialise the platform: {e}");

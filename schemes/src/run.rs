@@ -27,6 +27,10 @@ pub struct RunSpec {
     pub module_dirs: Vec<PathBuf>,
     /// Fuel per time slice.
     pub slice_fuel: Option<u64>,
+    /// Namespace grants of the root process.
+    pub namespace: Vec<wasmhost::namespace::Grant>,
+    /// The directory `file:` paths live in (none: `file:` is refused).
+    pub fs_root: Option<PathBuf>,
 }
 
 /// Why a run could not start (bad input: exit code 2).
@@ -65,7 +69,7 @@ pub fn run(spec: &RunSpec) -> Result<(ExitStatus, Option<String>), RunError> {
         spec.module.parent().filter(|d| d.as_os_str().is_empty()).map(|_| PathBuf::from(".")),
     );
     let loader = FsModuleLoader::new(roots);
-    let platform = OsPlatform::new().map_err(RunError::Platform)?;
+    let platform = OsPlatform::with_file_root(spec.fs_root.as_deref()).map_err(RunError::Platform)?;
     let mut config = ManagerConfig::default();
     if let Some(slice) = spec.slice_fuel {
         config.slice_fuel = slice;
@@ -85,6 +89,7 @@ pub fn run(spec: &RunSpec) -> Result<(ExitStatus, Option<String>), RunError> {
         limits: spec.limits,
         parent: None,
         module_path: spec.module.canonicalize().ok(),
+        namespace: spec.namespace.clone(),
     };
     let pid = manager.spawn(module, opts).map_err(spawn_err)?;
     let deadlock = manager.run_to_completion().err().map(|d| d.to_string());

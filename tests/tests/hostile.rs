@@ -69,10 +69,10 @@ fn a_spawn_bomb_is_bounded_by_the_process_limit() {
     let bomb = b"(module
         (import \"wasmd\" \"spawn\" (func $spawn (param i32 i32) (result i64)))
         (memory (export \"memory\") 1)
-        (data (i32.const 0) \"\\00\\08bomb.wat\\00\\00\\00\\00\\00\\00\\00\")
+        (data (i32.const 0) \"\\00\\08bomb.wat\\00\\00\\00\\00\\00\\00\\00\\00\")
         (func (export \"_start\")
           (loop $again
-            (br_if $again (i64.ge_s (call $spawn (i32.const 0) (i32.const 17)) (i64.const 0))))))";
+            (br_if $again (i64.ge_s (call $spawn (i32.const 0) (i32.const 18)) (i64.const 0))))))";
     let dir = std::env::temp_dir().join(format!("wasmd-bomb-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("bomb.wat");

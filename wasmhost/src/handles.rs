@@ -95,6 +95,13 @@ impl<T> HandleTable<T> {
         }
     }
 
+    /// The entry of `handle`, mutably (`EBADF` for an unknown handle).
+    pub fn get_mut(&mut self, handle: u32) -> Result<&mut Entry<T>, i32> {
+        self.slot(handle).ok_or(EBADF)?;
+        let slot = self.slots.get_mut((handle & 0xffff) as usize).ok_or(EBADF)?;
+        slot.entry.as_mut().ok_or(EBADF)
+    }
+
     /// Removes `handle`; returns its entry.
     pub fn remove(&mut self, handle: u32) -> Result<Entry<T>, i32> {
         self.slot(handle).ok_or(EBADF)?;

@@ -23,10 +23,12 @@ pub mod futex;
 pub mod guest_scheme;
 pub mod handles;
 pub mod hostcalls;
+pub mod io;
 pub mod limits;
 pub mod log;
 pub mod manager;
 pub mod module_cache;
+pub mod namespace;
 pub mod platform;
 pub mod process;
 pub mod region;
@@ -41,6 +43,8 @@ pub use error::{ControlError, SpawnError};
 pub use limits::Limits;
 pub use manager::{Deadlock, LoadResult, ManagerConfig, ProcessManager, SpawnOptions};
 pub use module_cache::{CompiledModule, ModuleCache};
-pub use platform::{LoadError, LoadedModule, ModuleLoader, NoOutput, OutputSink, Platform};
+pub use platform::{
+    HostFile, HostSocket, LoadError, LoadedModule, ModuleLoader, NoOutput, OutputSink, Platform,
+};
 pub use scheduler::Scheduler;
 pub use wasmd_abi::{Caps, ExitStatus, ProcessInfo, RunState};

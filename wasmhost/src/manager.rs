@@ -91,6 +91,8 @@ pub struct SpawnOptions {
     pub parent: Option<Pid>,
     /// The module file, if it came from one.
     pub module_path: Option<PathBuf>,
+    /// Namespace grants for fs and socket hostcalls.
+    pub namespace: Vec<crate::namespace::Grant>,
 }
 
 impl SpawnOptions {
@@ -103,6 +105,7 @@ impl SpawnOptions {
             limits: Limits::default(),
             parent: None,
             module_path: None,
+            namespace: Vec::new(),
         }
     }
 }
@@ -272,6 +275,7 @@ impl ProcessManager {
             pending_shares: Vec::new(),
             region_bytes: 0,
             max_region_bytes: opts.limits.max_region_bytes,
+            namespace: opts.namespace.clone().into(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -381,6 +385,7 @@ impl ProcessManager {
         }
         self.wake_futex_waiters();
         self.serve_scheme_providers();
+        self.deliver_guest_replies();
         if self.sched.next_deadline().is_some() {
             let now = Instant::now();
             while let Some((pid, token)) = self.sched.pop_due(now) {
@@ -537,8 +542,9 @@ impl ProcessManager {
     /// Ends a process: frees its store, keeps its log and status.
     pub(crate) fn finish(&mut self, proc: &mut Process, status: ExitStatus) {
         self.schemes().provider_gone(proc.pid);
+        self.close_guest_files(proc);
         match self.blocked_on_proc(proc) {
-            Some(BlockOn::Job { .. }) => self.jobs_in_flight -= 1,
+            Some(BlockOn::Job { .. }) | Some(BlockOn::Io { counted: true, .. }) => self.jobs_in_flight -= 1,
             Some(BlockOn::Futex { key, token }) => {
                 let (key, token) = (*key, *token);
                 self.futex().cancel(key, proc.pid, token);
@@ -901,6 +907,14 @@ impl ProcessManager {
     }
 
     fn complete_job(&mut self, done: Completion) {
+        if matches!(done.result, JobResult::Io(_) | JobResult::Ready) {
+            let result = match done.result {
+                JobResult::Io(result) => Some(result),
+                _ => None,
+            };
+            self.finish_io(done.pid, done.token, result);
+            return;
+        }
         if done.pid == 0 {
             if let JobResult::Module(result) = done.result {
                 let result = result.map(|(m, p)| (m, p.unwrap_or_default()));

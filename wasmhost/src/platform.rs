@@ -12,6 +12,10 @@ use std::path::{Path, PathBuf};
 
 use wasmd_abi::ExitStatus;
 
+use std::sync::Arc;
+
+use wasmd_abi::scheme::Stat;
+
 use crate::region::SharedMemory;
 use crate::Pid;
 
@@ -24,6 +28,74 @@ pub trait Platform: Send + Sync + 'static {
     /// mapped read-write and shared, zero-filled. Called on a worker
     /// thread (on Redox this opens a path).
     fn create_shared_memory(&self, size: usize) -> Result<Box<dyn SharedMemory>, i32>;
+
+    /// Opens `path` (normalised, absolute) in the OS scheme `scheme` with
+    /// Redox `O_*` flags: on Linux only `file`, mapped into the daemon's
+    /// file root; on Redox the real `/scheme/SCHEME/PATH`. Worker thread.
+    fn fs_open(&self, scheme: &str, path: &str, flags: u32) -> Result<Arc<dyn HostFile>, i32> {
+        let _ = (scheme, path, flags);
+        Err(wasmd_abi::errno::ENOENT)
+    }
+
+    /// Removes a file (or, with `dir`, an empty directory). Worker thread.
+    fn fs_unlink(&self, scheme: &str, path: &str, dir: bool) -> Result<(), i32> {
+        let _ = (scheme, path, dir);
+        Err(wasmd_abi::errno::ENOENT)
+    }
+
+    /// Creates a directory. Worker thread.
+    fn fs_mkdir(&self, scheme: &str, path: &str) -> Result<(), i32> {
+        let _ = (scheme, path);
+        Err(wasmd_abi::errno::ENOENT)
+    }
+
+    /// Connects a socket (`tcp` or `udp`) to `addr` (`HOST:PORT`); the
+    /// socket is non-blocking afterwards. Worker thread.
+    fn net_connect(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
+        let _ = (proto, addr);
+        Err(wasmd_abi::errno::EOPNOTSUPP)
+    }
+
+    /// Binds a listening TCP socket or a bound UDP socket at `addr`;
+    /// non-blocking. Worker thread.
+    fn net_listen(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
+        let _ = (proto, addr);
+        Err(wasmd_abi::errno::EOPNOTSUPP)
+    }
+
+    /// Calls `ready` (from any thread) once `socket` is readable (or,
+    /// with `writable`, writable), or has failed. One-shot.
+    fn net_wait(&self, socket: &Arc<dyn HostSocket>, writable: bool, ready: Box<dyn FnOnce() + Send>) {
+        let _ = (socket, writable);
+        ready();
+    }
+}
+
+/// An OS file opened for a guest. Called on worker threads.
+pub trait HostFile: Send + Sync + std::fmt::Debug {
+    /// Reads up to `len` bytes at `offset`.
+    fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, i32>;
+    /// Writes at `offset`; returns the count.
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<usize, i32>;
+    /// Status.
+    fn stat(&self) -> Result<Stat, i32>;
+    /// A directory's entries: name and kind (`wasmd_abi::scheme::kind`).
+    fn entries(&self) -> Result<Vec<(String, u8)>, i32>;
+}
+
+/// An OS socket for a guest; every call is non-blocking (`EAGAIN` when it
+/// would block). Called on the scheduler thread.
+pub trait HostSocket: Send + Sync + std::fmt::Debug {
+    /// Accepts a connection (listening TCP sockets).
+    fn accept(&self) -> Result<Arc<dyn HostSocket>, i32>;
+    /// Sends bytes; returns the count.
+    fn send(&self, data: &[u8]) -> Result<usize, i32>;
+    /// Receives up to `len` bytes (empty at end of stream).
+    fn recv(&self, len: usize) -> Result<Vec<u8>, i32>;
+    /// The local address, `HOST:PORT`.
+    fn local_addr(&self) -> String;
+    /// The OS descriptor, for readiness polling.
+    fn raw_fd(&self) -> i64;
 }
 
 /// A module file that was read.

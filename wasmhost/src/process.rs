@@ -90,6 +90,8 @@ pub enum Syscall {
         /// Timeout in nanoseconds; `None` waits for ever.
         timeout: Option<u64>,
     },
+    /// An fs or socket operation.
+    Io(crate::io::IoRequest),
     /// `scheme_next` found no request: park until one comes.
     SchemeWait {
         /// Scheme name.
@@ -123,6 +125,8 @@ pub struct SpawnCall {
     pub limits: wasmd_abi::SpawnLimits,
     /// Regions passed to the child, with the rights it gets.
     pub grants: Vec<(Arc<Region>, Rights)>,
+    /// The child's namespace grants; `None` inherits the caller's.
+    pub namespace: Option<Vec<crate::namespace::Grant>>,
 }
 
 /// Where a spawned module comes from.
@@ -154,6 +158,10 @@ pub enum HandleObject {
     Region(Arc<Region>),
     /// A scheme this process provides.
     Scheme(String),
+    /// An open file (guest scheme or OS).
+    File(crate::io::FileHandle),
+    /// A socket.
+    Socket(Arc<dyn crate::platform::HostSocket>),
 }
 
 /// Most regions shared with a process and not yet attached.
@@ -186,6 +194,8 @@ pub struct ProcessState {
     pub region_bytes: u64,
     /// Most region bytes it may hold.
     pub max_region_bytes: u64,
+    /// Namespace grants for fs and socket hostcalls.
+    pub namespace: Arc<[crate::namespace::Grant]>,
 }
 
 /// How a ready process continues.
@@ -220,6 +230,16 @@ pub enum BlockOn {
         token: u64,
         /// What to do with its result.
         then: JobThen,
+    },
+    /// An fs or socket operation.
+    Io {
+        /// Wait token (worker job, scheme request origin or readiness).
+        token: u64,
+        /// How to finish it.
+        then: crate::io::IoThen,
+        /// A worker job or the poller will answer (counted in the
+        /// manager's jobs in flight).
+        counted: bool,
     },
     /// A provider waiting for its scheme's next request.
     SchemeNext {

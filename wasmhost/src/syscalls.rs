@@ -57,6 +57,7 @@ impl ProcessManager {
                 SyscallOutcome::Park(BlockOn::Sleep { token })
             }
             Syscall::Spawn(call) => self.sys_spawn(proc, call),
+            Syscall::Io(req) => self.sys_io(proc, req),
             Syscall::SchemeWait { name, buf, cap } => {
                 self.schemes().park(&name, proc.pid);
                 SyscallOutcome::Park(BlockOn::SchemeNext { name, buf, cap })
@@ -275,6 +276,13 @@ impl ProcessManager {
             }
             None => call.args.first().cloned().unwrap_or_else(|| "wasm".into()),
         };
+        let parent_ns: Vec<crate::namespace::Grant> =
+            proc.store.as_ref().map(|s| s.data().namespace.to_vec()).unwrap_or_default();
+        let namespace = match &call.namespace {
+            None => parent_ns,
+            Some(asked) if asked.iter().all(|g| parent_ns.iter().any(|p| g.within(p))) => asked.clone(),
+            Some(_) => return Err(EPERM),
+        };
         Ok(SpawnOptions {
             name,
             args: call.args.clone(),
@@ -282,6 +290,7 @@ impl ProcessManager {
             limits,
             parent: Some(proc.pid),
             module_path: path,
+            namespace,
         })
     }
 

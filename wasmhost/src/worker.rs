@@ -20,6 +20,10 @@ use crate::Pid;
 pub enum JobResult {
     /// A loaded and compiled module (and the file it came from).
     Module(Result<(Arc<CompiledModule>, Option<std::path::PathBuf>), SpawnError>),
+    /// A host file or socket operation's outcome.
+    Io(Result<crate::io::IoValue, i32>),
+    /// A socket became ready: retry the parked operation.
+    Ready,
     /// OS shared memory for a region of `size` bytes, or an errno.
     Memory {
         /// The size asked for (reserved in the region accounting).
@@ -49,6 +53,8 @@ pub type Waker = Arc<dyn Fn() + Send + Sync>;
 /// A small pool of worker threads.
 pub struct Workers {
     jobs: Sender<(Pid, u64, Job)>,
+    done: Sender<Completion>,
+    waker: Arc<Mutex<Option<Waker>>>,
 }
 
 impl std::fmt::Debug for Workers {
@@ -62,6 +68,7 @@ impl Workers {
     /// `waker` after each.
     pub fn start(count: usize, done: Sender<Completion>, waker: Arc<Mutex<Option<Waker>>>) -> Self {
         let (jobs, rx) = mpsc::channel::<(Pid, u64, Job)>();
+        let (done_keep, waker_keep) = (done.clone(), waker.clone());
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..count.max(1) {
             let rx: Arc<Mutex<Receiver<(Pid, u64, Job)>>> = rx.clone();
@@ -82,7 +89,20 @@ impl Workers {
                 log::error!("cannot start worker thread: {e}");
             }
         }
-        Self { jobs }
+        Self { jobs, done: done_keep, waker: waker_keep }
+    }
+
+    /// A callback, usable from any thread once, that tells the manager
+    /// `pid`'s wait `token` is ready (socket readiness).
+    pub fn notifier(&self, pid: Pid, token: u64) -> Box<dyn FnOnce() + Send> {
+        let (done, waker) = (self.done.clone(), self.waker.clone());
+        Box::new(move || {
+            if done.send(Completion { pid, token, result: JobResult::Ready }).is_ok() {
+                if let Some(w) = waker.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                    w();
+                }
+            }
+        })
     }
 
     /// Queues a job for `pid`.

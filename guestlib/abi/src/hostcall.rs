@@ -84,6 +84,36 @@
 //! | `scheme_reply` | `(h: i32, ptr: i32, len: i32) -> i64` | — | `0`; `-EINVAL` for an undecodable reply, `-ENOENT` for a tag not in flight |
 //! | `scheme_unregister` | `(h: i32) -> i64` | — | `0`; the scheme goes away (pending requests fail with `-EIO`) |
 //!
+//! ## Files and sockets
+//!
+//! Paths are `SCHEME:REST` (`/scheme/SCHEME/REST` and `/REST`, meaning
+//! `file:/REST`, are accepted too). Each is checked against the process's
+//! namespace grants (`SCHEME:PREFIX[=ro|rw]`, given at spawn; see the
+//! `wasmd::namespace` docs): no grant is `-EACCES`, climbing above the
+//! root with `..` is `-EACCES`, writing under a read-only grant is
+//! `-EACCES`. A path in a guest-implemented scheme goes to its provider;
+//! other schemes go to the OS (on Linux: `file:` inside the daemon's file
+//! root, `tcp:` and `udp:` to real sockets; on Redox: the real
+//! `/scheme/...`). Every call here is blocking: it parks only the caller.
+//! Flags are Redox `O_*` values ([`crate::scheme::flags`]).
+//!
+//! | name | wasm signature | returns |
+//! |---|---|---|
+//! | `fs_open` | `(path: i32, len: i32, flags: i32) -> i64` | a file handle |
+//! | `fs_read` | `(h: i32, buf: i32, len: i32) -> i64` | bytes read at the handle's position, which advances (0 at the end); at most 1 MiB |
+//! | `fs_write` | `(h: i32, ptr: i32, len: i32) -> i64` | bytes written at the position, which advances |
+//! | `fs_seek` | `(h: i32, offset: i64, whence: i32) -> i64` | the new position; `whence` 0 set, 1 current, 2 end |
+//! | `fs_close` | `(h: i32) -> i64` | `0`; closes a file or socket handle |
+//! | `fs_fstat` | `(h: i32, buf: i32, cap: i32) -> i64` | the length of the postcard [`crate::scheme::Stat`] written to `buf` (`-ERANGE` if it does not fit) |
+//! | `fs_getdents` | `(h: i32, buf: i32, cap: i32) -> i64` | the number of entries written to `buf` as a postcard `Vec<`[`crate::scheme::DirEntry`]`>` (as many as fit, continuing where the last call stopped; 0 at the end) |
+//! | `fs_unlink` | `(path: i32, len: i32) -> i64` | `0` |
+//! | `fs_mkdir` | `(path: i32, len: i32) -> i64` | `0` |
+//! | `net_connect` | `(addr: i32, len: i32) -> i64` | a connected socket handle; `addr` is `tcp:HOST:PORT` or `udp:HOST:PORT` |
+//! | `net_listen` | `(addr: i32, len: i32) -> i64` | a listening TCP socket or a bound UDP socket (port 0 picks one) |
+//! | `net_accept` | `(h: i32) -> i64` | a connected socket handle |
+//! | `net_send` | `(h: i32, ptr: i32, len: i32) -> i64` | bytes sent |
+//! | `net_recv` | `(h: i32, buf: i32, len: i32) -> i64` | bytes received (0 at the end of a stream) |
+//!
 //! The entry point is the exported function `_start` with no parameters
 //! and no results; returning from it is `exit(0)`. A module without
 //! `_start` cannot be spawned (`-ENOEXEC`).
@@ -142,4 +172,18 @@ pub const NAMES: &[&str] = &[
     "scheme_next",
     "scheme_reply",
     "scheme_unregister",
+    "fs_open",
+    "fs_read",
+    "fs_write",
+    "fs_seek",
+    "fs_close",
+    "fs_fstat",
+    "fs_getdents",
+    "fs_unlink",
+    "fs_mkdir",
+    "net_connect",
+    "net_listen",
+    "net_accept",
+    "net_send",
+    "net_recv",
 ];

@@ -22,7 +22,8 @@ use crate::caps::Caps;
 /// Bytes: `module` ([`ModuleSource`]), `args` (varint count, then each
 /// string as varint length + UTF-8), `caps` (`0` = inherit the caller's
 /// set, or `1` + varint bits), `limits` ([`SpawnLimits`]), `grants`
-/// (varint count, then each [`Grant`]).
+/// (varint count, then each [`Grant`]), `namespace` (`0`, or `1` + varint
+/// count + strings).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpawnRequest<'a> {
     /// Where the module comes from.
@@ -40,6 +41,11 @@ pub struct SpawnRequest<'a> {
     /// Handles passed to the child: each arrives as a pending share the
     /// child attaches by id (`region_attach`).
     pub grants: Vec<Grant>,
+    /// The child's namespace grants (`SCHEME:PREFIX[=ro|rw]`, see the
+    /// hostcall docs); `None` inherits the caller's. Each must be covered
+    /// by one of the caller's (else `-EPERM`).
+    #[serde(borrow)]
+    pub namespace: Option<Vec<&'a str>>,
 }
 
 /// A handle passed to a child at spawn. The handle needs the `GRANT`

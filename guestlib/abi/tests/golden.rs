@@ -29,6 +29,7 @@ fn spawn_request_by_path() {
             max_region_bytes: Some(65536),
         },
         grants: vec![Grant { handle: 0x10000, rights: Rights(3) }],
+        namespace: Some(vec!["file:/srv=ro"]),
     };
     #[rustfmt::skip]
     let bytes = [
@@ -38,6 +39,8 @@ fn spawn_request_by_path() {
         0x01, 0x02, 0x00, 0x01, 0xAC, 0x02,             // limits: pages, fuel, handles
         0x01, 0x80, 0x80, 0x04,                         //         region bytes
         0x01, 0x80, 0x80, 0x04, 0x03,                   // grants: [(0x10000, READ|WRITE)]
+        0x01, 0x01, 0x0C,                               // namespace: Some(["file:/srv=ro"])
+        b'f', b'i', b'l', b'e', b':', b'/', b's', b'r', b'v', b'=', b'r', b'o',
     ];
     roundtrip(&req, &bytes);
 }
@@ -51,8 +54,9 @@ fn spawn_request_from_bytes_inheriting() {
         caps: None,
         limits: SpawnLimits::default(),
         grants: vec![],
+        namespace: None,
     };
-    let bytes = [0x01, 0x04, 0x00, b'a', b's', b'm', 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00];
+    let bytes = [0x01, 0x04, 0x00, b'a', b's', b'm', 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00];
     roundtrip(&req, &bytes);
 }
 

@@ -399,8 +399,8 @@ impl Daemon {
         let Some(file) = self.files.get_mut(&id) else { return Poll::Ready(Err(EBADF)) };
         match &mut file.node {
             Node::Spawn(state @ SpawnState::Empty) => match spec::parse(data) {
-                Ok(spec) if !spec.grants.is_empty() => {
-                    log::warn!("spawn spec refused: namespace grants are not supported by this build");
+                Ok(spec) if spec.grants.iter().any(|g| wasmhost::namespace::parse_grant(g).is_err()) => {
+                    log::warn!("spawn spec refused: bad grant in {:?}", spec.grants);
                     Poll::Ready(Err(EINVAL))
                 }
                 Ok(spec) => {
@@ -587,6 +587,8 @@ impl Daemon {
             opts.args.extend(spec.args);
             opts.caps = spec.caps;
             opts.limits = spec.limits;
+            opts.namespace =
+                spec.grants.iter().filter_map(|g| wasmhost::namespace::parse_grant(g).ok()).collect();
             if let Some(name) = spec.name {
                 opts.name = name;
             }

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use wasmd::loader::FsModuleLoader;
 use wasmd::sys::OsPlatform;
@@ -23,27 +24,59 @@ impl Harness {
     }
 
     pub fn with_config(config: ManagerConfig) -> Self {
+        Self::with_platform(config, OsPlatform::new().unwrap())
+    }
+
+    /// A harness whose guests' `file:` paths live in `root`.
+    pub fn with_fs_root(root: &Path) -> Self {
+        Self::with_platform(ManagerConfig::default(), OsPlatform::with_file_root(Some(root)).unwrap())
+    }
+
+    pub fn with_platform(config: ManagerConfig, platform: OsPlatform) -> Self {
         let out = Arc::new(CapturedOutput::default());
         let loader = FsModuleLoader::new([PathBuf::from(GUESTS_DIR), PathBuf::from(WAT_DIR)]);
-        let pm =
-            ProcessManager::new(config, Arc::new(OsPlatform::new().unwrap()), Arc::new(loader), out.clone());
+        let pm = ProcessManager::new(config, Arc::new(platform), Arc::new(loader), out.clone());
         Self { pm, out }
     }
 
     /// Spawns a module file with `args` (program name added), `caps`, `limits`.
     pub fn spawn_file(&mut self, path: &Path, args: &[&str], caps: Caps, limits: Limits) -> Pid {
+        self.spawn_file_ns(path, args, caps, limits, &[])
+    }
+
+    /// As `spawn_file`, with namespace grants.
+    pub fn spawn_file_ns(
+        &mut self,
+        path: &Path,
+        args: &[&str],
+        caps: Caps,
+        limits: Limits,
+        grants: &[&str],
+    ) -> Pid {
         let (module, resolved) = self.pm.load_module(path.to_str().unwrap()).expect("module loads");
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
         let mut all_args = vec![name.clone()];
         all_args.extend(args.iter().map(|s| s.to_string()));
-        let opts =
-            SpawnOptions { name, args: all_args, caps, limits, parent: None, module_path: Some(resolved) };
+        let opts = SpawnOptions {
+            name,
+            args: all_args,
+            caps,
+            limits,
+            parent: None,
+            module_path: Some(resolved),
+            namespace: grants.iter().map(|g| wasmhost::namespace::parse_grant(g).unwrap()).collect(),
+        };
         self.pm.spawn(module, opts).expect("spawns")
     }
 
     /// Spawns a Rust guest with default caps and limits.
     pub fn guest(&mut self, name: &str, args: &[&str]) -> Pid {
         self.spawn_file(&wasmd_tests::guest(name), args, Caps::DEFAULT, Limits::default())
+    }
+
+    /// Spawns a Rust guest with capabilities and namespace grants.
+    pub fn guest_with(&mut self, name: &str, args: &[&str], caps: Caps, grants: &[&str]) -> Pid {
+        self.spawn_file_ns(&wasmd_tests::guest(name), args, caps, Limits::default(), grants)
     }
 
     /// Spawns a WAT fixture with default caps and limits.
@@ -57,6 +90,16 @@ impl Harness {
 
     pub fn run_all(&mut self) {
         self.pm.run_to_completion().expect("no deadlock");
+    }
+
+    /// Runs until `pid` exits (or panics after `secs` seconds).
+    pub fn run_until_exit(&mut self, pid: Pid, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !self.pm.process(pid).unwrap().is_exited() {
+            assert!(Instant::now() < deadline, "pid {pid} did not finish");
+            self.pm.run(64);
+            self.pm.wait_for_events(Some(Duration::from_millis(1)));
+        }
     }
 
     pub fn stdout(&self, pid: Pid) -> String {

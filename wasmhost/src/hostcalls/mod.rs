@@ -13,6 +13,7 @@
 //! `Result<Syscall, errno>` for kernel calls); [`define`] registers them
 //! and turns errors into `-errno`.
 
+mod fs;
 mod process;
 mod region;
 mod scheme;
@@ -97,7 +98,8 @@ pub(crate) fn memory_len(caller: &Ctx<'_>) -> usize {
 pub fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     process::define(linker)?;
     region::define(linker)?;
-    scheme::define(linker)
+    scheme::define(linker)?;
+    fs::define(linker)
 }
 
 #[cfg(test)]

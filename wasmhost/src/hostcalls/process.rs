@@ -88,12 +88,19 @@ fn spawn(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> Result<Syscall, i32> {
         let HandleObject::Region(region) = &entry.object else { return Err(EBADF) };
         grants.push((region.clone(), grant.rights));
     }
+    let namespace = match &req.namespace {
+        None => None,
+        Some(list) => {
+            Some(list.iter().map(|g| crate::namespace::parse_grant(g)).collect::<Result<Vec<_>, _>>()?)
+        }
+    };
     Ok(Syscall::Spawn(SpawnCall {
         module,
         args: req.args.iter().map(|a| a.to_string()).collect(),
         caps: req.caps,
         limits: req.limits,
         grants,
+        namespace,
     }))
 }
 

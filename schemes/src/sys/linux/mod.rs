@@ -7,17 +7,38 @@ use std::ptr::NonNull;
 
 use rustix::fs::MemfdFlags;
 use rustix::mm::{MapFlags, ProtFlags};
+use std::sync::Arc;
 use wasmd_abi::errno::{EIO, ENOMEM};
+
 use wasmhost::region::SharedMemory;
+use wasmhost::{HostFile, HostSocket};
 
 /// [`wasmhost::Platform`] on Linux.
 #[derive(Debug, Default)]
-pub struct OsPlatform;
+pub struct OsPlatform {
+    file_root: Option<hostio::FileRoot>,
+    poller: hostio::Poller,
+}
 
 impl OsPlatform {
-    /// The Linux platform.
+    /// The Linux platform, without a file root (`file:` is refused).
     pub fn new() -> std::io::Result<Self> {
-        Ok(Self)
+        Ok(Self::default())
+    }
+
+    /// The Linux platform with `file:` paths confined to `root`.
+    pub fn with_file_root(root: Option<&std::path::Path>) -> std::io::Result<Self> {
+        Ok(Self {
+            file_root: root.map(hostio::FileRoot::open).transpose()?,
+            poller: hostio::Poller::default(),
+        })
+    }
+
+    fn root(&self, scheme: &str) -> Result<&hostio::FileRoot, i32> {
+        if scheme != "file" {
+            return Err(wasmd_abi::errno::ENOENT);
+        }
+        self.file_root.as_ref().ok_or(wasmd_abi::errno::EACCES)
     }
 }
 
@@ -33,6 +54,30 @@ impl wasmhost::Platform for OsPlatform {
 
     fn create_shared_memory(&self, size: usize) -> Result<Box<dyn SharedMemory>, i32> {
         Ok(Box::new(Memfd::create(size)?))
+    }
+
+    fn fs_open(&self, scheme: &str, path: &str, flags: u32) -> Result<Arc<dyn HostFile>, i32> {
+        self.root(scheme)?.open_file(path, flags)
+    }
+
+    fn fs_unlink(&self, scheme: &str, path: &str, dir: bool) -> Result<(), i32> {
+        self.root(scheme)?.unlink(path, dir)
+    }
+
+    fn fs_mkdir(&self, scheme: &str, path: &str) -> Result<(), i32> {
+        self.root(scheme)?.mkdir(path)
+    }
+
+    fn net_connect(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
+        crate::sockets::connect(proto, addr)
+    }
+
+    fn net_listen(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
+        crate::sockets::listen(proto, addr)
+    }
+
+    fn net_wait(&self, socket: &Arc<dyn HostSocket>, writable: bool, ready: Box<dyn FnOnce() + Send>) {
+        self.poller.wait(socket, writable, ready);
     }
 }
 
@@ -96,4 +141,5 @@ impl SharedMemory for Memfd {
     }
 }
 
+pub mod hostio;
 pub mod server;

@@ -13,19 +13,39 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use libredox::call::{self, MmapArgs};
 use libredox::flag;
+use std::sync::Arc;
 use wasmd_abi::errno::{EIO, ENOMEM};
+
 use wasmhost::region::SharedMemory;
+use wasmhost::{HostFile, HostSocket};
 
 /// [`wasmhost::Platform`] on Redox.
 #[derive(Debug)]
 pub struct OsPlatform {
     rand: File,
+    poller: poller::Poller,
 }
 
 impl OsPlatform {
     /// Opens the OS resources the platform uses.
     pub fn new() -> std::io::Result<Self> {
-        Ok(Self { rand: File::open("/scheme/rand")? })
+        Ok(Self { rand: File::open("/scheme/rand")?, poller: poller::Poller::default() })
+    }
+
+    /// As [`OsPlatform::new`]: on Redox `file:` is the real root
+    /// filesystem, confined by namespace grants, so the root is ignored.
+    pub fn with_file_root(_root: Option<&std::path::Path>) -> std::io::Result<Self> {
+        Self::new()
+    }
+}
+
+/// The Redox path of a guest path: `file:` paths as they are, other
+/// schemes under `/scheme/`.
+fn os_path(scheme: &str, path: &str) -> String {
+    if scheme == "file" {
+        path.to_string()
+    } else {
+        format!("/scheme/{scheme}{path}")
     }
 }
 
@@ -36,6 +56,32 @@ impl wasmhost::Platform for OsPlatform {
 
     fn create_shared_memory(&self, size: usize) -> Result<Box<dyn SharedMemory>, i32> {
         Ok(Box::new(ShmObject::create(size)?))
+    }
+
+    fn fs_open(&self, scheme: &str, path: &str, flags: u32) -> Result<Arc<dyn HostFile>, i32> {
+        files::open(&os_path(scheme, path), flags)
+    }
+
+    fn fs_unlink(&self, scheme: &str, path: &str, dir: bool) -> Result<(), i32> {
+        let path = os_path(scheme, path);
+        let result = if dir { std::fs::remove_dir(&path) } else { std::fs::remove_file(&path) };
+        result.map_err(|e| e.raw_os_error().unwrap_or(EIO))
+    }
+
+    fn fs_mkdir(&self, scheme: &str, path: &str) -> Result<(), i32> {
+        std::fs::create_dir(os_path(scheme, path)).map_err(|e| e.raw_os_error().unwrap_or(EIO))
+    }
+
+    fn net_connect(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
+        crate::sockets::connect(proto, addr)
+    }
+
+    fn net_listen(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
+        crate::sockets::listen(proto, addr)
+    }
+
+    fn net_wait(&self, socket: &Arc<dyn HostSocket>, writable: bool, ready: Box<dyn FnOnce() + Send>) {
+        self.poller.wait(socket, writable, ready);
     }
 }
 
@@ -109,4 +155,6 @@ impl SharedMemory for ShmObject {
     }
 }
 
+mod files;
+mod poller;
 pub mod server;

@@ -1,0 +1,120 @@
+//! Guest sockets over std's sockets, set non-blocking (portable: std
+//! sockets work on Linux and, through relibc, on Redox). Readiness comes
+//! from the OS backend's poller. Connecting resolves names and may block,
+//! so it runs on a worker thread.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmd_abi::errno::{EAGAIN, EINVAL, EIO, ENOENT, EOPNOTSUPP};
+use wasmhost::HostSocket;
+
+/// How long a `net_connect` may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn io_errno(e: std::io::Error) -> i32 {
+    match e.kind() {
+        ErrorKind::WouldBlock => EAGAIN,
+        _ => e.raw_os_error().unwrap_or(EIO),
+    }
+}
+
+/// A guest's socket (std sockets, non-blocking).
+#[derive(Debug)]
+enum LinuxSocket {
+    Tcp(TcpStream),
+    Listener(TcpListener),
+    Udp(UdpSocket),
+}
+
+impl HostSocket for LinuxSocket {
+    fn accept(&self) -> Result<Arc<dyn HostSocket>, i32> {
+        let LinuxSocket::Listener(l) = self else { return Err(EINVAL) };
+        let (stream, _) = l.accept().map_err(io_errno)?;
+        stream.set_nonblocking(true).map_err(io_errno)?;
+        Ok(Arc::new(LinuxSocket::Tcp(stream)))
+    }
+
+    fn send(&self, data: &[u8]) -> Result<usize, i32> {
+        match self {
+            LinuxSocket::Tcp(s) => (&*s).write(data).map_err(io_errno),
+            LinuxSocket::Udp(s) => s.send(data).map_err(io_errno),
+            LinuxSocket::Listener(_) => Err(EOPNOTSUPP),
+        }
+    }
+
+    fn recv(&self, len: usize) -> Result<Vec<u8>, i32> {
+        let mut buf = vec![0u8; len];
+        let n = match self {
+            LinuxSocket::Tcp(s) => (&*s).read(&mut buf).map_err(io_errno)?,
+            LinuxSocket::Udp(s) => s.recv(&mut buf).map_err(io_errno)?,
+            LinuxSocket::Listener(_) => return Err(EOPNOTSUPP),
+        };
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    fn local_addr(&self) -> String {
+        let addr = match self {
+            LinuxSocket::Tcp(s) => s.local_addr(),
+            LinuxSocket::Listener(l) => l.local_addr(),
+            LinuxSocket::Udp(s) => s.local_addr(),
+        };
+        addr.map(|a| a.to_string()).unwrap_or_default()
+    }
+
+    fn raw_fd(&self) -> i64 {
+        i64::from(match self {
+            LinuxSocket::Tcp(s) => s.as_raw_fd(),
+            LinuxSocket::Listener(l) => l.as_raw_fd(),
+            LinuxSocket::Udp(s) => s.as_raw_fd(),
+        })
+    }
+}
+
+fn resolve(addr: &str) -> Result<std::net::SocketAddr, i32> {
+    addr.to_socket_addrs().map_err(|_| ENOENT)?.next().ok_or(ENOENT)
+}
+
+/// Connects a non-blocking socket.
+pub fn connect(proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
+    let target = resolve(addr)?;
+    let socket = match proto {
+        "tcp" => {
+            let s = TcpStream::connect_timeout(&target, CONNECT_TIMEOUT).map_err(io_errno)?;
+            s.set_nonblocking(true).map_err(io_errno)?;
+            LinuxSocket::Tcp(s)
+        }
+        "udp" => {
+            let any = if target.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+            let s = UdpSocket::bind(any).map_err(io_errno)?;
+            s.connect(target).map_err(io_errno)?;
+            s.set_nonblocking(true).map_err(io_errno)?;
+            LinuxSocket::Udp(s)
+        }
+        _ => return Err(EINVAL),
+    };
+    Ok(Arc::new(socket))
+}
+
+/// Binds a listening TCP socket or a bound UDP socket.
+pub fn listen(proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
+    let at = resolve(addr)?;
+    let socket = match proto {
+        "tcp" => {
+            let l = TcpListener::bind(at).map_err(io_errno)?;
+            l.set_nonblocking(true).map_err(io_errno)?;
+            LinuxSocket::Listener(l)
+        }
+        "udp" => {
+            let s = UdpSocket::bind(at).map_err(io_errno)?;
+            s.set_nonblocking(true).map_err(io_errno)?;
+            LinuxSocket::Udp(s)
+        }
+        _ => return Err(EINVAL),
+    };
+    Ok(Arc::new(socket))
+}

@@ -1,0 +1,231 @@
+//! Host files and sockets for guests on Linux.
+//!
+//! `file:` paths live inside the daemon's file root (`--fs-root`): every
+//! open goes through `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`
+//! from the root's descriptor, so neither `..` nor a symlink can leave it.
+//! Without a file root, `file:` is `EACCES`. Sockets
+//! ([`crate::sockets`]) are non-blocking; [`Poller`] (one thread, epoll,
+//! one-shot registrations) tells the manager when one becomes ready.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rustix::event::epoll::{self, EventData, EventFlags};
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
+use wasmd_abi::errno::{EACCES, EINVAL};
+use wasmd_abi::scheme::{flags, kind, Stat};
+use wasmhost::{HostFile, HostSocket};
+
+fn errno(e: rustix::io::Errno) -> i32 {
+    e.raw_os_error()
+}
+
+/// Redox `O_*` flags to Linux ones.
+fn oflags(redox: u32) -> OFlags {
+    let mut o = match redox & flags::O_ACCMODE {
+        flags::O_WRONLY => OFlags::WRONLY,
+        flags::O_RDWR => OFlags::RDWR,
+        _ => OFlags::RDONLY,
+    };
+    for (r, l) in [
+        (flags::O_CREAT, OFlags::CREATE),
+        (flags::O_TRUNC, OFlags::TRUNC),
+        (flags::O_EXCL, OFlags::EXCL),
+        (flags::O_DIRECTORY, OFlags::DIRECTORY),
+        (flags::O_APPEND, OFlags::APPEND),
+    ] {
+        if redox & r != 0 {
+            o |= l;
+        }
+    }
+    o | OFlags::CLOEXEC
+}
+
+/// The `file:` namespace: a directory everything is confined to.
+#[derive(Debug)]
+pub struct FileRoot {
+    dir: OwnedFd,
+}
+
+impl FileRoot {
+    /// Opens the root directory.
+    pub fn open(path: &std::path::Path) -> std::io::Result<FileRoot> {
+        let dir =
+            rustix::fs::open(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+        Ok(FileRoot { dir })
+    }
+
+    fn relative(path: &str) -> &str {
+        let rel = path.trim_start_matches('/');
+        if rel.is_empty() {
+            "."
+        } else {
+            rel
+        }
+    }
+
+    fn beneath(&self, path: &str, flags: OFlags) -> Result<OwnedFd, i32> {
+        let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+        // openat2 refuses a mode unless it creates.
+        let mode =
+            if flags.contains(OFlags::CREATE) { Mode::from_bits_truncate(0o644) } else { Mode::empty() };
+        rustix::fs::openat2(&self.dir, Self::relative(path), flags, mode, resolve).map_err(|e| {
+            if e == rustix::io::Errno::XDEV {
+                EACCES
+            } else {
+                errno(e)
+            }
+        })
+    }
+
+    /// Opens a file or directory.
+    pub fn open_file(&self, path: &str, redox_flags: u32) -> Result<Arc<dyn HostFile>, i32> {
+        let fd = self.beneath(path, oflags(redox_flags))?;
+        Ok(Arc::new(LinuxFile { fd }))
+    }
+
+    /// The parent directory's descriptor and the leaf name.
+    fn parent(&self, path: &str) -> Result<(OwnedFd, String), i32> {
+        let rel = Self::relative(path);
+        let (dir, leaf) = rel.rsplit_once('/').unwrap_or((".", rel));
+        if leaf == "." || leaf.is_empty() {
+            return Err(EINVAL);
+        }
+        Ok((self.beneath(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC)?, leaf.to_string()))
+    }
+
+    /// Removes a file or empty directory.
+    pub fn unlink(&self, path: &str, dir: bool) -> Result<(), i32> {
+        let (parent, leaf) = self.parent(path)?;
+        let flags = if dir { AtFlags::REMOVEDIR } else { AtFlags::empty() };
+        rustix::fs::unlinkat(&parent, leaf.as_str(), flags).map_err(errno)
+    }
+
+    /// Creates a directory.
+    pub fn mkdir(&self, path: &str) -> Result<(), i32> {
+        let (parent, leaf) = self.parent(path)?;
+        rustix::fs::mkdirat(&parent, leaf.as_str(), Mode::from_bits_truncate(0o755)).map_err(errno)
+    }
+}
+
+#[derive(Debug)]
+struct LinuxFile {
+    fd: OwnedFd,
+}
+
+impl HostFile for LinuxFile {
+    fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, i32> {
+        let mut buf = vec![0u8; len];
+        let n = rustix::io::pread(&self.fd, &mut buf, offset).map_err(errno)?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<usize, i32> {
+        rustix::io::pwrite(&self.fd, data, offset).map_err(errno)
+    }
+
+    fn stat(&self) -> Result<Stat, i32> {
+        let st = rustix::fs::fstat(&self.fd).map_err(errno)?;
+        Ok(Stat {
+            mode: (st.st_mode & 0xffff) as u16,
+            size: st.st_size as u64,
+            ino: st.st_ino,
+            nlink: st.st_nlink as u32,
+            mtime: st.st_mtime as u64,
+        })
+    }
+
+    fn entries(&self) -> Result<Vec<(String, u8)>, i32> {
+        let mut dir = rustix::fs::Dir::read_from(&self.fd).map_err(errno)?;
+        let mut out = Vec::new();
+        while let Some(entry) = dir.read() {
+            let entry = entry.map_err(errno)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == "." || name == ".." {
+                continue;
+            }
+            let k = match entry.file_type() {
+                rustix::fs::FileType::Directory => kind::DIRECTORY,
+                rustix::fs::FileType::RegularFile => kind::REGULAR,
+                _ => kind::UNSPECIFIED,
+            };
+            out.push((name, k));
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+type Ready = Box<dyn FnOnce() + Send>;
+/// Callbacks by descriptor.
+type Waiting = Arc<Mutex<HashMap<i32, Ready>>>;
+
+/// Readiness for guest sockets: an epoll thread calling one-shot
+/// callbacks.
+#[derive(Default)]
+pub struct Poller {
+    inner: OnceLock<(OwnedFd, Waiting)>,
+}
+
+impl std::fmt::Debug for Poller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Poller").finish_non_exhaustive()
+    }
+}
+
+impl Poller {
+    fn start(&self) -> Option<&(OwnedFd, Waiting)> {
+        if self.inner.get().is_none() {
+            let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).ok()?;
+            let waiting: Waiting = Arc::default();
+            let (thread_epoll, thread_waiting) = (epoll.try_clone().ok()?, waiting.clone());
+            std::thread::Builder::new()
+                .name("wasmd-poller".into())
+                .spawn(move || {
+                    let mut events = Vec::with_capacity(64);
+                    loop {
+                        events.clear();
+                        if epoll::wait(&thread_epoll, rustix::buffer::spare_capacity(&mut events), None)
+                            .is_err()
+                        {
+                            continue;
+                        }
+                        for event in &events {
+                            let fd = event.data.u64() as i32;
+                            let ready = thread_waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&fd);
+                            if let Some(ready) = ready {
+                                ready();
+                            }
+                        }
+                    }
+                })
+                .ok()?;
+            let _ = self.inner.set((epoll, waiting));
+        }
+        self.inner.get()
+    }
+
+    /// Calls `ready` once `socket` is readable (or writable), or failed.
+    pub fn wait(&self, socket: &Arc<dyn HostSocket>, writable: bool, ready: Ready) {
+        let Some((epoll, waiting)) = self.start() else {
+            ready();
+            return;
+        };
+        let fd = socket.raw_fd() as i32;
+        // SAFETY: the socket outlives this registration call; epoll keeps
+        // no reference to the borrowed descriptor beyond it.
+        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let interest = if writable { EventFlags::OUT } else { EventFlags::IN } | EventFlags::ONESHOT;
+        waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(fd, ready);
+        let data = EventData::new_u64(fd as u64);
+        let registered = epoll::modify(epoll.as_fd(), borrowed, data, interest)
+            .or_else(|_| epoll::add(epoll.as_fd(), borrowed, data, interest));
+        if registered.is_err() {
+            if let Some(ready) = waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&fd) {
+                ready();
+            }
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! Guest fs and socket hostcalls: a guest using another guest's scheme
+//! in-process, host files confined to a root, namespace grants, and real
+//! TCP/UDP with native peers on 127.0.0.1.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::Harness;
+use wasmd_abi::{Caps, ExitStatus};
+use wasmd_tests::CapturedOutput;
+
+fn provider_caps() -> Caps {
+    Caps::DEFAULT.union(Caps::SCHEME_PROVIDE)
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let dir = std::env::temp_dir().join(format!("wasmd-{tag}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn expect_fs_session(h: &Harness, pid: u32) {
+    assert_eq!(h.status(pid), Some(ExitStatus::Exited(0)), "{}", h.stderr(pid));
+    let kv = h.kv(pid);
+    let expect = [
+        ("mkdir", "ok:()"),
+        ("write", "ok:()"),
+        ("read", "ok:\"hello, world\""),
+        ("seek_write_read", "ok:(7, \"WORLD\", 12)"),
+        ("readdir", "ok:[(\"hello.txt\", 8)]"),
+        ("missing", "err:2"),
+        ("unlink", "ok:()"),
+        ("after_unlink", "ok:[]"),
+        ("rmdir", "ok:()"),
+    ];
+    for (key, value) in expect {
+        assert_eq!(kv.get(key).map(String::as_str), Some(value), "{key}");
+    }
+}
+
+#[test]
+fn a_guest_uses_a_guest_ramfs_in_process() {
+    let mut h = Harness::new();
+    let ramfs = h.guest_with("ramfs", &[], provider_caps(), &[]);
+    h.pm.run(4);
+    let client = h.guest_with("fs_client", &["ramfs:"], Caps::DEFAULT, &["ramfs:"]);
+    h.run_until_exit(client, 20);
+    expect_fs_session(&h, client);
+    h.pm.kill(ramfs).unwrap();
+}
+
+#[test]
+fn grants_are_enforced() {
+    let mut h = Harness::new();
+    let ramfs = h.guest_with("ramfs", &[], provider_caps(), &[]);
+    h.pm.run(4);
+    // No grant at all.
+    let none = h.guest_with("fs_client", &["ramfs:", "ramfs:/x"], Caps::DEFAULT, &[]);
+    h.run_until_exit(none, 20);
+    let kv = h.kv(none);
+    for key in ["mkdir", "write", "read", "readdir", "open:ramfs:/x"] {
+        assert_eq!(kv[key], "err:13", "{key}");
+    }
+    // Read-only: reading is allowed (the file is missing), writing is not.
+    let ro = h.guest_with(
+        "fs_client",
+        &["ramfs:", "ramfs:/nope", "ramfs:/../escape"],
+        Caps::DEFAULT,
+        &["ramfs:=ro"],
+    );
+    h.run_until_exit(ro, 20);
+    let kv = h.kv(ro);
+    assert_eq!(kv["mkdir"], "err:13");
+    assert_eq!(kv["write"], "err:13");
+    assert_eq!(kv["read"], "err:2");
+    assert_eq!(kv["open:ramfs:/nope"], "err:2");
+    assert_eq!(kv["open:ramfs:/../escape"], "err:13", "climbing above the root");
+    // A grant for one prefix does not cover another, nor other schemes.
+    let narrow = h.guest_with(
+        "fs_client",
+        &["ramfs:/a", "ramfs:/b/x", "file:/etc/passwd"],
+        Caps::DEFAULT,
+        &["ramfs:/a"],
+    );
+    h.run_until_exit(narrow, 20);
+    let kv = h.kv(narrow);
+    assert_eq!(kv["open:ramfs:/b/x"], "err:13");
+    assert_eq!(kv["open:file:/etc/passwd"], "err:13");
+    // Inside the grant: it reaches the provider, which has no /a.
+    assert_eq!(kv["mkdir"], "err:2");
+    h.pm.kill(ramfs).unwrap();
+}
+
+#[test]
+fn host_files_stay_inside_the_root() {
+    let root = temp_dir("fsroot");
+    let outside = temp_dir("outside");
+    std::fs::write(outside.join("secret"), b"s3cr3t").unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("escape")).unwrap();
+    let mut h = Harness::with_fs_root(&root);
+    let extra = ["file:/../secret", "file:/escape/secret", "file:/escape"];
+    let mut args = vec!["file:/"];
+    args.extend(extra);
+    let pid = h.guest_with("fs_client", &args, Caps::DEFAULT, &["file:/"]);
+    h.run_until_exit(pid, 20);
+    expect_fs_session(&h, pid);
+    let kv = h.kv(pid);
+    assert_eq!(kv["open:file:/../secret"], "err:13", "`..` cannot leave the root");
+    assert_eq!(kv["open:file:/escape/secret"], "err:13", "a symlink cannot leave the root");
+    assert_eq!(kv["open:file:/escape"], "err:13");
+    // The session cleaned up after itself, on the real disk.
+    let left: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("escape")]);
+    // Without a root, `file:` is refused even with a grant.
+    let mut h = Harness::new();
+    let pid = h.guest_with("fs_client", &["file:/"], Caps::DEFAULT, &["file:/"]);
+    h.run_until_exit(pid, 20);
+    assert_eq!(h.kv(pid)["mkdir"], "err:13");
+    let _ = std::fs::remove_dir_all(root);
+    let _ = std::fs::remove_dir_all(outside);
+}
+
+/// Each pid and how it ended.
+type Statuses = Vec<(u32, Option<ExitStatus>)>;
+
+/// Runs guests in a manager on its own thread until they exit; `setup`
+/// spawns them and returns their pids.
+fn run_guests_in_background(
+    setup: impl FnOnce(&mut Harness) -> Vec<u32> + Send + 'static,
+) -> (Arc<CapturedOutput>, std::thread::JoinHandle<Statuses>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let mut h = Harness::new();
+        tx.send(h.out.clone()).unwrap();
+        let pids = setup(&mut h);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while pids.iter().any(|p| !h.pm.process(*p).unwrap().is_exited()) && Instant::now() < deadline {
+            h.pm.run(64);
+            h.pm.wait_for_events(Some(Duration::from_millis(1)));
+        }
+        pids.iter().map(|p| (*p, h.status(*p))).collect()
+    });
+    (rx.recv().unwrap(), handle)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn a_guest_tcp_echo_server_serves_native_clients() {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let guest_addr = addr.clone();
+    let (out, done) = run_guests_in_background(move |h| {
+        vec![h.guest_with(
+            "net_peer",
+            &["echo-server", &guest_addr, "2"],
+            Caps::DEFAULT,
+            &["tcp:127.0.0.1:*"],
+        )]
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !out.all_stdout().contains("listening") {
+        assert!(Instant::now() < deadline, "the guest never listened");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for msg in ["hello over tcp", "a second connection"] {
+        let mut conn = TcpStream::connect(&addr).unwrap();
+        conn.write_all(msg.as_bytes()).unwrap();
+        conn.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut back = String::new();
+        conn.read_to_string(&mut back).unwrap();
+        assert_eq!(back, msg);
+    }
+    let statuses = done.join().unwrap();
+    assert_eq!(statuses[0].1, Some(ExitStatus::Exited(0)));
+}
+
+#[test]
+fn a_guest_tcp_client_talks_to_a_native_server() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 64];
+        let n = conn.read(&mut buf).unwrap();
+        let mut reply = b"server got: ".to_vec();
+        reply.extend_from_slice(&buf[..n]);
+        conn.write_all(&reply).unwrap();
+    });
+    let guest_addr = addr.clone();
+    let (out, done) = run_guests_in_background(move |h| {
+        vec![h.guest_with(
+            "net_peer",
+            &["tcp-client", &guest_addr, "ping"],
+            Caps::DEFAULT,
+            &["tcp:127.0.0.1:*"],
+        )]
+    });
+    let statuses = done.join().unwrap();
+    server.join().unwrap();
+    assert_eq!(statuses[0].1, Some(ExitStatus::Exited(0)));
+    assert!(out.all_stdout().contains("reply=server got: ping"), "{}", out.all_stdout());
+}
+
+#[test]
+fn a_guest_udp_client_gets_a_reply() {
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap().to_string();
+    let echo = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        let (n, from) = server.recv_from(&mut buf).unwrap();
+        server.send_to(&[b"udp:", &buf[..n]].concat(), from).unwrap();
+    });
+    let guest_addr = addr.clone();
+    let (out, done) = run_guests_in_background(move |h| {
+        vec![h.guest_with(
+            "net_peer",
+            &["udp-client", &guest_addr, "datagram"],
+            Caps::DEFAULT,
+            &["udp:127.0.0.1:*"],
+        )]
+    });
+    let statuses = done.join().unwrap();
+    echo.join().unwrap();
+    assert_eq!(statuses[0].1, Some(ExitStatus::Exited(0)));
+    assert!(out.all_stdout().contains("reply=udp:datagram"), "{}", out.all_stdout());
+}
+
+#[test]
+fn sockets_need_a_matching_grant() {
+    let mut h = Harness::new();
+    let pid =
+        h.guest_with("net_peer", &["tcp-client", "127.0.0.1:9", "x"], Caps::DEFAULT, &["tcp:10.0.0.1:*"]);
+    h.run_until_exit(pid, 20);
+    assert_eq!(h.status(pid), Some(ExitStatus::Exited(1)));
+    assert!(h.stderr(pid).contains("errno 13"), "{}", h.stderr(pid));
+    let listen = h.guest_with(
+        "net_peer",
+        &["echo-server", "127.0.0.1:0", "1"],
+        Caps::DEFAULT,
+        &["tcp:127.0.0.1:*=ro"],
+    );
+    h.run_until_exit(listen, 20);
+    assert!(
+        h.stderr(listen).contains("errno 13"),
+        "listening needs a read-write grant: {}",
+        h.stderr(listen)
+    );
+}

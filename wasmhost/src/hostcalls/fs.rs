@@ -1,0 +1,179 @@
+//! fs and socket hostcalls. Paths are checked against the caller's
+//! namespace grants here (`EACCES` without a grant); routing and
+//! completion are in [`crate::io`].
+
+use wasmd_abi::errno::{EBADF, EINVAL, EMFILE};
+use wasmd_abi::hostcall;
+use wasmd_abi::Rights;
+use wasmi::{Error, Linker};
+
+use super::{guest_range, kernel, memory_and_state, ret, CallResult, Ctx, Ret};
+use crate::io::{open_needs_write, IoRequest, MAX_IO};
+use crate::namespace::{self, NsPath};
+use crate::process::{HandleObject, ProcessState, Syscall};
+
+/// `SEEK_SET`.
+const SEEK_SET: i32 = 0;
+/// `SEEK_CUR`.
+const SEEK_CUR: i32 = 1;
+/// `SEEK_END`.
+const SEEK_END: i32 = 2;
+
+/// Decodes a path and checks it against the caller's grants.
+fn granted_path(caller: &mut Ctx<'_>, ptr: i32, len: i32, write: bool) -> Result<NsPath, i32> {
+    let (mem, state) = memory_and_state(caller)?;
+    let text = std::str::from_utf8(&mem[guest_range(mem.len(), ptr, len)?]).map_err(|_| EINVAL)?;
+    let path = namespace::parse_path(text)?;
+    namespace::check(&state.namespace, &path, write)?;
+    Ok(path)
+}
+
+fn has_room(state: &ProcessState) -> Result<(), i32> {
+    if state.handles.len() >= state.handles.capacity() {
+        return Err(EMFILE);
+    }
+    Ok(())
+}
+
+/// A kernel call, or an errno.
+fn io(caller: &mut Ctx<'_>, req: Result<IoRequest, i32>) -> Ret {
+    kernel(caller, req.map(Syscall::Io))
+}
+
+fn open(caller: &mut Ctx<'_>, ptr: i32, len: i32, flags: i32) -> Result<IoRequest, i32> {
+    let flags = flags as u32;
+    let path = granted_path(caller, ptr, len, open_needs_write(flags))?;
+    has_room(caller.data())?;
+    Ok(IoRequest::Open { path, flags })
+}
+
+fn net_path(caller: &mut Ctx<'_>, ptr: i32, len: i32, write: bool) -> Result<NsPath, i32> {
+    let path = granted_path(caller, ptr, len, write)?;
+    if path.scheme != "tcp" && path.scheme != "udp" {
+        return Err(EINVAL);
+    }
+    has_room(caller.data())?;
+    Ok(path)
+}
+
+fn read(caller: &mut Ctx<'_>, handle: i32, buf: i32, len: i32) -> Result<IoRequest, i32> {
+    let (mem, _) = memory_and_state(caller)?;
+    let range = guest_range(mem.len(), buf, len)?;
+    Ok(IoRequest::Read { handle: handle as u32, buf: buf as u32, len: range.len().min(MAX_IO) as u32 })
+}
+
+/// Copies a guest buffer (at most [`MAX_IO`] bytes).
+fn guest_bytes(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> Result<Vec<u8>, i32> {
+    let (mem, _) = memory_and_state(caller)?;
+    let range = guest_range(mem.len(), ptr, len)?;
+    Ok(mem[range.start..range.start + range.len().min(MAX_IO)].to_vec())
+}
+
+fn seek(caller: &mut Ctx<'_>, handle: i32, offset: i64, whence: i32) -> Result<Result<i64, IoRequest>, i32> {
+    let state = caller.data_mut();
+    let entry = state.handles.get_mut(handle as u32)?;
+    let HandleObject::File(file) = &mut entry.object else { return Err(EBADF) };
+    let base = match whence {
+        SEEK_SET => 0,
+        SEEK_CUR => file.pos as i64,
+        SEEK_END => return Ok(Err(IoRequest::SeekEnd { handle: handle as u32, offset })),
+        _ => return Err(EINVAL),
+    };
+    let pos = base.checked_add(offset).filter(|p| *p >= 0).ok_or(EINVAL)?;
+    file.pos = pos as u64;
+    Ok(Ok(pos))
+}
+
+fn close(caller: &mut Ctx<'_>, handle: i32) -> CallResult {
+    let state = caller.data_mut();
+    match state.handles.get(handle as u32, Rights(0))?.object {
+        HandleObject::File(_) | HandleObject::Socket(_) => {}
+        _ => return Err(EBADF),
+    }
+    let entry = state.handles.remove(handle as u32)?;
+    if let HandleObject::File(crate::io::FileHandle {
+        target: crate::io::FileTarget::Guest { scheme, id },
+        ..
+    }) = entry.object
+    {
+        let mut table = state.env.schemes.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = table.submit(
+            &scheme,
+            state.pid,
+            crate::guest_scheme::Op::Close { id },
+            crate::guest_scheme::Origin::External,
+        );
+    }
+    Ok(0)
+}
+
+fn sized(caller: &mut Ctx<'_>, buf: i32, cap: i32) -> Result<(u32, u32), i32> {
+    let (mem, _) = memory_and_state(caller)?;
+    guest_range(mem.len(), buf, cap)?;
+    Ok((buf as u32, cap as u32))
+}
+
+pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
+    let m = hostcall::MODULE;
+    linker.func_wrap(m, "fs_open", |mut c: Ctx<'_>, ptr: i32, len: i32, flags: i32| -> Ret {
+        let req = open(&mut c, ptr, len, flags);
+        io(&mut c, req)
+    })?;
+    linker.func_wrap(m, "fs_read", |mut c: Ctx<'_>, h: i32, buf: i32, len: i32| -> Ret {
+        let req = read(&mut c, h, buf, len);
+        io(&mut c, req)
+    })?;
+    linker.func_wrap(m, "fs_write", |mut c: Ctx<'_>, h: i32, ptr: i32, len: i32| -> Ret {
+        let req = guest_bytes(&mut c, ptr, len).map(|data| IoRequest::Write { handle: h as u32, data });
+        io(&mut c, req)
+    })?;
+    linker.func_wrap(m, "fs_seek", |mut c: Ctx<'_>, h: i32, offset: i64, whence: i32| -> Ret {
+        match seek(&mut c, h, offset, whence) {
+            Ok(Ok(pos)) => Ok(pos),
+            Ok(Err(req)) => io(&mut c, Ok(req)),
+            Err(e) => Ok(super::err(e)),
+        }
+    })?;
+    linker.func_wrap(m, "fs_close", |mut c: Ctx<'_>, h: i32| -> i64 { ret(close(&mut c, h)) })?;
+    linker.func_wrap(m, "fs_fstat", |mut c: Ctx<'_>, h: i32, buf: i32, cap: i32| -> Ret {
+        let req = sized(&mut c, buf, cap).map(|(buf, cap)| IoRequest::Fstat { handle: h as u32, buf, cap });
+        io(&mut c, req)
+    })?;
+    linker.func_wrap(m, "fs_getdents", |mut c: Ctx<'_>, h: i32, buf: i32, cap: i32| -> Ret {
+        let req =
+            sized(&mut c, buf, cap).map(|(buf, cap)| IoRequest::Getdents { handle: h as u32, buf, cap });
+        io(&mut c, req)
+    })?;
+    linker.func_wrap(m, "fs_unlink", |mut c: Ctx<'_>, ptr: i32, len: i32| -> Ret {
+        let req = granted_path(&mut c, ptr, len, true).map(|path| IoRequest::Unlink { path });
+        io(&mut c, req)
+    })?;
+    linker.func_wrap(m, "fs_mkdir", |mut c: Ctx<'_>, ptr: i32, len: i32| -> Ret {
+        let req = granted_path(&mut c, ptr, len, true).map(|path| IoRequest::Mkdir { path });
+        io(&mut c, req)
+    })?;
+    linker.func_wrap(m, "net_connect", |mut c: Ctx<'_>, ptr: i32, len: i32| -> Ret {
+        let req = net_path(&mut c, ptr, len, false).map(|path| IoRequest::Connect { path });
+        io(&mut c, req)
+    })?;
+    linker.func_wrap(m, "net_listen", |mut c: Ctx<'_>, ptr: i32, len: i32| -> Ret {
+        let req = net_path(&mut c, ptr, len, true).map(|path| IoRequest::Listen { path });
+        io(&mut c, req)
+    })?;
+    linker.func_wrap(m, "net_accept", |mut c: Ctx<'_>, h: i32| -> Ret {
+        let req = has_room(c.data()).map(|()| IoRequest::Accept { handle: h as u32 });
+        io(&mut c, req)
+    })?;
+    linker.func_wrap(m, "net_send", |mut c: Ctx<'_>, h: i32, ptr: i32, len: i32| -> Ret {
+        let req = guest_bytes(&mut c, ptr, len).map(|data| IoRequest::Send { handle: h as u32, data });
+        io(&mut c, req)
+    })?;
+    linker.func_wrap(m, "net_recv", |mut c: Ctx<'_>, h: i32, buf: i32, len: i32| -> Ret {
+        let req = read(&mut c, h, buf, len).map(|r| match r {
+            IoRequest::Read { handle, buf, len } => IoRequest::Recv { handle, buf, len },
+            other => other,
+        });
+        io(&mut c, req)
+    })?;
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! Namespace grants: which paths a guest's fs and socket hostcalls may
+//! reach.
+//!
+//! A grant names a scheme and a prefix, optionally read-only:
+//! `SCHEME:PREFIX[=ro|rw]`, e.g. `file:/srv/data=ro`, `tcp:127.0.0.1:*`,
+//! `udp:*`, `ramfs:` (all of `ramfs`). A guest path is `SCHEME:REST`
+//! (`/scheme/SCHEME/REST` and plain `/REST`, meaning `file:/REST`, are
+//! accepted too). A path is allowed when a grant of its scheme covers it:
+//!
+//! - file-like schemes: `REST`, normalised (`.` dropped, `..` resolved
+//!   lexically; climbing above the root is refused), must equal the
+//!   prefix or lie below it, component by component (`/srv/data` covers
+//!   `/srv/data/x`, not `/srv/database`);
+//! - `tcp` and `udp`: `HOST:PORT` must match the prefix's pattern, where
+//!   `*` matches any host or any port (`*` alone matches everything).
+//!
+//! Writing (create, truncate, write access, unlink, mkdir, listen) needs a
+//! read-write grant. No grant is `EACCES`. A child's grants must each be
+//! covered by one of its parent's (`EPERM` otherwise).
+
+use wasmd_abi::errno::{EACCES, EINVAL};
+
+/// One grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// Scheme name.
+    pub scheme: String,
+    /// Prefix (normalised for file-like schemes; a pattern for sockets).
+    pub prefix: String,
+    /// Read-write (else read-only).
+    pub write: bool,
+}
+
+/// A parsed guest path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NsPath {
+    /// Scheme name.
+    pub scheme: String,
+    /// The rest: a normalised path (`/a/b`) for file-like schemes, as
+    /// given for sockets.
+    pub rest: String,
+}
+
+fn is_socket_scheme(scheme: &str) -> bool {
+    scheme == "tcp" || scheme == "udp"
+}
+
+/// Normalises a path lexically; `None` if it climbs above the root.
+pub fn normalise(path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    Some(format!("/{}", parts.join("/")))
+}
+
+/// Parses `SCHEME:REST`, `/scheme/SCHEME/REST` or `/REST`.
+pub fn parse_path(path: &str) -> Result<NsPath, i32> {
+    let (scheme, rest) = if let Some(inner) = path.strip_prefix("/scheme/") {
+        inner.split_once('/').map_or((inner, ""), |(s, r)| (s, r))
+    } else if path.starts_with('/') {
+        ("file", path)
+    } else {
+        path.split_once(':').ok_or(EINVAL)?
+    };
+    if scheme.is_empty() || scheme.contains('/') {
+        return Err(EINVAL);
+    }
+    let rest = if is_socket_scheme(scheme) {
+        rest.trim_start_matches('/').to_string()
+    } else {
+        normalise(rest).ok_or(EACCES)?
+    };
+    Ok(NsPath { scheme: scheme.to_string(), rest })
+}
+
+/// Parses a grant `SCHEME:PREFIX[=ro|rw]`.
+pub fn parse_grant(text: &str) -> Result<Grant, i32> {
+    let (body, write) = match text.rsplit_once('=') {
+        Some((b, "ro")) => (b, false),
+        Some((b, "rw")) => (b, true),
+        Some(_) => return Err(EINVAL),
+        None => (text, true),
+    };
+    let (scheme, prefix) = body.split_once(':').ok_or(EINVAL)?;
+    if scheme.is_empty() {
+        return Err(EINVAL);
+    }
+    let prefix = if is_socket_scheme(scheme) {
+        if prefix.is_empty() {
+            "*".to_string()
+        } else {
+            prefix.to_string()
+        }
+    } else {
+        normalise(prefix).ok_or(EINVAL)?
+    };
+    Ok(Grant { scheme: scheme.to_string(), prefix, write })
+}
+
+/// `*` matches anything; otherwise equality.
+fn part_matches(pattern: &str, value: &str) -> bool {
+    pattern == "*" || pattern == value
+}
+
+/// True when the socket address `addr` (`HOST:PORT`) matches `pattern`.
+fn addr_matches(pattern: &str, addr: &str) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    match (pattern.rsplit_once(':'), addr.rsplit_once(':')) {
+        (Some((ph, pp)), Some((ah, ap))) => part_matches(ph, ah) && part_matches(pp, ap),
+        _ => false,
+    }
+}
+
+impl Grant {
+    /// True when this grant covers `path` (for writing, if `write`).
+    pub fn covers(&self, path: &NsPath, write: bool) -> bool {
+        if self.scheme != path.scheme || (write && !self.write) {
+            return false;
+        }
+        if is_socket_scheme(&self.scheme) {
+            return addr_matches(&self.prefix, &path.rest);
+        }
+        self.prefix == "/" || path.rest == self.prefix || path.rest.starts_with(&format!("{}/", self.prefix))
+    }
+
+    /// True when this grant is at most as wide as `other`.
+    pub fn within(&self, other: &Grant) -> bool {
+        let as_path = NsPath { scheme: self.scheme.clone(), rest: self.prefix.clone() };
+        if is_socket_scheme(&self.scheme) {
+            // A pattern is within another if the other matches anything it does.
+            let (sh, sp) = self.prefix.rsplit_once(':').unwrap_or((&self.prefix, "*"));
+            let (oh, op) = other.prefix.rsplit_once(':').unwrap_or((&other.prefix, "*"));
+            let wider = |o: &str, s: &str| o == "*" || o == s;
+            return other.scheme == self.scheme
+                && (self.write <= other.write)
+                && (other.prefix == "*" || (wider(oh, sh) && wider(op, sp)));
+        }
+        other.covers(&as_path, self.write)
+    }
+}
+
+/// Checks `path` against `grants`.
+pub fn check(grants: &[Grant], path: &NsPath, write: bool) -> Result<(), i32> {
+    if grants.iter().any(|g| g.covers(path, write)) {
+        Ok(())
+    } else {
+        Err(EACCES)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(s: &str) -> Grant {
+        parse_grant(s).unwrap()
+    }
+
+    #[test]
+    fn paths_parse_and_normalise() {
+        assert_eq!(
+            parse_path("file:/a/./b/../c").unwrap(),
+            NsPath { scheme: "file".into(), rest: "/a/c".into() }
+        );
+        assert_eq!(parse_path("/srv/x").unwrap().scheme, "file");
+        assert_eq!(
+            parse_path("/scheme/ramfs/d/e").unwrap(),
+            NsPath { scheme: "ramfs".into(), rest: "/d/e".into() }
+        );
+        assert_eq!(parse_path("tcp:127.0.0.1:80").unwrap().rest, "127.0.0.1:80");
+        assert_eq!(parse_path("file:/../etc/passwd"), Err(EACCES));
+        assert_eq!(parse_path("nocolon"), Err(EINVAL));
+        assert_eq!(parse_path(":x"), Err(EINVAL));
+    }
+
+    #[test]
+    fn grants_cover_by_component_and_access() {
+        let data = g("file:/srv/data=ro");
+        let p = |s: &str| parse_path(s).unwrap();
+        assert!(data.covers(&p("file:/srv/data"), false));
+        assert!(data.covers(&p("file:/srv/data/x/y"), false));
+        assert!(!data.covers(&p("file:/srv/database"), false));
+        assert!(!data.covers(&p("file:/srv/data/x"), true), "read-only");
+        assert!(!data.covers(&p("file:/srv/data/../secret"), false));
+        assert!(g("ramfs:").covers(&p("ramfs:/anything"), true));
+        assert!(g("file:/").covers(&p("file:/etc"), true));
+        let local = g("tcp:127.0.0.1:*");
+        assert!(local.covers(&p("tcp:127.0.0.1:8080"), true));
+        assert!(!local.covers(&p("tcp:10.0.0.1:8080"), true));
+        assert!(g("udp:*").covers(&p("udp:1.2.3.4:53"), false));
+        assert!(g("tcp:*:443").covers(&p("tcp:example.org:443"), false));
+        assert_eq!(check(std::slice::from_ref(&data), &p("file:/tmp"), false), Err(EACCES));
+        assert_eq!(parse_grant("file:/x=maybe"), Err(EINVAL));
+        assert_eq!(parse_grant("file:/.."), Err(EINVAL));
+    }
+
+    #[test]
+    fn narrowing() {
+        assert!(g("file:/srv/data/x=ro").within(&g("file:/srv/data")));
+        assert!(!g("file:/srv=ro").within(&g("file:/srv/data")));
+        assert!(!g("file:/srv/data").within(&g("file:/srv/data=ro")));
+        assert!(g("tcp:127.0.0.1:80").within(&g("tcp:127.0.0.1:*")));
+        assert!(!g("tcp:*").within(&g("tcp:127.0.0.1:*")));
+        assert!(g("tcp:127.0.0.1:80").within(&g("tcp:*")));
+        assert!(!g("ramfs:").within(&g("file:/")));
+    }
+}
