@@ -749,6 +749,24 @@ impl ProcessManager {
         self.regions.get(&id).and_then(std::sync::Weak::upgrade)
     }
 
+    /// Ids of the live regions, ascending.
+    pub fn region_ids(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> =
+            self.regions.iter().filter(|(_, r)| r.strong_count() > 0).map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// A function that wakes up to `count` guests waiting on an offset
+    /// of a region (for native users of shared memory); they run on a
+    /// later [`Self::run`].
+    pub fn region_notifier(&self) -> Arc<dyn Fn(&Region, u64, u32) -> u32 + Send + Sync> {
+        let env = self.env.clone();
+        Arc::new(move |region: &Region, offset: u64, count: u32| {
+            env.futex.lock().unwrap_or_else(|e| e.into_inner()).notify((region.id(), offset), count)
+        })
+    }
+
     /// Regions and region bytes alive now, all processes together.
     pub fn regions_in_use(&self) -> (u64, u64) {
         self.env.regions.in_use()

@@ -35,6 +35,8 @@ pub const EFAULT: i32 = 14;
 pub const EBUSY: i32 = 16;
 /// Already exists.
 pub const EEXIST: i32 = 17;
+/// No such device (e.g. `mmap` of a file that cannot be mapped).
+pub const ENODEV: i32 = 19;
 /// Not a directory.
 pub const ENOTDIR: i32 = 20;
 /// Is a directory.
@@ -94,6 +96,7 @@ pub fn describe(errno: i32) -> &'static str {
         EFAULT => "bad address",
         EBUSY => "busy",
         EEXIST => "already exists",
+        ENODEV => "no such device",
         ENOTDIR => "not a directory",
         EISDIR => "is a directory",
         EINVAL => "invalid argument",

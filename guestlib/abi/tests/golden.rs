@@ -149,6 +149,7 @@ fn errno_values_are_redox_values() {
         (errno::EFAULT, r::EFAULT),
         (errno::EBUSY, r::EBUSY),
         (errno::EEXIST, r::EEXIST),
+        (errno::ENODEV, r::ENODEV),
         (errno::ENOTDIR, r::ENOTDIR),
         (errno::EISDIR, r::EISDIR),
         (errno::EINVAL, r::EINVAL),

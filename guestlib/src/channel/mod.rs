@@ -57,10 +57,76 @@ pub use layout::{Geometry, MAGIC, VERSION};
 pub use reader::{Frame, Reader, ReaderKind, Start};
 pub use writer::{Sent, Writer, WriterKind};
 
+use core::time::Duration;
+
 use crate::error::Error;
 use crate::process::Pid;
-use crate::region::{Region, RegionId, Rights};
+use crate::region::{Region, RegionId, Rights, Wait};
 use layout::off;
+
+/// The region operations a channel needs. [`Region`] (hostcalls) is the
+/// guest's implementation; the daemon implements it directly on the
+/// mapping, so native programs read and write the very same channels.
+#[allow(missing_docs)]
+pub trait RingRegion {
+    fn load_u32(&self, offset: u64) -> crate::Result<u32>;
+    fn store_u32(&self, offset: u64, value: u32) -> crate::Result<()>;
+    fn fetch_add_u32(&self, offset: u64, value: u32) -> crate::Result<u32>;
+    fn load_u64(&self, offset: u64) -> crate::Result<u64>;
+    fn store_u64(&self, offset: u64, value: u64) -> crate::Result<()>;
+    fn compare_exchange_u64(
+        &self,
+        offset: u64,
+        current: u64,
+        new: u64,
+    ) -> crate::Result<core::result::Result<u64, u64>>;
+    fn read(&self, offset: u64, buf: &mut [u8]) -> crate::Result<()>;
+    fn write(&self, offset: u64, data: &[u8]) -> crate::Result<()>;
+    fn wait(&self, offset: u64, expected: u32, timeout: Option<Duration>) -> crate::Result<Wait>;
+    fn notify(&self, offset: u64, count: u32) -> crate::Result<u32>;
+    fn size(&self) -> crate::Result<usize>;
+}
+
+impl RingRegion for Region {
+    fn load_u32(&self, offset: u64) -> crate::Result<u32> {
+        Region::load_u32(self, offset)
+    }
+    fn store_u32(&self, offset: u64, value: u32) -> crate::Result<()> {
+        Region::store_u32(self, offset, value)
+    }
+    fn fetch_add_u32(&self, offset: u64, value: u32) -> crate::Result<u32> {
+        Region::fetch_add_u32(self, offset, value)
+    }
+    fn load_u64(&self, offset: u64) -> crate::Result<u64> {
+        Region::load_u64(self, offset)
+    }
+    fn store_u64(&self, offset: u64, value: u64) -> crate::Result<()> {
+        Region::store_u64(self, offset, value)
+    }
+    fn compare_exchange_u64(
+        &self,
+        offset: u64,
+        current: u64,
+        new: u64,
+    ) -> crate::Result<core::result::Result<u64, u64>> {
+        Region::compare_exchange_u64(self, offset, current, new)
+    }
+    fn read(&self, offset: u64, buf: &mut [u8]) -> crate::Result<()> {
+        Region::read(self, offset, buf)
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> crate::Result<()> {
+        Region::write(self, offset, data)
+    }
+    fn wait(&self, offset: u64, expected: u32, timeout: Option<Duration>) -> crate::Result<Wait> {
+        Region::wait(self, offset, expected, timeout)
+    }
+    fn notify(&self, offset: u64, count: u32) -> crate::Result<u32> {
+        Region::notify(self, offset, count)
+    }
+    fn size(&self) -> crate::Result<usize> {
+        Region::size(self)
+    }
+}
 
 /// Full-channel behaviour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,19 +207,25 @@ pub type Result<T> = core::result::Result<T, ChannelError>;
 
 /// What every handle onto one channel shares in this process.
 #[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) region: Region,
+pub(crate) struct Shared<R> {
+    pub(crate) region: R,
     pub(crate) geo: Geometry,
     pub(crate) drop_when_full: bool,
 }
 
 /// A handle to a channel.
-#[derive(Debug, Clone)]
-pub struct Channel {
-    shared: Rc<Shared>,
+#[derive(Debug)]
+pub struct Channel<R: RingRegion = Region> {
+    shared: Rc<Shared<R>>,
 }
 
-impl Channel {
+impl<R: RingRegion> Clone for Channel<R> {
+    fn clone(&self) -> Self {
+        Channel { shared: self.shared.clone() }
+    }
+}
+
+impl Channel<Region> {
     /// Creates a channel in a new region.
     pub fn create(opts: ChannelOptions) -> Result<Channel> {
         let geo = Geometry::new(opts.capacity as u64, opts.max_frame as u64);
@@ -184,8 +256,21 @@ impl Channel {
         Self::from_region(Region::attach(id)?)
     }
 
+    /// Lets process `pid` attach this channel with `rights` (writers and
+    /// strong readers need `WRITE`; weak readers only `READ`).
+    pub fn share(&self, pid: Pid, rights: Rights) -> Result<RegionId> {
+        Ok(self.shared.region.share(pid, rights)?)
+    }
+
+    /// The channel's id (its region's id), for [`Channel::attach`].
+    pub fn id(&self) -> Result<RegionId> {
+        Ok(self.shared.region.id()?)
+    }
+}
+
+impl<R: RingRegion> Channel<R> {
     /// Wraps a region that holds a channel, checking its header.
-    pub fn from_region(region: Region) -> Result<Channel> {
+    pub fn from_region(region: R) -> Result<Channel<R>> {
         if region.load_u32(off::MAGIC)? != layout::MAGIC {
             return Err(ChannelError::NotAChannel);
         }
@@ -211,19 +296,8 @@ impl Channel {
         })
     }
 
-    /// Lets process `pid` attach this channel with `rights` (writers and
-    /// strong readers need `WRITE`; weak readers only `READ`).
-    pub fn share(&self, pid: Pid, rights: Rights) -> Result<RegionId> {
-        Ok(self.shared.region.share(pid, rights)?)
-    }
-
-    /// The channel's id (its region's id), for [`Channel::attach`].
-    pub fn id(&self) -> Result<RegionId> {
-        Ok(self.shared.region.id()?)
-    }
-
     /// The underlying region.
-    pub fn region(&self) -> &Region {
+    pub fn region(&self) -> &R {
         &self.shared.region
     }
 
@@ -238,12 +312,12 @@ impl Channel {
     }
 
     /// A new writer.
-    pub fn writer(&self, kind: WriterKind) -> Result<Writer> {
+    pub fn writer(&self, kind: WriterKind) -> Result<Writer<R>> {
         Writer::new(self.shared.clone(), kind)
     }
 
     /// A new reader.
-    pub fn reader(&self, kind: ReaderKind, start: Start) -> Result<Reader> {
+    pub fn reader(&self, kind: ReaderKind, start: Start) -> Result<Reader<R>> {
         Reader::new(self.shared.clone(), kind, start)
     }
 
@@ -266,7 +340,7 @@ impl Channel {
 
 /// Moves the channel to `state` (states only go forward) and wakes
 /// everyone parked on it.
-pub(crate) fn set_state(r: &Region, state: u64) -> Result<()> {
+pub(crate) fn set_state<R: RingRegion>(r: &R, state: u64) -> Result<()> {
     let mut word = r.load_u64(off::TAIL)?;
     loop {
         let (position, current) = layout::split_tail(word);
@@ -283,7 +357,7 @@ pub(crate) fn set_state(r: &Region, state: u64) -> Result<()> {
 }
 
 /// Wakes every parked reader and writer (state changed).
-fn wake_all(r: &Region) -> Result<()> {
+fn wake_all<R: RingRegion>(r: &R) -> Result<()> {
     r.fetch_add_u32(off::DATA_SEQ, 1)?;
     r.fetch_add_u32(off::SPACE_SEQ, 1)?;
     r.notify(off::DATA_SEQ, u32::MAX)?;

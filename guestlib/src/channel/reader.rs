@@ -19,7 +19,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::layout::{self, off, Geometry, FRAME_HEADER, PAD};
-use super::{ChannelError, Result, Shared};
+use super::{ChannelError, Result, RingRegion, Shared};
 
 /// How often a reader without `WRITE` rights looks for new frames when
 /// the channel is empty.
@@ -58,8 +58,8 @@ pub struct Frame<'a> {
 
 /// A channel reader.
 #[derive(Debug)]
-pub struct Reader {
-    shared: Rc<Shared>,
+pub struct Reader<R: RingRegion = crate::region::Region> {
+    shared: Rc<Shared<R>>,
     kind: ReaderKind,
     slot: Option<u64>,
     pos: u64,
@@ -69,8 +69,8 @@ pub struct Reader {
     buf: Vec<u8>,
 }
 
-impl Reader {
-    pub(super) fn new(shared: Rc<Shared>, kind: ReaderKind, start: Start) -> Result<Reader> {
+impl<R: RingRegion> Reader<R> {
+    pub(super) fn new(shared: Rc<Shared<R>>, kind: ReaderKind, start: Start) -> Result<Reader<R>> {
         let r = &shared.region;
         let geo = shared.geo;
         let (tail, _) = layout::split_tail(r.load_u64(off::TAIL)?);
@@ -97,6 +97,21 @@ impl Reader {
     /// The next frame, or [`ChannelError::WouldBlock`] when empty.
     pub fn try_read(&mut self) -> Result<Frame<'_>> {
         self.next(false)
+    }
+
+    /// True when a read would not wait: a frame is published at the
+    /// reader's position, frames were lost, or the channel ended.
+    pub fn is_ready(&mut self) -> Result<bool> {
+        let geo = self.shared.geo;
+        let word = self.shared.region.load_u64(off::TAIL)?;
+        let (tail, state) = layout::split_tail(word);
+        let p = geo.header_at(self.pos);
+        if state != layout::OPEN || geo.overwritten(p, tail) {
+            return Ok(true);
+        }
+        let mut marker = [0u8; 8];
+        self.shared.region.read(geo.region_offset(p), &mut marker)?;
+        Ok(geo.published_len(p, u64::from_le_bytes(marker)).is_some())
     }
 
     fn next(&mut self, block: bool) -> Result<Frame<'_>> {
@@ -211,7 +226,7 @@ impl Reader {
     }
 }
 
-impl Drop for Reader {
+impl<R: RingRegion> Drop for Reader<R> {
     fn drop(&mut self) {
         if let Some(slot) = self.slot {
             let r = &self.shared.region;
@@ -225,7 +240,7 @@ impl Drop for Reader {
 }
 
 /// Claims a free strong reader slot at `pos`.
-fn claim_slot(r: &crate::region::Region, pos: u64) -> Result<u64> {
+fn claim_slot<R: RingRegion>(r: &R, pos: u64) -> Result<u64> {
     for slot in 0..layout::READER_SLOTS as u64 {
         let at = off::READERS + slot * 8;
         if r.compare_exchange_u64(at, layout::FREE_SLOT, pos)?.is_ok() {

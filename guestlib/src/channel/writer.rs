@@ -14,7 +14,7 @@ use alloc::rc::Rc;
 use alloc::vec;
 
 use super::layout::{self, off, Geometry, FRAME_HEADER, PAD};
-use super::{state_error, ChannelError, Result, Shared};
+use super::{state_error, ChannelError, Result, RingRegion, Shared};
 use crate::region::Wait;
 
 /// Writer kinds.
@@ -38,8 +38,8 @@ pub enum Sent {
 
 /// A channel writer.
 #[derive(Debug)]
-pub struct Writer {
-    shared: Rc<Shared>,
+pub struct Writer<R: RingRegion = crate::region::Region> {
+    shared: Rc<Shared<R>>,
     id: u32,
     kind: WriterKind,
     /// The tail word as last seen (a guess for the next swap).
@@ -51,8 +51,8 @@ pub struct Writer {
     closed: bool,
 }
 
-impl Writer {
-    pub(super) fn new(shared: Rc<Shared>, kind: WriterKind) -> Result<Writer> {
+impl<R: RingRegion> Writer<R> {
+    pub(super) fn new(shared: Rc<Shared<R>>, kind: WriterKind) -> Result<Writer<R>> {
         let r = &shared.region;
         let tail = r.load_u64(off::TAIL)?;
         if let Some(e) = state_error(layout::split_tail(tail).1) {
@@ -188,7 +188,7 @@ impl Writer {
     }
 }
 
-impl Drop for Writer {
+impl<R: RingRegion> Drop for Writer<R> {
     fn drop(&mut self) {
         let _ = self.close_inner();
     }
@@ -196,7 +196,7 @@ impl Drop for Writer {
 
 /// The lowest strong reader position, or `tail` when there is none (a
 /// reader registering later starts at or after the tail it sees).
-fn reader_floor(r: &crate::region::Region, tail: u64) -> core::result::Result<u64, ChannelError> {
+fn reader_floor<R: RingRegion>(r: &R, tail: u64) -> core::result::Result<u64, ChannelError> {
     let mut slots = [0u8; layout::READER_SLOTS * 8];
     r.read(off::READERS, &mut slots)?;
     let floor = slots

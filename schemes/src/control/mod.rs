@@ -21,6 +21,10 @@
 //! | `PID/log` | file | stdout so far, then stderr (snapshot at open) |
 //! | `PID/wait` | stream | a read blocks until the process exits, then gives its status |
 //! | `PID/ctl` | file | write `kill`, `suspend`, `resume` or `refuel N` |
+//! | `shm/` | dir | `index`, and one file per live region ([`shared_memory`]) |
+//! | `shm/ID` | file | the region's bytes (and, on Redox, `mmap`) |
+//! | `chan/` | dir | one file per region holding a channel |
+//! | `chan/ID` | stream | frames: each read one frame, each write one frame |
 //! | `scheme/` | dir | one entry per guest-implemented scheme |
 //! | `scheme/NAME/PATH` | any | the guest scheme's own files ([`guest_files`]) |
 //!
@@ -30,6 +34,7 @@
 
 pub mod guest_files;
 pub mod render;
+pub mod shared_memory;
 pub mod spec;
 
 use std::collections::HashMap;
@@ -43,6 +48,11 @@ use crate::loader::{AnyPathLoader, FsModuleLoader};
 
 /// Identifies a deferred request; chosen by the frontend.
 pub type Token = u64;
+
+/// Readiness flag: a read would not wait (Redox `EVENT_READ`).
+pub const EVENT_READ: u32 = 1;
+/// Readiness flag: a write would not wait (Redox `EVENT_WRITE`).
+pub const EVENT_WRITE: u32 = 2;
 
 /// Flags to open the root directory with (the scheme root handle).
 pub const ROOT_FLAGS: u32 = flags::O_RDONLY | flags::O_DIRECTORY;
@@ -128,6 +138,10 @@ enum Node {
     Spawn(SpawnState),
     EmptyDir,
     SchemeDir,
+    ShmDir,
+    ChanDir,
+    Shm(Arc<wasmhost::region::Region>),
+    Chan(shared_memory::ChanFile),
     Run(RunState),
     PidDir,
     Wait(Pid),
@@ -172,6 +186,11 @@ pub struct Daemon {
     loads: HashMap<u64, (u64, Option<spec::SpawnSpec>)>,
     spawn_loader: Arc<dyn ModuleLoader>,
     guest_loader: Arc<FsModuleLoader>,
+    /// Files whose readiness a frontend watches (`fevent`), with the
+    /// readiness last reported.
+    watched: HashMap<u64, bool>,
+    /// Readiness changes to post: file id and `EVENT_READ`.
+    events: Vec<(u64, u32)>,
     /// Guest-scheme replies not yet matched to a request, by tag.
     scheme_replies: HashMap<u64, wasmhost::guest_scheme::Reply>,
     /// Opens whose file was closed before the provider answered: close
@@ -189,7 +208,10 @@ impl std::fmt::Debug for Daemon {
 }
 
 fn is_dir(node: &Node) -> bool {
-    matches!(node, Node::Root | Node::EmptyDir | Node::SchemeDir | Node::PidDir)
+    matches!(
+        node,
+        Node::Root | Node::EmptyDir | Node::SchemeDir | Node::ShmDir | Node::ChanDir | Node::PidDir
+    )
 }
 
 impl Daemon {
@@ -208,6 +230,8 @@ impl Daemon {
             guest_loader,
             scheme_replies: HashMap::new(),
             orphan_opens: HashMap::new(),
+            watched: HashMap::new(),
+            events: Vec::new(),
         }
     }
 
@@ -246,7 +270,19 @@ impl Daemon {
             ("", "") => Ok(Node::Root),
             ("ps", "") => Ok(Node::Snapshot(render::ps(&self.pm))),
             ("spawn", "") => Ok(Node::Spawn(SpawnState::Empty)),
-            ("run", "") | ("shm", "") | ("chan", "") => Ok(Node::EmptyDir),
+            ("run", "") => Ok(Node::EmptyDir),
+            ("shm", "") => Ok(Node::ShmDir),
+            ("chan", "") => Ok(Node::ChanDir),
+            ("shm", "index") => Ok(Node::Snapshot(self.shm_index())),
+            ("shm", id) => {
+                let id: u64 = id.parse().map_err(|_| ENOENT)?;
+                self.pm.region(id).map(Node::Shm).ok_or(ENOENT)
+            }
+            ("chan", id) => {
+                let id: u64 = id.parse().map_err(|_| ENOENT)?;
+                let region = self.pm.region(id).ok_or(ENOENT)?;
+                shared_memory::ChanFile::open(self.ring(region)).map(Node::Chan)
+            }
             ("scheme", "") => Ok(Node::SchemeDir),
             ("scheme", inner) => {
                 let (name, sub) = inner.split_once('/').unwrap_or((inner, ""));
@@ -359,7 +395,11 @@ impl Daemon {
         match &mut file.node {
             Node::Snapshot(bytes) => Poll::Ready(Ok(slice(bytes))),
             Node::Guest(_) => Poll::Ready(Err(EBADF)),
-            Node::Root | Node::EmptyDir | Node::SchemeDir | Node::PidDir => Poll::Ready(Err(EISDIR)),
+            Node::Shm(region) => Poll::Ready(shared_memory::shm_read(region, offset, len)),
+            Node::Chan(chan) => chan.read(len),
+            Node::Root | Node::EmptyDir | Node::SchemeDir | Node::ShmDir | Node::ChanDir | Node::PidDir => {
+                Poll::Ready(Err(EISDIR))
+            }
             Node::Ctl(_) => Poll::Ready(Ok(Vec::new())),
             Node::Spawn(SpawnState::Empty) => Poll::Ready(Err(EINVAL)),
             Node::Spawn(SpawnState::Loading) => Poll::Pending,
@@ -416,6 +456,15 @@ impl Daemon {
                 }
             },
             Node::Spawn(_) => Poll::Ready(Err(EBUSY)),
+            Node::Shm(region) => Poll::Ready(shared_memory::shm_write(region, offset, data)),
+            Node::Chan(_) => match self.try_write_chan(id, data) {
+                Poll::Pending => {
+                    let op = PendingOp::Write { offset, data: data.to_vec() };
+                    self.pending.push(Pending { token, id, op, tag: None });
+                    Poll::Pending
+                }
+                ready => ready,
+            },
             Node::Ctl(pid) => {
                 let pid = *pid;
                 Poll::Ready(self.control(pid, data).map(|()| data.len()))
@@ -463,6 +512,7 @@ impl Daemon {
         let (mode, size) = match &file.node {
             node if is_dir(node) => (mode::MODE_DIR | 0o755, 0),
             Node::Snapshot(bytes) => (mode::MODE_FILE | 0o444, bytes.len() as u64),
+            Node::Shm(region) => (mode::MODE_FILE | 0o600, region.len() as u64),
             Node::Spawn(_) | Node::Ctl(_) => (mode::MODE_FILE | 0o644, 0),
             _ => (mode::MODE_CHR | 0o444, 0),
         };
@@ -518,6 +568,18 @@ impl Daemon {
                 ["status", "log", "wait", "ctl"].iter().map(|n| entry(n, kind::REGULAR)).collect()
             }
             Node::SchemeDir => self.pm.scheme_names().iter().map(|n| entry(n, kind::DIRECTORY)).collect(),
+            Node::ShmDir => std::iter::once(entry("index", kind::REGULAR))
+                .chain(self.pm.region_ids().iter().map(|id| entry(&id.to_string(), kind::REGULAR)))
+                .collect(),
+            Node::ChanDir => self
+                .pm
+                .region_ids()
+                .into_iter()
+                .filter(|id| {
+                    self.pm.region(*id).is_some_and(|r| shared_memory::ChanFile::is_channel(self.ring(r)))
+                })
+                .map(|id| entry(&id.to_string(), kind::CHAR_DEV))
+                .collect(),
             Node::EmptyDir => Vec::new(),
             _ => return Err(ENOTDIR),
         };
@@ -526,6 +588,7 @@ impl Daemon {
 
     /// Forgets an open file; its pending requests complete with `EBADF`.
     pub fn close(&mut self, id: u64) {
+        self.watched.remove(&id);
         if let Some(OpenFile { node: Node::Guest(file), .. }) = self.files.remove(&id) {
             self.guest_close(file);
         }
@@ -568,6 +631,55 @@ impl Daemon {
         }
         self.route_scheme_replies();
         self.retry_pending();
+        self.watch_readiness();
+    }
+
+    /// Readiness of `id` (`EVENT_READ` when a read would not wait; files
+    /// are always writable as far as readiness goes) and, from now on,
+    /// changes to it through [`Daemon::take_events`].
+    pub fn fevent(&mut self, id: u64) -> Result<u32, i32> {
+        if !self.files.contains_key(&id) {
+            return Err(EBADF);
+        }
+        let readable = self.readable(id);
+        self.watched.insert(id, readable);
+        Ok(EVENT_WRITE | if readable { EVENT_READ } else { 0 })
+    }
+
+    /// Readiness changes since the last call: file id and flags.
+    pub fn take_events(&mut self) -> Vec<(u64, u32)> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn watch_readiness(&mut self) {
+        let ids: Vec<u64> = self.watched.keys().copied().collect();
+        for id in ids {
+            if !self.files.contains_key(&id) {
+                self.watched.remove(&id);
+                continue;
+            }
+            let now = self.readable(id);
+            if let Some(was) = self.watched.insert(id, now) {
+                if now && !was {
+                    self.events.push((id, EVENT_READ | EVENT_WRITE));
+                }
+            }
+        }
+    }
+
+    /// True when a read of `id` would not wait.
+    fn readable(&mut self, id: u64) -> bool {
+        let Some(file) = self.files.get_mut(&id) else { return false };
+        match &mut file.node {
+            Node::Chan(chan) => chan.readable(),
+            Node::Run(RunState::Loading) | Node::Spawn(SpawnState::Loading) => false,
+            Node::Run(RunState::Running { pid, cursor }) => self
+                .pm
+                .process(*pid)
+                .is_none_or(|p| p.is_exited() || p.log().is_some_and(|l| l.stdout.total() > *cursor)),
+            Node::Wait(pid) => self.pm.process(*pid).is_none_or(|p| p.is_exited()),
+            _ => true,
+        }
     }
 
     fn spawn_loaded(
@@ -619,6 +731,15 @@ impl Daemon {
                 }
                 continue;
             }
+            if let PendingOp::Write { data, .. } = &p.op {
+                match self.try_write_chan(p.id, data) {
+                    Poll::Ready(result) => self
+                        .completions
+                        .push(Completion { token: p.token, result: result.map(Output::Count) }),
+                    Poll::Pending => still.push(p),
+                }
+                continue;
+            }
             let PendingOp::Read { offset, len } = p.op else {
                 self.completions.push(Completion { token: p.token, result: Err(EBADF) });
                 continue;
@@ -631,6 +752,43 @@ impl Daemon {
             }
         }
         self.pending = still;
+    }
+
+    /// A region wrapped for the channel code.
+    fn ring(&self, region: Arc<wasmhost::region::Region>) -> shared_memory::HostRing {
+        shared_memory::HostRing::new(region, self.pm.region_notifier())
+    }
+
+    /// `shm/index`: `ID SIZE OS-NAME` per live region.
+    fn shm_index(&self) -> Vec<u8> {
+        let mut out = String::new();
+        for id in self.pm.region_ids() {
+            if let Some(r) = self.pm.region(id) {
+                out.push_str(&format!("{id} {} {}\n", r.len(), r.os_name()));
+            }
+        }
+        out.into_bytes()
+    }
+
+    /// One frame written to a `chan/` file, or `Pending` while full.
+    fn try_write_chan(&mut self, id: u64, data: &[u8]) -> Poll<usize> {
+        match self.files.get_mut(&id).map(|f| &mut f.node) {
+            Some(Node::Chan(chan)) => chan.write(data),
+            _ => Poll::Ready(Err(EBADF)),
+        }
+    }
+
+    /// The address of a region's pages for `mmap` (Redox `mmap_prep`):
+    /// the daemon's own shared mapping, lent to the caller.
+    pub fn mmap_address(&self, id: u64, offset: u64, len: usize) -> Result<usize, i32> {
+        match self.files.get(&id).map(|f| &f.node) {
+            Some(Node::Shm(region)) => {
+                let range = region.range(offset, len)?;
+                Ok(region.as_ptr() as usize + range.start)
+            }
+            Some(_) => Err(wasmd_abi::errno::ENODEV),
+            None => Err(EBADF),
+        }
     }
 
     /// Answers of deferred requests, in order.

@@ -1,0 +1,222 @@
+//! `shm/` and `chan/`: regions and channels, for native programs.
+//!
+//! `shm/ID` is a region as a file: positioned reads and writes of its
+//! bytes, `fstat` gives its size; on Redox it can also be `mmap`ed (the
+//! daemon's own shared mapping is lent to the caller). `shm/index` lists
+//! `ID SIZE OS-NAME` lines: on Linux the OS name is the region's memfd as
+//! `/proc/PID/fd/N`, which a native program of the same user can open and
+//! map itself.
+//!
+//! `chan/ID` is a channel (a region holding one) as a file, driven by the
+//! very same channel code guests use ([`wasmd_guest::channel`]) over
+//! [`HostRing`]: each read returns one frame — an 8-byte header (writer
+//! id and payload length, little-endian `u32`s) and the payload — or waits
+//! for one (`EAGAIN` with `O_NONBLOCK`); end-of-stream is a 0-byte read;
+//! a terminated channel is `EPIPE`. Each write is one frame, from a weak
+//! writer; on a full `Park` channel it waits. A frame larger than the
+//! read buffer is kept for the next read, which gets `EMSGSIZE` until the
+//! buffer is large enough. The reader is strong, so a native reader holds
+//! writers back like a guest reader does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmd_abi::errno::{EAGAIN, EINVAL, EMSGSIZE, EPIPE, ERANGE};
+use wasmd_guest::channel::{
+    Channel, ChannelError, Reader, ReaderKind, RingRegion, Sent, Start, Writer, WriterKind,
+};
+use wasmd_guest::region::Wait;
+use wasmd_guest::Error;
+use wasmhost::region::Region;
+
+use super::Poll;
+
+/// Wakes guests parked on a region offset (the manager's futex table).
+pub type Notify = Arc<dyn Fn(&Region, u64, u32) -> u32 + Send + Sync>;
+
+/// A region as the channel code sees it, accessed directly.
+#[derive(Clone)]
+pub struct HostRing {
+    region: Arc<Region>,
+    notify: Notify,
+}
+
+impl std::fmt::Debug for HostRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostRing").field("region", &self.region.id()).finish_non_exhaustive()
+    }
+}
+
+fn err(e: i32) -> Error {
+    Error::from_errno(e)
+}
+
+impl HostRing {
+    /// Wraps a region; `notify` wakes guests parked on it.
+    pub fn new(region: Arc<Region>, notify: Notify) -> Self {
+        Self { region, notify }
+    }
+}
+
+impl RingRegion for HostRing {
+    fn load_u32(&self, offset: u64) -> wasmd_guest::Result<u32> {
+        Ok(self.region.atomic_u32(offset).map_err(err)?.load(std::sync::atomic::Ordering::SeqCst))
+    }
+    fn store_u32(&self, offset: u64, value: u32) -> wasmd_guest::Result<()> {
+        self.region.atomic_u32(offset).map_err(err)?.store(value, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+    fn fetch_add_u32(&self, offset: u64, value: u32) -> wasmd_guest::Result<u32> {
+        Ok(self.region.atomic_u32(offset).map_err(err)?.fetch_add(value, std::sync::atomic::Ordering::SeqCst))
+    }
+    fn load_u64(&self, offset: u64) -> wasmd_guest::Result<u64> {
+        Ok(self.region.atomic_u64(offset).map_err(err)?.load(std::sync::atomic::Ordering::SeqCst))
+    }
+    fn store_u64(&self, offset: u64, value: u64) -> wasmd_guest::Result<()> {
+        self.region.atomic_u64(offset).map_err(err)?.store(value, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+    fn compare_exchange_u64(
+        &self,
+        offset: u64,
+        current: u64,
+        new: u64,
+    ) -> wasmd_guest::Result<Result<u64, u64>> {
+        let atomic = self.region.atomic_u64(offset).map_err(err)?;
+        let order = std::sync::atomic::Ordering::SeqCst;
+        Ok(atomic.compare_exchange(current, new, order, order))
+    }
+    fn read(&self, offset: u64, buf: &mut [u8]) -> wasmd_guest::Result<()> {
+        let range = self.region.range(offset, buf.len()).map_err(err)?;
+        self.region.read_at(range, buf);
+        Ok(())
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> wasmd_guest::Result<()> {
+        let range = self.region.range(offset, data.len()).map_err(err)?;
+        self.region.write_at(range, data);
+        Ok(())
+    }
+    fn wait(&self, _offset: u64, _expected: u32, _timeout: Option<Duration>) -> wasmd_guest::Result<Wait> {
+        // The daemon never blocks: it only makes non-blocking calls.
+        Err(Error::WouldBlock)
+    }
+    fn notify(&self, offset: u64, count: u32) -> wasmd_guest::Result<u32> {
+        Ok((self.notify)(&self.region, offset, count))
+    }
+    fn size(&self) -> wasmd_guest::Result<usize> {
+        Ok(self.region.len())
+    }
+}
+
+/// An open `chan/ID` file.
+#[derive(Debug)]
+pub struct ChanFile {
+    channel: Channel<HostRing>,
+    reader: Option<Reader<HostRing>>,
+    writer: Option<Writer<HostRing>>,
+    /// A frame that did not fit the last read buffer.
+    stash: Option<Vec<u8>>,
+}
+
+impl ChanFile {
+    /// Opens the channel in `ring` (`EINVAL` if the region holds none).
+    pub fn open(ring: HostRing) -> Result<ChanFile, i32> {
+        let channel = Channel::from_region(ring).map_err(|_| EINVAL)?;
+        Ok(ChanFile { channel, reader: None, writer: None, stash: None })
+    }
+
+    /// True when the region holds a channel.
+    pub fn is_channel(ring: HostRing) -> bool {
+        Channel::from_region(ring).is_ok()
+    }
+
+    /// Reads one frame (header + payload) into at most `len` bytes.
+    pub fn read(&mut self, len: usize) -> Poll<Vec<u8>> {
+        if let Some(frame) = self.stash.take() {
+            if frame.len() > len {
+                self.stash = Some(frame);
+                return Poll::Ready(Err(EMSGSIZE));
+            }
+            return Poll::Ready(Ok(frame));
+        }
+        if self.reader.is_none() {
+            match self.channel.reader(ReaderKind::Strong, Start::Oldest) {
+                Ok(r) => self.reader = Some(r),
+                Err(e) => return Poll::Ready(Err(chan_errno(e))),
+            }
+        }
+        let Some(reader) = self.reader.as_mut() else { return Poll::Ready(Err(EINVAL)) };
+        match reader.try_read() {
+            Ok(frame) => {
+                let mut out = Vec::with_capacity(8 + frame.payload.len());
+                out.extend_from_slice(&frame.writer.to_le_bytes());
+                out.extend_from_slice(&(frame.payload.len() as u32).to_le_bytes());
+                out.extend_from_slice(frame.payload);
+                if out.len() > len {
+                    self.stash = Some(out);
+                    return Poll::Ready(Err(EMSGSIZE));
+                }
+                Poll::Ready(Ok(out))
+            }
+            Err(ChannelError::WouldBlock) => Poll::Pending,
+            Err(ChannelError::Closed) => Poll::Ready(Ok(Vec::new())),
+            Err(e) => Poll::Ready(Err(chan_errno(e))),
+        }
+    }
+
+    /// True when a read would not wait.
+    pub fn readable(&mut self) -> bool {
+        if self.stash.is_some() {
+            return true;
+        }
+        if self.reader.is_none() {
+            self.reader = self.channel.reader(ReaderKind::Strong, Start::Oldest).ok();
+        }
+        self.reader.as_mut().is_none_or(|r| r.is_ready().unwrap_or(true))
+    }
+
+    /// Writes one frame.
+    pub fn write(&mut self, data: &[u8]) -> Poll<usize> {
+        if self.writer.is_none() {
+            match self.channel.writer(WriterKind::Weak) {
+                Ok(w) => self.writer = Some(w),
+                Err(e) => return Poll::Ready(Err(chan_errno(e))),
+            }
+        }
+        let Some(writer) = self.writer.as_mut() else { return Poll::Ready(Err(EINVAL)) };
+        match writer.try_write(data) {
+            Ok(Sent::Sent) | Ok(Sent::Dropped) => Poll::Ready(Ok(data.len())),
+            Err(ChannelError::WouldBlock) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(chan_errno(e))),
+        }
+    }
+}
+
+fn chan_errno(e: ChannelError) -> i32 {
+    match e {
+        ChannelError::Sys(e) => e.errno(),
+        ChannelError::Closed | ChannelError::Aborted => EPIPE,
+        ChannelError::TooLarge => EMSGSIZE,
+        ChannelError::WouldBlock => EAGAIN,
+        ChannelError::NoReaderSlot => wasmd_abi::errno::EBUSY,
+        ChannelError::NotAChannel | ChannelError::UnsupportedVersion(_) => EINVAL,
+    }
+}
+
+/// Reads region bytes at `offset` (up to its end).
+pub fn shm_read(region: &Region, offset: u64, len: usize) -> Result<Vec<u8>, i32> {
+    let size = region.len() as u64;
+    if offset > size {
+        return Err(ERANGE);
+    }
+    let n = (len as u64).min(size - offset) as usize;
+    let mut out = vec![0u8; n];
+    region.read_at(region.range(offset, n)?, &mut out);
+    Ok(out)
+}
+
+/// Writes region bytes at `offset` (`ERANGE` past its end).
+pub fn shm_write(region: &Region, offset: u64, data: &[u8]) -> Result<usize, i32> {
+    region.write_at(region.range(offset, data.len())?, data);
+    Ok(data.len())
+}
