@@ -118,6 +118,10 @@ pub type LoadResult = Result<(Arc<CompiledModule>, PathBuf), SpawnError>;
 #[error("deadlock: {0} live processes are all blocked and nothing can wake them")]
 pub struct Deadlock(pub usize);
 
+/// Wakes up to `count` guests waiting on `offset` of a region; returns
+/// how many were woken. See [`ProcessManager::region_notifier`].
+pub type RegionNotifier = Arc<dyn Fn(&Region, u64, u32) -> u32 + Send + Sync>;
+
 /// The process manager. Lives on one thread (the scheduler thread).
 pub struct ProcessManager {
     pub(crate) engine: Engine,
@@ -760,7 +764,7 @@ impl ProcessManager {
     /// A function that wakes up to `count` guests waiting on an offset
     /// of a region (for native users of shared memory); they run on a
     /// later [`Self::run`].
-    pub fn region_notifier(&self) -> Arc<dyn Fn(&Region, u64, u32) -> u32 + Send + Sync> {
+    pub fn region_notifier(&self) -> RegionNotifier {
         let env = self.env.clone();
         Arc::new(move |region: &Region, offset: u64, count: u32| {
             env.futex.lock().unwrap_or_else(|e| e.into_inner()).notify((region.id(), offset), count)

@@ -32,7 +32,7 @@ use wasmhost::region::Region;
 use super::Poll;
 
 /// Wakes guests parked on a region offset (the manager's futex table).
-pub type Notify = Arc<dyn Fn(&Region, u64, u32) -> u32 + Send + Sync>;
+pub type Notify = wasmhost::RegionNotifier;
 
 /// A region as the channel code sees it, accessed directly.
 #[derive(Clone)]
