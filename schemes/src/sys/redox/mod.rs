@@ -157,4 +157,5 @@ impl SharedMemory for ShmObject {
 
 mod files;
 mod poller;
+mod respond;
 pub mod server;

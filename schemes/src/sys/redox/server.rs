@@ -1,44 +1,64 @@
-//! The Redox frontend: the `wasm` scheme on a redox-scheme socket, served
-//! from one thread together with the guests, with a `redox_event` queue
-//! for the socket, a wake-up pipe for worker threads and a timer.
+//! The Redox frontend: the `wasm` scheme and one scheme per guest
+//! provider, each on its own redox-scheme socket, all served from one
+//! thread together with the guests, with a `redox_event` queue for the
+//! sockets, a wake-up pipe for worker threads and a timer.
 //!
 //! The rules from running inside Redox (see `redox-notes.md`):
 //! - `openat` is answered at once, always ([`Daemon::open`] never defers).
 //! - Reads that must wait keep their `Op` (its buffer stays valid until
 //!   the response) and are answered when [`Daemon::take_completions`]
 //!   yields them; a `Cancellation` answers a kept read with `ECANCELED`.
-//! - This thread never opens a path once serving: the pipe, the timer and
-//!   the scheme socket are opened before the loop starts; module files and
-//!   shared memory are opened by worker threads.
-//! - The scheme is registered through init's `INIT_NOTIFY` protocol (the
-//!   `{ scheme = "wasm" }` service type) when started by init, else
-//!   directly in the current namespace.
+//! - This thread never opens a path once serving: the pipe, the timer,
+//!   the scheme-creation capability and the `wasm` socket are opened
+//!   before the loop starts; module files and shared memory are opened by
+//!   worker threads; guest-scheme sockets are made from the capability
+//!   on this thread (a socket belongs to the thread that made it) and
+//!   named by the [`Registrar`] thread (`register_scheme_to_ns` goes
+//!   through the namespace manager).
+//! - The `wasm` scheme is registered through init's `INIT_NOTIFY`
+//!   protocol (the `{ scheme = "wasm" }` service type) when started by
+//!   init, else directly in the current namespace.
+//!
+//! Data flow: [`Server::drain`] turns each request into a daemon call
+//! ([`Server::dispatch`]); answers that wait are kept with the socket they
+//! came from and written by [`Server::deliver`]; readiness changes are
+//! posted as `fevent`s on the socket that asked for them.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
+use std::sync::mpsc;
 
 use event::{EventFlags, EventQueue};
 use libredox::flag;
 use redox_scheme::scheme::Op;
 use redox_scheme::{Id, OpenResult, RequestKind, Response, SignalBehavior, Socket};
-use syscall::dirent::{DirEntry, DirentKind};
 use syscall::error::{Error, EOPNOTSUPP};
 use syscall::schemev2::NewFdFlags;
+use wasmhost::guest_scheme::SchemeEvent;
 
+use super::respond::respond;
 use crate::control::{Daemon, Output, Poll, Token};
 
-const SOCKET: usize = 0;
+/// Event-queue keys: the `wasm` socket, the wake-up pipe, the timer; guest
+/// scheme sockets count up from [`FIRST_GUEST`].
+const WASM: usize = 0;
 const WAKER: usize = 1;
 const TIMER: usize = 2;
+const FIRST_GUEST: usize = 16;
 const TURNS_PER_STEP: usize = 256;
+/// The root handle of a guest scheme's socket (never a daemon file id:
+/// those count up from 1).
+const GUEST_ROOT: usize = usize::MAX / 2;
 
-/// Serves the `wasm` scheme until the socket fails.
+/// Serves the `wasm` scheme and the guest schemes until a socket fails.
 pub fn serve(mut daemon: Daemon) -> std::io::Result<()> {
-    let socket = Socket::nonblock().map_err(io)?;
+    let creation_cap =
+        libredox::Fd::open("/scheme/namespace/scheme-creation-cap", flag::O_CLOEXEC, 0).map_err(lio)?;
+    let socket = Socket::create_inner(creation_cap.raw(), true).map_err(io)?;
     let root = daemon.open("", crate::control::ROOT_FLAGS).map_err(|e| io(Error::new(e)))?;
-    register(&socket, root as usize)?;
+    register_wasm(&socket, root as usize)?;
     let (mut wake_rx, wake_tx) = std::io::pipe()?;
     set_nonblock(&wake_rx)?;
     let wake_tx = std::sync::Mutex::new(wake_tx);
@@ -50,16 +70,27 @@ pub fn serve(mut daemon: Daemon) -> std::io::Result<()> {
     let mut timer =
         File::options().read(true).write(true).custom_flags(flag::O_NONBLOCK).open("/scheme/time/4")?;
     let queue = EventQueue::<usize>::new().map_err(lio)?;
-    queue.subscribe(socket.inner().raw(), SOCKET, EventFlags::READ).map_err(lio)?;
+    queue.subscribe(socket.inner().raw(), WASM, EventFlags::READ).map_err(lio)?;
     queue.subscribe(raw_fd(&wake_rx), WAKER, EventFlags::READ).map_err(lio)?;
     queue.subscribe(raw_fd(&timer), TIMER, EventFlags::READ).map_err(lio)?;
-    let mut server = Server { kept: HashMap::new(), tokens: HashMap::new(), next_token: 1 };
+    let mut server = Server {
+        sockets: HashMap::from([(WASM, Endpoint { socket, guest: None })]),
+        names: HashMap::new(),
+        next_key: FIRST_GUEST,
+        creation_cap,
+        registrar: Registrar::start(),
+        kept: HashMap::new(),
+        tokens: HashMap::new(),
+        watchers: HashMap::new(),
+        next_token: 1,
+    };
     loop {
         // Requests queued before subscribing are not reported: drain the
-        // socket on every turn, not only after an event.
-        server.drain(&socket, &mut daemon)?;
+        // sockets on every turn, not only after an event.
+        server.drain_all(&mut daemon)?;
         daemon.step(TURNS_PER_STEP);
-        server.deliver(&socket, &mut daemon)?;
+        server.schemes_changed(&mut daemon, &queue);
+        server.deliver(&mut daemon)?;
         let timeout = daemon.idle_timeout();
         if timeout == Some(std::time::Duration::ZERO) {
             continue;
@@ -107,8 +138,8 @@ fn arm(timer: &mut File, after: std::time::Duration) -> std::io::Result<()> {
     timer.write_all(&deadline)
 }
 
-/// Registers the scheme: through init when it started us, else directly.
-fn register(socket: &Socket, root: usize) -> std::io::Result<()> {
+/// Registers `wasm`: through init when it started us, else directly.
+fn register_wasm(socket: &Socket, root: usize) -> std::io::Result<()> {
     match std::env::var("INIT_NOTIFY").ok().and_then(|v| v.parse::<usize>().ok()) {
         Some(notify) => {
             let cap = socket.create_this_scheme_fd(0, root, 0, 0).map_err(io)?;
@@ -120,53 +151,149 @@ fn register(socket: &Socket, root: usize) -> std::io::Result<()> {
     }
 }
 
+/// A thread that names guest schemes in the namespace
+/// (`register_scheme_to_ns` goes through the namespace manager, which the
+/// serving thread must never wait on).
+struct Registrar {
+    tx: mpsc::Sender<(String, usize)>,
+}
+
+impl Registrar {
+    fn start() -> Self {
+        let (tx, rx) = mpsc::channel::<(String, usize)>();
+        let spawned = std::thread::Builder::new().name("wasmd-registrar".into()).spawn(move || {
+            for (name, cap_fd) in rx {
+                let result = libredox::call::getns()
+                    .and_then(|ns| libredox::call::register_scheme_to_ns(ns, &name, cap_fd));
+                match result {
+                    Ok(()) => log::info!("guest scheme {name} registered"),
+                    Err(e) => log::warn!("registering guest scheme {name}: {e}"),
+                }
+                let _ = libredox::call::close(cap_fd);
+            }
+        });
+        if let Err(e) = spawned {
+            log::error!("no registrar thread, guest schemes stay under /scheme/wasm/scheme: {e}");
+        }
+        Self { tx }
+    }
+
+    /// Asks the thread to register `name` for the scheme capability `cap_fd`
+    /// (closed by the thread afterwards).
+    fn register(&self, name: String, cap_fd: usize) {
+        if let Err(mpsc::SendError((_, fd))) = self.tx.send((name, cap_fd)) {
+            let _ = libredox::call::close(fd);
+        }
+    }
+}
+
+/// One scheme socket: `wasm` (no guest) or a guest provider's scheme.
+struct Endpoint {
+    socket: Socket,
+    guest: Option<String>,
+}
+
 struct Server {
-    /// Reads waiting for an answer: token → the kernel's request.
-    kept: HashMap<Token, Op>,
-    /// Kernel request ids of kept reads (for cancellation).
-    tokens: HashMap<Id, Token>,
+    /// Sockets by event-queue key.
+    sockets: HashMap<usize, Endpoint>,
+    /// Guest scheme name → socket key.
+    names: HashMap<String, usize>,
+    next_key: usize,
+    creation_cap: libredox::Fd,
+    registrar: Registrar,
+    /// Requests waiting for an answer: token → socket key and request.
+    kept: HashMap<Token, (usize, Op)>,
+    /// Kernel request ids of kept requests (for cancellation).
+    tokens: HashMap<(usize, Id), Token>,
+    /// Files with `fevent` interest → the socket to post readiness on.
+    watchers: HashMap<u64, usize>,
     next_token: Token,
 }
 
 impl Server {
-    fn drain(&mut self, socket: &Socket, daemon: &mut Daemon) -> std::io::Result<()> {
-        while let Some(request) = socket.next_request(SignalBehavior::Restart).map_err(io)? {
-            match request.kind() {
-                RequestKind::Call(call) => {
-                    let id = call.request_id();
-                    match call.op() {
-                        Ok(op) => {
-                            if let Some(response) = self.dispatch(id, op, daemon) {
-                                socket.write_response(response, SignalBehavior::Restart).map_err(io)?;
-                            }
-                        }
-                        Err(call) => {
-                            let response = Response::new(Err(Error::new(EOPNOTSUPP)), call);
-                            socket.write_response(response, SignalBehavior::Restart).map_err(io)?;
-                        }
-                    }
+    fn drain_all(&mut self, daemon: &mut Daemon) -> std::io::Result<()> {
+        let keys: Vec<usize> = self.sockets.keys().copied().collect();
+        for key in keys {
+            if let Err(e) = self.drain(key, daemon) {
+                if key == WASM {
+                    return Err(e);
                 }
-                RequestKind::Cancellation(cancel) => {
-                    if let Some(token) = self.tokens.remove(&cancel.id) {
-                        daemon.cancel(token);
-                    }
-                }
-                RequestKind::OnClose { id } => daemon.close(id as u64),
-                _ => {}
+                log::warn!("guest scheme socket failed: {e}");
+                self.sockets.remove(&key);
             }
         }
         Ok(())
     }
 
+    fn drain(&mut self, key: usize, daemon: &mut Daemon) -> std::io::Result<()> {
+        loop {
+            let Some(endpoint) = self.sockets.get(&key) else { return Ok(()) };
+            let Some(request) = endpoint.socket.next_request(SignalBehavior::Restart).map_err(io)? else {
+                return Ok(());
+            };
+            let guest = endpoint.guest.clone();
+            let response = match request.kind() {
+                RequestKind::Call(call) => {
+                    let id = call.request_id();
+                    match call.op() {
+                        Ok(op) => self.dispatch(key, guest.as_deref(), id, op, daemon),
+                        Err(call) => Some(Response::new(Err(Error::new(EOPNOTSUPP)), call)),
+                    }
+                }
+                RequestKind::Cancellation(cancel) => {
+                    if let Some(token) = self.tokens.remove(&(key, cancel.id)) {
+                        daemon.cancel(token);
+                    }
+                    None
+                }
+                RequestKind::OnClose { id } => {
+                    if id != GUEST_ROOT {
+                        daemon.close(id as u64);
+                        self.watchers.remove(&(id as u64));
+                    }
+                    None
+                }
+                _ => None,
+            };
+            if let Some(response) = response {
+                self.write(key, response)?;
+            }
+        }
+    }
+
+    fn write(&self, key: usize, response: Response) -> std::io::Result<()> {
+        match self.sockets.get(&key) {
+            Some(endpoint) => {
+                endpoint.socket.write_response(response, SignalBehavior::Restart).map_err(io).map(|_| ())
+            }
+            // The socket went with its guest scheme; the caller got EIO
+            // from the kernel when it closed.
+            None => Ok(()),
+        }
+    }
+
     /// Handles one operation; `None` when its answer comes later.
-    fn dispatch(&mut self, id: Id, op: Op, daemon: &mut Daemon) -> Option<Response> {
+    fn dispatch(
+        &mut self,
+        key: usize,
+        guest: Option<&str>,
+        id: Id,
+        op: Op,
+        daemon: &mut Daemon,
+    ) -> Option<Response> {
         let token = self.next_token;
         self.next_token += 1;
         let (op, polled) = match op {
             Op::OpenAt(req) => {
-                let path = daemon.path_at(req.fd as u64, req.path());
-                let result = daemon
-                    .open(&path, *req.flags() as u32)
+                let flags = *req.flags() as u32;
+                let opened = match guest {
+                    Some(name) if req.fd == GUEST_ROOT => daemon.open_scheme(name, req.path(), flags),
+                    _ => {
+                        let path = daemon.path_at(req.fd as u64, req.path());
+                        daemon.open(&path, flags)
+                    }
+                };
+                let result = opened
                     .map(|fd| OpenResult::ThisScheme { number: fd as usize, flags: NewFdFlags::POSITIONED })
                     .map_err(Error::new);
                 return Some(Response::open_dup_like(result, req));
@@ -198,107 +325,86 @@ impl Server {
                 (Op::Getdents(req), polled)
             }
             Op::Fcntl { req, .. } => return Some(Response::new(Ok(0), req)),
-            Op::Fevent { req, .. } => return Some(Response::new(Ok(0), req)),
+            Op::Fevent { req, fd, .. } => {
+                let result = daemon.fevent(fd as u64).map(|flags| flags as usize).map_err(Error::new);
+                if result.is_ok() {
+                    self.watchers.insert(fd as u64, key);
+                }
+                return Some(Response::new(result, req));
+            }
+            Op::MmapPrep { req, fd, offset, len, .. } => {
+                let result = daemon.mmap_address(fd as u64, offset, len).map_err(Error::new);
+                return Some(Response::new(result, req));
+            }
             other => return Some(Response::new(Err(Error::new(EOPNOTSUPP)), other)),
         };
         match polled {
             Poll::Ready(result) => Some(respond(op, result)),
             Poll::Pending => {
-                self.tokens.insert(id, token);
-                self.kept.insert(token, op);
+                self.tokens.insert((key, id), token);
+                self.kept.insert(token, (key, op));
                 None
             }
         }
     }
 
-    /// Answers kept operations that completed.
-    fn deliver(&mut self, socket: &Socket, daemon: &mut Daemon) -> std::io::Result<()> {
+    /// Answers kept operations that completed and posts readiness changes.
+    fn deliver(&mut self, daemon: &mut Daemon) -> std::io::Result<()> {
         for done in daemon.take_completions() {
-            let Some(op) = self.kept.remove(&done.token) else { continue };
+            let Some((key, op)) = self.kept.remove(&done.token) else { continue };
             self.tokens.retain(|_, t| *t != done.token);
-            socket.write_response(respond(op, done.result), SignalBehavior::Restart).map_err(io)?;
+            self.write(key, respond(op, done.result))?;
+        }
+        for (id, flags) in daemon.take_events() {
+            if let Some(&key) = self.watchers.get(&id) {
+                self.write(key, Response::post_fevent(id as usize, flags as usize))?;
+            }
         }
         Ok(())
     }
-}
 
-/// The kernel response for an operation and its outcome.
-fn respond(op: Op, result: Result<Output, i32>) -> Response {
-    let result = result.map_err(Error::new);
-    match op {
-        Op::Read(mut req) => {
-            let r = result.and_then(|o| match o {
-                Output::Data(data) => Ok(copy(req.buf(), &data)),
-                _ => Err(Error::new(syscall::EIO)),
-            });
-            Response::new(r, req)
-        }
-        Op::Write(req) => {
-            let r = result.and_then(|o| match o {
-                Output::Count(n) => Ok(n),
-                _ => Err(Error::new(syscall::EIO)),
-            });
-            Response::new(r, req)
-        }
-        Op::Fstat(mut req) => {
-            let r = result.and_then(|o| match o {
-                Output::Stat(s) => {
-                    let stat = req.buf();
-                    stat.st_mode = s.mode;
-                    stat.st_size = s.size;
-                    stat.st_ino = s.ino;
-                    stat.st_nlink = s.nlink;
-                    stat.st_mtime = s.mtime;
-                    Ok(0)
-                }
-                _ => Err(Error::new(syscall::EIO)),
-            });
-            Response::new(r, req)
-        }
-        Op::Fsize { req, .. } => {
-            let r = result.and_then(|o| match o {
-                Output::Stat(s) => Ok(s.size as usize),
-                _ => Err(Error::new(syscall::EIO)),
-            });
-            Response::new(r, req)
-        }
-        Op::Fpath(mut req) => {
-            let r = result.and_then(|o| match o {
-                Output::Path(p) => Ok(copy(req.buf(), p.as_bytes())),
-                _ => Err(Error::new(syscall::EIO)),
-            });
-            Response::new(r, req)
-        }
-        Op::Getdents(mut req) => {
-            let first = req.opaque_offset;
-            let r = result.and_then(|o| match o {
-                Output::Entries(entries) => {
-                    let mut buf = req.buf().ok_or(Error::new(syscall::EINVAL))?;
-                    for (i, e) in entries.iter().enumerate() {
-                        let kind = if e.kind == wasmd_abi::scheme::kind::DIRECTORY {
-                            DirentKind::Directory
-                        } else {
-                            DirentKind::Regular
-                        };
-                        let entry =
-                            DirEntry { inode: 0, next_opaque_id: first + i as u64 + 1, name: &e.name, kind };
-                        if buf.entry(entry).is_err() {
-                            break;
-                        }
+    /// Makes a socket for each newly registered guest scheme and drops
+    /// the socket of each scheme that went away.
+    fn schemes_changed(&mut self, daemon: &mut Daemon, queue: &EventQueue<usize>) {
+        for event in daemon.manager().take_scheme_events() {
+            match event {
+                SchemeEvent::Registered(name) => self.add_guest_scheme(name, queue),
+                SchemeEvent::Gone(name) => {
+                    if let Some(key) = self.names.remove(&name) {
+                        // Closing the socket ends the scheme in the kernel:
+                        // its callers get an error, nothing hangs.
+                        self.sockets.remove(&key);
+                        self.kept.retain(|_, (k, _)| *k != key);
+                        self.tokens.retain(|(k, _), _| *k != key);
+                        self.watchers.retain(|_, k| *k != key);
                     }
-                    Ok(buf.finalize())
                 }
-                _ => Err(Error::new(syscall::EIO)),
-            });
-            Response::new(r, req)
+            }
         }
-        other => Response::new(Err(Error::new(EOPNOTSUPP)), other),
     }
-}
 
-/// Copies as much of `data` as fits; returns the count.
-fn copy(buf: &mut [u8], data: &[u8]) -> usize {
-    let n = buf.len().min(data.len());
-    buf[..n].copy_from_slice(&data[..n]);
-    n
+    fn add_guest_scheme(&mut self, name: String, queue: &EventQueue<usize>) {
+        let socket = match Socket::create_inner(self.creation_cap.raw(), true) {
+            Ok(socket) => socket,
+            Err(e) => {
+                log::warn!("no socket for guest scheme {name}: {e}");
+                return;
+            }
+        };
+        let key = self.next_key;
+        self.next_key += 1;
+        if let Err(e) = queue.subscribe(socket.inner().raw(), key, EventFlags::READ) {
+            log::warn!("guest scheme {name}: cannot watch its socket: {e}");
+            return;
+        }
+        match socket.create_this_scheme_fd(0, GUEST_ROOT, 0, 0) {
+            Ok(cap_fd) => self.registrar.register(name.clone(), cap_fd),
+            Err(e) => {
+                log::warn!("guest scheme {name}: no capability: {e}");
+                return;
+            }
+        }
+        self.names.insert(name.clone(), key);
+        self.sockets.insert(key, Endpoint { socket, guest: Some(name) });
+    }
 }
