@@ -117,7 +117,7 @@ fn unknown_capability_is_a_usage_error() {
 
 #[test]
 fn the_demo_tree_runs() {
-    let o = run(&guest("demo"), &[], &[]);
+    let o = run(&guest("demo"), &["--cap", "all", "--grant", "ramfs:"], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     for expected in [
@@ -132,6 +132,11 @@ fn the_demo_tree_runs() {
         "all children reaped",
         "demo: pipeline: 1000 frames from writer 1, sum of squares = 333833500",
         "demo: pipeline: produce -> exited(0), square -> exited(0)",
+        "serves ramfs:, a RAM filesystem written in wasm",
+        "demo: scheme: ramfs:/notes/hello.txt (19 bytes): hello from the demo",
+        "demo: scheme: ramfs:/notes/squares.txt (9 bytes): 333833500",
+        "demo: scheme: provider -> killed",
+        "demo: scheme: after the provider is gone, ramfs: paths fail",
         "demo: bye",
     ] {
         assert!(out.contains(expected), "`{expected}` missing from:\n{out}");

@@ -1,7 +1,10 @@
 //! Project tasks, run with `cargo xtask TASK`.
 //!
 //! - `demo`: builds the guests (through `wasmd-tests`' build script) and
-//!   runs the demo guest tree with `wasmd run`.
+//!   `wasmd`, runs the demo guest tree with `wasmd run`, then starts
+//!   `wasmd daemon` on a private socket and drives the control tree and a
+//!   guest-implemented scheme with the client commands, as a shell on
+//!   Redox would with `ls`, `cat` and `echo >`.
 //! - `guests DIR`: copies the example guests (`.wasm`) into DIR.
 
 use std::path::{Path, PathBuf};
@@ -10,7 +13,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 /// The example guests shipped to users (under `/usr/share/wasmd` on Redox).
-const EXAMPLES: &[&str] = &["hello", "demo", "worker", "pipeline"];
+const EXAMPLES: &[&str] = &["hello", "demo", "worker", "pipeline", "ramfs", "kvstore"];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -32,15 +35,113 @@ fn cargo() -> Command {
 }
 
 fn demo(extra: &[String]) -> Result<()> {
-    let demo = PathBuf::from(wasmd_tests::GUESTS_DIR).join("demo.wasm");
-    println!("$ wasmd run {}", demo.display());
-    let status = cargo()
-        .args(["run", "--quiet", "-p", "wasmd", "--", "run"])
+    let status = cargo().args(["build", "--quiet", "-p", "wasmd"]).status().context("running cargo")?;
+    if !status.success() {
+        bail!("building wasmd failed");
+    }
+    let wasmd = wasmd_binary();
+    let guests = PathBuf::from(wasmd_tests::GUESTS_DIR);
+    let demo = guests.join("demo.wasm");
+    println!("$ wasmd run --cap all --grant ramfs: {}", demo.display());
+    let status = Command::new(&wasmd)
+        .args(["run", "--cap", "all", "--grant", "ramfs:"])
         .arg(&demo)
         .args(extra)
         .status()
-        .context("running cargo")?;
-    std::process::exit(status.code().unwrap_or(1));
+        .context("running wasmd")?;
+    if !status.success() {
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    println!();
+    daemon_session(&wasmd, &guests)
+}
+
+/// The `wasmd` binary `cargo build` just made.
+fn wasmd_binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("debug").join(format!("wasmd{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// A daemon on a private socket, stopped on drop.
+struct DaemonProcess {
+    child: std::process::Child,
+    dir: PathBuf,
+}
+
+impl Drop for DaemonProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The second half of the demo: the daemon and its control tree.
+fn daemon_session(wasmd: &Path, guests: &Path) -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("wasmd-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let socket = dir.join("wasmd.sock");
+    println!("$ wasmd daemon --socket {} &", socket.display());
+    let child = Command::new(wasmd)
+        .args(["daemon", "--socket"])
+        .arg(&socket)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("starting wasmd daemon")?;
+    let _daemon = DaemonProcess { child, dir };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        if std::time::Instant::now() > deadline {
+            bail!("the daemon did not come up");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let shell = |args: &[&str]| -> Result<String> {
+        let shown: Vec<String> =
+            args.iter().map(|a| if a.contains(' ') { format!("\"{a}\"") } else { a.to_string() }).collect();
+        println!("$ wasmd {}", shown.join(" "));
+        let out = Command::new(wasmd).args(args).env("WASMD_SOCKET", &socket).output()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        print!("{text}");
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        if !text.is_empty() && !text.ends_with('\n') {
+            println!();
+        }
+        Ok(text)
+    };
+    let path = |name: &str| guests.join(format!("{name}.wasm")).display().to_string();
+    shell(&["ls", "/scheme/wasm"])?;
+    shell(&["cat", &format!("/scheme/wasm/run{}", path("hello"))])?;
+    let ramfs = shell(&["spawn", "cap=stdio,scheme", &path("ramfs")])?.trim().to_string();
+    // The provider registers on its first time slice.
+    while !shell_quiet(wasmd, &socket, &["ls", "/scheme/wasm/scheme"])?.contains("ramfs/") {
+        if std::time::Instant::now() > deadline {
+            bail!("ramfs never registered");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    shell(&["ls", "/scheme/wasm/scheme"])?;
+    shell(&["write", "/scheme/ramfs/motd", "written by a native client, stored by a wasm guest"])?;
+    shell(&["cat", "/scheme/ramfs/motd"])?;
+    let worker = shell(&["spawn", "cap=stdio,time", &path("worker"), "sleep", "100000"])?.trim().to_string();
+    shell(&["ls", "/scheme/wasm"])?;
+    shell(&["ps"])?;
+    shell(&["status", &worker])?;
+    shell(&["kill", &worker])?;
+    shell(&["cat", &format!("/scheme/wasm/{worker}/wait")])?;
+    shell(&["kill", &ramfs])?;
+    shell(&["ls", "/scheme/wasm/scheme"])?;
+    shell(&["cat", "/scheme/ramfs/motd"])?;
+    println!("(the provider is gone: its scheme went with it; nothing hangs)");
+    Ok(())
+}
+
+/// A client command whose output is not shown.
+fn shell_quiet(wasmd: &Path, socket: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new(wasmd).args(args).env("WASMD_SOCKET", socket).output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn copy_examples(dir: &Path) -> Result<()> {

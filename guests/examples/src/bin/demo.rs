@@ -2,7 +2,13 @@
 //! ending a different way, while it and they run preemptively side by
 //! side, then waits for each and prints how it ended. Then a pipeline:
 //! a producer and a squarer, each its own process, connected by channels
-//! in shared memory, with the demo consuming the end.
+//! in shared memory, with the demo consuming the end. Last, a scheme
+//! implemented by a guest: the demo starts the RAM filesystem provider,
+//! uses it through the ordinary fs hostcalls (`ramfs:` paths, allowed by
+//! its namespace grant), stops it and shows that its paths then fail
+//! cleanly. Run it with the `scheme` capability and a `ramfs:` grant
+//! (`wasmd run --cap all --grant ramfs: demo.wasm`); without them that
+//! part says what is missing and is skipped.
 #![no_std]
 #![no_main]
 
@@ -12,7 +18,8 @@ use alloc::vec::Vec;
 use core::time::Duration;
 use wasmd_guest::channel::{Channel, ChannelError, ChannelOptions, ReaderKind, Start};
 use wasmd_guest::process::{self, Caps, Command, Rights};
-use wasmd_guest::{println, time};
+use wasmd_guest::abi::errno;
+use wasmd_guest::{fs, println, time};
 
 wasmd_guest::main!(main);
 
@@ -49,6 +56,7 @@ fn main() -> Result<(), wasmd_guest::Error> {
         ChannelError::Sys(e) => e,
         _ => wasmd_guest::Error::Io,
     })?;
+    guest_scheme()?;
     println!("demo: bye");
     Ok(())
 }
@@ -84,5 +92,49 @@ fn pipeline() -> Result<(), ChannelError> {
     }
     println!("demo: pipeline: {frames} frames from writer {writer}, sum of squares = {sum}");
     println!("demo: pipeline: produce -> {}, square -> {}", process::wait(produce)?, process::wait(square)?);
+    Ok(())
+}
+
+/// A scheme served by a guest, used through the fs hostcalls.
+fn guest_scheme() -> Result<(), wasmd_guest::Error> {
+    let provider = Command::path("ramfs.wasm").caps(Caps::STDIO.union(Caps::SCHEME_PROVIDE)).spawn();
+    let ramfs = match provider {
+        Ok(pid) => pid,
+        Err(e) => {
+            println!("demo: scheme: skipped, cannot start a provider ({e}): run with --cap all");
+            return Ok(());
+        }
+    };
+    // The provider registers `ramfs` on its first time slice.
+    let mut listed = fs::read_dir("ramfs:/");
+    for _ in 0..1000 {
+        // Not registered yet: ENOENT on Linux, ENODEV on Redox.
+        let missing = |e: &wasmd_guest::Error| matches!(e.errno(), errno::ENOENT | errno::ENODEV);
+        if !listed.as_ref().is_err_and(missing) {
+            break;
+        }
+        time::sleep(Duration::from_millis(1))?;
+        listed = fs::read_dir("ramfs:/");
+    }
+    if let Err(e) = listed {
+        println!("demo: scheme: skipped, ramfs: is not reachable ({e}): run with --grant ramfs:");
+        process::kill(ramfs)?;
+        process::wait(ramfs)?;
+        return Ok(());
+    }
+    println!("demo: scheme: pid {ramfs} serves ramfs:, a RAM filesystem written in wasm");
+    fs::create_dir("ramfs:/notes")?;
+    fs::write("ramfs:/notes/hello.txt", b"hello from the demo")?;
+    fs::write("ramfs:/notes/squares.txt", b"333833500")?;
+    for (name, _) in fs::read_dir("ramfs:/notes")? {
+        let data = fs::read(&alloc::format!("ramfs:/notes/{name}"))?;
+        println!("demo: scheme: ramfs:/notes/{name} ({} bytes): {}", data.len(), core::str::from_utf8(&data).unwrap_or("?"));
+    }
+    process::kill(ramfs)?;
+    println!("demo: scheme: provider -> {}", process::wait(ramfs)?);
+    match fs::read("ramfs:/notes/hello.txt") {
+        Ok(_) => println!("demo: scheme: ramfs: still answers after its provider died"),
+        Err(e) => println!("demo: scheme: after the provider is gone, ramfs: paths fail: {e}"),
+    }
     Ok(())
 }
