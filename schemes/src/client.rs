@@ -119,7 +119,8 @@ impl Client {
     /// Writes `data` to a file with one write.
     pub fn write_file(&mut self, path: &str, data: &[u8]) -> Result<(), ClientError> {
         let fd = self.open(path, flags::O_WRONLY | flags::O_CREAT | flags::O_TRUNC)?;
-        let result = self.call(Request::Write { fd, offset: 0, data: data.to_vec() }).map(|_| ());
+        let result =
+            self.call(Request::Write { fd, offset: 0, data: data.to_vec(), nonblock: false }).map(|_| ());
         let _ = self.call(Request::Close { fd });
         result
     }
@@ -140,7 +141,7 @@ impl Client {
     pub fn spawn(&mut self, spec: &str) -> Result<u32, ClientError> {
         let fd = self.open("/scheme/wasm/spawn", flags::O_RDWR)?;
         let result = (|| {
-            self.call(Request::Write { fd, offset: 0, data: spec.as_bytes().to_vec() })?;
+            self.call(Request::Write { fd, offset: 0, data: spec.as_bytes().to_vec(), nonblock: false })?;
             match self.call(Request::Read { fd, offset: 0, len: 64, nonblock: false })? {
                 Reply::Data(data) => {
                     String::from_utf8_lossy(&data).trim().parse().map_err(|_| ClientError::Protocol)

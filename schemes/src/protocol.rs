@@ -44,6 +44,8 @@ pub enum Request {
         offset: u64,
         /// Bytes.
         data: Vec<u8>,
+        /// Answer `EAGAIN` instead of waiting.
+        nonblock: bool,
     },
     /// Status.
     Fstat {

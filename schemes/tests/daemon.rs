@@ -185,7 +185,7 @@ fn bad_spawn_specs_are_einval() {
     let mut c = d.client();
     let fd = c.open("/scheme/wasm/spawn", flags::O_RDWR).unwrap();
     assert!(matches!(
-        c.call(Request::Write { fd, offset: 0, data: b"\xff\xfe".to_vec() }),
+        c.call(Request::Write { fd, offset: 0, data: b"\xff\xfe".to_vec(), nonblock: false }),
         Err(ClientError::Errno(22))
     ));
     // A well-formed spec naming a missing module fails on the read.
@@ -210,7 +210,7 @@ fn errors_for_unknown_paths_and_misuse() {
     assert!(matches!(c.open("/scheme/wasm", flags::O_WRONLY), Err(ClientError::Errno(21))));
     let fd = c.open("/scheme/wasm/ps", flags::O_RDONLY).unwrap();
     assert!(matches!(
-        c.call(Request::Write { fd, offset: 0, data: b"x".to_vec() }),
+        c.call(Request::Write { fd, offset: 0, data: b"x".to_vec(), nonblock: false }),
         Err(ClientError::Errno(9))
     ));
     assert!(matches!(
@@ -452,7 +452,7 @@ fn shm_and_chan_files_reach_guest_regions_and_channels() {
     }
     // Out of range is an error, not a short read of someone else's memory.
     assert!(matches!(
-        c.call(Request::Write { fd, offset: size - 2, data: b"xyz".to_vec() }),
+        c.call(Request::Write { fd, offset: size - 2, data: b"xyz".to_vec(), nonblock: false }),
         Err(ClientError::Errno(_))
     ));
 
@@ -481,7 +481,10 @@ fn shm_and_chan_files_reach_guest_regions_and_channels() {
     // Two frames to the guest's reader.
     let wr = c.open(&format!("/scheme/wasm/chan/{inbound}"), flags::O_WRONLY).unwrap();
     for msg in ["ping", "native frame"] {
-        match c.call(Request::Write { fd: wr, offset: 0, data: msg.as_bytes().to_vec() }).unwrap() {
+        match c
+            .call(Request::Write { fd: wr, offset: 0, data: msg.as_bytes().to_vec(), nonblock: false })
+            .unwrap()
+        {
             Reply::Count(n) => assert_eq!(n, msg.len() as u64),
             other => panic!("{other:?}"),
         }
@@ -531,4 +534,40 @@ fn shm_and_chan_files_reach_guest_regions_and_channels() {
         assert_eq!(wait_for_line(&d, &pid, "shm word"), "shm word=7 text=mmap");
     }
     assert_eq!(text(&d.cli(&["cat", &format!("/scheme/wasm/{pid}/wait")])), "exited(0)\n");
+
+    // Park backpressure: the probe reader is strong and reads nothing, so
+    // the channel fills; a non-blocking write is then EAGAIN and a
+    // blocking one waits until the probe reads.
+    let mut sent = 0;
+    for size in [200, 4] {
+        loop {
+            match c.call(Request::Write { fd: wr, offset: 0, data: vec![7; size], nonblock: true }) {
+                Ok(Reply::Count(n)) if n as usize == size => sent += 1,
+                Err(ClientError::Errno(11)) => break,
+                other => panic!("{other:?}"),
+            }
+            assert!(sent < 1000, "a 4 KiB channel never filled");
+        }
+    }
+    assert!(sent >= 10, "{sent}");
+    let mut blocked = d.client();
+    let bfd = blocked.open(&format!("/scheme/wasm/chan/{inbound}"), flags::O_WRONLY).unwrap();
+    let pending = std::thread::spawn(move || {
+        blocked.call(Request::Write { fd: bfd, offset: 0, data: b"late".to_vec(), nonblock: false })
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!pending.is_finished(), "a write to a full Park channel must wait");
+    let mut frames = Vec::new();
+    loop {
+        match c.call(Request::Read { fd: probe, offset: 0, len: 256, nonblock: true }) {
+            Ok(Reply::Data(d)) => frames.push(frame(&d).1),
+            Err(ClientError::Errno(11)) if pending.is_finished() => break,
+            Err(ClientError::Errno(11)) => std::thread::sleep(Duration::from_millis(5)),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(matches!(pending.join().unwrap(), Ok(Reply::Count(4))));
+    // "native frame" (left from above), the filler frames, then the late one.
+    assert_eq!(frames.len(), 1 + sent + 1, "{frames:?}");
+    assert_eq!(frames.last().map(String::as_str), Some("late"));
 }

@@ -43,7 +43,7 @@ fn try_read(d: &mut Daemon, fd: u64, len: usize) -> Option<Vec<u8>> {
 }
 
 fn write(d: &mut Daemon, fd: u64, data: &[u8]) {
-    match d.write(fd, 0, data, 0) {
+    match d.write(fd, 0, data, false, 0) {
         Poll::Ready(Ok(n)) => assert_eq!(n, data.len()),
         other => panic!("write: {other:?}"),
     }
@@ -87,7 +87,7 @@ fn fevent_reports_channel_and_wait_readiness() {
     assert_eq!(d.fevent(wait), Ok(EVENT_WRITE));
     write(&mut d, writer, b"second");
     let word = d.open(&format!("shm/{shm}"), flags::O_RDWR).unwrap();
-    match d.write(word, 64, &1u32.to_le_bytes(), 0) {
+    match d.write(word, 64, &1u32.to_le_bytes(), false, 0) {
         Poll::Ready(Ok(4)) => {}
         other => panic!("{other:?}"),
     }

@@ -40,7 +40,7 @@ pub mod spec;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use wasmd_abi::errno::{EBADF, EBUSY, ECANCELED, EINVAL, EISDIR, ENOENT, ENOTDIR, ESRCH};
+use wasmd_abi::errno::{EAGAIN, EBADF, EBUSY, ECANCELED, EINVAL, EISDIR, ENOENT, ENOTDIR, ESRCH};
 use wasmd_abi::scheme::{flags, kind, mode, Stat};
 use wasmhost::{ModuleLoader, Pid, ProcessManager, SpawnOptions};
 
@@ -342,7 +342,7 @@ impl Daemon {
         match polled {
             Poll::Pending if nonblock && !guest => {
                 self.pending.retain(|p| p.token != token);
-                Poll::Ready(Err(wasmd_abi::errno::EAGAIN))
+                Poll::Ready(Err(EAGAIN))
             }
             other => other.map(|o| match o {
                 Output::Data(d) => Ok(d),
@@ -427,8 +427,9 @@ impl Daemon {
         }
     }
 
-    /// Writes `data` at `offset`.
-    pub fn write(&mut self, id: u64, offset: u64, data: &[u8], token: Token) -> Poll<usize> {
+    /// Writes `data` at `offset`; a write that would wait (a full `Park`
+    /// channel) is `EAGAIN` when `nonblock`.
+    pub fn write(&mut self, id: u64, offset: u64, data: &[u8], nonblock: bool, token: Token) -> Poll<usize> {
         if self.is_guest(id) {
             let op = PendingOp::Write { offset, data: data.to_vec() };
             return self.defer_or(token, id, op, |_| Poll::Ready(Err(EBADF))).map(|o| match o {
@@ -458,6 +459,7 @@ impl Daemon {
             Node::Spawn(_) => Poll::Ready(Err(EBUSY)),
             Node::Shm(region) => Poll::Ready(shared_memory::shm_write(region, offset, data)),
             Node::Chan(_) => match self.try_write_chan(id, data) {
+                Poll::Pending if nonblock => Poll::Ready(Err(EAGAIN)),
                 Poll::Pending => {
                     let op = PendingOp::Write { offset, data: data.to_vec() };
                     self.pending.push(Pending { token, id, op, tag: None });

@@ -191,8 +191,8 @@ impl Server {
             Request::Read { fd, offset, len, nonblock } => {
                 daemon.read(fd, offset, len as usize, nonblock, token).map_ok(Reply::Data)
             }
-            Request::Write { fd, offset, data } => {
-                daemon.write(fd, offset, &data, token).map_ok(|n| Reply::Count(n as u64))
+            Request::Write { fd, offset, data, nonblock } => {
+                daemon.write(fd, offset, &data, nonblock, token).map_ok(|n| Reply::Count(n as u64))
             }
             Request::Fstat { fd } => daemon.fstat(fd, token).map_ok(Reply::Stat),
             Request::Fpath { fd } => daemon.fpath(fd, token).map_ok(Reply::Path),

@@ -306,7 +306,9 @@ impl Server {
                 (Op::Read(req), polled)
             }
             Op::Write(req) => {
-                let polled = daemon.write(req.fd as u64, req.offset, req.buf(), token).map_ok(Output::Count);
+                let nonblock = req.flags as usize & syscall::O_NONBLOCK != 0;
+                let polled =
+                    daemon.write(req.fd as u64, req.offset, req.buf(), nonblock, token).map_ok(Output::Count);
                 (Op::Write(req), polled)
             }
             Op::Fstat(req) => {
