@@ -1,19 +1,20 @@
 //! Project tasks, run with `cargo xtask TASK`.
 //!
-//! - `demo`: builds the guests (through `wasmd-tests`' build script) and
-//!   `wasmd`, runs the demo guest tree with `wasmd run`, then starts
+//! - `demo`: builds the guests (the shared guest build,
+//!   `tests/guest_build.rs`) and `wasmd`, runs the demo guest tree with `wasmd run`, then starts
 //!   `wasmd daemon` on a private socket and drives the control tree and a
 //!   guest-implemented scheme with the client commands, as a shell on
 //!   Redox would with `ls`, `cat` and `echo >`.
-//! - `guests DIR`: copies the example guests (`.wasm`) into DIR.
+//! - `guests DIR`: builds the guests and copies the examples (`.wasm`)
+//!   into DIR (what the Redox recipe installs under `/usr/share/wasmd`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-/// The example guests shipped to users (under `/usr/share/wasmd` on Redox).
-const EXAMPLES: &[&str] = &["hello", "demo", "worker", "pipeline", "ramfs", "kvstore"];
+#[path = "../../tests/guest_build.rs"]
+mod guest_build;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -21,7 +22,10 @@ fn main() -> Result<()> {
         Some("demo") => demo(&args[1..]),
         Some("guests") => {
             let Some(dir) = args.get(1) else { bail!("usage: cargo xtask guests DIR") };
-            copy_examples(Path::new(dir))
+            for file in guest_build::copy_examples(&built_guests()?, Path::new(dir))? {
+                println!("{}", file.display());
+            }
+            Ok(())
         }
         _ => {
             eprintln!("usage: cargo xtask demo | guests DIR");
@@ -40,7 +44,7 @@ fn demo(extra: &[String]) -> Result<()> {
         bail!("building wasmd failed");
     }
     let wasmd = wasmd_binary();
-    let guests = PathBuf::from(wasmd_tests::GUESTS_DIR);
+    let guests = built_guests()?;
     let demo = guests.join("demo.wasm");
     println!("$ wasmd run --cap all --grant ramfs: {}", demo.display());
     let status = Command::new(&wasmd)
@@ -58,9 +62,8 @@ fn demo(extra: &[String]) -> Result<()> {
 
 /// The `wasmd` binary `cargo build` just made.
 fn wasmd_binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
     target.join("debug").join(format!("wasmd{}", std::env::consts::EXE_SUFFIX))
 }
 
@@ -144,13 +147,15 @@ fn shell_quiet(wasmd: &Path, socket: &Path, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn copy_examples(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    for name in EXAMPLES {
-        let from = PathBuf::from(wasmd_tests::GUESTS_DIR).join(format!("{name}.wasm"));
-        let to = dir.join(format!("{name}.wasm"));
-        std::fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
-        println!("{}", to.display());
-    }
-    Ok(())
+/// The workspace root (xtask lives one level below it).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).to_path_buf()
+}
+
+/// Builds the guests (if they changed) into `target/guests`; returns the
+/// directory of the `.wasm` files.
+fn built_guests() -> Result<PathBuf> {
+    let root = root();
+    guest_build::build_guests(&root.join("guests"), &root.join("target").join("guests"))
+        .map_err(anyhow::Error::msg)
 }

@@ -1,0 +1,79 @@
+//! The project's guest build, shared by the test crate's build script, the
+//! `xtask` commands and the Redox staging tool (each includes this file
+//! with `#[path]`, so there is one copy of it and no extra crate).
+//!
+//! It builds the guest workspace (`guests/`: examples and test fixtures)
+//! for `wasm32-unknown-unknown` in release mode. The nested cargo uses its
+//! own target directory (sharing the caller's would wait forever on
+//! cargo's lock when called from a build script) and runs inside `guests/`
+//! so that directory's `.cargo/config.toml` applies. Variables cargo sets
+//! for build scripts, and cross-compilation settings of the caller (the
+//! Redox cookbook sets `TARGET`, `CC`, `RUSTFLAGS`, ...), are removed so
+//! they do not leak into the guest build.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The example guests shipped to users (`/usr/share/wasmd` on Redox).
+pub const EXAMPLES: &[&str] = &["hello", "demo", "worker", "pipeline", "ramfs", "kvstore"];
+
+/// Builds the guest workspace at `guests` into `target_dir`; returns the
+/// directory holding the `.wasm` files.
+pub fn build_guests(guests: &Path, target_dir: &Path) -> Result<PathBuf, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(guests)
+        .args(["build", "--release", "--locked", "--target", "wasm32-unknown-unknown", "--target-dir"])
+        .arg(target_dir);
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        let leaks = key.starts_with("CARGO_") && key != "CARGO_HOME"
+            || matches!(
+                key.as_str(),
+                "RUSTFLAGS"
+                    | "RUSTDOCFLAGS"
+                    | "OUT_DIR"
+                    | "TARGET"
+                    | "HOST"
+                    | "PROFILE"
+                    | "OPT_LEVEL"
+                    | "DEBUG"
+                    | "NUM_JOBS"
+                    | "RUSTC_WORKSPACE_WRAPPER"
+                    | "RUSTC_WRAPPER"
+                    | "RUSTC_LINKER"
+                    | "CC"
+                    | "CXX"
+                    | "AR"
+                    | "LD"
+                    | "CFLAGS"
+                    | "CXXFLAGS"
+                    | "LDFLAGS"
+            );
+        if leaks {
+            cmd.env_remove(&key);
+        }
+    }
+    let status = cmd.status().map_err(|e| format!("cannot run cargo to build the guests: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "building the guest workspace failed ({status}); is the wasm target installed? \
+             run `rustup target add wasm32-unknown-unknown`"
+        ));
+    }
+    Ok(target_dir.join("wasm32-unknown-unknown").join("release"))
+}
+
+/// Copies the example guests from `built` into `dir`; returns the files.
+pub fn copy_examples(built: &Path, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let mut copied = Vec::new();
+    for name in EXAMPLES {
+        let to = dir.join(format!("{name}.wasm"));
+        std::fs::copy(built.join(format!("{name}.wasm")), &to)?;
+        copied.push(to);
+    }
+    Ok(copied)
+}
