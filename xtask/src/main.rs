@@ -7,6 +7,10 @@
 //!   Redox would with `ls`, `cat` and `echo >`.
 //! - `guests DIR`: builds the guests and copies the examples (`.wasm`)
 //!   into DIR (what the Redox recipe installs under `/usr/share/wasmd`).
+//! - `redox-stage OUT [--wasmd PATH --smoke PATH]`: writes the Redox
+//!   staging tree (`wasmd-qemu stage`).
+//! - `redox-qemu`: injects the staging tree into a copy of `REDOX_IMAGE`,
+//!   boots it under QEMU and waits for the smoke test (`wasmd-qemu boot`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,8 +31,12 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Some("redox-stage") => qemu_tool("stage", &args[1..]),
+        Some("redox-qemu") => qemu_tool("boot", &args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask demo | guests DIR");
+            eprintln!(
+                "usage: cargo xtask demo | guests DIR | redox-stage OUT [--wasmd P --smoke P] | redox-qemu"
+            );
             std::process::exit(2);
         }
     }
@@ -145,6 +153,17 @@ fn daemon_session(wasmd: &Path, guests: &Path) -> Result<()> {
 fn shell_quiet(wasmd: &Path, socket: &Path, args: &[&str]) -> Result<String> {
     let out = Command::new(wasmd).args(args).env("WASMD_SOCKET", socket).output()?;
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs the `wasmd-qemu` tool (its own crate, so the demo does not build
+/// the RedoxFS library).
+fn qemu_tool(command: &str, args: &[String]) -> Result<()> {
+    let status = cargo()
+        .args(["run", "--quiet", "--release", "-p", "wasmd-qemu", "--", command])
+        .args(args)
+        .status()
+        .context("running cargo")?;
+    std::process::exit(status.code().unwrap_or(1));
 }
 
 /// The workspace root (xtask lives one level below it).

@@ -1,0 +1,130 @@
+//! The QEMU harness. With `REDOX_IMAGE` (and QEMU and a Redox build of
+//! wasmd) it boots the image and requires `WASMD-SMOKE: PASS`; without
+//! them it reports `skipped: <what is missing>` and passes.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use wasmd_qemu::{boot, harness, HarnessConfig, Outcome};
+
+#[test]
+fn boots_redox_and_passes_the_smoke_test_or_says_what_is_missing() {
+    let config = HarnessConfig::from_env(PathBuf::from(wasmd_tests::GUESTS_DIR));
+    match harness(&config, &mut |line| eprintln!("{line}")).unwrap() {
+        Outcome::Skipped(missing) => println!("skipped: {}", missing.join("; ")),
+        Outcome::Passed { accel, after } => println!("PASS after {after:?} ({accel})"),
+        Outcome::Failed { reason, tail } => panic!("{reason}\n--- serial log (tail) ---\n{tail}"),
+    }
+}
+
+#[test]
+fn without_an_image_the_harness_skips_and_names_it() {
+    let mut config = HarnessConfig::from_env(PathBuf::from(wasmd_tests::GUESTS_DIR));
+    config.image = None;
+    config.qemu = PathBuf::from("/nonexistent/qemu-system-x86_64");
+    match harness(&config, &mut |_| {}).unwrap() {
+        Outcome::Skipped(missing) => {
+            assert!(missing.iter().any(|m| m.contains("REDOX_IMAGE is not set")), "{missing:?}");
+            assert!(missing.iter().any(|m| m.contains("/nonexistent/qemu-system-x86_64 is not installed")));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn markers_in_the_serial_log() {
+    assert_eq!(boot::scan("booting\ninit: starting\n"), None);
+    assert_eq!(boot::scan("x\nwasmd-smoke: ok spawn\nWASMD-SMOKE: PASS\n"), Some(Ok(())));
+    assert_eq!(
+        boot::scan("logd: WASMD-SMOKE: FAIL cat /scheme/wasm/ps: No such device\n"),
+        Some(Err("smoke test failed: cat /scheme/wasm/ps: No such device".into()))
+    );
+    let long: String = (0..100).map(|i| format!("line {i}\n")).collect();
+    let tail = boot::tail(long.as_bytes());
+    assert!(tail.starts_with("line 60\n") && tail.ends_with("line 99"), "{tail}");
+}
+
+#[test]
+fn qemu_runs_headless_with_the_serial_console_in_a_file() {
+    let config = boot::BootConfig {
+        qemu: "qemu-system-x86_64".into(),
+        image: "/tmp/h.img".into(),
+        serial: "/tmp/serial.log".into(),
+        timeout: Duration::from_secs(1),
+        accel: None,
+    };
+    let args = boot::qemu_args(&config, "tcg").join(" ");
+    for needed in [
+        "-vga none",
+        "-nographic",
+        "-serial file:/tmp/serial.log",
+        "-accel tcg",
+        "-cpu max",
+        "file=/tmp/h.img",
+    ] {
+        assert!(args.contains(needed), "{needed} missing from {args}");
+    }
+    assert!(boot::qemu_args(&config, "kvm").join(" ").contains("-accel kvm -cpu host"));
+}
+
+/// A disk image whose boot sector prints `text` on the first serial port
+/// and halts: enough to drive the real QEMU through [`boot::boot`].
+fn serial_printer(path: &std::path::Path, text: &str) {
+    // cli; xor ax,ax; mov ds,ax; mov si,0x7c16
+    // next: lodsb; test al,al; jz done; mov dx,0x3f8; out dx,al; jmp next
+    // done: hlt; jmp done
+    let mut sector = vec![
+        0xFA, 0x31, 0xC0, 0x8E, 0xD8, 0xBE, 0x16, 0x7C, 0xAC, 0x84, 0xC0, 0x74, 0x06, 0xBA, 0xF8, 0x03, 0xEE,
+        0xEB, 0xF5, 0xF4, 0xEB, 0xFD,
+    ];
+    sector.extend_from_slice(text.as_bytes());
+    sector.push(0);
+    assert!(sector.len() <= 510);
+    sector.resize(510, 0);
+    sector.extend_from_slice(&[0x55, 0xAA]);
+    sector.resize(1024 * 1024, 0);
+    std::fs::write(path, sector).unwrap();
+}
+
+#[test]
+fn the_real_qemu_boots_and_the_markers_decide() {
+    if boot::find_program(std::path::Path::new("qemu-system-x86_64")).is_none() {
+        println!("skipped: qemu-system-x86_64 is not installed");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("wasmd-qemu-boot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |name: &str, text: &str, accel: Option<&str>, timeout: u64| {
+        let image = dir.join(format!("{name}.img"));
+        serial_printer(&image, text);
+        boot::boot(&boot::BootConfig {
+            qemu: "qemu-system-x86_64".into(),
+            image,
+            serial: dir.join(format!("{name}.log")),
+            timeout: Duration::from_secs(timeout),
+            accel: accel.map(str::to_string),
+        })
+        .unwrap()
+    };
+    match run("pass-tcg", "booting\r\nWASMD-SMOKE: PASS\r\n", Some("tcg"), 60) {
+        Outcome::Passed { accel, .. } => assert_eq!(accel, "tcg"),
+        other => panic!("{other:?}"),
+    }
+    // Automatic choice: KVM when it works here, else TCG.
+    assert!(matches!(run("pass-auto", "WASMD-SMOKE: PASS\r\n", None, 60), Outcome::Passed { .. }));
+    match run("fail", "init: up\r\nWASMD-SMOKE: FAIL ls /scheme/wasm: No such device\r\n", None, 60) {
+        Outcome::Failed { reason, tail } => {
+            assert_eq!(reason, "smoke test failed: ls /scheme/wasm: No such device");
+            assert!(tail.contains("init: up"), "{tail}");
+        }
+        other => panic!("{other:?}"),
+    }
+    match run("silent", "kernel: hello\r\n", None, 10) {
+        Outcome::Failed { reason, tail } => {
+            assert_eq!(reason, "no WASMD-SMOKE marker within 10 s");
+            assert!(tail.contains("kernel: hello"), "{tail}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,115 @@
+//! The staging tree: every file at its path, with its mode and content.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use wasmd_qemu::redox_build::Binaries;
+use wasmd_qemu::stage;
+
+fn temp(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wasmd-qemu-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Stand-ins for the Redox builds (their bytes are only copied).
+pub fn fake_binaries(dir: &std::path::Path) -> Binaries {
+    let wasmd = dir.join("wasmd.bin");
+    let smoke = dir.join("wasmd-smoke.bin");
+    std::fs::write(&wasmd, b"\x7fELF redox wasmd").unwrap();
+    std::fs::write(&smoke, b"\x7fELF redox wasmd-smoke").unwrap();
+    Binaries { wasmd, smoke }
+}
+
+#[test]
+fn staging_writes_a_redox_root() {
+    let dir = temp("stage");
+    let inputs =
+        stage::Inputs { binaries: fake_binaries(&dir), guests: PathBuf::from(wasmd_tests::GUESTS_DIR) };
+    let out = dir.join("root");
+    let files = stage::stage(&out, &inputs).unwrap();
+    let mut expected = vec![
+        ("usr/bin/wasmd".to_string(), 0o755),
+        ("usr/bin/wasmd-smoke".to_string(), 0o755),
+        ("usr/lib/init.d/20_wasmd.service".to_string(), 0o644),
+        ("usr/lib/init.d/25_wasmd_smoke.service".to_string(), 0o644),
+    ];
+    for name in ["hello", "demo", "worker", "pipeline", "ramfs", "kvstore"] {
+        expected.push((format!("usr/share/wasmd/{name}.wasm"), 0o644));
+    }
+    expected.sort();
+    let mut staged: Vec<(String, u32)> = files.iter().map(|f| (f.path.clone(), f.mode)).collect();
+    staged.sort();
+    assert_eq!(staged, expected);
+    for (path, mode) in &expected {
+        let on_disk = out.join(path);
+        let meta = std::fs::metadata(&on_disk).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, *mode, "{path}");
+        let data = std::fs::read(&on_disk).unwrap();
+        assert_eq!(&data, &files.iter().find(|f| &f.path == path).unwrap().data, "{path}");
+    }
+    assert_eq!(std::fs::read(out.join("usr/bin/wasmd")).unwrap(), b"\x7fELF redox wasmd");
+    let hello = std::fs::read(out.join("usr/share/wasmd/hello.wasm")).unwrap();
+    assert_eq!(&hello[..4], b"\0asm");
+    // Nothing else is in the tree.
+    let count = walk_count(&out);
+    assert_eq!(count, expected.len());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn walk_count(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| if p.is_dir() { walk_count(&p) } else { 1 })
+        .sum()
+}
+
+#[test]
+fn the_units_start_wasmd_as_the_wasm_scheme_and_the_smoke_test_after_it() {
+    let wasmd = stage::WASMD_UNIT;
+    assert!(wasmd.contains("[unit]") && wasmd.contains("[service]"), "{wasmd}");
+    assert!(wasmd.contains(r#"cmd = "wasmd""#), "{wasmd}");
+    assert!(wasmd.contains(r#"type = { scheme = "wasm" }"#), "{wasmd}");
+    assert!(wasmd.contains(r#"requires_weak = ["00_base.target"]"#), "{wasmd}");
+    let smoke = stage::SMOKE_UNIT;
+    assert!(smoke.contains(r#"cmd = "wasmd-smoke""#), "{smoke}");
+    assert!(smoke.contains(r#"requires_weak = ["20_wasmd.service"]"#), "{smoke}");
+    assert!(smoke.contains(r#"type = "oneshot""#), "{smoke}");
+}
+
+#[test]
+fn missing_inputs_are_named() {
+    let dir = temp("missing");
+    let inputs = stage::Inputs {
+        binaries: Binaries { wasmd: dir.join("nope"), smoke: dir.join("nope2") },
+        guests: PathBuf::from(wasmd_tests::GUESTS_DIR),
+    };
+    let err = stage::stage(&dir.join("root"), &inputs).unwrap_err().to_string();
+    assert!(err.contains("nope"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_recipe_and_the_config_fragment_install_what_the_harness_stages() {
+    let root = wasmd_qemu::redox_build::workspace_root();
+    let recipe = std::fs::read_to_string(root.join("recipes/wasmd/recipe.toml")).unwrap();
+    for needed in [
+        "--package wasmd",
+        "--locked",
+        "usr/bin/wasmd",
+        "xtask -- guests \"$2\"",
+        "usr/share/wasmd",
+        "20_wasmd.service",
+        "usr/lib/init.d/20_wasmd.service",
+    ] {
+        assert!(recipe.contains(needed), "recipe.toml lacks {needed}");
+    }
+    let config = std::fs::read_to_string(root.join("cookbook/wasmd.toml")).unwrap();
+    assert!(config.contains("include = [\"minimal.toml\"]"), "{config}");
+    assert!(config.contains("[packages]\nwasmd = {}"), "{config}");
+    assert!(config.contains("path = \"/etc/login_schemes.toml\""), "{config}");
+    let user = &config[config.find("[user_schemes.user]").unwrap()..];
+    assert!(user.contains("\"wasm\""), "{user}");
+}
