@@ -112,17 +112,19 @@ fn the_real_qemu_boots_and_the_markers_decide() {
     }
     // Automatic choice: KVM when it works here, else TCG.
     assert!(matches!(run("pass-auto", "WASMD-SMOKE: PASS\r\n", None, 60), Outcome::Passed { .. }));
-    match run("fail", "init: up\r\nWASMD-SMOKE: FAIL ls /scheme/wasm: No such device\r\n", None, 60) {
+    match run("fail", "init: up\r\nWASMD-SMOKE: FAIL ls /scheme/wasm: No such device\r\n", Some("tcg"), 60) {
         Outcome::Failed { reason, tail } => {
             assert_eq!(reason, "smoke test failed: ls /scheme/wasm: No such device");
             assert!(tail.contains("init: up"), "{tail}");
         }
         other => panic!("{other:?}"),
     }
-    match run("silent", "kernel: hello\r\n", None, 10) {
+    match run("silent", "kernel: hello\r\n", Some("tcg"), 10) {
         Outcome::Failed { reason, tail } => {
             assert_eq!(reason, "no WASMD-SMOKE marker within 10 s");
-            assert!(tail.contains("kernel: hello"), "{tail}");
+            // The serial log so far comes with it (how far the boot got in
+            // the time depends on the machine's load).
+            assert!(tail.contains("SeaBIOS"), "{tail}");
         }
         other => panic!("{other:?}"),
     }
