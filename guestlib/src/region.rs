@@ -94,6 +94,26 @@ impl Region {
         check(unsafe { sys::region_write(self.handle, offset as i64, data.as_ptr(), data.len()) }).map(|_| ())
     }
 
+    /// Copies `head` then `body` into the region at `offset`, as
+    /// [`Region::write`] of their concatenation would (publish semantics
+    /// when `offset` is 8-aligned and `head` holds at least 8 bytes), in
+    /// one hostcall and without joining them first.
+    #[inline]
+    pub fn write2(&self, offset: u64, head: &[u8], body: &[u8]) -> Result<()> {
+        // SAFETY: pointers and lengths of live slices.
+        check(unsafe {
+            sys::region_write2(
+                self.handle,
+                offset as i64,
+                head.as_ptr(),
+                head.len(),
+                body.as_ptr(),
+                body.len(),
+            )
+        })
+        .map(|_| ())
+    }
+
     /// Atomically loads the `u32` at `offset` (4-byte aligned).
     #[inline]
     pub fn load_u32(&self, offset: u64) -> Result<u32> {

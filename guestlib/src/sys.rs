@@ -67,6 +67,8 @@ hostcalls! {
     pub fn region_read(handle: i32, offset: i64, ptr: *mut u8, len: usize) -> i64;
     /// Copies guest bytes into the region.
     pub fn region_write(handle: i32, offset: i64, ptr: *const u8, len: usize) -> i64;
+    /// Copies two guest ranges back to back into the region.
+    pub fn region_write2(handle: i32, offset: i64, head: *const u8, head_len: usize, body: *const u8, body_len: usize) -> i64;
     /// Atomic load of a `u32`.
     pub fn region_load32(handle: i32, offset: i64) -> i64;
     /// Atomic store of a `u32`.

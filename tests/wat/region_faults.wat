@@ -10,6 +10,7 @@
   (import "wasmd" "region_size" (func $size (param i32) (result i64)))
   (import "wasmd" "region_read" (func $read (param i32 i64 i32 i32) (result i64)))
   (import "wasmd" "region_write" (func $write (param i32 i64 i32 i32) (result i64)))
+  (import "wasmd" "region_write2" (func $write2 (param i32 i64 i32 i32 i32 i32) (result i64)))
   (import "wasmd" "region_load32" (func $load32 (param i32 i64) (result i64)))
   (import "wasmd" "region_store32" (func $store32 (param i32 i64 i32) (result i64)))
   (import "wasmd" "region_fetch_add32" (func $add32 (param i32 i64 i32) (result i64)))
@@ -81,6 +82,23 @@
     (call $expect (i32.const 41) (call $write (local.get $ro) (i64.const 0) (i32.const 0) (i32.const 4)) (i64.const -1))
     (call $expect (i32.const 42) (call $share (local.get $ro) (i32.wrap_i64 (call $getpid)) (i32.const 1)) (i64.const -1))
     (call $expect (i32.const 43) (call $load32 (local.get $ro) (i64.const 8)) (i64.const 0))
+    (call $expect (i32.const 48) (call $write2 (local.get $ro) (i64.const 0) (i32.const 0) (i32.const 8) (i32.const 0) (i32.const 4)) (i64.const -1))
+    ;; write2: both guest ranges are checked, the region range covers both
+    (call $expect (i32.const 49) (call $write2 (global.get $h) (i64.const 0) (i32.const 65530) (i32.const 10) (i32.const 0) (i32.const 4)) (i64.const -14))
+    (call $expect (i32.const 50) (call $write2 (global.get $h) (i64.const 0) (i32.const 0) (i32.const 8) (i32.const -4) (i32.const 8)) (i64.const -14))
+    (call $expect (i32.const 51) (call $write2 (global.get $h) (i64.const 65528) (i32.const 0) (i32.const 8) (i32.const 0) (i32.const 1)) (i64.const -34))
+    (call $expect (i32.const 52) (call $write2 (i32.const 0) (i64.const 0) (i32.const 0) (i32.const 8) (i32.const 0) (i32.const 1)) (i64.const -9))
+    ;; write2 puts head then body back to back: head "ABCDEFGH", body "ij" at 64
+    (i64.store (i32.const 100) (i64.const 0x4847464544434241))
+    (i32.store16 (i32.const 200) (i32.const 0x6a69))
+    (call $expect (i32.const 53) (call $write2 (global.get $h) (i64.const 64) (i32.const 100) (i32.const 8) (i32.const 200) (i32.const 2)) (i64.const 10))
+    (call $expect (i32.const 54) (call $read (global.get $h) (i64.const 64) (i32.const 300) (i32.const 10)) (i64.const 10))
+    (call $expect (i32.const 55) (i64.load (i32.const 300)) (i64.const 0x4847464544434241))
+    (call $expect (i32.const 56) (i64.load16_u (i32.const 308)) (i64.const 0x6a69))
+    ;; a short head, unaligned: still back to back
+    (call $expect (i32.const 57) (call $write2 (global.get $h) (i64.const 81) (i32.const 100) (i32.const 3) (i32.const 200) (i32.const 2)) (i64.const 5))
+    (call $expect (i32.const 58) (call $read (global.get $h) (i64.const 81) (i32.const 400) (i32.const 5)) (i64.const 5))
+    (call $expect (i32.const 59) (i64.load (i32.const 400)) (i64.const 0x6a69434241))
     ;; detach
     (call $expect (i32.const 44) (call $detach (global.get $h)) (i64.const 0))
     (call $expect (i32.const 45) (call $detach (global.get $h)) (i64.const -9))

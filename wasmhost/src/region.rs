@@ -176,6 +176,35 @@ impl Region {
         }
     }
 
+    /// Copies `head` then `body` into the region at a checked range
+    /// (`head.len() + body.len()` bytes long), as [`Region::write_at`] of
+    /// their concatenation would: when the range starts 8-aligned and
+    /// `head` holds at least 8 bytes, those first 8 bytes are stored last,
+    /// atomically.
+    #[inline]
+    pub fn write2_at(&self, range: Range<usize>, head: &[u8], body: &[u8]) {
+        if head.len() < 8 || !range.start.is_multiple_of(8) {
+            let split = range.start + head.len().min(range.len());
+            self.write_at(range.start..split, head);
+            self.write_at(split..range.end, body);
+            return;
+        }
+        let body_at = range.start + head.len();
+        let n = body.len().min(range.end.saturating_sub(body_at));
+        let base = self.memory.as_ptr();
+        // SAFETY: `range` was checked against the mapping by `range()` and
+        // holds `head` then `body` (the caller sized it so; `n` clamps the
+        // body to it); the mapping lives as long as `self`; guest memory
+        // never overlaps a region. The first word is in bounds and
+        // 8-aligned (page-aligned base, 8-aligned start).
+        unsafe {
+            std::ptr::copy_nonoverlapping(head.as_ptr().add(8), base.add(range.start + 8), head.len() - 8);
+            std::ptr::copy_nonoverlapping(body.as_ptr(), base.add(body_at), n);
+            let first = u64::from_ne_bytes(head[..8].try_into().unwrap_or_default());
+            AtomicU64::from_ptr(base.add(range.start).cast()).store(first, Ordering::SeqCst);
+        }
+    }
+
     /// Copies a checked range of the region into `dst`. When the range
     /// starts 8-aligned and holds at least 8 bytes, its first 8 bytes are
     /// loaded first, as one sequentially consistent atomic load (the
@@ -273,6 +302,14 @@ mod tests {
         let mut b = [0u8; 8];
         r.read_at(r.range(8, 8).unwrap(), &mut b);
         assert_eq!(u64::from_le_bytes(b), 0x0102_0304_0506_0708);
+        r.write2_at(r.range(16, 13).unwrap(), b"headers!", b"body!");
+        let mut joined = [0u8; 13];
+        r.read_at(r.range(16, 13).unwrap(), &mut joined);
+        assert_eq!(&joined, b"headers!body!");
+        r.write2_at(r.range(41, 4).unwrap(), b"ab", b"cd");
+        let mut short = [0u8; 4];
+        r.read_at(r.range(41, 4).unwrap(), &mut short);
+        assert_eq!(&short, b"abcd");
         r.write_at(r.range(100, 3).unwrap(), b"abc");
         let mut c = [0u8; 3];
         r.read_at(r.range(100, 3).unwrap(), &mut c);

@@ -51,6 +51,7 @@
 //! | `region_id` | `(h: i32) -> i64` | — | the region's global id (what `region_attach` takes) |
 //! | `region_read` | `(h: i32, off: i64, ptr: i32, len: i32) -> i64` | `READ` | `len`; copies region bytes into guest memory (see *publish semantics*) |
 //! | `region_write` | `(h: i32, off: i64, ptr: i32, len: i32) -> i64` | `WRITE` | `len`; copies guest bytes into the region (see *publish semantics*) |
+//! | `region_write2` | `(h: i32, off: i64, head: i32, head_len: i32, body: i32, body_len: i32) -> i64` | `WRITE` | `head_len + body_len`; copies the two guest ranges back to back into the region at `off`, as `region_write` of their concatenation would (publish semantics when `off` is a multiple of 8 and `head_len >= 8`) — a framed record without staging it in one buffer first |
 //! | `region_load32` | `(h: i32, off: i64) -> i64` | `READ` | the `u32` at `off` |
 //! | `region_store32` | `(h: i32, off: i64, v: i32) -> i64` | `WRITE` | `0` |
 //! | `region_fetch_add32` | `(h: i32, off: i64, v: i32) -> i64` | `WRITE` | the previous `u32` (wrapping add) |
@@ -158,6 +159,7 @@ pub const NAMES: &[&str] = &[
     "region_id",
     "region_read",
     "region_write",
+    "region_write2",
     "region_load32",
     "region_store32",
     "region_fetch_add32",

@@ -82,6 +82,13 @@ pub trait RingRegion {
     ) -> crate::Result<core::result::Result<u64, u64>>;
     fn read(&self, offset: u64, buf: &mut [u8]) -> crate::Result<()>;
     fn write(&self, offset: u64, data: &[u8]) -> crate::Result<()>;
+    /// `head` then `body` at `offset`, as `write` of their concatenation.
+    fn write2(&self, offset: u64, head: &[u8], body: &[u8]) -> crate::Result<()> {
+        let mut joined = alloc::vec::Vec::with_capacity(head.len() + body.len());
+        joined.extend_from_slice(head);
+        joined.extend_from_slice(body);
+        self.write(offset, &joined)
+    }
     fn wait(&self, offset: u64, expected: u32, timeout: Option<Duration>) -> crate::Result<Wait>;
     fn notify(&self, offset: u64, count: u32) -> crate::Result<u32>;
     fn size(&self) -> crate::Result<usize>;
@@ -116,6 +123,9 @@ impl RingRegion for Region {
     }
     fn write(&self, offset: u64, data: &[u8]) -> crate::Result<()> {
         Region::write(self, offset, data)
+    }
+    fn write2(&self, offset: u64, head: &[u8], body: &[u8]) -> crate::Result<()> {
+        Region::write2(self, offset, head, body)
     }
     fn wait(&self, offset: u64, expected: u32, timeout: Option<Duration>) -> crate::Result<Wait> {
         Region::wait(self, offset, expected, timeout)

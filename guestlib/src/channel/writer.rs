@@ -5,15 +5,13 @@
 //! once; a failed swap returns the actual tail, state and flags), check
 //! the room against the strong readers' floor (cached; refreshed only when
 //! the cached floor says "full"), publish the frame with one
-//! `region_write` from a buffer kept for the purpose (the host stores the
-//! marker last), then, if the swapped word said readers were parked, wake
-//! them.
+//! `region_write2` of its 16-byte header and the payload where it lies
+//! (the host stores the marker last; no staging copy), then, if the
+//! swapped word said readers were parked, wake them.
 
-use alloc::boxed::Box;
 use alloc::rc::Rc;
-use alloc::vec;
 
-use super::layout::{self, off, Geometry, FRAME_HEADER, PAD};
+use super::layout::{self, off, FRAME_HEADER, PAD};
 use super::{state_error, ChannelError, Result, RingRegion, Shared};
 use crate::region::Wait;
 
@@ -46,8 +44,6 @@ pub struct Writer<R: RingRegion = crate::region::Region> {
     tail: u64,
     /// A position no strong reader is behind.
     floor: u64,
-    /// The frame being built: header, payload, padding (block-sized).
-    frame: Box<[u8]>,
     closed: bool,
 }
 
@@ -62,8 +58,7 @@ impl<R: RingRegion> Writer<R> {
         if kind == WriterKind::Strong {
             r.fetch_add_u32(off::WRITERS, 1)?;
         }
-        let frame = vec![0u8; shared.geo.block as usize].into_boxed_slice();
-        Ok(Writer { shared, id, kind, tail, floor: 0, frame, closed: false })
+        Ok(Writer { shared, id, kind, tail, floor: 0, closed: false })
     }
 
     /// This writer's id, carried by each of its frames.
@@ -152,20 +147,16 @@ impl<R: RingRegion> Writer<R> {
         }
     }
 
-    /// Writes the frame at `at` in one hostcall (the host stores its first
-    /// 8 bytes, the marker, last).
+    /// Writes the frame at `at` in one hostcall, header and payload
+    /// straight from where they are (the host stores the header's first 8
+    /// bytes, the marker, last). The bytes between the payload's end and
+    /// the next frame are left as they were: readers never look at them.
     fn publish(&mut self, at: u64, payload: &[u8]) -> Result<()> {
         let geo = self.shared.geo;
-        let len = payload.len();
-        let size = Geometry::frame_size(len as u64) as usize;
-        let head = FRAME_HEADER as usize;
-        let frame = &mut self.frame[..size];
-        frame[..8].copy_from_slice(&geo.marker(at, len as u32).to_le_bytes());
-        frame[8..12].copy_from_slice(&self.id.to_le_bytes());
-        frame[12..head].fill(0);
-        frame[head..head + len].copy_from_slice(payload);
-        frame[head + len..].fill(0);
-        Ok(self.shared.region.write(geo.region_offset(at), frame)?)
+        let mut head = [0u8; FRAME_HEADER as usize];
+        head[..8].copy_from_slice(&geo.marker(at, payload.len() as u32).to_le_bytes());
+        head[8..12].copy_from_slice(&self.id.to_le_bytes());
+        Ok(self.shared.region.write2(geo.region_offset(at), &head, payload)?)
     }
 
     /// Parks until strong readers free room for a frame ending at `end`.

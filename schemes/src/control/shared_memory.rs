@@ -96,6 +96,11 @@ impl RingRegion for HostRing {
         self.region.write_at(range, data);
         Ok(())
     }
+    fn write2(&self, offset: u64, head: &[u8], body: &[u8]) -> wasmd_guest::Result<()> {
+        let range = self.region.range(offset, head.len() + body.len()).map_err(err)?;
+        self.region.write2_at(range, head, body);
+        Ok(())
+    }
     fn wait(&self, _offset: u64, _expected: u32, _timeout: Option<Duration>) -> wasmd_guest::Result<Wait> {
         // The daemon never blocks: it only makes non-blocking calls.
         Err(Error::WouldBlock)

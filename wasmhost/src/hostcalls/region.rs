@@ -121,6 +121,17 @@ fn write(caller: &mut Ctx<'_>, handle: i32, offset: i64, ptr: i32, len: i32) -> 
     Ok(src.len() as i64)
 }
 
+fn write2(caller: &mut Ctx<'_>, handle: i32, offset: i64, head: (i32, i32), body: (i32, i32)) -> CallResult {
+    let (mem, state) = memory_and_state(caller)?;
+    let region = region(state, handle, Rights::WRITE)?;
+    let head = guest_range(mem.len(), head.0, head.1)?;
+    let body = guest_range(mem.len(), body.0, body.1)?;
+    let total = head.len() + body.len();
+    let dst = region.range(offset as u64, total)?;
+    region.write2_at(dst, &mem[head], &mem[body]);
+    Ok(total as i64)
+}
+
 fn wait(caller: &Ctx<'_>, handle: i32, offset: i64, expected: i32, timeout: i64) -> Result<Syscall, i32> {
     let region = region(caller.data(), handle, Rights::READ)?;
     if region.atomic_u32(offset as u64)?.load(SeqCst) != expected as u32 {
@@ -166,6 +177,13 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     linker.func_wrap(m, "region_write", |mut c: Ctx<'_>, h: i32, off: i64, ptr: i32, len: i32| -> i64 {
         ret(write(&mut c, h, off, ptr, len))
     })?;
+    linker.func_wrap(
+        m,
+        "region_write2",
+        |mut c: Ctx<'_>, h: i32, off: i64, head: i32, head_len: i32, body: i32, body_len: i32| -> i64 {
+            ret(write2(&mut c, h, off, (head, head_len), (body, body_len)))
+        },
+    )?;
     state_call!(linker, "region_size", |s, h: i32| Ok(region(s, h, Rights(0))?.len() as i64));
     state_call!(linker, "region_id", |s, h: i32| Ok(region(s, h, Rights(0))?.id() as i64));
     state_call!(linker, "region_load32", |s, h: i32, off: i64| {

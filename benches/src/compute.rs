@@ -1,0 +1,98 @@
+//! A fixed compute kernel (CoreMark-like: matrix multiply, CRC-32, sort,
+//! a state machine; `guests/fixtures/src/compute_kernel.rs`) run as a
+//! wasmd process, as the same module in bare wasmi, and natively.
+
+use std::time::Instant;
+
+use wasmd_abi::Caps;
+
+use crate::guests::{best_of, guest, manager, options};
+use crate::report::Figure;
+
+#[path = "../../guests/fixtures/src/compute_kernel.rs"]
+#[allow(dead_code)]
+mod compute_kernel;
+
+/// Seconds for `iterations` rounds as a wasmd process (spawn to exit).
+fn wasmd_s(wasm: &[u8], iterations: u32) -> f64 {
+    let mut pm = manager();
+    let module = pm.modules().compile(wasm).expect("compiles");
+    let t = Instant::now();
+    pm.spawn(module, options("compute", &[&iterations.to_string()], Caps::DEFAULT)).expect("spawns");
+    pm.run_to_completion().expect("runs");
+    t.elapsed().as_secs_f64()
+}
+
+/// Seconds for `iterations` rounds of the module's `bench` export in bare
+/// wasmi (default engine, no fuel metering); checks the checksum.
+fn bare_s(wasm: &[u8], iterations: u32, expected: u32) -> f64 {
+    let engine = wasmi::Engine::default();
+    let module = wasmi::Module::new(&engine, wasm).expect("compiles");
+    let mut store = wasmi::Store::new(&engine, ());
+    let mut linker = wasmi::Linker::<()>::new(&engine);
+    // The wasmd imports exist but are never called by `bench`.
+    for import in module.imports() {
+        if let wasmi::ExternType::Func(ty) = import.ty() {
+            linker
+                .func_new(import.module(), import.name(), ty.clone(), |_, _, _| {
+                    Err(wasmi::Error::new("a wasmd hostcall in bare wasmi"))
+                })
+                .expect("defines");
+        }
+    }
+    let instance = linker.instantiate_and_start(&mut store, &module).expect("instantiates");
+    let bench = instance.get_typed_func::<u32, u32>(&store, "bench").expect("bench export");
+    let t = Instant::now();
+    let checksum = bench.call(&mut store, iterations).expect("runs");
+    let s = t.elapsed().as_secs_f64();
+    assert_eq!(checksum, expected, "same result in bare wasmi");
+    s
+}
+
+/// Seconds natively (the same source compiled for this machine).
+fn native_s(iterations: u32) -> (f64, u32) {
+    let t = Instant::now();
+    let checksum = compute_kernel::run(std::hint::black_box(iterations));
+    (t.elapsed().as_secs_f64(), checksum)
+}
+
+/// `compute_vs_wasmi`, `compute_vs_native`.
+pub fn figures(quick: bool) -> Vec<Figure> {
+    let runs = if quick { 3 } else { 5 };
+    let iterations = if quick { 300 } else { 3000 };
+    let wasm = guest("compute");
+    let (_, checksum) = native_s(1);
+    assert_eq!(
+        crate::guests::field(&crate::guests::run_for_output("compute", &["1"]), "checksum"),
+        checksum as f64
+    );
+    let expected = native_s(iterations).1;
+    let ours = best_of(runs, || wasmd_s(&wasm, iterations));
+    let bare = best_of(runs, || bare_s(&wasm, iterations, expected));
+    let native = best_of(runs, || native_s(iterations).0);
+    let rate = |s: f64| iterations as f64 / s;
+    vec![
+        Figure {
+            name: "compute_vs_wasmi",
+            label: "compute kernel as a wasmd process".into(),
+            value: rate(ours),
+            unit: "rounds/s",
+            baseline: Some(rate(bare)),
+            baseline_label: "same module, bare wasmi",
+            ratio: Some(bare / ours),
+            target: "ratio >= 0.9".into(),
+            meets_target: Some(bare / ours >= 0.9),
+        },
+        Figure {
+            name: "compute_vs_native",
+            label: "compute kernel as a wasmd process vs native".into(),
+            value: rate(ours),
+            unit: "rounds/s",
+            baseline: Some(rate(native)),
+            baseline_label: "same source, native Rust",
+            ratio: Some(native / ours),
+            target: String::new(),
+            meets_target: None,
+        },
+    ]
+}

@@ -1,0 +1,88 @@
+//! Idle guests: spawn sleeping 1-page guests in batches until the target
+//! count or the memory budget is reached; report the resident memory each
+//! costs and how many fit.
+
+use wasmhost::{ManagerConfig, NoOutput, SpawnOptions};
+
+use crate::guests::{manager_with, wat};
+use crate::report::Figure;
+
+/// The target: live idle guests on one machine.
+const TARGET: usize = 100_000;
+const BATCH: usize = 1_000;
+
+/// Resident bytes of this process (`/proc/self/statm`).
+pub fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+/// Spawns idle guests until `cap` or `budget` bytes of growth; returns
+/// (guests alive, resident bytes they added).
+fn fill(cap: usize, budget: u64) -> (usize, u64) {
+    let mut pm = manager_with(ManagerConfig::default(), std::sync::Arc::new(NoOutput));
+    let module = pm.modules().compile(&wat("idle")).expect("compiles");
+    let opts = SpawnOptions::new("idle");
+    // Warm up: one guest, so one-time costs (the module, the first store)
+    // are not charged to the guests.
+    pm.spawn(module.clone(), opts.clone()).expect("spawns");
+    while pm.run(BATCH) > 0 {}
+    let before = rss_bytes();
+    let mut alive = 0;
+    while alive < cap {
+        for _ in 0..BATCH.min(cap - alive) {
+            pm.spawn(module.clone(), opts.clone()).expect("spawns");
+            alive += 1;
+        }
+        // Every new guest runs until it parks in `sleep`.
+        while pm.run(BATCH) > 0 {}
+        if rss_bytes().saturating_sub(before) > budget {
+            break;
+        }
+    }
+    assert_eq!(pm.live(), alive + 1, "every idle guest is alive");
+    (alive, rss_bytes().saturating_sub(before))
+}
+
+/// `idle_rss_per_guest_kib`, `idle_guests_max`.
+pub fn figures(quick: bool, budget_mib: u64) -> Vec<Figure> {
+    let cap = if quick { 10_000 } else { TARGET };
+    let (alive, grown) = fill(cap, budget_mib << 20);
+    let per_guest = grown as f64 / alive as f64 / 1024.0;
+    let fit = ((budget_mib * 1024) as f64 / per_guest) as usize;
+    let (max, how) = if alive < cap {
+        (alive, format!("spawned until the {budget_mib} MiB budget ran out"))
+    } else if quick {
+        (fit, format!("projected from {alive} spawned"))
+    } else {
+        (alive, "spawned, all alive".to_string())
+    };
+    vec![
+        Figure {
+            name: "idle_rss_per_guest_kib",
+            label: "resident memory per idle 1-page guest".into(),
+            value: per_guest,
+            unit: "KiB",
+            baseline: None,
+            baseline_label: "",
+            ratio: None,
+            target: format!(
+                "{TARGET} guests in {budget_mib} MiB: <= {:.1} KiB",
+                (budget_mib * 1024) as f64 / TARGET as f64
+            ),
+            meets_target: Some(per_guest * TARGET as f64 <= (budget_mib * 1024) as f64),
+        },
+        Figure {
+            name: "idle_guests_max",
+            label: format!("idle 1-page guests within {budget_mib} MiB ({how})"),
+            value: max as f64,
+            unit: "guests",
+            baseline: None,
+            baseline_label: "",
+            ratio: None,
+            target: format!(">= {TARGET}"),
+            meets_target: Some(max >= TARGET),
+        },
+    ]
+}

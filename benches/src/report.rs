@@ -1,0 +1,140 @@
+//! The results: one [`Figure`] per measured number, printed as a table and
+//! written as JSON (`--json FILE`) so runs can be compared.
+
+use std::fmt::Write as _;
+
+/// One measured figure with its baseline and target.
+#[derive(Debug, Clone)]
+pub struct Figure {
+    /// Stable name (the JSON `name`), e.g. `hostcall_ns`.
+    pub name: &'static str,
+    /// What it is, for the table.
+    pub label: String,
+    /// The measured value.
+    pub value: f64,
+    /// Its unit.
+    pub unit: &'static str,
+    /// The baseline measured in the same run, if the figure has one.
+    pub baseline: Option<f64>,
+    /// What the baseline is, for the table.
+    pub baseline_label: &'static str,
+    /// `value / baseline` or `baseline / value`, whichever the target is
+    /// stated in (see `target`).
+    pub ratio: Option<f64>,
+    /// The target, e.g. `ratio <= 1.5`.
+    pub target: String,
+    /// Whether the target is met (`None`: informational figure).
+    pub meets_target: Option<bool>,
+}
+
+impl Figure {
+    /// A figure without baseline or target.
+    pub fn info(name: &'static str, label: impl Into<String>, value: f64, unit: &'static str) -> Figure {
+        Figure {
+            name,
+            label: label.into(),
+            value,
+            unit,
+            baseline: None,
+            baseline_label: "",
+            ratio: None,
+            target: String::new(),
+            meets_target: None,
+        }
+    }
+}
+
+fn number(v: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else if v.abs() >= 1e6 {
+        format!("{v:.3e}")
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// The table, one figure a row.
+pub fn table(figures: &[Figure]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| figure | value | unit | baseline (same run) | ratio | target | met |\n|---|---:|---|---|---:|---|---|"
+    );
+    for f in figures {
+        let baseline = match f.baseline {
+            Some(b) => format!("{} ({})", number(b), f.baseline_label),
+            None => "—".into(),
+        };
+        let ratio = f.ratio.map(number).unwrap_or_else(|| "—".into());
+        let met = match f.meets_target {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "",
+        };
+        let target = if f.target.is_empty() { "—" } else { &f.target };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            f.label,
+            number(f.value),
+            f.unit,
+            baseline,
+            ratio,
+            target,
+            met
+        );
+    }
+    out
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_number(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.is_finite() => format!("{v}"),
+        _ => "null".into(),
+    }
+}
+
+/// The figures as a JSON array of
+/// `{"name", "value", "unit", "baseline", "ratio", "target", "meets_target"}`.
+pub fn json(figures: &[Figure]) -> String {
+    let rows: Vec<String> = figures
+        .iter()
+        .map(|f| {
+            format!(
+                "  {{\"name\": {}, \"value\": {}, \"unit\": {}, \"baseline\": {}, \"ratio\": {}, \"target\": {}, \"meets_target\": {}}}",
+                json_string(f.name),
+                json_number(Some(f.value)),
+                json_string(f.unit),
+                json_number(f.baseline),
+                json_number(f.ratio),
+                if f.target.is_empty() { "null".into() } else { json_string(&f.target) },
+                match f.meets_target {
+                    Some(m) => m.to_string(),
+                    None => "null".into(),
+                }
+            )
+        })
+        .collect();
+    format!("[\n{}\n]\n", rows.join(",\n"))
+}

@@ -1,0 +1,83 @@
+//! Spawn and run to exit: a compiled 1-page guest (the target), and a
+//! 17-page Rust guest (the hello example with its memory grown to the
+//! 17 pages a default Rust toolchain gives: 1 MiB stack plus data).
+
+use std::time::Instant;
+
+use wasmd_abi::Caps;
+use wasmhost::SpawnOptions;
+
+use crate::guests::{best_of, guest, manager, wat};
+use crate::report::Figure;
+
+/// µs per spawn + run to exit of `module_bytes`, `count` times.
+fn spawn_us(module_bytes: &[u8], count: u32) -> f64 {
+    let mut pm = manager();
+    let module = pm.modules().compile(module_bytes).expect("compiles");
+    let opts = SpawnOptions { caps: Caps::DEFAULT, ..SpawnOptions::new("tiny") };
+    let t = Instant::now();
+    for _ in 0..count {
+        pm.spawn(module.clone(), opts.clone()).expect("spawns");
+        pm.run(1);
+    }
+    assert_eq!(pm.live(), 0, "every spawned guest ran to exit");
+    t.elapsed().as_nanos() as f64 / count as f64 / 1000.0
+}
+
+/// `wasm` with the minimum of its (one) memory set to `pages`.
+pub fn with_memory_pages(wasm: &[u8], pages: u8) -> Vec<u8> {
+    assert!(pages < 0x80, "a one-byte LEB128");
+    let mut out = wasm.to_vec();
+    let mut at = 8;
+    while at < out.len() {
+        let id = out[at];
+        let (size, len) = leb(&out[at + 1..]);
+        let body = at + 1 + len;
+        if id == 5 {
+            // count (1), then limits: flags, min [, max].
+            assert_eq!(out[body], 1, "one memory");
+            let min_at = body + 2;
+            let (_, min_len) = leb(&out[min_at..]);
+            assert_eq!(min_len, 1, "a one-byte minimum to replace");
+            out[min_at] = pages;
+            return out;
+        }
+        at = body + size;
+    }
+    panic!("no memory section")
+}
+
+fn leb(bytes: &[u8]) -> (usize, usize) {
+    let (mut value, mut shift) = (0usize, 0);
+    for (i, b) in bytes.iter().enumerate() {
+        value |= usize::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return (value, i + 1);
+        }
+        shift += 7;
+    }
+    panic!("truncated LEB128")
+}
+
+/// `spawn_us` (1-page guest), `spawn_rust17_us`.
+pub fn figures(quick: bool) -> Vec<Figure> {
+    let runs = if quick { 3 } else { 5 };
+    let count = if quick { 20_000 } else { 200_000 };
+    let tiny = best_of(runs, || spawn_us(&wat("tiny"), count));
+    let rust17 = with_memory_pages(&guest("hello"), 17);
+    let rust = best_of(runs, || spawn_us(&rust17, count / 10));
+    vec![
+        Figure {
+            name: "spawn_us",
+            label: format!("spawn + run to exit, compiled 1-page guest ({:.0} spawns/s)", 1e6 / tiny),
+            value: tiny,
+            unit: "µs",
+            baseline: None,
+            baseline_label: "",
+            ratio: None,
+            target: "<= 5 µs".into(),
+            meets_target: Some(tiny <= 5.0),
+        },
+        Figure::info("spawn_rust17_us", "spawn + run to exit, 17-page Rust guest (hello)", rust, "µs"),
+    ]
+}
