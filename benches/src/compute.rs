@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use wasmd_abi::Caps;
 
-use crate::guests::{best_of, guest, manager, options};
+use crate::guests::{best_interleaved, guest, manager, options};
 use crate::report::Figure;
 
 #[path = "../../guests/fixtures/src/compute_kernel.rs"]
@@ -24,11 +24,17 @@ fn wasmd_s(wasm: &[u8], iterations: u32) -> f64 {
 }
 
 /// Seconds for `iterations` rounds of the module's `bench` export in bare
-/// wasmi (default engine, no fuel metering); checks the checksum.
-fn bare_s(wasm: &[u8], iterations: u32, expected: u32) -> f64 {
-    let engine = wasmi::Engine::default();
+/// wasmi (default engine; with `fuel`, fuel metering on as wasmd has it,
+/// with fuel that never runs out); checks the checksum.
+fn bare_s(wasm: &[u8], iterations: u32, expected: u32, fuel: bool) -> f64 {
+    let mut config = wasmi::Config::default();
+    config.consume_fuel(fuel);
+    let engine = wasmi::Engine::new(&config);
     let module = wasmi::Module::new(&engine, wasm).expect("compiles");
     let mut store = wasmi::Store::new(&engine, ());
+    if fuel {
+        store.set_fuel(u64::MAX).expect("fuel metering is on");
+    }
     let mut linker = wasmi::Linker::<()>::new(&engine);
     // The wasmd imports exist but are never called by `bench`.
     for import in module.imports() {
@@ -59,7 +65,7 @@ fn native_s(iterations: u32) -> (f64, u32) {
 /// `compute_vs_wasmi`, `compute_vs_native`.
 pub fn figures(quick: bool) -> Vec<Figure> {
     let runs = if quick { 3 } else { 5 };
-    let iterations = if quick { 300 } else { 3000 };
+    let iterations = if quick { 1000 } else { 3000 };
     let wasm = guest("compute");
     let (_, checksum) = native_s(1);
     assert_eq!(
@@ -67,9 +73,15 @@ pub fn figures(quick: bool) -> Vec<Figure> {
         checksum as f64
     );
     let expected = native_s(iterations).1;
-    let ours = best_of(runs, || wasmd_s(&wasm, iterations));
-    let bare = best_of(runs, || bare_s(&wasm, iterations, expected));
-    let native = best_of(runs, || native_s(iterations).0);
+    let [ours, bare, bare_fuel, native] = best_interleaved(
+        runs,
+        [
+            &mut || wasmd_s(&wasm, iterations),
+            &mut || bare_s(&wasm, iterations, expected, false),
+            &mut || bare_s(&wasm, iterations, expected, true),
+            &mut || native_s(iterations).0,
+        ],
+    );
     let rate = |s: f64| iterations as f64 / s;
     vec![
         Figure {
@@ -82,6 +94,17 @@ pub fn figures(quick: bool) -> Vec<Figure> {
             ratio: Some(bare / ours),
             target: "ratio >= 0.9".into(),
             meets_target: Some(bare / ours >= 0.9),
+        },
+        Figure {
+            name: "compute_fuel_metering",
+            label: "compute kernel, bare wasmi with fuel metering (what preemption costs)".into(),
+            value: rate(bare_fuel),
+            unit: "rounds/s",
+            baseline: Some(rate(bare)),
+            baseline_label: "same module, bare wasmi",
+            ratio: Some(bare / bare_fuel),
+            target: String::new(),
+            meets_target: None,
         },
         Figure {
             name: "compute_vs_native",

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use wasmhost::SpawnOptions;
 
-use crate::guests::{best_of, manager};
+use crate::guests::{best_interleaved, manager};
 use crate::report::Figure;
 
 /// A guest that calls `import` `n` times in a loop.
@@ -50,8 +50,7 @@ fn bare_ns(n: u64) -> f64 {
 pub fn figures(quick: bool) -> Vec<Figure> {
     let n = if quick { 2_000_000 } else { 20_000_000 };
     let runs = if quick { 3 } else { 5 };
-    let ours = best_of(runs, || wasmd_ns(n));
-    let bare = best_of(runs, || bare_ns(n));
+    let [ours, bare] = best_interleaved(runs, [&mut || wasmd_ns(n), &mut || bare_ns(n)]);
     let ratio = ours / bare;
     vec![Figure {
         name: "hostcall_ns",

@@ -51,6 +51,11 @@ fn main() -> Result<()> {
             baseline::pipe_echo(num(1));
             return Ok(());
         }
+        // For a profiler: only spawns, N of the 1-page guest.
+        Some("--profile-spawn") => {
+            println!("{:.2} µs", spawn::spawn_us(&guests::wat("tiny"), num(1).max(1) as u32));
+            return Ok(());
+        }
         // For a profiler: only the channel, N frames of SIZE bytes.
         Some("--profile-channel") => {
             println!("{:.0} frames/s", channel::frames_per_s(num(1).max(1), num(2).max(1) as usize));
@@ -63,7 +68,7 @@ fn main() -> Result<()> {
     let json = value("--json");
     let budget_mib: u64 = match value("--idle-budget-mib") {
         Some(v) => v.parse().context("--idle-budget-mib takes a number")?,
-        None => 4096,
+        None => 8192,
     };
     let only: Vec<String> =
         value("--only").map(|v| v.split(',').map(String::from).collect()).unwrap_or_default();

@@ -138,3 +138,42 @@ pub fn json(figures: &[Figure]) -> String {
         .collect();
     format!("[\n{}\n]\n", rows.join(",\n"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_has_every_field_and_nulls_for_missing_ones() {
+        let mut with_baseline = Figure::info("hostcall_ns", "null hostcall", 30.5, "ns");
+        with_baseline.baseline = Some(29.0);
+        with_baseline.ratio = Some(30.5 / 29.0);
+        with_baseline.target = "ratio <= 1.5".into();
+        with_baseline.meets_target = Some(true);
+        let info = Figure::info("spawn_rust17_us", "a \"quoted\" label", 33.0, "µs");
+        let json = json(&[with_baseline, info]);
+        assert!(json.starts_with(
+            "[\n  {\"name\": \"hostcall_ns\", \"value\": 30.5, \"unit\": \"ns\", \"baseline\": 29,"
+        ));
+        assert!(json.contains("\"target\": \"ratio <= 1.5\", \"meets_target\": true}"), "{json}");
+        assert!(json.contains(
+            "{\"name\": \"spawn_rust17_us\", \"value\": 33, \"unit\": \"µs\", \"baseline\": null, \"ratio\": null, \"target\": null, \"meets_target\": null}"
+        ), "{json}");
+        assert!(json.trim_end().ends_with(']'));
+    }
+
+    #[test]
+    fn the_table_marks_missed_targets() {
+        let mut missed = Figure::info("chan4k_gb_per_s", "4 KiB frames", 6.0, "GB/s");
+        missed.baseline = Some(36.0);
+        missed.baseline_label = "memcpy";
+        missed.ratio = Some(6.0 / 36.0);
+        missed.target = "ratio >= 0.5".into();
+        missed.meets_target = Some(false);
+        let table = table(&[missed]);
+        assert!(
+            table.contains("| 4 KiB frames | 6.00 | GB/s | 36.00 (memcpy) | 0.167 | ratio >= 0.5 | **no** |"),
+            "{table}"
+        );
+    }
+}

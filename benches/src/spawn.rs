@@ -11,7 +11,7 @@ use crate::guests::{best_of, guest, manager, wat};
 use crate::report::Figure;
 
 /// µs per spawn + run to exit of `module_bytes`, `count` times.
-fn spawn_us(module_bytes: &[u8], count: u32) -> f64 {
+pub fn spawn_us(module_bytes: &[u8], count: u32) -> f64 {
     let mut pm = manager();
     let module = pm.modules().compile(module_bytes).expect("compiles");
     let opts = SpawnOptions { caps: Caps::DEFAULT, ..SpawnOptions::new("tiny") };
@@ -80,4 +80,18 @@ pub fn figures(quick: bool) -> Vec<Figure> {
         },
         Figure::info("spawn_rust17_us", "spawn + run to exit, 17-page Rust guest (hello)", rust, "µs"),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn memory_pages_are_rewritten_in_place() {
+        let hello = crate::guests::guest("hello");
+        let grown = super::with_memory_pages(&hello, 17);
+        assert_eq!(grown.len(), hello.len());
+        let engine = wasmi::Engine::default();
+        let module = wasmi::Module::new(&engine, &grown).expect("still valid");
+        let memory = module.exports().find_map(|e| e.ty().memory().cloned()).expect("an exported memory");
+        assert_eq!(memory.minimum(), 17);
+    }
 }

@@ -26,7 +26,8 @@ use wasmd_abi::errno::{EINVAL, ENOSPC, ERANGE};
 
 use crate::Pid;
 
-/// A mapping of OS shared memory, made by the platform.
+/// A mapping of OS shared memory, made by the platform. Its address and
+/// length never change while it lives.
 pub trait SharedMemory: Send + Sync + std::fmt::Debug + 'static {
     /// Start of the mapping (page aligned).
     fn as_ptr(&self) -> *mut u8;
@@ -85,17 +86,23 @@ pub struct Region {
     id: u64,
     creator: Pid,
     memory: Box<dyn SharedMemory>,
+    /// `memory`'s address and length, read once: every access checks
+    /// against them without a virtual call.
+    base: *mut u8,
+    len: usize,
     accounting: Arc<RegionAccounting>,
 }
 
 // SAFETY: `Region` only hands out the mapping through bounds-checked
 // ranges and atomics; the mapping itself is `Send + Sync` and lives as
-// long as the region.
+// long as the region (`base` points into it).
 unsafe impl Sync for Region {}
+// SAFETY: as above; `base` is only an address of the owned mapping.
+unsafe impl Send for Region {}
 
 impl Drop for Region {
     fn drop(&mut self) {
-        self.accounting.release(self.memory.len() as u64);
+        self.accounting.release(self.len as u64);
     }
 }
 
@@ -107,7 +114,8 @@ impl Region {
         memory: Box<dyn SharedMemory>,
         accounting: Arc<RegionAccounting>,
     ) -> Self {
-        Self { id, creator, memory, accounting }
+        let (base, len) = (memory.as_ptr(), memory.len());
+        Self { id, creator, memory, base, len, accounting }
     }
 
     /// Global region id (what `share` returns and `attach` takes).
@@ -122,12 +130,12 @@ impl Region {
 
     /// Size in bytes.
     pub fn len(&self) -> usize {
-        self.memory.len()
+        self.len
     }
 
     /// True for an empty region (never for a real one).
     pub fn is_empty(&self) -> bool {
-        self.memory.is_empty()
+        self.len == 0
     }
 
     /// The OS object's name for native programs.
@@ -137,7 +145,7 @@ impl Region {
 
     /// Start of the mapping (for `mmap_prep` by the scheme layer).
     pub fn as_ptr(&self) -> *mut u8 {
-        self.memory.as_ptr()
+        self.base
     }
 
     /// Checks `offset..offset+len` lies in the region (`ERANGE` if not).
@@ -145,7 +153,7 @@ impl Region {
     pub fn range(&self, offset: u64, len: usize) -> Result<Range<usize>, i32> {
         let start = usize::try_from(offset).map_err(|_| ERANGE)?;
         let end = start.checked_add(len).ok_or(ERANGE)?;
-        if end > self.memory.len() {
+        if end > self.len {
             return Err(ERANGE);
         }
         Ok(start..end)
@@ -159,7 +167,7 @@ impl Region {
     #[inline]
     pub fn write_at(&self, range: Range<usize>, src: &[u8]) {
         let n = range.len().min(src.len());
-        let base = self.memory.as_ptr();
+        let base = self.base;
         if range.start.is_multiple_of(8) && n >= 8 {
             // SAFETY: `range` was checked against the mapping by `range()`,
             // the mapping lives as long as `self`, and `src` is guest memory
@@ -191,7 +199,7 @@ impl Region {
         }
         let body_at = range.start + head.len();
         let n = body.len().min(range.end.saturating_sub(body_at));
-        let base = self.memory.as_ptr();
+        let base = self.base;
         // SAFETY: `range` was checked against the mapping by `range()` and
         // holds `head` then `body` (the caller sized it so; `n` clamps the
         // body to it); the mapping lives as long as `self`; guest memory
@@ -212,7 +220,7 @@ impl Region {
     #[inline]
     pub fn read_at(&self, range: Range<usize>, dst: &mut [u8]) {
         let n = range.len().min(dst.len());
-        let base = self.memory.as_ptr();
+        let base = self.base;
         if range.start.is_multiple_of(8) && n >= 8 {
             // SAFETY: as in `write_at`, with the copy going the other way.
             unsafe {
@@ -237,7 +245,7 @@ impl Region {
         // SAFETY: in bounds and aligned (the mapping is page aligned and
         // the offset a multiple of 4); the reference lives no longer than
         // `self`, which keeps the mapping alive.
-        Ok(unsafe { AtomicU32::from_ptr(self.memory.as_ptr().add(range.start).cast()) })
+        Ok(unsafe { AtomicU32::from_ptr(self.base.add(range.start).cast()) })
     }
 
     /// The `u64` at `offset` as an atomic: `ERANGE` outside the region,
@@ -249,7 +257,7 @@ impl Region {
         }
         let range = self.range(offset, 8)?;
         // SAFETY: as in `atomic_u32`, with 8-byte alignment.
-        Ok(unsafe { AtomicU64::from_ptr(self.memory.as_ptr().add(range.start).cast()) })
+        Ok(unsafe { AtomicU64::from_ptr(self.base.add(range.start).cast()) })
     }
 }
 
