@@ -94,6 +94,25 @@ impl Region {
         check(unsafe { sys::region_write(self.handle, offset as i64, data.as_ptr(), data.len()) }).map(|_| ())
     }
 
+    /// Reads the region at `off_a` into `a`, then at `off_b` into `b`, in
+    /// one hostcall (each as [`Region::read`]).
+    #[inline]
+    pub fn read2(&self, off_a: u64, a: &mut [u8], off_b: u64, b: &mut [u8]) -> Result<()> {
+        // SAFETY: pointers and lengths of live, distinct mutable slices.
+        check(unsafe {
+            sys::region_read2(
+                self.handle,
+                off_a as i64,
+                a.as_mut_ptr(),
+                a.len(),
+                off_b as i64,
+                b.as_mut_ptr(),
+                b.len(),
+            )
+        })
+        .map(|_| ())
+    }
+
     /// Copies `head` then `body` into the region at `offset`, as
     /// [`Region::write`] of their concatenation would (publish semantics
     /// when `offset` is 8-aligned and `head` holds at least 8 bytes), in

@@ -65,6 +65,8 @@ hostcalls! {
     pub fn region_id(handle: i32) -> i64;
     /// Copies region bytes into guest memory.
     pub fn region_read(handle: i32, offset: i64, ptr: *mut u8, len: usize) -> i64;
+    /// Copies two region ranges into guest memory, in order.
+    pub fn region_read2(handle: i32, off_a: i64, ptr_a: *mut u8, len_a: usize, off_b: i64, ptr_b: *mut u8, len_b: usize) -> i64;
     /// Copies guest bytes into the region.
     pub fn region_write(handle: i32, offset: i64, ptr: *const u8, len: usize) -> i64;
     /// Copies two guest ranges back to back into the region.

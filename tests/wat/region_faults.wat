@@ -10,6 +10,7 @@
   (import "wasmd" "region_size" (func $size (param i32) (result i64)))
   (import "wasmd" "region_read" (func $read (param i32 i64 i32 i32) (result i64)))
   (import "wasmd" "region_write" (func $write (param i32 i64 i32 i32) (result i64)))
+  (import "wasmd" "region_read2" (func $read2 (param i32 i64 i32 i32 i64 i32 i32) (result i64)))
   (import "wasmd" "region_write2" (func $write2 (param i32 i64 i32 i32 i32 i32) (result i64)))
   (import "wasmd" "region_load32" (func $load32 (param i32 i64) (result i64)))
   (import "wasmd" "region_store32" (func $store32 (param i32 i64 i32) (result i64)))
@@ -99,6 +100,18 @@
     (call $expect (i32.const 57) (call $write2 (global.get $h) (i64.const 81) (i32.const 100) (i32.const 3) (i32.const 200) (i32.const 2)) (i64.const 5))
     (call $expect (i32.const 58) (call $read (global.get $h) (i64.const 81) (i32.const 400) (i32.const 5)) (i64.const 5))
     (call $expect (i32.const 59) (i64.load (i32.const 400)) (i64.const 0x6a69434241))
+    ;; read2: A then B; every range checked before anything is copied
+    (i64.store (i32.const 500) (i64.const 7))
+    (call $expect (i32.const 60) (call $read2 (global.get $h) (i64.const 64) (i32.const 500) (i32.const 8) (i64.const 65535) (i32.const 600) (i32.const 2)) (i64.const -34))
+    (call $expect (i32.const 61) (i64.load (i32.const 500)) (i64.const 7))
+    (call $expect (i32.const 62) (call $read2 (global.get $h) (i64.const 64) (i32.const 500) (i32.const 8) (i64.const 0) (i32.const 65535) (i32.const 2)) (i64.const -14))
+    (call $expect (i32.const 63) (i64.load (i32.const 500)) (i64.const 7))
+    (call $expect (i32.const 64) (call $read2 (i32.const 12345) (i64.const 64) (i32.const 500) (i32.const 8) (i64.const 0) (i32.const 600) (i32.const 2)) (i64.const -9))
+    (call $expect (i32.const 65) (call $read2 (global.get $h) (i64.const 64) (i32.const 500) (i32.const 8) (i64.const 72) (i32.const 600) (i32.const 2)) (i64.const 10))
+    (call $expect (i32.const 66) (i64.load (i32.const 500)) (i64.const 0x4847464544434241))
+    (call $expect (i32.const 67) (i64.load16_u (i32.const 600)) (i64.const 0x6a69))
+    ;; a read-only handle may read2
+    (call $expect (i32.const 68) (call $read2 (local.get $ro) (i64.const 64) (i32.const 700) (i32.const 8) (i64.const 72) (i32.const 708) (i32.const 2)) (i64.const 10))
     ;; detach
     (call $expect (i32.const 44) (call $detach (global.get $h)) (i64.const 0))
     (call $expect (i32.const 45) (call $detach (global.get $h)) (i64.const -9))

@@ -50,6 +50,7 @@
 //! | `region_size` | `(h: i32) -> i64` | — | size in bytes |
 //! | `region_id` | `(h: i32) -> i64` | — | the region's global id (what `region_attach` takes) |
 //! | `region_read` | `(h: i32, off: i64, ptr: i32, len: i32) -> i64` | `READ` | `len`; copies region bytes into guest memory (see *publish semantics*) |
+//! | `region_read2` | `(h: i32, off_a: i64, ptr_a: i32, len_a: i32, off_b: i64, ptr_b: i32, len_b: i32) -> i64` | `READ` | `len_a + len_b`; `region_read` of range A, then of range B, in one call (each with publish semantics; A is read first). Every range is checked before anything is copied |
 //! | `region_write` | `(h: i32, off: i64, ptr: i32, len: i32) -> i64` | `WRITE` | `len`; copies guest bytes into the region (see *publish semantics*) |
 //! | `region_write2` | `(h: i32, off: i64, head: i32, head_len: i32, body: i32, body_len: i32) -> i64` | `WRITE` | `head_len + body_len`; copies the two guest ranges back to back into the region at `off`, as `region_write` of their concatenation would (publish semantics when `off` is a multiple of 8 and `head_len >= 8`) — a framed record without staging it in one buffer first |
 //! | `region_load32` | `(h: i32, off: i64) -> i64` | `READ` | the `u32` at `off` |
@@ -158,6 +159,7 @@ pub const NAMES: &[&str] = &[
     "region_size",
     "region_id",
     "region_read",
+    "region_read2",
     "region_write",
     "region_write2",
     "region_load32",

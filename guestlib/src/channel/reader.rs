@@ -1,7 +1,8 @@
 //! Channel readers.
 //!
-//! A read: one `region_read` from the reader's position of as many bytes
-//! as the last frame had (the host loads the marker first, atomically);
+//! A read: one `region_read2` of the tail word (termination shows there)
+//! and, from the reader's position, of as many bytes as the last frame had
+//! (the host loads the marker first, atomically);
 //! if the marker says "published this lap", the frame is there (a second
 //! read fetches the rest of a longer frame). Otherwise the reader looks
 //! at the tail: lapped (a weak reader fell behind, or a strong one joined
@@ -119,16 +120,24 @@ impl<R: RingRegion> Reader<R> {
         loop {
             // The tail word carries the state: a terminated channel stops
             // every reader at once, whatever is left in the ring.
-            let word = self.shared.region.load_u64(off::TAIL)?;
-            let state = word >> layout::STATE_SHIFT;
-            if state == layout::TERMINATED {
-                return Err(ChannelError::Aborted);
-            }
+            // One hostcall reads the tail word, then the frame's likely
+            // extent (the size of the last frame).
             let p = geo.header_at(self.pos);
             self.pos = p;
             let room = (geo.block - (p & (geo.block - 1))) as usize;
             let chunk = self.guess.clamp(FRAME_HEADER as usize, room);
-            self.shared.region.read(geo.region_offset(p), &mut self.buf[..chunk])?;
+            let mut tail_word = [0u8; 8];
+            self.shared.region.read2(
+                off::TAIL,
+                &mut tail_word,
+                geo.region_offset(p),
+                &mut self.buf[..chunk],
+            )?;
+            let word = u64::from_le_bytes(tail_word);
+            let state = word >> layout::STATE_SHIFT;
+            if state == layout::TERMINATED {
+                return Err(ChannelError::Aborted);
+            }
             let marker = u64::from_le_bytes(self.buf[..8].try_into().unwrap_or_default());
             match geo.published_len(p, marker) {
                 Some(PAD) => self.pos = geo.next_block(p),

@@ -112,6 +112,22 @@ fn read(caller: &mut Ctx<'_>, handle: i32, offset: i64, ptr: i32, len: i32) -> C
     Ok(dst.len() as i64)
 }
 
+/// One range of `region_read2`: region offset, guest pointer, length.
+type ReadPart = (i64, i32, i32);
+
+fn read2(caller: &mut Ctx<'_>, handle: i32, a: ReadPart, b: ReadPart) -> CallResult {
+    let (mem, state) = memory_and_state(caller)?;
+    let region = region(state, handle, Rights::READ)?;
+    let dst_a = guest_range(mem.len(), a.1, a.2)?;
+    let dst_b = guest_range(mem.len(), b.1, b.2)?;
+    let src_a = region.range(a.0 as u64, dst_a.len())?;
+    let src_b = region.range(b.0 as u64, dst_b.len())?;
+    let total = dst_a.len() + dst_b.len();
+    region.read_at(src_a, &mut mem[dst_a]);
+    region.read_at(src_b, &mut mem[dst_b]);
+    Ok(total as i64)
+}
+
 fn write(caller: &mut Ctx<'_>, handle: i32, offset: i64, ptr: i32, len: i32) -> CallResult {
     let (mem, state) = memory_and_state(caller)?;
     let region = region(state, handle, Rights::WRITE)?;
@@ -174,6 +190,19 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     linker.func_wrap(m, "region_read", |mut c: Ctx<'_>, h: i32, off: i64, ptr: i32, len: i32| -> i64 {
         ret(read(&mut c, h, off, ptr, len))
     })?;
+    linker.func_wrap(
+        m,
+        "region_read2",
+        |mut c: Ctx<'_>,
+         h: i32,
+         off_a: i64,
+         ptr_a: i32,
+         len_a: i32,
+         off_b: i64,
+         ptr_b: i32,
+         len_b: i32|
+         -> i64 { ret(read2(&mut c, h, (off_a, ptr_a, len_a), (off_b, ptr_b, len_b))) },
+    )?;
     linker.func_wrap(m, "region_write", |mut c: Ctx<'_>, h: i32, off: i64, ptr: i32, len: i32| -> i64 {
         ret(write(&mut c, h, off, ptr, len))
     })?;
