@@ -66,18 +66,19 @@ fn fevent_reports_channel_and_wait_readiness() {
     let id = |key: &str| ids.split(' ').find_map(|kv| kv.strip_prefix(key)).unwrap().to_string();
     let (shm, out, inbound) = (id("shm="), id("out="), id("in="));
 
-    // A channel with frames is readable at once.
+    // A channel with frames is readable at once (a read-only file is never
+    // writable).
     let full = d.open(&format!("chan/{out}"), flags::O_RDONLY).unwrap();
-    assert_eq!(d.fevent(full), Ok(EVENT_READ | EVENT_WRITE));
+    assert_eq!(d.fevent(full), Ok(EVENT_READ));
     // An empty one is not, and becomes readable when a frame arrives.
     let reader = d.open(&format!("chan/{inbound}"), flags::O_RDONLY).unwrap();
     let writer = d.open(&format!("chan/{inbound}"), flags::O_WRONLY).unwrap();
-    assert_eq!(d.fevent(reader), Ok(EVENT_WRITE));
+    assert_eq!(d.fevent(reader), Ok(0));
     d.step(64);
     assert!(d.take_events().is_empty(), "nothing changed yet");
     write(&mut d, writer, b"ping");
     d.step(64);
-    assert_eq!(d.take_events(), vec![(reader, EVENT_READ | EVENT_WRITE)]);
+    assert_eq!(d.take_events(), vec![(reader, EVENT_READ)]);
     // Reported once per change, not on every step.
     d.step(64);
     assert!(d.take_events().is_empty());
@@ -100,6 +101,28 @@ fn fevent_reports_channel_and_wait_readiness() {
         Poll::Ready(Ok(status)) => assert_eq!(status, b"exited(0)\n"),
         other => panic!("{other:?}"),
     }
+    // Write readiness: the native reader (strong, reading nothing) holds
+    // the ring; a full Park channel is not writable until it reads.
+    assert_eq!(d.fevent(writer), Ok(EVENT_WRITE), "a write-only file is never readable");
+    let mut sent = 0;
+    while let Poll::Ready(Ok(_)) = d.write(writer, 0, &[9; 200], true, 0) {
+        sent += 1;
+        assert!(sent < 1000, "the channel never filled");
+    }
+    d.step(64);
+    let _ = d.take_events();
+    assert_eq!(d.fevent(writer), Ok(0), "full: neither readable nor writable");
+    let mut drained = 0;
+    while let Some(frame) = try_read(&mut d, reader, 4096) {
+        assert!(!frame.is_empty());
+        drained += 1;
+    }
+    assert!(drained >= sent, "{drained} frames read, {sent} filler frames written");
+    d.step(64);
+    assert!(d.take_events().contains(&(writer, EVENT_WRITE)), "room again: writable");
+    // A read-only file does not write, a write-only one does not read.
+    assert!(matches!(d.write(reader, 0, b"x", true, 0), Poll::Ready(Err(9))));
+    assert!(matches!(d.read(writer, 0, 64, true, 0), Poll::Ready(Err(9))));
     // Unknown files have no readiness.
     assert_eq!(d.fevent(9999), Err(9));
 }

@@ -77,6 +77,26 @@ impl<R: RingRegion> Writer<R> {
         self.send(payload, false)
     }
 
+    /// True when a frame of `len` payload bytes would be written at once:
+    /// room in the ring (or a `Drop` channel, which never waits), or the
+    /// channel no longer open (the write fails at once). For readiness
+    /// (`fevent`); a write may still find the room taken by another writer.
+    pub fn has_room(&mut self, len: usize) -> Result<bool> {
+        let geo = self.shared.geo;
+        let r = &self.shared.region;
+        let word = r.load_u64(off::TAIL)?;
+        self.tail = word;
+        let (tail, state) = layout::split_tail(word);
+        if state_error(state).is_some() || self.shared.drop_when_full {
+            return Ok(true);
+        }
+        let end = geo.place(tail, (len as u64).min(geo.max_payload())).end;
+        if end > self.floor.saturating_add(geo.capacity) {
+            self.floor = reader_floor(r, tail)?;
+        }
+        Ok(end <= self.floor.saturating_add(geo.capacity))
+    }
+
     /// Closes the writer. Closing the last strong writer drains the
     /// channel.
     pub fn close(mut self) -> Result<()> {

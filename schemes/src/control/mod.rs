@@ -187,9 +187,9 @@ pub struct Daemon {
     spawn_loader: Arc<dyn ModuleLoader>,
     guest_loader: Arc<FsModuleLoader>,
     /// Files whose readiness a frontend watches (`fevent`), with the
-    /// readiness last reported.
-    watched: HashMap<u64, bool>,
-    /// Readiness changes to post: file id and `EVENT_READ`.
+    /// readiness flags last reported.
+    watched: HashMap<u64, u32>,
+    /// Readiness changes to post: file id and flags.
     events: Vec<(u64, u32)>,
     /// Guest-scheme replies not yet matched to a request, by tag.
     scheme_replies: HashMap<u64, wasmhost::guest_scheme::Reply>,
@@ -281,7 +281,10 @@ impl Daemon {
             ("chan", id) => {
                 let id: u64 = id.parse().map_err(|_| ENOENT)?;
                 let region = self.pm.region(id).ok_or(ENOENT)?;
-                shared_memory::ChanFile::open(self.ring(region)).map(Node::Chan)
+                let mode = open_flags & flags::O_ACCMODE;
+                let (can_read, can_write) =
+                    (mode == 0 || mode & flags::O_RDONLY != 0, mode & flags::O_WRONLY != 0);
+                shared_memory::ChanFile::open(self.ring(region), can_read, can_write).map(Node::Chan)
             }
             ("scheme", "") => Ok(Node::SchemeDir),
             ("scheme", inner) => {
@@ -636,16 +639,17 @@ impl Daemon {
         self.watch_readiness();
     }
 
-    /// Readiness of `id` (`EVENT_READ` when a read would not wait; files
-    /// are always writable as far as readiness goes) and, from now on,
-    /// changes to it through [`Daemon::take_events`].
+    /// Readiness of `id` (`EVENT_READ` when a read would not wait,
+    /// `EVENT_WRITE` when a write would not: always, except for a full
+    /// `Park` channel) and, from now on, changes to it through
+    /// [`Daemon::take_events`].
     pub fn fevent(&mut self, id: u64) -> Result<u32, i32> {
         if !self.files.contains_key(&id) {
             return Err(EBADF);
         }
-        let readable = self.readable(id);
-        self.watched.insert(id, readable);
-        Ok(EVENT_WRITE | if readable { EVENT_READ } else { 0 })
+        let flags = self.readiness(id);
+        self.watched.insert(id, flags);
+        Ok(flags)
     }
 
     /// Readiness changes since the last call: file id and flags.
@@ -660,13 +664,25 @@ impl Daemon {
                 self.watched.remove(&id);
                 continue;
             }
-            let now = self.readable(id);
+            let now = self.readiness(id);
             if let Some(was) = self.watched.insert(id, now) {
-                if now && !was {
-                    self.events.push((id, EVENT_READ | EVENT_WRITE));
+                // Report a flag when it comes on (edges, as `fevent` users
+                // expect), with the whole current set.
+                if now & !was != 0 {
+                    self.events.push((id, now));
                 }
             }
         }
+    }
+
+    /// `EVENT_READ` and `EVENT_WRITE` as they are now for `id`.
+    fn readiness(&mut self, id: u64) -> u32 {
+        let writable = match self.files.get_mut(&id).map(|f| &mut f.node) {
+            Some(Node::Chan(chan)) => chan.writable(),
+            _ => true,
+        };
+        let readable = self.readable(id);
+        (if readable { EVENT_READ } else { 0 }) | if writable { EVENT_WRITE } else { 0 }
     }
 
     /// True when a read of `id` would not wait.

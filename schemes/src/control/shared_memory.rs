@@ -16,12 +16,15 @@
 //! writer; on a full `Park` channel it waits. A frame larger than the
 //! read buffer is kept for the next read, which gets `EMSGSIZE` until the
 //! buffer is large enough. The reader is strong, so a native reader holds
-//! writers back like a guest reader does.
+//! writers back like a guest reader does; a file opened read-only gets
+//! only a reader and one opened write-only only a writer (reads or writes
+//! the other way are `EBADF`). Readiness (`fevent`): readable when a frame
+//! (or the end) is there, writable when a frame of the largest size fits.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmd_abi::errno::{EAGAIN, EINVAL, EMSGSIZE, EPIPE, ERANGE};
+use wasmd_abi::errno::{EAGAIN, EBADF, EINVAL, EMSGSIZE, EPIPE, ERANGE};
 use wasmd_guest::channel::{
     Channel, ChannelError, Reader, ReaderKind, RingRegion, Sent, Start, Writer, WriterKind,
 };
@@ -119,15 +122,20 @@ pub struct ChanFile {
     channel: Channel<HostRing>,
     reader: Option<Reader<HostRing>>,
     writer: Option<Writer<HostRing>>,
+    /// Opened for reading / for writing: only those endpoints are ever
+    /// made (a reader is strong and would hold writers back).
+    can_read: bool,
+    can_write: bool,
     /// A frame that did not fit the last read buffer.
     stash: Option<Vec<u8>>,
 }
 
 impl ChanFile {
-    /// Opens the channel in `ring` (`EINVAL` if the region holds none).
-    pub fn open(ring: HostRing) -> Result<ChanFile, i32> {
+    /// Opens the channel in `ring` (`EINVAL` if the region holds none)
+    /// for reading, writing or both.
+    pub fn open(ring: HostRing, can_read: bool, can_write: bool) -> Result<ChanFile, i32> {
         let channel = Channel::from_region(ring).map_err(|_| EINVAL)?;
-        Ok(ChanFile { channel, reader: None, writer: None, stash: None })
+        Ok(ChanFile { channel, reader: None, writer: None, stash: None, can_read, can_write })
     }
 
     /// True when the region holds a channel.
@@ -137,6 +145,9 @@ impl ChanFile {
 
     /// Reads one frame (header + payload) into at most `len` bytes.
     pub fn read(&mut self, len: usize) -> Poll<Vec<u8>> {
+        if !self.can_read {
+            return Poll::Ready(Err(EBADF));
+        }
         if let Some(frame) = self.stash.take() {
             if frame.len() > len {
                 self.stash = Some(frame);
@@ -169,8 +180,23 @@ impl ChanFile {
         }
     }
 
+    /// True when a write of the largest frame would not wait.
+    pub fn writable(&mut self) -> bool {
+        if !self.can_write {
+            return false;
+        }
+        if self.writer.is_none() {
+            self.writer = self.channel.writer(WriterKind::Weak).ok();
+        }
+        let max = self.channel.max_payload();
+        self.writer.as_mut().is_none_or(|w| w.has_room(max).unwrap_or(true))
+    }
+
     /// True when a read would not wait.
     pub fn readable(&mut self) -> bool {
+        if !self.can_read {
+            return false;
+        }
         if self.stash.is_some() {
             return true;
         }
@@ -182,6 +208,9 @@ impl ChanFile {
 
     /// Writes one frame.
     pub fn write(&mut self, data: &[u8]) -> Poll<usize> {
+        if !self.can_write {
+            return Poll::Ready(Err(EBADF));
+        }
         if self.writer.is_none() {
             match self.channel.writer(WriterKind::Weak) {
                 Ok(w) => self.writer = Some(w),
