@@ -27,100 +27,6 @@ use crate::Pid;
 pub const RESERVED: &[&str] =
     &["wasm", "file", "tcp", "udp", "memory", "pipe", "shm", "event", "time", "rand"];
 
-/// An owned scheme operation (see [`SchemeOp`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
-    /// Open.
-    Open {
-        /// Path within the scheme.
-        path: String,
-        /// Redox flags.
-        flags: u32,
-    },
-    /// Positioned read.
-    Read {
-        /// Provider's file id.
-        id: u64,
-        /// Position.
-        offset: u64,
-        /// Most bytes.
-        len: u32,
-    },
-    /// Positioned write.
-    Write {
-        /// Provider's file id.
-        id: u64,
-        /// Position.
-        offset: u64,
-        /// Bytes.
-        data: Vec<u8>,
-    },
-    /// Status.
-    Fstat {
-        /// Provider's file id.
-        id: u64,
-    },
-    /// Size.
-    Fsize {
-        /// Provider's file id.
-        id: u64,
-    },
-    /// Path.
-    Fpath {
-        /// Provider's file id.
-        id: u64,
-    },
-    /// Directory entries.
-    Getdents {
-        /// Provider's file id.
-        id: u64,
-        /// Opaque offset.
-        offset: u64,
-    },
-    /// Resize.
-    Ftruncate {
-        /// Provider's file id.
-        id: u64,
-        /// New length.
-        len: u64,
-    },
-    /// Flush.
-    Fsync {
-        /// Provider's file id.
-        id: u64,
-    },
-    /// Close (no reply).
-    Close {
-        /// Provider's file id.
-        id: u64,
-    },
-    /// Remove a path.
-    Unlink {
-        /// Path.
-        path: String,
-        /// Flags.
-        flags: u32,
-    },
-}
-
-impl Op {
-    fn borrowed(&self) -> SchemeOp<'_> {
-        match self {
-            Op::Open { path, flags } => SchemeOp::Open { path, flags: *flags },
-            Op::Read { id, offset, len } => SchemeOp::Read { id: *id, offset: *offset, len: *len },
-            Op::Write { id, offset, data } => SchemeOp::Write { id: *id, offset: *offset, data },
-            Op::Fstat { id } => SchemeOp::Fstat { id: *id },
-            Op::Fsize { id } => SchemeOp::Fsize { id: *id },
-            Op::Fpath { id } => SchemeOp::Fpath { id: *id },
-            Op::Getdents { id, offset } => SchemeOp::Getdents { id: *id, offset: *offset },
-            Op::Ftruncate { id, len } => SchemeOp::Ftruncate { id: *id, len: *len },
-            Op::Fsync { id } => SchemeOp::Fsync { id: *id },
-            Op::Close { id } => SchemeOp::Close { id: *id },
-            Op::Unlink { path, flags } => SchemeOp::Unlink { path, flags: *flags },
-        }
-    }
-}
-
 /// An owned directory entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -194,11 +100,11 @@ pub enum SchemeEvent {
     Gone(String),
 }
 
+/// A queued request, already encoded (postcard [`SchemeRequest`]).
 #[derive(Debug)]
 struct Queued {
     tag: u64,
-    caller: Pid,
-    op: Op,
+    bytes: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -258,16 +164,17 @@ impl SchemeTable {
         v
     }
 
-    /// Queues a request; returns its tag (`ENOENT` for no such scheme).
-    /// `Close` has no reply and gets no origin.
-    pub fn submit(&mut self, name: &str, caller: Pid, op: Op, origin: Origin) -> Result<u64, i32> {
+    /// Queues a request (encoded now, so it borrows nothing); returns its
+    /// tag (`ENOENT` for no such scheme). `Close` has no reply and gets no
+    /// origin.
+    pub fn submit(&mut self, name: &str, caller: Pid, op: SchemeOp<'_>, origin: Origin) -> Result<u64, i32> {
         let scheme = self.schemes.get_mut(name).ok_or(ENOENT)?;
         self.next_tag += 1;
         let tag = self.next_tag;
-        if !matches!(op, Op::Close { .. }) {
+        if !matches!(op, SchemeOp::Close { .. }) {
             self.origins.insert(tag, (name.into(), origin));
         }
-        scheme.queue.push_back(Queued { tag, caller, op });
+        scheme.queue.push_back(Queued { tag, bytes: msg::encode(&SchemeRequest { tag, caller, op }) });
         Ok(tag)
     }
 
@@ -277,17 +184,15 @@ impl SchemeTable {
     /// the queue is empty.
     pub fn next_request(&mut self, name: &str, cap: usize) -> Option<(usize, Vec<u8>)> {
         let scheme = self.schemes.get_mut(name)?;
-        let next = scheme.queue.front()?;
-        let bytes =
-            msg::encode(&SchemeRequest { tag: next.tag, caller: next.caller, op: next.op.borrowed() });
-        if bytes.len() > cap {
-            return Some((bytes.len(), Vec::new()));
+        let len = scheme.queue.front()?.bytes.len();
+        if len > cap {
+            return Some((len, Vec::new()));
         }
         let taken = scheme.queue.pop_front()?;
         if self.origins.contains_key(&taken.tag) {
             scheme.in_flight.push(taken.tag);
         }
-        Some((bytes.len(), bytes))
+        Some((len, taken.bytes))
     }
 
     /// Takes a provider's reply (postcard `SchemeReply`).
@@ -384,12 +289,17 @@ mod tests {
         assert_eq!(t.register("Bad Name", 1), Err(EINVAL));
         t.register("ramfs", 7).unwrap();
         assert_eq!(t.register("ramfs", 8), Err(EEXIST));
-        assert_eq!(t.submit("nope", 0, Op::Fsync { id: 1 }, Origin::External), Err(ENOENT));
-        let a = t.submit("ramfs", 0, Op::Open { path: "x".into(), flags: 0 }, Origin::External).unwrap();
+        assert_eq!(t.submit("nope", 0, SchemeOp::Fsync { id: 1 }, Origin::External), Err(ENOENT));
+        let a = t.submit("ramfs", 0, SchemeOp::Open { path: "x", flags: 0 }, Origin::External).unwrap();
         let b = t
-            .submit("ramfs", 3, Op::Read { id: 1, offset: 0, len: 9 }, Origin::Guest { pid: 3, token: 5 })
+            .submit(
+                "ramfs",
+                3,
+                SchemeOp::Read { id: 1, offset: 0, len: 9 },
+                Origin::Guest { pid: 3, token: 5 },
+            )
             .unwrap();
-        let c = t.submit("ramfs", 0, Op::Fsync { id: 1 }, Origin::External).unwrap();
+        let c = t.submit("ramfs", 0, SchemeOp::Fsync { id: 1 }, Origin::External).unwrap();
         assert_eq!(
             t.next_request("ramfs", 2).map(|(n, b)| (n > 2, b.len())),
             Some((true, 0)),

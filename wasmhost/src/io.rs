@@ -23,10 +23,10 @@ use std::sync::Arc;
 
 use wasmd_abi::errno::{EAGAIN, EBADF, EINVAL, EIO, ERANGE};
 use wasmd_abi::msg;
-use wasmd_abi::scheme::{flags, DirEntry, Stat};
+use wasmd_abi::scheme::{flags, DirEntry, SchemeOp, Stat};
 use wasmd_abi::Rights;
 
-use crate::guest_scheme::{Op, Origin, Reply};
+use crate::guest_scheme::{Origin, Reply};
 use crate::manager::{ProcessManager, SyscallOutcome};
 use crate::namespace::NsPath;
 use crate::platform::{HostFile, HostSocket};
@@ -303,14 +303,14 @@ impl ProcessManager {
     /// Starts an operation: answers it now, or sends it where it goes.
     fn start_io(&mut self, pid: Pid, proc: &Process, req: IoRequest) -> Result<Started, i32> {
         let token = self.sched.token();
-        let guest = |pm: &mut Self, scheme: &str, op: Op, then: IoThen| -> Result<Started, i32> {
+        let guest = |pm: &mut Self, scheme: &str, op: SchemeOp<'_>, then: IoThen| -> Result<Started, i32> {
             pm.schemes().submit(scheme, pid, op, Origin::Guest { pid, token }).map_err(|_| EIO)?;
             Ok(Started::Parked(token, then, false))
         };
         match req {
             IoRequest::Open { path, flags } => {
                 if self.schemes().provider(&path.scheme).is_some() {
-                    let op = Op::Open { path: path.rest.trim_start_matches('/').to_string(), flags };
+                    let op = SchemeOp::Open { path: path.rest.trim_start_matches('/'), flags };
                     let then = IoThen::Open { scheme: Some(path.scheme.clone()) };
                     return guest(self, &path.scheme, op, then);
                 }
@@ -324,7 +324,7 @@ impl ProcessManager {
             }
             IoRequest::Unlink { path } => {
                 if self.schemes().provider(&path.scheme).is_some() {
-                    let op = Op::Unlink { path: path.rest.trim_start_matches('/').into(), flags: 0 };
+                    let op = SchemeOp::Unlink { path: path.rest.trim_start_matches('/'), flags: 0 };
                     return guest(self, &path.scheme, op, IoThen::Done);
                 }
                 let platform = self.env.platform.clone();
@@ -344,7 +344,7 @@ impl ProcessManager {
             IoRequest::Mkdir { path } => {
                 if self.schemes().provider(&path.scheme).is_some() {
                     let flags = flags::O_CREAT | flags::O_EXCL | flags::O_DIRECTORY | flags::O_RDONLY;
-                    let op = Op::Open { path: path.rest.trim_start_matches('/').into(), flags };
+                    let op = SchemeOp::Open { path: path.rest.trim_start_matches('/'), flags };
                     return guest(
                         self,
                         &path.scheme,
@@ -363,7 +363,7 @@ impl ProcessManager {
                 let then = IoThen::Read { handle, buf };
                 match f.target {
                     FileTarget::Guest { scheme, id } => {
-                        guest(self, &scheme, Op::Read { id, offset: f.pos, len: len as u32 }, then)
+                        guest(self, &scheme, SchemeOp::Read { id, offset: f.pos, len: len as u32 }, then)
                     }
                     FileTarget::Host(host) => {
                         self.io_job(pid, token, then, move || host.read_at(f.pos, len).map(IoValue::Data))
@@ -375,7 +375,7 @@ impl ProcessManager {
                 let then = IoThen::Write { handle };
                 match f.target {
                     FileTarget::Guest { scheme, id } => {
-                        guest(self, &scheme, Op::Write { id, offset: f.pos, data }, then)
+                        guest(self, &scheme, SchemeOp::Write { id, offset: f.pos, data: &data }, then)
                     }
                     FileTarget::Host(host) => self.io_job(pid, token, then, move || {
                         host.write_at(f.pos, &data).map(|n| IoValue::Value(n as u64))
@@ -386,7 +386,7 @@ impl ProcessManager {
                 let f = file(proc, handle)?;
                 let then = IoThen::SeekEnd { handle, offset };
                 match f.target {
-                    FileTarget::Guest { scheme, id } => guest(self, &scheme, Op::Fsize { id }, then),
+                    FileTarget::Guest { scheme, id } => guest(self, &scheme, SchemeOp::Fsize { id }, then),
                     FileTarget::Host(host) => {
                         self.io_job(pid, token, then, move || host.stat().map(|s| IoValue::Value(s.size)))
                     }
@@ -396,7 +396,7 @@ impl ProcessManager {
                 let f = file(proc, handle)?;
                 let then = IoThen::Fstat { buf, cap };
                 match f.target {
-                    FileTarget::Guest { scheme, id } => guest(self, &scheme, Op::Fstat { id }, then),
+                    FileTarget::Guest { scheme, id } => guest(self, &scheme, SchemeOp::Fstat { id }, then),
                     FileTarget::Host(host) => {
                         self.io_job(pid, token, then, move || host.stat().map(IoValue::Stat))
                     }
@@ -407,7 +407,7 @@ impl ProcessManager {
                 let then = IoThen::Getdents { handle, buf, cap };
                 match f.target {
                     FileTarget::Guest { scheme, id } => {
-                        guest(self, &scheme, Op::Getdents { id, offset: f.dir_pos }, then)
+                        guest(self, &scheme, SchemeOp::Getdents { id, offset: f.dir_pos }, then)
                     }
                     FileTarget::Host(host) => self.io_job(pid, token, then, move || {
                         host.entries()
@@ -485,7 +485,7 @@ impl ProcessManager {
         let value = result?;
         match (then, value) {
             (IoThen::CloseCreated { scheme }, IoValue::Value(id)) => {
-                let _ = self.schemes().submit(&scheme, proc.pid, Op::Close { id }, Origin::External);
+                let _ = self.schemes().submit(&scheme, proc.pid, SchemeOp::Close { id }, Origin::External);
                 Ok(0)
             }
             (IoThen::Open { scheme }, value) => {
@@ -615,7 +615,7 @@ impl ProcessManager {
             .collect();
         let mut table = self.schemes();
         for (scheme, id) in files {
-            let _ = table.submit(&scheme, proc.pid, Op::Close { id }, Origin::External);
+            let _ = table.submit(&scheme, proc.pid, SchemeOp::Close { id }, Origin::External);
         }
     }
 }

@@ -713,7 +713,7 @@ impl ProcessManager {
     /// Sends a request to the guest scheme `name` on behalf of the
     /// embedder; the reply comes from [`Self::take_scheme_replies`] under
     /// the returned tag (`ENOENT`: no such scheme).
-    pub fn scheme_request(&mut self, name: &str, op: guest_scheme::Op) -> Result<u64, i32> {
+    pub fn scheme_request(&mut self, name: &str, op: wasmd_abi::scheme::SchemeOp<'_>) -> Result<u64, i32> {
         self.schemes().submit(name, 0, op, guest_scheme::Origin::External)
     }
 

@@ -11,7 +11,8 @@
 //! with its error, if it refused).
 
 use wasmd_abi::errno::{EBADF, EIO, ENOENT};
-use wasmhost::guest_scheme::{Op, Reply};
+use wasmd_abi::scheme::SchemeOp;
+use wasmhost::guest_scheme::Reply;
 
 use super::{Completion, Daemon, Entry, Output, PendingOp};
 
@@ -58,7 +59,7 @@ impl Daemon {
         flags: u32,
         prefix: String,
     ) -> Result<GuestFile, i32> {
-        let op = Op::Open { path: path.to_string(), flags };
+        let op = SchemeOp::Open { path, flags };
         let tag = self.pm.scheme_request(name, op)?;
         let mut file = GuestFile { scheme: name.to_string(), prefix, state: GuestState::Opening(tag) };
         for _ in 0..OPEN_BUDGET_TURNS {
@@ -107,14 +108,18 @@ impl Daemon {
             GuestState::Opening(_) => Sent::NotYet,
             GuestState::Failed(e) => Sent::Done(Err(e)),
             GuestState::Open(remote) => {
-                let op = match op.clone() {
-                    PendingOp::Read { offset, len } => {
-                        Op::Read { id: remote, offset, len: len.min(u32::MAX as usize) as u32 }
+                let op = match op {
+                    PendingOp::Read { offset, len } => SchemeOp::Read {
+                        id: remote,
+                        offset: *offset,
+                        len: (*len).min(u32::MAX as usize) as u32,
+                    },
+                    PendingOp::Write { offset, data } => {
+                        SchemeOp::Write { id: remote, offset: *offset, data }
                     }
-                    PendingOp::Write { offset, data } => Op::Write { id: remote, offset, data },
-                    PendingOp::Fstat => Op::Fstat { id: remote },
-                    PendingOp::Fpath => Op::Fpath { id: remote },
-                    PendingOp::Getdents { offset } => Op::Getdents { id: remote, offset },
+                    PendingOp::Fstat => SchemeOp::Fstat { id: remote },
+                    PendingOp::Fpath => SchemeOp::Fpath { id: remote },
+                    PendingOp::Getdents { offset } => SchemeOp::Getdents { id: remote, offset: *offset },
                 };
                 match self.pm.scheme_request(&file.scheme, op) {
                     Ok(tag) => Sent::Tag(tag),
@@ -135,7 +140,7 @@ impl Daemon {
     pub(crate) fn guest_close(&mut self, file: GuestFile) {
         match file.state {
             GuestState::Open(remote) => {
-                let _ = self.pm.scheme_request(&file.scheme, Op::Close { id: remote });
+                let _ = self.pm.scheme_request(&file.scheme, SchemeOp::Close { id: remote });
             }
             GuestState::Opening(tag) => {
                 self.orphan_opens.insert(tag, file.scheme);
@@ -152,7 +157,7 @@ impl Daemon {
         for tag in orphans {
             let scheme = self.orphan_opens.remove(&tag).unwrap_or_default();
             if let Some(Reply::Value(remote)) = self.scheme_replies.remove(&tag) {
-                let _ = self.pm.scheme_request(&scheme, Op::Close { id: remote });
+                let _ = self.pm.scheme_request(&scheme, SchemeOp::Close { id: remote });
             }
         }
         let mut still = Vec::new();

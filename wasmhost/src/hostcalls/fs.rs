@@ -100,7 +100,7 @@ fn close(caller: &mut Ctx<'_>, handle: i32) -> CallResult {
         let _ = table.submit(
             &scheme,
             state.pid,
-            crate::guest_scheme::Op::Close { id },
+            wasmd_abi::scheme::SchemeOp::Close { id },
             crate::guest_scheme::Origin::External,
         );
     }
