@@ -10,8 +10,8 @@ use wasmd_tests::CapturedOutput;
 use wasmhost::{ManagerConfig, SpawnOptions};
 
 use crate::baseline;
-use crate::guests::{best_rate, guest, guests_dir, manager, manager_with, options};
-use crate::report::Figure;
+use crate::guests::{best_rates_interleaved, guest, guests_dir, manager, manager_with, options};
+use crate::report::{Figure, Target};
 
 /// The channel's ring (the `chan_bench` capacity argument).
 pub const RING: usize = 256 * 1024;
@@ -41,52 +41,37 @@ pub fn frames_per_s(n: u64, size: usize) -> f64 {
 pub fn figures(quick: bool) -> Vec<Figure> {
     let runs = if quick { 3 } else { 5 };
     let frames = if quick { 200_000 } else { 2_000_000 };
-    let chan64 = best_rate(runs, || frames_per_s(frames, 64));
-    let pipe64 = best_rate(runs, || baseline::pipe_frames_per_s(frames, 64));
-    let chan4k = best_rate(runs, || frames_per_s(frames / 10, 4096));
-    let memcpy = best_rate(runs, || baseline::memcpy_gb_per_s(4096, RING, 4 << 30));
-    let pipe4k = best_rate(runs, || baseline::pipe_frames_per_s(frames / 10, 4096));
+    let [chan64, pipe64, chan4k, memcpy, pipe4k] = best_rates_interleaved(
+        runs,
+        [
+            &mut || frames_per_s(frames, 64),
+            &mut || baseline::pipe_frames_per_s(frames, 64),
+            &mut || frames_per_s(frames / 10, 4096),
+            &mut || baseline::memcpy_gb_per_s(4096, RING, 4 << 30),
+            &mut || baseline::pipe_frames_per_s(frames / 10, 4096),
+        ],
+    );
     let chan4k_gbs = chan4k * 4096.0 / 1e9;
     vec![
-        Figure {
-            name: "chan64_frames_per_s",
-            label: "channel, 64 B frames, guest → guest".into(),
-            value: chan64,
-            unit: "frames/s",
-            baseline: Some(pipe64),
-            baseline_label: "Linux pipe, 2 processes",
-            ratio: Some(chan64 / pipe64),
-            target: "ratio >= 2".into(),
-            meets_target: Some(chan64 / pipe64 >= 2.0),
-        },
+        Figure::info("chan64_frames_per_s", "channel, 64 B frames, guest → guest", chan64, "frames/s")
+            .against(pipe64, "Linux pipe, 2 processes")
+            .target(Target::RatioAtLeast(2.0)),
         Figure::info(
             "chan64_mb_per_s",
             "channel, 64 B frames, payload bandwidth",
             chan64 * 64.0 / 1e6,
             "MB/s",
         ),
-        Figure {
-            name: "chan4k_gb_per_s",
-            label: format!("channel, 4 KiB frames, guest → guest ({chan4k:.0} frames/s)"),
-            value: chan4k_gbs,
-            unit: "GB/s",
-            baseline: Some(memcpy),
-            baseline_label: "memcpy, 4 KiB blocks, 256 KiB ring",
-            ratio: Some(chan4k_gbs / memcpy),
-            target: "ratio >= 0.5".into(),
-            meets_target: Some(chan4k_gbs / memcpy >= 0.5),
-        },
-        Figure {
-            name: "chan4k_vs_pipe",
-            label: "channel, 4 KiB frames vs a pipe".into(),
-            value: chan4k,
-            unit: "frames/s",
-            baseline: Some(pipe4k),
-            baseline_label: "Linux pipe, 2 processes",
-            ratio: Some(chan4k / pipe4k),
-            target: String::new(),
-            meets_target: None,
-        },
+        Figure::info(
+            "chan4k_gb_per_s",
+            format!("channel, 4 KiB frames, guest → guest ({chan4k:.0} frames/s)"),
+            chan4k_gbs,
+            "GB/s",
+        )
+        .against(memcpy, "memcpy, 4 KiB blocks, 256 KiB ring")
+        .target(Target::RatioAtLeast(0.5)),
+        Figure::info("chan4k_vs_pipe", "channel, 4 KiB frames vs a pipe", chan4k, "frames/s")
+            .against(pipe4k, "Linux pipe, 2 processes"),
     ]
 }
 

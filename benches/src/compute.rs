@@ -7,7 +7,7 @@ use std::time::Instant;
 use wasmd_abi::Caps;
 
 use crate::guests::{best_interleaved, guest, manager, options};
-use crate::report::Figure;
+use crate::report::{Figure, Target};
 
 #[path = "../../guests/fixtures/src/compute_kernel.rs"]
 #[allow(dead_code)]
@@ -84,38 +84,22 @@ pub fn figures(quick: bool) -> Vec<Figure> {
     );
     let rate = |s: f64| iterations as f64 / s;
     vec![
-        Figure {
-            name: "compute_vs_wasmi",
-            label: "compute kernel as a wasmd process".into(),
-            value: rate(ours),
-            unit: "rounds/s",
-            baseline: Some(rate(bare)),
-            baseline_label: "same module, bare wasmi",
-            ratio: Some(bare / ours),
-            target: "ratio >= 0.9".into(),
-            meets_target: Some(bare / ours >= 0.9),
-        },
-        Figure {
-            name: "compute_fuel_metering",
-            label: "compute kernel, bare wasmi with fuel metering (what preemption costs)".into(),
-            value: rate(bare_fuel),
-            unit: "rounds/s",
-            baseline: Some(rate(bare)),
-            baseline_label: "same module, bare wasmi",
-            ratio: Some(bare / bare_fuel),
-            target: String::new(),
-            meets_target: None,
-        },
-        Figure {
-            name: "compute_vs_native",
-            label: "compute kernel as a wasmd process vs native".into(),
-            value: rate(ours),
-            unit: "rounds/s",
-            baseline: Some(rate(native)),
-            baseline_label: "same source, native Rust",
-            ratio: Some(native / ours),
-            target: String::new(),
-            meets_target: None,
-        },
+        Figure::info("compute_vs_wasmi", "compute kernel as a wasmd process", rate(ours), "rounds/s")
+            .against(rate(bare), "same module, bare wasmi")
+            .target(Target::RatioAtLeast(0.9)),
+        Figure::info(
+            "compute_fuel_metering",
+            "compute kernel, bare wasmi with fuel metering (what preemption costs)",
+            rate(bare_fuel),
+            "rounds/s",
+        )
+        .against(rate(bare), "same module, bare wasmi"),
+        Figure::info(
+            "compute_vs_native",
+            "compute kernel as a wasmd process vs native",
+            rate(ours),
+            "rounds/s",
+        )
+        .against(rate(native), "same source, native Rust"),
     ]
 }

@@ -81,21 +81,30 @@ pub fn best_of(runs: u32, mut f: impl FnMut() -> f64) -> f64 {
     (0..runs).map(|_| f()).fold(f64::INFINITY, f64::min)
 }
 
-/// The best (lowest) of `runs` measurements of each of `fs`, taken in
-/// turns (one of each per round) so a slow spell of the machine hits
+/// The best of `runs` measurements of each of `fs` (by `better`), taken
+/// in turns (one of each per round) so a slow spell of the machine hits
 /// them alike.
-pub fn best_interleaved<const N: usize>(runs: u32, fs: [&mut dyn FnMut() -> f64; N]) -> [f64; N] {
-    let mut best = [f64::INFINITY; N];
-    let mut fs = fs;
+fn interleaved<const N: usize>(
+    runs: u32,
+    mut fs: [&mut dyn FnMut() -> f64; N],
+    worst: f64,
+    better: fn(f64, f64) -> f64,
+) -> [f64; N] {
+    let mut best = [worst; N];
     for _ in 0..runs {
         for (b, f) in best.iter_mut().zip(fs.iter_mut()) {
-            *b = b.min(f());
+            *b = better(*b, f());
         }
     }
     best
 }
 
-/// The best (highest) of `runs` rate measurements.
-pub fn best_rate(runs: u32, mut f: impl FnMut() -> f64) -> f64 {
-    (0..runs).map(|_| f()).fold(0.0, f64::max)
+/// The lowest of `runs` times of each of `fs`, measured in turns.
+pub fn best_interleaved<const N: usize>(runs: u32, fs: [&mut dyn FnMut() -> f64; N]) -> [f64; N] {
+    interleaved(runs, fs, f64::INFINITY, f64::min)
+}
+
+/// The highest of `runs` rates of each of `fs`, measured in turns.
+pub fn best_rates_interleaved<const N: usize>(runs: u32, fs: [&mut dyn FnMut() -> f64; N]) -> [f64; N] {
+    interleaved(runs, fs, 0.0, f64::max)
 }

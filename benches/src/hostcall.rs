@@ -6,7 +6,7 @@ use std::time::Instant;
 use wasmhost::SpawnOptions;
 
 use crate::guests::{best_interleaved, manager};
-use crate::report::Figure;
+use crate::report::{Figure, Target};
 
 /// A guest that calls `import` `n` times in a loop.
 fn call_loop(module: &str, name: &str, n: u64) -> String {
@@ -51,16 +51,7 @@ pub fn figures(quick: bool) -> Vec<Figure> {
     let n = if quick { 2_000_000 } else { 20_000_000 };
     let runs = if quick { 3 } else { 5 };
     let [ours, bare] = best_interleaved(runs, [&mut || wasmd_ns(n), &mut || bare_ns(n)]);
-    let ratio = ours / bare;
-    vec![Figure {
-        name: "hostcall_ns",
-        label: "null capability-checked hostcall".into(),
-        value: ours,
-        unit: "ns",
-        baseline: Some(bare),
-        baseline_label: "bare wasmi host call",
-        ratio: Some(ratio),
-        target: "ratio <= 1.5".into(),
-        meets_target: Some(ratio <= 1.5),
-    }]
+    vec![Figure::info("hostcall_ns", "null capability-checked hostcall", ours, "ns")
+        .against(bare, "bare wasmi host call")
+        .target(Target::RatioAtMost(1.5))]
 }

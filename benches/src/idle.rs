@@ -5,7 +5,7 @@
 use wasmhost::{ManagerConfig, NoOutput, SpawnOptions};
 
 use crate::guests::{manager_with, wat};
-use crate::report::Figure;
+use crate::report::{Figure, Target};
 
 /// The target: live idle guests on one machine.
 const TARGET: usize = 100_000;
@@ -58,31 +58,19 @@ pub fn figures(quick: bool, budget_mib: u64) -> Vec<Figure> {
     } else {
         (alive, "spawned, all alive".to_string())
     };
+    let per_guest_budget = (budget_mib * 1024) as f64 / TARGET as f64;
     vec![
-        Figure {
-            name: "idle_rss_per_guest_kib",
-            label: "resident memory per idle 1-page guest".into(),
-            value: per_guest,
-            unit: "KiB",
-            baseline: None,
-            baseline_label: "",
-            ratio: None,
-            target: format!(
-                "{TARGET} guests in {budget_mib} MiB: <= {:.1} KiB",
-                (budget_mib * 1024) as f64 / TARGET as f64
+        Figure::info("idle_rss_per_guest_kib", "resident memory per idle 1-page guest", per_guest, "KiB")
+            .target_described(
+                Target::AtMost(per_guest_budget),
+                format!("{TARGET} guests in {budget_mib} MiB: <= {per_guest_budget:.1} KiB"),
             ),
-            meets_target: Some(per_guest * TARGET as f64 <= (budget_mib * 1024) as f64),
-        },
-        Figure {
-            name: "idle_guests_max",
-            label: format!("idle 1-page guests within {budget_mib} MiB ({how})"),
-            value: max as f64,
-            unit: "guests",
-            baseline: None,
-            baseline_label: "",
-            ratio: None,
-            target: format!(">= {TARGET}"),
-            meets_target: Some(max >= TARGET),
-        },
+        Figure::info(
+            "idle_guests_max",
+            format!("idle 1-page guests within {budget_mib} MiB ({how})"),
+            max as f64,
+            "guests",
+        )
+        .target_described(Target::AtLeast(TARGET as f64), format!(">= {TARGET}")),
     ]
 }

@@ -18,8 +18,7 @@ pub struct Figure {
     pub baseline: Option<f64>,
     /// What the baseline is, for the table.
     pub baseline_label: &'static str,
-    /// `value / baseline` or `baseline / value`, whichever the target is
-    /// stated in (see `target`).
+    /// `value / baseline`.
     pub ratio: Option<f64>,
     /// The target, e.g. `ratio <= 1.5`.
     pub target: String,
@@ -27,7 +26,67 @@ pub struct Figure {
     pub meets_target: Option<bool>,
 }
 
+/// What a figure is held to; the text and the verdict both come from it.
+#[derive(Debug, Clone, Copy)]
+pub enum Target {
+    /// `value / baseline <= x`.
+    RatioAtMost(f64),
+    /// `value / baseline >= x`.
+    RatioAtLeast(f64),
+    /// `value / baseline < x`.
+    RatioBelow(f64),
+    /// `value <= x`.
+    AtMost(f64),
+    /// `value >= x`.
+    AtLeast(f64),
+}
+
+impl Target {
+    fn met(self, value: f64, ratio: Option<f64>) -> bool {
+        let ratio = ratio.unwrap_or(f64::NAN);
+        match self {
+            Target::RatioAtMost(x) => ratio <= x,
+            Target::RatioAtLeast(x) => ratio >= x,
+            Target::RatioBelow(x) => ratio < x,
+            Target::AtMost(x) => value <= x,
+            Target::AtLeast(x) => value >= x,
+        }
+    }
+
+    fn text(self, unit: &str) -> String {
+        match self {
+            Target::RatioAtMost(x) => format!("ratio <= {x}"),
+            Target::RatioAtLeast(x) => format!("ratio >= {x}"),
+            Target::RatioBelow(x) => format!("ratio < {x}"),
+            Target::AtMost(x) => format!("<= {x} {unit}"),
+            Target::AtLeast(x) => format!(">= {x} {unit}"),
+        }
+    }
+}
+
 impl Figure {
+    /// Measured beside `baseline` (what `label` says it is); the ratio is
+    /// `value / baseline`.
+    pub fn against(mut self, baseline: f64, label: &'static str) -> Figure {
+        self.baseline = Some(baseline);
+        self.baseline_label = label;
+        self.ratio = Some(self.value / baseline);
+        self
+    }
+
+    /// Held to `target` (after [`Figure::against`] for ratio targets).
+    pub fn target(self, target: Target) -> Figure {
+        let text = target.text(self.unit);
+        self.target_described(target, text)
+    }
+
+    /// Held to `target`, shown as `text`.
+    pub fn target_described(mut self, target: Target, text: impl Into<String>) -> Figure {
+        self.meets_target = Some(target.met(self.value, self.ratio));
+        self.target = text.into();
+        self
+    }
+
     /// A figure without baseline or target.
     pub fn info(name: &'static str, label: impl Into<String>, value: f64, unit: &'static str) -> Figure {
         Figure {

@@ -9,8 +9,8 @@ use wasmd_tests::CapturedOutput;
 use wasmhost::ManagerConfig;
 
 use crate::baseline;
-use crate::guests::{best_of, field, guest, manager_with, options, stdout};
-use crate::report::Figure;
+use crate::guests::{best_interleaved, field, guest, manager_with, options, stdout};
+use crate::report::{Figure, Target};
 
 /// µs per request, measured by the client guest over `n` reads.
 pub fn guest_rtt_us(n: u64) -> f64 {
@@ -39,17 +39,9 @@ pub fn guest_rtt_us(n: u64) -> f64 {
 pub fn figures(quick: bool) -> Vec<Figure> {
     let runs = if quick { 3 } else { 5 };
     let n = if quick { 50_000 } else { 500_000 };
-    let ours = best_of(runs, || guest_rtt_us(n));
-    let pipe = best_of(runs, || baseline::pipe_ping_pong_us(n / 10));
-    vec![Figure {
-        name: "scheme_rtt_us",
-        label: "guest → guest scheme request round trip".into(),
-        value: ours,
-        unit: "µs",
-        baseline: Some(pipe),
-        baseline_label: "pipe ping-pong, 2 processes",
-        ratio: Some(ours / pipe),
-        target: "ratio < 1".into(),
-        meets_target: Some(ours < pipe),
-    }]
+    let [ours, pipe] =
+        best_interleaved(runs, [&mut || guest_rtt_us(n), &mut || baseline::pipe_ping_pong_us(n / 10)]);
+    vec![Figure::info("scheme_rtt_us", "guest → guest scheme request round trip", ours, "µs")
+        .against(pipe, "pipe ping-pong, 2 processes")
+        .target(Target::RatioBelow(1.0))]
 }
