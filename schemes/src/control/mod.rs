@@ -443,10 +443,6 @@ impl Daemon {
         let Some(file) = self.files.get_mut(&id) else { return Poll::Ready(Err(EBADF)) };
         match &mut file.node {
             Node::Spawn(state @ SpawnState::Empty) => match spec::parse(data) {
-                Ok(spec) if spec.grants.iter().any(|g| wasmhost::namespace::parse_grant(g).is_err()) => {
-                    log::warn!("spawn spec refused: bad grant in {:?}", spec.grants);
-                    Poll::Ready(Err(EINVAL))
-                }
                 Ok(spec) => {
                     let module = spec.module.to_string_lossy().into_owned();
                     let ticket = self.pm.load_module_async(self.spawn_loader.clone(), module);

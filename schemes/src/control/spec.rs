@@ -39,7 +39,7 @@ pub struct SpawnSpec {
     pub caps: Caps,
     /// Limits.
     pub limits: Limits,
-    /// Namespace grants, as written.
+    /// Namespace grants, as written (each checked by the parser).
     pub grants: Vec<String>,
     /// Display name, if given.
     pub name: Option<String>,
@@ -139,7 +139,11 @@ pub fn parse(bytes: &[u8]) -> Result<SpawnSpec, SpecError> {
             "mem" => spec.limits.max_pages = number(key, value)?,
             "handles" => spec.limits.max_handles = number(key, value)?,
             "region-bytes" => spec.limits.max_region_bytes = number(key, value)?,
-            "grant" => spec.grants.push(value.to_string()),
+            "grant" => {
+                wasmhost::namespace::parse_grant(value)
+                    .map_err(|_| SpecError::BadValue(key.into(), value.into()))?;
+                spec.grants.push(value.to_string());
+            }
             "name" => spec.name = Some(value.to_string()),
             other => return Err(SpecError::UnknownOption(other.to_string())),
         }
@@ -176,6 +180,10 @@ mod tests {
         assert_eq!(parse(b"fuel=lots /m.wasm"), Err(SpecError::BadValue("fuel".into(), "lots".into())));
         assert_eq!(parse(b"cap=root /m.wasm"), Err(SpecError::BadValue("cap".into(), "root".into())));
         assert_eq!(parse(b"colour=blue /m.wasm"), Err(SpecError::UnknownOption("colour".into())));
+        assert_eq!(
+            parse(b"grant=nocolon /m.wasm"),
+            Err(SpecError::BadValue("grant".into(), "nocolon".into()))
+        );
         assert_eq!(parse(b"/m.wasm \"open"), Err(SpecError::Quote));
         assert_eq!(parse(b"\xff /m.wasm"), Err(SpecError::Utf8));
         assert_eq!(parse(b"cap= /m.wasm").unwrap().caps, Caps::NONE);
