@@ -20,6 +20,9 @@
 //! ([`Outcome::Skipped`]) instead of failing.
 
 pub mod boot;
+/// The project's guest build (shared with the test crate and `xtask`).
+#[path = "../../guest_build.rs"]
+pub mod guest_build;
 pub mod inject;
 pub mod redox_build;
 pub mod stage;

@@ -19,9 +19,6 @@ use std::process::ExitCode;
 use wasmd_qemu::redox_build::{Binaries, Source};
 use wasmd_qemu::{stage, HarnessConfig, Outcome};
 
-#[path = "../../guest_build.rs"]
-mod guest_build;
-
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -52,7 +49,7 @@ fn guests(args: &[String]) -> Result<PathBuf, String> {
         return Ok(dir);
     }
     let root = wasmd_qemu::redox_build::workspace_root();
-    guest_build::build_guests(&root.join("guests"), &root.join("target").join("guests"))
+    wasmd_qemu::guest_build::build_guests(&root.join("guests"), &root.join("target").join("guests"))
 }
 
 fn cmd_stage(args: &[String]) -> Result<ExitCode, String> {

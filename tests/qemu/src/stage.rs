@@ -6,15 +6,12 @@ use std::path::{Path, PathBuf};
 use crate::redox_build::Binaries;
 use crate::HarnessError;
 
-#[path = "../../guest_build.rs"]
-mod guest_build;
-
 /// The init unit that starts wasmd (the one the cookbook recipe installs).
 pub const WASMD_UNIT: &str = include_str!("../../../recipes/wasmd/20_wasmd.service");
 /// The oneshot unit that runs the smoke test after wasmd.
 pub const SMOKE_UNIT: &str = include_str!("../25_wasmd_smoke.service");
 /// The example guests staged under `usr/share/wasmd`.
-pub const EXAMPLES: &[&str] = guest_build::EXAMPLES;
+pub const EXAMPLES: &[&str] = crate::guest_build::EXAMPLES;
 
 /// What goes into the tree.
 #[derive(Debug, Clone)]
