@@ -201,8 +201,9 @@ struct Server {
     next_key: usize,
     creation_cap: libredox::Fd,
     registrar: Registrar,
-    /// Requests waiting for an answer: token → socket key and request.
-    kept: HashMap<Token, (usize, Op)>,
+    /// Requests waiting for an answer: token → socket key, kernel request
+    /// id and request.
+    kept: HashMap<Token, (usize, Id, Op)>,
     /// Kernel request ids of kept requests (for cancellation).
     tokens: HashMap<(usize, Id), Token>,
     /// Files with `fevent` interest → the socket to post readiness on.
@@ -231,12 +232,11 @@ impl Server {
             let Some(request) = endpoint.socket.next_request(SignalBehavior::Restart).map_err(io)? else {
                 return Ok(());
             };
-            let guest = endpoint.guest.clone();
             let response = match request.kind() {
                 RequestKind::Call(call) => {
                     let id = call.request_id();
                     match call.op() {
-                        Ok(op) => self.dispatch(key, guest.as_deref(), id, op, daemon),
+                        Ok(op) => self.dispatch(key, id, op, daemon),
                         Err(call) => Some(Response::new(Err(Error::new(EOPNOTSUPP)), call)),
                     }
                 }
@@ -273,19 +273,13 @@ impl Server {
     }
 
     /// Handles one operation; `None` when its answer comes later.
-    fn dispatch(
-        &mut self,
-        key: usize,
-        guest: Option<&str>,
-        id: Id,
-        op: Op,
-        daemon: &mut Daemon,
-    ) -> Option<Response> {
+    fn dispatch(&mut self, key: usize, id: Id, op: Op, daemon: &mut Daemon) -> Option<Response> {
         let token = self.next_token;
         self.next_token += 1;
         let (op, polled) = match op {
             Op::OpenAt(req) => {
                 let flags = *req.flags() as u32;
+                let guest = self.sockets.get(&key).and_then(|e| e.guest.as_deref());
                 let opened = match guest {
                     Some(name) if req.fd == GUEST_ROOT => daemon.open_scheme(name, req.path(), flags),
                     _ => {
@@ -344,7 +338,7 @@ impl Server {
             Poll::Ready(result) => Some(respond(op, result)),
             Poll::Pending => {
                 self.tokens.insert((key, id), token);
-                self.kept.insert(token, (key, op));
+                self.kept.insert(token, (key, id, op));
                 None
             }
         }
@@ -353,8 +347,8 @@ impl Server {
     /// Answers kept operations that completed and posts readiness changes.
     fn deliver(&mut self, daemon: &mut Daemon) -> std::io::Result<()> {
         for done in daemon.take_completions() {
-            let Some((key, op)) = self.kept.remove(&done.token) else { continue };
-            self.tokens.retain(|_, t| *t != done.token);
+            let Some((key, id, op)) = self.kept.remove(&done.token) else { continue };
+            self.tokens.remove(&(key, id));
             self.write(key, respond(op, done.result))?;
         }
         for (id, flags) in daemon.take_events() {
@@ -376,7 +370,7 @@ impl Server {
                         // Closing the socket ends the scheme in the kernel:
                         // its callers get an error, nothing hangs.
                         self.sockets.remove(&key);
-                        self.kept.retain(|_, (k, _)| *k != key);
+                        self.kept.retain(|_, (k, _, _)| *k != key);
                         self.tokens.retain(|(k, _), _| *k != key);
                         self.watchers.retain(|_, k| *k != key);
                     }
