@@ -113,7 +113,7 @@ fn daemon_session(wasmd: &Path, guests: &Path) -> Result<()> {
         let shown: Vec<String> =
             args.iter().map(|a| if a.contains(' ') { format!("\"{a}\"") } else { a.to_string() }).collect();
         println!("$ wasmd {}", shown.join(" "));
-        let out = Command::new(wasmd).args(args).env("WASMD_SOCKET", &socket).output()?;
+        let out = client(wasmd, &socket, args)?;
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         print!("{text}");
         eprint!("{}", String::from_utf8_lossy(&out.stderr));
@@ -127,7 +127,9 @@ fn daemon_session(wasmd: &Path, guests: &Path) -> Result<()> {
     shell(&["cat", &format!("/scheme/wasm/run{}", path("hello"))])?;
     let ramfs = shell(&["spawn", "cap=stdio,scheme", &path("ramfs")])?.trim().to_string();
     // The provider registers on its first time slice.
-    while !shell_quiet(wasmd, &socket, &["ls", "/scheme/wasm/scheme"])?.contains("ramfs/") {
+    while !String::from_utf8_lossy(&client(wasmd, &socket, &["ls", "/scheme/wasm/scheme"])?.stdout)
+        .contains("ramfs/")
+    {
         if std::time::Instant::now() > deadline {
             bail!("ramfs never registered");
         }
@@ -149,10 +151,9 @@ fn daemon_session(wasmd: &Path, guests: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A client command whose output is not shown.
-fn shell_quiet(wasmd: &Path, socket: &Path, args: &[&str]) -> Result<String> {
-    let out = Command::new(wasmd).args(args).env("WASMD_SOCKET", socket).output()?;
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+/// Runs a `wasmd` client command against the daemon at `socket`.
+fn client(wasmd: &Path, socket: &Path, args: &[&str]) -> Result<std::process::Output> {
+    Ok(Command::new(wasmd).args(args).env("WASMD_SOCKET", socket).output()?)
 }
 
 /// Runs the `wasmd-qemu` tool (its own crate, so the demo does not build

@@ -92,12 +92,7 @@ pub trait RingRegion {
         self.read(off_b, b)
     }
     /// `head` then `body` at `offset`, as `write` of their concatenation.
-    fn write2(&self, offset: u64, head: &[u8], body: &[u8]) -> crate::Result<()> {
-        let mut joined = alloc::vec::Vec::with_capacity(head.len() + body.len());
-        joined.extend_from_slice(head);
-        joined.extend_from_slice(body);
-        self.write(offset, &joined)
-    }
+    fn write2(&self, offset: u64, head: &[u8], body: &[u8]) -> crate::Result<()>;
     fn wait(&self, offset: u64, expected: u32, timeout: Option<Duration>) -> crate::Result<Wait>;
     fn notify(&self, offset: u64, count: u32) -> crate::Result<u32>;
     fn size(&self) -> crate::Result<usize>;
