@@ -10,7 +10,6 @@ use crate::guests::{best_interleaved, guest, manager, options};
 use crate::report::{Figure, Target};
 
 #[path = "../../guests/fixtures/src/compute_kernel.rs"]
-#[allow(dead_code)]
 mod compute_kernel;
 
 /// Seconds for `iterations` rounds as a wasmd process (spawn to exit).
