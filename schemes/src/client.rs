@@ -125,6 +125,11 @@ impl Client {
         result
     }
 
+    /// Removes a file (`O_DIRECTORY` in `unlink_flags`: a directory).
+    pub fn remove(&mut self, path: &str, unlink_flags: u32) -> Result<(), ClientError> {
+        self.call(Request::Unlink { path: path.to_string(), flags: unlink_flags }).map(|_| ())
+    }
+
     /// Lists a directory.
     pub fn list(&mut self, path: &str) -> Result<Vec<(String, u8)>, ClientError> {
         let fd = self.open(path, flags::O_RDONLY | flags::O_DIRECTORY)?;
@@ -142,7 +147,10 @@ impl Client {
         let fd = self.open("/scheme/wasm/spawn", flags::O_RDWR)?;
         let result = (|| {
             self.call(Request::Write { fd, offset: 0, data: spec.as_bytes().to_vec(), nonblock: false })?;
-            match self.call(Request::Read { fd, offset: 0, len: 64, nonblock: false })? {
+            // As on Redox, where the kernel keeps the offset: the answer
+            // is read where the write of the spec left it.
+            let offset = spec.len() as u64;
+            match self.call(Request::Read { fd, offset, len: 64, nonblock: false })? {
                 Reply::Data(data) => {
                     String::from_utf8_lossy(&data).trim().parse().map_err(|_| ClientError::Protocol)
                 }

@@ -291,7 +291,7 @@ fn daemon(socket: Option<PathBuf>, module_dirs: Vec<PathBuf>, fs_root: Option<Pa
     match wasmd::sys::serve(daemon, &path) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("wasmd: daemon on {}: {e}", path.display());
+            eprintln!("wasmd: daemon on {}: {e}", wasmd::sys::endpoint(&path));
             ExitCode::from(1)
         }
     }

@@ -69,6 +69,25 @@ pub enum Request {
         /// Open file.
         fd: u64,
     },
+    /// Resize.
+    Ftruncate {
+        /// Open file.
+        fd: u64,
+        /// New length.
+        len: u64,
+    },
+    /// Flush.
+    Fsync {
+        /// Open file.
+        fd: u64,
+    },
+    /// Remove a file, e.g. `/scheme/ramfs/note.txt`.
+    Unlink {
+        /// Full path.
+        path: String,
+        /// Redox flags (`O_DIRECTORY` to remove a directory).
+        flags: u32,
+    },
 }
 
 /// A request with its id.

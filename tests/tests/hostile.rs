@@ -95,3 +95,22 @@ fn a_spawn_bomb_is_bounded_by_the_process_limit() {
     assert!(pm.pids().len() >= 64, "the bomb did not reach the limit: {infos:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn copying_hostcalls_pay_fuel_so_a_slice_stays_bounded() {
+    // Without a charge for the bytes a hostcall copies, one slice of a
+    // guest writing 64 KiB at a time copied gigabytes (and the daemon
+    // stopped answering for seconds).
+    let mut h = Harness::new();
+    let flood = h.wat("flood");
+    assert_eq!(h.pm.run(1), 1);
+    let slice = wasmhost::ManagerConfig::default().slice_fuel;
+    let written = h.stdout(flood).len() as u64;
+    assert!(written >= 64 * 1024, "the guest ran: {written} bytes");
+    assert!(
+        written <= slice * wasmhost::hostcalls::BYTES_PER_FUEL + 64 * 1024,
+        "one slice of {slice} fuel wrote {written} bytes"
+    );
+    assert!(!h.pm.process(flood).unwrap().is_exited(), "preempted, not ended");
+    h.pm.kill(flood).unwrap();
+}

@@ -370,6 +370,19 @@ impl ProcessManager {
     /// timers and worker completions between them. Returns the number of
     /// turns run (0 when nothing was ready).
     pub fn run(&mut self, max_turns: usize) -> usize {
+        self.run_bounded(max_turns, None)
+    }
+
+    /// As [`ProcessManager::run`], for as many time slices as start before
+    /// `deadline`: an embedder that must also serve requests bounds its
+    /// time away from them by the clock, not by a count of slices (a slice
+    /// is bounded by fuel, and hostcalls that copy pay fuel too, see
+    /// [`crate::hostcalls::BYTES_PER_FUEL`]).
+    pub fn run_until(&mut self, deadline: Instant) -> usize {
+        self.run_bounded(usize::MAX, Some(deadline))
+    }
+
+    fn run_bounded(&mut self, max_turns: usize, deadline: Option<Instant>) -> usize {
         let mut turns = 0;
         self.poll_events();
         while turns < max_turns {
@@ -378,6 +391,9 @@ impl ProcessManager {
                 turns += 1;
             }
             self.poll_events();
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
         }
         turns
     }

@@ -17,8 +17,10 @@ use wasmhost::guest_scheme::Reply;
 use super::{Completion, Daemon, Entry, Output, PendingOp};
 
 /// Time slices the guests get to answer an open before it is answered
-/// optimistically.
+/// optimistically, and the time they may take at most (a provider woken
+/// by the request runs first, see `wasmhost`'s scheduler).
 const OPEN_BUDGET_TURNS: usize = 64;
+const OPEN_BUDGET_TIME: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// A guest-scheme file.
 #[derive(Debug)]
@@ -62,10 +64,11 @@ impl Daemon {
         let op = SchemeOp::Open { path, flags };
         let tag = self.pm.scheme_request(name, op)?;
         let mut file = GuestFile { scheme: name.to_string(), prefix, state: GuestState::Opening(tag) };
+        let deadline = std::time::Instant::now() + OPEN_BUDGET_TIME;
         for _ in 0..OPEN_BUDGET_TURNS {
             self.pm.run(1);
             self.stash_scheme_replies();
-            if self.settle_open(&mut file) {
+            if self.settle_open(&mut file) || std::time::Instant::now() >= deadline {
                 break;
             }
         }
@@ -120,6 +123,10 @@ impl Daemon {
                     PendingOp::Fstat => SchemeOp::Fstat { id: remote },
                     PendingOp::Fpath => SchemeOp::Fpath { id: remote },
                     PendingOp::Getdents { offset } => SchemeOp::Getdents { id: remote, offset: *offset },
+                    PendingOp::Ftruncate { len } => SchemeOp::Ftruncate { id: remote, len: *len },
+                    PendingOp::Fsync => SchemeOp::Fsync { id: remote },
+                    // Sent at once by `Daemon::unlink_scheme`, never on a file.
+                    PendingOp::Unlink => return Sent::Done(Err(EBADF)),
                 };
                 match self.pm.scheme_request(&file.scheme, op) {
                     Ok(tag) => Sent::Tag(tag),
@@ -179,9 +186,12 @@ impl Daemon {
                     let path = String::from_utf8_lossy(&d).trim_start_matches('/').to_string();
                     Ok(Output::Path(if path.is_empty() { prefix } else { format!("{prefix}/{path}") }))
                 }
-                (PendingOp::Getdents { .. }, Reply::Dirents(v)) => {
-                    Ok(Output::Entries(v.into_iter().map(|e| Entry { name: e.name, kind: e.kind }).collect()))
+                (PendingOp::Ftruncate { .. } | PendingOp::Fsync | PendingOp::Unlink, Reply::Value(_)) => {
+                    Ok(Output::Done)
                 }
+                (PendingOp::Getdents { .. }, Reply::Dirents(v)) => Ok(Output::Entries(
+                    v.into_iter().map(|e| Entry { name: e.name, kind: e.kind, next: e.next }).collect(),
+                )),
                 (op, reply) => {
                     log::warn!("scheme provider answered {op:?} with {reply:?}");
                     Err(EIO)

@@ -40,7 +40,7 @@ pub mod spec;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use wasmd_abi::errno::{EAGAIN, EBADF, EBUSY, ECANCELED, EINVAL, EISDIR, ENOENT, ENOTDIR, ESRCH};
+use wasmd_abi::errno::{EAGAIN, EBADF, EBUSY, ECANCELED, EINVAL, EISDIR, ENOENT, ENOTDIR, EPERM, ESRCH};
 use wasmd_abi::scheme::{flags, kind, mode, Stat};
 use wasmhost::{ModuleLoader, Pid, ProcessManager, SpawnOptions};
 
@@ -53,6 +53,11 @@ pub type Token = u64;
 pub const EVENT_READ: u32 = 1;
 /// Readiness flag: a write would not wait (Redox `EVENT_WRITE`).
 pub const EVENT_WRITE: u32 = 2;
+
+/// How long guests run between two looks of a frontend at its requests
+/// ([`Daemon::step_until`]): requests wait at most this plus one time
+/// slice, whatever the guests do.
+pub const STEP_TIME: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Flags to open the root directory with (the scheme root handle).
 pub const ROOT_FLAGS: u32 = flags::O_RDONLY | flags::O_DIRECTORY;
@@ -97,6 +102,8 @@ pub enum Output {
     Path(String),
     /// Directory entries.
     Entries(Vec<Entry>),
+    /// Done, nothing to give back (`ftruncate`, `fsync`, `unlink`).
+    Done,
 }
 
 /// A deferred request's answer.
@@ -115,13 +122,21 @@ pub struct Entry {
     pub name: String,
     /// Kind (`wasmd_abi::scheme::kind`).
     pub kind: u8,
+    /// The opaque offset of the entry after this one (what the next
+    /// `getdents` starts from): an index in the tree, the provider's own
+    /// value for guest schemes.
+    pub next: u64,
 }
 
+/// A `spawn` file: the spec is written, then the answer read back. The
+/// answer is a stream with its own cursor, whatever offset the reads come
+/// at (on Redox the kernel keeps the file's offset and the write of the
+/// spec has moved it).
 #[derive(Debug)]
 enum SpawnState {
     Empty,
     Loading,
-    Done(Result<Pid, i32>),
+    Done { result: Result<Pid, i32>, sent: usize },
 }
 
 #[derive(Debug)]
@@ -158,12 +173,29 @@ struct OpenFile {
 /// An operation that may have to wait.
 #[derive(Debug, Clone)]
 pub(crate) enum PendingOp {
-    Read { offset: u64, len: usize },
-    Write { offset: u64, data: Vec<u8> },
+    Read {
+        offset: u64,
+        len: usize,
+    },
+    Write {
+        offset: u64,
+        data: Vec<u8>,
+    },
     Fstat,
     Fpath,
-    Getdents { offset: u64 },
+    Getdents {
+        offset: u64,
+    },
+    Ftruncate {
+        len: u64,
+    },
+    Fsync,
+    /// Not on an open file: `Pending::id` is [`NO_FILE`].
+    Unlink,
 }
+
+/// The file id of a pending operation that is not on an open file.
+const NO_FILE: u64 = 0;
 
 #[derive(Debug)]
 struct Pending {
@@ -406,9 +438,13 @@ impl Daemon {
             Node::Ctl(_) => Poll::Ready(Ok(Vec::new())),
             Node::Spawn(SpawnState::Empty) => Poll::Ready(Err(EINVAL)),
             Node::Spawn(SpawnState::Loading) => Poll::Pending,
-            Node::Spawn(SpawnState::Done(result)) => {
-                Poll::Ready(result.map(|pid| slice(format!("{pid}\n").as_bytes())))
-            }
+            Node::Spawn(SpawnState::Done { result, sent }) => Poll::Ready(result.map(|pid| {
+                let answer = format!("{pid}\n");
+                let part = &answer.as_bytes()[(*sent).min(answer.len())..];
+                let part = part[..part.len().min(len)].to_vec();
+                *sent += part.len();
+                part
+            })),
             Node::Run(RunState::Loading) => Poll::Pending,
             Node::Run(RunState::Failed(e)) => Poll::Ready(Err(*e)),
             Node::Run(RunState::Running { pid, cursor }) => {
@@ -551,9 +587,84 @@ impl Daemon {
         Poll::Ready(self.tree_getdents(id, offset))
     }
 
+    /// Resizes a file. Guest-scheme files ask their provider; the tree's
+    /// writable control files (`spawn`, `PID/ctl`) accept any length as a
+    /// no-op (a shell's `>` truncates), the rest of the tree is read-only.
+    pub fn ftruncate(&mut self, id: u64, len: u64, token: Token) -> Poll<()> {
+        if self.is_guest(id) {
+            return self.guest_deferred(token, id, PendingOp::Ftruncate { len });
+        }
+        Poll::Ready(match self.files.get(&id).map(|f| &f.node) {
+            None => Err(EBADF),
+            Some(Node::Spawn(_) | Node::Ctl(_)) => Ok(()),
+            Some(node) if is_dir(node) => Err(EISDIR),
+            Some(_) => Err(EPERM),
+        })
+    }
+
+    /// Flushes a file: guest-scheme files ask their provider; the tree
+    /// has nothing to flush.
+    pub fn fsync(&mut self, id: u64, token: Token) -> Poll<()> {
+        if self.is_guest(id) {
+            return self.guest_deferred(token, id, PendingOp::Fsync);
+        }
+        Poll::Ready(if self.files.contains_key(&id) { Ok(()) } else { Err(EBADF) })
+    }
+
+    /// Removes `path` (relative to `/scheme/wasm`): only files of guest
+    /// schemes (`scheme/NAME/PATH`) can be removed; the rest of the tree
+    /// is `EPERM`.
+    pub fn unlink(&mut self, path: &str, unlink_flags: u32, token: Token) -> Poll<()> {
+        let path = path.trim_matches('/');
+        match path.split_once('/') {
+            Some(("scheme", inner)) => match inner.split_once('/') {
+                Some((name, sub)) if !sub.is_empty() => {
+                    let name = name.to_string();
+                    self.unlink_scheme(&name, sub, unlink_flags, token)
+                }
+                _ => Poll::Ready(Err(EPERM)),
+            },
+            _ if path.is_empty() || self.resolvable(path) => Poll::Ready(Err(EPERM)),
+            _ => Poll::Ready(Err(ENOENT)),
+        }
+    }
+
+    /// Removes `path` in the guest scheme `name` (what unlinking
+    /// `/scheme/NAME/PATH` is on Redox and the Linux socket).
+    pub fn unlink_scheme(&mut self, name: &str, path: &str, unlink_flags: u32, token: Token) -> Poll<()> {
+        let path = path.trim_matches('/');
+        let op = wasmd_abi::scheme::SchemeOp::Unlink { path, flags: unlink_flags };
+        match self.pm.scheme_request(name, op) {
+            Ok(tag) => {
+                self.pending.push(Pending { token, id: NO_FILE, op: PendingOp::Unlink, tag: Some(tag) });
+                Poll::Pending
+            }
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// True when `path` names a node of the tree (without opening it).
+    fn resolvable(&self, path: &str) -> bool {
+        let (first, rest) = path.split_once('/').unwrap_or((path, ""));
+        match (first, rest) {
+            ("ps" | "spawn" | "run" | "shm" | "chan" | "scheme", _) => true,
+            (pid, file) => pid.parse::<Pid>().ok().is_some_and(|pid| {
+                self.pm.process(pid).is_some() && ["", "status", "log", "wait", "ctl"].contains(&file)
+            }),
+        }
+    }
+
+    /// Sends a result-less operation to a guest scheme file.
+    fn guest_deferred(&mut self, token: Token, id: u64, op: PendingOp) -> Poll<()> {
+        self.defer_or(token, id, op, |_| Poll::Ready(Err(EBADF))).map(|o| match o {
+            Output::Done => Ok(()),
+            _ => Err(wasmd_abi::errno::EIO),
+        })
+    }
+
     fn tree_getdents(&self, id: u64, offset: u64) -> Result<Vec<Entry>, i32> {
         let file = self.files.get(&id).ok_or(EBADF)?;
-        let entry = |name: &str, kind| Entry { name: name.into(), kind };
+        let entry = |name: &str, kind| Entry { name: name.into(), kind, next: 0 };
         let all: Vec<Entry> = match &file.node {
             Node::Root => {
                 let mut v: Vec<Entry> = ["ps", "spawn"].iter().map(|n| entry(n, kind::REGULAR)).collect();
@@ -584,7 +695,8 @@ impl Daemon {
             Node::EmptyDir => Vec::new(),
             _ => return Err(ENOTDIR),
         };
-        Ok(all.into_iter().skip(offset as usize).collect())
+        let numbered = all.into_iter().enumerate().map(|(i, e)| Entry { next: i as u64 + 1, ..e });
+        Ok(numbered.skip(offset as usize).collect())
     }
 
     /// Forgets an open file; its pending requests complete with `EBADF`.
@@ -612,6 +724,21 @@ impl Daemon {
     /// loading, and completes pending requests that became ready.
     pub fn step(&mut self, turns: usize) {
         self.pm.run(turns);
+        self.settle();
+    }
+
+    /// As [`Daemon::step`], running guests only for time slices that start
+    /// before `deadline`: what a frontend calls between two looks at its
+    /// requests, so they wait at most about one slice past the deadline
+    /// whatever the guests do.
+    pub fn step_until(&mut self, deadline: std::time::Instant) {
+        self.pm.run_until(deadline);
+        self.settle();
+    }
+
+    /// After guests ran: starts what finished loading and completes
+    /// pending requests that became ready.
+    fn settle(&mut self) {
         for (ticket, result) in self.pm.take_loaded_modules() {
             let Some((id, spec)) = self.loads.remove(&ticket) else { continue };
             let spawned = result.map_err(|e| {
@@ -620,7 +747,7 @@ impl Daemon {
             });
             let spawned = spawned.and_then(|(module, path)| self.spawn_loaded(module, path, spec));
             match self.files.get_mut(&id).map(|f| &mut f.node) {
-                Some(Node::Spawn(state)) => *state = SpawnState::Done(spawned),
+                Some(Node::Spawn(state)) => *state = SpawnState::Done { result: spawned, sent: 0 },
                 Some(Node::Run(state)) => {
                     *state = match spawned {
                         Ok(pid) => RunState::Running { pid, cursor: 0 },

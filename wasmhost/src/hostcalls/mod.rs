@@ -56,6 +56,29 @@ pub(crate) fn kernel(caller: &mut Ctx<'_>, call: Result<Syscall, i32>) -> Ret {
     }
 }
 
+/// Bytes a hostcall copies per unit of fuel: wasmi's own rate for its
+/// bulk-memory instructions. A guest that moves data through hostcalls
+/// (output, region copies) pays for it as one copying inside wasm does, so
+/// its time slice ends after a bounded amount of work whatever it calls.
+pub const BYTES_PER_FUEL: u64 = 64;
+
+/// Charges the caller fuel for a successful copying hostcall that moved
+/// `result` bytes, and passes the result on. Fuel never goes below zero:
+/// an exhausted slice ends at the guest's next instruction (preemption,
+/// or `out of fuel` when its budget is spent).
+#[inline]
+pub(crate) fn charge_copy(caller: &mut Ctx<'_>, result: CallResult) -> CallResult {
+    if let Ok(bytes) = result {
+        let cost = bytes as u64 / BYTES_PER_FUEL;
+        if cost > 0 {
+            if let Ok(left) = caller.get_fuel() {
+                let _ = caller.set_fuel(left.saturating_sub(cost));
+            }
+        }
+    }
+    result
+}
+
 /// Checks a guest range `ptr..ptr+len` against a memory of `mem_len`
 /// bytes. Both values are unsigned 32-bit offsets carried in `i32`.
 #[inline]

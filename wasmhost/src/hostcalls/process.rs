@@ -9,7 +9,9 @@ use wasmd_abi::msg::{self, SpawnRequest, EXIT_STATUS_MAX_LEN};
 use wasmd_abi::{Caps, ModuleSource, Rights};
 use wasmi::{Error, Linker};
 
-use super::{guest_range, kernel, memory_and_state, memory_len, require, ret, CallResult, Ctx, Ret};
+use super::{
+    charge_copy, guest_range, kernel, memory_and_state, memory_len, require, ret, CallResult, Ctx, Ret,
+};
 use crate::process::{HandleObject, ProcessState, SpawnCall, SpawnModule, Syscall};
 use crate::Pid;
 
@@ -134,7 +136,8 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
         kernel(&mut c, Ok(Syscall::Exit(code)))
     })?;
     linker.func_wrap(m, "write", |mut c: Ctx<'_>, stream: i32, ptr: i32, len: i32| -> i64 {
-        ret(write(&mut c, stream, ptr, len))
+        let written = write(&mut c, stream, ptr, len);
+        ret(charge_copy(&mut c, written))
     })?;
     linker
         .func_wrap(m, "args", |mut c: Ctx<'_>, buf: i32, cap: i32| -> i64 { ret(args(&mut c, buf, cap)) })?;
@@ -145,7 +148,8 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     })?;
     linker.func_wrap(m, "yield", |mut c: Ctx<'_>| -> Ret { kernel(&mut c, Ok(Syscall::Yield)) })?;
     linker.func_wrap(m, "random", |mut c: Ctx<'_>, ptr: i32, len: i32| -> i64 {
-        ret(random(&mut c, ptr, len))
+        let filled = random(&mut c, ptr, len);
+        ret(charge_copy(&mut c, filled))
     })?;
     linker.func_wrap(m, "spawn", |mut c: Ctx<'_>, ptr: i32, len: i32| -> Ret {
         let call = spawn(&mut c, ptr, len);

@@ -16,7 +16,7 @@ use wasmd_abi::hostcall;
 use wasmd_abi::{Caps, Rights};
 use wasmi::{Error, Linker};
 
-use super::{guest_range, kernel, memory_and_state, require, ret, CallResult, Ctx, Ret};
+use super::{charge_copy, guest_range, kernel, memory_and_state, require, ret, CallResult, Ctx, Ret};
 use crate::limits::PAGE_SIZE;
 use crate::process::{HandleObject, ProcessState, Syscall};
 use crate::region::Region;
@@ -188,7 +188,8 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     linker.func_wrap(m, "region_attach", |mut c: Ctx<'_>, id: i64| -> i64 { ret(attach(&mut c, id)) })?;
     linker.func_wrap(m, "region_detach", |mut c: Ctx<'_>, h: i32| -> i64 { ret(detach(&mut c, h)) })?;
     linker.func_wrap(m, "region_read", |mut c: Ctx<'_>, h: i32, off: i64, ptr: i32, len: i32| -> i64 {
-        ret(read(&mut c, h, off, ptr, len))
+        let copied = read(&mut c, h, off, ptr, len);
+        ret(charge_copy(&mut c, copied))
     })?;
     linker.func_wrap(
         m,
@@ -201,16 +202,21 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
          off_b: i64,
          ptr_b: i32,
          len_b: i32|
-         -> i64 { ret(read2(&mut c, h, (off_a, ptr_a, len_a), (off_b, ptr_b, len_b))) },
+         -> i64 {
+            let copied = read2(&mut c, h, (off_a, ptr_a, len_a), (off_b, ptr_b, len_b));
+            ret(charge_copy(&mut c, copied))
+        },
     )?;
     linker.func_wrap(m, "region_write", |mut c: Ctx<'_>, h: i32, off: i64, ptr: i32, len: i32| -> i64 {
-        ret(write(&mut c, h, off, ptr, len))
+        let copied = write(&mut c, h, off, ptr, len);
+        ret(charge_copy(&mut c, copied))
     })?;
     linker.func_wrap(
         m,
         "region_write2",
         |mut c: Ctx<'_>, h: i32, off: i64, head: i32, head_len: i32, body: i32, body_len: i32| -> i64 {
-            ret(write2(&mut c, h, off, (head, head_len), (body, body_len)))
+            let copied = write2(&mut c, h, off, (head, head_len), (body, body_len));
+            ret(charge_copy(&mut c, copied))
         },
     )?;
     state_call!(linker, "region_size", |s, h: i32| Ok(region(s, h, Rights(0))?.len() as i64));

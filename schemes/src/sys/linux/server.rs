@@ -26,8 +26,6 @@ use crate::protocol::{self, ClientMsg, Reply, Request, ServerMsg};
 
 const LISTENER: u64 = 0;
 const WAKER: u64 = 1;
-/// Time slices run between looks at the socket.
-const TURNS_PER_STEP: usize = 256;
 
 struct Conn {
     stream: UnixStream,
@@ -63,7 +61,7 @@ pub fn serve(mut daemon: Daemon, path: &Path) -> std::io::Result<()> {
     let mut server = Server { conns: HashMap::new(), tokens: HashMap::new(), next_key: 2, next_token: 1 };
     let mut events = Vec::with_capacity(64);
     loop {
-        daemon.step(TURNS_PER_STEP);
+        daemon.step_until(std::time::Instant::now() + crate::control::STEP_TIME);
         server.deliver(&mut daemon);
         server.flush_and_reap(&mut daemon, &epoll);
         let timeout = daemon.idle_timeout().map(|d| d.min(Duration::from_secs(3600)));
@@ -86,6 +84,24 @@ pub fn serve(mut daemon: Daemon, path: &Path) -> std::io::Result<()> {
                 key => server.readable(key, &mut daemon),
             }
         }
+    }
+}
+
+/// What a `/scheme/...` path names: a file of the `wasm` tree (the path
+/// below `/scheme/wasm`) or of a guest scheme (its name and the path
+/// below it).
+enum Target<'a> {
+    Tree(&'a str),
+    Scheme(&'a str, &'a str),
+}
+
+fn target(path: &str) -> Option<Target<'_>> {
+    match path.strip_prefix("/scheme/wasm") {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => Some(Target::Tree(rest)),
+        _ => match path.strip_prefix("/scheme/").map(|p| p.split_once('/').unwrap_or((p, ""))) {
+            Some((name, rest)) if !name.is_empty() => Some(Target::Scheme(name, rest)),
+            _ => None,
+        },
     }
 }
 
@@ -162,13 +178,15 @@ impl Server {
         let token = self.next_token;
         self.next_token += 1;
         let fd = match &msg.request {
-            Request::Open { .. } => None,
+            Request::Open { .. } | Request::Unlink { .. } => None,
             Request::Read { fd, .. }
             | Request::Write { fd, .. }
             | Request::Fstat { fd }
             | Request::Fpath { fd }
             | Request::Getdents { fd, .. }
-            | Request::Close { fd } => Some(*fd),
+            | Request::Close { fd }
+            | Request::Ftruncate { fd, .. }
+            | Request::Fsync { fd } => Some(*fd),
         };
         if fd.is_some_and(|fd| !conn.fds.contains(&fd)) {
             self.send(key, msg.id, Reply::Error(EBADF));
@@ -176,18 +194,24 @@ impl Server {
         }
         let polled = match msg.request {
             Request::Open { path, flags } => {
-                let opened = match path.strip_prefix("/scheme/wasm") {
-                    Some(rest) if rest.is_empty() || rest.starts_with('/') => daemon.open(rest, flags),
-                    _ => match path.strip_prefix("/scheme/").map(|p| p.split_once('/').unwrap_or((p, ""))) {
-                        Some((name, rest)) if !name.is_empty() => daemon.open_scheme(name, rest, flags),
-                        _ => Err(ENOENT),
-                    },
+                let opened = match target(&path) {
+                    Some(Target::Tree(rest)) => daemon.open(rest, flags),
+                    Some(Target::Scheme(name, rest)) => daemon.open_scheme(name, rest, flags),
+                    None => Err(ENOENT),
                 };
                 if let Ok(fd) = opened {
                     conn.fds.insert(fd);
                 }
                 Poll::Ready(opened.map(Reply::Fd))
             }
+            Request::Unlink { path, flags } => match target(&path) {
+                Some(Target::Tree(rest)) => daemon.unlink(rest, flags, token),
+                Some(Target::Scheme(name, rest)) => daemon.unlink_scheme(name, rest, flags, token),
+                None => Poll::Ready(Err(ENOENT)),
+            }
+            .map_ok(|()| Reply::Done),
+            Request::Ftruncate { fd, len } => daemon.ftruncate(fd, len, token).map_ok(|()| Reply::Done),
+            Request::Fsync { fd } => daemon.fsync(fd, token).map_ok(|()| Reply::Done),
             Request::Read { fd, offset, len, nonblock } => {
                 daemon.read(fd, offset, len as usize, nonblock, token).map_ok(Reply::Data)
             }
@@ -228,6 +252,7 @@ impl Server {
                 Ok(Output::Stat(s)) => Reply::Stat(s),
                 Ok(Output::Path(p)) => Reply::Path(p),
                 Ok(Output::Entries(v)) => Reply::Entries(v.into_iter().map(|e| (e.name, e.kind)).collect()),
+                Ok(Output::Done) => Reply::Done,
                 Err(e) => Reply::Error(e),
             };
             self.send(key, id, reply);

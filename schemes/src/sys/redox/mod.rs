@@ -1,161 +1,22 @@
-//! Redox backend.
+//! The Redox backend.
 //!
-//! Random bytes come from `/scheme/rand` (crates using `getrandom` 0.3
-//! read `/dev/urandom`, which does not exist early in boot). The file is
-//! opened once at start-up, on the main thread: the serving thread never
-//! opens paths. Regions are `/scheme/shm/` objects, created by worker
-//! threads, so native programs can map the same pages.
+//! - [`calls`]: the scheme protocol apart from the socket — which daemon
+//!   call each kernel request is and how its answer is written back.
+//!   OS-neutral, so it is compiled and tested on Linux as well.
+//! - `server`: the scheme sockets (`wasm` and one per guest scheme), the
+//!   event loop, the registrar thread.
+//! - `platform`: [`OsPlatform`], shared memory as `/scheme/shm` objects.
+//! - `files`, `poller`: guests' OS files and sockets.
 
-use std::fs::File;
-use std::io::Read;
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use libredox::call::{self, MmapArgs};
-use libredox::flag;
-use std::sync::Arc;
-use wasmd_abi::errno::{EIO, ENOMEM};
-
-use wasmhost::region::SharedMemory;
-use wasmhost::{HostFile, HostSocket};
-
-/// [`wasmhost::Platform`] on Redox.
-#[derive(Debug)]
-pub struct OsPlatform {
-    rand: File,
-    poller: poller::Poller,
-}
-
-impl OsPlatform {
-    /// Opens the OS resources the platform uses.
-    pub fn new() -> std::io::Result<Self> {
-        Ok(Self { rand: File::open("/scheme/rand")?, poller: poller::Poller::default() })
-    }
-
-    /// As [`OsPlatform::new`]: on Redox `file:` is the real root
-    /// filesystem, confined by namespace grants, so the root is ignored.
-    pub fn with_file_root(_root: Option<&std::path::Path>) -> std::io::Result<Self> {
-        Self::new()
-    }
-}
-
-/// The Redox path of a guest path: `file:` paths as they are, other
-/// schemes under `/scheme/`.
-fn os_path(scheme: &str, path: &str) -> String {
-    if scheme == "file" {
-        path.to_string()
-    } else {
-        format!("/scheme/{scheme}{path}")
-    }
-}
-
-impl wasmhost::Platform for OsPlatform {
-    fn random(&self, buf: &mut [u8]) -> Result<(), i32> {
-        (&self.rand).read_exact(buf).map_err(|_| EIO)
-    }
-
-    fn create_shared_memory(&self, size: usize) -> Result<Box<dyn SharedMemory>, i32> {
-        Ok(Box::new(ShmObject::create(size)?))
-    }
-
-    fn fs_open(&self, scheme: &str, path: &str, flags: u32) -> Result<Arc<dyn HostFile>, i32> {
-        files::open(&os_path(scheme, path), flags)
-    }
-
-    fn fs_unlink(&self, scheme: &str, path: &str, dir: bool) -> Result<(), i32> {
-        let path = os_path(scheme, path);
-        let result = if dir { std::fs::remove_dir(&path) } else { std::fs::remove_file(&path) };
-        result.map_err(|e| e.raw_os_error().unwrap_or(EIO))
-    }
-
-    fn fs_mkdir(&self, scheme: &str, path: &str) -> Result<(), i32> {
-        std::fs::create_dir(os_path(scheme, path)).map_err(|e| e.raw_os_error().unwrap_or(EIO))
-    }
-
-    fn net_connect(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
-        crate::sockets::connect(proto, addr)
-    }
-
-    fn net_listen(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
-        crate::sockets::listen(proto, addr)
-    }
-
-    fn net_wait(&self, socket: &Arc<dyn HostSocket>, writable: bool, ready: Box<dyn FnOnce() + Send>) {
-        self.poller.wait(socket, writable, ready);
-    }
-}
-
-/// A `/scheme/shm` object mapped read-write and shared.
-#[derive(Debug)]
-pub struct ShmObject {
-    fd: usize,
-    ptr: NonNull<u8>,
-    len: usize,
-    path: String,
-}
-
-// SAFETY: the mapping is plain shared memory owned by this value.
-unsafe impl Send for ShmObject {}
-// SAFETY: as above; concurrent access is synchronised by its users.
-unsafe impl Sync for ShmObject {}
-
-impl ShmObject {
-    /// Creates (`O_CREAT`), sizes (`ftruncate`) and maps (`MAP_SHARED`)
-    /// a uniquely named shm object. Opens a path: worker threads only.
-    pub fn create(len: usize) -> Result<Self, i32> {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        let path =
-            format!("/scheme/shm/wasmd-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let errno = |e: libredox::error::Error| e.errno();
-        let fd = call::open(&path, flag::O_CREAT | flag::O_RDWR | flag::O_CLOEXEC, 0o600).map_err(errno)?;
-        if let Err(e) = call::ftruncate(fd, len) {
-            let _ = call::close(fd);
-            return Err(e.errno());
-        }
-        let args = MmapArgs {
-            addr: std::ptr::null_mut(),
-            length: len,
-            prot: flag::PROT_READ | flag::PROT_WRITE,
-            flags: flag::MAP_SHARED,
-            fd,
-            offset: 0,
-        };
-        // SAFETY: a fresh shared mapping of the whole object.
-        let ptr = match unsafe { call::mmap(args) } {
-            Ok(p) => p,
-            Err(e) => {
-                let _ = call::close(fd);
-                return Err(e.errno());
-            }
-        };
-        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(ENOMEM)?;
-        Ok(Self { fd, ptr, len, path })
-    }
-}
-
-impl Drop for ShmObject {
-    fn drop(&mut self) {
-        // SAFETY: mapped in `create`; unused once the last holder is gone.
-        let _ = unsafe { call::munmap(self.ptr.as_ptr().cast(), self.len) };
-        let _ = call::close(self.fd);
-    }
-}
-
-impl SharedMemory for ShmObject {
-    fn as_ptr(&self) -> *mut u8 {
-        self.ptr.as_ptr()
-    }
-
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn os_name(&self) -> String {
-        self.path.clone()
-    }
-}
-
+pub mod calls;
+#[cfg(target_os = "redox")]
 mod files;
+#[cfg(target_os = "redox")]
+mod platform;
+#[cfg(target_os = "redox")]
 mod poller;
-mod respond;
+#[cfg(target_os = "redox")]
 pub mod server;
+
+#[cfg(target_os = "redox")]
+pub use platform::OsPlatform;

@@ -19,10 +19,20 @@
 //!   protocol (the `{ scheme = "wasm" }` service type) when started by
 //!   init, else directly in the current namespace.
 //!
-//! Data flow: [`Server::drain`] turns each request into a daemon call
-//! ([`Server::dispatch`]); answers that wait are kept with the socket they
-//! came from and written by [`Server::deliver`]; readiness changes are
-//! posted as `fevent`s on the socket that asked for them.
+//! Data flow: [`Server::drain`] reads each request; [`Server::dispatch`]
+//! turns it into a [`Call`] of the OS-neutral request layer
+//! ([`super::calls`], tested on Linux), runs it and writes the answer into
+//! the request's buffer with [`calls::fill`]; answers that wait are kept,
+//! with the socket they came from and their [`Shape`], and written by
+//! [`Server::deliver`]; readiness changes are posted as `fevent`s on the
+//! socket that asked for them. Guests run for at most
+//! [`crate::control::STEP_TIME`] between two drains of the sockets.
+//!
+//! A guest scheme that goes away (its provider exited) first gets every
+//! request it was handed answered (the daemon fails them with `EIO`; the
+//! kernel does not fail them when the socket closes), then its name is
+//! removed from the namespace by the registrar (the namespace manager
+//! keeps a name after its socket closes), then its socket is closed.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -34,12 +44,12 @@ use event::{EventFlags, EventQueue};
 use libredox::flag;
 use redox_scheme::scheme::Op;
 use redox_scheme::{Id, OpenResult, RequestKind, Response, SignalBehavior, Socket};
-use syscall::error::{Error, EOPNOTSUPP};
+use syscall::error::{Error, EAGAIN, EIO, EOPNOTSUPP, EWOULDBLOCK};
 use syscall::schemev2::NewFdFlags;
 use wasmhost::guest_scheme::SchemeEvent;
 
-use super::respond::respond;
-use crate::control::{Daemon, Output, Poll, Token};
+use super::calls::{self, Call, Endpoint as Target, Shape, GUEST_ROOT};
+use crate::control::{Daemon, Poll, Token};
 
 /// Event-queue keys: the `wasm` socket, the wake-up pipe, the timer; guest
 /// scheme sockets count up from [`FIRST_GUEST`].
@@ -47,10 +57,6 @@ const WASM: usize = 0;
 const WAKER: usize = 1;
 const TIMER: usize = 2;
 const FIRST_GUEST: usize = 16;
-const TURNS_PER_STEP: usize = 256;
-/// The root handle of a guest scheme's socket (never a daemon file id:
-/// those count up from 1).
-const GUEST_ROOT: usize = usize::MAX / 2;
 
 /// Serves the `wasm` scheme and the guest schemes until a socket fails.
 pub fn serve(mut daemon: Daemon) -> std::io::Result<()> {
@@ -88,9 +94,9 @@ pub fn serve(mut daemon: Daemon) -> std::io::Result<()> {
         // Requests queued before subscribing are not reported: drain the
         // sockets on every turn, not only after an event.
         server.drain_all(&mut daemon)?;
-        daemon.step(TURNS_PER_STEP);
-        server.schemes_changed(&mut daemon, &queue);
+        daemon.step_until(std::time::Instant::now() + crate::control::STEP_TIME);
         server.deliver(&mut daemon)?;
+        server.schemes_changed(&mut daemon, &queue)?;
         let timeout = daemon.idle_timeout();
         if timeout == Some(std::time::Duration::ZERO) {
             continue;
@@ -151,25 +157,49 @@ fn register_wasm(socket: &Socket, root: usize) -> std::io::Result<()> {
     }
 }
 
-/// A thread that names guest schemes in the namespace
-/// (`register_scheme_to_ns` goes through the namespace manager, which the
-/// serving thread must never wait on).
+/// What the registrar thread does to the namespace.
+enum NameChange {
+    /// Name a scheme by its capability fd (closed afterwards).
+    Register(String, usize),
+    /// Remove a name.
+    Remove(String),
+}
+
+/// A thread that names guest schemes in the namespace and removes their
+/// names when they go away (both go through the namespace manager, which
+/// the serving thread must never wait on). Changes are applied in order,
+/// so a name removed and registered again by a new provider works.
 struct Registrar {
-    tx: mpsc::Sender<(String, usize)>,
+    tx: mpsc::Sender<NameChange>,
 }
 
 impl Registrar {
     fn start() -> Self {
-        let (tx, rx) = mpsc::channel::<(String, usize)>();
+        let (tx, rx) = mpsc::channel::<NameChange>();
         let spawned = std::thread::Builder::new().name("wasmd-registrar".into()).spawn(move || {
-            for (name, cap_fd) in rx {
-                let result = libredox::call::getns()
-                    .and_then(|ns| libredox::call::register_scheme_to_ns(ns, &name, cap_fd));
-                match result {
-                    Ok(()) => log::info!("guest scheme {name} registered"),
-                    Err(e) => log::warn!("registering guest scheme {name}: {e}"),
+            for change in rx {
+                match change {
+                    NameChange::Register(name, cap_fd) => {
+                        let result = libredox::call::getns()
+                            .and_then(|ns| libredox::call::register_scheme_to_ns(ns, &name, cap_fd));
+                        match result {
+                            Ok(()) => log::info!("guest scheme {name} registered"),
+                            Err(e) => log::warn!("registering guest scheme {name}: {e}"),
+                        }
+                        let _ = libredox::call::close(cap_fd);
+                    }
+                    NameChange::Remove(name) => {
+                        // The namespace manager removes a scheme when its
+                        // bare `/scheme/NAME` is unlinked on the namespace.
+                        let result = libredox::call::getns()
+                            .map_err(|e| Error::new(e.errno()))
+                            .and_then(|ns| syscall::unlinkat(ns, format!("/scheme/{name}"), 0));
+                        match result {
+                            Ok(_) => log::info!("guest scheme {name} removed"),
+                            Err(e) => log::warn!("removing guest scheme {name}: {e}"),
+                        }
+                    }
                 }
-                let _ = libredox::call::close(cap_fd);
             }
         });
         if let Err(e) = spawned {
@@ -181,9 +211,16 @@ impl Registrar {
     /// Asks the thread to register `name` for the scheme capability `cap_fd`
     /// (closed by the thread afterwards).
     fn register(&self, name: String, cap_fd: usize) {
-        if let Err(mpsc::SendError((_, fd))) = self.tx.send((name, cap_fd)) {
+        if let Err(mpsc::SendError(NameChange::Register(_, fd))) =
+            self.tx.send(NameChange::Register(name, cap_fd))
+        {
             let _ = libredox::call::close(fd);
         }
+    }
+
+    /// Asks the thread to remove `name` from the namespace.
+    fn remove(&self, name: String) {
+        let _ = self.tx.send(NameChange::Remove(name));
     }
 }
 
@@ -191,6 +228,16 @@ impl Registrar {
 struct Endpoint {
     socket: Socket,
     guest: Option<String>,
+}
+
+/// A request waiting for its answer: the socket it came from, the
+/// kernel's request id, the request (its buffers stay valid until the
+/// answer is written) and how to write the answer.
+struct Kept {
+    key: usize,
+    id: Id,
+    op: Op,
+    shape: Shape,
 }
 
 struct Server {
@@ -201,9 +248,8 @@ struct Server {
     next_key: usize,
     creation_cap: libredox::Fd,
     registrar: Registrar,
-    /// Requests waiting for an answer: token → socket key, kernel request
-    /// id and request.
-    kept: HashMap<Token, (usize, Id, Op)>,
+    /// Requests waiting for an answer, by token.
+    kept: HashMap<Token, Kept>,
     /// Kernel request ids of kept requests (for cancellation).
     tokens: HashMap<(usize, Id), Token>,
     /// Files with `fevent` interest → the socket to post readiness on.
@@ -226,11 +272,16 @@ impl Server {
         Ok(())
     }
 
+    /// Serves every request queued on one socket.
     fn drain(&mut self, key: usize, daemon: &mut Daemon) -> std::io::Result<()> {
         loop {
             let Some(endpoint) = self.sockets.get(&key) else { return Ok(()) };
-            let Some(request) = endpoint.socket.next_request(SignalBehavior::Restart).map_err(io)? else {
-                return Ok(());
+            let request = match endpoint.socket.next_request(SignalBehavior::Restart) {
+                Ok(Some(request)) => request,
+                Ok(None) => return Ok(()),
+                // A non-blocking socket with nothing queued.
+                Err(e) if e.errno == EAGAIN || e.errno == EWOULDBLOCK => return Ok(()),
+                Err(e) => return Err(io(e)),
             };
             let response = match request.kind() {
                 RequestKind::Call(call) => {
@@ -266,79 +317,77 @@ impl Server {
             Some(endpoint) => {
                 endpoint.socket.write_response(response, SignalBehavior::Restart).map_err(io).map(|_| ())
             }
-            // The socket went with its guest scheme; the caller got EIO
-            // from the kernel when it closed.
             None => Ok(()),
         }
     }
 
     /// Handles one operation; `None` when its answer comes later.
     fn dispatch(&mut self, key: usize, id: Id, op: Op, daemon: &mut Daemon) -> Option<Response> {
-        let token = self.next_token;
-        self.next_token += 1;
-        let (op, polled) = match op {
+        let target = match self.sockets.get(&key).and_then(|e| e.guest.as_deref()) {
+            Some(name) => Target::Guest(name),
+            None => Target::Wasm,
+        };
+        let mut op = op;
+        let call = match &mut op {
             Op::OpenAt(req) => {
-                let flags = *req.flags() as u32;
-                let guest = self.sockets.get(&key).and_then(|e| e.guest.as_deref());
-                let opened = match guest {
-                    Some(name) if req.fd == GUEST_ROOT => daemon.open_scheme(name, req.path(), flags),
-                    _ => {
-                        let path = daemon.path_at(req.fd as u64, req.path());
-                        daemon.open(&path, flags)
-                    }
-                };
+                let opened = calls::open(daemon, target, req.fd, req.path(), *req.flags() as u32);
                 let result = opened
                     .map(|fd| OpenResult::ThisScheme { number: fd as usize, flags: NewFdFlags::POSITIONED })
                     .map_err(Error::new);
-                return Some(Response::open_dup_like(result, req));
+                return Some(Response::open_dup_like(result, op));
             }
-            Op::Read(mut req) => {
-                let nonblock = req.flags as usize & syscall::O_NONBLOCK != 0;
-                let len = req.buf().len();
-                let polled =
-                    daemon.read(req.fd as u64, req.offset, len, nonblock, token).map_ok(Output::Data);
-                (Op::Read(req), polled)
-            }
-            Op::Write(req) => {
-                let nonblock = req.flags as usize & syscall::O_NONBLOCK != 0;
-                let polled =
-                    daemon.write(req.fd as u64, req.offset, req.buf(), nonblock, token).map_ok(Output::Count);
-                (Op::Write(req), polled)
-            }
-            Op::Fstat(req) => {
-                let polled = daemon.fstat(req.fd as u64, token).map_ok(Output::Stat);
-                (Op::Fstat(req), polled)
-            }
-            Op::Fsize { req, fd } => {
-                (Op::Fsize { req, fd }, daemon.fstat(fd as u64, token).map_ok(Output::Stat))
-            }
-            Op::Fpath(req) => {
-                let polled = daemon.fpath(req.fd as u64, token).map_ok(Output::Path);
-                (Op::Fpath(req), polled)
-            }
-            Op::Getdents(req) => {
-                let polled = daemon.getdents(req.fd as u64, req.opaque_offset, token).map_ok(Output::Entries);
-                (Op::Getdents(req), polled)
-            }
-            Op::Fcntl { req, .. } => return Some(Response::new(Ok(0), req)),
-            Op::Fevent { req, fd, .. } => {
+            Op::Fcntl { .. } => return Some(Response::new(Ok(0), op)),
+            Op::Fevent { fd, .. } => {
+                let fd = *fd;
                 let result = daemon.fevent(fd as u64).map(|flags| flags as usize).map_err(Error::new);
                 if result.is_ok() {
                     self.watchers.insert(fd as u64, key);
                 }
-                return Some(Response::new(result, req));
+                return Some(Response::new(result, op));
             }
-            Op::MmapPrep { req, fd, offset, len, .. } => {
-                let result = daemon.mmap_address(fd as u64, offset, len).map_err(Error::new);
-                return Some(Response::new(result, req));
+            Op::MmapPrep { fd, offset, len, .. } => {
+                let result = daemon.mmap_address(*fd as u64, *offset, *len).map_err(Error::new);
+                return Some(Response::new(result, op));
             }
-            other => return Some(Response::new(Err(Error::new(EOPNOTSUPP)), other)),
+            Op::ParseError { errno, .. } => {
+                let errno = *errno;
+                return Some(Response::new(Err(Error::new(errno)), op));
+            }
+            Op::UnlinkAt(req) => Call::Unlink { dirfd: req.fd, path: req.path(), flags: *req.flags() as u32 },
+            Op::Read(req) => Call::Read {
+                fd: req.fd,
+                offset: req.offset,
+                len: req.buf().len(),
+                nonblock: req.flags as usize & syscall::O_NONBLOCK != 0,
+            },
+            Op::Write(req) => Call::Write {
+                fd: req.fd,
+                offset: req.offset,
+                data: req.buf(),
+                nonblock: req.flags as usize & syscall::O_NONBLOCK != 0,
+            },
+            Op::Fstat(req) => Call::Fstat { fd: req.fd },
+            Op::Fsize { fd, .. } => Call::Fsize { fd: *fd },
+            Op::Fpath(req) => Call::Fpath { fd: req.fd },
+            Op::Getdents(req) => {
+                Call::Getdents { fd: req.fd, offset: req.opaque_offset, header_size: req.header_size }
+            }
+            Op::Fsync { fd, .. } => Call::Fsync { fd: *fd },
+            Op::Ftruncate { fd, new_sz, .. } => Call::Ftruncate { fd: *fd, len: *new_sz },
+            Op::StdFsCall(req) => {
+                let len = req.payload().len();
+                Call::std_fs(req.fd(), req.metadata(), len)
+            }
+            _ => Call::Refused(syscall::EOPNOTSUPP),
         };
-        match polled {
-            Poll::Ready(result) => Some(respond(op, result)),
+        let token = self.next_token;
+        self.next_token += 1;
+        let shape = call.shape();
+        match calls::run(daemon, target, &call, token) {
+            Poll::Ready(result) => Some(answer(op, shape, result)),
             Poll::Pending => {
                 self.tokens.insert((key, id), token);
-                self.kept.insert(token, (key, id, op));
+                self.kept.insert(token, Kept { key, id, op, shape });
                 None
             }
         }
@@ -347,9 +396,9 @@ impl Server {
     /// Answers kept operations that completed and posts readiness changes.
     fn deliver(&mut self, daemon: &mut Daemon) -> std::io::Result<()> {
         for done in daemon.take_completions() {
-            let Some((key, id, op)) = self.kept.remove(&done.token) else { continue };
-            self.tokens.remove(&(key, id));
-            self.write(key, respond(op, done.result))?;
+            let Some(kept) = self.kept.remove(&done.token) else { continue };
+            self.tokens.remove(&(kept.key, kept.id));
+            self.write(kept.key, answer(kept.op, kept.shape, done.result))?;
         }
         for (id, flags) in daemon.take_events() {
             if let Some(&key) = self.watchers.get(&id) {
@@ -359,24 +408,38 @@ impl Server {
         Ok(())
     }
 
-    /// Makes a socket for each newly registered guest scheme and drops
-    /// the socket of each scheme that went away.
-    fn schemes_changed(&mut self, daemon: &mut Daemon, queue: &EventQueue<usize>) {
+    /// Makes a socket for each newly registered guest scheme; retires the
+    /// socket of each scheme that went away (see the module docs).
+    fn schemes_changed(&mut self, daemon: &mut Daemon, queue: &EventQueue<usize>) -> std::io::Result<()> {
         for event in daemon.manager().take_scheme_events() {
             match event {
                 SchemeEvent::Registered(name) => self.add_guest_scheme(name, queue),
                 SchemeEvent::Gone(name) => {
-                    if let Some(key) = self.names.remove(&name) {
-                        // Closing the socket ends the scheme in the kernel:
-                        // its callers get an error, nothing hangs.
-                        self.sockets.remove(&key);
-                        self.kept.retain(|_, (k, _, _)| *k != key);
-                        self.tokens.retain(|(k, _), _| *k != key);
-                        self.watchers.retain(|_, k| *k != key);
+                    let Some(key) = self.names.remove(&name) else { continue };
+                    // Requests still queued on the socket get their answer
+                    // (the scheme is gone: opens fail), then everything
+                    // the daemon answered is written.
+                    if let Err(e) = self.drain(key, daemon) {
+                        log::warn!("guest scheme {name}: last drain failed: {e}");
                     }
+                    daemon.step(0);
+                    self.deliver(daemon)?;
+                    let left: Vec<Token> =
+                        self.kept.iter().filter(|(_, k)| k.key == key).map(|(t, _)| *t).collect();
+                    for token in left {
+                        if let Some(kept) = self.kept.remove(&token) {
+                            daemon.cancel(token);
+                            self.tokens.remove(&(kept.key, kept.id));
+                            self.write(key, answer(kept.op, kept.shape, Err(EIO)))?;
+                        }
+                    }
+                    self.watchers.retain(|_, k| *k != key);
+                    self.registrar.remove(name);
+                    self.sockets.remove(&key);
                 }
             }
         }
+        Ok(())
     }
 
     fn add_guest_scheme(&mut self, name: String, queue: &EventQueue<usize>) {
@@ -402,5 +465,24 @@ impl Server {
         }
         self.names.insert(name.clone(), key);
         self.sockets.insert(key, Endpoint { socket, guest: Some(name) });
+    }
+}
+
+/// The kernel response for an operation and its outcome.
+fn answer(mut op: Op, shape: Shape, result: Result<crate::control::Output, i32>) -> Response {
+    let filled = calls::fill(shape, result, buffer(&mut op)).map_err(Error::new);
+    Response::new(filled, op)
+}
+
+/// The buffer an operation's answer is written into (empty for those
+/// that answer with a number only).
+fn buffer(op: &mut Op) -> &mut [u8] {
+    match op {
+        Op::Read(req) => req.buf(),
+        Op::Fstat(req) => req.buf(),
+        Op::Fpath(req) => req.buf(),
+        Op::Getdents(req) => req.raw_buf(),
+        Op::StdFsCall(req) => req.payload(),
+        _ => &mut [],
     }
 }
