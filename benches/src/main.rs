@@ -15,6 +15,7 @@
 //! | [`scheme_rtt`] | `scheme_rtt_us` |
 //! | [`compute`] | `compute_vs_wasmi`, `compute_vs_native` |
 //! | [`preempt`] | `preempt_p99_ms`, `preempt_p50_ms` |
+//! | [`control`] | `ps_flood_p99_ms`, `ps_flood_p50_ms`, `ps_busy_p99_ms`, `ps_busy_p50_ms` |
 //!
 //! Baselines ([`baseline`]) are measured, never quoted: the native sides
 //! of the pipe baselines are this binary started with a hidden flag.
@@ -24,6 +25,7 @@
 mod baseline;
 mod channel;
 mod compute;
+mod control;
 mod guests;
 mod hostcall;
 mod idle;
@@ -37,7 +39,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 /// The groups of figures, by the `--only` names.
-const GROUPS: &[&str] = &["hostcall", "spawn", "idle", "channel", "scheme", "compute", "preempt"];
+const GROUPS: &[&str] = &["hostcall", "spawn", "idle", "channel", "scheme", "compute", "preempt", "control"];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -45,6 +47,15 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("--pipe-reader") => {
             baseline::pipe_reader(num(1), num(2) as usize);
+            return Ok(());
+        }
+        Some("--profile-flood") => {
+            println!("{:?} µs", control::flood_slice_us(num(1).max(1) as usize));
+            return Ok(());
+        }
+        // The daemon of the control-plane figures.
+        Some("--daemon") => {
+            control::daemon(std::path::Path::new(args.get(1).map_or("", String::as_str)));
             return Ok(());
         }
         Some("--pipe-echo") => {
@@ -94,6 +105,7 @@ fn main() -> Result<()> {
     group("scheme", &mut || scheme_rtt::figures(quick));
     group("compute", &mut || compute::figures(quick));
     group("preempt", &mut || preempt::figures(quick));
+    group("control", &mut || control::figures(quick));
     println!("\n{}", report::table(&figures));
     println!("total time {:.0} s", started.elapsed().as_secs_f64());
     if args.iter().any(|a| a == "--layouts") {

@@ -370,7 +370,7 @@ impl ProcessManager {
     /// timers and worker completions between them. Returns the number of
     /// turns run (0 when nothing was ready).
     pub fn run(&mut self, max_turns: usize) -> usize {
-        self.run_bounded(max_turns, None)
+        self.run_bounded(max_turns, || true)
     }
 
     /// As [`ProcessManager::run`], for as many time slices as start before
@@ -379,10 +379,17 @@ impl ProcessManager {
     /// is bounded by fuel, and hostcalls that copy pay fuel too, see
     /// [`crate::hostcalls::BYTES_PER_FUEL`]).
     pub fn run_until(&mut self, deadline: Instant) -> usize {
-        self.run_bounded(usize::MAX, Some(deadline))
+        self.run_while(|| Instant::now() < deadline)
     }
 
-    fn run_bounded(&mut self, max_turns: usize, deadline: Option<Instant>) -> usize {
+    /// As [`ProcessManager::run`], for as long as `go_on` (asked after each
+    /// time slice) says so: an embedder stops as soon as a request waits
+    /// for it, or when its time is up.
+    pub fn run_while(&mut self, go_on: impl FnMut() -> bool) -> usize {
+        self.run_bounded(usize::MAX, go_on)
+    }
+
+    fn run_bounded(&mut self, max_turns: usize, mut go_on: impl FnMut() -> bool) -> usize {
         let mut turns = 0;
         self.poll_events();
         while turns < max_turns {
@@ -391,7 +398,7 @@ impl ProcessManager {
                 turns += 1;
             }
             self.poll_events();
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if !go_on() {
                 break;
             }
         }

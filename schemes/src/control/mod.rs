@@ -732,7 +732,14 @@ impl Daemon {
     /// requests, so they wait at most about one slice past the deadline
     /// whatever the guests do.
     pub fn step_until(&mut self, deadline: std::time::Instant) {
-        self.pm.run_until(deadline);
+        self.step_while(|| std::time::Instant::now() < deadline);
+    }
+
+    /// As [`Daemon::step`], running guests for as long as `go_on` (asked
+    /// after each time slice) says so; a frontend that can tell cheaply
+    /// whether a request waits stops at once when one does.
+    pub fn step_while(&mut self, go_on: impl FnMut() -> bool) {
+        self.pm.run_while(go_on);
         self.settle();
     }
 
