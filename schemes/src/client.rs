@@ -45,6 +45,7 @@ pub enum ClientError {
 #[derive(Debug)]
 pub struct Client {
     stream: UnixStream,
+    path: PathBuf,
     next_id: u32,
     buf: Vec<u8>,
 }
@@ -52,7 +53,17 @@ pub struct Client {
 impl Client {
     /// Connects to the daemon's socket.
     pub fn connect(path: &Path) -> std::io::Result<Client> {
-        Ok(Client { stream: UnixStream::connect(path)?, next_id: 1, buf: Vec::new() })
+        Ok(Client {
+            stream: UnixStream::connect(path)?,
+            path: path.to_path_buf(),
+            next_id: 1,
+            buf: Vec::new(),
+        })
+    }
+
+    /// The socket it is connected to.
+    pub fn socket_path(&self) -> &Path {
+        &self.path
     }
 
     /// Sends one request and waits for its answer.
@@ -133,10 +144,23 @@ impl Client {
     /// Lists a directory.
     pub fn list(&mut self, path: &str) -> Result<Vec<(String, u8)>, ClientError> {
         let fd = self.open(path, flags::O_RDONLY | flags::O_DIRECTORY)?;
-        let result = match self.call(Request::Getdents { fd, offset: 0 }) {
-            Ok(Reply::Entries(entries)) => Ok(entries),
-            Ok(_) => Err(ClientError::Protocol),
-            Err(e) => Err(e),
+        let mut all = Vec::new();
+        let mut offset = 0;
+        // Page by page: a guest scheme answers a batch at a time.
+        let result = loop {
+            match self.call(Request::Getdents { fd, offset }) {
+                Ok(Reply::Entries(entries)) if entries.is_empty() => break Ok(all),
+                Ok(Reply::Entries(entries)) => {
+                    let next = entries.last().map_or(offset, |e| e.2);
+                    if next == offset {
+                        break Err(ClientError::Protocol);
+                    }
+                    offset = next;
+                    all.extend(entries.into_iter().map(|(name, kind, _)| (name, kind)));
+                }
+                Ok(_) => break Err(ClientError::Protocol),
+                Err(e) => break Err(e),
+            }
         };
         let _ = self.call(Request::Close { fd });
         result

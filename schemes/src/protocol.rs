@@ -52,7 +52,8 @@ pub enum Request {
         /// Open file.
         fd: u64,
     },
-    /// Directory entries from the `offset`-th.
+    /// Directory entries from an opaque offset (0, or the last entry's
+    /// next offset); an empty answer is the end.
     Getdents {
         /// Open file.
         fd: u64,
@@ -110,8 +111,9 @@ pub enum Reply {
     Count(u64),
     /// A status.
     Stat(Stat),
-    /// Directory entries: name and kind.
-    Entries(Vec<(String, u8)>),
+    /// Directory entries: name, kind and the opaque offset of the entry
+    /// after it (what the next `Getdents` starts from).
+    Entries(Vec<(String, u8, u64)>),
     /// A path.
     Path(String),
     /// Done.

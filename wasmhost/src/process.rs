@@ -362,6 +362,11 @@ impl Process {
         matches!(self.sched, Sched::Exited(_))
     }
 
+    /// The total fuel budget (what `refuel` raises), if any.
+    pub fn fuel_limit(&self) -> Option<u64> {
+        self.limits.fuel
+    }
+
     /// Fuel left of its budget, if it has one.
     pub fn fuel_left(&self) -> Option<u64> {
         self.limits.fuel.map(|b| b.saturating_sub(self.fuel_used))

@@ -55,6 +55,11 @@ pub fn status(pm: &ProcessManager, pid: Pid) -> Option<Vec<u8>> {
     let _ = writeln!(out, "hash: {}", hex(&info.module_hash));
     let _ = writeln!(out, "memory_pages: {}", info.memory_pages);
     let _ = writeln!(out, "fuel_used: {}", info.fuel_used);
+    match pm.process(pid).and_then(|p| p.fuel_limit()) {
+        Some(limit) => writeln!(out, "fuel_limit: {limit}"),
+        None => writeln!(out, "fuel_limit: none"),
+    }
+    .ok();
     let _ = writeln!(out, "caps: {}", info.caps);
     if let Some(s) = &info.status {
         let _ = writeln!(out, "status: {s}");

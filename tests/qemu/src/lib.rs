@@ -71,6 +71,8 @@ pub enum Outcome {
         accel: String,
         /// Time from starting QEMU to the marker.
         after: Duration,
+        /// The smoke test's per-check lines from the serial log.
+        checks: Vec<String>,
     },
     /// The smoke test failed, or no marker came.
     Failed {
@@ -145,7 +147,10 @@ pub fn harness(config: &HarnessConfig, log: &mut dyn FnMut(&str)) -> Result<Outc
         return Ok(Outcome::Skipped(missing));
     };
     std::fs::create_dir_all(&config.work_dir).map_err(HarnessError::io("creating the work directory"))?;
-    log("building wasmd and wasmd-smoke for Redox");
+    log(match config.binaries {
+        redox_build::Source::Given(_) => "using the given Redox builds of wasmd and wasmd-smoke",
+        _ => "building wasmd and wasmd-smoke for Redox",
+    });
     let binaries = config.binaries.resolve()?;
     let tree = config.work_dir.join("stage");
     log(&format!("staging into {}", tree.display()));

@@ -93,7 +93,10 @@ fn cmd_boot() -> Result<ExitCode, String> {
 /// Prints an outcome; the exit code for it.
 fn report(outcome: &Outcome) -> ExitCode {
     match outcome {
-        Outcome::Passed { accel, after } => {
+        Outcome::Passed { accel, after, checks } => {
+            for line in checks {
+                println!("{line}");
+            }
             println!("PASS: WASMD-SMOKE: PASS after {:.1} s ({accel})", after.as_secs_f64());
             ExitCode::SUCCESS
         }

@@ -12,6 +12,9 @@ pub const WASMD_UNIT: &str = include_str!("../../../recipes/wasmd/20_wasmd.servi
 pub const SMOKE_UNIT: &str = include_str!("../25_wasmd_smoke.service");
 /// The example guests staged under `usr/share/wasmd`.
 pub const EXAMPLES: &[&str] = crate::guest_build::EXAMPLES;
+/// The smoke test's own guests (test fixtures), staged under
+/// `usr/share/wasmd/smoke`.
+pub const SMOKE_FIXTURES: &[&str] = &["ticker", "chan_native", "faulty_scheme", "fs_client", "net_peer"];
 
 /// What goes into the tree.
 #[derive(Debug, Clone)]
@@ -45,6 +48,10 @@ pub fn files(inputs: &Inputs) -> Result<Vec<StagedFile>, HarnessError> {
     for name in EXAMPLES {
         let data = read(&inputs.guests.join(format!("{name}.wasm")))?;
         files.push(StagedFile { path: format!("usr/share/wasmd/{name}.wasm"), mode: 0o644, data });
+    }
+    for name in SMOKE_FIXTURES {
+        let data = read(&inputs.guests.join(format!("{name}.wasm")))?;
+        files.push(StagedFile { path: format!("usr/share/wasmd/smoke/{name}.wasm"), mode: 0o644, data });
     }
     files.push(StagedFile {
         path: "usr/lib/init.d/20_wasmd.service".into(),

@@ -38,6 +38,9 @@ fn staging_writes_a_redox_root() {
     for name in ["hello", "demo", "worker", "pipeline", "ramfs", "kvstore"] {
         expected.push((format!("usr/share/wasmd/{name}.wasm"), 0o644));
     }
+    for name in ["ticker", "chan_native", "faulty_scheme", "fs_client", "net_peer"] {
+        expected.push((format!("usr/share/wasmd/smoke/{name}.wasm"), 0o644));
+    }
     expected.sort();
     let mut staged: Vec<(String, u32)> = files.iter().map(|f| (f.path.clone(), f.mode)).collect();
     staged.sort();

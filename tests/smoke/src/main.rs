@@ -1,27 +1,47 @@
-//! `wasmd-smoke [GUEST_DIR]`: runs the smoke sequence against the live
-//! `/scheme/wasm` (default guests: `/usr/share/wasmd`) and prints
-//! `WASMD-SMOKE: PASS` or `WASMD-SMOKE: FAIL <reason>`; the exit code is 0
+//! `wasmd-smoke [EXAMPLES_DIR [FIXTURES_DIR]]`: runs every check against
+//! the live `/scheme/wasm` (default guests: `/usr/share/wasmd` and
+//! `/usr/share/wasmd/smoke`), printing a line per check and then
+//! `WASMD-SMOKE: PASS ...` or `WASMD-SMOKE: FAIL ...`; the exit code is 0
 //! on success, 1 on failure. Started by an init unit in the QEMU harness,
 //! its standard output reaches the serial console through the log daemon.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use wasmd_smoke::{Setup, StdTree, Tree};
 
 fn main() -> ExitCode {
-    let guests = std::env::args().nth(1).unwrap_or_else(|| "/usr/share/wasmd".into());
-    let result = wasmd_smoke::run(&mut wasmd_smoke::StdTree, &guests, &mut |step| {
-        println!("wasmd-smoke: ok {step}");
-    });
-    let (line, code) = match result {
-        Ok(()) => (wasmd_smoke::PASS.to_string(), ExitCode::SUCCESS),
-        Err(reason) => (format!("{} {reason}", wasmd_smoke::FAIL), ExitCode::FAILURE),
+    let mut args = std::env::args().skip(1);
+    let examples = args.next().unwrap_or_else(|| "/usr/share/wasmd".into());
+    let fixtures = args.next().unwrap_or_else(|| format!("{examples}/smoke"));
+    let scratch = "/tmp/wasmd-smoke".to_string();
+    if let Err(e) = std::fs::create_dir_all(&scratch) {
+        println!("wasmd-smoke: cannot make {scratch}: {e}");
+    }
+    let setup = Setup {
+        trees: Arc::new(|| Ok(Box::new(StdTree) as Box<dyn Tree>)),
+        examples,
+        fixtures,
+        file_root: PathBuf::from("/"),
+        scratch,
     };
-    println!("{line}");
+    let reports = wasmd_smoke::run(&setup, wasmd_smoke::CHECKS, &mut |report| {
+        println!("{}", report.line());
+        let _ = std::io::stdout().flush();
+    });
+    let verdict = wasmd_smoke::verdict(&reports);
+    println!("{verdict}");
     let _ = std::io::stdout().flush();
     // The kernel's debug console too, in case standard output is not the
     // serial console in this image.
     if let Ok(mut debug) = std::fs::OpenOptions::new().write(true).open("/scheme/debug") {
-        let _ = writeln!(debug, "{line}");
+        let _ = writeln!(debug, "{verdict}");
     }
-    code
+    if verdict.starts_with(wasmd_smoke::PASS) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

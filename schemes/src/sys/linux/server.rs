@@ -233,7 +233,7 @@ impl Server {
             Request::Fpath { fd } => daemon.fpath(fd, token).map_ok(Reply::Path),
             Request::Getdents { fd, offset } => daemon
                 .getdents(fd, offset, token)
-                .map_ok(|v| Reply::Entries(v.into_iter().map(|e| (e.name, e.kind)).collect())),
+                .map_ok(|v| Reply::Entries(v.into_iter().map(|e| (e.name, e.kind, e.next)).collect())),
             Request::Close { fd } => {
                 conn.fds.remove(&fd);
                 daemon.close(fd);
@@ -262,7 +262,9 @@ impl Server {
                 Ok(Output::Count(n)) => Reply::Count(n as u64),
                 Ok(Output::Stat(s)) => Reply::Stat(s),
                 Ok(Output::Path(p)) => Reply::Path(p),
-                Ok(Output::Entries(v)) => Reply::Entries(v.into_iter().map(|e| (e.name, e.kind)).collect()),
+                Ok(Output::Entries(v)) => {
+                    Reply::Entries(v.into_iter().map(|e| (e.name, e.kind, e.next)).collect())
+                }
                 Ok(Output::Done) => Reply::Done,
                 Err(e) => Reply::Error(e),
             };
