@@ -102,12 +102,36 @@ fn the_recipe_and_the_config_fragment_install_what_the_harness_stages() {
         "--package wasmd",
         "--locked",
         "usr/bin/wasmd",
-        "xtask -- guests \"$2\"",
+        "--package wasmd-examples",
+        "--target wasm32-unknown-unknown",
+        "-Zbuild-std=core,alloc",
         "usr/share/wasmd",
         "20_wasmd.service",
         "usr/lib/init.d/20_wasmd.service",
+        "export CARGO_NET_OFFLINE=true",
     ] {
         assert!(recipe.contains(needed), "recipe.toml lacks {needed}");
+    }
+    // The build never reaches for the network: every cargo runs offline,
+    // nothing is installed.
+    let script = &recipe[recipe.find("script = \"\"\"").unwrap()..];
+    assert!(!script.contains("rustup"), "the build installs a toolchain:\n{script}");
+    assert_eq!(script.matches("--offline").count(), 2, "{script}");
+    // The examples the harness stages are the examples package's programs.
+    let bins = std::fs::read_dir(root.join("guests/examples/src/bin")).unwrap();
+    let mut names: Vec<String> =
+        bins.map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned()).collect();
+    names.sort();
+    let mut examples: Vec<&str> = stage::EXAMPLES.to_vec();
+    examples.sort();
+    assert_eq!(names, examples);
+    // What the build compiles is fetched beforehand, the guests' standard
+    // library crates included.
+    let fetch = std::fs::read_to_string(root.join("recipes/wasmd/fetch-crates.sh")).unwrap();
+    for needed in
+        ["cargo fetch --locked --manifest-path Cargo.toml", "guests/Cargo.toml", "-Zbuild-std=core,alloc"]
+    {
+        assert!(fetch.contains(needed), "fetch-crates.sh lacks {needed}");
     }
     let config = std::fs::read_to_string(root.join("cookbook/wasmd.toml")).unwrap();
     assert!(config.contains("include = [\"minimal.toml\"]"), "{config}");

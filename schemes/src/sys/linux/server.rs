@@ -272,12 +272,18 @@ impl Server {
         }
     }
 
+    /// Writes what connections have pending and drops dead ones. When
+    /// answers went out, yields the CPU: the daemon is busy whenever guests
+    /// are, and on one core a client woken by its answer would otherwise
+    /// wait for the kernel to preempt the daemon.
     fn flush_and_reap(&mut self, daemon: &mut Daemon, epoll: &OwnedFd) {
+        let mut answered = false;
         for (key, conn) in self.conns.iter_mut() {
             while !conn.outbuf.is_empty() && !conn.dead {
                 match conn.stream.write(&conn.outbuf) {
                     Ok(0) => conn.dead = true,
                     Ok(n) => {
+                        answered = true;
                         conn.outbuf.drain(..n);
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -313,6 +319,9 @@ impl Server {
                     daemon.close(fd);
                 }
             }
+        }
+        if answered {
+            std::thread::yield_now();
         }
     }
 }

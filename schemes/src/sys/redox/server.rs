@@ -89,14 +89,17 @@ pub fn serve(mut daemon: Daemon) -> std::io::Result<()> {
         tokens: HashMap::new(),
         watchers: HashMap::new(),
         next_token: 1,
+        answered: false,
     };
     loop {
         // Requests queued before subscribing are not reported: drain the
         // sockets on every turn, not only after an event.
         server.drain_all(&mut daemon)?;
+        server.let_callers_run();
         daemon.step_until(std::time::Instant::now() + crate::control::STEP_TIME);
         server.deliver(&mut daemon)?;
         server.schemes_changed(&mut daemon, &queue)?;
+        server.let_callers_run();
         let timeout = daemon.idle_timeout();
         if timeout == Some(std::time::Duration::ZERO) {
             continue;
@@ -255,6 +258,8 @@ struct Server {
     /// Files with `fevent` interest → the socket to post readiness on.
     watchers: HashMap<u64, usize>,
     next_token: Token,
+    /// An answer was written since the last [`Server::let_callers_run`].
+    answered: bool,
 }
 
 impl Server {
@@ -312,12 +317,23 @@ impl Server {
         }
     }
 
-    fn write(&self, key: usize, response: Response) -> std::io::Result<()> {
+    fn write(&mut self, key: usize, response: Response) -> std::io::Result<()> {
         match self.sockets.get(&key) {
             Some(endpoint) => {
+                self.answered = true;
                 endpoint.socket.write_response(response, SignalBehavior::Restart).map_err(io).map(|_| ())
             }
             None => Ok(()),
+        }
+    }
+
+    /// After answering: lets the callers run now. The daemon is busy
+    /// whenever guests are; on one CPU a caller woken by an answer would
+    /// otherwise wait for the kernel to preempt the daemon before it can
+    /// send its next request.
+    fn let_callers_run(&mut self) {
+        if std::mem::take(&mut self.answered) {
+            std::thread::yield_now();
         }
     }
 
