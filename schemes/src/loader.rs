@@ -4,12 +4,17 @@
 //! directory of the guest's own module) and only reads files inside its
 //! module roots: the directories the operator allowed (at start-up, and
 //! the directories of modules the operator spawned through the control
-//! tree). A path that leaves them (`..`, absolute paths elsewhere,
-//! symlinks pointing out) is refused with `EACCES`. [`AnyPathLoader`] is
-//! the operator's own loader: any absolute path. Both run on worker
-//! threads.
+//! tree). A path that leaves them (`..`, absolute paths elsewhere) or
+//! has a symbolic link below its root is refused with `EACCES`.
+//! [`AnyPathLoader`] is the operator's own loader: any absolute path. Both
+//! run on worker threads.
+//!
+//! Paths are resolved lexically ([`normalize`]), never with
+//! `canonicalize`: on Redox that asks the scheme for the file's path
+//! (`fpath`), and bootstrap's initfs answers a wrong one
+//! (`/scheme/initfs/a/b` comes back as `/scheme/initfsa/b`).
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::RwLock;
 
 use wasmd_abi::errno::{EACCES, EIO, ENOENT};
@@ -24,11 +29,50 @@ pub struct FsModuleLoader {
     roots: RwLock<Vec<PathBuf>>,
 }
 
+/// `path` made absolute (against the current directory) and normalised
+/// without asking the file system: `.` components dropped, `..` taken
+/// lexically (never above `/`).
+pub fn normalize(path: &Path) -> PathBuf {
+    let absolute = if path.is_relative() {
+        std::env::current_dir().map(|cwd| cwd.join(path)).unwrap_or_else(|_| path.to_path_buf())
+    } else {
+        path.to_path_buf()
+    };
+    let mut out = PathBuf::from("/");
+    for part in absolute.components() {
+        match part {
+            Component::Normal(name) => out.push(name),
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
+}
+
+/// `Err` naming the first symbolic link on `path` below `root` (a link
+/// could point out of the root).
+fn no_link_below(root: &Path, path: &Path) -> Result<(), String> {
+    let Ok(below) = path.strip_prefix(root) else {
+        return Err("outside the allowed module directories".into());
+    };
+    let mut at = root.to_path_buf();
+    for part in below.components() {
+        at.push(part);
+        if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(format!("{} is a symbolic link", at.display()));
+        }
+    }
+    Ok(())
+}
+
 impl FsModuleLoader {
-    /// A loader allowing files under `roots` (canonicalized now; roots
-    /// that do not exist are dropped).
+    /// A loader allowing files under `roots` (normalised now; roots that
+    /// are not directories are dropped).
     pub fn new(roots: impl IntoIterator<Item = PathBuf>) -> Self {
-        Self { roots: RwLock::new(roots.into_iter().filter_map(|r| r.canonicalize().ok()).collect()) }
+        let roots = roots.into_iter().map(|r| normalize(&r)).filter(|r| r.is_dir()).collect();
+        Self { roots: RwLock::new(roots) }
     }
 
     /// The allowed roots.
@@ -36,7 +80,7 @@ impl FsModuleLoader {
         self.roots.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Allows one more directory (already canonical).
+    /// Allows one more directory (already normalised).
     pub fn allow(&self, dir: PathBuf) {
         let mut roots = self.roots.write().unwrap_or_else(|e| e.into_inner());
         if !roots.iter().any(|r| dir.starts_with(r)) {
@@ -48,7 +92,10 @@ impl FsModuleLoader {
 /// Reads and size-checks a resolved module file.
 fn read_module(requested: &str, resolved: PathBuf) -> Result<LoadedModule, LoadError> {
     let fail = |reason: String, errno: i32| LoadError { path: requested.to_string(), reason, errno };
-    let meta = std::fs::metadata(&resolved).map_err(|e| fail(e.to_string(), EIO))?;
+    let meta = std::fs::metadata(&resolved).map_err(|e| {
+        let errno = if e.kind() == std::io::ErrorKind::NotFound { ENOENT } else { EIO };
+        fail(e.to_string(), errno)
+    })?;
     if !meta.is_file() {
         return Err(fail("not a file".into(), EACCES));
     }
@@ -69,8 +116,7 @@ impl ModuleLoader for AnyPathLoader {
         if !path.starts_with('/') {
             return Err(fail("not an absolute path".into(), EACCES));
         }
-        let resolved = Path::new(path).canonicalize().map_err(|e| fail(e.to_string(), ENOENT))?;
-        read_module(path, resolved)
+        read_module(path, normalize(Path::new(path)))
     }
 }
 
@@ -87,10 +133,55 @@ impl ModuleLoader for FsModuleLoader {
             },
             _ => requested.to_path_buf(),
         };
-        let resolved = joined.canonicalize().map_err(|e| fail(e.to_string(), ENOENT))?;
-        if !roots.iter().any(|root| resolved.starts_with(root)) {
+        let resolved = normalize(&joined);
+        let Some(root) = roots.iter().find(|root| resolved.starts_with(root)) else {
             return Err(fail("outside the allowed module directories".into(), EACCES));
-        }
+        };
+        no_link_below(root, &resolved).map_err(|why| fail(why, EACCES))?;
         read_module(path, resolved)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_normalised_without_the_file_system() {
+        assert_eq!(
+            normalize(Path::new("/scheme/initfs/a/./b.wasm")),
+            PathBuf::from("/scheme/initfs/a/b.wasm")
+        );
+        assert_eq!(normalize(Path::new("/a/b/../../../c")), PathBuf::from("/c"));
+        assert_eq!(normalize(Path::new("x.wasm")), std::env::current_dir().unwrap().join("x.wasm"));
+    }
+
+    #[test]
+    fn roots_are_kept_and_links_below_them_refused() {
+        let dir = std::env::temp_dir().join(format!("wasmd-loader-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("mods")).unwrap();
+        std::fs::create_dir_all(dir.join("other")).unwrap();
+        std::fs::write(dir.join("mods/a.wasm"), b"\0asm").unwrap();
+        std::fs::write(dir.join("other/b.wasm"), b"\0asm").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(dir.join("other"), dir.join("mods/link")).unwrap();
+        let loader = FsModuleLoader::new([dir.join("mods/../mods")]);
+        assert_eq!(loader.roots(), [dir.join("mods")]);
+        let loaded = loader.load(None, "a.wasm").unwrap();
+        assert_eq!(loaded.path, dir.join("mods/a.wasm"));
+        assert_eq!(loader.load(Some(&dir.join("mods")), "../other/b.wasm").unwrap_err().errno, EACCES);
+        #[cfg(unix)]
+        {
+            let err = loader.load(None, "link/b.wasm").unwrap_err();
+            assert_eq!(err.errno, EACCES);
+            assert!(err.reason.contains("symbolic link"), "{}", err.reason);
+        }
+        assert_eq!(AnyPathLoader.load(None, "relative.wasm").unwrap_err().errno, EACCES);
+        assert_eq!(
+            AnyPathLoader.load(None, &format!("{}/other/../mods/a.wasm", dir.display())).unwrap().path,
+            dir.join("mods/a.wasm")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

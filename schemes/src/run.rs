@@ -88,7 +88,7 @@ pub fn run(spec: &RunSpec) -> Result<(ExitStatus, Option<String>), RunError> {
         caps: spec.caps,
         limits: spec.limits,
         parent: None,
-        module_path: spec.module.canonicalize().ok(),
+        module_path: Some(crate::loader::normalize(&spec.module)),
         namespace: spec.namespace.clone(),
     };
     let pid = manager.spawn(module, opts).map_err(spawn_err)?;
