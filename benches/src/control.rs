@@ -25,13 +25,8 @@ const SPINNERS: usize = 100;
 pub fn daemon(socket: &Path) {
     let platform = wasmd::sys::OsPlatform::with_file_root(None).expect("platform");
     let loader = Arc::new(wasmd::loader::FsModuleLoader::new(Vec::new()));
-    let pm = wasmhost::ProcessManager::new(
-        wasmhost::ManagerConfig::default(),
-        Arc::new(platform),
-        loader.clone(),
-        Arc::new(wasmhost::NoOutput),
-    );
-    if let Err(e) = wasmd::sys::serve(wasmd::control::Daemon::new(pm, loader), socket) {
+    let daemon = wasmd::control::Daemon::with_platform(Arc::new(platform), loader);
+    if let Err(e) = wasmd::sys::serve(daemon, socket) {
         eprintln!("bench daemon: {e}");
     }
 }

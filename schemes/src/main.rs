@@ -280,13 +280,7 @@ fn daemon(socket: Option<PathBuf>, module_dirs: Vec<PathBuf>, fs_root: Option<Pa
         }
     };
     let loader = Arc::new(wasmd::loader::FsModuleLoader::new(module_dirs));
-    let pm = wasmhost::ProcessManager::new(
-        wasmhost::ManagerConfig::default(),
-        Arc::new(platform),
-        loader.clone(),
-        Arc::new(wasmhost::NoOutput),
-    );
-    let daemon = wasmd::control::Daemon::new(pm, loader);
+    let daemon = wasmd::control::Daemon::with_platform(Arc::new(platform), loader);
     let path = client::socket_path(socket);
     match wasmd::sys::serve(daemon, &path) {
         Ok(()) => ExitCode::SUCCESS,

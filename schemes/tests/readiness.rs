@@ -10,14 +10,7 @@ use wasmd_tests::guest;
 
 fn daemon() -> Daemon {
     let platform = wasmd::sys::OsPlatform::with_file_root(None).unwrap();
-    let loader = Arc::new(wasmd::loader::FsModuleLoader::new(Vec::new()));
-    let pm = wasmhost::ProcessManager::new(
-        wasmhost::ManagerConfig::default(),
-        Arc::new(platform),
-        loader.clone(),
-        Arc::new(wasmhost::NoOutput),
-    );
-    Daemon::new(pm, loader)
+    Daemon::with_platform(Arc::new(platform), Arc::new(wasmd::loader::FsModuleLoader::new(Vec::new())))
 }
 
 /// Steps the daemon until `f` gives a value (10 s at most).

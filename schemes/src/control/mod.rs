@@ -267,6 +267,19 @@ impl Daemon {
         }
     }
 
+    /// The daemon as `wasmd daemon` makes it: a process manager with the
+    /// default configuration on `platform`, guests' output kept in their
+    /// logs only, guests loading modules with `guest_loader`.
+    pub fn with_platform(platform: Arc<dyn wasmhost::Platform>, guest_loader: Arc<FsModuleLoader>) -> Self {
+        let pm = ProcessManager::new(
+            wasmhost::ManagerConfig::default(),
+            platform,
+            guest_loader.clone(),
+            Arc::new(wasmhost::NoOutput),
+        );
+        Self::new(pm, guest_loader)
+    }
+
     /// The process manager.
     pub fn manager(&mut self) -> &mut ProcessManager {
         &mut self.pm

@@ -133,13 +133,7 @@ fn daemon(name: &str, root: &Path) -> PathBuf {
         let platform = wasmd::sys::OsPlatform::with_file_root(Some(&root)).unwrap();
         let loader =
             Arc::new(wasmd::loader::FsModuleLoader::new(vec![PathBuf::from(wasmd_tests::GUESTS_DIR)]));
-        let pm = wasmhost::ProcessManager::new(
-            wasmhost::ManagerConfig::default(),
-            Arc::new(platform),
-            loader.clone(),
-            Arc::new(wasmhost::NoOutput),
-        );
-        wasmd::sys::serve(wasmd::control::Daemon::new(pm, loader), &path)
+        wasmd::sys::serve(wasmd::control::Daemon::with_platform(Arc::new(platform), loader), &path)
     });
     let deadline = Instant::now() + Duration::from_secs(10);
     while Client::connect(&socket).is_err() {

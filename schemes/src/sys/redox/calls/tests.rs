@@ -17,14 +17,7 @@ const HEADER: u16 = size_of::<DirentHeader>() as u16;
 
 fn daemon() -> Daemon {
     let platform = crate::sys::OsPlatform::with_file_root(None).unwrap();
-    let loader = Arc::new(crate::loader::FsModuleLoader::new(Vec::new()));
-    let pm = wasmhost::ProcessManager::new(
-        wasmhost::ManagerConfig::default(),
-        Arc::new(platform),
-        loader.clone(),
-        Arc::new(wasmhost::NoOutput),
-    );
-    Daemon::new(pm, loader)
+    Daemon::with_platform(Arc::new(platform), Arc::new(crate::loader::FsModuleLoader::new(Vec::new())))
 }
 
 fn guest(name: &str) -> String {
