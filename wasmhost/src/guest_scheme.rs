@@ -131,7 +131,8 @@ pub struct SchemeTable {
 /// Checks a scheme name: 1 to 64 of `[a-z0-9._-]`, not reserved.
 pub fn valid_name(name: &str) -> Result<(), i32> {
     let ok_chars = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-    if name.is_empty() || name.len() > 64 || !ok_chars {
+    // `.` and `..` would name the namespace itself or its parent as paths.
+    if name.is_empty() || name.len() > 64 || !ok_chars || name.bytes().all(|b| b == b'.') {
         return Err(EINVAL);
     }
     if RESERVED.contains(&name) {
@@ -287,6 +288,10 @@ mod tests {
         let mut t = SchemeTable::default();
         assert_eq!(t.register("wasm", 1), Err(EEXIST));
         assert_eq!(t.register("Bad Name", 1), Err(EINVAL));
+        for dots in [".", "..", "..."] {
+            assert_eq!(t.register(dots, 1), Err(EINVAL), "{dots}");
+        }
+        assert_eq!(t.register("", 1), Err(EINVAL));
         t.register("ramfs", 7).unwrap();
         assert_eq!(t.register("ramfs", 8), Err(EEXIST));
         assert_eq!(t.submit("nope", 0, SchemeOp::Fsync { id: 1 }, Origin::External), Err(ENOENT));

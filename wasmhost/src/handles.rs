@@ -5,15 +5,20 @@
 //! `generation << 16 | index`: a slot's generation changes each time it is
 //! freed, so a stale or forged handle is `EBADF`, never another object.
 //! Generations start at 1 and stay below `0x8000`, so a handle is always a
-//! positive `i32` and 0 is never valid. The table holds at most
-//! `max` entries (the process's `max_handles` limit, at most 65535);
-//! beyond that, insertion is `EMFILE`.
+//! positive `i32` and 0 is never valid. A slot whose generations are used
+//! up is retired, never reused: a handle value, once freed, never names
+//! another object. The table holds at most `max` entries (the process's
+//! `max_handles` limit, at most 65535); beyond that, or once every slot is
+//! retired (after more than two thousand million handles), insertion is
+//! `EMFILE`.
 
 use wasmd_abi::errno::{EBADF, EMFILE, EPERM};
 use wasmd_abi::Rights;
 
 /// Largest table size the encoding allows.
 pub const MAX_HANDLES: u32 = 0xffff;
+/// The last generation of a slot (the sign bit of an `i32` stays clear).
+const LAST_GENERATION: u16 = 0x7fff;
 
 /// One entry: the object and the rights this handle carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,8 +113,10 @@ impl<T> HandleTable<T> {
         let index = (handle & 0xffff) as usize;
         let slot = &mut self.slots[index];
         let entry = slot.entry.take().ok_or(EBADF)?;
-        slot.generation = if slot.generation >= 0x7fff { 1 } else { slot.generation + 1 };
-        self.free.push(index as u16);
+        if slot.generation < LAST_GENERATION {
+            slot.generation += 1;
+            self.free.push(index as u16);
+        }
         self.live -= 1;
         Ok(entry)
     }
@@ -161,12 +168,17 @@ mod tests {
     }
 
     #[test]
-    fn generations_wrap_without_reaching_the_sign_bit() {
+    fn a_freed_handle_never_comes_back() {
         let mut t = HandleTable::new(1);
+        let mut seen = std::collections::HashSet::new();
+        // One slot's generations, then the next slot's.
         for _ in 0..0x10000 {
             let h = t.insert((), Rights::READ).unwrap();
             assert!((h as i32) > 0);
+            assert!(seen.insert(h), "handle {h:#x} handed out twice");
             t.remove(h).unwrap();
+            assert_eq!(t.get(h, Rights(0)), Err(EBADF));
         }
+        assert_eq!(t.len(), 0);
     }
 }

@@ -9,6 +9,23 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// `text` safe to print in a table or a `key: value` line: control
+/// characters (newlines, terminal escapes) and backslashes are written as
+/// escapes, so a guest-chosen name cannot forge rows or drive a terminal.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\x{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn state_name(info: &ProcessInfo) -> &'static str {
     match info.state {
         wasmd_abi::RunState::Ready => "ready",
@@ -27,14 +44,14 @@ pub fn ps(pm: &ProcessManager) -> Vec<u8> {
     );
     for pid in pm.pids() {
         let Some(info) = pm.info(pid) else { continue };
-        let status = info.status.as_ref().map_or_else(|| "-".to_string(), |s| s.to_string());
+        let status = info.status.as_ref().map_or_else(|| "-".to_string(), |s| printable(&s.to_string()));
         let _ = writeln!(
             out,
             "{:>6} {:>6} {:<9} {:<20} {:<16} {:>6} {:>14}  {}",
             info.pid,
             info.parent,
             state_name(&info),
-            info.name,
+            printable(&info.name),
             hex(&info.module_hash),
             info.memory_pages,
             info.fuel_used,
@@ -51,7 +68,7 @@ pub fn status(pm: &ProcessManager, pid: Pid) -> Option<Vec<u8>> {
     let _ = writeln!(out, "pid: {}", info.pid);
     let _ = writeln!(out, "parent: {}", info.parent);
     let _ = writeln!(out, "state: {}", state_name(&info));
-    let _ = writeln!(out, "module: {}", info.name);
+    let _ = writeln!(out, "module: {}", printable(&info.name));
     let _ = writeln!(out, "hash: {}", hex(&info.module_hash));
     let _ = writeln!(out, "memory_pages: {}", info.memory_pages);
     let _ = writeln!(out, "fuel_used: {}", info.fuel_used);
@@ -62,7 +79,7 @@ pub fn status(pm: &ProcessManager, pid: Pid) -> Option<Vec<u8>> {
     .ok();
     let _ = writeln!(out, "caps: {}", info.caps);
     if let Some(s) = &info.status {
-        let _ = writeln!(out, "status: {s}");
+        let _ = writeln!(out, "status: {}", printable(&s.to_string()));
     }
     Some(out.into_bytes())
 }
@@ -77,4 +94,18 @@ pub fn log(pm: &ProcessManager, pid: Pid) -> Option<Vec<u8>> {
         out.extend_from_slice(&err);
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn names_cannot_forge_rows_or_drive_the_terminal() {
+        assert_eq!(printable("worker"), "worker");
+        assert_eq!(printable("a\n    99      0 ready     fake"), "a\\x{a}    99      0 ready     fake");
+        assert_eq!(printable("\u{1b}[2J\r"), "\\x{1b}[2J\\x{d}");
+        assert_eq!(printable("back\\slash"), "back\\\\slash");
+        assert_eq!(printable("\u{9b}31m"), "\\x{9b}31m");
+    }
 }
