@@ -2,9 +2,9 @@
 //!
 //! QEMU runs with `-vga none -nographic` (the BIOS bootloader would wait
 //! for a key on its resolution menu otherwise) and the serial console in a
-//! log file. KVM is tried first when `/dev/kvm` exists; when QEMU dies
-//! early with it (nested KVM can fail with `failed to set MSR`), the boot
-//! is retried with TCG. The machine has one CPU: with two, about one boot
+//! log file. KVM is tried first when `/dev/kvm` exists; when QEMU exits
+//! with it before a marker (nested KVM can fail with `failed to set MSR`),
+//! the boot is retried with TCG. The machine has one CPU: with two, about one boot
 //! in eight hangs silently in this Redox; a boot that prints nothing at all
 //! within [`SILENT_LIMIT`] is retried (at most [`SILENT_RETRIES`] times).
 //! The Redox kernel does not power off by itself, so QEMU is stopped after
@@ -23,9 +23,6 @@ pub const PASS: &str = "WASMD-SMOKE: PASS";
 pub const FAIL: &str = "WASMD-SMOKE: FAIL";
 /// Lines of the serial log shown with a failure.
 const TAIL_LINES: usize = 40;
-/// A QEMU that exits within this time of starting with KVM is retried
-/// with TCG.
-const KVM_GRACE: Duration = Duration::from_secs(5);
 /// A boot whose serial log is still empty after this long is retried.
 pub const SILENT_LIMIT: Duration = Duration::from_secs(30);
 /// How often a silent boot is retried.
@@ -141,8 +138,10 @@ pub fn boot(config: &BootConfig) -> Result<Outcome, HarnessError> {
             if let Some(mut err) = qemu.0.stderr.take() {
                 let _ = err.read_to_string(&mut stderr);
             }
-            if auto && accel == "kvm" && started.elapsed() < KVM_GRACE {
-                // KVM did not work here: TCG is slower but boots.
+            if auto && accel == "kvm" {
+                // KVM did not work here (nested KVM can abort with
+                // `failed to set MSR`, sometimes only after seconds): TCG
+                // is slower but boots.
                 accel = "tcg";
                 qemu = start(config, accel)?;
                 continue;
