@@ -255,3 +255,33 @@ fn sockets_need_a_matching_grant() {
         h.stderr(listen)
     );
 }
+
+#[test]
+fn a_lying_provider_cannot_write_past_a_clients_buffer() {
+    // Answers longer than the request, write counts above what was
+    // written and absurd sizes are EIO; the client's memory and file
+    // position stay as they were.
+    let mut h = Harness::new();
+    let faulty = h.guest_with("faulty_scheme", &[], provider_caps(), &[]);
+    h.pm.run(4);
+    let path = wasmd_tests::wat("liar_client");
+    let client = h.spawn_file_ns(&path, &[], Caps::DEFAULT, wasmhost::Limits::default(), &["faulty:"]);
+    h.run_until_exit(client, 20);
+    assert_eq!(h.status(client), Some(ExitStatus::Exited(0)), "first failed check");
+    h.pm.kill(faulty).unwrap();
+}
+
+#[test]
+fn access_modes_hold_on_every_call_not_only_at_open() {
+    let root = temp_dir("modes");
+    let mut h = Harness::with_fs_root(&root);
+    let ramfs = h.guest_with("ramfs", &[], provider_caps(), &[]);
+    h.pm.run(4);
+    let path = wasmd_tests::wat("access_modes");
+    for (file, grant) in [("ramfs:/m.txt", "ramfs:"), ("file:/m.txt", "file:/=rw")] {
+        let client = h.spawn_file_ns(&path, &[file], Caps::DEFAULT, wasmhost::Limits::default(), &[grant]);
+        h.run_until_exit(client, 20);
+        assert_eq!(h.status(client), Some(ExitStatus::Exited(0)), "{file}: first failed check");
+    }
+    h.pm.kill(ramfs).unwrap();
+}

@@ -26,6 +26,7 @@ use wasmd_abi::msg;
 use wasmd_abi::scheme::{flags, DirEntry, SchemeOp, Stat};
 use wasmd_abi::Rights;
 
+use crate::guest_buf::GuestBuf;
 use crate::guest_scheme::{Origin, Reply};
 use crate::manager::{ProcessManager, SyscallOutcome};
 use crate::namespace::NsPath;
@@ -77,10 +78,8 @@ pub enum IoRequest {
     Read {
         /// Handle.
         handle: u32,
-        /// Guest buffer.
-        buf: u32,
-        /// Its length.
-        len: u32,
+        /// Guest buffer (at most [`MAX_IO`] bytes).
+        buf: GuestBuf,
     },
     /// Write at the handle's position.
     Write {
@@ -101,18 +100,14 @@ pub enum IoRequest {
         /// Handle.
         handle: u32,
         /// Guest buffer.
-        buf: u32,
-        /// Its capacity.
-        cap: u32,
+        buf: GuestBuf,
     },
     /// Next directory entries into a guest buffer.
     Getdents {
         /// Handle.
         handle: u32,
         /// Guest buffer.
-        buf: u32,
-        /// Its capacity.
-        cap: u32,
+        buf: GuestBuf,
     },
     /// Remove a path.
     Unlink {
@@ -150,10 +145,8 @@ pub enum IoRequest {
     Recv {
         /// Socket handle.
         handle: u32,
-        /// Guest buffer.
-        buf: u32,
-        /// Its length.
-        len: u32,
+        /// Guest buffer (at most [`MAX_IO`] bytes).
+        buf: GuestBuf,
     },
 }
 
@@ -161,22 +154,31 @@ pub enum IoRequest {
 #[derive(Debug, Clone)]
 pub enum IoThen {
     /// A new handle for what was opened (a guest scheme's file is named
-    /// by `scheme`).
+    /// by `scheme`), carrying `rights` (the open's access mode).
     Open {
         /// The guest scheme, when the open went to one.
         scheme: Option<String>,
+        /// `READ` and/or `WRITE`.
+        rights: Rights,
     },
     /// Copy data to `buf`, advance `handle`'s position.
     Read {
         /// Handle.
         handle: u32,
-        /// Guest buffer.
-        buf: u32,
+        /// Guest buffer: the answer may not be longer.
+        buf: GuestBuf,
+    },
+    /// Copy received data to `buf`.
+    Recv {
+        /// Guest buffer: the answer may not be longer.
+        buf: GuestBuf,
     },
     /// Advance `handle`'s position by the count.
     Write {
         /// Handle.
         handle: u32,
+        /// Bytes written by the guest: a larger count is a lie.
+        asked: usize,
     },
     /// Set the position to size + `offset`.
     SeekEnd {
@@ -188,18 +190,14 @@ pub enum IoThen {
     /// Encode a status into `buf`.
     Fstat {
         /// Guest buffer.
-        buf: u32,
-        /// Capacity.
-        cap: u32,
+        buf: GuestBuf,
     },
     /// Encode the entries from the handle's directory position.
     Getdents {
         /// Handle.
         handle: u32,
         /// Guest buffer.
-        buf: u32,
-        /// Capacity.
-        cap: u32,
+        buf: GuestBuf,
     },
     /// A provider created a directory and returned its id: close it,
     /// return 0 (`mkdir` on a guest scheme).
@@ -243,6 +241,51 @@ impl From<Reply> for Result<IoValue, i32> {
     }
 }
 
+/// Moves a file position by `n`: `EIO` rather than wrapping.
+fn advance(pos: &mut u64, n: u64) -> Result<(), i32> {
+    *pos = pos.checked_add(n).ok_or(EIO)?;
+    Ok(())
+}
+
+/// As many of `entries` as fit in `cap` bytes, encoded (postcard
+/// `Vec<DirEntry>`), and how many: `ERANGE` when entries remain but not
+/// even the first fits. Linear: each entry is sized once.
+fn dirents_page(entries: &[(String, u8)], cap: usize) -> Result<(Vec<u8>, usize), i32> {
+    fn entry((name, kind): &(String, u8)) -> DirEntry<'_> {
+        DirEntry { ino: 0, next: 0, kind: *kind, name }
+    }
+    // postcard writes a sequence as its length (a varint) and its items.
+    let varint = |n: usize| msg::encode(&(n as u64)).len();
+    let mut used = 0;
+    let mut taken = 0;
+    for e in entries {
+        let size = msg::encode(&entry(e)).len();
+        if varint(taken + 1) + used + size > cap {
+            break;
+        }
+        used += size;
+        taken += 1;
+    }
+    if taken == 0 && !entries.is_empty() {
+        return Err(ERANGE);
+    }
+    let page: Vec<DirEntry<'_>> = entries[..taken].iter().map(entry).collect();
+    Ok((msg::encode(&page), taken))
+}
+
+/// The rights a file handle gets from its open flags: what it was opened
+/// for, checked on every read and write (not only at open).
+fn access_rights(open_flags: u32) -> Rights {
+    match open_flags & flags::O_ACCMODE {
+        flags::O_WRONLY => Rights::WRITE,
+        flags::O_RDWR => Rights::READ.union(Rights::WRITE),
+        _ => Rights::READ,
+    }
+}
+
+/// Rights of a socket handle.
+const SOCKET_RIGHTS: Rights = Rights::READ.union(Rights::WRITE);
+
 fn is_write(open_flags: u32) -> bool {
     let acc = open_flags & flags::O_ACCMODE;
     acc == flags::O_WRONLY || acc == flags::O_RDWR || open_flags & (flags::O_CREAT | flags::O_TRUNC) != 0
@@ -257,10 +300,11 @@ fn errno(e: i32) -> SyscallOutcome {
     SyscallOutcome::Return(-i64::from(e))
 }
 
-/// A handle's file, cloned.
-fn file(proc: &Process, handle: u32) -> Result<FileHandle, i32> {
+/// A handle's file, cloned, if the handle holds `needed` (`READ` to read,
+/// `WRITE` to write): `EBADF` otherwise, as for a file not open for that.
+fn file(proc: &Process, handle: u32, needed: Rights) -> Result<FileHandle, i32> {
     let state = proc.store.as_ref().ok_or(EBADF)?.data();
-    match &state.handles.get(handle, Rights(0))?.object {
+    match &state.handles.get(handle, needed).map_err(|_| EBADF)?.object {
         HandleObject::File(f) => Ok(f.clone()),
         _ => Err(EBADF),
     }
@@ -311,14 +355,16 @@ impl ProcessManager {
             IoRequest::Open { path, flags } => {
                 if self.schemes().provider(&path.scheme).is_some() {
                     let op = SchemeOp::Open { path: path.rest.trim_start_matches('/'), flags };
-                    let then = IoThen::Open { scheme: Some(path.scheme.clone()) };
+                    let then =
+                        IoThen::Open { scheme: Some(path.scheme.clone()), rights: access_rights(flags) };
                     return guest(self, &path.scheme, op, then);
                 }
                 if path.scheme == "tcp" || path.scheme == "udp" {
                     return Err(EINVAL);
                 }
                 let platform = self.env.platform.clone();
-                self.io_job(pid, token, IoThen::Open { scheme: None }, move || {
+                let then = IoThen::Open { scheme: None, rights: access_rights(flags) };
+                self.io_job(pid, token, then, move || {
                     platform.fs_open(&path.scheme, &path.rest, flags).map(IoValue::File)
                 })
             }
@@ -357,9 +403,9 @@ impl ProcessManager {
                     platform.fs_mkdir(&path.scheme, &path.rest).map(|()| IoValue::Value(0))
                 })
             }
-            IoRequest::Read { handle, buf, len } => {
-                let f = file(proc, handle)?;
-                let len = (len as usize).min(MAX_IO);
+            IoRequest::Read { handle, buf } => {
+                let f = file(proc, handle, Rights::READ)?;
+                let len = buf.len();
                 let then = IoThen::Read { handle, buf };
                 match f.target {
                     FileTarget::Guest { scheme, id } => {
@@ -371,8 +417,8 @@ impl ProcessManager {
                 }
             }
             IoRequest::Write { handle, data } => {
-                let f = file(proc, handle)?;
-                let then = IoThen::Write { handle };
+                let f = file(proc, handle, Rights::WRITE)?;
+                let then = IoThen::Write { handle, asked: data.len() };
                 match f.target {
                     FileTarget::Guest { scheme, id } => {
                         guest(self, &scheme, SchemeOp::Write { id, offset: f.pos, data: &data }, then)
@@ -383,7 +429,7 @@ impl ProcessManager {
                 }
             }
             IoRequest::SeekEnd { handle, offset } => {
-                let f = file(proc, handle)?;
+                let f = file(proc, handle, Rights(0))?;
                 let then = IoThen::SeekEnd { handle, offset };
                 match f.target {
                     FileTarget::Guest { scheme, id } => guest(self, &scheme, SchemeOp::Fsize { id }, then),
@@ -392,9 +438,9 @@ impl ProcessManager {
                     }
                 }
             }
-            IoRequest::Fstat { handle, buf, cap } => {
-                let f = file(proc, handle)?;
-                let then = IoThen::Fstat { buf, cap };
+            IoRequest::Fstat { handle, buf } => {
+                let f = file(proc, handle, Rights(0))?;
+                let then = IoThen::Fstat { buf };
                 match f.target {
                     FileTarget::Guest { scheme, id } => guest(self, &scheme, SchemeOp::Fstat { id }, then),
                     FileTarget::Host(host) => {
@@ -402,9 +448,9 @@ impl ProcessManager {
                     }
                 }
             }
-            IoRequest::Getdents { handle, buf, cap } => {
-                let f = file(proc, handle)?;
-                let then = IoThen::Getdents { handle, buf, cap };
+            IoRequest::Getdents { handle, buf } => {
+                let f = file(proc, handle, Rights::READ)?;
+                let then = IoThen::Getdents { handle, buf };
                 match f.target {
                     FileTarget::Guest { scheme, id } => {
                         guest(self, &scheme, SchemeOp::Getdents { id, offset: f.dir_pos }, then)
@@ -417,13 +463,15 @@ impl ProcessManager {
             }
             IoRequest::Connect { path } => {
                 let platform = self.env.platform.clone();
-                self.io_job(pid, token, IoThen::Open { scheme: None }, move || {
+                let then = IoThen::Open { scheme: None, rights: SOCKET_RIGHTS };
+                self.io_job(pid, token, then, move || {
                     platform.net_connect(&path.scheme, &path.rest).map(IoValue::Socket)
                 })
             }
             IoRequest::Listen { path } => {
                 let platform = self.env.platform.clone();
-                self.io_job(pid, token, IoThen::Open { scheme: None }, move || {
+                let then = IoThen::Open { scheme: None, rights: SOCKET_RIGHTS };
+                self.io_job(pid, token, then, move || {
                     platform.net_listen(&path.scheme, &path.rest).map(IoValue::Socket)
                 })
             }
@@ -442,13 +490,13 @@ impl ProcessManager {
         };
         let sock = socket(proc, handle)?;
         let attempt = match &req {
-            IoRequest::Accept { .. } => {
-                sock.accept().map(|s| (IoValue::Socket(s), IoThen::Open { scheme: None }))
-            }
+            IoRequest::Accept { .. } => sock
+                .accept()
+                .map(|s| (IoValue::Socket(s), IoThen::Open { scheme: None, rights: SOCKET_RIGHTS })),
             IoRequest::Send { data, .. } => sock.send(data).map(|n| (IoValue::Value(n as u64), IoThen::Done)),
-            IoRequest::Recv { buf, len, .. } => sock
-                .recv((*len as usize).min(MAX_IO))
-                .map(|d| (IoValue::Data(d), IoThen::Read { handle: u32::MAX, buf: *buf })),
+            IoRequest::Recv { buf, .. } => {
+                sock.recv(buf.len()).map(|d| (IoValue::Data(d), IoThen::Recv { buf: *buf }))
+            }
             _ => return Err(EINVAL),
         };
         match attempt {
@@ -488,7 +536,7 @@ impl ProcessManager {
                 let _ = self.schemes().submit(&scheme, proc.pid, SchemeOp::Close { id }, Origin::External);
                 Ok(0)
             }
-            (IoThen::Open { scheme }, value) => {
+            (IoThen::Open { scheme, rights }, value) => {
                 let object = match (scheme, value) {
                     (Some(scheme), IoValue::Value(id)) => HandleObject::File(FileHandle {
                         target: FileTarget::Guest { scheme, id },
@@ -502,53 +550,42 @@ impl ProcessManager {
                     _ => return Err(EIO),
                 };
                 let store = proc.store.as_mut().ok_or(EBADF)?;
-                let handle = store.data_mut().handles.insert(object, Rights::ALL)?;
+                let handle = store.data_mut().handles.insert(object, rights)?;
                 Ok(i64::from(handle))
             }
+            // Answers come from other guests (providers) and the OS:
+            // longer data than asked for, or a count above what was
+            // written, is a lie and `EIO`; nothing is written then.
             (IoThen::Read { handle, buf }, IoValue::Data(data)) => {
-                write_guest(proc, buf, &data);
-                if handle != u32::MAX {
-                    with_file(proc, handle, |f| f.pos += data.len() as u64);
-                }
-                Ok(data.len() as i64)
+                let n = write_guest(proc, buf, &data).map_err(|_| EIO)?;
+                let mut moved = Ok(());
+                with_file(proc, handle, |f| moved = advance(&mut f.pos, n as u64));
+                moved.map(|()| n as i64)
             }
-            (IoThen::Write { handle }, IoValue::Value(n)) => {
-                with_file(proc, handle, |f| f.pos += n);
-                Ok(n as i64)
+            (IoThen::Recv { buf }, IoValue::Data(data)) => {
+                write_guest(proc, buf, &data).map(|n| n as i64).map_err(|_| EIO)
+            }
+            (IoThen::Write { handle, asked }, IoValue::Value(n)) => {
+                if n > asked as u64 {
+                    return Err(EIO);
+                }
+                let mut moved = Ok(());
+                with_file(proc, handle, |f| moved = advance(&mut f.pos, n));
+                moved.map(|()| n as i64)
             }
             (IoThen::SeekEnd { handle, offset }, IoValue::Value(size)) => {
-                let pos = (size as i64).checked_add(offset).filter(|p| *p >= 0).ok_or(EINVAL)?;
+                let size = i64::try_from(size).map_err(|_| EIO)?;
+                let pos = size.checked_add(offset).filter(|p| *p >= 0).ok_or(EINVAL)?;
                 with_file(proc, handle, |f| f.pos = pos as u64);
                 Ok(pos)
             }
-            (IoThen::Fstat { buf, cap }, IoValue::Stat(stat)) => {
+            (IoThen::Fstat { buf }, IoValue::Stat(stat)) => {
                 let bytes = msg::encode(&stat);
-                if bytes.len() > cap as usize {
-                    return Err(ERANGE);
-                }
-                write_guest(proc, buf, &bytes);
-                Ok(bytes.len() as i64)
+                write_guest(proc, buf, &bytes).map(|n| n as i64).map_err(|_| ERANGE)
             }
-            (IoThen::Getdents { handle, buf, cap }, IoValue::Entries(entries)) => {
-                // As many entries as fit in the buffer.
-                let mut taken = 0;
-                let mut bytes = msg::encode(&Vec::<DirEntry<'_>>::new());
-                for n in 1..=entries.len() {
-                    let page: Vec<DirEntry<'_>> = entries[..n]
-                        .iter()
-                        .map(|(name, k)| DirEntry { ino: 0, next: 0, kind: *k, name })
-                        .collect();
-                    let encoded = msg::encode(&page);
-                    if encoded.len() > cap as usize {
-                        break;
-                    }
-                    bytes = encoded;
-                    taken = n;
-                }
-                if taken == 0 && !entries.is_empty() {
-                    return Err(ERANGE);
-                }
-                write_guest(proc, buf, &bytes);
+            (IoThen::Getdents { handle, buf }, IoValue::Entries(entries)) => {
+                let (bytes, taken) = dirents_page(&entries, buf.len())?;
+                write_guest(proc, buf, &bytes).map_err(|_| ERANGE)?;
                 with_file(proc, handle, |f| f.dir_pos += taken as u64);
                 Ok(taken as i64)
             }

@@ -20,6 +20,7 @@
 
 pub mod error;
 pub mod futex;
+pub mod guest_buf;
 pub mod guest_scheme;
 pub mod handles;
 pub mod hostcalls;
@@ -40,6 +41,7 @@ pub mod worker;
 pub type Pid = u32;
 
 pub use error::{ControlError, SpawnError};
+pub use guest_buf::GuestBuf;
 pub use limits::Limits;
 pub use manager::{Deadlock, LoadResult, ManagerConfig, ProcessManager, RegionNotifier, SpawnOptions};
 pub use module_cache::{CompiledModule, ModuleCache};

@@ -718,16 +718,17 @@ impl ProcessManager {
             table.take_ready_providers()
         };
         for (name, pid) in ready {
-            let Some(BlockOn::SchemeNext { name: waited, buf, cap }) = self.blocked_on(pid).cloned() else {
+            let Some(BlockOn::SchemeNext { name: waited, buf }) = self.blocked_on(pid).cloned() else {
                 continue;
             };
             if waited != name {
                 continue;
             }
-            let next = self.schemes().next_request(&name, cap as usize);
+            let next = self.schemes().next_request(&name, buf.len());
             let Some((len, bytes)) = next else { continue };
             if let Some(proc) = self.procs.get_mut(&pid) {
-                crate::syscalls::write_guest(proc, buf, &bytes);
+                // `next_request` hands out a request only when it fits.
+                let _ = crate::syscalls::write_guest(proc, buf, &bytes);
             }
             self.wake(pid, len as i64);
         }

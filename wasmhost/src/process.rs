@@ -18,6 +18,7 @@ use wasmd_abi::{Caps, ExitStatus, Rights, RunState};
 use wasmi::{Func, Memory, ResumableCallHostTrap, ResumableCallOutOfFuel, Store};
 
 use crate::futex::{FutexKey, FutexTable};
+use crate::guest_buf::GuestBuf;
 use crate::guest_scheme::SchemeTable;
 use crate::handles::HandleTable;
 use crate::limits::{Limits, MemoryLimiter};
@@ -65,7 +66,7 @@ pub enum Syscall {
         /// Child pid, 0 for any.
         pid: Pid,
         /// Where to write the encoded status, if anywhere.
-        buf: Option<u32>,
+        buf: Option<GuestBuf>,
     },
     /// `kill(pid)`.
     Kill(Pid),
@@ -97,18 +98,14 @@ pub enum Syscall {
         /// Scheme name.
         name: String,
         /// Guest buffer for the request.
-        buf: u32,
-        /// Its capacity.
-        cap: u32,
+        buf: GuestBuf,
     },
-    /// `process_info(pid, buf, cap)`; the range is already checked.
+    /// `process_info(pid, buf, cap)`.
     Info {
         /// Target pid, 0 for the caller.
         pid: Pid,
-        /// Reply buffer offset.
-        buf: u32,
-        /// Reply buffer capacity.
-        cap: u32,
+        /// Reply buffer.
+        buf: GuestBuf,
     },
 }
 
@@ -222,7 +219,7 @@ pub enum BlockOn {
         /// Child pid or 0.
         pid: Pid,
         /// Status buffer.
-        buf: Option<u32>,
+        buf: Option<GuestBuf>,
     },
     /// A worker job.
     Job {
@@ -246,9 +243,7 @@ pub enum BlockOn {
         /// Scheme name.
         name: String,
         /// Guest buffer.
-        buf: u32,
-        /// Its capacity.
-        cap: u32,
+        buf: GuestBuf,
     },
     /// A region wait queue (`region_wait`).
     Futex {

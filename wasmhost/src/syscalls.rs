@@ -11,6 +11,7 @@ use wasmd_abi::errno::{ECHILD, ENOSPC, EPERM, ESRCH};
 use wasmd_abi::msg;
 use wasmd_abi::{Caps, ExitStatus, Rights};
 
+use crate::guest_buf::{GuestBuf, TooLong};
 use crate::manager::{info_of, ProcessManager, SpawnOptions, SyscallOutcome};
 use crate::module_cache::{CompiledModule, ModuleCache};
 use crate::process::{
@@ -29,17 +30,12 @@ fn errno(e: i32) -> SyscallOutcome {
 
 /// Writes `bytes` at `offset` in a process's memory. The range was
 /// checked when the hostcall was decoded and memory never shrinks.
-pub(crate) fn write_guest(proc: &mut Process, offset: u32, bytes: &[u8]) {
-    let Some(store) = proc.store.as_mut() else {
-        return;
-    };
-    let Some(memory) = store.data().memory else {
-        return;
-    };
-    let start = offset as usize;
-    if let Some(dst) = memory.data_mut(store).get_mut(start..start + bytes.len()) {
-        dst.copy_from_slice(bytes);
-    }
+/// Copies `bytes` into `buf` of `proc`'s memory (see [`GuestBuf::fill`]);
+/// a process without a store or memory has nothing to write into.
+pub(crate) fn write_guest(proc: &mut Process, buf: GuestBuf, bytes: &[u8]) -> Result<usize, TooLong> {
+    let Some(store) = proc.store.as_mut() else { return Ok(0) };
+    let Some(memory) = store.data().memory else { return Ok(0) };
+    buf.fill(memory.data_mut(store), bytes)
 }
 
 impl ProcessManager {
@@ -58,9 +54,9 @@ impl ProcessManager {
             }
             Syscall::Spawn(call) => self.sys_spawn(proc, call),
             Syscall::Io(req) => self.sys_io(proc, req),
-            Syscall::SchemeWait { name, buf, cap } => {
+            Syscall::SchemeWait { name, buf } => {
                 self.schemes().park(&name, proc.pid);
-                SyscallOutcome::Park(BlockOn::SchemeNext { name, buf, cap })
+                SyscallOutcome::Park(BlockOn::SchemeNext { name, buf })
             }
             Syscall::RegionAlloc { size } => self.sys_region_alloc(proc.pid, size),
             Syscall::RegionShare { region, pid, rights } => self.sys_region_share(proc, region, pid, rights),
@@ -85,7 +81,7 @@ impl ProcessManager {
                     Err(e) => errno(e.errno()),
                 }
             }
-            Syscall::Info { pid, buf, cap } => {
+            Syscall::Info { pid, buf } => {
                 let info = if pid == 0 || pid == proc.pid {
                     info_of(proc)
                 } else if !self.may_control(proc, pid) {
@@ -96,10 +92,10 @@ impl ProcessManager {
                         None => return errno(ESRCH),
                     }
                 };
+                // A sized reply: written only when it fits, its length
+                // returned either way.
                 let bytes = msg::encode(&info);
-                if bytes.len() <= cap as usize {
-                    write_guest(proc, buf, &bytes);
-                }
+                let _ = write_guest(proc, buf, &bytes);
                 SyscallOutcome::Return(bytes.len() as i64)
             }
         }
@@ -311,7 +307,7 @@ impl ProcessManager {
         value
     }
 
-    fn sys_wait(&mut self, proc: &mut Process, pid: Pid, buf: Option<u32>) -> SyscallOutcome {
+    fn sys_wait(&mut self, proc: &mut Process, pid: Pid, buf: Option<GuestBuf>) -> SyscallOutcome {
         let exited_child = if pid == 0 {
             proc.children.iter().copied().find(|c| self.procs.get(c).is_some_and(|p| p.is_exited()))
         } else if !proc.children.contains(&pid) {
@@ -323,7 +319,8 @@ impl ProcessManager {
             return match self.reap(proc, child) {
                 Some(status) => {
                     if let Some(buf) = buf {
-                        write_guest(proc, buf, &msg::encode(&status));
+                        // Statuses are truncated to fit EXIT_STATUS_MAX_LEN.
+                        let _ = write_guest(proc, buf, &msg::encode(&status));
                     }
                     SyscallOutcome::Return(i64::from(child))
                 }
@@ -348,7 +345,7 @@ impl ProcessManager {
         };
         let status = self.reap(&mut proc, child);
         if let (Some(status), Some(buf)) = (&status, buf) {
-            write_guest(&mut proc, buf, &msg::encode(status));
+            let _ = write_guest(&mut proc, buf, &msg::encode(status));
         }
         self.procs.insert(parent, proc);
         if status.is_some() {

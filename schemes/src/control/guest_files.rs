@@ -29,6 +29,10 @@ pub struct GuestFile {
     /// `/scheme/...` prefix for `fpath`.
     prefix: String,
     state: GuestState,
+    /// Opened for reading / for writing (checked on every operation, not
+    /// only by the provider at open).
+    readable: bool,
+    writable: bool,
 }
 
 #[derive(Debug)]
@@ -63,7 +67,14 @@ impl Daemon {
     ) -> Result<GuestFile, i32> {
         let op = SchemeOp::Open { path, flags };
         let tag = self.pm.scheme_request(name, op)?;
-        let mut file = GuestFile { scheme: name.to_string(), prefix, state: GuestState::Opening(tag) };
+        let acc = flags & wasmd_abi::scheme::flags::O_ACCMODE;
+        let mut file = GuestFile {
+            scheme: name.to_string(),
+            prefix,
+            state: GuestState::Opening(tag),
+            readable: acc != wasmd_abi::scheme::flags::O_WRONLY,
+            writable: acc == wasmd_abi::scheme::flags::O_WRONLY || acc == wasmd_abi::scheme::flags::O_RDWR,
+        };
         let deadline = std::time::Instant::now() + OPEN_BUDGET_TIME;
         for _ in 0..OPEN_BUDGET_TURNS {
             self.pm.run(1);
@@ -104,10 +115,22 @@ impl Daemon {
         };
         let mut file = std::mem::replace(
             file,
-            GuestFile { scheme: String::new(), prefix: String::new(), state: GuestState::Failed(EBADF) },
+            GuestFile {
+                scheme: String::new(),
+                prefix: String::new(),
+                state: GuestState::Failed(EBADF),
+                readable: false,
+                writable: false,
+            },
         );
         self.settle_open(&mut file);
+        let allowed = match op {
+            PendingOp::Read { .. } | PendingOp::Getdents { .. } => file.readable,
+            PendingOp::Write { .. } | PendingOp::Ftruncate { .. } => file.writable,
+            PendingOp::Fstat | PendingOp::Fpath | PendingOp::Fsync | PendingOp::Unlink => true,
+        };
         let sent = match file.state {
+            _ if !allowed => Sent::Done(Err(EBADF)),
             GuestState::Opening(_) => Sent::NotYet,
             GuestState::Failed(e) => Sent::Done(Err(e)),
             GuestState::Open(remote) => {
@@ -179,8 +202,12 @@ impl Daemon {
             };
             let result = match (&p.op, reply) {
                 (_, Reply::Error(e)) => Err(e),
-                (PendingOp::Read { .. }, Reply::Data(d)) => Ok(Output::Data(d)),
-                (PendingOp::Write { .. }, Reply::Value(n)) => Ok(Output::Count(n as usize)),
+                // A provider's answer never exceeds the request: more data
+                // than asked for, or a count above what was written, is EIO.
+                (PendingOp::Read { len, .. }, Reply::Data(d)) if d.len() <= *len => Ok(Output::Data(d)),
+                (PendingOp::Write { data, .. }, Reply::Value(n)) if n <= data.len() as u64 => {
+                    Ok(Output::Count(n as usize))
+                }
                 (PendingOp::Fstat, Reply::Stat(s)) => Ok(Output::Stat(s)),
                 (PendingOp::Fpath, Reply::Data(d)) => {
                     let path = String::from_utf8_lossy(&d).trim_start_matches('/').to_string();

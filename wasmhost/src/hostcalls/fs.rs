@@ -7,7 +7,8 @@ use wasmd_abi::hostcall;
 use wasmd_abi::Rights;
 use wasmi::{Error, Linker};
 
-use super::{guest_range, kernel, memory_and_state, ret, CallResult, Ctx, Ret};
+use super::{guest_range, kernel, memory_and_state, memory_len, ret, CallResult, Ctx, Ret};
+use crate::guest_buf::GuestBuf;
 use crate::io::{open_needs_write, IoRequest, MAX_IO};
 use crate::namespace::{self, NsPath};
 use crate::process::{HandleObject, ProcessState, Syscall};
@@ -56,10 +57,9 @@ fn net_path(caller: &mut Ctx<'_>, ptr: i32, len: i32, write: bool) -> Result<NsP
     Ok(path)
 }
 
-fn read(caller: &mut Ctx<'_>, handle: i32, buf: i32, len: i32) -> Result<IoRequest, i32> {
-    let (mem, _) = memory_and_state(caller)?;
-    let range = guest_range(mem.len(), buf, len)?;
-    Ok(IoRequest::Read { handle: handle as u32, buf: buf as u32, len: range.len().min(MAX_IO) as u32 })
+/// A buffer to read into (at most [`MAX_IO`] bytes of it are used).
+fn read_buf(caller: &mut Ctx<'_>, buf: i32, len: i32) -> Result<GuestBuf, i32> {
+    Ok(GuestBuf::decode(memory_len(caller), buf, len)?.at_most(MAX_IO))
 }
 
 /// Copies a guest buffer (at most [`MAX_IO`] bytes).
@@ -107,12 +107,6 @@ fn close(caller: &mut Ctx<'_>, handle: i32) -> CallResult {
     Ok(0)
 }
 
-fn sized(caller: &mut Ctx<'_>, buf: i32, cap: i32) -> Result<(u32, u32), i32> {
-    let (mem, _) = memory_and_state(caller)?;
-    guest_range(mem.len(), buf, cap)?;
-    Ok((buf as u32, cap as u32))
-}
-
 pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     let m = hostcall::MODULE;
     linker.func_wrap(m, "fs_open", |mut c: Ctx<'_>, ptr: i32, len: i32, flags: i32| -> Ret {
@@ -120,7 +114,7 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
         io(&mut c, req)
     })?;
     linker.func_wrap(m, "fs_read", |mut c: Ctx<'_>, h: i32, buf: i32, len: i32| -> Ret {
-        let req = read(&mut c, h, buf, len);
+        let req = read_buf(&mut c, buf, len).map(|buf| IoRequest::Read { handle: h as u32, buf });
         io(&mut c, req)
     })?;
     linker.func_wrap(m, "fs_write", |mut c: Ctx<'_>, h: i32, ptr: i32, len: i32| -> Ret {
@@ -136,12 +130,13 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     })?;
     linker.func_wrap(m, "fs_close", |mut c: Ctx<'_>, h: i32| -> i64 { ret(close(&mut c, h)) })?;
     linker.func_wrap(m, "fs_fstat", |mut c: Ctx<'_>, h: i32, buf: i32, cap: i32| -> Ret {
-        let req = sized(&mut c, buf, cap).map(|(buf, cap)| IoRequest::Fstat { handle: h as u32, buf, cap });
+        let req =
+            GuestBuf::decode(memory_len(&c), buf, cap).map(|buf| IoRequest::Fstat { handle: h as u32, buf });
         io(&mut c, req)
     })?;
     linker.func_wrap(m, "fs_getdents", |mut c: Ctx<'_>, h: i32, buf: i32, cap: i32| -> Ret {
-        let req =
-            sized(&mut c, buf, cap).map(|(buf, cap)| IoRequest::Getdents { handle: h as u32, buf, cap });
+        let req = GuestBuf::decode(memory_len(&c), buf, cap)
+            .map(|buf| IoRequest::Getdents { handle: h as u32, buf });
         io(&mut c, req)
     })?;
     linker.func_wrap(m, "fs_unlink", |mut c: Ctx<'_>, ptr: i32, len: i32| -> Ret {
@@ -169,10 +164,7 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
         io(&mut c, req)
     })?;
     linker.func_wrap(m, "net_recv", |mut c: Ctx<'_>, h: i32, buf: i32, len: i32| -> Ret {
-        let req = read(&mut c, h, buf, len).map(|r| match r {
-            IoRequest::Read { handle, buf, len } => IoRequest::Recv { handle, buf, len },
-            other => other,
-        });
+        let req = read_buf(&mut c, buf, len).map(|buf| IoRequest::Recv { handle: h as u32, buf });
         io(&mut c, req)
     })?;
     Ok(())

@@ -12,6 +12,7 @@ use wasmi::{Error, Linker};
 use super::{
     charge_copy, guest_range, kernel, memory_and_state, memory_len, require, ret, CallResult, Ctx, Ret,
 };
+use crate::guest_buf::GuestBuf;
 use crate::process::{HandleObject, ProcessState, SpawnCall, SpawnModule, Syscall};
 use crate::Pid;
 
@@ -116,8 +117,7 @@ fn wait(caller: &Ctx<'_>, pid: i32, buf: i32, cap: i32) -> Result<Syscall, i32> 
         if (cap as u32 as usize) < EXIT_STATUS_MAX_LEN {
             return Err(EINVAL);
         }
-        guest_range(memory_len(caller), buf, cap)?;
-        Some(buf as u32)
+        Some(GuestBuf::decode(memory_len(caller), buf, cap)?)
     };
     Ok(Syscall::Wait { pid: pid as Pid, buf })
 }
@@ -126,8 +126,7 @@ fn process_info(caller: &Ctx<'_>, pid: i32, buf: i32, cap: i32) -> Result<Syscal
     if pid < 0 {
         return Err(EINVAL);
     }
-    guest_range(memory_len(caller), buf, cap)?;
-    Ok(Syscall::Info { pid: pid as Pid, buf: buf as u32, cap: cap as u32 })
+    Ok(Syscall::Info { pid: pid as Pid, buf: GuestBuf::decode(memory_len(caller), buf, cap)? })
 }
 
 pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {

@@ -6,6 +6,7 @@ use wasmd_abi::{hostcall, Caps, Rights};
 use wasmi::{Error, Linker};
 
 use super::{guest_range, kernel, memory_and_state, require, ret, CallResult, Ctx, Ret};
+use crate::guest_buf::GuestBuf;
 use crate::process::{HandleObject, ProcessState, Syscall};
 
 /// The scheme behind a provider's handle.
@@ -31,16 +32,15 @@ fn register(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> CallResult {
 fn next(caller: &mut Ctx<'_>, handle: i32, buf: i32, cap: i32) -> Result<Result<i64, Syscall>, i32> {
     let (mem, state) = memory_and_state(caller)?;
     let name = scheme_name(state, handle)?;
-    let range = guest_range(mem.len(), buf, cap)?;
-    let next = state.env.schemes.lock().unwrap_or_else(|e| e.into_inner()).next_request(&name, range.len());
+    let buf = GuestBuf::decode(mem.len(), buf, cap)?;
+    let next = state.env.schemes.lock().unwrap_or_else(|e| e.into_inner()).next_request(&name, buf.len());
     Ok(match next {
         Some((len, bytes)) => {
-            if !bytes.is_empty() {
-                mem[range.start..range.start + bytes.len()].copy_from_slice(&bytes);
-            }
+            // Handed out only when it fits (an empty `bytes` says how big).
+            let _ = buf.fill(mem, &bytes);
             Ok(len as i64)
         }
-        None => Err(Syscall::SchemeWait { name, buf: buf as u32, cap: cap as u32 }),
+        None => Err(Syscall::SchemeWait { name, buf }),
     })
 }
 

@@ -236,7 +236,7 @@ pub fn run(daemon: &mut Daemon, endpoint: Endpoint<'_>, call: &Call<'_>, token: 
 /// kind for the request is `EIO`.
 pub fn fill(shape: Shape, answer: Result<Output, i32>, buf: &mut [u8]) -> Result<usize, i32> {
     match (shape, answer?) {
-        (Shape::Bytes, Output::Data(data)) => Ok(copy(buf, &data)),
+        (Shape::Bytes, Output::Data(data)) if data.len() <= buf.len() => Ok(copy(buf, &data)),
         (Shape::Bytes, Output::Path(path)) => Ok(copy(buf, path.as_bytes())),
         // A count beyond what was written is a lie (a guest provider's):
         // never pass it on.

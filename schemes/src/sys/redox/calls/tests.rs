@@ -230,6 +230,19 @@ fn guest_schemes_get_unlink_truncate_and_fsync() {
     let (n, buf) = answer(&mut d, fs, &read, 64);
     assert_eq!(&buf[..n.unwrap()], b"0123");
     d.close(file);
+    // The access mode of the open holds on every call.
+    let ro = open(&mut d, fs, GUEST_ROOT, "a.txt", flags::O_RDONLY).unwrap();
+    let write = Call::Write { fd: ro as usize, offset: 0, data: b"x", nonblock: false };
+    assert_eq!(answer(&mut d, fs, &write, 0).0, Err(wasmd_abi::errno::EBADF));
+    assert_eq!(
+        answer(&mut d, fs, &std_fs(ro, StdFsCallKind::Ftruncate, 0, 0, 0), 0).0,
+        Err(wasmd_abi::errno::EBADF)
+    );
+    d.close(ro);
+    let wo = open(&mut d, fs, GUEST_ROOT, "a.txt", flags::O_WRONLY).unwrap();
+    let read = Call::Read { fd: wo as usize, offset: 0, len: 64, nonblock: false };
+    assert_eq!(answer(&mut d, fs, &read, 64).0, Err(wasmd_abi::errno::EBADF));
+    d.close(wo);
     // Listed by its own name, then removed by it and under the tree.
     let root = open(&mut d, fs, GUEST_ROOT, "", flags::O_RDONLY | flags::O_DIRECTORY).unwrap();
     let (n, buf) =
@@ -250,9 +263,12 @@ fn answers_from_guests_never_exceed_the_request() {
     // A provider's count larger than the write is refused.
     assert_eq!(fill(Shape::Count { asked: 16 }, Ok(Output::Count(4096)), &mut []), Err(EIO));
     assert_eq!(fill(Shape::Count { asked: 16 }, Ok(Output::Count(16)), &mut []), Ok(16));
-    // More data than the buffer: only what fits is copied.
+    // More data than the buffer is refused, nothing copied.
     let mut buf = [0u8; 4];
-    assert_eq!(fill(Shape::Bytes, Ok(Output::Data(vec![7; 4096])), &mut buf), Ok(4));
+    assert_eq!(fill(Shape::Bytes, Ok(Output::Data(vec![7; 4096])), &mut buf), Err(EIO));
+    assert_eq!(buf, [0; 4]);
+    // A path is cut to the buffer (what fpath does).
+    assert_eq!(fill(Shape::Bytes, Ok(Output::Path("/scheme/wasm/ps".into())), &mut buf), Ok(4));
     // An answer of the wrong kind is EIO, an error passes through.
     assert_eq!(fill(Shape::Stat, Ok(Output::Data(Vec::new())), &mut []), Err(EIO));
     assert_eq!(fill(Shape::Zero, Err(ENOENT), &mut []), Err(ENOENT));
@@ -262,4 +278,25 @@ fn answers_from_guests_never_exceed_the_request() {
         fill(Shape::Dirents { header_size: HEADER }, Ok(Output::Entries(entries)), &mut buf),
         Err(EINVAL)
     );
+}
+
+#[test]
+fn a_lying_provider_gets_eio_not_its_bytes_through() {
+    let mut d = daemon();
+    spawn(&mut d, &format!("cap=stdio,scheme {} liesfs", guest("faulty_scheme")));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !d.manager().scheme_names().iter().any(|n| n == "liesfs") {
+        assert!(Instant::now() < deadline, "the scheme never appeared");
+        d.step(16);
+    }
+    let fs = Endpoint::Guest("liesfs");
+    let file = open(&mut d, fs, GUEST_ROOT, "lies", flags::O_RDWR).unwrap();
+    // 4,096 bytes answered to a 16-byte read.
+    let read = Call::Read { fd: file as usize, offset: 0, len: 16, nonblock: false };
+    let (n, buf) = answer(&mut d, fs, &read, 16);
+    assert_eq!(n, Err(EIO));
+    assert_eq!(buf, [0; 16]);
+    // u64::MAX bytes answered to an 8-byte write.
+    let write = Call::Write { fd: file as usize, offset: 0, data: b"12345678", nonblock: false };
+    assert_eq!(answer(&mut d, fs, &write, 0).0, Err(EIO));
 }
