@@ -285,3 +285,48 @@ fn access_modes_hold_on_every_call_not_only_at_open() {
     }
     h.pm.kill(ramfs).unwrap();
 }
+
+#[test]
+fn symlinks_cannot_take_a_guest_out_of_its_grant() {
+    // The daemon's file root holds two tenants' directories; the guest is
+    // granted only `/sandbox`, where someone left links pointing out.
+    let root = temp_dir("grant");
+    std::fs::create_dir_all(root.join("sandbox")).unwrap();
+    std::fs::create_dir_all(root.join("other")).unwrap();
+    std::fs::write(root.join("other/victim.txt"), b"another tenant's").unwrap();
+    std::os::unix::fs::symlink("..", root.join("sandbox/up")).unwrap();
+    std::os::unix::fs::symlink("../other", root.join("sandbox/other")).unwrap();
+    std::os::unix::fs::symlink("inside.txt", root.join("sandbox/alias")).unwrap();
+    std::fs::write(root.join("sandbox/inside.txt"), b"mine").unwrap();
+    let mut h = Harness::with_fs_root(&root);
+    for base in ["file:/sandbox/up/other", "file:/sandbox/other"] {
+        let args = [
+            base,
+            "file:/sandbox/up/other/victim.txt",
+            "file:/sandbox/other/victim.txt",
+            "file:/sandbox/alias",
+            "rm:file:/sandbox/other/victim.txt",
+            "rm:file:/sandbox/up/other/victim.txt",
+        ];
+        let pid = h.guest_with("fs_client", &args, Caps::DEFAULT, &["file:/sandbox=rw"]);
+        h.run_until_exit(pid, 20);
+        let kv = h.kv(pid);
+        // Create, mkdir, read, list and delete through the links: refused.
+        for key in ["mkdir", "write", "read", "readdir", "unlink", "rmdir"] {
+            assert_eq!(kv[key], "err:13", "{base}: {key}");
+        }
+        for key in [
+            "open:file:/sandbox/up/other/victim.txt",
+            "open:file:/sandbox/other/victim.txt",
+            "rm:file:/sandbox/other/victim.txt",
+            "rm:file:/sandbox/up/other/victim.txt",
+        ] {
+            assert_eq!(kv[key], "err:13", "{base}: {key}");
+        }
+        // A link that stays inside the grant still works.
+        assert_eq!(kv["open:file:/sandbox/alias"], "ok:()");
+    }
+    assert_eq!(std::fs::read(root.join("other/victim.txt")).unwrap(), b"another tenant's");
+    assert!(!root.join("other/dir").exists());
+    let _ = std::fs::remove_dir_all(root);
+}

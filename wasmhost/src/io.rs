@@ -29,7 +29,7 @@ use wasmd_abi::Rights;
 use crate::guest_buf::GuestBuf;
 use crate::guest_scheme::{Origin, Reply};
 use crate::manager::{ProcessManager, SyscallOutcome};
-use crate::namespace::NsPath;
+use crate::namespace::GrantedPath;
 use crate::platform::{HostFile, HostSocket};
 use crate::process::{BlockOn, HandleObject, Process};
 use crate::syscalls::write_guest;
@@ -70,7 +70,7 @@ pub enum IoRequest {
     /// Open a path (grants already checked).
     Open {
         /// The path.
-        path: NsPath,
+        path: GrantedPath,
         /// Redox flags.
         flags: u32,
     },
@@ -112,22 +112,22 @@ pub enum IoRequest {
     /// Remove a path.
     Unlink {
         /// The path.
-        path: NsPath,
+        path: GrantedPath,
     },
     /// Create a directory.
     Mkdir {
         /// The path.
-        path: NsPath,
+        path: GrantedPath,
     },
     /// Connect a socket.
     Connect {
         /// `tcp` or `udp`, and `HOST:PORT`.
-        path: NsPath,
+        path: GrantedPath,
     },
     /// Listen (TCP) or bind (UDP).
     Listen {
         /// `tcp` or `udp`, and `HOST:PORT`.
-        path: NsPath,
+        path: GrantedPath,
     },
     /// Accept a connection.
     Accept {
@@ -353,33 +353,33 @@ impl ProcessManager {
         };
         match req {
             IoRequest::Open { path, flags } => {
-                if self.schemes().provider(&path.scheme).is_some() {
-                    let op = SchemeOp::Open { path: path.rest.trim_start_matches('/'), flags };
-                    let then =
-                        IoThen::Open { scheme: Some(path.scheme.clone()), rights: access_rights(flags) };
-                    return guest(self, &path.scheme, op, then);
+                if self.schemes().provider(path.scheme()).is_some() {
+                    let op = SchemeOp::Open { path: path.rest().trim_start_matches('/'), flags };
+                    let then = IoThen::Open {
+                        scheme: Some(path.scheme().to_string()),
+                        rights: access_rights(flags),
+                    };
+                    return guest(self, path.scheme(), op, then);
                 }
-                if path.scheme == "tcp" || path.scheme == "udp" {
+                if path.scheme() == "tcp" || path.scheme() == "udp" {
                     return Err(EINVAL);
                 }
                 let platform = self.env.platform.clone();
                 let then = IoThen::Open { scheme: None, rights: access_rights(flags) };
-                self.io_job(pid, token, then, move || {
-                    platform.fs_open(&path.scheme, &path.rest, flags).map(IoValue::File)
-                })
+                self.io_job(pid, token, then, move || platform.fs_open(&path, flags).map(IoValue::File))
             }
             IoRequest::Unlink { path } => {
-                if self.schemes().provider(&path.scheme).is_some() {
-                    let op = SchemeOp::Unlink { path: path.rest.trim_start_matches('/'), flags: 0 };
-                    return guest(self, &path.scheme, op, IoThen::Done);
+                if self.schemes().provider(path.scheme()).is_some() {
+                    let op = SchemeOp::Unlink { path: path.rest().trim_start_matches('/'), flags: 0 };
+                    return guest(self, path.scheme(), op, IoThen::Done);
                 }
                 let platform = self.env.platform.clone();
                 self.io_job(pid, token, IoThen::Done, move || {
                     platform
-                        .fs_unlink(&path.scheme, &path.rest, false)
+                        .fs_unlink(&path, false)
                         .or_else(|e| {
                             if e == wasmd_abi::errno::EISDIR {
-                                platform.fs_unlink(&path.scheme, &path.rest, true)
+                                platform.fs_unlink(&path, true)
                             } else {
                                 Err(e)
                             }
@@ -388,19 +388,19 @@ impl ProcessManager {
                 })
             }
             IoRequest::Mkdir { path } => {
-                if self.schemes().provider(&path.scheme).is_some() {
+                if self.schemes().provider(path.scheme()).is_some() {
                     let flags = flags::O_CREAT | flags::O_EXCL | flags::O_DIRECTORY | flags::O_RDONLY;
-                    let op = SchemeOp::Open { path: path.rest.trim_start_matches('/'), flags };
+                    let op = SchemeOp::Open { path: path.rest().trim_start_matches('/'), flags };
                     return guest(
                         self,
-                        &path.scheme,
+                        path.scheme(),
                         op,
-                        IoThen::CloseCreated { scheme: path.scheme.clone() },
+                        IoThen::CloseCreated { scheme: path.scheme().to_string() },
                     );
                 }
                 let platform = self.env.platform.clone();
                 self.io_job(pid, token, IoThen::Done, move || {
-                    platform.fs_mkdir(&path.scheme, &path.rest).map(|()| IoValue::Value(0))
+                    platform.fs_mkdir(&path).map(|()| IoValue::Value(0))
                 })
             }
             IoRequest::Read { handle, buf } => {
@@ -465,14 +465,14 @@ impl ProcessManager {
                 let platform = self.env.platform.clone();
                 let then = IoThen::Open { scheme: None, rights: SOCKET_RIGHTS };
                 self.io_job(pid, token, then, move || {
-                    platform.net_connect(&path.scheme, &path.rest).map(IoValue::Socket)
+                    platform.net_connect(path.scheme(), path.rest()).map(IoValue::Socket)
                 })
             }
             IoRequest::Listen { path } => {
                 let platform = self.env.platform.clone();
                 let then = IoThen::Open { scheme: None, rights: SOCKET_RIGHTS };
                 self.io_job(pid, token, then, move || {
-                    platform.net_listen(&path.scheme, &path.rest).map(IoValue::Socket)
+                    platform.net_listen(path.scheme(), path.rest()).map(IoValue::Socket)
                 })
             }
             req @ (IoRequest::Accept { .. } | IoRequest::Send { .. } | IoRequest::Recv { .. }) => {

@@ -17,6 +17,13 @@
 //! Writing (create, truncate, write access, unlink, mkdir, listen) needs a
 //! read-write grant. No grant is `EACCES`. A child's grants must each be
 //! covered by one of its parent's (`EPERM` otherwise).
+//!
+//! The check is lexical; the OS resolves the path later. So [`check`]
+//! gives a [`GrantedPath`]: the path with the directory of the grant that
+//! allowed it (the widest one), and the platform resolves the path
+//! *beneath that directory*, never letting a symbolic link (or anything
+//! else) take it out of the grant — not merely out of the daemon's file
+//! root.
 
 use wasmd_abi::errno::{EACCES, EINVAL};
 
@@ -39,6 +46,38 @@ pub struct NsPath {
     /// The rest: a normalised path (`/a/b`) for file-like schemes, as
     /// given for sockets.
     pub rest: String,
+}
+
+/// A path a grant allowed, with the grant's directory: the platform must
+/// resolve `path` beneath `beneath`. Only [`check`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantedPath {
+    path: NsPath,
+    beneath: String,
+}
+
+impl GrantedPath {
+    /// The scheme.
+    pub fn scheme(&self) -> &str {
+        &self.path.scheme
+    }
+
+    /// The normalised path (file-like schemes) or `HOST:PORT` (sockets).
+    pub fn rest(&self) -> &str {
+        &self.path.rest
+    }
+
+    /// The granted directory the path lies in (`/` for a whole scheme):
+    /// nothing may resolve outside it.
+    pub fn beneath(&self) -> &str {
+        &self.beneath
+    }
+
+    /// The path below [`GrantedPath::beneath`], without a leading `/`
+    /// (empty for the directory itself).
+    pub fn below(&self) -> &str {
+        self.path.rest.strip_prefix(self.beneath.as_str()).unwrap_or("").trim_start_matches('/')
+    }
 }
 
 fn is_socket_scheme(scheme: &str) -> bool {
@@ -148,13 +187,13 @@ impl Grant {
     }
 }
 
-/// Checks `path` against `grants`.
-pub fn check(grants: &[Grant], path: &NsPath, write: bool) -> Result<(), i32> {
-    if grants.iter().any(|g| g.covers(path, write)) {
-        Ok(())
-    } else {
-        Err(EACCES)
-    }
+/// Checks `path` against `grants`: the path with the directory of the
+/// widest grant that covers it, or `EACCES`.
+pub fn check(grants: &[Grant], path: &NsPath, write: bool) -> Result<GrantedPath, i32> {
+    let grant =
+        grants.iter().filter(|g| g.covers(path, write)).min_by_key(|g| g.prefix.len()).ok_or(EACCES)?;
+    let beneath = if is_socket_scheme(&path.scheme) { "/".to_string() } else { grant.prefix.clone() };
+    Ok(GrantedPath { path: path.clone(), beneath })
 }
 
 #[cfg(test)]
@@ -199,6 +238,15 @@ mod tests {
         assert!(g("udp:*").covers(&p("udp:1.2.3.4:53"), false));
         assert!(g("tcp:*:443").covers(&p("tcp:example.org:443"), false));
         assert_eq!(check(std::slice::from_ref(&data), &p("file:/tmp"), false), Err(EACCES));
+        // The widest grant that allows the access is the one to resolve
+        // beneath.
+        let both = [g("file:/srv/data/x=ro"), data.clone(), g("file:/srv/data/x/y=rw")];
+        let granted = check(&both, &p("file:/srv/data/x/y/z"), false).unwrap();
+        assert_eq!((granted.beneath(), granted.below()), ("/srv/data", "x/y/z"));
+        let granted = check(&both, &p("file:/srv/data/x/y/z"), true).unwrap();
+        assert_eq!((granted.beneath(), granted.below()), ("/srv/data/x/y", "z"));
+        assert_eq!(check(&both, &p("file:/srv/data/x/y"), true).unwrap().below(), "");
+        assert_eq!(check(&[g("file:/")], &p("file:/etc/passwd"), false).unwrap().below(), "etc/passwd");
         assert_eq!(parse_grant("file:/x=maybe"), Err(EINVAL));
         assert_eq!(parse_grant("file:/.."), Err(EINVAL));
     }

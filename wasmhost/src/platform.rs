@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use wasmd_abi::scheme::Stat;
 
+use crate::namespace::GrantedPath;
 use crate::region::SharedMemory;
 use crate::Pid;
 
@@ -29,23 +30,25 @@ pub trait Platform: Send + Sync + 'static {
     /// thread (on Redox this opens a path).
     fn create_shared_memory(&self, size: usize) -> Result<Box<dyn SharedMemory>, i32>;
 
-    /// Opens `path` (normalised, absolute) in the OS scheme `scheme` with
-    /// Redox `O_*` flags: on Linux only `file`, mapped into the daemon's
+    /// Opens `path` in the OS scheme of its grant with Redox `O_*` flags,
+    /// resolving it beneath the granted directory (no symbolic link or
+    /// `..` may leave it): on Linux only `file`, mapped into the daemon's
     /// file root; on Redox the real `/scheme/SCHEME/PATH`. Worker thread.
-    fn fs_open(&self, scheme: &str, path: &str, flags: u32) -> Result<Arc<dyn HostFile>, i32> {
-        let _ = (scheme, path, flags);
+    fn fs_open(&self, path: &GrantedPath, flags: u32) -> Result<Arc<dyn HostFile>, i32> {
+        let _ = (path, flags);
         Err(wasmd_abi::errno::ENOENT)
     }
 
-    /// Removes a file (or, with `dir`, an empty directory). Worker thread.
-    fn fs_unlink(&self, scheme: &str, path: &str, dir: bool) -> Result<(), i32> {
-        let _ = (scheme, path, dir);
+    /// Removes a file (or, with `dir`, an empty directory), beneath the
+    /// granted directory. Worker thread.
+    fn fs_unlink(&self, path: &GrantedPath, dir: bool) -> Result<(), i32> {
+        let _ = (path, dir);
         Err(wasmd_abi::errno::ENOENT)
     }
 
-    /// Creates a directory. Worker thread.
-    fn fs_mkdir(&self, scheme: &str, path: &str) -> Result<(), i32> {
-        let _ = (scheme, path);
+    /// Creates a directory, beneath the granted directory. Worker thread.
+    fn fs_mkdir(&self, path: &GrantedPath) -> Result<(), i32> {
+        let _ = path;
         Err(wasmd_abi::errno::ENOENT)
     }
 

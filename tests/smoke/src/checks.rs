@@ -22,6 +22,7 @@ pub const CHECKS: &[Check] = &[
     Check { name: "scheme-gone", limit: secs(90), run: scheme_gone },
     Check { name: "provider-death", limit: secs(60), run: provider_death },
     Check { name: "guest-file", limit: secs(60), run: guest_file },
+    Check { name: "grant-links", limit: secs(60), run: grant_links },
     Check { name: "guest-tcp", limit: secs(60), run: guest_tcp },
     Check { name: "legacy-url", limit: secs(60), run: legacy_url },
     Check { name: "fairness", limit: secs(180), run: fairness },
@@ -470,6 +471,47 @@ fn guest_file(setup: &Setup) -> Outcome {
         }
         check(!host(&format!("{scratch}/dir")).exists(), || "the guest's directory is still there".into())?;
         Ok(String::new())
+    })()
+    .into()
+}
+
+fn grant_links(setup: &Setup) -> Outcome {
+    (|| {
+        let mut tree = setup.tree()?;
+        let scratch = setup.scratch.trim_end_matches('/');
+        let (jail, tenant) = (format!("{scratch}/jail"), format!("{scratch}/tenant"));
+        let host = |guest: &str| setup.file_root.join(guest.trim_start_matches('/'));
+        let _ = std::fs::remove_dir_all(host(&jail));
+        for dir in [&jail, &tenant] {
+            std::fs::create_dir_all(host(dir)).map_err(|e| format!("mkdir {}: {e}", host(dir).display()))?;
+        }
+        std::fs::write(host(&format!("{tenant}/victim.txt")), b"another tenant's")
+            .map_err(|e| format!("writing the victim file: {e}"))?;
+        std::os::unix::fs::symlink("..", host(&format!("{jail}/up")))
+            .map_err(|e| format!("making the link {jail}/up -> ..: {e}"))?;
+        let spec = format!(
+            "cap=stdio grant=file:{jail}=rw {} file:{jail}/up/tenant file:{jail}/up/tenant/victim.txt \
+             rm:file:{jail}/up/tenant/victim.txt",
+            setup.fixture("fs_client")
+        );
+        let pid = tree.spawn(&spec)?;
+        wait(tree.as_mut(), pid)?;
+        let log = text(tree.read(&format!("/scheme/wasm/{pid}/log"))?);
+        let mut expect: Vec<String> = ["mkdir", "write", "read", "readdir", "unlink", "rmdir"]
+            .iter()
+            .map(|k| format!("{k}=err:13"))
+            .collect();
+        expect.push(format!("open:file:{jail}/up/tenant/victim.txt=err:13"));
+        expect.push(format!("rm:file:{jail}/up/tenant/victim.txt=err:13"));
+        for line in &expect {
+            check(log.lines().any(|l| l == line), || format!("no `{line}` in {log:?}"))?;
+        }
+        let victim = std::fs::read(host(&format!("{tenant}/victim.txt"))).map_err(|e| e.to_string())?;
+        check(victim == b"another tenant's", || "the other tenant's file changed".into())?;
+        check(!host(&format!("{tenant}/dir")).exists(), || {
+            "the guest made a directory outside its grant".into()
+        })?;
+        Ok(format!("a link {jail}/up -> .. leads nowhere"))
     })()
     .into()
 }

@@ -10,7 +10,7 @@ use wasmi::{Error, Linker};
 use super::{guest_range, kernel, memory_and_state, memory_len, ret, CallResult, Ctx, Ret};
 use crate::guest_buf::GuestBuf;
 use crate::io::{open_needs_write, IoRequest, MAX_IO};
-use crate::namespace::{self, NsPath};
+use crate::namespace::{self, GrantedPath};
 use crate::process::{HandleObject, ProcessState, Syscall};
 
 /// `SEEK_SET`.
@@ -21,12 +21,11 @@ const SEEK_CUR: i32 = 1;
 const SEEK_END: i32 = 2;
 
 /// Decodes a path and checks it against the caller's grants.
-fn granted_path(caller: &mut Ctx<'_>, ptr: i32, len: i32, write: bool) -> Result<NsPath, i32> {
+fn granted_path(caller: &mut Ctx<'_>, ptr: i32, len: i32, write: bool) -> Result<GrantedPath, i32> {
     let (mem, state) = memory_and_state(caller)?;
     let text = std::str::from_utf8(&mem[guest_range(mem.len(), ptr, len)?]).map_err(|_| EINVAL)?;
     let path = namespace::parse_path(text)?;
-    namespace::check(&state.namespace, &path, write)?;
-    Ok(path)
+    namespace::check(&state.namespace, &path, write)
 }
 
 fn has_room(state: &ProcessState) -> Result<(), i32> {
@@ -48,9 +47,9 @@ fn open(caller: &mut Ctx<'_>, ptr: i32, len: i32, flags: i32) -> Result<IoReques
     Ok(IoRequest::Open { path, flags })
 }
 
-fn net_path(caller: &mut Ctx<'_>, ptr: i32, len: i32, write: bool) -> Result<NsPath, i32> {
+fn net_path(caller: &mut Ctx<'_>, ptr: i32, len: i32, write: bool) -> Result<GrantedPath, i32> {
     let path = granted_path(caller, ptr, len, write)?;
-    if path.scheme != "tcp" && path.scheme != "udp" {
+    if path.scheme() != "tcp" && path.scheme() != "udp" {
         return Err(EINVAL);
     }
     has_room(caller.data())?;

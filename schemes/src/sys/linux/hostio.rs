@@ -1,9 +1,11 @@
 //! Host files and sockets for guests on Linux.
 //!
-//! `file:` paths live inside the daemon's file root (`--fs-root`): every
-//! open goes through `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`
-//! from the root's descriptor, so neither `..` nor a symlink can leave it.
-//! Without a file root, `file:` is `EACCES`. Sockets
+//! `file:` paths live inside the daemon's file root (`--fs-root`). Every
+//! operation first opens the directory of the grant that allowed the path
+//! with `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)` from the root's
+//! descriptor, then the rest of the path the same way from that directory:
+//! neither `..` nor a symbolic link can leave the grant (a link to a place
+//! inside it works). Without a file root, `file:` is `EACCES`. Sockets
 //! ([`crate::sockets`]) are non-blocking; [`Poller`] (one thread, epoll,
 //! one-shot registrations) tells the manager when one becomes ready.
 
@@ -13,8 +15,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rustix::event::epoll::{self, EventData, EventFlags};
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
-use wasmd_abi::errno::{EACCES, EINVAL};
+use wasmd_abi::errno::EACCES;
 use wasmd_abi::scheme::{flags, kind, Stat};
+use wasmhost::namespace::GrantedPath;
 use wasmhost::{HostFile, HostSocket};
 
 fn errno(e: rustix::io::Errno) -> i32 {
@@ -56,6 +59,7 @@ impl FileRoot {
         Ok(FileRoot { dir })
     }
 
+    /// `path` relative to a directory: `.` for the directory itself.
     fn relative(path: &str) -> &str {
         let rel = path.trim_start_matches('/');
         if rel.is_empty() {
@@ -65,12 +69,13 @@ impl FileRoot {
         }
     }
 
-    fn beneath(&self, path: &str, flags: OFlags) -> Result<OwnedFd, i32> {
+    /// Opens `path` beneath `dir`: nothing resolves outside it.
+    fn beneath(dir: &OwnedFd, path: &str, flags: OFlags) -> Result<OwnedFd, i32> {
         let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
         // openat2 refuses a mode unless it creates.
         let mode =
             if flags.contains(OFlags::CREATE) { Mode::from_bits_truncate(0o644) } else { Mode::empty() };
-        rustix::fs::openat2(&self.dir, Self::relative(path), flags, mode, resolve).map_err(|e| {
+        rustix::fs::openat2(dir, Self::relative(path), flags, mode, resolve).map_err(|e| {
             if e == rustix::io::Errno::XDEV {
                 EACCES
             } else {
@@ -79,31 +84,39 @@ impl FileRoot {
         })
     }
 
+    /// The directory of the grant that allowed `path`, beneath the root.
+    fn grant_dir(&self, path: &GrantedPath) -> Result<OwnedFd, i32> {
+        Self::beneath(&self.dir, path.beneath(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC)
+    }
+
     /// Opens a file or directory.
-    pub fn open_file(&self, path: &str, redox_flags: u32) -> Result<Arc<dyn HostFile>, i32> {
-        let fd = self.beneath(path, oflags(redox_flags))?;
+    pub fn open_file(&self, path: &GrantedPath, redox_flags: u32) -> Result<Arc<dyn HostFile>, i32> {
+        let fd = Self::beneath(&self.grant_dir(path)?, path.below(), oflags(redox_flags))?;
         Ok(Arc::new(LinuxFile { fd }))
     }
 
-    /// The parent directory's descriptor and the leaf name.
-    fn parent(&self, path: &str) -> Result<(OwnedFd, String), i32> {
-        let rel = Self::relative(path);
-        let (dir, leaf) = rel.rsplit_once('/').unwrap_or((".", rel));
-        if leaf == "." || leaf.is_empty() {
-            return Err(EINVAL);
+    /// The parent directory's descriptor (beneath the grant) and the leaf
+    /// name; the granted directory itself has none (`EPERM`).
+    fn parent(&self, path: &GrantedPath) -> Result<(OwnedFd, String), i32> {
+        let below = path.below();
+        if below.is_empty() {
+            return Err(wasmd_abi::errno::EPERM);
         }
-        Ok((self.beneath(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC)?, leaf.to_string()))
+        let (dir, leaf) = below.rsplit_once('/').unwrap_or((".", below));
+        let parent =
+            Self::beneath(&self.grant_dir(path)?, dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC)?;
+        Ok((parent, leaf.to_string()))
     }
 
     /// Removes a file or empty directory.
-    pub fn unlink(&self, path: &str, dir: bool) -> Result<(), i32> {
+    pub fn unlink(&self, path: &GrantedPath, dir: bool) -> Result<(), i32> {
         let (parent, leaf) = self.parent(path)?;
         let flags = if dir { AtFlags::REMOVEDIR } else { AtFlags::empty() };
         rustix::fs::unlinkat(&parent, leaf.as_str(), flags).map_err(errno)
     }
 
     /// Creates a directory.
-    pub fn mkdir(&self, path: &str) -> Result<(), i32> {
+    pub fn mkdir(&self, path: &GrantedPath) -> Result<(), i32> {
         let (parent, leaf) = self.parent(path)?;
         rustix::fs::mkdirat(&parent, leaf.as_str(), Mode::from_bits_truncate(0o755)).map_err(errno)
     }

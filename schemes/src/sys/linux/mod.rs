@@ -10,6 +10,7 @@ use rustix::mm::{MapFlags, ProtFlags};
 use std::sync::Arc;
 use wasmd_abi::errno::{EIO, ENOMEM};
 
+use wasmhost::namespace::GrantedPath;
 use wasmhost::region::SharedMemory;
 use wasmhost::{HostFile, HostSocket};
 
@@ -34,8 +35,8 @@ impl OsPlatform {
         })
     }
 
-    fn root(&self, scheme: &str) -> Result<&hostio::FileRoot, i32> {
-        if scheme != "file" {
+    fn root(&self, path: &GrantedPath) -> Result<&hostio::FileRoot, i32> {
+        if path.scheme() != "file" {
             return Err(wasmd_abi::errno::ENOENT);
         }
         self.file_root.as_ref().ok_or(wasmd_abi::errno::EACCES)
@@ -56,16 +57,16 @@ impl wasmhost::Platform for OsPlatform {
         Ok(Box::new(Memfd::create(size)?))
     }
 
-    fn fs_open(&self, scheme: &str, path: &str, flags: u32) -> Result<Arc<dyn HostFile>, i32> {
-        self.root(scheme)?.open_file(path, flags)
+    fn fs_open(&self, path: &GrantedPath, flags: u32) -> Result<Arc<dyn HostFile>, i32> {
+        self.root(path)?.open_file(path, flags)
     }
 
-    fn fs_unlink(&self, scheme: &str, path: &str, dir: bool) -> Result<(), i32> {
-        self.root(scheme)?.unlink(path, dir)
+    fn fs_unlink(&self, path: &GrantedPath, dir: bool) -> Result<(), i32> {
+        self.root(path)?.unlink(path, dir)
     }
 
-    fn fs_mkdir(&self, scheme: &str, path: &str) -> Result<(), i32> {
-        self.root(scheme)?.mkdir(path)
+    fn fs_mkdir(&self, path: &GrantedPath) -> Result<(), i32> {
+        self.root(path)?.mkdir(path)
     }
 
     fn net_connect(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {

@@ -16,6 +16,7 @@ use libredox::flag;
 use std::sync::Arc;
 use wasmd_abi::errno::{EIO, ENOMEM};
 
+use wasmhost::namespace::GrantedPath;
 use wasmhost::region::SharedMemory;
 use wasmhost::{HostFile, HostSocket};
 
@@ -49,6 +50,23 @@ fn os_path(scheme: &str, path: &str) -> String {
     }
 }
 
+/// The Redox path of a granted path, once no component below the granted
+/// directory is a symbolic link (`EACCES` otherwise): Redox has no
+/// `openat2(RESOLVE_BENEATH)`, so links are refused rather than followed
+/// (the path is already free of `..`). The check and the operation are two
+/// steps: a link swapped in between them by another program is not
+/// caught; guests themselves cannot make links.
+fn beneath_grant(path: &GrantedPath) -> Result<String, i32> {
+    let mut at = std::path::PathBuf::from(os_path(path.scheme(), path.beneath()));
+    for part in path.below().split('/').filter(|p| !p.is_empty()) {
+        at.push(part);
+        if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(wasmd_abi::errno::EACCES);
+        }
+    }
+    Ok(os_path(path.scheme(), path.rest()))
+}
+
 impl wasmhost::Platform for OsPlatform {
     fn random(&self, buf: &mut [u8]) -> Result<(), i32> {
         (&self.rand).read_exact(buf).map_err(|_| EIO)
@@ -58,18 +76,21 @@ impl wasmhost::Platform for OsPlatform {
         Ok(Box::new(ShmObject::create(size)?))
     }
 
-    fn fs_open(&self, scheme: &str, path: &str, flags: u32) -> Result<Arc<dyn HostFile>, i32> {
-        super::files::open(&os_path(scheme, path), flags)
+    fn fs_open(&self, path: &GrantedPath, flags: u32) -> Result<Arc<dyn HostFile>, i32> {
+        super::files::open(&beneath_grant(path)?, flags)
     }
 
-    fn fs_unlink(&self, scheme: &str, path: &str, dir: bool) -> Result<(), i32> {
-        let path = os_path(scheme, path);
+    fn fs_unlink(&self, path: &GrantedPath, dir: bool) -> Result<(), i32> {
+        if path.below().is_empty() {
+            return Err(wasmd_abi::errno::EPERM);
+        }
+        let path = beneath_grant(path)?;
         let result = if dir { std::fs::remove_dir(&path) } else { std::fs::remove_file(&path) };
         result.map_err(|e| e.raw_os_error().unwrap_or(EIO))
     }
 
-    fn fs_mkdir(&self, scheme: &str, path: &str) -> Result<(), i32> {
-        std::fs::create_dir(os_path(scheme, path)).map_err(|e| e.raw_os_error().unwrap_or(EIO))
+    fn fs_mkdir(&self, path: &GrantedPath) -> Result<(), i32> {
+        std::fs::create_dir(beneath_grant(path)?).map_err(|e| e.raw_os_error().unwrap_or(EIO))
     }
 
     fn net_connect(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
