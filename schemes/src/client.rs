@@ -12,7 +12,8 @@ use wasmd_abi::scheme::flags;
 use crate::protocol::{self, ClientMsg, Reply, Request, ServerMsg};
 
 /// Where the control socket is: `--socket`, else `$WASMD_SOCKET`, else
-/// `$XDG_RUNTIME_DIR/wasmd.sock`, else `/tmp/wasmd-$USER.sock`.
+/// `$XDG_RUNTIME_DIR/wasmd.sock`, else `/tmp/wasmd-UID/wasmd.sock` (a
+/// directory only that user may write; see `sys::control_socket`).
 pub fn socket_path(explicit: Option<PathBuf>) -> PathBuf {
     if let Some(p) = explicit {
         return p;
@@ -23,8 +24,10 @@ pub fn socket_path(explicit: Option<PathBuf>) -> PathBuf {
     if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR") {
         return PathBuf::from(dir).join("wasmd.sock");
     }
-    let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
-    PathBuf::from(format!("/tmp/wasmd-{user}.sock"))
+    #[cfg(target_os = "linux")]
+    return crate::sys::control_socket::fallback_socket();
+    #[cfg(not(target_os = "linux"))]
+    PathBuf::from("/tmp/wasmd.sock")
 }
 
 /// A client error: the daemon refused (errno), or the socket failed.
@@ -51,14 +54,13 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to the daemon's socket.
+    /// Connects to the daemon's socket; refuses a daemon that runs as
+    /// another user than this one or root.
     pub fn connect(path: &Path) -> std::io::Result<Client> {
-        Ok(Client {
-            stream: UnixStream::connect(path)?,
-            path: path.to_path_buf(),
-            next_id: 1,
-            buf: Vec::new(),
-        })
+        let stream = UnixStream::connect(path)?;
+        #[cfg(target_os = "linux")]
+        crate::sys::control_socket::check_daemon(&stream, path)?;
+        Ok(Client { stream, path: path.to_path_buf(), next_id: 1, buf: Vec::new() })
     }
 
     /// The socket it is connected to.

@@ -81,7 +81,7 @@ enum Command {
     /// socket) and run the guests spawned through it.
     Daemon {
         /// Control socket path (default: $WASMD_SOCKET, else
-        /// $XDG_RUNTIME_DIR/wasmd.sock, else /tmp/wasmd-$USER.sock).
+        /// $XDG_RUNTIME_DIR/wasmd.sock, else /tmp/wasmd-UID/wasmd.sock).
         #[arg(long, value_name = "PATH")]
         socket: Option<PathBuf>,
         /// Let guests spawn modules from DIR (repeatable); directories of

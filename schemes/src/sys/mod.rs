@@ -11,6 +11,8 @@
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
+pub use linux::control_socket;
+#[cfg(target_os = "linux")]
 pub use linux::server::serve;
 #[cfg(target_os = "linux")]
 pub use linux::OsPlatform;

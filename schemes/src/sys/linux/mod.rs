@@ -142,5 +142,6 @@ impl SharedMemory for Memfd {
     }
 }
 
+pub mod control_socket;
 pub mod hostio;
 pub mod server;

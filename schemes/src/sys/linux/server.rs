@@ -40,6 +40,7 @@ struct Conn {
 /// Serves `daemon` on a Unix socket at `path` until an I/O error on the
 /// listener. A stale socket file is replaced; a live one is an error.
 pub fn serve(mut daemon: Daemon, path: &Path) -> std::io::Result<()> {
+    super::control_socket::prepare_dir(path)?;
     if path.exists() {
         if UnixStream::connect(path).is_ok() {
             return Err(std::io::Error::new(ErrorKind::AddrInUse, "a daemon is already serving this socket"));
