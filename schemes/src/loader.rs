@@ -1,11 +1,12 @@
 //! Reading module files for `spawn` by path.
 //!
 //! [`FsModuleLoader`] resolves a guest's path (relative paths against the
-//! directory of the guest's own module) and only reads files inside its
-//! module roots: the directories the operator allowed (at start-up, and
-//! the directories of modules the operator spawned through the control
-//! tree). A path that leaves them (`..`, absolute paths elsewhere) or
-//! has a symbolic link below its root is refused with `EACCES`.
+//! directory of the guest's own module) and only reads files inside the
+//! module roots the operator allowed at start-up or in the directory of
+//! the guest's own module — each guest's, not a list that one spawn widens
+//! for every later guest. A path that leaves them (`..`, absolute paths
+//! elsewhere) or has a symbolic link below its root is refused with
+//! `EACCES`.
 //! [`AnyPathLoader`] is the operator's own loader: any absolute path. Both
 //! run on worker threads.
 //!
@@ -15,7 +16,6 @@
 //! (`/scheme/initfs/a/b` comes back as `/scheme/initfsa/b`).
 
 use std::path::{Component, Path, PathBuf};
-use std::sync::RwLock;
 
 use wasmd_abi::errno::{EACCES, EIO, ENOENT};
 use wasmhost::{LoadError, LoadedModule, ModuleLoader};
@@ -26,7 +26,7 @@ pub const MAX_MODULE_BYTES: u64 = 64 << 20;
 /// Loads modules from a set of allowed directories.
 #[derive(Debug, Default)]
 pub struct FsModuleLoader {
-    roots: RwLock<Vec<PathBuf>>,
+    roots: Vec<PathBuf>,
 }
 
 /// `path` made absolute (against the current directory) and normalised
@@ -72,20 +72,12 @@ impl FsModuleLoader {
     /// are not directories are dropped).
     pub fn new(roots: impl IntoIterator<Item = PathBuf>) -> Self {
         let roots = roots.into_iter().map(|r| normalize(&r)).filter(|r| r.is_dir()).collect();
-        Self { roots: RwLock::new(roots) }
+        Self { roots }
     }
 
     /// The allowed roots.
-    pub fn roots(&self) -> Vec<PathBuf> {
-        self.roots.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Allows one more directory (already normalised).
-    pub fn allow(&self, dir: PathBuf) {
-        let mut roots = self.roots.write().unwrap_or_else(|e| e.into_inner());
-        if !roots.iter().any(|r| dir.starts_with(r)) {
-            roots.push(dir);
-        }
+    pub fn roots(&self) -> &[PathBuf] {
+        &self.roots
     }
 }
 
@@ -134,7 +126,8 @@ impl ModuleLoader for FsModuleLoader {
             _ => requested.to_path_buf(),
         };
         let resolved = normalize(&joined);
-        let Some(root) = roots.iter().find(|root| resolved.starts_with(root)) else {
+        let own_dir = base_dir.map(normalize);
+        let Some(root) = roots.iter().chain(own_dir.as_ref()).find(|root| resolved.starts_with(root)) else {
             return Err(fail("outside the allowed module directories".into(), EACCES));
         };
         no_link_below(root, &resolved).map_err(|why| fail(why, EACCES))?;

@@ -90,6 +90,8 @@ pub fn run(spec: &RunSpec) -> Result<(ExitStatus, Option<String>), RunError> {
         parent: None,
         module_path: Some(crate::loader::normalize(&spec.module)),
         namespace: spec.namespace.clone(),
+        // `wasmd run` acts for whoever runs it.
+        owner: crate::sys::current_owner(),
     };
     let pid = manager.spawn(module, opts).map_err(spawn_err)?;
     let deadlock = manager.run_to_completion().err().map(|d| d.to_string());

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmd::control::{Daemon, Poll, EVENT_READ, EVENT_WRITE};
+use wasmd::control::{Caller, Daemon, Poll, EVENT_READ, EVENT_WRITE};
 use wasmd_abi::scheme::flags;
 use wasmd_tests::guest;
 
@@ -45,13 +45,13 @@ fn write(d: &mut Daemon, fd: u64, data: &[u8]) {
 #[test]
 fn fevent_reports_channel_and_wait_readiness() {
     let mut d = daemon();
-    let spawn = d.open("spawn", flags::O_RDWR).unwrap();
+    let spawn = d.open("spawn", flags::O_RDWR, Caller::ROOT).unwrap();
     write(&mut d, spawn, format!("cap=stdio,time,shm {}", guest("chan_native").display()).as_bytes());
     let pid = settle(&mut d, |d| try_read(d, spawn, 32));
     let pid = String::from_utf8(pid).unwrap().trim().to_string();
     let ids = settle(&mut d, |d| {
         // `log` is a snapshot taken at open.
-        let log = d.open(&format!("{pid}/log"), flags::O_RDONLY).unwrap();
+        let log = d.open(&format!("{pid}/log"), flags::O_RDONLY, Caller::ROOT).unwrap();
         let text = String::from_utf8(try_read(d, log, 4096)?).unwrap();
         d.close(log);
         text.lines().find(|l| l.starts_with("shm=")).map(str::to_string)
@@ -61,11 +61,11 @@ fn fevent_reports_channel_and_wait_readiness() {
 
     // A channel with frames is readable at once (a read-only file is never
     // writable).
-    let full = d.open(&format!("chan/{out}"), flags::O_RDONLY).unwrap();
+    let full = d.open(&format!("chan/{out}"), flags::O_RDONLY, Caller::ROOT).unwrap();
     assert_eq!(d.fevent(full), Ok(EVENT_READ));
     // An empty one is not, and becomes readable when a frame arrives.
-    let reader = d.open(&format!("chan/{inbound}"), flags::O_RDONLY).unwrap();
-    let writer = d.open(&format!("chan/{inbound}"), flags::O_WRONLY).unwrap();
+    let reader = d.open(&format!("chan/{inbound}"), flags::O_RDONLY, Caller::ROOT).unwrap();
+    let writer = d.open(&format!("chan/{inbound}"), flags::O_WRONLY, Caller::ROOT).unwrap();
     assert_eq!(d.fevent(reader), Ok(0));
     d.step(64);
     assert!(d.take_events().is_empty(), "nothing changed yet");
@@ -77,10 +77,10 @@ fn fevent_reports_channel_and_wait_readiness() {
     assert!(d.take_events().is_empty());
 
     // `PID/wait` becomes readable when the guest exits.
-    let wait = d.open(&format!("{pid}/wait"), flags::O_RDONLY).unwrap();
+    let wait = d.open(&format!("{pid}/wait"), flags::O_RDONLY, Caller::ROOT).unwrap();
     assert_eq!(d.fevent(wait), Ok(EVENT_WRITE));
     write(&mut d, writer, b"second");
-    let word = d.open(&format!("shm/{shm}"), flags::O_RDWR).unwrap();
+    let word = d.open(&format!("shm/{shm}"), flags::O_RDWR, Caller::ROOT).unwrap();
     match d.write(word, 64, &1u32.to_le_bytes(), false, 0) {
         Poll::Ready(Ok(4)) => {}
         other => panic!("{other:?}"),

@@ -43,7 +43,7 @@ pub type Pid = u32;
 pub use error::{ControlError, SpawnError};
 pub use guest_buf::GuestBuf;
 pub use limits::Limits;
-pub use manager::{Deadlock, LoadResult, ManagerConfig, ProcessManager, RegionNotifier, SpawnOptions};
+pub use manager::{Deadlock, LoadResult, ManagerConfig, Owner, ProcessManager, RegionNotifier, SpawnOptions};
 pub use module_cache::{CompiledModule, ModuleCache};
 pub use platform::{
     HostFile, HostSocket, LoadError, LoadedModule, ModuleLoader, NoOutput, OutputSink, Platform,

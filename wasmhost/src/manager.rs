@@ -93,6 +93,36 @@ pub struct SpawnOptions {
     pub module_path: Option<PathBuf>,
     /// Namespace grants for fs and socket hostcalls.
     pub namespace: Vec<crate::namespace::Grant>,
+    /// The user it acts for (its children too).
+    pub owner: Owner,
+}
+
+/// The user a process acts for: whoever spawned it through the daemon
+/// (Redox: the caller's uid and gid; Linux: the client's socket peer), or
+/// the owner of its parent. The embedder bounds what a process may do by
+/// its owner; the manager only records and inherits it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Owner {
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+}
+
+impl Owner {
+    /// The superuser.
+    pub const ROOT: Owner = Owner { uid: 0, gid: 0 };
+
+    /// True for the superuser.
+    pub fn is_root(&self) -> bool {
+        self.uid == 0
+    }
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.uid, self.gid)
+    }
 }
 
 impl SpawnOptions {
@@ -106,6 +136,7 @@ impl SpawnOptions {
             parent: None,
             module_path: None,
             namespace: Vec::new(),
+            owner: Owner::ROOT,
         }
     }
 }
@@ -325,6 +356,7 @@ impl ProcessManager {
             exit_pages: 0,
             exit_log: None,
             children: Vec::new(),
+            owner: opts.owner,
         });
         if let Some(parent) = opts.parent.and_then(|p| self.procs.get_mut(&p)) {
             parent.children.push(pid);
@@ -764,7 +796,8 @@ impl ProcessManager {
     ) -> Arc<Region> {
         let id = self.next_region_id;
         self.next_region_id += 1;
-        let region = Arc::new(Region::new(id, creator, memory, self.env.regions.clone()));
+        let owner = self.procs.get(&creator).map_or(Owner::ROOT, |p| p.owner);
+        let region = Arc::new(Region::new(id, creator, owner, memory, self.env.regions.clone()));
         if self.regions.len() >= 64 && self.regions.len().is_power_of_two() {
             self.regions.retain(|_, r| r.strong_count() > 0);
         }
@@ -930,9 +963,14 @@ impl ProcessManager {
         }
     }
 
-    /// Loads and compiles a module file on a worker thread with `loader`
-    /// (the embedder's policy, not necessarily the guests'). Returns a
-    /// ticket; the result appears in [`Self::take_loaded_modules`].
+    /// The OS platform guests run on.
+    pub fn platform(&self) -> Arc<dyn Platform> {
+        self.env.platform.clone()
+    }
+
+    /// Loads and compiles `path` with `loader` on a worker thread; the
+    /// result comes from [`ProcessManager::take_loaded_modules`] under the
+    /// returned ticket.
     pub fn load_module_async(&mut self, loader: Arc<dyn ModuleLoader>, path: String) -> u64 {
         let ticket = self.next_ticket;
         self.next_ticket += 1;

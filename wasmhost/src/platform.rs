@@ -52,6 +52,15 @@ pub trait Platform: Send + Sync + 'static {
         Err(wasmd_abi::errno::ENOENT)
     }
 
+    /// True when `user` may use the directory `dir` of the `file:`
+    /// namespace (read and search it; also write to it with `write`), as
+    /// guests will reach it. Decides whether an unprivileged user may give
+    /// a guest a `file:` grant. Worker thread. By default nobody may.
+    fn user_may_use_dir(&self, dir: &str, user: crate::manager::Owner, write: bool) -> bool {
+        let _ = (dir, user, write);
+        false
+    }
+
     /// Connects a socket (`tcp` or `udp`) to `addr` (`HOST:PORT`); the
     /// socket is non-blocking afterwards. Worker thread.
     fn net_connect(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {

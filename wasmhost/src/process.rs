@@ -323,6 +323,8 @@ pub struct Process {
     pub exit_log: Option<ProcessLog>,
     /// Live children and unreaped dead ones.
     pub children: Vec<Pid>,
+    /// The user it acts for.
+    pub owner: crate::manager::Owner,
 }
 
 impl Process {

@@ -85,6 +85,7 @@ impl RegionAccounting {
 pub struct Region {
     id: u64,
     creator: Pid,
+    owner: crate::manager::Owner,
     memory: Box<dyn SharedMemory>,
     /// `memory`'s address and length, read once: every access checks
     /// against them without a virtual call.
@@ -111,11 +112,17 @@ impl Region {
     pub fn new(
         id: u64,
         creator: Pid,
+        owner: crate::manager::Owner,
         memory: Box<dyn SharedMemory>,
         accounting: Arc<RegionAccounting>,
     ) -> Self {
         let (base, len) = (memory.as_ptr(), memory.len());
-        Self { id, creator, memory, base, len, accounting }
+        Self { id, creator, owner, memory, base, len, accounting }
+    }
+
+    /// The user its creator acted for.
+    pub fn owner(&self) -> crate::manager::Owner {
+        self.owner
     }
 
     /// Global region id (what `share` returns and `attach` takes).
@@ -293,7 +300,7 @@ mod tests {
     fn region(len: usize) -> (Region, Arc<RegionAccounting>) {
         let acct = Arc::new(RegionAccounting::new(2, 1 << 20));
         acct.reserve(len as u64).unwrap();
-        (Region::new(1, 1, Box::new(HeapMemory::new(len)), acct.clone()), acct)
+        (Region::new(1, 1, crate::manager::Owner::ROOT, Box::new(HeapMemory::new(len)), acct.clone()), acct)
     }
 
     #[test]

@@ -287,6 +287,7 @@ impl ProcessManager {
             parent: Some(proc.pid),
             module_path: path,
             namespace,
+            owner: proc.owner,
         })
     }
 

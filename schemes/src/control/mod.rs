@@ -33,6 +33,7 @@
 //! later (deferred) reads.
 
 pub mod guest_files;
+pub mod policy;
 pub mod render;
 pub mod shared_memory;
 pub mod spec;
@@ -42,9 +43,10 @@ use std::sync::Arc;
 
 use wasmd_abi::errno::{EAGAIN, EBADF, EBUSY, ECANCELED, EINVAL, EISDIR, ENOENT, ENOTDIR, EPERM, ESRCH};
 use wasmd_abi::scheme::{flags, kind, mode, Stat};
-use wasmhost::{ModuleLoader, Pid, ProcessManager, SpawnOptions};
+use wasmhost::{Pid, ProcessManager, SpawnOptions};
 
-use crate::loader::{AnyPathLoader, FsModuleLoader};
+use crate::loader::FsModuleLoader;
+pub use policy::{Caller, Policy};
 
 /// Identifies a deferred request; chosen by the frontend.
 pub type Token = u64;
@@ -168,6 +170,19 @@ enum Node {
 struct OpenFile {
     node: Node,
     path: String,
+    /// Who opened it: what is written to it acts for them.
+    caller: Caller,
+}
+
+/// A module load in flight for a spawn through the tree.
+#[derive(Debug)]
+struct Load {
+    /// The `spawn` or `run/` file.
+    file: u64,
+    /// The spec, when from `spawn`.
+    spec: Option<spec::SpawnSpec>,
+    /// Whom the new process acts for.
+    owner: Caller,
 }
 
 /// An operation that may have to wait.
@@ -214,10 +229,10 @@ pub struct Daemon {
     next_id: u64,
     pending: Vec<Pending>,
     completions: Vec<Completion>,
-    /// Module loads in flight: ticket → (file id, spec if from `spawn`).
-    loads: HashMap<u64, (u64, Option<spec::SpawnSpec>)>,
-    spawn_loader: Arc<dyn ModuleLoader>,
-    guest_loader: Arc<FsModuleLoader>,
+    /// Module loads in flight, by ticket.
+    loads: HashMap<u64, Load>,
+    /// Who may do what.
+    policy: Policy,
     /// Files whose readiness a frontend watches (`fevent`), with the
     /// readiness flags last reported.
     watched: HashMap<u64, u32>,
@@ -247,10 +262,8 @@ fn is_dir(node: &Node) -> bool {
 }
 
 impl Daemon {
-    /// A daemon around `pm`, whose guests load modules with
-    /// `guest_loader` (the directories of modules spawned through the tree
-    /// are added to it).
-    pub fn new(pm: ProcessManager, guest_loader: Arc<FsModuleLoader>) -> Self {
+    /// A daemon around `pm`, deciding who may do what by `policy`.
+    pub fn new(pm: ProcessManager, policy: Policy) -> Self {
         Self {
             pm,
             files: HashMap::new(),
@@ -258,8 +271,7 @@ impl Daemon {
             pending: Vec::new(),
             completions: Vec::new(),
             loads: HashMap::new(),
-            spawn_loader: Arc::new(AnyPathLoader),
-            guest_loader,
+            policy,
             scheme_replies: HashMap::new(),
             orphan_opens: HashMap::new(),
             watched: HashMap::new(),
@@ -274,10 +286,10 @@ impl Daemon {
         let pm = ProcessManager::new(
             wasmhost::ManagerConfig::default(),
             platform,
-            guest_loader.clone(),
+            guest_loader,
             Arc::new(wasmhost::NoOutput),
         );
-        Self::new(pm, guest_loader)
+        Self::new(pm, Policy::new(crate::sys::current_owner().uid))
     }
 
     /// The process manager.
@@ -285,14 +297,15 @@ impl Daemon {
         &mut self.pm
     }
 
-    /// Opens `path` (relative to `/scheme/wasm`, without a leading `/`).
-    pub fn open(&mut self, path: &str, open_flags: u32) -> Result<u64, i32> {
+    /// Opens `path` (relative to `/scheme/wasm`, without a leading `/`)
+    /// for `caller` (see [`policy`]).
+    pub fn open(&mut self, path: &str, open_flags: u32, caller: Caller) -> Result<u64, i32> {
         let path = path.trim_matches('/');
         let id = self.next_id;
-        let node = self.resolve(id, path, open_flags)?;
+        let node = self.resolve(id, path, open_flags, caller)?;
         if matches!(node, Node::Guest(_)) {
             self.next_id += 1;
-            self.files.insert(id, OpenFile { node, path: path.to_string() });
+            self.files.insert(id, OpenFile { node, path: path.to_string(), caller });
             return Ok(id);
         }
         let wants_dir = open_flags & flags::O_DIRECTORY != 0;
@@ -304,12 +317,21 @@ impl Daemon {
             return Err(EISDIR);
         }
         self.next_id += 1;
-        self.files.insert(id, OpenFile { node, path: path.to_string() });
+        self.files.insert(id, OpenFile { node, path: path.to_string(), caller });
         Ok(id)
     }
 
+    /// `EACCES` unless `caller` may inspect and control what `owner` owns.
+    fn may_control(&self, caller: Caller, owner: wasmhost::Owner) -> Result<(), i32> {
+        if self.policy.may_control(caller, owner) {
+            Ok(())
+        } else {
+            Err(wasmd_abi::errno::EACCES)
+        }
+    }
+
     /// The node `path` names, for the file about to get `id`.
-    fn resolve(&mut self, id: u64, path: &str, open_flags: u32) -> Result<Node, i32> {
+    fn resolve(&mut self, id: u64, path: &str, open_flags: u32, caller: Caller) -> Result<Node, i32> {
         let (first, rest) = path.split_once('/').unwrap_or((path, ""));
         match (first, rest) {
             ("", "") => Ok(Node::Root),
@@ -318,14 +340,17 @@ impl Daemon {
             ("run", "") => Ok(Node::EmptyDir),
             ("shm", "") => Ok(Node::ShmDir),
             ("chan", "") => Ok(Node::ChanDir),
-            ("shm", "index") => Ok(Node::Snapshot(self.shm_index())),
+            ("shm", "index") => Ok(Node::Snapshot(self.shm_index(caller))),
             ("shm", id) => {
                 let id: u64 = id.parse().map_err(|_| ENOENT)?;
-                self.pm.region(id).map(Node::Shm).ok_or(ENOENT)
+                let region = self.pm.region(id).ok_or(ENOENT)?;
+                self.may_control(caller, region.owner())?;
+                Ok(Node::Shm(region))
             }
             ("chan", id) => {
                 let id: u64 = id.parse().map_err(|_| ENOENT)?;
                 let region = self.pm.region(id).ok_or(ENOENT)?;
+                self.may_control(caller, region.owner())?;
                 let mode = open_flags & flags::O_ACCMODE;
                 let (can_read, can_write) =
                     (mode == 0 || mode & flags::O_RDONLY != 0, mode & flags::O_WRONLY != 0);
@@ -337,11 +362,16 @@ impl Daemon {
                 let prefix = format!("/scheme/wasm/scheme/{name}");
                 self.open_guest(name, sub, open_flags, prefix).map(Node::Guest)
             }
-            ("run", module) => Ok(Node::Run(self.start_run(id, &format!("/{module}")))),
+            ("run", module) => {
+                let ticket = self.load_for(caller, Vec::new(), format!("/{module}"));
+                self.loads.insert(ticket, Load { file: id, spec: None, owner: caller });
+                Ok(Node::Run(RunState::Loading))
+            }
             (pid, file) => {
                 let pid: Pid = pid.parse().map_err(|_| ENOENT)?;
-                if self.pm.process(pid).is_none() {
-                    return Err(ENOENT);
+                let owner = self.pm.process(pid).ok_or(ENOENT)?.owner;
+                if !file.is_empty() {
+                    self.may_control(caller, owner)?;
                 }
                 match file {
                     "" => Ok(Node::PidDir),
@@ -355,11 +385,12 @@ impl Daemon {
         }
     }
 
-    /// Starts loading a module for a `run/` file.
-    fn start_run(&mut self, id: u64, module: &str) -> RunState {
-        let ticket = self.pm.load_module_async(self.spawn_loader.clone(), module.to_string());
-        self.loads.insert(ticket, (id, None));
-        RunState::Loading
+    /// Starts loading `module` for a spawn by `caller` whose guest will
+    /// hold `grants`: as that user (see [`policy::SpawnLoader`]).
+    fn load_for(&mut self, caller: Caller, grants: Vec<wasmhost::namespace::Grant>, module: String) -> u64 {
+        let user = (!self.policy.is_privileged(caller)).then_some(caller);
+        let loader = policy::SpawnLoader { user, grants, platform: self.pm.platform() };
+        self.pm.load_module_async(Arc::new(loader), module)
     }
 
     /// The tree path of `path` opened relative to the open directory
@@ -378,7 +409,9 @@ impl Daemon {
         let file = self.open_guest(name, path.trim_matches('/'), open_flags, prefix)?;
         let id = self.next_id;
         self.next_id += 1;
-        self.files.insert(id, OpenFile { node: Node::Guest(file), path: format!("scheme/{name}/{path}") });
+        let path = format!("scheme/{name}/{path}");
+        // Guest schemes are like any scheme: their providers decide.
+        self.files.insert(id, OpenFile { node: Node::Guest(file), path, caller: Caller::ROOT });
         Ok(id)
     }
 
@@ -490,20 +523,11 @@ impl Daemon {
             });
         }
         let Some(file) = self.files.get_mut(&id) else { return Poll::Ready(Err(EBADF)) };
+        let caller = file.caller;
         match &mut file.node {
-            Node::Spawn(state @ SpawnState::Empty) => match spec::parse(data) {
-                Ok(spec) => {
-                    let module = spec.module.to_string_lossy().into_owned();
-                    let ticket = self.pm.load_module_async(self.spawn_loader.clone(), module);
-                    *state = SpawnState::Loading;
-                    self.loads.insert(ticket, (id, Some(spec)));
-                    Poll::Ready(Ok(data.len()))
-                }
-                Err(e) => {
-                    log::warn!("spawn spec refused: {e}");
-                    Poll::Ready(Err(EINVAL))
-                }
-            },
+            Node::Spawn(SpawnState::Empty) => {
+                Poll::Ready(self.start_spawn(id, caller, data).map(|()| data.len()))
+            }
             Node::Spawn(_) => Poll::Ready(Err(EBUSY)),
             Node::Shm(region) => Poll::Ready(shared_memory::shm_write(region, offset, data)),
             Node::Chan(_) => match self.try_write_chan(id, data) {
@@ -522,6 +546,25 @@ impl Daemon {
             node if is_dir(node) => Poll::Ready(Err(EISDIR)),
             _ => Poll::Ready(Err(EBADF)),
         }
+    }
+
+    /// Starts a spawn from a spec written to the `spawn` file `id`.
+    fn start_spawn(&mut self, id: u64, caller: Caller, data: &[u8]) -> Result<(), i32> {
+        let spec = spec::parse(data).map_err(|e| {
+            log::warn!("spawn spec refused: {e}");
+            EINVAL
+        })?;
+        self.policy.check_caps(caller, spec.caps).map_err(|why| {
+            log::warn!("spawn refused: {why}");
+            wasmd_abi::errno::EPERM
+        })?;
+        let grants = spec.grants.iter().filter_map(|g| wasmhost::namespace::parse_grant(g).ok()).collect();
+        let ticket = self.load_for(caller, grants, spec.module.to_string_lossy().into_owned());
+        if let Some(OpenFile { node: Node::Spawn(state), .. }) = self.files.get_mut(&id) {
+            *state = SpawnState::Loading;
+        }
+        self.loads.insert(ticket, Load { file: id, spec: Some(spec), owner: caller });
+        Ok(())
     }
 
     /// A `ctl` command.
@@ -694,16 +737,17 @@ impl Daemon {
             }
             Node::SchemeDir => self.pm.scheme_names().iter().map(|n| entry(n, kind::DIRECTORY)).collect(),
             Node::ShmDir => std::iter::once(entry("index", kind::REGULAR))
-                .chain(self.pm.region_ids().iter().map(|id| entry(&id.to_string(), kind::REGULAR)))
+                .chain(
+                    self.visible_regions(file.caller)
+                        .iter()
+                        .map(|r| entry(&r.id().to_string(), kind::REGULAR)),
+                )
                 .collect(),
             Node::ChanDir => self
-                .pm
-                .region_ids()
+                .visible_regions(file.caller)
                 .into_iter()
-                .filter(|id| {
-                    self.pm.region(*id).is_some_and(|r| shared_memory::ChanFile::is_channel(self.ring(r)))
-                })
-                .map(|id| entry(&id.to_string(), kind::CHAR_DEV))
+                .filter(|r| shared_memory::ChanFile::is_channel(self.ring(r.clone())))
+                .map(|r| entry(&r.id().to_string(), kind::CHAR_DEV))
                 .collect(),
             Node::EmptyDir => Vec::new(),
             _ => return Err(ENOTDIR),
@@ -760,13 +804,13 @@ impl Daemon {
     /// pending requests that became ready.
     fn settle(&mut self) {
         for (ticket, result) in self.pm.take_loaded_modules() {
-            let Some((id, spec)) = self.loads.remove(&ticket) else { continue };
+            let Some(Load { file, spec, owner }) = self.loads.remove(&ticket) else { continue };
             let spawned = result.map_err(|e| {
                 log::warn!("spawn failed: {e}");
                 e.errno()
             });
-            let spawned = spawned.and_then(|(module, path)| self.spawn_loaded(module, path, spec));
-            match self.files.get_mut(&id).map(|f| &mut f.node) {
+            let spawned = spawned.and_then(|(module, path)| self.spawn_loaded(module, path, spec, owner));
+            match self.files.get_mut(&file).map(|f| &mut f.node) {
                 Some(Node::Spawn(state)) => *state = SpawnState::Done { result: spawned, sent: 0 },
                 Some(Node::Run(state)) => {
                     *state = match spawned {
@@ -848,14 +892,13 @@ impl Daemon {
         module: Arc<wasmhost::CompiledModule>,
         path: std::path::PathBuf,
         spec: Option<spec::SpawnSpec>,
+        owner: Caller,
     ) -> Result<Pid, i32> {
         let stem = path.file_stem().map_or_else(|| "wasm".into(), |s| s.to_string_lossy().into_owned());
-        if let Some(dir) = path.parent() {
-            self.guest_loader.allow(dir.to_path_buf());
-        }
         let mut opts = SpawnOptions::new(stem.clone());
         opts.args = vec![stem];
         opts.module_path = Some(path.clone());
+        opts.owner = owner;
         if let Some(spec) = spec {
             opts.args.extend(spec.args);
             opts.caps = spec.caps;
@@ -920,13 +963,19 @@ impl Daemon {
         shared_memory::HostRing::new(region, self.pm.region_notifier())
     }
 
-    /// `shm/index`: `ID SIZE OS-NAME` per live region.
-    fn shm_index(&self) -> Vec<u8> {
+    /// Live regions `caller` may see: their processes' (all, when
+    /// privileged).
+    fn visible_regions(&self, caller: Caller) -> Vec<Arc<wasmhost::region::Region>> {
+        let ids = self.pm.region_ids();
+        let regions = ids.into_iter().filter_map(|id| self.pm.region(id));
+        regions.filter(|r| self.policy.may_control(caller, r.owner())).collect()
+    }
+
+    /// `shm/index`: `ID SIZE OS-NAME` per live region `caller` may see.
+    fn shm_index(&self, caller: Caller) -> Vec<u8> {
         let mut out = String::new();
-        for id in self.pm.region_ids() {
-            if let Some(r) = self.pm.region(id) {
-                out.push_str(&format!("{id} {} {}\n", r.len(), r.os_name()));
-            }
+        for r in self.visible_regions(caller) {
+            out.push_str(&format!("{} {} {}\n", r.id(), r.len(), r.os_name()));
         }
         out.into_bytes()
     }

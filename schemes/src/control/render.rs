@@ -39,17 +39,19 @@ fn state_name(info: &ProcessInfo) -> &'static str {
 /// The `ps` table: one line per process after a header.
 pub fn ps(pm: &ProcessManager) -> Vec<u8> {
     let mut out = format!(
-        "{:>6} {:>6} {:<9} {:<20} {:<16} {:>6} {:>14}  {}\n",
-        "PID", "PPID", "STATE", "MODULE", "HASH", "PAGES", "FUEL", "STATUS"
+        "{:>6} {:>6} {:>6} {:<9} {:<20} {:<16} {:>6} {:>14}  {}\n",
+        "PID", "PPID", "UID", "STATE", "MODULE", "HASH", "PAGES", "FUEL", "STATUS"
     );
     for pid in pm.pids() {
         let Some(info) = pm.info(pid) else { continue };
+        let uid = pm.process(pid).map_or(0, |p| p.owner.uid);
         let status = info.status.as_ref().map_or_else(|| "-".to_string(), |s| printable(&s.to_string()));
         let _ = writeln!(
             out,
-            "{:>6} {:>6} {:<9} {:<20} {:<16} {:>6} {:>14}  {}",
+            "{:>6} {:>6} {:>6} {:<9} {:<20} {:<16} {:>6} {:>14}  {}",
             info.pid,
             info.parent,
+            uid,
             state_name(&info),
             printable(&info.name),
             hex(&info.module_hash),
@@ -67,6 +69,9 @@ pub fn status(pm: &ProcessManager, pid: Pid) -> Option<Vec<u8>> {
     let mut out = String::new();
     let _ = writeln!(out, "pid: {}", info.pid);
     let _ = writeln!(out, "parent: {}", info.parent);
+    if let Some(p) = pm.process(pid) {
+        let _ = writeln!(out, "owner: {}", p.owner);
+    }
     let _ = writeln!(out, "state: {}", state_name(&info));
     let _ = writeln!(out, "module: {}", printable(&info.name));
     let _ = writeln!(out, "hash: {}", hex(&info.module_hash));

@@ -38,3 +38,18 @@ pub fn endpoint(socket: &std::path::Path) -> String {
         socket.display().to_string()
     }
 }
+
+/// The user this program runs as (whom `wasmd run` and the daemon's own
+/// user act for).
+#[cfg(target_os = "linux")]
+pub fn current_owner() -> wasmhost::Owner {
+    wasmhost::Owner { uid: rustix::process::getuid().as_raw(), gid: rustix::process::getgid().as_raw() }
+}
+
+/// The user this program runs as (whom `wasmd run` and the daemon's own
+/// user act for).
+#[cfg(target_os = "redox")]
+pub fn current_owner() -> wasmhost::Owner {
+    let id = |r: Result<usize, libredox::error::Error>| r.map_or(u32::MAX, |v| v as u32);
+    wasmhost::Owner { uid: id(libredox::call::geteuid()), gid: id(libredox::call::getegid()) }
+}

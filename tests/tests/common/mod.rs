@@ -65,6 +65,7 @@ impl Harness {
             parent: None,
             module_path: Some(resolved),
             namespace: grants.iter().map(|g| wasmhost::namespace::parse_grant(g).unwrap()).collect(),
+            owner: wasmhost::Owner::ROOT,
         };
         self.pm.spawn(module, opts).expect("spawns")
     }

@@ -42,6 +42,12 @@ fn unsafe_dir(owner: u32, mode: u32, me: u32) -> Option<String> {
     None
 }
 
+/// The user at the other end of a connection: whom its requests act for.
+pub fn peer(stream: &UnixStream) -> std::io::Result<wasmhost::Owner> {
+    let cred = rustix::net::sockopt::socket_peercred(stream)?;
+    Ok(wasmhost::Owner { uid: cred.uid.as_raw(), gid: cred.gid.as_raw() })
+}
+
 /// The client's check, once connected: the daemon is this user's or
 /// root's.
 pub fn check_daemon(stream: &UnixStream, path: &Path) -> std::io::Result<()> {

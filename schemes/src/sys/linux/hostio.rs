@@ -89,6 +89,14 @@ impl FileRoot {
         Self::beneath(&self.dir, path.beneath(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC)
     }
 
+    /// Owner, group and mode of the directory `dir` (a granted prefix),
+    /// found as guests reach it: beneath the root.
+    pub fn dir_owner_and_mode(&self, dir: &str) -> Result<(u32, u32, u32), i32> {
+        let fd = Self::beneath(&self.dir, dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC)?;
+        let st = rustix::fs::fstat(&fd).map_err(errno)?;
+        Ok((st.st_uid, st.st_gid, st.st_mode))
+    }
+
     /// Opens a file or directory.
     pub fn open_file(&self, path: &GrantedPath, redox_flags: u32) -> Result<Arc<dyn HostFile>, i32> {
         let fd = Self::beneath(&self.grant_dir(path)?, path.below(), oflags(redox_flags))?;

@@ -69,6 +69,13 @@ impl wasmhost::Platform for OsPlatform {
         self.root(path)?.mkdir(path)
     }
 
+    fn user_may_use_dir(&self, dir: &str, user: wasmhost::Owner, write: bool) -> bool {
+        let Some(root) = self.file_root.as_ref() else { return false };
+        root.dir_owner_and_mode(dir).is_ok_and(|(uid, gid, mode)| {
+            crate::control::policy::may_access(user, uid, gid, mode, write, true)
+        })
+    }
+
     fn net_connect(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
         crate::sockets::connect(proto, addr)
     }

@@ -29,6 +29,8 @@ const WAKER: u64 = 1;
 
 struct Conn {
     stream: UnixStream,
+    /// Whom its requests act for (its peer credentials).
+    caller: crate::control::Caller,
     inbuf: Vec<u8>,
     outbuf: Vec<u8>,
     fds: HashSet<u64>,
@@ -129,12 +131,20 @@ impl Server {
         loop {
             match listener.accept() {
                 Ok((stream, _)) => {
+                    let caller = match super::control_socket::peer(&stream) {
+                        Ok(caller) => caller,
+                        Err(e) => {
+                            log::warn!("a client without credentials: {e}");
+                            continue;
+                        }
+                    };
                     stream.set_nonblocking(true)?;
                     let key = self.next_key;
                     self.next_key += 1;
                     epoll::add(epoll, &stream, EventData::new_u64(key), EventFlags::IN | EventFlags::RDHUP)?;
                     let conn = Conn {
                         stream,
+                        caller,
                         inbuf: Vec::new(),
                         outbuf: Vec::new(),
                         fds: HashSet::new(),
@@ -207,7 +217,7 @@ impl Server {
         let polled = match msg.request {
             Request::Open { path, flags } => {
                 let opened = match target(&path) {
-                    Some(Target::Tree(rest)) => daemon.open(rest, flags),
+                    Some(Target::Tree(rest)) => daemon.open(rest, flags, conn.caller),
                     Some(Target::Scheme(name, rest)) => daemon.open_scheme(name, rest, flags),
                     None => Err(ENOENT),
                 };

@@ -27,7 +27,7 @@
 use syscall::dirent::{DirEntry, DirentBuf, DirentHeader, DirentKind};
 use syscall::flag::StdFsCallKind;
 
-use crate::control::{Daemon, Output, Poll, Token};
+use crate::control::{Caller, Daemon, Output, Poll, Token};
 use wasmd_abi::errno::{EINVAL, EIO, EOPNOTSUPP};
 
 /// The root handle of a guest scheme's socket (never a daemon file id:
@@ -181,8 +181,9 @@ impl<'a> Call<'a> {
     }
 }
 
-/// Opens `path` relative to `dirfd` on `endpoint`; always answered at once
-/// (a pending open would stall every open in the system). Returns the new
+/// Opens `path` relative to `dirfd` on `endpoint` for `caller` (the uid
+/// and gid the kernel gives the request); always answered at once (a
+/// pending open would stall every open in the system). Returns the new
 /// file id.
 pub fn open(
     daemon: &mut Daemon,
@@ -190,6 +191,7 @@ pub fn open(
     dirfd: usize,
     path: &str,
     flags: u32,
+    caller: Caller,
 ) -> Result<u64, i32> {
     match endpoint {
         Endpoint::Guest(name) if dirfd == GUEST_ROOT => daemon.open_scheme(name, path, flags),
@@ -197,7 +199,7 @@ pub fn open(
         // or anywhere in the `wasm` tree.
         _ => {
             let path = daemon.path_at(dirfd as u64, path);
-            daemon.open(&path, flags)
+            daemon.open(&path, flags, caller)
         }
     }
 }

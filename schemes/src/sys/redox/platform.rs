@@ -93,6 +93,13 @@ impl wasmhost::Platform for OsPlatform {
         std::fs::create_dir(beneath_grant(path)?).map_err(|e| e.raw_os_error().unwrap_or(EIO))
     }
 
+    fn user_may_use_dir(&self, dir: &str, user: wasmhost::Owner, write: bool) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(dir).is_ok_and(|m| {
+            m.is_dir() && crate::control::policy::may_access(user, m.uid(), m.gid(), m.mode(), write, true)
+        })
+    }
+
     fn net_connect(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
         crate::sockets::connect(proto, addr)
     }

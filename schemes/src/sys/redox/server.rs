@@ -49,7 +49,7 @@ use syscall::schemev2::NewFdFlags;
 use wasmhost::guest_scheme::SchemeEvent;
 
 use super::calls::{self, Call, Endpoint as Target, Shape, GUEST_ROOT};
-use crate::control::{Daemon, Poll, Token};
+use crate::control::{Caller, Daemon, Poll, Token};
 
 /// Event-queue keys: the `wasm` socket, the wake-up pipe, the timer; guest
 /// scheme sockets count up from [`FIRST_GUEST`].
@@ -63,7 +63,7 @@ pub fn serve(mut daemon: Daemon) -> std::io::Result<()> {
     let creation_cap =
         libredox::Fd::open("/scheme/namespace/scheme-creation-cap", flag::O_CLOEXEC, 0).map_err(lio)?;
     let socket = Socket::create_inner(creation_cap.raw(), true).map_err(io)?;
-    let root = daemon.open("", crate::control::ROOT_FLAGS).map_err(|e| io(Error::new(e)))?;
+    let root = daemon.open("", crate::control::ROOT_FLAGS, Caller::ROOT).map_err(|e| io(Error::new(e)))?;
     register_wasm(&socket, root as usize)?;
     let (mut wake_rx, wake_tx) = std::io::pipe()?;
     set_nonblock(&wake_rx)?;
@@ -291,8 +291,10 @@ impl Server {
             let response = match request.kind() {
                 RequestKind::Call(call) => {
                     let id = call.request_id();
+                    let ctx = call.caller();
+                    let caller = Caller { uid: ctx.uid, gid: ctx.gid };
                     match call.op() {
-                        Ok(op) => self.dispatch(key, id, op, daemon),
+                        Ok(op) => self.dispatch(key, id, op, caller, daemon),
                         Err(call) => Some(Response::new(Err(Error::new(EOPNOTSUPP)), call)),
                     }
                 }
@@ -338,7 +340,14 @@ impl Server {
     }
 
     /// Handles one operation; `None` when its answer comes later.
-    fn dispatch(&mut self, key: usize, id: Id, op: Op, daemon: &mut Daemon) -> Option<Response> {
+    fn dispatch(
+        &mut self,
+        key: usize,
+        id: Id,
+        op: Op,
+        caller: Caller,
+        daemon: &mut Daemon,
+    ) -> Option<Response> {
         let target = match self.sockets.get(&key).and_then(|e| e.guest.as_deref()) {
             Some(name) => Target::Guest(name),
             None => Target::Wasm,
@@ -346,7 +355,7 @@ impl Server {
         let mut op = op;
         let call = match &mut op {
             Op::OpenAt(req) => {
-                let opened = calls::open(daemon, target, req.fd, req.path(), *req.flags() as u32);
+                let opened = calls::open(daemon, target, req.fd, req.path(), *req.flags() as u32, caller);
                 let result = opened
                     .map(|fd| OpenResult::ThisScheme { number: fd as usize, flags: NewFdFlags::POSITIONED })
                     .map_err(Error::new);

@@ -11,6 +11,8 @@ use wasmd_abi::errno::{EINVAL, EIO, ENOENT, EOPNOTSUPP, EPERM};
 use wasmd_abi::scheme::{flags, mode};
 
 use super::*;
+
+const ROOT: Caller = Caller::ROOT;
 use crate::control::{Completion, Entry};
 
 const HEADER: u16 = size_of::<DirentHeader>() as u16;
@@ -75,15 +77,21 @@ fn names(buf: &[u8]) -> (Vec<String>, u64) {
 }
 
 fn spawn(d: &mut Daemon, spec: &str) -> u32 {
-    let fd = open(d, Endpoint::Wasm, 0, "spawn", flags::O_RDWR).unwrap();
+    spawn_as(d, ROOT, spec).unwrap()
+}
+
+/// Writes `spec` to `spawn` as `caller`, reads the pid back (or the
+/// errno of the write or of the read).
+fn spawn_as(d: &mut Daemon, caller: Caller, spec: &str) -> Result<u32, i32> {
+    let fd = open(d, Endpoint::Wasm, 0, "spawn", flags::O_RDWR, caller)?;
     let write = Call::Write { fd: fd as usize, offset: 0, data: spec.as_bytes(), nonblock: false };
-    assert_eq!(answer(d, Endpoint::Wasm, &write, 0).0, Ok(spec.len()));
+    answer(d, Endpoint::Wasm, &write, 0).0?;
     // The kernel moved the offset past the spec: the answer must not care.
     let read = Call::Read { fd: fd as usize, offset: spec.len() as u64, len: 32, nonblock: false };
     let (n, buf) = answer(d, Endpoint::Wasm, &read, 32);
-    let text = String::from_utf8_lossy(&buf[..n.unwrap()]).into_owned();
+    let text = String::from_utf8_lossy(&buf[..n?]).into_owned();
     d.close(fd);
-    text.trim().parse().unwrap_or_else(|_| panic!("spawn answered {text:?}"))
+    Ok(text.trim().parse().unwrap_or_else(|_| panic!("spawn answered {text:?}")))
 }
 
 #[test]
@@ -108,7 +116,7 @@ fn std_fs_calls_decode_from_their_metadata() {
 #[test]
 fn ls_of_the_tree_pages_through_packed_entries() {
     let mut d = daemon();
-    let root = open(&mut d, Endpoint::Wasm, 0, "", flags::O_RDONLY | flags::O_DIRECTORY).unwrap();
+    let root = open(&mut d, Endpoint::Wasm, 0, "", flags::O_RDONLY | flags::O_DIRECTORY, ROOT).unwrap();
     let call = std_fs(root, StdFsCallKind::Getdents, 0, u64::from(HEADER), 4096);
     let (n, buf) = answer(&mut d, Endpoint::Wasm, &call, 4096);
     let (all, last) = names(&buf[..n.unwrap()]);
@@ -140,7 +148,7 @@ fn ls_of_the_tree_pages_through_packed_entries() {
 #[test]
 fn stat_fills_a_redox_stat() {
     let mut d = daemon();
-    let ps = open(&mut d, Endpoint::Wasm, 0, "ps", flags::O_RDONLY).unwrap();
+    let ps = open(&mut d, Endpoint::Wasm, 0, "ps", flags::O_RDONLY, ROOT).unwrap();
     let len = size_of::<syscall::Stat>();
     let (n, buf) = answer(&mut d, Endpoint::Wasm, &std_fs(ps, StdFsCallKind::Fstat, 0, 0, len), len);
     assert_eq!(n, Ok(0));
@@ -156,7 +164,7 @@ fn stat_fills_a_redox_stat() {
     );
     let (n, path) = answer(&mut d, Endpoint::Wasm, &Call::Fpath { fd: ps as usize }, 64);
     assert_eq!(&path[..n.unwrap()], b"/scheme/wasm/ps");
-    let dir = open(&mut d, Endpoint::Wasm, 0, "run", flags::O_RDONLY).unwrap();
+    let dir = open(&mut d, Endpoint::Wasm, 0, "run", flags::O_RDONLY, ROOT).unwrap();
     let (_, buf) = answer(&mut d, Endpoint::Wasm, &Call::Fstat { fd: dir as usize }, len);
     stat.copy_from_slice(&buf);
     assert_eq!(stat.st_mode & mode::MODE_TYPE, mode::MODE_DIR);
@@ -168,12 +176,12 @@ fn stat_fills_a_redox_stat() {
 fn spawn_answers_where_the_kernel_offset_is() {
     let mut d = daemon();
     let pid = spawn(&mut d, &format!("cap=stdio,time {} sleep 60000", guest("worker")));
-    let fd = open(&mut d, Endpoint::Wasm, 0, &format!("{pid}/status"), flags::O_RDONLY).unwrap();
+    let fd = open(&mut d, Endpoint::Wasm, 0, &format!("{pid}/status"), flags::O_RDONLY, ROOT).unwrap();
     let read = Call::Read { fd: fd as usize, offset: 0, len: 4096, nonblock: false };
     let (n, buf) = answer(&mut d, Endpoint::Wasm, &read, 4096);
     assert!(String::from_utf8_lossy(&buf[..n.unwrap()]).contains("module: worker"));
     // A second read of the spawn answer is the end of it.
-    let spawn = open(&mut d, Endpoint::Wasm, 0, "spawn", flags::O_RDWR).unwrap();
+    let spawn = open(&mut d, Endpoint::Wasm, 0, "spawn", flags::O_RDWR, ROOT).unwrap();
     let spec = format!("{} sleep 1", guest("worker"));
     let write = Call::Write { fd: spawn as usize, offset: 0, data: spec.as_bytes(), nonblock: false };
     answer(&mut d, Endpoint::Wasm, &write, 0).0.unwrap();
@@ -201,10 +209,10 @@ fn the_tree_refuses_unlink_and_ignores_truncating_control_files() {
     let call = Call::Unlink { dirfd: 0, path: "nothing-here", flags: 0 };
     assert_eq!(answer(&mut d, Endpoint::Wasm, &call, 0).0, Err(ENOENT));
     // `echo kill > PID/ctl` may truncate first.
-    let ctl = open(&mut d, Endpoint::Wasm, 0, &format!("{pid}/ctl"), flags::O_WRONLY).unwrap();
+    let ctl = open(&mut d, Endpoint::Wasm, 0, &format!("{pid}/ctl"), flags::O_WRONLY, ROOT).unwrap();
     let truncate = std_fs(ctl, StdFsCallKind::Ftruncate, 0, 0, 0);
     assert_eq!(answer(&mut d, Endpoint::Wasm, &truncate, 0).0, Ok(0));
-    let ps = open(&mut d, Endpoint::Wasm, 0, "ps", flags::O_RDONLY).unwrap();
+    let ps = open(&mut d, Endpoint::Wasm, 0, "ps", flags::O_RDONLY, ROOT).unwrap();
     let truncate = std_fs(ps, StdFsCallKind::Ftruncate, 0, 0, 0);
     assert_eq!(answer(&mut d, Endpoint::Wasm, &truncate, 0).0, Err(EPERM));
     assert_eq!(answer(&mut d, Endpoint::Wasm, &std_fs(ps, StdFsCallKind::Fsync, 0, 0, 0), 0).0, Ok(0));
@@ -220,7 +228,7 @@ fn guest_schemes_get_unlink_truncate_and_fsync() {
         d.step(16);
     }
     let fs = Endpoint::Guest("callsfs");
-    let file = open(&mut d, fs, GUEST_ROOT, "a.txt", flags::O_RDWR | flags::O_CREAT).unwrap();
+    let file = open(&mut d, fs, GUEST_ROOT, "a.txt", flags::O_RDWR | flags::O_CREAT, ROOT).unwrap();
     let write = Call::Write { fd: file as usize, offset: 0, data: b"0123456789", nonblock: false };
     assert_eq!(answer(&mut d, fs, &write, 0).0, Ok(10));
     assert_eq!(answer(&mut d, fs, &std_fs(file, StdFsCallKind::Ftruncate, 4, 0, 0), 0).0, Ok(0));
@@ -231,7 +239,7 @@ fn guest_schemes_get_unlink_truncate_and_fsync() {
     assert_eq!(&buf[..n.unwrap()], b"0123");
     d.close(file);
     // The access mode of the open holds on every call.
-    let ro = open(&mut d, fs, GUEST_ROOT, "a.txt", flags::O_RDONLY).unwrap();
+    let ro = open(&mut d, fs, GUEST_ROOT, "a.txt", flags::O_RDONLY, ROOT).unwrap();
     let write = Call::Write { fd: ro as usize, offset: 0, data: b"x", nonblock: false };
     assert_eq!(answer(&mut d, fs, &write, 0).0, Err(wasmd_abi::errno::EBADF));
     assert_eq!(
@@ -239,20 +247,20 @@ fn guest_schemes_get_unlink_truncate_and_fsync() {
         Err(wasmd_abi::errno::EBADF)
     );
     d.close(ro);
-    let wo = open(&mut d, fs, GUEST_ROOT, "a.txt", flags::O_WRONLY).unwrap();
+    let wo = open(&mut d, fs, GUEST_ROOT, "a.txt", flags::O_WRONLY, ROOT).unwrap();
     let read = Call::Read { fd: wo as usize, offset: 0, len: 64, nonblock: false };
     assert_eq!(answer(&mut d, fs, &read, 64).0, Err(wasmd_abi::errno::EBADF));
     d.close(wo);
     // Listed by its own name, then removed by it and under the tree.
-    let root = open(&mut d, fs, GUEST_ROOT, "", flags::O_RDONLY | flags::O_DIRECTORY).unwrap();
+    let root = open(&mut d, fs, GUEST_ROOT, "", flags::O_RDONLY | flags::O_DIRECTORY, ROOT).unwrap();
     let (n, buf) =
         answer(&mut d, fs, &std_fs(root, StdFsCallKind::Getdents, 0, u64::from(HEADER), 4096), 4096);
     assert_eq!(names(&buf[..n.unwrap()]).0, ["a.txt"]);
     let rm = Call::Unlink { dirfd: GUEST_ROOT, path: "a.txt", flags: 0 };
     assert_eq!(answer(&mut d, fs, &rm, 0).0, Ok(0));
     assert_eq!(answer(&mut d, fs, &rm, 0).0, Err(ENOENT));
-    let b =
-        open(&mut d, Endpoint::Wasm, 0, "scheme/callsfs/b.txt", flags::O_WRONLY | flags::O_CREAT).unwrap();
+    let b = open(&mut d, Endpoint::Wasm, 0, "scheme/callsfs/b.txt", flags::O_WRONLY | flags::O_CREAT, ROOT)
+        .unwrap();
     d.close(b);
     let rm = Call::Unlink { dirfd: 0, path: "scheme/callsfs/b.txt", flags: 0 };
     assert_eq!(answer(&mut d, Endpoint::Wasm, &rm, 0).0, Ok(0));
@@ -290,7 +298,7 @@ fn a_lying_provider_gets_eio_not_its_bytes_through() {
         d.step(16);
     }
     let fs = Endpoint::Guest("liesfs");
-    let file = open(&mut d, fs, GUEST_ROOT, "lies", flags::O_RDWR).unwrap();
+    let file = open(&mut d, fs, GUEST_ROOT, "lies", flags::O_RDWR, ROOT).unwrap();
     // 4,096 bytes answered to a 16-byte read.
     let read = Call::Read { fd: file as usize, offset: 0, len: 16, nonblock: false };
     let (n, buf) = answer(&mut d, fs, &read, 16);
@@ -299,4 +307,90 @@ fn a_lying_provider_gets_eio_not_its_bytes_through() {
     // u64::MAX bytes answered to an 8-byte write.
     let write = Call::Write { fd: file as usize, offset: 0, data: b"12345678", nonblock: false };
     assert_eq!(answer(&mut d, fs, &write, 0).0, Err(EIO));
+}
+
+const ALICE: Caller = Caller { uid: 1000, gid: 1000 };
+const BOB: Caller = Caller { uid: 1001, gid: 1001 };
+
+/// Reads a whole tree file as `caller`.
+fn cat_as(d: &mut Daemon, caller: Caller, path: &str) -> Result<String, i32> {
+    let fd = open(d, Endpoint::Wasm, 0, path, flags::O_RDONLY, caller)?;
+    let read = Call::Read { fd: fd as usize, offset: 0, len: 1 << 16, nonblock: true };
+    let (n, buf) = answer(d, Endpoint::Wasm, &read, 1 << 16);
+    d.close(fd);
+    Ok(String::from_utf8_lossy(&buf[..n?]).into_owned())
+}
+
+#[test]
+fn users_spawn_guests_that_act_for_them_and_no_more() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = std::env::temp_dir().join(format!("wasmd-policy-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for (dir, mode) in [("private", 0o700), ("shared", 0o777), ("mods", 0o755)] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+        std::fs::set_permissions(root.join(dir), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let secret_module = root.join("mods/secret.wasm");
+    std::fs::copy(wasmd_tests::guest("hello"), &secret_module).unwrap();
+    std::fs::set_permissions(&secret_module, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let platform = crate::sys::OsPlatform::with_file_root(Some(&root)).unwrap();
+    let loader = Arc::new(crate::loader::FsModuleLoader::new(Vec::new()));
+    let mut d = Daemon::with_platform(Arc::new(platform), loader);
+    let worker = guest("worker");
+
+    // Alice's guest acts for Alice: ps and status say so.
+    let pid = spawn_as(&mut d, ALICE, &format!("cap=stdio,time {worker} sleep 60000")).unwrap();
+    let status = cat_as(&mut d, ALICE, &format!("{pid}/status")).unwrap();
+    assert!(status.contains("owner: 1000:1000"), "{status}");
+    let ps = cat_as(&mut d, BOB, "ps").unwrap();
+    let row = ps.lines().find(|l| l.split_whitespace().next() == Some(&pid.to_string())).unwrap();
+    assert_eq!(row.split_whitespace().nth(2), Some("1000"), "{ps}");
+    // Bob may see it in ps, not inspect or control it; root may.
+    for file in ["status", "log", "wait", "ctl"] {
+        let path = format!("{pid}/{file}");
+        assert_eq!(
+            open(&mut d, Endpoint::Wasm, 0, &path, flags::O_RDONLY, BOB),
+            Err(wasmd_abi::errno::EACCES)
+        );
+    }
+    assert!(cat_as(&mut d, ROOT, &format!("{pid}/status")).is_ok());
+    // More capabilities than users get: refused at the write.
+    let err = spawn_as(&mut d, ALICE, &format!("cap=all {worker} sleep 1")).unwrap_err();
+    assert_eq!(err, EPERM);
+    assert!(spawn_as(&mut d, ROOT, &format!("cap=all {worker} count 1")).is_ok());
+    // `file:` grants only where the user may go; a module the user may read.
+    let grant = |dir: &str, mode: &str| format!("cap=stdio grant=file:/{dir}={mode} {worker} count 1");
+    assert_eq!(spawn_as(&mut d, ALICE, &grant("private", "ro")), Err(wasmd_abi::errno::EACCES));
+    assert!(spawn_as(&mut d, ALICE, &grant("shared", "rw")).is_ok());
+    assert_eq!(spawn_as(&mut d, ALICE, &grant("mods", "rw")), Err(wasmd_abi::errno::EACCES));
+    assert!(spawn_as(&mut d, ALICE, &grant("mods", "ro")).is_ok());
+    assert!(spawn_as(&mut d, ROOT, &grant("private", "rw")).is_ok());
+    let secret = format!("{}", secret_module.display());
+    assert_eq!(spawn_as(&mut d, ALICE, &secret), Err(wasmd_abi::errno::EACCES));
+    assert!(spawn_as(&mut d, ROOT, &secret).is_ok());
+    let run = format!("run{secret}");
+    let fd = open(&mut d, Endpoint::Wasm, 0, &run, flags::O_RDONLY, ALICE).unwrap();
+    let read = Call::Read { fd: fd as usize, offset: 0, len: 64, nonblock: false };
+    assert_eq!(answer(&mut d, Endpoint::Wasm, &read, 64).0, Err(wasmd_abi::errno::EACCES));
+    // Regions: only those of one's own processes.
+    let native = spawn_as(&mut d, ALICE, &format!("cap=stdio,time,shm {}", guest("chan_native"))).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let shm = loop {
+        let log = cat_as(&mut d, ALICE, &format!("{native}/log")).unwrap();
+        if let Some(id) = log.split_whitespace().find_map(|w| w.strip_prefix("shm=")) {
+            break id.to_string();
+        }
+        assert!(Instant::now() < deadline, "no region");
+        d.step(16);
+    };
+    assert!(cat_as(&mut d, ALICE, "shm/index").unwrap().contains(&format!("{shm} ")));
+    assert!(!cat_as(&mut d, BOB, "shm/index").unwrap().contains(&format!("{shm} ")));
+    for path in [format!("shm/{shm}"), format!("chan/{shm}")] {
+        assert_eq!(
+            open(&mut d, Endpoint::Wasm, 0, &path, flags::O_RDONLY, BOB),
+            Err(wasmd_abi::errno::EACCES)
+        );
+    }
+    assert!(open(&mut d, Endpoint::Wasm, 0, &format!("shm/{shm}"), flags::O_RDONLY, ALICE).is_ok());
+    let _ = std::fs::remove_dir_all(&root);
 }
