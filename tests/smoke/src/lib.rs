@@ -15,7 +15,7 @@
 //! use [`Tree::native`]; where there is none (Linux) they report
 //! themselves skipped, with the reason — never passed.
 
-mod checks;
+pub mod checks;
 mod std_tree;
 
 use std::io::Read;
@@ -82,6 +82,9 @@ pub trait Native {
     fn schemes(&mut self) -> Result<Vec<String>, String>;
     /// A whole file by a legacy `scheme:path` URL (e.g. `wasm:ps`).
     fn read_url(&mut self, url: &str) -> Result<Vec<u8>, String>;
+    /// Runs this program again as user `uid` (group `uid`) with `args`;
+    /// its standard output.
+    fn run_as_user(&mut self, uid: u32, args: &[String]) -> Result<String, String>;
 }
 
 /// A shared mapping of a file's pages.

@@ -13,7 +13,14 @@ use std::sync::Arc;
 use wasmd_smoke::{Setup, StdTree, Tree};
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("--as-user") {
+        // The `user-identity` check's other half, run as an ordinary user.
+        let examples = args.nth(1).unwrap_or_default();
+        let roots: u32 = args.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        println!("{}", wasmd_smoke::checks::as_user(&mut StdTree, &examples, roots));
+        return ExitCode::SUCCESS;
+    }
     let examples = args.next().unwrap_or_else(|| "/usr/share/wasmd".into());
     let fixtures = args.next().unwrap_or_else(|| format!("{examples}/smoke"));
     let scratch = "/tmp/wasmd-smoke".to_string();

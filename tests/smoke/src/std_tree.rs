@@ -178,5 +178,20 @@ mod redox {
         fn read_url(&mut self, url: &str) -> Result<Vec<u8>, String> {
             std::fs::read(url).map_err(|e| format!("cat {url}: {e}"))
         }
+
+        fn run_as_user(&mut self, uid: u32, args: &[String]) -> Result<String, String> {
+            use std::os::unix::process::CommandExt;
+            let exe = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
+            // No /dev/null early in boot: stdin is inherited.
+            let out = std::process::Command::new(exe)
+                .args(args)
+                .uid(uid)
+                .gid(uid)
+                .stdin(std::process::Stdio::inherit())
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .map_err(|e| format!("running as user {uid}: {e}"))?;
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        }
     }
 }
