@@ -145,21 +145,26 @@ pub fn frame<T: Serialize>(msg: &T) -> Vec<u8> {
 #[error("malformed frame")]
 pub struct BadFrame;
 
-/// Takes one complete frame off the front of `buf`, if there is one.
-pub fn unframe<T: for<'a> Deserialize<'a>>(buf: &mut Vec<u8>) -> Result<Option<T>, BadFrame> {
-    if buf.len() < 4 {
-        return Ok(None);
-    }
-    let len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+/// Decodes the complete frame at the front of `buf`, if there is one:
+/// the message and the bytes it took (the caller moves past them).
+pub fn decode_frame<T: for<'a> Deserialize<'a>>(buf: &[u8]) -> Result<Option<(T, usize)>, BadFrame> {
+    let Some(header) = buf.get(..4) else { return Ok(None) };
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
     if len > MAX_FRAME {
         return Err(BadFrame);
     }
-    if buf.len() < 4 + len {
-        return Ok(None);
-    }
-    let msg = postcard::from_bytes(&buf[4..4 + len]).map_err(|_| BadFrame)?;
-    buf.drain(..4 + len);
-    Ok(Some(msg))
+    let Some(body) = buf.get(4..4 + len) else { return Ok(None) };
+    let msg = postcard::from_bytes(body).map_err(|_| BadFrame)?;
+    Ok(Some((msg, 4 + len)))
+}
+
+/// Takes one complete frame off the front of `buf`, if there is one.
+pub fn unframe<T: for<'a> Deserialize<'a>>(buf: &mut Vec<u8>) -> Result<Option<T>, BadFrame> {
+    let decoded = decode_frame(buf)?;
+    Ok(decoded.map(|(msg, used)| {
+        buf.drain(..used);
+        msg
+    }))
 }
 
 #[cfg(test)]

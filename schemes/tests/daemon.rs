@@ -571,3 +571,52 @@ fn shm_and_chan_files_reach_guest_regions_and_channels() {
     assert_eq!(frames.len(), 1 + sent + 1, "{frames:?}");
     assert_eq!(frames.last().map(String::as_str), Some("late"));
 }
+
+#[test]
+fn a_hostile_client_is_bounded_and_others_keep_being_served() {
+    use std::io::Write;
+    let d = Daemon::start(&[]);
+    // 4 MiB of the smallest frames: answered in about linear time.
+    let mut raw = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    let frame = wasmd::protocol::frame(&wasmd::protocol::ClientMsg { id: 1, request: Request::Close { fd: 0 } });
+    let burst: Vec<u8> = std::iter::repeat_n(frame.as_slice(), (4 << 20) / frame.len()).flatten().copied().collect();
+    let started = Instant::now();
+    let writer = {
+        let mut raw = raw.try_clone().unwrap();
+        std::thread::spawn(move || raw.write_all(&burst))
+    };
+    let mut answers = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    let expected = (4 << 20) / frame.len();
+    let mut got = Vec::new();
+    while answers < expected {
+        let n = std::io::Read::read(&mut raw, &mut buf).unwrap();
+        got.extend_from_slice(&buf[..n]);
+        while let Ok(Some(_)) = wasmd::protocol::unframe::<wasmd::protocol::ServerMsg>(&mut got) {
+            answers += 1;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{answers} of {expected} answers");
+    }
+    writer.join().unwrap().unwrap();
+    // Reads far larger than any answer are cut to 1 MiB.
+    let mut c = d.client();
+    let fd = c.open("/scheme/wasm/ps", flags::O_RDONLY).unwrap();
+    match c.call(Request::Read { fd, offset: 0, len: u32::MAX, nonblock: false }).unwrap() {
+        Reply::Data(data) => assert!(data.len() <= 1 << 20),
+        other => panic!("{other:?}"),
+    }
+    // Open files are bounded per client.
+    let mut opened = 1;
+    let err = loop {
+        match c.open("/scheme/wasm/ps", flags::O_RDONLY) {
+            Ok(_) => opened += 1,
+            Err(e) => break e,
+        }
+        assert!(opened <= 100_000, "no bound on open files");
+    };
+    assert!(matches!(err, ClientError::Errno(24)), "{err}");
+    assert_eq!(opened, 1024);
+    // Another client is served all along.
+    let ps = d.cli(&["ps"]);
+    assert!(ps.status.success() && text(&ps).contains("PID"));
+}

@@ -61,6 +61,10 @@ pub const EVENT_WRITE: u32 = 2;
 /// slice, whatever the guests do.
 pub const STEP_TIME: std::time::Duration = std::time::Duration::from_millis(1);
 
+/// Most bytes one read returns: a client asking for more gets this much
+/// (the answer is allocated before it is sent).
+pub const MAX_READ: usize = 1 << 20;
+
 /// Flags to open the root directory with (the scheme root handle).
 pub const ROOT_FLAGS: u32 = flags::O_RDONLY | flags::O_DIRECTORY;
 
@@ -415,8 +419,9 @@ impl Daemon {
         Ok(id)
     }
 
-    /// Reads up to `len` bytes at `offset`.
+    /// Reads up to `len` bytes (at most [`MAX_READ`]) at `offset`.
     pub fn read(&mut self, id: u64, offset: u64, len: usize, nonblock: bool, token: Token) -> Poll<Vec<u8>> {
+        let len = len.min(MAX_READ);
         let guest = self.is_guest(id);
         let polled =
             self.defer_or(token, id, PendingOp::Read { offset, len }, |d| d.try_read(id, offset, len));

@@ -149,6 +149,7 @@ impl SharedMemory for Memfd {
     }
 }
 
+mod connection;
 pub mod control_socket;
 pub mod hostio;
 pub mod server;

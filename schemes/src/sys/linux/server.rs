@@ -7,10 +7,12 @@
 //! ([`crate::protocol`]); an answer that cannot be given at once (a read
 //! of a `run/` or `wait` file) is kept under a token and sent when
 //! [`Daemon::take_completions`] yields it. A client that disconnects has
-//! its files closed and its pending requests cancelled.
+//! its files closed and its pending requests cancelled. Each client is
+//! bounded ([`super::connection`]); when the daemon runs out of file
+//! descriptors it stops accepting for a moment instead of spinning.
 
-use std::collections::{HashMap, HashSet};
-use std::io::{ErrorKind, Read, Write};
+use std::collections::HashMap;
+use std::io::ErrorKind;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
@@ -19,25 +21,17 @@ use std::time::{Duration, Instant};
 
 use rustix::event::epoll::{self, EventData, EventFlags};
 use rustix::event::{eventfd, EventfdFlags};
-use wasmd_abi::errno::{EBADF, ENOENT};
+use wasmd_abi::errno::{EAGAIN, EBADF, EMFILE, ENOENT};
 
 use crate::control::{Daemon, Output, Poll, Token};
-use crate::protocol::{self, ClientMsg, Reply, Request, ServerMsg};
+use crate::protocol::{ClientMsg, Reply, Request, ServerMsg};
+
+use super::connection::{Conn, MAX_FILES, MAX_IN_FLIGHT};
 
 const LISTENER: u64 = 0;
 const WAKER: u64 = 1;
-
-struct Conn {
-    stream: UnixStream,
-    /// Whom its requests act for (its peer credentials).
-    caller: crate::control::Caller,
-    inbuf: Vec<u8>,
-    outbuf: Vec<u8>,
-    fds: HashSet<u64>,
-    dead: bool,
-    /// Registered for writability (its output is backed up).
-    want_out: bool,
-}
+/// How long accepting pauses when the daemon is out of descriptors.
+const PAUSE: Duration = Duration::from_millis(100);
 
 /// Serves `daemon` on a Unix socket at `path` until an I/O error on the
 /// listener. A stale socket file is replaced; a live one is an error.
@@ -61,7 +55,13 @@ pub fn serve(mut daemon: Daemon, path: &Path) -> std::io::Result<()> {
     epoll::add(&epoll, &listener, EventData::new_u64(LISTENER), EventFlags::IN)?;
     epoll::add(&epoll, waker.as_fd(), EventData::new_u64(WAKER), EventFlags::IN)?;
     log::info!("serving the control tree on {}", path.display());
-    let mut server = Server { conns: HashMap::new(), tokens: HashMap::new(), next_key: 2, next_token: 1 };
+    let mut server = Server {
+        conns: HashMap::new(),
+        tokens: HashMap::new(),
+        next_key: 2,
+        next_token: 1,
+        accepting_again: None,
+    };
     let mut events = Vec::with_capacity(64);
     loop {
         // Guests run until the step's time is up or a request waits.
@@ -69,7 +69,12 @@ pub fn serve(mut daemon: Daemon, path: &Path) -> std::io::Result<()> {
         daemon.step_while(|| Instant::now() < deadline && !ready(&epoll));
         server.deliver(&mut daemon);
         server.flush_and_reap(&mut daemon, &epoll);
+        server.resume_accepting(&listener, &epoll);
         let timeout = daemon.idle_timeout().map(|d| d.min(Duration::from_secs(3600)));
+        let timeout = match server.accepting_again {
+            Some(at) => Some(timeout.unwrap_or(PAUSE).min(at.saturating_duration_since(Instant::now()))),
+            None => timeout,
+        };
         let timespec = timeout.map(|d| rustix::event::Timespec {
             tv_sec: d.as_secs() as i64,
             tv_nsec: i64::from(d.subsec_nanos()),
@@ -124,6 +129,8 @@ struct Server {
     tokens: HashMap<Token, (u64, u32)>,
     next_key: u64,
     next_token: Token,
+    /// Accepting paused (out of descriptors) until then.
+    accepting_again: Option<Instant>,
 }
 
 impl Server {
@@ -141,57 +148,48 @@ impl Server {
                     stream.set_nonblocking(true)?;
                     let key = self.next_key;
                     self.next_key += 1;
-                    epoll::add(epoll, &stream, EventData::new_u64(key), EventFlags::IN | EventFlags::RDHUP)?;
-                    let conn = Conn {
-                        stream,
-                        caller,
-                        inbuf: Vec::new(),
-                        outbuf: Vec::new(),
-                        fds: HashSet::new(),
-                        dead: false,
-                        want_out: false,
-                    };
+                    let conn = Conn::new(stream, caller);
+                    epoll::add(epoll, conn.stream(), EventData::new_u64(key), conn.registered)?;
                     self.conns.insert(key, conn);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    log::warn!("accept failed: {e}");
+                    // Out of descriptors (EMFILE/ENFILE): the listener
+                    // stays readable; stop watching it for a moment rather
+                    // than spin and flood the log.
+                    log::warn!("accept failed: {e}; not accepting for {} ms", PAUSE.as_millis());
+                    epoll::modify(epoll, listener, EventData::new_u64(LISTENER), EventFlags::empty())?;
+                    self.accepting_again = Some(Instant::now() + PAUSE);
                     return Ok(());
                 }
             }
         }
     }
 
-    fn readable(&mut self, key: u64, daemon: &mut Daemon) {
-        let Some(conn) = self.conns.get_mut(&key) else { return };
-        let mut chunk = [0u8; 16384];
-        loop {
-            match conn.stream.read(&mut chunk) {
-                Ok(0) => {
-                    conn.dead = true;
-                    break;
-                }
-                Ok(n) => conn.inbuf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => {
-                    conn.dead = true;
-                    break;
-                }
-            }
+    fn resume_accepting(&mut self, listener: &UnixListener, epoll: &OwnedFd) {
+        if self.accepting_again.is_some_and(|at| Instant::now() >= at) {
+            self.accepting_again = None;
+            let _ = epoll::modify(epoll, listener, EventData::new_u64(LISTENER), EventFlags::IN);
         }
-        loop {
-            let Some(conn) = self.conns.get_mut(&key) else { return };
-            match protocol::unframe::<ClientMsg>(&mut conn.inbuf) {
-                Ok(Some(msg)) => self.handle(key, msg, daemon),
-                Ok(None) => break,
-                Err(_) => {
-                    log::warn!("client sent a malformed frame; dropping it");
-                    conn.dead = true;
-                    break;
-                }
-            }
+    }
+
+    /// Reads what a client sent and handles its complete requests.
+    fn readable(&mut self, key: u64, daemon: &mut Daemon) {
+        if let Some(conn) = self.conns.get_mut(&key) {
+            conn.fill();
+        }
+        self.handle_buffered(key, daemon);
+    }
+
+    /// Handles the requests a client has buffered, while its answers are
+    /// not backed up.
+    fn handle_buffered(&mut self, key: u64, daemon: &mut Daemon) {
+        while let Some(msg) = self.conns.get_mut(&key).and_then(Conn::next_request) {
+            self.handle(key, msg, daemon);
+        }
+        if let Some(conn) = self.conns.get_mut(&key) {
+            conn.compact();
         }
     }
 
@@ -212,6 +210,14 @@ impl Server {
         };
         if fd.is_some_and(|fd| !conn.fds.contains(&fd)) {
             self.send(key, msg.id, Reply::Error(EBADF));
+            return;
+        }
+        if matches!(msg.request, Request::Open { .. }) && conn.fds.len() >= MAX_FILES {
+            self.send(key, msg.id, Reply::Error(EMFILE));
+            return;
+        }
+        if conn.in_flight >= MAX_IN_FLIGHT {
+            self.send(key, msg.id, Reply::Error(EAGAIN));
             return;
         }
         let polled = match msg.request {
@@ -254,6 +260,7 @@ impl Server {
         match polled {
             Poll::Ready(result) => self.send(key, msg.id, result.unwrap_or_else(Reply::Error)),
             Poll::Pending => {
+                conn.in_flight += 1;
                 self.tokens.insert(token, (key, msg.id));
             }
         }
@@ -261,13 +268,16 @@ impl Server {
 
     fn send(&mut self, key: u64, id: u32, reply: Reply) {
         if let Some(conn) = self.conns.get_mut(&key) {
-            conn.outbuf.extend_from_slice(&protocol::frame(&ServerMsg { id, reply }));
+            conn.send(&ServerMsg { id, reply });
         }
     }
 
     fn deliver(&mut self, daemon: &mut Daemon) {
         for done in daemon.take_completions() {
             let Some((key, id)) = self.tokens.remove(&done.token) else { continue };
+            if let Some(conn) = self.conns.get_mut(&key) {
+                conn.in_flight = conn.in_flight.saturating_sub(1);
+            }
             let reply = match done.result {
                 Ok(Output::Data(data)) => Reply::Data(data),
                 Ok(Output::Count(n)) => Reply::Count(n as u64),
@@ -283,43 +293,32 @@ impl Server {
         }
     }
 
-    /// Writes what connections have pending and drops dead ones. When
-    /// answers went out, yields the CPU: the daemon is busy whenever guests
-    /// are, and on one core a client woken by its answer would otherwise
-    /// wait for the kernel to preempt the daemon.
+    /// Writes what connections have pending, resumes the ones whose
+    /// answers drained, and drops dead ones. When answers went out,
+    /// yields the CPU: the daemon is busy whenever guests are, and on one
+    /// core a client woken by its answer would otherwise wait for the
+    /// kernel to preempt the daemon.
     fn flush_and_reap(&mut self, daemon: &mut Daemon, epoll: &OwnedFd) {
         let mut answered = false;
-        for (key, conn) in self.conns.iter_mut() {
-            while !conn.outbuf.is_empty() && !conn.dead {
-                match conn.stream.write(&conn.outbuf) {
-                    Ok(0) => conn.dead = true,
-                    Ok(n) => {
-                        answered = true;
-                        conn.outbuf.drain(..n);
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                        // Slow reader: try again on the next loop turn.
-                        break;
-                    }
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(_) => conn.dead = true,
-                }
+        let keys: Vec<u64> = self.conns.keys().copied().collect();
+        for key in keys {
+            let Some(conn) = self.conns.get_mut(&key) else { continue };
+            answered |= conn.flush();
+            if conn.has_input() {
+                // Requests left unparsed while its answers were backed up.
+                self.handle_buffered(key, daemon);
             }
-            // A backed-up connection also waits for writability.
-            let want_out = !conn.outbuf.is_empty() && !conn.dead;
-            if want_out != conn.want_out {
-                let mut flags = EventFlags::IN | EventFlags::RDHUP;
-                if want_out {
-                    flags |= EventFlags::OUT;
-                }
-                let _ = epoll::modify(epoll, &conn.stream, EventData::new_u64(*key), flags);
-                conn.want_out = want_out;
+            let Some(conn) = self.conns.get_mut(&key) else { continue };
+            let wanted = conn.interest();
+            if wanted != conn.registered && !conn.dead {
+                let _ = epoll::modify(epoll, conn.stream(), EventData::new_u64(key), wanted);
+                conn.registered = wanted;
             }
         }
         let dead: Vec<u64> = self.conns.iter().filter(|(_, c)| c.dead).map(|(k, _)| *k).collect();
         for key in dead {
             if let Some(conn) = self.conns.remove(&key) {
-                let _ = epoll::delete(epoll, &conn.stream);
+                let _ = epoll::delete(epoll, conn.stream());
                 let tokens: Vec<Token> =
                     self.tokens.iter().filter(|(_, (k, _))| *k == key).map(|(t, _)| *t).collect();
                 for token in tokens {
