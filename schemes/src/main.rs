@@ -91,6 +91,11 @@ enum Command {
         /// Directory that guests' `file:` paths live in (Linux).
         #[arg(long, value_name = "DIR")]
         fs_root: Option<PathBuf>,
+        /// Most MiB all guests together may use (linear memory, tables,
+        /// regions, logs); spawns and growth past it are refused. Default:
+        /// three quarters of physical memory.
+        #[arg(long, value_name = "MIB")]
+        memory_budget: Option<u64>,
     },
     /// Print the process table (`/scheme/wasm/ps`).
     Ps {
@@ -171,7 +176,9 @@ fn main() -> ExitCode {
     wasmd::logger::init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Daemon { socket, module_dirs, fs_root } => daemon(socket, module_dirs, fs_root),
+        Command::Daemon { socket, module_dirs, fs_root, memory_budget } => {
+            daemon(socket, module_dirs, fs_root, memory_budget)
+        }
         Command::Ps { socket } => client(socket, |c| print_bytes(&c.read_all("/scheme/wasm/ps")?)),
         Command::Status { socket, pid } => {
             client(socket, |c| print_bytes(&c.read_all(&format!("/scheme/wasm/{pid}/status"))?))
@@ -271,7 +278,12 @@ fn client(socket: Option<PathBuf>, f: impl FnOnce(&mut Client) -> Result<(), Cli
 }
 
 /// `wasmd daemon`.
-fn daemon(socket: Option<PathBuf>, module_dirs: Vec<PathBuf>, fs_root: Option<PathBuf>) -> ExitCode {
+fn daemon(
+    socket: Option<PathBuf>,
+    module_dirs: Vec<PathBuf>,
+    fs_root: Option<PathBuf>,
+    memory_budget: Option<u64>,
+) -> ExitCode {
     let platform = match wasmd::sys::OsPlatform::with_file_root(fs_root.as_deref()) {
         Ok(p) => p,
         Err(e) => {
@@ -280,7 +292,13 @@ fn daemon(socket: Option<PathBuf>, module_dirs: Vec<PathBuf>, fs_root: Option<Pa
         }
     };
     let loader = Arc::new(wasmd::loader::FsModuleLoader::new(module_dirs));
-    let daemon = wasmd::control::Daemon::with_platform(Arc::new(platform), loader);
+    let config = wasmhost::ManagerConfig {
+        memory_budget: memory_budget.map_or_else(wasmd::sys::default_memory_budget, |mib| mib << 20),
+        ..Default::default()
+    };
+    let pm = wasmhost::ProcessManager::new(config, Arc::new(platform), loader, Arc::new(wasmhost::NoOutput));
+    let policy = wasmd::control::Policy::new(wasmd::sys::current_owner().uid);
+    let daemon = wasmd::control::Daemon::new(pm, policy);
     let path = client::socket_path(socket);
     match wasmd::sys::serve(daemon, &path) {
         Ok(()) => ExitCode::SUCCESS,

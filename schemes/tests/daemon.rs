@@ -578,8 +578,10 @@ fn a_hostile_client_is_bounded_and_others_keep_being_served() {
     let d = Daemon::start(&[]);
     // 4 MiB of the smallest frames: answered in about linear time.
     let mut raw = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
-    let frame = wasmd::protocol::frame(&wasmd::protocol::ClientMsg { id: 1, request: Request::Close { fd: 0 } });
-    let burst: Vec<u8> = std::iter::repeat_n(frame.as_slice(), (4 << 20) / frame.len()).flatten().copied().collect();
+    let frame =
+        wasmd::protocol::frame(&wasmd::protocol::ClientMsg { id: 1, request: Request::Close { fd: 0 } });
+    let burst: Vec<u8> =
+        std::iter::repeat_n(frame.as_slice(), (4 << 20) / frame.len()).flatten().copied().collect();
     let started = Instant::now();
     let writer = {
         let mut raw = raw.try_clone().unwrap();

@@ -114,3 +114,81 @@ fn copying_hostcalls_pay_fuel_so_a_slice_stays_bounded() {
     assert!(!h.pm.process(flood).unwrap().is_exited(), "preempted, not ended");
     h.pm.kill(flood).unwrap();
 }
+
+#[test]
+fn tables_count_against_the_memory_limit() {
+    let mut h = Harness::new();
+    let limits = Limits { max_pages: 1, ..Limits::default() };
+    let bomb = h.spawn_file(&wasmd_tests::wat("table_bomb"), &[], Caps::DEFAULT, limits);
+    assert_eq!(h.status(bomb), Some(ExitStatus::MemoryLimit));
+    // With room for them (16 tables x 1M entries x 16 bytes = 256 MiB),
+    // the same module runs.
+    let limits = Limits { max_pages: 4200, ..Limits::default() };
+    let fits = h.spawn_file(&wasmd_tests::wat("table_bomb"), &[], Caps::DEFAULT, limits);
+    h.run_until_exit(fits, 10);
+    assert_eq!(h.status(fits), Some(ExitStatus::Exited(0)));
+}
+
+#[test]
+fn a_fork_bomb_stays_inside_its_tree_and_others_still_spawn() {
+    let config = wasmhost::ManagerConfig { max_tree: 50, ..Default::default() };
+    let mut h = Harness::with_config(config);
+    let bomb = h.wat("fork_bomb");
+    for _ in 0..400 {
+        h.pm.run(16);
+        h.pm.wait_for_events(Some(std::time::Duration::from_millis(1)));
+    }
+    let live = h.pm.live();
+    assert_eq!(live, 50, "the tree is full and stays full");
+    // Another tree is not affected.
+    let other = h.wat("hello");
+    h.run_until_exit(other, 10);
+    assert_eq!(h.status(other), Some(ExitStatus::Exited(0)));
+    for pid in h.pm.pids() {
+        let _ = h.pm.kill(pid);
+    }
+    assert_eq!(h.pm.live(), 0);
+    let _ = bomb;
+}
+
+#[test]
+fn the_daemons_memory_budget_refuses_spawns_before_the_host_runs_out() {
+    // Room for about ten one-page guests.
+    let config = wasmhost::ManagerConfig { memory_budget: 10 * 65536 + 4096, ..Default::default() };
+    let mut h = Harness::with_config(config);
+    let module = h.pm.modules().compile(&std::fs::read(wasmd_tests::wat("idle")).unwrap()).unwrap();
+    let mut spawned = Vec::new();
+    let err = loop {
+        match h.pm.spawn(module.clone(), wasmhost::SpawnOptions::new("idle")) {
+            Ok(pid) => spawned.push(pid),
+            Err(e) => break e,
+        }
+        assert!(spawned.len() < 100, "no budget");
+    };
+    assert_eq!(err, wasmhost::SpawnError::OutOfMemory);
+    assert_eq!(err.errno(), wasmd_abi::errno::ENOMEM);
+    assert_eq!(spawned.len(), 10);
+    h.pm.kill(spawned[0]).unwrap();
+    assert!(
+        h.pm.spawn(module, wasmhost::SpawnOptions::new("idle")).is_ok(),
+        "the killed guest's memory came back"
+    );
+}
+
+#[test]
+fn exited_children_waiting_to_be_reaped_keep_only_their_logs_tail() {
+    let mut h = Harness::new();
+    let parent = h.wat("loop");
+    let module = h.pm.modules().compile(&std::fs::read(wasmd_tests::guest("chatty")).unwrap()).unwrap();
+    let mut opts = wasmhost::SpawnOptions::new("chatty");
+    opts.args = vec!["chatty".into(), "2000".into()];
+    opts.parent = Some(parent);
+    let child = h.pm.spawn(module, opts).unwrap();
+    h.run_until_exit(child, 20);
+    let log = h.pm.process(child).and_then(|p| p.log()).unwrap();
+    assert!(log.stdout.total() > 20_000);
+    let kept = log.stdout.contents();
+    assert!(kept.len() <= wasmhost::ManagerConfig::default().exit_log_capacity, "{} bytes kept", kept.len());
+    assert!(String::from_utf8_lossy(&kept).ends_with("chatty 1999\n"));
+    h.pm.kill(parent).unwrap();
+}

@@ -33,9 +33,12 @@ pub enum SpawnError {
     /// Capabilities or limits beyond the parent's.
     #[error("permission denied: {0}")]
     PermissionDenied(String),
-    /// The process table is full.
+    /// The process table, the parent's children or the tree is full.
     #[error("too many processes")]
     TooManyProcesses,
+    /// The daemon's memory budget is spent.
+    #[error("the daemon's memory budget is spent")]
+    OutOfMemory,
 }
 
 impl SpawnError {
@@ -49,6 +52,7 @@ impl SpawnError {
             SpawnError::Load(e) => e.errno,
             SpawnError::PermissionDenied(_) => errno::EPERM,
             SpawnError::TooManyProcesses => errno::EAGAIN,
+            SpawnError::OutOfMemory => errno::ENOMEM,
         }
     }
 }

@@ -1,5 +1,8 @@
 //! Per-process limits and the memory limiter wasmi consults.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use wasmd_abi::SpawnLimits;
 use wasmi_core::LimiterError;
 
@@ -60,45 +63,147 @@ impl Limits {
     }
 }
 
-/// Enforces `max_pages` on memory growth; remembers a denial so the
-/// process's end can be reported as "memory limit" rather than a trap.
+/// Bytes a table entry is counted as (a function reference and its slot).
+pub const TABLE_ENTRY_BYTES: usize = 16;
+
+/// The daemon-wide memory budget: every process's linear memory and
+/// tables, every region and every log byte are reserved from it before
+/// they exist and given back when they go, so spawns and growth are
+/// refused before the host runs out.
+#[derive(Debug)]
+pub struct MemoryBudget {
+    used: AtomicU64,
+    max: u64,
+}
+
+impl MemoryBudget {
+    /// A budget of `max` bytes.
+    pub fn new(max: u64) -> Self {
+        Self { used: AtomicU64::new(0), max }
+    }
+
+    /// Reserves `bytes`; false (nothing reserved) when that would pass
+    /// the budget.
+    pub fn reserve(&self, bytes: u64) -> bool {
+        self.used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                used.checked_add(bytes).filter(|total| *total <= self.max)
+            })
+            .is_ok()
+    }
+
+    /// Reserves as much of `bytes` as is left; returns how much.
+    pub fn reserve_up_to(&self, bytes: u64) -> u64 {
+        let mut granted = 0;
+        let _ = self.used.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+            granted = bytes.min(self.max.saturating_sub(used));
+            Some(used + granted)
+        });
+        granted
+    }
+
+    /// Gives `bytes` back.
+    pub fn release(&self, bytes: u64) {
+        let _ =
+            self.used.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| Some(u.saturating_sub(bytes)));
+    }
+
+    /// Bytes reserved now.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// The budget.
+    pub fn max(&self) -> u64 {
+        self.max
+    }
+}
+
+/// Enforces `max_pages` on memory and tables together (tables count
+/// [`TABLE_ENTRY_BYTES`] an entry) and reserves what a process grows to
+/// from the daemon's [`MemoryBudget`], giving it back when the process's
+/// store goes. Remembers a denial so the process's end can be reported as
+/// "memory limit" rather than a trap.
 #[derive(Debug)]
 pub struct MemoryLimiter {
     max_bytes: usize,
-    /// Set when a growth past the limit was refused.
+    memory: usize,
+    tables: usize,
+    budget: Arc<MemoryBudget>,
+    /// Set when a growth past the process's limit was refused.
     pub hit: bool,
+    /// Set when a growth was refused because the daemon's budget is spent.
+    pub budget_hit: bool,
 }
 
 impl MemoryLimiter {
-    /// A limiter for `max_pages` pages.
-    pub fn new(max_pages: u32) -> Self {
-        Self { max_bytes: (max_pages as usize).saturating_mul(PAGE_SIZE), hit: false }
+    /// A limiter for `max_pages` pages, reserving from `budget`.
+    pub fn new(max_pages: u32, budget: Arc<MemoryBudget>) -> Self {
+        Self {
+            max_bytes: (max_pages as usize).saturating_mul(PAGE_SIZE),
+            memory: 0,
+            tables: 0,
+            budget,
+            hit: false,
+            budget_hit: false,
+        }
+    }
+
+    /// Reserves `more` bytes for this process: the process's limit first
+    /// (`Err`, ends it as "memory limit"), then the daemon's budget
+    /// (`Ok(false)`: the growth fails, the guest sees it).
+    fn grow(&mut self, more: usize) -> Result<bool, LimiterError> {
+        if self.memory + self.tables + more > self.max_bytes {
+            self.hit = true;
+            return Err(LimiterError::ResourceLimiterDeniedAllocation);
+        }
+        if !self.budget.reserve(more as u64) {
+            self.budget_hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
+impl Drop for MemoryLimiter {
+    fn drop(&mut self) {
+        self.budget.release((self.memory + self.tables) as u64);
     }
 }
 
 impl wasmi::ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         maximum: Option<usize>,
     ) -> Result<bool, LimiterError> {
-        if desired > self.max_bytes {
-            self.hit = true;
-            return Err(LimiterError::ResourceLimiterDeniedAllocation);
+        if maximum.is_some_and(|m| desired > m) {
+            return Ok(false);
         }
-        Ok(maximum.is_none_or(|m| desired <= m))
+        let more = desired.saturating_sub(current.max(self.memory));
+        if !self.grow(more)? {
+            return Ok(false);
+        }
+        self.memory += more;
+        Ok(true)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         maximum: Option<usize>,
     ) -> Result<bool, LimiterError> {
-        // Tables hold function references; 1M entries is far beyond any
-        // real guest and bounds what a hostile one can make us allocate.
-        Ok(desired <= 1 << 20 && maximum.is_none_or(|m| desired <= m))
+        if maximum.is_some_and(|m| desired > m) {
+            return Ok(false);
+        }
+        let more = desired.saturating_sub(current).saturating_mul(TABLE_ENTRY_BYTES);
+        if !self.grow(more)? {
+            return Ok(false);
+        }
+        self.tables += more;
+        Ok(true)
     }
 
     fn instances(&self) -> usize {
@@ -117,6 +222,29 @@ impl wasmi::ResourceLimiter for MemoryLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wasmi::ResourceLimiter;
+
+    #[test]
+    fn memory_and_tables_share_the_limit_and_the_budget() {
+        let budget = Arc::new(MemoryBudget::new(10 * PAGE_SIZE as u64));
+        let mut a = MemoryLimiter::new(4, budget.clone());
+        assert!(matches!(a.memory_growing(0, 2 * PAGE_SIZE, None), Ok(true)));
+        // 1M table entries are 16 MiB: past a 4-page limit.
+        assert!(a.table_growing(0, 1 << 20, None).is_err());
+        assert!(a.hit);
+        assert!(matches!(a.table_growing(0, PAGE_SIZE / TABLE_ENTRY_BYTES, None), Ok(true)));
+        assert_eq!(budget.used(), 3 * PAGE_SIZE as u64);
+        // Another process finds the budget spent: its growth fails, no trap.
+        let mut b = MemoryLimiter::new(100, budget.clone());
+        assert!(matches!(b.memory_growing(0, 7 * PAGE_SIZE, None), Ok(true)));
+        assert!(matches!(b.memory_growing(7 * PAGE_SIZE, 8 * PAGE_SIZE, None), Ok(false)));
+        assert!(b.budget_hit && !b.hit);
+        drop(a);
+        assert_eq!(budget.used(), 7 * PAGE_SIZE as u64);
+        assert!(matches!(b.memory_growing(7 * PAGE_SIZE, 8 * PAGE_SIZE, None), Ok(true)));
+        drop(b);
+        assert_eq!(budget.used(), 0);
+    }
 
     #[test]
     fn narrowing() {

@@ -29,7 +29,7 @@ use crate::error::{ControlError, SpawnError};
 use crate::futex::FutexTable;
 use crate::guest_scheme::{self, SchemeEvent, SchemeTable};
 use crate::handles::HandleTable;
-use crate::limits::{Limits, MemoryLimiter};
+use crate::limits::{Limits, MemoryBudget, MemoryLimiter};
 use crate::log::{ProcessLog, DEFAULT_LOG_CAPACITY};
 use crate::module_cache::{CompiledModule, ModuleCache};
 use crate::platform::{ModuleLoader, OutputSink, Platform};
@@ -59,6 +59,18 @@ pub struct ManagerConfig {
     pub max_regions: u64,
     /// Most region bytes alive at once, all processes together.
     pub max_region_bytes: u64,
+    /// The daemon-wide memory budget: guests' linear memory, tables,
+    /// regions and logs together ([`crate::limits::MemoryBudget`]).
+    pub memory_budget: u64,
+    /// Most children one process may have, live or exited and not yet
+    /// waited for.
+    pub max_children: usize,
+    /// Most live processes in one tree (a process spawned by the embedder
+    /// and all its descendants).
+    pub max_tree: usize,
+    /// Bytes of each log stream a child keeps once it exited, until its
+    /// parent waits for it.
+    pub exit_log_capacity: usize,
 }
 
 impl Default for ManagerConfig {
@@ -72,6 +84,10 @@ impl Default for ManagerConfig {
             workers: 2,
             max_regions: 65536,
             max_region_bytes: 4 << 30,
+            memory_budget: 16 << 30,
+            max_children: 4096,
+            max_tree: 16_384,
+            exit_log_capacity: 4096,
         }
     }
 }
@@ -177,6 +193,8 @@ pub struct ProcessManager {
     /// Every region by id (weak: holders keep regions alive).
     pub(crate) regions: HashMap<u64, std::sync::Weak<Region>>,
     next_region_id: u64,
+    /// Live processes per tree, by the tree's first pid.
+    trees: HashMap<Pid, usize>,
 }
 
 impl std::fmt::Debug for ProcessManager {
@@ -224,6 +242,7 @@ impl ProcessManager {
         // would turn an ordinary preemption into an "out of fuel" exit.
         wasmi_config.compilation_mode(CompilationMode::Eager);
         let engine = Engine::new(&wasmi_config);
+        let memory = Arc::new(MemoryBudget::new(config.memory_budget));
         let mut linker = Linker::new(&engine);
         // Defining a fixed set of distinct names on a fresh linker cannot fail.
         if let Err(e) = hostcalls::define(&mut linker) {
@@ -242,7 +261,12 @@ impl ProcessManager {
                 epoch: Instant::now(),
                 futex: Mutex::new(FutexTable::default()),
                 schemes: Mutex::new(SchemeTable::default()),
-                regions: Arc::new(RegionAccounting::new(config.max_regions, config.max_region_bytes)),
+                regions: Arc::new(RegionAccounting::new(
+                    config.max_regions,
+                    config.max_region_bytes,
+                    memory.clone(),
+                )),
+                memory,
             }),
             loader,
             config,
@@ -259,6 +283,7 @@ impl ProcessManager {
             waker,
             regions: HashMap::new(),
             next_region_id: 1,
+            trees: HashMap::new(),
         }
     }
 
@@ -292,19 +317,35 @@ impl ProcessManager {
     /// gives a pid, of an already exited process; instantiation errors
     /// (bad import types) are errors.
     pub fn spawn(&mut self, module: Arc<CompiledModule>, opts: SpawnOptions) -> Result<Pid, SpawnError> {
+        let tree = opts.parent.and_then(|p| self.procs.get(&p)).map(|p| p.tree);
+        self.spawn_in(module, opts, tree)
+    }
+
+    /// Spawns into `tree` (a new tree of its own when `None`), within the
+    /// process table's and the tree's limits.
+    pub(crate) fn spawn_in(
+        &mut self,
+        module: Arc<CompiledModule>,
+        opts: SpawnOptions,
+        tree: Option<Pid>,
+    ) -> Result<Pid, SpawnError> {
         if self.live >= self.config.max_processes {
             return Err(SpawnError::TooManyProcesses);
         }
+        if tree.is_some_and(|t| self.trees.get(&t).is_some_and(|n| *n >= self.config.max_tree)) {
+            return Err(SpawnError::TooManyProcesses);
+        }
         let pid = self.alloc_pid();
+        let tree = tree.unwrap_or(pid);
         let args: Vec<&str> = opts.args.iter().map(String::as_str).collect();
         let state = ProcessState {
             pid,
             caps: opts.caps,
             memory: None,
             args: msg::encode(&args).into_boxed_slice(),
-            log: ProcessLog::new(self.config.log_capacity),
+            log: ProcessLog::with_budget(self.config.log_capacity, &self.env.memory),
             env: self.env.clone(),
-            limiter: MemoryLimiter::new(opts.limits.max_pages),
+            limiter: MemoryLimiter::new(opts.limits.max_pages, self.env.memory.clone()),
             syscall: None,
             handles: HandleTable::new(opts.limits.max_handles),
             pending_shares: Vec::new(),
@@ -329,6 +370,8 @@ impl ProcessManager {
             Err(e) if matches!(e.kind(), ErrorKind::Linker(_) | ErrorKind::Instantiation(_)) => {
                 if store.data().limiter.hit {
                     (Sched::Exited(ExitStatus::MemoryLimit), None)
+                } else if store.data().limiter.budget_hit {
+                    return Err(SpawnError::OutOfMemory);
                 } else {
                     return Err(SpawnError::Instantiate(e.to_string()));
                 }
@@ -357,6 +400,7 @@ impl ProcessManager {
             exit_log: None,
             children: Vec::new(),
             owner: opts.owner,
+            tree,
         });
         if let Some(parent) = opts.parent.and_then(|p| self.procs.get_mut(&p)) {
             parent.children.push(pid);
@@ -372,6 +416,7 @@ impl ProcessManager {
             }
         } else {
             self.live += 1;
+            *self.trees.entry(tree).or_insert(0) += 1;
             self.procs.insert(pid, proc);
             self.sched.push_ready(pid);
         }
@@ -612,7 +657,18 @@ impl ProcessManager {
         }
         proc.exit_pages = proc.memory_pages();
         if let Some(store) = proc.store.take() {
-            proc.exit_log = Some(store.into_data().log);
+            let mut log = store.into_data().log;
+            if proc.parent.is_some() {
+                // Kept until the parent waits: only its tail.
+                log.shrink(self.config.exit_log_capacity);
+            }
+            proc.exit_log = Some(log);
+        }
+        if let Some(n) = self.trees.get_mut(&proc.tree) {
+            *n -= 1;
+            if *n == 0 {
+                self.trees.remove(&proc.tree);
+            }
         }
         self.env.output.exited(proc.pid, &status);
         proc.sched = Sched::Exited(status);

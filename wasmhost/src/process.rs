@@ -40,6 +40,8 @@ pub struct HostEnv {
     pub futex: Mutex<FutexTable>,
     /// Global region limits.
     pub regions: Arc<RegionAccounting>,
+    /// The daemon-wide memory budget.
+    pub memory: Arc<crate::limits::MemoryBudget>,
     /// Guest-implemented schemes.
     pub schemes: Mutex<SchemeTable>,
 }
@@ -325,6 +327,8 @@ pub struct Process {
     pub children: Vec<Pid>,
     /// The user it acts for.
     pub owner: crate::manager::Owner,
+    /// Its tree: the pid of the process the embedder spawned it under.
+    pub tree: Pid,
 }
 
 impl Process {

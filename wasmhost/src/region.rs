@@ -42,19 +42,21 @@ pub trait SharedMemory: Send + Sync + std::fmt::Debug + 'static {
     fn os_name(&self) -> String;
 }
 
-/// Global limits on regions, and what is in use.
+/// Global limits on regions, and what is in use. Region bytes are also
+/// reserved from the daemon's memory budget.
 #[derive(Debug)]
 pub struct RegionAccounting {
     count: AtomicU64,
     bytes: AtomicU64,
     max_count: u64,
     max_bytes: u64,
+    budget: Arc<crate::limits::MemoryBudget>,
 }
 
 impl RegionAccounting {
-    /// Limits for the whole manager.
-    pub fn new(max_count: u64, max_bytes: u64) -> Self {
-        Self { count: AtomicU64::new(0), bytes: AtomicU64::new(0), max_count, max_bytes }
+    /// Limits for the whole manager, within `budget`.
+    pub fn new(max_count: u64, max_bytes: u64, budget: Arc<crate::limits::MemoryBudget>) -> Self {
+        Self { count: AtomicU64::new(0), bytes: AtomicU64::new(0), max_count, max_bytes, budget }
     }
 
     /// Reserves room for one region of `size` bytes, or `ENOSPC`.
@@ -62,8 +64,14 @@ impl RegionAccounting {
         let count = self.count.fetch_add(1, Ordering::Relaxed);
         let bytes = self.bytes.fetch_add(size, Ordering::Relaxed);
         if count >= self.max_count || bytes.saturating_add(size) > self.max_bytes {
-            self.release(size);
+            self.count.fetch_sub(1, Ordering::Relaxed);
+            self.bytes.fetch_sub(size, Ordering::Relaxed);
             return Err(ENOSPC);
+        }
+        if !self.budget.reserve(size) {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+            self.bytes.fetch_sub(size, Ordering::Relaxed);
+            return Err(wasmd_abi::errno::ENOMEM);
         }
         Ok(())
     }
@@ -72,6 +80,7 @@ impl RegionAccounting {
     pub fn release(&self, size: u64) {
         self.count.fetch_sub(1, Ordering::Relaxed);
         self.bytes.fetch_sub(size, Ordering::Relaxed);
+        self.budget.release(size);
     }
 
     /// Regions and bytes in use.
@@ -298,7 +307,8 @@ mod tests {
     use super::*;
 
     fn region(len: usize) -> (Region, Arc<RegionAccounting>) {
-        let acct = Arc::new(RegionAccounting::new(2, 1 << 20));
+        let budget = Arc::new(crate::limits::MemoryBudget::new(u64::MAX));
+        let acct = Arc::new(RegionAccounting::new(2, 1 << 20, budget));
         acct.reserve(len as u64).unwrap();
         (Region::new(1, 1, crate::manager::Owner::ROOT, Box::new(HeapMemory::new(len)), acct.clone()), acct)
     }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmd_abi::errno::{ECHILD, ENOSPC, EPERM, ESRCH};
+use wasmd_abi::errno::{EAGAIN, ECHILD, ENOSPC, EPERM, ESRCH};
 use wasmd_abi::msg;
 use wasmd_abi::{Caps, ExitStatus, Rights};
 
@@ -240,11 +240,14 @@ impl ProcessManager {
         path: Option<std::path::PathBuf>,
         call: SpawnCall,
     ) -> i64 {
+        if proc.children.len() >= self.config.max_children {
+            return -i64::from(EAGAIN);
+        }
         let opts = match self.child_options(proc, path, &call) {
             Ok(o) => o,
             Err(e) => return -i64::from(e),
         };
-        match self.spawn(module, opts) {
+        match self.spawn_in(module, opts, Some(proc.tree)) {
             Ok(child) => {
                 proc.children.push(child);
                 if let Some(store) = self.procs.get_mut(&child).and_then(|c| c.store.as_mut()) {

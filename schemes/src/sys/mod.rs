@@ -53,3 +53,29 @@ pub fn current_owner() -> wasmhost::Owner {
     let id = |r: Result<usize, libredox::error::Error>| r.map_or(u32::MAX, |v| v as u32);
     wasmhost::Owner { uid: id(libredox::call::geteuid()), gid: id(libredox::call::getegid()) }
 }
+
+/// Bytes of physical memory, if the OS tells.
+#[cfg(target_os = "linux")]
+pub fn physical_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:")?.trim().strip_suffix("kB")?.trim().parse().ok())?;
+    Some(kib * 1024)
+}
+
+/// Bytes of physical memory, if the OS tells (the `memory` scheme's
+/// `fstatvfs`). Opens a path: start-up only.
+#[cfg(target_os = "redox")]
+pub fn physical_memory() -> Option<u64> {
+    let fd =
+        libredox::Fd::open("/scheme/memory", libredox::flag::O_RDONLY | libredox::flag::O_CLOEXEC, 0).ok()?;
+    let stat = fd.statvfs().ok()?;
+    Some(stat.f_bsize.saturating_mul(stat.f_blocks))
+}
+
+/// The daemon's default memory budget: three quarters of physical memory
+/// (16 GiB when the OS does not tell).
+pub fn default_memory_budget() -> u64 {
+    physical_memory().map_or(16 << 30, |bytes| bytes / 4 * 3)
+}
