@@ -92,7 +92,9 @@ impl Daemon {
     /// Moves the manager's scheme replies into the daemon's stash.
     fn stash_scheme_replies(&mut self) {
         for (tag, reply) in self.pm.take_scheme_replies() {
-            self.scheme_replies.insert(tag, reply);
+            if !self.abandoned.remove(&tag) {
+                self.scheme_replies.insert(tag, reply);
+            }
         }
     }
 

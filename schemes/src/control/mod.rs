@@ -244,6 +244,9 @@ pub struct Daemon {
     events: Vec<(u64, u32)>,
     /// Guest-scheme replies not yet matched to a request, by tag.
     scheme_replies: HashMap<u64, wasmhost::guest_scheme::Reply>,
+    /// Tags of requests nobody waits for any more (cancelled, or their
+    /// file closed): their replies are dropped when they come.
+    abandoned: std::collections::HashSet<u64>,
     /// Opens whose file was closed before the provider answered: close
     /// the provider's file when the answer comes.
     orphan_opens: HashMap<u64, String>,
@@ -277,6 +280,7 @@ impl Daemon {
             loads: HashMap::new(),
             policy,
             scheme_replies: HashMap::new(),
+            abandoned: std::collections::HashSet::new(),
             orphan_opens: HashMap::new(),
             watched: HashMap::new(),
             events: Vec::new(),
@@ -770,14 +774,33 @@ impl Daemon {
         let (gone, keep): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.pending).into_iter().partition(|p| p.id == id);
         self.pending = keep;
-        self.completions.extend(gone.into_iter().map(|p| Completion { token: p.token, result: Err(EBADF) }));
+        for p in gone {
+            self.abandon(p.tag);
+            self.completions.push(Completion { token: p.token, result: Err(EBADF) });
+        }
+    }
+
+    /// Nobody waits for the guest-scheme request `tag` any more: drop its
+    /// reply, now or when it comes.
+    fn abandon(&mut self, tag: Option<u64>) {
+        if let Some(tag) = tag {
+            if self.scheme_replies.remove(&tag).is_none() {
+                self.abandoned.insert(tag);
+            }
+        }
+    }
+
+    /// Replies kept for requests still waited for (bounded by them).
+    pub fn kept_replies(&self) -> usize {
+        self.scheme_replies.len()
     }
 
     /// Cancels a pending request; it completes with `ECANCELED`. False if
     /// no such request was pending.
     pub fn cancel(&mut self, token: Token) -> bool {
         let Some(i) = self.pending.iter().position(|p| p.token == token) else { return false };
-        self.pending.remove(i);
+        let p = self.pending.remove(i);
+        self.abandon(p.tag);
         self.completions.push(Completion { token, result: Err(ECANCELED) });
         true
     }

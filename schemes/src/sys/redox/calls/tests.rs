@@ -394,3 +394,35 @@ fn users_spawn_guests_that_act_for_them_and_no_more() {
     assert!(open(&mut d, Endpoint::Wasm, 0, &format!("shm/{shm}"), flags::O_RDONLY, ALICE).is_ok());
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn replies_to_abandoned_requests_are_not_kept() {
+    let mut d = daemon();
+    let provider = spawn(&mut d, &format!("cap=stdio,scheme {} lazyfs", guest("faulty_scheme")));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !d.manager().scheme_names().iter().any(|n| n == "lazyfs") {
+        assert!(Instant::now() < deadline, "the scheme never appeared");
+        d.step(16);
+    }
+    let fs = Endpoint::Guest("lazyfs");
+    // 200 reads the provider never answers, half cancelled, half closed.
+    for i in 0..200u64 {
+        let file = open(&mut d, fs, GUEST_ROOT, "hang", flags::O_RDONLY, ROOT).unwrap();
+        let read = Call::Read { fd: file as usize, offset: 0, len: 1 << 20, nonblock: false };
+        assert_eq!(run(&mut d, fs, &read, 1000 + i), Poll::Pending);
+        d.step(4);
+        if i % 2 == 0 {
+            assert!(d.cancel(1000 + i));
+        } else {
+            d.close(file);
+        }
+    }
+    // The provider dies: every abandoned request gets its EIO reply.
+    let ctl = open(&mut d, Endpoint::Wasm, 0, &format!("{provider}/ctl"), flags::O_WRONLY, ROOT).unwrap();
+    let kill = Call::Write { fd: ctl as usize, offset: 0, data: b"kill", nonblock: false };
+    answer(&mut d, Endpoint::Wasm, &kill, 0).0.unwrap();
+    for _ in 0..10 {
+        d.step(16);
+    }
+    assert_eq!(d.kept_replies(), 0);
+}
