@@ -330,3 +330,41 @@ fn symlinks_cannot_take_a_guest_out_of_its_grant() {
     assert!(!root.join("other/dir").exists());
     let _ = std::fs::remove_dir_all(root);
 }
+
+#[test]
+fn a_fifo_in_the_sandbox_cannot_hold_up_io_or_spawns() {
+    let root = temp_dir("fifo");
+    let status = std::process::Command::new("mkfifo").arg(root.join("pipe")).status().unwrap();
+    assert!(status.success());
+    let mut h = Harness::with_fs_root(&root);
+    // Several guests open the FIFO (no writer will ever come): refused at
+    // once, so no I/O thread is held.
+    let openers: Vec<u32> = (0..8)
+        .map(|_| h.guest_with("fs_client", &["file:/", "file:/pipe"], Caps::DEFAULT, &["file:/"]))
+        .collect();
+    for pid in &openers {
+        h.run_until_exit(*pid, 20);
+        assert_eq!(h.kv(*pid)["open:file:/pipe"], "err:13");
+    }
+    // Spawns (module loading) and other guests' file I/O go on.
+    let client = h.guest_with("fs_client", &["file:/"], Caps::DEFAULT, &["file:/"]);
+    h.run_until_exit(client, 20);
+    expect_fs_session(&h, client);
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn a_big_host_directory_lists_in_linear_time() {
+    let root = temp_dir("bigdir");
+    std::fs::create_dir_all(root.join("big")).unwrap();
+    for i in 0..30_000 {
+        std::fs::write(root.join(format!("big/f{i:05}")), b"").unwrap();
+    }
+    let mut h = Harness::with_fs_root(&root);
+    let pid = h.guest_with("lister", &["file:/big"], Caps::DEFAULT, &["file:/=ro"]);
+    // Quadratic paging took 7-17 s here; linear takes well under a second.
+    h.run_until_exit(pid, 20);
+    assert_eq!(h.status(pid), Some(ExitStatus::Exited(0)), "{}", h.stderr(pid));
+    assert_eq!(h.stdout(pid).trim(), "count=30000 first=f00000 last=f29999");
+    let _ = std::fs::remove_dir_all(root);
+}

@@ -62,7 +62,15 @@ pub struct FileHandle {
     pub pos: u64,
     /// Directory position (entries returned so far).
     pub dir_pos: u64,
+    /// An OS directory's entries, read once when listing starts and paged
+    /// from here (reading the whole directory for every page made a big
+    /// listing quadratic).
+    pub listing: Option<Arc<Vec<(String, u8)>>>,
 }
+
+/// Most entries handed to the encoder for one `getdents` page (it keeps
+/// what fits the guest's buffer).
+const PAGE_ENTRIES: usize = 1024;
 
 /// What an fs or socket hostcall asks for.
 #[derive(Debug, Clone)]
@@ -224,9 +232,10 @@ pub enum IoValue {
     Data(Vec<u8>),
     /// A status.
     Stat(Stat),
-    /// Directory entries (all of them for OS files; one page for guest
-    /// schemes).
+    /// Directory entries: one page.
     Entries(Vec<(String, u8)>),
+    /// An OS directory's whole listing, read once.
+    Listing(Arc<Vec<(String, u8)>>),
 }
 
 impl From<Reply> for Result<IoValue, i32> {
@@ -239,6 +248,12 @@ impl From<Reply> for Result<IoValue, i32> {
             Reply::Error(e) => Err(e),
         }
     }
+}
+
+/// One page of a listing, from entry `from` on.
+fn page(all: &[(String, u8)], from: u64) -> Vec<(String, u8)> {
+    let start = usize::try_from(from).unwrap_or(usize::MAX).min(all.len());
+    all[start..(start + PAGE_ENTRIES).min(all.len())].to_vec()
 }
 
 /// Moves a file position by `n`: `EIO` rather than wrapping.
@@ -455,9 +470,12 @@ impl ProcessManager {
                     FileTarget::Guest { scheme, id } => {
                         guest(self, &scheme, SchemeOp::Getdents { id, offset: f.dir_pos }, then)
                     }
+                    FileTarget::Host(_) if f.dir_pos > 0 && f.listing.is_some() => {
+                        let all = f.listing.as_deref().map_or(&[][..], Vec::as_slice);
+                        Ok(Started::Now(IoValue::Entries(page(all, f.dir_pos)), then))
+                    }
                     FileTarget::Host(host) => self.io_job(pid, token, then, move || {
-                        host.entries()
-                            .map(|all| IoValue::Entries(all.into_iter().skip(f.dir_pos as usize).collect()))
+                        host.entries().map(|all| IoValue::Listing(Arc::new(all)))
                     }),
                 }
             }
@@ -517,7 +535,7 @@ impl ProcessManager {
         then: IoThen,
         job: impl FnOnce() -> Result<IoValue, i32> + Send + 'static,
     ) -> Result<Started, i32> {
-        self.workers.submit(pid, token, move || JobResult::Io(job()));
+        self.workers.submit_io(pid, token, move || JobResult::Io(job()));
         self.jobs_in_flight += 1;
         Ok(Started::Parked(token, then, true))
     }
@@ -542,10 +560,14 @@ impl ProcessManager {
                         target: FileTarget::Guest { scheme, id },
                         pos: 0,
                         dir_pos: 0,
+                        listing: None,
                     }),
-                    (None, IoValue::File(host)) => {
-                        HandleObject::File(FileHandle { target: FileTarget::Host(host), pos: 0, dir_pos: 0 })
-                    }
+                    (None, IoValue::File(host)) => HandleObject::File(FileHandle {
+                        target: FileTarget::Host(host),
+                        pos: 0,
+                        dir_pos: 0,
+                        listing: None,
+                    }),
                     (None, IoValue::Socket(sock)) => HandleObject::Socket(sock),
                     _ => return Err(EIO),
                 };
@@ -582,6 +604,11 @@ impl ProcessManager {
             (IoThen::Fstat { buf }, IoValue::Stat(stat)) => {
                 let bytes = msg::encode(&stat);
                 write_guest(proc, buf, &bytes).map(|n| n as i64).map_err(|_| ERANGE)
+            }
+            (IoThen::Getdents { handle, buf }, IoValue::Listing(all)) => {
+                let entries = page(&all, file(proc, handle, Rights(0))?.dir_pos);
+                with_file(proc, handle, |f| f.listing = Some(all));
+                self.apply_io(proc, IoThen::Getdents { handle, buf }, Ok(IoValue::Entries(entries)))
             }
             (IoThen::Getdents { handle, buf }, IoValue::Entries(entries)) => {
                 let (bytes, taken) = dirents_page(&entries, buf.len())?;

@@ -55,6 +55,8 @@ pub struct ManagerConfig {
     /// Worker threads for loading and compiling modules and creating
     /// shared memory.
     pub workers: usize,
+    /// Worker threads for guests' file and socket operations.
+    pub io_workers: usize,
     /// Most regions alive at once, all processes together.
     pub max_regions: u64,
     /// Most region bytes alive at once, all processes together.
@@ -82,6 +84,7 @@ impl Default for ManagerConfig {
             retained_exited: 1024,
             module_cache_capacity: 256,
             workers: 2,
+            io_workers: 4,
             max_regions: 65536,
             max_region_bytes: 4 << 30,
             memory_budget: 16 << 30,
@@ -250,7 +253,7 @@ impl ProcessManager {
         }
         let (done_tx, done_rx): (Sender<Completion>, _) = mpsc::channel();
         let waker: Arc<Mutex<Option<Waker>>> = Arc::default();
-        let workers = Workers::start(config.workers, done_tx, waker.clone());
+        let workers = Workers::start(config.workers, config.io_workers, done_tx, waker.clone());
         Self {
             modules: ModuleCache::new(engine.clone(), config.module_cache_capacity),
             engine,

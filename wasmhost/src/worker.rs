@@ -1,6 +1,10 @@
 //! Worker threads for work that must not run on the scheduler thread:
 //! reading module files (on Redox the serving thread must never open a
-//! path) and compiling modules (long for big modules).
+//! path), compiling modules (long for big modules) and making shared
+//! memory run on the *system* pool; guests' file and socket operations,
+//! which another program can make slow (a slow disk, a TCP peer that does
+//! not answer), run on a separate *I/O* pool, so they never hold up a
+//! spawn.
 //!
 //! A job is a closure; its [`JobResult`] comes back to the manager as a
 //! [`Completion`] on a channel, and the manager's waker is called so an
@@ -50,9 +54,10 @@ type Job = Box<dyn FnOnce() -> JobResult + Send>;
 /// Called after a completion is posted, from the worker thread.
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
-/// A small pool of worker threads.
+/// Two small pools of worker threads (see the module docs).
 pub struct Workers {
     jobs: Sender<(Pid, u64, Job)>,
+    io_jobs: Sender<(Pid, u64, Job)>,
     done: Sender<Completion>,
     waker: Arc<Mutex<Option<Waker>>>,
 }
@@ -64,17 +69,32 @@ impl std::fmt::Debug for Workers {
 }
 
 impl Workers {
-    /// Starts `count` threads posting completions to `done` and calling
-    /// `waker` after each.
-    pub fn start(count: usize, done: Sender<Completion>, waker: Arc<Mutex<Option<Waker>>>) -> Self {
+    /// Starts `count` system threads and `io_count` I/O threads posting
+    /// completions to `done` and calling `waker` after each.
+    pub fn start(
+        count: usize,
+        io_count: usize,
+        done: Sender<Completion>,
+        waker: Arc<Mutex<Option<Waker>>>,
+    ) -> Self {
+        let jobs = Self::pool("wasmd-worker", count, &done, &waker);
+        let io_jobs = Self::pool("wasmd-io", io_count, &done, &waker);
+        Self { jobs, io_jobs, done, waker }
+    }
+
+    fn pool(
+        name: &str,
+        count: usize,
+        done: &Sender<Completion>,
+        waker: &Arc<Mutex<Option<Waker>>>,
+    ) -> Sender<(Pid, u64, Job)> {
         let (jobs, rx) = mpsc::channel::<(Pid, u64, Job)>();
-        let (done_keep, waker_keep) = (done.clone(), waker.clone());
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..count.max(1) {
             let rx: Arc<Mutex<Receiver<(Pid, u64, Job)>>> = rx.clone();
             let done = done.clone();
             let waker = waker.clone();
-            let spawned = thread::Builder::new().name(format!("wasmd-worker-{i}")).spawn(move || loop {
+            let spawned = thread::Builder::new().name(format!("{name}-{i}")).spawn(move || loop {
                 let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                 let Ok((pid, token, job)) = next else { return };
                 let result = job();
@@ -89,7 +109,7 @@ impl Workers {
                 log::error!("cannot start worker thread: {e}");
             }
         }
-        Self { jobs, done: done_keep, waker: waker_keep }
+        jobs
     }
 
     /// A callback, usable from any thread once, that tells the manager
@@ -105,12 +125,19 @@ impl Workers {
         })
     }
 
-    /// Queues a job for `pid`.
+    /// Queues a job for `pid` on the system pool.
     pub fn submit(&self, pid: Pid, token: u64, job: impl FnOnce() -> JobResult + Send + 'static) {
         // The workers live as long as the manager; a send error means they
         // all died, and the waiting process then waits until killed.
         if self.jobs.send((pid, token, Box::new(job))).is_err() {
             log::error!("worker threads are gone; job for pid {pid} dropped");
+        }
+    }
+
+    /// Queues a guest's file or socket operation on the I/O pool.
+    pub fn submit_io(&self, pid: Pid, token: u64, job: impl FnOnce() -> JobResult + Send + 'static) {
+        if self.io_jobs.send((pid, token, Box::new(job))).is_err() {
+            log::error!("I/O threads are gone; job for pid {pid} dropped");
         }
     }
 }

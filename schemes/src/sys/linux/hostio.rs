@@ -97,9 +97,17 @@ impl FileRoot {
         Ok((st.st_uid, st.st_gid, st.st_mode))
     }
 
-    /// Opens a file or directory.
+    /// Opens a file or directory. Only those: a FIFO or a device in the
+    /// sandbox is refused (`EACCES`) — opened without blocking first, so
+    /// a FIFO with no other end cannot hold an I/O thread.
     pub fn open_file(&self, path: &GrantedPath, redox_flags: u32) -> Result<Arc<dyn HostFile>, i32> {
-        let fd = Self::beneath(&self.grant_dir(path)?, path.below(), oflags(redox_flags))?;
+        let fd = Self::beneath(&self.grant_dir(path)?, path.below(), oflags(redox_flags) | OFlags::NONBLOCK)?;
+        let kind = rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(&fd).map_err(errno)?.st_mode);
+        if !matches!(kind, rustix::fs::FileType::RegularFile | rustix::fs::FileType::Directory) {
+            return Err(EACCES);
+        }
+        let flags = rustix::fs::fcntl_getfl(&fd).map_err(errno)?;
+        rustix::fs::fcntl_setfl(&fd, flags - OFlags::NONBLOCK).map_err(errno)?;
         Ok(Arc::new(LinuxFile { fd }))
     }
 

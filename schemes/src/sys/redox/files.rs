@@ -35,7 +35,15 @@ pub fn open(path: &str, open_flags: u32) -> Result<Arc<dyn HostFile>, i32> {
             options.create(true);
         }
     }
+    // Regular files and directories only (a FIFO or a device is refused),
+    // opened without blocking first so nothing can hold an I/O thread.
+    use std::os::unix::fs::OpenOptionsExt;
+    options.custom_flags(flags::O_NONBLOCK as i32);
     let file = options.open(path).map_err(errno)?;
+    let kind = file.metadata().map_err(errno)?.file_type();
+    if !(kind.is_file() || kind.is_dir()) {
+        return Err(wasmd_abi::errno::EACCES);
+    }
     Ok(Arc::new(RedoxFile { file, path: path.to_string() }))
 }
 
