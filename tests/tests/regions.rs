@@ -149,3 +149,27 @@ fn per_process_and_global_region_limits() {
     h.run_all();
     assert_eq!(h.status(pid), Some(ExitStatus::Exited(1)));
 }
+
+#[test]
+fn regions_kept_alive_by_pending_shares_count_against_their_holder() {
+    let mut h = Harness::new();
+    let limits = wasmhost::Limits { max_region_bytes: 1 << 20, ..wasmhost::Limits::default() };
+    let pid = h.spawn_file(&wasmd_tests::wat("share_self"), &[], Caps::DEFAULT, limits);
+    h.run_until_exit(pid, 20);
+    assert_eq!(h.status(pid), Some(wasmd_abi::ExitStatus::Exited(0)), "1: never refused, 2: other error");
+}
+
+#[test]
+fn strangers_cannot_share_into_a_process_without_proc() {
+    let mut h = Harness::new();
+    let target = h.wat("idle");
+    assert_eq!(target, 1);
+    let path = wasmd_tests::wat("share_to_pid1");
+    let stranger = h.spawn_file(&path, &[], Caps::DEFAULT, Limits::default());
+    h.run_until_exit(stranger, 20);
+    assert_eq!(h.status(stranger), Some(ExitStatus::Exited(wasmd_abi::errno::EPERM)));
+    let with_proc = h.spawn_file(&path, &[], Caps::DEFAULT.union(Caps::PROC), Limits::default());
+    h.run_until_exit(with_proc, 20);
+    assert_eq!(h.status(with_proc), Some(ExitStatus::Exited(0)));
+    h.pm.kill(target).unwrap();
+}

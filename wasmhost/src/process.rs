@@ -111,6 +111,18 @@ pub enum Syscall {
     },
 }
 
+/// A region shared with a process and not attached yet. Its bytes count
+/// against the process's region bytes from the share on.
+#[derive(Debug, Clone)]
+pub struct PendingShare {
+    /// The region.
+    pub region: Arc<Region>,
+    /// The rights the attached handle will have.
+    pub rights: Rights,
+    /// Who shared it.
+    pub from: Pid,
+}
+
 /// An owned `spawn` request.
 #[derive(Debug, Clone)]
 pub struct SpawnCall {
@@ -165,6 +177,11 @@ pub enum HandleObject {
 
 /// Most regions shared with a process and not yet attached.
 pub const MAX_PENDING_SHARES: usize = 64;
+/// Most shares pending at one process from one sender other than its
+/// parent.
+pub const SHARES_PER_SENDER: usize = 16;
+/// Most shares pending at one process from senders other than its parent.
+pub const SHARES_FROM_OTHERS: usize = 48;
 
 /// The data of a process's wasmi store: everything its hostcalls touch.
 #[derive(Debug)]
@@ -188,7 +205,7 @@ pub struct ProcessState {
     /// Handle table.
     pub handles: HandleTable<HandleObject>,
     /// Regions shared with this process, not yet attached.
-    pub pending_shares: Vec<(Arc<Region>, Rights)>,
+    pub pending_shares: Vec<PendingShare>,
     /// Bytes of the regions it holds.
     pub region_bytes: u64,
     /// Most region bytes it may hold.

@@ -16,6 +16,7 @@ use crate::manager::{info_of, ProcessManager, SpawnOptions, SyscallOutcome};
 use crate::module_cache::{CompiledModule, ModuleCache};
 use crate::process::{
     BlockOn, HandleObject, JobThen, Process, SpawnCall, SpawnModule, Syscall, MAX_PENDING_SHARES,
+    SHARES_FROM_OTHERS, SHARES_PER_SENDER,
 };
 use crate::region::{Region, SharedMemory};
 use crate::worker::JobResult;
@@ -210,7 +211,26 @@ impl ProcessManager {
         }
     }
 
-    /// `region_share`: queue the region for `pid` to attach.
+    /// True when `pid` is an ancestor of `proc`.
+    fn is_ancestor(&self, proc: &Process, pid: Pid) -> bool {
+        let mut cur = proc.parent;
+        while let Some(p) = cur {
+            if p == pid {
+                return true;
+            }
+            cur = self.procs.get(&p).and_then(|p| p.parent);
+        }
+        false
+    }
+
+    /// `region_share`: queue the region for `pid` to attach. Only along
+    /// one's own line (oneself, an ancestor, a descendant) unless the
+    /// caller holds `PROC`. A target's parent may fill all
+    /// [`MAX_PENDING_SHARES`] slots; any other sender at most
+    /// [`SHARES_PER_SENDER`], and all others together at most
+    /// [`SHARES_FROM_OTHERS`], so nobody can deny a parent's shares. The
+    /// pending bytes count against the target's region bytes at once (a
+    /// region kept alive by a pending share is held by someone).
     fn sys_region_share(
         &mut self,
         proc: &mut Process,
@@ -219,16 +239,33 @@ impl ProcessManager {
         rights: Rights,
     ) -> SyscallOutcome {
         let id = region.id() as i64;
-        let target = if pid == proc.pid {
-            proc.store.as_mut()
+        let related = pid == proc.pid || self.is_ancestor(proc, pid) || self.may_control(proc, pid);
+        if !related {
+            return errno(if self.procs.contains_key(&pid) { EPERM } else { ESRCH });
+        }
+        let from = proc.pid;
+        let (target, parent) = if pid == proc.pid {
+            (proc.store.as_mut(), proc.parent)
         } else {
-            self.procs.get_mut(&pid).and_then(|p| p.store.as_mut())
+            match self.procs.get_mut(&pid) {
+                Some(p) => (p.store.as_mut(), p.parent),
+                None => (None, None),
+            }
         };
         let Some(state) = target.map(|s| s.data_mut()) else { return errno(ESRCH) };
-        if state.pending_shares.len() >= MAX_PENDING_SHARES {
+        let size = region.len() as u64;
+        let pending = &state.pending_shares;
+        let room = if Some(from) == parent {
+            pending.len() < MAX_PENDING_SHARES
+        } else {
+            pending.iter().filter(|s| s.from == from).count() < SHARES_PER_SENDER
+                && pending.iter().filter(|s| Some(s.from) != parent).count() < SHARES_FROM_OTHERS
+        };
+        if !room || state.region_bytes.saturating_add(size) > state.max_region_bytes {
             return errno(ENOSPC);
         }
-        state.pending_shares.push((region, rights));
+        state.region_bytes += size;
+        state.pending_shares.push(crate::process::PendingShare { region, rights, from });
         SyscallOutcome::Return(id)
     }
 
@@ -251,7 +288,15 @@ impl ProcessManager {
             Ok(child) => {
                 proc.children.push(child);
                 if let Some(store) = self.procs.get_mut(&child).and_then(|c| c.store.as_mut()) {
-                    store.data_mut().pending_shares.extend(call.grants);
+                    let state = store.data_mut();
+                    for (region, rights) in call.grants {
+                        state.region_bytes += region.len() as u64;
+                        state.pending_shares.push(crate::process::PendingShare {
+                            region,
+                            rights,
+                            from: proc.pid,
+                        });
+                    }
                 }
                 i64::from(child)
             }

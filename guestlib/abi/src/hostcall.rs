@@ -44,7 +44,7 @@
 //! | name | wasm signature | right | returns |
 //! |---|---|---|---|
 //! | `region_alloc` | `(size: i64) -> i64` | — | blocking; a handle with all rights to a new zeroed region of `size` bytes rounded up to 64 KiB pages (at most 1 GiB); `-ENOSPC` past the process's or the daemon's region limits |
-//! | `region_share` | `(h: i32, pid: i32, rights: i32) -> i64` | `SHARE` | the region's id; `pid` may now attach it once with `rights` (a subset of the handle's) |
+//! | `region_share` | `(h: i32, pid: i32, rights: i32) -> i64` | `SHARE` | the region's id; `pid` may now attach it once with `rights` (a subset of the handle's). `pid` must be the caller, an ancestor or a descendant unless the caller holds `PROC` (`-EPERM`). Until attached, the region counts against `pid`'s region bytes; `-ENOSPC` past them, or when `pid` has 64 shares pending, 16 from this sender or 48 from senders other than its parent |
 //! | `region_attach` | `(id: i64) -> i64` | — | a handle to a region shared with the caller; `-ENOENT` if none |
 //! | `region_detach` | `(h: i32) -> i64` | — | `0`; the handle is gone (the region lives while any holder remains) |
 //! | `region_size` | `(h: i32) -> i64` | — | size in bytes |

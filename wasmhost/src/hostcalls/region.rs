@@ -76,18 +76,15 @@ fn share(caller: &Ctx<'_>, handle: i32, pid: i32, rights: i32) -> Result<Syscall
 fn attach(caller: &mut Ctx<'_>, id: i64) -> CallResult {
     require(caller, Caps::SHARED_MEMORY)?;
     let state = caller.data_mut();
-    let index = state.pending_shares.iter().position(|(r, _)| r.id() == id as u64).ok_or(ENOENT)?;
-    let size = state.pending_shares[index].0.len() as u64;
-    if state.region_bytes.saturating_add(size) > state.max_region_bytes {
-        return Err(ENOSPC);
-    }
-    let (region, rights) = state.pending_shares.swap_remove(index);
-    match state.handles.insert(HandleObject::Region(region), rights) {
-        Ok(handle) => {
-            state.region_bytes += size;
-            Ok(i64::from(handle))
+    let index = state.pending_shares.iter().position(|s| s.region.id() == id as u64).ok_or(ENOENT)?;
+    // Its bytes were counted when it was shared.
+    let share = state.pending_shares.swap_remove(index);
+    match state.handles.insert(HandleObject::Region(share.region.clone()), share.rights) {
+        Ok(handle) => Ok(i64::from(handle)),
+        Err(e) => {
+            state.pending_shares.push(share);
+            Err(e)
         }
-        Err(e) => Err(e),
     }
 }
 
