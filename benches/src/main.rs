@@ -16,6 +16,7 @@
 //! | [`compute`] | `compute_vs_wasmi`, `compute_vs_native` |
 //! | [`preempt`] | `preempt_p99_ms`, `preempt_p50_ms` |
 //! | [`control`] | `ps_flood_p99_ms`, `ps_flood_p50_ms`, `ps_busy_p99_ms`, `ps_busy_p50_ms` |
+//! | [`churn`] | `module_churn_rss_mib` |
 //!
 //! Baselines ([`baseline`]) are measured, never quoted: the native sides
 //! of the pipe baselines are this binary started with a hidden flag.
@@ -24,6 +25,7 @@
 
 mod baseline;
 mod channel;
+mod churn;
 mod compute;
 mod control;
 mod guests;
@@ -39,7 +41,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 /// The groups of figures, by the `--only` names.
-const GROUPS: &[&str] = &["hostcall", "spawn", "idle", "channel", "scheme", "compute", "preempt", "control"];
+const GROUPS: &[&str] =
+    &["hostcall", "spawn", "idle", "channel", "scheme", "compute", "preempt", "control", "churn"];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -106,6 +109,7 @@ fn main() -> Result<()> {
     group("compute", &mut || compute::figures(quick));
     group("preempt", &mut || preempt::figures(quick));
     group("control", &mut || control::figures(quick));
+    group("churn", &mut churn::figures);
     println!("\n{}", report::table(&figures));
     println!("total time {:.0} s", started.elapsed().as_secs_f64());
     if args.iter().any(|a| a == "--layouts") {

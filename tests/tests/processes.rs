@@ -82,8 +82,8 @@ fn spawns_of_one_module_share_the_compiled_module() {
     let mut h = Harness::new();
     let p1 = h.wat("tiny");
     let p2 = h.wat("tiny");
-    let m1 = h.pm.process(p1).unwrap().module.clone();
-    let m2 = h.pm.process(p2).unwrap().module.clone();
+    let m1 = h.pm.process(p1).unwrap().module.clone().unwrap();
+    let m2 = h.pm.process(p2).unwrap().module.clone().unwrap();
     assert!(Arc::ptr_eq(&m1, &m2));
     h.run_all();
 }
@@ -303,5 +303,26 @@ fn process_info_reports_state_memory_and_fuel() {
     assert_eq!(info.state, RunState::Exited);
     assert_eq!(info.status, Some(ExitStatus::Exited(0)));
     assert!(info.fuel_used > 1_000, "fuel used {}", info.fuel_used);
-    assert_eq!(info.module_hash, h.pm.process(pid).unwrap().module.hash_prefix());
+    let hash = wasmhost::ModuleCache::hash(&std::fs::read(wasmd_tests::guest("worker")).unwrap());
+    assert_eq!(info.module_hash[..], hash[..8]);
+    assert!(h.pm.process(pid).unwrap().module.is_none(), "an exited process holds no code");
+}
+
+#[test]
+fn compiled_code_of_modules_no_longer_used_is_freed() {
+    // wasmi keeps code for its engine's life: engines are recycled by
+    // generation, so 1,200 distinct modules spawned and reaped leave at
+    // most the current generation and the one before it alive.
+    let mut h = Harness::new();
+    for i in 0..1200 {
+        let wat = format!(
+            "(module (memory (export \"memory\") 1) (data (i32.const 0) \"module {i}\") (func (export \"_start\")))"
+        );
+        let module = h.pm.modules().compile(wat.as_bytes()).unwrap();
+        let pid = h.pm.spawn(module, wasmhost::SpawnOptions::new("m")).unwrap();
+        h.run_until_exit(pid, 10);
+    }
+    let generations = 1200 / wasmhost::module_cache::MODULES_PER_GENERATION + 1;
+    assert!(generations >= 5, "the test made {generations} generations");
+    assert!(h.pm.modules().live_generations() <= 2, "{} engines alive", h.pm.modules().live_generations());
 }

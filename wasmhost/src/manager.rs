@@ -16,14 +16,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use wasmd_abi::msg::{self, TRAP_MESSAGE_MAX_LEN};
 use wasmd_abi::{Caps, ExitStatus, ProcessInfo};
 use wasmi::errors::ErrorKind;
 use wasmi::TrapCode;
-use wasmi::{CompilationMode, Config, Engine, Linker, ResumableCall, Store, Val};
+use wasmi::{CompilationMode, Config, Linker, ResumableCall, Store, Val};
 
 use crate::error::{ControlError, SpawnError};
 use crate::futex::FutexTable;
@@ -31,7 +31,7 @@ use crate::guest_scheme::{self, SchemeEvent, SchemeTable};
 use crate::handles::HandleTable;
 use crate::limits::{Limits, MemoryBudget, MemoryLimiter};
 use crate::log::{ProcessLog, DEFAULT_LOG_CAPACITY};
-use crate::module_cache::{CompiledModule, ModuleCache};
+use crate::module_cache::{CompiledModule, Generation, ModuleCache};
 use crate::platform::{ModuleLoader, OutputSink, Platform};
 use crate::process::{BlockOn, HostEnv, JobThen, Process, ProcessState, Resume, Sched};
 use crate::region::{Region, RegionAccounting};
@@ -174,8 +174,9 @@ pub type RegionNotifier = Arc<dyn Fn(&Region, u64, u32) -> u32 + Send + Sync>;
 
 /// The process manager. Lives on one thread (the scheduler thread).
 pub struct ProcessManager {
-    pub(crate) engine: Engine,
-    pub(crate) linker: Linker<ProcessState>,
+    /// The hostcall linker of each live engine generation (see
+    /// [`crate::module_cache`]), dropped with its generation.
+    linkers: HashMap<u64, (Weak<Generation>, Linker<ProcessState>)>,
     pub(crate) modules: ModuleCache,
     pub(crate) env: Arc<HostEnv>,
     pub(crate) loader: Arc<dyn ModuleLoader>,
@@ -244,20 +245,13 @@ impl ProcessManager {
         // translation charges its fuel through a non-resumable error, which
         // would turn an ordinary preemption into an "out of fuel" exit.
         wasmi_config.compilation_mode(CompilationMode::Eager);
-        let engine = Engine::new(&wasmi_config);
         let memory = Arc::new(MemoryBudget::new(config.memory_budget));
-        let mut linker = Linker::new(&engine);
-        // Defining a fixed set of distinct names on a fresh linker cannot fail.
-        if let Err(e) = hostcalls::define(&mut linker) {
-            panic!("hostcall table is inconsistent: {e}");
-        }
         let (done_tx, done_rx): (Sender<Completion>, _) = mpsc::channel();
         let waker: Arc<Mutex<Option<Waker>>> = Arc::default();
         let workers = Workers::start(config.workers, config.io_workers, done_tx, waker.clone());
         Self {
-            modules: ModuleCache::new(engine.clone(), config.module_cache_capacity),
-            engine,
-            linker,
+            modules: ModuleCache::new(wasmi_config, config.module_cache_capacity),
+            linkers: HashMap::new(),
             env: Arc::new(HostEnv {
                 platform,
                 output,
@@ -301,9 +295,20 @@ impl ProcessManager {
         &self.modules
     }
 
-    /// The wasmi engine.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    /// The hostcall linker for `generation`'s engine (made on first use;
+    /// the linkers of generations no module holds any more are dropped,
+    /// with their engines and code).
+    fn linker(&mut self, generation: &Arc<Generation>) -> &Linker<ProcessState> {
+        if !self.linkers.contains_key(&generation.id) {
+            self.linkers.retain(|_, (g, _)| g.strong_count() > 0);
+            let mut linker = Linker::new(&generation.engine);
+            // Defining a fixed set of distinct names on a fresh linker cannot fail.
+            if let Err(e) = hostcalls::define(&mut linker) {
+                panic!("hostcall table is inconsistent: {e}");
+            }
+            self.linkers.insert(generation.id, (Arc::downgrade(generation), linker));
+        }
+        &self.linkers[&generation.id].1
     }
 
     /// Reads and compiles a module file on this thread (for start-up and
@@ -356,11 +361,11 @@ impl ProcessManager {
             max_region_bytes: opts.limits.max_region_bytes,
             namespace: opts.namespace.clone().into(),
         };
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(&module.generation.engine, state);
         store.limiter(|s| &mut s.limiter);
         let given = self.slice_for(&opts.limits, 0, 0);
         set_fuel(&mut store, given);
-        let instantiated = self.linker.instantiate_and_start(&mut store, &module.module);
+        let instantiated = self.linker(&module.generation).instantiate_and_start(&mut store, &module.module);
         let fuel_used = given - store.get_fuel().unwrap_or(0);
         let (sched, store) = match instantiated {
             Ok(instance) => {
@@ -392,7 +397,8 @@ impl ProcessManager {
             pid,
             parent: opts.parent,
             name: opts.name,
-            module,
+            module_hash: module.hash_prefix(),
+            module: Some(module),
             module_path: opts.module_path,
             caps: opts.caps,
             limits: opts.limits,
@@ -659,6 +665,7 @@ impl ProcessManager {
             _ => {}
         }
         proc.exit_pages = proc.memory_pages();
+        proc.module = None;
         if let Some(store) = proc.store.take() {
             let mut log = store.into_data().log;
             if proc.parent.is_some() {
@@ -1137,7 +1144,7 @@ pub(crate) fn info_of(p: &Process) -> ProcessInfo {
         parent: p.parent.unwrap_or(0),
         state: p.sched.run_state(),
         name: p.name.clone(),
-        module_hash: p.module.hash_prefix(),
+        module_hash: p.module_hash,
         memory_pages: p.memory_pages(),
         fuel_used: p.fuel_used,
         caps: p.caps,

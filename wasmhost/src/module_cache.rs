@@ -7,18 +7,38 @@
 //! exported `() -> ()` function. The cache is shared with worker threads
 //! (compiling happens there) and bounded: beyond its capacity, entries no
 //! live process uses are evicted.
+//!
+//! wasmi keeps compiled code in its engine for the engine's life. So
+//! modules are compiled into engine *generations* ([`Generation`]): after
+//! [`MODULES_PER_GENERATION`] compilations a new engine takes over, and an
+//! old one — with all its code — is freed once no cached module and no
+//! process of it is left (every [`CompiledModule`] and every store holds
+//! its generation's engine). Compiled code is thus bounded by the modules
+//! in use, not by every module ever spawned.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use sha2::{Digest, Sha256};
 use wasmd_abi::hostcall;
-use wasmi::{Engine, ExternType, Module};
+use wasmi::{Config, Engine, ExternType, Module};
 
 use crate::error::SpawnError;
 
 /// A module hash (SHA-256 of its bytes).
 pub type ModuleHash = [u8; 32];
+
+/// Compilations per engine generation.
+pub const MODULES_PER_GENERATION: usize = 256;
+
+/// One wasmi engine and the modules compiled into it.
+#[derive(Debug)]
+pub struct Generation {
+    /// Its number (the first is 1).
+    pub id: u64,
+    /// The engine.
+    pub engine: Engine,
+}
 
 /// A compiled, checked module.
 #[derive(Debug)]
@@ -27,6 +47,8 @@ pub struct CompiledModule {
     pub hash: ModuleHash,
     /// The wasmi module.
     pub module: Module,
+    /// The generation it was compiled into (kept alive by it).
+    pub generation: Arc<Generation>,
 }
 
 impl CompiledModule {
@@ -43,19 +65,42 @@ impl CompiledModule {
     }
 }
 
+/// What the cache guards.
+#[derive(Debug)]
+struct Inner {
+    modules: HashMap<ModuleHash, Arc<CompiledModule>>,
+    current: Arc<Generation>,
+    compiled: usize,
+    /// Every generation made, to count the live ones.
+    made: Vec<Weak<Generation>>,
+}
+
 /// The cache. Cheap to clone (shared).
 #[derive(Clone, Debug)]
 pub struct ModuleCache {
-    engine: Engine,
-    inner: Arc<Mutex<HashMap<ModuleHash, Arc<CompiledModule>>>>,
+    config: Config,
+    inner: Arc<Mutex<Inner>>,
     capacity: usize,
 }
 
 impl ModuleCache {
-    /// An empty cache for `engine`, keeping up to `capacity` modules that
-    /// no process uses.
-    pub fn new(engine: Engine, capacity: usize) -> Self {
-        Self { engine, inner: Arc::default(), capacity }
+    /// An empty cache making engines with `config`, keeping up to
+    /// `capacity` modules that no process uses.
+    pub fn new(config: Config, capacity: usize) -> Self {
+        let first = Arc::new(Generation { id: 1, engine: Engine::new(&config) });
+        let inner = Inner {
+            modules: HashMap::new(),
+            made: vec![Arc::downgrade(&first)],
+            current: first,
+            compiled: 0,
+        };
+        Self { config, inner: Arc::new(Mutex::new(inner)), capacity }
+    }
+
+    /// Generations whose engine is still alive (held by a module or a
+    /// process), the current one included.
+    pub fn live_generations(&self) -> usize {
+        self.lock().made.iter().filter(|g| g.strong_count() > 0).count()
     }
 
     /// Hashes module bytes.
@@ -65,7 +110,7 @@ impl ModuleCache {
 
     /// The cached module for `hash`, if any.
     pub fn get(&self, hash: &ModuleHash) -> Option<Arc<CompiledModule>> {
-        self.lock().get(hash).cloned()
+        self.lock().modules.get(hash).cloned()
     }
 
     /// The compiled module for `bytes` (binary or WAT), from the cache or
@@ -75,19 +120,39 @@ impl ModuleCache {
         if let Some(m) = self.get(&hash) {
             return Ok(m);
         }
-        let module = Module::new(&self.engine, bytes).map_err(|e| invalid(bytes, &e))?;
+        let generation = self.generation_for_one_more();
+        let module = Module::new(&generation.engine, bytes).map_err(|e| invalid(bytes, &e))?;
         check_module(&module)?;
-        let compiled = Arc::new(CompiledModule { hash, module });
-        let mut map = self.lock();
-        if map.len() >= self.capacity {
-            map.retain(|_, m| Arc::strong_count(m) > 1);
+        let compiled = Arc::new(CompiledModule { hash, module, generation });
+        let mut inner = self.lock();
+        if inner.modules.len() >= self.capacity {
+            inner.modules.retain(|_, m| Arc::strong_count(m) > 1);
         }
-        Ok(map.entry(hash).or_insert(compiled).clone())
+        Ok(inner.modules.entry(hash).or_insert(compiled).clone())
+    }
+
+    /// The generation to compile one more module into: the current one,
+    /// or a new one when it is full (then cached modules of older
+    /// generations that no process uses are dropped, so their engines can
+    /// go).
+    fn generation_for_one_more(&self) -> Arc<Generation> {
+        let mut inner = self.lock();
+        if inner.compiled >= MODULES_PER_GENERATION {
+            let id = inner.current.id + 1;
+            let next = Arc::new(Generation { id, engine: Engine::new(&self.config) });
+            inner.made.retain(|g| g.strong_count() > 0);
+            inner.made.push(Arc::downgrade(&next));
+            inner.current = next;
+            inner.compiled = 0;
+            inner.modules.retain(|_, m| m.generation.id == id || Arc::strong_count(m) > 1);
+        }
+        inner.compiled += 1;
+        inner.current.clone()
     }
 
     /// Number of cached modules.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().modules.len()
     }
 
     /// True when nothing is cached.
@@ -95,7 +160,7 @@ impl ModuleCache {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ModuleHash, Arc<CompiledModule>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding this lock cannot leave the map inconsistent.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -322,8 +322,11 @@ pub struct Process {
     pub parent: Option<Pid>,
     /// Display name (module file stem, or what the spawner chose).
     pub name: String,
-    /// The module it runs.
-    pub module: Arc<CompiledModule>,
+    /// The module it runs; dropped when it exits (with its engine
+    /// generation, once nothing else holds it).
+    pub module: Option<Arc<CompiledModule>>,
+    /// The module's hash prefix (kept after exit, for `ps`).
+    pub module_hash: [u8; 8],
     /// The module file, when spawned from a path.
     pub module_path: Option<PathBuf>,
     /// Capability set.
