@@ -61,6 +61,9 @@ pub struct ManagerConfig {
     pub max_regions: u64,
     /// Most region bytes alive at once, all processes together.
     pub max_region_bytes: u64,
+    /// Most region bytes one tree (a top-level process and its
+    /// descendants) may have alive at once.
+    pub max_tree_region_bytes: u64,
     /// The daemon-wide memory budget: guests' linear memory, tables,
     /// regions and logs together ([`crate::limits::MemoryBudget`]).
     pub memory_budget: u64,
@@ -87,6 +90,7 @@ impl Default for ManagerConfig {
             io_workers: 4,
             max_regions: 65536,
             max_region_bytes: 4 << 30,
+            max_tree_region_bytes: 1 << 30,
             memory_budget: 16 << 30,
             max_children: 4096,
             max_tree: 16_384,
@@ -261,6 +265,7 @@ impl ProcessManager {
                 regions: Arc::new(RegionAccounting::new(
                     config.max_regions,
                     config.max_region_bytes,
+                    config.max_tree_region_bytes,
                     memory.clone(),
                 )),
                 memory,
@@ -858,12 +863,13 @@ impl ProcessManager {
     pub(crate) fn new_region(
         &mut self,
         creator: Pid,
+        tree: Pid,
         memory: Box<dyn crate::region::SharedMemory>,
     ) -> Arc<Region> {
         let id = self.next_region_id;
         self.next_region_id += 1;
         let owner = self.procs.get(&creator).map_or(Owner::ROOT, |p| p.owner);
-        let region = Arc::new(Region::new(id, creator, owner, memory, self.env.regions.clone()));
+        let region = Arc::new(Region::new(id, creator, tree, owner, memory, self.env.regions.clone()));
         if self.regions.len() >= 64 && self.regions.len().is_power_of_two() {
             self.regions.retain(|_, r| r.strong_count() > 0);
         }
@@ -1076,8 +1082,8 @@ impl ProcessManager {
             Some(BlockOn::Job { token, then }) if *token == done.token => then.clone(),
             _ => {
                 // Its process died meanwhile: give back what was reserved.
-                if let JobResult::Memory { size, .. } = done.result {
-                    self.env.regions.release(size);
+                if let JobResult::Memory { size, tree, .. } = done.result {
+                    self.env.regions.release(size, tree);
                 }
                 return;
             }
@@ -1091,10 +1097,10 @@ impl ProcessManager {
                 log::info!("pid {}: spawn failed: {e}", done.pid);
                 -i64::from(e.errno())
             }
-            (JobThen::RegionAlloc { .. }, JobResult::Memory { size, result }) => match result {
-                Ok(memory) => self.finish_region_alloc(done.pid, memory),
+            (JobThen::RegionAlloc { .. }, JobResult::Memory { size, tree, result }) => match result {
+                Ok(memory) => self.finish_region_alloc(done.pid, memory, tree),
                 Err(e) => {
-                    self.env.regions.release(size);
+                    self.env.regions.release(size, tree);
                     -i64::from(e)
                 }
             },

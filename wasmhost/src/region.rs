@@ -42,42 +42,71 @@ pub trait SharedMemory: Send + Sync + std::fmt::Debug + 'static {
     fn os_name(&self) -> String;
 }
 
-/// Global limits on regions, and what is in use. Region bytes are also
-/// reserved from the daemon's memory budget.
+/// Global limits on regions, and what is in use, in all and per process
+/// tree (so one tree cannot take every region for itself). Region bytes
+/// are also reserved from the daemon's memory budget.
 #[derive(Debug)]
 pub struct RegionAccounting {
     count: AtomicU64,
     bytes: AtomicU64,
     max_count: u64,
     max_bytes: u64,
+    /// Bytes per tree (by the tree's first pid), and the most one may hold.
+    trees: std::sync::Mutex<std::collections::HashMap<Pid, u64>>,
+    max_tree_bytes: u64,
     budget: Arc<crate::limits::MemoryBudget>,
 }
 
 impl RegionAccounting {
-    /// Limits for the whole manager, within `budget`.
-    pub fn new(max_count: u64, max_bytes: u64, budget: Arc<crate::limits::MemoryBudget>) -> Self {
-        Self { count: AtomicU64::new(0), bytes: AtomicU64::new(0), max_count, max_bytes, budget }
+    /// Limits for the whole manager and for one tree, within `budget`.
+    pub fn new(
+        max_count: u64,
+        max_bytes: u64,
+        max_tree_bytes: u64,
+        budget: Arc<crate::limits::MemoryBudget>,
+    ) -> Self {
+        Self {
+            count: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            max_count,
+            max_bytes,
+            trees: Default::default(),
+            max_tree_bytes,
+            budget,
+        }
     }
 
-    /// Reserves room for one region of `size` bytes, or `ENOSPC`.
-    pub fn reserve(&self, size: u64) -> Result<(), i32> {
-        let count = self.count.fetch_add(1, Ordering::Relaxed);
-        let bytes = self.bytes.fetch_add(size, Ordering::Relaxed);
-        if count >= self.max_count || bytes.saturating_add(size) > self.max_bytes {
-            self.count.fetch_sub(1, Ordering::Relaxed);
-            self.bytes.fetch_sub(size, Ordering::Relaxed);
+    /// Reserves room for one region of `size` bytes for `tree`, or
+    /// `ENOSPC` (`ENOMEM` when the daemon's budget is spent).
+    pub fn reserve(&self, size: u64, tree: Pid) -> Result<(), i32> {
+        let mut trees = self.trees.lock().unwrap_or_else(|e| e.into_inner());
+        let held = trees.get(&tree).copied().unwrap_or(0);
+        let count = self.count.load(Ordering::Relaxed);
+        let bytes = self.bytes.load(Ordering::Relaxed);
+        if count >= self.max_count
+            || bytes.saturating_add(size) > self.max_bytes
+            || held.saturating_add(size) > self.max_tree_bytes
+        {
             return Err(ENOSPC);
         }
         if !self.budget.reserve(size) {
-            self.count.fetch_sub(1, Ordering::Relaxed);
-            self.bytes.fetch_sub(size, Ordering::Relaxed);
             return Err(wasmd_abi::errno::ENOMEM);
         }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(size, Ordering::Relaxed);
+        trees.insert(tree, held + size);
         Ok(())
     }
 
-    /// Gives back a reservation.
-    pub fn release(&self, size: u64) {
+    /// Gives back a reservation of `tree`.
+    pub fn release(&self, size: u64, tree: Pid) {
+        let mut trees = self.trees.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(held) = trees.get_mut(&tree) {
+            *held = held.saturating_sub(size);
+            if *held == 0 {
+                trees.remove(&tree);
+            }
+        }
         self.count.fetch_sub(1, Ordering::Relaxed);
         self.bytes.fetch_sub(size, Ordering::Relaxed);
         self.budget.release(size);
@@ -94,6 +123,8 @@ impl RegionAccounting {
 pub struct Region {
     id: u64,
     creator: Pid,
+    /// The tree it was reserved for.
+    tree: Pid,
     owner: crate::manager::Owner,
     memory: Box<dyn SharedMemory>,
     /// `memory`'s address and length, read once: every access checks
@@ -112,7 +143,7 @@ unsafe impl Send for Region {}
 
 impl Drop for Region {
     fn drop(&mut self) {
-        self.accounting.release(self.len as u64);
+        self.accounting.release(self.len as u64, self.tree);
     }
 }
 
@@ -121,12 +152,13 @@ impl Region {
     pub fn new(
         id: u64,
         creator: Pid,
+        tree: Pid,
         owner: crate::manager::Owner,
         memory: Box<dyn SharedMemory>,
         accounting: Arc<RegionAccounting>,
     ) -> Self {
         let (base, len) = (memory.as_ptr(), memory.len());
-        Self { id, creator, owner, memory, base, len, accounting }
+        Self { id, creator, tree, owner, memory, base, len, accounting }
     }
 
     /// The user its creator acted for.
@@ -308,9 +340,10 @@ mod tests {
 
     fn region(len: usize) -> (Region, Arc<RegionAccounting>) {
         let budget = Arc::new(crate::limits::MemoryBudget::new(u64::MAX));
-        let acct = Arc::new(RegionAccounting::new(2, 1 << 20, budget));
-        acct.reserve(len as u64).unwrap();
-        (Region::new(1, 1, crate::manager::Owner::ROOT, Box::new(HeapMemory::new(len)), acct.clone()), acct)
+        let acct = Arc::new(RegionAccounting::new(2, 1 << 20, 1 << 20, budget));
+        acct.reserve(len as u64, 1).unwrap();
+        let memory = Box::new(HeapMemory::new(len));
+        (Region::new(1, 1, 1, crate::manager::Owner::ROOT, memory, acct.clone()), acct)
     }
 
     #[test]
@@ -345,11 +378,24 @@ mod tests {
     fn accounting_limits_and_release_on_drop() {
         let (r, acct) = region(4096);
         assert_eq!(acct.in_use(), (1, 4096));
-        assert_eq!(acct.reserve(1 << 20), Err(ENOSPC));
-        acct.reserve(4096).unwrap();
-        assert_eq!(acct.reserve(4096), Err(ENOSPC), "count limit");
-        acct.release(4096);
+        assert_eq!(acct.reserve(1 << 20, 2), Err(ENOSPC));
+        acct.reserve(4096, 2).unwrap();
+        assert_eq!(acct.reserve(4096, 2), Err(ENOSPC), "count limit");
+        acct.release(4096, 2);
         drop(r);
         assert_eq!(acct.in_use(), (0, 0));
+    }
+
+    #[test]
+    fn one_tree_cannot_take_every_region() {
+        let budget = Arc::new(crate::limits::MemoryBudget::new(u64::MAX));
+        let acct = RegionAccounting::new(100, 1 << 20, 1 << 18, budget);
+        for _ in 0..4 {
+            acct.reserve(1 << 16, 7).unwrap();
+        }
+        assert_eq!(acct.reserve(1 << 16, 7), Err(ENOSPC), "tree 7 is full");
+        acct.reserve(1 << 16, 8).unwrap();
+        acct.release(1 << 16, 7);
+        acct.reserve(1 << 16, 7).unwrap();
     }
 }

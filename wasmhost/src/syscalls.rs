@@ -59,7 +59,7 @@ impl ProcessManager {
                 self.schemes().park(&name, proc.pid);
                 SyscallOutcome::Park(BlockOn::SchemeNext { name, buf })
             }
-            Syscall::RegionAlloc { size } => self.sys_region_alloc(proc.pid, size),
+            Syscall::RegionAlloc { size } => self.sys_region_alloc(proc.pid, proc.tree, size),
             Syscall::RegionShare { region, pid, rights } => self.sys_region_share(proc, region, pid, rights),
             Syscall::FutexWait { key, timeout } => {
                 let token = self.sched.token();
@@ -182,21 +182,22 @@ impl ProcessManager {
 
     /// `region_alloc`: reserve in the global accounting, then create the
     /// OS shared memory on a worker.
-    fn sys_region_alloc(&mut self, pid: Pid, size: u64) -> SyscallOutcome {
-        if let Err(e) = self.env.regions.reserve(size) {
+    fn sys_region_alloc(&mut self, pid: Pid, tree: Pid, size: u64) -> SyscallOutcome {
+        if let Err(e) = self.env.regions.reserve(size, tree) {
             return errno(e);
         }
         let platform = self.env.platform.clone();
         self.park_on_job(pid, JobThen::RegionAlloc { size }, move || JobResult::Memory {
             size,
+            tree,
             result: platform.create_shared_memory(size as usize),
         })
     }
 
     /// Finishes a `region_alloc`: `pid` is parked in the table. Returns
     /// the value for its hostcall.
-    pub(crate) fn finish_region_alloc(&mut self, pid: Pid, memory: Box<dyn SharedMemory>) -> i64 {
-        let region = self.new_region(pid, memory);
+    pub(crate) fn finish_region_alloc(&mut self, pid: Pid, memory: Box<dyn SharedMemory>, tree: Pid) -> i64 {
+        let region = self.new_region(pid, tree, memory);
         let Some(state) = self.procs.get_mut(&pid).and_then(|p| p.store.as_mut()).map(|s| s.data_mut())
         else {
             return -i64::from(ESRCH);

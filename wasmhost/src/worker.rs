@@ -32,6 +32,8 @@ pub enum JobResult {
     Memory {
         /// The size asked for (reserved in the region accounting).
         size: u64,
+        /// The tree it was reserved for.
+        tree: Pid,
         /// The memory.
         result: Result<Box<dyn SharedMemory>, i32>,
     },
