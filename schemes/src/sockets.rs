@@ -1,7 +1,11 @@
 //! Guest sockets over std's sockets, set non-blocking (portable: std
 //! sockets work on Linux and, through relibc, on Redox). Readiness comes
-//! from the OS backend's poller. Connecting resolves names and may block,
-//! so it runs on a worker thread.
+//! from the OS backend's poller. Connecting runs on an I/O thread: names
+//! are resolved there, and the TCP handshake is started by the backend's
+//! `start_tcp` — on Linux without waiting for it (the socket is returned
+//! at once; the guest's first send or receive waits for readiness, and a
+//! refused connection shows there), so a peer that never answers holds no
+//! thread.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
@@ -12,8 +16,8 @@ use std::time::Duration;
 use wasmd_abi::errno::{EAGAIN, EINVAL, EIO, ENOENT, EOPNOTSUPP};
 use wasmhost::HostSocket;
 
-/// How long a `net_connect` may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a `net_connect` may take where the backend waits for it.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn io_errno(e: std::io::Error) -> i32 {
     match e.kind() {
@@ -79,12 +83,17 @@ fn resolve(addr: &str) -> Result<std::net::SocketAddr, i32> {
     addr.to_socket_addrs().map_err(|_| ENOENT)?.next().ok_or(ENOENT)
 }
 
-/// Connects a non-blocking socket.
-pub fn connect(proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
+/// Connects a non-blocking socket; `start_tcp` starts a TCP connection
+/// (see the module docs).
+pub fn connect(
+    proto: &str,
+    addr: &str,
+    start_tcp: impl FnOnce(std::net::SocketAddr) -> std::io::Result<TcpStream>,
+) -> Result<Arc<dyn HostSocket>, i32> {
     let target = resolve(addr)?;
     let socket = match proto {
         "tcp" => {
-            let s = TcpStream::connect_timeout(&target, CONNECT_TIMEOUT).map_err(io_errno)?;
+            let s = start_tcp(target).map_err(io_errno)?;
             s.set_nonblocking(true).map_err(io_errno)?;
             LinuxSocket::Tcp(s)
         }

@@ -368,3 +368,48 @@ fn a_big_host_directory_lists_in_linear_time() {
     assert_eq!(h.stdout(pid).trim(), "count=30000 first=f00000 last=f29999");
     let _ = std::fs::remove_dir_all(root);
 }
+
+#[test]
+fn connects_that_never_complete_hold_no_thread() {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    // A listener that never accepts, its queue full: further connections
+    // hang in their handshake.
+    let listener = rustix::net::socket(AddressFamily::INET, SocketType::STREAM, None).unwrap();
+    rustix::net::bind(&listener, &"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()).unwrap();
+    rustix::net::listen(&listener, 0).unwrap();
+    let addr = match rustix::net::getsockname(&listener).unwrap().try_into().unwrap() {
+        std::net::SocketAddr::V4(a) => a,
+        other => panic!("{other:?}"),
+    };
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        let s =
+            rustix::net::socket_with(AddressFamily::INET, SocketType::STREAM, SocketFlags::NONBLOCK, None)
+                .unwrap();
+        let _ = rustix::net::connect(&s, &std::net::SocketAddr::V4(addr));
+        fillers.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let root = temp_dir("connects");
+    let mut h = Harness::with_fs_root(&root);
+    let target = addr.to_string();
+    // More hanging connects than there are I/O threads.
+    let connectors: Vec<u32> = (0..8)
+        .map(|_| {
+            h.guest_with("net_peer", &["tcp-client", &target, "hello"], Caps::DEFAULT, &["tcp:127.0.0.1:*"])
+        })
+        .collect();
+    for _ in 0..20 {
+        h.pm.run(16);
+        h.pm.wait_for_events(Some(Duration::from_millis(5)));
+    }
+    // Another guest's file I/O (and its spawn) goes on meanwhile.
+    let client = h.guest_with("fs_client", &["file:/"], Caps::DEFAULT, &["file:/"]);
+    h.run_until_exit(client, 5);
+    expect_fs_session(&h, client);
+    for pid in connectors {
+        assert!(!h.pm.process(pid).unwrap().is_exited(), "still waiting for its peer");
+        h.pm.kill(pid).unwrap();
+    }
+    let _ = std::fs::remove_dir_all(root);
+}

@@ -77,7 +77,7 @@ impl wasmhost::Platform for OsPlatform {
     }
 
     fn net_connect(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
-        crate::sockets::connect(proto, addr)
+        crate::sockets::connect(proto, addr, hostio::start_tcp)
     }
 
     fn net_listen(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {

@@ -101,7 +101,9 @@ impl wasmhost::Platform for OsPlatform {
     }
 
     fn net_connect(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
-        crate::sockets::connect(proto, addr)
+        crate::sockets::connect(proto, addr, |to| {
+            std::net::TcpStream::connect_timeout(&to, crate::sockets::CONNECT_TIMEOUT)
+        })
     }
 
     fn net_listen(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
