@@ -76,6 +76,18 @@ fn names(buf: &[u8]) -> (Vec<String>, u64) {
     (names, last)
 }
 
+/// Spawns the provider guest `module` serving `name` and waits until the
+/// scheme is there; its pid.
+fn provider(d: &mut Daemon, module: &str, name: &str) -> u32 {
+    let pid = spawn(d, &format!("cap=stdio,scheme {} {name}", guest(module)));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !d.manager().scheme_names().iter().any(|n| n == name) {
+        assert!(Instant::now() < deadline, "the scheme never appeared");
+        d.step(16);
+    }
+    pid
+}
+
 fn spawn(d: &mut Daemon, spec: &str) -> u32 {
     spawn_as(d, ROOT, spec).unwrap()
 }
@@ -221,12 +233,7 @@ fn the_tree_refuses_unlink_and_ignores_truncating_control_files() {
 #[test]
 fn guest_schemes_get_unlink_truncate_and_fsync() {
     let mut d = daemon();
-    spawn(&mut d, &format!("cap=stdio,scheme {} callsfs", guest("ramfs")));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !d.manager().scheme_names().iter().any(|n| n == "callsfs") {
-        assert!(Instant::now() < deadline, "the scheme never appeared");
-        d.step(16);
-    }
+    provider(&mut d, "ramfs", "callsfs");
     let fs = Endpoint::Guest("callsfs");
     let file = open(&mut d, fs, GUEST_ROOT, "a.txt", flags::O_RDWR | flags::O_CREAT, ROOT).unwrap();
     let write = Call::Write { fd: file as usize, offset: 0, data: b"0123456789", nonblock: false };
@@ -291,12 +298,7 @@ fn answers_from_guests_never_exceed_the_request() {
 #[test]
 fn a_lying_provider_gets_eio_not_its_bytes_through() {
     let mut d = daemon();
-    spawn(&mut d, &format!("cap=stdio,scheme {} liesfs", guest("faulty_scheme")));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !d.manager().scheme_names().iter().any(|n| n == "liesfs") {
-        assert!(Instant::now() < deadline, "the scheme never appeared");
-        d.step(16);
-    }
+    provider(&mut d, "faulty_scheme", "liesfs");
     let fs = Endpoint::Guest("liesfs");
     let file = open(&mut d, fs, GUEST_ROOT, "lies", flags::O_RDWR, ROOT).unwrap();
     // 4,096 bytes answered to a 16-byte read.
@@ -398,12 +400,7 @@ fn users_spawn_guests_that_act_for_them_and_no_more() {
 #[test]
 fn replies_to_abandoned_requests_are_not_kept() {
     let mut d = daemon();
-    let provider = spawn(&mut d, &format!("cap=stdio,scheme {} lazyfs", guest("faulty_scheme")));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !d.manager().scheme_names().iter().any(|n| n == "lazyfs") {
-        assert!(Instant::now() < deadline, "the scheme never appeared");
-        d.step(16);
-    }
+    let provider = provider(&mut d, "faulty_scheme", "lazyfs");
     let fs = Endpoint::Guest("lazyfs");
     // 200 reads the provider never answers, half cancelled, half closed.
     for i in 0..200u64 {
