@@ -1063,6 +1063,18 @@ impl ProcessManager {
     }
 
     fn complete_job(&mut self, done: Completion) {
+        if matches!(done.result, JobResult::Failed) {
+            // The job panicked: its waiter gets an error, whatever it was.
+            if done.pid == 0 {
+                let failed = SpawnError::InvalidModule("loading the module failed".into());
+                self.loads.push((done.token, Err(failed)));
+                return;
+            }
+            if matches!(self.blocked_on(done.pid), Some(BlockOn::Io { token, .. }) if *token == done.token) {
+                self.finish_io(done.pid, done.token, Some(Err(wasmd_abi::errno::EIO)));
+                return;
+            }
+        }
         if matches!(done.result, JobResult::Io(_) | JobResult::Ready) {
             let result = match done.result {
                 JobResult::Io(result) => Some(result),

@@ -121,7 +121,15 @@ impl ModuleCache {
             return Ok(m);
         }
         let generation = self.generation_for_one_more();
-        let module = Module::new(&generation.engine, bytes).map_err(|e| invalid(bytes, &e))?;
+        // wasmi's translator has assertions a hostile module can trip
+        // (found by fuzzing); a panic there is a refused module, never a
+        // dead worker thread.
+        let translated =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Module::new(&generation.engine, bytes)));
+        let module = match translated {
+            Ok(result) => result.map_err(|e| invalid(bytes, &e))?,
+            Err(_) => return Err(SpawnError::InvalidModule("the module trips the compiler".into())),
+        };
         check_module(&module)?;
         let compiled = Arc::new(CompiledModule { hash, module, generation });
         let mut inner = self.lock();

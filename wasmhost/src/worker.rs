@@ -28,6 +28,8 @@ pub enum JobResult {
     Io(Result<crate::io::IoValue, i32>),
     /// A socket became ready: retry the parked operation.
     Ready,
+    /// The job panicked (a bug); its waiter gets `EIO`.
+    Failed,
     /// OS shared memory for a region of `size` bytes, or an errno.
     Memory {
         /// The size asked for (reserved in the region accounting).
@@ -99,7 +101,14 @@ impl Workers {
             let spawned = thread::Builder::new().name(format!("{name}-{i}")).spawn(move || loop {
                 let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                 let Ok((pid, token, job)) = next else { return };
-                let result = job();
+                // A panicking job (a bug) must not take the thread with it.
+                let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)) {
+                    Ok(result) => result,
+                    Err(_) => {
+                        log::error!("a worker job for pid {pid} panicked");
+                        JobResult::Failed
+                    }
+                };
                 if done.send(Completion { pid, token, result }).is_err() {
                     return;
                 }
