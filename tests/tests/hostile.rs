@@ -192,3 +192,32 @@ fn exited_children_waiting_to_be_reaped_keep_only_their_logs_tail() {
     assert!(String::from_utf8_lossy(&kept).ends_with("chatty 1999\n"));
     h.pm.kill(parent).unwrap();
 }
+
+#[test]
+fn one_user_cannot_take_the_whole_memory_budget() {
+    // Room for about twenty one-page guests; a user other than root gets
+    // at most half of it.
+    let config = wasmhost::ManagerConfig { memory_budget: 20 * 65536 + 8192, ..Default::default() };
+    let mut h = Harness::with_config(config);
+    let module = h.pm.modules().compile(&std::fs::read(wasmd_tests::wat("idle")).unwrap()).unwrap();
+    let as_user = |uid: u32| wasmhost::SpawnOptions {
+        owner: wasmhost::Owner { uid, gid: uid },
+        ..wasmhost::SpawnOptions::new("idle")
+    };
+    let mut alice = 0;
+    while h.pm.spawn(module.clone(), as_user(1000)).is_ok() {
+        alice += 1;
+        assert!(alice < 100);
+    }
+    assert_eq!(alice, 10, "half the budget");
+    let mut bob = 0;
+    while h.pm.spawn(module.clone(), as_user(1001)).is_ok() {
+        bob += 1;
+        assert!(bob < 100);
+    }
+    assert_eq!(bob, 10, "Bob still gets his half");
+    for pid in h.pm.pids() {
+        let _ = h.pm.kill(pid);
+    }
+    assert!(h.pm.spawn(module, as_user(0)).is_ok());
+}

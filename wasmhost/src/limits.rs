@@ -69,17 +69,86 @@ pub const TABLE_ENTRY_BYTES: usize = 16;
 /// The daemon-wide memory budget: every process's linear memory and
 /// tables, every region and every log byte are reserved from it before
 /// they exist and given back when they go, so spawns and growth are
-/// refused before the host runs out.
+/// refused before the host runs out. Each user has an [`Account`] within
+/// it: root may use the whole budget, any other user at most
+/// [`USER_SHARE`] of it, so no user can take it all from the others.
 #[derive(Debug)]
 pub struct MemoryBudget {
     used: AtomicU64,
     max: u64,
+    accounts: std::sync::Mutex<std::collections::HashMap<u32, Arc<Account>>>,
+}
+
+/// The share of the budget (numerator, denominator) one user other than
+/// root may hold.
+pub const USER_SHARE: (u64, u64) = (1, 2);
+
+/// One user's part of the [`MemoryBudget`].
+#[derive(Debug)]
+pub struct Account {
+    budget: Arc<MemoryBudget>,
+    used: AtomicU64,
+    max: u64,
+}
+
+impl Account {
+    /// Reserves `bytes` from the account and the budget; false (nothing
+    /// reserved) when either would pass its limit.
+    pub fn reserve(&self, bytes: u64) -> bool {
+        let mine = self.used.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+            used.checked_add(bytes).filter(|total| *total <= self.max)
+        });
+        if mine.is_err() {
+            return false;
+        }
+        if !self.budget.reserve(bytes) {
+            self.used.fetch_sub(bytes, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Reserves as much of `bytes` as both allow; returns how much.
+    pub fn reserve_up_to(&self, bytes: u64) -> u64 {
+        let mut granted = 0;
+        let _ = self.used.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+            granted = bytes.min(self.max.saturating_sub(used));
+            Some(used + granted)
+        });
+        let got = self.budget.reserve_up_to(granted);
+        self.used.fetch_sub(granted - got, Ordering::Relaxed);
+        got
+    }
+
+    /// Gives `bytes` back.
+    pub fn release(&self, bytes: u64) {
+        let _ =
+            self.used.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| Some(u.saturating_sub(bytes)));
+        self.budget.release(bytes);
+    }
+
+    /// Bytes this user holds.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
 }
 
 impl MemoryBudget {
     /// A budget of `max` bytes.
     pub fn new(max: u64) -> Self {
-        Self { used: AtomicU64::new(0), max }
+        Self { used: AtomicU64::new(0), max, accounts: Default::default() }
+    }
+
+    /// The account of user `uid` (made on first use).
+    pub fn account(self: &Arc<Self>, uid: u32) -> Arc<Account> {
+        let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
+        accounts
+            .entry(uid)
+            .or_insert_with(|| {
+                let max = if uid == 0 { self.max } else { self.max / USER_SHARE.1 * USER_SHARE.0 };
+                Arc::new(Account { budget: self.clone(), used: AtomicU64::new(0), max })
+            })
+            .clone()
     }
 
     /// Reserves `bytes`; false (nothing reserved) when that would pass
@@ -129,16 +198,18 @@ pub struct MemoryLimiter {
     max_bytes: usize,
     memory: usize,
     tables: usize,
-    budget: Arc<MemoryBudget>,
+    budget: Arc<Account>,
     /// Set when a growth past the process's limit was refused.
     pub hit: bool,
-    /// Set when a growth was refused because the daemon's budget is spent.
+    /// Set when a growth was refused because the daemon's budget (or the
+    /// owner's part of it) is spent.
     pub budget_hit: bool,
 }
 
 impl MemoryLimiter {
-    /// A limiter for `max_pages` pages, reserving from `budget`.
-    pub fn new(max_pages: u32, budget: Arc<MemoryBudget>) -> Self {
+    /// A limiter for `max_pages` pages, reserving from `budget` (the
+    /// owner's account).
+    pub fn new(max_pages: u32, budget: Arc<Account>) -> Self {
         Self {
             max_bytes: (max_pages as usize).saturating_mul(PAGE_SIZE),
             memory: 0,
@@ -227,7 +298,7 @@ mod tests {
     #[test]
     fn memory_and_tables_share_the_limit_and_the_budget() {
         let budget = Arc::new(MemoryBudget::new(10 * PAGE_SIZE as u64));
-        let mut a = MemoryLimiter::new(4, budget.clone());
+        let mut a = MemoryLimiter::new(4, budget.account(0));
         assert!(matches!(a.memory_growing(0, 2 * PAGE_SIZE, None), Ok(true)));
         // 1M table entries are 16 MiB: past a 4-page limit.
         assert!(a.table_growing(0, 1 << 20, None).is_err());
@@ -235,7 +306,7 @@ mod tests {
         assert!(matches!(a.table_growing(0, PAGE_SIZE / TABLE_ENTRY_BYTES, None), Ok(true)));
         assert_eq!(budget.used(), 3 * PAGE_SIZE as u64);
         // Another process finds the budget spent: its growth fails, no trap.
-        let mut b = MemoryLimiter::new(100, budget.clone());
+        let mut b = MemoryLimiter::new(100, budget.account(0));
         assert!(matches!(b.memory_growing(0, 7 * PAGE_SIZE, None), Ok(true)));
         assert!(matches!(b.memory_growing(7 * PAGE_SIZE, 8 * PAGE_SIZE, None), Ok(false)));
         assert!(b.budget_hit && !b.hit);
@@ -244,6 +315,21 @@ mod tests {
         assert!(matches!(b.memory_growing(7 * PAGE_SIZE, 8 * PAGE_SIZE, None), Ok(true)));
         drop(b);
         assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn no_user_but_root_takes_more_than_their_share() {
+        let budget = Arc::new(MemoryBudget::new(10 * PAGE_SIZE as u64));
+        let alice = budget.account(1000);
+        assert!(alice.reserve(5 * PAGE_SIZE as u64));
+        assert!(!alice.reserve(1), "half the budget is Alice's limit");
+        assert_eq!(alice.reserve_up_to(PAGE_SIZE as u64), 0);
+        let bob = budget.account(1001);
+        assert!(bob.reserve(5 * PAGE_SIZE as u64), "Bob still gets his half");
+        assert!(!budget.account(0).reserve(1), "the whole budget is spent");
+        alice.release(5 * PAGE_SIZE as u64);
+        assert!(budget.account(0).reserve(PAGE_SIZE as u64));
+        assert!(Arc::ptr_eq(&alice, &budget.account(1000)));
     }
 
     #[test]

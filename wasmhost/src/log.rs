@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::limits::MemoryBudget;
+use crate::limits::Account;
 
 /// Default bytes kept per stream.
 pub const DEFAULT_LOG_CAPACITY: usize = 64 * 1024;
@@ -25,7 +25,7 @@ pub struct LogRing {
     /// Bytes ever written; the ring holds `total - len .. total`.
     total: u64,
     /// Where its bytes are reserved, and how many are.
-    budget: Option<Arc<MemoryBudget>>,
+    budget: Option<Arc<Account>>,
     charged: usize,
 }
 
@@ -49,7 +49,7 @@ impl LogRing {
 
     /// An empty ring keeping at most `capacity` bytes, reserved from
     /// `budget` as it fills.
-    pub fn with_budget(capacity: usize, budget: Arc<MemoryBudget>) -> Self {
+    pub fn with_budget(capacity: usize, budget: Arc<Account>) -> Self {
         Self { bytes: VecDeque::new(), capacity, total: 0, budget: Some(budget), charged: 0 }
     }
 
@@ -132,7 +132,7 @@ impl ProcessLog {
 
     /// Empty logs of the given capacity per stream, reserved from
     /// `budget` as they fill.
-    pub fn with_budget(capacity: usize, budget: &Arc<MemoryBudget>) -> Self {
+    pub fn with_budget(capacity: usize, budget: &Arc<Account>) -> Self {
         Self {
             stdout: LogRing::with_budget(capacity, budget.clone()),
             stderr: LogRing::with_budget(capacity, budget.clone()),
@@ -170,11 +170,11 @@ mod tests {
 
     #[test]
     fn rings_reserve_what_they_keep_and_give_it_back() {
-        let budget = Arc::new(MemoryBudget::new(10));
-        let mut a = LogRing::with_budget(8, budget.clone());
+        let budget = Arc::new(crate::limits::MemoryBudget::new(10));
+        let mut a = LogRing::with_budget(8, budget.account(0));
         a.push(b"123456");
         assert_eq!(budget.used(), 6);
-        let mut b = LogRing::with_budget(8, budget.clone());
+        let mut b = LogRing::with_budget(8, budget.account(0));
         b.push(b"abcdefgh");
         // Only 4 bytes were left: b keeps its newest 4.
         assert_eq!(b.contents(), b"efgh");

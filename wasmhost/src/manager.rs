@@ -351,14 +351,15 @@ impl ProcessManager {
         let pid = self.alloc_pid();
         let tree = tree.unwrap_or(pid);
         let args: Vec<&str> = opts.args.iter().map(String::as_str).collect();
+        let account = self.env.memory.account(opts.owner.uid);
         let state = ProcessState {
             pid,
             caps: opts.caps,
             memory: None,
             args: msg::encode(&args).into_boxed_slice(),
-            log: ProcessLog::with_budget(self.config.log_capacity, &self.env.memory),
+            log: ProcessLog::with_budget(self.config.log_capacity, &account),
             env: self.env.clone(),
-            limiter: MemoryLimiter::new(opts.limits.max_pages, self.env.memory.clone()),
+            limiter: MemoryLimiter::new(opts.limits.max_pages, account.clone()),
             syscall: None,
             handles: HandleTable::new(opts.limits.max_handles),
             pending_shares: Vec::new(),
@@ -1094,8 +1095,8 @@ impl ProcessManager {
             Some(BlockOn::Job { token, then }) if *token == done.token => then.clone(),
             _ => {
                 // Its process died meanwhile: give back what was reserved.
-                if let JobResult::Memory { size, tree, .. } = done.result {
-                    self.env.regions.release(size, tree);
+                if let JobResult::Memory { size, tree, uid, .. } = done.result {
+                    self.env.regions.release(size, tree, uid);
                 }
                 return;
             }
@@ -1109,10 +1110,10 @@ impl ProcessManager {
                 log::info!("pid {}: spawn failed: {e}", done.pid);
                 -i64::from(e.errno())
             }
-            (JobThen::RegionAlloc { .. }, JobResult::Memory { size, tree, result }) => match result {
+            (JobThen::RegionAlloc { .. }, JobResult::Memory { size, tree, uid, result }) => match result {
                 Ok(memory) => self.finish_region_alloc(done.pid, memory, tree),
                 Err(e) => {
-                    self.env.regions.release(size, tree);
+                    self.env.regions.release(size, tree, uid);
                     -i64::from(e)
                 }
             },

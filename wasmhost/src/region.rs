@@ -76,9 +76,10 @@ impl RegionAccounting {
         }
     }
 
-    /// Reserves room for one region of `size` bytes for `tree`, or
-    /// `ENOSPC` (`ENOMEM` when the daemon's budget is spent).
-    pub fn reserve(&self, size: u64, tree: Pid) -> Result<(), i32> {
+    /// Reserves room for one region of `size` bytes for `tree`, owned by
+    /// user `uid`, or `ENOSPC` (`ENOMEM` when the daemon's budget, or the
+    /// user's part of it, is spent).
+    pub fn reserve(&self, size: u64, tree: Pid, uid: u32) -> Result<(), i32> {
         let mut trees = self.trees.lock().unwrap_or_else(|e| e.into_inner());
         let held = trees.get(&tree).copied().unwrap_or(0);
         let count = self.count.load(Ordering::Relaxed);
@@ -89,7 +90,7 @@ impl RegionAccounting {
         {
             return Err(ENOSPC);
         }
-        if !self.budget.reserve(size) {
+        if !self.budget.account(uid).reserve(size) {
             return Err(wasmd_abi::errno::ENOMEM);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
@@ -98,8 +99,8 @@ impl RegionAccounting {
         Ok(())
     }
 
-    /// Gives back a reservation of `tree`.
-    pub fn release(&self, size: u64, tree: Pid) {
+    /// Gives back a reservation of `tree` and user `uid`.
+    pub fn release(&self, size: u64, tree: Pid, uid: u32) {
         let mut trees = self.trees.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(held) = trees.get_mut(&tree) {
             *held = held.saturating_sub(size);
@@ -109,7 +110,7 @@ impl RegionAccounting {
         }
         self.count.fetch_sub(1, Ordering::Relaxed);
         self.bytes.fetch_sub(size, Ordering::Relaxed);
-        self.budget.release(size);
+        self.budget.account(uid).release(size);
     }
 
     /// Regions and bytes in use.
@@ -143,7 +144,7 @@ unsafe impl Send for Region {}
 
 impl Drop for Region {
     fn drop(&mut self) {
-        self.accounting.release(self.len as u64, self.tree);
+        self.accounting.release(self.len as u64, self.tree, self.owner.uid);
     }
 }
 
@@ -341,7 +342,7 @@ mod tests {
     fn region(len: usize) -> (Region, Arc<RegionAccounting>) {
         let budget = Arc::new(crate::limits::MemoryBudget::new(u64::MAX));
         let acct = Arc::new(RegionAccounting::new(2, 1 << 20, 1 << 20, budget));
-        acct.reserve(len as u64, 1).unwrap();
+        acct.reserve(len as u64, 1, 0).unwrap();
         let memory = Box::new(HeapMemory::new(len));
         (Region::new(1, 1, 1, crate::manager::Owner::ROOT, memory, acct.clone()), acct)
     }
@@ -378,10 +379,10 @@ mod tests {
     fn accounting_limits_and_release_on_drop() {
         let (r, acct) = region(4096);
         assert_eq!(acct.in_use(), (1, 4096));
-        assert_eq!(acct.reserve(1 << 20, 2), Err(ENOSPC));
-        acct.reserve(4096, 2).unwrap();
-        assert_eq!(acct.reserve(4096, 2), Err(ENOSPC), "count limit");
-        acct.release(4096, 2);
+        assert_eq!(acct.reserve(1 << 20, 2, 0), Err(ENOSPC));
+        acct.reserve(4096, 2, 0).unwrap();
+        assert_eq!(acct.reserve(4096, 2, 0), Err(ENOSPC), "count limit");
+        acct.release(4096, 2, 0);
         drop(r);
         assert_eq!(acct.in_use(), (0, 0));
     }
@@ -391,11 +392,11 @@ mod tests {
         let budget = Arc::new(crate::limits::MemoryBudget::new(u64::MAX));
         let acct = RegionAccounting::new(100, 1 << 20, 1 << 18, budget);
         for _ in 0..4 {
-            acct.reserve(1 << 16, 7).unwrap();
+            acct.reserve(1 << 16, 7, 0).unwrap();
         }
-        assert_eq!(acct.reserve(1 << 16, 7), Err(ENOSPC), "tree 7 is full");
-        acct.reserve(1 << 16, 8).unwrap();
-        acct.release(1 << 16, 7);
-        acct.reserve(1 << 16, 7).unwrap();
+        assert_eq!(acct.reserve(1 << 16, 7, 0), Err(ENOSPC), "tree 7 is full");
+        acct.reserve(1 << 16, 8, 0).unwrap();
+        acct.release(1 << 16, 7, 0);
+        acct.reserve(1 << 16, 7, 0).unwrap();
     }
 }

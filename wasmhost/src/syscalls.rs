@@ -59,7 +59,7 @@ impl ProcessManager {
                 self.schemes().park(&name, proc.pid);
                 SyscallOutcome::Park(BlockOn::SchemeNext { name, buf })
             }
-            Syscall::RegionAlloc { size } => self.sys_region_alloc(proc.pid, proc.tree, size),
+            Syscall::RegionAlloc { size } => self.sys_region_alloc(proc.pid, proc.tree, proc.owner.uid, size),
             Syscall::RegionShare { region, pid, rights } => self.sys_region_share(proc, region, pid, rights),
             Syscall::FutexWait { key, timeout } => {
                 let token = self.sched.token();
@@ -182,14 +182,15 @@ impl ProcessManager {
 
     /// `region_alloc`: reserve in the global accounting, then create the
     /// OS shared memory on a worker.
-    fn sys_region_alloc(&mut self, pid: Pid, tree: Pid, size: u64) -> SyscallOutcome {
-        if let Err(e) = self.env.regions.reserve(size, tree) {
+    fn sys_region_alloc(&mut self, pid: Pid, tree: Pid, uid: u32, size: u64) -> SyscallOutcome {
+        if let Err(e) = self.env.regions.reserve(size, tree, uid) {
             return errno(e);
         }
         let platform = self.env.platform.clone();
         self.park_on_job(pid, JobThen::RegionAlloc { size }, move || JobResult::Memory {
             size,
             tree,
+            uid,
             result: platform.create_shared_memory(size as usize),
         })
     }

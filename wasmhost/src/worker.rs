@@ -36,6 +36,8 @@ pub enum JobResult {
         size: u64,
         /// The tree it was reserved for.
         tree: Pid,
+        /// The user it was reserved for.
+        uid: u32,
         /// The memory.
         result: Result<Box<dyn SharedMemory>, i32>,
     },
