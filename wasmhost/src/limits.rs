@@ -83,10 +83,12 @@ pub struct MemoryBudget {
 /// root may hold.
 pub const USER_SHARE: (u64, u64) = (1, 2);
 
-/// One user's part of the [`MemoryBudget`].
+/// One user's part of the [`MemoryBudget`]. It refers to its budget
+/// weakly (the budget keeps its accounts): when the budget is gone there
+/// is nothing left to count against.
 #[derive(Debug)]
 pub struct Account {
-    budget: Arc<MemoryBudget>,
+    budget: std::sync::Weak<MemoryBudget>,
     used: AtomicU64,
     max: u64,
 }
@@ -101,7 +103,7 @@ impl Account {
         if mine.is_err() {
             return false;
         }
-        if !self.budget.reserve(bytes) {
+        if self.budget.upgrade().is_some_and(|b| !b.reserve(bytes)) {
             self.used.fetch_sub(bytes, Ordering::Relaxed);
             return false;
         }
@@ -115,7 +117,7 @@ impl Account {
             granted = bytes.min(self.max.saturating_sub(used));
             Some(used + granted)
         });
-        let got = self.budget.reserve_up_to(granted);
+        let got = self.budget.upgrade().map_or(granted, |b| b.reserve_up_to(granted));
         self.used.fetch_sub(granted - got, Ordering::Relaxed);
         got
     }
@@ -124,7 +126,9 @@ impl Account {
     pub fn release(&self, bytes: u64) {
         let _ =
             self.used.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| Some(u.saturating_sub(bytes)));
-        self.budget.release(bytes);
+        if let Some(b) = self.budget.upgrade() {
+            b.release(bytes);
+        }
     }
 
     /// Bytes this user holds.
@@ -146,7 +150,7 @@ impl MemoryBudget {
             .entry(uid)
             .or_insert_with(|| {
                 let max = if uid == 0 { self.max } else { self.max / USER_SHARE.1 * USER_SHARE.0 };
-                Arc::new(Account { budget: self.clone(), used: AtomicU64::new(0), max })
+                Arc::new(Account { budget: Arc::downgrade(self), used: AtomicU64::new(0), max })
             })
             .clone()
     }
