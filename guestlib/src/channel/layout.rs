@@ -18,7 +18,8 @@
 //!  44            4     space_seq    bumped when readers free space for waiting writers
 //!  48            4     (reserved)
 //!  52            4     waiting_writers
-//!  56            8     (reserved)
+//!  56            8     floor_hint   highest readers' floor a writer wrote up to; a strong
+//!                                   reader joining at the oldest frame starts no lower
 //!  64           64     readers[8]   strong reader positions, u64::MAX = free slot
 //! 128     capacity     ring
 //! ```
@@ -86,6 +87,11 @@ pub mod off {
     pub const SPACE_SEQ: u64 = 44;
     /// `waiting_writers` (u32).
     pub const WAITING_WRITERS: u64 = 52;
+    /// `floor_hint` (u64): the highest readers' floor any writer has
+    /// written up to; a strong reader joining at the oldest frame starts
+    /// no lower. 0 in channels made before it existed (still version 1:
+    /// readers of old channels just start at the oldest frame).
+    pub const FLOOR_HINT: u64 = 56;
     /// `readers[8]` (u64 each).
     pub const READERS: u64 = 64;
 }

@@ -75,11 +75,21 @@ impl<R: RingRegion> Reader<R> {
         let r = &shared.region;
         let geo = shared.geo;
         let (tail, _) = layout::split_tail(r.load_u64(off::TAIL)?);
-        let pos = match start {
+        let mut pos = match start {
             Start::Oldest => geo.oldest(tail),
             Start::Now => tail,
         };
         let slot = if kind == ReaderKind::Strong { Some(claim_slot(r, pos)?) } else { None };
+        if let Some(slot) = slot {
+            // Writers may have cached a floor above the oldest frame and
+            // overwrite up to it: start no lower (see the writer's
+            // `floor_to_use`).
+            let hint = r.load_u64(off::FLOOR_HINT)?.min(tail);
+            if hint > pos {
+                pos = hint;
+                r.store_u64(off::READERS + slot * 8, pos)?;
+            }
+        }
         let buf = vec![0u8; geo.block as usize];
         Ok(Reader { shared, kind, slot, pos, published: pos, lost: 0, guess: 64, buf })
     }

@@ -92,7 +92,7 @@ impl<R: RingRegion> Writer<R> {
         }
         let end = geo.place(tail, (len as u64).min(geo.max_payload())).end;
         if end > self.floor.saturating_add(geo.capacity) {
-            self.floor = reader_floor(r, tail)?;
+            self.floor = floor_to_use(r, tail)?;
         }
         Ok(end <= self.floor.saturating_add(geo.capacity))
     }
@@ -132,7 +132,7 @@ impl<R: RingRegion> Writer<R> {
             }
             let place = geo.place(tail, payload.len() as u64);
             if place.end > self.floor.saturating_add(geo.capacity) {
-                self.floor = reader_floor(r, tail)?;
+                self.floor = floor_to_use(r, tail)?;
                 if place.end > self.floor.saturating_add(geo.capacity) {
                     if self.shared.drop_when_full {
                         return Ok(Sent::Dropped);
@@ -187,7 +187,7 @@ impl<R: RingRegion> Writer<R> {
         r.fetch_add_u32(off::WAITING_WRITERS, 1)?;
         let result = (|| {
             let seq = r.load_u32(off::SPACE_SEQ)?;
-            self.floor = reader_floor(r, tail)?;
+            self.floor = floor_to_use(r, tail)?;
             let (_, state) = layout::split_tail(r.load_u64(off::TAIL)?);
             if end > self.floor.saturating_add(geo.capacity) && state == layout::OPEN {
                 let _: Wait = r.wait(off::SPACE_SEQ, seq, None)?;
@@ -203,6 +203,23 @@ impl<R: RingRegion> Drop for Writer<R> {
     fn drop(&mut self) {
         let _ = self.close_inner();
     }
+}
+
+/// The readers' floor a writer may write up to (plus the capacity), made
+/// known in the header's `floor_hint` first: a strong reader that joins
+/// at the oldest frame starts no lower than the hint, so no writer holds a
+/// cached floor above a reader it has not seen. (Hint first, readers read
+/// again after: a reader joining meanwhile either finds the hint raised or
+/// is seen by the second read; all atomics are sequentially consistent.)
+fn floor_to_use<R: RingRegion>(r: &R, tail: u64) -> core::result::Result<u64, ChannelError> {
+    let first = reader_floor(r, tail)?;
+    loop {
+        let hint = r.load_u64(off::FLOOR_HINT)?;
+        if hint >= first || r.compare_exchange_u64(off::FLOOR_HINT, hint, first)?.is_ok() {
+            break;
+        }
+    }
+    Ok(reader_floor(r, tail)?.min(first))
 }
 
 /// The lowest strong reader position, or `tail` when there is none (a
