@@ -10,6 +10,7 @@
 //! is registered), every namespace at `/scheme/wasm/scheme/NAME/...`, and
 //! other guests through the fs hostcalls at `NAME:PATH`.
 
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -61,8 +62,9 @@ pub trait SchemeProvider {
     fn fpath(&mut self, id: u64) -> Result<String, i32> {
         Err(EBADF)
     }
-    /// Directory entries from the `offset`-th (return them all; the
-    /// serve loop pages them).
+    /// Every entry of directory `id`. Asked once per listing (when a
+    /// client reads it from the start): the serve loop keeps the list
+    /// until `id` is closed or listed from the start again, and pages it.
     fn getdents(&mut self, id: u64) -> Result<Vec<Entry>, i32> {
         Err(EBADF)
     }
@@ -85,13 +87,19 @@ pub trait SchemeProvider {
 /// Directory entries per `Getdents` reply.
 const DENTS_PER_REPLY: usize = 64;
 
+/// Directory listings being read, by file id: a listing is taken from the
+/// provider when a client reads the directory from the start and paged
+/// from here, so reading a directory of n entries costs O(n), not O(n²).
+#[derive(Debug, Default)]
+pub struct Listings(BTreeMap<u64, Vec<Entry>>);
+
 /// Answers one request with `provider`; `None` for requests that take no
 /// reply (`Close`).
 pub fn answer<'a, P: SchemeProvider>(
     provider: &mut P,
     req: &SchemeRequest<'_>,
     data: &'a mut Vec<u8>,
-    names: &'a mut Vec<Entry>,
+    listings: &'a mut Listings,
 ) -> Option<SchemeResult<'a>> {
     let value = |r: Result<u64, i32>| r.map_or_else(SchemeResult::Error, SchemeResult::Value);
     Some(match req.op {
@@ -113,29 +121,35 @@ pub fn answer<'a, P: SchemeProvider>(
             }
             Err(e) => SchemeResult::Error(e),
         },
-        SchemeOp::Getdents { id, offset } => match provider.getdents(id) {
-            Ok(all) => {
-                *names = all;
-                let start = (offset as usize).min(names.len());
-                let end = (start + DENTS_PER_REPLY).min(names.len());
-                SchemeResult::Dirents(
-                    names[start..end]
-                        .iter()
-                        .enumerate()
-                        .map(|(i, e)| DirEntry {
-                            ino: (start + i) as u64 + 1,
-                            next: (start + i) as u64 + 1,
-                            kind: e.kind,
-                            name: &e.name,
-                        })
-                        .collect(),
-                )
+        SchemeOp::Getdents { id, offset } => {
+            if offset == 0 || !listings.0.contains_key(&id) {
+                match provider.getdents(id) {
+                    Ok(all) => {
+                        listings.0.insert(id, all);
+                    }
+                    Err(e) => return Some(SchemeResult::Error(e)),
+                }
             }
-            Err(e) => SchemeResult::Error(e),
-        },
+            let names = listings.0.get(&id).map_or(&[][..], Vec::as_slice);
+            let start = usize::try_from(offset).unwrap_or(usize::MAX).min(names.len());
+            let end = (start + DENTS_PER_REPLY).min(names.len());
+            SchemeResult::Dirents(
+                names[start..end]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| DirEntry {
+                        ino: (start + i) as u64 + 1,
+                        next: (start + i) as u64 + 1,
+                        kind: e.kind,
+                        name: &e.name,
+                    })
+                    .collect(),
+            )
+        }
         SchemeOp::Ftruncate { id, len } => value(provider.ftruncate(id, len).map(|()| 0)),
         SchemeOp::Fsync { id } => value(provider.fsync(id).map(|()| 0)),
         SchemeOp::Close { id } => {
+            listings.0.remove(&id);
             provider.close(id);
             return None;
         }
@@ -192,12 +206,12 @@ pub fn serve<P: SchemeProvider>(name: &str, provider: &mut P) -> Result<(), Erro
     let scheme = Scheme::register(name)?;
     let mut buf = vec![0u8; 4096];
     let mut data = Vec::new();
-    let mut names = Vec::new();
+    let mut listings = Listings::default();
     loop {
         let bytes = scheme.next_request(&mut buf)?;
         let Ok(req) = wasmd_abi::msg::decode::<SchemeRequest<'_>>(bytes) else { continue };
         let tag = req.tag;
-        if let Some(result) = answer(provider, &req, &mut data, &mut names) {
+        if let Some(result) = answer(provider, &req, &mut data, &mut listings) {
             scheme.reply(tag, result)?;
         }
     }

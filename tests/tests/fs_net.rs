@@ -370,6 +370,21 @@ fn a_big_host_directory_lists_in_linear_time() {
 }
 
 #[test]
+fn a_big_guest_scheme_directory_lists_in_linear_time() {
+    let mut h = Harness::new();
+    let provider = h.guest_with("big_dir", &["60000"], provider_caps(), &[]);
+    h.pm.run(4);
+    let pid = h.guest_with("lister", &["big:"], Caps::DEFAULT, &["big:"]);
+    h.run_until_exit(pid, 60);
+    assert_eq!(h.status(pid), Some(ExitStatus::Exited(0)), "{}", h.stderr(pid));
+    assert_eq!(h.stdout(pid).trim(), "count=60000 first=e00000 last=e59999");
+    // The provider built its 60,000 entries once, not once per page of 64
+    // (938 times: the 15-20 s stall).
+    assert_eq!(h.stdout(provider).matches("listing taken").count(), 1, "{}", h.stdout(provider));
+    h.pm.kill(provider).unwrap();
+}
+
+#[test]
 fn connects_that_never_complete_hold_no_thread() {
     use rustix::net::{AddressFamily, SocketFlags, SocketType};
     // A listener that never accepts, its queue full: further connections
