@@ -2,22 +2,19 @@
 //! sockets work on Linux and, through relibc, on Redox). Readiness comes
 //! from the OS backend's poller. Connecting runs on an I/O thread: names
 //! are resolved there, and the TCP handshake is started by the backend's
-//! `start_tcp` — on Linux without waiting for it (the socket is returned
-//! at once; the guest's first send or receive waits for readiness, and a
-//! refused connection shows there), so a peer that never answers holds no
-//! thread.
+//! `start_tcp` without waiting for it (Linux: a non-blocking `connect`;
+//! Redox: relibc's `connect`, which the netstack answers once the SYN is
+//! queued). The socket is returned at once; the guest's first send or
+//! receive waits for readiness, and a refused connection shows there, so
+//! a peer that never answers holds no thread.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::time::Duration;
 
 use wasmd_abi::errno::{EAGAIN, EINVAL, EIO, ENOENT, EOPNOTSUPP};
 use wasmhost::HostSocket;
-
-/// How long a `net_connect` may take where the backend waits for it.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn io_errno(e: std::io::Error) -> i32 {
     match e.kind() {

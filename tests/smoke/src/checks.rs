@@ -24,6 +24,7 @@ pub const CHECKS: &[Check] = &[
     Check { name: "guest-file", limit: secs(60), run: guest_file },
     Check { name: "grant-links", limit: secs(60), run: grant_links },
     Check { name: "guest-tcp", limit: secs(60), run: guest_tcp },
+    Check { name: "tcp-hang", limit: secs(60), run: tcp_hang },
     Check { name: "legacy-url", limit: secs(60), run: legacy_url },
     Check { name: "user-identity", limit: secs(60), run: user_identity },
     Check { name: "fairness", limit: secs(180), run: fairness },
@@ -542,6 +543,52 @@ fn guest_tcp(setup: &Setup) -> Outcome {
         })?;
         server.join().map_err(|_| "the native server panicked".to_string())??;
         Ok(format!("echoed by a native server on port {port}"))
+    })()
+    .into()
+}
+
+/// Guests whose TCP handshakes never complete hold no I/O thread: another
+/// guest's file I/O goes on beside more of them than there are I/O threads.
+fn tcp_hang(setup: &Setup) -> Outcome {
+    let mut tree = match setup.tree() {
+        Ok(t) => t,
+        Err(e) => return Outcome::Fail(e),
+    };
+    if tree.native().is_none() {
+        return Outcome::Skip(
+            "127.0.0.2 answers on Linux; the test connects_that_never_complete_hold_no_thread covers it"
+                .into(),
+        );
+    }
+    (|| {
+        // Redox's netstack owns only 127.0.0.1: a SYN to 127.0.0.2 is never
+        // answered, so these handshakes hang.
+        let spec = format!(
+            "cap=stdio grant=tcp:127.0.0.2:* {} tcp-client 127.0.0.2:7 hello",
+            setup.fixture("net_peer")
+        );
+        let connectors = (0..8).map(|_| tree.spawn(&spec)).collect::<Result<Vec<u32>, String>>()?;
+        std::thread::sleep(Duration::from_millis(300));
+        let scratch = format!("{}/hang", setup.scratch.trim_end_matches('/'));
+        let host = setup.file_root.join(scratch.trim_start_matches('/'));
+        std::fs::create_dir_all(&host).map_err(|e| format!("mkdir {}: {e}", host.display()))?;
+        let started = Instant::now();
+        let pid = tree.spawn(&format!(
+            "cap=stdio grant=file:{scratch}=rw {} file:{scratch}",
+            setup.fixture("fs_client")
+        ))?;
+        let ended = wait(tree.as_mut(), pid)?;
+        let took = started.elapsed();
+        check(ended == "exited(0)", || format!("fs_client beside hanging connects ended {ended:?}"))?;
+        check(took < secs(8), || format!("fs_client beside hanging connects took {took:?}"))?;
+        for &c in &connectors {
+            let state = field(&status(tree.as_mut(), c)?, "state").unwrap_or_default();
+            check(!state.starts_with("exited"), || format!("connector {c} ended: {state}"))?;
+        }
+        for c in connectors {
+            kill(tree.as_mut(), c)?;
+        }
+        Ok(format!("file I/O beside 8 hanging connects took {} ms", took.as_millis()))
     })()
     .into()
 }
