@@ -428,3 +428,120 @@ fn connects_that_never_complete_hold_no_thread() {
     }
     let _ = std::fs::remove_dir_all(root);
 }
+
+/// The OS platform, except that the first wait for a socket to become
+/// readable is kept for the test to fire by hand (a spurious readiness:
+/// nothing to read yet).
+struct HeldReadiness {
+    os: wasmd::sys::OsPlatform,
+    held: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    taken: std::sync::atomic::AtomicBool,
+}
+
+impl wasmhost::Platform for HeldReadiness {
+    fn random(&self, buf: &mut [u8]) -> Result<(), i32> {
+        self.os.random(buf)
+    }
+
+    fn create_shared_memory(&self, size: usize) -> Result<Box<dyn wasmhost::region::SharedMemory>, i32> {
+        self.os.create_shared_memory(size)
+    }
+
+    fn net_connect(&self, proto: &str, addr: &str) -> Result<Arc<dyn wasmhost::HostSocket>, i32> {
+        self.os.net_connect(proto, addr)
+    }
+
+    fn net_wait(
+        &self,
+        socket: &Arc<dyn wasmhost::HostSocket>,
+        writable: bool,
+        ready: Box<dyn FnOnce() + Send>,
+    ) {
+        if !writable && !self.taken.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            *self.held.lock().unwrap() = Some(ready);
+        } else {
+            self.os.net_wait(socket, writable, ready);
+        }
+    }
+}
+
+#[test]
+fn a_suspended_process_keeps_its_socket_wait_across_a_retry() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let platform = Arc::new(HeldReadiness {
+        os: wasmd::sys::OsPlatform::new().unwrap(),
+        held: std::sync::Mutex::new(None),
+        taken: std::sync::atomic::AtomicBool::new(false),
+    });
+    let mut h = Harness::with_platform(wasmhost::ManagerConfig::default(), SharedPlatform(platform.clone()));
+    let pid = h.guest_with("net_peer", &["tcp-client", &addr, "ping"], Caps::DEFAULT, &["tcp:127.0.0.1:*"]);
+    listener.set_nonblocking(true).unwrap();
+    let mut conn = None;
+    let mut got = [0u8; 4];
+    // The guest connects, sends its line and waits to receive.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut read = 0;
+    while read < 4 || platform.held.lock().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the guest never waited to receive");
+        h.pm.run(4);
+        h.pm.wait_for_events(Some(Duration::from_millis(5)));
+        if conn.is_none() {
+            conn = listener.accept().ok().map(|(c, _)| c);
+        }
+        if let Some(c) = conn.as_mut().filter(|_| read < 4) {
+            c.set_nonblocking(true).unwrap();
+            if let Ok(n) = c.read(&mut got[read..]) {
+                read += n;
+            }
+        }
+    }
+    let mut conn = conn.unwrap();
+    assert_eq!(&got, b"ping");
+    // Suspended, then a readiness that finds nothing: the retry waits
+    // again, and that new wait must survive the suspension.
+    h.pm.suspend(pid).unwrap();
+    let spurious = platform.held.lock().unwrap().take().unwrap();
+    spurious();
+    for _ in 0..5 {
+        h.pm.run(4);
+        h.pm.wait_for_events(Some(Duration::from_millis(5)));
+    }
+    conn.set_nonblocking(false).unwrap();
+    conn.write_all(b"pong").unwrap();
+    drop(conn);
+    for _ in 0..20 {
+        h.pm.run(4);
+        h.pm.wait_for_events(Some(Duration::from_millis(5)));
+    }
+    h.pm.resume(pid).unwrap();
+    h.run_until_exit(pid, 10);
+    assert_eq!(h.status(pid), Some(ExitStatus::Exited(0)), "{}", h.stderr(pid));
+    assert!(h.stdout(pid).contains("reply=pong"), "{}", h.stdout(pid));
+}
+
+/// A platform shared with the test.
+struct SharedPlatform(Arc<HeldReadiness>);
+
+impl wasmhost::Platform for SharedPlatform {
+    fn random(&self, buf: &mut [u8]) -> Result<(), i32> {
+        self.0.random(buf)
+    }
+
+    fn create_shared_memory(&self, size: usize) -> Result<Box<dyn wasmhost::region::SharedMemory>, i32> {
+        self.0.create_shared_memory(size)
+    }
+
+    fn net_connect(&self, proto: &str, addr: &str) -> Result<Arc<dyn wasmhost::HostSocket>, i32> {
+        self.0.net_connect(proto, addr)
+    }
+
+    fn net_wait(
+        &self,
+        socket: &Arc<dyn wasmhost::HostSocket>,
+        writable: bool,
+        ready: Box<dyn FnOnce() + Send>,
+    ) {
+        self.0.net_wait(socket, writable, ready)
+    }
+}

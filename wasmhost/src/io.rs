@@ -13,11 +13,13 @@
 //!   would block, the platform's poller reports readiness and the attempt
 //!   is made again.
 //!
-//! The caller parks with an [`IoThen`] saying how to finish: create a
-//! handle, copy data into guest memory and advance the file position,
-//! encode a status or directory entries. Whatever answers — provider,
-//! worker or poller — the result becomes an [`IoValue`] applied by
-//! [`ProcessManager::finish_io`], which then wakes the caller.
+//! The caller parks on a continuation (see [`crate::continuation`]) that
+//! holds the typed result of its own operation and says how to finish:
+//! create a handle, copy data into guest memory and advance the file
+//! position, encode a status or directory entries. An I/O job builds it
+//! from what the OS returned; a provider's reply is checked to be of the
+//! kind the request expects (another kind is `EIO`); the poller's
+//! continuation makes a socket attempt again.
 
 use std::sync::Arc;
 
@@ -26,6 +28,7 @@ use wasmd_abi::msg;
 use wasmd_abi::scheme::{flags, DirEntry, SchemeOp, Stat};
 use wasmd_abi::Rights;
 
+use crate::continuation::{returning, Continuation, Done};
 use crate::guest_buf::GuestBuf;
 use crate::guest_scheme::{Origin, Reply};
 use crate::manager::{ProcessManager, SyscallOutcome};
@@ -33,7 +36,6 @@ use crate::namespace::GrantedPath;
 use crate::platform::{HostFile, HostSocket};
 use crate::process::{BlockOn, HandleObject, Process};
 use crate::syscalls::write_guest;
-use crate::worker::JobResult;
 use crate::Pid;
 
 /// Most bytes one read or receive returns.
@@ -158,98 +160,6 @@ pub enum IoRequest {
     },
 }
 
-/// How to finish a parked fs or socket operation.
-#[derive(Debug, Clone)]
-pub enum IoThen {
-    /// A new handle for what was opened (a guest scheme's file is named
-    /// by `scheme`), carrying `rights` (the open's access mode).
-    Open {
-        /// The guest scheme, when the open went to one.
-        scheme: Option<String>,
-        /// `READ` and/or `WRITE`.
-        rights: Rights,
-    },
-    /// Copy data to `buf`, advance `handle`'s position.
-    Read {
-        /// Handle.
-        handle: u32,
-        /// Guest buffer: the answer may not be longer.
-        buf: GuestBuf,
-    },
-    /// Copy received data to `buf`.
-    Recv {
-        /// Guest buffer: the answer may not be longer.
-        buf: GuestBuf,
-    },
-    /// Advance `handle`'s position by the count.
-    Write {
-        /// Handle.
-        handle: u32,
-        /// Bytes written by the guest: a larger count is a lie.
-        asked: usize,
-    },
-    /// Set the position to size + `offset`.
-    SeekEnd {
-        /// Handle.
-        handle: u32,
-        /// Offset from the end.
-        offset: i64,
-    },
-    /// Encode a status into `buf`.
-    Fstat {
-        /// Guest buffer.
-        buf: GuestBuf,
-    },
-    /// Encode the entries from the handle's directory position.
-    Getdents {
-        /// Handle.
-        handle: u32,
-        /// Guest buffer.
-        buf: GuestBuf,
-    },
-    /// A provider created a directory and returned its id: close it,
-    /// return 0 (`mkdir` on a guest scheme).
-    CloseCreated {
-        /// The guest scheme.
-        scheme: String,
-    },
-    /// Return 0.
-    Done,
-    /// A socket was not ready: try `request` again.
-    Retry(Box<IoRequest>),
-}
-
-/// The outcome of a host operation or a provider's reply.
-#[derive(Debug)]
-pub enum IoValue {
-    /// An OS file.
-    File(Arc<dyn HostFile>),
-    /// An OS socket.
-    Socket(Arc<dyn HostSocket>),
-    /// A number (a guest file id, a count, a size).
-    Value(u64),
-    /// Bytes.
-    Data(Vec<u8>),
-    /// A status.
-    Stat(Stat),
-    /// Directory entries: one page.
-    Entries(Vec<(String, u8)>),
-    /// An OS directory's whole listing, read once.
-    Listing(Arc<Vec<(String, u8)>>),
-}
-
-impl From<Reply> for Result<IoValue, i32> {
-    fn from(reply: Reply) -> Self {
-        match reply {
-            Reply::Value(v) => Ok(IoValue::Value(v)),
-            Reply::Data(d) => Ok(IoValue::Data(d)),
-            Reply::Stat(s) => Ok(IoValue::Stat(s)),
-            Reply::Dirents(v) => Ok(IoValue::Entries(v.into_iter().map(|e| (e.name, e.kind)).collect())),
-            Reply::Error(e) => Err(e),
-        }
-    }
-}
-
 /// One page of a listing, from entry `from` on.
 fn page(all: &[(String, u8)], from: u64) -> Vec<(String, u8)> {
     let start = usize::try_from(from).unwrap_or(usize::MAX).min(all.len());
@@ -311,10 +221,6 @@ pub fn open_needs_write(open_flags: u32) -> bool {
     is_write(open_flags)
 }
 
-fn errno(e: i32) -> SyscallOutcome {
-    SyscallOutcome::Return(-i64::from(e))
-}
-
 /// A handle's file, cloned, if the handle holds `needed` (`READ` to read,
 /// `WRITE` to write): `EBADF` otherwise, as for a file not open for that.
 fn file(proc: &Process, handle: u32, needed: Rights) -> Result<FileHandle, i32> {
@@ -344,163 +250,324 @@ fn with_file(proc: &mut Process, handle: u32, f: impl FnOnce(&mut FileHandle)) {
     }
 }
 
+/// The value a provider's reply carries for a request answered by a
+/// number; any other kind of reply is a lie (`EIO`).
+fn reply_value(reply: Reply) -> Result<u64, i32> {
+    match reply {
+        Reply::Value(v) => Ok(v),
+        Reply::Error(e) => Err(e),
+        _ => Err(EIO),
+    }
+}
+
+/// The bytes of a provider's reply to a read.
+fn reply_data(reply: Reply) -> Result<Vec<u8>, i32> {
+    match reply {
+        Reply::Data(d) => Ok(d),
+        Reply::Error(e) => Err(e),
+        _ => Err(EIO),
+    }
+}
+
+/// The status in a provider's reply to an fstat.
+fn reply_stat(reply: Reply) -> Result<Stat, i32> {
+    match reply {
+        Reply::Stat(s) => Ok(s),
+        Reply::Error(e) => Err(e),
+        _ => Err(EIO),
+    }
+}
+
+/// The entries in a provider's reply to a getdents.
+fn reply_entries(reply: Reply) -> Result<Vec<(String, u8)>, i32> {
+    match reply {
+        Reply::Dirents(v) => Ok(v.into_iter().map(|e| (e.name, e.kind)).collect()),
+        Reply::Error(e) => Err(e),
+        _ => Err(EIO),
+    }
+}
+
+/// A continuation computing the hostcall's value from `proc`.
+fn then(
+    f: impl FnOnce(&mut ProcessManager, &mut Process) -> Result<i64, i32> + Send + 'static,
+) -> Continuation {
+    Box::new(move |pm, proc| returning(f(pm, proc)))
+}
+
+/// A new handle for an opened object, with the open's rights.
+fn new_handle(proc: &mut Process, object: HandleObject, rights: Rights) -> Result<i64, i32> {
+    let store = proc.store.as_mut().ok_or(EBADF)?;
+    let handle = store.data_mut().handles.insert(object, rights)?;
+    Ok(i64::from(handle))
+}
+
+fn new_file(target: FileTarget) -> HandleObject {
+    HandleObject::File(FileHandle { target, pos: 0, dir_pos: 0, listing: None })
+}
+
+// Answers come from other guests (providers) and the OS: longer data
+// than asked for, or a count above what was written, is a lie and `EIO`;
+// nothing is written then.
+
+fn finish_read(proc: &mut Process, handle: u32, buf: GuestBuf, data: Vec<u8>) -> Result<i64, i32> {
+    let n = write_guest(proc, buf, &data).map_err(|_| EIO)?;
+    let mut moved = Ok(());
+    with_file(proc, handle, |f| moved = advance(&mut f.pos, n as u64));
+    moved.map(|()| n as i64)
+}
+
+fn finish_write(proc: &mut Process, handle: u32, asked: usize, n: u64) -> Result<i64, i32> {
+    if n > asked as u64 {
+        return Err(EIO);
+    }
+    let mut moved = Ok(());
+    with_file(proc, handle, |f| moved = advance(&mut f.pos, n));
+    moved.map(|()| n as i64)
+}
+
+fn finish_seek_end(proc: &mut Process, handle: u32, offset: i64, size: u64) -> Result<i64, i32> {
+    let size = i64::try_from(size).map_err(|_| EIO)?;
+    let pos = size.checked_add(offset).filter(|p| *p >= 0).ok_or(EINVAL)?;
+    with_file(proc, handle, |f| f.pos = pos as u64);
+    Ok(pos)
+}
+
+fn finish_fstat(proc: &mut Process, buf: GuestBuf, stat: Stat) -> Result<i64, i32> {
+    write_guest(proc, buf, &msg::encode(&stat)).map(|n| n as i64).map_err(|_| ERANGE)
+}
+
+fn finish_getdents(
+    proc: &mut Process,
+    handle: u32,
+    buf: GuestBuf,
+    entries: &[(String, u8)],
+) -> Result<i64, i32> {
+    let (bytes, taken) = dirents_page(entries, buf.len())?;
+    write_guest(proc, buf, &bytes).map_err(|_| ERANGE)?;
+    with_file(proc, handle, |f| f.dir_pos += taken as u64);
+    Ok(taken as i64)
+}
+
+/// An OS directory's whole listing came: keep it on the handle, return
+/// its first page.
+fn finish_listing(
+    proc: &mut Process,
+    handle: u32,
+    buf: GuestBuf,
+    all: Arc<Vec<(String, u8)>>,
+) -> Result<i64, i32> {
+    let entries = page(&all, file(proc, handle, Rights(0))?.dir_pos);
+    with_file(proc, handle, |f| f.listing = Some(all));
+    finish_getdents(proc, handle, buf, &entries)
+}
+
 impl ProcessManager {
     /// Handles an fs or socket syscall of the running `proc`.
     pub(crate) fn sys_io(&mut self, proc: &mut Process, req: IoRequest) -> SyscallOutcome {
-        match self.start_io(proc.pid, proc, req) {
-            Ok(Started::Now(value, then)) => match self.apply_io(proc, then, Ok(value)) {
-                Ok(v) => SyscallOutcome::Return(v),
-                Err(e) => errno(e),
-            },
-            Ok(Started::Parked(token, then, counted)) => {
-                SyscallOutcome::Park(BlockOn::Io { token, then, counted })
-            }
-            Err(e) => errno(e),
-        }
+        self.start_io(proc, req).unwrap_or_else(|e| returning(Err(e)))
+    }
+
+    /// Sends a request to a guest scheme's provider; its reply continues
+    /// the caller's wait through `then`.
+    fn ask(
+        &mut self,
+        pid: Pid,
+        scheme: &str,
+        op: SchemeOp<'_>,
+        then: impl FnOnce(Reply) -> Continuation + Send + 'static,
+    ) -> Result<SyscallOutcome, i32> {
+        let token = self.sched.token();
+        self.schemes().submit(scheme, pid, op, Origin::Guest { pid, token }).map_err(|_| EIO)?;
+        self.pend_reply(pid, token, Box::new(then));
+        Ok(SyscallOutcome::Park(BlockOn::Pending { token }))
+    }
+
+    /// Runs `job` on an I/O thread; the continuation it returns ends the
+    /// caller's wait.
+    fn io_job(
+        &mut self,
+        pid: Pid,
+        job: impl FnOnce() -> Continuation + Send + 'static,
+    ) -> Result<SyscallOutcome, i32> {
+        let token = self.pend_host(pid);
+        self.workers.submit_io(pid, token, move || Done::Wait(job()));
+        Ok(SyscallOutcome::Park(BlockOn::Pending { token }))
     }
 
     /// Starts an operation: answers it now, or sends it where it goes.
-    fn start_io(&mut self, pid: Pid, proc: &Process, req: IoRequest) -> Result<Started, i32> {
-        let token = self.sched.token();
-        let guest = |pm: &mut Self, scheme: &str, op: SchemeOp<'_>, then: IoThen| -> Result<Started, i32> {
-            pm.schemes().submit(scheme, pid, op, Origin::Guest { pid, token }).map_err(|_| EIO)?;
-            Ok(Started::Parked(token, then, false))
-        };
+    fn start_io(&mut self, proc: &mut Process, req: IoRequest) -> Result<SyscallOutcome, i32> {
+        let pid = proc.pid;
         match req {
             IoRequest::Open { path, flags } => {
+                let rights = access_rights(flags);
                 if self.schemes().provider(path.scheme()).is_some() {
+                    let scheme = path.scheme().to_string();
                     let op = SchemeOp::Open { path: path.rest().trim_start_matches('/'), flags };
-                    let then = IoThen::Open {
-                        scheme: Some(path.scheme().to_string()),
-                        rights: access_rights(flags),
-                    };
-                    return guest(self, path.scheme(), op, then);
+                    return self.ask(pid, path.scheme(), op, move |reply| {
+                        let id = reply_value(reply);
+                        then(move |_, proc| {
+                            new_handle(proc, new_file(FileTarget::Guest { scheme, id: id? }), rights)
+                        })
+                    });
                 }
                 if path.scheme() == "tcp" || path.scheme() == "udp" {
                     return Err(EINVAL);
                 }
                 let platform = self.env.platform.clone();
-                let then = IoThen::Open { scheme: None, rights: access_rights(flags) };
-                self.io_job(pid, token, then, move || platform.fs_open(&path, flags).map(IoValue::File))
+                self.io_job(pid, move || {
+                    let opened = platform.fs_open(&path, flags);
+                    then(move |_, proc| new_handle(proc, new_file(FileTarget::Host(opened?)), rights))
+                })
             }
             IoRequest::Unlink { path } => {
                 if self.schemes().provider(path.scheme()).is_some() {
                     let op = SchemeOp::Unlink { path: path.rest().trim_start_matches('/'), flags: 0 };
-                    return guest(self, path.scheme(), op, IoThen::Done);
+                    return self.ask(pid, path.scheme(), op, |reply| {
+                        let done = reply_value(reply);
+                        then(move |_, _| done.map(|v| v as i64))
+                    });
                 }
                 let platform = self.env.platform.clone();
-                self.io_job(pid, token, IoThen::Done, move || {
-                    platform
-                        .fs_unlink(&path, false)
-                        .or_else(|e| {
-                            if e == wasmd_abi::errno::EISDIR {
-                                platform.fs_unlink(&path, true)
-                            } else {
-                                Err(e)
-                            }
-                        })
-                        .map(|()| IoValue::Value(0))
+                self.io_job(pid, move || {
+                    let done = platform.fs_unlink(&path, false).or_else(|e| {
+                        if e == wasmd_abi::errno::EISDIR {
+                            platform.fs_unlink(&path, true)
+                        } else {
+                            Err(e)
+                        }
+                    });
+                    then(move |_, _| done.map(|()| 0))
                 })
             }
             IoRequest::Mkdir { path } => {
                 if self.schemes().provider(path.scheme()).is_some() {
                     let flags = flags::O_CREAT | flags::O_EXCL | flags::O_DIRECTORY | flags::O_RDONLY;
                     let op = SchemeOp::Open { path: path.rest().trim_start_matches('/'), flags };
-                    return guest(
-                        self,
-                        path.scheme(),
-                        op,
-                        IoThen::CloseCreated { scheme: path.scheme().to_string() },
-                    );
+                    let scheme = path.scheme().to_string();
+                    // The provider created the directory and returned an
+                    // id for it: close that, return 0.
+                    return self.ask(pid, path.scheme(), op, move |reply| {
+                        let id = reply_value(reply);
+                        then(move |pm, proc| {
+                            let close = SchemeOp::Close { id: id? };
+                            let _ = pm.schemes().submit(&scheme, proc.pid, close, Origin::External);
+                            Ok(0)
+                        })
+                    });
                 }
                 let platform = self.env.platform.clone();
-                self.io_job(pid, token, IoThen::Done, move || {
-                    platform.fs_mkdir(&path).map(|()| IoValue::Value(0))
+                self.io_job(pid, move || {
+                    let done = platform.fs_mkdir(&path);
+                    then(move |_, _| done.map(|()| 0))
                 })
             }
             IoRequest::Read { handle, buf } => {
                 let f = file(proc, handle, Rights::READ)?;
                 let len = buf.len();
-                let then = IoThen::Read { handle, buf };
                 match f.target {
                     FileTarget::Guest { scheme, id } => {
-                        guest(self, &scheme, SchemeOp::Read { id, offset: f.pos, len: len as u32 }, then)
+                        let op = SchemeOp::Read { id, offset: f.pos, len: len as u32 };
+                        self.ask(pid, &scheme, op, move |reply| {
+                            let data = reply_data(reply);
+                            then(move |_, proc| finish_read(proc, handle, buf, data?))
+                        })
                     }
-                    FileTarget::Host(host) => {
-                        self.io_job(pid, token, then, move || host.read_at(f.pos, len).map(IoValue::Data))
-                    }
+                    FileTarget::Host(host) => self.io_job(pid, move || {
+                        let data = host.read_at(f.pos, len);
+                        then(move |_, proc| finish_read(proc, handle, buf, data?))
+                    }),
                 }
             }
             IoRequest::Write { handle, data } => {
                 let f = file(proc, handle, Rights::WRITE)?;
-                let then = IoThen::Write { handle, asked: data.len() };
+                let asked = data.len();
                 match f.target {
                     FileTarget::Guest { scheme, id } => {
-                        guest(self, &scheme, SchemeOp::Write { id, offset: f.pos, data: &data }, then)
+                        let op = SchemeOp::Write { id, offset: f.pos, data: &data };
+                        self.ask(pid, &scheme, op, move |reply| {
+                            let n = reply_value(reply);
+                            then(move |_, proc| finish_write(proc, handle, asked, n?))
+                        })
                     }
-                    FileTarget::Host(host) => self.io_job(pid, token, then, move || {
-                        host.write_at(f.pos, &data).map(|n| IoValue::Value(n as u64))
+                    FileTarget::Host(host) => self.io_job(pid, move || {
+                        let n = host.write_at(f.pos, &data);
+                        then(move |_, proc| finish_write(proc, handle, asked, n? as u64))
                     }),
                 }
             }
             IoRequest::SeekEnd { handle, offset } => {
                 let f = file(proc, handle, Rights(0))?;
-                let then = IoThen::SeekEnd { handle, offset };
                 match f.target {
-                    FileTarget::Guest { scheme, id } => guest(self, &scheme, SchemeOp::Fsize { id }, then),
-                    FileTarget::Host(host) => {
-                        self.io_job(pid, token, then, move || host.stat().map(|s| IoValue::Value(s.size)))
+                    FileTarget::Guest { scheme, id } => {
+                        self.ask(pid, &scheme, SchemeOp::Fsize { id }, move |reply| {
+                            let size = reply_value(reply);
+                            then(move |_, proc| finish_seek_end(proc, handle, offset, size?))
+                        })
                     }
+                    FileTarget::Host(host) => self.io_job(pid, move || {
+                        let size = host.stat().map(|s| s.size);
+                        then(move |_, proc| finish_seek_end(proc, handle, offset, size?))
+                    }),
                 }
             }
             IoRequest::Fstat { handle, buf } => {
                 let f = file(proc, handle, Rights(0))?;
-                let then = IoThen::Fstat { buf };
                 match f.target {
-                    FileTarget::Guest { scheme, id } => guest(self, &scheme, SchemeOp::Fstat { id }, then),
-                    FileTarget::Host(host) => {
-                        self.io_job(pid, token, then, move || host.stat().map(IoValue::Stat))
+                    FileTarget::Guest { scheme, id } => {
+                        self.ask(pid, &scheme, SchemeOp::Fstat { id }, move |reply| {
+                            let stat = reply_stat(reply);
+                            then(move |_, proc| finish_fstat(proc, buf, stat?))
+                        })
                     }
+                    FileTarget::Host(host) => self.io_job(pid, move || {
+                        let stat = host.stat();
+                        then(move |_, proc| finish_fstat(proc, buf, stat?))
+                    }),
                 }
             }
             IoRequest::Getdents { handle, buf } => {
                 let f = file(proc, handle, Rights::READ)?;
-                let then = IoThen::Getdents { handle, buf };
                 match f.target {
                     FileTarget::Guest { scheme, id } => {
-                        guest(self, &scheme, SchemeOp::Getdents { id, offset: f.dir_pos }, then)
+                        let op = SchemeOp::Getdents { id, offset: f.dir_pos };
+                        self.ask(pid, &scheme, op, move |reply| {
+                            let entries = reply_entries(reply);
+                            then(move |_, proc| finish_getdents(proc, handle, buf, &entries?))
+                        })
                     }
                     FileTarget::Host(_) if f.dir_pos > 0 && f.listing.is_some() => {
                         let all = f.listing.as_deref().map_or(&[][..], Vec::as_slice);
-                        Ok(Started::Now(IoValue::Entries(page(all, f.dir_pos)), then))
+                        Ok(returning(finish_getdents(proc, handle, buf, &page(all, f.dir_pos))))
                     }
-                    FileTarget::Host(host) => self.io_job(pid, token, then, move || {
-                        host.entries().map(|all| IoValue::Listing(Arc::new(all)))
+                    FileTarget::Host(host) => self.io_job(pid, move || {
+                        let all = host.entries().map(Arc::new);
+                        then(move |_, proc| finish_listing(proc, handle, buf, all?))
                     }),
                 }
             }
             IoRequest::Connect { path } => {
                 let platform = self.env.platform.clone();
-                let then = IoThen::Open { scheme: None, rights: SOCKET_RIGHTS };
-                self.io_job(pid, token, then, move || {
-                    platform.net_connect(path.scheme(), path.rest()).map(IoValue::Socket)
+                self.io_job(pid, move || {
+                    let sock = platform.net_connect(path.scheme(), path.rest());
+                    then(move |_, proc| new_handle(proc, HandleObject::Socket(sock?), SOCKET_RIGHTS))
                 })
             }
             IoRequest::Listen { path } => {
                 let platform = self.env.platform.clone();
-                let then = IoThen::Open { scheme: None, rights: SOCKET_RIGHTS };
-                self.io_job(pid, token, then, move || {
-                    platform.net_listen(path.scheme(), path.rest()).map(IoValue::Socket)
+                self.io_job(pid, move || {
+                    let sock = platform.net_listen(path.scheme(), path.rest());
+                    then(move |_, proc| new_handle(proc, HandleObject::Socket(sock?), SOCKET_RIGHTS))
                 })
             }
             req @ (IoRequest::Accept { .. } | IoRequest::Send { .. } | IoRequest::Recv { .. }) => {
-                self.try_socket(pid, token, proc, req)
+                self.try_socket(proc, req)
             }
         }
     }
 
-    /// One non-blocking socket attempt; parks for readiness on `EAGAIN`.
-    fn try_socket(&mut self, pid: Pid, token: u64, proc: &Process, req: IoRequest) -> Result<Started, i32> {
+    /// One non-blocking socket attempt; on `EAGAIN` the caller waits for
+    /// readiness, and the poller's continuation makes the attempt again.
+    fn try_socket(&mut self, proc: &mut Process, req: IoRequest) -> Result<SyscallOutcome, i32> {
         let (handle, writable) = match &req {
             IoRequest::Accept { handle } | IoRequest::Recv { handle, .. } => (*handle, false),
             IoRequest::Send { handle, .. } => (*handle, true),
@@ -508,158 +575,27 @@ impl ProcessManager {
         };
         let sock = socket(proc, handle)?;
         let attempt = match &req {
-            IoRequest::Accept { .. } => sock
-                .accept()
-                .map(|s| (IoValue::Socket(s), IoThen::Open { scheme: None, rights: SOCKET_RIGHTS })),
-            IoRequest::Send { data, .. } => sock.send(data).map(|n| (IoValue::Value(n as u64), IoThen::Done)),
-            IoRequest::Recv { buf, .. } => {
-                sock.recv(buf.len()).map(|d| (IoValue::Data(d), IoThen::Recv { buf: *buf }))
+            IoRequest::Accept { .. } => {
+                sock.accept().and_then(|s| new_handle(proc, HandleObject::Socket(s), SOCKET_RIGHTS))
             }
+            IoRequest::Send { data, .. } => sock.send(data).map(|n| n as i64),
+            IoRequest::Recv { buf, .. } => sock
+                .recv(buf.len())
+                .and_then(|d| write_guest(proc, *buf, &d).map(|n| n as i64).map_err(|_| EIO)),
             _ => return Err(EINVAL),
         };
         match attempt {
-            Ok((value, then)) => Ok(Started::Now(value, then)),
             Err(EAGAIN) => {
-                self.env.platform.net_wait(&sock, writable, self.workers.notifier(pid, token));
-                self.jobs_in_flight += 1;
-                Ok(Started::Parked(token, IoThen::Retry(Box::new(req)), true))
+                let token = self.pend_host(proc.pid);
+                let retry: Continuation = Box::new(move |pm, proc| pm.sys_io(proc, req));
+                self.env.platform.net_wait(
+                    &sock,
+                    writable,
+                    self.workers.notifier(proc.pid, token, Done::Wait(retry)),
+                );
+                Ok(SyscallOutcome::Park(BlockOn::Pending { token }))
             }
-            Err(e) => Err(e),
-        }
-    }
-
-    fn io_job(
-        &mut self,
-        pid: Pid,
-        token: u64,
-        then: IoThen,
-        job: impl FnOnce() -> Result<IoValue, i32> + Send + 'static,
-    ) -> Result<Started, i32> {
-        self.workers.submit_io(pid, token, move || JobResult::Io(job()));
-        self.jobs_in_flight += 1;
-        Ok(Started::Parked(token, then, true))
-    }
-
-    /// Applies a result to `proc` as `then` says; returns the hostcall's
-    /// value.
-    fn apply_io(
-        &mut self,
-        proc: &mut Process,
-        then: IoThen,
-        result: Result<IoValue, i32>,
-    ) -> Result<i64, i32> {
-        let value = result?;
-        match (then, value) {
-            (IoThen::CloseCreated { scheme }, IoValue::Value(id)) => {
-                let _ = self.schemes().submit(&scheme, proc.pid, SchemeOp::Close { id }, Origin::External);
-                Ok(0)
-            }
-            (IoThen::Open { scheme, rights }, value) => {
-                let object = match (scheme, value) {
-                    (Some(scheme), IoValue::Value(id)) => HandleObject::File(FileHandle {
-                        target: FileTarget::Guest { scheme, id },
-                        pos: 0,
-                        dir_pos: 0,
-                        listing: None,
-                    }),
-                    (None, IoValue::File(host)) => HandleObject::File(FileHandle {
-                        target: FileTarget::Host(host),
-                        pos: 0,
-                        dir_pos: 0,
-                        listing: None,
-                    }),
-                    (None, IoValue::Socket(sock)) => HandleObject::Socket(sock),
-                    _ => return Err(EIO),
-                };
-                let store = proc.store.as_mut().ok_or(EBADF)?;
-                let handle = store.data_mut().handles.insert(object, rights)?;
-                Ok(i64::from(handle))
-            }
-            // Answers come from other guests (providers) and the OS:
-            // longer data than asked for, or a count above what was
-            // written, is a lie and `EIO`; nothing is written then.
-            (IoThen::Read { handle, buf }, IoValue::Data(data)) => {
-                let n = write_guest(proc, buf, &data).map_err(|_| EIO)?;
-                let mut moved = Ok(());
-                with_file(proc, handle, |f| moved = advance(&mut f.pos, n as u64));
-                moved.map(|()| n as i64)
-            }
-            (IoThen::Recv { buf }, IoValue::Data(data)) => {
-                write_guest(proc, buf, &data).map(|n| n as i64).map_err(|_| EIO)
-            }
-            (IoThen::Write { handle, asked }, IoValue::Value(n)) => {
-                if n > asked as u64 {
-                    return Err(EIO);
-                }
-                let mut moved = Ok(());
-                with_file(proc, handle, |f| moved = advance(&mut f.pos, n));
-                moved.map(|()| n as i64)
-            }
-            (IoThen::SeekEnd { handle, offset }, IoValue::Value(size)) => {
-                let size = i64::try_from(size).map_err(|_| EIO)?;
-                let pos = size.checked_add(offset).filter(|p| *p >= 0).ok_or(EINVAL)?;
-                with_file(proc, handle, |f| f.pos = pos as u64);
-                Ok(pos)
-            }
-            (IoThen::Fstat { buf }, IoValue::Stat(stat)) => {
-                let bytes = msg::encode(&stat);
-                write_guest(proc, buf, &bytes).map(|n| n as i64).map_err(|_| ERANGE)
-            }
-            (IoThen::Getdents { handle, buf }, IoValue::Listing(all)) => {
-                let entries = page(&all, file(proc, handle, Rights(0))?.dir_pos);
-                with_file(proc, handle, |f| f.listing = Some(all));
-                self.apply_io(proc, IoThen::Getdents { handle, buf }, Ok(IoValue::Entries(entries)))
-            }
-            (IoThen::Getdents { handle, buf }, IoValue::Entries(entries)) => {
-                let (bytes, taken) = dirents_page(&entries, buf.len())?;
-                write_guest(proc, buf, &bytes).map_err(|_| ERANGE)?;
-                with_file(proc, handle, |f| f.dir_pos += taken as u64);
-                Ok(taken as i64)
-            }
-            (IoThen::Done, IoValue::Value(v)) => Ok(v as i64),
-            (then, value) => {
-                log::warn!("pid {}: unexpected I/O result {value:?} for {then:?}", proc.pid);
-                Err(EIO)
-            }
-        }
-    }
-
-    /// Finishes a parked operation whose result came (a worker job, a
-    /// provider's reply, or socket readiness).
-    pub(crate) fn finish_io(&mut self, pid: Pid, token: u64, result: Option<Result<IoValue, i32>>) {
-        let (then, counted) = match self.blocked_on(pid) {
-            Some(BlockOn::Io { token: t, then, counted }) if *t == token => (then.clone(), *counted),
-            _ => return,
-        };
-        if counted {
-            self.jobs_in_flight -= 1;
-        }
-        let Some(mut proc) = self.procs.remove(&pid) else { return };
-        let value = match (then, result) {
-            (IoThen::Retry(req), _) => match self.start_io(pid, &proc, *req) {
-                Ok(Started::Now(value, then)) => self.apply_io(&mut proc, then, Ok(value)),
-                Ok(Started::Parked(new_token, then, counted)) => {
-                    // Not ready after all: wait again under the new token.
-                    if let crate::process::Sched::Blocked(_, on) = &mut proc.sched {
-                        *on = BlockOn::Io { token: new_token, then, counted };
-                    }
-                    self.procs.insert(pid, proc);
-                    return;
-                }
-                Err(e) => Err(e),
-            },
-            (then, Some(result)) => self.apply_io(&mut proc, then, result),
-            (_, None) => Err(EIO),
-        };
-        self.procs.insert(pid, proc);
-        self.wake(pid, value.unwrap_or_else(|e| -i64::from(e)));
-    }
-
-    /// Delivers providers' replies to guests parked in fs hostcalls.
-    pub(crate) fn deliver_guest_replies(&mut self) {
-        let replies = self.schemes().take_guest_replies();
-        for (pid, token, reply) in replies {
-            self.finish_io(pid, token, Some(reply.into()));
+            done => Ok(returning(done)),
         }
     }
 
@@ -682,13 +618,4 @@ impl ProcessManager {
             let _ = table.submit(&scheme, proc.pid, SchemeOp::Close { id }, Origin::External);
         }
     }
-}
-
-/// How an operation started.
-enum Started {
-    /// Answered at once.
-    Now(IoValue, IoThen),
-    /// Parked under a token; `true` when a worker job or the poller will
-    /// answer (counted in `jobs_in_flight`), `false` for a provider.
-    Parked(u64, IoThen, bool),
 }

@@ -18,6 +18,7 @@
 //!   job ([`worker`]) completes.
 //! - Exited processes keep their log and status until reaped by `wait`.
 
+mod continuation;
 pub mod error;
 pub mod futex;
 pub mod guest_buf;

@@ -25,6 +25,7 @@ use wasmi::errors::ErrorKind;
 use wasmi::TrapCode;
 use wasmi::{CompilationMode, Config, Linker, ResumableCall, Store, Val};
 
+use crate::continuation::{Done, Pending};
 use crate::error::{ControlError, SpawnError};
 use crate::futex::FutexTable;
 use crate::guest_scheme::{self, SchemeEvent, SchemeTable};
@@ -33,10 +34,10 @@ use crate::limits::{Limits, MemoryBudget, MemoryLimiter};
 use crate::log::{ProcessLog, DEFAULT_LOG_CAPACITY};
 use crate::module_cache::{CompiledModule, Generation, ModuleCache};
 use crate::platform::{ModuleLoader, OutputSink, Platform};
-use crate::process::{BlockOn, HostEnv, JobThen, Process, ProcessState, Resume, Sched};
+use crate::process::{BlockOn, HostEnv, Process, ProcessState, Resume, Sched};
 use crate::region::{Region, RegionAccounting};
 use crate::scheduler::Scheduler;
-use crate::worker::{Completion, JobResult, Waker, Workers};
+use crate::worker::{Completion, Waker, Workers};
 use crate::{hostcalls, Pid};
 
 /// Tunables of a [`ProcessManager`].
@@ -191,11 +192,12 @@ pub struct ProcessManager {
     live: usize,
     /// Exited processes no parent will reap, oldest first.
     orphans: VecDeque<Pid>,
-    completions: Receiver<Completion>,
-    pub(crate) workers: Workers,
-    pub(crate) jobs_in_flight: usize,
+    completions: Receiver<Completion<Done>>,
+    pub(crate) workers: Workers<Done>,
+    /// Waits in flight by token (see [`crate::continuation`]).
+    pub(crate) pending: HashMap<u64, Pending>,
     /// Module loads the embedder asked for, by ticket, and their results.
-    loads: Vec<(u64, LoadResult)>,
+    pub(crate) loads: Vec<(u64, LoadResult)>,
     next_ticket: u64,
     waker: Arc<Mutex<Option<Waker>>>,
     /// Every region by id (weak: holders keep regions alive).
@@ -250,7 +252,7 @@ impl ProcessManager {
         // would turn an ordinary preemption into an "out of fuel" exit.
         wasmi_config.compilation_mode(CompilationMode::Eager);
         let memory = Arc::new(MemoryBudget::new(config.memory_budget));
-        let (done_tx, done_rx): (Sender<Completion>, _) = mpsc::channel();
+        let (done_tx, done_rx): (Sender<Completion<Done>>, _) = mpsc::channel();
         let waker: Arc<Mutex<Option<Waker>>> = Arc::default();
         let workers = Workers::start(config.workers, config.io_workers, done_tx, waker.clone());
         Self {
@@ -279,7 +281,7 @@ impl ProcessManager {
             orphans: VecDeque::new(),
             completions: done_rx,
             workers,
-            jobs_in_flight: 0,
+            pending: HashMap::new(),
             loads: Vec::new(),
             next_ticket: 1,
             waker,
@@ -500,7 +502,7 @@ impl ProcessManager {
     /// Handles due timers and finished worker jobs.
     pub fn poll_events(&mut self) {
         while let Ok(done) = self.completions.try_recv() {
-            self.complete_job(done);
+            self.complete(done);
         }
         self.wake_futex_waiters();
         self.serve_scheme_providers();
@@ -530,7 +532,7 @@ impl ProcessManager {
             None => self.completions.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         if let Ok(done) = received {
-            self.complete_job(done);
+            self.complete(done);
         }
         self.poll_events();
     }
@@ -543,7 +545,7 @@ impl ProcessManager {
             if self.live == 0 {
                 return Ok(());
             }
-            if self.sched.is_idle() && self.sched.next_deadline().is_none() && self.jobs_in_flight == 0 {
+            if self.sched.is_idle() && self.sched.next_deadline().is_none() && !self.host_work_pending() {
                 return Err(Deadlock(self.live));
             }
             self.wait_for_events(None);
@@ -663,7 +665,10 @@ impl ProcessManager {
         self.schemes().provider_gone(proc.pid);
         self.close_guest_files(proc);
         match self.blocked_on_proc(proc) {
-            Some(BlockOn::Job { .. }) | Some(BlockOn::Io { counted: true, .. }) => self.jobs_in_flight -= 1,
+            Some(BlockOn::Pending { token }) => {
+                let token = *token;
+                self.drop_pending(token);
+            }
             Some(BlockOn::Futex { key, token }) => {
                 let (key, token) = (*key, *token);
                 self.futex().cancel(key, proc.pid, token);
@@ -863,13 +868,13 @@ impl ProcessManager {
     /// Registers a new region and returns it.
     pub(crate) fn new_region(
         &mut self,
-        creator: Pid,
+        creator: &Process,
         tree: Pid,
         memory: Box<dyn crate::region::SharedMemory>,
     ) -> Arc<Region> {
         let id = self.next_region_id;
         self.next_region_id += 1;
-        let owner = self.procs.get(&creator).map_or(Owner::ROOT, |p| p.owner);
+        let (creator, owner) = (creator.pid, creator.owner);
         let region = Arc::new(Region::new(id, creator, tree, owner, memory, self.env.regions.clone()));
         if self.regions.len() >= 64 && self.regions.len().is_power_of_two() {
             self.regions.retain(|_, r| r.strong_count() > 0);
@@ -1052,8 +1057,8 @@ impl ProcessManager {
             let result = loader
                 .load(None, &path)
                 .map_err(Into::into)
-                .and_then(|loaded| cache.compile(&loaded.bytes).map(|m| (m, Some(loaded.path))));
-            JobResult::Module(result)
+                .and_then(|loaded| cache.compile(&loaded.bytes).map(|m| (m, loaded.path)));
+            Done::Module(result)
         });
         ticket
     }
@@ -1061,68 +1066,6 @@ impl ProcessManager {
     /// Module loads finished since the last call, by ticket.
     pub fn take_loaded_modules(&mut self) -> Vec<(u64, LoadResult)> {
         std::mem::take(&mut self.loads)
-    }
-
-    fn complete_job(&mut self, done: Completion) {
-        if matches!(done.result, JobResult::Failed) {
-            // The job panicked: its waiter gets an error, whatever it was.
-            if done.pid == 0 {
-                let failed = SpawnError::InvalidModule("loading the module failed".into());
-                self.loads.push((done.token, Err(failed)));
-                return;
-            }
-            if matches!(self.blocked_on(done.pid), Some(BlockOn::Io { token, .. }) if *token == done.token) {
-                self.finish_io(done.pid, done.token, Some(Err(wasmd_abi::errno::EIO)));
-                return;
-            }
-        }
-        if matches!(done.result, JobResult::Io(_) | JobResult::Ready) {
-            let result = match done.result {
-                JobResult::Io(result) => Some(result),
-                _ => None,
-            };
-            self.finish_io(done.pid, done.token, result);
-            return;
-        }
-        if done.pid == 0 {
-            if let JobResult::Module(result) = done.result {
-                let result = result.map(|(m, p)| (m, p.unwrap_or_default()));
-                self.loads.push((done.token, result));
-            }
-            return;
-        }
-        let then = match self.blocked_on(done.pid) {
-            Some(BlockOn::Job { token, then }) if *token == done.token => then.clone(),
-            _ => {
-                // Its process died meanwhile: give back what was reserved.
-                if let JobResult::Memory { size, tree, uid, .. } = done.result {
-                    self.env.regions.release(size, tree, uid);
-                }
-                return;
-            }
-        };
-        self.jobs_in_flight -= 1;
-        let value = match (then, done.result) {
-            (JobThen::Spawn(spawn), JobResult::Module(Ok((module, path)))) => {
-                self.finish_spawn(done.pid, module, path, *spawn)
-            }
-            (JobThen::Spawn(_), JobResult::Module(Err(e))) => {
-                log::info!("pid {}: spawn failed: {e}", done.pid);
-                -i64::from(e.errno())
-            }
-            (JobThen::RegionAlloc { .. }, JobResult::Memory { size, tree, uid, result }) => match result {
-                Ok(memory) => self.finish_region_alloc(done.pid, memory, tree),
-                Err(e) => {
-                    self.env.regions.release(size, tree, uid);
-                    -i64::from(e)
-                }
-            },
-            (_, result) => {
-                log::error!("pid {}: job result {result:?} does not match its wait", done.pid);
-                -i64::from(wasmd_abi::errno::EIO)
-            }
-        };
-        self.wake(done.pid, value);
     }
 }
 

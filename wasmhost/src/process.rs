@@ -240,22 +240,11 @@ pub enum BlockOn {
         /// Status buffer.
         buf: Option<GuestBuf>,
     },
-    /// A worker job.
-    Job {
-        /// Job token.
+    /// A continuation: a worker job, the poller or a scheme provider
+    /// answers under `token` (see `manager::Pending`).
+    Pending {
+        /// Wait token.
         token: u64,
-        /// What to do with its result.
-        then: JobThen,
-    },
-    /// An fs or socket operation.
-    Io {
-        /// Wait token (worker job, scheme request origin or readiness).
-        token: u64,
-        /// How to finish it.
-        then: crate::io::IoThen,
-        /// A worker job or the poller will answer (counted in the
-        /// manager's jobs in flight).
-        counted: bool,
     },
     /// A provider waiting for its scheme's next request.
     SchemeNext {
@@ -270,18 +259,6 @@ pub enum BlockOn {
         key: FutexKey,
         /// Token of this wait (also its timer's).
         token: u64,
-    },
-}
-
-/// What a parked process does with its worker job's result.
-#[derive(Debug, Clone)]
-pub enum JobThen {
-    /// Finish a `spawn` (module loaded and compiled).
-    Spawn(Box<SpawnCall>),
-    /// Finish a `region_alloc` (memory created).
-    RegionAlloc {
-        /// Bytes.
-        size: u64,
     },
 }
 

@@ -11,15 +11,16 @@ use wasmd_abi::errno::{EAGAIN, ECHILD, ENOSPC, EPERM, ESRCH};
 use wasmd_abi::msg;
 use wasmd_abi::{Caps, ExitStatus, Rights};
 
+use crate::continuation::{Continuation, Done};
+use crate::error::SpawnError;
 use crate::guest_buf::{GuestBuf, TooLong};
 use crate::manager::{info_of, ProcessManager, SpawnOptions, SyscallOutcome};
 use crate::module_cache::{CompiledModule, ModuleCache};
 use crate::process::{
-    BlockOn, HandleObject, JobThen, Process, SpawnCall, SpawnModule, Syscall, MAX_PENDING_SHARES,
-    SHARES_FROM_OTHERS, SHARES_PER_SENDER,
+    BlockOn, HandleObject, Process, SpawnCall, SpawnModule, Syscall, MAX_PENDING_SHARES, SHARES_FROM_OTHERS,
+    SHARES_PER_SENDER,
 };
-use crate::region::{Region, SharedMemory};
-use crate::worker::JobResult;
+use crate::region::{Region, RegionAccounting, SharedMemory};
 use crate::Pid;
 
 /// A timeout standing for "never" (a century).
@@ -136,9 +137,7 @@ impl ProcessManager {
                 }
                 let bytes = bytes.clone();
                 let cache = self.modules.clone();
-                self.park_on_spawn_job(proc.pid, resolved, move || {
-                    JobResult::Module(cache.compile(&bytes).map(|m| (m, None)))
-                })
+                self.park_on_spawn_job(proc.pid, resolved, move || cache.compile(&bytes).map(|m| (m, None)))
             }
             SpawnModule::Path(path) => {
                 let path = path.clone();
@@ -146,38 +145,38 @@ impl ProcessManager {
                 let loader = self.loader.clone();
                 let cache = self.modules.clone();
                 self.park_on_spawn_job(proc.pid, resolved, move || {
-                    let result = loader
+                    loader
                         .load(base.as_deref(), &path)
                         .map_err(Into::into)
-                        .and_then(|loaded| cache.compile(&loaded.bytes).map(|m| (m, Some(loaded.path))));
-                    JobResult::Module(result)
+                        .and_then(|loaded| cache.compile(&loaded.bytes).map(|m| (m, Some(loaded.path))))
                 })
             }
         }
     }
 
-    /// Parks `pid` on a spawn job (the module bytes go to the job; the
-    /// parked call keeps the rest).
+    /// Parks `pid` until a worker has loaded and compiled the module
+    /// (`load`); the child is then spawned from the rest of `spawn`.
     fn park_on_spawn_job(
         &mut self,
         pid: Pid,
         mut spawn: SpawnCall,
-        job: impl FnOnce() -> JobResult + Send + 'static,
+        load: impl FnOnce() -> Result<(Arc<CompiledModule>, Option<std::path::PathBuf>), SpawnError>
+            + Send
+            + 'static,
     ) -> SyscallOutcome {
         spawn.module = SpawnModule::Bytes(Vec::new());
-        self.park_on_job(pid, JobThen::Spawn(Box::new(spawn)), job)
-    }
-
-    fn park_on_job(
-        &mut self,
-        pid: Pid,
-        then: JobThen,
-        job: impl FnOnce() -> JobResult + Send + 'static,
-    ) -> SyscallOutcome {
-        let token = self.sched.token();
-        self.workers.submit(pid, token, job);
-        self.jobs_in_flight += 1;
-        SyscallOutcome::Park(BlockOn::Job { token, then })
+        let token = self.pend_host(pid);
+        self.workers.submit(pid, token, move || {
+            let loaded = load();
+            Done::Wait(Box::new(move |pm: &mut ProcessManager, proc: &mut Process| match loaded {
+                Ok((module, path)) => SyscallOutcome::Return(pm.spawn_child(proc, module, path, spawn)),
+                Err(e) => {
+                    log::info!("pid {}: spawn failed: {e}", proc.pid);
+                    errno(e.errno())
+                }
+            }))
+        });
+        SyscallOutcome::Park(BlockOn::Pending { token })
     }
 
     /// `region_alloc`: reserve in the global accounting, then create the
@@ -186,21 +185,30 @@ impl ProcessManager {
         if let Err(e) = self.env.regions.reserve(size, tree, uid) {
             return errno(e);
         }
+        let reserved = Reservation { regions: self.env.regions.clone(), size, tree, uid };
         let platform = self.env.platform.clone();
-        self.park_on_job(pid, JobThen::RegionAlloc { size }, move || JobResult::Memory {
-            size,
-            tree,
-            uid,
-            result: platform.create_shared_memory(size as usize),
-        })
+        let token = self.pend_host(pid);
+        self.workers.submit(pid, token, move || {
+            let memory = platform.create_shared_memory(size as usize);
+            let then: Continuation = Box::new(move |pm, proc| match memory {
+                Ok(memory) => SyscallOutcome::Return(pm.finish_region_alloc(proc, memory, reserved)),
+                Err(e) => errno(e),
+            });
+            Done::Wait(then)
+        });
+        SyscallOutcome::Park(BlockOn::Pending { token })
     }
 
-    /// Finishes a `region_alloc`: `pid` is parked in the table. Returns
-    /// the value for its hostcall.
-    pub(crate) fn finish_region_alloc(&mut self, pid: Pid, memory: Box<dyn SharedMemory>, tree: Pid) -> i64 {
-        let region = self.new_region(pid, tree, memory);
-        let Some(state) = self.procs.get_mut(&pid).and_then(|p| p.store.as_mut()).map(|s| s.data_mut())
-        else {
+    /// Finishes a `region_alloc` of `proc`. Returns the value for its
+    /// hostcall.
+    fn finish_region_alloc(
+        &mut self,
+        proc: &mut Process,
+        memory: Box<dyn SharedMemory>,
+        reserved: Reservation,
+    ) -> i64 {
+        let region = self.new_region(proc, reserved.keep(), memory);
+        let Some(state) = proc.store.as_mut().map(|s| s.data_mut()) else {
             return -i64::from(ESRCH);
         };
         let size = region.len() as u64;
@@ -343,21 +351,6 @@ impl ProcessManager {
 
     /// Finishes a `spawn` whose module a worker loaded: `parent` is parked
     /// in the table. Returns the value for its hostcall.
-    pub(crate) fn finish_spawn(
-        &mut self,
-        parent: Pid,
-        module: Arc<CompiledModule>,
-        path: Option<std::path::PathBuf>,
-        call: SpawnCall,
-    ) -> i64 {
-        let Some(mut proc) = self.procs.remove(&parent) else {
-            return -i64::from(ESRCH);
-        };
-        let value = self.spawn_child(&mut proc, module, path, call);
-        self.procs.insert(parent, proc);
-        value
-    }
-
     fn sys_wait(&mut self, proc: &mut Process, pid: Pid, buf: Option<GuestBuf>) -> SyscallOutcome {
         let exited_child = if pid == 0 {
             proc.children.iter().copied().find(|c| self.procs.get(c).is_some_and(|p| p.is_exited()))
@@ -402,5 +395,30 @@ impl ProcessManager {
         if status.is_some() {
             self.wake(parent, i64::from(child));
         }
+    }
+}
+
+/// Region bytes reserved for a `region_alloc` in flight: given back when
+/// dropped (the allocation failed, or its process died meanwhile) unless
+/// a region took them over.
+struct Reservation {
+    regions: Arc<RegionAccounting>,
+    size: u64,
+    tree: Pid,
+    uid: u32,
+}
+
+impl Reservation {
+    /// The region now holds the bytes; returns its tree.
+    fn keep(self) -> Pid {
+        let tree = self.tree;
+        std::mem::forget(self);
+        tree
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.regions.release(self.size, self.tree, self.uid);
     }
 }

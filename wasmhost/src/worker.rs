@@ -6,81 +6,59 @@
 //! not answer), run on a separate *I/O* pool, so they never hold up a
 //! spawn.
 //!
-//! A job is a closure; its [`JobResult`] comes back to the manager as a
+//! A job is a closure; what it returns comes back to the manager as a
 //! [`Completion`] on a channel, and the manager's waker is called so an
-//! event loop sleeping elsewhere notices.
+//! event loop sleeping elsewhere notices. The pools do not know what a
+//! job's result means: the manager's results are continuations that
+//! finish a parked process's wait (see `manager::Done`).
 
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use crate::error::SpawnError;
-use crate::module_cache::CompiledModule;
-use crate::region::SharedMemory;
 use crate::Pid;
-
-/// What a job produces.
-#[derive(Debug)]
-pub enum JobResult {
-    /// A loaded and compiled module (and the file it came from).
-    Module(Result<(Arc<CompiledModule>, Option<std::path::PathBuf>), SpawnError>),
-    /// A host file or socket operation's outcome.
-    Io(Result<crate::io::IoValue, i32>),
-    /// A socket became ready: retry the parked operation.
-    Ready,
-    /// The job panicked (a bug); its waiter gets `EIO`.
-    Failed,
-    /// OS shared memory for a region of `size` bytes, or an errno.
-    Memory {
-        /// The size asked for (reserved in the region accounting).
-        size: u64,
-        /// The tree it was reserved for.
-        tree: Pid,
-        /// The user it was reserved for.
-        uid: u32,
-        /// The memory.
-        result: Result<Box<dyn SharedMemory>, i32>,
-    },
-}
 
 /// A finished job, addressed to the process that waits for it (or, with
 /// pid 0, to the embedder: see `ProcessManager::load_module_async`).
 #[derive(Debug)]
-pub struct Completion {
+pub struct Completion<T> {
     /// The waiting process, or 0 for the embedder.
     pub pid: Pid,
     /// The token of the wait.
     pub token: u64,
-    /// The result.
-    pub result: JobResult,
+    /// What the job produced; `None` when it panicked (a bug).
+    pub done: Option<T>,
 }
 
-type Job = Box<dyn FnOnce() -> JobResult + Send>;
+type Job<T> = Box<dyn FnOnce() -> T + Send>;
+/// A queued job: its process, its wait token and the work.
+type Queued<T> = (Pid, u64, Job<T>);
 
 /// Called after a completion is posted, from the worker thread.
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
-/// Two small pools of worker threads (see the module docs).
-pub struct Workers {
-    jobs: Sender<(Pid, u64, Job)>,
-    io_jobs: Sender<(Pid, u64, Job)>,
-    done: Sender<Completion>,
+/// Two small pools of worker threads (see the module docs), whose jobs
+/// produce `T`.
+pub struct Workers<T> {
+    jobs: Sender<Queued<T>>,
+    io_jobs: Sender<Queued<T>>,
+    done: Sender<Completion<T>>,
     waker: Arc<Mutex<Option<Waker>>>,
 }
 
-impl std::fmt::Debug for Workers {
+impl<T> std::fmt::Debug for Workers<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Workers").finish_non_exhaustive()
     }
 }
 
-impl Workers {
+impl<T: Send + 'static> Workers<T> {
     /// Starts `count` system threads and `io_count` I/O threads posting
     /// completions to `done` and calling `waker` after each.
     pub fn start(
         count: usize,
         io_count: usize,
-        done: Sender<Completion>,
+        done: Sender<Completion<T>>,
         waker: Arc<Mutex<Option<Waker>>>,
     ) -> Self {
         let jobs = Self::pool("wasmd-worker", count, &done, &waker);
@@ -91,13 +69,13 @@ impl Workers {
     fn pool(
         name: &str,
         count: usize,
-        done: &Sender<Completion>,
+        done: &Sender<Completion<T>>,
         waker: &Arc<Mutex<Option<Waker>>>,
-    ) -> Sender<(Pid, u64, Job)> {
-        let (jobs, rx) = mpsc::channel::<(Pid, u64, Job)>();
+    ) -> Sender<Queued<T>> {
+        let (jobs, rx) = mpsc::channel::<Queued<T>>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..count.max(1) {
-            let rx: Arc<Mutex<Receiver<(Pid, u64, Job)>>> = rx.clone();
+            let rx: Arc<Mutex<Receiver<Queued<T>>>> = rx.clone();
             let done = done.clone();
             let waker = waker.clone();
             let spawned = thread::Builder::new().name(format!("{name}-{i}")).spawn(move || loop {
@@ -105,13 +83,13 @@ impl Workers {
                 let Ok((pid, token, job)) = next else { return };
                 // A panicking job (a bug) must not take the thread with it.
                 let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)) {
-                    Ok(result) => result,
+                    Ok(result) => Some(result),
                     Err(_) => {
                         log::error!("a worker job for pid {pid} panicked");
-                        JobResult::Failed
+                        None
                     }
                 };
-                if done.send(Completion { pid, token, result }).is_err() {
+                if done.send(Completion { pid, token, done: result }).is_err() {
                     return;
                 }
                 if let Some(w) = waker.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
@@ -125,12 +103,12 @@ impl Workers {
         jobs
     }
 
-    /// A callback, usable from any thread once, that tells the manager
-    /// `pid`'s wait `token` is ready (socket readiness).
-    pub fn notifier(&self, pid: Pid, token: u64) -> Box<dyn FnOnce() + Send> {
+    /// A callback, usable from any thread once, that posts `result` for
+    /// `pid`'s wait `token` (socket readiness).
+    pub fn notifier(&self, pid: Pid, token: u64, result: T) -> Box<dyn FnOnce() + Send> {
         let (done, waker) = (self.done.clone(), self.waker.clone());
         Box::new(move || {
-            if done.send(Completion { pid, token, result: JobResult::Ready }).is_ok() {
+            if done.send(Completion { pid, token, done: Some(result) }).is_ok() {
                 if let Some(w) = waker.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
                     w();
                 }
@@ -139,7 +117,7 @@ impl Workers {
     }
 
     /// Queues a job for `pid` on the system pool.
-    pub fn submit(&self, pid: Pid, token: u64, job: impl FnOnce() -> JobResult + Send + 'static) {
+    pub fn submit(&self, pid: Pid, token: u64, job: impl FnOnce() -> T + Send + 'static) {
         // The workers live as long as the manager; a send error means they
         // all died, and the waiting process then waits until killed.
         if self.jobs.send((pid, token, Box::new(job))).is_err() {
@@ -148,7 +126,7 @@ impl Workers {
     }
 
     /// Queues a guest's file or socket operation on the I/O pool.
-    pub fn submit_io(&self, pid: Pid, token: u64, job: impl FnOnce() -> JobResult + Send + 'static) {
+    pub fn submit_io(&self, pid: Pid, token: u64, job: impl FnOnce() -> T + Send + 'static) {
         if self.io_jobs.send((pid, token, Box::new(job))).is_err() {
             log::error!("I/O threads are gone; job for pid {pid} dropped");
         }

@@ -32,7 +32,7 @@ impl Harness {
         Self::with_platform(ManagerConfig::default(), OsPlatform::with_file_root(Some(root)).unwrap())
     }
 
-    pub fn with_platform(config: ManagerConfig, platform: OsPlatform) -> Self {
+    pub fn with_platform(config: ManagerConfig, platform: impl wasmhost::Platform) -> Self {
         let out = Arc::new(CapturedOutput::default());
         let loader = FsModuleLoader::new([PathBuf::from(GUESTS_DIR), PathBuf::from(WAT_DIR)]);
         let pm = ProcessManager::new(config, Arc::new(platform), Arc::new(loader), out.clone());
