@@ -96,6 +96,10 @@ enum Command {
         /// three quarters of physical memory.
         #[arg(long, value_name = "MIB")]
         memory_budget: Option<u64>,
+        /// Scheduler threads running guests in parallel (default: one per
+        /// core).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+        workers: Option<u16>,
     },
     /// Print the process table (`/scheme/wasm/ps`).
     Ps {
@@ -176,8 +180,8 @@ fn main() -> ExitCode {
     wasmd::logger::init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Daemon { socket, module_dirs, fs_root, memory_budget } => {
-            daemon(socket, module_dirs, fs_root, memory_budget)
+        Command::Daemon { socket, module_dirs, fs_root, memory_budget, workers } => {
+            daemon(socket, module_dirs, fs_root, memory_budget, workers)
         }
         Command::Ps { socket } => client(socket, |c| print_bytes(&c.read_all("/scheme/wasm/ps")?)),
         Command::Status { socket, pid } => {
@@ -283,6 +287,7 @@ fn daemon(
     module_dirs: Vec<PathBuf>,
     fs_root: Option<PathBuf>,
     memory_budget: Option<u64>,
+    workers: Option<u16>,
 ) -> ExitCode {
     let platform = match wasmd::sys::OsPlatform::with_file_root(fs_root.as_deref()) {
         Ok(p) => p,
@@ -294,6 +299,10 @@ fn daemon(
     let loader = Arc::new(wasmd::loader::FsModuleLoader::new(module_dirs));
     let config = wasmhost::ManagerConfig {
         memory_budget: memory_budget.map_or_else(wasmd::sys::default_memory_budget, |mib| mib << 20),
+        sched_workers: workers.map_or_else(
+            || std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            usize::from,
+        ),
         ..Default::default()
     };
     let pm = wasmhost::ProcessManager::new(config, Arc::new(platform), loader, Arc::new(wasmhost::NoOutput));

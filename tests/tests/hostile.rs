@@ -185,9 +185,11 @@ fn exited_children_waiting_to_be_reaped_keep_only_their_logs_tail() {
     opts.parent = Some(parent);
     let child = h.pm.spawn(module, opts).unwrap();
     h.run_until_exit(child, 20);
-    let log = h.pm.process(child).and_then(|p| p.log()).unwrap();
-    assert!(log.stdout.total() > 20_000);
-    let kept = log.stdout.contents();
+    let (total, kept) = {
+        let log = h.pm.process(child).unwrap().log();
+        (log.stdout.total(), log.stdout.contents())
+    };
+    assert!(total > 20_000);
     assert!(kept.len() <= wasmhost::ManagerConfig::default().exit_log_capacity, "{} bytes kept", kept.len());
     assert!(String::from_utf8_lossy(&kept).ends_with("chatty 1999\n"));
     h.pm.kill(parent).unwrap();

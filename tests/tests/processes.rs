@@ -16,8 +16,7 @@ fn wat_guest_writes_and_exits_zero() {
     h.run_all();
     assert_eq!(h.status(pid), Some(ExitStatus::Exited(0)));
     assert_eq!(h.stdout(pid), "hello from wat\n");
-    let log = h.pm.process(pid).unwrap().log().unwrap();
-    assert_eq!(log.stdout.contents(), b"hello from wat\n");
+    assert_eq!(h.pm.process(pid).unwrap().log().stdout.contents(), b"hello from wat\n");
     assert_eq!(h.out.exits(), vec![(pid, ExitStatus::Exited(0))]);
 }
 
@@ -96,13 +95,13 @@ fn log_is_readable_while_running_and_after_exit() {
     while h.pm.live() > 0 {
         h.pm.run(1);
         let info = h.pm.info(pid).unwrap();
-        let lines = String::from_utf8(h.pm.process(pid).unwrap().log().unwrap().stdout.contents()).unwrap();
+        let lines = String::from_utf8(h.pm.process(pid).unwrap().log().stdout.contents()).unwrap();
         if info.state != RunState::Exited && lines.lines().count() > 10 {
             seen_partial = true;
         }
     }
     assert!(seen_partial, "the log was never read mid-run");
-    let all = String::from_utf8(h.pm.process(pid).unwrap().log().unwrap().stdout.contents()).unwrap();
+    let all = String::from_utf8(h.pm.process(pid).unwrap().log().stdout.contents()).unwrap();
     assert_eq!(all.lines().count(), 400);
     assert_eq!(all.lines().last(), Some("chatty 399"));
 }
@@ -112,7 +111,9 @@ fn log_ring_is_bounded() {
     let mut h = Harness::with_config(ManagerConfig { log_capacity: 100, ..ManagerConfig::default() });
     let pid = h.guest("chatty", &["100"]);
     h.run_all();
-    let log = &h.pm.process(pid).unwrap().log().unwrap().stdout;
+    let proc = h.pm.process(pid).unwrap();
+    let guard = proc.log();
+    let log = &guard.stdout;
     assert_eq!(log.contents().len(), 100);
     assert!(log.total() > 900);
     assert!(String::from_utf8(log.contents()).unwrap().ends_with("chatty 99\n"));

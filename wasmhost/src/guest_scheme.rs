@@ -266,6 +266,11 @@ impl SchemeTable {
         std::mem::take(&mut self.events)
     }
 
+    /// True when replies or registration events wait for the embedder.
+    pub fn has_news(&self) -> bool {
+        !self.external.is_empty() || !self.events.is_empty()
+    }
+
     /// True when something awaits the manager (replies to route or
     /// providers to wake).
     pub fn has_work(&self) -> bool {

@@ -26,6 +26,7 @@ pub mod guest_scheme;
 pub mod handles;
 pub mod hostcalls;
 pub mod io;
+mod kernel;
 pub mod limits;
 pub mod log;
 pub mod manager;
@@ -43,6 +44,7 @@ pub type Pid = u32;
 
 pub use error::{ControlError, SpawnError};
 pub use guest_buf::GuestBuf;
+pub use kernel::{Kernel, KernelGuard, KernelStats};
 pub use limits::Limits;
 pub use manager::{Deadlock, LoadResult, ManagerConfig, Owner, ProcessManager, RegionNotifier, SpawnOptions};
 pub use module_cache::{CompiledModule, ModuleCache};

@@ -139,7 +139,12 @@ impl ProcessLog {
         }
     }
 
-    /// Keeps only the newest `capacity` bytes of each stream.
+    /// Bytes written to both streams so far.
+    pub fn total(&self) -> u64 {
+        self.stdout.total() + self.stderr.total()
+    }
+
+    /// Keeps only the last `capacity` bytes of each stream.
     pub fn shrink(&mut self, capacity: usize) {
         self.stdout.shrink(capacity);
         self.stderr.shrink(capacity);

@@ -23,7 +23,7 @@ use wasmd_abi::msg::{self, TRAP_MESSAGE_MAX_LEN};
 use wasmd_abi::{Caps, ExitStatus, ProcessInfo};
 use wasmi::errors::ErrorKind;
 use wasmi::TrapCode;
-use wasmi::{CompilationMode, Config, Linker, ResumableCall, Store, Val};
+use wasmi::{CompilationMode, Config, Linker, ResumableCall, ResumableCallHostTrap, Store, Val};
 
 use crate::continuation::{Done, Pending};
 use crate::error::{ControlError, SpawnError};
@@ -34,7 +34,9 @@ use crate::limits::{Limits, MemoryBudget, MemoryLimiter};
 use crate::log::{ProcessLog, DEFAULT_LOG_CAPACITY};
 use crate::module_cache::{CompiledModule, Generation, ModuleCache};
 use crate::platform::{ModuleLoader, OutputSink, Platform};
-use crate::process::{BlockOn, HostEnv, Process, ProcessState, Resume, Sched};
+use crate::process::{
+    lock, BlockOn, HostEnv, Process, ProcessState, RegionHoldings, Resume, Sched, Stop, Syscall,
+};
 use crate::region::{Region, RegionAccounting};
 use crate::scheduler::Scheduler;
 use crate::worker::{Completion, Waker, Workers};
@@ -58,6 +60,9 @@ pub struct ManagerConfig {
     pub workers: usize,
     /// Worker threads for guests' file and socket operations.
     pub io_workers: usize,
+    /// Scheduler threads running guests (see [`crate::Kernel`]); 0: the
+    /// embedder runs them with [`ProcessManager::run`] on its own thread.
+    pub sched_workers: usize,
     /// Most regions alive at once, all processes together.
     pub max_regions: u64,
     /// Most region bytes alive at once, all processes together.
@@ -89,6 +94,7 @@ impl Default for ManagerConfig {
             module_cache_capacity: 256,
             workers: 2,
             io_workers: 4,
+            sched_workers: 0,
             max_regions: 65536,
             max_region_bytes: 4 << 30,
             max_tree_region_bytes: 1 << 30,
@@ -188,6 +194,8 @@ pub struct ProcessManager {
     pub(crate) config: ManagerConfig,
     pub(crate) procs: HashMap<Pid, Box<Process>>,
     pub(crate) sched: Scheduler,
+    /// The scheduler thread holding the manager now, if one does.
+    pub(crate) here: Option<usize>,
     next_pid: Pid,
     live: usize,
     /// Exited processes no parent will reap, oldest first.
@@ -217,7 +225,7 @@ impl std::fmt::Debug for ProcessManager {
 }
 
 /// How a turn ended.
-enum TurnEnd {
+pub(crate) enum TurnEnd {
     Preempted(wasmi::ResumableCallOutOfFuel),
     Yield(wasmi::ResumableCallHostTrap),
     Park(wasmi::ResumableCallHostTrap, BlockOn),
@@ -255,6 +263,7 @@ impl ProcessManager {
         let (done_tx, done_rx): (Sender<Completion<Done>>, _) = mpsc::channel();
         let waker: Arc<Mutex<Option<Waker>>> = Arc::default();
         let workers = Workers::start(config.workers, config.io_workers, done_tx, waker.clone());
+        let sched = Scheduler::with_workers(config.sched_workers);
         Self {
             modules: ModuleCache::new(wasmi_config, config.module_cache_capacity),
             linkers: HashMap::new(),
@@ -264,6 +273,7 @@ impl ProcessManager {
                 epoch: Instant::now(),
                 futex: Mutex::new(FutexTable::default()),
                 schemes: Mutex::new(SchemeTable::default()),
+                kick: std::sync::OnceLock::new(),
                 regions: Arc::new(RegionAccounting::new(
                     config.max_regions,
                     config.max_region_bytes,
@@ -275,7 +285,8 @@ impl ProcessManager {
             loader,
             config,
             procs: HashMap::new(),
-            sched: Scheduler::default(),
+            sched,
+            here: None,
             next_pid: 1,
             live: 0,
             orphans: VecDeque::new(),
@@ -354,24 +365,28 @@ impl ProcessManager {
         let tree = tree.unwrap_or(pid);
         let args: Vec<&str> = opts.args.iter().map(String::as_str).collect();
         let account = self.env.memory.account(opts.owner.uid);
+        let log = Arc::new(Mutex::new(ProcessLog::with_budget(self.config.log_capacity, &account)));
+        let regions = Arc::new(Mutex::new(RegionHoldings {
+            pending_shares: Vec::new(),
+            bytes: 0,
+            max_bytes: opts.limits.max_region_bytes,
+        }));
         let state = ProcessState {
             pid,
             caps: opts.caps,
             memory: None,
             args: msg::encode(&args).into_boxed_slice(),
-            log: ProcessLog::with_budget(self.config.log_capacity, &account),
+            log: log.clone(),
             env: self.env.clone(),
             limiter: MemoryLimiter::new(opts.limits.max_pages, account.clone()),
             syscall: None,
             handles: HandleTable::new(opts.limits.max_handles),
-            pending_shares: Vec::new(),
-            region_bytes: 0,
-            max_region_bytes: opts.limits.max_region_bytes,
+            regions: regions.clone(),
             namespace: opts.namespace.clone().into(),
         };
         let mut store = Store::new(&module.generation.engine, state);
         store.limiter(|s| &mut s.limiter);
-        let given = self.slice_for(&opts.limits, 0, 0);
+        let given = slice_for(self.config.slice_fuel, &opts.limits, 0, 0);
         set_fuel(&mut store, given);
         let instantiated = self.linker(&module.generation).instantiate_and_start(&mut store, &module.module);
         let fuel_used = given - store.get_fuel().unwrap_or(0);
@@ -401,7 +416,7 @@ impl ProcessManager {
             }
         };
         let exited = matches!(sched, Sched::Exited(_));
-        let mut proc = Box::new(Process {
+        let proc = Box::new(Process {
             pid,
             parent: opts.parent,
             name: opts.name,
@@ -414,7 +429,9 @@ impl ProcessManager {
             sched,
             fuel_used,
             exit_pages: 0,
-            exit_log: None,
+            log,
+            regions,
+            stop: None,
             children: Vec::new(),
             owner: opts.owner,
             tree,
@@ -423,7 +440,7 @@ impl ProcessManager {
             parent.children.push(pid);
         }
         if exited {
-            proc.exit_log = Some(ProcessLog::new(0));
+            *proc.log() = ProcessLog::new(0);
             if let Some(status) = proc.status() {
                 self.env.output.exited(pid, status);
             }
@@ -435,7 +452,8 @@ impl ProcessManager {
             self.live += 1;
             *self.trees.entry(tree).or_insert(0) += 1;
             self.procs.insert(pid, proc);
-            self.sched.push_ready(pid);
+            let home = self.home();
+            self.sched.push_ready(pid, home);
         }
         Ok(pid)
     }
@@ -447,16 +465,6 @@ impl ProcessManager {
             if pid != 0 && !self.procs.contains_key(&pid) {
                 return pid;
             }
-        }
-    }
-
-    /// The fuel to give for one slice: at least `required`, at most the
-    /// budget left.
-    fn slice_for(&self, limits: &Limits, fuel_used: u64, required: u64) -> u64 {
-        let slice = self.config.slice_fuel.max(required);
-        match limits.fuel {
-            Some(budget) => slice.min(budget.saturating_sub(fuel_used)),
-            None => slice,
         }
     }
 
@@ -487,7 +495,7 @@ impl ProcessManager {
         let mut turns = 0;
         self.poll_events();
         while turns < max_turns {
-            let Some(pid) = self.sched.pop() else { break };
+            let Some(pid) = self.sched.pop(self.here.unwrap_or(0)) else { break };
             if self.run_turn(pid) {
                 turns += 1;
             }
@@ -552,112 +560,147 @@ impl ProcessManager {
         }
     }
 
-    /// Runs one turn of `pid`; false if it was not ready.
+    /// Runs one turn of `pid` on the calling thread; false if it was not
+    /// ready.
     fn run_turn(&mut self, pid: Pid) -> bool {
-        let Some(mut proc) = self.procs.remove(&pid) else {
+        let Some(mut turn) = self.begin_turn(pid) else {
             return false;
         };
-        let resume = match std::mem::replace(&mut proc.sched, Sched::Running) {
-            Sched::Ready(r) => r,
-            other => {
-                proc.sched = other;
-                self.procs.insert(pid, proc);
-                return false;
-            }
-        };
-        let end = self.drive(&mut proc, resume);
-        let exited = match end {
-            TurnEnd::Preempted(call) => {
-                proc.sched = Sched::Ready(Resume::Preempted(call));
-                self.sched.push_ready(pid);
-                false
-            }
-            TurnEnd::Yield(call) => {
-                proc.sched = Sched::Ready(Resume::Return(call, 0));
-                self.sched.push_ready(pid);
-                false
-            }
-            TurnEnd::Park(call, on) => {
-                proc.sched = Sched::Blocked(call, on);
-                false
-            }
-            TurnEnd::Exit(status) => {
-                self.finish(&mut proc, status);
-                true
-            }
-        };
-        let parent = proc.parent;
-        self.procs.insert(pid, proc);
-        if exited {
-            self.after_exit(pid, parent);
+        if let Some(end) =
+            run_slice(&mut turn, &mut |turn, call, syscall| self.turn_syscall(turn, call, syscall))
+        {
+            self.end_turn(turn, end);
         }
         true
     }
 
-    /// Runs a process until its slice ends, it parks, or it exits.
-    fn drive(&mut self, proc: &mut Process, resume: Resume) -> TurnEnd {
+    /// Starts a turn of `pid`: its execution state leaves the table (the
+    /// record stays, `Running`). `None` when it is not ready (or ran out
+    /// of fuel, which ends it here).
+    pub(crate) fn begin_turn(&mut self, pid: Pid) -> Option<Turn> {
+        let slice_fuel = self.config.slice_fuel;
+        let proc = self.procs.get_mut(&pid)?;
+        let resume = match std::mem::replace(&mut proc.sched, Sched::Running) {
+            Sched::Ready(r) => r,
+            other => {
+                proc.sched = other;
+                return None;
+            }
+        };
         let required = match &resume {
             Resume::Preempted(call) => call.required_fuel(),
             _ => 0,
         };
-        let given = self.slice_for(&proc.limits, proc.fuel_used, required);
-        if given < required.max(1) {
-            return TurnEnd::Exit(ExitStatus::OutOfFuel);
+        let given = slice_for(slice_fuel, &proc.limits, proc.fuel_used, required);
+        proc.exit_pages = proc.memory_pages();
+        if given < required.max(1) || proc.store.is_none() {
+            proc.sched = Sched::Ready(resume);
+            let proc = self.procs.remove(&pid)?;
+            let status = if given < required.max(1) {
+                ExitStatus::OutOfFuel
+            } else {
+                ExitStatus::Trapped("internal: live process without a store".into())
+            };
+            self.close_turn(proc, TurnEnd::Exit(status));
+            return None;
         }
-        let Some(store) = proc.store.as_mut() else {
-            return TurnEnd::Exit(ExitStatus::Trapped("internal: live process without a store".into()));
+        Some(Turn { pid, store: proc.store.take(), resume: Some(resume), given, unaccounted: given })
+    }
+
+    /// A syscall of a running turn, handled with the process's record.
+    /// The turn goes on with the returned value, or ends here (parked,
+    /// yielded, exited: `None`), in one step so no wake-up is lost.
+    pub(crate) fn turn_syscall(
+        &mut self,
+        turn: &mut Turn,
+        call: ResumableCallHostTrap,
+        syscall: Syscall,
+    ) -> Option<(ResumableCallHostTrap, i64)> {
+        let mut proc = self.procs.remove(&turn.pid)?;
+        proc.store = turn.store.take();
+        account(&mut proc, &mut turn.unaccounted);
+        let outcome = if proc.stop == Some(Stop::Kill) {
+            SyscallOutcome::Exit(ExitStatus::Killed)
+        } else {
+            self.syscall(&mut proc, syscall)
         };
-        set_fuel(store, given);
-        let mut result = match resume {
-            Resume::Start(entry) => entry.call_resumable(&mut *store, &[], &mut []),
-            Resume::Preempted(call) => call.resume(&mut *store, &mut []),
-            Resume::Return(call, value) => call.resume(&mut *store, &[Val::I64(value)], &mut []),
-        };
-        // Fuel still in the store when it was last accounted: `fuel_used`
-        // stays current across syscalls (process_info, spawn budgets).
-        let mut unaccounted = given;
-        let account = |proc: &mut Process, unaccounted: &mut u64| {
-            let left = proc.store.as_ref().and_then(|s| s.get_fuel().ok()).unwrap_or(0);
-            proc.fuel_used += unaccounted.saturating_sub(left);
-            *unaccounted = left;
-        };
-        let end = loop {
-            match result {
-                Ok(ResumableCall::Finished) => break TurnEnd::Exit(ExitStatus::Exited(0)),
-                Ok(ResumableCall::OutOfFuel(call)) => break TurnEnd::Preempted(call),
-                Ok(ResumableCall::HostTrap(call)) => {
-                    account(proc, &mut unaccounted);
-                    let syscall = proc.store.as_mut().and_then(|s| s.data_mut().syscall.take());
-                    let Some(syscall) = syscall else {
-                        break TurnEnd::Exit(ExitStatus::Trapped(truncate(call.host_error().to_string())));
-                    };
-                    match self.syscall(proc, syscall) {
-                        SyscallOutcome::Return(value) => {
-                            let Some(store) = proc.store.as_mut() else {
-                                break TurnEnd::Exit(ExitStatus::Killed);
-                            };
-                            result = call.resume(store, &[Val::I64(value)], &mut []);
-                        }
-                        SyscallOutcome::Yield => break TurnEnd::Yield(call),
-                        SyscallOutcome::Park(on) => break TurnEnd::Park(call, on),
-                        SyscallOutcome::Exit(status) => break TurnEnd::Exit(status),
-                    }
-                }
-                Err(e) => match proc.store.as_ref() {
-                    Some(store) => break TurnEnd::Exit(trap_status(store, &e)),
-                    None => break TurnEnd::Exit(ExitStatus::Trapped(truncate(e.to_string()))),
-                },
+        match outcome {
+            SyscallOutcome::Return(value) => {
+                turn.store = proc.store.take();
+                self.procs.insert(turn.pid, proc);
+                Some((call, value))
             }
-        };
-        account(proc, &mut unaccounted);
-        match end {
+            SyscallOutcome::Yield => {
+                self.close_turn(proc, TurnEnd::Yield(call));
+                None
+            }
+            SyscallOutcome::Park(on) => {
+                self.close_turn(proc, TurnEnd::Park(call, on));
+                None
+            }
+            SyscallOutcome::Exit(status) => {
+                self.close_turn(proc, TurnEnd::Exit(status));
+                None
+            }
+        }
+    }
+
+    /// Ends a turn that its slice or the guest itself ended.
+    pub(crate) fn end_turn(&mut self, mut turn: Turn, end: TurnEnd) {
+        let Some(mut proc) = self.procs.remove(&turn.pid) else { return };
+        proc.store = turn.store.take();
+        account(&mut proc, &mut turn.unaccounted);
+        self.close_turn(proc, end);
+    }
+
+    /// Puts a process whose turn ended back in the table, in the state
+    /// `end` says (or as a kill or suspension asked meanwhile says).
+    fn close_turn(&mut self, mut proc: Box<Process>, end: TurnEnd) {
+        let pid = proc.pid;
+        let end = match end {
             TurnEnd::Preempted(call)
                 if proc.fuel_left().is_some_and(|left| left < call.required_fuel().max(1)) =>
             {
                 TurnEnd::Exit(ExitStatus::OutOfFuel)
             }
             end => end,
+        };
+        let stop = proc.stop.take();
+        let end = match end {
+            TurnEnd::Exit(status) => TurnEnd::Exit(status),
+            _ if stop == Some(Stop::Kill) => TurnEnd::Exit(ExitStatus::Killed),
+            end => end,
+        };
+        let next = match end {
+            TurnEnd::Preempted(call) => Sched::Ready(Resume::Preempted(call)),
+            TurnEnd::Yield(call) => Sched::Ready(Resume::Return(call, 0)),
+            TurnEnd::Park(call, on) => Sched::Blocked(call, on),
+            TurnEnd::Exit(status) => {
+                self.finish(&mut proc, status);
+                let parent = proc.parent;
+                self.procs.insert(pid, proc);
+                self.after_exit(pid, parent);
+                return;
+            }
+        };
+        let ready = matches!(next, Sched::Ready(_));
+        if stop == Some(Stop::Suspend) {
+            proc.sched = Sched::Suspended(Box::new(next));
+            self.procs.insert(pid, proc);
+            return;
         }
+        proc.sched = next;
+        self.procs.insert(pid, proc);
+        if ready {
+            let home = self.home();
+            self.sched.push_ready(pid, home);
+        }
+    }
+
+    /// The run queue for processes queued now: the worker holding the
+    /// manager, else the least loaded.
+    fn home(&self) -> usize {
+        self.here.unwrap_or_else(|| self.sched.least_loaded())
     }
 
     /// Ends a process: frees its store, keeps its log and status.
@@ -677,13 +720,13 @@ impl ProcessManager {
         }
         proc.exit_pages = proc.memory_pages();
         proc.module = None;
-        if let Some(store) = proc.store.take() {
-            let mut log = store.into_data().log;
-            if proc.parent.is_some() {
-                // Kept until the parent waits: only its tail.
-                log.shrink(self.config.exit_log_capacity);
-            }
-            proc.exit_log = Some(log);
+        // The store goes, and with it the memory and handles; regions
+        // shared with the process and never attached go too.
+        drop(proc.store.take());
+        *lock(&proc.regions) = RegionHoldings::default();
+        if proc.parent.is_some() {
+            // Kept until the parent waits: only its tail.
+            proc.log().shrink(self.config.exit_log_capacity);
         }
         if let Some(n) = self.trees.get_mut(&proc.tree) {
             *n -= 1;
@@ -762,7 +805,8 @@ impl ProcessManager {
         };
         *slot = Sched::Ready(Resume::Return(call, value));
         if matches!(proc.sched, Sched::Ready(_)) {
-            self.sched.push_woken(pid);
+            let home = self.here.unwrap_or_else(|| self.sched.least_loaded());
+            self.sched.push_woken(pid, home);
         }
     }
 
@@ -902,7 +946,12 @@ impl ProcessManager {
     pub fn region_notifier(&self) -> RegionNotifier {
         let env = self.env.clone();
         Arc::new(move |region: &Region, offset: u64, count: u32| {
-            env.futex.lock().unwrap_or_else(|e| e.into_inner()).notify((region.id(), offset), count)
+            let woken =
+                env.futex.lock().unwrap_or_else(|e| e.into_inner()).notify((region.id(), offset), count);
+            if woken > 0 {
+                env.kick();
+            }
+            woken
         })
     }
 
@@ -924,6 +973,12 @@ impl ProcessManager {
         if proc.is_exited() {
             self.procs.insert(pid, proc);
             return Err(ControlError::NoSuchProcess);
+        }
+        if matches!(proc.sched, Sched::Running) {
+            // On a scheduler thread now: it ends when its turn does.
+            proc.stop = Some(Stop::Kill);
+            self.procs.insert(pid, proc);
+            return Ok(());
         }
         self.finish(&mut proc, ExitStatus::Killed);
         let parent = proc.parent;
@@ -948,6 +1003,11 @@ impl ProcessManager {
         let proc = self.procs.get_mut(&pid).ok_or(ControlError::NoSuchProcess)?;
         match proc.sched {
             Sched::Exited(_) => Err(ControlError::NoSuchProcess),
+            Sched::Running if proc.stop.is_none() => {
+                // On a scheduler thread now: suspended when its turn ends.
+                proc.stop = Some(Stop::Suspend);
+                Ok(())
+            }
             Sched::Suspended(_) | Sched::Running => Err(ControlError::InvalidState),
             _ => {
                 let prev = std::mem::replace(&mut proc.sched, Sched::Running);
@@ -960,6 +1020,10 @@ impl ProcessManager {
     /// Lets a suspended process run again.
     pub fn resume(&mut self, pid: Pid) -> Result<(), ControlError> {
         let proc = self.procs.get_mut(&pid).ok_or(ControlError::NoSuchProcess)?;
+        if matches!(proc.sched, Sched::Running) && proc.stop == Some(Stop::Suspend) {
+            proc.stop = None;
+            return Ok(());
+        }
         if !matches!(proc.sched, Sched::Suspended(_)) {
             return Err(if proc.is_exited() {
                 ControlError::NoSuchProcess
@@ -972,7 +1036,8 @@ impl ProcessManager {
         };
         proc.sched = *inner;
         if matches!(proc.sched, Sched::Ready(_)) {
-            self.sched.push_ready(pid);
+            let home = self.here.unwrap_or_else(|| self.sched.least_loaded());
+            self.sched.push_ready(pid, home);
         }
         Ok(())
     }
@@ -1063,9 +1128,87 @@ impl ProcessManager {
         ticket
     }
 
+    /// True when something waits for the embedder: a module it asked
+    /// for, a scheme reply or registration event.
+    pub fn has_news(&self) -> bool {
+        !self.loads.is_empty() || self.schemes().has_news()
+    }
+
     /// Module loads finished since the last call, by ticket.
     pub fn take_loaded_modules(&mut self) -> Vec<(u64, LoadResult)> {
         std::mem::take(&mut self.loads)
+    }
+}
+
+/// A process's turn: its execution state, out of the table while it runs
+/// (on a scheduler thread, without the manager's lock).
+pub(crate) struct Turn {
+    pid: Pid,
+    store: Option<Store<ProcessState>>,
+    resume: Option<Resume>,
+    given: u64,
+    /// Fuel in the store not yet counted in the process's `fuel_used`.
+    unaccounted: u64,
+}
+
+/// Handles a syscall of a running turn; `None` when the turn ended there.
+pub(crate) type OnSyscall<'a> =
+    dyn FnMut(&mut Turn, ResumableCallHostTrap, Syscall) -> Option<(ResumableCallHostTrap, i64)> + 'a;
+
+/// Runs a turn's wasm until its slice ends, the guest ends, or a syscall
+/// ends the turn (`None`: `on_syscall` already put the process back).
+/// Needs no access to the process table: this is what runs in parallel.
+pub(crate) fn run_slice(turn: &mut Turn, on_syscall: &mut OnSyscall<'_>) -> Option<TurnEnd> {
+    let (Some(store), Some(resume)) = (turn.store.as_mut(), turn.resume.take()) else {
+        return Some(TurnEnd::Exit(ExitStatus::Trapped("internal: a turn without a store".into())));
+    };
+    set_fuel(store, turn.given);
+    let mut result = match resume {
+        Resume::Start(entry) => entry.call_resumable(&mut *store, &[], &mut []),
+        Resume::Preempted(call) => call.resume(&mut *store, &mut []),
+        Resume::Return(call, value) => call.resume(&mut *store, &[Val::I64(value)], &mut []),
+    };
+    loop {
+        match result {
+            Ok(ResumableCall::Finished) => return Some(TurnEnd::Exit(ExitStatus::Exited(0))),
+            Ok(ResumableCall::OutOfFuel(call)) => return Some(TurnEnd::Preempted(call)),
+            Ok(ResumableCall::HostTrap(call)) => {
+                let syscall = turn.store.as_mut().and_then(|s| s.data_mut().syscall.take());
+                let Some(syscall) = syscall else {
+                    return Some(TurnEnd::Exit(ExitStatus::Trapped(truncate(call.host_error().to_string()))));
+                };
+                let (call, value) = on_syscall(turn, call, syscall)?;
+                let Some(store) = turn.store.as_mut() else {
+                    return Some(TurnEnd::Exit(ExitStatus::Killed));
+                };
+                result = call.resume(store, &[Val::I64(value)], &mut []);
+            }
+            Err(e) => {
+                let status = match turn.store.as_ref() {
+                    Some(store) => trap_status(store, &e),
+                    None => ExitStatus::Trapped(truncate(e.to_string())),
+                };
+                return Some(TurnEnd::Exit(status));
+            }
+        }
+    }
+}
+
+/// Counts the fuel burnt since the last count into `fuel_used` (kept
+/// current across syscalls: process_info, spawn budgets).
+fn account(proc: &mut Process, unaccounted: &mut u64) {
+    let left = proc.store.as_ref().and_then(|s| s.get_fuel().ok()).unwrap_or(0);
+    proc.fuel_used += unaccounted.saturating_sub(left);
+    *unaccounted = left;
+}
+
+/// The fuel to give for one slice: at least `required`, at most the
+/// budget left.
+fn slice_for(slice_fuel: u64, limits: &Limits, fuel_used: u64, required: u64) -> u64 {
+    let slice = slice_fuel.max(required);
+    match limits.fuel {
+        Some(budget) => slice.min(budget.saturating_sub(fuel_used)),
+        None => slice,
     }
 }
 

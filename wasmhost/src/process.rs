@@ -44,6 +44,18 @@ pub struct HostEnv {
     pub memory: Arc<crate::limits::MemoryBudget>,
     /// Guest-implemented schemes.
     pub schemes: Mutex<SchemeTable>,
+    /// Tells the scheduler threads that a hostcall made work for the
+    /// manager (a futex wake, a scheme reply); unset without them.
+    pub kick: std::sync::OnceLock<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl HostEnv {
+    /// See [`HostEnv::kick`].
+    pub fn kick(&self) {
+        if let Some(kick) = self.kick.get() {
+            kick();
+        }
+    }
 }
 
 impl std::fmt::Debug for HostEnv {
@@ -183,6 +195,28 @@ pub const SHARES_PER_SENDER: usize = 16;
 /// Most shares pending at one process from senders other than its parent.
 pub const SHARES_FROM_OTHERS: usize = 48;
 
+/// A process's logs, reachable by the control plane while the process
+/// runs on a scheduler thread (its store is there then).
+pub type SharedLog = Arc<Mutex<ProcessLog>>;
+
+/// The regions a process holds and those shared with it, reachable by
+/// other processes' syscalls while it runs elsewhere.
+#[derive(Debug, Default)]
+pub struct RegionHoldings {
+    /// Regions shared with it, not yet attached.
+    pub pending_shares: Vec<PendingShare>,
+    /// Bytes of the regions it holds (pending shares included).
+    pub bytes: u64,
+    /// Most region bytes it may hold.
+    pub max_bytes: u64,
+}
+
+/// Locks a mutex of per-process state (never poisoned in practice:
+/// holders do not panic).
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The data of a process's wasmi store: everything its hostcalls touch.
 #[derive(Debug)]
 pub struct ProcessState {
@@ -195,7 +229,7 @@ pub struct ProcessState {
     /// Arguments, postcard-encoded once at spawn.
     pub args: Box<[u8]>,
     /// stdout/stderr.
-    pub log: ProcessLog,
+    pub log: SharedLog,
     /// Shared environment.
     pub env: Arc<HostEnv>,
     /// Enforces the memory limit.
@@ -204,12 +238,8 @@ pub struct ProcessState {
     pub syscall: Option<Syscall>,
     /// Handle table.
     pub handles: HandleTable<HandleObject>,
-    /// Regions shared with this process, not yet attached.
-    pub pending_shares: Vec<PendingShare>,
-    /// Bytes of the regions it holds.
-    pub region_bytes: u64,
-    /// Most region bytes it may hold.
-    pub max_region_bytes: u64,
+    /// Its regions' accounting.
+    pub regions: Arc<Mutex<RegionHoldings>>,
     /// Namespace grants for fs and socket hostcalls.
     pub namespace: Arc<[crate::namespace::Grant]>,
 }
@@ -290,6 +320,15 @@ impl Sched {
     }
 }
 
+/// What to do with a process when its turn on a scheduler thread ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// End it (`Killed`).
+    Kill,
+    /// Suspend it.
+    Suspend,
+}
+
 /// The manager's record of a process, live or exited.
 #[derive(Debug)]
 pub struct Process {
@@ -318,8 +357,13 @@ pub struct Process {
     pub fuel_used: u64,
     /// Memory pages at exit (live processes read their store).
     pub exit_pages: u32,
-    /// Logs kept after exit (live processes keep them in the store).
-    pub exit_log: Option<ProcessLog>,
+    /// Its logs (shared with its store while it lives).
+    pub log: SharedLog,
+    /// Its regions' accounting (shared with its store).
+    pub regions: Arc<Mutex<RegionHoldings>>,
+    /// A kill or suspension asked for while it ran on a scheduler thread,
+    /// applied when its turn ends.
+    pub stop: Option<Stop>,
     /// Live children and unreaped dead ones.
     pub children: Vec<Pid>,
     /// The user it acts for.
@@ -340,11 +384,8 @@ impl Process {
     }
 
     /// The logs, live or kept after exit.
-    pub fn log(&self) -> Option<&ProcessLog> {
-        match &self.store {
-            Some(store) => Some(&store.data().log),
-            None => self.exit_log.as_ref(),
-        }
+    pub fn log(&self) -> std::sync::MutexGuard<'_, ProcessLog> {
+        lock(&self.log)
     }
 
     /// The exit status once exited.
@@ -353,6 +394,11 @@ impl Process {
             Sched::Exited(s) => Some(s),
             _ => None,
         }
+    }
+
+    /// Its scheduling state as the ABI names it.
+    pub fn info_state(&self) -> RunState {
+        self.sched.run_state()
     }
 
     /// True once exited.

@@ -1,13 +1,16 @@
 //! Run queues and timers.
 //!
-//! Two FIFO queues of pids: `woken` holds processes whose blocking
-//! hostcall just completed, `ready` holds preempted and yielding ones.
-//! Woken processes go first, so a guest answering a message or a timer
-//! does so within one time slice even while many guests spin; to keep
-//! spinners from starving, at most [`WOKEN_BURST`] woken processes run
-//! in a row while `ready` is non-empty. Timers are a min-heap of
+//! Each scheduler thread (worker) has its own run queue: two FIFO queues
+//! of pids, `woken` for processes whose blocking hostcall just completed
+//! and `ready` for preempted and yielding ones. Woken processes go first,
+//! so a guest answering a message or a timer does so within one time
+//! slice even while many guests spin; to keep spinners from starving, at
+//! most [`WOKEN_BURST`] woken processes run in a row while `ready` is
+//! non-empty. A process is queued where it last ran (a woken one where it
+//! was woken, next to its waker); a worker whose queue is empty steals
+//! the oldest entry of the longest other queue. Timers are a min-heap of
 //! `(deadline, pid, token)`; a timer whose token no longer matches the
-//! process's sleep is stale and ignored.
+//! process's wait is stale and ignored.
 //!
 //! The queues hold pids only; the manager checks each popped pid is still
 //! ready (a process killed while queued is skipped).
@@ -21,29 +24,20 @@ use crate::Pid;
 /// Most woken processes run in a row while preempted ones wait.
 pub const WOKEN_BURST: u32 = 8;
 
-/// Run queues and timers.
+/// One worker's run queue.
 #[derive(Debug, Default)]
-pub struct Scheduler {
+struct RunQueue {
     woken: VecDeque<Pid>,
     ready: VecDeque<Pid>,
     burst: u32,
-    timers: BinaryHeap<Reverse<(Instant, Pid, u64)>>,
-    next_token: u64,
 }
 
-impl Scheduler {
-    /// Queues a process that was just woken from a blocking call.
-    pub fn push_woken(&mut self, pid: Pid) {
-        self.woken.push_back(pid);
+impl RunQueue {
+    fn len(&self) -> usize {
+        self.woken.len() + self.ready.len()
     }
 
-    /// Queues a process that was preempted, yielded or is new.
-    pub fn push_ready(&mut self, pid: Pid) {
-        self.ready.push_back(pid);
-    }
-
-    /// The next process to run.
-    pub fn pop(&mut self) -> Option<Pid> {
+    fn pop(&mut self) -> Option<Pid> {
         let take_woken = !self.woken.is_empty() && (self.ready.is_empty() || self.burst < WOKEN_BURST);
         if take_woken {
             self.burst += 1;
@@ -54,14 +48,107 @@ impl Scheduler {
         }
     }
 
+    /// The entry a thief takes: the oldest preempted one, else the oldest
+    /// woken one.
+    fn steal(&mut self) -> Option<Pid> {
+        self.ready.pop_front().or_else(|| self.woken.pop_front())
+    }
+}
+
+/// Run queues and timers.
+#[derive(Debug)]
+pub struct Scheduler {
+    queues: Vec<RunQueue>,
+    queued: usize,
+    steals: u64,
+    timers: BinaryHeap<Reverse<(Instant, Pid, u64)>>,
+    next_token: u64,
+}
+
+impl Default for Scheduler {
+    fn default() -> Self {
+        Self::with_workers(1)
+    }
+}
+
+impl Scheduler {
+    /// Run queues for `workers` scheduler threads (at least one).
+    pub fn with_workers(workers: usize) -> Self {
+        Self {
+            queues: (0..workers.max(1)).map(|_| RunQueue::default()).collect(),
+            queued: 0,
+            steals: 0,
+            timers: BinaryHeap::new(),
+            next_token: 0,
+        }
+    }
+
+    /// Number of run queues.
+    pub fn workers(&self) -> usize {
+        self.queues.len()
+    }
+
+    fn queue(&mut self, worker: usize) -> &mut RunQueue {
+        let n = self.queues.len();
+        &mut self.queues[worker % n]
+    }
+
+    /// The worker with the shortest run queue.
+    pub fn least_loaded(&self) -> usize {
+        (0..self.queues.len()).min_by_key(|w| self.queues[*w].len()).unwrap_or(0)
+    }
+
+    /// Queues a process that was just woken from a blocking call, on
+    /// `worker`'s queue.
+    pub fn push_woken(&mut self, pid: Pid, worker: usize) {
+        self.queue(worker).woken.push_back(pid);
+        self.queued += 1;
+    }
+
+    /// Queues a process that was preempted, yielded or is new, on
+    /// `worker`'s queue.
+    pub fn push_ready(&mut self, pid: Pid, worker: usize) {
+        self.queue(worker).ready.push_back(pid);
+        self.queued += 1;
+    }
+
+    /// The next process for `worker`: from its own queue, else stolen
+    /// from the longest other queue.
+    pub fn pop(&mut self, worker: usize) -> Option<Pid> {
+        if self.queued == 0 {
+            return None;
+        }
+        let own = worker % self.queues.len();
+        let pid = match self.queues[own].pop() {
+            Some(pid) => Some(pid),
+            None => {
+                let victim = (0..self.queues.len()).max_by_key(|w| self.queues[*w].len())?;
+                let stolen = self.queues[victim].steal();
+                if stolen.is_some() {
+                    self.steals += 1;
+                }
+                stolen
+            }
+        };
+        if pid.is_some() {
+            self.queued -= 1;
+        }
+        pid
+    }
+
+    /// How many processes were taken from another worker's queue.
+    pub fn steals(&self) -> u64 {
+        self.steals
+    }
+
     /// True when no process is queued.
     pub fn is_idle(&self) -> bool {
-        self.woken.is_empty() && self.ready.is_empty()
+        self.queued == 0
     }
 
     /// Queued processes.
     pub fn queued(&self) -> usize {
-        self.woken.len() + self.ready.len()
+        self.queued
     }
 
     /// A fresh timer token.
@@ -103,15 +190,35 @@ mod tests {
     fn woken_first_but_bounded() {
         let mut s = Scheduler::default();
         for p in 1..=3 {
-            s.push_ready(p);
+            s.push_ready(p, 0);
         }
         for p in 10..30 {
-            s.push_woken(p);
+            s.push_woken(p, 0);
         }
-        let order: Vec<Pid> = (0..12).filter_map(|_| s.pop()).collect();
+        let order: Vec<Pid> = (0..12).filter_map(|_| s.pop(0)).collect();
         assert_eq!(&order[..8], &[10, 11, 12, 13, 14, 15, 16, 17]);
         assert_eq!(order[8], 1);
         assert_eq!(&order[9..], &[18, 19, 20]);
+    }
+
+    #[test]
+    fn an_idle_worker_steals_the_oldest_entry_of_the_longest_queue() {
+        let mut s = Scheduler::with_workers(3);
+        for p in 1..=4 {
+            s.push_ready(p, 0);
+        }
+        s.push_ready(9, 1);
+        // Worker 2 has nothing: it takes pid 1 from worker 0 (4 queued).
+        assert_eq!(s.pop(2), Some(1));
+        assert_eq!(s.steals(), 1);
+        // Worker 1 runs its own first.
+        assert_eq!(s.pop(1), Some(9));
+        assert_eq!(s.pop(1), Some(2));
+        assert_eq!(s.queued(), 2);
+        assert_eq!(s.pop(0), Some(3));
+        assert_eq!(s.pop(0), Some(4));
+        assert_eq!(s.pop(0), None);
+        assert!(s.is_idle());
     }
 
     #[test]

@@ -214,7 +214,7 @@ impl ProcessManager {
         let size = region.len() as u64;
         match state.handles.insert(HandleObject::Region(region), Rights::ALL) {
             Ok(handle) => {
-                state.region_bytes += size;
+                crate::process::lock(&proc.regions).bytes += size;
                 i64::from(handle)
             }
             Err(e) => -i64::from(e),
@@ -254,15 +254,12 @@ impl ProcessManager {
             return errno(if self.procs.contains_key(&pid) { EPERM } else { ESRCH });
         }
         let from = proc.pid;
-        let (target, parent) = if pid == proc.pid {
-            (proc.store.as_mut(), proc.parent)
-        } else {
-            match self.procs.get_mut(&pid) {
-                Some(p) => (p.store.as_mut(), p.parent),
-                None => (None, None),
-            }
-        };
-        let Some(state) = target.map(|s| s.data_mut()) else { return errno(ESRCH) };
+        // The target may be running on another scheduler thread: its
+        // region accounting is reachable through the record.
+        let target = if pid == proc.pid { Some(&*proc) } else { self.procs.get(&pid).map(|p| &**p) };
+        let Some(target) = target.filter(|p| !p.is_exited()) else { return errno(ESRCH) };
+        let parent = target.parent;
+        let mut state = crate::process::lock(&target.regions);
         let size = region.len() as u64;
         let pending = &state.pending_shares;
         let room = if Some(from) == parent {
@@ -271,10 +268,10 @@ impl ProcessManager {
             pending.iter().filter(|s| s.from == from).count() < SHARES_PER_SENDER
                 && pending.iter().filter(|s| Some(s.from) != parent).count() < SHARES_FROM_OTHERS
         };
-        if !room || state.region_bytes.saturating_add(size) > state.max_region_bytes {
+        if !room || state.bytes.saturating_add(size) > state.max_bytes {
             return errno(ENOSPC);
         }
-        state.region_bytes += size;
+        state.bytes += size;
         state.pending_shares.push(crate::process::PendingShare { region, rights, from });
         SyscallOutcome::Return(id)
     }
@@ -297,11 +294,11 @@ impl ProcessManager {
         match self.spawn_in(module, opts, Some(proc.tree)) {
             Ok(child) => {
                 proc.children.push(child);
-                if let Some(store) = self.procs.get_mut(&child).and_then(|c| c.store.as_mut()) {
-                    let state = store.data_mut();
+                if let Some(child) = self.procs.get(&child).filter(|c| !c.is_exited()) {
+                    let mut held = crate::process::lock(&child.regions);
                     for (region, rights) in call.grants {
-                        state.region_bytes += region.len() as u64;
-                        state.pending_shares.push(crate::process::PendingShare {
+                        held.bytes += region.len() as u64;
+                        held.pending_shares.push(crate::process::PendingShare {
                             region,
                             rights,
                             from: proc.pid,

@@ -89,8 +89,8 @@ impl Rig {
             texts.push(("client", SCHEME_CLIENT.to_string(), Caps::NONE, vec!["fz:/"]));
         }
         for (name, text, caps, grants) in &texts {
-            let pm = daemon.manager();
-            let module = compile_own(pm, text);
+            let mut pm = daemon.manager();
+            let module = compile_own(&pm, text);
             let fuel = if *name == "spin" { Some(2_000_000) } else { None };
             pm.spawn(module, guest_opts(name, *caps, fuel, owner, grants)).expect("a harness guest spawns");
         }
@@ -386,7 +386,7 @@ impl Rig {
             self.daemon.close(fd);
         }
         self.collect();
-        kill_all(self.daemon.manager());
+        kill_all(&mut self.daemon.manager());
         for _ in 0..3 {
             self.daemon.step(4);
             self.collect();
@@ -397,7 +397,7 @@ impl Rig {
                 break;
             }
             self.daemon.manager().wait_for_events(Some(Duration::from_millis(1)));
-            kill_all(self.daemon.manager());
+            kill_all(&mut self.daemon.manager());
             self.daemon.step(4);
             self.collect();
         }

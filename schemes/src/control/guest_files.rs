@@ -66,7 +66,7 @@ impl Daemon {
         prefix: String,
     ) -> Result<GuestFile, i32> {
         let op = SchemeOp::Open { path, flags };
-        let tag = self.pm.scheme_request(name, op)?;
+        let tag = self.kernel.lock().scheme_request(name, op)?;
         let acc = flags & wasmd_abi::scheme::flags::O_ACCMODE;
         let mut file = GuestFile {
             scheme: name.to_string(),
@@ -77,7 +77,12 @@ impl Daemon {
         };
         let deadline = std::time::Instant::now() + OPEN_BUDGET_TIME;
         for _ in 0..OPEN_BUDGET_TURNS {
-            self.pm.run(1);
+            if self.kernel.workers() == 0 {
+                self.kernel.lock().run(1);
+            } else {
+                // The provider runs on a scheduler thread.
+                std::thread::sleep(std::time::Duration::from_micros(20));
+            }
             self.stash_scheme_replies();
             if self.settle_open(&mut file) || std::time::Instant::now() >= deadline {
                 break;
@@ -91,7 +96,8 @@ impl Daemon {
 
     /// Moves the manager's scheme replies into the daemon's stash.
     fn stash_scheme_replies(&mut self) {
-        for (tag, reply) in self.pm.take_scheme_replies() {
+        let replies = self.kernel.lock().take_scheme_replies();
+        for (tag, reply) in replies {
             if !self.abandoned.remove(&tag) {
                 self.scheme_replies.insert(tag, reply);
             }
@@ -153,7 +159,8 @@ impl Daemon {
                     // Sent at once by `Daemon::unlink_scheme`, never on a file.
                     PendingOp::Unlink => return Sent::Done(Err(EBADF)),
                 };
-                match self.pm.scheme_request(&file.scheme, op) {
+                let sent = self.kernel.lock().scheme_request(&file.scheme, op);
+                match sent {
                     Ok(tag) => Sent::Tag(tag),
                     // The provider is gone.
                     Err(ENOENT) => Sent::Done(Err(EIO)),
@@ -172,7 +179,7 @@ impl Daemon {
     pub(crate) fn guest_close(&mut self, file: GuestFile) {
         match file.state {
             GuestState::Open(remote) => {
-                let _ = self.pm.scheme_request(&file.scheme, SchemeOp::Close { id: remote });
+                let _ = self.kernel.lock().scheme_request(&file.scheme, SchemeOp::Close { id: remote });
             }
             GuestState::Opening(tag) => {
                 self.orphan_opens.insert(tag, file.scheme);
@@ -189,7 +196,7 @@ impl Daemon {
         for tag in orphans {
             let scheme = self.orphan_opens.remove(&tag).unwrap_or_default();
             if let Some(Reply::Value(remote)) = self.scheme_replies.remove(&tag) {
-                let _ = self.pm.scheme_request(&scheme, SchemeOp::Close { id: remote });
+                let _ = self.kernel.lock().scheme_request(&scheme, SchemeOp::Close { id: remote });
             }
         }
         let mut still = Vec::new();

@@ -228,7 +228,7 @@ struct Pending {
 /// The daemon's OS-neutral state: the process manager and the control
 /// tree's open files.
 pub struct Daemon {
-    pm: ProcessManager,
+    kernel: wasmhost::Kernel,
     files: HashMap<u64, OpenFile>,
     next_id: u64,
     pending: Vec<Pending>,
@@ -269,10 +269,13 @@ fn is_dir(node: &Node) -> bool {
 }
 
 impl Daemon {
-    /// A daemon around `pm`, deciding who may do what by `policy`.
+    /// A daemon around `pm`, deciding who may do what by `policy`. With
+    /// `sched_workers` in `pm`'s config, its guests run on that many
+    /// scheduler threads; with none, on the thread that calls
+    /// [`Daemon::step`].
     pub fn new(pm: ProcessManager, policy: Policy) -> Self {
         Self {
-            pm,
+            kernel: wasmhost::Kernel::new(pm),
             files: HashMap::new(),
             next_id: 1,
             pending: Vec::new(),
@@ -300,9 +303,20 @@ impl Daemon {
         Self::new(pm, Policy::new(crate::sys::current_owner().uid))
     }
 
-    /// The process manager.
-    pub fn manager(&mut self) -> &mut ProcessManager {
-        &mut self.pm
+    /// The process manager, locked.
+    pub fn manager(&mut self) -> wasmhost::KernelGuard<'_> {
+        self.kernel.lock()
+    }
+
+    /// Sets the function called (from any thread) when the daemon should
+    /// look again: a worker job finished, a guest exited or wrote output.
+    pub fn set_waker(&mut self, waker: wasmhost::worker::Waker) {
+        self.kernel.set_waker(waker);
+    }
+
+    /// Counters of the scheduler threads.
+    pub fn kernel_stats(&self) -> wasmhost::KernelStats {
+        self.kernel.stats()
     }
 
     /// Opens `path` (relative to `/scheme/wasm`, without a leading `/`)
@@ -343,7 +357,7 @@ impl Daemon {
         let (first, rest) = path.split_once('/').unwrap_or((path, ""));
         match (first, rest) {
             ("", "") => Ok(Node::Root),
-            ("ps", "") => Ok(Node::Snapshot(render::ps(&self.pm))),
+            ("ps", "") => Ok(Node::Snapshot(render::ps(&self.kernel.lock()))),
             ("spawn", "") => Ok(Node::Spawn(SpawnState::Empty)),
             ("run", "") => Ok(Node::EmptyDir),
             ("shm", "") => Ok(Node::ShmDir),
@@ -351,13 +365,13 @@ impl Daemon {
             ("shm", "index") => Ok(Node::Snapshot(self.shm_index(caller))),
             ("shm", id) => {
                 let id: u64 = id.parse().map_err(|_| ENOENT)?;
-                let region = self.pm.region(id).ok_or(ENOENT)?;
+                let region = self.kernel.lock().region(id).ok_or(ENOENT)?;
                 self.may_control(caller, region.owner())?;
                 Ok(Node::Shm(region))
             }
             ("chan", id) => {
                 let id: u64 = id.parse().map_err(|_| ENOENT)?;
-                let region = self.pm.region(id).ok_or(ENOENT)?;
+                let region = self.kernel.lock().region(id).ok_or(ENOENT)?;
                 self.may_control(caller, region.owner())?;
                 let mode = open_flags & flags::O_ACCMODE;
                 let (can_read, can_write) =
@@ -377,14 +391,14 @@ impl Daemon {
             }
             (pid, file) => {
                 let pid: Pid = pid.parse().map_err(|_| ENOENT)?;
-                let owner = self.pm.process(pid).ok_or(ENOENT)?.owner;
+                let owner = self.kernel.lock().process(pid).ok_or(ENOENT)?.owner;
                 if !file.is_empty() {
                     self.may_control(caller, owner)?;
                 }
                 match file {
                     "" => Ok(Node::PidDir),
-                    "status" => render::status(&self.pm, pid).map(Node::Snapshot).ok_or(ENOENT),
-                    "log" => render::log(&self.pm, pid).map(Node::Snapshot).ok_or(ENOENT),
+                    "status" => render::status(&self.kernel.lock(), pid).map(Node::Snapshot).ok_or(ENOENT),
+                    "log" => render::log(&self.kernel.lock(), pid).map(Node::Snapshot).ok_or(ENOENT),
                     "wait" => Ok(Node::Wait(pid)),
                     "ctl" => Ok(Node::Ctl(pid)),
                     _ => Err(ENOENT),
@@ -397,8 +411,8 @@ impl Daemon {
     /// hold `grants`: as that user (see [`policy::SpawnLoader`]).
     fn load_for(&mut self, caller: Caller, grants: Vec<wasmhost::namespace::Grant>, module: String) -> u64 {
         let user = (!self.policy.is_privileged(caller)).then_some(caller);
-        let loader = policy::SpawnLoader { user, grants, platform: self.pm.platform() };
-        self.pm.load_module_async(Arc::new(loader), module)
+        let loader = policy::SpawnLoader { user, grants, platform: self.kernel.lock().platform() };
+        self.kernel.lock().load_module_async(Arc::new(loader), module)
     }
 
     /// The tree path of `path` opened relative to the open directory
@@ -503,9 +517,10 @@ impl Daemon {
             Node::Run(RunState::Loading) => Poll::Pending,
             Node::Run(RunState::Failed(e)) => Poll::Ready(Err(*e)),
             Node::Run(RunState::Running { pid, cursor }) => {
-                let Some(proc) = self.pm.process(*pid) else { return Poll::Ready(Ok(Vec::new())) };
+                let pm = self.kernel.lock();
+                let Some(proc) = pm.process(*pid) else { return Poll::Ready(Ok(Vec::new())) };
                 let exited = proc.is_exited();
-                let Some(log) = proc.log() else { return Poll::Ready(Ok(Vec::new())) };
+                let log = proc.log();
                 let read = log.stdout.read_from(*cursor, len);
                 if read.bytes.is_empty() && !exited {
                     return Poll::Pending;
@@ -513,11 +528,14 @@ impl Daemon {
                 *cursor = read.next;
                 Poll::Ready(Ok(read.bytes))
             }
-            Node::Wait(pid) => match self.pm.process(*pid).and_then(|p| p.status()) {
-                Some(status) => Poll::Ready(Ok(slice(format!("{status}\n").as_bytes()))),
-                None if self.pm.process(*pid).is_none() => Poll::Ready(Err(ESRCH)),
-                None => Poll::Pending,
-            },
+            Node::Wait(pid) => {
+                let pm = self.kernel.lock();
+                match pm.process(*pid).map(|p| p.status()) {
+                    Some(Some(status)) => Poll::Ready(Ok(slice(format!("{status}\n").as_bytes()))),
+                    None => Poll::Ready(Err(ESRCH)),
+                    Some(None) => Poll::Pending,
+                }
+            }
         }
     }
 
@@ -581,12 +599,12 @@ impl Daemon {
         let text = std::str::from_utf8(data).map_err(|_| EINVAL)?.trim();
         let mut words = text.split_whitespace();
         let result = match (words.next(), words.next(), words.next()) {
-            (Some("kill"), None, _) => self.pm.kill(pid),
-            (Some("suspend"), None, _) => self.pm.suspend(pid),
-            (Some("resume"), None, _) => self.pm.resume(pid),
+            (Some("kill"), None, _) => self.kernel.lock().kill(pid),
+            (Some("suspend"), None, _) => self.kernel.lock().suspend(pid),
+            (Some("resume"), None, _) => self.kernel.lock().resume(pid),
             (Some("refuel"), Some(n), None) => {
                 let fuel: u64 = n.parse().map_err(|_| EINVAL)?;
-                self.pm.refuel(pid, fuel)
+                self.kernel.lock().refuel(pid, fuel)
             }
             _ => {
                 log::warn!("pid {pid}: unknown ctl command `{text}`");
@@ -699,7 +717,8 @@ impl Daemon {
     pub fn unlink_scheme(&mut self, name: &str, path: &str, unlink_flags: u32, token: Token) -> Poll<()> {
         let path = path.trim_matches('/');
         let op = wasmd_abi::scheme::SchemeOp::Unlink { path, flags: unlink_flags };
-        match self.pm.scheme_request(name, op) {
+        let sent = self.kernel.lock().scheme_request(name, op);
+        match sent {
             Ok(tag) => {
                 self.pending.push(Pending { token, id: NO_FILE, op: PendingOp::Unlink, tag: Some(tag) });
                 Poll::Pending
@@ -714,7 +733,8 @@ impl Daemon {
         match (first, rest) {
             ("ps" | "spawn" | "run" | "shm" | "chan" | "scheme", _) => true,
             (pid, file) => pid.parse::<Pid>().ok().is_some_and(|pid| {
-                self.pm.process(pid).is_some() && ["", "status", "log", "wait", "ctl"].contains(&file)
+                self.kernel.lock().process(pid).is_some()
+                    && ["", "status", "log", "wait", "ctl"].contains(&file)
             }),
         }
     }
@@ -734,8 +754,9 @@ impl Daemon {
             Node::Root => {
                 let mut v: Vec<Entry> = ["ps", "spawn"].iter().map(|n| entry(n, kind::REGULAR)).collect();
                 v.extend(["run", "shm", "chan", "scheme"].iter().map(|n| entry(n, kind::DIRECTORY)));
-                for pid in self.pm.pids() {
-                    if self.pm.process(pid).is_some_and(|p| !p.is_exited()) {
+                let pm = self.kernel.lock();
+                for pid in pm.pids() {
+                    if pm.process(pid).is_some_and(|p| !p.is_exited()) {
                         v.push(entry(&pid.to_string(), kind::DIRECTORY));
                     }
                 }
@@ -744,7 +765,9 @@ impl Daemon {
             Node::PidDir => {
                 ["status", "log", "wait", "ctl"].iter().map(|n| entry(n, kind::REGULAR)).collect()
             }
-            Node::SchemeDir => self.pm.scheme_names().iter().map(|n| entry(n, kind::DIRECTORY)).collect(),
+            Node::SchemeDir => {
+                self.kernel.lock().scheme_names().iter().map(|n| entry(n, kind::DIRECTORY)).collect()
+            }
             Node::ShmDir => std::iter::once(entry("index", kind::REGULAR))
                 .chain(
                     self.visible_regions(file.caller)
@@ -808,7 +831,10 @@ impl Daemon {
     /// Runs guests for up to `turns` time slices, starts what finished
     /// loading, and completes pending requests that became ready.
     pub fn step(&mut self, turns: usize) {
-        self.pm.run(turns);
+        self.kernel.looked();
+        if self.kernel.workers() == 0 {
+            self.kernel.lock().run(turns);
+        }
         self.settle();
     }
 
@@ -824,14 +850,23 @@ impl Daemon {
     /// after each time slice) says so; a frontend that can tell cheaply
     /// whether a request waits stops at once when one does.
     pub fn step_while(&mut self, go_on: impl FnMut() -> bool) {
-        self.pm.run_while(go_on);
+        self.kernel.looked();
+        if self.kernel.workers() == 0 {
+            self.kernel.lock().run_while(go_on);
+        }
         self.settle();
     }
 
     /// After guests ran: starts what finished loading and completes
     /// pending requests that became ready.
     fn settle(&mut self) {
-        for (ticket, result) in self.pm.take_loaded_modules() {
+        if self.kernel.workers() > 0 {
+            // Worker jobs that finished since the scheduler threads last
+            // looked (a module this daemon asked for).
+            self.kernel.lock().poll_events();
+        }
+        let loaded = self.kernel.lock().take_loaded_modules();
+        for (ticket, result) in loaded {
             let Some(Load { file, spec, owner }) = self.loads.remove(&ticket) else { continue };
             let spawned = result.map_err(|e| {
                 log::warn!("spawn failed: {e}");
@@ -907,10 +942,11 @@ impl Daemon {
             Node::Chan(chan) => chan.readable(),
             Node::Run(RunState::Loading) | Node::Spawn(SpawnState::Loading) => false,
             Node::Run(RunState::Running { pid, cursor }) => self
-                .pm
+                .kernel
+                .lock()
                 .process(*pid)
-                .is_none_or(|p| p.is_exited() || p.log().is_some_and(|l| l.stdout.total() > *cursor)),
-            Node::Wait(pid) => self.pm.process(*pid).is_none_or(|p| p.is_exited()),
+                .is_none_or(|p| p.is_exited() || p.log().stdout.total() > *cursor),
+            Node::Wait(pid) => self.kernel.lock().process(*pid).is_none_or(|p| p.is_exited()),
             _ => true,
         }
     }
@@ -937,7 +973,7 @@ impl Daemon {
                 opts.name = name;
             }
         }
-        self.pm.spawn(module, opts).map_err(|e| {
+        self.kernel.lock().spawn(module, opts).map_err(|e| {
             log::warn!("spawn of {} failed: {e}", path.display());
             e.errno()
         })
@@ -988,14 +1024,14 @@ impl Daemon {
 
     /// A region wrapped for the channel code.
     fn ring(&self, region: Arc<wasmhost::region::Region>) -> shared_memory::HostRing {
-        shared_memory::HostRing::new(region, self.pm.region_notifier())
+        shared_memory::HostRing::new(region, self.kernel.lock().region_notifier())
     }
 
     /// Live regions `caller` may see: their processes' (all, when
     /// privileged).
     fn visible_regions(&self, caller: Caller) -> Vec<Arc<wasmhost::region::Region>> {
-        let ids = self.pm.region_ids();
-        let regions = ids.into_iter().filter_map(|id| self.pm.region(id));
+        let ids = self.kernel.lock().region_ids();
+        let regions = ids.into_iter().filter_map(|id| self.kernel.lock().region(id));
         regions.filter(|r| self.policy.may_control(caller, r.owner())).collect()
     }
 
@@ -1042,9 +1078,15 @@ impl Daemon {
     /// How long the frontend may sleep before the next [`Daemon::step`]
     /// (`None`: until an external event).
     pub fn idle_timeout(&self) -> Option<std::time::Duration> {
-        if self.pm.queued() > 0 {
+        if self.kernel.workers() > 0 {
+            // Scheduler threads run guests and timers; they wake the
+            // frontend when it should look.
+            return None;
+        }
+        let pm = self.kernel.lock();
+        if pm.queued() > 0 {
             return Some(std::time::Duration::ZERO);
         }
-        self.pm.next_deadline().map(|d| d.saturating_duration_since(std::time::Instant::now()))
+        pm.next_deadline().map(|d| d.saturating_duration_since(std::time::Instant::now()))
     }
 }

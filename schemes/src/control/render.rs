@@ -91,7 +91,8 @@ pub fn status(pm: &ProcessManager, pid: Pid) -> Option<Vec<u8>> {
 
 /// `<pid>/log`: stdout so far, then stderr (after a separator line).
 pub fn log(pm: &ProcessManager, pid: Pid) -> Option<Vec<u8>> {
-    let log = pm.process(pid)?.log()?;
+    let proc = pm.process(pid)?;
+    let log = proc.log();
     let mut out = log.stdout.contents();
     let err = log.stderr.contents();
     if !err.is_empty() {

@@ -102,6 +102,8 @@ fn close(caller: &mut Ctx<'_>, handle: i32) -> CallResult {
             wasmd_abi::scheme::SchemeOp::Close { id },
             crate::guest_scheme::Origin::External,
         );
+        drop(table);
+        state.env.kick();
     }
     Ok(0)
 }

@@ -23,8 +23,10 @@ fn write(caller: &mut Ctx<'_>, stream: i32, ptr: i32, len: i32) -> CallResult {
     }
     let (mem, state) = memory_and_state(caller)?;
     let bytes = &mem[guest_range(mem.len(), ptr, len)?];
-    let ring = if stream == STDOUT { &mut state.log.stdout } else { &mut state.log.stderr };
+    let mut log = crate::process::lock(&state.log);
+    let ring = if stream == STDOUT { &mut log.stdout } else { &mut log.stderr };
     ring.push(bytes);
+    drop(log);
     state.env.output.output(state.pid, stream, bytes);
     Ok(bytes.len() as i64)
 }

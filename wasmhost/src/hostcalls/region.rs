@@ -49,9 +49,11 @@ fn alloc(caller: &Ctx<'_>, size: i64) -> Result<Syscall, i32> {
     }
     let size = (size as u64).div_ceil(PAGE_SIZE as u64) * PAGE_SIZE as u64;
     let state = caller.data();
-    if state.region_bytes.saturating_add(size) > state.max_region_bytes {
+    let held = crate::process::lock(&state.regions);
+    if held.bytes.saturating_add(size) > held.max_bytes {
         return Err(ENOSPC);
     }
+    drop(held);
     if state.handles.len() >= state.handles.capacity() {
         return Err(EMFILE);
     }
@@ -76,13 +78,14 @@ fn share(caller: &Ctx<'_>, handle: i32, pid: i32, rights: i32) -> Result<Syscall
 fn attach(caller: &mut Ctx<'_>, id: i64) -> CallResult {
     require(caller, Caps::SHARED_MEMORY)?;
     let state = caller.data_mut();
-    let index = state.pending_shares.iter().position(|s| s.region.id() == id as u64).ok_or(ENOENT)?;
+    let mut held = crate::process::lock(&state.regions);
+    let index = held.pending_shares.iter().position(|s| s.region.id() == id as u64).ok_or(ENOENT)?;
     // Its bytes were counted when it was shared.
-    let share = state.pending_shares.swap_remove(index);
+    let share = held.pending_shares.swap_remove(index);
     match state.handles.insert(HandleObject::Region(share.region.clone()), share.rights) {
         Ok(handle) => Ok(i64::from(handle)),
         Err(e) => {
-            state.pending_shares.push(share);
+            held.pending_shares.push(share);
             Err(e)
         }
     }
@@ -95,7 +98,8 @@ fn detach(caller: &mut Ctx<'_>, handle: i32) -> CallResult {
     }
     let entry = state.handles.remove(handle as u32)?;
     if let HandleObject::Region(region) = entry.object {
-        state.region_bytes = state.region_bytes.saturating_sub(region.len() as u64);
+        let mut held = crate::process::lock(&state.regions);
+        held.bytes = held.bytes.saturating_sub(region.len() as u64);
     }
     Ok(0)
 }
@@ -158,8 +162,16 @@ fn notify(caller: &Ctx<'_>, handle: i32, offset: i64, count: i32) -> CallResult 
     let state = caller.data();
     let region = region(state, handle, Rights::READ)?;
     region.atomic_u32(offset as u64)?;
-    let mut futex = state.env.futex.lock().unwrap_or_else(|e| e.into_inner());
-    Ok(i64::from(futex.notify((region.id(), offset as u64), count.max(0) as u32)))
+    let woken = state
+        .env
+        .futex
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .notify((region.id(), offset as u64), count.max(0) as u32);
+    if woken > 0 {
+        state.env.kick();
+    }
+    Ok(i64::from(woken))
 }
 
 /// Registers a region hostcall whose body only needs `&ProcessState`.

@@ -49,7 +49,7 @@ pub fn serve(mut daemon: Daemon, path: &Path) -> std::io::Result<()> {
     let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
     let waker: Arc<OwnedFd> = Arc::new(eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?);
     let wake = waker.clone();
-    daemon.manager().set_waker(Arc::new(move || {
+    daemon.set_waker(Arc::new(move || {
         let _ = rustix::io::write(wake.as_fd(), &1u64.to_ne_bytes());
     }));
     epoll::add(&epoll, &listener, EventData::new_u64(LISTENER), EventFlags::IN)?;

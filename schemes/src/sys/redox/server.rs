@@ -68,7 +68,7 @@ pub fn serve(mut daemon: Daemon) -> std::io::Result<()> {
     let (mut wake_rx, wake_tx) = std::io::pipe()?;
     set_nonblock(&wake_rx)?;
     let wake_tx = std::sync::Mutex::new(wake_tx);
-    daemon.manager().set_waker(std::sync::Arc::new(move || {
+    daemon.set_waker(std::sync::Arc::new(move || {
         if let Ok(mut tx) = wake_tx.lock() {
             let _ = tx.write(&[1]);
         }
@@ -436,7 +436,8 @@ impl Server {
     /// Makes a socket for each newly registered guest scheme; retires the
     /// socket of each scheme that went away (see the module docs).
     fn schemes_changed(&mut self, daemon: &mut Daemon, queue: &EventQueue<usize>) -> std::io::Result<()> {
-        for event in daemon.manager().take_scheme_events() {
+        let events = daemon.manager().take_scheme_events();
+        for event in events {
             match event {
                 SchemeEvent::Registered(name) => self.add_guest_scheme(name, queue),
                 SchemeEvent::Gone(name) => {

@@ -1,0 +1,316 @@
+//! The kernel: a [`ProcessManager`] shared by a pool of scheduler threads
+//! that run its guests in parallel.
+//!
+//! Each scheduler thread (worker) loops: take the manager's lock, handle
+//! due events (timers, worker completions, futex and scheme wake-ups),
+//! pop a process from its run queue (or steal one, see
+//! [`crate::Scheduler`]) and take its execution state out of the table
+//! ([`ProcessManager::begin_turn`]); then **release the lock** and run
+//! the guest's wasm for one fuel slice. A syscall takes the lock for
+//! just its handling ([`ProcessManager::turn_syscall`]); the end of the
+//! slice takes it to put the process back. So guests run on every core,
+//! and whoever else takes the lock — the control plane answering a
+//! request, another worker's syscall — waits at most for one syscall's
+//! handling, never for a slice.
+//!
+//! A process runs on one worker at a time (its `Store` moves with its
+//! turn); its record stays in the table, marked running, so `ps`, kill
+//! and suspend see it: a kill or suspension of a running process is
+//! applied when its turn ends (at the latest after one slice).
+//!
+//! Idle workers spin briefly on an epoch counter (bumped whenever work
+//! may have appeared: a process queued, a worker job done, a request
+//! from the embedder), then sleep on a condition variable until the next
+//! timer. The embedder (the daemon) is woken through its waker when a
+//! turn ends in a way it may care about (an exit, a park, output).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::manager::{run_slice, ProcessManager};
+use crate::worker::Waker;
+
+/// How long an idle worker spins before it sleeps.
+const SPIN: Duration = Duration::from_micros(50);
+/// Longest sleep of an idle worker with no timer armed.
+const IDLE_SLEEP: Duration = Duration::from_millis(100);
+
+/// Counters of the scheduler threads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    /// Turns run by each worker.
+    pub turns: Vec<u64>,
+    /// Processes taken from another worker's run queue.
+    pub steals: u64,
+}
+
+struct Shared {
+    pm: Mutex<ProcessManager>,
+    /// Bumped whenever work may have appeared.
+    epoch: AtomicU64,
+    sleepers: AtomicUsize,
+    idle: Mutex<()>,
+    wake: Condvar,
+    stop: AtomicBool,
+    turns: Vec<AtomicU64>,
+    embedder: Mutex<Option<Waker>>,
+    /// The embedder was woken and has not looked yet.
+    poked: AtomicBool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, ProcessManager> {
+        self.pm.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Work may have appeared: wake idle workers.
+    fn bump(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            let _idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            self.wake.notify_all();
+        }
+    }
+
+    /// Wakes the embedder once until it looks.
+    fn poke(&self) {
+        if !self.poked.swap(true, Ordering::SeqCst) {
+            if let Some(w) = self.embedder.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                w();
+            }
+        }
+    }
+}
+
+/// A process manager and the scheduler threads running its guests (see
+/// the module docs). With no threads (`sched_workers == 0` in its
+/// config) it is a plain shared manager whose embedder runs guests with
+/// [`ProcessManager::run`].
+pub struct Kernel {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kernel").field("workers", &self.threads.len()).finish_non_exhaustive()
+    }
+}
+
+/// The manager, locked. Dropping it tells idle workers that work may
+/// have appeared (a spawn, a request to a guest scheme, a kill).
+pub struct KernelGuard<'a> {
+    guard: MutexGuard<'a, ProcessManager>,
+    shared: &'a Shared,
+}
+
+impl std::fmt::Debug for KernelGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.guard.fmt(f)
+    }
+}
+
+impl std::ops::Deref for KernelGuard<'_> {
+    type Target = ProcessManager;
+    fn deref(&self) -> &ProcessManager {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for KernelGuard<'_> {
+    fn deref_mut(&mut self) -> &mut ProcessManager {
+        &mut self.guard
+    }
+}
+
+impl Drop for KernelGuard<'_> {
+    fn drop(&mut self) {
+        self.shared.bump();
+    }
+}
+
+impl Kernel {
+    /// Starts `pm`'s scheduler threads (as many as its config's
+    /// `sched_workers`).
+    pub fn new(mut pm: ProcessManager) -> Self {
+        let workers = pm.config.sched_workers;
+        let shared = Arc::new_cyclic(|me: &std::sync::Weak<Shared>| {
+            let weak = me.clone();
+            pm.set_waker(Arc::new(move || {
+                if let Some(shared) = weak.upgrade() {
+                    shared.bump();
+                    if let Some(w) = shared.embedder.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                        w();
+                    }
+                }
+            }));
+            let weak = me.clone();
+            let _ = pm.env.kick.set(Arc::new(move || {
+                if let Some(shared) = weak.upgrade() {
+                    shared.bump();
+                }
+            }));
+            Shared {
+                pm: Mutex::new(pm),
+                epoch: AtomicU64::new(0),
+                sleepers: AtomicUsize::new(0),
+                idle: Mutex::new(()),
+                wake: Condvar::new(),
+                stop: AtomicBool::new(false),
+                turns: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+                embedder: Mutex::new(None),
+                poked: AtomicBool::new(false),
+            }
+        });
+        let threads = (0..workers)
+            .filter_map(|id| {
+                let shared = shared.clone();
+                std::thread::Builder::new()
+                    .name(format!("wasmd-sched-{id}"))
+                    .spawn(move || worker(&shared, id))
+                    .map_err(|e| log::error!("cannot start scheduler thread {id}: {e}"))
+                    .ok()
+            })
+            .collect();
+        Self { shared, threads }
+    }
+
+    /// The manager, locked (see [`KernelGuard`]).
+    pub fn lock(&self) -> KernelGuard<'_> {
+        let mut guard = self.shared.lock();
+        guard.here = None;
+        KernelGuard { guard, shared: &self.shared }
+    }
+
+    /// Number of scheduler threads (0: the embedder runs guests).
+    pub fn workers(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Sets the function called (from any thread) when the embedder
+    /// should look: a worker job finished, a process exited or parked,
+    /// output was written.
+    pub fn set_waker(&self, waker: Waker) {
+        *self.shared.embedder.lock().unwrap_or_else(|e| e.into_inner()) = Some(waker);
+    }
+
+    /// The embedder looks now: later events wake it again.
+    pub fn looked(&self) {
+        self.shared.poked.store(false, Ordering::SeqCst);
+    }
+
+    /// Turns per worker and steals so far.
+    pub fn stats(&self) -> KernelStats {
+        KernelStats {
+            turns: self.shared.turns.iter().map(|t| t.load(Ordering::Relaxed)).collect(),
+            steals: self.shared.lock().sched.steals(),
+        }
+    }
+}
+
+impl Drop for Kernel {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.bump();
+        {
+            let _idle = self.shared.idle.lock().unwrap_or_else(|e| e.into_inner());
+            self.shared.wake.notify_all();
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A scheduler thread's loop (see the module docs).
+fn worker(shared: &Shared, id: usize) {
+    loop {
+        if shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        // Read before looking for work: anything that appears later bumps it.
+        let epoch = shared.epoch.load(Ordering::SeqCst);
+        let mut pm = shared.lock();
+        pm.here = Some(id);
+        pm.poll_events();
+        let news = pm.has_news();
+        let next = pm.sched.pop(id);
+        let Some(pid) = next else {
+            let deadline = pm.next_deadline();
+            drop(pm);
+            if news {
+                shared.poke();
+            }
+            idle(shared, epoch, deadline);
+            continue;
+        };
+        let Some(mut turn) = pm.begin_turn(pid) else { continue };
+        let output_before = pm.process(pid).map(|p| p.log().total());
+        let more = !pm.sched.is_idle();
+        drop(pm);
+        if more {
+            shared.bump();
+        }
+        let end = run_slice(&mut turn, &mut |turn, call, syscall| {
+            let mut pm = shared.lock();
+            pm.here = Some(id);
+            let next = pm.turn_syscall(turn, call, syscall);
+            let queued = !pm.sched.is_idle();
+            drop(pm);
+            if queued {
+                shared.bump();
+            }
+            next
+        });
+        shared.turns[id].fetch_add(1, Ordering::Relaxed);
+        let mut pm = shared.lock();
+        pm.here = Some(id);
+        if let Some(end) = end {
+            pm.end_turn(turn, end);
+        }
+        // Anything but a plain requeue (an exit, a park, a suspension)
+        // may matter to the embedder.
+        let ended = pm.process(pid).is_none_or(|p| p.info_state() != wasmd_abi::RunState::Ready);
+        let wrote = pm.process(pid).map(|p| p.log().total()) != output_before || pm.has_news();
+        let queued = !pm.sched.is_idle();
+        drop(pm);
+        if queued {
+            shared.bump();
+        }
+        if ended || wrote {
+            shared.poke();
+        }
+    }
+}
+
+/// Waits for work: spins on the epoch for [`SPIN`], then sleeps until it
+/// changes or `deadline` (a timer) passes.
+fn idle(shared: &Shared, epoch: u64, deadline: Option<Instant>) {
+    let spin_until = Instant::now() + SPIN;
+    while Instant::now() < spin_until {
+        if shared.epoch.load(Ordering::SeqCst) != epoch || shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        std::hint::spin_loop();
+    }
+    let mut guard = shared.idle.lock().unwrap_or_else(|e| e.into_inner());
+    shared.sleepers.fetch_add(1, Ordering::SeqCst);
+    loop {
+        if shared.epoch.load(Ordering::SeqCst) != epoch || shared.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let now = Instant::now();
+        let wait = match deadline {
+            Some(d) if d <= now => break,
+            Some(d) => (d - now).min(IDLE_SLEEP),
+            None => IDLE_SLEEP,
+        };
+        guard = shared.wake.wait_timeout(guard, wait).unwrap_or_else(|e| e.into_inner()).0;
+        if deadline.is_none() && Instant::now() >= now + wait {
+            break;
+        }
+    }
+    shared.sleepers.fetch_sub(1, Ordering::SeqCst);
+}
