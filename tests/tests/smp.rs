@@ -1,0 +1,147 @@
+//! Guests on several scheduler threads ([`wasmhost::Kernel`]): parallel
+//! turns, wake-ups across workers, kill and suspend of a process running
+//! on another worker.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmd::loader::FsModuleLoader;
+use wasmd::sys::OsPlatform;
+use wasmd_abi::{Caps, ExitStatus, RunState};
+use wasmd_tests::{CapturedOutput, GUESTS_DIR, WAT_DIR};
+use wasmhost::{Kernel, Limits, ManagerConfig, Pid, ProcessManager, SpawnOptions};
+
+fn kernel(workers: usize) -> (Kernel, Arc<CapturedOutput>) {
+    let out = Arc::new(CapturedOutput::default());
+    let loader = FsModuleLoader::new([PathBuf::from(GUESTS_DIR), PathBuf::from(WAT_DIR)]);
+    let config = ManagerConfig { sched_workers: workers, ..ManagerConfig::default() };
+    let pm = ProcessManager::new(config, Arc::new(OsPlatform::new().unwrap()), Arc::new(loader), out.clone());
+    (Kernel::new(pm), out)
+}
+
+fn spawn(k: &Kernel, path: &Path, args: &[&str]) -> Pid {
+    let mut pm = k.lock();
+    let (module, resolved) = pm.load_module(path.to_str().unwrap()).expect("module loads");
+    let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+    let mut all_args = vec![name.clone()];
+    all_args.extend(args.iter().map(|s| s.to_string()));
+    let opts = SpawnOptions {
+        name,
+        args: all_args,
+        caps: Caps::DEFAULT,
+        limits: Limits::default(),
+        parent: None,
+        module_path: Some(resolved),
+        namespace: Vec::new(),
+        owner: wasmhost::Owner::ROOT,
+    };
+    pm.spawn(module, opts).expect("spawns")
+}
+
+fn state(k: &Kernel, pid: Pid) -> RunState {
+    k.lock().info(pid).unwrap().state
+}
+
+fn fuel(k: &Kernel, pid: Pid) -> u64 {
+    k.lock().info(pid).unwrap().fuel_used
+}
+
+/// Waits until `pid` exits; its status.
+fn wait_exit(k: &Kernel, pid: Pid, secs: u64) -> ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(status) = k.lock().process(pid).and_then(|p| p.status().cloned()) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "pid {pid} did not finish");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Waits until `f` holds.
+fn eventually(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn spinning_guests_run_on_both_workers_and_are_killed_while_running() {
+    let (k, _) = kernel(2);
+    let spinners: Vec<Pid> = (0..4).map(|_| spawn(&k, &wasmd_tests::wat("loop"), &[])).collect();
+    eventually("every spinner ran", 10, || spinners.iter().all(|p| fuel(&k, *p) > 1_000_000));
+    let stats = k.stats();
+    assert_eq!(stats.turns.len(), 2);
+    assert!(stats.turns.iter().all(|t| *t > 0), "a worker ran nothing: {stats:?}");
+    // Killed wherever they are (some on a worker right now).
+    for p in &spinners {
+        k.lock().kill(*p).unwrap();
+    }
+    for p in spinners {
+        assert_eq!(wait_exit(&k, p, 5), ExitStatus::Killed);
+    }
+    assert_eq!(k.lock().live(), 0);
+}
+
+#[test]
+fn a_guest_running_on_another_worker_is_suspended_and_resumed() {
+    let (k, _) = kernel(2);
+    let spinner = spawn(&k, &wasmd_tests::wat("loop"), &[]);
+    eventually("the spinner runs", 10, || state(&k, spinner) == RunState::Running);
+    k.lock().suspend(spinner).unwrap();
+    eventually("the suspension takes effect at the end of the turn", 5, || {
+        state(&k, spinner) == RunState::Suspended
+    });
+    let stopped = fuel(&k, spinner);
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(fuel(&k, spinner), stopped, "a suspended process burnt fuel");
+    k.lock().resume(spinner).unwrap();
+    eventually("it runs again", 5, || fuel(&k, spinner) > stopped);
+    k.lock().kill(spinner).unwrap();
+    assert_eq!(wait_exit(&k, spinner, 5), ExitStatus::Killed);
+}
+
+fn fields(line: &str) -> HashMap<String, String> {
+    line.split_whitespace().filter_map(|w| w.split_once('=')).map(|(k, v)| (k.into(), v.into())).collect()
+}
+
+#[test]
+fn channel_readers_and_writers_on_different_workers_lose_nothing() {
+    // Writers and readers wake each other through futexes in the ring
+    // (Park: writers wait for the strong readers), across workers.
+    let (k, out) = kernel(2);
+    let args = ["w=3", "r=3", "n=400", "size=40", "cap=4096", "max=256"];
+    let coordinator = spawn(&k, &wasmd_tests::guest("chan_test"), &args);
+    assert_eq!(wait_exit(&k, coordinator, 60), ExitStatus::Exited(0), "{}", out.text(coordinator, 2));
+    let text = out.text(coordinator, 1);
+    let mut readers = 0;
+    for line in text.lines().filter(|l| l.starts_with("spawned ")) {
+        let f = fields(line);
+        let pid: Pid = f["pid"].parse().unwrap();
+        assert!(text.contains(&format!("exit pid={pid} status=exited(0)")), "{text}");
+        if f["role"] == "reader" {
+            let summary = fields(out.text(pid, 1).trim());
+            assert_eq!(summary["frames"], "1200", "{summary:?}");
+            for key in ["in_order", "gapless", "intact"] {
+                assert_eq!(summary[key], "true", "{key}: {summary:?}");
+            }
+            readers += 1;
+        }
+    }
+    assert_eq!(readers, 3);
+    let stats = k.stats();
+    assert!(stats.turns.iter().all(|t| *t > 0), "a worker ran nothing: {stats:?}");
+}
+
+#[test]
+fn sleeping_guests_wake_on_time_with_idle_workers() {
+    let (k, _) = kernel(2);
+    let started = Instant::now();
+    let sleeper = spawn(&k, &wasmd_tests::guest("worker"), &["sleep", "30"]);
+    assert_eq!(wait_exit(&k, sleeper, 10), ExitStatus::Exited(0));
+    assert!(started.elapsed() >= Duration::from_millis(30));
+}
