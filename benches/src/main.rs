@@ -14,6 +14,7 @@
 //! | [`channel`] | `chan64_frames_per_s`, `chan64_mb_per_s`, `chan4k_gb_per_s`, `chan4k_vs_pipe` |
 //! | [`scheme_rtt`] | `scheme_rtt_us` |
 //! | [`compute`] | `compute_vs_wasmi`, `compute_vs_native` |
+//! | [`smp`] | `smp_compute_speedup` |
 //! | [`preempt`] | `preempt_p99_ms`, `preempt_p50_ms` |
 //! | [`control`] | `ps_flood_p99_ms`, `ps_flood_p50_ms`, `ps_busy_p99_ms`, `ps_busy_p50_ms` |
 //! | [`churn`] | `module_churn_rss_mib` |
@@ -34,6 +35,7 @@ mod idle;
 mod preempt;
 mod report;
 mod scheme_rtt;
+mod smp;
 mod spawn;
 
 use std::time::Instant;
@@ -42,7 +44,7 @@ use anyhow::{bail, Context, Result};
 
 /// The groups of figures, by the `--only` names.
 const GROUPS: &[&str] =
-    &["hostcall", "spawn", "idle", "channel", "scheme", "compute", "preempt", "control", "churn"];
+    &["hostcall", "spawn", "idle", "channel", "scheme", "compute", "smp", "preempt", "control", "churn"];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -107,6 +109,7 @@ fn main() -> Result<()> {
     group("channel", &mut || channel::figures(quick));
     group("scheme", &mut || scheme_rtt::figures(quick));
     group("compute", &mut || compute::figures(quick));
+    group("smp", &mut || smp::figures(quick));
     group("preempt", &mut || preempt::figures(quick));
     group("control", &mut || control::figures(quick));
     group("churn", &mut churn::figures);

@@ -282,6 +282,9 @@ fn worker(shared: &Shared, id: usize) {
         if ended || wrote {
             shared.poke();
         }
+        // Let the control plane (and other threads of a machine with
+        // fewer cores than workers) have the CPU between two turns.
+        std::thread::yield_now();
     }
 }
 

@@ -1078,12 +1078,14 @@ impl Daemon {
     /// How long the frontend may sleep before the next [`Daemon::step`]
     /// (`None`: until an external event).
     pub fn idle_timeout(&self) -> Option<std::time::Duration> {
-        if self.kernel.workers() > 0 {
-            // Scheduler threads run guests and timers; they wake the
-            // frontend when it should look.
-            return None;
-        }
         let pm = self.kernel.lock();
+        if self.kernel.workers() > 0 {
+            // Scheduler threads run guests and wake the frontend when it
+            // should look; the frontend also looks at the next timer (a
+            // timer it finds due wakes a worker: a second clock where a
+            // worker's timed sleep is coarse, as on Redox).
+            return pm.next_deadline().map(|d| d.saturating_duration_since(std::time::Instant::now()));
+        }
         if pm.queued() > 0 {
             return Some(std::time::Duration::ZERO);
         }

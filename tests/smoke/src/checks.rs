@@ -251,8 +251,14 @@ fn chan(setup: &Setup) -> Outcome {
         tree.send_frames(&format!("/scheme/wasm/chan/{inbound}"), &[b"native-1", b"native-22"])?;
         let first = log_line(tree.as_mut(), pid, "got ")?;
         check(first.ends_with(" 8 native-1"), || format!("the guest got {first:?}"))?;
-        let log = text(tree.read(&format!("/scheme/wasm/{pid}/log"))?);
-        check(log.contains(" 9 native-22"), || format!("the guest's log: {log:?}"))?;
+        // The guest may still be on its way to the second frame (it runs
+        // on a scheduler thread beside the daemon).
+        let mut log = String::new();
+        let second = eventually(&format!("the second frame in {pid}/log"), PATIENCE, || {
+            log = text(tree.read(&format!("/scheme/wasm/{pid}/log"))?);
+            Ok(log.contains(" 9 native-22"))
+        });
+        check(second.is_ok(), || format!("the guest's log: {log:?}"))?;
         kill(tree.as_mut(), pid)?;
         Ok(String::new())
     })()

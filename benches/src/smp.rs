@@ -1,0 +1,77 @@
+//! Guests on several scheduler threads ([`wasmhost::Kernel`]), beside
+//! the single-worker figure from the same run: `smp_compute_speedup` (N
+//! independent compute guests, N = cores, on N workers and on 1).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmd_abi::Caps;
+use wasmhost::{Kernel, ManagerConfig, NoOutput, Pid};
+
+use crate::guests::{guest, manager_with, options};
+use crate::report::{Figure, Target};
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+fn kernel(workers: usize) -> Kernel {
+    Kernel::new(manager_with(
+        ManagerConfig { sched_workers: workers, ..Default::default() },
+        Arc::new(NoOutput),
+    ))
+}
+
+/// Waits until none of `pids` is live.
+fn wait_all(k: &Kernel, pids: &[Pid]) {
+    loop {
+        let live = {
+            let pm = k.lock();
+            pids.iter().any(|p| pm.process(*p).is_some_and(|p| !p.is_exited()))
+        };
+        if !live {
+            return;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// Seconds for `guests` compute guests of `rounds` rounds each on
+/// `workers` scheduler threads.
+fn compute_s(wasm: &[u8], workers: usize, guests: usize, rounds: u32) -> f64 {
+    let k = kernel(workers);
+    let module = k.lock().modules().compile(wasm).expect("compiles");
+    let t = Instant::now();
+    let pids: Vec<Pid> = {
+        let mut pm = k.lock();
+        (0..guests)
+            .map(|_| {
+                pm.spawn(module.clone(), options("compute", &[&rounds.to_string()], Caps::DEFAULT))
+                    .expect("spawns")
+            })
+            .collect()
+    };
+    wait_all(&k, &pids);
+    t.elapsed().as_secs_f64()
+}
+
+/// `smp_compute_speedup`.
+pub fn figures(quick: bool) -> Vec<Figure> {
+    let n = cores().max(2);
+    let runs = if quick { 2 } else { 3 };
+    let rounds = if quick { 300 } else { 1000 };
+    let compute = guest("compute");
+    let best = |f: &mut dyn FnMut() -> f64| (0..runs).map(|_| f()).fold(f64::INFINITY, f64::min);
+    let one = best(&mut || compute_s(&compute, 1, n, rounds));
+    let many = best(&mut || compute_s(&compute, n, n, rounds));
+    let total = (n as u32 * rounds) as f64;
+    let figures = vec![Figure::info(
+        "smp_compute_speedup",
+        format!("{n} compute guests on {n} workers"),
+        total / many,
+        "rounds/s",
+    )
+    .against(total / one, "the same on 1 worker")
+    .target(Target::RatioAtLeast(0.9 * n as f64))];
+    figures
+}
