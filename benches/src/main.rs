@@ -16,7 +16,7 @@
 //! | [`compute`] | `compute_vs_wasmi`, `compute_vs_native` |
 //! | [`smp`] | `smp_compute_speedup` |
 //! | [`preempt`] | `preempt_p99_ms`, `preempt_p50_ms` |
-//! | [`control`] | `ps_flood_p99_ms`, `ps_flood_p50_ms`, `ps_busy_p99_ms`, `ps_busy_p50_ms` |
+//! | [`control`] | `ps_flood_p99_ms`, `ps_flood_p50_ms`, `ps_busy_p99_ms`, `ps_p99_under_load_ms`, `ps_busy_p50_ms` |
 //! | [`churn`] | `module_churn_rss_mib` |
 //!
 //! Baselines ([`baseline`]) are measured, never quoted: the native sides

@@ -299,10 +299,7 @@ fn daemon(
     let loader = Arc::new(wasmd::loader::FsModuleLoader::new(module_dirs));
     let config = wasmhost::ManagerConfig {
         memory_budget: memory_budget.map_or_else(wasmd::sys::default_memory_budget, |mib| mib << 20),
-        sched_workers: workers.map_or_else(
-            || std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-            usize::from,
-        ),
+        sched_workers: workers.map_or_else(wasmd::control::default_workers, usize::from),
         ..Default::default()
     };
     let pm = wasmhost::ProcessManager::new(config, Arc::new(platform), loader, Arc::new(wasmhost::NoOutput));

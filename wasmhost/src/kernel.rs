@@ -34,6 +34,8 @@ use crate::worker::Waker;
 
 /// How long an idle worker spins before it sleeps.
 const SPIN: Duration = Duration::from_micros(50);
+/// Least time between two wake-ups of the embedder for output only.
+const OUTPUT_POKE: Duration = Duration::from_micros(500);
 /// Longest sleep of an idle worker with no timer armed.
 const IDLE_SLEEP: Duration = Duration::from_millis(100);
 
@@ -99,8 +101,8 @@ impl std::fmt::Debug for Kernel {
     }
 }
 
-/// The manager, locked. Dropping it tells idle workers that work may
-/// have appeared (a spawn, a request to a guest scheme, a kill).
+/// The manager, locked. Dropping it tells idle workers when the holder
+/// made work for them (a spawn, a request to a guest scheme, a resume).
 pub struct KernelGuard<'a> {
     guard: MutexGuard<'a, ProcessManager>,
     shared: &'a Shared,
@@ -127,7 +129,9 @@ impl std::ops::DerefMut for KernelGuard<'_> {
 
 impl Drop for KernelGuard<'_> {
     fn drop(&mut self) {
-        self.shared.bump();
+        if self.guard.has_work_for_workers() {
+            self.shared.bump();
+        }
     }
 }
 
@@ -164,12 +168,17 @@ impl Kernel {
                 poked: AtomicBool::new(false),
             }
         });
+        let platform = shared.lock().platform();
         let threads = (0..workers)
             .filter_map(|id| {
                 let shared = shared.clone();
+                let platform = platform.clone();
                 std::thread::Builder::new()
                     .name(format!("wasmd-sched-{id}"))
-                    .spawn(move || worker(&shared, id))
+                    .spawn(move || {
+                        platform.scheduler_thread_started();
+                        worker(&shared, id)
+                    })
                     .map_err(|e| log::error!("cannot start scheduler thread {id}: {e}"))
                     .ok()
             })
@@ -226,6 +235,11 @@ impl Drop for Kernel {
 
 /// A scheduler thread's loop (see the module docs).
 fn worker(shared: &Shared, id: usize) {
+    // Output-only wake-ups of the embedder are spaced by OUTPUT_POKE; one
+    // held back is owed until paid (at a later turn's end or before
+    // idling), so none is lost.
+    let mut last_poke = Instant::now();
+    let mut owed = false;
     loop {
         if shared.stop.load(Ordering::SeqCst) {
             return;
@@ -240,7 +254,8 @@ fn worker(shared: &Shared, id: usize) {
         let Some(pid) = next else {
             let deadline = pm.next_deadline();
             drop(pm);
-            if news {
+            if news || owed {
+                owed = false;
                 shared.poke();
             }
             idle(shared, epoch, deadline);
@@ -279,7 +294,10 @@ fn worker(shared: &Shared, id: usize) {
         if queued {
             shared.bump();
         }
-        if ended || wrote {
+        owed |= wrote;
+        if ended || (owed && last_poke.elapsed() >= OUTPUT_POKE) {
+            owed = false;
+            last_poke = Instant::now();
             shared.poke();
         }
         // Let the control plane (and other threads of a machine with

@@ -1128,6 +1128,12 @@ impl ProcessManager {
         ticket
     }
 
+    /// True when scheduler threads have something to do: a process
+    /// queued, a request for a parked provider, futex waiters woken.
+    pub fn has_work_for_workers(&self) -> bool {
+        !self.sched.is_idle() || self.schemes().has_work() || self.futex().has_woken()
+    }
+
     /// True when something waits for the embedder: a module it asked
     /// for, a scheme reply or registration event.
     pub fn has_news(&self) -> bool {

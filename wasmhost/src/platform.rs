@@ -81,6 +81,12 @@ pub trait Platform: Send + Sync + 'static {
         let _ = (socket, writable);
         ready();
     }
+
+    /// Called on each scheduler thread as it starts (see
+    /// [`crate::Kernel`]): where the OS allows, it lowers the thread's
+    /// priority below the control plane's, so requests to the daemon are
+    /// answered at once while guests keep every core busy.
+    fn scheduler_thread_started(&self) {}
 }
 
 /// An OS file opened for a guest. Called on worker threads.

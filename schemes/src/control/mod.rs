@@ -261,6 +261,11 @@ impl std::fmt::Debug for Daemon {
     }
 }
 
+/// Scheduler threads of a daemon by default: one per core.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
 fn is_dir(node: &Node) -> bool {
     matches!(
         node,
@@ -294,13 +299,14 @@ impl Daemon {
     /// default configuration on `platform`, guests' output kept in their
     /// logs only, guests loading modules with `guest_loader`.
     pub fn with_platform(platform: Arc<dyn wasmhost::Platform>, guest_loader: Arc<FsModuleLoader>) -> Self {
-        let pm = ProcessManager::new(
-            wasmhost::ManagerConfig::default(),
-            platform,
-            guest_loader,
-            Arc::new(wasmhost::NoOutput),
-        );
+        let config = wasmhost::ManagerConfig { sched_workers: default_workers(), ..Default::default() };
+        let pm = ProcessManager::new(config, platform, guest_loader, Arc::new(wasmhost::NoOutput));
         Self::new(pm, Policy::new(crate::sys::current_owner().uid))
+    }
+
+    /// Scheduler threads running guests (see [`wasmhost::Kernel`]).
+    pub fn workers(&self) -> usize {
+        self.kernel.workers()
     }
 
     /// The process manager, locked.

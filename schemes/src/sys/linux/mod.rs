@@ -87,6 +87,14 @@ impl wasmhost::Platform for OsPlatform {
     fn net_wait(&self, socket: &Arc<dyn HostSocket>, writable: bool, ready: Box<dyn FnOnce() + Send>) {
         self.poller.wait(socket, writable, ready);
     }
+
+    fn scheduler_thread_started(&self) {
+        // Linux nice values are per thread: guests' threads at +5 yield
+        // the CPU to the daemon's serving thread when both want it.
+        if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 5) {
+            log::debug!("cannot lower a scheduler thread's priority: {e}");
+        }
+    }
 }
 
 /// A memfd mapped read-write and shared.
