@@ -65,7 +65,7 @@ pub fn figures(quick: bool) -> Vec<Figure> {
     let one = best(&mut || compute_s(&compute, 1, n, rounds));
     let many = best(&mut || compute_s(&compute, n, n, rounds));
     let total = (n as u32 * rounds) as f64;
-    let figures = vec![Figure::info(
+    let mut figures = vec![Figure::info(
         "smp_compute_speedup",
         format!("{n} compute guests on {n} workers"),
         total / many,
@@ -73,5 +73,48 @@ pub fn figures(quick: bool) -> Vec<Figure> {
     )
     .against(total / one, "the same on 1 worker")
     .target(Target::RatioAtLeast(0.9 * n as f64))];
+    figures.extend(rtt_figures(quick));
     figures
+}
+
+/// Mean round trip (µs) of `count` 64-byte frames between two guests
+/// through a pair of channels, on `workers` scheduler threads.
+fn rtt64_us(wasm: &[u8], workers: usize, count: u32) -> f64 {
+    let out = Arc::new(wasmd_tests::CapturedOutput::default());
+    let k = Kernel::new(manager_with(
+        ManagerConfig { sched_workers: workers, ..Default::default() },
+        out.clone(),
+    ));
+    let module = k.lock().modules().compile(wasm).expect("compiles");
+    let caps = Caps::DEFAULT;
+    let pid = k.lock().spawn(module, options("chan_rtt", &[&count.to_string(), "64"], caps)).expect("spawns");
+    wait_all(&k, &[pid]);
+    let text = out.text(pid, 1);
+    let ns: f64 = text
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("rtt_ns="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("chan_rtt printed {text:?} {}", out.text(pid, 2)));
+    ns / 1000.0
+}
+
+/// `rtt64_same_worker_us`, `rtt64_cross_worker_us`.
+pub fn rtt_figures(quick: bool) -> Vec<Figure> {
+    let wasm = guest("chan_rtt");
+    let count = if quick { 20_000 } else { 100_000 };
+    let runs = if quick { 2 } else { 3 };
+    let best =
+        |workers: usize| (0..runs).map(|_| rtt64_us(&wasm, workers, count)).fold(f64::INFINITY, f64::min);
+    let same = best(1);
+    let cross = best(cores().max(2));
+    vec![
+        Figure::info("rtt64_same_worker_us", "64 B channel round trip, both guests on 1 worker", same, "µs"),
+        Figure::info(
+            "rtt64_cross_worker_us",
+            format!("64 B channel round trip, {} workers (the guests on different ones)", cores().max(2)),
+            cross,
+            "µs",
+        )
+        .target(Target::AtMost(2.0)),
+    ]
 }

@@ -145,3 +145,25 @@ fn sleeping_guests_wake_on_time_with_idle_workers() {
     assert_eq!(wait_exit(&k, sleeper, 10), ExitStatus::Exited(0));
     assert!(started.elapsed() >= Duration::from_millis(30));
 }
+
+#[test]
+fn channel_round_trips_on_one_and_on_two_workers() {
+    for workers in [1, 2] {
+        let (k, out) = kernel(workers);
+        let pid = spawn(&k, &wasmd_tests::guest("chan_rtt"), &["2000", "64"]);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while k.lock().process(pid).is_some_and(|p| !p.is_exited()) {
+            if Instant::now() > deadline {
+                let pm = k.lock();
+                for p in pm.pids() {
+                    let proc = pm.process(p).unwrap();
+                    eprintln!("pid {p}: {:?} fuel {} stop {:?}", proc.sched, proc.fuel_used, proc.stop);
+                }
+                panic!("{workers} workers: queued {} stats {:?}", pm.queued(), "");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(k.lock().process(pid).and_then(|p| p.status().cloned()), Some(ExitStatus::Exited(0)));
+        assert!(out.text(pid, 1).starts_with("rtt_ns="), "{}", out.text(pid, 1));
+    }
+}

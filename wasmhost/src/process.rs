@@ -98,10 +98,16 @@ pub enum Syscall {
         /// Rights it gets.
         rights: Rights,
     },
-    /// `region_wait`, after the value matched.
+    /// `region_wait`, after the value matched; the manager checks it
+    /// again under the futex table's lock as it queues the waiter (a
+    /// notify from another scheduler thread may come in between).
     FutexWait {
-        /// Wait-queue key.
-        key: FutexKey,
+        /// The region.
+        region: Arc<Region>,
+        /// Offset of the word.
+        offset: u64,
+        /// The value the caller saw.
+        expected: u32,
         /// Timeout in nanoseconds; `None` waits for ever.
         timeout: Option<u64>,
     },

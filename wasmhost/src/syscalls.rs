@@ -62,9 +62,17 @@ impl ProcessManager {
             }
             Syscall::RegionAlloc { size } => self.sys_region_alloc(proc.pid, proc.tree, proc.owner.uid, size),
             Syscall::RegionShare { region, pid, rights } => self.sys_region_share(proc, region, pid, rights),
-            Syscall::FutexWait { key, timeout } => {
+            Syscall::FutexWait { region, offset, expected, timeout } => {
+                let key = (region.id(), offset);
                 let token = self.sched.token();
-                self.futex().wait(key, proc.pid, token);
+                {
+                    let mut futex = self.futex();
+                    let now = region.atomic_u32(offset).map(|w| w.load(std::sync::atomic::Ordering::SeqCst));
+                    if now != Ok(expected) {
+                        return errno(EAGAIN);
+                    }
+                    futex.wait(key, proc.pid, token);
+                }
                 if let Some(nanos) = timeout {
                     let now = Instant::now();
                     let deadline = now.checked_add(Duration::from_nanos(nanos)).unwrap_or(now + FOREVER);

@@ -155,7 +155,12 @@ fn wait(caller: &Ctx<'_>, handle: i32, offset: i64, expected: i32, timeout: i64)
         return Err(EAGAIN);
     }
     let timeout = u64::try_from(timeout).ok();
-    Ok(Syscall::FutexWait { key: (region.id(), offset as u64), timeout })
+    Ok(Syscall::FutexWait {
+        region: region.clone(),
+        offset: offset as u64,
+        expected: expected as u32,
+        timeout,
+    })
 }
 
 fn notify(caller: &Ctx<'_>, handle: i32, offset: i64, count: i32) -> CallResult {
