@@ -1,6 +1,10 @@
 //! Guests on several scheduler threads ([`wasmhost::Kernel`]), beside
 //! the single-worker figure from the same run: `smp_compute_speedup` (N
-//! independent compute guests, N = cores, on N workers and on 1).
+//! independent compute guests, N = cores, on N workers and on 1),
+//! `smp_spawn_speedup` (N parents each spawning one-page children that
+//! exit at once), `rtt64_same_worker_us` and `rtt64_cross_worker_us`
+//! (64-byte channel round trips between two guests on 1 worker, and on
+//! N workers where they run on different ones).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,7 +59,26 @@ fn compute_s(wasm: &[u8], workers: usize, guests: usize, rounds: u32) -> f64 {
     t.elapsed().as_secs_f64()
 }
 
-/// `smp_compute_speedup`.
+/// Seconds for `parents` guests each spawning `children` one-page
+/// children that exit at once, on `workers` scheduler threads.
+fn spawn_s(wasm: &[u8], workers: usize, parents: usize, children: u32) -> f64 {
+    let k = kernel(workers);
+    let module = k.lock().modules().compile(wasm).expect("compiles");
+    let t = Instant::now();
+    let pids: Vec<Pid> = {
+        let mut pm = k.lock();
+        (0..parents)
+            .map(|_| {
+                pm.spawn(module.clone(), options("spawn_loop", &[&children.to_string()], Caps::DEFAULT))
+                    .expect("spawns")
+            })
+            .collect()
+    };
+    wait_all(&k, &pids);
+    t.elapsed().as_secs_f64()
+}
+
+/// `smp_compute_speedup`, `smp_spawn_speedup`, and the round trips.
 pub fn figures(quick: bool) -> Vec<Figure> {
     let n = cores().max(2);
     let runs = if quick { 2 } else { 3 };
@@ -73,6 +96,20 @@ pub fn figures(quick: bool) -> Vec<Figure> {
     )
     .against(total / one, "the same on 1 worker")
     .target(Target::RatioAtLeast(0.9 * n as f64))];
+    let spawner = guest("spawn_loop");
+    let children = if quick { 2_000 } else { 10_000 };
+    let one = best(&mut || spawn_s(&spawner, 1, n, children));
+    let many = best(&mut || spawn_s(&spawner, n, n, children));
+    let spawns = f64::from(children) * n as f64;
+    figures.push(
+        Figure::info(
+            "smp_spawn_speedup",
+            format!("{n} parents spawning one-page children on {n} workers"),
+            spawns / many,
+            "spawns/s",
+        )
+        .against(spawns / one, "the same on 1 worker"),
+    );
     figures.extend(rtt_figures(quick));
     figures
 }

@@ -36,6 +36,8 @@ use crate::worker::Waker;
 const SPIN: Duration = Duration::from_micros(50);
 /// Least time between two wake-ups of the embedder for output only.
 const OUTPUT_POKE: Duration = Duration::from_micros(500);
+/// How often a busy worker yields the CPU between two turns.
+const YIELD_EVERY: Duration = Duration::from_micros(500);
 /// Longest sleep of an idle worker with no timer armed.
 const IDLE_SLEEP: Duration = Duration::from_millis(100);
 
@@ -240,6 +242,7 @@ fn worker(shared: &Shared, id: usize) {
     // idling), so none is lost.
     let mut last_poke = Instant::now();
     let mut owed = false;
+    let mut last_yield = Instant::now();
     loop {
         if shared.stop.load(Ordering::SeqCst) {
             return;
@@ -301,8 +304,11 @@ fn worker(shared: &Shared, id: usize) {
             shared.poke();
         }
         // Let the control plane (and other threads of a machine with
-        // fewer cores than workers) have the CPU between two turns.
-        std::thread::yield_now();
+        // fewer cores than workers) have the CPU now and then.
+        if last_yield.elapsed() >= YIELD_EVERY {
+            std::thread::yield_now();
+            last_yield = Instant::now();
+        }
     }
 }
 
