@@ -10,7 +10,7 @@ use wasmd_tests::guest;
 
 fn daemon() -> Daemon {
     let platform = wasmd::sys::OsPlatform::with_file_root(None).unwrap();
-    Daemon::with_platform(Arc::new(platform), Arc::new(wasmd::loader::FsModuleLoader::new(Vec::new())))
+    Daemon::with_workers(Arc::new(platform), Arc::new(wasmd::loader::FsModuleLoader::new(Vec::new())), 0)
 }
 
 /// Steps the daemon until `f` gives a value (10 s at most).

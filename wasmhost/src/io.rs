@@ -13,7 +13,7 @@
 //!   would block, the platform's poller reports readiness and the attempt
 //!   is made again.
 //!
-//! The caller parks on a continuation (see [`crate::continuation`]) that
+//! The caller parks on a continuation (see the `continuation` module) that
 //! holds the typed result of its own operation and says how to finish:
 //! create a handle, copy data into guest memory and advance the file
 //! position, encode a status or directory entries. An I/O job builds it

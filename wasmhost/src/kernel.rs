@@ -29,7 +29,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::manager::{run_slice, ProcessManager};
+use crate::manager::ProcessManager;
+use crate::turn::run_slice;
 use crate::worker::Waker;
 
 /// How long an idle worker spins before it sleeps.

@@ -27,6 +27,7 @@ pub mod handles;
 pub mod hostcalls;
 pub mod io;
 mod kernel;
+mod lifecycle;
 pub mod limits;
 pub mod log;
 pub mod manager;
@@ -37,6 +38,7 @@ pub mod process;
 pub mod region;
 pub mod scheduler;
 pub mod syscalls;
+mod turn;
 pub mod worker;
 
 /// A process id (never 0).

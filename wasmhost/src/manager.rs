@@ -1,32 +1,29 @@
-//! The process manager: spawning, the scheduler loop, exits and reaping.
+//! The process manager: its configuration, its state, and spawning.
 //!
 //! [`ProcessManager`] owns every [`Process`], the run queues and timers
-//! ([`Scheduler`]), the module cache and the worker threads. The embedder
-//! drives it: [`ProcessManager::run`] runs ready processes for a number of
-//! time slices; [`ProcessManager::wait_for_events`] sleeps until a timer
-//! or a worker completion is due (the CLI's loop), or an event loop calls
-//! `run` when the waker fires (the daemon's loop).
-//!
-//! One turn of a process ([`ProcessManager::run_turn`]): take it out of
-//! the table, give it a fuel slice, call or resume it, and handle what
-//! stops it: the slice ran out (requeue), a syscall (handle it and resume
-//! at once, or park it), the end of `_start` or a trap (exit). Then put
-//! it back and, if it exited, tell its parent.
+//! ([`Scheduler`]), the module cache and the worker threads. Its methods
+//! are spread by concept: turns and the embedder's run loops in
+//! `turn.rs`, exits, waking and control operations in `lifecycle.rs`,
+//! syscalls in `syscalls.rs`, file and socket operations in `io.rs`,
+//! waits that end later in `continuation.rs`. The embedder drives it:
+//! [`ProcessManager::run`] runs ready processes for a number of time
+//! slices on the calling thread, or a [`crate::Kernel`] runs them on its
+//! scheduler threads.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use wasmd_abi::msg::{self, TRAP_MESSAGE_MAX_LEN};
 use wasmd_abi::{Caps, ExitStatus, ProcessInfo};
 use wasmi::errors::ErrorKind;
 use wasmi::TrapCode;
-use wasmi::{CompilationMode, Config, Linker, ResumableCall, ResumableCallHostTrap, Store, Val};
+use wasmi::{CompilationMode, Config, Linker, Store};
 
 use crate::continuation::{Done, Pending};
-use crate::error::{ControlError, SpawnError};
+use crate::error::SpawnError;
 use crate::futex::FutexTable;
 use crate::guest_scheme::{self, SchemeEvent, SchemeTable};
 use crate::handles::HandleTable;
@@ -34,9 +31,7 @@ use crate::limits::{Limits, MemoryBudget, MemoryLimiter};
 use crate::log::{ProcessLog, DEFAULT_LOG_CAPACITY};
 use crate::module_cache::{CompiledModule, Generation, ModuleCache};
 use crate::platform::{ModuleLoader, OutputSink, Platform};
-use crate::process::{
-    lock, BlockOn, HostEnv, Process, ProcessState, RegionHoldings, Resume, Sched, Stop, Syscall,
-};
+use crate::process::{BlockOn, HostEnv, Process, ProcessState, RegionHoldings, Resume, Sched};
 use crate::region::{Region, RegionAccounting};
 use crate::scheduler::Scheduler;
 use crate::worker::{Completion, Waker, Workers};
@@ -187,7 +182,7 @@ pub type RegionNotifier = Arc<dyn Fn(&Region, u64, u32) -> u32 + Send + Sync>;
 pub struct ProcessManager {
     /// The hostcall linker of each live engine generation (see
     /// [`crate::module_cache`]), dropped with its generation.
-    linkers: HashMap<u64, (Weak<Generation>, Linker<ProcessState>)>,
+    pub(crate) linkers: HashMap<u64, (Weak<Generation>, Linker<ProcessState>)>,
     pub(crate) modules: ModuleCache,
     pub(crate) env: Arc<HostEnv>,
     pub(crate) loader: Arc<dyn ModuleLoader>,
@@ -196,23 +191,23 @@ pub struct ProcessManager {
     pub(crate) sched: Scheduler,
     /// The scheduler thread holding the manager now, if one does.
     pub(crate) here: Option<usize>,
-    next_pid: Pid,
-    live: usize,
+    pub(crate) next_pid: Pid,
+    pub(crate) live: usize,
     /// Exited processes no parent will reap, oldest first.
-    orphans: VecDeque<Pid>,
-    completions: Receiver<Completion<Done>>,
+    pub(crate) orphans: VecDeque<Pid>,
+    pub(crate) completions: Receiver<Completion<Done>>,
     pub(crate) workers: Workers<Done>,
     /// Waits in flight by token (see [`crate::continuation`]).
     pub(crate) pending: HashMap<u64, Pending>,
     /// Module loads the embedder asked for, by ticket, and their results.
     pub(crate) loads: Vec<(u64, LoadResult)>,
-    next_ticket: u64,
-    waker: Arc<Mutex<Option<Waker>>>,
+    pub(crate) next_ticket: u64,
+    pub(crate) waker: Arc<Mutex<Option<Waker>>>,
     /// Every region by id (weak: holders keep regions alive).
     pub(crate) regions: HashMap<u64, std::sync::Weak<Region>>,
-    next_region_id: u64,
+    pub(crate) next_region_id: u64,
     /// Live processes per tree, by the tree's first pid.
-    trees: HashMap<Pid, usize>,
+    pub(crate) trees: HashMap<Pid, usize>,
 }
 
 impl std::fmt::Debug for ProcessManager {
@@ -222,14 +217,6 @@ impl std::fmt::Debug for ProcessManager {
             .field("records", &self.procs.len())
             .finish_non_exhaustive()
     }
-}
-
-/// How a turn ended.
-pub(crate) enum TurnEnd {
-    Preempted(wasmi::ResumableCallOutOfFuel),
-    Yield(wasmi::ResumableCallHostTrap),
-    Park(wasmi::ResumableCallHostTrap, BlockOn),
-    Exit(ExitStatus),
 }
 
 /// What a syscall handler decided.
@@ -316,7 +303,7 @@ impl ProcessManager {
     /// The hostcall linker for `generation`'s engine (made on first use;
     /// the linkers of generations no module holds any more are dropped,
     /// with their engines and code).
-    fn linker(&mut self, generation: &Arc<Generation>) -> &Linker<ProcessState> {
+    pub(crate) fn linker(&mut self, generation: &Arc<Generation>) -> &Linker<ProcessState> {
         if !self.linkers.contains_key(&generation.id) {
             self.linkers.retain(|_, (g, _)| g.strong_count() > 0);
             let mut linker = Linker::new(&generation.engine);
@@ -458,7 +445,7 @@ impl ProcessManager {
         Ok(pid)
     }
 
-    fn alloc_pid(&mut self) -> Pid {
+    pub(crate) fn alloc_pid(&mut self) -> Pid {
         loop {
             let pid = self.next_pid;
             self.next_pid = self.next_pid.checked_add(1).unwrap_or(1);
@@ -468,392 +455,9 @@ impl ProcessManager {
         }
     }
 
-    /// Runs up to `max_turns` time slices of ready processes, handling due
-    /// timers and worker completions between them. Returns the number of
-    /// turns run (0 when nothing was ready).
-    pub fn run(&mut self, max_turns: usize) -> usize {
-        self.run_bounded(max_turns, || true)
-    }
-
-    /// As [`ProcessManager::run`], for as many time slices as start before
-    /// `deadline`: an embedder that must also serve requests bounds its
-    /// time away from them by the clock, not by a count of slices (a slice
-    /// is bounded by fuel, and hostcalls that copy pay fuel too, see
-    /// [`crate::hostcalls::BYTES_PER_FUEL`]).
-    pub fn run_until(&mut self, deadline: Instant) -> usize {
-        self.run_while(|| Instant::now() < deadline)
-    }
-
-    /// As [`ProcessManager::run`], for as long as `go_on` (asked after each
-    /// time slice) says so: an embedder stops as soon as a request waits
-    /// for it, or when its time is up.
-    pub fn run_while(&mut self, go_on: impl FnMut() -> bool) -> usize {
-        self.run_bounded(usize::MAX, go_on)
-    }
-
-    fn run_bounded(&mut self, max_turns: usize, mut go_on: impl FnMut() -> bool) -> usize {
-        let mut turns = 0;
-        self.poll_events();
-        while turns < max_turns {
-            let Some(pid) = self.sched.pop(self.here.unwrap_or(0)) else { break };
-            if self.run_turn(pid) {
-                turns += 1;
-            }
-            self.poll_events();
-            if !go_on() {
-                break;
-            }
-        }
-        turns
-    }
-
-    /// Handles due timers and finished worker jobs.
-    pub fn poll_events(&mut self) {
-        while let Ok(done) = self.completions.try_recv() {
-            self.complete(done);
-        }
-        self.wake_futex_waiters();
-        self.serve_scheme_providers();
-        self.deliver_guest_replies();
-        if self.sched.next_deadline().is_some() {
-            let now = Instant::now();
-            while let Some((pid, token)) = self.sched.pop_due(now) {
-                self.fire_timer(pid, token);
-            }
-        }
-    }
-
-    /// When nothing is ready, sleeps until the next timer, a worker
-    /// completion or `timeout`, whichever comes first, and handles it.
-    pub fn wait_for_events(&mut self, timeout: Option<Duration>) {
-        if !self.sched.is_idle() {
-            return;
-        }
-        let now = Instant::now();
-        let mut deadline = self.sched.next_deadline();
-        if let Some(t) = timeout {
-            let d = now + t;
-            deadline = Some(deadline.map_or(d, |x| x.min(d)));
-        }
-        let received = match deadline {
-            Some(d) => self.completions.recv_timeout(d.saturating_duration_since(now)),
-            None => self.completions.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
-        if let Ok(done) = received {
-            self.complete(done);
-        }
-        self.poll_events();
-    }
-
-    /// Runs until every process has exited. Fails when live processes
-    /// remain but none is ready, no timer is armed and no job is running.
-    pub fn run_to_completion(&mut self) -> Result<(), Deadlock> {
-        loop {
-            while self.run(1024) > 0 {}
-            if self.live == 0 {
-                return Ok(());
-            }
-            if self.sched.is_idle() && self.sched.next_deadline().is_none() && !self.host_work_pending() {
-                return Err(Deadlock(self.live));
-            }
-            self.wait_for_events(None);
-        }
-    }
-
-    /// Runs one turn of `pid` on the calling thread; false if it was not
-    /// ready.
-    fn run_turn(&mut self, pid: Pid) -> bool {
-        let Some(mut turn) = self.begin_turn(pid) else {
-            return false;
-        };
-        if let Some(end) =
-            run_slice(&mut turn, &mut |turn, call, syscall| self.turn_syscall(turn, call, syscall))
-        {
-            self.end_turn(turn, end);
-        }
-        true
-    }
-
-    /// Starts a turn of `pid`: its execution state leaves the table (the
-    /// record stays, `Running`). `None` when it is not ready (or ran out
-    /// of fuel, which ends it here).
-    pub(crate) fn begin_turn(&mut self, pid: Pid) -> Option<Turn> {
-        let slice_fuel = self.config.slice_fuel;
-        let proc = self.procs.get_mut(&pid)?;
-        let resume = match std::mem::replace(&mut proc.sched, Sched::Running) {
-            Sched::Ready(r) => r,
-            other => {
-                proc.sched = other;
-                return None;
-            }
-        };
-        let required = match &resume {
-            Resume::Preempted(call) => call.required_fuel(),
-            _ => 0,
-        };
-        let given = slice_for(slice_fuel, &proc.limits, proc.fuel_used, required);
-        proc.exit_pages = proc.memory_pages();
-        if given < required.max(1) || proc.store.is_none() {
-            proc.sched = Sched::Ready(resume);
-            let proc = self.procs.remove(&pid)?;
-            let status = if given < required.max(1) {
-                ExitStatus::OutOfFuel
-            } else {
-                ExitStatus::Trapped("internal: live process without a store".into())
-            };
-            self.close_turn(proc, TurnEnd::Exit(status));
-            return None;
-        }
-        Some(Turn { pid, store: proc.store.take(), resume: Some(resume), given, unaccounted: given })
-    }
-
-    /// A syscall of a running turn, handled with the process's record.
-    /// The turn goes on with the returned value, or ends here (parked,
-    /// yielded, exited: `None`), in one step so no wake-up is lost.
-    pub(crate) fn turn_syscall(
-        &mut self,
-        turn: &mut Turn,
-        call: ResumableCallHostTrap,
-        syscall: Syscall,
-    ) -> Option<(ResumableCallHostTrap, i64)> {
-        let mut proc = self.procs.remove(&turn.pid)?;
-        proc.store = turn.store.take();
-        account(&mut proc, &mut turn.unaccounted);
-        let outcome = if proc.stop == Some(Stop::Kill) {
-            SyscallOutcome::Exit(ExitStatus::Killed)
-        } else {
-            self.syscall(&mut proc, syscall)
-        };
-        match outcome {
-            SyscallOutcome::Return(value) => {
-                turn.store = proc.store.take();
-                self.procs.insert(turn.pid, proc);
-                Some((call, value))
-            }
-            SyscallOutcome::Yield => {
-                self.close_turn(proc, TurnEnd::Yield(call));
-                None
-            }
-            SyscallOutcome::Park(on) => {
-                self.close_turn(proc, TurnEnd::Park(call, on));
-                None
-            }
-            SyscallOutcome::Exit(status) => {
-                self.close_turn(proc, TurnEnd::Exit(status));
-                None
-            }
-        }
-    }
-
-    /// Ends a turn that its slice or the guest itself ended.
-    pub(crate) fn end_turn(&mut self, mut turn: Turn, end: TurnEnd) {
-        let Some(mut proc) = self.procs.remove(&turn.pid) else { return };
-        proc.store = turn.store.take();
-        account(&mut proc, &mut turn.unaccounted);
-        self.close_turn(proc, end);
-    }
-
-    /// Puts a process whose turn ended back in the table, in the state
-    /// `end` says (or as a kill or suspension asked meanwhile says).
-    fn close_turn(&mut self, mut proc: Box<Process>, end: TurnEnd) {
-        let pid = proc.pid;
-        let end = match end {
-            TurnEnd::Preempted(call)
-                if proc.fuel_left().is_some_and(|left| left < call.required_fuel().max(1)) =>
-            {
-                TurnEnd::Exit(ExitStatus::OutOfFuel)
-            }
-            end => end,
-        };
-        let stop = proc.stop.take();
-        let end = match end {
-            TurnEnd::Exit(status) => TurnEnd::Exit(status),
-            _ if stop == Some(Stop::Kill) => TurnEnd::Exit(ExitStatus::Killed),
-            end => end,
-        };
-        let next = match end {
-            TurnEnd::Preempted(call) => Sched::Ready(Resume::Preempted(call)),
-            TurnEnd::Yield(call) => Sched::Ready(Resume::Return(call, 0)),
-            TurnEnd::Park(call, on) => Sched::Blocked(call, on),
-            TurnEnd::Exit(status) => {
-                self.finish(&mut proc, status);
-                let parent = proc.parent;
-                self.procs.insert(pid, proc);
-                self.after_exit(pid, parent);
-                return;
-            }
-        };
-        let ready = matches!(next, Sched::Ready(_));
-        if stop == Some(Stop::Suspend) {
-            proc.sched = Sched::Suspended(Box::new(next));
-            self.procs.insert(pid, proc);
-            return;
-        }
-        proc.sched = next;
-        self.procs.insert(pid, proc);
-        if ready {
-            let home = self.home();
-            self.sched.push_ready(pid, home);
-        }
-    }
-
-    /// The run queue for processes queued now: the worker holding the
-    /// manager, else the least loaded.
-    fn home(&self) -> usize {
-        self.here.unwrap_or_else(|| self.sched.least_loaded())
-    }
-
-    /// Ends a process: frees its store, keeps its log and status.
-    pub(crate) fn finish(&mut self, proc: &mut Process, status: ExitStatus) {
-        self.schemes().provider_gone(proc.pid);
-        self.close_guest_files(proc);
-        match self.blocked_on_proc(proc) {
-            Some(BlockOn::Pending { token }) => {
-                let token = *token;
-                self.drop_pending(token);
-            }
-            Some(BlockOn::Futex { key, token }) => {
-                let (key, token) = (*key, *token);
-                self.futex().cancel(key, proc.pid, token);
-            }
-            _ => {}
-        }
-        proc.exit_pages = proc.memory_pages();
-        proc.module = None;
-        // The store goes, and with it the memory and handles; regions
-        // shared with the process and never attached go too.
-        drop(proc.store.take());
-        *lock(&proc.regions) = RegionHoldings::default();
-        if proc.parent.is_some() {
-            // Kept until the parent waits: only its tail.
-            proc.log().shrink(self.config.exit_log_capacity);
-        }
-        if let Some(n) = self.trees.get_mut(&proc.tree) {
-            *n -= 1;
-            if *n == 0 {
-                self.trees.remove(&proc.tree);
-            }
-        }
-        self.env.output.exited(proc.pid, &status);
-        proc.sched = Sched::Exited(status);
-        self.live -= 1;
-    }
-
-    /// After `pid` exited: wake a parent waiting for it, orphan its
-    /// children, and retain it for inspection if nobody will reap it.
-    pub(crate) fn after_exit(&mut self, pid: Pid, parent: Option<Pid>) {
-        let children = self.procs.get_mut(&pid).map(|p| std::mem::take(&mut p.children)).unwrap_or_default();
-        for child in children {
-            self.orphan(child);
-        }
-        match parent.filter(|p| self.procs.get(p).is_some_and(|p| !p.is_exited())) {
-            Some(parent) => self.deliver_to_waiting_parent(parent, pid),
-            None => self.retain_orphan(pid),
-        }
-    }
-
-    /// The parent of `pid` is gone: it becomes an orphan.
-    fn orphan(&mut self, pid: Pid) {
-        if let Some(p) = self.procs.get_mut(&pid) {
-            p.parent = None;
-            if p.is_exited() {
-                self.retain_orphan(pid);
-            }
-        }
-    }
-
-    /// Keeps an exited orphan for inspection, dropping the oldest beyond
-    /// the retention limit.
-    fn retain_orphan(&mut self, pid: Pid) {
-        self.orphans.push_back(pid);
-        while self.orphans.len() > self.config.retained_exited {
-            if let Some(old) = self.orphans.pop_front() {
-                let orphaned = self.procs.get(&old).is_some_and(|p| p.is_exited() && p.parent.is_none());
-                if orphaned {
-                    self.procs.remove(&old);
-                }
-            }
-        }
-    }
-
-    /// Removes an exited child's record (its parent waited for it).
-    pub(crate) fn reap(&mut self, parent: &mut Process, child: Pid) -> Option<ExitStatus> {
-        let record = self.procs.remove(&child)?;
-        parent.children.retain(|c| *c != child);
-        let Sched::Exited(status) = record.sched else {
-            self.procs.insert(child, record);
-            return None;
-        };
-        for grandchild in &record.children {
-            self.orphan(*grandchild);
-        }
-        Some(status)
-    }
-
-    /// Queues a parked process to return `value` from its hostcall.
-    pub(crate) fn wake(&mut self, pid: Pid, value: i64) {
-        let Some(proc) = self.procs.get_mut(&pid) else {
-            return;
-        };
-        let slot = match &mut proc.sched {
-            Sched::Suspended(inner) => inner.as_mut(),
-            other => other,
-        };
-        let Sched::Blocked(..) = slot else { return };
-        let Sched::Blocked(call, _) = std::mem::replace(slot, Sched::Running) else {
-            return;
-        };
-        *slot = Sched::Ready(Resume::Return(call, value));
-        if matches!(proc.sched, Sched::Ready(_)) {
-            let home = self.here.unwrap_or_else(|| self.sched.least_loaded());
-            self.sched.push_woken(pid, home);
-        }
-    }
-
-    /// The block reason of a parked (possibly suspended) process.
-    pub(crate) fn blocked_on(&self, pid: Pid) -> Option<&BlockOn> {
-        let proc = self.procs.get(&pid)?;
-        let sched = match &proc.sched {
-            Sched::Suspended(inner) => inner.as_ref(),
-            other => other,
-        };
-        match sched {
-            Sched::Blocked(_, on) => Some(on),
-            _ => None,
-        }
-    }
-
-    fn fire_timer(&mut self, pid: Pid, token: u64) {
-        match self.blocked_on(pid) {
-            Some(BlockOn::Sleep { token: t }) if *t == token => self.wake(pid, 0),
-            Some(BlockOn::Futex { key, token: t }) if *t == token => {
-                let key = *key;
-                self.futex().cancel(key, pid, token);
-                self.wake(pid, -i64::from(wasmd_abi::errno::ETIMEDOUT));
-            }
-            _ => {}
-        }
-    }
-
     /// The futex table (never poisoned in practice: holders do not panic).
     pub(crate) fn futex(&self) -> std::sync::MutexGuard<'_, FutexTable> {
         self.env.futex.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Wakes the waiters `region_notify` moved to the woken list.
-    fn wake_futex_waiters(&mut self) {
-        let woken = {
-            let mut futex = self.futex();
-            if !futex.has_woken() {
-                return;
-            }
-            futex.take_woken()
-        };
-        for (pid, token) in woken {
-            if matches!(self.blocked_on(pid), Some(BlockOn::Futex { token: t, .. }) if *t == token) {
-                self.wake(pid, 0);
-            }
-        }
     }
 
     /// The guest scheme table.
@@ -862,7 +466,7 @@ impl ProcessManager {
     }
 
     /// Hands queued requests to providers parked in `scheme_next`.
-    fn serve_scheme_providers(&mut self) {
+    pub(crate) fn serve_scheme_providers(&mut self) {
         let ready = {
             let mut table = self.schemes();
             if !table.has_work() {
@@ -965,95 +569,6 @@ impl ProcessManager {
         self.futex().waiters()
     }
 
-    /// Kills a process. Its parent (if waiting) sees `Killed`.
-    pub fn kill(&mut self, pid: Pid) -> Result<(), ControlError> {
-        let Some(mut proc) = self.procs.remove(&pid) else {
-            return Err(ControlError::NoSuchProcess);
-        };
-        if proc.is_exited() {
-            self.procs.insert(pid, proc);
-            return Err(ControlError::NoSuchProcess);
-        }
-        if matches!(proc.sched, Sched::Running) {
-            // On a scheduler thread now: it ends when its turn does.
-            proc.stop = Some(Stop::Kill);
-            self.procs.insert(pid, proc);
-            return Ok(());
-        }
-        self.finish(&mut proc, ExitStatus::Killed);
-        let parent = proc.parent;
-        self.procs.insert(pid, proc);
-        self.after_exit(pid, parent);
-        Ok(())
-    }
-
-    fn blocked_on_proc<'a>(&self, proc: &'a Process) -> Option<&'a BlockOn> {
-        let sched = match &proc.sched {
-            Sched::Suspended(inner) => inner.as_ref(),
-            other => other,
-        };
-        match sched {
-            Sched::Blocked(_, on) => Some(on),
-            _ => None,
-        }
-    }
-
-    /// Stops a live process from being scheduled until [`Self::resume`].
-    pub fn suspend(&mut self, pid: Pid) -> Result<(), ControlError> {
-        let proc = self.procs.get_mut(&pid).ok_or(ControlError::NoSuchProcess)?;
-        match proc.sched {
-            Sched::Exited(_) => Err(ControlError::NoSuchProcess),
-            Sched::Running if proc.stop.is_none() => {
-                // On a scheduler thread now: suspended when its turn ends.
-                proc.stop = Some(Stop::Suspend);
-                Ok(())
-            }
-            Sched::Suspended(_) | Sched::Running => Err(ControlError::InvalidState),
-            _ => {
-                let prev = std::mem::replace(&mut proc.sched, Sched::Running);
-                proc.sched = Sched::Suspended(Box::new(prev));
-                Ok(())
-            }
-        }
-    }
-
-    /// Lets a suspended process run again.
-    pub fn resume(&mut self, pid: Pid) -> Result<(), ControlError> {
-        let proc = self.procs.get_mut(&pid).ok_or(ControlError::NoSuchProcess)?;
-        if matches!(proc.sched, Sched::Running) && proc.stop == Some(Stop::Suspend) {
-            proc.stop = None;
-            return Ok(());
-        }
-        if !matches!(proc.sched, Sched::Suspended(_)) {
-            return Err(if proc.is_exited() {
-                ControlError::NoSuchProcess
-            } else {
-                ControlError::InvalidState
-            });
-        }
-        let Sched::Suspended(inner) = std::mem::replace(&mut proc.sched, Sched::Running) else {
-            return Err(ControlError::InvalidState);
-        };
-        proc.sched = *inner;
-        if matches!(proc.sched, Sched::Ready(_)) {
-            let home = self.here.unwrap_or_else(|| self.sched.least_loaded());
-            self.sched.push_ready(pid, home);
-        }
-        Ok(())
-    }
-
-    /// Adds `fuel` to a live process's budget (a process without a budget
-    /// gets one of `fuel` from now).
-    pub fn refuel(&mut self, pid: Pid, fuel: u64) -> Result<(), ControlError> {
-        let proc = self.procs.get_mut(&pid).ok_or(ControlError::NoSuchProcess)?;
-        if proc.is_exited() {
-            return Err(ControlError::NoSuchProcess);
-        }
-        let left = proc.fuel_left().unwrap_or(0);
-        proc.limits.fuel = Some(proc.fuel_used.saturating_add(left).saturating_add(fuel));
-        Ok(())
-    }
-
     /// A snapshot of a process (live, or exited and not yet reaped).
     pub fn info(&self, pid: Pid) -> Option<ProcessInfo> {
         self.procs.get(&pid).map(|p| info_of(p))
@@ -1084,26 +599,6 @@ impl ProcessManager {
     /// The earliest timer deadline, for an event loop's timeout.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.sched.next_deadline()
-    }
-
-    /// Removes an exited process's record (control-plane reaping).
-    pub fn forget(&mut self, pid: Pid) -> Result<ExitStatus, ControlError> {
-        let proc = self.procs.get(&pid).ok_or(ControlError::NoSuchProcess)?;
-        if !proc.is_exited() {
-            return Err(ControlError::InvalidState);
-        }
-        let parent = proc.parent;
-        let record = self.procs.remove(&pid).ok_or(ControlError::NoSuchProcess)?;
-        if let Some(p) = parent.and_then(|p| self.procs.get_mut(&p)) {
-            p.children.retain(|c| *c != pid);
-        }
-        for child in &record.children {
-            self.orphan(*child);
-        }
-        match record.sched {
-            Sched::Exited(status) => Ok(status),
-            _ => Err(ControlError::InvalidState),
-        }
     }
 
     /// The OS platform guests run on.
@@ -1146,71 +641,9 @@ impl ProcessManager {
     }
 }
 
-/// A process's turn: its execution state, out of the table while it runs
-/// (on a scheduler thread, without the manager's lock).
-pub(crate) struct Turn {
-    pid: Pid,
-    store: Option<Store<ProcessState>>,
-    resume: Option<Resume>,
-    given: u64,
-    /// Fuel in the store not yet counted in the process's `fuel_used`.
-    unaccounted: u64,
-}
-
-/// Handles a syscall of a running turn; `None` when the turn ended there.
-pub(crate) type OnSyscall<'a> =
-    dyn FnMut(&mut Turn, ResumableCallHostTrap, Syscall) -> Option<(ResumableCallHostTrap, i64)> + 'a;
-
-/// Runs a turn's wasm until its slice ends, the guest ends, or a syscall
-/// ends the turn (`None`: `on_syscall` already put the process back).
-/// Needs no access to the process table: this is what runs in parallel.
-pub(crate) fn run_slice(turn: &mut Turn, on_syscall: &mut OnSyscall<'_>) -> Option<TurnEnd> {
-    let (Some(store), Some(resume)) = (turn.store.as_mut(), turn.resume.take()) else {
-        return Some(TurnEnd::Exit(ExitStatus::Trapped("internal: a turn without a store".into())));
-    };
-    set_fuel(store, turn.given);
-    let mut result = match resume {
-        Resume::Start(entry) => entry.call_resumable(&mut *store, &[], &mut []),
-        Resume::Preempted(call) => call.resume(&mut *store, &mut []),
-        Resume::Return(call, value) => call.resume(&mut *store, &[Val::I64(value)], &mut []),
-    };
-    loop {
-        match result {
-            Ok(ResumableCall::Finished) => return Some(TurnEnd::Exit(ExitStatus::Exited(0))),
-            Ok(ResumableCall::OutOfFuel(call)) => return Some(TurnEnd::Preempted(call)),
-            Ok(ResumableCall::HostTrap(call)) => {
-                let syscall = turn.store.as_mut().and_then(|s| s.data_mut().syscall.take());
-                let Some(syscall) = syscall else {
-                    return Some(TurnEnd::Exit(ExitStatus::Trapped(truncate(call.host_error().to_string()))));
-                };
-                let (call, value) = on_syscall(turn, call, syscall)?;
-                let Some(store) = turn.store.as_mut() else {
-                    return Some(TurnEnd::Exit(ExitStatus::Killed));
-                };
-                result = call.resume(store, &[Val::I64(value)], &mut []);
-            }
-            Err(e) => {
-                let status = match turn.store.as_ref() {
-                    Some(store) => trap_status(store, &e),
-                    None => ExitStatus::Trapped(truncate(e.to_string())),
-                };
-                return Some(TurnEnd::Exit(status));
-            }
-        }
-    }
-}
-
-/// Counts the fuel burnt since the last count into `fuel_used` (kept
-/// current across syscalls: process_info, spawn budgets).
-fn account(proc: &mut Process, unaccounted: &mut u64) {
-    let left = proc.store.as_ref().and_then(|s| s.get_fuel().ok()).unwrap_or(0);
-    proc.fuel_used += unaccounted.saturating_sub(left);
-    *unaccounted = left;
-}
-
 /// The fuel to give for one slice: at least `required`, at most the
 /// budget left.
-fn slice_for(slice_fuel: u64, limits: &Limits, fuel_used: u64, required: u64) -> u64 {
+pub(crate) fn slice_for(slice_fuel: u64, limits: &Limits, fuel_used: u64, required: u64) -> u64 {
     let slice = slice_fuel.max(required);
     match limits.fuel {
         Some(budget) => slice.min(budget.saturating_sub(fuel_used)),
@@ -1219,13 +652,13 @@ fn slice_for(slice_fuel: u64, limits: &Limits, fuel_used: u64, required: u64) ->
 }
 
 /// Sets the fuel of a store (fuel metering is always on).
-fn set_fuel(store: &mut Store<ProcessState>, fuel: u64) {
+pub(crate) fn set_fuel(store: &mut Store<ProcessState>, fuel: u64) {
     // Fuel metering is enabled in the engine config, so this cannot fail.
     let _ = store.set_fuel(fuel);
 }
 
 /// The exit status for an error that ended a process.
-fn trap_status(store: &Store<ProcessState>, e: &wasmi::Error) -> ExitStatus {
+pub(crate) fn trap_status(store: &Store<ProcessState>, e: &wasmi::Error) -> ExitStatus {
     if store.data().limiter.hit {
         return ExitStatus::MemoryLimit;
     }
@@ -1237,7 +670,7 @@ fn trap_status(store: &Store<ProcessState>, e: &wasmi::Error) -> ExitStatus {
 }
 
 /// Cuts a message to the ABI's trap message limit at a char boundary.
-fn truncate(mut s: String) -> String {
+pub(crate) fn truncate(mut s: String) -> String {
     if s.len() > TRAP_MESSAGE_MAX_LEN {
         let mut end = TRAP_MESSAGE_MAX_LEN;
         while !s.is_char_boundary(end) {

@@ -1,7 +1,7 @@
 //! Syscalls: the hostcalls that need the whole process table (see
 //! [`crate::process`]). Each handler runs on the scheduler thread while
 //! the caller is taken out of the table, and returns a
-//! [`SyscallOutcome`]: resume now with a value, park, yield or exit.
+//! `SyscallOutcome`: resume now with a value, park, yield or exit.
 
 use std::path::Path;
 use std::sync::Arc;

@@ -299,7 +299,18 @@ impl Daemon {
     /// default configuration on `platform`, guests' output kept in their
     /// logs only, guests loading modules with `guest_loader`.
     pub fn with_platform(platform: Arc<dyn wasmhost::Platform>, guest_loader: Arc<FsModuleLoader>) -> Self {
-        let config = wasmhost::ManagerConfig { sched_workers: default_workers(), ..Default::default() };
+        Self::with_workers(platform, guest_loader, default_workers())
+    }
+
+    /// As [`Daemon::with_platform`], with `workers` scheduler threads (0:
+    /// guests run only in [`Daemon::step`], on the caller's thread, one
+    /// turn after another — what step-by-step tests want).
+    pub fn with_workers(
+        platform: Arc<dyn wasmhost::Platform>,
+        guest_loader: Arc<FsModuleLoader>,
+        workers: usize,
+    ) -> Self {
+        let config = wasmhost::ManagerConfig { sched_workers: workers, ..Default::default() };
         let pm = ProcessManager::new(config, platform, guest_loader, Arc::new(wasmhost::NoOutput));
         Self::new(pm, Policy::new(crate::sys::current_owner().uid))
     }

@@ -19,7 +19,7 @@ const HEADER: u16 = size_of::<DirentHeader>() as u16;
 
 fn daemon() -> Daemon {
     let platform = crate::sys::OsPlatform::with_file_root(None).unwrap();
-    Daemon::with_platform(Arc::new(platform), Arc::new(crate::loader::FsModuleLoader::new(Vec::new())))
+    Daemon::with_workers(Arc::new(platform), Arc::new(crate::loader::FsModuleLoader::new(Vec::new())), 0)
 }
 
 fn guest(name: &str) -> String {
@@ -337,7 +337,7 @@ fn users_spawn_guests_that_act_for_them_and_no_more() {
     std::fs::set_permissions(&secret_module, std::fs::Permissions::from_mode(0o600)).unwrap();
     let platform = crate::sys::OsPlatform::with_file_root(Some(&root)).unwrap();
     let loader = Arc::new(crate::loader::FsModuleLoader::new(Vec::new()));
-    let mut d = Daemon::with_platform(Arc::new(platform), loader);
+    let mut d = Daemon::with_workers(Arc::new(platform), loader, 0);
     let worker = guest("worker");
 
     // Alice's guest acts for Alice: ps and status say so.

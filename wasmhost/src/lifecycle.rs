@@ -1,0 +1,244 @@
+//! A process's life after spawn, as the manager sees it: the end of a
+//! process ([`ProcessManager::finish`]) and what follows (its parent told,
+//! its children orphaned, its record kept until reaped), waking a parked
+//! process, and the control operations on a process (kill, suspend,
+//! resume, refuel, forget) — including one running on a scheduler thread,
+//! whose kill or suspension is applied when its turn ends.
+
+use wasmd_abi::ExitStatus;
+
+use crate::error::ControlError;
+use crate::manager::ProcessManager;
+use crate::process::{lock, BlockOn, Process, RegionHoldings, Resume, Sched, Stop};
+use crate::Pid;
+
+impl ProcessManager {
+    /// Ends a process: frees its store, keeps its log and status.
+    pub(crate) fn finish(&mut self, proc: &mut Process, status: ExitStatus) {
+        self.schemes().provider_gone(proc.pid);
+        self.close_guest_files(proc);
+        match self.blocked_on_proc(proc) {
+            Some(BlockOn::Pending { token }) => {
+                let token = *token;
+                self.drop_pending(token);
+            }
+            Some(BlockOn::Futex { key, token }) => {
+                let (key, token) = (*key, *token);
+                self.futex().cancel(key, proc.pid, token);
+            }
+            _ => {}
+        }
+        proc.exit_pages = proc.memory_pages();
+        proc.module = None;
+        // The store goes, and with it the memory and handles; regions
+        // shared with the process and never attached go too.
+        drop(proc.store.take());
+        *lock(&proc.regions) = RegionHoldings::default();
+        if proc.parent.is_some() {
+            // Kept until the parent waits: only its tail.
+            proc.log().shrink(self.config.exit_log_capacity);
+        }
+        if let Some(n) = self.trees.get_mut(&proc.tree) {
+            *n -= 1;
+            if *n == 0 {
+                self.trees.remove(&proc.tree);
+            }
+        }
+        self.env.output.exited(proc.pid, &status);
+        proc.sched = Sched::Exited(status);
+        self.live -= 1;
+    }
+
+    /// After `pid` exited: wake a parent waiting for it, orphan its
+    /// children, and retain it for inspection if nobody will reap it.
+    pub(crate) fn after_exit(&mut self, pid: Pid, parent: Option<Pid>) {
+        let children = self.procs.get_mut(&pid).map(|p| std::mem::take(&mut p.children)).unwrap_or_default();
+        for child in children {
+            self.orphan(child);
+        }
+        match parent.filter(|p| self.procs.get(p).is_some_and(|p| !p.is_exited())) {
+            Some(parent) => self.deliver_to_waiting_parent(parent, pid),
+            None => self.retain_orphan(pid),
+        }
+    }
+
+    /// The parent of `pid` is gone: it becomes an orphan.
+    pub(crate) fn orphan(&mut self, pid: Pid) {
+        if let Some(p) = self.procs.get_mut(&pid) {
+            p.parent = None;
+            if p.is_exited() {
+                self.retain_orphan(pid);
+            }
+        }
+    }
+
+    /// Keeps an exited orphan for inspection, dropping the oldest beyond
+    /// the retention limit.
+    pub(crate) fn retain_orphan(&mut self, pid: Pid) {
+        self.orphans.push_back(pid);
+        while self.orphans.len() > self.config.retained_exited {
+            if let Some(old) = self.orphans.pop_front() {
+                let orphaned = self.procs.get(&old).is_some_and(|p| p.is_exited() && p.parent.is_none());
+                if orphaned {
+                    self.procs.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Removes an exited child's record (its parent waited for it).
+    pub(crate) fn reap(&mut self, parent: &mut Process, child: Pid) -> Option<ExitStatus> {
+        let record = self.procs.remove(&child)?;
+        parent.children.retain(|c| *c != child);
+        let Sched::Exited(status) = record.sched else {
+            self.procs.insert(child, record);
+            return None;
+        };
+        for grandchild in &record.children {
+            self.orphan(*grandchild);
+        }
+        Some(status)
+    }
+
+    /// Queues a parked process to return `value` from its hostcall.
+    pub(crate) fn wake(&mut self, pid: Pid, value: i64) {
+        let Some(proc) = self.procs.get_mut(&pid) else {
+            return;
+        };
+        let slot = match &mut proc.sched {
+            Sched::Suspended(inner) => inner.as_mut(),
+            other => other,
+        };
+        let Sched::Blocked(..) = slot else { return };
+        let Sched::Blocked(call, _) = std::mem::replace(slot, Sched::Running) else {
+            return;
+        };
+        *slot = Sched::Ready(Resume::Return(call, value));
+        if matches!(proc.sched, Sched::Ready(_)) {
+            let home = self.here.unwrap_or_else(|| self.sched.least_loaded());
+            self.sched.push_woken(pid, home);
+        }
+    }
+
+    /// The block reason of a parked (possibly suspended) process.
+    pub(crate) fn blocked_on(&self, pid: Pid) -> Option<&BlockOn> {
+        let proc = self.procs.get(&pid)?;
+        let sched = match &proc.sched {
+            Sched::Suspended(inner) => inner.as_ref(),
+            other => other,
+        };
+        match sched {
+            Sched::Blocked(_, on) => Some(on),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn blocked_on_proc<'a>(&self, proc: &'a Process) -> Option<&'a BlockOn> {
+        let sched = match &proc.sched {
+            Sched::Suspended(inner) => inner.as_ref(),
+            other => other,
+        };
+        match sched {
+            Sched::Blocked(_, on) => Some(on),
+            _ => None,
+        }
+    }
+
+    /// Kills a process. Its parent (if waiting) sees `Killed`.
+    pub fn kill(&mut self, pid: Pid) -> Result<(), ControlError> {
+        let Some(mut proc) = self.procs.remove(&pid) else {
+            return Err(ControlError::NoSuchProcess);
+        };
+        if proc.is_exited() {
+            self.procs.insert(pid, proc);
+            return Err(ControlError::NoSuchProcess);
+        }
+        if matches!(proc.sched, Sched::Running) {
+            // On a scheduler thread now: it ends when its turn does.
+            proc.stop = Some(Stop::Kill);
+            self.procs.insert(pid, proc);
+            return Ok(());
+        }
+        self.finish(&mut proc, ExitStatus::Killed);
+        let parent = proc.parent;
+        self.procs.insert(pid, proc);
+        self.after_exit(pid, parent);
+        Ok(())
+    }
+
+    /// Stops a live process from being scheduled until [`Self::resume`].
+    pub fn suspend(&mut self, pid: Pid) -> Result<(), ControlError> {
+        let proc = self.procs.get_mut(&pid).ok_or(ControlError::NoSuchProcess)?;
+        match proc.sched {
+            Sched::Exited(_) => Err(ControlError::NoSuchProcess),
+            Sched::Running if proc.stop.is_none() => {
+                // On a scheduler thread now: suspended when its turn ends.
+                proc.stop = Some(Stop::Suspend);
+                Ok(())
+            }
+            Sched::Suspended(_) | Sched::Running => Err(ControlError::InvalidState),
+            _ => {
+                let prev = std::mem::replace(&mut proc.sched, Sched::Running);
+                proc.sched = Sched::Suspended(Box::new(prev));
+                Ok(())
+            }
+        }
+    }
+
+    /// Lets a suspended process run again.
+    pub fn resume(&mut self, pid: Pid) -> Result<(), ControlError> {
+        let proc = self.procs.get_mut(&pid).ok_or(ControlError::NoSuchProcess)?;
+        if matches!(proc.sched, Sched::Running) && proc.stop == Some(Stop::Suspend) {
+            proc.stop = None;
+            return Ok(());
+        }
+        if !matches!(proc.sched, Sched::Suspended(_)) {
+            return Err(if proc.is_exited() {
+                ControlError::NoSuchProcess
+            } else {
+                ControlError::InvalidState
+            });
+        }
+        let Sched::Suspended(inner) = std::mem::replace(&mut proc.sched, Sched::Running) else {
+            return Err(ControlError::InvalidState);
+        };
+        proc.sched = *inner;
+        if matches!(proc.sched, Sched::Ready(_)) {
+            let home = self.here.unwrap_or_else(|| self.sched.least_loaded());
+            self.sched.push_ready(pid, home);
+        }
+        Ok(())
+    }
+
+    /// Adds `fuel` to a live process's budget (a process without a budget
+    /// gets one of `fuel` from now).
+    pub fn refuel(&mut self, pid: Pid, fuel: u64) -> Result<(), ControlError> {
+        let proc = self.procs.get_mut(&pid).ok_or(ControlError::NoSuchProcess)?;
+        if proc.is_exited() {
+            return Err(ControlError::NoSuchProcess);
+        }
+        let left = proc.fuel_left().unwrap_or(0);
+        proc.limits.fuel = Some(proc.fuel_used.saturating_add(left).saturating_add(fuel));
+        Ok(())
+    }
+
+    /// Removes an exited process's record (control-plane reaping).
+    pub fn forget(&mut self, pid: Pid) -> Result<ExitStatus, ControlError> {
+        let proc = self.procs.get(&pid).ok_or(ControlError::NoSuchProcess)?;
+        if !proc.is_exited() {
+            return Err(ControlError::InvalidState);
+        }
+        let parent = proc.parent;
+        let record = self.procs.remove(&pid).ok_or(ControlError::NoSuchProcess)?;
+        if let Some(p) = parent.and_then(|p| self.procs.get_mut(&p)) {
+            p.children.retain(|c| *c != pid);
+        }
+        for child in &record.children {
+            self.orphan(*child);
+        }
+        match record.sched {
+            Sched::Exited(status) => Ok(status),
+            _ => Err(ControlError::InvalidState),
+        }
+    }
+}

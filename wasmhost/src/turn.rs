@@ -1,0 +1,355 @@
+//! Turns: how a process runs. One turn of a ready process takes its
+//! execution state (store and resumable call) out of the table
+//! ([`ProcessManager::begin_turn`]), runs its wasm for one fuel slice
+//! without needing the table ([`run_slice`]; on a scheduler thread this
+//! runs without the manager's lock), hands each syscall to the manager
+//! ([`ProcessManager::turn_syscall`]) and puts the process back in the
+//! state the turn ended in ([`ProcessManager::end_turn`]): requeued,
+//! parked, suspended or exited. The embedder's loops
+//! ([`ProcessManager::run`] and friends) and the event polling between
+//! turns live here too.
+
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
+
+use wasmd_abi::ExitStatus;
+use wasmi::{ResumableCall, ResumableCallHostTrap, Store, Val};
+
+use crate::manager::{set_fuel, slice_for, trap_status, truncate, Deadlock, ProcessManager, SyscallOutcome};
+use crate::process::{BlockOn, Process, ProcessState, Resume, Sched, Stop, Syscall};
+use crate::Pid;
+
+/// How a turn ended.
+pub(crate) enum TurnEnd {
+    Preempted(wasmi::ResumableCallOutOfFuel),
+    Yield(wasmi::ResumableCallHostTrap),
+    Park(wasmi::ResumableCallHostTrap, BlockOn),
+    Exit(ExitStatus),
+}
+
+/// A process's turn: its execution state, out of the table while it runs
+/// (on a scheduler thread, without the manager's lock).
+pub(crate) struct Turn {
+    pid: Pid,
+    store: Option<Store<ProcessState>>,
+    resume: Option<Resume>,
+    given: u64,
+    /// Fuel in the store not yet counted in the process's `fuel_used`.
+    unaccounted: u64,
+}
+
+/// Handles a syscall of a running turn; `None` when the turn ended there.
+pub(crate) type OnSyscall<'a> =
+    dyn FnMut(&mut Turn, ResumableCallHostTrap, Syscall) -> Option<(ResumableCallHostTrap, i64)> + 'a;
+
+/// Runs a turn's wasm until its slice ends, the guest ends, or a syscall
+/// ends the turn (`None`: `on_syscall` already put the process back).
+/// Needs no access to the process table: this is what runs in parallel.
+pub(crate) fn run_slice(turn: &mut Turn, on_syscall: &mut OnSyscall<'_>) -> Option<TurnEnd> {
+    let (Some(store), Some(resume)) = (turn.store.as_mut(), turn.resume.take()) else {
+        return Some(TurnEnd::Exit(ExitStatus::Trapped("internal: a turn without a store".into())));
+    };
+    set_fuel(store, turn.given);
+    let mut result = match resume {
+        Resume::Start(entry) => entry.call_resumable(&mut *store, &[], &mut []),
+        Resume::Preempted(call) => call.resume(&mut *store, &mut []),
+        Resume::Return(call, value) => call.resume(&mut *store, &[Val::I64(value)], &mut []),
+    };
+    loop {
+        match result {
+            Ok(ResumableCall::Finished) => return Some(TurnEnd::Exit(ExitStatus::Exited(0))),
+            Ok(ResumableCall::OutOfFuel(call)) => return Some(TurnEnd::Preempted(call)),
+            Ok(ResumableCall::HostTrap(call)) => {
+                let syscall = turn.store.as_mut().and_then(|s| s.data_mut().syscall.take());
+                let Some(syscall) = syscall else {
+                    return Some(TurnEnd::Exit(ExitStatus::Trapped(truncate(call.host_error().to_string()))));
+                };
+                let (call, value) = on_syscall(turn, call, syscall)?;
+                let Some(store) = turn.store.as_mut() else {
+                    return Some(TurnEnd::Exit(ExitStatus::Killed));
+                };
+                result = call.resume(store, &[Val::I64(value)], &mut []);
+            }
+            Err(e) => {
+                let status = match turn.store.as_ref() {
+                    Some(store) => trap_status(store, &e),
+                    None => ExitStatus::Trapped(truncate(e.to_string())),
+                };
+                return Some(TurnEnd::Exit(status));
+            }
+        }
+    }
+}
+
+/// Counts the fuel burnt since the last count into `fuel_used` (kept
+/// current across syscalls: process_info, spawn budgets).
+fn account(proc: &mut Process, unaccounted: &mut u64) {
+    let left = proc.store.as_ref().and_then(|s| s.get_fuel().ok()).unwrap_or(0);
+    proc.fuel_used += unaccounted.saturating_sub(left);
+    *unaccounted = left;
+}
+
+impl ProcessManager {
+    /// Runs up to `max_turns` time slices of ready processes, handling due
+    /// timers and worker completions between them. Returns the number of
+    /// turns run (0 when nothing was ready).
+    pub fn run(&mut self, max_turns: usize) -> usize {
+        self.run_bounded(max_turns, || true)
+    }
+
+    /// As [`ProcessManager::run`], for as many time slices as start before
+    /// `deadline`: an embedder that must also serve requests bounds its
+    /// time away from them by the clock, not by a count of slices (a slice
+    /// is bounded by fuel, and hostcalls that copy pay fuel too, see
+    /// [`crate::hostcalls::BYTES_PER_FUEL`]).
+    pub fn run_until(&mut self, deadline: Instant) -> usize {
+        self.run_while(|| Instant::now() < deadline)
+    }
+
+    /// As [`ProcessManager::run`], for as long as `go_on` (asked after each
+    /// time slice) says so: an embedder stops as soon as a request waits
+    /// for it, or when its time is up.
+    pub fn run_while(&mut self, go_on: impl FnMut() -> bool) -> usize {
+        self.run_bounded(usize::MAX, go_on)
+    }
+
+    pub(crate) fn run_bounded(&mut self, max_turns: usize, mut go_on: impl FnMut() -> bool) -> usize {
+        let mut turns = 0;
+        self.poll_events();
+        while turns < max_turns {
+            let Some(pid) = self.sched.pop(self.here.unwrap_or(0)) else { break };
+            if self.run_turn(pid) {
+                turns += 1;
+            }
+            self.poll_events();
+            if !go_on() {
+                break;
+            }
+        }
+        turns
+    }
+
+    /// Handles due timers and finished worker jobs.
+    pub fn poll_events(&mut self) {
+        while let Ok(done) = self.completions.try_recv() {
+            self.complete(done);
+        }
+        self.wake_futex_waiters();
+        self.serve_scheme_providers();
+        self.deliver_guest_replies();
+        if self.sched.next_deadline().is_some() {
+            let now = Instant::now();
+            while let Some((pid, token)) = self.sched.pop_due(now) {
+                self.fire_timer(pid, token);
+            }
+        }
+    }
+
+    /// When nothing is ready, sleeps until the next timer, a worker
+    /// completion or `timeout`, whichever comes first, and handles it.
+    pub fn wait_for_events(&mut self, timeout: Option<Duration>) {
+        if !self.sched.is_idle() {
+            return;
+        }
+        let now = Instant::now();
+        let mut deadline = self.sched.next_deadline();
+        if let Some(t) = timeout {
+            let d = now + t;
+            deadline = Some(deadline.map_or(d, |x| x.min(d)));
+        }
+        let received = match deadline {
+            Some(d) => self.completions.recv_timeout(d.saturating_duration_since(now)),
+            None => self.completions.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        if let Ok(done) = received {
+            self.complete(done);
+        }
+        self.poll_events();
+    }
+
+    /// Runs until every process has exited. Fails when live processes
+    /// remain but none is ready, no timer is armed and no job is running.
+    pub fn run_to_completion(&mut self) -> Result<(), Deadlock> {
+        loop {
+            while self.run(1024) > 0 {}
+            if self.live == 0 {
+                return Ok(());
+            }
+            if self.sched.is_idle() && self.sched.next_deadline().is_none() && !self.host_work_pending() {
+                return Err(Deadlock(self.live));
+            }
+            self.wait_for_events(None);
+        }
+    }
+
+    /// Runs one turn of `pid` on the calling thread; false if it was not
+    /// ready.
+    pub(crate) fn run_turn(&mut self, pid: Pid) -> bool {
+        let Some(mut turn) = self.begin_turn(pid) else {
+            return false;
+        };
+        if let Some(end) =
+            run_slice(&mut turn, &mut |turn, call, syscall| self.turn_syscall(turn, call, syscall))
+        {
+            self.end_turn(turn, end);
+        }
+        true
+    }
+
+    /// Starts a turn of `pid`: its execution state leaves the table (the
+    /// record stays, `Running`). `None` when it is not ready (or ran out
+    /// of fuel, which ends it here).
+    pub(crate) fn begin_turn(&mut self, pid: Pid) -> Option<Turn> {
+        let slice_fuel = self.config.slice_fuel;
+        let proc = self.procs.get_mut(&pid)?;
+        let resume = match std::mem::replace(&mut proc.sched, Sched::Running) {
+            Sched::Ready(r) => r,
+            other => {
+                proc.sched = other;
+                return None;
+            }
+        };
+        let required = match &resume {
+            Resume::Preempted(call) => call.required_fuel(),
+            _ => 0,
+        };
+        let given = slice_for(slice_fuel, &proc.limits, proc.fuel_used, required);
+        proc.exit_pages = proc.memory_pages();
+        if given < required.max(1) || proc.store.is_none() {
+            proc.sched = Sched::Ready(resume);
+            let proc = self.procs.remove(&pid)?;
+            let status = if given < required.max(1) {
+                ExitStatus::OutOfFuel
+            } else {
+                ExitStatus::Trapped("internal: live process without a store".into())
+            };
+            self.close_turn(proc, TurnEnd::Exit(status));
+            return None;
+        }
+        Some(Turn { pid, store: proc.store.take(), resume: Some(resume), given, unaccounted: given })
+    }
+
+    /// A syscall of a running turn, handled with the process's record.
+    /// The turn goes on with the returned value, or ends here (parked,
+    /// yielded, exited: `None`), in one step so no wake-up is lost.
+    pub(crate) fn turn_syscall(
+        &mut self,
+        turn: &mut Turn,
+        call: ResumableCallHostTrap,
+        syscall: Syscall,
+    ) -> Option<(ResumableCallHostTrap, i64)> {
+        let mut proc = self.procs.remove(&turn.pid)?;
+        proc.store = turn.store.take();
+        account(&mut proc, &mut turn.unaccounted);
+        let outcome = if proc.stop == Some(Stop::Kill) {
+            SyscallOutcome::Exit(ExitStatus::Killed)
+        } else {
+            self.syscall(&mut proc, syscall)
+        };
+        match outcome {
+            SyscallOutcome::Return(value) => {
+                turn.store = proc.store.take();
+                self.procs.insert(turn.pid, proc);
+                Some((call, value))
+            }
+            SyscallOutcome::Yield => {
+                self.close_turn(proc, TurnEnd::Yield(call));
+                None
+            }
+            SyscallOutcome::Park(on) => {
+                self.close_turn(proc, TurnEnd::Park(call, on));
+                None
+            }
+            SyscallOutcome::Exit(status) => {
+                self.close_turn(proc, TurnEnd::Exit(status));
+                None
+            }
+        }
+    }
+
+    /// Ends a turn that its slice or the guest itself ended.
+    pub(crate) fn end_turn(&mut self, mut turn: Turn, end: TurnEnd) {
+        let Some(mut proc) = self.procs.remove(&turn.pid) else { return };
+        proc.store = turn.store.take();
+        account(&mut proc, &mut turn.unaccounted);
+        self.close_turn(proc, end);
+    }
+
+    /// Puts a process whose turn ended back in the table, in the state
+    /// `end` says (or as a kill or suspension asked meanwhile says).
+    pub(crate) fn close_turn(&mut self, mut proc: Box<Process>, end: TurnEnd) {
+        let pid = proc.pid;
+        let end = match end {
+            TurnEnd::Preempted(call)
+                if proc.fuel_left().is_some_and(|left| left < call.required_fuel().max(1)) =>
+            {
+                TurnEnd::Exit(ExitStatus::OutOfFuel)
+            }
+            end => end,
+        };
+        let stop = proc.stop.take();
+        let end = match end {
+            TurnEnd::Exit(status) => TurnEnd::Exit(status),
+            _ if stop == Some(Stop::Kill) => TurnEnd::Exit(ExitStatus::Killed),
+            end => end,
+        };
+        let next = match end {
+            TurnEnd::Preempted(call) => Sched::Ready(Resume::Preempted(call)),
+            TurnEnd::Yield(call) => Sched::Ready(Resume::Return(call, 0)),
+            TurnEnd::Park(call, on) => Sched::Blocked(call, on),
+            TurnEnd::Exit(status) => {
+                self.finish(&mut proc, status);
+                let parent = proc.parent;
+                self.procs.insert(pid, proc);
+                self.after_exit(pid, parent);
+                return;
+            }
+        };
+        let ready = matches!(next, Sched::Ready(_));
+        if stop == Some(Stop::Suspend) {
+            proc.sched = Sched::Suspended(Box::new(next));
+            self.procs.insert(pid, proc);
+            return;
+        }
+        proc.sched = next;
+        self.procs.insert(pid, proc);
+        if ready {
+            let home = self.home();
+            self.sched.push_ready(pid, home);
+        }
+    }
+
+    /// The run queue for processes queued now: the worker holding the
+    /// manager, else the least loaded.
+    pub(crate) fn home(&self) -> usize {
+        self.here.unwrap_or_else(|| self.sched.least_loaded())
+    }
+
+    pub(crate) fn fire_timer(&mut self, pid: Pid, token: u64) {
+        match self.blocked_on(pid) {
+            Some(BlockOn::Sleep { token: t }) if *t == token => self.wake(pid, 0),
+            Some(BlockOn::Futex { key, token: t }) if *t == token => {
+                let key = *key;
+                self.futex().cancel(key, pid, token);
+                self.wake(pid, -i64::from(wasmd_abi::errno::ETIMEDOUT));
+            }
+            _ => {}
+        }
+    }
+
+    /// Wakes the waiters `region_notify` moved to the woken list.
+    pub(crate) fn wake_futex_waiters(&mut self) {
+        let woken = {
+            let mut futex = self.futex();
+            if !futex.has_woken() {
+                return;
+            }
+            futex.take_woken()
+        };
+        for (pid, token) in woken {
+            if matches!(self.blocked_on(pid), Some(BlockOn::Futex { token: t, .. }) if *t == token) {
+                self.wake(pid, 0);
+            }
+        }
+    }
+}
