@@ -63,31 +63,11 @@ struct Shared {
     embedder: Mutex<Option<Waker>>,
     /// The embedder was woken and has not looked yet.
     poked: AtomicBool,
-    /// Embedder threads waiting for the lock.
-    embedder_waiting: AtomicUsize,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, ProcessManager> {
         self.pm.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The lock for the control plane: workers let it go first (a mutex
-    /// is not fair; workers taking it back to back for syscalls would
-    /// otherwise keep a request waiting).
-    fn lock_for_embedder(&self) -> MutexGuard<'_, ProcessManager> {
-        self.embedder_waiting.fetch_add(1, Ordering::SeqCst);
-        let guard = self.lock();
-        self.embedder_waiting.fetch_sub(1, Ordering::SeqCst);
-        guard
-    }
-
-    /// The lock for a scheduler thread, after any waiting embedder.
-    fn lock_for_worker(&self) -> MutexGuard<'_, ProcessManager> {
-        while self.embedder_waiting.load(Ordering::SeqCst) > 0 {
-            std::thread::yield_now();
-        }
-        self.lock()
     }
 
     /// Work may have appeared: wake idle workers.
@@ -189,7 +169,6 @@ impl Kernel {
                 turns: (0..workers).map(|_| AtomicU64::new(0)).collect(),
                 embedder: Mutex::new(None),
                 poked: AtomicBool::new(false),
-                embedder_waiting: AtomicUsize::new(0),
             }
         });
         let platform = shared.lock().platform();
@@ -212,7 +191,7 @@ impl Kernel {
 
     /// The manager, locked (see [`KernelGuard`]).
     pub fn lock(&self) -> KernelGuard<'_> {
-        let mut guard = self.shared.lock_for_embedder();
+        let mut guard = self.shared.lock();
         guard.here = None;
         KernelGuard { guard, shared: &self.shared }
     }
@@ -271,7 +250,7 @@ fn worker(shared: &Shared, id: usize) {
         }
         // Read before looking for work: anything that appears later bumps it.
         let epoch = shared.epoch.load(Ordering::SeqCst);
-        let mut pm = shared.lock_for_worker();
+        let mut pm = shared.lock();
         pm.here = Some(id);
         pm.poll_events();
         let news = pm.has_news();
@@ -294,7 +273,7 @@ fn worker(shared: &Shared, id: usize) {
             shared.bump();
         }
         let end = run_slice(&mut turn, &mut |turn, call, syscall| {
-            let mut pm = shared.lock_for_worker();
+            let mut pm = shared.lock();
             pm.here = Some(id);
             let next = pm.turn_syscall(turn, call, syscall);
             let queued = !pm.sched.is_idle();
@@ -305,7 +284,7 @@ fn worker(shared: &Shared, id: usize) {
             next
         });
         shared.turns[id].fetch_add(1, Ordering::Relaxed);
-        let mut pm = shared.lock_for_worker();
+        let mut pm = shared.lock();
         pm.here = Some(id);
         if let Some(end) = end {
             pm.end_turn(turn, end);
