@@ -24,6 +24,8 @@ fn main() {
         "guestlib/src",
         "guestlib/abi/Cargo.toml",
         "guestlib/abi/src",
+        "guestlib/channel/Cargo.toml",
+        "guestlib/channel/src",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }

@@ -22,16 +22,7 @@ use crate::sys;
 /// A region's global id (what [`Region::share`] returns).
 pub type RegionId = u64;
 
-/// How a [`Region::wait`] ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Wait {
-    /// Woken by a notify.
-    Woken,
-    /// The value was not the expected one; nothing was waited for.
-    Changed,
-    /// The timeout passed.
-    TimedOut,
-}
+pub use wasmd_channel::Wait;
 
 /// A handle to a shared-memory region.
 #[derive(Debug)]

@@ -106,7 +106,7 @@ const CRASHES: &[(&str, &str)] =
 /// and caches the readers' floor (the tail, 304); a strong reader joins at
 /// the oldest frame (position 256, below that floor); the writer goes on
 /// up to its cached floor plus the capacity (560) without looking at the
-/// reader slots again (`guestlib/src/channel/writer.rs`, `send`: the floor
+/// reader slots again (`guestlib/channel/src/writer.rs`, `send`: the floor
 /// is re-read only when the cached one says "full"), overwriting the frame
 /// the reader stands on; the reader, lapped, skips to the next block start
 /// after `tail - capacity` (`reader.rs`, `nothing_published`, and

@@ -8,7 +8,7 @@
 //! map itself.
 //!
 //! `chan/ID` is a channel (a region holding one) as a file, driven by the
-//! very same channel code guests use ([`wasmd_guest::channel`]) over
+//! very same channel code guests use ([`wasmd_channel`]) over
 //! [`HostRing`]: each read returns one frame — an 8-byte header (writer
 //! id and payload length, little-endian `u32`s) and the payload — or waits
 //! for one (`EAGAIN` with `O_NONBLOCK`); end-of-stream is a 0-byte read;
@@ -25,11 +25,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wasmd_abi::errno::{EAGAIN, EBADF, EINVAL, EMSGSIZE, EPIPE, ERANGE};
-use wasmd_guest::channel::{
-    Channel, ChannelError, Reader, ReaderKind, RingRegion, Sent, Start, Writer, WriterKind,
+use wasmd_abi::Errno as Error;
+use wasmd_channel::{
+    Channel, ChannelError, Reader, ReaderKind, RingRegion, Sent, Start, SysResult, Wait, Writer, WriterKind,
 };
-use wasmd_guest::region::Wait;
-use wasmd_guest::Error;
 use wasmhost::region::Region;
 
 use super::Poll;
@@ -62,56 +61,51 @@ impl HostRing {
 }
 
 impl RingRegion for HostRing {
-    fn load_u32(&self, offset: u64) -> wasmd_guest::Result<u32> {
+    fn load_u32(&self, offset: u64) -> SysResult<u32> {
         Ok(self.region.atomic_u32(offset).map_err(err)?.load(std::sync::atomic::Ordering::SeqCst))
     }
-    fn store_u32(&self, offset: u64, value: u32) -> wasmd_guest::Result<()> {
+    fn store_u32(&self, offset: u64, value: u32) -> SysResult<()> {
         self.region.atomic_u32(offset).map_err(err)?.store(value, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
-    fn fetch_add_u32(&self, offset: u64, value: u32) -> wasmd_guest::Result<u32> {
+    fn fetch_add_u32(&self, offset: u64, value: u32) -> SysResult<u32> {
         Ok(self.region.atomic_u32(offset).map_err(err)?.fetch_add(value, std::sync::atomic::Ordering::SeqCst))
     }
-    fn load_u64(&self, offset: u64) -> wasmd_guest::Result<u64> {
+    fn load_u64(&self, offset: u64) -> SysResult<u64> {
         Ok(self.region.atomic_u64(offset).map_err(err)?.load(std::sync::atomic::Ordering::SeqCst))
     }
-    fn store_u64(&self, offset: u64, value: u64) -> wasmd_guest::Result<()> {
+    fn store_u64(&self, offset: u64, value: u64) -> SysResult<()> {
         self.region.atomic_u64(offset).map_err(err)?.store(value, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
-    fn compare_exchange_u64(
-        &self,
-        offset: u64,
-        current: u64,
-        new: u64,
-    ) -> wasmd_guest::Result<Result<u64, u64>> {
+    fn compare_exchange_u64(&self, offset: u64, current: u64, new: u64) -> SysResult<Result<u64, u64>> {
         let atomic = self.region.atomic_u64(offset).map_err(err)?;
         let order = std::sync::atomic::Ordering::SeqCst;
         Ok(atomic.compare_exchange(current, new, order, order))
     }
-    fn read(&self, offset: u64, buf: &mut [u8]) -> wasmd_guest::Result<()> {
+    fn read(&self, offset: u64, buf: &mut [u8]) -> SysResult<()> {
         let range = self.region.range(offset, buf.len()).map_err(err)?;
         self.region.read_at(range, buf);
         Ok(())
     }
-    fn write(&self, offset: u64, data: &[u8]) -> wasmd_guest::Result<()> {
+    fn write(&self, offset: u64, data: &[u8]) -> SysResult<()> {
         let range = self.region.range(offset, data.len()).map_err(err)?;
         self.region.write_at(range, data);
         Ok(())
     }
-    fn write2(&self, offset: u64, head: &[u8], body: &[u8]) -> wasmd_guest::Result<()> {
+    fn write2(&self, offset: u64, head: &[u8], body: &[u8]) -> SysResult<()> {
         let range = self.region.range(offset, head.len() + body.len()).map_err(err)?;
         self.region.write2_at(range, head, body);
         Ok(())
     }
-    fn wait(&self, _offset: u64, _expected: u32, _timeout: Option<Duration>) -> wasmd_guest::Result<Wait> {
+    fn wait(&self, _offset: u64, _expected: u32, _timeout: Option<Duration>) -> SysResult<Wait> {
         // The daemon never blocks: it only makes non-blocking calls.
         Err(Error::WouldBlock)
     }
-    fn notify(&self, offset: u64, count: u32) -> wasmd_guest::Result<u32> {
+    fn notify(&self, offset: u64, count: u32) -> SysResult<u32> {
         Ok((self.notify)(&self.region, offset, count))
     }
-    fn size(&self) -> wasmd_guest::Result<usize> {
+    fn size(&self) -> SysResult<usize> {
         Ok(self.region.len())
     }
 }

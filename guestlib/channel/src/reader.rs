@@ -19,8 +19,8 @@ use alloc::rc::Rc;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::layout::{self, off, Geometry, FRAME_HEADER, PAD};
-use super::{ChannelError, Result, RingRegion, Shared};
+use crate::layout::{self, off, Geometry, FRAME_HEADER, PAD};
+use crate::{ChannelError, Result, RingRegion, Shared};
 
 /// How often a reader without `WRITE` rights looks for new frames when
 /// the channel is empty.
@@ -59,7 +59,7 @@ pub struct Frame<'a> {
 
 /// A channel reader.
 #[derive(Debug)]
-pub struct Reader<R: RingRegion = crate::region::Region> {
+pub struct Reader<R: RingRegion> {
     shared: Rc<Shared<R>>,
     kind: ReaderKind,
     slot: Option<u64>,
@@ -205,7 +205,7 @@ impl<R: RingRegion> Reader<R> {
         }
         if p < tail {
             // Reserved but not yet published: its writer is mid-frame.
-            crate::process::yield_now();
+            r.yield_now();
             return Ok(false);
         }
         // Nothing reserved past `p`: set the flag (unless a writer moved
@@ -215,7 +215,7 @@ impl<R: RingRegion> Reader<R> {
             match r.compare_exchange_u64(off::TAIL, word, word | layout::READERS_WAITING) {
                 Ok(Ok(_)) => {}
                 Ok(Err(_)) => return Ok(false),
-                Err(crate::Error::PermissionDenied) => {
+                Err(wasmd_abi::Errno::PermissionDenied) => {
                     // A read-only reader cannot set the flag, so writers
                     // will not wake it: it polls with short timed waits.
                     r.wait(off::DATA_SEQ, seq, Some(READ_ONLY_POLL))?;

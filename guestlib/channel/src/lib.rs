@@ -1,5 +1,10 @@
-//! Channels: many-writer, many-reader byte rings in one shared region,
-//! built entirely in guest code on region hostcalls.
+//! # wasmd-channel — many-writer, many-reader byte rings in one shared region
+//!
+//! The ring layout ([`layout`]) and the reader and writer protocol, over
+//! any [`RingRegion`]: guests use it through region hostcalls (the guest
+//! library's `channel` module), the daemon directly on the region's
+//! mapping (its `chan/ID` files), so both read and write the very same
+//! channels. `no_std` + `alloc`; it depends only on the ABI crate.
 //!
 //! A [`Channel`] is a handle to the ring (see [`layout`] for the bytes).
 //! From it come [`Writer`]s and [`Reader`]s:
@@ -51,7 +56,11 @@
 //! state and "readers parked" bits the CAS carries, so there is no
 //! separate single-writer or single-reader path.
 
-mod layout;
+#![no_std]
+
+extern crate alloc;
+
+pub mod layout;
 mod reader;
 mod writer;
 
@@ -63,85 +72,55 @@ pub use writer::{Sent, Writer, WriterKind};
 
 use core::time::Duration;
 
-use crate::error::Error;
-use crate::process::Pid;
-use crate::region::{Region, RegionId, Rights, Wait};
 use layout::off;
+use wasmd_abi::Errno;
 
-/// The region operations a channel needs. [`Region`] (hostcalls) is the
-/// guest's implementation; the daemon implements it directly on the
-/// mapping, so native programs read and write the very same channels.
+/// A region operation's result.
+pub type SysResult<T> = core::result::Result<T, Errno>;
+
+/// How a [`RingRegion::wait`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Woken by a notify.
+    Woken,
+    /// The value was not the expected one; nothing was waited for.
+    Changed,
+    /// The timeout passed.
+    TimedOut,
+}
+
+/// The region operations a channel needs. The guest library implements
+/// it with region hostcalls; the daemon directly on the mapping, so
+/// native programs read and write the very same channels.
 #[allow(missing_docs)]
 pub trait RingRegion {
-    fn load_u32(&self, offset: u64) -> crate::Result<u32>;
-    fn store_u32(&self, offset: u64, value: u32) -> crate::Result<()>;
-    fn fetch_add_u32(&self, offset: u64, value: u32) -> crate::Result<u32>;
-    fn load_u64(&self, offset: u64) -> crate::Result<u64>;
-    fn store_u64(&self, offset: u64, value: u64) -> crate::Result<()>;
+    fn load_u32(&self, offset: u64) -> SysResult<u32>;
+    fn store_u32(&self, offset: u64, value: u32) -> SysResult<()>;
+    fn fetch_add_u32(&self, offset: u64, value: u32) -> SysResult<u32>;
+    fn load_u64(&self, offset: u64) -> SysResult<u64>;
+    fn store_u64(&self, offset: u64, value: u64) -> SysResult<()>;
     fn compare_exchange_u64(
         &self,
         offset: u64,
         current: u64,
         new: u64,
-    ) -> crate::Result<core::result::Result<u64, u64>>;
-    fn read(&self, offset: u64, buf: &mut [u8]) -> crate::Result<()>;
-    fn write(&self, offset: u64, data: &[u8]) -> crate::Result<()>;
+    ) -> SysResult<core::result::Result<u64, u64>>;
+    fn read(&self, offset: u64, buf: &mut [u8]) -> SysResult<()>;
+    fn write(&self, offset: u64, data: &[u8]) -> SysResult<()>;
     /// `read` at `off_a` into `a`, then at `off_b` into `b`.
-    fn read2(&self, off_a: u64, a: &mut [u8], off_b: u64, b: &mut [u8]) -> crate::Result<()> {
+    fn read2(&self, off_a: u64, a: &mut [u8], off_b: u64, b: &mut [u8]) -> SysResult<()> {
         self.read(off_a, a)?;
         self.read(off_b, b)
     }
     /// `head` then `body` at `offset`, as `write` of their concatenation.
-    fn write2(&self, offset: u64, head: &[u8], body: &[u8]) -> crate::Result<()>;
-    fn wait(&self, offset: u64, expected: u32, timeout: Option<Duration>) -> crate::Result<Wait>;
-    fn notify(&self, offset: u64, count: u32) -> crate::Result<u32>;
-    fn size(&self) -> crate::Result<usize>;
-}
-
-impl RingRegion for Region {
-    fn load_u32(&self, offset: u64) -> crate::Result<u32> {
-        Region::load_u32(self, offset)
-    }
-    fn store_u32(&self, offset: u64, value: u32) -> crate::Result<()> {
-        Region::store_u32(self, offset, value)
-    }
-    fn fetch_add_u32(&self, offset: u64, value: u32) -> crate::Result<u32> {
-        Region::fetch_add_u32(self, offset, value)
-    }
-    fn load_u64(&self, offset: u64) -> crate::Result<u64> {
-        Region::load_u64(self, offset)
-    }
-    fn store_u64(&self, offset: u64, value: u64) -> crate::Result<()> {
-        Region::store_u64(self, offset, value)
-    }
-    fn compare_exchange_u64(
-        &self,
-        offset: u64,
-        current: u64,
-        new: u64,
-    ) -> crate::Result<core::result::Result<u64, u64>> {
-        Region::compare_exchange_u64(self, offset, current, new)
-    }
-    fn read(&self, offset: u64, buf: &mut [u8]) -> crate::Result<()> {
-        Region::read(self, offset, buf)
-    }
-    fn write(&self, offset: u64, data: &[u8]) -> crate::Result<()> {
-        Region::write(self, offset, data)
-    }
-    fn write2(&self, offset: u64, head: &[u8], body: &[u8]) -> crate::Result<()> {
-        Region::write2(self, offset, head, body)
-    }
-    fn read2(&self, off_a: u64, a: &mut [u8], off_b: u64, b: &mut [u8]) -> crate::Result<()> {
-        Region::read2(self, off_a, a, off_b, b)
-    }
-    fn wait(&self, offset: u64, expected: u32, timeout: Option<Duration>) -> crate::Result<Wait> {
-        Region::wait(self, offset, expected, timeout)
-    }
-    fn notify(&self, offset: u64, count: u32) -> crate::Result<u32> {
-        Region::notify(self, offset, count)
-    }
-    fn size(&self) -> crate::Result<usize> {
-        Region::size(self)
+    fn write2(&self, offset: u64, head: &[u8], body: &[u8]) -> SysResult<()>;
+    fn wait(&self, offset: u64, expected: u32, timeout: Option<Duration>) -> SysResult<Wait>;
+    fn notify(&self, offset: u64, count: u32) -> SysResult<u32>;
+    fn size(&self) -> SysResult<usize>;
+    /// Lets a writer that is half-way through a frame go on (a reader
+    /// found a frame reserved but not yet published).
+    fn yield_now(&self) {
+        core::hint::spin_loop();
     }
 }
 
@@ -174,8 +153,8 @@ impl Default for ChannelOptions {
 /// Channel errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChannelError {
-    /// A hostcall failed.
-    Sys(Error),
+    /// A region operation (a hostcall) failed.
+    Sys(Errno),
     /// The region does not hold a channel (bad magic).
     NotAChannel,
     /// The channel's layout version is not one this library knows.
@@ -193,8 +172,8 @@ pub enum ChannelError {
     NoReaderSlot,
 }
 
-impl From<Error> for ChannelError {
-    fn from(e: Error) -> Self {
+impl From<Errno> for ChannelError {
+    fn from(e: Errno) -> Self {
         ChannelError::Sys(e)
     }
 }
@@ -232,7 +211,7 @@ pub(crate) struct Shared<R> {
 
 /// A handle to a channel.
 #[derive(Debug)]
-pub struct Channel<R: RingRegion = Region> {
+pub struct Channel<R: RingRegion> {
     shared: Rc<Shared<R>>,
 }
 
@@ -242,11 +221,17 @@ impl<R: RingRegion> Clone for Channel<R> {
     }
 }
 
-impl Channel<Region> {
-    /// Creates a channel in a new region.
-    pub fn create(opts: ChannelOptions) -> Result<Channel> {
+impl<R: RingRegion> Channel<R> {
+    /// The region bytes a channel made with `opts` needs.
+    pub fn region_size(opts: &ChannelOptions) -> usize {
         let geo = Geometry::new(opts.capacity as u64, opts.max_frame as u64);
-        let region = Region::alloc((layout::HEADER + geo.capacity) as usize)?;
+        (layout::HEADER + geo.capacity) as usize
+    }
+
+    /// Makes a new channel in `region` (fresh, at least
+    /// [`Channel::region_size`] bytes): writes its header, the magic last.
+    pub fn create_in(region: R, opts: ChannelOptions) -> Result<Channel<R>> {
+        let geo = Geometry::new(opts.capacity as u64, opts.max_frame as u64);
         let mut header = [0u8; layout::HEADER as usize];
         let flags = if opts.backpressure == Backpressure::Drop { layout::FLAG_DROP } else { 0 };
         let put32 =
@@ -268,24 +253,6 @@ impl Channel<Region> {
         })
     }
 
-    /// Attaches a channel shared with this process, checking its header.
-    pub fn attach(id: RegionId) -> Result<Channel> {
-        Self::from_region(Region::attach(id)?)
-    }
-
-    /// Lets process `pid` attach this channel with `rights` (writers and
-    /// strong readers need `WRITE`; weak readers only `READ`).
-    pub fn share(&self, pid: Pid, rights: Rights) -> Result<RegionId> {
-        Ok(self.shared.region.share(pid, rights)?)
-    }
-
-    /// The channel's id (its region's id), for [`Channel::attach`].
-    pub fn id(&self) -> Result<RegionId> {
-        Ok(self.shared.region.id()?)
-    }
-}
-
-impl<R: RingRegion> Channel<R> {
     /// Wraps a region that holds a channel, checking its header.
     pub fn from_region(region: R) -> Result<Channel<R>> {
         if region.load_u32(off::MAGIC)? != layout::MAGIC {

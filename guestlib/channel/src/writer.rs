@@ -11,9 +11,8 @@
 
 use alloc::rc::Rc;
 
-use super::layout::{self, off, FRAME_HEADER, PAD};
-use super::{state_error, ChannelError, Result, RingRegion, Shared};
-use crate::region::Wait;
+use crate::layout::{self, off, FRAME_HEADER, PAD};
+use crate::{state_error, ChannelError, Result, RingRegion, Shared, Wait};
 
 /// Writer kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,7 +35,7 @@ pub enum Sent {
 
 /// A channel writer.
 #[derive(Debug)]
-pub struct Writer<R: RingRegion = crate::region::Region> {
+pub struct Writer<R: RingRegion> {
     shared: Rc<Shared<R>>,
     id: u32,
     kind: WriterKind,
@@ -111,7 +110,7 @@ impl<R: RingRegion> Writer<R> {
         if self.kind == WriterKind::Strong {
             let r = &self.shared.region;
             if r.fetch_add_u32(off::WRITERS, u32::MAX)? == 1 {
-                super::set_state(r, layout::DRAINING)?;
+                crate::set_state(r, layout::DRAINING)?;
             }
         }
         Ok(())
