@@ -20,7 +20,7 @@
 //! own `Drop`).
 
 use crate::guest_scheme::Reply;
-use crate::manager::{LoadResult, ProcessManager, SyscallOutcome};
+use crate::manager::{ProcessManager, SyscallOutcome};
 use crate::process::{BlockOn, Process, Sched};
 use crate::worker::Completion;
 use crate::Pid;
@@ -57,12 +57,10 @@ impl Pending {
     }
 }
 
-/// What a worker job produces.
+/// What a worker job produces: the continuation of a process's wait.
 pub(crate) enum Done {
     /// The continuation of a process's wait.
     Wait(Continuation),
-    /// A module the embedder asked for ([`ProcessManager::load_module_async`]).
-    Module(LoadResult),
 }
 
 /// A continuation that returns `value` (or an errno) to the process.
@@ -101,11 +99,6 @@ impl ProcessManager {
     /// Handles a worker's completion.
     pub(crate) fn complete(&mut self, done: Completion<Done>) {
         match done.done {
-            Some(Done::Module(result)) => self.loads.push((done.token, result)),
-            None if done.pid == 0 => {
-                let failed = crate::SpawnError::InvalidModule("loading the module failed".into());
-                self.loads.push((done.token, Err(failed)));
-            }
             Some(Done::Wait(then)) => self.continue_wait(done.token, then),
             // The job panicked: its waiter gets an error.
             None => self.continue_wait(done.token, Box::new(|_, _| returning(Err(wasmd_abi::errno::EIO)))),

@@ -199,9 +199,6 @@ pub struct ProcessManager {
     pub(crate) workers: Workers<Done>,
     /// Waits in flight by token (see [`crate::continuation`]).
     pub(crate) pending: HashMap<u64, Pending>,
-    /// Module loads the embedder asked for, by ticket, and their results.
-    pub(crate) loads: Vec<(u64, LoadResult)>,
-    pub(crate) next_ticket: u64,
     pub(crate) waker: Arc<Mutex<Option<Waker>>>,
     /// Every region by id (weak: holders keep regions alive).
     pub(crate) regions: HashMap<u64, std::sync::Weak<Region>>,
@@ -280,8 +277,6 @@ impl ProcessManager {
             completions: done_rx,
             workers,
             pending: HashMap::new(),
-            loads: Vec::new(),
-            next_ticket: 1,
             waker,
             regions: HashMap::new(),
             next_region_id: 1,
@@ -606,38 +601,16 @@ impl ProcessManager {
         self.env.platform.clone()
     }
 
-    /// Loads and compiles `path` with `loader` on a worker thread; the
-    /// result comes from [`ProcessManager::take_loaded_modules`] under the
-    /// returned ticket.
-    pub fn load_module_async(&mut self, loader: Arc<dyn ModuleLoader>, path: String) -> u64 {
-        let ticket = self.next_ticket;
-        self.next_ticket += 1;
-        let cache = self.modules.clone();
-        self.workers.submit(0, ticket, move || {
-            let result = loader
-                .load(None, &path)
-                .map_err(Into::into)
-                .and_then(|loaded| cache.compile(&loaded.bytes).map(|m| (m, loaded.path)));
-            Done::Module(result)
-        });
-        ticket
-    }
-
     /// True when scheduler threads have something to do: a process
     /// queued, a request for a parked provider, futex waiters woken.
     pub fn has_work_for_workers(&self) -> bool {
         !self.sched.is_idle() || self.schemes().has_work() || self.futex().has_woken()
     }
 
-    /// True when something waits for the embedder: a module it asked
-    /// for, a scheme reply or registration event.
+    /// True when something waits for the embedder: a scheme reply or
+    /// registration event.
     pub fn has_news(&self) -> bool {
-        !self.loads.is_empty() || self.schemes().has_news()
-    }
-
-    /// Module loads finished since the last call, by ticket.
-    pub fn take_loaded_modules(&mut self) -> Vec<(u64, LoadResult)> {
-        std::mem::take(&mut self.loads)
+        self.schemes().has_news()
     }
 }
 

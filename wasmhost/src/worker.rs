@@ -18,8 +18,8 @@ use std::thread;
 
 use crate::Pid;
 
-/// A finished job, addressed to the process that waits for it (or, with
-/// pid 0, to the embedder: see `ProcessManager::load_module_async`).
+/// A finished job, addressed to the process that waits for it (0 when
+/// the pool serves no process: the daemon's own module loads).
 #[derive(Debug)]
 pub struct Completion<T> {
     /// The waiting process, or 0 for the embedder.

@@ -33,6 +33,7 @@
 //! later (deferred) reads.
 
 pub mod guest_files;
+mod loads;
 pub mod policy;
 pub mod render;
 pub mod shared_memory;
@@ -235,6 +236,8 @@ pub struct Daemon {
     completions: Vec<Completion>,
     /// Module loads in flight, by ticket.
     loads: HashMap<u64, Load>,
+    /// The threads loading them.
+    module_loads: loads::Loads,
     /// Who may do what.
     policy: Policy,
     /// Files whose readiness a frontend watches (`fevent`), with the
@@ -279,7 +282,9 @@ impl Daemon {
     /// scheduler threads; with none, on the thread that calls
     /// [`Daemon::step`].
     pub fn new(pm: ProcessManager, policy: Policy) -> Self {
+        let module_loads = loads::Loads::new(pm.modules().clone());
         Self {
+            module_loads,
             kernel: wasmhost::Kernel::new(pm),
             files: HashMap::new(),
             next_id: 1,
@@ -328,6 +333,7 @@ impl Daemon {
     /// Sets the function called (from any thread) when the daemon should
     /// look again: a worker job finished, a guest exited or wrote output.
     pub fn set_waker(&mut self, waker: wasmhost::worker::Waker) {
+        self.module_loads.set_waker(waker.clone());
         self.kernel.set_waker(waker);
     }
 
@@ -429,7 +435,7 @@ impl Daemon {
     fn load_for(&mut self, caller: Caller, grants: Vec<wasmhost::namespace::Grant>, module: String) -> u64 {
         let user = (!self.policy.is_privileged(caller)).then_some(caller);
         let loader = policy::SpawnLoader { user, grants, platform: self.kernel.lock().platform() };
-        self.kernel.lock().load_module_async(Arc::new(loader), module)
+        self.module_loads.start(Arc::new(loader), module)
     }
 
     /// The tree path of `path` opened relative to the open directory
@@ -877,12 +883,7 @@ impl Daemon {
     /// After guests ran: starts what finished loading and completes
     /// pending requests that became ready.
     fn settle(&mut self) {
-        if self.kernel.workers() > 0 {
-            // Worker jobs that finished since the scheduler threads last
-            // looked (a module this daemon asked for).
-            self.kernel.lock().poll_events();
-        }
-        let loaded = self.kernel.lock().take_loaded_modules();
+        let loaded = self.module_loads.take_done();
         for (ticket, result) in loaded {
             let Some(Load { file, spec, owner }) = self.loads.remove(&ticket) else { continue };
             let spawned = result.map_err(|e| {
