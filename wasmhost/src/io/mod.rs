@@ -23,10 +23,16 @@
 
 use std::sync::Arc;
 
-use wasmd_abi::errno::{EAGAIN, EBADF, EINVAL, EIO, ERANGE};
-use wasmd_abi::msg;
-use wasmd_abi::scheme::{flags, DirEntry, SchemeOp, Stat};
+use wasmd_abi::errno::{EAGAIN, EBADF, EINVAL, EIO};
+use wasmd_abi::scheme::{flags, SchemeOp};
 use wasmd_abi::Rights;
+
+mod finish;
+
+use finish::{
+    finish_fstat, finish_getdents, finish_listing, finish_read, finish_seek_end, finish_write, new_file,
+    new_handle, page, reply_data, reply_entries, reply_stat, reply_value, then,
+};
 
 use crate::continuation::{returning, Continuation, Done};
 use crate::guest_buf::GuestBuf;
@@ -160,44 +166,6 @@ pub enum IoRequest {
     },
 }
 
-/// One page of a listing, from entry `from` on.
-fn page(all: &[(String, u8)], from: u64) -> Vec<(String, u8)> {
-    let start = usize::try_from(from).unwrap_or(usize::MAX).min(all.len());
-    all[start..(start + PAGE_ENTRIES).min(all.len())].to_vec()
-}
-
-/// Moves a file position by `n`: `EIO` rather than wrapping.
-fn advance(pos: &mut u64, n: u64) -> Result<(), i32> {
-    *pos = pos.checked_add(n).ok_or(EIO)?;
-    Ok(())
-}
-
-/// As many of `entries` as fit in `cap` bytes, encoded (postcard
-/// `Vec<DirEntry>`), and how many: `ERANGE` when entries remain but not
-/// even the first fits. Linear: each entry is sized once.
-fn dirents_page(entries: &[(String, u8)], cap: usize) -> Result<(Vec<u8>, usize), i32> {
-    fn entry((name, kind): &(String, u8)) -> DirEntry<'_> {
-        DirEntry { ino: 0, next: 0, kind: *kind, name }
-    }
-    // postcard writes a sequence as its length (a varint) and its items.
-    let varint = |n: usize| msg::encode(&(n as u64)).len();
-    let mut used = 0;
-    let mut taken = 0;
-    for e in entries {
-        let size = msg::encode(&entry(e)).len();
-        if varint(taken + 1) + used + size > cap {
-            break;
-        }
-        used += size;
-        taken += 1;
-    }
-    if taken == 0 && !entries.is_empty() {
-        return Err(ERANGE);
-    }
-    let page: Vec<DirEntry<'_>> = entries[..taken].iter().map(entry).collect();
-    Ok((msg::encode(&page), taken))
-}
-
 /// The rights a file handle gets from its open flags: what it was opened
 /// for, checked on every read and write (not only at open).
 fn access_rights(open_flags: u32) -> Rights {
@@ -223,7 +191,7 @@ pub fn open_needs_write(open_flags: u32) -> bool {
 
 /// A handle's file, cloned, if the handle holds `needed` (`READ` to read,
 /// `WRITE` to write): `EBADF` otherwise, as for a file not open for that.
-fn file(proc: &Process, handle: u32, needed: Rights) -> Result<FileHandle, i32> {
+pub(super) fn file(proc: &Process, handle: u32, needed: Rights) -> Result<FileHandle, i32> {
     let state = proc.store.as_ref().ok_or(EBADF)?.data();
     match &state.handles.get(handle, needed).map_err(|_| EBADF)?.object {
         HandleObject::File(f) => Ok(f.clone()),
@@ -238,127 +206,6 @@ fn socket(proc: &Process, handle: u32) -> Result<Arc<dyn HostSocket>, i32> {
         HandleObject::Socket(s) => Ok(s.clone()),
         _ => Err(EBADF),
     }
-}
-
-/// Applies `f` to a handle's file in place.
-fn with_file(proc: &mut Process, handle: u32, f: impl FnOnce(&mut FileHandle)) {
-    let Some(store) = proc.store.as_mut() else { return };
-    if let Ok(entry) = store.data_mut().handles.get_mut(handle) {
-        if let HandleObject::File(file) = &mut entry.object {
-            f(file);
-        }
-    }
-}
-
-/// The value a provider's reply carries for a request answered by a
-/// number; any other kind of reply is a lie (`EIO`).
-fn reply_value(reply: Reply) -> Result<u64, i32> {
-    match reply {
-        Reply::Value(v) => Ok(v),
-        Reply::Error(e) => Err(e),
-        _ => Err(EIO),
-    }
-}
-
-/// The bytes of a provider's reply to a read.
-fn reply_data(reply: Reply) -> Result<Vec<u8>, i32> {
-    match reply {
-        Reply::Data(d) => Ok(d),
-        Reply::Error(e) => Err(e),
-        _ => Err(EIO),
-    }
-}
-
-/// The status in a provider's reply to an fstat.
-fn reply_stat(reply: Reply) -> Result<Stat, i32> {
-    match reply {
-        Reply::Stat(s) => Ok(s),
-        Reply::Error(e) => Err(e),
-        _ => Err(EIO),
-    }
-}
-
-/// The entries in a provider's reply to a getdents.
-fn reply_entries(reply: Reply) -> Result<Vec<(String, u8)>, i32> {
-    match reply {
-        Reply::Dirents(v) => Ok(v.into_iter().map(|e| (e.name, e.kind)).collect()),
-        Reply::Error(e) => Err(e),
-        _ => Err(EIO),
-    }
-}
-
-/// A continuation computing the hostcall's value from `proc`.
-fn then(
-    f: impl FnOnce(&mut ProcessManager, &mut Process) -> Result<i64, i32> + Send + 'static,
-) -> Continuation {
-    Box::new(move |pm, proc| returning(f(pm, proc)))
-}
-
-/// A new handle for an opened object, with the open's rights.
-fn new_handle(proc: &mut Process, object: HandleObject, rights: Rights) -> Result<i64, i32> {
-    let store = proc.store.as_mut().ok_or(EBADF)?;
-    let handle = store.data_mut().handles.insert(object, rights)?;
-    Ok(i64::from(handle))
-}
-
-fn new_file(target: FileTarget) -> HandleObject {
-    HandleObject::File(FileHandle { target, pos: 0, dir_pos: 0, listing: None })
-}
-
-// Answers come from other guests (providers) and the OS: longer data
-// than asked for, or a count above what was written, is a lie and `EIO`;
-// nothing is written then.
-
-fn finish_read(proc: &mut Process, handle: u32, buf: GuestBuf, data: Vec<u8>) -> Result<i64, i32> {
-    let n = write_guest(proc, buf, &data).map_err(|_| EIO)?;
-    let mut moved = Ok(());
-    with_file(proc, handle, |f| moved = advance(&mut f.pos, n as u64));
-    moved.map(|()| n as i64)
-}
-
-fn finish_write(proc: &mut Process, handle: u32, asked: usize, n: u64) -> Result<i64, i32> {
-    if n > asked as u64 {
-        return Err(EIO);
-    }
-    let mut moved = Ok(());
-    with_file(proc, handle, |f| moved = advance(&mut f.pos, n));
-    moved.map(|()| n as i64)
-}
-
-fn finish_seek_end(proc: &mut Process, handle: u32, offset: i64, size: u64) -> Result<i64, i32> {
-    let size = i64::try_from(size).map_err(|_| EIO)?;
-    let pos = size.checked_add(offset).filter(|p| *p >= 0).ok_or(EINVAL)?;
-    with_file(proc, handle, |f| f.pos = pos as u64);
-    Ok(pos)
-}
-
-fn finish_fstat(proc: &mut Process, buf: GuestBuf, stat: Stat) -> Result<i64, i32> {
-    write_guest(proc, buf, &msg::encode(&stat)).map(|n| n as i64).map_err(|_| ERANGE)
-}
-
-fn finish_getdents(
-    proc: &mut Process,
-    handle: u32,
-    buf: GuestBuf,
-    entries: &[(String, u8)],
-) -> Result<i64, i32> {
-    let (bytes, taken) = dirents_page(entries, buf.len())?;
-    write_guest(proc, buf, &bytes).map_err(|_| ERANGE)?;
-    with_file(proc, handle, |f| f.dir_pos += taken as u64);
-    Ok(taken as i64)
-}
-
-/// An OS directory's whole listing came: keep it on the handle, return
-/// its first page.
-fn finish_listing(
-    proc: &mut Process,
-    handle: u32,
-    buf: GuestBuf,
-    all: Arc<Vec<(String, u8)>>,
-) -> Result<i64, i32> {
-    let entries = page(&all, file(proc, handle, Rights(0))?.dir_pos);
-    with_file(proc, handle, |f| f.listing = Some(all));
-    finish_getdents(proc, handle, buf, &entries)
 }
 
 impl ProcessManager {
