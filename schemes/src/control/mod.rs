@@ -883,6 +883,11 @@ impl Daemon {
     /// After guests ran: starts what finished loading and completes
     /// pending requests that became ready.
     fn settle(&mut self) {
+        if self.kernel.workers() > 0 {
+            // Timers due by now, whichever clock noticed first (see
+            // `idle_timeout`), and worker completions.
+            self.kernel.lock().poll_events();
+        }
         let loaded = self.module_loads.take_done();
         for (ticket, result) in loaded {
             let Some(Load { file, spec, owner }) = self.loads.remove(&ticket) else { continue };
