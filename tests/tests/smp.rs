@@ -14,9 +14,12 @@ use wasmd_tests::{CapturedOutput, GUESTS_DIR, WAT_DIR};
 use wasmhost::{Kernel, Limits, ManagerConfig, Pid, ProcessManager, SpawnOptions};
 
 fn kernel(workers: usize) -> (Kernel, Arc<CapturedOutput>) {
+    kernel_with(ManagerConfig { sched_workers: workers, ..ManagerConfig::default() })
+}
+
+fn kernel_with(config: ManagerConfig) -> (Kernel, Arc<CapturedOutput>) {
     let out = Arc::new(CapturedOutput::default());
     let loader = FsModuleLoader::new([PathBuf::from(GUESTS_DIR), PathBuf::from(WAT_DIR)]);
-    let config = ManagerConfig { sched_workers: workers, ..ManagerConfig::default() };
     let pm = ProcessManager::new(config, Arc::new(OsPlatform::new().unwrap()), Arc::new(loader), out.clone());
     (Kernel::new(pm), out)
 }
@@ -166,4 +169,26 @@ fn channel_round_trips_on_one_and_on_two_workers() {
         assert_eq!(k.lock().process(pid).and_then(|p| p.status().cloned()), Some(ExitStatus::Exited(0)));
         assert!(out.text(pid, 1).starts_with("rtt_ns="), "{}", out.text(pid, 1));
     }
+}
+
+#[test]
+fn a_fork_bomb_on_two_workers_fills_its_tree_and_no_more() {
+    let (k, _) = kernel_with(ManagerConfig { sched_workers: 2, max_tree: 50, ..ManagerConfig::default() });
+    let bomb = spawn(&k, &wasmd_tests::wat("fork_bomb"), &[]);
+    eventually("the bomb's tree fills", 20, || k.lock().live() >= 50);
+    // It stays full: spawns from both workers at once never pass the bound.
+    for _ in 0..50 {
+        assert_eq!(k.lock().live(), 50, "the tree grew past its bound");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // Another tree still runs, beside the bomb's processes on both workers.
+    let other = spawn(&k, &wasmd_tests::wat("hello"), &[]);
+    assert_eq!(wait_exit(&k, other, 10), ExitStatus::Exited(0));
+    // Killing everything, some of it running on a worker right now.
+    let pids = k.lock().pids();
+    for p in pids {
+        let _ = k.lock().kill(p);
+    }
+    eventually("every process ends", 10, || k.lock().live() == 0);
+    let _ = bomb;
 }
