@@ -37,6 +37,35 @@ use crate::scheduler::Scheduler;
 use crate::worker::{Completion, Waker, Workers};
 use crate::{hostcalls, Pid};
 
+/// A map keyed by ids the manager hands out itself (pids, wait tokens):
+/// unique small integers, so they need no hashing against collisions an
+/// outsider could choose (and SipHash showed in profiles).
+pub(crate) type IdMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
+
+/// The hasher of [`IdMap`]: the id itself, spread by a multiplication.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 /// Tunables of a [`ProcessManager`].
 #[derive(Debug, Clone)]
 pub struct ManagerConfig {
@@ -187,7 +216,7 @@ pub struct ProcessManager {
     pub(crate) env: Arc<HostEnv>,
     pub(crate) loader: Arc<dyn ModuleLoader>,
     pub(crate) config: ManagerConfig,
-    pub(crate) procs: HashMap<Pid, Box<Process>>,
+    pub(crate) procs: IdMap<Pid, Box<Process>>,
     pub(crate) sched: Scheduler,
     /// The scheduler thread holding the manager now, if one does.
     pub(crate) here: Option<usize>,
@@ -198,13 +227,13 @@ pub struct ProcessManager {
     pub(crate) completions: Receiver<Completion<Done>>,
     pub(crate) workers: Workers<Done>,
     /// Waits in flight by token (see [`crate::continuation`]).
-    pub(crate) pending: HashMap<u64, Pending>,
+    pub(crate) pending: IdMap<u64, Pending>,
     pub(crate) waker: Arc<Mutex<Option<Waker>>>,
     /// Every region by id (weak: holders keep regions alive).
     pub(crate) regions: HashMap<u64, std::sync::Weak<Region>>,
     pub(crate) next_region_id: u64,
     /// Live processes per tree, by the tree's first pid.
-    pub(crate) trees: HashMap<Pid, usize>,
+    pub(crate) trees: IdMap<Pid, usize>,
 }
 
 impl std::fmt::Debug for ProcessManager {
@@ -268,7 +297,7 @@ impl ProcessManager {
             }),
             loader,
             config,
-            procs: HashMap::new(),
+            procs: IdMap::default(),
             sched,
             here: None,
             next_pid: 1,
@@ -276,11 +305,11 @@ impl ProcessManager {
             orphans: VecDeque::new(),
             completions: done_rx,
             workers,
-            pending: HashMap::new(),
+            pending: IdMap::default(),
             waker,
             regions: HashMap::new(),
             next_region_id: 1,
-            trees: HashMap::new(),
+            trees: IdMap::default(),
         }
     }
 
@@ -407,7 +436,7 @@ impl ProcessManager {
             module_path: opts.module_path,
             caps: opts.caps,
             limits: opts.limits,
-            store,
+            store: store.map(Box::new),
             sched,
             fuel_used,
             exit_pages: 0,

@@ -356,7 +356,7 @@ pub struct Process {
     /// Limits.
     pub limits: Limits,
     /// The store; `None` once exited (its memory is freed at exit).
-    pub store: Option<Store<ProcessState>>,
+    pub store: Option<Box<Store<ProcessState>>>,
     /// Scheduling state.
     pub sched: Sched,
     /// Fuel burnt so far.
@@ -383,7 +383,7 @@ impl Process {
     pub fn memory_pages(&self) -> u32 {
         match &self.store {
             Some(store) => {
-                store.data().memory.map(|m| (m.size(store)).try_into().unwrap_or(u32::MAX)).unwrap_or(0)
+                store.data().memory.map(|m| (m.size(&**store)).try_into().unwrap_or(u32::MAX)).unwrap_or(0)
             }
             None => self.exit_pages,
         }

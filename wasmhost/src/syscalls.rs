@@ -37,7 +37,7 @@ fn errno(e: i32) -> SyscallOutcome {
 pub(crate) fn write_guest(proc: &mut Process, buf: GuestBuf, bytes: &[u8]) -> Result<usize, TooLong> {
     let Some(store) = proc.store.as_mut() else { return Ok(0) };
     let Some(memory) = store.data().memory else { return Ok(0) };
-    buf.fill(memory.data_mut(store), bytes)
+    buf.fill(memory.data_mut(&mut **store), bytes)
 }
 
 impl ProcessManager {

@@ -31,7 +31,7 @@ pub(crate) enum TurnEnd {
 /// (on a scheduler thread, without the manager's lock).
 pub(crate) struct Turn {
     pid: Pid,
-    store: Option<Store<ProcessState>>,
+    store: Option<Box<Store<ProcessState>>>,
     resume: Option<Resume>,
     given: u64,
     /// Fuel in the store not yet counted in the process's `fuel_used`.
@@ -51,9 +51,9 @@ pub(crate) fn run_slice(turn: &mut Turn, on_syscall: &mut OnSyscall<'_>) -> Opti
     };
     set_fuel(store, turn.given);
     let mut result = match resume {
-        Resume::Start(entry) => entry.call_resumable(&mut *store, &[], &mut []),
-        Resume::Preempted(call) => call.resume(&mut *store, &mut []),
-        Resume::Return(call, value) => call.resume(&mut *store, &[Val::I64(value)], &mut []),
+        Resume::Start(entry) => entry.call_resumable(&mut **store, &[], &mut []),
+        Resume::Preempted(call) => call.resume(&mut **store, &mut []),
+        Resume::Return(call, value) => call.resume(&mut **store, &[Val::I64(value)], &mut []),
     };
     loop {
         match result {
@@ -68,7 +68,7 @@ pub(crate) fn run_slice(turn: &mut Turn, on_syscall: &mut OnSyscall<'_>) -> Opti
                 let Some(store) = turn.store.as_mut() else {
                     return Some(TurnEnd::Exit(ExitStatus::Killed));
                 };
-                result = call.resume(store, &[Val::I64(value)], &mut []);
+                result = call.resume(&mut **store, &[Val::I64(value)], &mut []);
             }
             Err(e) => {
                 let status = match turn.store.as_ref() {
