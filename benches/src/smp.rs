@@ -40,42 +40,31 @@ fn wait_all(k: &Kernel, pids: &[Pid]) {
     }
 }
 
-/// Seconds for `guests` compute guests of `rounds` rounds each on
-/// `workers` scheduler threads.
-fn compute_s(wasm: &[u8], workers: usize, guests: usize, rounds: u32) -> f64 {
+/// Seconds from spawning `guests` copies of `program` (`wasm`) with
+/// `args` on `workers` scheduler threads until all of them exited.
+fn run_all_s(wasm: &[u8], program: &str, args: &[&str], workers: usize, guests: usize) -> f64 {
     let k = kernel(workers);
     let module = k.lock().modules().compile(wasm).expect("compiles");
     let t = Instant::now();
     let pids: Vec<Pid> = {
         let mut pm = k.lock();
         (0..guests)
-            .map(|_| {
-                pm.spawn(module.clone(), options("compute", &[&rounds.to_string()], Caps::DEFAULT))
-                    .expect("spawns")
-            })
+            .map(|_| pm.spawn(module.clone(), options(program, args, Caps::DEFAULT)).expect("spawns"))
             .collect()
     };
     wait_all(&k, &pids);
     t.elapsed().as_secs_f64()
 }
 
+/// Seconds for `guests` compute guests of `rounds` rounds each.
+fn compute_s(wasm: &[u8], workers: usize, guests: usize, rounds: u32) -> f64 {
+    run_all_s(wasm, "compute", &[&rounds.to_string()], workers, guests)
+}
+
 /// Seconds for `parents` guests each spawning `children` one-page
-/// children that exit at once, on `workers` scheduler threads.
+/// children that exit at once.
 fn spawn_s(wasm: &[u8], workers: usize, parents: usize, children: u32) -> f64 {
-    let k = kernel(workers);
-    let module = k.lock().modules().compile(wasm).expect("compiles");
-    let t = Instant::now();
-    let pids: Vec<Pid> = {
-        let mut pm = k.lock();
-        (0..parents)
-            .map(|_| {
-                pm.spawn(module.clone(), options("spawn_loop", &[&children.to_string()], Caps::DEFAULT))
-                    .expect("spawns")
-            })
-            .collect()
-    };
-    wait_all(&k, &pids);
-    t.elapsed().as_secs_f64()
+    run_all_s(wasm, "spawn_loop", &[&children.to_string()], workers, parents)
 }
 
 /// `smp_compute_speedup`, `smp_spawn_speedup`, and the round trips.

@@ -57,12 +57,6 @@ impl Pending {
     }
 }
 
-/// What a worker job produces: the continuation of a process's wait.
-pub(crate) enum Done {
-    /// The continuation of a process's wait.
-    Wait(Continuation),
-}
-
 /// A continuation that returns `value` (or an errno) to the process.
 pub(crate) fn returning(result: Result<i64, i32>) -> SyscallOutcome {
     match result {
@@ -97,9 +91,9 @@ impl ProcessManager {
     }
 
     /// Handles a worker's completion.
-    pub(crate) fn complete(&mut self, done: Completion<Done>) {
+    pub(crate) fn complete(&mut self, done: Completion<Continuation>) {
         match done.done {
-            Some(Done::Wait(then)) => self.continue_wait(done.token, then),
+            Some(then) => self.continue_wait(done.token, then),
             // The job panicked: its waiter gets an error.
             None => self.continue_wait(done.token, Box::new(|_, _| returning(Err(wasmd_abi::errno::EIO)))),
         }
@@ -146,11 +140,7 @@ impl ProcessManager {
             }
             SyscallOutcome::Park(on) => {
                 // Wait again; a suspended process keeps its new wait too.
-                let slot = match &mut proc.sched {
-                    Sched::Suspended(inner) => inner.as_mut(),
-                    other => other,
-                };
-                if let Sched::Blocked(_, waiting) = slot {
+                if let Sched::Blocked(_, waiting) = proc.sched.beneath_mut() {
                     *waiting = on;
                 }
                 self.procs.insert(pid, proc);

@@ -17,7 +17,7 @@ impl ProcessManager {
     pub(crate) fn finish(&mut self, proc: &mut Process, status: ExitStatus) {
         self.schemes().provider_gone(proc.pid);
         self.close_guest_files(proc);
-        match self.blocked_on_proc(proc) {
+        match proc.sched.blocked_on() {
             Some(BlockOn::Pending { token }) => {
                 let token = *token;
                 self.drop_pending(token);
@@ -105,10 +105,7 @@ impl ProcessManager {
         let Some(proc) = self.procs.get_mut(&pid) else {
             return;
         };
-        let slot = match &mut proc.sched {
-            Sched::Suspended(inner) => inner.as_mut(),
-            other => other,
-        };
+        let slot = proc.sched.beneath_mut();
         let Sched::Blocked(..) = slot else { return };
         let Sched::Blocked(call, _) = std::mem::replace(slot, Sched::Running) else {
             return;
@@ -122,26 +119,7 @@ impl ProcessManager {
 
     /// The block reason of a parked (possibly suspended) process.
     pub(crate) fn blocked_on(&self, pid: Pid) -> Option<&BlockOn> {
-        let proc = self.procs.get(&pid)?;
-        let sched = match &proc.sched {
-            Sched::Suspended(inner) => inner.as_ref(),
-            other => other,
-        };
-        match sched {
-            Sched::Blocked(_, on) => Some(on),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn blocked_on_proc<'a>(&self, proc: &'a Process) -> Option<&'a BlockOn> {
-        let sched = match &proc.sched {
-            Sched::Suspended(inner) => inner.as_ref(),
-            other => other,
-        };
-        match sched {
-            Sched::Blocked(_, on) => Some(on),
-            _ => None,
-        }
+        self.procs.get(&pid)?.sched.blocked_on()
     }
 
     /// Kills a process. Its parent (if waiting) sees `Killed`.

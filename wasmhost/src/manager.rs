@@ -22,7 +22,7 @@ use wasmi::errors::ErrorKind;
 use wasmi::TrapCode;
 use wasmi::{CompilationMode, Config, Linker, Store};
 
-use crate::continuation::{Done, Pending};
+use crate::continuation::{Continuation, Pending};
 use crate::error::SpawnError;
 use crate::futex::FutexTable;
 use crate::guest_scheme::{self, SchemeEvent, SchemeTable};
@@ -224,8 +224,8 @@ pub struct ProcessManager {
     pub(crate) live: usize,
     /// Exited processes no parent will reap, oldest first.
     pub(crate) orphans: VecDeque<Pid>,
-    pub(crate) completions: Receiver<Completion<Done>>,
-    pub(crate) workers: Workers<Done>,
+    pub(crate) completions: Receiver<Completion<Continuation>>,
+    pub(crate) workers: Workers<Continuation>,
     /// Waits in flight by token (see [`crate::continuation`]).
     pub(crate) pending: IdMap<u64, Pending>,
     pub(crate) waker: Arc<Mutex<Option<Waker>>>,
@@ -273,7 +273,7 @@ impl ProcessManager {
         // would turn an ordinary preemption into an "out of fuel" exit.
         wasmi_config.compilation_mode(CompilationMode::Eager);
         let memory = Arc::new(MemoryBudget::new(config.memory_budget));
-        let (done_tx, done_rx): (Sender<Completion<Done>>, _) = mpsc::channel();
+        let (done_tx, done_rx): (Sender<Completion<Continuation>>, _) = mpsc::channel();
         let waker: Arc<Mutex<Option<Waker>>> = Arc::default();
         let workers = Workers::start(config.workers, config.io_workers, done_tx, waker.clone());
         let sched = Scheduler::with_workers(config.sched_workers);

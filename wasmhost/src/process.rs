@@ -314,6 +314,30 @@ pub enum Sched {
 }
 
 impl Sched {
+    /// The state beneath a suspension (the state itself otherwise).
+    pub fn beneath(&self) -> &Sched {
+        match self {
+            Sched::Suspended(inner) => inner,
+            other => other,
+        }
+    }
+
+    /// As [`Sched::beneath`], to change it.
+    pub fn beneath_mut(&mut self) -> &mut Sched {
+        match self {
+            Sched::Suspended(inner) => inner,
+            other => other,
+        }
+    }
+
+    /// The wait of a parked (possibly suspended) process.
+    pub fn blocked_on(&self) -> Option<&BlockOn> {
+        match self.beneath() {
+            Sched::Blocked(_, on) => Some(on),
+            _ => None,
+        }
+    }
+
     /// The ABI-level state.
     pub fn run_state(&self) -> RunState {
         match self {

@@ -11,7 +11,7 @@ use wasmd_abi::errno::{EAGAIN, ECHILD, ENOSPC, EPERM, ESRCH};
 use wasmd_abi::msg;
 use wasmd_abi::{Caps, ExitStatus, Rights};
 
-use crate::continuation::{Continuation, Done};
+use crate::continuation::Continuation;
 use crate::error::SpawnError;
 use crate::guest_buf::{GuestBuf, TooLong};
 use crate::manager::{info_of, ProcessManager, SpawnOptions, SyscallOutcome};
@@ -176,13 +176,15 @@ impl ProcessManager {
         let token = self.pend_host(pid);
         self.workers.submit(pid, token, move || {
             let loaded = load();
-            Done::Wait(Box::new(move |pm: &mut ProcessManager, proc: &mut Process| match loaded {
-                Ok((module, path)) => SyscallOutcome::Return(pm.spawn_child(proc, module, path, spawn)),
-                Err(e) => {
-                    log::info!("pid {}: spawn failed: {e}", proc.pid);
-                    errno(e.errno())
-                }
-            }))
+            let then: Continuation =
+                Box::new(move |pm: &mut ProcessManager, proc: &mut Process| match loaded {
+                    Ok((module, path)) => SyscallOutcome::Return(pm.spawn_child(proc, module, path, spawn)),
+                    Err(e) => {
+                        log::info!("pid {}: spawn failed: {e}", proc.pid);
+                        errno(e.errno())
+                    }
+                });
+            then
         });
         SyscallOutcome::Park(BlockOn::Pending { token })
     }
@@ -202,7 +204,7 @@ impl ProcessManager {
                 Ok(memory) => SyscallOutcome::Return(pm.finish_region_alloc(proc, memory, reserved)),
                 Err(e) => errno(e),
             });
-            Done::Wait(then)
+            then
         });
         SyscallOutcome::Park(BlockOn::Pending { token })
     }

@@ -10,7 +10,7 @@
 //! [`Completion`] on a channel, and the manager's waker is called so an
 //! event loop sleeping elsewhere notices. The pools do not know what a
 //! job's result means: the manager's results are continuations that
-//! finish a parked process's wait (see `manager::Done`).
+//! finish a parked process's wait (see the `continuation` module).
 
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};

@@ -34,7 +34,7 @@ use finish::{
     new_handle, page, reply_data, reply_entries, reply_stat, reply_value, then,
 };
 
-use crate::continuation::{returning, Continuation, Done};
+use crate::continuation::{returning, Continuation};
 use crate::guest_buf::GuestBuf;
 use crate::guest_scheme::{Origin, Reply};
 use crate::manager::{ProcessManager, SyscallOutcome};
@@ -237,7 +237,7 @@ impl ProcessManager {
         job: impl FnOnce() -> Continuation + Send + 'static,
     ) -> Result<SyscallOutcome, i32> {
         let token = self.pend_host(pid);
-        self.workers.submit_io(pid, token, move || Done::Wait(job()));
+        self.workers.submit_io(pid, token, job);
         Ok(SyscallOutcome::Park(BlockOn::Pending { token }))
     }
 
@@ -435,11 +435,7 @@ impl ProcessManager {
             Err(EAGAIN) => {
                 let token = self.pend_host(proc.pid);
                 let retry: Continuation = Box::new(move |pm, proc| pm.sys_io(proc, req));
-                self.env.platform.net_wait(
-                    &sock,
-                    writable,
-                    self.workers.notifier(proc.pid, token, Done::Wait(retry)),
-                );
+                self.env.platform.net_wait(&sock, writable, self.workers.notifier(proc.pid, token, retry));
                 Ok(SyscallOutcome::Park(BlockOn::Pending { token }))
             }
             done => Ok(returning(done)),
