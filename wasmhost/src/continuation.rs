@@ -8,9 +8,9 @@
 //! result of that very request (a worker job builds it from what it
 //! computed; a provider's reply is turned into one by the request's own
 //! [`Pending::Reply`] mapping, which refuses replies of the wrong kind).
-//! [`ProcessManager::continue_wait`] runs it with the process taken out
-//! of the table; it resumes the process with a value or parks it again
-//! (a socket retry that would still block).
+//! [`ProcessManager::continue_wait`] runs it for the process, its store
+//! lent from its record ([`Caller`]); it resumes the process with a value
+//! or parks it again (a socket retry that would still block).
 //!
 //! There is no table of result kinds to match against request kinds: a
 //! result can only reach the code that asked for it. The work in flight
@@ -21,13 +21,13 @@
 
 use crate::guest_scheme::Reply;
 use crate::manager::{ProcessManager, SyscallOutcome};
-use crate::process::{BlockOn, Process, Sched};
+use crate::process::{BlockOn, Caller, Sched};
 use crate::worker::Completion;
 use crate::Pid;
 
-/// Finishes a parked wait: runs on the manager's thread with the waiting
-/// process taken out of the table.
-pub(crate) type Continuation = Box<dyn FnOnce(&mut ProcessManager, &mut Process) -> SyscallOutcome + Send>;
+/// Finishes a parked wait: runs under the manager's lock for the waiting
+/// process.
+pub(crate) type Continuation = Box<dyn FnOnce(&mut ProcessManager, &mut Caller<'_>) -> SyscallOutcome + Send>;
 
 /// Turns a provider's reply into the continuation of the request it
 /// answers.
@@ -127,30 +127,34 @@ impl ProcessManager {
         if !matches!(self.blocked_on(pid), Some(BlockOn::Pending { token: t }) if *t == token) {
             return;
         }
-        let Some(mut proc) = self.procs.remove(&pid) else { return };
-        let outcome = then(self, &mut proc);
+        let Some(outcome) = self.with_caller(pid, |pm, caller| then(pm, caller)) else { return };
         match outcome {
-            SyscallOutcome::Return(value) => {
-                self.procs.insert(pid, proc);
-                self.wake(pid, value);
-            }
-            SyscallOutcome::Yield => {
-                self.procs.insert(pid, proc);
-                self.wake(pid, 0);
-            }
+            SyscallOutcome::Return(value) => self.wake(pid, value),
+            SyscallOutcome::Yield => self.wake(pid, 0),
             SyscallOutcome::Park(on) => {
                 // Wait again; a suspended process keeps its new wait too.
-                if let Sched::Blocked(_, waiting) = proc.sched.beneath_mut() {
+                if let Some(Sched::Blocked(_, waiting)) =
+                    self.procs.get_mut(pid).map(|p| p.sched.beneath_mut())
+                {
                     *waiting = on;
                 }
-                self.procs.insert(pid, proc);
             }
-            SyscallOutcome::Exit(status) => {
-                self.finish(&mut proc, status);
-                let parent = proc.parent;
-                self.procs.insert(pid, proc);
-                self.after_exit(pid, parent);
-            }
+            SyscallOutcome::Exit(status) => self.end(pid, status),
         }
+    }
+
+    /// Runs `f` for the parked process `pid`, its store lent from its
+    /// record for the call (`None`: no such process, or it has no store).
+    pub(crate) fn with_caller<R>(
+        &mut self,
+        pid: Pid,
+        f: impl FnOnce(&mut ProcessManager, &mut Caller<'_>) -> R,
+    ) -> Option<R> {
+        let mut store = self.procs.get_mut(pid)?.store.take()?;
+        let result = f(self, &mut Caller::new(&mut store));
+        if let Some(proc) = self.procs.get_mut(pid) {
+            proc.store = Some(store);
+        }
+        Some(result)
     }
 }

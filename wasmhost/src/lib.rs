@@ -38,6 +38,7 @@ pub mod process;
 pub mod region;
 pub mod scheduler;
 pub mod syscalls;
+mod table;
 mod turn;
 pub mod worker;
 

@@ -13,21 +13,24 @@ use crate::process::{lock, BlockOn, Process, RegionHoldings, Resume, Sched, Stop
 use crate::Pid;
 
 impl ProcessManager {
-    /// Ends a process: frees its store, keeps its log and status.
-    pub(crate) fn finish(&mut self, proc: &mut Process, status: ExitStatus) {
-        self.schemes().provider_gone(proc.pid);
-        self.close_guest_files(proc);
-        match proc.sched.blocked_on() {
-            Some(BlockOn::Pending { token }) => {
-                let token = *token;
-                self.drop_pending(token);
-            }
-            Some(BlockOn::Futex { key, token }) => {
-                let (key, token) = (*key, *token);
-                self.futex().cancel(key, proc.pid, token);
-            }
-            _ => {}
+    /// Ends a live process (its store back in its record) and does what
+    /// follows: [`Self::finish`], then [`Self::after_exit`].
+    pub(crate) fn end(&mut self, pid: Pid, status: ExitStatus) {
+        let Some(parent) = self.finish(pid, status) else { return };
+        self.after_exit(pid, parent);
+    }
+
+    /// Ends a process: frees its store, keeps its log and status. Returns
+    /// its parent (`None` when there is no such live process).
+    pub(crate) fn finish(&mut self, pid: Pid, status: ExitStatus) -> Option<Option<Pid>> {
+        if self.procs.get(pid).is_none_or(Process::is_exited) {
+            return None;
         }
+        self.schemes().provider_gone(pid);
+        self.close_guest_files(pid);
+        let exit_log_capacity = self.config.exit_log_capacity;
+        let proc = self.procs.get_mut(pid)?;
+        let wait = proc.sched.blocked_on().cloned();
         proc.exit_pages = proc.memory_pages();
         proc.module = None;
         // The store goes, and with it the memory and handles; regions
@@ -36,27 +39,34 @@ impl ProcessManager {
         *lock(&proc.regions) = RegionHoldings::default();
         if proc.parent.is_some() {
             // Kept until the parent waits: only its tail.
-            proc.log().shrink(self.config.exit_log_capacity);
+            proc.log().shrink(exit_log_capacity);
         }
-        if let Some(n) = self.trees.get_mut(&proc.tree) {
+        self.env.output.exited(pid, &status);
+        proc.sched = Sched::Exited(status);
+        let (parent, tree) = (proc.parent, proc.tree);
+        match wait {
+            Some(BlockOn::Pending { token }) => self.drop_pending(token),
+            Some(BlockOn::Futex { key, token }) => self.futex().cancel(key, pid, token),
+            _ => {}
+        }
+        if let Some(n) = self.trees.get_mut(&tree) {
             *n -= 1;
             if *n == 0 {
-                self.trees.remove(&proc.tree);
+                self.trees.remove(&tree);
             }
         }
-        self.env.output.exited(proc.pid, &status);
-        proc.sched = Sched::Exited(status);
         self.live -= 1;
+        Some(parent)
     }
 
     /// After `pid` exited: wake a parent waiting for it, orphan its
     /// children, and retain it for inspection if nobody will reap it.
     pub(crate) fn after_exit(&mut self, pid: Pid, parent: Option<Pid>) {
-        let children = self.procs.get_mut(&pid).map(|p| std::mem::take(&mut p.children)).unwrap_or_default();
+        let children = self.procs.get_mut(pid).map(|p| std::mem::take(&mut p.children)).unwrap_or_default();
         for child in children {
             self.orphan(child);
         }
-        match parent.filter(|p| self.procs.get(p).is_some_and(|p| !p.is_exited())) {
+        match parent.filter(|p| self.procs.get(*p).is_some_and(|p| !p.is_exited())) {
             Some(parent) => self.deliver_to_waiting_parent(parent, pid),
             None => self.retain_orphan(pid),
         }
@@ -64,7 +74,7 @@ impl ProcessManager {
 
     /// The parent of `pid` is gone: it becomes an orphan.
     pub(crate) fn orphan(&mut self, pid: Pid) {
-        if let Some(p) = self.procs.get_mut(&pid) {
+        if let Some(p) = self.procs.get_mut(pid) {
             p.parent = None;
             if p.is_exited() {
                 self.retain_orphan(pid);
@@ -78,31 +88,35 @@ impl ProcessManager {
         self.orphans.push_back(pid);
         while self.orphans.len() > self.config.retained_exited {
             if let Some(old) = self.orphans.pop_front() {
-                let orphaned = self.procs.get(&old).is_some_and(|p| p.is_exited() && p.parent.is_none());
+                let orphaned = self.procs.get(old).is_some_and(|p| p.is_exited() && p.parent.is_none());
                 if orphaned {
-                    self.procs.remove(&old);
+                    self.procs.remove(old);
                 }
             }
         }
     }
 
     /// Removes an exited child's record (its parent waited for it).
-    pub(crate) fn reap(&mut self, parent: &mut Process, child: Pid) -> Option<ExitStatus> {
-        let record = self.procs.remove(&child)?;
-        parent.children.retain(|c| *c != child);
-        let Sched::Exited(status) = record.sched else {
-            self.procs.insert(child, record);
+    pub(crate) fn reap(&mut self, parent: Pid, child: Pid) -> Option<ExitStatus> {
+        if !self.procs.get(child).is_some_and(Process::is_exited) {
             return None;
-        };
+        }
+        let record = self.procs.remove(child)?;
+        if let Some(parent) = self.procs.get_mut(parent) {
+            parent.children.retain(|c| *c != child);
+        }
         for grandchild in &record.children {
             self.orphan(*grandchild);
         }
-        Some(status)
+        match record.sched {
+            Sched::Exited(status) => Some(status),
+            _ => None,
+        }
     }
 
     /// Queues a parked process to return `value` from its hostcall.
     pub(crate) fn wake(&mut self, pid: Pid, value: i64) {
-        let Some(proc) = self.procs.get_mut(&pid) else {
+        let Some(proc) = self.procs.get_mut(pid) else {
             return;
         };
         let slot = proc.sched.beneath_mut();
@@ -119,34 +133,24 @@ impl ProcessManager {
 
     /// The block reason of a parked (possibly suspended) process.
     pub(crate) fn blocked_on(&self, pid: Pid) -> Option<&BlockOn> {
-        self.procs.get(&pid)?.sched.blocked_on()
+        self.procs.get(pid)?.sched.blocked_on()
     }
 
     /// Kills a process. Its parent (if waiting) sees `Killed`.
     pub fn kill(&mut self, pid: Pid) -> Result<(), ControlError> {
-        let Some(mut proc) = self.procs.remove(&pid) else {
-            return Err(ControlError::NoSuchProcess);
-        };
-        if proc.is_exited() {
-            self.procs.insert(pid, proc);
-            return Err(ControlError::NoSuchProcess);
-        }
+        let proc = self.procs.get_mut(pid).filter(|p| !p.is_exited()).ok_or(ControlError::NoSuchProcess)?;
         if matches!(proc.sched, Sched::Running) {
             // On a scheduler thread now: it ends when its turn does.
             proc.stop = Some(Stop::Kill);
-            self.procs.insert(pid, proc);
             return Ok(());
         }
-        self.finish(&mut proc, ExitStatus::Killed);
-        let parent = proc.parent;
-        self.procs.insert(pid, proc);
-        self.after_exit(pid, parent);
+        self.end(pid, ExitStatus::Killed);
         Ok(())
     }
 
     /// Stops a live process from being scheduled until [`Self::resume`].
     pub fn suspend(&mut self, pid: Pid) -> Result<(), ControlError> {
-        let proc = self.procs.get_mut(&pid).ok_or(ControlError::NoSuchProcess)?;
+        let proc = self.procs.get_mut(pid).ok_or(ControlError::NoSuchProcess)?;
         match proc.sched {
             Sched::Exited(_) => Err(ControlError::NoSuchProcess),
             Sched::Running if proc.stop.is_none() => {
@@ -165,7 +169,7 @@ impl ProcessManager {
 
     /// Lets a suspended process run again.
     pub fn resume(&mut self, pid: Pid) -> Result<(), ControlError> {
-        let proc = self.procs.get_mut(&pid).ok_or(ControlError::NoSuchProcess)?;
+        let proc = self.procs.get_mut(pid).ok_or(ControlError::NoSuchProcess)?;
         if matches!(proc.sched, Sched::Running) && proc.stop == Some(Stop::Suspend) {
             proc.stop = None;
             return Ok(());
@@ -191,7 +195,7 @@ impl ProcessManager {
     /// Adds `fuel` to a live process's budget (a process without a budget
     /// gets one of `fuel` from now).
     pub fn refuel(&mut self, pid: Pid, fuel: u64) -> Result<(), ControlError> {
-        let proc = self.procs.get_mut(&pid).ok_or(ControlError::NoSuchProcess)?;
+        let proc = self.procs.get_mut(pid).ok_or(ControlError::NoSuchProcess)?;
         if proc.is_exited() {
             return Err(ControlError::NoSuchProcess);
         }
@@ -202,13 +206,13 @@ impl ProcessManager {
 
     /// Removes an exited process's record (control-plane reaping).
     pub fn forget(&mut self, pid: Pid) -> Result<ExitStatus, ControlError> {
-        let proc = self.procs.get(&pid).ok_or(ControlError::NoSuchProcess)?;
+        let proc = self.procs.get(pid).ok_or(ControlError::NoSuchProcess)?;
         if !proc.is_exited() {
             return Err(ControlError::InvalidState);
         }
         let parent = proc.parent;
-        let record = self.procs.remove(&pid).ok_or(ControlError::NoSuchProcess)?;
-        if let Some(p) = parent.and_then(|p| self.procs.get_mut(&p)) {
+        let record = self.procs.remove(pid).ok_or(ControlError::NoSuchProcess)?;
+        if let Some(p) = parent.and_then(|p| self.procs.get_mut(p)) {
             p.children.retain(|c| *c != pid);
         }
         for child in &record.children {

@@ -34,6 +34,7 @@ use crate::platform::{ModuleLoader, OutputSink, Platform};
 use crate::process::{BlockOn, HostEnv, Process, ProcessState, RegionHoldings, Resume, Sched};
 use crate::region::{Region, RegionAccounting};
 use crate::scheduler::Scheduler;
+use crate::table::ProcessTable;
 use crate::worker::{Completion, Waker, Workers};
 use crate::{hostcalls, Pid};
 
@@ -216,11 +217,10 @@ pub struct ProcessManager {
     pub(crate) env: Arc<HostEnv>,
     pub(crate) loader: Arc<dyn ModuleLoader>,
     pub(crate) config: ManagerConfig,
-    pub(crate) procs: IdMap<Pid, Box<Process>>,
+    pub(crate) procs: ProcessTable,
     pub(crate) sched: Scheduler,
     /// The scheduler thread holding the manager now, if one does.
     pub(crate) here: Option<usize>,
-    pub(crate) next_pid: Pid,
     pub(crate) live: usize,
     /// Exited processes no parent will reap, oldest first.
     pub(crate) orphans: VecDeque<Pid>,
@@ -297,10 +297,9 @@ impl ProcessManager {
             }),
             loader,
             config,
-            procs: IdMap::default(),
+            procs: ProcessTable::default(),
             sched,
             here: None,
-            next_pid: 1,
             live: 0,
             orphans: VecDeque::new(),
             completions: done_rx,
@@ -354,7 +353,7 @@ impl ProcessManager {
     /// gives a pid, of an already exited process; instantiation errors
     /// (bad import types) are errors.
     pub fn spawn(&mut self, module: Arc<CompiledModule>, opts: SpawnOptions) -> Result<Pid, SpawnError> {
-        let tree = opts.parent.and_then(|p| self.procs.get(&p)).map(|p| p.tree);
+        let tree = opts.parent.and_then(|p| self.procs.get(p)).map(|p| p.tree);
         self.spawn_in(module, opts, tree)
     }
 
@@ -372,7 +371,7 @@ impl ProcessManager {
         if tree.is_some_and(|t| self.trees.get(&t).is_some_and(|n| *n >= self.config.max_tree)) {
             return Err(SpawnError::TooManyProcesses);
         }
-        let pid = self.alloc_pid();
+        let pid = self.procs.alloc_pid();
         let tree = tree.unwrap_or(pid);
         let args: Vec<&str> = opts.args.iter().map(String::as_str).collect();
         let account = self.env.memory.account(opts.owner.uid);
@@ -447,7 +446,7 @@ impl ProcessManager {
             owner: opts.owner,
             tree,
         });
-        if let Some(parent) = opts.parent.and_then(|p| self.procs.get_mut(&p)) {
+        if let Some(parent) = opts.parent.and_then(|p| self.procs.get_mut(p)) {
             parent.children.push(pid);
         }
         if exited {
@@ -455,28 +454,18 @@ impl ProcessManager {
             if let Some(status) = proc.status() {
                 self.env.output.exited(pid, status);
             }
-            self.procs.insert(pid, proc);
+            self.procs.insert(proc);
             if opts.parent.is_none() {
                 self.retain_orphan(pid);
             }
         } else {
             self.live += 1;
             *self.trees.entry(tree).or_insert(0) += 1;
-            self.procs.insert(pid, proc);
+            self.procs.insert(proc);
             let home = self.home();
             self.sched.push_ready(pid, home);
         }
         Ok(pid)
-    }
-
-    pub(crate) fn alloc_pid(&mut self) -> Pid {
-        loop {
-            let pid = self.next_pid;
-            self.next_pid = self.next_pid.checked_add(1).unwrap_or(1);
-            if pid != 0 && !self.procs.contains_key(&pid) {
-                return pid;
-            }
-        }
     }
 
     /// The futex table (never poisoned in practice: holders do not panic).
@@ -507,10 +496,8 @@ impl ProcessManager {
             }
             let next = self.schemes().next_request(&name, buf.len());
             let Some((len, bytes)) = next else { continue };
-            if let Some(proc) = self.procs.get_mut(&pid) {
-                // `next_request` hands out a request only when it fits.
-                let _ = crate::syscalls::write_guest(proc, buf, &bytes);
-            }
+            // `next_request` hands out a request only when it fits.
+            self.with_caller(pid, |_, caller| caller.write(buf, &bytes));
             self.wake(pid, len as i64);
         }
     }
@@ -540,13 +527,13 @@ impl ProcessManager {
     /// Registers a new region and returns it.
     pub(crate) fn new_region(
         &mut self,
-        creator: &Process,
+        creator: Pid,
+        owner: Owner,
         tree: Pid,
         memory: Box<dyn crate::region::SharedMemory>,
     ) -> Arc<Region> {
         let id = self.next_region_id;
         self.next_region_id += 1;
-        let (creator, owner) = (creator.pid, creator.owner);
         let region = Arc::new(Region::new(id, creator, tree, owner, memory, self.env.regions.clone()));
         if self.regions.len() >= 64 && self.regions.len().is_power_of_two() {
             self.regions.retain(|_, r| r.strong_count() > 0);
@@ -595,19 +582,19 @@ impl ProcessManager {
 
     /// A snapshot of a process (live, or exited and not yet reaped).
     pub fn info(&self, pid: Pid) -> Option<ProcessInfo> {
-        self.procs.get(&pid).map(|p| info_of(p))
+        self.procs.get(pid).map(info_of)
     }
 
     /// Pids of every known process, ascending.
     pub fn pids(&self) -> Vec<Pid> {
-        let mut pids: Vec<Pid> = self.procs.keys().copied().collect();
+        let mut pids: Vec<Pid> = self.procs.iter().map(|p| p.pid).collect();
         pids.sort_unstable();
         pids
     }
 
     /// A process's record.
     pub fn process(&self, pid: Pid) -> Option<&Process> {
-        self.procs.get(&pid).map(|p| p.as_ref())
+        self.procs.get(pid)
     }
 
     /// Live (not exited) processes.

@@ -1,6 +1,6 @@
 //! Syscalls: the hostcalls that need the whole process table (see
-//! [`crate::process`]). Each handler runs on the scheduler thread while
-//! the caller is taken out of the table, and returns a
+//! [`crate::process`]). Each handler runs under the manager's lock for
+//! its [`Caller`] (whose record stays in the table) and returns a
 //! `SyscallOutcome`: resume now with a value, park, yield or exit.
 
 use std::path::Path;
@@ -9,15 +9,15 @@ use std::time::{Duration, Instant};
 
 use wasmd_abi::errno::{EAGAIN, ECHILD, ENOSPC, EPERM, ESRCH};
 use wasmd_abi::msg;
-use wasmd_abi::{Caps, ExitStatus, Rights};
+use wasmd_abi::{Caps, ExitStatus, ProcessInfo, Rights};
 
 use crate::continuation::Continuation;
 use crate::error::SpawnError;
-use crate::guest_buf::{GuestBuf, TooLong};
+use crate::guest_buf::GuestBuf;
 use crate::manager::{info_of, ProcessManager, SpawnOptions, SyscallOutcome};
 use crate::module_cache::{CompiledModule, ModuleCache};
 use crate::process::{
-    BlockOn, HandleObject, Process, SpawnCall, SpawnModule, Syscall, MAX_PENDING_SHARES, SHARES_FROM_OTHERS,
+    BlockOn, Caller, HandleObject, SpawnCall, SpawnModule, Syscall, MAX_PENDING_SHARES, SHARES_FROM_OTHERS,
     SHARES_PER_SENDER,
 };
 use crate::region::{Region, RegionAccounting, SharedMemory};
@@ -30,19 +30,10 @@ fn errno(e: i32) -> SyscallOutcome {
     SyscallOutcome::Return(-i64::from(e))
 }
 
-/// Writes `bytes` at `offset` in a process's memory. The range was
-/// checked when the hostcall was decoded and memory never shrinks.
-/// Copies `bytes` into `buf` of `proc`'s memory (see [`GuestBuf::fill`]);
-/// a process without a store or memory has nothing to write into.
-pub(crate) fn write_guest(proc: &mut Process, buf: GuestBuf, bytes: &[u8]) -> Result<usize, TooLong> {
-    let Some(store) = proc.store.as_mut() else { return Ok(0) };
-    let Some(memory) = store.data().memory else { return Ok(0) };
-    buf.fill(memory.data_mut(&mut **store), bytes)
-}
-
 impl ProcessManager {
-    /// Handles one syscall of `proc` (taken out of the table).
-    pub(crate) fn syscall(&mut self, proc: &mut Process, call: Syscall) -> SyscallOutcome {
+    /// Handles one syscall of `caller`.
+    pub(crate) fn syscall(&mut self, caller: &mut Caller<'_>, call: Syscall) -> SyscallOutcome {
+        let me = caller.pid();
         match call {
             Syscall::Exit(code) => SyscallOutcome::Exit(ExitStatus::Exited(code)),
             Syscall::Yield => SyscallOutcome::Yield,
@@ -51,17 +42,20 @@ impl ProcessManager {
                 // A deadline past what Instant can hold is "never".
                 let deadline = now.checked_add(Duration::from_nanos(nanos)).unwrap_or(now + FOREVER);
                 let token = self.sched.token();
-                self.sched.add_timer(deadline, proc.pid, token);
+                self.sched.add_timer(deadline, me, token);
                 SyscallOutcome::Park(BlockOn::Sleep { token })
             }
-            Syscall::Spawn(call) => self.sys_spawn(proc, call),
-            Syscall::Io(req) => self.sys_io(proc, req),
+            Syscall::Spawn(call) => self.sys_spawn(caller, call),
+            Syscall::Io(req) => self.sys_io(caller, req),
             Syscall::SchemeWait { name, buf } => {
-                self.schemes().park(&name, proc.pid);
+                self.schemes().park(&name, me);
                 SyscallOutcome::Park(BlockOn::SchemeNext { name, buf })
             }
-            Syscall::RegionAlloc { size } => self.sys_region_alloc(proc.pid, proc.tree, proc.owner.uid, size),
-            Syscall::RegionShare { region, pid, rights } => self.sys_region_share(proc, region, pid, rights),
+            Syscall::RegionAlloc { size } => match self.procs.get(me) {
+                Some(proc) => self.sys_region_alloc(me, proc.tree, proc.owner, size),
+                None => errno(ESRCH),
+            },
+            Syscall::RegionShare { region, pid, rights } => self.sys_region_share(me, region, pid, rights),
             Syscall::FutexWait { region, offset, expected, timeout } => {
                 let key = (region.id(), offset);
                 let token = self.sched.token();
@@ -71,20 +65,20 @@ impl ProcessManager {
                     if now != Ok(expected) {
                         return errno(EAGAIN);
                     }
-                    futex.wait(key, proc.pid, token);
+                    futex.wait(key, me, token);
                 }
                 if let Some(nanos) = timeout {
                     let now = Instant::now();
                     let deadline = now.checked_add(Duration::from_nanos(nanos)).unwrap_or(now + FOREVER);
-                    self.sched.add_timer(deadline, proc.pid, token);
+                    self.sched.add_timer(deadline, me, token);
                 }
                 SyscallOutcome::Park(BlockOn::Futex { key, token })
             }
-            Syscall::Wait { pid, buf } => self.sys_wait(proc, pid, buf),
-            Syscall::Kill(pid) if pid == proc.pid => SyscallOutcome::Exit(ExitStatus::Killed),
+            Syscall::Wait { pid, buf } => self.sys_wait(caller, pid, buf),
+            Syscall::Kill(pid) if pid == me => SyscallOutcome::Exit(ExitStatus::Killed),
             Syscall::Kill(pid) => {
-                if !self.may_control(proc, pid) {
-                    return errno(if self.procs.contains_key(&pid) { EPERM } else { ESRCH });
+                if !self.may_control(me, pid) {
+                    return errno(if self.procs.contains(pid) { EPERM } else { ESRCH });
                 }
                 match self.kill(pid) {
                     Ok(()) => SyscallOutcome::Return(0),
@@ -92,10 +86,12 @@ impl ProcessManager {
                 }
             }
             Syscall::Info { pid, buf } => {
-                let info = if pid == 0 || pid == proc.pid {
-                    info_of(proc)
-                } else if !self.may_control(proc, pid) {
-                    return errno(if self.procs.contains_key(&pid) { EPERM } else { ESRCH });
+                let info = if pid == 0 || pid == me {
+                    let Some(proc) = self.procs.get(me) else { return errno(ESRCH) };
+                    // Its store is with the caller: its memory is read there.
+                    ProcessInfo { memory_pages: caller.memory_pages(), ..info_of(proc) }
+                } else if !self.may_control(me, pid) {
+                    return errno(if self.procs.contains(pid) { EPERM } else { ESRCH });
                 } else {
                     match self.info(pid) {
                         Some(info) => info,
@@ -105,29 +101,36 @@ impl ProcessManager {
                 // A sized reply: written only when it fits, its length
                 // returned either way.
                 let bytes = msg::encode(&info);
-                let _ = write_guest(proc, buf, &bytes);
+                let _ = caller.write(buf, &bytes);
                 SyscallOutcome::Return(bytes.len() as i64)
             }
         }
     }
 
-    /// True when `proc` may inspect or kill `target`: it is a descendant,
-    /// or `proc` holds `PROC`.
-    fn may_control(&self, proc: &Process, target: Pid) -> bool {
-        if proc.caps.contains(Caps::PROC) {
+    /// True when `me` may inspect or kill `target`: it is a descendant,
+    /// or `me` holds `PROC`.
+    fn may_control(&self, me: Pid, target: Pid) -> bool {
+        if self.procs.get(me).is_some_and(|p| p.caps.contains(Caps::PROC)) {
             return true;
         }
-        let mut cur = self.procs.get(&target).and_then(|p| p.parent);
+        self.is_ancestor(me, target)
+    }
+
+    /// True when `ancestor` is an ancestor of `pid`.
+    fn is_ancestor(&self, ancestor: Pid, pid: Pid) -> bool {
+        let mut cur = self.procs.get(pid).and_then(|p| p.parent);
         while let Some(p) = cur {
-            if p == proc.pid {
+            if p == ancestor {
                 return true;
             }
-            cur = self.procs.get(&p).and_then(|p| p.parent);
+            cur = self.procs.get(p).and_then(|p| p.parent);
         }
         false
     }
 
-    fn sys_spawn(&mut self, proc: &mut Process, call: SpawnCall) -> SyscallOutcome {
+    fn sys_spawn(&mut self, caller: &mut Caller<'_>, call: SpawnCall) -> SyscallOutcome {
+        let me = caller.pid();
+        let Some(proc) = self.procs.get(me) else { return errno(ESRCH) };
         let caps = call.caps.unwrap_or(proc.caps);
         if !proc.caps.contains(caps) {
             return errno(EPERM);
@@ -136,23 +139,23 @@ impl ProcessManager {
         if proc.limits.narrow(&call.limits, proc.fuel_left()).is_err() {
             return errno(EPERM);
         }
+        let base = proc.module_path.as_deref().and_then(Path::parent).map(Path::to_path_buf);
         let resolved = SpawnCall { caps: Some(caps), ..call };
         match &resolved.module {
             SpawnModule::Bytes(bytes) => {
                 if let Some(module) = self.modules.get(&ModuleCache::hash(bytes)) {
-                    let value = self.spawn_child(proc, module, None, resolved);
+                    let value = self.spawn_child(caller, module, None, resolved);
                     return SyscallOutcome::Return(value);
                 }
                 let bytes = bytes.clone();
                 let cache = self.modules.clone();
-                self.park_on_spawn_job(proc.pid, resolved, move || cache.compile(&bytes).map(|m| (m, None)))
+                self.park_on_spawn_job(me, resolved, move || cache.compile(&bytes).map(|m| (m, None)))
             }
             SpawnModule::Path(path) => {
                 let path = path.clone();
-                let base = proc.module_path.as_deref().and_then(Path::parent).map(Path::to_path_buf);
                 let loader = self.loader.clone();
                 let cache = self.modules.clone();
-                self.park_on_spawn_job(proc.pid, resolved, move || {
+                self.park_on_spawn_job(me, resolved, move || {
                     loader
                         .load(base.as_deref(), &path)
                         .map_err(Into::into)
@@ -177,10 +180,10 @@ impl ProcessManager {
         self.workers.submit(pid, token, move || {
             let loaded = load();
             let then: Continuation =
-                Box::new(move |pm: &mut ProcessManager, proc: &mut Process| match loaded {
-                    Ok((module, path)) => SyscallOutcome::Return(pm.spawn_child(proc, module, path, spawn)),
+                Box::new(move |pm: &mut ProcessManager, caller: &mut Caller<'_>| match loaded {
+                    Ok((module, path)) => SyscallOutcome::Return(pm.spawn_child(caller, module, path, spawn)),
                     Err(e) => {
-                        log::info!("pid {}: spawn failed: {e}", proc.pid);
+                        log::info!("pid {}: spawn failed: {e}", caller.pid());
                         errno(e.errno())
                     }
                 });
@@ -191,17 +194,24 @@ impl ProcessManager {
 
     /// `region_alloc`: reserve in the global accounting, then create the
     /// OS shared memory on a worker.
-    fn sys_region_alloc(&mut self, pid: Pid, tree: Pid, uid: u32, size: u64) -> SyscallOutcome {
+    fn sys_region_alloc(
+        &mut self,
+        pid: Pid,
+        tree: Pid,
+        owner: crate::manager::Owner,
+        size: u64,
+    ) -> SyscallOutcome {
+        let uid = owner.uid;
         if let Err(e) = self.env.regions.reserve(size, tree, uid) {
             return errno(e);
         }
-        let reserved = Reservation { regions: self.env.regions.clone(), size, tree, uid };
+        let reserved = Reservation { regions: self.env.regions.clone(), size, tree, uid, owner };
         let platform = self.env.platform.clone();
         let token = self.pend_host(pid);
         self.workers.submit(pid, token, move || {
             let memory = platform.create_shared_memory(size as usize);
-            let then: Continuation = Box::new(move |pm, proc| match memory {
-                Ok(memory) => SyscallOutcome::Return(pm.finish_region_alloc(proc, memory, reserved)),
+            let then: Continuation = Box::new(move |pm, caller| match memory {
+                Ok(memory) => SyscallOutcome::Return(pm.finish_region_alloc(caller, memory, reserved)),
                 Err(e) => errno(e),
             });
             then
@@ -209,38 +219,25 @@ impl ProcessManager {
         SyscallOutcome::Park(BlockOn::Pending { token })
     }
 
-    /// Finishes a `region_alloc` of `proc`. Returns the value for its
+    /// Finishes a `region_alloc` of `caller`. Returns the value for its
     /// hostcall.
     fn finish_region_alloc(
         &mut self,
-        proc: &mut Process,
+        caller: &mut Caller<'_>,
         memory: Box<dyn SharedMemory>,
         reserved: Reservation,
     ) -> i64 {
-        let region = self.new_region(proc, reserved.keep(), memory);
-        let Some(state) = proc.store.as_mut().map(|s| s.data_mut()) else {
-            return -i64::from(ESRCH);
-        };
+        let owner = reserved.owner;
+        let region = self.new_region(caller.pid(), owner, reserved.keep(), memory);
         let size = region.len() as u64;
+        let state = caller.state_mut();
         match state.handles.insert(HandleObject::Region(region), Rights::ALL) {
             Ok(handle) => {
-                crate::process::lock(&proc.regions).bytes += size;
+                crate::process::lock(&state.regions).bytes += size;
                 i64::from(handle)
             }
             Err(e) => -i64::from(e),
         }
-    }
-
-    /// True when `pid` is an ancestor of `proc`.
-    fn is_ancestor(&self, proc: &Process, pid: Pid) -> bool {
-        let mut cur = proc.parent;
-        while let Some(p) = cur {
-            if p == pid {
-                return true;
-            }
-            cur = self.procs.get(&p).and_then(|p| p.parent);
-        }
-        false
     }
 
     /// `region_share`: queue the region for `pid` to attach. Only along
@@ -251,23 +248,16 @@ impl ProcessManager {
     /// [`SHARES_FROM_OTHERS`], so nobody can deny a parent's shares. The
     /// pending bytes count against the target's region bytes at once (a
     /// region kept alive by a pending share is held by someone).
-    fn sys_region_share(
-        &mut self,
-        proc: &mut Process,
-        region: Arc<Region>,
-        pid: Pid,
-        rights: Rights,
-    ) -> SyscallOutcome {
+    fn sys_region_share(&mut self, me: Pid, region: Arc<Region>, pid: Pid, rights: Rights) -> SyscallOutcome {
         let id = region.id() as i64;
-        let related = pid == proc.pid || self.is_ancestor(proc, pid) || self.may_control(proc, pid);
+        let related = pid == me || self.is_ancestor(pid, me) || self.may_control(me, pid);
         if !related {
-            return errno(if self.procs.contains_key(&pid) { EPERM } else { ESRCH });
+            return errno(if self.procs.contains(pid) { EPERM } else { ESRCH });
         }
-        let from = proc.pid;
+        let from = me;
         // The target may be running on another scheduler thread: its
         // region accounting is reachable through the record.
-        let target = if pid == proc.pid { Some(&*proc) } else { self.procs.get(&pid).map(|p| &**p) };
-        let Some(target) = target.filter(|p| !p.is_exited()) else { return errno(ESRCH) };
+        let Some(target) = self.procs.get(pid).filter(|p| !p.is_exited()) else { return errno(ESRCH) };
         let parent = target.parent;
         let mut state = crate::process::lock(&target.regions);
         let size = region.len() as u64;
@@ -286,92 +276,62 @@ impl ProcessManager {
         SyscallOutcome::Return(id)
     }
 
-    /// Spawns a child of the running `proc`; returns its pid or `-errno`.
+    /// Spawns a child of `caller`; returns its pid or `-errno`.
     fn spawn_child(
         &mut self,
-        proc: &mut Process,
+        caller: &mut Caller<'_>,
         module: Arc<CompiledModule>,
         path: Option<std::path::PathBuf>,
         call: SpawnCall,
     ) -> i64 {
+        let me = caller.pid();
+        let Some(proc) = self.procs.get(me) else { return -i64::from(ESRCH) };
         if proc.children.len() >= self.config.max_children {
             return -i64::from(EAGAIN);
         }
-        let opts = match self.child_options(proc, path, &call) {
+        let tree = proc.tree;
+        let opts = match child_options(proc, caller, path, &call) {
             Ok(o) => o,
             Err(e) => return -i64::from(e),
         };
-        match self.spawn_in(module, opts, Some(proc.tree)) {
+        match self.spawn_in(module, opts, Some(tree)) {
             Ok(child) => {
-                proc.children.push(child);
-                if let Some(child) = self.procs.get(&child).filter(|c| !c.is_exited()) {
+                if let Some(proc) = self.procs.get_mut(me) {
+                    proc.children.push(child);
+                }
+                if let Some(child) = self.procs.get(child).filter(|c| !c.is_exited()) {
                     let mut held = crate::process::lock(&child.regions);
                     for (region, rights) in call.grants {
                         held.bytes += region.len() as u64;
-                        held.pending_shares.push(crate::process::PendingShare {
-                            region,
-                            rights,
-                            from: proc.pid,
-                        });
+                        held.pending_shares.push(crate::process::PendingShare { region, rights, from: me });
                     }
                 }
                 i64::from(child)
             }
             Err(e) => {
-                log::info!("pid {}: spawn failed: {e}", proc.pid);
+                log::info!("pid {me}: spawn failed: {e}");
                 -i64::from(e.errno())
             }
         }
     }
 
-    fn child_options(
-        &self,
-        proc: &Process,
-        path: Option<std::path::PathBuf>,
-        call: &SpawnCall,
-    ) -> Result<SpawnOptions, i32> {
-        let limits = proc.limits.narrow(&call.limits, proc.fuel_left()).map_err(|_| EPERM)?;
-        let name = match &path {
-            Some(p) => {
-                p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "wasm".into())
-            }
-            None => call.args.first().cloned().unwrap_or_else(|| "wasm".into()),
-        };
-        let parent_ns: Vec<crate::namespace::Grant> =
-            proc.store.as_ref().map(|s| s.data().namespace.to_vec()).unwrap_or_default();
-        let namespace = match &call.namespace {
-            None => parent_ns,
-            Some(asked) if asked.iter().all(|g| parent_ns.iter().any(|p| g.within(p))) => asked.clone(),
-            Some(_) => return Err(EPERM),
-        };
-        Ok(SpawnOptions {
-            name,
-            args: call.args.clone(),
-            caps: call.caps.unwrap_or(proc.caps),
-            limits,
-            parent: Some(proc.pid),
-            module_path: path,
-            namespace,
-            owner: proc.owner,
-        })
-    }
-
-    /// Finishes a `spawn` whose module a worker loaded: `parent` is parked
-    /// in the table. Returns the value for its hostcall.
-    fn sys_wait(&mut self, proc: &mut Process, pid: Pid, buf: Option<GuestBuf>) -> SyscallOutcome {
+    fn sys_wait(&mut self, caller: &mut Caller<'_>, pid: Pid, buf: Option<GuestBuf>) -> SyscallOutcome {
+        let me = caller.pid();
+        let Some(proc) = self.procs.get(me) else { return errno(ESRCH) };
+        let exited = |c: &Pid| self.procs.get(*c).is_some_and(|p| p.is_exited());
         let exited_child = if pid == 0 {
-            proc.children.iter().copied().find(|c| self.procs.get(c).is_some_and(|p| p.is_exited()))
+            proc.children.iter().copied().find(exited)
         } else if !proc.children.contains(&pid) {
             return errno(ECHILD);
         } else {
-            self.procs.get(&pid).filter(|p| p.is_exited()).map(|_| pid)
+            Some(pid).filter(exited)
         };
         if let Some(child) = exited_child {
-            return match self.reap(proc, child) {
+            return match self.reap(me, child) {
                 Some(status) => {
                     if let Some(buf) = buf {
                         // Statuses are truncated to fit EXIT_STATUS_MAX_LEN.
-                        let _ = write_guest(proc, buf, &msg::encode(&status));
+                        let _ = caller.write(buf, &msg::encode(&status));
                     }
                     SyscallOutcome::Return(i64::from(child))
                 }
@@ -391,18 +351,42 @@ impl ProcessManager {
             Some(BlockOn::Child { pid, buf }) if *pid == 0 || *pid == child => *buf,
             _ => return,
         };
-        let Some(mut proc) = self.procs.remove(&parent) else {
-            return;
-        };
-        let status = self.reap(&mut proc, child);
-        if let (Some(status), Some(buf)) = (&status, buf) {
-            let _ = write_guest(&mut proc, buf, &msg::encode(status));
+        let Some(status) = self.reap(parent, child) else { return };
+        if let Some(buf) = buf {
+            self.with_caller(parent, |_, caller| caller.write(buf, &msg::encode(&status)));
         }
-        self.procs.insert(parent, proc);
-        if status.is_some() {
-            self.wake(parent, i64::from(child));
-        }
+        self.wake(parent, i64::from(child));
     }
+}
+
+/// The options of a child of `proc` (whose store is with `caller`).
+fn child_options(
+    proc: &crate::process::Process,
+    caller: &Caller<'_>,
+    path: Option<std::path::PathBuf>,
+    call: &SpawnCall,
+) -> Result<SpawnOptions, i32> {
+    let limits = proc.limits.narrow(&call.limits, proc.fuel_left()).map_err(|_| EPERM)?;
+    let name = match &path {
+        Some(p) => p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "wasm".into()),
+        None => call.args.first().cloned().unwrap_or_else(|| "wasm".into()),
+    };
+    let parent_ns = &caller.state().namespace;
+    let namespace = match &call.namespace {
+        None => parent_ns.to_vec(),
+        Some(asked) if asked.iter().all(|g| parent_ns.iter().any(|p| g.within(p))) => asked.clone(),
+        Some(_) => return Err(EPERM),
+    };
+    Ok(SpawnOptions {
+        name,
+        args: call.args.clone(),
+        caps: call.caps.unwrap_or(proc.caps),
+        limits,
+        parent: Some(proc.pid),
+        module_path: path,
+        namespace,
+        owner: proc.owner,
+    })
 }
 
 /// Region bytes reserved for a `region_alloc` in flight: given back when
@@ -413,6 +397,7 @@ struct Reservation {
     size: u64,
     tree: Pid,
     uid: u32,
+    owner: crate::manager::Owner,
 }
 
 impl Reservation {

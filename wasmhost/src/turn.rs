@@ -16,7 +16,7 @@ use wasmd_abi::ExitStatus;
 use wasmi::{ResumableCall, ResumableCallHostTrap, Store, Val};
 
 use crate::manager::{set_fuel, slice_for, trap_status, truncate, Deadlock, ProcessManager, SyscallOutcome};
-use crate::process::{BlockOn, Process, ProcessState, Resume, Sched, Stop, Syscall};
+use crate::process::{BlockOn, Caller, Process, ProcessState, Resume, Sched, Stop, Syscall};
 use crate::Pid;
 
 /// How a turn ended.
@@ -81,12 +81,13 @@ pub(crate) fn run_slice(turn: &mut Turn, on_syscall: &mut OnSyscall<'_>) -> Opti
     }
 }
 
-/// Counts the fuel burnt since the last count into `fuel_used` (kept
-/// current across syscalls: process_info, spawn budgets).
-fn account(proc: &mut Process, unaccounted: &mut u64) {
-    let left = proc.store.as_ref().and_then(|s| s.get_fuel().ok()).unwrap_or(0);
-    proc.fuel_used += unaccounted.saturating_sub(left);
-    *unaccounted = left;
+/// Counts the fuel the turn burnt since the last count into the
+/// process's `fuel_used` (kept current across syscalls: process_info,
+/// spawn budgets).
+fn account(proc: &mut Process, turn: &mut Turn) {
+    let left = turn.store.as_ref().and_then(|s| s.get_fuel().ok()).unwrap_or(0);
+    proc.fuel_used += turn.unaccounted.saturating_sub(left);
+    turn.unaccounted = left;
 }
 
 impl ProcessManager {
@@ -201,7 +202,7 @@ impl ProcessManager {
     /// of fuel, which ends it here).
     pub(crate) fn begin_turn(&mut self, pid: Pid) -> Option<Turn> {
         let slice_fuel = self.config.slice_fuel;
-        let proc = self.procs.get_mut(&pid)?;
+        let proc = self.procs.get_mut(pid)?;
         let resume = match std::mem::replace(&mut proc.sched, Sched::Running) {
             Sched::Ready(r) => r,
             other => {
@@ -217,68 +218,62 @@ impl ProcessManager {
         proc.exit_pages = proc.memory_pages();
         if given < required.max(1) || proc.store.is_none() {
             proc.sched = Sched::Ready(resume);
-            let proc = self.procs.remove(&pid)?;
             let status = if given < required.max(1) {
                 ExitStatus::OutOfFuel
             } else {
                 ExitStatus::Trapped("internal: live process without a store".into())
             };
-            self.close_turn(proc, TurnEnd::Exit(status));
+            self.close_turn(pid, TurnEnd::Exit(status));
             return None;
         }
         Some(Turn { pid, store: proc.store.take(), resume: Some(resume), given, unaccounted: given })
     }
 
-    /// A syscall of a running turn, handled with the process's record.
-    /// The turn goes on with the returned value, or ends here (parked,
-    /// yielded, exited: `None`), in one step so no wake-up is lost.
+    /// A syscall of a running turn, handled for its caller (whose record
+    /// stays in the table). The turn goes on with the returned value, or
+    /// ends here (parked, yielded, exited: `None`), in one step so no
+    /// wake-up is lost.
     pub(crate) fn turn_syscall(
         &mut self,
         turn: &mut Turn,
         call: ResumableCallHostTrap,
         syscall: Syscall,
     ) -> Option<(ResumableCallHostTrap, i64)> {
-        let mut proc = self.procs.remove(&turn.pid)?;
-        proc.store = turn.store.take();
-        account(&mut proc, &mut turn.unaccounted);
-        let outcome = if proc.stop == Some(Stop::Kill) {
-            SyscallOutcome::Exit(ExitStatus::Killed)
-        } else {
-            self.syscall(&mut proc, syscall)
+        let proc = self.procs.get_mut(turn.pid)?;
+        account(proc, turn);
+        let killed = proc.stop == Some(Stop::Kill);
+        let outcome = match turn.store.as_mut() {
+            Some(_) if killed => SyscallOutcome::Exit(ExitStatus::Killed),
+            Some(store) => self.syscall(&mut Caller::new(store), syscall),
+            None => SyscallOutcome::Exit(ExitStatus::Trapped("internal: a turn without a store".into())),
         };
-        match outcome {
-            SyscallOutcome::Return(value) => {
-                turn.store = proc.store.take();
-                self.procs.insert(turn.pid, proc);
-                Some((call, value))
-            }
-            SyscallOutcome::Yield => {
-                self.close_turn(proc, TurnEnd::Yield(call));
-                None
-            }
-            SyscallOutcome::Park(on) => {
-                self.close_turn(proc, TurnEnd::Park(call, on));
-                None
-            }
-            SyscallOutcome::Exit(status) => {
-                self.close_turn(proc, TurnEnd::Exit(status));
-                None
-            }
+        let end = match outcome {
+            SyscallOutcome::Return(value) => return Some((call, value)),
+            SyscallOutcome::Yield => TurnEnd::Yield(call),
+            SyscallOutcome::Park(on) => TurnEnd::Park(call, on),
+            SyscallOutcome::Exit(status) => TurnEnd::Exit(status),
+        };
+        if let Some(proc) = self.procs.get_mut(turn.pid) {
+            proc.store = turn.store.take();
         }
+        self.close_turn(turn.pid, end);
+        None
     }
 
-    /// Ends a turn that its slice or the guest itself ended.
+    /// Ends a turn: its store goes back to the record, which takes the
+    /// state the turn ended in.
     pub(crate) fn end_turn(&mut self, mut turn: Turn, end: TurnEnd) {
-        let Some(mut proc) = self.procs.remove(&turn.pid) else { return };
+        let Some(proc) = self.procs.get_mut(turn.pid) else { return };
+        account(proc, &mut turn);
         proc.store = turn.store.take();
-        account(&mut proc, &mut turn.unaccounted);
-        self.close_turn(proc, end);
+        self.close_turn(turn.pid, end);
     }
 
-    /// Puts a process whose turn ended back in the table, in the state
-    /// `end` says (or as a kill or suspension asked meanwhile says).
-    pub(crate) fn close_turn(&mut self, mut proc: Box<Process>, end: TurnEnd) {
-        let pid = proc.pid;
+    /// Puts a process whose turn ended (its store back in its record) in
+    /// the state `end` says (or as a kill or suspension asked meanwhile
+    /// says).
+    pub(crate) fn close_turn(&mut self, pid: Pid, end: TurnEnd) {
+        let Some(proc) = self.procs.get_mut(pid) else { return };
         let end = match end {
             TurnEnd::Preempted(call)
                 if proc.fuel_left().is_some_and(|left| left < call.required_fuel().max(1)) =>
@@ -298,21 +293,16 @@ impl ProcessManager {
             TurnEnd::Yield(call) => Sched::Ready(Resume::Return(call, 0)),
             TurnEnd::Park(call, on) => Sched::Blocked(call, on),
             TurnEnd::Exit(status) => {
-                self.finish(&mut proc, status);
-                let parent = proc.parent;
-                self.procs.insert(pid, proc);
-                self.after_exit(pid, parent);
+                self.end(pid, status);
                 return;
             }
         };
         let ready = matches!(next, Sched::Ready(_));
         if stop == Some(Stop::Suspend) {
             proc.sched = Sched::Suspended(Box::new(next));
-            self.procs.insert(pid, proc);
             return;
         }
         proc.sched = next;
-        self.procs.insert(pid, proc);
         if ready {
             let home = self.home();
             self.sched.push_ready(pid, home);

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use wasmd_abi::errno::{EBADF, EINVAL, EIO, ERANGE};
+use wasmd_abi::errno::{EINVAL, EIO, ERANGE};
 use wasmd_abi::msg;
 use wasmd_abi::scheme::{DirEntry, Stat};
 use wasmd_abi::Rights;
@@ -15,8 +15,7 @@ use crate::continuation::{returning, Continuation};
 use crate::guest_buf::GuestBuf;
 use crate::guest_scheme::Reply;
 use crate::manager::ProcessManager;
-use crate::process::{HandleObject, Process};
-use crate::syscalls::write_guest;
+use crate::process::{Caller, HandleObject};
 
 /// One page of a listing, from entry `from` on.
 pub(super) fn page(all: &[(String, u8)], from: u64) -> Vec<(String, u8)> {
@@ -57,9 +56,8 @@ pub(super) fn dirents_page(entries: &[(String, u8)], cap: usize) -> Result<(Vec<
 }
 
 /// Applies `f` to a handle's file in place.
-pub(super) fn with_file(proc: &mut Process, handle: u32, f: impl FnOnce(&mut FileHandle)) {
-    let Some(store) = proc.store.as_mut() else { return };
-    if let Ok(entry) = store.data_mut().handles.get_mut(handle) {
+pub(super) fn with_file(caller: &mut Caller<'_>, handle: u32, f: impl FnOnce(&mut FileHandle)) {
+    if let Ok(entry) = caller.state_mut().handles.get_mut(handle) {
         if let HandleObject::File(file) = &mut entry.object {
             f(file);
         }
@@ -103,17 +101,16 @@ pub(super) fn reply_entries(reply: Reply) -> Result<Vec<(String, u8)>, i32> {
     }
 }
 
-/// A continuation computing the hostcall's value from `proc`.
+/// A continuation computing the hostcall's value for its caller.
 pub(super) fn then(
-    f: impl FnOnce(&mut ProcessManager, &mut Process) -> Result<i64, i32> + Send + 'static,
+    f: impl FnOnce(&mut ProcessManager, &mut Caller<'_>) -> Result<i64, i32> + Send + 'static,
 ) -> Continuation {
-    Box::new(move |pm, proc| returning(f(pm, proc)))
+    Box::new(move |pm, caller| returning(f(pm, caller)))
 }
 
 /// A new handle for an opened object, with the open's rights.
-pub(super) fn new_handle(proc: &mut Process, object: HandleObject, rights: Rights) -> Result<i64, i32> {
-    let store = proc.store.as_mut().ok_or(EBADF)?;
-    let handle = store.data_mut().handles.insert(object, rights)?;
+pub(super) fn new_handle(caller: &mut Caller<'_>, object: HandleObject, rights: Rights) -> Result<i64, i32> {
+    let handle = caller.state_mut().handles.insert(object, rights)?;
     Ok(i64::from(handle))
 }
 
@@ -125,54 +122,64 @@ pub(super) fn new_file(target: FileTarget) -> HandleObject {
 // than asked for, or a count above what was written, is a lie and `EIO`;
 // nothing is written then.
 
-pub(super) fn finish_read(proc: &mut Process, handle: u32, buf: GuestBuf, data: Vec<u8>) -> Result<i64, i32> {
-    let n = write_guest(proc, buf, &data).map_err(|_| EIO)?;
+pub(super) fn finish_read(
+    caller: &mut Caller<'_>,
+    handle: u32,
+    buf: GuestBuf,
+    data: Vec<u8>,
+) -> Result<i64, i32> {
+    let n = caller.write(buf, &data).map_err(|_| EIO)?;
     let mut moved = Ok(());
-    with_file(proc, handle, |f| moved = advance(&mut f.pos, n as u64));
+    with_file(caller, handle, |f| moved = advance(&mut f.pos, n as u64));
     moved.map(|()| n as i64)
 }
 
-pub(super) fn finish_write(proc: &mut Process, handle: u32, asked: usize, n: u64) -> Result<i64, i32> {
+pub(super) fn finish_write(caller: &mut Caller<'_>, handle: u32, asked: usize, n: u64) -> Result<i64, i32> {
     if n > asked as u64 {
         return Err(EIO);
     }
     let mut moved = Ok(());
-    with_file(proc, handle, |f| moved = advance(&mut f.pos, n));
+    with_file(caller, handle, |f| moved = advance(&mut f.pos, n));
     moved.map(|()| n as i64)
 }
 
-pub(super) fn finish_seek_end(proc: &mut Process, handle: u32, offset: i64, size: u64) -> Result<i64, i32> {
+pub(super) fn finish_seek_end(
+    caller: &mut Caller<'_>,
+    handle: u32,
+    offset: i64,
+    size: u64,
+) -> Result<i64, i32> {
     let size = i64::try_from(size).map_err(|_| EIO)?;
     let pos = size.checked_add(offset).filter(|p| *p >= 0).ok_or(EINVAL)?;
-    with_file(proc, handle, |f| f.pos = pos as u64);
+    with_file(caller, handle, |f| f.pos = pos as u64);
     Ok(pos)
 }
 
-pub(super) fn finish_fstat(proc: &mut Process, buf: GuestBuf, stat: Stat) -> Result<i64, i32> {
-    write_guest(proc, buf, &msg::encode(&stat)).map(|n| n as i64).map_err(|_| ERANGE)
+pub(super) fn finish_fstat(caller: &mut Caller<'_>, buf: GuestBuf, stat: Stat) -> Result<i64, i32> {
+    caller.write(buf, &msg::encode(&stat)).map(|n| n as i64).map_err(|_| ERANGE)
 }
 
 pub(super) fn finish_getdents(
-    proc: &mut Process,
+    caller: &mut Caller<'_>,
     handle: u32,
     buf: GuestBuf,
     entries: &[(String, u8)],
 ) -> Result<i64, i32> {
     let (bytes, taken) = dirents_page(entries, buf.len())?;
-    write_guest(proc, buf, &bytes).map_err(|_| ERANGE)?;
-    with_file(proc, handle, |f| f.dir_pos += taken as u64);
+    caller.write(buf, &bytes).map_err(|_| ERANGE)?;
+    with_file(caller, handle, |f| f.dir_pos += taken as u64);
     Ok(taken as i64)
 }
 
 /// An OS directory's whole listing came: keep it on the handle, return
 /// its first page.
 pub(super) fn finish_listing(
-    proc: &mut Process,
+    caller: &mut Caller<'_>,
     handle: u32,
     buf: GuestBuf,
     all: Arc<Vec<(String, u8)>>,
 ) -> Result<i64, i32> {
-    let entries = page(&all, file(proc, handle, Rights(0))?.dir_pos);
-    with_file(proc, handle, |f| f.listing = Some(all));
-    finish_getdents(proc, handle, buf, &entries)
+    let entries = page(&all, file(caller, handle, Rights(0))?.dir_pos);
+    with_file(caller, handle, |f| f.listing = Some(all));
+    finish_getdents(caller, handle, buf, &entries)
 }

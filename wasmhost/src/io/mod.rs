@@ -40,8 +40,7 @@ use crate::guest_scheme::{Origin, Reply};
 use crate::manager::{ProcessManager, SyscallOutcome};
 use crate::namespace::GrantedPath;
 use crate::platform::{HostFile, HostSocket};
-use crate::process::{BlockOn, HandleObject, Process};
-use crate::syscalls::write_guest;
+use crate::process::{BlockOn, Caller, HandleObject};
 use crate::Pid;
 
 /// Most bytes one read or receive returns.
@@ -191,8 +190,8 @@ pub fn open_needs_write(open_flags: u32) -> bool {
 
 /// A handle's file, cloned, if the handle holds `needed` (`READ` to read,
 /// `WRITE` to write): `EBADF` otherwise, as for a file not open for that.
-pub(super) fn file(proc: &Process, handle: u32, needed: Rights) -> Result<FileHandle, i32> {
-    let state = proc.store.as_ref().ok_or(EBADF)?.data();
+pub(super) fn file(caller: &Caller<'_>, handle: u32, needed: Rights) -> Result<FileHandle, i32> {
+    let state = caller.state();
     match &state.handles.get(handle, needed).map_err(|_| EBADF)?.object {
         HandleObject::File(f) => Ok(f.clone()),
         _ => Err(EBADF),
@@ -200,8 +199,8 @@ pub(super) fn file(proc: &Process, handle: u32, needed: Rights) -> Result<FileHa
 }
 
 /// A handle's socket.
-fn socket(proc: &Process, handle: u32) -> Result<Arc<dyn HostSocket>, i32> {
-    let state = proc.store.as_ref().ok_or(EBADF)?.data();
+fn socket(caller: &Caller<'_>, handle: u32) -> Result<Arc<dyn HostSocket>, i32> {
+    let state = caller.state();
     match &state.handles.get(handle, Rights(0))?.object {
         HandleObject::Socket(s) => Ok(s.clone()),
         _ => Err(EBADF),
@@ -209,9 +208,9 @@ fn socket(proc: &Process, handle: u32) -> Result<Arc<dyn HostSocket>, i32> {
 }
 
 impl ProcessManager {
-    /// Handles an fs or socket syscall of the running `proc`.
-    pub(crate) fn sys_io(&mut self, proc: &mut Process, req: IoRequest) -> SyscallOutcome {
-        self.start_io(proc, req).unwrap_or_else(|e| returning(Err(e)))
+    /// Handles an fs or socket syscall of `caller`.
+    pub(crate) fn sys_io(&mut self, caller: &mut Caller<'_>, req: IoRequest) -> SyscallOutcome {
+        self.start_io(caller, req).unwrap_or_else(|e| returning(Err(e)))
     }
 
     /// Sends a request to a guest scheme's provider; its reply continues
@@ -242,8 +241,8 @@ impl ProcessManager {
     }
 
     /// Starts an operation: answers it now, or sends it where it goes.
-    fn start_io(&mut self, proc: &mut Process, req: IoRequest) -> Result<SyscallOutcome, i32> {
-        let pid = proc.pid;
+    fn start_io(&mut self, caller: &mut Caller<'_>, req: IoRequest) -> Result<SyscallOutcome, i32> {
+        let pid = caller.pid();
         match req {
             IoRequest::Open { path, flags } => {
                 let rights = access_rights(flags);
@@ -252,8 +251,8 @@ impl ProcessManager {
                     let op = SchemeOp::Open { path: path.rest().trim_start_matches('/'), flags };
                     return self.ask(pid, path.scheme(), op, move |reply| {
                         let id = reply_value(reply);
-                        then(move |_, proc| {
-                            new_handle(proc, new_file(FileTarget::Guest { scheme, id: id? }), rights)
+                        then(move |_, caller| {
+                            new_handle(caller, new_file(FileTarget::Guest { scheme, id: id? }), rights)
                         })
                     });
                 }
@@ -263,7 +262,7 @@ impl ProcessManager {
                 let platform = self.env.platform.clone();
                 self.io_job(pid, move || {
                     let opened = platform.fs_open(&path, flags);
-                    then(move |_, proc| new_handle(proc, new_file(FileTarget::Host(opened?)), rights))
+                    then(move |_, caller| new_handle(caller, new_file(FileTarget::Host(opened?)), rights))
                 })
             }
             IoRequest::Unlink { path } => {
@@ -295,9 +294,9 @@ impl ProcessManager {
                     // id for it: close that, return 0.
                     return self.ask(pid, path.scheme(), op, move |reply| {
                         let id = reply_value(reply);
-                        then(move |pm, proc| {
+                        then(move |pm, caller| {
                             let close = SchemeOp::Close { id: id? };
-                            let _ = pm.schemes().submit(&scheme, proc.pid, close, Origin::External);
+                            let _ = pm.schemes().submit(&scheme, caller.pid(), close, Origin::External);
                             Ok(0)
                         })
                     });
@@ -309,86 +308,86 @@ impl ProcessManager {
                 })
             }
             IoRequest::Read { handle, buf } => {
-                let f = file(proc, handle, Rights::READ)?;
+                let f = file(caller, handle, Rights::READ)?;
                 let len = buf.len();
                 match f.target {
                     FileTarget::Guest { scheme, id } => {
                         let op = SchemeOp::Read { id, offset: f.pos, len: len as u32 };
                         self.ask(pid, &scheme, op, move |reply| {
                             let data = reply_data(reply);
-                            then(move |_, proc| finish_read(proc, handle, buf, data?))
+                            then(move |_, caller| finish_read(caller, handle, buf, data?))
                         })
                     }
                     FileTarget::Host(host) => self.io_job(pid, move || {
                         let data = host.read_at(f.pos, len);
-                        then(move |_, proc| finish_read(proc, handle, buf, data?))
+                        then(move |_, caller| finish_read(caller, handle, buf, data?))
                     }),
                 }
             }
             IoRequest::Write { handle, data } => {
-                let f = file(proc, handle, Rights::WRITE)?;
+                let f = file(caller, handle, Rights::WRITE)?;
                 let asked = data.len();
                 match f.target {
                     FileTarget::Guest { scheme, id } => {
                         let op = SchemeOp::Write { id, offset: f.pos, data: &data };
                         self.ask(pid, &scheme, op, move |reply| {
                             let n = reply_value(reply);
-                            then(move |_, proc| finish_write(proc, handle, asked, n?))
+                            then(move |_, caller| finish_write(caller, handle, asked, n?))
                         })
                     }
                     FileTarget::Host(host) => self.io_job(pid, move || {
                         let n = host.write_at(f.pos, &data);
-                        then(move |_, proc| finish_write(proc, handle, asked, n? as u64))
+                        then(move |_, caller| finish_write(caller, handle, asked, n? as u64))
                     }),
                 }
             }
             IoRequest::SeekEnd { handle, offset } => {
-                let f = file(proc, handle, Rights(0))?;
+                let f = file(caller, handle, Rights(0))?;
                 match f.target {
                     FileTarget::Guest { scheme, id } => {
                         self.ask(pid, &scheme, SchemeOp::Fsize { id }, move |reply| {
                             let size = reply_value(reply);
-                            then(move |_, proc| finish_seek_end(proc, handle, offset, size?))
+                            then(move |_, caller| finish_seek_end(caller, handle, offset, size?))
                         })
                     }
                     FileTarget::Host(host) => self.io_job(pid, move || {
                         let size = host.stat().map(|s| s.size);
-                        then(move |_, proc| finish_seek_end(proc, handle, offset, size?))
+                        then(move |_, caller| finish_seek_end(caller, handle, offset, size?))
                     }),
                 }
             }
             IoRequest::Fstat { handle, buf } => {
-                let f = file(proc, handle, Rights(0))?;
+                let f = file(caller, handle, Rights(0))?;
                 match f.target {
                     FileTarget::Guest { scheme, id } => {
                         self.ask(pid, &scheme, SchemeOp::Fstat { id }, move |reply| {
                             let stat = reply_stat(reply);
-                            then(move |_, proc| finish_fstat(proc, buf, stat?))
+                            then(move |_, caller| finish_fstat(caller, buf, stat?))
                         })
                     }
                     FileTarget::Host(host) => self.io_job(pid, move || {
                         let stat = host.stat();
-                        then(move |_, proc| finish_fstat(proc, buf, stat?))
+                        then(move |_, caller| finish_fstat(caller, buf, stat?))
                     }),
                 }
             }
             IoRequest::Getdents { handle, buf } => {
-                let f = file(proc, handle, Rights::READ)?;
+                let f = file(caller, handle, Rights::READ)?;
                 match f.target {
                     FileTarget::Guest { scheme, id } => {
                         let op = SchemeOp::Getdents { id, offset: f.dir_pos };
                         self.ask(pid, &scheme, op, move |reply| {
                             let entries = reply_entries(reply);
-                            then(move |_, proc| finish_getdents(proc, handle, buf, &entries?))
+                            then(move |_, caller| finish_getdents(caller, handle, buf, &entries?))
                         })
                     }
                     FileTarget::Host(_) if f.dir_pos > 0 && f.listing.is_some() => {
                         let all = f.listing.as_deref().map_or(&[][..], Vec::as_slice);
-                        Ok(returning(finish_getdents(proc, handle, buf, &page(all, f.dir_pos))))
+                        Ok(returning(finish_getdents(caller, handle, buf, &page(all, f.dir_pos))))
                     }
                     FileTarget::Host(host) => self.io_job(pid, move || {
                         let all = host.entries().map(Arc::new);
-                        then(move |_, proc| finish_listing(proc, handle, buf, all?))
+                        then(move |_, caller| finish_listing(caller, handle, buf, all?))
                     }),
                 }
             }
@@ -396,55 +395,60 @@ impl ProcessManager {
                 let platform = self.env.platform.clone();
                 self.io_job(pid, move || {
                     let sock = platform.net_connect(path.scheme(), path.rest());
-                    then(move |_, proc| new_handle(proc, HandleObject::Socket(sock?), SOCKET_RIGHTS))
+                    then(move |_, caller| new_handle(caller, HandleObject::Socket(sock?), SOCKET_RIGHTS))
                 })
             }
             IoRequest::Listen { path } => {
                 let platform = self.env.platform.clone();
                 self.io_job(pid, move || {
                     let sock = platform.net_listen(path.scheme(), path.rest());
-                    then(move |_, proc| new_handle(proc, HandleObject::Socket(sock?), SOCKET_RIGHTS))
+                    then(move |_, caller| new_handle(caller, HandleObject::Socket(sock?), SOCKET_RIGHTS))
                 })
             }
             req @ (IoRequest::Accept { .. } | IoRequest::Send { .. } | IoRequest::Recv { .. }) => {
-                self.try_socket(proc, req)
+                self.try_socket(caller, req)
             }
         }
     }
 
     /// One non-blocking socket attempt; on `EAGAIN` the caller waits for
     /// readiness, and the poller's continuation makes the attempt again.
-    fn try_socket(&mut self, proc: &mut Process, req: IoRequest) -> Result<SyscallOutcome, i32> {
+    fn try_socket(&mut self, caller: &mut Caller<'_>, req: IoRequest) -> Result<SyscallOutcome, i32> {
         let (handle, writable) = match &req {
             IoRequest::Accept { handle } | IoRequest::Recv { handle, .. } => (*handle, false),
             IoRequest::Send { handle, .. } => (*handle, true),
             _ => return Err(EINVAL),
         };
-        let sock = socket(proc, handle)?;
+        let sock = socket(caller, handle)?;
         let attempt = match &req {
             IoRequest::Accept { .. } => {
-                sock.accept().and_then(|s| new_handle(proc, HandleObject::Socket(s), SOCKET_RIGHTS))
+                sock.accept().and_then(|s| new_handle(caller, HandleObject::Socket(s), SOCKET_RIGHTS))
             }
             IoRequest::Send { data, .. } => sock.send(data).map(|n| n as i64),
-            IoRequest::Recv { buf, .. } => sock
-                .recv(buf.len())
-                .and_then(|d| write_guest(proc, *buf, &d).map(|n| n as i64).map_err(|_| EIO)),
+            IoRequest::Recv { buf, .. } => {
+                sock.recv(buf.len()).and_then(|d| caller.write(*buf, &d).map(|n| n as i64).map_err(|_| EIO))
+            }
             _ => return Err(EINVAL),
         };
         match attempt {
             Err(EAGAIN) => {
-                let token = self.pend_host(proc.pid);
-                let retry: Continuation = Box::new(move |pm, proc| pm.sys_io(proc, req));
-                self.env.platform.net_wait(&sock, writable, self.workers.notifier(proc.pid, token, retry));
+                let token = self.pend_host(caller.pid());
+                let retry: Continuation = Box::new(move |pm, caller| pm.sys_io(caller, req));
+                self.env.platform.net_wait(
+                    &sock,
+                    writable,
+                    self.workers.notifier(caller.pid(), token, retry),
+                );
                 Ok(SyscallOutcome::Park(BlockOn::Pending { token }))
             }
             done => Ok(returning(done)),
         }
     }
 
-    /// Closes a process's files in guest schemes (it exited).
-    pub(crate) fn close_guest_files(&mut self, proc: &Process) {
-        let Some(store) = proc.store.as_ref() else { return };
+    /// Closes a process's files in guest schemes (it exits; its store is
+    /// in its record).
+    pub(crate) fn close_guest_files(&mut self, pid: Pid) {
+        let Some(store) = self.procs.get(pid).and_then(|p| p.store.as_ref()) else { return };
         let files: Vec<(String, u64)> = store
             .data()
             .handles
@@ -458,7 +462,7 @@ impl ProcessManager {
             .collect();
         let mut table = self.schemes();
         for (scheme, id) in files {
-            let _ = table.submit(&scheme, proc.pid, SchemeOp::Close { id }, Origin::External);
+            let _ = table.submit(&scheme, pid, SchemeOp::Close { id }, Origin::External);
         }
     }
 }
