@@ -112,9 +112,7 @@ impl<T: Keyed> PidTable<T> {
     /// Drops the record of `pid` and returns it.
     pub(crate) fn remove(&mut self, pid: Pid) -> Option<Box<T>> {
         let slot = self.slot(pid);
-        if self.get(pid).is_none() {
-            return None;
-        }
+        self.get(pid)?;
         self.len -= 1;
         self.slots[slot].take()
     }
