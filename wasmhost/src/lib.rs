@@ -8,24 +8,34 @@
 //! Main types and data flow:
 //! - [`ModuleCache`] compiles module bytes once (content-addressed) and
 //!   checks their imports and entry point.
-//! - [`ProcessManager`] spawns processes from compiled modules and runs
-//!   them on one scheduler thread with fuel-metered time slices
-//!   ([`Scheduler`]); it owns the process table.
-//! - Hostcalls ([`hostcalls`]) run inside a guest's call; the ones that
-//!   need the process table become [`process::Syscall`]s that suspend the
-//!   guest and are handled by the manager ([`syscalls`]), which resumes
-//!   the guest at once or parks it until a timer, child exit or worker
-//!   job ([`worker`]) completes.
+//! - [`ProcessManager`] owns the process table (a generational slab keyed
+//!   by pid) and spawns processes from compiled modules; a [`Kernel`]
+//!   runs them on a pool of scheduler threads with fuel-metered time
+//!   slices and per-thread run queues with stealing ([`Scheduler`]), or
+//!   the embedder runs them on its own thread ([`ProcessManager::run`]).
+//! - Hostcalls run inside a guest's call on its own store; the ones that
+//!   need more become syscalls that suspend the guest. The manager
+//!   handles each for its caller (pid and store; the record stays in the
+//!   table) through a service — spawn, regions, fs/net I/O, guest
+//!   schemes — and resumes the guest at once, or parks it until a timer,
+//!   a child's exit, a futex wake, or a continuation (a worker job, the
+//!   socket poller or a scheme provider's reply) ends the wait.
 //! - Exited processes keep their log and status until reaped by `wait`.
+//!
+//! Modules are layered: each names only those below it (records and
+//! tables; the manager's core; lifecycle and waits; services; syscall
+//! dispatch; turns; the kernel), so there are no import circles.
 
+mod caller;
 mod continuation;
+mod dispatch;
 pub mod error;
+mod file;
 pub mod futex;
 pub mod guest_buf;
 pub mod guest_scheme;
 pub mod handles;
 pub mod hostcalls;
-pub mod io;
 mod kernel;
 mod lifecycle;
 pub mod limits;
@@ -33,13 +43,16 @@ pub mod log;
 pub mod manager;
 pub mod module_cache;
 pub mod namespace;
+mod owner;
 pub mod platform;
 pub mod process;
 pub mod region;
 pub mod scheduler;
-pub mod syscalls;
+mod services;
+mod syscall;
 mod table;
 mod turn;
+mod waits;
 pub mod worker;
 
 /// A process id (never 0).
@@ -49,10 +62,12 @@ pub use error::{ControlError, SpawnError};
 pub use guest_buf::GuestBuf;
 pub use kernel::{Kernel, KernelGuard, KernelStats};
 pub use limits::Limits;
-pub use manager::{Deadlock, LoadResult, ManagerConfig, Owner, ProcessManager, RegionNotifier, SpawnOptions};
+pub use manager::{Deadlock, ManagerConfig, ProcessManager, RegionNotifier};
 pub use module_cache::{CompiledModule, ModuleCache};
+pub use owner::Owner;
 pub use platform::{
     HostFile, HostSocket, LoadError, LoadedModule, ModuleLoader, NoOutput, OutputSink, Platform,
 };
 pub use scheduler::Scheduler;
+pub use services::spawn::{LoadResult, SpawnOptions};
 pub use wasmd_abi::{Caps, ExitStatus, ProcessInfo, RunState};

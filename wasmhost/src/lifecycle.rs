@@ -7,9 +7,14 @@
 
 use wasmd_abi::ExitStatus;
 
+use wasmd_abi::msg;
+use wasmd_abi::scheme::SchemeOp;
+
 use crate::error::ControlError;
+use crate::file::{FileHandle, FileTarget};
+use crate::guest_scheme::Origin;
 use crate::manager::ProcessManager;
-use crate::process::{lock, BlockOn, Process, RegionHoldings, Resume, Sched, Stop};
+use crate::process::{lock, BlockOn, HandleObject, Process, RegionHoldings, Resume, Sched, Stop};
 use crate::Pid;
 
 impl ProcessManager {
@@ -45,7 +50,7 @@ impl ProcessManager {
         proc.sched = Sched::Exited(status);
         let (parent, tree) = (proc.parent, proc.tree);
         match wait {
-            Some(BlockOn::Pending { token }) => self.drop_pending(token),
+            Some(BlockOn::Pending { token }) => drop(self.pending.remove(&token)),
             Some(BlockOn::Futex { key, token }) => self.futex().cancel(key, pid, token),
             _ => {}
         }
@@ -221,6 +226,41 @@ impl ProcessManager {
         match record.sched {
             Sched::Exited(status) => Ok(status),
             _ => Err(ControlError::InvalidState),
+        }
+    }
+
+    /// `child` of `parent` exited: if the parent waits for it, reap it,
+    /// write its status and wake the parent.
+    pub(crate) fn deliver_to_waiting_parent(&mut self, parent: Pid, child: Pid) {
+        let buf = match self.blocked_on(parent) {
+            Some(BlockOn::Child { pid, buf }) if *pid == 0 || *pid == child => *buf,
+            _ => return,
+        };
+        let Some(status) = self.reap(parent, child) else { return };
+        if let Some(buf) = buf {
+            self.with_caller(parent, |_, caller| caller.write(buf, &msg::encode(&status)));
+        }
+        self.wake(parent, i64::from(child));
+    }
+
+    /// Closes a process's files in guest schemes (it exits; its store is
+    /// in its record).
+    pub(crate) fn close_guest_files(&mut self, pid: Pid) {
+        let Some(store) = self.procs.get(pid).and_then(|p| p.store.as_ref()) else { return };
+        let files: Vec<(String, u64)> = store
+            .data()
+            .handles
+            .iter()
+            .filter_map(|(_, e)| match &e.object {
+                HandleObject::File(FileHandle { target: FileTarget::Guest { scheme, id }, .. }) => {
+                    Some((scheme.clone(), *id))
+                }
+                _ => None,
+            })
+            .collect();
+        let mut table = self.schemes();
+        for (scheme, id) in files {
+            let _ = table.submit(&scheme, pid, SchemeOp::Close { id }, Origin::External);
         }
     }
 }

@@ -1,14 +1,19 @@
-//! The process manager: its configuration, its state, and spawning.
+//! The process manager's core: its configuration and state.
 //!
-//! [`ProcessManager`] owns every [`Process`], the run queues and timers
-//! ([`Scheduler`]), the module cache and the worker threads. Its methods
-//! are spread by concept: turns and the embedder's run loops in
-//! `turn.rs`, exits, waking and control operations in `lifecycle.rs`,
-//! syscalls in `syscalls.rs`, file and socket operations in `io.rs`,
-//! waits that end later in `continuation.rs`. The embedder drives it:
-//! [`ProcessManager::run`] runs ready processes for a number of time
-//! slices on the calling thread, or a [`crate::Kernel`] runs them on its
-//! scheduler threads.
+//! [`ProcessManager`] owns the process table ([`crate::table`]: a
+//! generational slab keyed by pid), the run queues and timers
+//! ([`Scheduler`]), the module cache, the waits in flight and the worker
+//! threads. This file holds the state and what every layer above shares
+//! (lending a parked process's store, the relations between processes);
+//! the rest is layered above it, each part naming only those below:
+//!
+//! - `lifecycle`: exits, waking, reaping and the control operations;
+//! - `waits`: parking on a continuation and ending the wait;
+//! - `services::{spawn, regions, io, schemes}`: what syscalls and the
+//!   embedder ask for, one concept each;
+//! - `dispatch`: one syscall, routed to its service;
+//! - `turn`: running a process's turn and the embedder's run loops;
+//! - [`crate::Kernel`]: the scheduler threads.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -16,27 +21,26 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
-use wasmd_abi::msg::{self, TRAP_MESSAGE_MAX_LEN};
+use wasmd_abi::msg::TRAP_MESSAGE_MAX_LEN;
 use wasmd_abi::{Caps, ExitStatus, ProcessInfo};
-use wasmi::errors::ErrorKind;
 use wasmi::TrapCode;
 use wasmi::{CompilationMode, Config, Linker, Store};
 
-use crate::continuation::{Continuation, Pending};
+use crate::caller::Caller;
+use crate::continuation::Pending;
 use crate::error::SpawnError;
 use crate::futex::FutexTable;
-use crate::guest_scheme::{self, SchemeEvent, SchemeTable};
-use crate::handles::HandleTable;
-use crate::limits::{Limits, MemoryBudget, MemoryLimiter};
-use crate::log::{ProcessLog, DEFAULT_LOG_CAPACITY};
+use crate::guest_scheme::SchemeTable;
+use crate::limits::{Limits, MemoryBudget};
+use crate::log::DEFAULT_LOG_CAPACITY;
 use crate::module_cache::{CompiledModule, Generation, ModuleCache};
 use crate::platform::{ModuleLoader, OutputSink, Platform};
-use crate::process::{BlockOn, HostEnv, Process, ProcessState, RegionHoldings, Resume, Sched};
+use crate::process::{HostEnv, Process, ProcessState};
 use crate::region::{Region, RegionAccounting};
 use crate::scheduler::Scheduler;
 use crate::table::ProcessTable;
 use crate::worker::{Completion, Waker, Workers};
-use crate::{hostcalls, Pid};
+use crate::Pid;
 
 /// A map keyed by ids the manager hands out itself (pids, wait tokens):
 /// unique small integers, so they need no hashing against collisions an
@@ -131,74 +135,6 @@ impl Default for ManagerConfig {
     }
 }
 
-/// How to spawn a process from a compiled module.
-#[derive(Debug, Clone)]
-pub struct SpawnOptions {
-    /// Display name.
-    pub name: String,
-    /// Arguments (by convention the first is the program name).
-    pub args: Vec<String>,
-    /// Capability set.
-    pub caps: Caps,
-    /// Limits.
-    pub limits: Limits,
-    /// Parent process, if any.
-    pub parent: Option<Pid>,
-    /// The module file, if it came from one.
-    pub module_path: Option<PathBuf>,
-    /// Namespace grants for fs and socket hostcalls.
-    pub namespace: Vec<crate::namespace::Grant>,
-    /// The user it acts for (its children too).
-    pub owner: Owner,
-}
-
-/// The user a process acts for: whoever spawned it through the daemon
-/// (Redox: the caller's uid and gid; Linux: the client's socket peer), or
-/// the owner of its parent. The embedder bounds what a process may do by
-/// its owner; the manager only records and inherits it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Owner {
-    /// User id.
-    pub uid: u32,
-    /// Group id.
-    pub gid: u32,
-}
-
-impl Owner {
-    /// The superuser.
-    pub const ROOT: Owner = Owner { uid: 0, gid: 0 };
-
-    /// True for the superuser.
-    pub fn is_root(&self) -> bool {
-        self.uid == 0
-    }
-}
-
-impl std::fmt::Display for Owner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.uid, self.gid)
-    }
-}
-
-impl SpawnOptions {
-    /// Options with default limits and capabilities, no parent.
-    pub fn new(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            args: Vec::new(),
-            caps: Caps::DEFAULT,
-            limits: Limits::default(),
-            parent: None,
-            module_path: None,
-            namespace: Vec::new(),
-            owner: Owner::ROOT,
-        }
-    }
-}
-
-/// A module loaded for the embedder: the compiled module and its file.
-pub type LoadResult = Result<(Arc<CompiledModule>, PathBuf), SpawnError>;
-
 /// Why [`ProcessManager::run_to_completion`] stopped early.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("deadlock: {0} live processes are all blocked and nothing can wake them")]
@@ -227,7 +163,7 @@ pub struct ProcessManager {
     pub(crate) completions: Receiver<Completion<Continuation>>,
     pub(crate) workers: Workers<Continuation>,
     /// Waits in flight by token (see [`crate::continuation`]).
-    pub(crate) pending: IdMap<u64, Pending>,
+    pub(crate) pending: IdMap<u64, Pending<ProcessManager>>,
     pub(crate) waker: Arc<Mutex<Option<Waker>>>,
     /// Every region by id (weak: holders keep regions alive).
     pub(crate) regions: HashMap<u64, std::sync::Weak<Region>>,
@@ -245,17 +181,9 @@ impl std::fmt::Debug for ProcessManager {
     }
 }
 
-/// What a syscall handler decided.
-pub(crate) enum SyscallOutcome {
-    /// Resume the caller at once with this value.
-    Return(i64),
-    /// Requeue the caller at the back, returning 0.
-    Yield,
-    /// Park the caller.
-    Park(BlockOn),
-    /// End the caller.
-    Exit(ExitStatus),
-}
+/// Finishes a parked wait of a process of this manager (see
+/// [`crate::continuation`]).
+pub(crate) type Continuation = crate::continuation::Continuation<ProcessManager>;
 
 impl ProcessManager {
     /// A manager using `platform`, `loader` for module files and `output`
@@ -323,22 +251,6 @@ impl ProcessManager {
         &self.modules
     }
 
-    /// The hostcall linker for `generation`'s engine (made on first use;
-    /// the linkers of generations no module holds any more are dropped,
-    /// with their engines and code).
-    pub(crate) fn linker(&mut self, generation: &Arc<Generation>) -> &Linker<ProcessState> {
-        if !self.linkers.contains_key(&generation.id) {
-            self.linkers.retain(|_, (g, _)| g.strong_count() > 0);
-            let mut linker = Linker::new(&generation.engine);
-            // Defining a fixed set of distinct names on a fresh linker cannot fail.
-            if let Err(e) = hostcalls::define(&mut linker) {
-                panic!("hostcall table is inconsistent: {e}");
-            }
-            self.linkers.insert(generation.id, (Arc::downgrade(generation), linker));
-        }
-        &self.linkers[&generation.id].1
-    }
-
     /// Reads and compiles a module file on this thread (for start-up and
     /// tools; guests' spawns load on worker threads).
     pub fn load_module(&self, path: &str) -> Result<(Arc<CompiledModule>, PathBuf), SpawnError> {
@@ -347,125 +259,46 @@ impl ProcessManager {
         Ok((module, loaded.path))
     }
 
-    /// Spawns a process running `module`. It starts on a later [`Self::run`].
-    ///
-    /// A start function that traps, exits or exceeds the memory limit still
-    /// gives a pid, of an already exited process; instantiation errors
-    /// (bad import types) are errors.
-    pub fn spawn(&mut self, module: Arc<CompiledModule>, opts: SpawnOptions) -> Result<Pid, SpawnError> {
-        let tree = opts.parent.and_then(|p| self.procs.get(p)).map(|p| p.tree);
-        self.spawn_in(module, opts, tree)
+    /// True when `me` may inspect or kill `target`: it is a descendant,
+    /// or `me` holds `PROC`.
+    pub(crate) fn may_control(&self, me: Pid, target: Pid) -> bool {
+        if self.procs.get(me).is_some_and(|p| p.caps.contains(Caps::PROC)) {
+            return true;
+        }
+        self.is_ancestor(me, target)
     }
 
-    /// Spawns into `tree` (a new tree of its own when `None`), within the
-    /// process table's and the tree's limits.
-    pub(crate) fn spawn_in(
+    /// True when `ancestor` is an ancestor of `pid`.
+    pub(crate) fn is_ancestor(&self, ancestor: Pid, pid: Pid) -> bool {
+        let mut cur = self.procs.get(pid).and_then(|p| p.parent);
+        while let Some(p) = cur {
+            if p == ancestor {
+                return true;
+            }
+            cur = self.procs.get(p).and_then(|p| p.parent);
+        }
+        false
+    }
+
+    /// Runs `f` for the parked process `pid`, its store lent from its
+    /// record for the call (`None`: no such process, or it has no store).
+    pub(crate) fn with_caller<R>(
         &mut self,
-        module: Arc<CompiledModule>,
-        opts: SpawnOptions,
-        tree: Option<Pid>,
-    ) -> Result<Pid, SpawnError> {
-        if self.live >= self.config.max_processes {
-            return Err(SpawnError::TooManyProcesses);
+        pid: Pid,
+        f: impl FnOnce(&mut ProcessManager, &mut Caller<'_>) -> R,
+    ) -> Option<R> {
+        let mut store = self.procs.get_mut(pid)?.store.take()?;
+        let result = f(self, &mut Caller::new(&mut store));
+        if let Some(proc) = self.procs.get_mut(pid) {
+            proc.store = Some(store);
         }
-        if tree.is_some_and(|t| self.trees.get(&t).is_some_and(|n| *n >= self.config.max_tree)) {
-            return Err(SpawnError::TooManyProcesses);
-        }
-        let pid = self.procs.alloc_pid();
-        let tree = tree.unwrap_or(pid);
-        let args: Vec<&str> = opts.args.iter().map(String::as_str).collect();
-        let account = self.env.memory.account(opts.owner.uid);
-        let log = Arc::new(Mutex::new(ProcessLog::with_budget(self.config.log_capacity, &account)));
-        let regions = Arc::new(Mutex::new(RegionHoldings {
-            pending_shares: Vec::new(),
-            bytes: 0,
-            max_bytes: opts.limits.max_region_bytes,
-        }));
-        let state = ProcessState {
-            pid,
-            caps: opts.caps,
-            memory: None,
-            args: msg::encode(&args).into_boxed_slice(),
-            log: log.clone(),
-            env: self.env.clone(),
-            limiter: MemoryLimiter::new(opts.limits.max_pages, account.clone()),
-            syscall: None,
-            handles: HandleTable::new(opts.limits.max_handles),
-            regions: regions.clone(),
-            namespace: opts.namespace.clone().into(),
-        };
-        let mut store = Store::new(&module.generation.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        let given = slice_for(self.config.slice_fuel, &opts.limits, 0, 0);
-        set_fuel(&mut store, given);
-        let instantiated = self.linker(&module.generation).instantiate_and_start(&mut store, &module.module);
-        let fuel_used = given - store.get_fuel().unwrap_or(0);
-        let (sched, store) = match instantiated {
-            Ok(instance) => {
-                let Some(entry) = instance.get_func(&store, wasmd_abi::hostcall::ENTRY) else {
-                    return Err(SpawnError::NoEntry);
-                };
-                store.data_mut().memory = instance.get_memory(&store, wasmd_abi::hostcall::MEMORY);
-                (Sched::Ready(Resume::Start(entry)), Some(store))
-            }
-            Err(e) if matches!(e.kind(), ErrorKind::Linker(_) | ErrorKind::Instantiation(_)) => {
-                if store.data().limiter.hit {
-                    (Sched::Exited(ExitStatus::MemoryLimit), None)
-                } else if store.data().limiter.budget_hit {
-                    return Err(SpawnError::OutOfMemory);
-                } else {
-                    return Err(SpawnError::Instantiate(e.to_string()));
-                }
-            }
-            Err(e) => {
-                let status = match store.data_mut().syscall.take() {
-                    Some(crate::process::Syscall::Exit(code)) => ExitStatus::Exited(code),
-                    _ => trap_status(&store, &e),
-                };
-                (Sched::Exited(status), None)
-            }
-        };
-        let exited = matches!(sched, Sched::Exited(_));
-        let proc = Box::new(Process {
-            pid,
-            parent: opts.parent,
-            name: opts.name,
-            module_hash: module.hash_prefix(),
-            module: Some(module),
-            module_path: opts.module_path,
-            caps: opts.caps,
-            limits: opts.limits,
-            store: store.map(Box::new),
-            sched,
-            fuel_used,
-            exit_pages: 0,
-            log,
-            regions,
-            stop: None,
-            children: Vec::new(),
-            owner: opts.owner,
-            tree,
-        });
-        if let Some(parent) = opts.parent.and_then(|p| self.procs.get_mut(p)) {
-            parent.children.push(pid);
-        }
-        if exited {
-            *proc.log() = ProcessLog::new(0);
-            if let Some(status) = proc.status() {
-                self.env.output.exited(pid, status);
-            }
-            self.procs.insert(proc);
-            if opts.parent.is_none() {
-                self.retain_orphan(pid);
-            }
-        } else {
-            self.live += 1;
-            *self.trees.entry(tree).or_insert(0) += 1;
-            self.procs.insert(proc);
-            let home = self.home();
-            self.sched.push_ready(pid, home);
-        }
-        Ok(pid)
+        Some(result)
+    }
+
+    /// The run queue for processes queued now: the worker holding the
+    /// manager, else the least loaded.
+    pub(crate) fn home(&self) -> usize {
+        self.here.unwrap_or_else(|| self.sched.least_loaded())
     }
 
     /// The futex table (never poisoned in practice: holders do not panic).
@@ -476,108 +309,6 @@ impl ProcessManager {
     /// The guest scheme table.
     pub(crate) fn schemes(&self) -> std::sync::MutexGuard<'_, SchemeTable> {
         self.env.schemes.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Hands queued requests to providers parked in `scheme_next`.
-    pub(crate) fn serve_scheme_providers(&mut self) {
-        let ready = {
-            let mut table = self.schemes();
-            if !table.has_work() {
-                return;
-            }
-            table.take_ready_providers()
-        };
-        for (name, pid) in ready {
-            let Some(BlockOn::SchemeNext { name: waited, buf }) = self.blocked_on(pid).cloned() else {
-                continue;
-            };
-            if waited != name {
-                continue;
-            }
-            let next = self.schemes().next_request(&name, buf.len());
-            let Some((len, bytes)) = next else { continue };
-            // `next_request` hands out a request only when it fits.
-            self.with_caller(pid, |_, caller| caller.write(buf, &bytes));
-            self.wake(pid, len as i64);
-        }
-    }
-
-    /// Sends a request to the guest scheme `name` on behalf of the
-    /// embedder; the reply comes from [`Self::take_scheme_replies`] under
-    /// the returned tag (`ENOENT`: no such scheme).
-    pub fn scheme_request(&mut self, name: &str, op: wasmd_abi::scheme::SchemeOp<'_>) -> Result<u64, i32> {
-        self.schemes().submit(name, 0, op, guest_scheme::Origin::External)
-    }
-
-    /// Replies to [`Self::scheme_request`]s, by tag.
-    pub fn take_scheme_replies(&mut self) -> Vec<(u64, guest_scheme::Reply)> {
-        self.schemes().take_external()
-    }
-
-    /// Schemes registered and gone since the last call.
-    pub fn take_scheme_events(&mut self) -> Vec<SchemeEvent> {
-        self.schemes().take_events()
-    }
-
-    /// Names of the guest schemes.
-    pub fn scheme_names(&self) -> Vec<String> {
-        self.schemes().names()
-    }
-
-    /// Registers a new region and returns it.
-    pub(crate) fn new_region(
-        &mut self,
-        creator: Pid,
-        owner: Owner,
-        tree: Pid,
-        memory: Box<dyn crate::region::SharedMemory>,
-    ) -> Arc<Region> {
-        let id = self.next_region_id;
-        self.next_region_id += 1;
-        let region = Arc::new(Region::new(id, creator, tree, owner, memory, self.env.regions.clone()));
-        if self.regions.len() >= 64 && self.regions.len().is_power_of_two() {
-            self.regions.retain(|_, r| r.strong_count() > 0);
-        }
-        self.regions.insert(id, Arc::downgrade(&region));
-        region
-    }
-
-    /// A live region by id.
-    pub fn region(&self, id: u64) -> Option<Arc<Region>> {
-        self.regions.get(&id).and_then(std::sync::Weak::upgrade)
-    }
-
-    /// Ids of the live regions, ascending.
-    pub fn region_ids(&self) -> Vec<u64> {
-        let mut ids: Vec<u64> =
-            self.regions.iter().filter(|(_, r)| r.strong_count() > 0).map(|(id, _)| *id).collect();
-        ids.sort_unstable();
-        ids
-    }
-
-    /// A function that wakes up to `count` guests waiting on an offset
-    /// of a region (for native users of shared memory); they run on a
-    /// later [`Self::run`].
-    pub fn region_notifier(&self) -> RegionNotifier {
-        let env = self.env.clone();
-        Arc::new(move |region: &Region, offset: u64, count: u32| {
-            let woken =
-                env.futex.lock().unwrap_or_else(|e| e.into_inner()).notify((region.id(), offset), count);
-            if woken > 0 {
-                env.kick();
-            }
-            woken
-        })
-    }
-
-    /// Regions and region bytes alive now, all processes together.
-    pub fn regions_in_use(&self) -> (u64, u64) {
-        self.env.regions.in_use()
-    }
-
-    /// Processes parked in `region_wait`.
-    pub fn futex_waiters(&self) -> usize {
-        self.futex().waiters()
     }
 
     /// A snapshot of a process (live, or exited and not yet reaped).

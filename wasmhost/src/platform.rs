@@ -56,7 +56,7 @@ pub trait Platform: Send + Sync + 'static {
     /// namespace (read and search it; also write to it with `write`), as
     /// guests will reach it. Decides whether an unprivileged user may give
     /// a guest a `file:` grant. Worker thread. By default nobody may.
-    fn user_may_use_dir(&self, dir: &str, user: crate::manager::Owner, write: bool) -> bool {
+    fn user_may_use_dir(&self, dir: &str, user: crate::owner::Owner, write: bool) -> bool {
         let _ = (dir, user, write);
         false
     }

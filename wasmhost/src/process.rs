@@ -18,7 +18,7 @@ use wasmd_abi::{Caps, ExitStatus, Rights, RunState};
 use wasmi::{Func, Memory, ResumableCallHostTrap, ResumableCallOutOfFuel, Store};
 
 use crate::futex::{FutexKey, FutexTable};
-use crate::guest_buf::{GuestBuf, TooLong};
+use crate::guest_buf::GuestBuf;
 use crate::guest_scheme::SchemeTable;
 use crate::handles::HandleTable;
 use crate::limits::{Limits, MemoryLimiter};
@@ -26,6 +26,7 @@ use crate::log::ProcessLog;
 use crate::module_cache::CompiledModule;
 use crate::platform::{OutputSink, Platform};
 use crate::region::{Region, RegionAccounting};
+use crate::syscall::Syscall;
 use crate::Pid;
 
 /// Shared, read-only environment every process's hostcalls can reach.
@@ -64,71 +65,6 @@ impl std::fmt::Debug for HostEnv {
     }
 }
 
-/// A request a hostcall hands to the manager (see module docs).
-#[derive(Debug)]
-pub enum Syscall {
-    /// `exit(code)`.
-    Exit(i32),
-    /// `yield()`.
-    Yield,
-    /// `sleep(nanos)`.
-    Sleep(u64),
-    /// `spawn(req)`, already decoded and copied out of guest memory.
-    Spawn(SpawnCall),
-    /// `wait(pid, buf)`; `buf` already checked to hold an exit status.
-    Wait {
-        /// Child pid, 0 for any.
-        pid: Pid,
-        /// Where to write the encoded status, if anywhere.
-        buf: Option<GuestBuf>,
-    },
-    /// `kill(pid)`.
-    Kill(Pid),
-    /// `region_alloc(size)`, size rounded to pages and checked.
-    RegionAlloc {
-        /// Bytes.
-        size: u64,
-    },
-    /// `region_share(handle, pid, rights)`.
-    RegionShare {
-        /// The region.
-        region: Arc<Region>,
-        /// The process it is shared with.
-        pid: Pid,
-        /// Rights it gets.
-        rights: Rights,
-    },
-    /// `region_wait`, after the value matched; the manager checks it
-    /// again under the futex table's lock as it queues the waiter (a
-    /// notify from another scheduler thread may come in between).
-    FutexWait {
-        /// The region.
-        region: Arc<Region>,
-        /// Offset of the word.
-        offset: u64,
-        /// The value the caller saw.
-        expected: u32,
-        /// Timeout in nanoseconds; `None` waits for ever.
-        timeout: Option<u64>,
-    },
-    /// An fs or socket operation.
-    Io(crate::io::IoRequest),
-    /// `scheme_next` found no request: park until one comes.
-    SchemeWait {
-        /// Scheme name.
-        name: String,
-        /// Guest buffer for the request.
-        buf: GuestBuf,
-    },
-    /// `process_info(pid, buf, cap)`.
-    Info {
-        /// Target pid, 0 for the caller.
-        pid: Pid,
-        /// Reply buffer.
-        buf: GuestBuf,
-    },
-}
-
 /// A region shared with a process and not attached yet. Its bytes count
 /// against the process's region bytes from the share on.
 #[derive(Debug, Clone)]
@@ -141,45 +77,6 @@ pub struct PendingShare {
     pub from: Pid,
 }
 
-/// An owned `spawn` request.
-#[derive(Debug, Clone)]
-pub struct SpawnCall {
-    /// Module bytes, or a path to load.
-    pub module: SpawnModule,
-    /// Arguments.
-    pub args: Vec<String>,
-    /// Requested capabilities (`None` inherits).
-    pub caps: Option<Caps>,
-    /// Requested limits.
-    pub limits: wasmd_abi::SpawnLimits,
-    /// Regions passed to the child, with the rights it gets.
-    pub grants: Vec<(Arc<Region>, Rights)>,
-    /// The child's namespace grants; `None` inherits the caller's.
-    pub namespace: Option<Vec<crate::namespace::Grant>>,
-}
-
-/// Where a spawned module comes from.
-#[derive(Debug, Clone)]
-pub enum SpawnModule {
-    /// Module bytes.
-    Bytes(Vec<u8>),
-    /// A path for the module loader.
-    Path(String),
-}
-
-/// The host error that suspends a guest so the manager can handle the
-/// [`Syscall`] recorded in its [`ProcessState`].
-#[derive(Debug, Clone, Copy)]
-pub struct KernelCall;
-
-impl std::fmt::Display for KernelCall {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("blocking hostcall outside a resumable call (e.g. in a start function)")
-    }
-}
-
-impl wasmi::errors::HostError for KernelCall {}
-
 /// What a handle names.
 #[derive(Debug, Clone)]
 pub enum HandleObject {
@@ -188,7 +85,7 @@ pub enum HandleObject {
     /// A scheme this process provides.
     Scheme(String),
     /// An open file (guest scheme or OS).
-    File(crate::io::FileHandle),
+    File(crate::file::FileHandle),
     /// A socket.
     Socket(Arc<dyn crate::platform::HostSocket>),
 }
@@ -248,51 +145,6 @@ pub struct ProcessState {
     pub regions: Arc<Mutex<RegionHoldings>>,
     /// Namespace grants for fs and socket hostcalls.
     pub namespace: Arc<[crate::namespace::Grant]>,
-}
-
-/// The process a syscall or a continuation acts for: its pid and its
-/// store. While the process runs, its turn holds the store; while a
-/// continuation runs for a parked process, the store is lent from its
-/// record. The record itself stays in the process table either way.
-pub(crate) struct Caller<'a> {
-    pid: Pid,
-    store: &'a mut Store<ProcessState>,
-}
-
-impl<'a> Caller<'a> {
-    /// The caller `store` belongs to.
-    pub(crate) fn new(store: &'a mut Store<ProcessState>) -> Self {
-        Self { pid: store.data().pid, store }
-    }
-
-    /// Its pid.
-    pub fn pid(&self) -> Pid {
-        self.pid
-    }
-
-    /// Its store data.
-    pub fn state(&self) -> &ProcessState {
-        self.store.data()
-    }
-
-    /// Its store data, to change it.
-    pub fn state_mut(&mut self) -> &mut ProcessState {
-        self.store.data_mut()
-    }
-
-    /// Its memory pages now.
-    pub fn memory_pages(&self) -> u32 {
-        let store = &*self.store;
-        store.data().memory.map(|m| m.size(store).try_into().unwrap_or(u32::MAX)).unwrap_or(0)
-    }
-
-    /// Copies `bytes` into `buf` of its memory (see [`GuestBuf::fill`]);
-    /// a process without memory has nothing to write into. The buffer was
-    /// checked when the hostcall was decoded, and memory never shrinks.
-    pub fn write(&mut self, buf: GuestBuf, bytes: &[u8]) -> Result<usize, TooLong> {
-        let Some(memory) = self.store.data().memory else { return Ok(0) };
-        buf.fill(memory.data_mut(&mut *self.store), bytes)
-    }
 }
 
 /// How a ready process continues.
@@ -442,7 +294,7 @@ pub struct Process {
     /// Live children and unreaped dead ones.
     pub children: Vec<Pid>,
     /// The user it acts for.
-    pub owner: crate::manager::Owner,
+    pub owner: crate::owner::Owner,
     /// Its tree: the pid of the process the embedder spawned it under.
     pub tree: Pid,
 }

@@ -2,7 +2,7 @@
 //!
 //! A [`Region`] is a page-aligned mapping of real OS shared memory (a
 //! memfd on Linux, a `/scheme/shm` object on Redox, created by the
-//! [`crate::platform::Platform`] on a worker thread), so native programs
+//! platform on a worker thread), so native programs
 //! can map the very same pages. Processes reach it through handles
 //! (`Arc<Region>` in their handle table); the mapping and the OS object
 //! are released when the last holder goes — a handle, or a pending share
@@ -126,7 +126,7 @@ pub struct Region {
     creator: Pid,
     /// The tree it was reserved for.
     tree: Pid,
-    owner: crate::manager::Owner,
+    owner: crate::owner::Owner,
     memory: Box<dyn SharedMemory>,
     /// `memory`'s address and length, read once: every access checks
     /// against them without a virtual call.
@@ -154,7 +154,7 @@ impl Region {
         id: u64,
         creator: Pid,
         tree: Pid,
-        owner: crate::manager::Owner,
+        owner: crate::owner::Owner,
         memory: Box<dyn SharedMemory>,
         accounting: Arc<RegionAccounting>,
     ) -> Self {
@@ -163,7 +163,7 @@ impl Region {
     }
 
     /// The user its creator acted for.
-    pub fn owner(&self) -> crate::manager::Owner {
+    pub fn owner(&self) -> crate::owner::Owner {
         self.owner
     }
 
@@ -344,7 +344,7 @@ mod tests {
         let acct = Arc::new(RegionAccounting::new(2, 1 << 20, 1 << 20, budget));
         acct.reserve(len as u64, 1, 0).unwrap();
         let memory = Box::new(HeapMemory::new(len));
-        (Region::new(1, 1, 1, crate::manager::Owner::ROOT, memory, acct.clone()), acct)
+        (Region::new(1, 1, 1, crate::owner::Owner::ROOT, memory, acct.clone()), acct)
     }
 
     #[test]

@@ -15,8 +15,10 @@ use std::time::{Duration, Instant};
 use wasmd_abi::ExitStatus;
 use wasmi::{ResumableCall, ResumableCallHostTrap, Store, Val};
 
-use crate::manager::{set_fuel, slice_for, trap_status, truncate, Deadlock, ProcessManager, SyscallOutcome};
-use crate::process::{BlockOn, Caller, Process, ProcessState, Resume, Sched, Stop, Syscall};
+use crate::caller::{Caller, SyscallOutcome};
+use crate::manager::{set_fuel, slice_for, trap_status, truncate, Deadlock, ProcessManager};
+use crate::process::{BlockOn, Process, ProcessState, Resume, Sched, Stop};
+use crate::syscall::Syscall;
 use crate::Pid;
 
 /// How a turn ended.
@@ -307,12 +309,6 @@ impl ProcessManager {
             let home = self.home();
             self.sched.push_ready(pid, home);
         }
-    }
-
-    /// The run queue for processes queued now: the worker holding the
-    /// manager, else the least loaded.
-    pub(crate) fn home(&self) -> usize {
-        self.here.unwrap_or_else(|| self.sched.least_loaded())
     }
 
     pub(crate) fn fire_timer(&mut self, pid: Pid, token: u64) {

@@ -8,10 +8,11 @@ use wasmd_abi::Rights;
 use wasmi::{Error, Linker};
 
 use super::{guest_range, kernel, memory_and_state, memory_len, ret, CallResult, Ctx, Ret};
+use crate::file::{open_needs_write, IoRequest, MAX_IO};
 use crate::guest_buf::GuestBuf;
-use crate::io::{open_needs_write, IoRequest, MAX_IO};
 use crate::namespace::{self, GrantedPath};
-use crate::process::{HandleObject, ProcessState, Syscall};
+use crate::process::{HandleObject, ProcessState};
+use crate::syscall::Syscall;
 
 /// `SEEK_SET`.
 const SEEK_SET: i32 = 0;
@@ -90,8 +91,8 @@ fn close(caller: &mut Ctx<'_>, handle: i32) -> CallResult {
         _ => return Err(EBADF),
     }
     let entry = state.handles.remove(handle as u32)?;
-    if let HandleObject::File(crate::io::FileHandle {
-        target: crate::io::FileTarget::Guest { scheme, id },
+    if let HandleObject::File(crate::file::FileHandle {
+        target: crate::file::FileTarget::Guest { scheme, id },
         ..
     }) = entry.object
     {

@@ -24,7 +24,8 @@ use wasmd_abi::errno::{EFAULT, EPERM};
 use wasmd_abi::Caps;
 use wasmi::{Caller, Error, Linker};
 
-use crate::process::{KernelCall, ProcessState, Syscall};
+use crate::process::ProcessState;
+use crate::syscall::{KernelCall, Syscall};
 
 pub(crate) type Ctx<'a> = Caller<'a, ProcessState>;
 pub(crate) type Ret = Result<i64, Error>;

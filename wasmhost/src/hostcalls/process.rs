@@ -13,7 +13,8 @@ use super::{
     charge_copy, guest_range, kernel, memory_and_state, memory_len, require, ret, CallResult, Ctx, Ret,
 };
 use crate::guest_buf::GuestBuf;
-use crate::process::{HandleObject, ProcessState, SpawnCall, SpawnModule, Syscall};
+use crate::process::{HandleObject, ProcessState};
+use crate::syscall::{SpawnCall, SpawnModule, Syscall};
 use crate::Pid;
 
 fn write(caller: &mut Ctx<'_>, stream: i32, ptr: i32, len: i32) -> CallResult {

@@ -18,8 +18,9 @@ use wasmi::{Error, Linker};
 
 use super::{charge_copy, guest_range, kernel, memory_and_state, require, ret, CallResult, Ctx, Ret};
 use crate::limits::PAGE_SIZE;
-use crate::process::{HandleObject, ProcessState, Syscall};
+use crate::process::{HandleObject, ProcessState};
 use crate::region::Region;
+use crate::syscall::Syscall;
 use crate::Pid;
 
 /// Largest single region (1 GiB).

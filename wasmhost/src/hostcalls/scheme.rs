@@ -7,7 +7,8 @@ use wasmi::{Error, Linker};
 
 use super::{guest_range, kernel, memory_and_state, require, ret, CallResult, Ctx, Ret};
 use crate::guest_buf::GuestBuf;
-use crate::process::{HandleObject, ProcessState, Syscall};
+use crate::process::{HandleObject, ProcessState};
+use crate::syscall::Syscall;
 
 /// The scheme behind a provider's handle.
 fn scheme_name(state: &ProcessState, handle: i32) -> Result<String, i32> {

@@ -34,136 +34,18 @@ use finish::{
     new_handle, page, reply_data, reply_entries, reply_stat, reply_value, then,
 };
 
-use crate::continuation::{returning, Continuation};
-use crate::guest_buf::GuestBuf;
+use crate::caller::{Caller, SyscallOutcome};
+use crate::continuation::returning;
+use crate::file::{FileHandle, FileTarget, IoRequest};
 use crate::guest_scheme::{Origin, Reply};
-use crate::manager::{ProcessManager, SyscallOutcome};
-use crate::namespace::GrantedPath;
-use crate::platform::{HostFile, HostSocket};
-use crate::process::{BlockOn, Caller, HandleObject};
+use crate::manager::{Continuation, ProcessManager};
+use crate::platform::HostSocket;
+use crate::process::{BlockOn, HandleObject};
 use crate::Pid;
-
-/// Most bytes one read or receive returns.
-pub const MAX_IO: usize = 1 << 20;
-
-/// Where an open file lives.
-#[derive(Debug, Clone)]
-pub enum FileTarget {
-    /// A file of a guest scheme: the provider's id.
-    Guest {
-        /// Scheme name.
-        scheme: String,
-        /// Provider's file id.
-        id: u64,
-    },
-    /// An OS file.
-    Host(Arc<dyn HostFile>),
-}
-
-/// An open file in a handle table.
-#[derive(Debug, Clone)]
-pub struct FileHandle {
-    /// Where it lives.
-    pub target: FileTarget,
-    /// Read/write position.
-    pub pos: u64,
-    /// Directory position (entries returned so far).
-    pub dir_pos: u64,
-    /// An OS directory's entries, read once when listing starts and paged
-    /// from here (reading the whole directory for every page made a big
-    /// listing quadratic).
-    pub listing: Option<Arc<Vec<(String, u8)>>>,
-}
 
 /// Most entries handed to the encoder for one `getdents` page (it keeps
 /// what fits the guest's buffer).
 const PAGE_ENTRIES: usize = 1024;
-
-/// What an fs or socket hostcall asks for.
-#[derive(Debug, Clone)]
-pub enum IoRequest {
-    /// Open a path (grants already checked).
-    Open {
-        /// The path.
-        path: GrantedPath,
-        /// Redox flags.
-        flags: u32,
-    },
-    /// Read at the handle's position into guest memory.
-    Read {
-        /// Handle.
-        handle: u32,
-        /// Guest buffer (at most [`MAX_IO`] bytes).
-        buf: GuestBuf,
-    },
-    /// Write at the handle's position.
-    Write {
-        /// Handle.
-        handle: u32,
-        /// Bytes.
-        data: Vec<u8>,
-    },
-    /// Seek relative to the end.
-    SeekEnd {
-        /// Handle.
-        handle: u32,
-        /// Offset from the end.
-        offset: i64,
-    },
-    /// Status into a guest buffer.
-    Fstat {
-        /// Handle.
-        handle: u32,
-        /// Guest buffer.
-        buf: GuestBuf,
-    },
-    /// Next directory entries into a guest buffer.
-    Getdents {
-        /// Handle.
-        handle: u32,
-        /// Guest buffer.
-        buf: GuestBuf,
-    },
-    /// Remove a path.
-    Unlink {
-        /// The path.
-        path: GrantedPath,
-    },
-    /// Create a directory.
-    Mkdir {
-        /// The path.
-        path: GrantedPath,
-    },
-    /// Connect a socket.
-    Connect {
-        /// `tcp` or `udp`, and `HOST:PORT`.
-        path: GrantedPath,
-    },
-    /// Listen (TCP) or bind (UDP).
-    Listen {
-        /// `tcp` or `udp`, and `HOST:PORT`.
-        path: GrantedPath,
-    },
-    /// Accept a connection.
-    Accept {
-        /// Listening socket handle.
-        handle: u32,
-    },
-    /// Send bytes.
-    Send {
-        /// Socket handle.
-        handle: u32,
-        /// Bytes.
-        data: Vec<u8>,
-    },
-    /// Receive into guest memory.
-    Recv {
-        /// Socket handle.
-        handle: u32,
-        /// Guest buffer (at most [`MAX_IO`] bytes).
-        buf: GuestBuf,
-    },
-}
 
 /// The rights a file handle gets from its open flags: what it was opened
 /// for, checked on every read and write (not only at open).
@@ -177,16 +59,6 @@ fn access_rights(open_flags: u32) -> Rights {
 
 /// Rights of a socket handle.
 const SOCKET_RIGHTS: Rights = Rights::READ.union(Rights::WRITE);
-
-fn is_write(open_flags: u32) -> bool {
-    let acc = open_flags & flags::O_ACCMODE;
-    acc == flags::O_WRONLY || acc == flags::O_RDWR || open_flags & (flags::O_CREAT | flags::O_TRUNC) != 0
-}
-
-/// True when opening with `flags` needs a read-write grant.
-pub fn open_needs_write(open_flags: u32) -> bool {
-    is_write(open_flags)
-}
 
 /// A handle's file, cloned, if the handle holds `needed` (`READ` to read,
 /// `WRITE` to write): `EBADF` otherwise, as for a file not open for that.
@@ -442,27 +314,6 @@ impl ProcessManager {
                 Ok(SyscallOutcome::Park(BlockOn::Pending { token }))
             }
             done => Ok(returning(done)),
-        }
-    }
-
-    /// Closes a process's files in guest schemes (it exits; its store is
-    /// in its record).
-    pub(crate) fn close_guest_files(&mut self, pid: Pid) {
-        let Some(store) = self.procs.get(pid).and_then(|p| p.store.as_ref()) else { return };
-        let files: Vec<(String, u64)> = store
-            .data()
-            .handles
-            .iter()
-            .filter_map(|(_, e)| match &e.object {
-                HandleObject::File(FileHandle { target: FileTarget::Guest { scheme, id }, .. }) => {
-                    Some((scheme.clone(), *id))
-                }
-                _ => None,
-            })
-            .collect();
-        let mut table = self.schemes();
-        for (scheme, id) in files {
-            let _ = table.submit(&scheme, pid, SchemeOp::Close { id }, Origin::External);
         }
     }
 }

@@ -10,12 +10,14 @@ use wasmd_abi::msg;
 use wasmd_abi::scheme::{DirEntry, Stat};
 use wasmd_abi::Rights;
 
-use super::{file, FileHandle, FileTarget, PAGE_ENTRIES};
-use crate::continuation::{returning, Continuation};
+use super::{file, PAGE_ENTRIES};
+use crate::caller::Caller;
+use crate::continuation::returning;
+use crate::file::{FileHandle, FileTarget};
 use crate::guest_buf::GuestBuf;
 use crate::guest_scheme::Reply;
-use crate::manager::ProcessManager;
-use crate::process::{Caller, HandleObject};
+use crate::manager::{Continuation, ProcessManager};
+use crate::process::HandleObject;
 
 /// One page of a listing, from entry `from` on.
 pub(super) fn page(all: &[(String, u8)], from: u64) -> Vec<(String, u8)> {

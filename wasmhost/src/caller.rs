@@ -1,0 +1,75 @@
+//! Callers: the process a syscall or a continuation acts for
+//! ([`Caller`]: its pid and store; its record stays in the process
+//! table), and what the handler decides ([`SyscallOutcome`]): resume the
+//! guest at once with a value, park it, requeue it, or end it.
+
+use wasmd_abi::ExitStatus;
+use wasmi::Store;
+
+use crate::guest_buf::{GuestBuf, TooLong};
+use crate::process::{BlockOn, ProcessState};
+use crate::Pid;
+
+/// What a syscall handler decided.
+pub(crate) enum SyscallOutcome {
+    /// Resume the caller at once with this value.
+    Return(i64),
+    /// Requeue the caller at the back, returning 0.
+    Yield,
+    /// Park the caller.
+    Park(BlockOn),
+    /// End the caller.
+    Exit(ExitStatus),
+}
+
+impl SyscallOutcome {
+    /// Resume the caller with `-errno`.
+    pub(crate) fn error(errno: i32) -> Self {
+        SyscallOutcome::Return(-i64::from(errno))
+    }
+}
+
+/// The process a syscall or a continuation acts for: its pid and its
+/// store. While the process runs, its turn holds the store; while a
+/// continuation runs for a parked process, the store is lent from its
+/// record. The record itself stays in the process table either way.
+pub(crate) struct Caller<'a> {
+    pid: Pid,
+    store: &'a mut Store<ProcessState>,
+}
+
+impl<'a> Caller<'a> {
+    /// The caller `store` belongs to.
+    pub(crate) fn new(store: &'a mut Store<ProcessState>) -> Self {
+        Self { pid: store.data().pid, store }
+    }
+
+    /// Its pid.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Its store data.
+    pub fn state(&self) -> &ProcessState {
+        self.store.data()
+    }
+
+    /// Its store data, to change it.
+    pub fn state_mut(&mut self) -> &mut ProcessState {
+        self.store.data_mut()
+    }
+
+    /// Its memory pages now.
+    pub fn memory_pages(&self) -> u32 {
+        let store = &*self.store;
+        store.data().memory.map(|m| m.size(store).try_into().unwrap_or(u32::MAX)).unwrap_or(0)
+    }
+
+    /// Copies `bytes` into `buf` of its memory (see [`GuestBuf::fill`]);
+    /// a process without memory has nothing to write into. The buffer was
+    /// checked when the hostcall was decoded, and memory never shrinks.
+    pub fn write(&mut self, buf: GuestBuf, bytes: &[u8]) -> Result<usize, TooLong> {
+        let Some(memory) = self.store.data().memory else { return Ok(0) };
+        buf.fill(memory.data_mut(&mut *self.store), bytes)
+    }
+}

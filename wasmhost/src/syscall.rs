@@ -1,0 +1,118 @@
+//! Syscalls: the hostcalls that need more than the caller's own store.
+//!
+//! Such a hostcall records a [`Syscall`] in its process's store data and
+//! returns the [`KernelCall`] host error, which suspends the guest as a
+//! resumable call. The manager then handles the syscall for its caller
+//! (see [`crate::caller`]).
+
+use std::sync::Arc;
+
+use wasmd_abi::{Caps, Rights};
+
+use crate::guest_buf::GuestBuf;
+use crate::region::Region;
+use crate::Pid;
+
+/// A request a hostcall hands to the manager (see module docs).
+#[derive(Debug)]
+pub enum Syscall {
+    /// `exit(code)`.
+    Exit(i32),
+    /// `yield()`.
+    Yield,
+    /// `sleep(nanos)`.
+    Sleep(u64),
+    /// `spawn(req)`, already decoded and copied out of guest memory.
+    Spawn(SpawnCall),
+    /// `wait(pid, buf)`; `buf` already checked to hold an exit status.
+    Wait {
+        /// Child pid, 0 for any.
+        pid: Pid,
+        /// Where to write the encoded status, if anywhere.
+        buf: Option<GuestBuf>,
+    },
+    /// `kill(pid)`.
+    Kill(Pid),
+    /// `region_alloc(size)`, size rounded to pages and checked.
+    RegionAlloc {
+        /// Bytes.
+        size: u64,
+    },
+    /// `region_share(handle, pid, rights)`.
+    RegionShare {
+        /// The region.
+        region: Arc<Region>,
+        /// The process it is shared with.
+        pid: Pid,
+        /// Rights it gets.
+        rights: Rights,
+    },
+    /// `region_wait`, after the value matched; the manager checks it
+    /// again under the futex table's lock as it queues the waiter (a
+    /// notify from another scheduler thread may come in between).
+    FutexWait {
+        /// The region.
+        region: Arc<Region>,
+        /// Offset of the word.
+        offset: u64,
+        /// The value the caller saw.
+        expected: u32,
+        /// Timeout in nanoseconds; `None` waits for ever.
+        timeout: Option<u64>,
+    },
+    /// An fs or socket operation.
+    Io(crate::file::IoRequest),
+    /// `scheme_next` found no request: park until one comes.
+    SchemeWait {
+        /// Scheme name.
+        name: String,
+        /// Guest buffer for the request.
+        buf: GuestBuf,
+    },
+    /// `process_info(pid, buf, cap)`.
+    Info {
+        /// Target pid, 0 for the caller.
+        pid: Pid,
+        /// Reply buffer.
+        buf: GuestBuf,
+    },
+}
+
+/// An owned `spawn` request.
+#[derive(Debug, Clone)]
+pub struct SpawnCall {
+    /// Module bytes, or a path to load.
+    pub module: SpawnModule,
+    /// Arguments.
+    pub args: Vec<String>,
+    /// Requested capabilities (`None` inherits).
+    pub caps: Option<Caps>,
+    /// Requested limits.
+    pub limits: wasmd_abi::SpawnLimits,
+    /// Regions passed to the child, with the rights it gets.
+    pub grants: Vec<(Arc<Region>, Rights)>,
+    /// The child's namespace grants; `None` inherits the caller's.
+    pub namespace: Option<Vec<crate::namespace::Grant>>,
+}
+
+/// Where a spawned module comes from.
+#[derive(Debug, Clone)]
+pub enum SpawnModule {
+    /// Module bytes.
+    Bytes(Vec<u8>),
+    /// A path for the module loader.
+    Path(String),
+}
+
+/// The host error that suspends a guest so the manager can handle the
+/// [`Syscall`] recorded in its [`ProcessState`].
+#[derive(Debug, Clone, Copy)]
+pub struct KernelCall;
+
+impl std::fmt::Display for KernelCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("blocking hostcall outside a resumable call (e.g. in a start function)")
+    }
+}
+
+impl wasmi::errors::HostError for KernelCall {}

@@ -1,0 +1,89 @@
+//! Waits: parking a process on a continuation and ending the wait.
+//!
+//! A syscall that cannot answer at once records a pending wait under a
+//! fresh token ([`ProcessManager::pend_host`] for a worker job or the
+//! poller, [`ProcessManager::pend_reply`] for a guest scheme provider);
+//! what answers later ends it here with the continuation of that very
+//! request (see [`crate::continuation`]), run for the waiting process
+//! with its store lent from its record.
+
+use crate::caller::SyscallOutcome;
+use crate::continuation::{returning, Pending, ReplyThen};
+use crate::manager::{Continuation, ProcessManager};
+use crate::process::{BlockOn, Sched};
+use crate::worker::Completion;
+use crate::Pid;
+
+impl ProcessManager {
+    /// Parks `pid` on a new wait answered by the host (a worker job or the
+    /// poller) under the returned token.
+    pub(crate) fn pend_host(&mut self, pid: Pid) -> u64 {
+        let token = self.sched.token();
+        self.pending.insert(token, Pending::Host { pid });
+        token
+    }
+
+    /// Parks `pid` on a new wait answered by a provider's reply.
+    pub(crate) fn pend_reply(&mut self, pid: Pid, token: u64, then: ReplyThen<ProcessManager>) {
+        self.pending.insert(token, Pending::Reply { pid, then });
+    }
+
+    /// True while a worker job or the poller will still answer a live
+    /// process.
+    pub(crate) fn host_work_pending(&self) -> bool {
+        self.pending.values().any(|p| matches!(p, Pending::Host { .. }))
+    }
+
+    /// Handles a worker's completion.
+    pub(crate) fn complete(&mut self, done: Completion<Continuation>) {
+        match done.done {
+            Some(then) => self.continue_wait(done.token, then),
+            // The job panicked: its waiter gets an error.
+            None => self.continue_wait(done.token, Box::new(|_, _| returning(Err(wasmd_abi::errno::EIO)))),
+        }
+    }
+
+    /// Delivers providers' replies to guests parked in fs hostcalls.
+    pub(crate) fn deliver_guest_replies(&mut self) {
+        let replies = self.schemes().take_guest_replies();
+        for (pid, token, reply) in replies {
+            match self.pending.remove(&token) {
+                Some(Pending::Reply { pid: waiter, then }) if waiter == pid => {
+                    self.resume_wait(pid, token, then(reply));
+                }
+                Some(other) => {
+                    self.pending.insert(token, other);
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Runs `then` for the wait `token` if its process still waits for
+    /// it (suspended or not); drops it otherwise.
+    pub(crate) fn continue_wait(&mut self, token: u64, then: Continuation) {
+        if let Some(pid) = self.pending.remove(&token).map(|p| p.pid()) {
+            self.resume_wait(pid, token, then);
+        }
+    }
+
+    fn resume_wait(&mut self, pid: Pid, token: u64, then: Continuation) {
+        if !matches!(self.blocked_on(pid), Some(BlockOn::Pending { token: t }) if *t == token) {
+            return;
+        }
+        let Some(outcome) = self.with_caller(pid, |pm, caller| then(pm, caller)) else { return };
+        match outcome {
+            SyscallOutcome::Return(value) => self.wake(pid, value),
+            SyscallOutcome::Yield => self.wake(pid, 0),
+            SyscallOutcome::Park(on) => {
+                // Wait again; a suspended process keeps its new wait too.
+                if let Some(Sched::Blocked(_, waiting)) =
+                    self.procs.get_mut(pid).map(|p| p.sched.beneath_mut())
+                {
+                    *waiting = on;
+                }
+            }
+            SyscallOutcome::Exit(status) => self.end(pid, status),
+        }
+    }
+}
