@@ -108,7 +108,7 @@ fn copying_hostcalls_pay_fuel_so_a_slice_stays_bounded() {
     let written = h.stdout(flood).len() as u64;
     assert!(written >= 64 * 1024, "the guest ran: {written} bytes");
     assert!(
-        written <= slice * wasmhost::hostcalls::BYTES_PER_FUEL + 64 * 1024,
+        written <= slice * wasmhost::BYTES_PER_FUEL + 64 * 1024,
         "one slice of {slice} fuel wrote {written} bytes"
     );
     assert!(!h.pm.process(flood).unwrap().is_exited(), "preempted, not ended");

@@ -323,7 +323,7 @@ fn compiled_code_of_modules_no_longer_used_is_freed() {
         let pid = h.pm.spawn(module, wasmhost::SpawnOptions::new("m")).unwrap();
         h.run_until_exit(pid, 10);
     }
-    let generations = 1200 / wasmhost::module_cache::MODULES_PER_GENERATION + 1;
+    let generations = 1200 / wasmhost::MODULES_PER_GENERATION + 1;
     assert!(generations >= 5, "the test made {generations} generations");
     assert!(h.pm.modules().live_generations() <= 2, "{} engines alive", h.pm.modules().live_generations());
 }

@@ -2,8 +2,8 @@
 //!
 //! Guests are processes: one wasmi `Store` and instance each, a capability
 //! set, limits, a stdout/stderr log and an exit status. This crate is
-//! OS-neutral: what it needs from the system comes through the traits in
-//! [`platform`].
+//! OS-neutral: what it needs from the system comes through [`Platform`],
+//! [`ModuleLoader`] and [`OutputSink`].
 //!
 //! Main types and data flow:
 //! - [`ModuleCache`] compiles module bytes once (content-addressed) and
@@ -29,25 +29,25 @@
 mod caller;
 mod continuation;
 mod dispatch;
-pub mod error;
+mod error;
 mod file;
-pub mod futex;
-pub mod guest_buf;
+mod futex;
+mod guest_buf;
 pub mod guest_scheme;
-pub mod handles;
-pub mod hostcalls;
+mod handles;
+mod hostcalls;
 mod kernel;
 mod lifecycle;
 pub mod limits;
-pub mod log;
-pub mod manager;
-pub mod module_cache;
+mod log;
+mod manager;
+mod module_cache;
 pub mod namespace;
 mod owner;
-pub mod platform;
-pub mod process;
+mod platform;
+mod process;
 pub mod region;
-pub mod scheduler;
+mod scheduler;
 mod services;
 mod syscall;
 mod table;
@@ -60,14 +60,17 @@ pub type Pid = u32;
 
 pub use error::{ControlError, SpawnError};
 pub use guest_buf::GuestBuf;
+pub use hostcalls::BYTES_PER_FUEL;
 pub use kernel::{Kernel, KernelGuard, KernelStats};
 pub use limits::Limits;
+pub use log::ProcessLog;
 pub use manager::{Deadlock, ManagerConfig, ProcessManager, RegionNotifier};
-pub use module_cache::{CompiledModule, ModuleCache};
+pub use module_cache::{CompiledModule, ModuleCache, MODULES_PER_GENERATION};
 pub use owner::Owner;
 pub use platform::{
     HostFile, HostSocket, LoadError, LoadedModule, ModuleLoader, NoOutput, OutputSink, Platform,
 };
+pub use process::{Process, Sched};
 pub use scheduler::Scheduler;
 pub use services::spawn::{LoadResult, SpawnOptions};
 pub use wasmd_abi::{Caps, ExitStatus, ProcessInfo, RunState};
