@@ -11,11 +11,19 @@
 //! it with a [`Context`]: the kernel, the policy, the module loads, the
 //! guest-scheme replies and who opened the file — not the daemon itself.
 //!
+//! Opening is each type's own constructor (`SpawnFile::new`,
+//! `RunFile::open`, `ShmFile::open`, `GuestFile::open`, …), called by the
+//! resolver with what that kind needs (a pid, a region id, the open
+//! flags); it must answer at once (on Redox an open never waits), so a
+//! file whose content comes later starts it here (a module load) and
+//! waits in its reads.
+//!
 //! A file answers with an [`Answer`]. A ready one goes straight back to
 //! the frontend; for the others the daemon keeps the request (with the
-//! frontend's token) and completes it later: it asks the file again after
-//! guests ran ([`Answer::NotReady`], [`Answer::Queued`]) or hands it the
-//! provider's reply ([`Answer::Sent`], [`ControlFile::reply_output`]).
+//! frontend's token) and completes it later: it asks the file again
+//! after guests ran ([`Answer::NotReady`], [`Answer::AwaitingOpen`]) or
+//! hands it the provider's reply ([`Answer::Sent`],
+//! [`ControlFile::reply_output`]).
 //! Every method but `stat` has a default: what most nodes answer (a
 //! directory's `read` and `write` are `EISDIR`, a file's `EBADF`, …).
 
@@ -46,7 +54,7 @@ pub(crate) enum Answer<T> {
     /// Waits for a guest scheme to answer the file's open: kept and asked
     /// again, also for a non-blocking caller (for guest-scheme files the
     /// provider, not the daemon, decides what would block).
-    Queued,
+    AwaitingOpen,
     /// Sent to a guest scheme's provider as the request with this tag:
     /// its reply completes the request.
     Sent(u64),
@@ -58,7 +66,7 @@ impl<T> Answer<T> {
         match self {
             Answer::Ready(r) => Answer::Ready(r.map(f)),
             Answer::NotReady => Answer::NotReady,
-            Answer::Queued => Answer::Queued,
+            Answer::AwaitingOpen => Answer::AwaitingOpen,
             Answer::Sent(tag) => Answer::Sent(tag),
         }
     }

@@ -11,7 +11,7 @@
 //! `GuestFile::open` sends the open and runs the guests for a short
 //! budget; if the provider answered, the open succeeds or fails with its
 //! answer; if not, the open succeeds with a file whose later operations
-//! wait for the provider's answer to the open (`Answer::Queued`) and
+//! wait for the provider's answer to the open (`Answer::AwaitingOpen`) and
 //! fail with its error, if it refused.
 
 use std::collections::{HashMap, HashSet};
@@ -171,7 +171,7 @@ impl GuestFile {
         self.settle_open(cx.replies);
         match self.state {
             _ if !allowed => Answer::Ready(Err(EBADF)),
-            GuestState::Opening(_) => Answer::Queued,
+            GuestState::Opening(_) => Answer::AwaitingOpen,
             GuestState::Failed(e) => Answer::Ready(Err(e)),
             GuestState::Open(remote) => match cx.lock().scheme_request(&self.scheme, op(remote)) {
                 Ok(tag) => Answer::Sent(tag),

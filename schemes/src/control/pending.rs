@@ -61,7 +61,7 @@ impl Daemon {
         let tag = match self.perform(id, &op) {
             Answer::Ready(result) => return Poll::Ready(result),
             Answer::NotReady if nonblock => return Poll::Ready(Err(EAGAIN)),
-            Answer::NotReady | Answer::Queued => None,
+            Answer::NotReady | Answer::AwaitingOpen => None,
             Answer::Sent(tag) => Some(tag),
         };
         self.pending.push(Pending { token, id, op, tag });
@@ -99,7 +99,7 @@ impl Daemon {
                     p.tag = Some(tag);
                     still.push(p);
                 }
-                Answer::NotReady | Answer::Queued => still.push(p),
+                Answer::NotReady | Answer::AwaitingOpen => still.push(p),
             }
         }
         self.pending = still;
