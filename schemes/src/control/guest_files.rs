@@ -1,26 +1,90 @@
-//! Files of guest-implemented schemes, as the control tree and the OS
-//! frontends serve them.
+//! Files of guest-implemented schemes ([`GuestFile`]), as the control tree
+//! and the OS frontends serve them, and the replies of their providers
+//! (`Replies`).
 //!
 //! Every operation is a request to the provider guest
-//! ([`wasmhost::guest_scheme`]); its reply completes the frontend's
-//! pending request. Opens are different: on Redox an open must be
-//! answered at once, so [`Daemon::open_guest`] sends the open and runs the
-//! guests for a short budget; if the provider answered, the open succeeds
-//! or fails with its answer; if not, the open succeeds with a file whose
-//! later operations wait for the provider's answer to the open (and fail
-//! with its error, if it refused).
+//! ([`wasmhost::guest_scheme`]), answered `Answer::Sent` with the
+//! request's tag; the daemon matches the provider's reply to the pending
+//! request and the file turns it into the answer
+//! (`ControlFile::reply_output`).
+//! Opens are different: on Redox an open must be answered at once, so
+//! `GuestFile::open` sends the open and runs the guests for a short
+//! budget; if the provider answered, the open succeeds or fails with its
+//! answer; if not, the open succeeds with a file whose later operations
+//! wait for the provider's answer to the open (`Answer::AwaitingOpen`) and
+//! fail with its error, if it refused.
+
+use std::collections::{HashMap, HashSet};
 
 use wasmd_abi::errno::{EBADF, EIO, ENOENT};
-use wasmd_abi::scheme::SchemeOp;
+use wasmd_abi::scheme::{flags, SchemeOp, Stat};
 use wasmhost::guest_scheme::Reply;
 
-use super::{Completion, Daemon, Entry, Output, PendingOp};
+use super::file::{Answer, Context, ControlFile};
+use super::pending::PendingOp;
+use super::{Entry, Output};
 
 /// Time slices the guests get to answer an open before it is answered
 /// optimistically, and the time they may take at most (a provider woken
 /// by the request runs first, see `wasmhost`'s scheduler).
 const OPEN_BUDGET_TURNS: usize = 64;
 const OPEN_BUDGET_TIME: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Guest-scheme replies the daemon has not matched yet.
+#[derive(Debug, Default)]
+pub(crate) struct Replies {
+    /// Replies not yet taken, by tag.
+    kept: HashMap<u64, Reply>,
+    /// Tags of requests nobody waits for any more (cancelled, or their
+    /// file closed): their replies are dropped when they come.
+    abandoned: HashSet<u64>,
+    /// Opens whose file was closed before the provider answered: the
+    /// provider's file is closed when the answer comes.
+    orphan_opens: HashMap<u64, String>,
+}
+
+impl Replies {
+    /// Takes the manager's new replies.
+    pub(crate) fn collect(&mut self, kernel: &wasmhost::Kernel) {
+        let replies = kernel.lock().take_scheme_replies();
+        for (tag, reply) in replies {
+            if !self.abandoned.remove(&tag) {
+                self.kept.insert(tag, reply);
+            }
+        }
+    }
+
+    /// The reply to the request `tag`, if it came.
+    pub(crate) fn take(&mut self, tag: u64) -> Option<Reply> {
+        self.kept.remove(&tag)
+    }
+
+    /// Nobody waits for the request `tag` any more: drop its reply, now
+    /// or when it comes.
+    pub(crate) fn abandon(&mut self, tag: u64) {
+        if self.kept.remove(&tag).is_none() {
+            self.abandoned.insert(tag);
+        }
+    }
+
+    /// Closes the provider's files whose opens were answered after their
+    /// file here was closed.
+    pub(crate) fn close_orphans(&mut self, kernel: &wasmhost::Kernel) {
+        let answered: Vec<u64> =
+            self.orphan_opens.keys().copied().filter(|t| self.kept.contains_key(t)).collect();
+        for tag in answered {
+            let scheme = self.orphan_opens.remove(&tag).unwrap_or_default();
+            if let Some(Reply::Value(remote)) = self.kept.remove(&tag) {
+                let _ = kernel.lock().scheme_request(&scheme, SchemeOp::Close { id: remote });
+            }
+        }
+    }
+
+    /// Replies kept for requests still waited for.
+    pub(crate) fn len(&self) -> usize {
+        self.kept.len()
+    }
+}
 
 /// A guest-scheme file.
 #[derive(Debug)]
@@ -45,46 +109,36 @@ enum GuestState {
     Failed(i32),
 }
 
-/// What sending an operation gave.
-#[derive(Debug)]
-pub(crate) enum Sent {
-    /// An answer now.
-    Done(Result<Output, i32>),
-    /// Sent; the reply has this tag.
-    Tag(u64),
-    /// The file's open has not been answered yet.
-    NotYet,
-}
-
-impl Daemon {
-    /// Opens `path` in guest scheme `name` (see the module docs).
-    pub(crate) fn open_guest(
-        &mut self,
+impl GuestFile {
+    /// Opens `path` in guest scheme `name` (see the module docs); `prefix`
+    /// is the file's `/scheme/...` path without `path`.
+    pub(crate) fn open(
+        cx: &mut Context<'_>,
         name: &str,
         path: &str,
-        flags: u32,
+        open_flags: u32,
         prefix: String,
     ) -> Result<GuestFile, i32> {
-        let op = SchemeOp::Open { path, flags };
-        let tag = self.kernel.lock().scheme_request(name, op)?;
-        let acc = flags & wasmd_abi::scheme::flags::O_ACCMODE;
+        let op = SchemeOp::Open { path, flags: open_flags };
+        let tag = cx.lock().scheme_request(name, op)?;
+        let acc = open_flags & flags::O_ACCMODE;
         let mut file = GuestFile {
             scheme: name.to_string(),
             prefix,
             state: GuestState::Opening(tag),
-            readable: acc != wasmd_abi::scheme::flags::O_WRONLY,
-            writable: acc == wasmd_abi::scheme::flags::O_WRONLY || acc == wasmd_abi::scheme::flags::O_RDWR,
+            readable: acc != flags::O_WRONLY,
+            writable: acc == flags::O_WRONLY || acc == flags::O_RDWR,
         };
         let deadline = std::time::Instant::now() + OPEN_BUDGET_TIME;
         for _ in 0..OPEN_BUDGET_TURNS {
-            if self.kernel.workers() == 0 {
-                self.kernel.lock().run(1);
+            if cx.kernel.workers() == 0 {
+                cx.lock().run(1);
             } else {
                 // The provider runs on a scheduler thread.
                 std::thread::sleep(std::time::Duration::from_micros(20));
             }
-            self.stash_scheme_replies();
-            if self.settle_open(&mut file) || std::time::Instant::now() >= deadline {
+            cx.replies.collect(cx.kernel);
+            if file.settle_open(cx.replies) || std::time::Instant::now() >= deadline {
                 break;
             }
         }
@@ -94,21 +148,11 @@ impl Daemon {
         }
     }
 
-    /// Moves the manager's scheme replies into the daemon's stash.
-    fn stash_scheme_replies(&mut self) {
-        let replies = self.kernel.lock().take_scheme_replies();
-        for (tag, reply) in replies {
-            if !self.abandoned.remove(&tag) {
-                self.scheme_replies.insert(tag, reply);
-            }
-        }
-    }
-
     /// Applies the open's reply if it came; true once the open is settled.
-    fn settle_open(&mut self, file: &mut GuestFile) -> bool {
-        let GuestState::Opening(tag) = file.state else { return true };
-        let Some(reply) = self.scheme_replies.remove(&tag) else { return false };
-        file.state = match reply {
+    fn settle_open(&mut self, replies: &mut Replies) -> bool {
+        let GuestState::Opening(tag) = self.state else { return true };
+        let Some(reply) = replies.take(tag) else { return false };
+        self.state = match reply {
             Reply::Value(id) => GuestState::Open(id),
             Reply::Error(e) => GuestState::Failed(e),
             _ => GuestState::Failed(EIO),
@@ -116,125 +160,107 @@ impl Daemon {
         true
     }
 
-    /// Sends `op` on the guest file `id`.
-    pub(crate) fn guest_op(&mut self, id: u64, op: &PendingOp) -> Sent {
-        let Some(super::OpenFile { node: super::Node::Guest(file), .. }) = self.files.get_mut(&id) else {
-            return Sent::Done(Err(EBADF));
-        };
-        let mut file = std::mem::replace(
-            file,
-            GuestFile {
-                scheme: String::new(),
-                prefix: String::new(),
-                state: GuestState::Failed(EBADF),
-                readable: false,
-                writable: false,
+    /// Sends the request `op` makes of the provider's file id, when
+    /// `allowed` by the file's access mode.
+    fn send<'op, T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        allowed: bool,
+        op: impl FnOnce(u64) -> SchemeOp<'op>,
+    ) -> Answer<T> {
+        self.settle_open(cx.replies);
+        match self.state {
+            _ if !allowed => Answer::Ready(Err(EBADF)),
+            GuestState::Opening(_) => Answer::AwaitingOpen,
+            GuestState::Failed(e) => Answer::Ready(Err(e)),
+            GuestState::Open(remote) => match cx.lock().scheme_request(&self.scheme, op(remote)) {
+                Ok(tag) => Answer::Sent(tag),
+                // The provider is gone.
+                Err(ENOENT) => Answer::Ready(Err(EIO)),
+                Err(e) => Answer::Ready(Err(e)),
             },
-        );
-        self.settle_open(&mut file);
-        let allowed = match op {
-            PendingOp::Read { .. } | PendingOp::Getdents { .. } => file.readable,
-            PendingOp::Write { .. } | PendingOp::Ftruncate { .. } => file.writable,
-            PendingOp::Fstat | PendingOp::Fpath | PendingOp::Fsync | PendingOp::Unlink => true,
-        };
-        let sent = match file.state {
-            _ if !allowed => Sent::Done(Err(EBADF)),
-            GuestState::Opening(_) => Sent::NotYet,
-            GuestState::Failed(e) => Sent::Done(Err(e)),
-            GuestState::Open(remote) => {
-                let op = match op {
-                    PendingOp::Read { offset, len } => SchemeOp::Read {
-                        id: remote,
-                        offset: *offset,
-                        len: (*len).min(u32::MAX as usize) as u32,
-                    },
-                    PendingOp::Write { offset, data } => {
-                        SchemeOp::Write { id: remote, offset: *offset, data }
-                    }
-                    PendingOp::Fstat => SchemeOp::Fstat { id: remote },
-                    PendingOp::Fpath => SchemeOp::Fpath { id: remote },
-                    PendingOp::Getdents { offset } => SchemeOp::Getdents { id: remote, offset: *offset },
-                    PendingOp::Ftruncate { len } => SchemeOp::Ftruncate { id: remote, len: *len },
-                    PendingOp::Fsync => SchemeOp::Fsync { id: remote },
-                    // Sent at once by `Daemon::unlink_scheme`, never on a file.
-                    PendingOp::Unlink => return Sent::Done(Err(EBADF)),
-                };
-                let sent = self.kernel.lock().scheme_request(&file.scheme, op);
-                match sent {
-                    Ok(tag) => Sent::Tag(tag),
-                    // The provider is gone.
-                    Err(ENOENT) => Sent::Done(Err(EIO)),
-                    Err(e) => Sent::Done(Err(e)),
-                }
-            }
-        };
-        if let Some(super::OpenFile { node: super::Node::Guest(slot), .. }) = self.files.get_mut(&id) {
-            *slot = file;
         }
-        sent
+    }
+}
+
+impl ControlFile for GuestFile {
+    fn stat(&mut self, cx: &mut Context<'_>) -> Answer<Stat> {
+        self.send(cx, true, |id| SchemeOp::Fstat { id })
     }
 
-    /// Tells the provider a file is closed (or will be, once its open is
-    /// answered).
-    pub(crate) fn guest_close(&mut self, file: GuestFile) {
-        match file.state {
+    fn read(&mut self, cx: &mut Context<'_>, offset: u64, len: usize) -> Answer<Vec<u8>> {
+        let len = len.min(u32::MAX as usize) as u32;
+        let allowed = self.readable;
+        self.send(cx, allowed, |id| SchemeOp::Read { id, offset, len })
+    }
+
+    fn write(&mut self, cx: &mut Context<'_>, offset: u64, data: &[u8]) -> Answer<usize> {
+        let allowed = self.writable;
+        self.send(cx, allowed, |id| SchemeOp::Write { id, offset, data })
+    }
+
+    fn fpath(&mut self, cx: &mut Context<'_>, _path: &str) -> Answer<String> {
+        self.send(cx, true, |id| SchemeOp::Fpath { id })
+    }
+
+    fn getdents(&mut self, cx: &mut Context<'_>, offset: u64) -> Answer<Vec<Entry>> {
+        let allowed = self.readable;
+        self.send(cx, allowed, |id| SchemeOp::Getdents { id, offset })
+    }
+
+    fn truncate(&mut self, cx: &mut Context<'_>, len: u64) -> Answer<()> {
+        let allowed = self.writable;
+        self.send(cx, allowed, |id| SchemeOp::Ftruncate { id, len })
+    }
+
+    fn sync(&mut self, cx: &mut Context<'_>) -> Answer<()> {
+        self.send(cx, true, |id| SchemeOp::Fsync { id })
+    }
+
+    fn reply_output(&self, op: &PendingOp, reply: Reply) -> Result<Output, i32> {
+        reply_output(op, reply, &self.prefix)
+    }
+
+    /// Tells the provider the file is closed (or will be, once its open
+    /// is answered).
+    fn close(self: Box<Self>, cx: &mut Context<'_>) {
+        match self.state {
             GuestState::Open(remote) => {
-                let _ = self.kernel.lock().scheme_request(&file.scheme, SchemeOp::Close { id: remote });
+                let _ = cx.lock().scheme_request(&self.scheme, SchemeOp::Close { id: remote });
             }
             GuestState::Opening(tag) => {
-                self.orphan_opens.insert(tag, file.scheme);
+                cx.replies.orphan_opens.insert(tag, self.scheme);
             }
             GuestState::Failed(_) => {}
         }
     }
+}
 
-    /// Completes pending requests whose replies came.
-    pub(crate) fn route_scheme_replies(&mut self) {
-        self.stash_scheme_replies();
-        let orphans: Vec<u64> =
-            self.orphan_opens.keys().copied().filter(|t| self.scheme_replies.contains_key(t)).collect();
-        for tag in orphans {
-            let scheme = self.orphan_opens.remove(&tag).unwrap_or_default();
-            if let Some(Reply::Value(remote)) = self.scheme_replies.remove(&tag) {
-                let _ = self.kernel.lock().scheme_request(&scheme, SchemeOp::Close { id: remote });
-            }
+/// The answer to `op` that the provider's `reply` gives; `prefix` is the
+/// `/scheme/...` path its paths are relative to.
+pub(crate) fn reply_output(op: &PendingOp, reply: Reply, prefix: &str) -> Result<Output, i32> {
+    match (op, reply) {
+        (_, Reply::Error(e)) => Err(e),
+        // A provider's answer never exceeds the request: more data than
+        // asked for, or a count above what was written, is EIO.
+        (PendingOp::Read { len, .. }, Reply::Data(d)) if d.len() <= *len => Ok(Output::Data(d)),
+        (PendingOp::Write { data, .. }, Reply::Value(n)) if n <= data.len() as u64 => {
+            Ok(Output::Count(n as usize))
         }
-        let mut still = Vec::new();
-        for p in std::mem::take(&mut self.pending) {
-            let Some(reply) = p.tag.and_then(|t| self.scheme_replies.remove(&t)) else {
-                still.push(p);
-                continue;
-            };
-            let prefix = match self.files.get(&p.id) {
-                Some(super::OpenFile { node: super::Node::Guest(f), .. }) => f.prefix.clone(),
-                _ => String::new(),
-            };
-            let result = match (&p.op, reply) {
-                (_, Reply::Error(e)) => Err(e),
-                // A provider's answer never exceeds the request: more data
-                // than asked for, or a count above what was written, is EIO.
-                (PendingOp::Read { len, .. }, Reply::Data(d)) if d.len() <= *len => Ok(Output::Data(d)),
-                (PendingOp::Write { data, .. }, Reply::Value(n)) if n <= data.len() as u64 => {
-                    Ok(Output::Count(n as usize))
-                }
-                (PendingOp::Fstat, Reply::Stat(s)) => Ok(Output::Stat(s)),
-                (PendingOp::Fpath, Reply::Data(d)) => {
-                    let path = String::from_utf8_lossy(&d).trim_start_matches('/').to_string();
-                    Ok(Output::Path(if path.is_empty() { prefix } else { format!("{prefix}/{path}") }))
-                }
-                (PendingOp::Ftruncate { .. } | PendingOp::Fsync | PendingOp::Unlink, Reply::Value(_)) => {
-                    Ok(Output::Done)
-                }
-                (PendingOp::Getdents { .. }, Reply::Dirents(v)) => Ok(Output::Entries(
-                    v.into_iter().map(|e| Entry { name: e.name, kind: e.kind, next: e.next }).collect(),
-                )),
-                (op, reply) => {
-                    log::warn!("scheme provider answered {op:?} with {reply:?}");
-                    Err(EIO)
-                }
-            };
-            self.completions.push(Completion { token: p.token, result });
+        (PendingOp::Fstat, Reply::Stat(s)) => Ok(Output::Stat(s)),
+        (PendingOp::Fpath, Reply::Data(d)) => {
+            let path = String::from_utf8_lossy(&d).trim_start_matches('/').to_string();
+            Ok(Output::Path(if path.is_empty() { prefix.to_string() } else { format!("{prefix}/{path}") }))
         }
-        self.pending = still;
+        (PendingOp::Ftruncate { .. } | PendingOp::Fsync | PendingOp::Unlink, Reply::Value(_)) => {
+            Ok(Output::Done)
+        }
+        (PendingOp::Getdents { .. }, Reply::Dirents(v)) => Ok(Output::Entries(
+            v.into_iter().map(|e| Entry { name: e.name, kind: e.kind, next: e.next }).collect(),
+        )),
+        (op, reply) => {
+            log::warn!("scheme provider answered {op:?} with {reply:?}");
+            Err(EIO)
+        }
     }
 }

@@ -20,18 +20,65 @@
 //! only a reader and one opened write-only only a writer (reads or writes
 //! the other way are `EBADF`). Readiness (`fevent`): readable when a frame
 //! (or the end) is there, writable when a frame of the largest size fits.
+//!
+//! Both are control files (`ControlFile`): `ShmFile` and [`ChanFile`]. Opening
+//! either needs the caller to own the region's process (or be
+//! privileged).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmd_abi::errno::{EAGAIN, EBADF, EINVAL, EMSGSIZE, EPIPE, ERANGE};
+use wasmd_abi::errno::{EAGAIN, EBADF, EINVAL, EMSGSIZE, ENOENT, EPIPE, ERANGE};
+use wasmd_abi::scheme::{flags, mode, Stat};
 use wasmd_abi::Errno as Error;
 use wasmd_channel::{
     Channel, ChannelError, Reader, ReaderKind, RingRegion, Sent, Start, SysResult, Wait, Writer, WriterKind,
 };
 use wasmhost::region::Region;
 
-use super::Poll;
+use super::file::{Answer, Context, ControlFile};
+use super::{Poll, EVENT_READ, EVENT_WRITE};
+
+/// The live region named `id` (decimal), if the caller may reach it.
+fn region(cx: &Context<'_>, id: &str) -> Result<Arc<Region>, i32> {
+    let id: u64 = id.parse().map_err(|_| ENOENT)?;
+    let region = cx.lock().region(id).ok_or(ENOENT)?;
+    cx.may_control(region.owner())?;
+    Ok(region)
+}
+
+/// An open `shm/ID` file: the region's bytes.
+#[derive(Debug)]
+pub(crate) struct ShmFile {
+    region: Arc<Region>,
+}
+
+impl ShmFile {
+    /// Opens the region named `id`.
+    pub(crate) fn open(cx: &Context<'_>, id: &str) -> Result<ShmFile, i32> {
+        region(cx, id).map(|region| ShmFile { region })
+    }
+}
+
+impl ControlFile for ShmFile {
+    fn stat(&mut self, cx: &mut Context<'_>) -> Answer<Stat> {
+        cx.stat(mode::MODE_FILE | 0o600, self.region.len() as u64)
+    }
+
+    fn read(&mut self, _cx: &mut Context<'_>, offset: u64, len: usize) -> Answer<Vec<u8>> {
+        Answer::Ready(shm_read(&self.region, offset, len))
+    }
+
+    fn write(&mut self, _cx: &mut Context<'_>, offset: u64, data: &[u8]) -> Answer<usize> {
+        Answer::Ready(shm_write(&self.region, offset, data))
+    }
+
+    /// The daemon's own shared mapping of the region, lent to the caller.
+    fn mmap_address(&self, offset: u64, len: usize) -> Result<usize, i32> {
+        let range = self.region.range(offset, len)?;
+        Ok(self.region.as_ptr() as usize + range.start)
+    }
+}
 
 /// Wakes guests parked on a region offset (the manager's futex table).
 pub type Notify = wasmhost::RegionNotifier;
@@ -132,6 +179,15 @@ impl ChanFile {
         Ok(ChanFile { channel, reader: None, writer: None, stash: None, can_read, can_write })
     }
 
+    /// Opens the channel in the region named `id`, for what the access
+    /// mode of `open_flags` allows.
+    pub(crate) fn open_region(cx: &Context<'_>, id: &str, open_flags: u32) -> Result<ChanFile, i32> {
+        let region = region(cx, id)?;
+        let mode = open_flags & flags::O_ACCMODE;
+        let (can_read, can_write) = (mode == 0 || mode & flags::O_RDONLY != 0, mode & flags::O_WRONLY != 0);
+        ChanFile::open(cx.ring(region), can_read, can_write)
+    }
+
     /// True when the region holds a channel.
     pub fn is_channel(ring: HostRing) -> bool {
         Channel::from_region(ring).is_ok()
@@ -217,6 +273,27 @@ impl ChanFile {
             Err(ChannelError::WouldBlock) => Poll::Pending,
             Err(e) => Poll::Ready(Err(chan_errno(e))),
         }
+    }
+}
+
+impl ControlFile for ChanFile {
+    fn stat(&mut self, cx: &mut Context<'_>) -> Answer<Stat> {
+        cx.stat(mode::MODE_CHR | 0o444, 0)
+    }
+
+    fn read(&mut self, _cx: &mut Context<'_>, _offset: u64, len: usize) -> Answer<Vec<u8>> {
+        ChanFile::read(self, len).into()
+    }
+
+    fn write(&mut self, _cx: &mut Context<'_>, _offset: u64, data: &[u8]) -> Answer<usize> {
+        ChanFile::write(self, data).into()
+    }
+
+    fn readiness(&mut self, _cx: &mut Context<'_>) -> u32 {
+        // Each look makes its endpoint the first time.
+        let writable = self.writable();
+        let readable = self.readable();
+        (if readable { EVENT_READ } else { 0 }) | if writable { EVENT_WRITE } else { 0 }
     }
 }
 

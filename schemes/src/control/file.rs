@@ -1,0 +1,228 @@
+//! [`ControlFile`]: the one trait every kind of control file implements,
+//! and the [`Context`] it works with.
+//!
+//! Each node of the tree is its own type (as redoxfs's resources are):
+//! the snapshots (`ps`, `PID/status`, `PID/log`, `shm/index`), `spawn`,
+//! `run/…`, `PID/wait`, `PID/ctl` and the directories in
+//! [`super::nodes`], `shm/ID` and `chan/ID` in [`super::shared_memory`],
+//! the files of guest schemes in [`super::guest_files`]. The daemon turns
+//! a path into one of them (`resolve.rs`), keeps it as a
+//! `Box<dyn ControlFile>` under its file id, and hands each request to
+//! it with a [`Context`]: the kernel, the policy, the module loads, the
+//! guest-scheme replies and who opened the file — not the daemon itself.
+//!
+//! Opening is each type's own constructor (`SpawnFile::new`,
+//! `RunFile::open`, `ShmFile::open`, `GuestFile::open`, …), called by the
+//! resolver with what that kind needs (a pid, a region id, the open
+//! flags); it must answer at once (on Redox an open never waits), so a
+//! file whose content comes later starts it here (a module load) and
+//! waits in its reads.
+//!
+//! A file answers with an [`Answer`]. A ready one goes straight back to
+//! the frontend; for the others the daemon keeps the request (with the
+//! frontend's token) and completes it later: it asks the file again
+//! after guests ran ([`Answer::NotReady`], [`Answer::AwaitingOpen`]) or
+//! hands it the provider's reply ([`Answer::Sent`],
+//! [`ControlFile::reply_output`]).
+//! Every method but `stat` has a default: what most nodes answer (a
+//! directory's `read` and `write` are `EISDIR`, a file's `EBADF`, …).
+
+use std::sync::Arc;
+
+use wasmd_abi::errno::{EACCES, EBADF, EIO, EISDIR, ENODEV, ENOTDIR, EPERM};
+use wasmd_abi::scheme::Stat;
+use wasmhost::guest_scheme::Reply;
+use wasmhost::namespace::Grant;
+use wasmhost::region::Region;
+use wasmhost::{KernelGuard, Pid};
+
+use super::guest_files::Replies;
+use super::loads::{Load, Loads};
+use super::pending::PendingOp;
+use super::shared_memory::HostRing;
+use super::{policy, spec, Caller, Entry, Output, Policy, EVENT_READ, EVENT_WRITE};
+
+/// How a file answers a request.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Answer<T> {
+    /// The answer, now.
+    Ready(Result<T, i32>),
+    /// The file is not ready (nothing to read yet, a full channel, a
+    /// module still loading): the daemon keeps the request and asks again
+    /// after guests ran; a non-blocking caller gets `EAGAIN` instead.
+    NotReady,
+    /// Waits for a guest scheme to answer the file's open: kept and asked
+    /// again, also for a non-blocking caller (for guest-scheme files the
+    /// provider, not the daemon, decides what would block).
+    AwaitingOpen,
+    /// Sent to a guest scheme's provider as the request with this tag:
+    /// its reply completes the request.
+    Sent(u64),
+}
+
+impl<T> Answer<T> {
+    /// Maps a ready, successful answer.
+    pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Answer<U> {
+        match self {
+            Answer::Ready(r) => Answer::Ready(r.map(f)),
+            Answer::NotReady => Answer::NotReady,
+            Answer::AwaitingOpen => Answer::AwaitingOpen,
+            Answer::Sent(tag) => Answer::Sent(tag),
+        }
+    }
+}
+
+impl<T> From<super::Poll<T>> for Answer<T> {
+    /// What a file's own `Poll` means: pending is not ready.
+    fn from(poll: super::Poll<T>) -> Self {
+        match poll {
+            super::Poll::Ready(r) => Answer::Ready(r),
+            super::Poll::Pending => Answer::NotReady,
+        }
+    }
+}
+
+/// What a control file may use of the daemon while it serves a request.
+pub(crate) struct Context<'a> {
+    /// The process manager and its scheduler threads.
+    pub kernel: &'a wasmhost::Kernel,
+    /// Who may do what.
+    pub policy: &'a Policy,
+    /// Module loads for spawns in flight.
+    pub loads: &'a mut Loads,
+    /// Guest-scheme replies not yet taken.
+    pub replies: &'a mut Replies,
+    /// The file's id (its inode number, what a load reports back to).
+    pub id: u64,
+    /// Who opened the file: what is written to it acts for them.
+    pub caller: Caller,
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("id", &self.id).field("caller", &self.caller).finish_non_exhaustive()
+    }
+}
+
+impl Context<'_> {
+    /// The process manager, locked.
+    pub(crate) fn lock(&self) -> KernelGuard<'_> {
+        self.kernel.lock()
+    }
+
+    /// `EACCES` unless the caller may inspect and control what `owner`
+    /// owns.
+    pub(crate) fn may_control(&self, owner: wasmhost::Owner) -> Result<(), i32> {
+        if self.policy.may_control(self.caller, owner) {
+            Ok(())
+        } else {
+            Err(EACCES)
+        }
+    }
+
+    /// Live regions the caller may see: their processes' (all, when
+    /// privileged).
+    pub(crate) fn visible_regions(&self) -> Vec<Arc<Region>> {
+        let ids = self.lock().region_ids();
+        let regions = ids.into_iter().filter_map(|id| self.lock().region(id));
+        regions.filter(|r| self.policy.may_control(self.caller, r.owner())).collect()
+    }
+
+    /// A region wrapped for the channel code.
+    pub(crate) fn ring(&self, region: Arc<Region>) -> HostRing {
+        HostRing::new(region, self.lock().region_notifier())
+    }
+
+    /// Starts loading `module` for a spawn by the caller whose guest will
+    /// hold `grants`, as that user (see [`policy::SpawnLoader`]); the
+    /// outcome reaches this file through [`ControlFile::loaded`].
+    pub(crate) fn start_load(&mut self, grants: Vec<Grant>, module: String, spec: Option<spec::SpawnSpec>) {
+        let user = (!self.policy.is_privileged(self.caller)).then_some(self.caller);
+        let loader = policy::SpawnLoader { user, grants, platform: self.lock().platform() };
+        self.loads.start(Arc::new(loader), module, Load { file: self.id, spec, owner: self.caller });
+    }
+
+    /// A tree file's status: `mode` and `size`, its id as inode.
+    pub(crate) fn stat(&self, mode: u16, size: u64) -> Answer<Stat> {
+        Answer::Ready(Ok(Stat { mode, size, ino: self.id, nlink: 1, mtime: 0 }))
+    }
+}
+
+/// One kind of file of the control tree (see the module docs).
+pub(crate) trait ControlFile: std::fmt::Debug {
+    /// Type, permission bits and size (`fstat`).
+    fn stat(&mut self, cx: &mut Context<'_>) -> Answer<Stat>;
+
+    /// True for directories: they cannot be opened for writing, and only
+    /// they can be opened with `O_DIRECTORY`.
+    fn is_dir(&self) -> bool {
+        false
+    }
+
+    /// Up to `len` bytes at `offset` (or from the file's own cursor, for
+    /// streams).
+    fn read(&mut self, _cx: &mut Context<'_>, _offset: u64, _len: usize) -> Answer<Vec<u8>> {
+        Answer::Ready(Err(if self.is_dir() { EISDIR } else { EBADF }))
+    }
+
+    /// Writes `data` at `offset`; the bytes taken.
+    fn write(&mut self, _cx: &mut Context<'_>, _offset: u64, _data: &[u8]) -> Answer<usize> {
+        Answer::Ready(Err(if self.is_dir() { EISDIR } else { EBADF }))
+    }
+
+    /// The path the file was opened as, in `/scheme/...` form; `path` is
+    /// its path in the tree.
+    fn fpath(&mut self, _cx: &mut Context<'_>, path: &str) -> Answer<String> {
+        Answer::Ready(Ok(if path.is_empty() {
+            "/scheme/wasm".into()
+        } else {
+            format!("/scheme/wasm/{path}")
+        }))
+    }
+
+    /// Directory entries from the `offset`-th on.
+    fn getdents(&mut self, _cx: &mut Context<'_>, _offset: u64) -> Answer<Vec<Entry>> {
+        Answer::Ready(Err(ENOTDIR))
+    }
+
+    /// Resizes the file: the tree is read-only.
+    fn truncate(&mut self, _cx: &mut Context<'_>, _len: u64) -> Answer<()> {
+        Answer::Ready(Err(if self.is_dir() { EISDIR } else { EPERM }))
+    }
+
+    /// Flushes the file: the tree has nothing to flush.
+    fn sync(&mut self, _cx: &mut Context<'_>) -> Answer<()> {
+        Answer::Ready(Ok(()))
+    }
+
+    /// [`EVENT_READ`] when a read would not wait, [`EVENT_WRITE`] when a
+    /// write would not.
+    fn readiness(&mut self, _cx: &mut Context<'_>) -> u32 {
+        EVENT_READ | EVENT_WRITE
+    }
+
+    /// The address of the file's pages for `mmap` (Redox `mmap_prep`).
+    fn mmap_address(&self, _offset: u64, _len: usize) -> Result<usize, i32> {
+        Err(ENODEV)
+    }
+
+    /// The outcome of the spawn this file started with
+    /// [`Context::start_load`].
+    fn loaded(&mut self, _spawned: Result<Pid, i32>) {}
+
+    /// The answer to `op` that a guest scheme's `reply` gives (for
+    /// requests this file [`Answer::Sent`]).
+    fn reply_output(&self, op: &PendingOp, reply: Reply) -> Result<Output, i32> {
+        log::warn!("a reply {reply:?} to {op:?} on a file that sends no requests");
+        Err(EIO)
+    }
+
+    /// The file is closed (its pending requests are failed by the daemon).
+    fn close(self: Box<Self>, _cx: &mut Context<'_>) {}
+}
+
+/// `len` bytes of `bytes` from `offset` on (fewer at the end).
+pub(crate) fn slice_at(bytes: &[u8], offset: u64, len: usize) -> Vec<u8> {
+    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+    bytes[start..start.saturating_add(len).min(bytes.len())].to_vec()
+}

@@ -1,0 +1,28 @@
+//! The tree's own kinds of files, one type each, all [`ControlFile`]s:
+//!
+//! | type | path | what it does |
+//! |---|---|---|
+//! | [`dirs::Root`], [`dirs::RunDir`], [`dirs::PidDir`], [`dirs::SchemeDir`], [`dirs::ShmDir`], [`dirs::ChanDir`] | ``, `run/`, `PID/`, `scheme/`, `shm/`, `chan/` | directories: list their entries |
+//! | [`Snapshot`] | `ps`, `PID/status`, `PID/log`, `shm/index` | bytes taken at open |
+//! | [`SpawnFile`] | `spawn` | a spec written, then the new pid read |
+//! | [`RunFile`] | `run/ABS/PATH.wasm` | opening spawns; reads stream stdout until exit |
+//! | [`WaitFile`] | `PID/wait` | a read waits for the exit, then gives the status |
+//! | [`CtlFile`] | `PID/ctl` | written commands act on the process |
+//!
+//! `shm/ID` and `chan/ID` are in [`super::shared_memory`], the files of
+//! guest schemes in [`super::guest_files`].
+//!
+//! [`ControlFile`]: super::file::ControlFile
+
+pub(crate) mod ctl;
+pub(crate) mod dirs;
+pub(crate) mod run;
+pub(crate) mod snapshot;
+pub(crate) mod spawn;
+pub(crate) mod wait;
+
+pub(crate) use ctl::CtlFile;
+pub(crate) use run::RunFile;
+pub(crate) use snapshot::Snapshot;
+pub(crate) use spawn::SpawnFile;
+pub(crate) use wait::WaitFile;

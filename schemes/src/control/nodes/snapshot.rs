@@ -1,0 +1,52 @@
+//! Files whose bytes are taken when they are opened: `ps`, `PID/status`,
+//! `PID/log` ([`super::super::render`]) and `shm/index`. Reads are
+//! positioned; the size is known.
+
+use wasmd_abi::errno::ENOENT;
+use wasmd_abi::scheme::{mode, Stat};
+use wasmhost::Pid;
+
+use crate::control::file::{slice_at, Answer, Context, ControlFile};
+use crate::control::render;
+
+/// A snapshot file.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    bytes: Vec<u8>,
+}
+
+impl Snapshot {
+    /// `ps`: one line per process.
+    pub(crate) fn ps(cx: &Context<'_>) -> Snapshot {
+        Snapshot { bytes: render::ps(&cx.lock()) }
+    }
+
+    /// `PID/status`.
+    pub(crate) fn status(cx: &Context<'_>, pid: Pid) -> Result<Snapshot, i32> {
+        render::status(&cx.lock(), pid).map(|bytes| Snapshot { bytes }).ok_or(ENOENT)
+    }
+
+    /// `PID/log`: stdout so far, then stderr.
+    pub(crate) fn log(cx: &Context<'_>, pid: Pid) -> Result<Snapshot, i32> {
+        render::log(&cx.lock(), pid).map(|bytes| Snapshot { bytes }).ok_or(ENOENT)
+    }
+
+    /// `shm/index`: `ID SIZE OS-NAME` per live region the caller may see.
+    pub(crate) fn shm_index(cx: &Context<'_>) -> Snapshot {
+        let mut out = String::new();
+        for r in cx.visible_regions() {
+            out.push_str(&format!("{} {} {}\n", r.id(), r.len(), r.os_name()));
+        }
+        Snapshot { bytes: out.into_bytes() }
+    }
+}
+
+impl ControlFile for Snapshot {
+    fn stat(&mut self, cx: &mut Context<'_>) -> Answer<Stat> {
+        cx.stat(mode::MODE_FILE | 0o444, self.bytes.len() as u64)
+    }
+
+    fn read(&mut self, _cx: &mut Context<'_>, offset: u64, len: usize) -> Answer<Vec<u8>> {
+        Answer::Ready(Ok(slice_at(&self.bytes, offset, len)))
+    }
+}

@@ -1,0 +1,99 @@
+//! `spawn`: a spawn spec ([`crate::control::spec`]) is written, then the
+//! new pid read back. The write only checks the spec and starts loading
+//! the module (on a worker thread: the serving thread never opens a
+//! path); reads wait until the process exists or the spawn failed.
+//!
+//! The answer is a stream with its own cursor, whatever offset the reads
+//! come at (on Redox the kernel keeps the file's offset and the write of
+//! the spec has moved it).
+
+use wasmd_abi::errno::{EBUSY, EINVAL, EPERM};
+use wasmd_abi::scheme::{mode, Stat};
+use wasmhost::Pid;
+
+use crate::control::file::{Answer, Context, ControlFile};
+use crate::control::{spec, EVENT_WRITE};
+
+/// Where a `spawn` file is.
+#[derive(Debug)]
+enum SpawnState {
+    /// No spec written yet.
+    Empty,
+    /// The module is loading.
+    Loading,
+    /// Spawned (or not), and how much of the answer was read.
+    Done { result: Result<Pid, i32>, sent: usize },
+}
+
+/// An open `spawn` file.
+#[derive(Debug)]
+pub(crate) struct SpawnFile {
+    state: SpawnState,
+}
+
+impl SpawnFile {
+    /// A fresh `spawn` file, waiting for its spec.
+    pub(crate) fn new() -> SpawnFile {
+        SpawnFile { state: SpawnState::Empty }
+    }
+
+    /// Starts a spawn from the spec `data`, for the caller.
+    fn start(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Result<(), i32> {
+        let spec = spec::parse(data).map_err(|e| {
+            log::warn!("spawn spec refused: {e}");
+            EINVAL
+        })?;
+        cx.policy.check_caps(cx.caller, spec.caps).map_err(|why| {
+            log::warn!("spawn refused: {why}");
+            EPERM
+        })?;
+        let grants = spec.grants.iter().filter_map(|g| wasmhost::namespace::parse_grant(g).ok()).collect();
+        let module = spec.module.to_string_lossy().into_owned();
+        cx.start_load(grants, module, Some(spec));
+        self.state = SpawnState::Loading;
+        Ok(())
+    }
+}
+
+impl ControlFile for SpawnFile {
+    fn stat(&mut self, cx: &mut Context<'_>) -> Answer<Stat> {
+        cx.stat(mode::MODE_FILE | 0o644, 0)
+    }
+
+    fn read(&mut self, _cx: &mut Context<'_>, _offset: u64, len: usize) -> Answer<Vec<u8>> {
+        match &mut self.state {
+            SpawnState::Empty => Answer::Ready(Err(EINVAL)),
+            SpawnState::Loading => Answer::NotReady,
+            SpawnState::Done { result, sent } => Answer::Ready(result.map(|pid| {
+                let answer = format!("{pid}\n");
+                let part = &answer.as_bytes()[(*sent).min(answer.len())..];
+                let part = part[..part.len().min(len)].to_vec();
+                *sent += part.len();
+                part
+            })),
+        }
+    }
+
+    fn write(&mut self, cx: &mut Context<'_>, _offset: u64, data: &[u8]) -> Answer<usize> {
+        match self.state {
+            SpawnState::Empty => Answer::Ready(self.start(cx, data).map(|()| data.len())),
+            _ => Answer::Ready(Err(EBUSY)),
+        }
+    }
+
+    /// Any length, as a no-op: a shell's `>` truncates.
+    fn truncate(&mut self, _cx: &mut Context<'_>, _len: u64) -> Answer<()> {
+        Answer::Ready(Ok(()))
+    }
+
+    fn readiness(&mut self, _cx: &mut Context<'_>) -> u32 {
+        match self.state {
+            SpawnState::Loading => EVENT_WRITE,
+            _ => crate::control::EVENT_READ | EVENT_WRITE,
+        }
+    }
+
+    fn loaded(&mut self, spawned: Result<Pid, i32>) {
+        self.state = SpawnState::Done { result: spawned, sent: 0 };
+    }
+}

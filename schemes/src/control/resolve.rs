@@ -1,0 +1,98 @@
+//! Path resolution: which [`ControlFile`] a path of the tree opens.
+//!
+//! Paths are relative to `/scheme/wasm`, without leading or trailing
+//! `/`. The first component picks the kind (`ps`, `spawn`, `run`, `shm`,
+//! `chan`, `scheme` or a pid), the rest names the file within it. Files of
+//! guest schemes (`scheme/NAME/...`) are opened by their provider, which
+//! alone decides about `O_DIRECTORY` and the access mode; for the tree's
+//! own files, only directories may be opened with `O_DIRECTORY` and none
+//! of them for writing.
+
+use wasmd_abi::errno::{EISDIR, ENOENT, ENOTDIR};
+use wasmd_abi::scheme::flags;
+use wasmhost::Pid;
+
+use super::file::{Context, ControlFile};
+use super::guest_files::GuestFile;
+use super::nodes::{dirs, CtlFile, RunFile, Snapshot, SpawnFile, WaitFile};
+use super::shared_memory::{ChanFile, ShmFile};
+
+/// The files of a process's directory.
+const PID_FILES: [&str; 4] = ["status", "log", "wait", "ctl"];
+
+/// Opens the file `path` names, for the file id and caller of `cx`.
+pub(crate) fn resolve(
+    cx: &mut Context<'_>,
+    path: &str,
+    open_flags: u32,
+) -> Result<Box<dyn ControlFile>, i32> {
+    let (first, rest) = path.split_once('/').unwrap_or((path, ""));
+    if first == "scheme" && !rest.is_empty() {
+        let (name, sub) = rest.split_once('/').unwrap_or((rest, ""));
+        let prefix = format!("/scheme/wasm/scheme/{name}");
+        return Ok(Box::new(GuestFile::open(cx, name, sub, open_flags, prefix)?));
+    }
+    let wants_dir = open_flags & flags::O_DIRECTORY != 0;
+    let access = open_flags & flags::O_ACCMODE;
+    let writing = access != flags::O_RDONLY && access != 0;
+    if first == "run" && !rest.is_empty() && wants_dir {
+        // Refused before the module starts loading.
+        return Err(ENOTDIR);
+    }
+    let file = tree_file(cx, first, rest, open_flags)?;
+    if wants_dir && !file.is_dir() {
+        return Err(ENOTDIR);
+    }
+    if writing && file.is_dir() {
+        return Err(EISDIR);
+    }
+    Ok(file)
+}
+
+/// The tree's own file `first/rest`.
+fn tree_file(
+    cx: &mut Context<'_>,
+    first: &str,
+    rest: &str,
+    open_flags: u32,
+) -> Result<Box<dyn ControlFile>, i32> {
+    Ok(match (first, rest) {
+        ("", "") => Box::new(dirs::Root),
+        ("ps", "") => Box::new(Snapshot::ps(cx)),
+        ("spawn", "") => Box::new(SpawnFile::new()),
+        ("run", "") => Box::new(dirs::RunDir),
+        ("shm", "") => Box::new(dirs::ShmDir),
+        ("chan", "") => Box::new(dirs::ChanDir),
+        ("scheme", "") => Box::new(dirs::SchemeDir),
+        ("shm", "index") => Box::new(Snapshot::shm_index(cx)),
+        ("shm", id) => Box::new(ShmFile::open(cx, id)?),
+        ("chan", id) => Box::new(ChanFile::open_region(cx, id, open_flags)?),
+        ("run", module) => Box::new(RunFile::open(cx, module)),
+        (pid, file) => {
+            let pid: Pid = pid.parse().map_err(|_| ENOENT)?;
+            let owner = cx.lock().process(pid).ok_or(ENOENT)?.owner;
+            if !file.is_empty() {
+                cx.may_control(owner)?;
+            }
+            match file {
+                "" => Box::new(dirs::PidDir),
+                "status" => Box::new(Snapshot::status(cx, pid)?),
+                "log" => Box::new(Snapshot::log(cx, pid)?),
+                "wait" => Box::new(WaitFile::new(pid)),
+                "ctl" => Box::new(CtlFile::new(pid)),
+                _ => return Err(ENOENT),
+            }
+        }
+    })
+}
+
+/// True when `path` names a node of the tree (without opening it).
+pub(crate) fn exists(kernel: &wasmhost::Kernel, path: &str) -> bool {
+    let (first, rest) = path.split_once('/').unwrap_or((path, ""));
+    match (first, rest) {
+        ("ps" | "spawn" | "run" | "shm" | "chan" | "scheme", _) => true,
+        (pid, file) => pid.parse::<Pid>().ok().is_some_and(|pid| {
+            kernel.lock().process(pid).is_some() && (file.is_empty() || PID_FILES.contains(&file))
+        }),
+    }
+}

@@ -1,0 +1,138 @@
+//! Running guests and what becomes ready after they ran: finished module
+//! loads become processes (or errors) told to their `spawn` or `run/`
+//! file, guest-scheme replies and files that became ready complete the
+//! pending requests (`pending.rs`), and watched files report readiness
+//! changes (`fevent`).
+
+use std::time::{Duration, Instant};
+
+use wasmd_abi::errno::EBADF;
+
+use super::{loads, Completion, Daemon};
+
+impl Daemon {
+    /// Runs guests for up to `turns` time slices, starts what finished
+    /// loading, and completes pending requests that became ready.
+    pub fn step(&mut self, turns: usize) {
+        self.kernel.looked();
+        if self.kernel.workers() == 0 {
+            self.kernel.lock().run(turns);
+        }
+        self.settle();
+    }
+
+    /// As [`Daemon::step`], running guests only for time slices that start
+    /// before `deadline`: what a frontend calls between two looks at its
+    /// requests, so they wait at most about one slice past the deadline
+    /// whatever the guests do.
+    pub fn step_until(&mut self, deadline: Instant) {
+        self.step_while(|| Instant::now() < deadline);
+    }
+
+    /// As [`Daemon::step`], running guests for as long as `go_on` (asked
+    /// after each time slice) says so; a frontend that can tell cheaply
+    /// whether a request waits stops at once when one does.
+    pub fn step_while(&mut self, go_on: impl FnMut() -> bool) {
+        self.kernel.looked();
+        if self.kernel.workers() == 0 {
+            self.kernel.lock().run_while(go_on);
+        }
+        self.settle();
+    }
+
+    /// After guests ran: starts what finished loading and completes
+    /// pending requests that became ready.
+    fn settle(&mut self) {
+        if self.kernel.workers() > 0 {
+            // Timers due by now, whichever clock noticed first (see
+            // `idle_timeout`), and worker completions.
+            self.kernel.lock().poll_events();
+        }
+        for (load, result) in self.loads.take_done() {
+            let file = load.file;
+            let spawned = result.map_err(|e| {
+                log::warn!("spawn failed: {e}");
+                e.errno()
+            });
+            let spawned =
+                spawned.and_then(|(module, path)| loads::spawn_loaded(&self.kernel, module, path, load));
+            if let Some(open) = self.files.get_mut(&file) {
+                open.file.loaded(spawned);
+            }
+        }
+        self.route_scheme_replies();
+        self.retry_pending();
+        self.watch_readiness();
+    }
+
+    /// Readiness of `id` (`EVENT_READ` when a read would not wait,
+    /// `EVENT_WRITE` when a write would not: always, except for a full
+    /// `Park` channel) and, from now on, changes to it through
+    /// [`Daemon::take_events`].
+    pub fn fevent(&mut self, id: u64) -> Result<u32, i32> {
+        let flags = self.readiness(id).ok_or(EBADF)?;
+        self.watched.insert(id, flags);
+        Ok(flags)
+    }
+
+    /// Readiness changes since the last call: file id and flags.
+    pub fn take_events(&mut self) -> Vec<(u64, u32)> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn watch_readiness(&mut self) {
+        let ids: Vec<u64> = self.watched.keys().copied().collect();
+        for id in ids {
+            let Some(now) = self.readiness(id) else {
+                self.watched.remove(&id);
+                continue;
+            };
+            if let Some(was) = self.watched.insert(id, now) {
+                // Report a flag when it comes on (edges, as `fevent` users
+                // expect), with the whole current set.
+                if now & !was != 0 {
+                    self.events.push((id, now));
+                }
+            }
+        }
+    }
+
+    /// `EVENT_READ` and `EVENT_WRITE` as they are now for `id` (`None`:
+    /// no such file).
+    fn readiness(&mut self, id: u64) -> Option<u32> {
+        let (open, mut cx) = self.file_mut(id)?;
+        Some(open.file.readiness(&mut cx))
+    }
+
+    /// Answers of deferred requests, in order.
+    pub fn take_completions(&mut self) -> Vec<Completion> {
+        std::mem::take(&mut self.completions)
+    }
+
+    /// Requests waiting for an answer.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Replies kept for requests still waited for (bounded by them).
+    pub fn kept_replies(&self) -> usize {
+        self.replies.len()
+    }
+
+    /// How long the frontend may sleep before the next [`Daemon::step`]
+    /// (`None`: until an external event).
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        let pm = self.kernel.lock();
+        if self.kernel.workers() > 0 {
+            // Scheduler threads run guests and wake the frontend when it
+            // should look; the frontend also looks at the next timer (a
+            // timer it finds due wakes a worker: a second clock where a
+            // worker's timed sleep is coarse, as on Redox).
+            return pm.next_deadline().map(|d| d.saturating_duration_since(Instant::now()));
+        }
+        if pm.queued() > 0 {
+            return Some(Duration::ZERO);
+        }
+        pm.next_deadline().map(|d| d.saturating_duration_since(Instant::now()))
+    }
+}

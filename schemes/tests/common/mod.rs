@@ -1,0 +1,79 @@
+//! What the `daemon_*` tests share: a `wasmd daemon` on a private Unix
+//! socket, driven by the `wasmd` client commands and by a raw client.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use wasmd::client::Client;
+
+/// A daemon on a private socket, killed on drop.
+pub struct Daemon {
+    pub child: Child,
+    pub socket: PathBuf,
+    /// Holds the socket; removed on drop.
+    pub _dir: TempDir,
+}
+
+/// A directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Daemon {
+    /// Starts `wasmd daemon` with `extra` arguments and waits until it
+    /// answers.
+    pub fn start(extra: &[&str]) -> Daemon {
+        let dir = std::env::temp_dir().join(format!(
+            "wasmd-daemon-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("wasmd.sock");
+        let child = Command::new(env!("CARGO_BIN_EXE_wasmd"))
+            .arg("daemon")
+            .arg("--socket")
+            .arg(&socket)
+            .args(extra)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("daemon starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Client::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "daemon did not come up");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Daemon { child, socket, _dir: TempDir(dir) }
+    }
+
+    /// Runs the `wasmd` client command `args` against this daemon.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_wasmd"))
+            .args(args)
+            .env("WASMD_SOCKET", &self.socket)
+            .output()
+            .expect("client runs")
+    }
+
+    /// A raw client connection.
+    pub fn client(&self) -> Client {
+        Client::connect(&self.socket).unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A command's stdout as text.
+pub fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
