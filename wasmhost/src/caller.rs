@@ -3,7 +3,7 @@
 //! table), and what the handler decides ([`SyscallOutcome`]): resume the
 //! guest at once with a value, park it, requeue it, or end it.
 
-use wasmd_abi::ExitStatus;
+use wasmd_abi::{Errno, ExitStatus};
 use wasmi::Store;
 
 use crate::guest_buf::{GuestBuf, TooLong};
@@ -24,8 +24,8 @@ pub(crate) enum SyscallOutcome {
 
 impl SyscallOutcome {
     /// Resume the caller with `-errno`.
-    pub(crate) fn error(errno: i32) -> Self {
-        SyscallOutcome::Return(-i64::from(errno))
+    pub(crate) fn error(errno: Errno) -> Self {
+        SyscallOutcome::Return(-i64::from(errno.errno()))
     }
 }
 

@@ -22,6 +22,7 @@
 use crate::caller::{Caller, SyscallOutcome};
 use crate::guest_scheme::Reply;
 use crate::Pid;
+use wasmd_abi::Errno;
 
 /// Finishes a parked wait: runs under the lock of the process manager
 /// `K` for the waiting process.
@@ -57,9 +58,9 @@ impl<K> Pending<K> {
 }
 
 /// A continuation that returns `value` (or an errno) to the process.
-pub(crate) fn returning(result: Result<i64, i32>) -> SyscallOutcome {
+pub(crate) fn returning(result: Result<i64, Errno>) -> SyscallOutcome {
     match result {
         Ok(v) => SyscallOutcome::Return(v),
-        Err(e) => SyscallOutcome::Return(-i64::from(e)),
+        Err(e) => SyscallOutcome::error(e),
     }
 }

@@ -4,8 +4,8 @@
 //! `SyscallOutcome`: resume now with a value, park, yield or exit.
 
 use std::time::{Duration, Instant};
+use wasmd_abi::Errno;
 
-use wasmd_abi::errno::{EAGAIN, ECHILD, EPERM, ESRCH};
 use wasmd_abi::msg;
 use wasmd_abi::{ExitStatus, ProcessInfo};
 
@@ -42,7 +42,7 @@ impl ProcessManager {
             }
             Syscall::RegionAlloc { size } => match self.procs.get(me) {
                 Some(proc) => self.sys_region_alloc(me, proc.tree, proc.owner, size),
-                None => SyscallOutcome::error(ESRCH),
+                None => SyscallOutcome::error(Errno::NoSuchProcess),
             },
             Syscall::RegionShare { region, pid, rights } => self.sys_region_share(me, region, pid, rights),
             Syscall::FutexWait { region, offset, expected, timeout } => {
@@ -52,7 +52,7 @@ impl ProcessManager {
                     let mut futex = self.futex();
                     let now = region.atomic_u32(offset).map(|w| w.load(std::sync::atomic::Ordering::SeqCst));
                     if now != Ok(expected) {
-                        return SyscallOutcome::error(EAGAIN);
+                        return SyscallOutcome::error(Errno::WouldBlock);
                     }
                     futex.wait(key, me, token);
                 }
@@ -67,24 +67,34 @@ impl ProcessManager {
             Syscall::Kill(pid) if pid == me => SyscallOutcome::Exit(ExitStatus::Killed),
             Syscall::Kill(pid) => {
                 if !self.may_control(me, pid) {
-                    return SyscallOutcome::error(if self.procs.contains(pid) { EPERM } else { ESRCH });
+                    return SyscallOutcome::error(if self.procs.contains(pid) {
+                        Errno::PermissionDenied
+                    } else {
+                        Errno::NoSuchProcess
+                    });
                 }
                 match self.kill(pid) {
                     Ok(()) => SyscallOutcome::Return(0),
-                    Err(e) => SyscallOutcome::error(e.errno()),
+                    Err(e) => SyscallOutcome::error(Errno::from_errno(e.errno())),
                 }
             }
             Syscall::Info { pid, buf } => {
                 let info = if pid == 0 || pid == me {
-                    let Some(proc) = self.procs.get(me) else { return SyscallOutcome::error(ESRCH) };
+                    let Some(proc) = self.procs.get(me) else {
+                        return SyscallOutcome::error(Errno::NoSuchProcess);
+                    };
                     // Its store is with the caller: its memory is read there.
                     ProcessInfo { memory_pages: caller.memory_pages(), ..info_of(proc) }
                 } else if !self.may_control(me, pid) {
-                    return SyscallOutcome::error(if self.procs.contains(pid) { EPERM } else { ESRCH });
+                    return SyscallOutcome::error(if self.procs.contains(pid) {
+                        Errno::PermissionDenied
+                    } else {
+                        Errno::NoSuchProcess
+                    });
                 } else {
                     match self.info(pid) {
                         Some(info) => info,
-                        None => return SyscallOutcome::error(ESRCH),
+                        None => return SyscallOutcome::error(Errno::NoSuchProcess),
                     }
                 };
                 // A sized reply: written only when it fits, its length
@@ -98,12 +108,12 @@ impl ProcessManager {
 
     fn sys_wait(&mut self, caller: &mut Caller<'_>, pid: Pid, buf: Option<GuestBuf>) -> SyscallOutcome {
         let me = caller.pid();
-        let Some(proc) = self.procs.get(me) else { return SyscallOutcome::error(ESRCH) };
+        let Some(proc) = self.procs.get(me) else { return SyscallOutcome::error(Errno::NoSuchProcess) };
         let exited = |c: &Pid| self.procs.get(*c).is_some_and(|p| p.is_exited());
         let exited_child = if pid == 0 {
             proc.children.iter().copied().find(exited)
         } else if !proc.children.contains(&pid) {
-            return SyscallOutcome::error(ECHILD);
+            return SyscallOutcome::error(Errno::NotAChild);
         } else {
             Some(pid).filter(exited)
         };
@@ -116,11 +126,11 @@ impl ProcessManager {
                     }
                     SyscallOutcome::Return(i64::from(child))
                 }
-                None => SyscallOutcome::error(ECHILD),
+                None => SyscallOutcome::error(Errno::NotAChild),
             };
         }
         if proc.children.is_empty() {
-            return SyscallOutcome::error(ECHILD);
+            return SyscallOutcome::error(Errno::NotAChild);
         }
         SyscallOutcome::Park(BlockOn::Child { pid, buf })
     }

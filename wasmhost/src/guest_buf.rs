@@ -3,14 +3,14 @@
 //!
 //! Only [`GuestBuf::decode`] makes one, from the guest's pointer and
 //! length, checked against its memory when the call is decoded (a bad
-//! range is `EFAULT` then). Linear memory only grows, so the range stays
+//! range is `Errno::BadAddress` then). Linear memory only grows, so the range stays
 //! inside it for the life of the process. Whatever answers later — a
 //! provider guest, a worker, the OS — the answer goes through
 //! [`GuestBuf::fill`], which never writes beyond the range: an answer
 //! longer than what the guest asked for is refused whole
 //! ([`TooLong`]), structurally, not by a check each caller must remember.
 
-use wasmd_abi::errno::EFAULT;
+use wasmd_abi::Errno;
 
 /// A checked range `[ptr, ptr + len)` of one guest's memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,13 +31,13 @@ pub struct TooLong {
 
 impl GuestBuf {
     /// Checks the guest's `ptr` and `len` (unsigned 32-bit values carried
-    /// in `i32`) against a memory of `mem_len` bytes: `EFAULT` when the
+    /// in `i32`) against a memory of `mem_len` bytes: `Errno::BadAddress` when the
     /// range is not inside it.
-    pub fn decode(mem_len: usize, ptr: i32, len: i32) -> Result<GuestBuf, i32> {
+    pub fn decode(mem_len: usize, ptr: i32, len: i32) -> Result<GuestBuf, Errno> {
         let (ptr, len) = (ptr as u32, len as u32);
-        let end = (ptr as usize).checked_add(len as usize).ok_or(EFAULT)?;
+        let end = (ptr as usize).checked_add(len as usize).ok_or(Errno::BadAddress)?;
         if end > mem_len {
-            return Err(EFAULT);
+            return Err(Errno::BadAddress);
         }
         Ok(GuestBuf { ptr, len })
     }
@@ -80,9 +80,9 @@ mod tests {
 
     #[test]
     fn decode_checks_the_range_once_and_fill_never_overruns() {
-        assert_eq!(GuestBuf::decode(10, 5, 6), Err(EFAULT));
-        assert_eq!(GuestBuf::decode(10, -1, 1), Err(EFAULT));
-        assert_eq!(GuestBuf::decode(10, 1, -1), Err(EFAULT));
+        assert_eq!(GuestBuf::decode(10, 5, 6), Err(Errno::BadAddress));
+        assert_eq!(GuestBuf::decode(10, -1, 1), Err(Errno::BadAddress));
+        assert_eq!(GuestBuf::decode(10, 1, -1), Err(Errno::BadAddress));
         let buf = GuestBuf::decode(32, 16, 16).unwrap();
         let mut mem = [0u8; 32];
         assert_eq!(buf.fill(&mut mem, &[7; 4096]), Err(TooLong { needed: 4096, room: 16 }));

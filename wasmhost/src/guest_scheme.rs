@@ -8,15 +8,15 @@
 //! [`crate::ProcessManager::scheme_request`], and from other guests'
 //! fs hostcalls. Each gets a tag; the reply with that tag goes back to its
 //! [`Origin`]. When a provider dies, its schemes go away and every request
-//! it had — queued or in flight — fails with `EIO`; nothing waits for ever.
+//! it had — queued or in flight — fails with `Errno::Io`; nothing waits for ever.
 //!
 //! The table sits behind a mutex in the host environment so the provider
 //! hostcalls can work on it without leaving the guest; waking other
 //! processes is left to the manager (see [`SchemeTable::take_guest_replies`]).
 
 use std::collections::{HashMap, VecDeque};
+use wasmd_abi::Errno;
 
-use wasmd_abi::errno::{EEXIST, EINVAL, EIO, ENOENT};
 use wasmd_abi::msg;
 use wasmd_abi::scheme::{DirEntry, SchemeOp, SchemeRequest, SchemeResult, Stat};
 
@@ -52,7 +52,7 @@ pub enum Reply {
     /// Directory entries.
     Dirents(Vec<Entry>),
     /// An errno.
-    Error(i32),
+    Error(Errno),
 }
 
 impl Reply {
@@ -71,7 +71,7 @@ impl Reply {
                     })
                     .collect(),
             ),
-            SchemeResult::Error(e) => Reply::Error(*e),
+            SchemeResult::Error(e) => Reply::Error(Errno::from_errno(*e)),
         }
     }
 }
@@ -129,24 +129,24 @@ pub struct SchemeTable {
 }
 
 /// Checks a scheme name: 1 to 64 of `[a-z0-9._-]`, not reserved.
-pub fn valid_name(name: &str) -> Result<(), i32> {
+pub fn valid_name(name: &str) -> Result<(), Errno> {
     let ok_chars = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
     // `.` and `..` would name the namespace itself or its parent as paths.
     if name.is_empty() || name.len() > 64 || !ok_chars || name.bytes().all(|b| b == b'.') {
-        return Err(EINVAL);
+        return Err(Errno::InvalidArgument);
     }
     if RESERVED.contains(&name) {
-        return Err(EEXIST);
+        return Err(Errno::Exists);
     }
     Ok(())
 }
 
 impl SchemeTable {
     /// Registers `name` for `provider`.
-    pub fn register(&mut self, name: &str, provider: Pid) -> Result<(), i32> {
+    pub fn register(&mut self, name: &str, provider: Pid) -> Result<(), Errno> {
         valid_name(name)?;
         if self.schemes.contains_key(name) {
-            return Err(EEXIST);
+            return Err(Errno::Exists);
         }
         self.schemes.insert(name.into(), Scheme { provider, queue: VecDeque::new(), in_flight: Vec::new() });
         self.events.push(SchemeEvent::Registered(name.into()));
@@ -166,10 +166,16 @@ impl SchemeTable {
     }
 
     /// Queues a request (encoded now, so it borrows nothing); returns its
-    /// tag (`ENOENT` for no such scheme). `Close` has no reply and gets no
+    /// tag (`Errno::NotFound` for no such scheme). `Close` has no reply and gets no
     /// origin.
-    pub fn submit(&mut self, name: &str, caller: Pid, op: SchemeOp<'_>, origin: Origin) -> Result<u64, i32> {
-        let scheme = self.schemes.get_mut(name).ok_or(ENOENT)?;
+    pub fn submit(
+        &mut self,
+        name: &str,
+        caller: Pid,
+        op: SchemeOp<'_>,
+        origin: Origin,
+    ) -> Result<u64, Errno> {
+        let scheme = self.schemes.get_mut(name).ok_or(Errno::NotFound)?;
         self.next_tag += 1;
         let tag = self.next_tag;
         if !matches!(op, SchemeOp::Close { .. }) {
@@ -197,10 +203,13 @@ impl SchemeTable {
     }
 
     /// Takes a provider's reply (postcard `SchemeReply`).
-    pub fn reply(&mut self, name: &str, bytes: &[u8]) -> Result<(), i32> {
-        let reply: wasmd_abi::scheme::SchemeReply<'_> = msg::decode(bytes).map_err(|_| EINVAL)?;
-        let scheme = self.schemes.get_mut(name).ok_or(ENOENT)?;
-        let Some(i) = scheme.in_flight.iter().position(|t| *t == reply.tag) else { return Err(ENOENT) };
+    pub fn reply(&mut self, name: &str, bytes: &[u8]) -> Result<(), Errno> {
+        let reply: wasmd_abi::scheme::SchemeReply<'_> =
+            msg::decode(bytes).map_err(|_| Errno::InvalidArgument)?;
+        let scheme = self.schemes.get_mut(name).ok_or(Errno::NotFound)?;
+        let Some(i) = scheme.in_flight.iter().position(|t| *t == reply.tag) else {
+            return Err(Errno::NotFound);
+        };
         scheme.in_flight.swap_remove(i);
         self.route(reply.tag, Reply::owned(&reply.result));
         Ok(())
@@ -214,7 +223,7 @@ impl SchemeTable {
         }
     }
 
-    /// Removes every scheme of `provider`; their requests fail with `EIO`.
+    /// Removes every scheme of `provider`; their requests fail with `Errno::Io`.
     pub fn provider_gone(&mut self, provider: Pid) {
         let names: Vec<String> =
             self.schemes.iter().filter(|(_, s)| s.provider == provider).map(|(n, _)| n.clone()).collect();
@@ -223,14 +232,14 @@ impl SchemeTable {
         }
     }
 
-    /// Removes a scheme; its requests fail with `EIO`.
+    /// Removes a scheme; its requests fail with `Errno::Io`.
     pub fn unregister(&mut self, name: &str) {
         let Some(scheme) = self.schemes.remove(name) else { return };
         self.parked.remove(name);
         let tags: Vec<u64> =
             scheme.queue.iter().map(|q| q.tag).chain(scheme.in_flight.iter().copied()).collect();
         for tag in tags {
-            self.route(tag, Reply::Error(EIO));
+            self.route(tag, Reply::Error(Errno::Io));
         }
         self.events.push(SchemeEvent::Gone(name.into()));
     }
@@ -291,15 +300,15 @@ mod tests {
     #[test]
     fn request_reply_and_provider_death() {
         let mut t = SchemeTable::default();
-        assert_eq!(t.register("wasm", 1), Err(EEXIST));
-        assert_eq!(t.register("Bad Name", 1), Err(EINVAL));
+        assert_eq!(t.register("wasm", 1), Err(Errno::Exists));
+        assert_eq!(t.register("Bad Name", 1), Err(Errno::InvalidArgument));
         for dots in [".", "..", "..."] {
-            assert_eq!(t.register(dots, 1), Err(EINVAL), "{dots}");
+            assert_eq!(t.register(dots, 1), Err(Errno::InvalidArgument), "{dots}");
         }
-        assert_eq!(t.register("", 1), Err(EINVAL));
+        assert_eq!(t.register("", 1), Err(Errno::InvalidArgument));
         t.register("ramfs", 7).unwrap();
-        assert_eq!(t.register("ramfs", 8), Err(EEXIST));
-        assert_eq!(t.submit("nope", 0, SchemeOp::Fsync { id: 1 }, Origin::External), Err(ENOENT));
+        assert_eq!(t.register("ramfs", 8), Err(Errno::Exists));
+        assert_eq!(t.submit("nope", 0, SchemeOp::Fsync { id: 1 }, Origin::External), Err(Errno::NotFound));
         let a = t.submit("ramfs", 0, SchemeOp::Open { path: "x", flags: 0 }, Origin::External).unwrap();
         let b = t
             .submit(
@@ -320,13 +329,17 @@ mod tests {
         assert_eq!((req.tag, req.op), (a, SchemeOp::Open { path: "x", flags: 0 }));
         let _ = t.next_request("ramfs", 1024).unwrap();
         t.reply("ramfs", &reply_bytes(a, SchemeResult::Value(42))).unwrap();
-        assert_eq!(t.reply("ramfs", &reply_bytes(a, SchemeResult::Value(42))), Err(ENOENT), "answered twice");
-        assert_eq!(t.reply("ramfs", b"\xff"), Err(EINVAL));
+        assert_eq!(
+            t.reply("ramfs", &reply_bytes(a, SchemeResult::Value(42))),
+            Err(Errno::NotFound),
+            "answered twice"
+        );
+        assert_eq!(t.reply("ramfs", b"\xff"), Err(Errno::InvalidArgument));
         assert_eq!(t.take_external(), vec![(a, Reply::Value(42))]);
         // b is in flight, c is queued: both fail when the provider dies.
         t.provider_gone(7);
-        assert_eq!(t.take_guest_replies(), vec![(3, 5, Reply::Error(EIO))]);
-        assert_eq!(t.take_external(), vec![(c, Reply::Error(EIO))]);
+        assert_eq!(t.take_guest_replies(), vec![(3, 5, Reply::Error(Errno::Io))]);
+        assert_eq!(t.take_external(), vec![(c, Reply::Error(Errno::Io))]);
         assert_eq!(t.names(), Vec::<String>::new());
         assert_eq!(
             t.take_events(),

@@ -3,16 +3,16 @@
 //! A handle names an object (a region, a channel end, a file, ...) in one
 //! process's table, with [`Rights`]. Handles are `u32` values
 //! `generation << 16 | index`: a slot's generation changes each time it is
-//! freed, so a stale or forged handle is `EBADF`, never another object.
+//! freed, so a stale or forged handle is `Errno::BadHandle`, never another object.
 //! Generations start at 1 and stay below `0x8000`, so a handle is always a
 //! positive `i32` and 0 is never valid. A slot whose generations are used
 //! up is retired, never reused: a handle value, once freed, never names
 //! another object. The table holds at most `max` entries (the process's
 //! `max_handles` limit, at most 65535); beyond that, or once every slot is
 //! retired (after more than two thousand million handles), insertion is
-//! `EMFILE`.
+//! `Errno::TooManyHandles`.
 
-use wasmd_abi::errno::{EBADF, EMFILE, EPERM};
+use wasmd_abi::Errno;
 use wasmd_abi::Rights;
 
 /// Largest table size the encoding allows.
@@ -65,15 +65,15 @@ impl<T> HandleTable<T> {
         self.live == 0
     }
 
-    /// Adds an object; returns its handle, or `EMFILE` when full.
-    pub fn insert(&mut self, object: T, rights: Rights) -> Result<u32, i32> {
+    /// Adds an object; returns its handle, or `Errno::TooManyHandles` when full.
+    pub fn insert(&mut self, object: T, rights: Rights) -> Result<u32, Errno> {
         if self.live >= self.max {
-            return Err(EMFILE);
+            return Err(Errno::TooManyHandles);
         }
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
-                let i = u16::try_from(self.slots.len()).map_err(|_| EMFILE)?;
+                let i = u16::try_from(self.slots.len()).map_err(|_| Errno::TooManyHandles)?;
                 self.slots.push(Slot { generation: 1, entry: None });
                 i
             }
@@ -90,29 +90,29 @@ impl<T> HandleTable<T> {
     }
 
     /// The entry of `handle` if it holds every right in `needed`:
-    /// `EBADF` for an unknown handle, `EPERM` for missing rights.
-    pub fn get(&self, handle: u32, needed: Rights) -> Result<&Entry<T>, i32> {
-        let entry = self.slot(handle).and_then(|s| s.entry.as_ref()).ok_or(EBADF)?;
+    /// `Errno::BadHandle` for an unknown handle, `Errno::PermissionDenied` for missing rights.
+    pub fn get(&self, handle: u32, needed: Rights) -> Result<&Entry<T>, Errno> {
+        let entry = self.slot(handle).and_then(|s| s.entry.as_ref()).ok_or(Errno::BadHandle)?;
         if entry.rights.contains(needed) {
             Ok(entry)
         } else {
-            Err(EPERM)
+            Err(Errno::PermissionDenied)
         }
     }
 
-    /// The entry of `handle`, mutably (`EBADF` for an unknown handle).
-    pub fn get_mut(&mut self, handle: u32) -> Result<&mut Entry<T>, i32> {
-        self.slot(handle).ok_or(EBADF)?;
-        let slot = self.slots.get_mut((handle & 0xffff) as usize).ok_or(EBADF)?;
-        slot.entry.as_mut().ok_or(EBADF)
+    /// The entry of `handle`, mutably (`Errno::BadHandle` for an unknown handle).
+    pub fn get_mut(&mut self, handle: u32) -> Result<&mut Entry<T>, Errno> {
+        self.slot(handle).ok_or(Errno::BadHandle)?;
+        let slot = self.slots.get_mut((handle & 0xffff) as usize).ok_or(Errno::BadHandle)?;
+        slot.entry.as_mut().ok_or(Errno::BadHandle)
     }
 
     /// Removes `handle`; returns its entry.
-    pub fn remove(&mut self, handle: u32) -> Result<Entry<T>, i32> {
-        self.slot(handle).ok_or(EBADF)?;
+    pub fn remove(&mut self, handle: u32) -> Result<Entry<T>, Errno> {
+        self.slot(handle).ok_or(Errno::BadHandle)?;
         let index = (handle & 0xffff) as usize;
         let slot = &mut self.slots[index];
-        let entry = slot.entry.take().ok_or(EBADF)?;
+        let entry = slot.entry.take().ok_or(Errno::BadHandle)?;
         if slot.generation < LAST_GENERATION {
             slot.generation += 1;
             self.free.push(index as u16);
@@ -149,19 +149,19 @@ mod tests {
         let b = t.insert("b", Rights::ALL).unwrap();
         assert_ne!(a, 0);
         assert!((a as i32) > 0 && (b as i32) > 0);
-        assert_eq!(t.insert("c", Rights::ALL), Err(EMFILE));
+        assert_eq!(t.insert("c", Rights::ALL), Err(Errno::TooManyHandles));
         assert_eq!(t.get(a, Rights::READ).unwrap().object, "a");
-        assert_eq!(t.get(a, Rights::WRITE), Err(EPERM));
+        assert_eq!(t.get(a, Rights::WRITE), Err(Errno::PermissionDenied));
         assert_eq!(t.remove(a).unwrap().object, "a");
-        assert_eq!(t.get(a, Rights::READ), Err(EBADF));
-        assert_eq!(t.remove(a), Err(EBADF));
+        assert_eq!(t.get(a, Rights::READ), Err(Errno::BadHandle));
+        assert_eq!(t.remove(a), Err(Errno::BadHandle));
         let c = t.insert("c", Rights::READ).unwrap();
         assert_eq!(c & 0xffff, a & 0xffff, "slot reused");
         assert_ne!(c, a, "with a new generation");
-        assert_eq!(t.get(a, Rights(0)), Err(EBADF));
+        assert_eq!(t.get(a, Rights(0)), Err(Errno::BadHandle));
         assert_eq!(t.len(), 2);
         for forged in [0, 1, 0xffff_ffff, 0x7fff_0000, b ^ 0x1_0000] {
-            assert_eq!(t.get(forged, Rights(0)).map(|e| e.object), Err(EBADF), "{forged:#x}");
+            assert_eq!(t.get(forged, Rights(0)).map(|e| e.object), Err(Errno::BadHandle), "{forged:#x}");
         }
         assert_eq!(t.drain().len(), 2);
         assert!(t.is_empty());
@@ -177,7 +177,7 @@ mod tests {
             assert!((h as i32) > 0);
             assert!(seen.insert(h), "handle {h:#x} handed out twice");
             t.remove(h).unwrap();
-            assert_eq!(t.get(h, Rights(0)), Err(EBADF));
+            assert_eq!(t.get(h, Rights(0)), Err(Errno::BadHandle));
         }
         assert_eq!(t.len(), 0);
     }

@@ -15,8 +15,8 @@
 //!   `*` matches any host or any port (`*` alone matches everything).
 //!
 //! Writing (create, truncate, write access, unlink, mkdir, listen) needs a
-//! read-write grant. No grant is `EACCES`. A child's grants must each be
-//! covered by one of its parent's (`EPERM` otherwise).
+//! read-write grant. No grant is `Errno::AccessDenied`. A child's grants must each be
+//! covered by one of its parent's (`Errno::PermissionDenied` otherwise).
 //!
 //! The check is lexical; the OS resolves the path later. So [`check`]
 //! gives a [`GrantedPath`]: the path with the directory of the grant that
@@ -25,7 +25,7 @@
 //! else) take it out of the grant — not merely out of the daemon's file
 //! root.
 
-use wasmd_abi::errno::{EACCES, EINVAL};
+use wasmd_abi::Errno;
 
 /// One grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,36 +100,36 @@ pub fn normalise(path: &str) -> Option<String> {
 }
 
 /// Parses `SCHEME:REST`, `/scheme/SCHEME/REST` or `/REST`.
-pub fn parse_path(path: &str) -> Result<NsPath, i32> {
+pub fn parse_path(path: &str) -> Result<NsPath, Errno> {
     let (scheme, rest) = if let Some(inner) = path.strip_prefix("/scheme/") {
         inner.split_once('/').map_or((inner, ""), |(s, r)| (s, r))
     } else if path.starts_with('/') {
         ("file", path)
     } else {
-        path.split_once(':').ok_or(EINVAL)?
+        path.split_once(':').ok_or(Errno::InvalidArgument)?
     };
     if scheme.is_empty() || scheme.contains('/') {
-        return Err(EINVAL);
+        return Err(Errno::InvalidArgument);
     }
     let rest = if is_socket_scheme(scheme) {
         rest.trim_start_matches('/').to_string()
     } else {
-        normalise(rest).ok_or(EACCES)?
+        normalise(rest).ok_or(Errno::AccessDenied)?
     };
     Ok(NsPath { scheme: scheme.to_string(), rest })
 }
 
 /// Parses a grant `SCHEME:PREFIX[=ro|rw]`.
-pub fn parse_grant(text: &str) -> Result<Grant, i32> {
+pub fn parse_grant(text: &str) -> Result<Grant, Errno> {
     let (body, write) = match text.rsplit_once('=') {
         Some((b, "ro")) => (b, false),
         Some((b, "rw")) => (b, true),
-        Some(_) => return Err(EINVAL),
+        Some(_) => return Err(Errno::InvalidArgument),
         None => (text, true),
     };
-    let (scheme, prefix) = body.split_once(':').ok_or(EINVAL)?;
+    let (scheme, prefix) = body.split_once(':').ok_or(Errno::InvalidArgument)?;
     if scheme.is_empty() {
-        return Err(EINVAL);
+        return Err(Errno::InvalidArgument);
     }
     let prefix = if is_socket_scheme(scheme) {
         if prefix.is_empty() {
@@ -138,7 +138,7 @@ pub fn parse_grant(text: &str) -> Result<Grant, i32> {
             prefix.to_string()
         }
     } else {
-        normalise(prefix).ok_or(EINVAL)?
+        normalise(prefix).ok_or(Errno::InvalidArgument)?
     };
     Ok(Grant { scheme: scheme.to_string(), prefix, write })
 }
@@ -188,10 +188,13 @@ impl Grant {
 }
 
 /// Checks `path` against `grants`: the path with the directory of the
-/// widest grant that covers it, or `EACCES`.
-pub fn check(grants: &[Grant], path: &NsPath, write: bool) -> Result<GrantedPath, i32> {
-    let grant =
-        grants.iter().filter(|g| g.covers(path, write)).min_by_key(|g| g.prefix.len()).ok_or(EACCES)?;
+/// widest grant that covers it, or `Errno::AccessDenied`.
+pub fn check(grants: &[Grant], path: &NsPath, write: bool) -> Result<GrantedPath, Errno> {
+    let grant = grants
+        .iter()
+        .filter(|g| g.covers(path, write))
+        .min_by_key(|g| g.prefix.len())
+        .ok_or(Errno::AccessDenied)?;
     let beneath = if is_socket_scheme(&path.scheme) { "/".to_string() } else { grant.prefix.clone() };
     Ok(GrantedPath { path: path.clone(), beneath })
 }
@@ -216,9 +219,9 @@ mod tests {
             NsPath { scheme: "ramfs".into(), rest: "/d/e".into() }
         );
         assert_eq!(parse_path("tcp:127.0.0.1:80").unwrap().rest, "127.0.0.1:80");
-        assert_eq!(parse_path("file:/../etc/passwd"), Err(EACCES));
-        assert_eq!(parse_path("nocolon"), Err(EINVAL));
-        assert_eq!(parse_path(":x"), Err(EINVAL));
+        assert_eq!(parse_path("file:/../etc/passwd"), Err(Errno::AccessDenied));
+        assert_eq!(parse_path("nocolon"), Err(Errno::InvalidArgument));
+        assert_eq!(parse_path(":x"), Err(Errno::InvalidArgument));
     }
 
     #[test]
@@ -237,7 +240,7 @@ mod tests {
         assert!(!local.covers(&p("tcp:10.0.0.1:8080"), true));
         assert!(g("udp:*").covers(&p("udp:1.2.3.4:53"), false));
         assert!(g("tcp:*:443").covers(&p("tcp:example.org:443"), false));
-        assert_eq!(check(std::slice::from_ref(&data), &p("file:/tmp"), false), Err(EACCES));
+        assert_eq!(check(std::slice::from_ref(&data), &p("file:/tmp"), false), Err(Errno::AccessDenied));
         // The widest grant that allows the access is the one to resolve
         // beneath.
         let both = [g("file:/srv/data/x=ro"), data.clone(), g("file:/srv/data/x/y=rw")];
@@ -247,8 +250,8 @@ mod tests {
         assert_eq!((granted.beneath(), granted.below()), ("/srv/data/x/y", "z"));
         assert_eq!(check(&both, &p("file:/srv/data/x/y"), true).unwrap().below(), "");
         assert_eq!(check(&[g("file:/")], &p("file:/etc/passwd"), false).unwrap().below(), "etc/passwd");
-        assert_eq!(parse_grant("file:/x=maybe"), Err(EINVAL));
-        assert_eq!(parse_grant("file:/.."), Err(EINVAL));
+        assert_eq!(parse_grant("file:/x=maybe"), Err(Errno::InvalidArgument));
+        assert_eq!(parse_grant("file:/.."), Err(Errno::InvalidArgument));
     }
 
     #[test]

@@ -21,8 +21,7 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
-
-use wasmd_abi::errno::{EINVAL, ENOSPC, ERANGE};
+use wasmd_abi::Errno;
 
 use crate::Pid;
 
@@ -77,9 +76,9 @@ impl RegionAccounting {
     }
 
     /// Reserves room for one region of `size` bytes for `tree`, owned by
-    /// user `uid`, or `ENOSPC` (`ENOMEM` when the daemon's budget, or the
+    /// user `uid`, or `Errno::NoSpace` (`Errno::OutOfMemory` when the daemon's budget, or the
     /// user's part of it, is spent).
-    pub fn reserve(&self, size: u64, tree: Pid, uid: u32) -> Result<(), i32> {
+    pub fn reserve(&self, size: u64, tree: Pid, uid: u32) -> Result<(), Errno> {
         let mut trees = self.trees.lock().unwrap_or_else(|e| e.into_inner());
         let held = trees.get(&tree).copied().unwrap_or(0);
         let count = self.count.load(Ordering::Relaxed);
@@ -88,10 +87,10 @@ impl RegionAccounting {
             || bytes.saturating_add(size) > self.max_bytes
             || held.saturating_add(size) > self.max_tree_bytes
         {
-            return Err(ENOSPC);
+            return Err(Errno::NoSpace);
         }
         if !self.budget.account(uid).reserve(size) {
-            return Err(wasmd_abi::errno::ENOMEM);
+            return Err(Errno::OutOfMemory);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(size, Ordering::Relaxed);
@@ -197,13 +196,13 @@ impl Region {
         self.base
     }
 
-    /// Checks `offset..offset+len` lies in the region (`ERANGE` if not).
+    /// Checks `offset..offset+len` lies in the region (`Errno::OutOfRange` if not).
     #[inline]
-    pub fn range(&self, offset: u64, len: usize) -> Result<Range<usize>, i32> {
-        let start = usize::try_from(offset).map_err(|_| ERANGE)?;
-        let end = start.checked_add(len).ok_or(ERANGE)?;
+    pub fn range(&self, offset: u64, len: usize) -> Result<Range<usize>, Errno> {
+        let start = usize::try_from(offset).map_err(|_| Errno::OutOfRange)?;
+        let end = start.checked_add(len).ok_or(Errno::OutOfRange)?;
         if end > self.len {
-            return Err(ERANGE);
+            return Err(Errno::OutOfRange);
         }
         Ok(start..end)
     }
@@ -283,12 +282,12 @@ impl Region {
         }
     }
 
-    /// The `u32` at `offset` as an atomic: `ERANGE` outside the region,
-    /// `EINVAL` when not 4-byte aligned.
+    /// The `u32` at `offset` as an atomic: `Errno::OutOfRange` outside the region,
+    /// `Errno::InvalidArgument` when not 4-byte aligned.
     #[inline]
-    pub fn atomic_u32(&self, offset: u64) -> Result<&AtomicU32, i32> {
+    pub fn atomic_u32(&self, offset: u64) -> Result<&AtomicU32, Errno> {
         if !offset.is_multiple_of(4) {
-            return Err(EINVAL);
+            return Err(Errno::InvalidArgument);
         }
         let range = self.range(offset, 4)?;
         // SAFETY: in bounds and aligned (the mapping is page aligned and
@@ -297,12 +296,12 @@ impl Region {
         Ok(unsafe { AtomicU32::from_ptr(self.base.add(range.start).cast()) })
     }
 
-    /// The `u64` at `offset` as an atomic: `ERANGE` outside the region,
-    /// `EINVAL` when not 8-byte aligned.
+    /// The `u64` at `offset` as an atomic: `Errno::OutOfRange` outside the region,
+    /// `Errno::InvalidArgument` when not 8-byte aligned.
     #[inline]
-    pub fn atomic_u64(&self, offset: u64) -> Result<&AtomicU64, i32> {
+    pub fn atomic_u64(&self, offset: u64) -> Result<&AtomicU64, Errno> {
         if !offset.is_multiple_of(8) {
-            return Err(EINVAL);
+            return Err(Errno::InvalidArgument);
         }
         let range = self.range(offset, 8)?;
         // SAFETY: as in `atomic_u32`, with 8-byte alignment.
@@ -352,11 +351,11 @@ mod tests {
         let (r, _) = region(4096);
         assert_eq!(r.range(0, 4096), Ok(0..4096));
         assert_eq!(r.range(4096, 0), Ok(4096..4096));
-        assert_eq!(r.range(4095, 2), Err(ERANGE));
-        assert_eq!(r.range(u64::MAX, 1), Err(ERANGE));
-        assert_eq!(r.atomic_u32(2).unwrap_err(), EINVAL);
-        assert_eq!(r.atomic_u64(4).unwrap_err(), EINVAL);
-        assert_eq!(r.atomic_u64(4096).unwrap_err(), ERANGE);
+        assert_eq!(r.range(4095, 2), Err(Errno::OutOfRange));
+        assert_eq!(r.range(u64::MAX, 1), Err(Errno::OutOfRange));
+        assert_eq!(r.atomic_u32(2).unwrap_err(), Errno::InvalidArgument);
+        assert_eq!(r.atomic_u64(4).unwrap_err(), Errno::InvalidArgument);
+        assert_eq!(r.atomic_u64(4096).unwrap_err(), Errno::OutOfRange);
         r.atomic_u64(8).unwrap().store(0x0102_0304_0506_0708, Ordering::SeqCst);
         let mut b = [0u8; 8];
         r.read_at(r.range(8, 8).unwrap(), &mut b);
@@ -379,9 +378,9 @@ mod tests {
     fn accounting_limits_and_release_on_drop() {
         let (r, acct) = region(4096);
         assert_eq!(acct.in_use(), (1, 4096));
-        assert_eq!(acct.reserve(1 << 20, 2, 0), Err(ENOSPC));
+        assert_eq!(acct.reserve(1 << 20, 2, 0), Err(Errno::NoSpace));
         acct.reserve(4096, 2, 0).unwrap();
-        assert_eq!(acct.reserve(4096, 2, 0), Err(ENOSPC), "count limit");
+        assert_eq!(acct.reserve(4096, 2, 0), Err(Errno::NoSpace), "count limit");
         acct.release(4096, 2, 0);
         drop(r);
         assert_eq!(acct.in_use(), (0, 0));
@@ -394,7 +393,7 @@ mod tests {
         for _ in 0..4 {
             acct.reserve(1 << 16, 7, 0).unwrap();
         }
-        assert_eq!(acct.reserve(1 << 16, 7, 0), Err(ENOSPC), "tree 7 is full");
+        assert_eq!(acct.reserve(1 << 16, 7, 0), Err(Errno::NoSpace), "tree 7 is full");
         acct.reserve(1 << 16, 8, 0).unwrap();
         acct.release(1 << 16, 7, 0);
         acct.reserve(1 << 16, 7, 0).unwrap();

@@ -11,6 +11,7 @@
 
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
+use wasmd_abi::Errno;
 
 use wasmd_abi::ExitStatus;
 use wasmi::{ResumableCall, ResumableCallHostTrap, Store, Val};
@@ -317,7 +318,7 @@ impl ProcessManager {
             Some(BlockOn::Futex { key, token: t }) if *t == token => {
                 let key = *key;
                 self.futex().cancel(key, pid, token);
-                self.wake(pid, -i64::from(wasmd_abi::errno::ETIMEDOUT));
+                self.wake(pid, -i64::from(Errno::TimedOut.errno()));
             }
             _ => {}
         }

@@ -13,6 +13,7 @@ use crate::manager::{Continuation, ProcessManager};
 use crate::process::{BlockOn, Sched};
 use crate::worker::Completion;
 use crate::Pid;
+use wasmd_abi::Errno;
 
 impl ProcessManager {
     /// Parks `pid` on a new wait answered by the host (a worker job or the
@@ -39,7 +40,7 @@ impl ProcessManager {
         match done.done {
             Some(then) => self.continue_wait(done.token, then),
             // The job panicked: its waiter gets an error.
-            None => self.continue_wait(done.token, Box::new(|_, _| returning(Err(wasmd_abi::errno::EIO)))),
+            None => self.continue_wait(done.token, Box::new(|_, _| returning(Err(Errno::Io)))),
         }
     }
 

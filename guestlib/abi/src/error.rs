@@ -42,6 +42,16 @@ pub enum Errno {
     TimedOut,
     /// `EPIPE`: the other side is gone.
     BrokenPipe,
+    /// `EEXIST`: it exists already.
+    Exists,
+    /// `EISDIR`: a directory where a file was expected.
+    IsADirectory,
+    /// `ENOTDIR`: not a directory.
+    NotADirectory,
+    /// `EOPNOTSUPP`: the operation is not supported on this object.
+    NotSupported,
+    /// `E2BIG`: an argument list or message is too long.
+    TooBig,
     /// Any other errno value.
     Other(i32),
 }
@@ -68,6 +78,11 @@ impl Errno {
             errno::ENOSYS => Errno::NotImplemented,
             errno::ETIMEDOUT => Errno::TimedOut,
             errno::EPIPE => Errno::BrokenPipe,
+            errno::EEXIST => Errno::Exists,
+            errno::EISDIR => Errno::IsADirectory,
+            errno::ENOTDIR => Errno::NotADirectory,
+            errno::EOPNOTSUPP => Errno::NotSupported,
+            errno::E2BIG => Errno::TooBig,
             other => Errno::Other(other),
         }
     }
@@ -93,6 +108,11 @@ impl Errno {
             Errno::NotImplemented => errno::ENOSYS,
             Errno::TimedOut => errno::ETIMEDOUT,
             Errno::BrokenPipe => errno::EPIPE,
+            Errno::Exists => errno::EEXIST,
+            Errno::IsADirectory => errno::EISDIR,
+            Errno::NotADirectory => errno::ENOTDIR,
+            Errno::NotSupported => errno::EOPNOTSUPP,
+            Errno::TooBig => errno::E2BIG,
             Errno::Other(v) => v,
         }
     }

@@ -16,8 +16,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use wasmd_abi::errno::{EBADF, EIO, ENOENT};
+use wasmd_abi::errno::{EBADF, EIO};
 use wasmd_abi::scheme::{flags, SchemeOp, Stat};
+use wasmd_abi::Errno;
 use wasmhost::guest_scheme::Reply;
 
 use super::file::{Answer, Context, ControlFile};
@@ -120,7 +121,7 @@ impl GuestFile {
         prefix: String,
     ) -> Result<GuestFile, i32> {
         let op = SchemeOp::Open { path, flags: open_flags };
-        let tag = cx.lock().scheme_request(name, op)?;
+        let tag = cx.lock().scheme_request(name, op).map_err(Errno::errno)?;
         let acc = open_flags & flags::O_ACCMODE;
         let mut file = GuestFile {
             scheme: name.to_string(),
@@ -154,7 +155,7 @@ impl GuestFile {
         let Some(reply) = replies.take(tag) else { return false };
         self.state = match reply {
             Reply::Value(id) => GuestState::Open(id),
-            Reply::Error(e) => GuestState::Failed(e),
+            Reply::Error(e) => GuestState::Failed(e.errno()),
             _ => GuestState::Failed(EIO),
         };
         true
@@ -176,8 +177,8 @@ impl GuestFile {
             GuestState::Open(remote) => match cx.lock().scheme_request(&self.scheme, op(remote)) {
                 Ok(tag) => Answer::Sent(tag),
                 // The provider is gone.
-                Err(ENOENT) => Answer::Ready(Err(EIO)),
-                Err(e) => Answer::Ready(Err(e)),
+                Err(Errno::NotFound) => Answer::Ready(Err(EIO)),
+                Err(e) => Answer::Ready(Err(e.errno())),
             },
         }
     }
@@ -240,7 +241,7 @@ impl ControlFile for GuestFile {
 /// `/scheme/...` path its paths are relative to.
 pub(crate) fn reply_output(op: &PendingOp, reply: Reply, prefix: &str) -> Result<Output, i32> {
     match (op, reply) {
-        (_, Reply::Error(e)) => Err(e),
+        (_, Reply::Error(e)) => Err(e.errno()),
         // A provider's answer never exceeds the request: more data than
         // asked for, or a count above what was written, is EIO.
         (PendingOp::Read { len, .. }, Reply::Data(d)) if d.len() <= *len => Ok(Output::Data(d)),

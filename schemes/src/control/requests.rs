@@ -133,7 +133,7 @@ impl Daemon {
                 self.pending.push(Pending { token, id: NO_FILE, op: PendingOp::Unlink, tag: Some(tag) });
                 Poll::Pending
             }
-            Err(e) => Poll::Ready(Err(e)),
+            Err(e) => Poll::Ready(Err(e.errno())),
         }
     }
 

@@ -75,7 +75,7 @@ impl ControlFile for ShmFile {
 
     /// The daemon's own shared mapping of the region, lent to the caller.
     fn mmap_address(&self, offset: u64, len: usize) -> Result<usize, i32> {
-        let range = self.region.range(offset, len)?;
+        let range = self.region.range(offset, len).map_err(Error::errno)?;
         Ok(self.region.as_ptr() as usize + range.start)
     }
 }
@@ -96,10 +96,6 @@ impl std::fmt::Debug for HostRing {
     }
 }
 
-fn err(e: i32) -> Error {
-    Error::from_errno(e)
-}
-
 impl HostRing {
     /// Wraps a region; `notify` wakes guests parked on it.
     pub fn new(region: Arc<Region>, notify: Notify) -> Self {
@@ -109,39 +105,39 @@ impl HostRing {
 
 impl RingRegion for HostRing {
     fn load_u32(&self, offset: u64) -> SysResult<u32> {
-        Ok(self.region.atomic_u32(offset).map_err(err)?.load(std::sync::atomic::Ordering::SeqCst))
+        Ok(self.region.atomic_u32(offset)?.load(std::sync::atomic::Ordering::SeqCst))
     }
     fn store_u32(&self, offset: u64, value: u32) -> SysResult<()> {
-        self.region.atomic_u32(offset).map_err(err)?.store(value, std::sync::atomic::Ordering::SeqCst);
+        self.region.atomic_u32(offset)?.store(value, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
     fn fetch_add_u32(&self, offset: u64, value: u32) -> SysResult<u32> {
-        Ok(self.region.atomic_u32(offset).map_err(err)?.fetch_add(value, std::sync::atomic::Ordering::SeqCst))
+        Ok(self.region.atomic_u32(offset)?.fetch_add(value, std::sync::atomic::Ordering::SeqCst))
     }
     fn load_u64(&self, offset: u64) -> SysResult<u64> {
-        Ok(self.region.atomic_u64(offset).map_err(err)?.load(std::sync::atomic::Ordering::SeqCst))
+        Ok(self.region.atomic_u64(offset)?.load(std::sync::atomic::Ordering::SeqCst))
     }
     fn store_u64(&self, offset: u64, value: u64) -> SysResult<()> {
-        self.region.atomic_u64(offset).map_err(err)?.store(value, std::sync::atomic::Ordering::SeqCst);
+        self.region.atomic_u64(offset)?.store(value, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
     fn compare_exchange_u64(&self, offset: u64, current: u64, new: u64) -> SysResult<Result<u64, u64>> {
-        let atomic = self.region.atomic_u64(offset).map_err(err)?;
+        let atomic = self.region.atomic_u64(offset)?;
         let order = std::sync::atomic::Ordering::SeqCst;
         Ok(atomic.compare_exchange(current, new, order, order))
     }
     fn read(&self, offset: u64, buf: &mut [u8]) -> SysResult<()> {
-        let range = self.region.range(offset, buf.len()).map_err(err)?;
+        let range = self.region.range(offset, buf.len())?;
         self.region.read_at(range, buf);
         Ok(())
     }
     fn write(&self, offset: u64, data: &[u8]) -> SysResult<()> {
-        let range = self.region.range(offset, data.len()).map_err(err)?;
+        let range = self.region.range(offset, data.len())?;
         self.region.write_at(range, data);
         Ok(())
     }
     fn write2(&self, offset: u64, head: &[u8], body: &[u8]) -> SysResult<()> {
-        let range = self.region.range(offset, head.len() + body.len()).map_err(err)?;
+        let range = self.region.range(offset, head.len() + body.len())?;
         self.region.write2_at(range, head, body);
         Ok(())
     }
@@ -316,12 +312,12 @@ pub fn shm_read(region: &Region, offset: u64, len: usize) -> Result<Vec<u8>, i32
     }
     let n = (len as u64).min(size - offset) as usize;
     let mut out = vec![0u8; n];
-    region.read_at(region.range(offset, n)?, &mut out);
+    region.read_at(region.range(offset, n).map_err(Error::errno)?, &mut out);
     Ok(out)
 }
 
 /// Writes region bytes at `offset` (`ERANGE` past its end).
 pub fn shm_write(region: &Region, offset: u64, data: &[u8]) -> Result<usize, i32> {
-    region.write_at(region.range(offset, data.len())?, data);
+    region.write_at(region.range(offset, data.len()).map_err(Error::errno)?, data);
     Ok(data.len())
 }

@@ -1,9 +1,9 @@
 //! fs and socket hostcalls. Paths are checked against the caller's
-//! namespace grants here (`EACCES` without a grant); routing and
+//! namespace grants here (`Errno::AccessDenied` without a grant); routing and
 //! completion are in [`crate::io`].
 
-use wasmd_abi::errno::{EBADF, EINVAL, EMFILE};
 use wasmd_abi::hostcall;
+use wasmd_abi::Errno;
 use wasmd_abi::Rights;
 use wasmi::{Error, Linker};
 
@@ -22,64 +22,70 @@ const SEEK_CUR: i32 = 1;
 const SEEK_END: i32 = 2;
 
 /// Decodes a path and checks it against the caller's grants.
-fn granted_path(caller: &mut Ctx<'_>, ptr: i32, len: i32, write: bool) -> Result<GrantedPath, i32> {
+fn granted_path(caller: &mut Ctx<'_>, ptr: i32, len: i32, write: bool) -> Result<GrantedPath, Errno> {
     let (mem, state) = memory_and_state(caller)?;
-    let text = std::str::from_utf8(&mem[guest_range(mem.len(), ptr, len)?]).map_err(|_| EINVAL)?;
+    let text =
+        std::str::from_utf8(&mem[guest_range(mem.len(), ptr, len)?]).map_err(|_| Errno::InvalidArgument)?;
     let path = namespace::parse_path(text)?;
     namespace::check(&state.namespace, &path, write)
 }
 
-fn has_room(state: &ProcessState) -> Result<(), i32> {
+fn has_room(state: &ProcessState) -> Result<(), Errno> {
     if state.handles.len() >= state.handles.capacity() {
-        return Err(EMFILE);
+        return Err(Errno::TooManyHandles);
     }
     Ok(())
 }
 
 /// A kernel call, or an errno.
-fn io(caller: &mut Ctx<'_>, req: Result<IoRequest, i32>) -> Ret {
+fn io(caller: &mut Ctx<'_>, req: Result<IoRequest, Errno>) -> Ret {
     kernel(caller, req.map(Syscall::Io))
 }
 
-fn open(caller: &mut Ctx<'_>, ptr: i32, len: i32, flags: i32) -> Result<IoRequest, i32> {
+fn open(caller: &mut Ctx<'_>, ptr: i32, len: i32, flags: i32) -> Result<IoRequest, Errno> {
     let flags = flags as u32;
     let path = granted_path(caller, ptr, len, open_needs_write(flags))?;
     has_room(caller.data())?;
     Ok(IoRequest::Open { path, flags })
 }
 
-fn net_path(caller: &mut Ctx<'_>, ptr: i32, len: i32, write: bool) -> Result<GrantedPath, i32> {
+fn net_path(caller: &mut Ctx<'_>, ptr: i32, len: i32, write: bool) -> Result<GrantedPath, Errno> {
     let path = granted_path(caller, ptr, len, write)?;
     if path.scheme() != "tcp" && path.scheme() != "udp" {
-        return Err(EINVAL);
+        return Err(Errno::InvalidArgument);
     }
     has_room(caller.data())?;
     Ok(path)
 }
 
 /// A buffer to read into (at most [`MAX_IO`] bytes of it are used).
-fn read_buf(caller: &mut Ctx<'_>, buf: i32, len: i32) -> Result<GuestBuf, i32> {
+fn read_buf(caller: &mut Ctx<'_>, buf: i32, len: i32) -> Result<GuestBuf, Errno> {
     Ok(GuestBuf::decode(memory_len(caller), buf, len)?.at_most(MAX_IO))
 }
 
 /// Copies a guest buffer (at most [`MAX_IO`] bytes).
-fn guest_bytes(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> Result<Vec<u8>, i32> {
+fn guest_bytes(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> Result<Vec<u8>, Errno> {
     let (mem, _) = memory_and_state(caller)?;
     let range = guest_range(mem.len(), ptr, len)?;
     Ok(mem[range.start..range.start + range.len().min(MAX_IO)].to_vec())
 }
 
-fn seek(caller: &mut Ctx<'_>, handle: i32, offset: i64, whence: i32) -> Result<Result<i64, IoRequest>, i32> {
+fn seek(
+    caller: &mut Ctx<'_>,
+    handle: i32,
+    offset: i64,
+    whence: i32,
+) -> Result<Result<i64, IoRequest>, Errno> {
     let state = caller.data_mut();
     let entry = state.handles.get_mut(handle as u32)?;
-    let HandleObject::File(file) = &mut entry.object else { return Err(EBADF) };
+    let HandleObject::File(file) = &mut entry.object else { return Err(Errno::BadHandle) };
     let base = match whence {
         SEEK_SET => 0,
         SEEK_CUR => file.pos as i64,
         SEEK_END => return Ok(Err(IoRequest::SeekEnd { handle: handle as u32, offset })),
-        _ => return Err(EINVAL),
+        _ => return Err(Errno::InvalidArgument),
     };
-    let pos = base.checked_add(offset).filter(|p| *p >= 0).ok_or(EINVAL)?;
+    let pos = base.checked_add(offset).filter(|p| *p >= 0).ok_or(Errno::InvalidArgument)?;
     file.pos = pos as u64;
     Ok(Ok(pos))
 }
@@ -88,7 +94,7 @@ fn close(caller: &mut Ctx<'_>, handle: i32) -> CallResult {
     let state = caller.data_mut();
     match state.handles.get(handle as u32, Rights(0))?.object {
         HandleObject::File(_) | HandleObject::Socket(_) => {}
-        _ => return Err(EBADF),
+        _ => return Err(Errno::BadHandle),
     }
     let entry = state.handles.remove(handle as u32)?;
     if let HandleObject::File(crate::file::FileHandle {

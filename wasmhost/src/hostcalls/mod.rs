@@ -7,7 +7,7 @@
 //! that need the rest of the system record a [`Syscall`] and return
 //! [`KernelCall`] (see [`crate::process`]). Every guest pointer and length
 //! is checked before anything is read or written: a bad range is
-//! `-EFAULT`, never a trap.
+//! `-Errno::BadAddress`, never a trap.
 //!
 //! Each hostcall is an inner function returning `Result<i64, errno>` (or
 //! `Result<Syscall, errno>` for kernel calls); [`define`] registers them
@@ -19,8 +19,8 @@ mod region;
 mod scheme;
 
 use std::ops::Range;
+use wasmd_abi::Errno;
 
-use wasmd_abi::errno::{EFAULT, EPERM};
 use wasmd_abi::Caps;
 use wasmi::{Caller, Error, Linker};
 
@@ -31,12 +31,12 @@ pub(crate) type Ctx<'a> = Caller<'a, ProcessState>;
 pub(crate) type Ret = Result<i64, Error>;
 
 /// A hostcall result: a value, or an errno.
-pub(crate) type CallResult = Result<i64, i32>;
+pub(crate) type CallResult = Result<i64, Errno>;
 
 /// `-errno` as a hostcall return value.
 #[inline]
-pub(crate) fn err(errno: i32) -> i64 {
-    -i64::from(errno)
+pub(crate) fn err(errno: Errno) -> i64 {
+    -i64::from(errno.errno())
 }
 
 /// The `i64` a guest receives for a result.
@@ -47,7 +47,7 @@ pub(crate) fn ret(result: CallResult) -> i64 {
 
 /// Suspends the guest for `call`, or returns its errno.
 #[inline]
-pub(crate) fn kernel(caller: &mut Ctx<'_>, call: Result<Syscall, i32>) -> Ret {
+pub(crate) fn kernel(caller: &mut Ctx<'_>, call: Result<Syscall, Errno>) -> Ret {
     match call {
         Ok(call) => {
             caller.data_mut().syscall = Some(call);
@@ -83,32 +83,32 @@ pub(crate) fn charge_copy(caller: &mut Ctx<'_>, result: CallResult) -> CallResul
 /// Checks a guest range `ptr..ptr+len` against a memory of `mem_len`
 /// bytes. Both values are unsigned 32-bit offsets carried in `i32`.
 #[inline]
-pub fn guest_range(mem_len: usize, ptr: i32, len: i32) -> Result<Range<usize>, i32> {
+pub fn guest_range(mem_len: usize, ptr: i32, len: i32) -> Result<Range<usize>, Errno> {
     let start = ptr as u32 as usize;
-    let end = start.checked_add(len as u32 as usize).ok_or(EFAULT)?;
+    let end = start.checked_add(len as u32 as usize).ok_or(Errno::BadAddress)?;
     if end > mem_len {
-        return Err(EFAULT);
+        return Err(Errno::BadAddress);
     }
     Ok(start..end)
 }
 
-/// `EPERM` unless the caller holds `caps`.
+/// `Errno::PermissionDenied` unless the caller holds `caps`.
 #[inline]
-pub(crate) fn require(caller: &Ctx<'_>, caps: Caps) -> Result<(), i32> {
+pub(crate) fn require(caller: &Ctx<'_>, caps: Caps) -> Result<(), Errno> {
     if caller.data().caps.contains(caps) {
         Ok(())
     } else {
-        Err(EPERM)
+        Err(Errno::PermissionDenied)
     }
 }
 
-/// The guest memory and the process state; `EFAULT` when the guest
+/// The guest memory and the process state; `Errno::BadAddress` when the guest
 /// exports no memory.
 #[inline]
 pub(crate) fn memory_and_state<'a>(
     caller: &'a mut Ctx<'_>,
-) -> Result<(&'a mut [u8], &'a mut ProcessState), i32> {
-    let memory = caller.data().memory.ok_or(EFAULT)?;
+) -> Result<(&'a mut [u8], &'a mut ProcessState), Errno> {
+    let memory = caller.data().memory.ok_or(Errno::BadAddress)?;
     Ok(memory.data_and_store_mut(caller))
 }
 
@@ -134,9 +134,9 @@ mod tests {
     fn ranges() {
         assert_eq!(guest_range(10, 0, 10), Ok(0..10));
         assert_eq!(guest_range(10, 10, 0), Ok(10..10));
-        assert_eq!(guest_range(10, 5, 6), Err(EFAULT));
-        assert_eq!(guest_range(10, -1, 1), Err(EFAULT));
-        assert_eq!(guest_range(10, 1, -1), Err(EFAULT));
+        assert_eq!(guest_range(10, 5, 6), Err(Errno::BadAddress));
+        assert_eq!(guest_range(10, -1, 1), Err(Errno::BadAddress));
+        assert_eq!(guest_range(10, 1, -1), Err(Errno::BadAddress));
         assert_eq!(guest_range(usize::MAX, -1, -1), Ok(u32::MAX as usize..2 * u32::MAX as usize));
     }
 }

@@ -2,8 +2,8 @@
 //! spawn, wait, kill, getpid, process_info, cap_check.
 
 use std::time::{SystemTime, UNIX_EPOCH};
+use wasmd_abi::Errno;
 
-use wasmd_abi::errno::{EBADF, EINVAL, EPERM, ESRCH};
 use wasmd_abi::hostcall::{self, CLOCK_MONOTONIC, CLOCK_REALTIME, STDERR, STDOUT};
 use wasmd_abi::msg::{self, SpawnRequest, EXIT_STATUS_MAX_LEN};
 use wasmd_abi::{Caps, ModuleSource, Rights};
@@ -20,7 +20,7 @@ use crate::Pid;
 fn write(caller: &mut Ctx<'_>, stream: i32, ptr: i32, len: i32) -> CallResult {
     require(caller, Caps::STDIO)?;
     if stream != STDOUT && stream != STDERR {
-        return Err(EBADF);
+        return Err(Errno::BadHandle);
     }
     let (mem, state) = memory_and_state(caller)?;
     let bytes = &mem[guest_range(mem.len(), ptr, len)?];
@@ -51,15 +51,15 @@ fn clock(caller: &Ctx<'_>, id: i32) -> CallResult {
     let nanos = match id {
         CLOCK_MONOTONIC => caller.data().env.epoch.elapsed().as_nanos(),
         CLOCK_REALTIME => SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
-        _ => return Err(EINVAL),
+        _ => return Err(Errno::InvalidArgument),
     };
     Ok(nanos.min(i64::MAX as u128) as i64)
 }
 
-fn sleep(caller: &Ctx<'_>, nanos: i64) -> Result<Syscall, i32> {
+fn sleep(caller: &Ctx<'_>, nanos: i64) -> Result<Syscall, Errno> {
     require(caller, Caps::TIME)?;
     if nanos < 0 {
-        return Err(EINVAL);
+        return Err(Errno::InvalidArgument);
     }
     Ok(Syscall::Sleep(nanos as u64))
 }
@@ -69,29 +69,30 @@ fn random(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> CallResult {
     let (mem, state) = memory_and_state(caller)?;
     let range = guest_range(mem.len(), ptr, len)?;
     let n = range.len();
-    state.env.platform.random(&mut mem[range])?;
+    state.env.platform.random(&mut mem[range]).map_err(Errno::from_errno)?;
     Ok(n as i64)
 }
 
 /// Decodes a `SpawnRequest` from guest memory into an owned call.
-fn spawn(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> Result<Syscall, i32> {
+fn spawn(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> Result<Syscall, Errno> {
     require(caller, Caps::SPAWN)?;
     let (mem, state) = memory_and_state(caller)?;
-    let req: SpawnRequest<'_> = msg::decode(&mem[guest_range(mem.len(), ptr, len)?]).map_err(|_| EINVAL)?;
+    let req: SpawnRequest<'_> =
+        msg::decode(&mem[guest_range(mem.len(), ptr, len)?]).map_err(|_| Errno::InvalidArgument)?;
     let module = match req.module {
         ModuleSource::Path(p) => SpawnModule::Path(p.to_string()),
         ModuleSource::Bytes(b) => SpawnModule::Bytes(b.to_vec()),
     };
     if req.grants.len() > crate::process::MAX_PENDING_SHARES {
-        return Err(wasmd_abi::errno::E2BIG);
+        return Err(Errno::TooBig);
     }
     let mut grants = Vec::with_capacity(req.grants.len());
     for grant in &req.grants {
         let entry = state.handles.get(grant.handle, Rights::GRANT)?;
         if !entry.rights.contains(grant.rights) {
-            return Err(EPERM);
+            return Err(Errno::PermissionDenied);
         }
-        let HandleObject::Region(region) = &entry.object else { return Err(EBADF) };
+        let HandleObject::Region(region) = &entry.object else { return Err(Errno::BadHandle) };
         grants.push((region.clone(), grant.rights));
     }
     let namespace = match &req.namespace {
@@ -110,24 +111,24 @@ fn spawn(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> Result<Syscall, i32> {
     }))
 }
 
-fn wait(caller: &Ctx<'_>, pid: i32, buf: i32, cap: i32) -> Result<Syscall, i32> {
+fn wait(caller: &Ctx<'_>, pid: i32, buf: i32, cap: i32) -> Result<Syscall, Errno> {
     if pid < 0 {
-        return Err(EINVAL);
+        return Err(Errno::InvalidArgument);
     }
     let buf = if buf == 0 {
         None
     } else {
         if (cap as u32 as usize) < EXIT_STATUS_MAX_LEN {
-            return Err(EINVAL);
+            return Err(Errno::InvalidArgument);
         }
         Some(GuestBuf::decode(memory_len(caller), buf, cap)?)
     };
     Ok(Syscall::Wait { pid: pid as Pid, buf })
 }
 
-fn process_info(caller: &Ctx<'_>, pid: i32, buf: i32, cap: i32) -> Result<Syscall, i32> {
+fn process_info(caller: &Ctx<'_>, pid: i32, buf: i32, cap: i32) -> Result<Syscall, Errno> {
     if pid < 0 {
-        return Err(EINVAL);
+        return Err(Errno::InvalidArgument);
     }
     Ok(Syscall::Info { pid: pid as Pid, buf: GuestBuf::decode(memory_len(caller), buf, cap)? })
 }
@@ -162,7 +163,7 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
         kernel(&mut c, call)
     })?;
     linker.func_wrap(m, "kill", |mut c: Ctx<'_>, pid: i32| -> Ret {
-        let call = if pid <= 0 { Err(ESRCH) } else { Ok(Syscall::Kill(pid as Pid)) };
+        let call = if pid <= 0 { Err(Errno::NoSuchProcess) } else { Ok(Syscall::Kill(pid as Pid)) };
         kernel(&mut c, call)
     })?;
     linker.func_wrap(m, "getpid", |c: Ctx<'_>| -> i64 { i64::from(c.data().pid) })?;

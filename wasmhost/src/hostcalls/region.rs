@@ -3,15 +3,15 @@
 //!
 //! Handles are checked for rights (`READ` for reads, waits and notifies,
 //! `WRITE` for writes and read-modify-writes, `SHARE` for share), region
-//! ranges for bounds (`-ERANGE`), atomics for alignment (`-EINVAL`), guest
-//! buffers for bounds (`-EFAULT`). 64-bit results go to an 8-byte guest
+//! ranges for bounds (`-Errno::OutOfRange`), atomics for alignment (`-Errno::InvalidArgument`), guest
+//! buffers for bounds (`-Errno::BadAddress`). 64-bit results go to an 8-byte guest
 //! out-pointer (little endian), since a `u64` does not fit the `i64`
 //! return beside `-errno`. All atomics are sequentially consistent.
 
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
+use wasmd_abi::Errno;
 
-use wasmd_abi::errno::{EAGAIN, EBADF, EINVAL, EMFILE, ENOENT, ENOSPC, EPERM};
 use wasmd_abi::hostcall;
 use wasmd_abi::{Caps, Rights};
 use wasmi::{Error, Linker};
@@ -28,50 +28,50 @@ pub const MAX_REGION_SIZE: u64 = 1 << 30;
 
 /// The region behind `handle`, if the handle carries `rights`.
 #[inline]
-fn region(state: &ProcessState, handle: i32, rights: Rights) -> Result<&Arc<Region>, i32> {
+fn region(state: &ProcessState, handle: i32, rights: Rights) -> Result<&Arc<Region>, Errno> {
     match &state.handles.get(handle as u32, rights)?.object {
         HandleObject::Region(r) => Ok(r),
-        _ => Err(EBADF),
+        _ => Err(Errno::BadHandle),
     }
 }
 
 /// Writes a `u64` to an 8-byte guest out-pointer.
 #[inline]
-fn put_u64(mem: &mut [u8], out: i32, value: u64) -> Result<(), i32> {
+fn put_u64(mem: &mut [u8], out: i32, value: u64) -> Result<(), Errno> {
     let range = guest_range(mem.len(), out, 8)?;
     mem[range].copy_from_slice(&value.to_le_bytes());
     Ok(())
 }
 
-fn alloc(caller: &Ctx<'_>, size: i64) -> Result<Syscall, i32> {
+fn alloc(caller: &Ctx<'_>, size: i64) -> Result<Syscall, Errno> {
     require(caller, Caps::SHARED_MEMORY)?;
     if size <= 0 || size as u64 > MAX_REGION_SIZE {
-        return Err(EINVAL);
+        return Err(Errno::InvalidArgument);
     }
     let size = (size as u64).div_ceil(PAGE_SIZE as u64) * PAGE_SIZE as u64;
     let state = caller.data();
     let held = crate::process::lock(&state.regions);
     if held.bytes.saturating_add(size) > held.max_bytes {
-        return Err(ENOSPC);
+        return Err(Errno::NoSpace);
     }
     drop(held);
     if state.handles.len() >= state.handles.capacity() {
-        return Err(EMFILE);
+        return Err(Errno::TooManyHandles);
     }
     Ok(Syscall::RegionAlloc { size })
 }
 
-fn share(caller: &Ctx<'_>, handle: i32, pid: i32, rights: i32) -> Result<Syscall, i32> {
+fn share(caller: &Ctx<'_>, handle: i32, pid: i32, rights: i32) -> Result<Syscall, Errno> {
     require(caller, Caps::SHARED_MEMORY)?;
     let state = caller.data();
     let entry = state.handles.get(handle as u32, Rights::SHARE)?;
     let granted = Rights(rights as u32);
     if !entry.rights.contains(granted) {
-        return Err(EPERM);
+        return Err(Errno::PermissionDenied);
     }
-    let HandleObject::Region(region) = &entry.object else { return Err(EBADF) };
+    let HandleObject::Region(region) = &entry.object else { return Err(Errno::BadHandle) };
     if pid <= 0 {
-        return Err(EINVAL);
+        return Err(Errno::InvalidArgument);
     }
     Ok(Syscall::RegionShare { region: region.clone(), pid: pid as Pid, rights: granted })
 }
@@ -80,7 +80,7 @@ fn attach(caller: &mut Ctx<'_>, id: i64) -> CallResult {
     require(caller, Caps::SHARED_MEMORY)?;
     let state = caller.data_mut();
     let mut held = crate::process::lock(&state.regions);
-    let index = held.pending_shares.iter().position(|s| s.region.id() == id as u64).ok_or(ENOENT)?;
+    let index = held.pending_shares.iter().position(|s| s.region.id() == id as u64).ok_or(Errno::NotFound)?;
     // Its bytes were counted when it was shared.
     let share = held.pending_shares.swap_remove(index);
     match state.handles.insert(HandleObject::Region(share.region.clone()), share.rights) {
@@ -95,7 +95,7 @@ fn attach(caller: &mut Ctx<'_>, id: i64) -> CallResult {
 fn detach(caller: &mut Ctx<'_>, handle: i32) -> CallResult {
     let state = caller.data_mut();
     if !matches!(state.handles.get(handle as u32, Rights(0))?.object, HandleObject::Region(_)) {
-        return Err(EBADF);
+        return Err(Errno::BadHandle);
     }
     let entry = state.handles.remove(handle as u32)?;
     if let HandleObject::Region(region) = entry.object {
@@ -150,10 +150,10 @@ fn write2(caller: &mut Ctx<'_>, handle: i32, offset: i64, head: (i32, i32), body
     Ok(total as i64)
 }
 
-fn wait(caller: &Ctx<'_>, handle: i32, offset: i64, expected: i32, timeout: i64) -> Result<Syscall, i32> {
+fn wait(caller: &Ctx<'_>, handle: i32, offset: i64, expected: i32, timeout: i64) -> Result<Syscall, Errno> {
     let region = region(caller.data(), handle, Rights::READ)?;
     if region.atomic_u32(offset as u64)?.load(SeqCst) != expected as u32 {
-        return Err(EAGAIN);
+        return Err(Errno::WouldBlock);
     }
     let timeout = u64::try_from(timeout).ok();
     Ok(Syscall::FutexWait {

@@ -1,7 +1,7 @@
 //! Scheme-provider hostcalls: `scheme_register`, `scheme_next`,
 //! `scheme_reply`, `scheme_unregister` (capability `SCHEME`).
 
-use wasmd_abi::errno::{EBADF, EINVAL};
+use wasmd_abi::Errno;
 use wasmd_abi::{hostcall, Caps, Rights};
 use wasmi::{Error, Linker};
 
@@ -11,26 +11,28 @@ use crate::process::{HandleObject, ProcessState};
 use crate::syscall::Syscall;
 
 /// The scheme behind a provider's handle.
-fn scheme_name(state: &ProcessState, handle: i32) -> Result<String, i32> {
+fn scheme_name(state: &ProcessState, handle: i32) -> Result<String, Errno> {
     match &state.handles.get(handle as u32, Rights(0))?.object {
         HandleObject::Scheme(name) => Ok(name.clone()),
-        _ => Err(EBADF),
+        _ => Err(Errno::BadHandle),
     }
 }
 
 fn register(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> CallResult {
     require(caller, Caps::SCHEME_PROVIDE)?;
     let (mem, state) = memory_and_state(caller)?;
-    let name = std::str::from_utf8(&mem[guest_range(mem.len(), ptr, len)?]).map_err(|_| EINVAL)?.to_string();
+    let name = std::str::from_utf8(&mem[guest_range(mem.len(), ptr, len)?])
+        .map_err(|_| Errno::InvalidArgument)?
+        .to_string();
     if state.handles.len() >= state.handles.capacity() {
-        return Err(wasmd_abi::errno::EMFILE);
+        return Err(Errno::TooManyHandles);
     }
     state.env.schemes.lock().unwrap_or_else(|e| e.into_inner()).register(&name, state.pid)?;
     let handle = state.handles.insert(HandleObject::Scheme(name), Rights::ALL)?;
     Ok(i64::from(handle))
 }
 
-fn next(caller: &mut Ctx<'_>, handle: i32, buf: i32, cap: i32) -> Result<Result<i64, Syscall>, i32> {
+fn next(caller: &mut Ctx<'_>, handle: i32, buf: i32, cap: i32) -> Result<Result<i64, Syscall>, Errno> {
     let (mem, state) = memory_and_state(caller)?;
     let name = scheme_name(state, handle)?;
     let buf = GuestBuf::decode(mem.len(), buf, cap)?;

@@ -5,11 +5,12 @@
 //! region's words.
 
 use std::sync::Arc;
+use wasmd_abi::Errno;
 
-use wasmd_abi::errno::{ENOSPC, EPERM, ESRCH};
 use wasmd_abi::Rights;
 
 use crate::caller::{Caller, SyscallOutcome};
+use crate::continuation::returning;
 use crate::manager::{Continuation, ProcessManager, RegionNotifier};
 use crate::owner::Owner;
 use crate::process::{BlockOn, HandleObject, MAX_PENDING_SHARES, SHARES_FROM_OTHERS, SHARES_PER_SENDER};
@@ -92,8 +93,8 @@ impl ProcessManager {
         self.workers.submit(pid, token, move || {
             let memory = platform.create_shared_memory(size as usize);
             let then: Continuation = Box::new(move |pm, caller| match memory {
-                Ok(memory) => SyscallOutcome::Return(pm.finish_region_alloc(caller, memory, reserved)),
-                Err(e) => SyscallOutcome::error(e),
+                Ok(memory) => returning(pm.finish_region_alloc(caller, memory, reserved)),
+                Err(e) => SyscallOutcome::error(Errno::from_errno(e)),
             });
             then
         });
@@ -107,18 +108,14 @@ impl ProcessManager {
         caller: &mut Caller<'_>,
         memory: Box<dyn SharedMemory>,
         reserved: Reservation,
-    ) -> i64 {
+    ) -> Result<i64, Errno> {
         let owner = reserved.owner;
         let region = self.new_region(caller.pid(), owner, reserved.keep(), memory);
         let size = region.len() as u64;
         let state = caller.state_mut();
-        match state.handles.insert(HandleObject::Region(region), Rights::ALL) {
-            Ok(handle) => {
-                crate::process::lock(&state.regions).bytes += size;
-                i64::from(handle)
-            }
-            Err(e) => -i64::from(e),
-        }
+        let handle = state.handles.insert(HandleObject::Region(region), Rights::ALL)?;
+        crate::process::lock(&state.regions).bytes += size;
+        Ok(i64::from(handle))
     }
 
     /// `region_share`: queue the region for `pid` to attach. Only along
@@ -139,13 +136,17 @@ impl ProcessManager {
         let id = region.id() as i64;
         let related = pid == me || self.is_ancestor(pid, me) || self.may_control(me, pid);
         if !related {
-            return SyscallOutcome::error(if self.procs.contains(pid) { EPERM } else { ESRCH });
+            return SyscallOutcome::error(if self.procs.contains(pid) {
+                Errno::PermissionDenied
+            } else {
+                Errno::NoSuchProcess
+            });
         }
         let from = me;
         // The target may be running on another scheduler thread: its
         // region accounting is reachable through the record.
         let Some(target) = self.procs.get(pid).filter(|p| !p.is_exited()) else {
-            return SyscallOutcome::error(ESRCH);
+            return SyscallOutcome::error(Errno::NoSuchProcess);
         };
         let parent = target.parent;
         let mut state = crate::process::lock(&target.regions);
@@ -158,7 +159,7 @@ impl ProcessManager {
                 && pending.iter().filter(|s| Some(s.from) != parent).count() < SHARES_FROM_OTHERS
         };
         if !room || state.bytes.saturating_add(size) > state.max_bytes {
-            return SyscallOutcome::error(ENOSPC);
+            return SyscallOutcome::error(Errno::NoSpace);
         }
         state.bytes += size;
         state.pending_shares.push(crate::process::PendingShare { region, rights, from });

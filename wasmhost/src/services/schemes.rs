@@ -6,6 +6,7 @@
 use crate::guest_scheme::{self, SchemeEvent};
 use crate::manager::ProcessManager;
 use crate::process::BlockOn;
+use wasmd_abi::Errno;
 
 impl ProcessManager {
     /// Hands queued requests to providers parked in `scheme_next`.
@@ -34,8 +35,8 @@ impl ProcessManager {
 
     /// Sends a request to the guest scheme `name` on behalf of the
     /// embedder; the reply comes from [`Self::take_scheme_replies`] under
-    /// the returned tag (`ENOENT`: no such scheme).
-    pub fn scheme_request(&mut self, name: &str, op: wasmd_abi::scheme::SchemeOp<'_>) -> Result<u64, i32> {
+    /// the returned tag (`Errno::NotFound`: no such scheme).
+    pub fn scheme_request(&mut self, name: &str, op: wasmd_abi::scheme::SchemeOp<'_>) -> Result<u64, Errno> {
         self.schemes().submit(name, 0, op, guest_scheme::Origin::External)
     }
 

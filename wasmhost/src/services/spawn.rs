@@ -7,14 +7,15 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use wasmd_abi::Errno;
 
-use wasmd_abi::errno::{EAGAIN, EPERM, ESRCH};
 use wasmd_abi::msg;
 use wasmd_abi::{Caps, ExitStatus};
 use wasmi::errors::ErrorKind;
 use wasmi::{Linker, Store};
 
 use crate::caller::{Caller, SyscallOutcome};
+use crate::continuation::returning;
 use crate::error::SpawnError;
 use crate::handles::HandleTable;
 use crate::limits::{Limits, MemoryLimiter};
@@ -206,22 +207,21 @@ impl ProcessManager {
 
     pub(crate) fn sys_spawn(&mut self, caller: &mut Caller<'_>, call: SpawnCall) -> SyscallOutcome {
         let me = caller.pid();
-        let Some(proc) = self.procs.get(me) else { return SyscallOutcome::error(ESRCH) };
+        let Some(proc) = self.procs.get(me) else { return SyscallOutcome::error(Errno::NoSuchProcess) };
         let caps = call.caps.unwrap_or(proc.caps);
         if !proc.caps.contains(caps) {
-            return SyscallOutcome::error(EPERM);
+            return SyscallOutcome::error(Errno::PermissionDenied);
         }
         // Refuse limits above the caller's now, before any loading.
         if proc.limits.narrow(&call.limits, proc.fuel_left()).is_err() {
-            return SyscallOutcome::error(EPERM);
+            return SyscallOutcome::error(Errno::PermissionDenied);
         }
         let base = proc.module_path.as_deref().and_then(Path::parent).map(Path::to_path_buf);
         let resolved = SpawnCall { caps: Some(caps), ..call };
         match &resolved.module {
             SpawnModule::Bytes(bytes) => {
                 if let Some(module) = self.modules.get(&ModuleCache::hash(bytes)) {
-                    let value = self.spawn_child(caller, module, None, resolved);
-                    return SyscallOutcome::Return(value);
+                    return returning(self.spawn_child(caller, module, None, resolved));
                 }
                 let bytes = bytes.clone();
                 let cache = self.modules.clone();
@@ -257,10 +257,10 @@ impl ProcessManager {
             let loaded = load();
             let then: Continuation =
                 Box::new(move |pm: &mut ProcessManager, caller: &mut Caller<'_>| match loaded {
-                    Ok((module, path)) => SyscallOutcome::Return(pm.spawn_child(caller, module, path, spawn)),
+                    Ok((module, path)) => returning(pm.spawn_child(caller, module, path, spawn)),
                     Err(e) => {
                         log::info!("pid {}: spawn failed: {e}", caller.pid());
-                        SyscallOutcome::error(e.errno())
+                        SyscallOutcome::error(Errno::from_errno(e.errno()))
                     }
                 });
             then
@@ -268,24 +268,21 @@ impl ProcessManager {
         SyscallOutcome::Park(BlockOn::Pending { token })
     }
 
-    /// Spawns a child of `caller`; returns its pid or `-errno`.
+    /// Spawns a child of `caller`; returns its pid.
     fn spawn_child(
         &mut self,
         caller: &mut Caller<'_>,
         module: Arc<CompiledModule>,
         path: Option<std::path::PathBuf>,
         call: SpawnCall,
-    ) -> i64 {
+    ) -> Result<i64, Errno> {
         let me = caller.pid();
-        let Some(proc) = self.procs.get(me) else { return -i64::from(ESRCH) };
+        let proc = self.procs.get(me).ok_or(Errno::NoSuchProcess)?;
         if proc.children.len() >= self.config.max_children {
-            return -i64::from(EAGAIN);
+            return Err(Errno::WouldBlock);
         }
         let tree = proc.tree;
-        let opts = match child_options(proc, caller, path, &call) {
-            Ok(o) => o,
-            Err(e) => return -i64::from(e),
-        };
+        let opts = child_options(proc, caller, path, &call)?;
         match self.spawn_in(module, opts, Some(tree)) {
             Ok(child) => {
                 if let Some(proc) = self.procs.get_mut(me) {
@@ -298,11 +295,11 @@ impl ProcessManager {
                         held.pending_shares.push(crate::process::PendingShare { region, rights, from: me });
                     }
                 }
-                i64::from(child)
+                Ok(i64::from(child))
             }
             Err(e) => {
                 log::info!("pid {me}: spawn failed: {e}");
-                -i64::from(e.errno())
+                Err(Errno::from_errno(e.errno()))
             }
         }
     }
@@ -314,8 +311,8 @@ fn child_options(
     caller: &Caller<'_>,
     path: Option<std::path::PathBuf>,
     call: &SpawnCall,
-) -> Result<SpawnOptions, i32> {
-    let limits = proc.limits.narrow(&call.limits, proc.fuel_left()).map_err(|_| EPERM)?;
+) -> Result<SpawnOptions, Errno> {
+    let limits = proc.limits.narrow(&call.limits, proc.fuel_left()).map_err(|_| Errno::PermissionDenied)?;
     let name = match &path {
         Some(p) => p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "wasm".into()),
         None => call.args.first().cloned().unwrap_or_else(|| "wasm".into()),
@@ -324,7 +321,7 @@ fn child_options(
     let namespace = match &call.namespace {
         None => parent_ns.to_vec(),
         Some(asked) if asked.iter().all(|g| parent_ns.iter().any(|p| g.within(p))) => asked.clone(),
-        Some(_) => return Err(EPERM),
+        Some(_) => return Err(Errno::PermissionDenied),
     };
     Ok(SpawnOptions {
         name,

@@ -4,8 +4,8 @@
 //! and providers' replies checked to be of the kind the request expects.
 
 use std::sync::Arc;
+use wasmd_abi::Errno;
 
-use wasmd_abi::errno::{EINVAL, EIO, ERANGE};
 use wasmd_abi::msg;
 use wasmd_abi::scheme::{DirEntry, Stat};
 use wasmd_abi::Rights;
@@ -25,16 +25,16 @@ pub(super) fn page(all: &[(String, u8)], from: u64) -> Vec<(String, u8)> {
     all[start..(start + PAGE_ENTRIES).min(all.len())].to_vec()
 }
 
-/// Moves a file position by `n`: `EIO` rather than wrapping.
-pub(super) fn advance(pos: &mut u64, n: u64) -> Result<(), i32> {
-    *pos = pos.checked_add(n).ok_or(EIO)?;
+/// Moves a file position by `n`: `Errno::Io` rather than wrapping.
+pub(super) fn advance(pos: &mut u64, n: u64) -> Result<(), Errno> {
+    *pos = pos.checked_add(n).ok_or(Errno::Io)?;
     Ok(())
 }
 
 /// As many of `entries` as fit in `cap` bytes, encoded (postcard
-/// `Vec<DirEntry>`), and how many: `ERANGE` when entries remain but not
+/// `Vec<DirEntry>`), and how many: `Errno::OutOfRange` when entries remain but not
 /// even the first fits. Linear: each entry is sized once.
-pub(super) fn dirents_page(entries: &[(String, u8)], cap: usize) -> Result<(Vec<u8>, usize), i32> {
+pub(super) fn dirents_page(entries: &[(String, u8)], cap: usize) -> Result<(Vec<u8>, usize), Errno> {
     fn entry((name, kind): &(String, u8)) -> DirEntry<'_> {
         DirEntry { ino: 0, next: 0, kind: *kind, name }
     }
@@ -51,7 +51,7 @@ pub(super) fn dirents_page(entries: &[(String, u8)], cap: usize) -> Result<(Vec<
         taken += 1;
     }
     if taken == 0 && !entries.is_empty() {
-        return Err(ERANGE);
+        return Err(Errno::OutOfRange);
     }
     let page: Vec<DirEntry<'_>> = entries[..taken].iter().map(entry).collect();
     Ok((msg::encode(&page), taken))
@@ -67,51 +67,55 @@ pub(super) fn with_file(caller: &mut Caller<'_>, handle: u32, f: impl FnOnce(&mu
 }
 
 /// The value a provider's reply carries for a request answered by a
-/// number; any other kind of reply is a lie (`EIO`).
-pub(super) fn reply_value(reply: Reply) -> Result<u64, i32> {
+/// number; any other kind of reply is a lie (`Errno::Io`).
+pub(super) fn reply_value(reply: Reply) -> Result<u64, Errno> {
     match reply {
         Reply::Value(v) => Ok(v),
         Reply::Error(e) => Err(e),
-        _ => Err(EIO),
+        _ => Err(Errno::Io),
     }
 }
 
 /// The bytes of a provider's reply to a read.
-pub(super) fn reply_data(reply: Reply) -> Result<Vec<u8>, i32> {
+pub(super) fn reply_data(reply: Reply) -> Result<Vec<u8>, Errno> {
     match reply {
         Reply::Data(d) => Ok(d),
         Reply::Error(e) => Err(e),
-        _ => Err(EIO),
+        _ => Err(Errno::Io),
     }
 }
 
 /// The status in a provider's reply to an fstat.
-pub(super) fn reply_stat(reply: Reply) -> Result<Stat, i32> {
+pub(super) fn reply_stat(reply: Reply) -> Result<Stat, Errno> {
     match reply {
         Reply::Stat(s) => Ok(s),
         Reply::Error(e) => Err(e),
-        _ => Err(EIO),
+        _ => Err(Errno::Io),
     }
 }
 
 /// The entries in a provider's reply to a getdents.
-pub(super) fn reply_entries(reply: Reply) -> Result<Vec<(String, u8)>, i32> {
+pub(super) fn reply_entries(reply: Reply) -> Result<Vec<(String, u8)>, Errno> {
     match reply {
         Reply::Dirents(v) => Ok(v.into_iter().map(|e| (e.name, e.kind)).collect()),
         Reply::Error(e) => Err(e),
-        _ => Err(EIO),
+        _ => Err(Errno::Io),
     }
 }
 
 /// A continuation computing the hostcall's value for its caller.
 pub(super) fn then(
-    f: impl FnOnce(&mut ProcessManager, &mut Caller<'_>) -> Result<i64, i32> + Send + 'static,
+    f: impl FnOnce(&mut ProcessManager, &mut Caller<'_>) -> Result<i64, Errno> + Send + 'static,
 ) -> Continuation {
     Box::new(move |pm, caller| returning(f(pm, caller)))
 }
 
 /// A new handle for an opened object, with the open's rights.
-pub(super) fn new_handle(caller: &mut Caller<'_>, object: HandleObject, rights: Rights) -> Result<i64, i32> {
+pub(super) fn new_handle(
+    caller: &mut Caller<'_>,
+    object: HandleObject,
+    rights: Rights,
+) -> Result<i64, Errno> {
     let handle = caller.state_mut().handles.insert(object, rights)?;
     Ok(i64::from(handle))
 }
@@ -121,7 +125,7 @@ pub(super) fn new_file(target: FileTarget) -> HandleObject {
 }
 
 // Answers come from other guests (providers) and the OS: longer data
-// than asked for, or a count above what was written, is a lie and `EIO`;
+// than asked for, or a count above what was written, is a lie and `Errno::Io`;
 // nothing is written then.
 
 pub(super) fn finish_read(
@@ -129,16 +133,16 @@ pub(super) fn finish_read(
     handle: u32,
     buf: GuestBuf,
     data: Vec<u8>,
-) -> Result<i64, i32> {
-    let n = caller.write(buf, &data).map_err(|_| EIO)?;
+) -> Result<i64, Errno> {
+    let n = caller.write(buf, &data).map_err(|_| Errno::Io)?;
     let mut moved = Ok(());
     with_file(caller, handle, |f| moved = advance(&mut f.pos, n as u64));
     moved.map(|()| n as i64)
 }
 
-pub(super) fn finish_write(caller: &mut Caller<'_>, handle: u32, asked: usize, n: u64) -> Result<i64, i32> {
+pub(super) fn finish_write(caller: &mut Caller<'_>, handle: u32, asked: usize, n: u64) -> Result<i64, Errno> {
     if n > asked as u64 {
-        return Err(EIO);
+        return Err(Errno::Io);
     }
     let mut moved = Ok(());
     with_file(caller, handle, |f| moved = advance(&mut f.pos, n));
@@ -150,15 +154,15 @@ pub(super) fn finish_seek_end(
     handle: u32,
     offset: i64,
     size: u64,
-) -> Result<i64, i32> {
-    let size = i64::try_from(size).map_err(|_| EIO)?;
-    let pos = size.checked_add(offset).filter(|p| *p >= 0).ok_or(EINVAL)?;
+) -> Result<i64, Errno> {
+    let size = i64::try_from(size).map_err(|_| Errno::Io)?;
+    let pos = size.checked_add(offset).filter(|p| *p >= 0).ok_or(Errno::InvalidArgument)?;
     with_file(caller, handle, |f| f.pos = pos as u64);
     Ok(pos)
 }
 
-pub(super) fn finish_fstat(caller: &mut Caller<'_>, buf: GuestBuf, stat: Stat) -> Result<i64, i32> {
-    caller.write(buf, &msg::encode(&stat)).map(|n| n as i64).map_err(|_| ERANGE)
+pub(super) fn finish_fstat(caller: &mut Caller<'_>, buf: GuestBuf, stat: Stat) -> Result<i64, Errno> {
+    caller.write(buf, &msg::encode(&stat)).map(|n| n as i64).map_err(|_| Errno::OutOfRange)
 }
 
 pub(super) fn finish_getdents(
@@ -166,9 +170,9 @@ pub(super) fn finish_getdents(
     handle: u32,
     buf: GuestBuf,
     entries: &[(String, u8)],
-) -> Result<i64, i32> {
+) -> Result<i64, Errno> {
     let (bytes, taken) = dirents_page(entries, buf.len())?;
-    caller.write(buf, &bytes).map_err(|_| ERANGE)?;
+    caller.write(buf, &bytes).map_err(|_| Errno::OutOfRange)?;
     with_file(caller, handle, |f| f.dir_pos += taken as u64);
     Ok(taken as i64)
 }
@@ -180,7 +184,7 @@ pub(super) fn finish_listing(
     handle: u32,
     buf: GuestBuf,
     all: Arc<Vec<(String, u8)>>,
-) -> Result<i64, i32> {
+) -> Result<i64, Errno> {
     let entries = page(&all, file(caller, handle, Rights(0))?.dir_pos);
     with_file(caller, handle, |f| f.listing = Some(all));
     finish_getdents(caller, handle, buf, &entries)

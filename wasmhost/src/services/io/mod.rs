@@ -18,12 +18,12 @@
 //! create a handle, copy data into guest memory and advance the file
 //! position, encode a status or directory entries. An I/O job builds it
 //! from what the OS returned; a provider's reply is checked to be of the
-//! kind the request expects (another kind is `EIO`); the poller's
+//! kind the request expects (another kind is `Errno::Io`); the poller's
 //! continuation makes a socket attempt again.
 
 use std::sync::Arc;
+use wasmd_abi::Errno;
 
-use wasmd_abi::errno::{EAGAIN, EBADF, EINVAL, EIO};
 use wasmd_abi::scheme::{flags, SchemeOp};
 use wasmd_abi::Rights;
 
@@ -61,21 +61,21 @@ fn access_rights(open_flags: u32) -> Rights {
 const SOCKET_RIGHTS: Rights = Rights::READ.union(Rights::WRITE);
 
 /// A handle's file, cloned, if the handle holds `needed` (`READ` to read,
-/// `WRITE` to write): `EBADF` otherwise, as for a file not open for that.
-pub(super) fn file(caller: &Caller<'_>, handle: u32, needed: Rights) -> Result<FileHandle, i32> {
+/// `WRITE` to write): `Errno::BadHandle` otherwise, as for a file not open for that.
+pub(super) fn file(caller: &Caller<'_>, handle: u32, needed: Rights) -> Result<FileHandle, Errno> {
     let state = caller.state();
-    match &state.handles.get(handle, needed).map_err(|_| EBADF)?.object {
+    match &state.handles.get(handle, needed).map_err(|_| Errno::BadHandle)?.object {
         HandleObject::File(f) => Ok(f.clone()),
-        _ => Err(EBADF),
+        _ => Err(Errno::BadHandle),
     }
 }
 
 /// A handle's socket.
-fn socket(caller: &Caller<'_>, handle: u32) -> Result<Arc<dyn HostSocket>, i32> {
+fn socket(caller: &Caller<'_>, handle: u32) -> Result<Arc<dyn HostSocket>, Errno> {
     let state = caller.state();
     match &state.handles.get(handle, Rights(0))?.object {
         HandleObject::Socket(s) => Ok(s.clone()),
-        _ => Err(EBADF),
+        _ => Err(Errno::BadHandle),
     }
 }
 
@@ -93,9 +93,9 @@ impl ProcessManager {
         scheme: &str,
         op: SchemeOp<'_>,
         then: impl FnOnce(Reply) -> Continuation + Send + 'static,
-    ) -> Result<SyscallOutcome, i32> {
+    ) -> Result<SyscallOutcome, Errno> {
         let token = self.sched.token();
-        self.schemes().submit(scheme, pid, op, Origin::Guest { pid, token }).map_err(|_| EIO)?;
+        self.schemes().submit(scheme, pid, op, Origin::Guest { pid, token }).map_err(|_| Errno::Io)?;
         self.pend_reply(pid, token, Box::new(then));
         Ok(SyscallOutcome::Park(BlockOn::Pending { token }))
     }
@@ -106,14 +106,14 @@ impl ProcessManager {
         &mut self,
         pid: Pid,
         job: impl FnOnce() -> Continuation + Send + 'static,
-    ) -> Result<SyscallOutcome, i32> {
+    ) -> Result<SyscallOutcome, Errno> {
         let token = self.pend_host(pid);
         self.workers.submit_io(pid, token, job);
         Ok(SyscallOutcome::Park(BlockOn::Pending { token }))
     }
 
     /// Starts an operation: answers it now, or sends it where it goes.
-    fn start_io(&mut self, caller: &mut Caller<'_>, req: IoRequest) -> Result<SyscallOutcome, i32> {
+    fn start_io(&mut self, caller: &mut Caller<'_>, req: IoRequest) -> Result<SyscallOutcome, Errno> {
         let pid = caller.pid();
         match req {
             IoRequest::Open { path, flags } => {
@@ -129,11 +129,11 @@ impl ProcessManager {
                     });
                 }
                 if path.scheme() == "tcp" || path.scheme() == "udp" {
-                    return Err(EINVAL);
+                    return Err(Errno::InvalidArgument);
                 }
                 let platform = self.env.platform.clone();
                 self.io_job(pid, move || {
-                    let opened = platform.fs_open(&path, flags);
+                    let opened = platform.fs_open(&path, flags).map_err(Errno::from_errno);
                     then(move |_, caller| new_handle(caller, new_file(FileTarget::Host(opened?)), rights))
                 })
             }
@@ -154,6 +154,7 @@ impl ProcessManager {
                             Err(e)
                         }
                     });
+                    let done = done.map_err(Errno::from_errno);
                     then(move |_, _| done.map(|()| 0))
                 })
             }
@@ -175,7 +176,7 @@ impl ProcessManager {
                 }
                 let platform = self.env.platform.clone();
                 self.io_job(pid, move || {
-                    let done = platform.fs_mkdir(&path);
+                    let done = platform.fs_mkdir(&path).map_err(Errno::from_errno);
                     then(move |_, _| done.map(|()| 0))
                 })
             }
@@ -191,7 +192,7 @@ impl ProcessManager {
                         })
                     }
                     FileTarget::Host(host) => self.io_job(pid, move || {
-                        let data = host.read_at(f.pos, len);
+                        let data = host.read_at(f.pos, len).map_err(Errno::from_errno);
                         then(move |_, caller| finish_read(caller, handle, buf, data?))
                     }),
                 }
@@ -208,7 +209,7 @@ impl ProcessManager {
                         })
                     }
                     FileTarget::Host(host) => self.io_job(pid, move || {
-                        let n = host.write_at(f.pos, &data);
+                        let n = host.write_at(f.pos, &data).map_err(Errno::from_errno);
                         then(move |_, caller| finish_write(caller, handle, asked, n? as u64))
                     }),
                 }
@@ -223,7 +224,7 @@ impl ProcessManager {
                         })
                     }
                     FileTarget::Host(host) => self.io_job(pid, move || {
-                        let size = host.stat().map(|s| s.size);
+                        let size = host.stat().map(|s| s.size).map_err(Errno::from_errno);
                         then(move |_, caller| finish_seek_end(caller, handle, offset, size?))
                     }),
                 }
@@ -238,7 +239,7 @@ impl ProcessManager {
                         })
                     }
                     FileTarget::Host(host) => self.io_job(pid, move || {
-                        let stat = host.stat();
+                        let stat = host.stat().map_err(Errno::from_errno);
                         then(move |_, caller| finish_fstat(caller, buf, stat?))
                     }),
                 }
@@ -258,7 +259,7 @@ impl ProcessManager {
                         Ok(returning(finish_getdents(caller, handle, buf, &page(all, f.dir_pos))))
                     }
                     FileTarget::Host(host) => self.io_job(pid, move || {
-                        let all = host.entries().map(Arc::new);
+                        let all = host.entries().map(Arc::new).map_err(Errno::from_errno);
                         then(move |_, caller| finish_listing(caller, handle, buf, all?))
                     }),
                 }
@@ -266,14 +267,14 @@ impl ProcessManager {
             IoRequest::Connect { path } => {
                 let platform = self.env.platform.clone();
                 self.io_job(pid, move || {
-                    let sock = platform.net_connect(path.scheme(), path.rest());
+                    let sock = platform.net_connect(path.scheme(), path.rest()).map_err(Errno::from_errno);
                     then(move |_, caller| new_handle(caller, HandleObject::Socket(sock?), SOCKET_RIGHTS))
                 })
             }
             IoRequest::Listen { path } => {
                 let platform = self.env.platform.clone();
                 self.io_job(pid, move || {
-                    let sock = platform.net_listen(path.scheme(), path.rest());
+                    let sock = platform.net_listen(path.scheme(), path.rest()).map_err(Errno::from_errno);
                     then(move |_, caller| new_handle(caller, HandleObject::Socket(sock?), SOCKET_RIGHTS))
                 })
             }
@@ -283,27 +284,29 @@ impl ProcessManager {
         }
     }
 
-    /// One non-blocking socket attempt; on `EAGAIN` the caller waits for
+    /// One non-blocking socket attempt; on `Errno::WouldBlock` the caller waits for
     /// readiness, and the poller's continuation makes the attempt again.
-    fn try_socket(&mut self, caller: &mut Caller<'_>, req: IoRequest) -> Result<SyscallOutcome, i32> {
+    fn try_socket(&mut self, caller: &mut Caller<'_>, req: IoRequest) -> Result<SyscallOutcome, Errno> {
         let (handle, writable) = match &req {
             IoRequest::Accept { handle } | IoRequest::Recv { handle, .. } => (*handle, false),
             IoRequest::Send { handle, .. } => (*handle, true),
-            _ => return Err(EINVAL),
+            _ => return Err(Errno::InvalidArgument),
         };
         let sock = socket(caller, handle)?;
         let attempt = match &req {
-            IoRequest::Accept { .. } => {
-                sock.accept().and_then(|s| new_handle(caller, HandleObject::Socket(s), SOCKET_RIGHTS))
-            }
-            IoRequest::Send { data, .. } => sock.send(data).map(|n| n as i64),
-            IoRequest::Recv { buf, .. } => {
-                sock.recv(buf.len()).and_then(|d| caller.write(*buf, &d).map(|n| n as i64).map_err(|_| EIO))
-            }
-            _ => return Err(EINVAL),
+            IoRequest::Accept { .. } => sock
+                .accept()
+                .map_err(Errno::from_errno)
+                .and_then(|s| new_handle(caller, HandleObject::Socket(s), SOCKET_RIGHTS)),
+            IoRequest::Send { data, .. } => sock.send(data).map(|n| n as i64).map_err(Errno::from_errno),
+            IoRequest::Recv { buf, .. } => sock
+                .recv(buf.len())
+                .map_err(Errno::from_errno)
+                .and_then(|d| caller.write(*buf, &d).map(|n| n as i64).map_err(|_| Errno::Io)),
+            _ => return Err(Errno::InvalidArgument),
         };
         match attempt {
-            Err(EAGAIN) => {
+            Err(Errno::WouldBlock) => {
                 let token = self.pend_host(caller.pid());
                 let retry: Continuation = Box::new(move |pm, caller| pm.sys_io(caller, req));
                 self.env.platform.net_wait(
