@@ -327,3 +327,14 @@ fn compiled_code_of_modules_no_longer_used_is_freed() {
     assert!(generations >= 5, "the test made {generations} generations");
     assert!(h.pm.modules().live_generations() <= 2, "{} engines alive", h.pm.modules().live_generations());
 }
+
+#[test]
+fn a_parent_gets_exactly_max_children_and_each_counts_once() {
+    let config = wasmhost::ManagerConfig { max_children: 5, ..Default::default() };
+    let mut h = Harness::with_config(config);
+    let pid = h.wat("spawn_many");
+    h.run_until_exit(pid, 10);
+    // One child counted twice would stop it at 3.
+    assert_eq!(h.status(pid), Some(ExitStatus::Exited(5)), "stderr: {}", h.stderr(pid));
+    assert_eq!(h.pm.pids().len(), 6);
+}

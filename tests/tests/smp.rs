@@ -192,3 +192,20 @@ fn a_fork_bomb_on_two_workers_fills_its_tree_and_no_more() {
     eventually("every process ends", 10, || k.lock().live() == 0);
     let _ = bomb;
 }
+
+#[test]
+fn parents_spawning_in_parallel_get_exactly_their_children() {
+    // Children are instantiated without the manager's lock, on the
+    // parents' workers at once; each parent still gets exactly
+    // `max_children` (one child counted twice would stop it at 4), and
+    // every child is in the table.
+    let config = ManagerConfig { sched_workers: 2, max_children: 7, ..ManagerConfig::default() };
+    let (k, _out) = kernel_with(config);
+    let parents: Vec<Pid> = (0..4).map(|_| spawn(&k, &wasmd_tests::wat("spawn_many"), &[])).collect();
+    for &parent in &parents {
+        assert_eq!(wait_exit(&k, parent, 20), ExitStatus::Exited(7), "parent {parent}");
+    }
+    let pm = k.lock();
+    assert_eq!(pm.pids().len(), 4 * 8);
+    assert_eq!(pm.live(), 0);
+}

@@ -1,33 +1,12 @@
 //! Callers: the process a syscall or a continuation acts for
 //! ([`Caller`]: its pid and store; its record stays in the process
-//! table), and what the handler decides ([`SyscallOutcome`]): resume the
-//! guest at once with a value, park it, requeue it, or end it.
+//! table).
 
-use wasmd_abi::{Errno, ExitStatus};
 use wasmi::Store;
 
 use crate::guest_buf::{GuestBuf, TooLong};
-use crate::process::{BlockOn, ProcessState};
+use crate::process::ProcessState;
 use crate::Pid;
-
-/// What a syscall handler decided.
-pub(crate) enum SyscallOutcome {
-    /// Resume the caller at once with this value.
-    Return(i64),
-    /// Requeue the caller at the back, returning 0.
-    Yield,
-    /// Park the caller.
-    Park(BlockOn),
-    /// End the caller.
-    Exit(ExitStatus),
-}
-
-impl SyscallOutcome {
-    /// Resume the caller with `-errno`.
-    pub(crate) fn error(errno: Errno) -> Self {
-        SyscallOutcome::Return(-i64::from(errno.errno()))
-    }
-}
 
 /// The process a syscall or a continuation acts for: its pid and its
 /// store. While the process runs, its turn holds the store; while a

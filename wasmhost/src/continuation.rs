@@ -19,14 +19,44 @@
 //! holds — a reserved region's bytes, a host file — is released by its
 //! own `Drop`).
 
-use crate::caller::{Caller, SyscallOutcome};
+use wasmd_abi::ExitStatus;
+
+use crate::caller::Caller;
 use crate::guest_scheme::Reply;
+use crate::process::BlockOn;
 use crate::Pid;
 use wasmd_abi::Errno;
 
+/// What a syscall handler (or a continuation) decided, for a process of
+/// the process manager `K`.
+pub(crate) enum Outcome<K> {
+    /// Resume the caller at once with this value.
+    Return(i64),
+    /// Requeue the caller at the back, returning 0.
+    Yield,
+    /// Park the caller.
+    Park(BlockOn),
+    /// End the caller.
+    Exit(ExitStatus),
+    /// Run this work without the manager's lock (the caller keeps its
+    /// turn meanwhile), then its continuation under the lock: costly
+    /// work that needs no shared state, such as instantiating a child.
+    Unlocked(Unlocked<K>),
+}
+
+impl<K> Outcome<K> {
+    /// Resume the caller with `-errno`.
+    pub(crate) fn error(errno: Errno) -> Self {
+        Outcome::Return(-i64::from(errno.errno()))
+    }
+}
+
 /// Finishes a parked wait: runs under the lock of the process manager
 /// `K` for the waiting process.
-pub(crate) type Continuation<K> = Box<dyn FnOnce(&mut K, &mut Caller<'_>) -> SyscallOutcome + Send>;
+pub(crate) type Continuation<K> = Box<dyn FnOnce(&mut K, &mut Caller<'_>) -> Outcome<K> + Send>;
+
+/// Work run without the lock (see [`Outcome::Unlocked`]).
+pub(crate) type Unlocked<K> = Box<dyn FnOnce() -> Continuation<K> + Send>;
 
 /// Turns a provider's reply into the continuation of the request it
 /// answers.
@@ -58,9 +88,9 @@ impl<K> Pending<K> {
 }
 
 /// A continuation that returns `value` (or an errno) to the process.
-pub(crate) fn returning(result: Result<i64, Errno>) -> SyscallOutcome {
+pub(crate) fn returning<K>(result: Result<i64, Errno>) -> Outcome<K> {
     match result {
-        Ok(v) => SyscallOutcome::Return(v),
-        Err(e) => SyscallOutcome::error(e),
+        Ok(v) => Outcome::Return(v),
+        Err(e) => Outcome::error(e),
     }
 }

@@ -9,8 +9,9 @@ use wasmd_abi::Errno;
 use wasmd_abi::msg;
 use wasmd_abi::{ExitStatus, ProcessInfo};
 
-use crate::caller::{Caller, SyscallOutcome};
+use crate::caller::Caller;
 use crate::guest_buf::GuestBuf;
+use crate::manager::SyscallOutcome;
 use crate::manager::{info_of, ProcessManager};
 use crate::process::BlockOn;
 use crate::syscall::Syscall;

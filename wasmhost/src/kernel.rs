@@ -30,7 +30,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::manager::ProcessManager;
-use crate::turn::run_slice;
+use crate::turn::{run_slice, Step};
 use crate::worker::Waker;
 
 /// How long an idle worker spins before it sleeps.
@@ -275,7 +275,21 @@ fn worker(shared: &Shared, id: usize) {
         let end = run_slice(&mut turn, &mut |turn, call, syscall| {
             let mut pm = shared.lock();
             pm.here = Some(id);
-            let next = pm.turn_syscall(turn, call, syscall);
+            let mut step = pm.turn_syscall(turn, call, syscall);
+            let next = loop {
+                match step {
+                    Step::Resume(call, value) => break Some((call, value)),
+                    Step::Ended => break None,
+                    Step::Unlocked(call, work) => {
+                        // The costly part of the syscall, in parallel.
+                        drop(pm);
+                        let then = work();
+                        pm = shared.lock();
+                        pm.here = Some(id);
+                        step = pm.turn_continue(turn, call, then);
+                    }
+                }
+            };
             let queued = !pm.sched.is_idle();
             drop(pm);
             if queued {

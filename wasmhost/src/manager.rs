@@ -148,7 +148,7 @@ pub type RegionNotifier = Arc<dyn Fn(&Region, u64, u32) -> u32 + Send + Sync>;
 pub struct ProcessManager {
     /// The hostcall linker of each live engine generation (see
     /// [`crate::module_cache`]), dropped with its generation.
-    pub(crate) linkers: HashMap<u64, (Weak<Generation>, Linker<ProcessState>)>,
+    pub(crate) linkers: HashMap<u64, (Weak<Generation>, Arc<Linker<ProcessState>>)>,
     pub(crate) modules: ModuleCache,
     pub(crate) env: Arc<HostEnv>,
     pub(crate) loader: Arc<dyn ModuleLoader>,
@@ -184,6 +184,10 @@ impl std::fmt::Debug for ProcessManager {
 /// Finishes a parked wait of a process of this manager (see
 /// [`crate::continuation`]).
 pub(crate) type Continuation = crate::continuation::Continuation<ProcessManager>;
+
+/// What a syscall of a process of this manager decided (see
+/// [`crate::continuation::Outcome`]).
+pub(crate) type SyscallOutcome = crate::continuation::Outcome<ProcessManager>;
 
 impl ProcessManager {
     /// A manager using `platform`, `loader` for module files and `output`

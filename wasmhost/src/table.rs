@@ -35,10 +35,29 @@ impl Keyed for Process {
 /// Every process record, live and exited-but-kept, by pid.
 pub(crate) type ProcessTable = PidTable<Process>;
 
+/// A slot of a [`PidTable`].
+#[derive(Debug)]
+enum Slot<T> {
+    Free,
+    /// Handed out by [`PidTable::alloc_pid`], its record not inserted yet.
+    Reserved(Pid),
+    Taken(Box<T>),
+}
+
+impl<T: Keyed> Slot<T> {
+    fn pid(&self) -> Option<Pid> {
+        match self {
+            Slot::Free => None,
+            Slot::Reserved(p) => Some(*p),
+            Slot::Taken(t) => Some(t.pid()),
+        }
+    }
+}
+
 /// Records by pid (see the module docs).
 #[derive(Debug)]
 pub(crate) struct PidTable<T> {
-    slots: Vec<Option<Box<T>>>,
+    slots: Vec<Slot<T>>,
     len: usize,
     /// The next pid to try.
     next: Pid,
@@ -46,7 +65,7 @@ pub(crate) struct PidTable<T> {
 
 impl<T> Default for PidTable<T> {
     fn default() -> Self {
-        Self { slots: (0..INITIAL_SLOTS).map(|_| None).collect(), len: 0, next: 1 }
+        Self { slots: (0..INITIAL_SLOTS).map(|_| Slot::Free).collect(), len: 0, next: 1 }
     }
 }
 
@@ -55,13 +74,13 @@ impl<T: Keyed> PidTable<T> {
         pid as usize & (self.slots.len() - 1)
     }
 
-    /// Records held.
+    /// Slots held (records and reserved pids).
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    /// A fresh pid whose slot is free (see the module docs); the caller
-    /// inserts its record before handing out another.
+    /// Reserves a fresh pid whose slot is free (see the module docs),
+    /// until its record is inserted or the pid released.
     pub(crate) fn alloc_pid(&mut self) -> Pid {
         if (self.len + 1) * 2 > self.slots.len() {
             self.grow();
@@ -69,7 +88,10 @@ impl<T: Keyed> PidTable<T> {
         loop {
             let pid = self.next;
             self.next = self.next.checked_add(1).unwrap_or(1);
-            if pid != 0 && self.slots[self.slot(pid)].is_none() {
+            let slot = self.slot(pid);
+            if pid != 0 && matches!(self.slots[slot], Slot::Free) {
+                self.slots[slot] = Slot::Reserved(pid);
+                self.len += 1;
                 return pid;
             }
         }
@@ -77,31 +99,53 @@ impl<T: Keyed> PidTable<T> {
 
     fn grow(&mut self) {
         let old = std::mem::take(&mut self.slots);
-        self.slots = (0..old.len() * 2).map(|_| None).collect();
-        for proc in old.into_iter().flatten() {
-            let slot = self.slot(proc.pid());
-            self.slots[slot] = Some(proc);
+        self.slots = (0..old.len() * 2).map(|_| Slot::Free).collect();
+        for entry in old {
+            if let Some(pid) = entry.pid() {
+                let slot = self.slot(pid);
+                self.slots[slot] = entry;
+            }
         }
     }
 
-    /// Adds the record of a pid from [`Self::alloc_pid`].
+    /// Fills the slot reserved for the record's pid by [`Self::alloc_pid`]
+    /// (a record whose pid is not reserved is dropped).
     pub(crate) fn insert(&mut self, proc: Box<T>) {
         let slot = self.slot(proc.pid());
-        debug_assert!(self.slots[slot].is_none(), "pid {} handed out over a live slot", proc.pid());
-        if self.slots[slot].replace(proc).is_none() {
-            self.len += 1;
+        debug_assert!(
+            matches!(self.slots[slot], Slot::Reserved(p) if p == proc.pid()),
+            "pid {} not reserved",
+            proc.pid()
+        );
+        if matches!(self.slots[slot], Slot::Reserved(p) if p == proc.pid()) {
+            self.slots[slot] = Slot::Taken(proc);
+        }
+    }
+
+    /// Gives back a reserved pid whose record will not come.
+    pub(crate) fn release(&mut self, pid: Pid) {
+        let slot = self.slot(pid);
+        if matches!(self.slots[slot], Slot::Reserved(p) if p == pid) {
+            self.slots[slot] = Slot::Free;
+            self.len -= 1;
         }
     }
 
     /// The record of `pid`.
     pub(crate) fn get(&self, pid: Pid) -> Option<&T> {
-        self.slots[self.slot(pid)].as_deref().filter(|p| p.pid() == pid)
+        match &self.slots[self.slot(pid)] {
+            Slot::Taken(t) if t.pid() == pid => Some(t),
+            _ => None,
+        }
     }
 
     /// The record of `pid`, to change it.
     pub(crate) fn get_mut(&mut self, pid: Pid) -> Option<&mut T> {
         let slot = self.slot(pid);
-        self.slots[slot].as_deref_mut().filter(|p| p.pid() == pid)
+        match &mut self.slots[slot] {
+            Slot::Taken(t) if t.pid() == pid => Some(t),
+            _ => None,
+        }
     }
 
     /// True when `pid` has a record.
@@ -114,12 +158,18 @@ impl<T: Keyed> PidTable<T> {
         let slot = self.slot(pid);
         self.get(pid)?;
         self.len -= 1;
-        self.slots[slot].take()
+        match std::mem::replace(&mut self.slots[slot], Slot::Free) {
+            Slot::Taken(t) => Some(t),
+            _ => None,
+        }
     }
 
     /// Every record, in slot order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
-        self.slots.iter().filter_map(|s| s.as_deref())
+        self.slots.iter().filter_map(|s| match s {
+            Slot::Taken(t) => Some(&**t),
+            _ => None,
+        })
     }
 }
 
@@ -182,6 +232,13 @@ mod tests {
         }
         assert_eq!(t.len(), 500 + 3000);
         assert_eq!(t.iter().count(), t.len());
+        // A reserved pid holds its slot but has no record until inserted.
+        let reserved = t.alloc_pid();
+        assert!(t.get(reserved).is_none());
+        assert_eq!(t.len(), 3501);
+        t.release(reserved);
+        assert_eq!(t.len(), 3500);
+        assert!(t.get(reserved).is_none());
         let mut all: Vec<Pid> = t.iter().map(|r| r.0).collect();
         all.sort_unstable();
         all.dedup();

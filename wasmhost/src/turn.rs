@@ -16,8 +16,10 @@ use wasmd_abi::Errno;
 use wasmd_abi::ExitStatus;
 use wasmi::{ResumableCall, ResumableCallHostTrap, Store, Val};
 
-use crate::caller::{Caller, SyscallOutcome};
-use crate::manager::{set_fuel, slice_for, trap_status, truncate, Deadlock, ProcessManager};
+use crate::caller::Caller;
+use crate::continuation::Unlocked;
+use crate::manager::SyscallOutcome;
+use crate::manager::{set_fuel, slice_for, trap_status, truncate, Continuation, Deadlock, ProcessManager};
 use crate::process::{BlockOn, Process, ProcessState, Resume, Sched, Stop};
 use crate::syscall::Syscall;
 use crate::Pid;
@@ -28,6 +30,16 @@ pub(crate) enum TurnEnd {
     Yield(wasmi::ResumableCallHostTrap),
     Park(wasmi::ResumableCallHostTrap, BlockOn),
     Exit(ExitStatus),
+}
+
+/// Where a syscall of a running turn leaves it.
+pub(crate) enum Step {
+    /// Resume the guest with this value.
+    Resume(ResumableCallHostTrap, i64),
+    /// Run this without the lock, then [`ProcessManager::turn_continue`].
+    Unlocked(ResumableCallHostTrap, Unlocked<ProcessManager>),
+    /// The turn ended (the process is back in the table).
+    Ended,
 }
 
 /// A process's turn: its execution state, out of the table while it runs
@@ -192,9 +204,17 @@ impl ProcessManager {
         let Some(mut turn) = self.begin_turn(pid) else {
             return false;
         };
-        if let Some(end) =
-            run_slice(&mut turn, &mut |turn, call, syscall| self.turn_syscall(turn, call, syscall))
-        {
+        let end = run_slice(&mut turn, &mut |turn, call, syscall| {
+            let mut step = self.turn_syscall(turn, call, syscall);
+            loop {
+                match step {
+                    Step::Resume(call, value) => return Some((call, value)),
+                    Step::Ended => return None,
+                    Step::Unlocked(call, work) => step = self.turn_continue(turn, call, work()),
+                }
+            }
+        });
+        if let Some(end) = end {
             self.end_turn(turn, end);
         }
         true
@@ -233,16 +253,16 @@ impl ProcessManager {
     }
 
     /// A syscall of a running turn, handled for its caller (whose record
-    /// stays in the table). The turn goes on with the returned value, or
-    /// ends here (parked, yielded, exited: `None`), in one step so no
-    /// wake-up is lost.
+    /// stays in the table). The turn goes on with a value, or does some
+    /// work without the lock first, or ends here (parked, yielded,
+    /// exited) in one step so no wake-up is lost.
     pub(crate) fn turn_syscall(
         &mut self,
         turn: &mut Turn,
         call: ResumableCallHostTrap,
         syscall: Syscall,
-    ) -> Option<(ResumableCallHostTrap, i64)> {
-        let proc = self.procs.get_mut(turn.pid)?;
+    ) -> Step {
+        let Some(proc) = self.procs.get_mut(turn.pid) else { return Step::Ended };
         account(proc, turn);
         let killed = proc.stop == Some(Stop::Kill);
         let outcome = match turn.store.as_mut() {
@@ -250,8 +270,33 @@ impl ProcessManager {
             Some(store) => self.syscall(&mut Caller::new(store), syscall),
             None => SyscallOutcome::Exit(ExitStatus::Trapped("internal: a turn without a store".into())),
         };
+        self.turn_outcome(turn, call, outcome)
+    }
+
+    /// Goes on with a syscall after its [`Step::Unlocked`] work: `then`
+    /// runs for the turn's caller under the lock.
+    pub(crate) fn turn_continue(
+        &mut self,
+        turn: &mut Turn,
+        call: ResumableCallHostTrap,
+        then: Continuation,
+    ) -> Step {
+        let outcome = match turn.store.as_mut() {
+            Some(store) => then(self, &mut Caller::new(store)),
+            None => SyscallOutcome::Exit(ExitStatus::Trapped("internal: a turn without a store".into())),
+        };
+        self.turn_outcome(turn, call, outcome)
+    }
+
+    fn turn_outcome(
+        &mut self,
+        turn: &mut Turn,
+        call: ResumableCallHostTrap,
+        outcome: SyscallOutcome,
+    ) -> Step {
         let end = match outcome {
-            SyscallOutcome::Return(value) => return Some((call, value)),
+            SyscallOutcome::Return(value) => return Step::Resume(call, value),
+            SyscallOutcome::Unlocked(work) => return Step::Unlocked(call, work),
             SyscallOutcome::Yield => TurnEnd::Yield(call),
             SyscallOutcome::Park(on) => TurnEnd::Park(call, on),
             SyscallOutcome::Exit(status) => TurnEnd::Exit(status),
@@ -260,7 +305,7 @@ impl ProcessManager {
             proc.store = turn.store.take();
         }
         self.close_turn(turn.pid, end);
-        None
+        Step::Ended
     }
 
     /// Ends a turn: its store goes back to the record, which takes the

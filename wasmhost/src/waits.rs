@@ -7,8 +7,8 @@
 //! request (see [`crate::continuation`]), run for the waiting process
 //! with its store lent from its record.
 
-use crate::caller::SyscallOutcome;
 use crate::continuation::{returning, Pending, ReplyThen};
+use crate::manager::SyscallOutcome;
 use crate::manager::{Continuation, ProcessManager};
 use crate::process::{BlockOn, Sched};
 use crate::worker::Completion;
@@ -72,7 +72,15 @@ impl ProcessManager {
         if !matches!(self.blocked_on(pid), Some(BlockOn::Pending { token: t }) if *t == token) {
             return;
         }
-        let Some(outcome) = self.with_caller(pid, |pm, caller| then(pm, caller)) else { return };
+        let finished = self.with_caller(pid, |pm, caller| {
+            let mut outcome = then(pm, caller);
+            // A parked process has no turn to do work without the lock in.
+            while let SyscallOutcome::Unlocked(work) = outcome {
+                outcome = work()(pm, caller);
+            }
+            outcome
+        });
+        let Some(outcome) = finished else { return };
         match outcome {
             SyscallOutcome::Return(value) => self.wake(pid, value),
             SyscallOutcome::Yield => self.wake(pid, 0),
@@ -85,6 +93,7 @@ impl ProcessManager {
                 }
             }
             SyscallOutcome::Exit(status) => self.end(pid, status),
+            SyscallOutcome::Unlocked(_) => {}
         }
     }
 }

@@ -9,8 +9,9 @@ use wasmd_abi::Errno;
 
 use wasmd_abi::Rights;
 
-use crate::caller::{Caller, SyscallOutcome};
+use crate::caller::Caller;
 use crate::continuation::returning;
+use crate::manager::SyscallOutcome;
 use crate::manager::{Continuation, ProcessManager, RegionNotifier};
 use crate::owner::Owner;
 use crate::process::{BlockOn, HandleObject, MAX_PENDING_SHARES, SHARES_FROM_OTHERS, SHARES_PER_SENDER};

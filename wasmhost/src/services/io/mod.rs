@@ -34,10 +34,11 @@ use finish::{
     new_handle, page, reply_data, reply_entries, reply_stat, reply_value, then,
 };
 
-use crate::caller::{Caller, SyscallOutcome};
+use crate::caller::Caller;
 use crate::continuation::returning;
 use crate::file::{FileHandle, FileTarget, IoRequest};
 use crate::guest_scheme::{Origin, Reply};
+use crate::manager::SyscallOutcome;
 use crate::manager::{Continuation, ProcessManager};
 use crate::platform::HostSocket;
 use crate::process::{BlockOn, HandleObject};

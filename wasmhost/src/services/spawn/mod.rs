@@ -1,0 +1,230 @@
+//! Spawning: a process made from a compiled module — for the embedder
+//! ([`ProcessManager::spawn`]) and for a guest's `spawn` syscall, whose
+//! module a worker loads and compiles first when it is not cached (the
+//! caller waits on a continuation meanwhile). A child's options narrow
+//! its parent's: capabilities, limits and namespace grants can only
+//! shrink.
+
+mod start;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use wasmd_abi::Errno;
+
+use wasmd_abi::Caps;
+
+use crate::caller::Caller;
+use crate::error::SpawnError;
+use crate::limits::Limits;
+use crate::manager::SyscallOutcome;
+use crate::manager::{Continuation, ProcessManager};
+use crate::module_cache::{CompiledModule, ModuleCache};
+use crate::owner::Owner;
+use crate::process::BlockOn;
+use crate::syscall::{SpawnCall, SpawnModule};
+use crate::Pid;
+
+/// How to spawn a process from a compiled module.
+#[derive(Debug, Clone)]
+pub struct SpawnOptions {
+    /// Display name.
+    pub name: String,
+    /// Arguments (by convention the first is the program name).
+    pub args: Vec<String>,
+    /// Capability set.
+    pub caps: Caps,
+    /// Limits.
+    pub limits: Limits,
+    /// Parent process, if any.
+    pub parent: Option<Pid>,
+    /// The module file, if it came from one.
+    pub module_path: Option<PathBuf>,
+    /// Namespace grants for fs and socket hostcalls.
+    pub namespace: Vec<crate::namespace::Grant>,
+    /// The user it acts for (its children too).
+    pub owner: Owner,
+}
+
+impl SpawnOptions {
+    /// Options with default limits and capabilities, no parent.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            args: Vec::new(),
+            caps: Caps::DEFAULT,
+            limits: Limits::default(),
+            parent: None,
+            module_path: None,
+            namespace: Vec::new(),
+            owner: Owner::ROOT,
+        }
+    }
+}
+
+/// A module loaded for the embedder: the compiled module and its file.
+pub type LoadResult = Result<(Arc<CompiledModule>, PathBuf), SpawnError>;
+
+impl ProcessManager {
+    /// Spawns a process running `module`. It starts on a later [`Self::run`].
+    ///
+    /// A start function that traps, exits or exceeds the memory limit still
+    /// gives a pid, of an already exited process; instantiation errors
+    /// (bad import types) are errors.
+    pub fn spawn(&mut self, module: Arc<CompiledModule>, opts: SpawnOptions) -> Result<Pid, SpawnError> {
+        let tree = opts.parent.and_then(|p| self.procs.get(p)).map(|p| p.tree);
+        let start = self.reserve_start(module, opts, tree)?;
+        self.commit_start(start.instantiate())
+    }
+
+    pub(crate) fn sys_spawn(&mut self, caller: &mut Caller<'_>, call: SpawnCall) -> SyscallOutcome {
+        let me = caller.pid();
+        let Some(proc) = self.procs.get(me) else { return SyscallOutcome::error(Errno::NoSuchProcess) };
+        let caps = call.caps.unwrap_or(proc.caps);
+        if !proc.caps.contains(caps) {
+            return SyscallOutcome::error(Errno::PermissionDenied);
+        }
+        // Refuse limits above the caller's now, before any loading.
+        if proc.limits.narrow(&call.limits, proc.fuel_left()).is_err() {
+            return SyscallOutcome::error(Errno::PermissionDenied);
+        }
+        let base = proc.module_path.as_deref().and_then(Path::parent).map(Path::to_path_buf);
+        let resolved = SpawnCall { caps: Some(caps), ..call };
+        match &resolved.module {
+            SpawnModule::Bytes(bytes) => {
+                if let Some(module) = self.modules.get(&ModuleCache::hash(bytes)) {
+                    return self.spawn_child(caller, module, None, resolved);
+                }
+                let bytes = bytes.clone();
+                let cache = self.modules.clone();
+                self.park_on_spawn_job(me, resolved, move || cache.compile(&bytes).map(|m| (m, None)))
+            }
+            SpawnModule::Path(path) => {
+                let path = path.clone();
+                let loader = self.loader.clone();
+                let cache = self.modules.clone();
+                self.park_on_spawn_job(me, resolved, move || {
+                    loader
+                        .load(base.as_deref(), &path)
+                        .map_err(Into::into)
+                        .and_then(|loaded| cache.compile(&loaded.bytes).map(|m| (m, Some(loaded.path))))
+                })
+            }
+        }
+    }
+
+    /// Parks `pid` until a worker has loaded and compiled the module
+    /// (`load`); the child is then spawned from the rest of `spawn`.
+    fn park_on_spawn_job(
+        &mut self,
+        pid: Pid,
+        mut spawn: SpawnCall,
+        load: impl FnOnce() -> Result<(Arc<CompiledModule>, Option<std::path::PathBuf>), SpawnError>
+            + Send
+            + 'static,
+    ) -> SyscallOutcome {
+        spawn.module = SpawnModule::Bytes(Vec::new());
+        let token = self.pend_host(pid);
+        self.workers.submit(pid, token, move || {
+            let loaded = load();
+            let then: Continuation =
+                Box::new(move |pm: &mut ProcessManager, caller: &mut Caller<'_>| match loaded {
+                    Ok((module, path)) => pm.spawn_child(caller, module, path, spawn),
+                    Err(e) => {
+                        log::info!("pid {}: spawn failed: {e}", caller.pid());
+                        SyscallOutcome::error(Errno::from_errno(e.errno()))
+                    }
+                });
+            then
+        });
+        SyscallOutcome::Park(BlockOn::Pending { token })
+    }
+
+    /// Spawns a child of `caller`; returns its pid.
+    fn spawn_child(
+        &mut self,
+        caller: &mut Caller<'_>,
+        module: Arc<CompiledModule>,
+        path: Option<std::path::PathBuf>,
+        call: SpawnCall,
+    ) -> SyscallOutcome {
+        let me = caller.pid();
+        let Some(proc) = self.procs.get(me) else { return SyscallOutcome::error(Errno::NoSuchProcess) };
+        if proc.children.len() >= self.config.max_children {
+            return SyscallOutcome::error(Errno::WouldBlock);
+        }
+        let tree = proc.tree;
+        let opts = match child_options(proc, caller, path, &call) {
+            Ok(opts) => opts,
+            Err(e) => return SyscallOutcome::error(e),
+        };
+        let start = match self.reserve_start(module, opts, Some(tree)) {
+            Ok(start) => start,
+            Err(e) => return spawn_failed(me, &e),
+        };
+        // Instantiating (and the start function) runs without the lock;
+        // the caller keeps its turn meanwhile.
+        let grants = call.grants;
+        SyscallOutcome::Unlocked(Box::new(move || {
+            let started = start.instantiate();
+            Box::new(move |pm: &mut ProcessManager, _: &mut Caller<'_>| match pm.commit_start(started) {
+                Ok(child) => {
+                    pm.grant_regions(me, child, grants);
+                    SyscallOutcome::Return(i64::from(child))
+                }
+                Err(e) => spawn_failed(me, &e),
+            })
+        }))
+    }
+
+    /// Queues the regions a spawn passes for its new `child` to attach.
+    fn grant_regions(
+        &mut self,
+        from: Pid,
+        child: Pid,
+        grants: Vec<(Arc<crate::region::Region>, wasmd_abi::Rights)>,
+    ) {
+        if let Some(child) = self.procs.get(child).filter(|c| !c.is_exited()) {
+            let mut held = crate::process::lock(&child.regions);
+            for (region, rights) in grants {
+                held.bytes += region.len() as u64;
+                held.pending_shares.push(crate::process::PendingShare { region, rights, from });
+            }
+        }
+    }
+}
+
+/// A spawn of `pid` failed with `e`.
+fn spawn_failed(pid: Pid, e: &SpawnError) -> SyscallOutcome {
+    log::info!("pid {pid}: spawn failed: {e}");
+    SyscallOutcome::error(Errno::from_errno(e.errno()))
+}
+
+/// The options of a child of `proc` (whose store is with `caller`).
+fn child_options(
+    proc: &crate::process::Process,
+    caller: &Caller<'_>,
+    path: Option<std::path::PathBuf>,
+    call: &SpawnCall,
+) -> Result<SpawnOptions, Errno> {
+    let limits = proc.limits.narrow(&call.limits, proc.fuel_left()).map_err(|_| Errno::PermissionDenied)?;
+    let name = match &path {
+        Some(p) => p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "wasm".into()),
+        None => call.args.first().cloned().unwrap_or_else(|| "wasm".into()),
+    };
+    let parent_ns = &caller.state().namespace;
+    let namespace = match &call.namespace {
+        None => parent_ns.to_vec(),
+        Some(asked) if asked.iter().all(|g| parent_ns.iter().any(|p| g.within(p))) => asked.clone(),
+        Some(_) => return Err(Errno::PermissionDenied),
+    };
+    Ok(SpawnOptions {
+        name,
+        args: call.args.clone(),
+        caps: call.caps.unwrap_or(proc.caps),
+        limits,
+        parent: Some(proc.pid),
+        module_path: path,
+        namespace,
+        owner: proc.owner,
+    })
+}

@@ -1,0 +1,229 @@
+//! Starting a process, in three steps so that the costly one runs
+//! without the manager's lock: [`ProcessManager::reserve_start`] (under
+//! the lock) checks the limits and reserves the pid and the process's
+//! place in its tree; [`Start::instantiate`] (anywhere) makes the store,
+//! instantiates the module and runs its start function; and
+//! [`ProcessManager::commit_start`] (under the lock again) puts the
+//! record in the table and queues the process. Every reservation is
+//! committed: a failed instantiation gives its pid and place back there.
+
+use std::sync::{Arc, Mutex};
+
+use wasmd_abi::msg;
+use wasmd_abi::ExitStatus;
+use wasmi::errors::ErrorKind;
+use wasmi::{Linker, Store};
+
+use super::SpawnOptions;
+use crate::error::SpawnError;
+use crate::handles::HandleTable;
+use crate::limits::MemoryLimiter;
+use crate::log::ProcessLog;
+use crate::manager::{set_fuel, slice_for, trap_status, ProcessManager};
+use crate::module_cache::{CompiledModule, Generation};
+use crate::process::{HostEnv, Process, ProcessState, RegionHoldings, Resume, Sched};
+use crate::syscall::Syscall;
+use crate::{hostcalls, Pid};
+
+/// A process being started: its pid and place in its tree are reserved.
+pub(crate) struct Start {
+    pid: Pid,
+    tree: Pid,
+    module: Arc<CompiledModule>,
+    opts: SpawnOptions,
+    linker: Arc<Linker<ProcessState>>,
+    env: Arc<HostEnv>,
+    log_capacity: usize,
+    slice_fuel: u64,
+}
+
+/// A started process, ready to be committed.
+pub(crate) struct Started {
+    start: Start,
+    outcome: Result<(Sched, Option<Store<ProcessState>>, u64), SpawnError>,
+    log: Arc<Mutex<ProcessLog>>,
+    regions: Arc<Mutex<RegionHoldings>>,
+}
+
+impl Start {
+    /// Makes the store, instantiates the module and runs its start
+    /// function (with one slice of fuel). Needs no lock.
+    pub(crate) fn instantiate(self) -> Started {
+        let opts = &self.opts;
+        let args: Vec<&str> = opts.args.iter().map(String::as_str).collect();
+        let account = self.env.memory.account(opts.owner.uid);
+        let log = Arc::new(Mutex::new(ProcessLog::with_budget(self.log_capacity, &account)));
+        let regions = Arc::new(Mutex::new(RegionHoldings {
+            pending_shares: Vec::new(),
+            bytes: 0,
+            max_bytes: opts.limits.max_region_bytes,
+        }));
+        let state = ProcessState {
+            pid: self.pid,
+            caps: opts.caps,
+            memory: None,
+            args: msg::encode(&args).into_boxed_slice(),
+            log: log.clone(),
+            env: self.env.clone(),
+            limiter: MemoryLimiter::new(opts.limits.max_pages, account),
+            syscall: None,
+            handles: HandleTable::new(opts.limits.max_handles),
+            regions: regions.clone(),
+            namespace: opts.namespace.clone().into(),
+        };
+        let mut store = Store::new(&self.module.generation.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let given = slice_for(self.slice_fuel, &opts.limits, 0, 0);
+        set_fuel(&mut store, given);
+        let instantiated = self.linker.instantiate_and_start(&mut store, &self.module.module);
+        let fuel_used = given - store.get_fuel().unwrap_or(0);
+        let outcome = match instantiated {
+            Ok(instance) => match instance.get_func(&store, wasmd_abi::hostcall::ENTRY) {
+                Some(entry) => {
+                    store.data_mut().memory = instance.get_memory(&store, wasmd_abi::hostcall::MEMORY);
+                    Ok((Sched::Ready(Resume::Start(entry)), Some(store), fuel_used))
+                }
+                None => Err(SpawnError::NoEntry),
+            },
+            Err(e) if matches!(e.kind(), ErrorKind::Linker(_) | ErrorKind::Instantiation(_)) => {
+                if store.data().limiter.hit {
+                    Ok((Sched::Exited(ExitStatus::MemoryLimit), None, fuel_used))
+                } else if store.data().limiter.budget_hit {
+                    Err(SpawnError::OutOfMemory)
+                } else {
+                    Err(SpawnError::Instantiate(e.to_string()))
+                }
+            }
+            Err(e) => {
+                let status = match store.data_mut().syscall.take() {
+                    Some(Syscall::Exit(code)) => ExitStatus::Exited(code),
+                    _ => trap_status(&store, &e),
+                };
+                Ok((Sched::Exited(status), None, fuel_used))
+            }
+        };
+        Started { start: self, outcome, log, regions }
+    }
+}
+
+impl ProcessManager {
+    /// Reserves a pid and a place in `tree` (a new tree of its own when
+    /// `None`) for a process running `module`, within the process table's
+    /// and the tree's limits. The reservation counts as a live process
+    /// until [`Self::commit_start`].
+    pub(crate) fn reserve_start(
+        &mut self,
+        module: Arc<CompiledModule>,
+        opts: SpawnOptions,
+        tree: Option<Pid>,
+    ) -> Result<Start, SpawnError> {
+        if self.live >= self.config.max_processes {
+            return Err(SpawnError::TooManyProcesses);
+        }
+        if tree.is_some_and(|t| self.trees.get(&t).is_some_and(|n| *n >= self.config.max_tree)) {
+            return Err(SpawnError::TooManyProcesses);
+        }
+        let pid = self.procs.alloc_pid();
+        let tree = tree.unwrap_or(pid);
+        self.live += 1;
+        *self.trees.entry(tree).or_insert(0) += 1;
+        Ok(Start {
+            pid,
+            tree,
+            linker: self.linker(&module.generation),
+            module,
+            opts,
+            env: self.env.clone(),
+            log_capacity: self.config.log_capacity,
+            slice_fuel: self.config.slice_fuel,
+        })
+    }
+
+    /// A reserved process no longer counts as live in its tree.
+    fn uncount(&mut self, tree: Pid) {
+        self.live -= 1;
+        if let Some(n) = self.trees.get_mut(&tree) {
+            *n -= 1;
+            if *n == 0 {
+                self.trees.remove(&tree);
+            }
+        }
+    }
+
+    /// Puts a started process in the table: queued to run, or kept as
+    /// exited when its start function ended it. Instantiation errors
+    /// (bad import types, no entry point) give the reservation back.
+    pub(crate) fn commit_start(&mut self, started: Started) -> Result<Pid, SpawnError> {
+        let Started { start, outcome, log, regions } = started;
+        let (pid, tree, opts, module) = (start.pid, start.tree, start.opts, start.module);
+        let (sched, store, fuel_used) = match outcome {
+            Ok(started) => started,
+            Err(e) => {
+                self.procs.release(pid);
+                self.uncount(tree);
+                return Err(e);
+            }
+        };
+        let exited = matches!(sched, Sched::Exited(_));
+        if exited {
+            // Ended by its start function: it keeps its pid, not its place.
+            self.uncount(tree);
+        }
+        let proc = Box::new(Process {
+            pid,
+            parent: opts.parent,
+            name: opts.name,
+            module_hash: module.hash_prefix(),
+            module: Some(module),
+            module_path: opts.module_path,
+            caps: opts.caps,
+            limits: opts.limits,
+            store: store.map(Box::new),
+            sched,
+            fuel_used,
+            exit_pages: 0,
+            log,
+            regions,
+            stop: None,
+            children: Vec::new(),
+            owner: opts.owner,
+            tree,
+        });
+        if let Some(parent) = opts.parent.and_then(|p| self.procs.get_mut(p)) {
+            parent.children.push(pid);
+        }
+        if exited {
+            *proc.log() = ProcessLog::new(0);
+            if let Some(status) = proc.status() {
+                self.env.output.exited(pid, status);
+            }
+            self.procs.insert(proc);
+            if opts.parent.is_none() {
+                self.retain_orphan(pid);
+            }
+        } else {
+            self.procs.insert(proc);
+            let home = self.home();
+            self.sched.push_ready(pid, home);
+        }
+        Ok(pid)
+    }
+
+    /// The hostcall linker for `generation`'s engine (made on first use;
+    /// the linkers of generations no module holds any more are dropped,
+    /// with their engines and code).
+    pub(crate) fn linker(&mut self, generation: &Arc<Generation>) -> Arc<Linker<ProcessState>> {
+        if let Some((_, linker)) = self.linkers.get(&generation.id) {
+            return linker.clone();
+        }
+        self.linkers.retain(|_, (g, _)| g.strong_count() > 0);
+        let mut linker = Linker::new(&generation.engine);
+        // Defining a fixed set of distinct names on a fresh linker cannot fail.
+        if let Err(e) = hostcalls::define(&mut linker) {
+            panic!("hostcall table is inconsistent: {e}");
+        }
+        let linker = Arc::new(linker);
+        self.linkers.insert(generation.id, (Arc::downgrade(generation), linker.clone()));
+        linker
+    }
+}
