@@ -136,8 +136,9 @@ fn channel_readers_and_writers_on_different_workers_lose_nothing() {
         }
     }
     assert_eq!(readers, 3);
-    let stats = k.stats();
-    assert!(stats.turns.iter().all(|t| *t > 0), "a worker ran nothing: {stats:?}");
+    // Which worker ran what is up to the OS's scheduling of the two
+    // threads (on a loaded machine one may run everything); that both
+    // run guests is checked with spinners, which cannot finish early.
 }
 
 #[test]
