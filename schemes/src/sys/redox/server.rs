@@ -50,6 +50,7 @@ use wasmhost::guest_scheme::SchemeEvent;
 
 use super::calls::{self, Call, Endpoint as Target, Shape, GUEST_ROOT};
 use crate::control::{Caller, Daemon, Poll, Token};
+use crate::sys::Config;
 
 /// Event-queue keys: the `wasm` socket, the wake-up pipe, the timer; guest
 /// scheme sockets count up from [`FIRST_GUEST`].
@@ -59,7 +60,8 @@ const TIMER: usize = 2;
 const FIRST_GUEST: usize = 16;
 
 /// Serves the `wasm` scheme and the guest schemes until a socket fails.
-pub fn serve(mut daemon: Daemon) -> std::io::Result<()> {
+/// Redox has no control socket: `_config`'s socket is not used.
+pub fn serve(mut daemon: Daemon, _config: &Config) -> std::io::Result<()> {
     let creation_cap =
         libredox::Fd::open("/scheme/namespace/scheme-creation-cap", flag::O_CLOEXEC, 0).map_err(lio)?;
     let socket = Socket::create_inner(creation_cap.raw(), true).map_err(io)?;
