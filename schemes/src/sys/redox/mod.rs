@@ -3,8 +3,9 @@
 //! - [`calls`]: the scheme protocol apart from the socket — which daemon
 //!   call each kernel request is and how its answer is written back.
 //!   OS-neutral, so it is compiled and tested on Linux as well.
-//! - `server`: the scheme sockets (`wasm` and one per guest scheme), the
-//!   event loop ([`serve`]), the registrar thread.
+//! - `server`: the scheme sockets (`wasm` and one per guest scheme) and
+//!   the event loop ([`serve`]); `registrar`: the thread that names guest
+//!   schemes in the namespace; `wake`: the wake-up pipe and the timer.
 //! - `platform`: [`OsPlatform`], shared memory as `/scheme/shm` objects.
 //! - `files`, `poller`: guests' OS files and sockets.
 //! - `client`: the client commands, on the files under `/scheme/wasm`.
@@ -19,7 +20,11 @@ mod platform;
 #[cfg(target_os = "redox")]
 mod poller;
 #[cfg(target_os = "redox")]
+mod registrar;
+#[cfg(target_os = "redox")]
 mod server;
+#[cfg(target_os = "redox")]
+mod wake;
 
 #[cfg(target_os = "redox")]
 pub use client::Client;
