@@ -12,8 +12,11 @@
 //!   `/scheme/wasm` on Redox);
 //! - [`current_owner`] and [`physical_memory`].
 //!
-//! Guests' sockets are written once outside `sys` ([`crate::sockets`]),
-//! with the TCP connect supplied by the backend. The rest of the crate is OS-neutral and is tested on
+//! What both backends share is written once outside `sys`: guests'
+//! sockets ([`crate::sockets`]), guests' OS files ([`crate::host_files`])
+//! and the readiness thread for guest sockets ([`crate::poller`]), each
+//! with its OS-specific part behind a small trait or function that the
+//! backend supplies. The rest of the crate is OS-neutral and is tested on
 //! Linux; so is the part of the Redox backend that handles requests apart
 //! from the socket (`redox::calls`, compiled on Linux for its tests).
 

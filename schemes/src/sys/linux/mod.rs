@@ -7,8 +7,8 @@
 //!   its ends; [`protocol`]: the wire format; [`client`]: the client
 //!   commands' side.
 //! - [`platform`]: [`OsPlatform`], regions as memfds; [`hostio`]: guests'
-//!   `file:` paths beneath the file root, TCP connects, the readiness
-//!   thread for guest sockets.
+//!   `file:` paths beneath the file root, TCP connects, the epoll
+//!   readiness queue behind [`crate::poller`].
 
 pub mod client;
 mod connection;

@@ -14,11 +14,13 @@ use wasmhost::namespace::GrantedPath;
 use wasmhost::region::SharedMemory;
 use wasmhost::{HostFile, HostSocket};
 
+use crate::poller::Poller;
+
 /// [`wasmhost::Platform`] on Linux.
 #[derive(Debug, Default)]
 pub struct OsPlatform {
     file_root: Option<super::hostio::FileRoot>,
-    poller: super::hostio::Poller,
+    poller: Poller<super::hostio::Epoll>,
 }
 
 impl OsPlatform {
@@ -31,7 +33,7 @@ impl OsPlatform {
     pub fn with_file_root(root: Option<&std::path::Path>) -> std::io::Result<Self> {
         Ok(Self {
             file_root: root.map(super::hostio::FileRoot::open).transpose()?,
-            poller: super::hostio::Poller::default(),
+            poller: Poller::default(),
         })
     }
 

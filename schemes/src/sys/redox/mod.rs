@@ -7,7 +7,9 @@
 //!   the event loop ([`serve`]); `registrar`: the thread that names guest
 //!   schemes in the namespace; `wake`: the wake-up pipe and the timer.
 //! - `platform`: [`OsPlatform`], shared memory as `/scheme/shm` objects.
-//! - `files`, `poller`: guests' OS files and sockets.
+//! - `files`: guests' OS files (the listing by path behind
+//!   [`crate::host_files`]); `poller`: the event queue behind
+//!   [`crate::poller`].
 //! - `client`: the client commands, on the files under `/scheme/wasm`.
 
 pub mod calls;
