@@ -27,7 +27,7 @@ fn fallback_socket() -> PathBuf {
 
 /// Where the control socket is: `config.socket` (`--socket`), else
 /// `$WASMD_SOCKET`, else `$XDG_RUNTIME_DIR/wasmd.sock`, else
-/// [`fallback_socket`].
+/// `/tmp/wasmd-UID/wasmd.sock`.
 pub fn path(config: &Config) -> PathBuf {
     if let Some(p) = &config.socket {
         return p.clone();

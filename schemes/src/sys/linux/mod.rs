@@ -2,7 +2,7 @@
 //! and benchmarks).
 //!
 //! - [`server`]: `wasmd daemon`'s control socket and event loop
-//!   ([`serve`]); [`connection`] and [`session`]: one client's buffers and
+//!   ([`serve`]); `connection` and [`session`]: one client's buffers and
 //!   requests; [`control_socket`]: where the socket is and who may be at
 //!   its ends; [`protocol`]: the wire format; [`client`]: the client
 //!   commands' side.

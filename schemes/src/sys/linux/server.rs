@@ -8,7 +8,7 @@
 //! that cannot be given at once (a read of a `run/` or `wait` file) is
 //! kept under a token and sent when [`Daemon::take_completions`] yields
 //! it. A client that disconnects has its files closed and its pending
-//! requests cancelled. Each client is bounded ([`super::connection`],
+//! requests cancelled. Each client is bounded (`connection.rs`,
 //! [`super::session`]); when the daemon runs out of file descriptors it
 //! stops accepting for a moment instead of spinning.
 

@@ -35,6 +35,18 @@ pub use platform::OsPlatform;
 #[cfg(target_os = "redox")]
 pub use server::serve;
 
+/// A `redox_syscall` error as an I/O error.
+#[cfg(target_os = "redox")]
+fn io(e: syscall::error::Error) -> std::io::Error {
+    std::io::Error::from_raw_os_error(e.errno)
+}
+
+/// A `libredox` error as an I/O error.
+#[cfg(target_os = "redox")]
+fn lio(e: libredox::error::Error) -> std::io::Error {
+    std::io::Error::from_raw_os_error(e.errno())
+}
+
 /// The `wasm` scheme's path (Redox has no control socket).
 #[cfg(target_os = "redox")]
 pub(crate) fn endpoint(_config: &crate::sys::Config) -> String {

@@ -48,6 +48,7 @@ use wasmhost::guest_scheme::SchemeEvent;
 use super::calls::{self, Call, Endpoint as Target, Shape, GUEST_ROOT};
 use super::registrar::Registrar;
 use super::wake::{Timer, WakePipe};
+use super::{io, lio};
 use crate::control::{Caller, Daemon, Poll, Token};
 use crate::sys::Config;
 
@@ -106,14 +107,6 @@ pub fn serve(mut daemon: Daemon, _config: &Config) -> std::io::Result<()> {
             wake_pipe.drain();
         }
     }
-}
-
-pub(super) fn io(e: Error) -> std::io::Error {
-    std::io::Error::from_raw_os_error(e.errno)
-}
-
-pub(super) fn lio(e: libredox::error::Error) -> std::io::Error {
-    std::io::Error::from_raw_os_error(e.errno())
 }
 
 /// Registers `wasm`: through init when it started us, else directly.

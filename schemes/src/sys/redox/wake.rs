@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use libredox::flag;
 
-use super::server::lio;
+use super::lio;
 
 /// The read end of the wake-up pipe (non-blocking).
 pub struct WakePipe {
