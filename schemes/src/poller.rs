@@ -95,3 +95,81 @@ impl<Q: ReadinessQueue> Poller<Q> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::sync::Condvar;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Armed descriptors, noticed as soon as they are armed; odd ones
+    /// cannot be armed.
+    #[derive(Default)]
+    struct ArmedAtOnce {
+        armed: Mutex<Vec<usize>>,
+        changed: Condvar,
+    }
+
+    impl ReadinessQueue for ArmedAtOnce {
+        fn create() -> std::io::Result<Self> {
+            Ok(Self::default())
+        }
+
+        fn arm(&self, fd: usize, _writable: bool) -> std::io::Result<()> {
+            if fd % 2 == 1 {
+                return Err(std::io::ErrorKind::InvalidInput.into());
+            }
+            self.armed.lock().unwrap().push(fd);
+            self.changed.notify_all();
+            Ok(())
+        }
+
+        fn wait(&self, ready: &mut Vec<usize>) -> std::io::Result<()> {
+            let mut armed = self.armed.lock().unwrap();
+            while armed.is_empty() {
+                armed = self.changed.wait(armed).unwrap();
+            }
+            ready.append(&mut armed);
+            Ok(())
+        }
+    }
+
+    #[derive(Debug)]
+    struct Descriptor(i64);
+
+    impl HostSocket for Descriptor {
+        fn accept(&self) -> Result<Arc<dyn HostSocket>, i32> {
+            Err(wasmd_abi::errno::EINVAL)
+        }
+        fn send(&self, _data: &[u8]) -> Result<usize, i32> {
+            Err(wasmd_abi::errno::EINVAL)
+        }
+        fn recv(&self, _len: usize) -> Result<Vec<u8>, i32> {
+            Err(wasmd_abi::errno::EINVAL)
+        }
+        fn local_addr(&self) -> String {
+            String::new()
+        }
+        fn raw_fd(&self) -> i64 {
+            self.0
+        }
+    }
+
+    #[test]
+    fn each_wait_is_called_back_once_and_one_that_cannot_be_watched_at_once() {
+        let poller = Poller::<ArmedAtOnce>::default();
+        let (tx, rx) = mpsc::channel();
+        for fd in [4, 6, 7] {
+            let tx = tx.clone();
+            let socket: Arc<dyn HostSocket> = Arc::new(Descriptor(fd));
+            poller.wait(&socket, fd == 6, Box::new(move || tx.send(fd).unwrap()));
+        }
+        let mut called: Vec<i64> =
+            (0..3).map(|_| rx.recv_timeout(Duration::from_secs(10)).expect("a callback")).collect();
+        called.sort();
+        assert_eq!(called, [4, 6, 7]);
+        assert!(rx.recv_timeout(Duration::from_millis(50)).is_err(), "a callback called twice");
+    }
+}

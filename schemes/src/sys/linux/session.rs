@@ -156,3 +156,67 @@ pub fn reply(result: Result<Output, i32>) -> Reply {
         Err(e) => Reply::Error(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use wasmd_abi::scheme::flags;
+
+    use super::*;
+
+    fn daemon() -> Daemon {
+        let platform = crate::sys::OsPlatform::with_file_root(None).unwrap();
+        Daemon::with_workers(Arc::new(platform), Arc::new(crate::loader::FsModuleLoader::new(Vec::new())), 0)
+    }
+
+    fn open(session: &mut Session, d: &mut Daemon, path: &str) -> Poll<Reply> {
+        session.handle(d, Request::Open { path: path.into(), flags: flags::O_RDONLY }, 1)
+    }
+
+    #[test]
+    fn a_client_reaches_only_the_files_it_opened() {
+        let mut d = daemon();
+        let (mut alice, mut bob) = (Session::new(Caller::ROOT), Session::new(Caller::ROOT));
+        let Poll::Ready(Ok(Reply::Fd(fd))) = open(&mut alice, &mut d, "/scheme/wasm/ps") else {
+            panic!("ps opens")
+        };
+        assert!(alice.fds().contains(&fd));
+        let read = |fd| Request::Read { fd, offset: 0, len: 64, nonblock: false };
+        assert!(matches!(bob.handle(&mut d, read(fd), 2), Poll::Ready(Err(EBADF))));
+        assert!(matches!(alice.handle(&mut d, read(fd), 3), Poll::Ready(Ok(Reply::Data(_)))));
+        assert!(matches!(alice.handle(&mut d, Request::Close { fd }, 4), Poll::Ready(Ok(Reply::Done))));
+        assert!(matches!(alice.handle(&mut d, read(fd), 5), Poll::Ready(Err(EBADF))));
+        assert!(alice.fds().is_empty());
+    }
+
+    #[test]
+    fn paths_outside_the_tree_and_guest_schemes_are_not_found() {
+        let mut d = daemon();
+        let mut s = Session::new(Caller::ROOT);
+        // Not under /scheme/NAME at all.
+        for path in ["/scheme/", "/tmp/x", ""] {
+            let opened = open(&mut s, &mut d, path);
+            assert!(matches!(opened, Poll::Ready(Err(ENOENT))), "{path}: {opened:?}");
+        }
+        // `wasmx` is not `wasm`: a guest scheme of that name (none here).
+        for path in ["/scheme/wasmx/ps", "/scheme/nosuch/x"] {
+            let opened = open(&mut s, &mut d, path);
+            assert!(matches!(opened, Poll::Ready(Err(_))), "{path}: {opened:?}");
+        }
+        assert!(s.fds().is_empty());
+    }
+
+    #[test]
+    fn a_client_holds_at_most_max_files() {
+        let mut d = daemon();
+        let mut s = Session::new(Caller::ROOT);
+        for _ in 0..MAX_FILES {
+            assert!(matches!(open(&mut s, &mut d, "/scheme/wasm/ps"), Poll::Ready(Ok(Reply::Fd(_)))));
+        }
+        assert!(matches!(open(&mut s, &mut d, "/scheme/wasm/ps"), Poll::Ready(Err(EMFILE))));
+        s.end(&mut d);
+        let mut again = Session::new(Caller::ROOT);
+        assert!(matches!(open(&mut again, &mut d, "/scheme/wasm/ps"), Poll::Ready(Ok(Reply::Fd(_)))));
+    }
+}
