@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmd::client::Client;
+use wasmd::sys::linux::client::Client;
 
 use crate::report::{Figure, Target};
 
@@ -28,7 +28,7 @@ pub fn daemon(socket: &Path) {
     let platform = wasmd::sys::OsPlatform::with_file_root(None).expect("platform");
     let loader = Arc::new(wasmd::loader::FsModuleLoader::new(Vec::new()));
     let daemon = wasmd::control::Daemon::with_platform(Arc::new(platform), loader);
-    if let Err(e) = wasmd::sys::serve(daemon, socket) {
+    if let Err(e) = wasmd::sys::serve(daemon, &wasmd::sys::Config::with_socket(socket)) {
         eprintln!("bench daemon: {e}");
     }
 }

@@ -41,7 +41,7 @@ fn files(path: &Path, out: &mut Vec<std::path::PathBuf>) {
 
 /// Well-formed request streams for `socket_protocol`.
 fn socket_seeds(dir: &Path) {
-    use wasmd::protocol::{frame, ClientMsg, Request};
+    use wasmd::sys::linux::protocol::{frame, ClientMsg, Request};
     std::fs::create_dir_all(dir).unwrap();
     let open = |id, path: &str, flags| ClientMsg { id, request: Request::Open { path: path.into(), flags } };
     let streams: Vec<Vec<ClientMsg>> = vec![

@@ -1,16 +1,20 @@
 //! # wasmd — the WebAssembly process manager daemon for Redox
 //!
 //! This crate holds the `wasmd` binary and everything around the
-//! OS-neutral process manager (`wasmhost`): the OS backends
-//! ([`sys`], Linux and Redox), the module loader, terminal output and the
+//! OS-neutral process manager (`wasmhost`): the control tree
+//! ([`control`]), the OS backends ([`sys`], Linux and Redox: everything
+//! that knows which OS it runs on, the Linux control socket, its protocol
+//! and client included), what both backends share ([`host_files`],
+//! [`poller`], [`sockets`]), the module loader, terminal output and the
 //! `run` command.
 
 pub mod client;
 pub mod control;
+pub mod host_files;
 pub mod loader;
 pub mod logger;
 pub mod output;
-pub mod protocol;
+pub mod poller;
 pub mod run;
 pub mod sockets;
 pub mod sys;

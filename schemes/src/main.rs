@@ -7,8 +7,9 @@ use std::io::Write;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use wasmd::client::{self, Client, ClientError};
+use wasmd::client::ClientError;
 use wasmd::run::{run, RunSpec};
+use wasmd::sys::{Client, Config};
 use wasmd_abi::{Caps, ExitStatus};
 use wasmhost::Limits;
 
@@ -259,15 +260,16 @@ fn print_bytes(bytes: &[u8]) -> Result<(), ClientError> {
     Ok(())
 }
 
-/// Runs a client command against the daemon's socket.
+/// Runs a client command against the daemon (Linux: its socket; Redox:
+/// `/scheme/wasm`).
 fn client(socket: Option<PathBuf>, f: impl FnOnce(&mut Client) -> Result<(), ClientError>) -> ExitCode {
-    let path = client::socket_path(socket);
-    let mut c = match Client::connect(&path) {
+    let config = Config { socket };
+    let mut c = match Client::connect_to(&config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!(
                 "wasmd: cannot reach the daemon at {}: {e} (is `wasmd daemon` running?)",
-                path.display()
+                config.endpoint()
             );
             return ExitCode::from(1);
         }
@@ -305,11 +307,11 @@ fn daemon(
     let pm = wasmhost::ProcessManager::new(config, Arc::new(platform), loader, Arc::new(wasmhost::NoOutput));
     let policy = wasmd::control::Policy::new(wasmd::sys::current_owner().uid);
     let daemon = wasmd::control::Daemon::new(pm, policy);
-    let path = client::socket_path(socket);
-    match wasmd::sys::serve(daemon, &path) {
+    let config = Config { socket };
+    match wasmd::sys::serve(daemon, &config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("wasmd: daemon on {}: {e}", wasmd::sys::endpoint(&path));
+            eprintln!("wasmd: daemon on {}: {e}", config.endpoint());
             ExitCode::from(1)
         }
     }

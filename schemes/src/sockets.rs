@@ -1,6 +1,6 @@
 //! Guest sockets over std's sockets, set non-blocking (portable: std
 //! sockets work on Linux and, through relibc, on Redox). Readiness comes
-//! from the OS backend's poller. Connecting runs on an I/O thread: names
+//! from [`crate::poller`]. Connecting runs on an I/O thread: names
 //! are resolved there, and the TCP handshake is started by the backend's
 //! `start_tcp` without waiting for it (Linux: a non-blocking `connect`;
 //! Redox: relibc's `connect`, which the netstack answers once the SYN is
@@ -13,46 +13,46 @@ use std::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
-use wasmd_abi::errno::{EAGAIN, EINVAL, EIO, ENOENT, EOPNOTSUPP};
+use wasmd_abi::errno::{EAGAIN, EINVAL, ENOENT, EOPNOTSUPP};
 use wasmhost::HostSocket;
 
 fn io_errno(e: std::io::Error) -> i32 {
     match e.kind() {
         ErrorKind::WouldBlock => EAGAIN,
-        _ => e.raw_os_error().unwrap_or(EIO),
+        _ => crate::host_files::errno(e),
     }
 }
 
 /// A guest's socket (std sockets, non-blocking).
 #[derive(Debug)]
-enum LinuxSocket {
+enum StdSocket {
     Tcp(TcpStream),
     Listener(TcpListener),
     Udp(UdpSocket),
 }
 
-impl HostSocket for LinuxSocket {
+impl HostSocket for StdSocket {
     fn accept(&self) -> Result<Arc<dyn HostSocket>, i32> {
-        let LinuxSocket::Listener(l) = self else { return Err(EINVAL) };
+        let StdSocket::Listener(l) = self else { return Err(EINVAL) };
         let (stream, _) = l.accept().map_err(io_errno)?;
         stream.set_nonblocking(true).map_err(io_errno)?;
-        Ok(Arc::new(LinuxSocket::Tcp(stream)))
+        Ok(Arc::new(StdSocket::Tcp(stream)))
     }
 
     fn send(&self, data: &[u8]) -> Result<usize, i32> {
         match self {
-            LinuxSocket::Tcp(s) => (&*s).write(data).map_err(io_errno),
-            LinuxSocket::Udp(s) => s.send(data).map_err(io_errno),
-            LinuxSocket::Listener(_) => Err(EOPNOTSUPP),
+            StdSocket::Tcp(s) => (&*s).write(data).map_err(io_errno),
+            StdSocket::Udp(s) => s.send(data).map_err(io_errno),
+            StdSocket::Listener(_) => Err(EOPNOTSUPP),
         }
     }
 
     fn recv(&self, len: usize) -> Result<Vec<u8>, i32> {
         let mut buf = vec![0u8; len];
         let n = match self {
-            LinuxSocket::Tcp(s) => (&*s).read(&mut buf).map_err(io_errno)?,
-            LinuxSocket::Udp(s) => s.recv(&mut buf).map_err(io_errno)?,
-            LinuxSocket::Listener(_) => return Err(EOPNOTSUPP),
+            StdSocket::Tcp(s) => (&*s).read(&mut buf).map_err(io_errno)?,
+            StdSocket::Udp(s) => s.recv(&mut buf).map_err(io_errno)?,
+            StdSocket::Listener(_) => return Err(EOPNOTSUPP),
         };
         buf.truncate(n);
         Ok(buf)
@@ -60,18 +60,18 @@ impl HostSocket for LinuxSocket {
 
     fn local_addr(&self) -> String {
         let addr = match self {
-            LinuxSocket::Tcp(s) => s.local_addr(),
-            LinuxSocket::Listener(l) => l.local_addr(),
-            LinuxSocket::Udp(s) => s.local_addr(),
+            StdSocket::Tcp(s) => s.local_addr(),
+            StdSocket::Listener(l) => l.local_addr(),
+            StdSocket::Udp(s) => s.local_addr(),
         };
         addr.map(|a| a.to_string()).unwrap_or_default()
     }
 
     fn raw_fd(&self) -> i64 {
         i64::from(match self {
-            LinuxSocket::Tcp(s) => s.as_raw_fd(),
-            LinuxSocket::Listener(l) => l.as_raw_fd(),
-            LinuxSocket::Udp(s) => s.as_raw_fd(),
+            StdSocket::Tcp(s) => s.as_raw_fd(),
+            StdSocket::Listener(l) => l.as_raw_fd(),
+            StdSocket::Udp(s) => s.as_raw_fd(),
         })
     }
 }
@@ -92,14 +92,14 @@ pub fn connect(
         "tcp" => {
             let s = start_tcp(target).map_err(io_errno)?;
             s.set_nonblocking(true).map_err(io_errno)?;
-            LinuxSocket::Tcp(s)
+            StdSocket::Tcp(s)
         }
         "udp" => {
             let any = if target.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
             let s = UdpSocket::bind(any).map_err(io_errno)?;
             s.connect(target).map_err(io_errno)?;
             s.set_nonblocking(true).map_err(io_errno)?;
-            LinuxSocket::Udp(s)
+            StdSocket::Udp(s)
         }
         _ => return Err(EINVAL),
     };
@@ -113,12 +113,12 @@ pub fn listen(proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
         "tcp" => {
             let l = TcpListener::bind(at).map_err(io_errno)?;
             l.set_nonblocking(true).map_err(io_errno)?;
-            LinuxSocket::Listener(l)
+            StdSocket::Listener(l)
         }
         "udp" => {
             let s = UdpSocket::bind(at).map_err(io_errno)?;
             s.set_nonblocking(true).map_err(io_errno)?;
-            LinuxSocket::Udp(s)
+            StdSocket::Udp(s)
         }
         _ => return Err(EINVAL),
     };

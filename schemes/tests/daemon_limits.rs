@@ -7,8 +7,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{text, Daemon, TempDir};
-use wasmd::client::{Client, ClientError};
-use wasmd::protocol::{Reply, Request};
+use wasmd::client::ClientError;
+use wasmd::sys::linux::client::Client;
+use wasmd::sys::linux::protocol::{Reply, Request};
 use wasmd_abi::scheme::flags;
 
 #[test]
@@ -17,8 +18,10 @@ fn a_hostile_client_is_bounded_and_others_keep_being_served() {
     let d = Daemon::start(&[]);
     // 4 MiB of the smallest frames: answered in about linear time.
     let mut raw = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
-    let frame =
-        wasmd::protocol::frame(&wasmd::protocol::ClientMsg { id: 1, request: Request::Close { fd: 0 } });
+    let frame = wasmd::sys::linux::protocol::frame(&wasmd::sys::linux::protocol::ClientMsg {
+        id: 1,
+        request: Request::Close { fd: 0 },
+    });
     let burst: Vec<u8> =
         std::iter::repeat_n(frame.as_slice(), (4 << 20) / frame.len()).flatten().copied().collect();
     let started = Instant::now();
@@ -33,7 +36,9 @@ fn a_hostile_client_is_bounded_and_others_keep_being_served() {
     while answers < expected {
         let n = std::io::Read::read(&mut raw, &mut buf).unwrap();
         got.extend_from_slice(&buf[..n]);
-        while let Ok(Some(_)) = wasmd::protocol::unframe::<wasmd::protocol::ServerMsg>(&mut got) {
+        while let Ok(Some(_)) =
+            wasmd::sys::linux::protocol::unframe::<wasmd::sys::linux::protocol::ServerMsg>(&mut got)
+        {
             answers += 1;
         }
         assert!(started.elapsed() < Duration::from_secs(60), "{answers} of {expected} answers");

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{text, Daemon};
 use wasmd::client::ClientError;
-use wasmd::protocol::{Reply, Request};
+use wasmd::sys::linux::protocol::{Reply, Request};
 use wasmd_abi::scheme::flags;
 use wasmd_tests::guest;
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{text, Daemon};
 use wasmd::client::ClientError;
-use wasmd::protocol::Request;
+use wasmd::sys::linux::protocol::Request;
 use wasmd_abi::scheme::flags;
 use wasmd_tests::guest;
 
@@ -140,7 +140,7 @@ fn nonblocking_reads_and_cancellation_by_disconnect() {
     let fd2 = gone.open(&format!("/scheme/wasm/{pid}/wait"), flags::O_RDONLY).unwrap();
     let mut raw = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
     use std::io::Write;
-    raw.write_all(&wasmd::protocol::frame(&wasmd::protocol::ClientMsg {
+    raw.write_all(&wasmd::sys::linux::protocol::frame(&wasmd::sys::linux::protocol::ClientMsg {
         id: 1,
         request: Request::Read { fd: fd2, offset: 0, len: 64, nonblock: false },
     }))

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use common::{text, Daemon};
 use wasmd::client::ClientError;
-use wasmd::protocol::{Reply, Request};
+use wasmd::sys::linux::protocol::{Reply, Request};
 use wasmd_abi::scheme::flags;
 use wasmd_tests::guest;
 

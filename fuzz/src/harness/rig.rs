@@ -239,8 +239,10 @@ impl Rig {
     }
 
     /// Takes the completions: each completes a pending request, once.
-    pub(super) fn collect(&mut self) {
-        for done in self.daemon.take_completions() {
+    /// Returns them (a frontend answers its requests with them).
+    pub(super) fn collect(&mut self) -> Vec<wasmd::control::Completion> {
+        let completions = self.daemon.take_completions();
+        for done in &completions {
             trace!(
                 "completed {} -> {:?}",
                 done.token,
@@ -256,6 +258,7 @@ impl Rig {
                 assert!(d.len() <= wasmd::control::MAX_READ);
             }
         }
+        completions
     }
 
     /// One fuzzed frontend operation.

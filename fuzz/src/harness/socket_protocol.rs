@@ -66,101 +66,52 @@ pub fn socket_protocol(data: &[u8]) {
     }
 }
 
-/// What a `/scheme/...` path names (as the socket server maps it).
-pub(super) fn target(path: &str) -> Option<(Option<&str>, &str)> {
-    match path.strip_prefix("/scheme/wasm") {
-        Some(rest) if rest.is_empty() || rest.starts_with('/') => Some((None, rest)),
-        _ => match path.strip_prefix("/scheme/").map(|p| p.split_once('/').unwrap_or((p, ""))) {
-            Some((name, rest)) if !name.is_empty() => Some((Some(name), rest)),
-            _ => None,
-        },
-    }
-}
-
-/// Serves decoded requests with a daemon as `sys::linux::server` does
-/// (that code and the connection are private to the crate: this mirrors
-/// its dispatch), with the bounds of one connection.
+/// Serves decoded requests with a daemon through the socket server's own
+/// per-client request handling ([`Session`], what `sys::linux::server`
+/// runs for each request of a connection, with the same bounds), and
+/// checks that no open file is handed out twice and that every answer
+/// goes out as a frame the client decodes (answers given later included).
 pub(super) fn serve_requests(msgs: &[ClientMsg], mode: u8) {
     let mut input = Input::new(&[]);
     let mut rig = Rig::new(&mut input, mode & 2 != 0, false);
     let caller = if mode & 4 != 0 { Caller { uid: 1000, gid: 100 } } else { Caller::ROOT };
-    let mut fds: HashSet<u64> = HashSet::new();
+    let mut session = Session::new(caller);
+    let mut open: HashSet<u64> = HashSet::new();
     let mut answers: Vec<ServerMsg> = Vec::new();
+    // Tokens of pending requests → their ids (as the server keeps them).
+    let mut ids: HashMap<u64, u32> = HashMap::new();
     for m in msgs.iter().take(64) {
         let token = rig.token();
-        let fd = match &m.request {
-            Request::Open { .. } | Request::Unlink { .. } => None,
-            Request::Read { fd, .. }
-            | Request::Write { fd, .. }
-            | Request::Fstat { fd }
-            | Request::Fpath { fd }
-            | Request::Getdents { fd, .. }
-            | Request::Close { fd }
-            | Request::Ftruncate { fd, .. }
-            | Request::Fsync { fd } => Some(*fd),
-        };
-        if fd.is_some_and(|fd| !fds.contains(&fd)) {
-            answers.push(ServerMsg { id: m.id, reply: WireReply::Error(EBADF) });
-            continue;
+        let polled = session.handle(&mut rig.daemon, m.request.clone(), token);
+        match (&m.request, &polled) {
+            (_, Poll::Ready(Ok(WireReply::Fd(fd)))) => assert!(open.insert(*fd), "fd handed out twice"),
+            (Request::Close { fd }, Poll::Ready(Ok(_))) => {
+                open.remove(fd);
+            }
+            _ => {}
         }
-        if matches!(m.request, Request::Open { .. }) && fds.len() >= 1024 {
-            answers.push(ServerMsg { id: m.id, reply: WireReply::Error(EMFILE) });
-            continue;
-        }
-        if rig.waiting.len() >= 1024 {
-            answers.push(ServerMsg { id: m.id, reply: WireReply::Error(EAGAIN) });
-            continue;
-        }
-        let d = &mut rig.daemon;
-        let polled = match m.request.clone() {
-            Request::Open { path, flags } => {
-                let opened = match target(&path) {
-                    Some((None, rest)) => d.open(rest, flags, caller),
-                    Some((Some(name), rest)) => d.open_scheme(name, rest, flags),
-                    None => Err(ENOENT),
-                };
-                if let Ok(fd) = opened {
-                    assert!(fds.insert(fd), "fd handed out twice");
-                }
-                Poll::Ready(opened.map(WireReply::Fd))
-            }
-            Request::Unlink { path, flags } => match target(&path) {
-                Some((None, rest)) => d.unlink(rest, flags, token),
-                Some((Some(name), rest)) => d.unlink_scheme(name, rest, flags, token),
-                None => Poll::Ready(Err(ENOENT)),
-            }
-            .map_ok(|()| WireReply::Done),
-            Request::Ftruncate { fd, len } => d.ftruncate(fd, len, token).map_ok(|()| WireReply::Done),
-            Request::Fsync { fd } => d.fsync(fd, token).map_ok(|()| WireReply::Done),
-            Request::Read { fd, offset, len, nonblock } => {
-                d.read(fd, offset, len as usize, nonblock, token).map_ok(WireReply::Data)
-            }
-            Request::Write { fd, offset, data, nonblock } => {
-                d.write(fd, offset, &data, nonblock, token).map_ok(|n| WireReply::Count(n as u64))
-            }
-            Request::Fstat { fd } => d.fstat(fd, token).map_ok(WireReply::Stat),
-            Request::Fpath { fd } => d.fpath(fd, token).map_ok(WireReply::Path),
-            Request::Getdents { fd, offset } => d
-                .getdents(fd, offset, token)
-                .map_ok(|v| WireReply::Entries(v.into_iter().map(|e| (e.name, e.kind, e.next)).collect())),
-            Request::Close { fd } => {
-                fds.remove(&fd);
-                d.close(fd);
-                Poll::Ready(Ok(WireReply::Done))
-            }
-        };
         rig.answered(token, &polled);
-        if let Poll::Ready(result) = polled {
-            answers.push(ServerMsg { id: m.id, reply: result.unwrap_or_else(WireReply::Error) });
+        match polled {
+            Poll::Ready(result) => {
+                answers.push(ServerMsg { id: m.id, reply: result.unwrap_or_else(WireReply::Error) })
+            }
+            Poll::Pending => {
+                ids.insert(token, m.id);
+            }
         }
         rig.daemon.step(2);
-        rig.collect();
+        for done in rig.collect() {
+            session.completed();
+            let id = ids.remove(&done.token).expect("a completion answers a request of the session");
+            answers.push(ServerMsg { id, reply: session::reply(done.result) });
+        }
     }
+    assert_eq!(&open, session.fds(), "the session's open files");
     // Every answer goes out as a frame the client decodes.
     for a in &answers {
         let framed = protocol::frame(a);
         assert_eq!(protocol::decode_frame::<ServerMsg>(&framed), Ok(Some((a.clone(), framed.len()))));
     }
-    rig.fds = fds.into_iter().collect();
+    rig.fds = open.into_iter().collect();
     rig.finish();
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use wasmd::client::Client;
+use wasmd::sys::linux::client::Client;
 
 /// A daemon on a private socket, killed on drop.
 pub struct Daemon {

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmd::client::{Client, ClientError};
-use wasmd::protocol::{Reply, Request};
+use wasmd::client::ClientError;
+use wasmd::sys::linux::client::Client;
+use wasmd::sys::linux::protocol::{Reply, Request};
 use wasmd_abi::scheme::{flags, mode};
 use wasmd_smoke::{Outcome, Setup, Tree};
 
@@ -133,7 +134,8 @@ fn daemon(name: &str, root: &Path) -> PathBuf {
         let platform = wasmd::sys::OsPlatform::with_file_root(Some(&root)).unwrap();
         let loader =
             Arc::new(wasmd::loader::FsModuleLoader::new(vec![PathBuf::from(wasmd_tests::GUESTS_DIR)]));
-        wasmd::sys::serve(wasmd::control::Daemon::with_platform(Arc::new(platform), loader), &path)
+        let daemon = wasmd::control::Daemon::with_platform(Arc::new(platform), loader);
+        wasmd::sys::serve(daemon, &wasmd::sys::Config::with_socket(path))
     });
     let deadline = Instant::now() + Duration::from_secs(10);
     while Client::connect(&socket).is_err() {

@@ -119,3 +119,32 @@ impl Harness {
             .collect()
     }
 }
+
+/// A fresh directory under the system's temporary directory.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let dir = std::env::temp_dir().join(format!("wasmd-{tag}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Checks what the `fs_client` fixture reports after its session (make a
+/// directory, write, read, seek, list, unlink, remove the directory).
+pub fn expect_fs_session(h: &Harness, pid: u32) {
+    assert_eq!(h.status(pid), Some(ExitStatus::Exited(0)), "{}", h.stderr(pid));
+    let kv = h.kv(pid);
+    let expect = [
+        ("mkdir", "ok:()"),
+        ("write", "ok:()"),
+        ("read", "ok:\"hello, world\""),
+        ("seek_write_read", "ok:(7, \"WORLD\", 12)"),
+        ("readdir", "ok:[(\"hello.txt\", 8)]"),
+        ("missing", "err:2"),
+        ("unlink", "ok:()"),
+        ("after_unlink", "ok:[]"),
+        ("rmdir", "ok:()"),
+    ];
+    for (key, value) in expect {
+        assert_eq!(kv.get(key).map(String::as_str), Some(value), "{key}");
+    }
+}

@@ -1,5 +1,6 @@
-//! One client of the control socket: its buffers, its open files and the
-//! bounds that keep one client from exhausting the daemon.
+//! One client of the control socket: its buffers, its [`Session`] (open
+//! files, pending answers) and the bounds that keep one client's traffic
+//! from exhausting the daemon.
 //!
 //! - Requests are parsed in place ([`Conn::next_request`] moves an offset;
 //!   the consumed bytes are dropped once per batch), so a burst of many
@@ -8,25 +9,22 @@
 //!   connection is not read (nor its buffered requests parsed) until the
 //!   client takes its answers — a client that asks and never reads stalls
 //!   only itself.
-//! - At most [`MAX_FILES`] open files and [`MAX_IN_FLIGHT`] answers pending
-//!   at once; beyond, `EMFILE` and `EAGAIN`.
+//! - At most [`super::session::MAX_FILES`] open files and
+//!   [`super::session::MAX_IN_FLIGHT`] answers pending at once; beyond,
+//!   `EMFILE` and `EAGAIN` (see [`Session`]).
 //! - At most one frame plus one read's worth of unparsed input is kept.
 
-use std::collections::HashSet;
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
 
 use rustix::event::epoll::EventFlags;
 
+use super::protocol::{self, BadFrame, ClientMsg, ServerMsg, MAX_FRAME};
+use super::session::Session;
 use crate::control::Caller;
-use crate::protocol::{self, BadFrame, ClientMsg, ServerMsg, MAX_FRAME};
 
 /// Most bytes of answers queued for one client before it is not read.
 pub const MAX_OUT: usize = 16 << 20;
-/// Most files one client may hold open.
-pub const MAX_FILES: usize = 1024;
-/// Most answers one client may wait for at once.
-pub const MAX_IN_FLIGHT: usize = 1024;
 /// Bytes read from the socket at a time.
 const CHUNK: usize = 64 << 10;
 
@@ -34,16 +32,12 @@ const CHUNK: usize = 64 << 10;
 #[derive(Debug)]
 pub struct Conn {
     stream: UnixStream,
-    /// Whom its requests act for (its peer credentials).
-    pub caller: Caller,
+    /// Its requests: open files, answers it waits for.
+    pub session: Session,
     inbuf: Vec<u8>,
     /// Bytes of `inbuf` already parsed.
     parsed: usize,
     outbuf: Vec<u8>,
-    /// Its open files.
-    pub fds: HashSet<u64>,
-    /// Answers it waits for.
-    pub in_flight: usize,
     /// It hung up, failed or misbehaved: to be dropped.
     pub dead: bool,
     /// The epoll interest registered for it.
@@ -51,16 +45,14 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// A new client, registered for reading.
+    /// A new client acting for `caller`, registered for reading.
     pub fn new(stream: UnixStream, caller: Caller) -> Conn {
         Conn {
             stream,
-            caller,
+            session: Session::new(caller),
             inbuf: Vec::new(),
             parsed: 0,
             outbuf: Vec::new(),
-            fds: HashSet::new(),
-            in_flight: 0,
             dead: false,
             registered: EventFlags::IN | EventFlags::RDHUP,
         }
@@ -162,8 +154,8 @@ impl Conn {
 
 #[cfg(test)]
 mod tests {
+    use super::super::protocol::{Reply, Request};
     use super::*;
-    use crate::protocol::{Reply, Request};
 
     fn pair() -> (Conn, UnixStream) {
         let (a, b) = UnixStream::pair().unwrap();

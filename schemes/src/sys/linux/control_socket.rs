@@ -1,4 +1,4 @@
-//! Who may be at the two ends of the control socket.
+//! Where the control socket is, and who may be at its two ends.
 //!
 //! The socket lives in a directory only its user can write: by default
 //! `$XDG_RUNTIME_DIR/wasmd.sock`, else `/tmp/wasmd-UID/wasmd.sock` (the
@@ -13,14 +13,32 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
+use crate::sys::Config;
+
 /// The calling process's user id.
 pub fn uid() -> u32 {
     rustix::process::getuid().as_raw()
 }
 
 /// The default socket when `$XDG_RUNTIME_DIR` is not set.
-pub fn fallback_socket() -> PathBuf {
+fn fallback_socket() -> PathBuf {
     PathBuf::from(format!("/tmp/wasmd-{}", uid())).join("wasmd.sock")
+}
+
+/// Where the control socket is: `config.socket` (`--socket`), else
+/// `$WASMD_SOCKET`, else `$XDG_RUNTIME_DIR/wasmd.sock`, else
+/// `/tmp/wasmd-UID/wasmd.sock`.
+pub fn path(config: &Config) -> PathBuf {
+    if let Some(p) = &config.socket {
+        return p.clone();
+    }
+    if let Some(p) = std::env::var_os("WASMD_SOCKET") {
+        return PathBuf::from(p);
+    }
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR") {
+        return PathBuf::from(dir).join("wasmd.sock");
+    }
+    fallback_socket()
 }
 
 /// True when a daemon running as `peer` may serve a client running as

@@ -5,20 +5,26 @@
 //! with `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)` from the root's
 //! descriptor, then the rest of the path the same way from that directory:
 //! neither `..` nor a symbolic link can leave the grant (a link to a place
-//! inside it works). Without a file root, `file:` is `EACCES`. Sockets
-//! ([`crate::sockets`]) are non-blocking; [`Poller`] (one thread, epoll,
-//! one-shot registrations) tells the manager when one becomes ready.
+//! inside it works). Without a file root, `file:` is `EACCES`. An open
+//! file is a [`crate::host_files::OsFile`], listed through its descriptor
+//! ([`FdListing`]). Sockets ([`crate::sockets`]) are non-blocking; TCP
+//! connects start without waiting ([`start_tcp`]); [`Epoll`] is the
+//! readiness queue behind [`crate::poller`] (one-shot registrations).
 
-use std::collections::HashMap;
-use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::fs::File;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
 
 use rustix::event::epoll::{self, EventData, EventFlags};
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
 use wasmd_abi::errno::EACCES;
-use wasmd_abi::scheme::{flags, kind, Stat};
+use wasmd_abi::scheme::{flags, kind};
 use wasmhost::namespace::GrantedPath;
-use wasmhost::{HostFile, HostSocket};
+use wasmhost::HostFile;
+
+use crate::host_files::{self, DirListing, OsFile};
+use crate::poller::ReadinessQueue;
 
 fn errno(e: rustix::io::Errno) -> i32 {
     e.raw_os_error()
@@ -102,13 +108,11 @@ impl FileRoot {
     /// a FIFO with no other end cannot hold an I/O thread.
     pub fn open_file(&self, path: &GrantedPath, redox_flags: u32) -> Result<Arc<dyn HostFile>, i32> {
         let fd = Self::beneath(&self.grant_dir(path)?, path.below(), oflags(redox_flags) | OFlags::NONBLOCK)?;
-        let kind = rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(&fd).map_err(errno)?.st_mode);
-        if !matches!(kind, rustix::fs::FileType::RegularFile | rustix::fs::FileType::Directory) {
-            return Err(EACCES);
-        }
-        let flags = rustix::fs::fcntl_getfl(&fd).map_err(errno)?;
-        rustix::fs::fcntl_setfl(&fd, flags - OFlags::NONBLOCK).map_err(errno)?;
-        Ok(Arc::new(LinuxFile { fd }))
+        let file = File::from(fd);
+        host_files::regular_or_dir(&file)?;
+        let flags = rustix::fs::fcntl_getfl(&file).map_err(errno)?;
+        rustix::fs::fcntl_setfl(&file, flags - OFlags::NONBLOCK).map_err(errno)?;
+        Ok(Arc::new(OsFile::new(file, FdListing)))
     }
 
     /// The parent directory's descriptor (beneath the grant) and the leaf
@@ -154,38 +158,16 @@ pub fn start_tcp(to: std::net::SocketAddr) -> std::io::Result<std::net::TcpStrea
     }
 }
 
+/// Lists a directory through its descriptor (files opened beneath the
+/// file root have no path to list them by).
 #[derive(Debug)]
-struct LinuxFile {
-    fd: OwnedFd,
-}
+pub struct FdListing;
 
-impl HostFile for LinuxFile {
-    fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, i32> {
-        let mut buf = vec![0u8; len];
-        let n = rustix::io::pread(&self.fd, &mut buf, offset).map_err(errno)?;
-        buf.truncate(n);
-        Ok(buf)
-    }
-
-    fn write_at(&self, offset: u64, data: &[u8]) -> Result<usize, i32> {
-        rustix::io::pwrite(&self.fd, data, offset).map_err(errno)
-    }
-
-    fn stat(&self) -> Result<Stat, i32> {
-        let st = rustix::fs::fstat(&self.fd).map_err(errno)?;
-        Ok(Stat {
-            mode: (st.st_mode & 0xffff) as u16,
-            size: st.st_size as u64,
-            ino: st.st_ino,
-            nlink: st.st_nlink as u32,
-            mtime: st.st_mtime as u64,
-        })
-    }
-
-    fn entries(&self) -> Result<Vec<(String, u8)>, i32> {
-        let mut dir = rustix::fs::Dir::read_from(&self.fd).map_err(errno)?;
+impl DirListing for FdListing {
+    fn entries(&self, dir: &File) -> Result<Vec<(String, u8)>, i32> {
+        let mut listing = rustix::fs::Dir::read_from(dir).map_err(errno)?;
         let mut out = Vec::new();
-        while let Some(entry) = dir.read() {
+        while let Some(entry) = listing.read() {
             let entry = entry.map_err(errno)?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if name == "." || name == ".." {
@@ -198,79 +180,38 @@ impl HostFile for LinuxFile {
             };
             out.push((name, k));
         }
-        out.sort();
         Ok(out)
     }
 }
 
-type Ready = Box<dyn FnOnce() + Send>;
-/// Callbacks by descriptor.
-type Waiting = Arc<Mutex<HashMap<i32, Ready>>>;
-
-/// Readiness for guest sockets: an epoll thread calling one-shot
-/// callbacks.
-#[derive(Default)]
-pub struct Poller {
-    inner: OnceLock<(OwnedFd, Waiting)>,
+/// The readiness queue on Linux: epoll, one-shot registrations keyed by
+/// descriptor.
+#[derive(Debug)]
+pub struct Epoll {
+    epoll: OwnedFd,
 }
 
-impl std::fmt::Debug for Poller {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Poller").finish_non_exhaustive()
-    }
-}
-
-impl Poller {
-    fn start(&self) -> Option<&(OwnedFd, Waiting)> {
-        if self.inner.get().is_none() {
-            let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).ok()?;
-            let waiting: Waiting = Arc::default();
-            let (thread_epoll, thread_waiting) = (epoll.try_clone().ok()?, waiting.clone());
-            std::thread::Builder::new()
-                .name("wasmd-poller".into())
-                .spawn(move || {
-                    let mut events = Vec::with_capacity(64);
-                    loop {
-                        events.clear();
-                        if epoll::wait(&thread_epoll, rustix::buffer::spare_capacity(&mut events), None)
-                            .is_err()
-                        {
-                            continue;
-                        }
-                        for event in &events {
-                            let fd = event.data.u64() as i32;
-                            let ready = thread_waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&fd);
-                            if let Some(ready) = ready {
-                                ready();
-                            }
-                        }
-                    }
-                })
-                .ok()?;
-            let _ = self.inner.set((epoll, waiting));
-        }
-        self.inner.get()
+impl ReadinessQueue for Epoll {
+    fn create() -> std::io::Result<Self> {
+        Ok(Epoll { epoll: epoll::create(epoll::CreateFlags::CLOEXEC)? })
     }
 
-    /// Calls `ready` once `socket` is readable (or writable), or failed.
-    pub fn wait(&self, socket: &Arc<dyn HostSocket>, writable: bool, ready: Ready) {
-        let Some((epoll, waiting)) = self.start() else {
-            ready();
-            return;
-        };
-        let fd = socket.raw_fd() as i32;
-        // SAFETY: the socket outlives this registration call; epoll keeps
-        // no reference to the borrowed descriptor beyond it.
-        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    fn arm(&self, fd: usize, writable: bool) -> std::io::Result<()> {
+        // SAFETY: `fd` is the descriptor of a guest socket that the caller
+        // holds for the length of this call; epoll keeps no reference to
+        // the borrowed descriptor beyond it.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd as i32) };
         let interest = if writable { EventFlags::OUT } else { EventFlags::IN } | EventFlags::ONESHOT;
-        waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(fd, ready);
         let data = EventData::new_u64(fd as u64);
-        let registered = epoll::modify(epoll.as_fd(), borrowed, data, interest)
-            .or_else(|_| epoll::add(epoll.as_fd(), borrowed, data, interest));
-        if registered.is_err() {
-            if let Some(ready) = waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&fd) {
-                ready();
-            }
-        }
+        epoll::modify(self.epoll.as_fd(), borrowed, data, interest)
+            .or_else(|_| epoll::add(self.epoll.as_fd(), borrowed, data, interest))?;
+        Ok(())
+    }
+
+    fn wait(&self, ready: &mut Vec<usize>) -> std::io::Result<()> {
+        let mut events = [const { MaybeUninit::<epoll::Event>::uninit() }; 64];
+        let (events, _) = epoll::wait(&self.epoll, &mut events, None)?;
+        ready.extend(events.iter().map(|event| event.data.u64() as usize));
+        Ok(())
     }
 }

@@ -4,38 +4,39 @@
 //! One thread runs everything: guests ([`Daemon::step`]), the socket and
 //! its clients. Worker threads (module loading, shared memory) wake the
 //! loop through an eventfd. Each connection sends framed requests
-//! ([`crate::protocol`]); an answer that cannot be given at once (a read
-//! of a `run/` or `wait` file) is kept under a token and sent when
-//! [`Daemon::take_completions`] yields it. A client that disconnects has
-//! its files closed and its pending requests cancelled. Each client is
-//! bounded ([`super::connection`]); when the daemon runs out of file
-//! descriptors it stops accepting for a moment instead of spinning.
+//! ([`super::protocol`]), handled by its [`session::Session`]; an answer
+//! that cannot be given at once (a read of a `run/` or `wait` file) is
+//! kept under a token and sent when [`Daemon::take_completions`] yields
+//! it. A client that disconnects has its files closed and its pending
+//! requests cancelled. Each client is bounded (`connection.rs`,
+//! [`super::session`]); when the daemon runs out of file descriptors it
+//! stops accepting for a moment instead of spinning.
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::connection::Conn;
+use super::protocol::{ClientMsg, Reply, ServerMsg};
+use super::session;
+use crate::control::{Daemon, Poll, Token};
+use crate::sys::Config;
 use rustix::event::epoll::{self, EventData, EventFlags};
 use rustix::event::{eventfd, EventfdFlags};
-use wasmd_abi::errno::{EAGAIN, EBADF, EMFILE, ENOENT};
-
-use crate::control::{Daemon, Output, Poll, Token};
-use crate::protocol::{ClientMsg, Reply, Request, ServerMsg};
-
-use super::connection::{Conn, MAX_FILES, MAX_IN_FLIGHT};
 
 const LISTENER: u64 = 0;
 const WAKER: u64 = 1;
 /// How long accepting pauses when the daemon is out of descriptors.
 const PAUSE: Duration = Duration::from_millis(100);
 
-/// Serves `daemon` on a Unix socket at `path` until an I/O error on the
-/// listener. A stale socket file is replaced; a live one is an error.
-pub fn serve(mut daemon: Daemon, path: &Path) -> std::io::Result<()> {
+/// Serves `daemon` on the Unix socket `config` names
+/// ([`super::control_socket::path`]) until an I/O error on the listener.
+/// A stale socket file is replaced; a live one is an error.
+pub fn serve(mut daemon: Daemon, config: &Config) -> std::io::Result<()> {
+    let path = &super::control_socket::path(config);
     super::control_socket::prepare_dir(path)?;
     if path.exists() {
         if UnixStream::connect(path).is_ok() {
@@ -104,24 +105,6 @@ pub fn serve(mut daemon: Daemon, path: &Path) -> std::io::Result<()> {
 fn ready(epoll: &OwnedFd) -> bool {
     let mut fds = [rustix::event::PollFd::new(epoll, rustix::event::PollFlags::IN)];
     matches!(rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default())), Ok(n) if n > 0)
-}
-
-/// What a `/scheme/...` path names: a file of the `wasm` tree (the path
-/// below `/scheme/wasm`) or of a guest scheme (its name and the path
-/// below it).
-enum Target<'a> {
-    Tree(&'a str),
-    Scheme(&'a str, &'a str),
-}
-
-fn target(path: &str) -> Option<Target<'_>> {
-    match path.strip_prefix("/scheme/wasm") {
-        Some(rest) if rest.is_empty() || rest.starts_with('/') => Some(Target::Tree(rest)),
-        _ => match path.strip_prefix("/scheme/").map(|p| p.split_once('/').unwrap_or((p, ""))) {
-            Some((name, rest)) if !name.is_empty() => Some(Target::Scheme(name, rest)),
-            _ => None,
-        },
-    }
 }
 
 struct Server {
@@ -197,70 +180,9 @@ impl Server {
         let Some(conn) = self.conns.get_mut(&key) else { return };
         let token = self.next_token;
         self.next_token += 1;
-        let fd = match &msg.request {
-            Request::Open { .. } | Request::Unlink { .. } => None,
-            Request::Read { fd, .. }
-            | Request::Write { fd, .. }
-            | Request::Fstat { fd }
-            | Request::Fpath { fd }
-            | Request::Getdents { fd, .. }
-            | Request::Close { fd }
-            | Request::Ftruncate { fd, .. }
-            | Request::Fsync { fd } => Some(*fd),
-        };
-        if fd.is_some_and(|fd| !conn.fds.contains(&fd)) {
-            self.send(key, msg.id, Reply::Error(EBADF));
-            return;
-        }
-        if matches!(msg.request, Request::Open { .. }) && conn.fds.len() >= MAX_FILES {
-            self.send(key, msg.id, Reply::Error(EMFILE));
-            return;
-        }
-        if conn.in_flight >= MAX_IN_FLIGHT {
-            self.send(key, msg.id, Reply::Error(EAGAIN));
-            return;
-        }
-        let polled = match msg.request {
-            Request::Open { path, flags } => {
-                let opened = match target(&path) {
-                    Some(Target::Tree(rest)) => daemon.open(rest, flags, conn.caller),
-                    Some(Target::Scheme(name, rest)) => daemon.open_scheme(name, rest, flags),
-                    None => Err(ENOENT),
-                };
-                if let Ok(fd) = opened {
-                    conn.fds.insert(fd);
-                }
-                Poll::Ready(opened.map(Reply::Fd))
-            }
-            Request::Unlink { path, flags } => match target(&path) {
-                Some(Target::Tree(rest)) => daemon.unlink(rest, flags, token),
-                Some(Target::Scheme(name, rest)) => daemon.unlink_scheme(name, rest, flags, token),
-                None => Poll::Ready(Err(ENOENT)),
-            }
-            .map_ok(|()| Reply::Done),
-            Request::Ftruncate { fd, len } => daemon.ftruncate(fd, len, token).map_ok(|()| Reply::Done),
-            Request::Fsync { fd } => daemon.fsync(fd, token).map_ok(|()| Reply::Done),
-            Request::Read { fd, offset, len, nonblock } => {
-                daemon.read(fd, offset, len as usize, nonblock, token).map_ok(Reply::Data)
-            }
-            Request::Write { fd, offset, data, nonblock } => {
-                daemon.write(fd, offset, &data, nonblock, token).map_ok(|n| Reply::Count(n as u64))
-            }
-            Request::Fstat { fd } => daemon.fstat(fd, token).map_ok(Reply::Stat),
-            Request::Fpath { fd } => daemon.fpath(fd, token).map_ok(Reply::Path),
-            Request::Getdents { fd, offset } => daemon
-                .getdents(fd, offset, token)
-                .map_ok(|v| Reply::Entries(v.into_iter().map(|e| (e.name, e.kind, e.next)).collect())),
-            Request::Close { fd } => {
-                conn.fds.remove(&fd);
-                daemon.close(fd);
-                Poll::Ready(Ok(Reply::Done))
-            }
-        };
-        match polled {
+        match conn.session.handle(daemon, msg.request, token) {
             Poll::Ready(result) => self.send(key, msg.id, result.unwrap_or_else(Reply::Error)),
             Poll::Pending => {
-                conn.in_flight += 1;
                 self.tokens.insert(token, (key, msg.id));
             }
         }
@@ -276,20 +198,9 @@ impl Server {
         for done in daemon.take_completions() {
             let Some((key, id)) = self.tokens.remove(&done.token) else { continue };
             if let Some(conn) = self.conns.get_mut(&key) {
-                conn.in_flight = conn.in_flight.saturating_sub(1);
+                conn.session.completed();
             }
-            let reply = match done.result {
-                Ok(Output::Data(data)) => Reply::Data(data),
-                Ok(Output::Count(n)) => Reply::Count(n as u64),
-                Ok(Output::Stat(s)) => Reply::Stat(s),
-                Ok(Output::Path(p)) => Reply::Path(p),
-                Ok(Output::Entries(v)) => {
-                    Reply::Entries(v.into_iter().map(|e| (e.name, e.kind, e.next)).collect())
-                }
-                Ok(Output::Done) => Reply::Done,
-                Err(e) => Reply::Error(e),
-            };
-            self.send(key, id, reply);
+            self.send(key, id, session::reply(done.result));
         }
     }
 
@@ -325,9 +236,7 @@ impl Server {
                     self.tokens.remove(&token);
                     daemon.cancel(token);
                 }
-                for fd in conn.fds {
-                    daemon.close(fd);
-                }
+                conn.session.end(daemon);
             }
         }
         if answered {

@@ -1,22 +1,32 @@
-//! Guest access to OS files on Redox, through std (called on worker
-//! threads: opening a path must never happen on the serving thread).
+//! Guests' OS files on Redox: opened through std with Redox `O_*` flags
+//! (on worker threads: opening a path must never happen on the serving
+//! thread), kept as a [`crate::host_files::OsFile`] listed by its path.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 
-use wasmd_abi::errno::EIO;
-use wasmd_abi::scheme::{flags, kind, Stat};
+use wasmd_abi::scheme::{flags, kind};
 use wasmhost::HostFile;
 
-fn errno(e: std::io::Error) -> i32 {
-    e.raw_os_error().unwrap_or(EIO)
+use crate::host_files::{self, errno, DirListing, OsFile};
+
+/// Lists a directory by the path it was opened as.
+#[derive(Debug)]
+struct PathListing {
+    path: String,
 }
 
-#[derive(Debug)]
-struct RedoxFile {
-    file: File,
-    path: String,
+impl DirListing for PathListing {
+    fn entries(&self, _dir: &File) -> Result<Vec<(String, u8)>, i32> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&self.path).map_err(errno)? {
+            let entry = entry.map_err(errno)?;
+            let k = entry.file_type().map_or(kind::UNSPECIFIED, host_files::entry_kind);
+            out.push((entry.file_name().to_string_lossy().into_owned(), k));
+        }
+        Ok(out)
+    }
 }
 
 /// Opens `path` with Redox `O_*` flags.
@@ -37,51 +47,8 @@ pub fn open(path: &str, open_flags: u32) -> Result<Arc<dyn HostFile>, i32> {
     }
     // Regular files and directories only (a FIFO or a device is refused),
     // opened without blocking first so nothing can hold an I/O thread.
-    use std::os::unix::fs::OpenOptionsExt;
     options.custom_flags(flags::O_NONBLOCK as i32);
     let file = options.open(path).map_err(errno)?;
-    let kind = file.metadata().map_err(errno)?.file_type();
-    if !(kind.is_file() || kind.is_dir()) {
-        return Err(wasmd_abi::errno::EACCES);
-    }
-    Ok(Arc::new(RedoxFile { file, path: path.to_string() }))
-}
-
-impl HostFile for RedoxFile {
-    fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, i32> {
-        let mut buf = vec![0u8; len];
-        let n = self.file.read_at(&mut buf, offset).map_err(errno)?;
-        buf.truncate(n);
-        Ok(buf)
-    }
-
-    fn write_at(&self, offset: u64, data: &[u8]) -> Result<usize, i32> {
-        self.file.write_at(data, offset).map_err(errno)
-    }
-
-    fn stat(&self) -> Result<Stat, i32> {
-        let m = self.file.metadata().map_err(errno)?;
-        Ok(Stat {
-            mode: m.mode() as u16,
-            size: m.len(),
-            ino: m.ino(),
-            nlink: m.nlink() as u32,
-            mtime: m.mtime() as u64,
-        })
-    }
-
-    fn entries(&self) -> Result<Vec<(String, u8)>, i32> {
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(&self.path).map_err(errno)? {
-            let entry = entry.map_err(errno)?;
-            let k = match entry.file_type() {
-                Ok(t) if t.is_dir() => kind::DIRECTORY,
-                Ok(t) if t.is_file() => kind::REGULAR,
-                _ => kind::UNSPECIFIED,
-            };
-            out.push((entry.file_name().to_string_lossy().into_owned(), k));
-        }
-        out.sort();
-        Ok(out)
-    }
+    host_files::regular_or_dir(&file)?;
+    Ok(Arc::new(OsFile::new(file, PathListing { path: path.to_string() })))
 }

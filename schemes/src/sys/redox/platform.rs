@@ -20,17 +20,20 @@ use wasmhost::namespace::GrantedPath;
 use wasmhost::region::SharedMemory;
 use wasmhost::{HostFile, HostSocket};
 
+use crate::host_files::errno;
+use crate::poller::Poller;
+
 /// [`wasmhost::Platform`] on Redox.
 #[derive(Debug)]
 pub struct OsPlatform {
     rand: File,
-    poller: super::poller::Poller,
+    poller: Poller<super::poller::EventQueue>,
 }
 
 impl OsPlatform {
     /// Opens the OS resources the platform uses.
     pub fn new() -> std::io::Result<Self> {
-        Ok(Self { rand: File::open("/scheme/rand")?, poller: super::poller::Poller::default() })
+        Ok(Self { rand: File::open("/scheme/rand")?, poller: Poller::default() })
     }
 
     /// As [`OsPlatform::new`]: on Redox `file:` is the real root
@@ -86,11 +89,11 @@ impl wasmhost::Platform for OsPlatform {
         }
         let path = beneath_grant(path)?;
         let result = if dir { std::fs::remove_dir(&path) } else { std::fs::remove_file(&path) };
-        result.map_err(|e| e.raw_os_error().unwrap_or(EIO))
+        result.map_err(errno)
     }
 
     fn fs_mkdir(&self, path: &GrantedPath) -> Result<(), i32> {
-        std::fs::create_dir(beneath_grant(path)?).map_err(|e| e.raw_os_error().unwrap_or(EIO))
+        std::fs::create_dir(beneath_grant(path)?).map_err(errno)
     }
 
     fn user_may_use_dir(&self, dir: &str, user: wasmhost::Owner, write: bool) -> bool {

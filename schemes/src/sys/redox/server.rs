@@ -1,7 +1,8 @@
 //! The Redox frontend: the `wasm` scheme and one scheme per guest
 //! provider, each on its own redox-scheme socket, all served from one
 //! thread together with the guests, with a `redox_event` queue for the
-//! sockets, a wake-up pipe for worker threads and a timer.
+//! sockets, a wake-up pipe for worker threads and a timer (both in
+//! `wake.rs`).
 //!
 //! The rules from running inside Redox (see `redox-notes.md`):
 //! - `openat` is answered at once, always ([`Daemon::open`] never defers).
@@ -13,8 +14,8 @@
 //!   before the loop starts; module files and shared memory are opened by
 //!   worker threads; guest-scheme sockets are made from the capability
 //!   on this thread (a socket belongs to the thread that made it) and
-//!   named by the [`Registrar`] thread (`register_scheme_to_ns` goes
-//!   through the namespace manager).
+//!   named by the [`Registrar`] thread in `registrar.rs`
+//!   (`register_scheme_to_ns` goes through the namespace manager).
 //! - The `wasm` scheme is registered through init's `INIT_NOTIFY`
 //!   protocol (the `{ scheme = "wasm" }` service type) when started by
 //!   init, else directly in the current namespace.
@@ -35,10 +36,6 @@
 //! keeps a name after its socket closes), then its socket is closed.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::sync::mpsc;
 
 use event::{EventFlags, EventQueue};
 use libredox::flag;
@@ -49,7 +46,11 @@ use syscall::schemev2::NewFdFlags;
 use wasmhost::guest_scheme::SchemeEvent;
 
 use super::calls::{self, Call, Endpoint as Target, Shape, GUEST_ROOT};
+use super::registrar::Registrar;
+use super::wake::{Timer, WakePipe};
+use super::{io, lio};
 use crate::control::{Caller, Daemon, Poll, Token};
+use crate::sys::Config;
 
 /// Event-queue keys: the `wasm` socket, the wake-up pipe, the timer; guest
 /// scheme sockets count up from [`FIRST_GUEST`].
@@ -59,26 +60,20 @@ const TIMER: usize = 2;
 const FIRST_GUEST: usize = 16;
 
 /// Serves the `wasm` scheme and the guest schemes until a socket fails.
-pub fn serve(mut daemon: Daemon) -> std::io::Result<()> {
+/// Redox has no control socket: `_config`'s socket is not used.
+pub fn serve(mut daemon: Daemon, _config: &Config) -> std::io::Result<()> {
     let creation_cap =
         libredox::Fd::open("/scheme/namespace/scheme-creation-cap", flag::O_CLOEXEC, 0).map_err(lio)?;
     let socket = Socket::create_inner(creation_cap.raw(), true).map_err(io)?;
     let root = daemon.open("", crate::control::ROOT_FLAGS, Caller::ROOT).map_err(|e| io(Error::new(e)))?;
     register_wasm(&socket, root as usize)?;
-    let (mut wake_rx, wake_tx) = std::io::pipe()?;
-    set_nonblock(&wake_rx)?;
-    let wake_tx = std::sync::Mutex::new(wake_tx);
-    daemon.set_waker(std::sync::Arc::new(move || {
-        if let Ok(mut tx) = wake_tx.lock() {
-            let _ = tx.write(&[1]);
-        }
-    }));
-    let mut timer =
-        File::options().read(true).write(true).custom_flags(flag::O_NONBLOCK).open("/scheme/time/4")?;
+    let (mut wake_pipe, waker) = WakePipe::new()?;
+    daemon.set_waker(waker);
+    let mut timer = Timer::open()?;
     let queue = EventQueue::<usize>::new().map_err(lio)?;
     queue.subscribe(socket.inner().raw(), WASM, EventFlags::READ).map_err(lio)?;
-    queue.subscribe(raw_fd(&wake_rx), WAKER, EventFlags::READ).map_err(lio)?;
-    queue.subscribe(raw_fd(&timer), TIMER, EventFlags::READ).map_err(lio)?;
+    queue.subscribe(wake_pipe.raw(), WAKER, EventFlags::READ).map_err(lio)?;
+    queue.subscribe(timer.raw(), TIMER, EventFlags::READ).map_err(lio)?;
     let mut server = Server {
         sockets: HashMap::from([(WASM, Endpoint { socket, guest: None })]),
         names: HashMap::new(),
@@ -105,46 +100,13 @@ pub fn serve(mut daemon: Daemon) -> std::io::Result<()> {
             continue;
         }
         if let Some(timeout) = timeout {
-            arm(&mut timer, timeout)?;
+            timer.arm(timeout)?;
         }
         let event = queue.next_event().map_err(lio)?;
         if event.user_data == WAKER {
-            let mut buf = [0u8; 64];
-            while matches!(wake_rx.read(&mut buf), Ok(n) if n > 0) {}
+            wake_pipe.drain();
         }
     }
-}
-
-fn io(e: Error) -> std::io::Error {
-    std::io::Error::from_raw_os_error(e.errno)
-}
-
-fn lio(e: libredox::error::Error) -> std::io::Error {
-    std::io::Error::from_raw_os_error(e.errno())
-}
-
-fn raw_fd(f: &impl std::os::fd::AsRawFd) -> usize {
-    f.as_raw_fd() as usize
-}
-
-fn set_nonblock(f: &impl std::os::fd::AsRawFd) -> std::io::Result<()> {
-    let fd = raw_fd(f);
-    let flags = libredox::call::fcntl(fd, syscall::F_GETFL, 0).map_err(lio)?;
-    libredox::call::fcntl(fd, syscall::F_SETFL, flags | syscall::O_NONBLOCK).map_err(lio)?;
-    Ok(())
-}
-
-/// Writes an absolute monotonic deadline `after` from now to the timer.
-fn arm(timer: &mut File, after: std::time::Duration) -> std::io::Result<()> {
-    let mut now = [0u8; 16];
-    timer.read_exact(&mut now)?;
-    let secs = i64::from_ne_bytes(now[..8].try_into().unwrap_or_default());
-    let nanos = i32::from_ne_bytes(now[8..12].try_into().unwrap_or_default());
-    let total = i128::from(secs) * 1_000_000_000 + i128::from(nanos) + after.as_nanos() as i128;
-    let mut deadline = [0u8; 16];
-    deadline[..8].copy_from_slice(&((total / 1_000_000_000) as i64).to_ne_bytes());
-    deadline[8..12].copy_from_slice(&((total % 1_000_000_000) as i32).to_ne_bytes());
-    timer.write_all(&deadline)
 }
 
 /// Registers `wasm`: through init when it started us, else directly.
@@ -157,73 +119,6 @@ fn register_wasm(socket: &Socket, root: usize) -> std::io::Result<()> {
             Ok(())
         }
         None => redox_scheme::scheme::register_scheme_inner(socket, "wasm", root).map_err(io),
-    }
-}
-
-/// What the registrar thread does to the namespace.
-enum NameChange {
-    /// Name a scheme by its capability fd (closed afterwards).
-    Register(String, usize),
-    /// Remove a name.
-    Remove(String),
-}
-
-/// A thread that names guest schemes in the namespace and removes their
-/// names when they go away (both go through the namespace manager, which
-/// the serving thread must never wait on). Changes are applied in order,
-/// so a name removed and registered again by a new provider works.
-struct Registrar {
-    tx: mpsc::Sender<NameChange>,
-}
-
-impl Registrar {
-    fn start() -> Self {
-        let (tx, rx) = mpsc::channel::<NameChange>();
-        let spawned = std::thread::Builder::new().name("wasmd-registrar".into()).spawn(move || {
-            for change in rx {
-                match change {
-                    NameChange::Register(name, cap_fd) => {
-                        let result = libredox::call::getns()
-                            .and_then(|ns| libredox::call::register_scheme_to_ns(ns, &name, cap_fd));
-                        match result {
-                            Ok(()) => log::info!("guest scheme {name} registered"),
-                            Err(e) => log::warn!("registering guest scheme {name}: {e}"),
-                        }
-                        let _ = libredox::call::close(cap_fd);
-                    }
-                    NameChange::Remove(name) => {
-                        // The namespace manager removes a scheme when its
-                        // bare `/scheme/NAME` is unlinked on the namespace.
-                        let result = libredox::call::getns()
-                            .map_err(|e| Error::new(e.errno()))
-                            .and_then(|ns| syscall::unlinkat(ns, format!("/scheme/{name}"), 0));
-                        match result {
-                            Ok(_) => log::info!("guest scheme {name} removed"),
-                            Err(e) => log::warn!("removing guest scheme {name}: {e}"),
-                        }
-                    }
-                }
-            }
-        });
-        if let Err(e) = spawned {
-            log::error!("no registrar thread, guest schemes stay under /scheme/wasm/scheme: {e}");
-        }
-        Self { tx }
-    }
-
-    /// Asks the thread to register `name` for the scheme capability `cap_fd`
-    /// (closed by the thread afterwards).
-    fn register(&self, name: String, cap_fd: usize) {
-        if let Err(mpsc::SendError(NameChange::Register(_, fd))) =
-            self.tx.send(NameChange::Register(name, cap_fd))
-        {
-            let _ = libredox::call::close(fd);
-        }
-    }
-
-    /// Asks the thread to remove `name` from the namespace.
-    fn remove(&self, name: String) {
-        let _ = self.tx.send(NameChange::Remove(name));
     }
 }
 

@@ -1,0 +1,90 @@
+//! The client commands on Redox (`wasmd ps`, `status`, `kill`, `spawn`,
+//! `cat`, `ls`, `write`). The control tree is `/scheme/wasm` itself, so
+//! the client opens its files as any program does, through std; there is
+//! no socket and `--socket` is not used. The daemon's errno answers come
+//! back as [`ClientError::Errno`], as on Linux.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+
+use wasmd_abi::scheme::kind;
+
+use crate::client::ClientError;
+use crate::sys::Config;
+
+/// The scheme the daemon serves.
+const ROOT: &str = "/scheme/wasm";
+
+/// The files of `/scheme/wasm`.
+#[derive(Debug)]
+pub struct Client;
+
+/// An OS error with its errno (the daemon's answer), others as they are.
+fn failed(e: std::io::Error) -> ClientError {
+    match e.raw_os_error() {
+        Some(errno) => ClientError::Errno(errno),
+        None => ClientError::Io(e),
+    }
+}
+
+impl Client {
+    /// Checks that the `wasm` scheme is there.
+    pub fn connect_to(_config: &Config) -> std::io::Result<Client> {
+        std::fs::metadata(ROOT)?;
+        Ok(Client)
+    }
+
+    /// Reads a file to its end, handing each chunk to `sink` as it arrives
+    /// (so `run/` output streams).
+    pub fn stream(&mut self, path: &str, mut sink: impl FnMut(&[u8])) -> Result<(), ClientError> {
+        let mut file = File::open(path).map_err(failed)?;
+        let mut chunk = vec![0u8; 65536];
+        loop {
+            match file.read(&mut chunk).map_err(failed)? {
+                0 => return Ok(()),
+                n => sink(&chunk[..n]),
+            }
+        }
+    }
+
+    /// Reads a whole file.
+    pub fn read_all(&mut self, path: &str) -> Result<Vec<u8>, ClientError> {
+        std::fs::read(path).map_err(failed)
+    }
+
+    /// Writes `data` to a file with one write.
+    pub fn write_file(&mut self, path: &str, data: &[u8]) -> Result<(), ClientError> {
+        let mut file =
+            OpenOptions::new().write(true).create(true).truncate(true).open(path).map_err(failed)?;
+        match file.write(data).map_err(failed)? {
+            n if n == data.len() => Ok(()),
+            _ => Err(ClientError::Protocol),
+        }
+    }
+
+    /// Lists a directory.
+    pub fn list(&mut self, path: &str) -> Result<Vec<(String, u8)>, ClientError> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(path).map_err(failed)? {
+            let entry = entry.map_err(failed)?;
+            let k = match entry.file_type() {
+                Ok(t) if t.is_dir() => kind::DIRECTORY,
+                Ok(t) if t.is_file() => kind::REGULAR,
+                _ => kind::UNSPECIFIED,
+            };
+            out.push((entry.file_name().to_string_lossy().into_owned(), k));
+        }
+        Ok(out)
+    }
+
+    /// Spawns from a spec; returns the new pid (read where the write of
+    /// the spec left the kernel's offset).
+    pub fn spawn(&mut self, spec: &str) -> Result<u32, ClientError> {
+        let mut file =
+            OpenOptions::new().read(true).write(true).open(format!("{ROOT}/spawn")).map_err(failed)?;
+        file.write_all(spec.as_bytes()).map_err(failed)?;
+        let mut pid = String::new();
+        file.read_to_string(&mut pid).map_err(failed)?;
+        pid.trim().parse().map_err(|_| ClientError::Protocol)
+    }
+}

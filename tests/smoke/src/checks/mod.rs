@@ -1,0 +1,103 @@
+//! The checks, one function each, in the order [`CHECKS`] runs them.
+//! Each starts the guests it needs and stops them again, so it depends on
+//! no other check. They are grouped by what they exercise:
+//! `control_tree` (the tree's own files, legacy URLs, fairness),
+//! `shared_memory` (`shm/`, `chan/`, `fevent`), `guest_schemes`,
+//! `guest_io` (guests' files and sockets) and `users`; the helpers they
+//! share are here.
+
+use std::time::Duration;
+
+use crate::{eventually, Check, Tree};
+
+mod control_tree;
+mod guest_io;
+mod guest_schemes;
+mod shared_memory;
+mod users;
+
+use control_tree::{ctl, fairness, legacy_url, ls, ps, run_stream, spawn, status_log_wait};
+use guest_io::{grant_links, guest_file, guest_tcp, tcp_hang};
+use guest_schemes::{guest_scheme, provider_death, scheme_gone};
+use shared_memory::{chan, fevent, shm};
+use users::user_identity;
+pub use users::{as_user, USER};
+
+/// Every check, in order.
+pub const CHECKS: &[Check] = &[
+    Check { name: "ls", limit: secs(60), run: ls },
+    Check { name: "ps", limit: secs(60), run: ps },
+    Check { name: "spawn", limit: secs(60), run: spawn },
+    Check { name: "status-log-wait", limit: secs(60), run: status_log_wait },
+    Check { name: "ctl", limit: secs(60), run: ctl },
+    Check { name: "run-stream", limit: secs(60), run: run_stream },
+    Check { name: "shm", limit: secs(60), run: shm },
+    Check { name: "chan", limit: secs(60), run: chan },
+    Check { name: "fevent", limit: secs(60), run: fevent },
+    Check { name: "guest-scheme", limit: secs(300), run: guest_scheme },
+    Check { name: "scheme-gone", limit: secs(90), run: scheme_gone },
+    Check { name: "provider-death", limit: secs(60), run: provider_death },
+    Check { name: "guest-file", limit: secs(60), run: guest_file },
+    Check { name: "grant-links", limit: secs(60), run: grant_links },
+    Check { name: "guest-tcp", limit: secs(60), run: guest_tcp },
+    Check { name: "tcp-hang", limit: secs(60), run: tcp_hang },
+    Check { name: "legacy-url", limit: secs(60), run: legacy_url },
+    Check { name: "user-identity", limit: secs(60), run: user_identity },
+    Check { name: "fairness", limit: secs(180), run: fairness },
+];
+
+const fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// How long to wait for something asynchronous (a guest's output, a
+/// scheme to appear in the namespace).
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn check(ok: bool, why: impl FnOnce() -> String) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(why())
+    }
+}
+
+/// Entry names without a trailing `/`.
+fn names(list: Vec<String>) -> Vec<String> {
+    list.into_iter().map(|n| n.trim_end_matches('/').to_string()).collect()
+}
+
+fn kill(tree: &mut dyn Tree, pid: u32) -> Result<String, String> {
+    tree.write(&format!("/scheme/wasm/{pid}/ctl"), b"kill")?;
+    wait(tree, pid)
+}
+
+/// The status a process ended with (`PID/wait`).
+fn wait(tree: &mut dyn Tree, pid: u32) -> Result<String, String> {
+    Ok(text(tree.read(&format!("/scheme/wasm/{pid}/wait"))?).trim().to_string())
+}
+
+fn status(tree: &mut dyn Tree, pid: u32) -> Result<String, String> {
+    Ok(text(tree.read(&format!("/scheme/wasm/{pid}/status"))?))
+}
+
+/// The value of `key: value` in a status.
+fn field(status: &str, key: &str) -> Option<String> {
+    status.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(": ").map(str::to_string))
+}
+
+/// Waits until the process's log has a line starting with `prefix`;
+/// returns that line.
+fn log_line(tree: &mut dyn Tree, pid: u32, prefix: &str) -> Result<String, String> {
+    let mut found = None;
+    eventually(&format!("a line `{prefix}...` in {pid}/log"), PATIENCE, || {
+        let log = text(tree.read(&format!("/scheme/wasm/{pid}/log"))?);
+        found = log.lines().find(|l| l.starts_with(prefix)).map(str::to_string);
+        Ok(found.is_some())
+    })?;
+    Ok(found.unwrap_or_default())
+}
