@@ -171,14 +171,14 @@ fn every_check_passes_against_a_live_daemon_or_says_why_it_cannot_run_here() {
         match (&r.outcome, r.name) {
             (Outcome::Pass(_), _) => {}
             // What only a Redox program has (tcp-hang: a Linux test covers it).
-            (Outcome::Skip(_), "fevent" | "legacy-url" | "user-identity" | "tcp-hang") => {}
+            (Outcome::Skip(_), "fevent" | "legacy-url" | "user-identity" | "tcp-hang" | "cli") => {}
             _ => panic!("{}\nall:\n{}", r.line(), lines.join("\n")),
         }
     }
     assert_eq!(reports.len(), wasmd_smoke::CHECKS.len());
     let verdict = wasmd_smoke::verdict(&reports);
     assert!(verdict.starts_with(wasmd_smoke::PASS), "{verdict}");
-    assert!(verdict.contains("skipped: fevent tcp-hang legacy-url user-identity"), "{verdict}");
+    assert!(verdict.contains("skipped: fevent tcp-hang legacy-url user-identity cli"), "{verdict}");
 }
 
 #[test]

@@ -3,19 +3,22 @@
 //! no other check. They are grouped by what they exercise:
 //! `control_tree` (the tree's own files, legacy URLs, fairness),
 //! `shared_memory` (`shm/`, `chan/`, `fevent`), `guest_schemes`,
-//! `guest_io` (guests' files and sockets) and `users`; the helpers they
+//! `guest_io` (guests' files and sockets), `users` and `cli` (the
+//! `wasmd` command line); the helpers they
 //! share are here.
 
 use std::time::Duration;
 
 use crate::{eventually, Check, Tree};
 
+mod cli;
 mod control_tree;
 mod guest_io;
 mod guest_schemes;
 mod shared_memory;
 mod users;
 
+use cli::cli;
 use control_tree::{ctl, fairness, legacy_url, ls, ps, run_stream, spawn, status_log_wait};
 use guest_io::{grant_links, guest_file, guest_tcp, tcp_hang};
 use guest_schemes::{guest_scheme, provider_death, scheme_gone};
@@ -43,6 +46,7 @@ pub const CHECKS: &[Check] = &[
     Check { name: "tcp-hang", limit: secs(60), run: tcp_hang },
     Check { name: "legacy-url", limit: secs(60), run: legacy_url },
     Check { name: "user-identity", limit: secs(60), run: user_identity },
+    Check { name: "cli", limit: secs(60), run: cli },
     Check { name: "fairness", limit: secs(180), run: fairness },
 ];
 
