@@ -28,6 +28,7 @@ fn kernel(workers: usize) -> Kernel {
 
 /// Waits until none of `pids` is live.
 fn wait_all(k: &Kernel, pids: &[Pid]) {
+    let started = Instant::now();
     loop {
         let live = {
             let pm = k.lock();
@@ -35,6 +36,17 @@ fn wait_all(k: &Kernel, pids: &[Pid]) {
         };
         if !live {
             return;
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            // A benchmark that never ends is a bug: say where it stands.
+            let pm = k.lock();
+            let states: Vec<String> = pm
+                .pids()
+                .iter()
+                .filter_map(|p| pm.info(*p))
+                .map(|i| format!("{}:{:?}", i.pid, i.state))
+                .collect();
+            panic!("guests still live after 300 s; every process: {states:?}; {:?}", k.stats());
         }
         std::thread::sleep(Duration::from_micros(200));
     }

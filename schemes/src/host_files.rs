@@ -10,25 +10,26 @@
 //! Linux lists the open descriptor (it was opened beneath the file root
 //! and has no path to name it by); Redox lists by path.
 //!
-//! Errors are the OS's errno values (`EIO` when there is none).
+//! Errors are the OS's errno values (`Errno::Io` when there is none).
+
+use wasmd_abi::Errno;
 
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 
-use wasmd_abi::errno::{EACCES, EIO};
 use wasmd_abi::scheme::{kind, Stat};
 use wasmhost::HostFile;
 
-/// The errno of an I/O error (`EIO` when the OS gave none).
-pub fn errno(e: std::io::Error) -> i32 {
-    e.raw_os_error().unwrap_or(EIO)
+/// The errno of an I/O error (`Errno::Io` when the OS gave none).
+pub fn errno(e: std::io::Error) -> Errno {
+    e.raw_os_error().map_or(Errno::Io, Errno::from_errno)
 }
 
 /// How an OS lists an open directory.
 pub trait DirListing: std::fmt::Debug + Send + Sync + 'static {
     /// The names and kinds ([`kind`]) of the directory's entries, in any
     /// order, without `.` and `..`.
-    fn entries(&self, dir: &File) -> Result<Vec<(String, u8)>, i32>;
+    fn entries(&self, dir: &File) -> Result<Vec<(String, u8)>, Errno>;
 }
 
 /// The entry kind ([`kind`]) of a file type.
@@ -43,14 +44,14 @@ pub fn entry_kind(file_type: std::fs::FileType) -> u8 {
 }
 
 /// `Ok` for a regular file or a directory; a FIFO, a device or a socket
-/// is refused (`EACCES`). Callers open without blocking first, so a FIFO
+/// is refused (`Errno::AccessDenied`). Callers open without blocking first, so a FIFO
 /// with no other end cannot hold an I/O thread before this check.
-pub fn regular_or_dir(file: &File) -> Result<(), i32> {
+pub fn regular_or_dir(file: &File) -> Result<(), Errno> {
     let file_type = file.metadata().map_err(errno)?.file_type();
     if file_type.is_file() || file_type.is_dir() {
         Ok(())
     } else {
-        Err(EACCES)
+        Err(Errno::AccessDenied)
     }
 }
 
@@ -70,18 +71,18 @@ impl<L: DirListing> OsFile<L> {
 }
 
 impl<L: DirListing> HostFile for OsFile<L> {
-    fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, i32> {
+    fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, Errno> {
         let mut buf = vec![0u8; len];
         let n = self.file.read_at(&mut buf, offset).map_err(errno)?;
         buf.truncate(n);
         Ok(buf)
     }
 
-    fn write_at(&self, offset: u64, data: &[u8]) -> Result<usize, i32> {
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<usize, Errno> {
         self.file.write_at(data, offset).map_err(errno)
     }
 
-    fn stat(&self) -> Result<Stat, i32> {
+    fn stat(&self) -> Result<Stat, Errno> {
         let m = self.file.metadata().map_err(errno)?;
         Ok(Stat {
             mode: m.mode() as u16,
@@ -92,7 +93,7 @@ impl<L: DirListing> HostFile for OsFile<L> {
         })
     }
 
-    fn entries(&self) -> Result<Vec<(String, u8)>, i32> {
+    fn entries(&self) -> Result<Vec<(String, u8)>, Errno> {
         let mut out = self.listing.entries(&self.file)?;
         out.sort();
         Ok(out)

@@ -6,7 +6,7 @@
 //! the guest's own module — each guest's, not a list that one spawn widens
 //! for every later guest. A path that leaves them (`..`, absolute paths
 //! elsewhere) or has a symbolic link below its root is refused with
-//! `EACCES`.
+//! `Errno::AccessDenied`.
 //! [`AnyPathLoader`] is the operator's own loader: any absolute path. Both
 //! run on worker threads.
 //!
@@ -15,9 +15,10 @@
 //! (`fpath`), and bootstrap's initfs answers a wrong one
 //! (`/scheme/initfs/a/b` comes back as `/scheme/initfsa/b`).
 
+use wasmd_abi::Errno;
+
 use std::path::{Component, Path, PathBuf};
 
-use wasmd_abi::errno::{EACCES, EIO, ENOENT};
 use wasmhost::{LoadError, LoadedModule, ModuleLoader};
 
 /// Largest module file read (64 MiB).
@@ -83,18 +84,18 @@ impl FsModuleLoader {
 
 /// Reads and size-checks a resolved module file.
 fn read_module(requested: &str, resolved: PathBuf) -> Result<LoadedModule, LoadError> {
-    let fail = |reason: String, errno: i32| LoadError { path: requested.to_string(), reason, errno };
+    let fail = |reason: String, errno: Errno| LoadError { path: requested.to_string(), reason, errno };
     let meta = std::fs::metadata(&resolved).map_err(|e| {
-        let errno = if e.kind() == std::io::ErrorKind::NotFound { ENOENT } else { EIO };
+        let errno = if e.kind() == std::io::ErrorKind::NotFound { Errno::NotFound } else { Errno::Io };
         fail(e.to_string(), errno)
     })?;
     if !meta.is_file() {
-        return Err(fail("not a file".into(), EACCES));
+        return Err(fail("not a file".into(), Errno::AccessDenied));
     }
     if meta.len() > MAX_MODULE_BYTES {
-        return Err(fail(format!("larger than {MAX_MODULE_BYTES} bytes"), EACCES));
+        return Err(fail(format!("larger than {MAX_MODULE_BYTES} bytes"), Errno::AccessDenied));
     }
-    let bytes = std::fs::read(&resolved).map_err(|e| fail(e.to_string(), EIO))?;
+    let bytes = std::fs::read(&resolved).map_err(|e| fail(e.to_string(), Errno::Io))?;
     Ok(LoadedModule { bytes, path: resolved })
 }
 
@@ -104,9 +105,9 @@ pub struct AnyPathLoader;
 
 impl ModuleLoader for AnyPathLoader {
     fn load(&self, _base_dir: Option<&Path>, path: &str) -> Result<LoadedModule, LoadError> {
-        let fail = |reason: String, errno: i32| LoadError { path: path.to_string(), reason, errno };
+        let fail = |reason: String, errno: Errno| LoadError { path: path.to_string(), reason, errno };
         if !path.starts_with('/') {
-            return Err(fail("not an absolute path".into(), EACCES));
+            return Err(fail("not an absolute path".into(), Errno::AccessDenied));
         }
         read_module(path, normalize(Path::new(path)))
     }
@@ -114,7 +115,7 @@ impl ModuleLoader for AnyPathLoader {
 
 impl ModuleLoader for FsModuleLoader {
     fn load(&self, base_dir: Option<&Path>, path: &str) -> Result<LoadedModule, LoadError> {
-        let fail = |reason: String, errno: i32| LoadError { path: path.to_string(), reason, errno };
+        let fail = |reason: String, errno: Errno| LoadError { path: path.to_string(), reason, errno };
         let requested = Path::new(path);
         let roots = self.roots();
         let joined = match base_dir {
@@ -128,9 +129,9 @@ impl ModuleLoader for FsModuleLoader {
         let resolved = normalize(&joined);
         let own_dir = base_dir.map(normalize);
         let Some(root) = roots.iter().chain(own_dir.as_ref()).find(|root| resolved.starts_with(root)) else {
-            return Err(fail("outside the allowed module directories".into(), EACCES));
+            return Err(fail("outside the allowed module directories".into(), Errno::AccessDenied));
         };
-        no_link_below(root, &resolved).map_err(|why| fail(why, EACCES))?;
+        no_link_below(root, &resolved).map_err(|why| fail(why, Errno::AccessDenied))?;
         read_module(path, resolved)
     }
 }
@@ -163,14 +164,17 @@ mod tests {
         assert_eq!(loader.roots(), [dir.join("mods")]);
         let loaded = loader.load(None, "a.wasm").unwrap();
         assert_eq!(loaded.path, dir.join("mods/a.wasm"));
-        assert_eq!(loader.load(Some(&dir.join("mods")), "../other/b.wasm").unwrap_err().errno, EACCES);
+        assert_eq!(
+            loader.load(Some(&dir.join("mods")), "../other/b.wasm").unwrap_err().errno,
+            Errno::AccessDenied
+        );
         #[cfg(unix)]
         {
             let err = loader.load(None, "link/b.wasm").unwrap_err();
-            assert_eq!(err.errno, EACCES);
+            assert_eq!(err.errno, Errno::AccessDenied);
             assert!(err.reason.contains("symbolic link"), "{}", err.reason);
         }
-        assert_eq!(AnyPathLoader.load(None, "relative.wasm").unwrap_err().errno, EACCES);
+        assert_eq!(AnyPathLoader.load(None, "relative.wasm").unwrap_err().errno, Errno::AccessDenied);
         assert_eq!(
             AnyPathLoader.load(None, &format!("{}/other/../mods/a.wasm", dir.display())).unwrap().path,
             dir.join("mods/a.wasm")

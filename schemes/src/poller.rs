@@ -102,6 +102,8 @@ mod tests {
     use std::sync::Condvar;
     use std::time::Duration;
 
+    use wasmd_abi::Errno;
+
     use super::*;
 
     /// Armed descriptors, noticed as soon as they are armed; odd ones
@@ -140,14 +142,14 @@ mod tests {
     struct Descriptor(i64);
 
     impl HostSocket for Descriptor {
-        fn accept(&self) -> Result<Arc<dyn HostSocket>, i32> {
-            Err(wasmd_abi::errno::EINVAL)
+        fn accept(&self) -> Result<Arc<dyn HostSocket>, Errno> {
+            Err(Errno::InvalidArgument)
         }
-        fn send(&self, _data: &[u8]) -> Result<usize, i32> {
-            Err(wasmd_abi::errno::EINVAL)
+        fn send(&self, _data: &[u8]) -> Result<usize, Errno> {
+            Err(Errno::InvalidArgument)
         }
-        fn recv(&self, _len: usize) -> Result<Vec<u8>, i32> {
-            Err(wasmd_abi::errno::EINVAL)
+        fn recv(&self, _len: usize) -> Result<Vec<u8>, Errno> {
+            Err(Errno::InvalidArgument)
         }
         fn local_addr(&self) -> String {
             String::new()

@@ -8,17 +8,18 @@
 //! receive waits for readiness, and a refused connection shows there, so
 //! a peer that never answers holds no thread.
 
+use wasmd_abi::Errno;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
-use wasmd_abi::errno::{EAGAIN, EINVAL, ENOENT, EOPNOTSUPP};
 use wasmhost::HostSocket;
 
-fn io_errno(e: std::io::Error) -> i32 {
+fn io_errno(e: std::io::Error) -> Errno {
     match e.kind() {
-        ErrorKind::WouldBlock => EAGAIN,
+        ErrorKind::WouldBlock => Errno::WouldBlock,
         _ => crate::host_files::errno(e),
     }
 }
@@ -32,27 +33,27 @@ enum StdSocket {
 }
 
 impl HostSocket for StdSocket {
-    fn accept(&self) -> Result<Arc<dyn HostSocket>, i32> {
-        let StdSocket::Listener(l) = self else { return Err(EINVAL) };
+    fn accept(&self) -> Result<Arc<dyn HostSocket>, Errno> {
+        let StdSocket::Listener(l) = self else { return Err(Errno::InvalidArgument) };
         let (stream, _) = l.accept().map_err(io_errno)?;
         stream.set_nonblocking(true).map_err(io_errno)?;
         Ok(Arc::new(StdSocket::Tcp(stream)))
     }
 
-    fn send(&self, data: &[u8]) -> Result<usize, i32> {
+    fn send(&self, data: &[u8]) -> Result<usize, Errno> {
         match self {
             StdSocket::Tcp(s) => (&*s).write(data).map_err(io_errno),
             StdSocket::Udp(s) => s.send(data).map_err(io_errno),
-            StdSocket::Listener(_) => Err(EOPNOTSUPP),
+            StdSocket::Listener(_) => Err(Errno::NotSupported),
         }
     }
 
-    fn recv(&self, len: usize) -> Result<Vec<u8>, i32> {
+    fn recv(&self, len: usize) -> Result<Vec<u8>, Errno> {
         let mut buf = vec![0u8; len];
         let n = match self {
             StdSocket::Tcp(s) => (&*s).read(&mut buf).map_err(io_errno)?,
             StdSocket::Udp(s) => s.recv(&mut buf).map_err(io_errno)?,
-            StdSocket::Listener(_) => return Err(EOPNOTSUPP),
+            StdSocket::Listener(_) => return Err(Errno::NotSupported),
         };
         buf.truncate(n);
         Ok(buf)
@@ -76,8 +77,8 @@ impl HostSocket for StdSocket {
     }
 }
 
-fn resolve(addr: &str) -> Result<std::net::SocketAddr, i32> {
-    addr.to_socket_addrs().map_err(|_| ENOENT)?.next().ok_or(ENOENT)
+fn resolve(addr: &str) -> Result<std::net::SocketAddr, Errno> {
+    addr.to_socket_addrs().map_err(|_| Errno::NotFound)?.next().ok_or(Errno::NotFound)
 }
 
 /// Connects a non-blocking socket; `start_tcp` starts a TCP connection
@@ -86,7 +87,7 @@ pub fn connect(
     proto: &str,
     addr: &str,
     start_tcp: impl FnOnce(std::net::SocketAddr) -> std::io::Result<TcpStream>,
-) -> Result<Arc<dyn HostSocket>, i32> {
+) -> Result<Arc<dyn HostSocket>, Errno> {
     let target = resolve(addr)?;
     let socket = match proto {
         "tcp" => {
@@ -101,13 +102,13 @@ pub fn connect(
             s.set_nonblocking(true).map_err(io_errno)?;
             StdSocket::Udp(s)
         }
-        _ => return Err(EINVAL),
+        _ => return Err(Errno::InvalidArgument),
     };
     Ok(Arc::new(socket))
 }
 
 /// Binds a listening TCP socket or a bound UDP socket.
-pub fn listen(proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
+pub fn listen(proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, Errno> {
     let at = resolve(addr)?;
     let socket = match proto {
         "tcp" => {
@@ -120,7 +121,7 @@ pub fn listen(proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
             s.set_nonblocking(true).map_err(io_errno)?;
             StdSocket::Udp(s)
         }
-        _ => return Err(EINVAL),
+        _ => return Err(Errno::InvalidArgument),
     };
     Ok(Arc::new(socket))
 }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wasmd_abi::Errno;
 
 use wasmd::control::{Caller, Daemon, Poll, EVENT_READ, EVENT_WRITE};
 use wasmd_abi::scheme::flags;
@@ -30,7 +31,7 @@ fn settle<T>(d: &mut Daemon, mut f: impl FnMut(&mut Daemon) -> Option<T>) -> T {
 fn try_read(d: &mut Daemon, fd: u64, len: usize) -> Option<Vec<u8>> {
     match d.read(fd, 0, len, true, 0) {
         Poll::Ready(Ok(data)) => Some(data),
-        Poll::Ready(Err(11)) => None,
+        Poll::Ready(Err(Errno::WouldBlock)) => None,
         other => panic!("read: {other:?}"),
     }
 }
@@ -114,8 +115,8 @@ fn fevent_reports_channel_and_wait_readiness() {
     d.step(64);
     assert!(d.take_events().contains(&(writer, EVENT_WRITE)), "room again: writable");
     // A read-only file does not write, a write-only one does not read.
-    assert!(matches!(d.write(reader, 0, b"x", true, 0), Poll::Ready(Err(9))));
-    assert!(matches!(d.read(writer, 0, 64, true, 0), Poll::Ready(Err(9))));
+    assert!(matches!(d.write(reader, 0, b"x", true, 0), Poll::Ready(Err(Errno::BadHandle))));
+    assert!(matches!(d.read(writer, 0, 64, true, 0), Poll::Ready(Err(Errno::BadHandle))));
     // Unknown files have no readiness.
-    assert_eq!(d.fevent(9999), Err(9));
+    assert_eq!(d.fevent(9999), Err(Errno::BadHandle));
 }

@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wasmd_abi::Errno;
 
 use wasmd::control::{Caller, Daemon, Poll};
-use wasmd_abi::errno::{EBADF, EINVAL, EISDIR, ENODEV, ENOTDIR, EPERM};
 use wasmd_abi::scheme::{flags, mode};
 use wasmd_tests::guest;
 
@@ -64,39 +64,39 @@ fn each_kind_of_file_has_its_mode_and_defaults() {
         let truncate_ok = path == "spawn" || path.ends_with("/ctl");
         let truncated = d.ftruncate(fd, 0, 0);
         match (is_dir, truncate_ok) {
-            (true, _) => assert_eq!(truncated, Poll::Ready(Err(EISDIR)), "{path}"),
+            (true, _) => assert_eq!(truncated, Poll::Ready(Err(Errno::IsADirectory)), "{path}"),
             (false, true) => assert_eq!(truncated, Poll::Ready(Ok(())), "{path}"),
-            (false, false) => assert_eq!(truncated, Poll::Ready(Err(EPERM)), "{path}"),
+            (false, false) => assert_eq!(truncated, Poll::Ready(Err(Errno::PermissionDenied)), "{path}"),
         }
         if is_dir {
-            assert_eq!(d.read(fd, 0, 16, true, 0), Poll::Ready(Err(EISDIR)), "{path}");
-            assert_eq!(d.write(fd, 0, b"x", true, 0), Poll::Ready(Err(EISDIR)), "{path}");
+            assert_eq!(d.read(fd, 0, 16, true, 0), Poll::Ready(Err(Errno::IsADirectory)), "{path}");
+            assert_eq!(d.write(fd, 0, b"x", true, 0), Poll::Ready(Err(Errno::IsADirectory)), "{path}");
             assert!(matches!(d.getdents(fd, 0, 0), Poll::Ready(Ok(_))), "{path}");
         } else {
-            assert_eq!(d.getdents(fd, 0, 0), Poll::Ready(Err(ENOTDIR)), "{path}");
+            assert_eq!(d.getdents(fd, 0, 0), Poll::Ready(Err(Errno::NotADirectory)), "{path}");
         }
         assert_eq!(d.fsync(fd, 0), Poll::Ready(Ok(())), "{path}");
-        assert_eq!(d.mmap_address(fd, 0, 4096), Err(ENODEV), "{path}");
+        assert_eq!(d.mmap_address(fd, 0, 4096), Err(Errno::NoDevice), "{path}");
         d.close(fd);
     }
     // Snapshots and streams take no writes.
     for path in ["ps".to_string(), format!("{pid}/status"), format!("{pid}/wait")] {
         let fd = open(&mut d, &path, flags::O_RDONLY);
-        assert_eq!(d.write(fd, 0, b"x", true, 0), Poll::Ready(Err(EBADF)), "{path}");
+        assert_eq!(d.write(fd, 0, b"x", true, 0), Poll::Ready(Err(Errno::BadHandle)), "{path}");
     }
     // A closed file answers nothing.
     let fd = open(&mut d, "ps", flags::O_RDONLY);
     d.close(fd);
-    assert_eq!(d.fstat(fd, 0), Poll::Ready(Err(EBADF)));
-    assert_eq!(d.fsync(fd, 0), Poll::Ready(Err(EBADF)));
-    assert_eq!(d.mmap_address(fd, 0, 1), Err(EBADF));
+    assert_eq!(d.fstat(fd, 0), Poll::Ready(Err(Errno::BadHandle)));
+    assert_eq!(d.fsync(fd, 0), Poll::Ready(Err(Errno::BadHandle)));
+    assert_eq!(d.mmap_address(fd, 0, 1), Err(Errno::BadHandle));
 }
 
 #[test]
 fn a_run_file_refused_as_a_directory_starts_no_spawn() {
     let mut d = daemon();
     let run = format!("run{}", guest("hello").display());
-    assert_eq!(d.open(&run, flags::O_RDONLY | flags::O_DIRECTORY, Caller::ROOT), Err(ENOTDIR));
+    assert_eq!(d.open(&run, flags::O_RDONLY | flags::O_DIRECTORY, Caller::ROOT), Err(Errno::NotADirectory));
     // The next file opened (a `spawn` with no spec yet) is told of no
     // spawn, however long the module would take to load.
     let spawn = open(&mut d, "spawn", flags::O_RDWR);
@@ -104,6 +104,6 @@ fn a_run_file_refused_as_a_directory_starts_no_spawn() {
         d.step(16);
         std::thread::sleep(Duration::from_millis(1));
     }
-    assert_eq!(d.read(spawn, 0, 32, true, 0), Poll::Ready(Err(EINVAL)));
+    assert_eq!(d.read(spawn, 0, 32, true, 0), Poll::Ready(Err(Errno::InvalidArgument)));
     assert!(d.manager().pids().is_empty(), "nothing was spawned");
 }

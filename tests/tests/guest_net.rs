@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wasmd_abi::Errno;
 
 use common::{expect_fs_session, temp_dir, Harness};
 use wasmd_abi::{Caps, ExitStatus};
@@ -198,15 +199,15 @@ struct HeldReadiness {
 }
 
 impl wasmhost::Platform for HeldReadiness {
-    fn random(&self, buf: &mut [u8]) -> Result<(), i32> {
+    fn random(&self, buf: &mut [u8]) -> Result<(), Errno> {
         self.os.random(buf)
     }
 
-    fn create_shared_memory(&self, size: usize) -> Result<Box<dyn wasmhost::region::SharedMemory>, i32> {
+    fn create_shared_memory(&self, size: usize) -> Result<Box<dyn wasmhost::region::SharedMemory>, Errno> {
         self.os.create_shared_memory(size)
     }
 
-    fn net_connect(&self, proto: &str, addr: &str) -> Result<Arc<dyn wasmhost::HostSocket>, i32> {
+    fn net_connect(&self, proto: &str, addr: &str) -> Result<Arc<dyn wasmhost::HostSocket>, Errno> {
         self.os.net_connect(proto, addr)
     }
 
@@ -283,15 +284,15 @@ fn a_suspended_process_keeps_its_socket_wait_across_a_retry() {
 struct SharedPlatform(Arc<HeldReadiness>);
 
 impl wasmhost::Platform for SharedPlatform {
-    fn random(&self, buf: &mut [u8]) -> Result<(), i32> {
+    fn random(&self, buf: &mut [u8]) -> Result<(), Errno> {
         self.0.random(buf)
     }
 
-    fn create_shared_memory(&self, size: usize) -> Result<Box<dyn wasmhost::region::SharedMemory>, i32> {
+    fn create_shared_memory(&self, size: usize) -> Result<Box<dyn wasmhost::region::SharedMemory>, Errno> {
         self.0.create_shared_memory(size)
     }
 
-    fn net_connect(&self, proto: &str, addr: &str) -> Result<Arc<dyn wasmhost::HostSocket>, i32> {
+    fn net_connect(&self, proto: &str, addr: &str) -> Result<Arc<dyn wasmhost::HostSocket>, Errno> {
         self.0.net_connect(proto, addr)
     }
 

@@ -166,7 +166,7 @@ fn the_daemons_memory_budget_refuses_spawns_before_the_host_runs_out() {
         assert!(spawned.len() < 100, "no budget");
     };
     assert_eq!(err, wasmhost::SpawnError::OutOfMemory);
-    assert_eq!(err.errno(), wasmd_abi::errno::ENOMEM);
+    assert_eq!(err.errno(), wasmd_abi::Errno::OutOfMemory);
     assert_eq!(spawned.len(), 10);
     h.pm.kill(spawned[0]).unwrap();
     assert!(

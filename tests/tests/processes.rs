@@ -271,7 +271,7 @@ fn suspend_resume_and_refuel() {
     assert_eq!(h.status(spin), Some(ExitStatus::OutOfFuel));
     let used = h.pm.process(spin).unwrap().fuel_used;
     assert!((1_250_000..=1_300_000).contains(&used), "used {used}");
-    assert_eq!(h.pm.refuel(spin, 1).unwrap_err().errno(), wasmd_abi::errno::ESRCH);
+    assert_eq!(h.pm.refuel(spin, 1).unwrap_err().errno(), wasmd_abi::Errno::NoSuchProcess);
 }
 
 #[test]

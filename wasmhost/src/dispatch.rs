@@ -76,7 +76,7 @@ impl ProcessManager {
                 }
                 match self.kill(pid) {
                     Ok(()) => SyscallOutcome::Return(0),
-                    Err(e) => SyscallOutcome::error(Errno::from_errno(e.errno())),
+                    Err(e) => SyscallOutcome::error(e.errno()),
                 }
             }
             Syscall::Info { pid, buf } => {

@@ -3,7 +3,7 @@
 //! to one with `errno()`. Traps that end a process are not errors here:
 //! they become its `ExitStatus`.
 
-use wasmd_abi::errno;
+use wasmd_abi::Errno;
 
 use crate::platform::LoadError;
 
@@ -43,16 +43,16 @@ pub enum SpawnError {
 
 impl SpawnError {
     /// The errno a guest receives for this error.
-    pub fn errno(&self) -> i32 {
+    pub fn errno(&self) -> Errno {
         match self {
             SpawnError::InvalidModule(_) | SpawnError::UnknownImport { .. } | SpawnError::NoEntry => {
-                errno::ENOEXEC
+                Errno::BadModule
             }
-            SpawnError::Instantiate(_) => errno::ENOEXEC,
+            SpawnError::Instantiate(_) => Errno::BadModule,
             SpawnError::Load(e) => e.errno,
-            SpawnError::PermissionDenied(_) => errno::EPERM,
-            SpawnError::TooManyProcesses => errno::EAGAIN,
-            SpawnError::OutOfMemory => errno::ENOMEM,
+            SpawnError::PermissionDenied(_) => Errno::PermissionDenied,
+            SpawnError::TooManyProcesses => Errno::WouldBlock,
+            SpawnError::OutOfMemory => Errno::OutOfMemory,
         }
     }
 }
@@ -70,10 +70,10 @@ pub enum ControlError {
 
 impl ControlError {
     /// The errno for this error.
-    pub fn errno(&self) -> i32 {
+    pub fn errno(&self) -> Errno {
         match self {
-            ControlError::NoSuchProcess => errno::ESRCH,
-            ControlError::InvalidState => errno::EINVAL,
+            ControlError::NoSuchProcess => Errno::NoSuchProcess,
+            ControlError::InvalidState => Errno::InvalidArgument,
         }
     }
 }

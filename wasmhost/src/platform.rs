@@ -1,7 +1,7 @@
 //! What the process manager needs from the operating system.
 //!
 //! `wasmhost` makes no OS calls of its own: the embedder (the `wasmd`
-//! crate, with `sys/linux.rs` or `sys/redox.rs`) hands it a [`Platform`]
+//! crate, with `sys/linux/` or `sys/redox/`) hands it a [`Platform`]
 //! for the few things that differ between systems (random bytes, shared
 //! memory for regions), a [`ModuleLoader`]
 //! that reads module files (always called on a worker thread, never on the
@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use wasmd_abi::ExitStatus;
+use wasmd_abi::{Errno, ExitStatus};
 
 use std::sync::Arc;
 
@@ -23,33 +23,33 @@ use crate::Pid;
 /// OS services the process manager uses.
 pub trait Platform: Send + Sync + 'static {
     /// Fills `buf` with OS random bytes; on failure returns an errno.
-    fn random(&self, buf: &mut [u8]) -> Result<(), i32>;
+    fn random(&self, buf: &mut [u8]) -> Result<(), Errno>;
 
     /// Creates `size` bytes (a whole number of pages) of OS shared memory,
     /// mapped read-write and shared, zero-filled. Called on a worker
     /// thread (on Redox this opens a path).
-    fn create_shared_memory(&self, size: usize) -> Result<Box<dyn SharedMemory>, i32>;
+    fn create_shared_memory(&self, size: usize) -> Result<Box<dyn SharedMemory>, Errno>;
 
     /// Opens `path` in the OS scheme of its grant with Redox `O_*` flags,
     /// resolving it beneath the granted directory (no symbolic link or
     /// `..` may leave it): on Linux only `file`, mapped into the daemon's
     /// file root; on Redox the real `/scheme/SCHEME/PATH`. Worker thread.
-    fn fs_open(&self, path: &GrantedPath, flags: u32) -> Result<Arc<dyn HostFile>, i32> {
+    fn fs_open(&self, path: &GrantedPath, flags: u32) -> Result<Arc<dyn HostFile>, Errno> {
         let _ = (path, flags);
-        Err(wasmd_abi::errno::ENOENT)
+        Err(Errno::NotFound)
     }
 
     /// Removes a file (or, with `dir`, an empty directory), beneath the
     /// granted directory. Worker thread.
-    fn fs_unlink(&self, path: &GrantedPath, dir: bool) -> Result<(), i32> {
+    fn fs_unlink(&self, path: &GrantedPath, dir: bool) -> Result<(), Errno> {
         let _ = (path, dir);
-        Err(wasmd_abi::errno::ENOENT)
+        Err(Errno::NotFound)
     }
 
     /// Creates a directory, beneath the granted directory. Worker thread.
-    fn fs_mkdir(&self, path: &GrantedPath) -> Result<(), i32> {
+    fn fs_mkdir(&self, path: &GrantedPath) -> Result<(), Errno> {
         let _ = path;
-        Err(wasmd_abi::errno::ENOENT)
+        Err(Errno::NotFound)
     }
 
     /// True when `user` may use the directory `dir` of the `file:`
@@ -63,16 +63,16 @@ pub trait Platform: Send + Sync + 'static {
 
     /// Connects a socket (`tcp` or `udp`) to `addr` (`HOST:PORT`); the
     /// socket is non-blocking afterwards. Worker thread.
-    fn net_connect(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
+    fn net_connect(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, Errno> {
         let _ = (proto, addr);
-        Err(wasmd_abi::errno::EOPNOTSUPP)
+        Err(Errno::NotSupported)
     }
 
     /// Binds a listening TCP socket or a bound UDP socket at `addr`;
     /// non-blocking. Worker thread.
-    fn net_listen(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
+    fn net_listen(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, Errno> {
         let _ = (proto, addr);
-        Err(wasmd_abi::errno::EOPNOTSUPP)
+        Err(Errno::NotSupported)
     }
 
     /// Calls `ready` (from any thread) once `socket` is readable (or,
@@ -92,24 +92,24 @@ pub trait Platform: Send + Sync + 'static {
 /// An OS file opened for a guest. Called on worker threads.
 pub trait HostFile: Send + Sync + std::fmt::Debug {
     /// Reads up to `len` bytes at `offset`.
-    fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, i32>;
+    fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, Errno>;
     /// Writes at `offset`; returns the count.
-    fn write_at(&self, offset: u64, data: &[u8]) -> Result<usize, i32>;
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<usize, Errno>;
     /// Status.
-    fn stat(&self) -> Result<Stat, i32>;
+    fn stat(&self) -> Result<Stat, Errno>;
     /// A directory's entries: name and kind (`wasmd_abi::scheme::kind`).
-    fn entries(&self) -> Result<Vec<(String, u8)>, i32>;
+    fn entries(&self) -> Result<Vec<(String, u8)>, Errno>;
 }
 
 /// An OS socket for a guest; every call is non-blocking (`EAGAIN` when it
 /// would block). Called on the scheduler thread.
 pub trait HostSocket: Send + Sync + std::fmt::Debug {
     /// Accepts a connection (listening TCP sockets).
-    fn accept(&self) -> Result<Arc<dyn HostSocket>, i32>;
+    fn accept(&self) -> Result<Arc<dyn HostSocket>, Errno>;
     /// Sends bytes; returns the count.
-    fn send(&self, data: &[u8]) -> Result<usize, i32>;
+    fn send(&self, data: &[u8]) -> Result<usize, Errno>;
     /// Receives up to `len` bytes (empty at end of stream).
-    fn recv(&self, len: usize) -> Result<Vec<u8>, i32>;
+    fn recv(&self, len: usize) -> Result<Vec<u8>, Errno>;
     /// The local address, `HOST:PORT`.
     fn local_addr(&self) -> String;
     /// The OS descriptor, for readiness polling.
@@ -134,8 +134,8 @@ pub struct LoadError {
     pub path: String,
     /// What went wrong.
     pub reason: String,
-    /// The errno a guest receives.
-    pub errno: i32,
+    /// The error a guest receives.
+    pub errno: Errno,
 }
 
 /// Reads module files named by guests (`spawn` by path) and the control

@@ -175,7 +175,10 @@ pub fn channel_ring(data: &[u8]) {
                     }
                     Poll::Ready(Err(e)) => {
                         if clean {
-                            assert!(e == EMSGSIZE || e == EBADF, "write to a fresh channel failed: {e}");
+                            assert!(
+                                e == Errno::MessageTooLong || e == Errno::BadHandle,
+                                "write to a fresh channel failed: {e}"
+                            );
                         }
                     }
                     Poll::Pending => assert!(!clean || park, "a Drop channel made a writer wait"),
@@ -297,7 +300,7 @@ pub(super) fn check_read(
         Poll::Ready(Err(e)) => {
             if model {
                 assert!(
-                    *e == EMSGSIZE || (*e == EBADF && !f.can_read),
+                    *e == Errno::MessageTooLong || (*e == Errno::BadHandle && !f.can_read),
                     "read of a fresh channel failed: {e}"
                 );
             }

@@ -92,9 +92,8 @@ pub(super) fn serve_requests(msgs: &[ClientMsg], mode: u8) {
         }
         rig.answered(token, &polled);
         match polled {
-            Poll::Ready(result) => {
-                answers.push(ServerMsg { id: m.id, reply: result.unwrap_or_else(WireReply::Error) })
-            }
+            Poll::Ready(result) => answers
+                .push(ServerMsg { id: m.id, reply: result.unwrap_or_else(|e| WireReply::Error(e.errno())) }),
             Poll::Pending => {
                 ids.insert(token, m.id);
             }

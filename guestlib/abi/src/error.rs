@@ -52,6 +52,14 @@ pub enum Errno {
     NotSupported,
     /// `E2BIG`: an argument list or message is too long.
     TooBig,
+    /// `EBUSY`: it is busy.
+    Busy,
+    /// `ECANCELED`: the request was canceled.
+    Canceled,
+    /// `EMSGSIZE`: a message too long for the channel.
+    MessageTooLong,
+    /// `ENODEV`: the operation does not apply to this kind of object (e.g. `mmap` of a non-memory file).
+    NoDevice,
     /// Any other errno value.
     Other(i32),
 }
@@ -83,6 +91,10 @@ impl Errno {
             errno::ENOTDIR => Errno::NotADirectory,
             errno::EOPNOTSUPP => Errno::NotSupported,
             errno::E2BIG => Errno::TooBig,
+            errno::EBUSY => Errno::Busy,
+            errno::ECANCELED => Errno::Canceled,
+            errno::EMSGSIZE => Errno::MessageTooLong,
+            errno::ENODEV => Errno::NoDevice,
             other => Errno::Other(other),
         }
     }
@@ -113,6 +125,10 @@ impl Errno {
             Errno::NotADirectory => errno::ENOTDIR,
             Errno::NotSupported => errno::EOPNOTSUPP,
             Errno::TooBig => errno::E2BIG,
+            Errno::Busy => errno::EBUSY,
+            Errno::Canceled => errno::ECANCELED,
+            Errno::MessageTooLong => errno::EMSGSIZE,
+            Errno::NoDevice => errno::ENODEV,
             Errno::Other(v) => v,
         }
     }

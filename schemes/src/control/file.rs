@@ -25,11 +25,12 @@
 //! hands it the provider's reply ([`Answer::Sent`],
 //! [`ControlFile::reply_output`]).
 //! Every method but `stat` has a default: what most nodes answer (a
-//! directory's `read` and `write` are `EISDIR`, a file's `EBADF`, …).
+//! directory's `read` and `write` are `Errno::IsADirectory`, a file's `Errno::BadHandle`, …).
+
+use wasmd_abi::Errno;
 
 use std::sync::Arc;
 
-use wasmd_abi::errno::{EACCES, EBADF, EIO, EISDIR, ENODEV, ENOTDIR, EPERM};
 use wasmd_abi::scheme::Stat;
 use wasmhost::guest_scheme::Reply;
 use wasmhost::namespace::Grant;
@@ -46,10 +47,10 @@ use super::{policy, spec, Caller, Entry, Output, Policy, EVENT_READ, EVENT_WRITE
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Answer<T> {
     /// The answer, now.
-    Ready(Result<T, i32>),
+    Ready(Result<T, Errno>),
     /// The file is not ready (nothing to read yet, a full channel, a
     /// module still loading): the daemon keeps the request and asks again
-    /// after guests ran; a non-blocking caller gets `EAGAIN` instead.
+    /// after guests ran; a non-blocking caller gets `Errno::WouldBlock` instead.
     NotReady,
     /// Waits for a guest scheme to answer the file's open: kept and asked
     /// again, also for a non-blocking caller (for guest-scheme files the
@@ -110,13 +111,13 @@ impl Context<'_> {
         self.kernel.lock()
     }
 
-    /// `EACCES` unless the caller may inspect and control what `owner`
+    /// `Errno::AccessDenied` unless the caller may inspect and control what `owner`
     /// owns.
-    pub(crate) fn may_control(&self, owner: wasmhost::Owner) -> Result<(), i32> {
+    pub(crate) fn may_control(&self, owner: wasmhost::Owner) -> Result<(), Errno> {
         if self.policy.may_control(self.caller, owner) {
             Ok(())
         } else {
-            Err(EACCES)
+            Err(Errno::AccessDenied)
         }
     }
 
@@ -162,12 +163,12 @@ pub(crate) trait ControlFile: std::fmt::Debug {
     /// Up to `len` bytes at `offset` (or from the file's own cursor, for
     /// streams).
     fn read(&mut self, _cx: &mut Context<'_>, _offset: u64, _len: usize) -> Answer<Vec<u8>> {
-        Answer::Ready(Err(if self.is_dir() { EISDIR } else { EBADF }))
+        Answer::Ready(Err(if self.is_dir() { Errno::IsADirectory } else { Errno::BadHandle }))
     }
 
     /// Writes `data` at `offset`; the bytes taken.
     fn write(&mut self, _cx: &mut Context<'_>, _offset: u64, _data: &[u8]) -> Answer<usize> {
-        Answer::Ready(Err(if self.is_dir() { EISDIR } else { EBADF }))
+        Answer::Ready(Err(if self.is_dir() { Errno::IsADirectory } else { Errno::BadHandle }))
     }
 
     /// The path the file was opened as, in `/scheme/...` form; `path` is
@@ -182,12 +183,12 @@ pub(crate) trait ControlFile: std::fmt::Debug {
 
     /// Directory entries from the `offset`-th on.
     fn getdents(&mut self, _cx: &mut Context<'_>, _offset: u64) -> Answer<Vec<Entry>> {
-        Answer::Ready(Err(ENOTDIR))
+        Answer::Ready(Err(Errno::NotADirectory))
     }
 
     /// Resizes the file: the tree is read-only.
     fn truncate(&mut self, _cx: &mut Context<'_>, _len: u64) -> Answer<()> {
-        Answer::Ready(Err(if self.is_dir() { EISDIR } else { EPERM }))
+        Answer::Ready(Err(if self.is_dir() { Errno::IsADirectory } else { Errno::PermissionDenied }))
     }
 
     /// Flushes the file: the tree has nothing to flush.
@@ -202,19 +203,19 @@ pub(crate) trait ControlFile: std::fmt::Debug {
     }
 
     /// The address of the file's pages for `mmap` (Redox `mmap_prep`).
-    fn mmap_address(&self, _offset: u64, _len: usize) -> Result<usize, i32> {
-        Err(ENODEV)
+    fn mmap_address(&self, _offset: u64, _len: usize) -> Result<usize, Errno> {
+        Err(Errno::NoDevice)
     }
 
     /// The outcome of the spawn this file started with
     /// [`Context::start_load`].
-    fn loaded(&mut self, _spawned: Result<Pid, i32>) {}
+    fn loaded(&mut self, _spawned: Result<Pid, Errno>) {}
 
     /// The answer to `op` that a guest scheme's `reply` gives (for
     /// requests this file [`Answer::Sent`]).
-    fn reply_output(&self, op: &PendingOp, reply: Reply) -> Result<Output, i32> {
+    fn reply_output(&self, op: &PendingOp, reply: Reply) -> Result<Output, Errno> {
         log::warn!("a reply {reply:?} to {op:?} on a file that sends no requests");
-        Err(EIO)
+        Err(Errno::Io)
     }
 
     /// The file is closed (its pending requests are failed by the daemon).

@@ -16,7 +16,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use wasmd_abi::errno::{EBADF, EIO};
 use wasmd_abi::scheme::{flags, SchemeOp, Stat};
 use wasmd_abi::Errno;
 use wasmhost::guest_scheme::Reply;
@@ -107,7 +106,7 @@ enum GuestState {
     /// Open with the provider's id.
     Open(u64),
     /// The provider refused the open.
-    Failed(i32),
+    Failed(Errno),
 }
 
 impl GuestFile {
@@ -119,9 +118,9 @@ impl GuestFile {
         path: &str,
         open_flags: u32,
         prefix: String,
-    ) -> Result<GuestFile, i32> {
+    ) -> Result<GuestFile, Errno> {
         let op = SchemeOp::Open { path, flags: open_flags };
-        let tag = cx.lock().scheme_request(name, op).map_err(Errno::errno)?;
+        let tag = cx.lock().scheme_request(name, op)?;
         let acc = open_flags & flags::O_ACCMODE;
         let mut file = GuestFile {
             scheme: name.to_string(),
@@ -155,8 +154,8 @@ impl GuestFile {
         let Some(reply) = replies.take(tag) else { return false };
         self.state = match reply {
             Reply::Value(id) => GuestState::Open(id),
-            Reply::Error(e) => GuestState::Failed(e.errno()),
-            _ => GuestState::Failed(EIO),
+            Reply::Error(e) => GuestState::Failed(e),
+            _ => GuestState::Failed(Errno::Io),
         };
         true
     }
@@ -171,14 +170,14 @@ impl GuestFile {
     ) -> Answer<T> {
         self.settle_open(cx.replies);
         match self.state {
-            _ if !allowed => Answer::Ready(Err(EBADF)),
+            _ if !allowed => Answer::Ready(Err(Errno::BadHandle)),
             GuestState::Opening(_) => Answer::AwaitingOpen,
             GuestState::Failed(e) => Answer::Ready(Err(e)),
             GuestState::Open(remote) => match cx.lock().scheme_request(&self.scheme, op(remote)) {
                 Ok(tag) => Answer::Sent(tag),
                 // The provider is gone.
-                Err(Errno::NotFound) => Answer::Ready(Err(EIO)),
-                Err(e) => Answer::Ready(Err(e.errno())),
+                Err(Errno::NotFound) => Answer::Ready(Err(Errno::Io)),
+                Err(e) => Answer::Ready(Err(e)),
             },
         }
     }
@@ -218,7 +217,7 @@ impl ControlFile for GuestFile {
         self.send(cx, true, |id| SchemeOp::Fsync { id })
     }
 
-    fn reply_output(&self, op: &PendingOp, reply: Reply) -> Result<Output, i32> {
+    fn reply_output(&self, op: &PendingOp, reply: Reply) -> Result<Output, Errno> {
         reply_output(op, reply, &self.prefix)
     }
 
@@ -239,11 +238,11 @@ impl ControlFile for GuestFile {
 
 /// The answer to `op` that the provider's `reply` gives; `prefix` is the
 /// `/scheme/...` path its paths are relative to.
-pub(crate) fn reply_output(op: &PendingOp, reply: Reply, prefix: &str) -> Result<Output, i32> {
+pub(crate) fn reply_output(op: &PendingOp, reply: Reply, prefix: &str) -> Result<Output, Errno> {
     match (op, reply) {
-        (_, Reply::Error(e)) => Err(e.errno()),
+        (_, Reply::Error(e)) => Err(e),
         // A provider's answer never exceeds the request: more data than
-        // asked for, or a count above what was written, is EIO.
+        // asked for, or a count above what was written, is Errno::Io.
         (PendingOp::Read { len, .. }, Reply::Data(d)) if d.len() <= *len => Ok(Output::Data(d)),
         (PendingOp::Write { data, .. }, Reply::Value(n)) if n <= data.len() as u64 => {
             Ok(Output::Count(n as usize))
@@ -261,7 +260,7 @@ pub(crate) fn reply_output(op: &PendingOp, reply: Reply, prefix: &str) -> Result
         )),
         (op, reply) => {
             log::warn!("scheme provider answered {op:?} with {reply:?}");
-            Err(EIO)
+            Err(Errno::Io)
         }
     }
 }

@@ -4,6 +4,8 @@
 //! it is for; the results come back on a channel and the frontend's
 //! waker is called. [`spawn_loaded`] then makes the process.
 
+use wasmd_abi::Errno;
+
 use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
@@ -95,7 +97,7 @@ pub(crate) fn spawn_loaded(
     module: Arc<wasmhost::CompiledModule>,
     path: std::path::PathBuf,
     load: Load,
-) -> Result<Pid, i32> {
+) -> Result<Pid, Errno> {
     let stem = path.file_stem().map_or_else(|| "wasm".into(), |s| s.to_string_lossy().into_owned());
     let mut opts = SpawnOptions::new(stem.clone());
     opts.args = vec![stem];

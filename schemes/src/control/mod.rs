@@ -44,6 +44,8 @@
 //! and `spawn` answer their opens and writes at once and deliver the
 //! outcome through later (deferred) reads.
 
+use wasmd_abi::Errno;
+
 mod file;
 pub mod guest_files;
 mod loads;
@@ -93,7 +95,7 @@ pub const ROOT_FLAGS: u32 = flags::O_RDONLY | flags::O_DIRECTORY;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Poll<T> {
     /// The answer.
-    Ready(Result<T, i32>),
+    Ready(Result<T, Errno>),
     /// Kept; a [`Completion`] with the request's token comes later.
     Pending,
 }
@@ -108,7 +110,7 @@ impl<T> Poll<T> {
     }
 
     /// Maps a ready answer.
-    fn map<U>(self, f: impl FnOnce(T) -> Result<U, i32>) -> Poll<U> {
+    fn map<U>(self, f: impl FnOnce(T) -> Result<U, Errno>) -> Poll<U> {
         match self {
             Poll::Ready(r) => Poll::Ready(r.and_then(f)),
             Poll::Pending => Poll::Pending,
@@ -139,7 +141,7 @@ pub struct Completion {
     /// The request's token.
     pub token: Token,
     /// Its result.
-    pub result: Result<Output, i32>,
+    pub result: Result<Output, Errno>,
 }
 
 /// A directory entry.

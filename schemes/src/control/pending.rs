@@ -7,10 +7,10 @@
 //! (`Daemon::settle`) first matches guest-scheme replies
 //! to their requests, then asks each file again; every answer becomes a
 //! [`Completion`] the frontend takes. Closing a file fails its pending
-//! requests with `EBADF`, a cancel with `ECANCELED`; the replies to them
+//! requests with `Errno::BadHandle`, a cancel with `Errno::Canceled`; the replies to them
 //! are dropped when they come.
 
-use wasmd_abi::errno::{EAGAIN, EBADF, ECANCELED};
+use wasmd_abi::Errno;
 
 use super::file::Answer;
 use super::{guest_files, Completion, Daemon, Output, Poll, Token};
@@ -55,12 +55,12 @@ pub(crate) struct Pending {
 
 impl Daemon {
     /// Asks file `id` to do `op`; keeps the request under `token` when
-    /// it must wait (or, when `nonblock`, answers `EAGAIN` if the file
+    /// it must wait (or, when `nonblock`, answers `Errno::WouldBlock` if the file
     /// is not ready).
     pub(crate) fn request(&mut self, id: u64, token: Token, op: PendingOp, nonblock: bool) -> Poll<Output> {
         let tag = match self.perform(id, &op) {
             Answer::Ready(result) => return Poll::Ready(result),
-            Answer::NotReady if nonblock => return Poll::Ready(Err(EAGAIN)),
+            Answer::NotReady if nonblock => return Poll::Ready(Err(Errno::WouldBlock)),
             Answer::NotReady | Answer::AwaitingOpen => None,
             Answer::Sent(tag) => Some(tag),
         };
@@ -70,7 +70,7 @@ impl Daemon {
 
     /// What file `id` answers to `op` now.
     fn perform(&mut self, id: u64, op: &PendingOp) -> Answer<Output> {
-        let Some((open, mut cx)) = self.file_mut(id) else { return Answer::Ready(Err(EBADF)) };
+        let Some((open, mut cx)) = self.file_mut(id) else { return Answer::Ready(Err(Errno::BadHandle)) };
         let file = &mut open.file;
         match op {
             PendingOp::Read { offset, len } => file.read(&mut cx, *offset, *len).map(Output::Data),
@@ -81,7 +81,7 @@ impl Daemon {
             PendingOp::Ftruncate { len } => file.truncate(&mut cx, *len).map(|()| Output::Done),
             PendingOp::Fsync => file.sync(&mut cx).map(|()| Output::Done),
             // Sent at once by `Daemon::unlink_scheme`, never on a file.
-            PendingOp::Unlink => Answer::Ready(Err(EBADF)),
+            PendingOp::Unlink => Answer::Ready(Err(Errno::BadHandle)),
         }
     }
 
@@ -124,7 +124,7 @@ impl Daemon {
         self.pending = still;
     }
 
-    /// Fails the pending requests on file `id` with `EBADF`.
+    /// Fails the pending requests on file `id` with `Errno::BadHandle`.
     pub(crate) fn fail_pending_on(&mut self, id: u64) {
         let (gone, keep): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.pending).into_iter().partition(|p| p.id == id);
@@ -133,11 +133,11 @@ impl Daemon {
             if let Some(tag) = p.tag {
                 self.replies.abandon(tag);
             }
-            self.completions.push(Completion { token: p.token, result: Err(EBADF) });
+            self.completions.push(Completion { token: p.token, result: Err(Errno::BadHandle) });
         }
     }
 
-    /// Cancels a pending request; it completes with `ECANCELED`. False if
+    /// Cancels a pending request; it completes with `Errno::Canceled`. False if
     /// no such request was pending.
     pub fn cancel(&mut self, token: Token) -> bool {
         let Some(i) = self.pending.iter().position(|p| p.token == token) else { return false };
@@ -145,7 +145,7 @@ impl Daemon {
         if let Some(tag) = p.tag {
             self.replies.abandon(tag);
         }
-        self.completions.push(Completion { token, result: Err(ECANCELED) });
+        self.completions.push(Completion { token, result: Err(Errno::Canceled) });
         true
     }
 }

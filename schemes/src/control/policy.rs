@@ -11,7 +11,7 @@
 //! - may give their guests only the capabilities in
 //!   [`Policy::user_caps`] (by default `stdio,time,random,spawn,shm,scheme`:
 //!   not `proc`, which reaches other processes); asking for more is
-//!   `EPERM`;
+//!   `Errno::PermissionDenied`;
 //! - may spawn only a module file they may read, and give `file:` grants
 //!   only for directories they may use (read and search; write too for
 //!   `=rw`), judged by the owner, group and mode bits of the file and of
@@ -19,17 +19,18 @@
 //!   thread, since on Redox the serving thread never touches paths;
 //! - may open `PID/status`, `log`, `wait` and `ctl` of their own processes
 //!   only, and `shm/ID` and `chan/ID` of regions their processes made
-//!   (`EACCES` otherwise). The listings and `ps` show every process, with
+//!   (`Errno::AccessDenied` otherwise). The listings and `ps` show every process, with
 //!   its owner.
 //!
 //! A file keeps the identity it was opened with: what is written to a
 //! `spawn` or `ctl` file acts for whoever opened it.
 
+use wasmd_abi::Errno;
+
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use wasmd_abi::errno::EACCES;
 use wasmd_abi::Caps;
 use wasmhost::namespace::Grant;
 use wasmhost::{LoadError, LoadedModule, ModuleLoader, Owner, Platform};
@@ -63,7 +64,7 @@ impl Policy {
         self.is_privileged(caller) || caller.uid == owner.uid
     }
 
-    /// `EPERM` (with the reason) unless `caller` may give a guest `caps`.
+    /// `Errno::PermissionDenied` (with the reason) unless `caller` may give a guest `caps`.
     pub fn check_caps(&self, caller: Caller, caps: Caps) -> Result<(), String> {
         if self.is_privileged(caller) || self.user_caps.contains(caps) {
             return Ok(());
@@ -116,7 +117,7 @@ impl std::fmt::Debug for SpawnLoader {
 
 impl ModuleLoader for SpawnLoader {
     fn load(&self, base_dir: Option<&Path>, path: &str) -> Result<LoadedModule, LoadError> {
-        let fail = |reason: String| LoadError { path: path.to_string(), reason, errno: EACCES };
+        let fail = |reason: String| LoadError { path: path.to_string(), reason, errno: Errno::AccessDenied };
         if let Some(user) = self.user {
             for grant in self.grants.iter().filter(|g| g.scheme == "file") {
                 if !self.platform.user_may_use_dir(&grant.prefix, user, grant.write) {
@@ -125,7 +126,7 @@ impl ModuleLoader for SpawnLoader {
                 }
             }
             let meta = std::fs::metadata(crate::loader::normalize(Path::new(path))).map_err(|e| {
-                LoadError { path: path.to_string(), reason: e.to_string(), errno: wasmd_abi::errno::ENOENT }
+                LoadError { path: path.to_string(), reason: e.to_string(), errno: Errno::NotFound }
             })?;
             if !may_access(user, meta.uid(), meta.gid(), meta.mode(), false, false) {
                 return Err(fail(format!("user {} may not read it", user.uid)));

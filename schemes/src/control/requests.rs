@@ -4,7 +4,8 @@
 //! open file's [`ControlFile`](super::file::ControlFile) methods through
 //! [`Daemon::request`], which keeps what must wait (`pending.rs`).
 
-use wasmd_abi::errno::{EBADF, EIO, ENOENT, EPERM};
+use wasmd_abi::Errno;
+
 use wasmd_abi::scheme::{SchemeOp, Stat};
 
 use super::guest_files::GuestFile;
@@ -14,7 +15,7 @@ use super::{resolve, Caller, Daemon, Entry, OpenFile, Output, Poll, Token, MAX_R
 impl Daemon {
     /// Opens `path` (relative to `/scheme/wasm`, without a leading `/`)
     /// for `caller` (see [`super::policy`]).
-    pub fn open(&mut self, path: &str, open_flags: u32, caller: Caller) -> Result<u64, i32> {
+    pub fn open(&mut self, path: &str, open_flags: u32, caller: Caller) -> Result<u64, Errno> {
         let path = path.trim_matches('/');
         let id = self.next_id;
         let file = resolve::resolve(&mut self.context(id, caller), path, open_flags)?;
@@ -25,7 +26,7 @@ impl Daemon {
 
     /// Opens `path` in the guest scheme `name` directly (what
     /// `/scheme/NAME/PATH` is on Redox and the Linux socket).
-    pub fn open_scheme(&mut self, name: &str, path: &str, open_flags: u32) -> Result<u64, i32> {
+    pub fn open_scheme(&mut self, name: &str, path: &str, open_flags: u32) -> Result<u64, Errno> {
         let id = self.next_id;
         // Guest schemes are like any scheme: their providers decide.
         let caller = Caller::ROOT;
@@ -52,17 +53,17 @@ impl Daemon {
         let op = PendingOp::Read { offset, len: len.min(MAX_READ) };
         self.request(id, token, op, nonblock).map(|o| match o {
             Output::Data(d) => Ok(d),
-            _ => Err(EIO),
+            _ => Err(Errno::Io),
         })
     }
 
     /// Writes `data` at `offset`; a write that would wait (a full `Park`
-    /// channel) is `EAGAIN` when `nonblock`.
+    /// channel) is `Errno::WouldBlock` when `nonblock`.
     pub fn write(&mut self, id: u64, offset: u64, data: &[u8], nonblock: bool, token: Token) -> Poll<usize> {
         let op = PendingOp::Write { offset, data: data.to_vec() };
         self.request(id, token, op, nonblock).map(|o| match o {
             Output::Count(n) => Ok(n),
-            _ => Err(EIO),
+            _ => Err(Errno::Io),
         })
     }
 
@@ -70,7 +71,7 @@ impl Daemon {
     pub fn fstat(&mut self, id: u64, token: Token) -> Poll<Stat> {
         self.request(id, token, PendingOp::Fstat, false).map(|o| match o {
             Output::Stat(s) => Ok(s),
-            _ => Err(EIO),
+            _ => Err(Errno::Io),
         })
     }
 
@@ -78,7 +79,7 @@ impl Daemon {
     pub fn fpath(&mut self, id: u64, token: Token) -> Poll<String> {
         self.request(id, token, PendingOp::Fpath, false).map(|o| match o {
             Output::Path(p) => Ok(p),
-            _ => Err(EIO),
+            _ => Err(Errno::Io),
         })
     }
 
@@ -87,7 +88,7 @@ impl Daemon {
     pub fn getdents(&mut self, id: u64, offset: u64, token: Token) -> Poll<Vec<Entry>> {
         self.request(id, token, PendingOp::Getdents { offset }, false).map(|o| match o {
             Output::Entries(e) => Ok(e),
-            _ => Err(EIO),
+            _ => Err(Errno::Io),
         })
     }
 
@@ -106,7 +107,7 @@ impl Daemon {
 
     /// Removes `path` (relative to `/scheme/wasm`): only files of guest
     /// schemes (`scheme/NAME/PATH`) can be removed; the rest of the tree
-    /// is `EPERM`.
+    /// is `Errno::PermissionDenied`.
     pub fn unlink(&mut self, path: &str, unlink_flags: u32, token: Token) -> Poll<()> {
         let path = path.trim_matches('/');
         match path.split_once('/') {
@@ -115,10 +116,12 @@ impl Daemon {
                     let name = name.to_string();
                     self.unlink_scheme(&name, sub, unlink_flags, token)
                 }
-                _ => Poll::Ready(Err(EPERM)),
+                _ => Poll::Ready(Err(Errno::PermissionDenied)),
             },
-            _ if path.is_empty() || resolve::exists(&self.kernel, path) => Poll::Ready(Err(EPERM)),
-            _ => Poll::Ready(Err(ENOENT)),
+            _ if path.is_empty() || resolve::exists(&self.kernel, path) => {
+                Poll::Ready(Err(Errno::PermissionDenied))
+            }
+            _ => Poll::Ready(Err(Errno::NotFound)),
         }
     }
 
@@ -133,11 +136,11 @@ impl Daemon {
                 self.pending.push(Pending { token, id: NO_FILE, op: PendingOp::Unlink, tag: Some(tag) });
                 Poll::Pending
             }
-            Err(e) => Poll::Ready(Err(e.errno())),
+            Err(e) => Poll::Ready(Err(e)),
         }
     }
 
-    /// Forgets an open file; its pending requests complete with `EBADF`.
+    /// Forgets an open file; its pending requests complete with `Errno::BadHandle`.
     pub fn close(&mut self, id: u64) {
         self.watched.remove(&id);
         if let Some(open) = self.files.remove(&id) {
@@ -148,15 +151,15 @@ impl Daemon {
 
     /// The address of a region's pages for `mmap` (Redox `mmap_prep`):
     /// the daemon's own shared mapping, lent to the caller.
-    pub fn mmap_address(&self, id: u64, offset: u64, len: usize) -> Result<usize, i32> {
-        self.files.get(&id).ok_or(EBADF)?.file.mmap_address(offset, len)
+    pub fn mmap_address(&self, id: u64, offset: u64, len: usize) -> Result<usize, Errno> {
+        self.files.get(&id).ok_or(Errno::BadHandle)?.file.mmap_address(offset, len)
     }
 }
 
 /// The answer of a call that gives nothing back.
-fn done(output: Output) -> Result<(), i32> {
+fn done(output: Output) -> Result<(), Errno> {
     match output {
         Output::Done => Ok(()),
-        _ => Err(EIO),
+        _ => Err(Errno::Io),
     }
 }

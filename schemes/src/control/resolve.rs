@@ -8,7 +8,8 @@
 //! own files, only directories may be opened with `O_DIRECTORY` and none
 //! of them for writing.
 
-use wasmd_abi::errno::{EISDIR, ENOENT, ENOTDIR};
+use wasmd_abi::Errno;
+
 use wasmd_abi::scheme::flags;
 use wasmhost::Pid;
 
@@ -25,7 +26,7 @@ pub(crate) fn resolve(
     cx: &mut Context<'_>,
     path: &str,
     open_flags: u32,
-) -> Result<Box<dyn ControlFile>, i32> {
+) -> Result<Box<dyn ControlFile>, Errno> {
     let (first, rest) = path.split_once('/').unwrap_or((path, ""));
     if first == "scheme" && !rest.is_empty() {
         let (name, sub) = rest.split_once('/').unwrap_or((rest, ""));
@@ -37,14 +38,14 @@ pub(crate) fn resolve(
     let writing = access != flags::O_RDONLY && access != 0;
     if first == "run" && !rest.is_empty() && wants_dir {
         // Refused before the module starts loading.
-        return Err(ENOTDIR);
+        return Err(Errno::NotADirectory);
     }
     let file = tree_file(cx, first, rest, open_flags)?;
     if wants_dir && !file.is_dir() {
-        return Err(ENOTDIR);
+        return Err(Errno::NotADirectory);
     }
     if writing && file.is_dir() {
-        return Err(EISDIR);
+        return Err(Errno::IsADirectory);
     }
     Ok(file)
 }
@@ -55,7 +56,7 @@ fn tree_file(
     first: &str,
     rest: &str,
     open_flags: u32,
-) -> Result<Box<dyn ControlFile>, i32> {
+) -> Result<Box<dyn ControlFile>, Errno> {
     Ok(match (first, rest) {
         ("", "") => Box::new(dirs::Root),
         ("ps", "") => Box::new(Snapshot::ps(cx)),
@@ -69,8 +70,8 @@ fn tree_file(
         ("chan", id) => Box::new(ChanFile::open_region(cx, id, open_flags)?),
         ("run", module) => Box::new(RunFile::open(cx, module)),
         (pid, file) => {
-            let pid: Pid = pid.parse().map_err(|_| ENOENT)?;
-            let owner = cx.lock().process(pid).ok_or(ENOENT)?.owner;
+            let pid: Pid = pid.parse().map_err(|_| Errno::NotFound)?;
+            let owner = cx.lock().process(pid).ok_or(Errno::NotFound)?.owner;
             if !file.is_empty() {
                 cx.may_control(owner)?;
             }
@@ -80,7 +81,7 @@ fn tree_file(
                 "log" => Box::new(Snapshot::log(cx, pid)?),
                 "wait" => Box::new(WaitFile::new(pid)),
                 "ctl" => Box::new(CtlFile::new(pid)),
-                _ => return Err(ENOENT),
+                _ => return Err(Errno::NotFound),
             }
         }
     })

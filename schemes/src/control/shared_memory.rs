@@ -11,14 +11,14 @@
 //! very same channel code guests use ([`wasmd_channel`]) over
 //! [`HostRing`]: each read returns one frame — an 8-byte header (writer
 //! id and payload length, little-endian `u32`s) and the payload — or waits
-//! for one (`EAGAIN` with `O_NONBLOCK`); end-of-stream is a 0-byte read;
-//! a terminated channel is `EPIPE`. Each write is one frame, from a weak
+//! for one (`Errno::WouldBlock` with `O_NONBLOCK`); end-of-stream is a 0-byte read;
+//! a terminated channel is `Errno::BrokenPipe`. Each write is one frame, from a weak
 //! writer; on a full `Park` channel it waits. A frame larger than the
-//! read buffer is kept for the next read, which gets `EMSGSIZE` until the
+//! read buffer is kept for the next read, which gets `Errno::MessageTooLong` until the
 //! buffer is large enough. The reader is strong, so a native reader holds
 //! writers back like a guest reader does; a file opened read-only gets
 //! only a reader and one opened write-only only a writer (reads or writes
-//! the other way are `EBADF`). Readiness (`fevent`): readable when a frame
+//! the other way are `Errno::BadHandle`). Readiness (`fevent`): readable when a frame
 //! (or the end) is there, writable when a frame of the largest size fits.
 //!
 //! Both are control files (`ControlFile`): `ShmFile` and [`ChanFile`]. Opening
@@ -28,9 +28,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmd_abi::errno::{EAGAIN, EBADF, EINVAL, EMSGSIZE, ENOENT, EPIPE, ERANGE};
 use wasmd_abi::scheme::{flags, mode, Stat};
-use wasmd_abi::Errno as Error;
+use wasmd_abi::Errno;
 use wasmd_channel::{
     Channel, ChannelError, Reader, ReaderKind, RingRegion, Sent, Start, SysResult, Wait, Writer, WriterKind,
 };
@@ -40,9 +39,9 @@ use super::file::{Answer, Context, ControlFile};
 use super::{Poll, EVENT_READ, EVENT_WRITE};
 
 /// The live region named `id` (decimal), if the caller may reach it.
-fn region(cx: &Context<'_>, id: &str) -> Result<Arc<Region>, i32> {
-    let id: u64 = id.parse().map_err(|_| ENOENT)?;
-    let region = cx.lock().region(id).ok_or(ENOENT)?;
+fn region(cx: &Context<'_>, id: &str) -> Result<Arc<Region>, Errno> {
+    let id: u64 = id.parse().map_err(|_| Errno::NotFound)?;
+    let region = cx.lock().region(id).ok_or(Errno::NotFound)?;
     cx.may_control(region.owner())?;
     Ok(region)
 }
@@ -55,7 +54,7 @@ pub(crate) struct ShmFile {
 
 impl ShmFile {
     /// Opens the region named `id`.
-    pub(crate) fn open(cx: &Context<'_>, id: &str) -> Result<ShmFile, i32> {
+    pub(crate) fn open(cx: &Context<'_>, id: &str) -> Result<ShmFile, Errno> {
         region(cx, id).map(|region| ShmFile { region })
     }
 }
@@ -74,8 +73,8 @@ impl ControlFile for ShmFile {
     }
 
     /// The daemon's own shared mapping of the region, lent to the caller.
-    fn mmap_address(&self, offset: u64, len: usize) -> Result<usize, i32> {
-        let range = self.region.range(offset, len).map_err(Error::errno)?;
+    fn mmap_address(&self, offset: u64, len: usize) -> Result<usize, Errno> {
+        let range = self.region.range(offset, len)?;
         Ok(self.region.as_ptr() as usize + range.start)
     }
 }
@@ -143,7 +142,7 @@ impl RingRegion for HostRing {
     }
     fn wait(&self, _offset: u64, _expected: u32, _timeout: Option<Duration>) -> SysResult<Wait> {
         // The daemon never blocks: it only makes non-blocking calls.
-        Err(Error::WouldBlock)
+        Err(Errno::WouldBlock)
     }
     fn notify(&self, offset: u64, count: u32) -> SysResult<u32> {
         Ok((self.notify)(&self.region, offset, count))
@@ -168,16 +167,16 @@ pub struct ChanFile {
 }
 
 impl ChanFile {
-    /// Opens the channel in `ring` (`EINVAL` if the region holds none)
+    /// Opens the channel in `ring` (`Errno::InvalidArgument` if the region holds none)
     /// for reading, writing or both.
-    pub fn open(ring: HostRing, can_read: bool, can_write: bool) -> Result<ChanFile, i32> {
-        let channel = Channel::from_region(ring).map_err(|_| EINVAL)?;
+    pub fn open(ring: HostRing, can_read: bool, can_write: bool) -> Result<ChanFile, Errno> {
+        let channel = Channel::from_region(ring).map_err(|_| Errno::InvalidArgument)?;
         Ok(ChanFile { channel, reader: None, writer: None, stash: None, can_read, can_write })
     }
 
     /// Opens the channel in the region named `id`, for what the access
     /// mode of `open_flags` allows.
-    pub(crate) fn open_region(cx: &Context<'_>, id: &str, open_flags: u32) -> Result<ChanFile, i32> {
+    pub(crate) fn open_region(cx: &Context<'_>, id: &str, open_flags: u32) -> Result<ChanFile, Errno> {
         let region = region(cx, id)?;
         let mode = open_flags & flags::O_ACCMODE;
         let (can_read, can_write) = (mode == 0 || mode & flags::O_RDONLY != 0, mode & flags::O_WRONLY != 0);
@@ -192,12 +191,12 @@ impl ChanFile {
     /// Reads one frame (header + payload) into at most `len` bytes.
     pub fn read(&mut self, len: usize) -> Poll<Vec<u8>> {
         if !self.can_read {
-            return Poll::Ready(Err(EBADF));
+            return Poll::Ready(Err(Errno::BadHandle));
         }
         if let Some(frame) = self.stash.take() {
             if frame.len() > len {
                 self.stash = Some(frame);
-                return Poll::Ready(Err(EMSGSIZE));
+                return Poll::Ready(Err(Errno::MessageTooLong));
             }
             return Poll::Ready(Ok(frame));
         }
@@ -207,7 +206,7 @@ impl ChanFile {
                 Err(e) => return Poll::Ready(Err(chan_errno(e))),
             }
         }
-        let Some(reader) = self.reader.as_mut() else { return Poll::Ready(Err(EINVAL)) };
+        let Some(reader) = self.reader.as_mut() else { return Poll::Ready(Err(Errno::InvalidArgument)) };
         match reader.try_read() {
             Ok(frame) => {
                 let mut out = Vec::with_capacity(8 + frame.payload.len());
@@ -216,7 +215,7 @@ impl ChanFile {
                 out.extend_from_slice(frame.payload);
                 if out.len() > len {
                     self.stash = Some(out);
-                    return Poll::Ready(Err(EMSGSIZE));
+                    return Poll::Ready(Err(Errno::MessageTooLong));
                 }
                 Poll::Ready(Ok(out))
             }
@@ -255,7 +254,7 @@ impl ChanFile {
     /// Writes one frame.
     pub fn write(&mut self, data: &[u8]) -> Poll<usize> {
         if !self.can_write {
-            return Poll::Ready(Err(EBADF));
+            return Poll::Ready(Err(Errno::BadHandle));
         }
         if self.writer.is_none() {
             match self.channel.writer(WriterKind::Weak) {
@@ -263,7 +262,7 @@ impl ChanFile {
                 Err(e) => return Poll::Ready(Err(chan_errno(e))),
             }
         }
-        let Some(writer) = self.writer.as_mut() else { return Poll::Ready(Err(EINVAL)) };
+        let Some(writer) = self.writer.as_mut() else { return Poll::Ready(Err(Errno::InvalidArgument)) };
         match writer.try_write(data) {
             Ok(Sent::Sent) | Ok(Sent::Dropped) => Poll::Ready(Ok(data.len())),
             Err(ChannelError::WouldBlock) => Poll::Pending,
@@ -293,31 +292,31 @@ impl ControlFile for ChanFile {
     }
 }
 
-fn chan_errno(e: ChannelError) -> i32 {
+fn chan_errno(e: ChannelError) -> Errno {
     match e {
-        ChannelError::Sys(e) => e.errno(),
-        ChannelError::Closed | ChannelError::Aborted => EPIPE,
-        ChannelError::TooLarge => EMSGSIZE,
-        ChannelError::WouldBlock => EAGAIN,
-        ChannelError::NoReaderSlot => wasmd_abi::errno::EBUSY,
-        ChannelError::NotAChannel | ChannelError::UnsupportedVersion(_) => EINVAL,
+        ChannelError::Sys(e) => e,
+        ChannelError::Closed | ChannelError::Aborted => Errno::BrokenPipe,
+        ChannelError::TooLarge => Errno::MessageTooLong,
+        ChannelError::WouldBlock => Errno::WouldBlock,
+        ChannelError::NoReaderSlot => Errno::Busy,
+        ChannelError::NotAChannel | ChannelError::UnsupportedVersion(_) => Errno::InvalidArgument,
     }
 }
 
 /// Reads region bytes at `offset` (up to its end).
-pub fn shm_read(region: &Region, offset: u64, len: usize) -> Result<Vec<u8>, i32> {
+pub fn shm_read(region: &Region, offset: u64, len: usize) -> Result<Vec<u8>, Errno> {
     let size = region.len() as u64;
     if offset > size {
-        return Err(ERANGE);
+        return Err(Errno::OutOfRange);
     }
     let n = (len as u64).min(size - offset) as usize;
     let mut out = vec![0u8; n];
-    region.read_at(region.range(offset, n).map_err(Error::errno)?, &mut out);
+    region.read_at(region.range(offset, n)?, &mut out);
     Ok(out)
 }
 
-/// Writes region bytes at `offset` (`ERANGE` past its end).
-pub fn shm_write(region: &Region, offset: u64, data: &[u8]) -> Result<usize, i32> {
-    region.write_at(region.range(offset, data.len()).map_err(Error::errno)?, data);
+/// Writes region bytes at `offset` (`Errno::OutOfRange` past its end).
+pub fn shm_write(region: &Region, offset: u64, data: &[u8]) -> Result<usize, Errno> {
+    region.write_at(region.range(offset, data.len())?, data);
     Ok(data.len())
 }

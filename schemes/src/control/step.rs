@@ -4,9 +4,9 @@
 //! pending requests (`pending.rs`), and watched files report readiness
 //! changes (`fevent`).
 
-use std::time::{Duration, Instant};
+use wasmd_abi::Errno;
 
-use wasmd_abi::errno::EBADF;
+use std::time::{Duration, Instant};
 
 use super::{loads, Completion, Daemon};
 
@@ -69,8 +69,8 @@ impl Daemon {
     /// `EVENT_WRITE` when a write would not: always, except for a full
     /// `Park` channel) and, from now on, changes to it through
     /// [`Daemon::take_events`].
-    pub fn fevent(&mut self, id: u64) -> Result<u32, i32> {
-        let flags = self.readiness(id).ok_or(EBADF)?;
+    pub fn fevent(&mut self, id: u64) -> Result<u32, Errno> {
+        let flags = self.readiness(id).ok_or(Errno::BadHandle)?;
         self.watched.insert(id, flags);
         Ok(flags)
     }

@@ -69,7 +69,7 @@ fn random(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> CallResult {
     let (mem, state) = memory_and_state(caller)?;
     let range = guest_range(mem.len(), ptr, len)?;
     let n = range.len();
-    state.env.platform.random(&mut mem[range]).map_err(Errno::from_errno)?;
+    state.env.platform.random(&mut mem[range])?;
     Ok(n as i64)
 }
 

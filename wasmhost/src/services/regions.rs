@@ -95,7 +95,7 @@ impl ProcessManager {
             let memory = platform.create_shared_memory(size as usize);
             let then: Continuation = Box::new(move |pm, caller| match memory {
                 Ok(memory) => returning(pm.finish_region_alloc(caller, memory, reserved)),
-                Err(e) => SyscallOutcome::error(Errno::from_errno(e)),
+                Err(e) => SyscallOutcome::error(e),
             });
             then
         });

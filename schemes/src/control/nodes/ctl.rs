@@ -1,9 +1,10 @@
 //! `PID/ctl`: each write is one command — `kill`, `suspend`, `resume` or
 //! `refuel N` — acted on at once (a running process's kill or suspension
-//! takes effect when its turn ends); an unknown command is `EINVAL`.
+//! takes effect when its turn ends); an unknown command is `Errno::InvalidArgument`.
 //! Reads give nothing.
 
-use wasmd_abi::errno::EINVAL;
+use wasmd_abi::Errno;
+
 use wasmd_abi::scheme::{mode, Stat};
 use wasmhost::Pid;
 
@@ -22,21 +23,21 @@ impl CtlFile {
     }
 
     /// Runs the command `data`.
-    fn command(&self, cx: &Context<'_>, data: &[u8]) -> Result<(), i32> {
+    fn command(&self, cx: &Context<'_>, data: &[u8]) -> Result<(), Errno> {
         let pid = self.pid;
-        let text = std::str::from_utf8(data).map_err(|_| EINVAL)?.trim();
+        let text = std::str::from_utf8(data).map_err(|_| Errno::InvalidArgument)?.trim();
         let mut words = text.split_whitespace();
         let result = match (words.next(), words.next(), words.next()) {
             (Some("kill"), None, _) => cx.lock().kill(pid),
             (Some("suspend"), None, _) => cx.lock().suspend(pid),
             (Some("resume"), None, _) => cx.lock().resume(pid),
             (Some("refuel"), Some(n), None) => {
-                let fuel: u64 = n.parse().map_err(|_| EINVAL)?;
+                let fuel: u64 = n.parse().map_err(|_| Errno::InvalidArgument)?;
                 cx.lock().refuel(pid, fuel)
             }
             _ => {
                 log::warn!("pid {pid}: unknown ctl command `{text}`");
-                return Err(EINVAL);
+                return Err(Errno::InvalidArgument);
             }
         };
         result.map_err(|e| e.errno())

@@ -4,6 +4,8 @@
 //! exits, then give EOF. A module that fails to load or spawn fails the
 //! reads with its error.
 
+use wasmd_abi::Errno;
+
 use wasmd_abi::scheme::{mode, Stat};
 use wasmhost::Pid;
 
@@ -14,7 +16,7 @@ use crate::control::{EVENT_READ, EVENT_WRITE};
 enum RunState {
     Loading,
     Running { pid: Pid, cursor: u64 },
-    Failed(i32),
+    Failed(Errno),
 }
 
 /// An open `run/` file.
@@ -70,7 +72,7 @@ impl ControlFile for RunFile {
         }
     }
 
-    fn loaded(&mut self, spawned: Result<Pid, i32>) {
+    fn loaded(&mut self, spawned: Result<Pid, Errno>) {
         self.state = match spawned {
             Ok(pid) => RunState::Running { pid, cursor: 0 },
             Err(e) => RunState::Failed(e),

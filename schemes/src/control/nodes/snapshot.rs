@@ -2,7 +2,8 @@
 //! `PID/log` ([`super::super::render`]) and `shm/index`. Reads are
 //! positioned; the size is known.
 
-use wasmd_abi::errno::ENOENT;
+use wasmd_abi::Errno;
+
 use wasmd_abi::scheme::{mode, Stat};
 use wasmhost::Pid;
 
@@ -22,13 +23,13 @@ impl Snapshot {
     }
 
     /// `PID/status`.
-    pub(crate) fn status(cx: &Context<'_>, pid: Pid) -> Result<Snapshot, i32> {
-        render::status(&cx.lock(), pid).map(|bytes| Snapshot { bytes }).ok_or(ENOENT)
+    pub(crate) fn status(cx: &Context<'_>, pid: Pid) -> Result<Snapshot, Errno> {
+        render::status(&cx.lock(), pid).map(|bytes| Snapshot { bytes }).ok_or(Errno::NotFound)
     }
 
     /// `PID/log`: stdout so far, then stderr.
-    pub(crate) fn log(cx: &Context<'_>, pid: Pid) -> Result<Snapshot, i32> {
-        render::log(&cx.lock(), pid).map(|bytes| Snapshot { bytes }).ok_or(ENOENT)
+    pub(crate) fn log(cx: &Context<'_>, pid: Pid) -> Result<Snapshot, Errno> {
+        render::log(&cx.lock(), pid).map(|bytes| Snapshot { bytes }).ok_or(Errno::NotFound)
     }
 
     /// `shm/index`: `ID SIZE OS-NAME` per live region the caller may see.

@@ -7,7 +7,8 @@
 //! come at (on Redox the kernel keeps the file's offset and the write of
 //! the spec has moved it).
 
-use wasmd_abi::errno::{EBUSY, EINVAL, EPERM};
+use wasmd_abi::Errno;
+
 use wasmd_abi::scheme::{mode, Stat};
 use wasmhost::Pid;
 
@@ -22,7 +23,7 @@ enum SpawnState {
     /// The module is loading.
     Loading,
     /// Spawned (or not), and how much of the answer was read.
-    Done { result: Result<Pid, i32>, sent: usize },
+    Done { result: Result<Pid, Errno>, sent: usize },
 }
 
 /// An open `spawn` file.
@@ -38,14 +39,14 @@ impl SpawnFile {
     }
 
     /// Starts a spawn from the spec `data`, for the caller.
-    fn start(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Result<(), i32> {
+    fn start(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Result<(), Errno> {
         let spec = spec::parse(data).map_err(|e| {
             log::warn!("spawn spec refused: {e}");
-            EINVAL
+            Errno::InvalidArgument
         })?;
         cx.policy.check_caps(cx.caller, spec.caps).map_err(|why| {
             log::warn!("spawn refused: {why}");
-            EPERM
+            Errno::PermissionDenied
         })?;
         let grants = spec.grants.iter().filter_map(|g| wasmhost::namespace::parse_grant(g).ok()).collect();
         let module = spec.module.to_string_lossy().into_owned();
@@ -62,7 +63,7 @@ impl ControlFile for SpawnFile {
 
     fn read(&mut self, _cx: &mut Context<'_>, _offset: u64, len: usize) -> Answer<Vec<u8>> {
         match &mut self.state {
-            SpawnState::Empty => Answer::Ready(Err(EINVAL)),
+            SpawnState::Empty => Answer::Ready(Err(Errno::InvalidArgument)),
             SpawnState::Loading => Answer::NotReady,
             SpawnState::Done { result, sent } => Answer::Ready(result.map(|pid| {
                 let answer = format!("{pid}\n");
@@ -77,7 +78,7 @@ impl ControlFile for SpawnFile {
     fn write(&mut self, cx: &mut Context<'_>, _offset: u64, data: &[u8]) -> Answer<usize> {
         match self.state {
             SpawnState::Empty => Answer::Ready(self.start(cx, data).map(|()| data.len())),
-            _ => Answer::Ready(Err(EBUSY)),
+            _ => Answer::Ready(Err(Errno::Busy)),
         }
     }
 
@@ -93,7 +94,7 @@ impl ControlFile for SpawnFile {
         }
     }
 
-    fn loaded(&mut self, spawned: Result<Pid, i32>) {
+    fn loaded(&mut self, spawned: Result<Pid, Errno>) {
         self.state = SpawnState::Done { result: spawned, sent: 0 };
     }
 }

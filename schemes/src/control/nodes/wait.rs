@@ -1,7 +1,8 @@
 //! `PID/wait`: a read waits until the process has exited, then gives its
 //! status (`exited(0)`, `killed`, …) as one line, positioned.
 
-use wasmd_abi::errno::ESRCH;
+use wasmd_abi::Errno;
+
 use wasmd_abi::scheme::{mode, Stat};
 use wasmhost::Pid;
 
@@ -29,7 +30,7 @@ impl ControlFile for WaitFile {
     fn read(&mut self, cx: &mut Context<'_>, offset: u64, len: usize) -> Answer<Vec<u8>> {
         match cx.lock().process(self.pid).map(|p| p.status()) {
             Some(Some(status)) => Answer::Ready(Ok(slice_at(format!("{status}\n").as_bytes(), offset, len))),
-            None => Answer::Ready(Err(ESRCH)),
+            None => Answer::Ready(Err(Errno::NoSuchProcess)),
             Some(None) => Answer::NotReady,
         }
     }

@@ -11,7 +11,7 @@
 //!   only itself.
 //! - At most [`super::session::MAX_FILES`] open files and
 //!   [`super::session::MAX_IN_FLIGHT`] answers pending at once; beyond,
-//!   `EMFILE` and `EAGAIN` (see [`Session`]).
+//!   `Errno::TooManyHandles` and `Errno::WouldBlock` (see [`Session`]).
 //! - At most one frame plus one read's worth of unparsed input is kept.
 
 use std::io::{ErrorKind, Read, Write};

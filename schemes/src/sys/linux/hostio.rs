@@ -5,11 +5,13 @@
 //! with `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)` from the root's
 //! descriptor, then the rest of the path the same way from that directory:
 //! neither `..` nor a symbolic link can leave the grant (a link to a place
-//! inside it works). Without a file root, `file:` is `EACCES`. An open
+//! inside it works). Without a file root, `file:` is `Errno::AccessDenied`. An open
 //! file is a [`crate::host_files::OsFile`], listed through its descriptor
 //! ([`FdListing`]). Sockets ([`crate::sockets`]) are non-blocking; TCP
 //! connects start without waiting ([`start_tcp`]); [`Epoll`] is the
 //! readiness queue behind [`crate::poller`] (one-shot registrations).
+
+use wasmd_abi::Errno;
 
 use std::fs::File;
 use std::mem::MaybeUninit;
@@ -18,7 +20,6 @@ use std::sync::Arc;
 
 use rustix::event::epoll::{self, EventData, EventFlags};
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
-use wasmd_abi::errno::EACCES;
 use wasmd_abi::scheme::{flags, kind};
 use wasmhost::namespace::GrantedPath;
 use wasmhost::HostFile;
@@ -26,8 +27,8 @@ use wasmhost::HostFile;
 use crate::host_files::{self, DirListing, OsFile};
 use crate::poller::ReadinessQueue;
 
-fn errno(e: rustix::io::Errno) -> i32 {
-    e.raw_os_error()
+fn errno(e: rustix::io::Errno) -> Errno {
+    Errno::from_errno(e.raw_os_error())
 }
 
 /// Redox `O_*` flags to Linux ones.
@@ -76,14 +77,14 @@ impl FileRoot {
     }
 
     /// Opens `path` beneath `dir`: nothing resolves outside it.
-    fn beneath(dir: &OwnedFd, path: &str, flags: OFlags) -> Result<OwnedFd, i32> {
+    fn beneath(dir: &OwnedFd, path: &str, flags: OFlags) -> Result<OwnedFd, Errno> {
         let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
         // openat2 refuses a mode unless it creates.
         let mode =
             if flags.contains(OFlags::CREATE) { Mode::from_bits_truncate(0o644) } else { Mode::empty() };
         rustix::fs::openat2(dir, Self::relative(path), flags, mode, resolve).map_err(|e| {
             if e == rustix::io::Errno::XDEV {
-                EACCES
+                Errno::AccessDenied
             } else {
                 errno(e)
             }
@@ -91,22 +92,22 @@ impl FileRoot {
     }
 
     /// The directory of the grant that allowed `path`, beneath the root.
-    fn grant_dir(&self, path: &GrantedPath) -> Result<OwnedFd, i32> {
+    fn grant_dir(&self, path: &GrantedPath) -> Result<OwnedFd, Errno> {
         Self::beneath(&self.dir, path.beneath(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC)
     }
 
     /// Owner, group and mode of the directory `dir` (a granted prefix),
     /// found as guests reach it: beneath the root.
-    pub fn dir_owner_and_mode(&self, dir: &str) -> Result<(u32, u32, u32), i32> {
+    pub fn dir_owner_and_mode(&self, dir: &str) -> Result<(u32, u32, u32), Errno> {
         let fd = Self::beneath(&self.dir, dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC)?;
         let st = rustix::fs::fstat(&fd).map_err(errno)?;
         Ok((st.st_uid, st.st_gid, st.st_mode))
     }
 
     /// Opens a file or directory. Only those: a FIFO or a device in the
-    /// sandbox is refused (`EACCES`) — opened without blocking first, so
+    /// sandbox is refused (`Errno::AccessDenied`) — opened without blocking first, so
     /// a FIFO with no other end cannot hold an I/O thread.
-    pub fn open_file(&self, path: &GrantedPath, redox_flags: u32) -> Result<Arc<dyn HostFile>, i32> {
+    pub fn open_file(&self, path: &GrantedPath, redox_flags: u32) -> Result<Arc<dyn HostFile>, Errno> {
         let fd = Self::beneath(&self.grant_dir(path)?, path.below(), oflags(redox_flags) | OFlags::NONBLOCK)?;
         let file = File::from(fd);
         host_files::regular_or_dir(&file)?;
@@ -116,11 +117,11 @@ impl FileRoot {
     }
 
     /// The parent directory's descriptor (beneath the grant) and the leaf
-    /// name; the granted directory itself has none (`EPERM`).
-    fn parent(&self, path: &GrantedPath) -> Result<(OwnedFd, String), i32> {
+    /// name; the granted directory itself has none (`Errno::PermissionDenied`).
+    fn parent(&self, path: &GrantedPath) -> Result<(OwnedFd, String), Errno> {
         let below = path.below();
         if below.is_empty() {
-            return Err(wasmd_abi::errno::EPERM);
+            return Err(Errno::PermissionDenied);
         }
         let (dir, leaf) = below.rsplit_once('/').unwrap_or((".", below));
         let parent =
@@ -129,14 +130,14 @@ impl FileRoot {
     }
 
     /// Removes a file or empty directory.
-    pub fn unlink(&self, path: &GrantedPath, dir: bool) -> Result<(), i32> {
+    pub fn unlink(&self, path: &GrantedPath, dir: bool) -> Result<(), Errno> {
         let (parent, leaf) = self.parent(path)?;
         let flags = if dir { AtFlags::REMOVEDIR } else { AtFlags::empty() };
         rustix::fs::unlinkat(&parent, leaf.as_str(), flags).map_err(errno)
     }
 
     /// Creates a directory.
-    pub fn mkdir(&self, path: &GrantedPath) -> Result<(), i32> {
+    pub fn mkdir(&self, path: &GrantedPath) -> Result<(), Errno> {
         let (parent, leaf) = self.parent(path)?;
         rustix::fs::mkdirat(&parent, leaf.as_str(), Mode::from_bits_truncate(0o755)).map_err(errno)
     }
@@ -164,7 +165,7 @@ pub fn start_tcp(to: std::net::SocketAddr) -> std::io::Result<std::net::TcpStrea
 pub struct FdListing;
 
 impl DirListing for FdListing {
-    fn entries(&self, dir: &File) -> Result<Vec<(String, u8)>, i32> {
+    fn entries(&self, dir: &File) -> Result<Vec<(String, u8)>, Errno> {
         let mut listing = rustix::fs::Dir::read_from(dir).map_err(errno)?;
         let mut out = Vec::new();
         while let Some(entry) = listing.read() {

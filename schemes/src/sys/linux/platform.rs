@@ -2,13 +2,14 @@
 //! regions as memfds mapped `MAP_SHARED`, `file:` confined to the file
 //! root ([`super::hostio`]), guest sockets through [`crate::sockets`].
 
+use wasmd_abi::Errno;
+
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::ptr::NonNull;
 
 use rustix::fs::MemfdFlags;
 use rustix::mm::{MapFlags, ProtFlags};
 use std::sync::Arc;
-use wasmd_abi::errno::{EIO, ENOMEM};
 
 use wasmhost::namespace::GrantedPath;
 use wasmhost::region::SharedMemory;
@@ -37,37 +38,37 @@ impl OsPlatform {
         })
     }
 
-    fn root(&self, path: &GrantedPath) -> Result<&super::hostio::FileRoot, i32> {
+    fn root(&self, path: &GrantedPath) -> Result<&super::hostio::FileRoot, Errno> {
         if path.scheme() != "file" {
-            return Err(wasmd_abi::errno::ENOENT);
+            return Err(Errno::NotFound);
         }
-        self.file_root.as_ref().ok_or(wasmd_abi::errno::EACCES)
+        self.file_root.as_ref().ok_or(Errno::AccessDenied)
     }
 }
 
 impl wasmhost::Platform for OsPlatform {
-    fn random(&self, mut buf: &mut [u8]) -> Result<(), i32> {
+    fn random(&self, mut buf: &mut [u8]) -> Result<(), Errno> {
         while !buf.is_empty() {
-            let n =
-                rustix::rand::getrandom(&mut *buf, rustix::rand::GetRandomFlags::empty()).map_err(|_| EIO)?;
+            let n = rustix::rand::getrandom(&mut *buf, rustix::rand::GetRandomFlags::empty())
+                .map_err(|_| Errno::Io)?;
             buf = &mut buf[n..];
         }
         Ok(())
     }
 
-    fn create_shared_memory(&self, size: usize) -> Result<Box<dyn SharedMemory>, i32> {
+    fn create_shared_memory(&self, size: usize) -> Result<Box<dyn SharedMemory>, Errno> {
         Ok(Box::new(Memfd::create(size)?))
     }
 
-    fn fs_open(&self, path: &GrantedPath, flags: u32) -> Result<Arc<dyn HostFile>, i32> {
+    fn fs_open(&self, path: &GrantedPath, flags: u32) -> Result<Arc<dyn HostFile>, Errno> {
         self.root(path)?.open_file(path, flags)
     }
 
-    fn fs_unlink(&self, path: &GrantedPath, dir: bool) -> Result<(), i32> {
+    fn fs_unlink(&self, path: &GrantedPath, dir: bool) -> Result<(), Errno> {
         self.root(path)?.unlink(path, dir)
     }
 
-    fn fs_mkdir(&self, path: &GrantedPath) -> Result<(), i32> {
+    fn fs_mkdir(&self, path: &GrantedPath) -> Result<(), Errno> {
         self.root(path)?.mkdir(path)
     }
 
@@ -78,11 +79,11 @@ impl wasmhost::Platform for OsPlatform {
         })
     }
 
-    fn net_connect(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
+    fn net_connect(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, Errno> {
         crate::sockets::connect(proto, addr, super::hostio::start_tcp)
     }
 
-    fn net_listen(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
+    fn net_listen(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, Errno> {
         crate::sockets::listen(proto, addr)
     }
 
@@ -115,8 +116,8 @@ unsafe impl Sync for Memfd {}
 
 impl Memfd {
     /// Creates, sizes and maps a memfd of `len` bytes.
-    pub fn create(len: usize) -> Result<Self, i32> {
-        let errno = |e: rustix::io::Errno| e.raw_os_error();
+    pub fn create(len: usize) -> Result<Self, Errno> {
+        let errno = |e: rustix::io::Errno| Errno::from_errno(e.raw_os_error());
         let fd = rustix::fs::memfd_create("wasmd-region", MemfdFlags::CLOEXEC).map_err(errno)?;
         rustix::fs::ftruncate(&fd, len as u64).map_err(errno)?;
         // SAFETY: a fresh shared mapping of the whole file; nothing else
@@ -132,7 +133,7 @@ impl Memfd {
             )
         }
         .map_err(errno)?;
-        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(ENOMEM)?;
+        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(Errno::OutOfMemory)?;
         Ok(Self { fd, ptr, len })
     }
 }

@@ -138,7 +138,7 @@ impl Server {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    // Out of descriptors (EMFILE/ENFILE): the listener
+                    // Out of descriptors (Errno::TooManyHandles/ENFILE): the listener
                     // stays readable; stop watching it for a moment rather
                     // than spin and flood the log.
                     log::warn!("accept failed: {e}; not accepting for {} ms", PAUSE.as_millis());
@@ -181,7 +181,7 @@ impl Server {
         let token = self.next_token;
         self.next_token += 1;
         match conn.session.handle(daemon, msg.request, token) {
-            Poll::Ready(result) => self.send(key, msg.id, result.unwrap_or_else(Reply::Error)),
+            Poll::Ready(result) => self.send(key, msg.id, result.unwrap_or_else(|e| Reply::Error(e.errno()))),
             Poll::Pending => {
                 self.tokens.insert(token, (key, msg.id));
             }

@@ -6,14 +6,14 @@
 //! to the client's [`Session`]; the fuzz target `socket_protocol` drives
 //! the same [`Session`] with decoded bytes and no socket.
 //!
-//! - A request on a file the client did not open is `EBADF`.
-//! - At most [`MAX_FILES`] open files (then `EMFILE`) and
-//!   [`MAX_IN_FLIGHT`] answers pending at once (then `EAGAIN`).
+//! - A request on a file the client did not open is `Errno::BadHandle`.
+//! - At most [`MAX_FILES`] open files (then `Errno::TooManyHandles`) and
+//!   [`MAX_IN_FLIGHT`] answers pending at once (then `Errno::WouldBlock`).
 //! - A client that goes away has its files closed ([`Session::end`]).
 
-use std::collections::HashSet;
+use wasmd_abi::Errno;
 
-use wasmd_abi::errno::{EAGAIN, EBADF, EMFILE, ENOENT};
+use std::collections::HashSet;
 
 use super::protocol::{Reply, Request};
 use crate::control::{Caller, Daemon, Output, Poll, Token};
@@ -79,20 +79,20 @@ impl Session {
             | Request::Fsync { fd } => Some(*fd),
         };
         if fd.is_some_and(|fd| !self.fds.contains(&fd)) {
-            return Poll::Ready(Err(EBADF));
+            return Poll::Ready(Err(Errno::BadHandle));
         }
         if matches!(request, Request::Open { .. }) && self.fds.len() >= MAX_FILES {
-            return Poll::Ready(Err(EMFILE));
+            return Poll::Ready(Err(Errno::TooManyHandles));
         }
         if self.in_flight >= MAX_IN_FLIGHT {
-            return Poll::Ready(Err(EAGAIN));
+            return Poll::Ready(Err(Errno::WouldBlock));
         }
         let polled = match request {
             Request::Open { path, flags } => {
                 let opened = match target(&path) {
                     Some(Target::Tree(rest)) => daemon.open(rest, flags, self.caller),
                     Some(Target::Scheme(name, rest)) => daemon.open_scheme(name, rest, flags),
-                    None => Err(ENOENT),
+                    None => Err(Errno::NotFound),
                 };
                 if let Ok(fd) = opened {
                     self.fds.insert(fd);
@@ -102,7 +102,7 @@ impl Session {
             Request::Unlink { path, flags } => match target(&path) {
                 Some(Target::Tree(rest)) => daemon.unlink(rest, flags, token),
                 Some(Target::Scheme(name, rest)) => daemon.unlink_scheme(name, rest, flags, token),
-                None => Poll::Ready(Err(ENOENT)),
+                None => Poll::Ready(Err(Errno::NotFound)),
             }
             .map_ok(|()| Reply::Done),
             Request::Ftruncate { fd, len } => daemon.ftruncate(fd, len, token).map_ok(|()| Reply::Done),
@@ -145,7 +145,7 @@ impl Session {
 }
 
 /// The answer to a pending request, from its completion.
-pub fn reply(result: Result<Output, i32>) -> Reply {
+pub fn reply(result: Result<Output, Errno>) -> Reply {
     match result {
         Ok(Output::Data(data)) => Reply::Data(data),
         Ok(Output::Count(n)) => Reply::Count(n as u64),
@@ -153,7 +153,7 @@ pub fn reply(result: Result<Output, i32>) -> Reply {
         Ok(Output::Path(p)) => Reply::Path(p),
         Ok(Output::Entries(v)) => Reply::Entries(v.into_iter().map(|e| (e.name, e.kind, e.next)).collect()),
         Ok(Output::Done) => Reply::Done,
-        Err(e) => Reply::Error(e),
+        Err(e) => Reply::Error(e.errno()),
     }
 }
 
@@ -183,10 +183,10 @@ mod tests {
         };
         assert!(alice.fds().contains(&fd));
         let read = |fd| Request::Read { fd, offset: 0, len: 64, nonblock: false };
-        assert!(matches!(bob.handle(&mut d, read(fd), 2), Poll::Ready(Err(EBADF))));
+        assert!(matches!(bob.handle(&mut d, read(fd), 2), Poll::Ready(Err(Errno::BadHandle))));
         assert!(matches!(alice.handle(&mut d, read(fd), 3), Poll::Ready(Ok(Reply::Data(_)))));
         assert!(matches!(alice.handle(&mut d, Request::Close { fd }, 4), Poll::Ready(Ok(Reply::Done))));
-        assert!(matches!(alice.handle(&mut d, read(fd), 5), Poll::Ready(Err(EBADF))));
+        assert!(matches!(alice.handle(&mut d, read(fd), 5), Poll::Ready(Err(Errno::BadHandle))));
         assert!(alice.fds().is_empty());
     }
 
@@ -197,7 +197,7 @@ mod tests {
         // Not under /scheme/NAME at all.
         for path in ["/scheme/", "/tmp/x", ""] {
             let opened = open(&mut s, &mut d, path);
-            assert!(matches!(opened, Poll::Ready(Err(ENOENT))), "{path}: {opened:?}");
+            assert!(matches!(opened, Poll::Ready(Err(Errno::NotFound))), "{path}: {opened:?}");
         }
         // `wasmx` is not `wasm`: a guest scheme of that name (none here).
         for path in ["/scheme/wasmx/ps", "/scheme/nosuch/x"] {
@@ -214,7 +214,7 @@ mod tests {
         for _ in 0..MAX_FILES {
             assert!(matches!(open(&mut s, &mut d, "/scheme/wasm/ps"), Poll::Ready(Ok(Reply::Fd(_)))));
         }
-        assert!(matches!(open(&mut s, &mut d, "/scheme/wasm/ps"), Poll::Ready(Err(EMFILE))));
+        assert!(matches!(open(&mut s, &mut d, "/scheme/wasm/ps"), Poll::Ready(Err(Errno::TooManyHandles))));
         s.end(&mut d);
         let mut again = Session::new(Caller::ROOT);
         assert!(matches!(open(&mut again, &mut d, "/scheme/wasm/ps"), Poll::Ready(Ok(Reply::Fd(_)))));

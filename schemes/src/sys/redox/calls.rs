@@ -21,14 +21,15 @@
 //! and passes it with each read and write, and a write moves it, so no
 //! answer may depend on the offset after a write (`spawn` keeps its own
 //! cursor); a directory listing never returns 0 while entries remain (a
-//! buffer too small for the next entry is `EINVAL`); counts and lengths
+//! buffer too small for the next entry is `Errno::InvalidArgument`); counts and lengths
 //! that come from guests never exceed what was asked.
+
+use wasmd_abi::Errno;
 
 use syscall::dirent::{DirEntry, DirentBuf, DirentHeader, DirentKind};
 use syscall::flag::StdFsCallKind;
 
 use crate::control::{Caller, Daemon, Output, Poll, Token};
-use wasmd_abi::errno::{EINVAL, EIO, EOPNOTSUPP};
 
 /// The root handle of a guest scheme's socket (never a daemon file id:
 /// those count up from 1).
@@ -63,7 +64,7 @@ pub enum Call<'a> {
         offset: u64,
         /// Buffer length.
         len: usize,
-        /// `O_NONBLOCK`: answer `EAGAIN` rather than wait.
+        /// `O_NONBLOCK`: answer `Errno::WouldBlock` rather than wait.
         nonblock: bool,
     },
     /// Write `data`.
@@ -114,7 +115,7 @@ pub enum Call<'a> {
         fd: usize,
     },
     /// Refused at once with this errno.
-    Refused(i32),
+    Refused(Errno),
 }
 
 /// How a request's answer is written back: what its buffer holds and what
@@ -153,16 +154,16 @@ impl<'a> Call<'a> {
         let arg = |i: usize| metadata.get(i).copied().unwrap_or(0);
         match StdFsCallKind::try_from_raw(arg(0) as u8) {
             Some(StdFsCallKind::Fstat) if payload_len == size_of::<syscall::Stat>() => Call::Fstat { fd },
-            Some(StdFsCallKind::Fstat) => Call::Refused(EINVAL),
+            Some(StdFsCallKind::Fstat) => Call::Refused(Errno::InvalidArgument),
             Some(StdFsCallKind::Getdents) => match u16::try_from(arg(2)) {
                 Ok(header_size) if usize::from(header_size) >= size_of::<DirentHeader>() => {
                     Call::Getdents { fd, offset: arg(1), header_size }
                 }
-                _ => Call::Refused(EINVAL),
+                _ => Call::Refused(Errno::InvalidArgument),
             },
             Some(StdFsCallKind::Fsync) => Call::Fsync { fd },
             Some(StdFsCallKind::Ftruncate) => Call::Ftruncate { fd, len: arg(1) },
-            _ => Call::Refused(EOPNOTSUPP),
+            _ => Call::Refused(Errno::NotSupported),
         }
     }
 
@@ -192,7 +193,7 @@ pub fn open(
     path: &str,
     flags: u32,
     caller: Caller,
-) -> Result<u64, i32> {
+) -> Result<u64, Errno> {
     match endpoint {
         Endpoint::Guest(name) if dirfd == GUEST_ROOT => daemon.open_scheme(name, path, flags),
         // Below a directory of a guest scheme opened through its own name,
@@ -235,22 +236,22 @@ pub fn run(daemon: &mut Daemon, endpoint: Endpoint<'_>, call: &Call<'_>, token: 
 
 /// Writes an answer into the request's buffer `buf` as `shape` says and
 /// returns what the kernel returns to the caller. An answer of the wrong
-/// kind for the request is `EIO`.
-pub fn fill(shape: Shape, answer: Result<Output, i32>, buf: &mut [u8]) -> Result<usize, i32> {
+/// kind for the request is `Errno::Io`.
+pub fn fill(shape: Shape, answer: Result<Output, Errno>, buf: &mut [u8]) -> Result<usize, Errno> {
     match (shape, answer?) {
         (Shape::Bytes, Output::Data(data)) if data.len() <= buf.len() => Ok(copy(buf, &data)),
         (Shape::Bytes, Output::Path(path)) => Ok(copy(buf, path.as_bytes())),
         // A count beyond what was written is a lie (a guest provider's):
         // never pass it on.
         (Shape::Count { asked }, Output::Count(n)) if n <= asked => Ok(n),
-        (Shape::Count { .. }, Output::Count(_)) => Err(EIO),
+        (Shape::Count { .. }, Output::Count(_)) => Err(Errno::Io),
         (Shape::Stat, Output::Stat(stat)) => write_stat(buf, &stat),
-        (Shape::Size, Output::Stat(stat)) => usize::try_from(stat.size).map_err(|_| EIO),
+        (Shape::Size, Output::Stat(stat)) => usize::try_from(stat.size).map_err(|_| Errno::Io),
         (Shape::Dirents { header_size }, Output::Entries(entries)) => {
             write_dirents(buf, header_size, &entries)
         }
         (Shape::Zero, Output::Done) => Ok(0),
-        _ => Err(EIO),
+        _ => Err(Errno::Io),
     }
 }
 
@@ -262,7 +263,7 @@ fn copy(buf: &mut [u8], data: &[u8]) -> usize {
 }
 
 /// A Redox `Stat` into `buf` (which must be exactly its size).
-fn write_stat(buf: &mut [u8], stat: &wasmd_abi::scheme::Stat) -> Result<usize, i32> {
+fn write_stat(buf: &mut [u8], stat: &wasmd_abi::scheme::Stat) -> Result<usize, Errno> {
     let redox = syscall::Stat {
         st_ino: stat.ino,
         st_mode: stat.mode,
@@ -274,17 +275,21 @@ fn write_stat(buf: &mut [u8], stat: &wasmd_abi::scheme::Stat) -> Result<usize, i
         ..Default::default()
     };
     if buf.len() != redox.len() {
-        return Err(EINVAL);
+        return Err(Errno::InvalidArgument);
     }
     buf.copy_from_slice(&redox);
     Ok(0)
 }
 
 /// Packs as many entries as fit into `buf`; returns the bytes used. When
-/// entries remain but not even the first fits, `EINVAL` (0 would mean the
+/// entries remain but not even the first fits, `Errno::InvalidArgument` (0 would mean the
 /// end of the directory).
-fn write_dirents(buf: &mut [u8], header_size: u16, entries: &[crate::control::Entry]) -> Result<usize, i32> {
-    let mut out = DirentBuf::new(buf, header_size).ok_or(EINVAL)?;
+fn write_dirents(
+    buf: &mut [u8],
+    header_size: u16,
+    entries: &[crate::control::Entry],
+) -> Result<usize, Errno> {
+    let mut out = DirentBuf::new(buf, header_size).ok_or(Errno::InvalidArgument)?;
     let mut written = 0;
     for e in entries {
         let kind = DirentKind::try_from_raw(e.kind).unwrap_or(DirentKind::Unspecified);
@@ -295,7 +300,7 @@ fn write_dirents(buf: &mut [u8], header_size: u16, entries: &[crate::control::En
         written += 1;
     }
     if written == 0 && !entries.is_empty() {
-        return Err(EINVAL);
+        return Err(Errno::InvalidArgument);
     }
     Ok(out.finalize())
 }

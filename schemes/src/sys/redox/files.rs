@@ -2,6 +2,8 @@
 //! (on worker threads: opening a path must never happen on the serving
 //! thread), kept as a [`crate::host_files::OsFile`] listed by its path.
 
+use wasmd_abi::Errno;
+
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
@@ -18,7 +20,7 @@ struct PathListing {
 }
 
 impl DirListing for PathListing {
-    fn entries(&self, _dir: &File) -> Result<Vec<(String, u8)>, i32> {
+    fn entries(&self, _dir: &File) -> Result<Vec<(String, u8)>, Errno> {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(&self.path).map_err(errno)? {
             let entry = entry.map_err(errno)?;
@@ -30,7 +32,7 @@ impl DirListing for PathListing {
 }
 
 /// Opens `path` with Redox `O_*` flags.
-pub fn open(path: &str, open_flags: u32) -> Result<Arc<dyn HostFile>, i32> {
+pub fn open(path: &str, open_flags: u32) -> Result<Arc<dyn HostFile>, Errno> {
     let acc = open_flags & flags::O_ACCMODE;
     let mut options = OpenOptions::new();
     options

@@ -6,6 +6,8 @@
 //! opens paths. Regions are `/scheme/shm/` objects, created by worker
 //! threads, so native programs can map the same pages.
 
+use wasmd_abi::Errno;
+
 use std::fs::File;
 use std::io::Read;
 use std::ptr::NonNull;
@@ -14,7 +16,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use libredox::call::{self, MmapArgs};
 use libredox::flag;
 use std::sync::Arc;
-use wasmd_abi::errno::{EIO, ENOMEM};
 
 use wasmhost::namespace::GrantedPath;
 use wasmhost::region::SharedMemory;
@@ -54,45 +55,45 @@ fn os_path(scheme: &str, path: &str) -> String {
 }
 
 /// The Redox path of a granted path, once no component below the granted
-/// directory is a symbolic link (`EACCES` otherwise): Redox has no
+/// directory is a symbolic link (`Errno::AccessDenied` otherwise): Redox has no
 /// `openat2(RESOLVE_BENEATH)`, so links are refused rather than followed
 /// (the path is already free of `..`). The check and the operation are two
 /// steps: a link swapped in between them by another program is not
 /// caught; guests themselves cannot make links.
-fn beneath_grant(path: &GrantedPath) -> Result<String, i32> {
+fn beneath_grant(path: &GrantedPath) -> Result<String, Errno> {
     let mut at = std::path::PathBuf::from(os_path(path.scheme(), path.beneath()));
     for part in path.below().split('/').filter(|p| !p.is_empty()) {
         at.push(part);
         if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
-            return Err(wasmd_abi::errno::EACCES);
+            return Err(Errno::AccessDenied);
         }
     }
     Ok(os_path(path.scheme(), path.rest()))
 }
 
 impl wasmhost::Platform for OsPlatform {
-    fn random(&self, buf: &mut [u8]) -> Result<(), i32> {
-        (&self.rand).read_exact(buf).map_err(|_| EIO)
+    fn random(&self, buf: &mut [u8]) -> Result<(), Errno> {
+        (&self.rand).read_exact(buf).map_err(|_| Errno::Io)
     }
 
-    fn create_shared_memory(&self, size: usize) -> Result<Box<dyn SharedMemory>, i32> {
+    fn create_shared_memory(&self, size: usize) -> Result<Box<dyn SharedMemory>, Errno> {
         Ok(Box::new(ShmObject::create(size)?))
     }
 
-    fn fs_open(&self, path: &GrantedPath, flags: u32) -> Result<Arc<dyn HostFile>, i32> {
+    fn fs_open(&self, path: &GrantedPath, flags: u32) -> Result<Arc<dyn HostFile>, Errno> {
         super::files::open(&beneath_grant(path)?, flags)
     }
 
-    fn fs_unlink(&self, path: &GrantedPath, dir: bool) -> Result<(), i32> {
+    fn fs_unlink(&self, path: &GrantedPath, dir: bool) -> Result<(), Errno> {
         if path.below().is_empty() {
-            return Err(wasmd_abi::errno::EPERM);
+            return Err(Errno::PermissionDenied);
         }
         let path = beneath_grant(path)?;
         let result = if dir { std::fs::remove_dir(&path) } else { std::fs::remove_file(&path) };
         result.map_err(errno)
     }
 
-    fn fs_mkdir(&self, path: &GrantedPath) -> Result<(), i32> {
+    fn fs_mkdir(&self, path: &GrantedPath) -> Result<(), Errno> {
         std::fs::create_dir(beneath_grant(path)?).map_err(errno)
     }
 
@@ -103,14 +104,14 @@ impl wasmhost::Platform for OsPlatform {
         })
     }
 
-    fn net_connect(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
+    fn net_connect(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, Errno> {
         // relibc connects by `dup`ing the socket to `ADDR:PORT`, and the
         // netstack answers as soon as the SYN is queued: this does not
         // wait for the handshake (smoke check `tcp-hang`).
         crate::sockets::connect(proto, addr, std::net::TcpStream::connect::<std::net::SocketAddr>)
     }
 
-    fn net_listen(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, i32> {
+    fn net_listen(&self, proto: &str, addr: &str) -> Result<Arc<dyn HostSocket>, Errno> {
         crate::sockets::listen(proto, addr)
     }
 
@@ -136,15 +137,15 @@ unsafe impl Sync for ShmObject {}
 impl ShmObject {
     /// Creates (`O_CREAT`), sizes (`ftruncate`) and maps (`MAP_SHARED`)
     /// a uniquely named shm object. Opens a path: worker threads only.
-    pub fn create(len: usize) -> Result<Self, i32> {
+    pub fn create(len: usize) -> Result<Self, Errno> {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let path =
             format!("/scheme/shm/wasmd-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let errno = |e: libredox::error::Error| e.errno();
+        let errno = |e: libredox::error::Error| Errno::from_errno(e.errno());
         let fd = call::open(&path, flag::O_CREAT | flag::O_RDWR | flag::O_CLOEXEC, 0o600).map_err(errno)?;
         if let Err(e) = call::ftruncate(fd, len) {
             let _ = call::close(fd);
-            return Err(e.errno());
+            return Err(errno(e));
         }
         let args = MmapArgs {
             addr: std::ptr::null_mut(),
@@ -159,10 +160,10 @@ impl ShmObject {
             Ok(p) => p,
             Err(e) => {
                 let _ = call::close(fd);
-                return Err(e.errno());
+                return Err(errno(e));
             }
         };
-        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(ENOMEM)?;
+        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(Errno::OutOfMemory)?;
         Ok(Self { fd, ptr, len, path })
     }
 }

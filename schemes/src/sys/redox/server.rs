@@ -41,7 +41,7 @@ use event::{EventFlags, EventQueue};
 use libredox::flag;
 use redox_scheme::scheme::Op;
 use redox_scheme::{Id, OpenResult, RequestKind, Response, SignalBehavior, Socket};
-use syscall::error::{Error, EAGAIN, EIO, EOPNOTSUPP, EWOULDBLOCK};
+use syscall::error::{Error, EAGAIN, EOPNOTSUPP, EWOULDBLOCK};
 use syscall::schemev2::NewFdFlags;
 use wasmhost::guest_scheme::SchemeEvent;
 
@@ -61,11 +61,16 @@ const FIRST_GUEST: usize = 16;
 
 /// Serves the `wasm` scheme and the guest schemes until a socket fails.
 /// Redox has no control socket: `_config`'s socket is not used.
+/// A daemon error as the kernel's.
+fn sys_error(e: wasmd_abi::Errno) -> Error {
+    Error::new(e.errno())
+}
+
 pub fn serve(mut daemon: Daemon, _config: &Config) -> std::io::Result<()> {
     let creation_cap =
         libredox::Fd::open("/scheme/namespace/scheme-creation-cap", flag::O_CLOEXEC, 0).map_err(lio)?;
     let socket = Socket::create_inner(creation_cap.raw(), true).map_err(io)?;
-    let root = daemon.open("", crate::control::ROOT_FLAGS, Caller::ROOT).map_err(|e| io(Error::new(e)))?;
+    let root = daemon.open("", crate::control::ROOT_FLAGS, Caller::ROOT).map_err(|e| io(sys_error(e)))?;
     register_wasm(&socket, root as usize)?;
     let (mut wake_pipe, waker) = WakePipe::new()?;
     daemon.set_waker(waker);
@@ -253,20 +258,20 @@ impl Server {
                 let opened = calls::open(daemon, target, req.fd, req.path(), *req.flags() as u32, caller);
                 let result = opened
                     .map(|fd| OpenResult::ThisScheme { number: fd as usize, flags: NewFdFlags::POSITIONED })
-                    .map_err(Error::new);
+                    .map_err(sys_error);
                 return Some(Response::open_dup_like(result, op));
             }
             Op::Fcntl { .. } => return Some(Response::new(Ok(0), op)),
             Op::Fevent { fd, .. } => {
                 let fd = *fd;
-                let result = daemon.fevent(fd as u64).map(|flags| flags as usize).map_err(Error::new);
+                let result = daemon.fevent(fd as u64).map(|flags| flags as usize).map_err(sys_error);
                 if result.is_ok() {
                     self.watchers.insert(fd as u64, key);
                 }
                 return Some(Response::new(result, op));
             }
             Op::MmapPrep { fd, offset, len, .. } => {
-                let result = daemon.mmap_address(*fd as u64, *offset, *len).map_err(Error::new);
+                let result = daemon.mmap_address(*fd as u64, *offset, *len).map_err(sys_error);
                 return Some(Response::new(result, op));
             }
             Op::ParseError { errno, .. } => {
@@ -298,7 +303,7 @@ impl Server {
                 let len = req.payload().len();
                 Call::std_fs(req.fd(), req.metadata(), len)
             }
-            _ => Call::Refused(syscall::EOPNOTSUPP),
+            _ => Call::Refused(wasmd_abi::Errno::NotSupported),
         };
         let token = self.next_token;
         self.next_token += 1;
@@ -351,7 +356,7 @@ impl Server {
                         if let Some(kept) = self.kept.remove(&token) {
                             daemon.cancel(token);
                             self.tokens.remove(&(kept.key, kept.id));
-                            self.write(key, answer(kept.op, kept.shape, Err(EIO)))?;
+                            self.write(key, answer(kept.op, kept.shape, Err(wasmd_abi::Errno::Io)))?;
                         }
                     }
                     self.watchers.retain(|_, k| *k != key);
@@ -390,8 +395,8 @@ impl Server {
 }
 
 /// The kernel response for an operation and its outcome.
-fn answer(mut op: Op, shape: Shape, result: Result<crate::control::Output, i32>) -> Response {
-    let filled = calls::fill(shape, result, buffer(&mut op)).map_err(Error::new);
+fn answer(mut op: Op, shape: Shape, result: Result<crate::control::Output, wasmd_abi::Errno>) -> Response {
+    let filled = calls::fill(shape, result, buffer(&mut op)).map_err(sys_error);
     Response::new(filled, op)
 }
 

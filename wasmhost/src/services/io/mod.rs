@@ -134,7 +134,7 @@ impl ProcessManager {
                 }
                 let platform = self.env.platform.clone();
                 self.io_job(pid, move || {
-                    let opened = platform.fs_open(&path, flags).map_err(Errno::from_errno);
+                    let opened = platform.fs_open(&path, flags);
                     then(move |_, caller| new_handle(caller, new_file(FileTarget::Host(opened?)), rights))
                 })
             }
@@ -149,13 +149,12 @@ impl ProcessManager {
                 let platform = self.env.platform.clone();
                 self.io_job(pid, move || {
                     let done = platform.fs_unlink(&path, false).or_else(|e| {
-                        if e == wasmd_abi::errno::EISDIR {
+                        if e == Errno::IsADirectory {
                             platform.fs_unlink(&path, true)
                         } else {
                             Err(e)
                         }
                     });
-                    let done = done.map_err(Errno::from_errno);
                     then(move |_, _| done.map(|()| 0))
                 })
             }
@@ -177,7 +176,7 @@ impl ProcessManager {
                 }
                 let platform = self.env.platform.clone();
                 self.io_job(pid, move || {
-                    let done = platform.fs_mkdir(&path).map_err(Errno::from_errno);
+                    let done = platform.fs_mkdir(&path);
                     then(move |_, _| done.map(|()| 0))
                 })
             }
@@ -193,7 +192,7 @@ impl ProcessManager {
                         })
                     }
                     FileTarget::Host(host) => self.io_job(pid, move || {
-                        let data = host.read_at(f.pos, len).map_err(Errno::from_errno);
+                        let data = host.read_at(f.pos, len);
                         then(move |_, caller| finish_read(caller, handle, buf, data?))
                     }),
                 }
@@ -210,7 +209,7 @@ impl ProcessManager {
                         })
                     }
                     FileTarget::Host(host) => self.io_job(pid, move || {
-                        let n = host.write_at(f.pos, &data).map_err(Errno::from_errno);
+                        let n = host.write_at(f.pos, &data);
                         then(move |_, caller| finish_write(caller, handle, asked, n? as u64))
                     }),
                 }
@@ -225,7 +224,7 @@ impl ProcessManager {
                         })
                     }
                     FileTarget::Host(host) => self.io_job(pid, move || {
-                        let size = host.stat().map(|s| s.size).map_err(Errno::from_errno);
+                        let size = host.stat().map(|s| s.size);
                         then(move |_, caller| finish_seek_end(caller, handle, offset, size?))
                     }),
                 }
@@ -240,7 +239,7 @@ impl ProcessManager {
                         })
                     }
                     FileTarget::Host(host) => self.io_job(pid, move || {
-                        let stat = host.stat().map_err(Errno::from_errno);
+                        let stat = host.stat();
                         then(move |_, caller| finish_fstat(caller, buf, stat?))
                     }),
                 }
@@ -260,7 +259,7 @@ impl ProcessManager {
                         Ok(returning(finish_getdents(caller, handle, buf, &page(all, f.dir_pos))))
                     }
                     FileTarget::Host(host) => self.io_job(pid, move || {
-                        let all = host.entries().map(Arc::new).map_err(Errno::from_errno);
+                        let all = host.entries().map(Arc::new);
                         then(move |_, caller| finish_listing(caller, handle, buf, all?))
                     }),
                 }
@@ -268,14 +267,14 @@ impl ProcessManager {
             IoRequest::Connect { path } => {
                 let platform = self.env.platform.clone();
                 self.io_job(pid, move || {
-                    let sock = platform.net_connect(path.scheme(), path.rest()).map_err(Errno::from_errno);
+                    let sock = platform.net_connect(path.scheme(), path.rest());
                     then(move |_, caller| new_handle(caller, HandleObject::Socket(sock?), SOCKET_RIGHTS))
                 })
             }
             IoRequest::Listen { path } => {
                 let platform = self.env.platform.clone();
                 self.io_job(pid, move || {
-                    let sock = platform.net_listen(path.scheme(), path.rest()).map_err(Errno::from_errno);
+                    let sock = platform.net_listen(path.scheme(), path.rest());
                     then(move |_, caller| new_handle(caller, HandleObject::Socket(sock?), SOCKET_RIGHTS))
                 })
             }
@@ -295,14 +294,12 @@ impl ProcessManager {
         };
         let sock = socket(caller, handle)?;
         let attempt = match &req {
-            IoRequest::Accept { .. } => sock
-                .accept()
-                .map_err(Errno::from_errno)
-                .and_then(|s| new_handle(caller, HandleObject::Socket(s), SOCKET_RIGHTS)),
-            IoRequest::Send { data, .. } => sock.send(data).map(|n| n as i64).map_err(Errno::from_errno),
+            IoRequest::Accept { .. } => {
+                sock.accept().and_then(|s| new_handle(caller, HandleObject::Socket(s), SOCKET_RIGHTS))
+            }
+            IoRequest::Send { data, .. } => sock.send(data).map(|n| n as i64),
             IoRequest::Recv { buf, .. } => sock
                 .recv(buf.len())
-                .map_err(Errno::from_errno)
                 .and_then(|d| caller.write(*buf, &d).map(|n| n as i64).map_err(|_| Errno::Io)),
             _ => return Err(Errno::InvalidArgument),
         };

@@ -131,7 +131,7 @@ impl ProcessManager {
                     Ok((module, path)) => pm.spawn_child(caller, module, path, spawn),
                     Err(e) => {
                         log::info!("pid {}: spawn failed: {e}", caller.pid());
-                        SyscallOutcome::error(Errno::from_errno(e.errno()))
+                        SyscallOutcome::error(e.errno())
                     }
                 });
             then
@@ -196,7 +196,7 @@ impl ProcessManager {
 /// A spawn of `pid` failed with `e`.
 fn spawn_failed(pid: Pid, e: &SpawnError) -> SyscallOutcome {
     log::info!("pid {pid}: spawn failed: {e}");
-    SyscallOutcome::error(Errno::from_errno(e.errno()))
+    SyscallOutcome::error(e.errno())
 }
 
 /// The options of a child of `proc` (whose store is with `caller`).

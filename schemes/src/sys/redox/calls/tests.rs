@@ -2,12 +2,13 @@
 //! the real guests: what a Redox program's `ls`, `stat`, `spawn`, `rm`,
 //! `truncate` and `fsync` turn into, byte for byte.
 
+use wasmd_abi::Errno;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use syscall::dirent::{DirentHeader, DirentIter};
 use syscall::flag::StdFsCallKind;
-use wasmd_abi::errno::{EINVAL, EIO, ENOENT, EOPNOTSUPP, EPERM};
 use wasmd_abi::scheme::{flags, mode};
 
 use super::*;
@@ -33,7 +34,7 @@ fn answer(
     endpoint: Endpoint<'_>,
     call: &Call<'_>,
     len: usize,
-) -> (Result<usize, i32>, Vec<u8>) {
+) -> (Result<usize, Errno>, Vec<u8>) {
     const TOKEN: Token = 77;
     let result = match run(d, endpoint, call, TOKEN) {
         Poll::Ready(r) => r,
@@ -44,7 +45,7 @@ fn answer(
     (n, buf)
 }
 
-fn wait_for(d: &mut Daemon, token: Token) -> Result<Output, i32> {
+fn wait_for(d: &mut Daemon, token: Token) -> Result<Output, Errno> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         d.step(16);
@@ -94,7 +95,7 @@ fn spawn(d: &mut Daemon, spec: &str) -> u32 {
 
 /// Writes `spec` to `spawn` as `caller`, reads the pid back (or the
 /// errno of the write or of the read).
-fn spawn_as(d: &mut Daemon, caller: Caller, spec: &str) -> Result<u32, i32> {
+fn spawn_as(d: &mut Daemon, caller: Caller, spec: &str) -> Result<u32, Errno> {
     let fd = open(d, Endpoint::Wasm, 0, "spawn", flags::O_RDWR, caller)?;
     let write = Call::Write { fd: fd as usize, offset: 0, data: spec.as_bytes(), nonblock: false };
     answer(d, Endpoint::Wasm, &write, 0).0?;
@@ -110,19 +111,19 @@ fn spawn_as(d: &mut Daemon, caller: Caller, spec: &str) -> Result<u32, i32> {
 fn std_fs_calls_decode_from_their_metadata() {
     let stat = size_of::<syscall::Stat>();
     assert_eq!(std_fs(5, StdFsCallKind::Fstat, 0, 0, stat), Call::Fstat { fd: 5 });
-    assert_eq!(std_fs(5, StdFsCallKind::Fstat, 0, 0, stat - 1), Call::Refused(EINVAL));
+    assert_eq!(std_fs(5, StdFsCallKind::Fstat, 0, 0, stat - 1), Call::Refused(Errno::InvalidArgument));
     assert_eq!(
         std_fs(5, StdFsCallKind::Getdents, 9, u64::from(HEADER), 4096),
         Call::Getdents { fd: 5, offset: 9, header_size: HEADER }
     );
     // A header smaller than the kernel's, or one that does not fit a u16.
-    assert_eq!(std_fs(5, StdFsCallKind::Getdents, 0, 4, 4096), Call::Refused(EINVAL));
-    assert_eq!(std_fs(5, StdFsCallKind::Getdents, 0, 1 << 20, 4096), Call::Refused(EINVAL));
+    assert_eq!(std_fs(5, StdFsCallKind::Getdents, 0, 4, 4096), Call::Refused(Errno::InvalidArgument));
+    assert_eq!(std_fs(5, StdFsCallKind::Getdents, 0, 1 << 20, 4096), Call::Refused(Errno::InvalidArgument));
     assert_eq!(std_fs(5, StdFsCallKind::Fsync, 0, 0, 0), Call::Fsync { fd: 5 });
     assert_eq!(std_fs(5, StdFsCallKind::Ftruncate, 123, 0, 0), Call::Ftruncate { fd: 5, len: 123 });
-    assert_eq!(std_fs(5, StdFsCallKind::Fchmod, 0o644, 0, 0), Call::Refused(EOPNOTSUPP));
-    assert_eq!(Call::std_fs(5, &[200, 0, 0], 0), Call::Refused(EOPNOTSUPP));
-    assert_eq!(Call::std_fs(5, &[], 0), Call::Refused(EOPNOTSUPP));
+    assert_eq!(std_fs(5, StdFsCallKind::Fchmod, 0o644, 0, 0), Call::Refused(Errno::NotSupported));
+    assert_eq!(Call::std_fs(5, &[200, 0, 0], 0), Call::Refused(Errno::NotSupported));
+    assert_eq!(Call::std_fs(5, &[], 0), Call::Refused(Errno::NotSupported));
 }
 
 #[test]
@@ -154,7 +155,7 @@ fn ls_of_the_tree_pages_through_packed_entries() {
     assert_eq!(seen, all);
     // Too small for even one entry: an error, never a silent end.
     let call = std_fs(root, StdFsCallKind::Getdents, 0, u64::from(HEADER), 8);
-    assert_eq!(answer(&mut d, Endpoint::Wasm, &call, 8).0, Err(EINVAL));
+    assert_eq!(answer(&mut d, Endpoint::Wasm, &call, 8).0, Err(Errno::InvalidArgument));
 }
 
 #[test]
@@ -181,7 +182,10 @@ fn stat_fills_a_redox_stat() {
     stat.copy_from_slice(&buf);
     assert_eq!(stat.st_mode & mode::MODE_TYPE, mode::MODE_DIR);
     // A stat buffer of the wrong size is refused, not overrun.
-    assert_eq!(answer(&mut d, Endpoint::Wasm, &Call::Fstat { fd: ps as usize }, len + 8).0, Err(EINVAL));
+    assert_eq!(
+        answer(&mut d, Endpoint::Wasm, &Call::Fstat { fd: ps as usize }, len + 8).0,
+        Err(Errno::InvalidArgument)
+    );
 }
 
 #[test]
@@ -216,17 +220,17 @@ fn the_tree_refuses_unlink_and_ignores_truncating_control_files() {
     let pid = spawn(&mut d, &format!("cap=stdio,time {} sleep 60000", guest("worker")));
     for path in ["ps", "spawn", &format!("{pid}"), &format!("{pid}/ctl"), "run"] {
         let call = Call::Unlink { dirfd: 0, path, flags: 0 };
-        assert_eq!(answer(&mut d, Endpoint::Wasm, &call, 0).0, Err(EPERM), "rm {path}");
+        assert_eq!(answer(&mut d, Endpoint::Wasm, &call, 0).0, Err(Errno::PermissionDenied), "rm {path}");
     }
     let call = Call::Unlink { dirfd: 0, path: "nothing-here", flags: 0 };
-    assert_eq!(answer(&mut d, Endpoint::Wasm, &call, 0).0, Err(ENOENT));
+    assert_eq!(answer(&mut d, Endpoint::Wasm, &call, 0).0, Err(Errno::NotFound));
     // `echo kill > PID/ctl` may truncate first.
     let ctl = open(&mut d, Endpoint::Wasm, 0, &format!("{pid}/ctl"), flags::O_WRONLY, ROOT).unwrap();
     let truncate = std_fs(ctl, StdFsCallKind::Ftruncate, 0, 0, 0);
     assert_eq!(answer(&mut d, Endpoint::Wasm, &truncate, 0).0, Ok(0));
     let ps = open(&mut d, Endpoint::Wasm, 0, "ps", flags::O_RDONLY, ROOT).unwrap();
     let truncate = std_fs(ps, StdFsCallKind::Ftruncate, 0, 0, 0);
-    assert_eq!(answer(&mut d, Endpoint::Wasm, &truncate, 0).0, Err(EPERM));
+    assert_eq!(answer(&mut d, Endpoint::Wasm, &truncate, 0).0, Err(Errno::PermissionDenied));
     assert_eq!(answer(&mut d, Endpoint::Wasm, &std_fs(ps, StdFsCallKind::Fsync, 0, 0, 0), 0).0, Ok(0));
 }
 
@@ -248,15 +252,15 @@ fn guest_schemes_get_unlink_truncate_and_fsync() {
     // The access mode of the open holds on every call.
     let ro = open(&mut d, fs, GUEST_ROOT, "a.txt", flags::O_RDONLY, ROOT).unwrap();
     let write = Call::Write { fd: ro as usize, offset: 0, data: b"x", nonblock: false };
-    assert_eq!(answer(&mut d, fs, &write, 0).0, Err(wasmd_abi::errno::EBADF));
+    assert_eq!(answer(&mut d, fs, &write, 0).0, Err(Errno::BadHandle));
     assert_eq!(
         answer(&mut d, fs, &std_fs(ro, StdFsCallKind::Ftruncate, 0, 0, 0), 0).0,
-        Err(wasmd_abi::errno::EBADF)
+        Err(Errno::BadHandle)
     );
     d.close(ro);
     let wo = open(&mut d, fs, GUEST_ROOT, "a.txt", flags::O_WRONLY, ROOT).unwrap();
     let read = Call::Read { fd: wo as usize, offset: 0, len: 64, nonblock: false };
-    assert_eq!(answer(&mut d, fs, &read, 64).0, Err(wasmd_abi::errno::EBADF));
+    assert_eq!(answer(&mut d, fs, &read, 64).0, Err(Errno::BadHandle));
     d.close(wo);
     // Listed by its own name, then removed by it and under the tree.
     let root = open(&mut d, fs, GUEST_ROOT, "", flags::O_RDONLY | flags::O_DIRECTORY, ROOT).unwrap();
@@ -265,7 +269,7 @@ fn guest_schemes_get_unlink_truncate_and_fsync() {
     assert_eq!(names(&buf[..n.unwrap()]).0, ["a.txt"]);
     let rm = Call::Unlink { dirfd: GUEST_ROOT, path: "a.txt", flags: 0 };
     assert_eq!(answer(&mut d, fs, &rm, 0).0, Ok(0));
-    assert_eq!(answer(&mut d, fs, &rm, 0).0, Err(ENOENT));
+    assert_eq!(answer(&mut d, fs, &rm, 0).0, Err(Errno::NotFound));
     let b = open(&mut d, Endpoint::Wasm, 0, "scheme/callsfs/b.txt", flags::O_WRONLY | flags::O_CREAT, ROOT)
         .unwrap();
     d.close(b);
@@ -276,22 +280,22 @@ fn guest_schemes_get_unlink_truncate_and_fsync() {
 #[test]
 fn answers_from_guests_never_exceed_the_request() {
     // A provider's count larger than the write is refused.
-    assert_eq!(fill(Shape::Count { asked: 16 }, Ok(Output::Count(4096)), &mut []), Err(EIO));
+    assert_eq!(fill(Shape::Count { asked: 16 }, Ok(Output::Count(4096)), &mut []), Err(Errno::Io));
     assert_eq!(fill(Shape::Count { asked: 16 }, Ok(Output::Count(16)), &mut []), Ok(16));
     // More data than the buffer is refused, nothing copied.
     let mut buf = [0u8; 4];
-    assert_eq!(fill(Shape::Bytes, Ok(Output::Data(vec![7; 4096])), &mut buf), Err(EIO));
+    assert_eq!(fill(Shape::Bytes, Ok(Output::Data(vec![7; 4096])), &mut buf), Err(Errno::Io));
     assert_eq!(buf, [0; 4]);
     // A path is cut to the buffer (what fpath does).
     assert_eq!(fill(Shape::Bytes, Ok(Output::Path("/scheme/wasm/ps".into())), &mut buf), Ok(4));
-    // An answer of the wrong kind is EIO, an error passes through.
-    assert_eq!(fill(Shape::Stat, Ok(Output::Data(Vec::new())), &mut []), Err(EIO));
-    assert_eq!(fill(Shape::Zero, Err(ENOENT), &mut []), Err(ENOENT));
+    // An answer of the wrong kind is Errno::Io, an error passes through.
+    assert_eq!(fill(Shape::Stat, Ok(Output::Data(Vec::new())), &mut []), Err(Errno::Io));
+    assert_eq!(fill(Shape::Zero, Err(Errno::NotFound), &mut []), Err(Errno::NotFound));
     let entries = vec![Entry { name: "x".repeat(300), kind: 8, next: 1 }];
     let mut buf = [0u8; 64];
     assert_eq!(
         fill(Shape::Dirents { header_size: HEADER }, Ok(Output::Entries(entries)), &mut buf),
-        Err(EINVAL)
+        Err(Errno::InvalidArgument)
     );
 }
 
@@ -304,18 +308,18 @@ fn a_lying_provider_gets_eio_not_its_bytes_through() {
     // 4,096 bytes answered to a 16-byte read.
     let read = Call::Read { fd: file as usize, offset: 0, len: 16, nonblock: false };
     let (n, buf) = answer(&mut d, fs, &read, 16);
-    assert_eq!(n, Err(EIO));
+    assert_eq!(n, Err(Errno::Io));
     assert_eq!(buf, [0; 16]);
     // u64::MAX bytes answered to an 8-byte write.
     let write = Call::Write { fd: file as usize, offset: 0, data: b"12345678", nonblock: false };
-    assert_eq!(answer(&mut d, fs, &write, 0).0, Err(EIO));
+    assert_eq!(answer(&mut d, fs, &write, 0).0, Err(Errno::Io));
 }
 
 const ALICE: Caller = Caller { uid: 1000, gid: 1000 };
 const BOB: Caller = Caller { uid: 1001, gid: 1001 };
 
 /// Reads a whole tree file as `caller`.
-fn cat_as(d: &mut Daemon, caller: Caller, path: &str) -> Result<String, i32> {
+fn cat_as(d: &mut Daemon, caller: Caller, path: &str) -> Result<String, Errno> {
     let fd = open(d, Endpoint::Wasm, 0, path, flags::O_RDONLY, caller)?;
     let read = Call::Read { fd: fd as usize, offset: 0, len: 1 << 16, nonblock: true };
     let (n, buf) = answer(d, Endpoint::Wasm, &read, 1 << 16);
@@ -350,30 +354,27 @@ fn users_spawn_guests_that_act_for_them_and_no_more() {
     // Bob may see it in ps, not inspect or control it; root may.
     for file in ["status", "log", "wait", "ctl"] {
         let path = format!("{pid}/{file}");
-        assert_eq!(
-            open(&mut d, Endpoint::Wasm, 0, &path, flags::O_RDONLY, BOB),
-            Err(wasmd_abi::errno::EACCES)
-        );
+        assert_eq!(open(&mut d, Endpoint::Wasm, 0, &path, flags::O_RDONLY, BOB), Err(Errno::AccessDenied));
     }
     assert!(cat_as(&mut d, ROOT, &format!("{pid}/status")).is_ok());
     // More capabilities than users get: refused at the write.
     let err = spawn_as(&mut d, ALICE, &format!("cap=all {worker} sleep 1")).unwrap_err();
-    assert_eq!(err, EPERM);
+    assert_eq!(err, Errno::PermissionDenied);
     assert!(spawn_as(&mut d, ROOT, &format!("cap=all {worker} count 1")).is_ok());
     // `file:` grants only where the user may go; a module the user may read.
     let grant = |dir: &str, mode: &str| format!("cap=stdio grant=file:/{dir}={mode} {worker} count 1");
-    assert_eq!(spawn_as(&mut d, ALICE, &grant("private", "ro")), Err(wasmd_abi::errno::EACCES));
+    assert_eq!(spawn_as(&mut d, ALICE, &grant("private", "ro")), Err(Errno::AccessDenied));
     assert!(spawn_as(&mut d, ALICE, &grant("shared", "rw")).is_ok());
-    assert_eq!(spawn_as(&mut d, ALICE, &grant("mods", "rw")), Err(wasmd_abi::errno::EACCES));
+    assert_eq!(spawn_as(&mut d, ALICE, &grant("mods", "rw")), Err(Errno::AccessDenied));
     assert!(spawn_as(&mut d, ALICE, &grant("mods", "ro")).is_ok());
     assert!(spawn_as(&mut d, ROOT, &grant("private", "rw")).is_ok());
     let secret = format!("{}", secret_module.display());
-    assert_eq!(spawn_as(&mut d, ALICE, &secret), Err(wasmd_abi::errno::EACCES));
+    assert_eq!(spawn_as(&mut d, ALICE, &secret), Err(Errno::AccessDenied));
     assert!(spawn_as(&mut d, ROOT, &secret).is_ok());
     let run = format!("run{secret}");
     let fd = open(&mut d, Endpoint::Wasm, 0, &run, flags::O_RDONLY, ALICE).unwrap();
     let read = Call::Read { fd: fd as usize, offset: 0, len: 64, nonblock: false };
-    assert_eq!(answer(&mut d, Endpoint::Wasm, &read, 64).0, Err(wasmd_abi::errno::EACCES));
+    assert_eq!(answer(&mut d, Endpoint::Wasm, &read, 64).0, Err(Errno::AccessDenied));
     // Regions: only those of one's own processes.
     let native = spawn_as(&mut d, ALICE, &format!("cap=stdio,time,shm {}", guest("chan_native"))).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -388,10 +389,7 @@ fn users_spawn_guests_that_act_for_them_and_no_more() {
     assert!(cat_as(&mut d, ALICE, "shm/index").unwrap().contains(&format!("{shm} ")));
     assert!(!cat_as(&mut d, BOB, "shm/index").unwrap().contains(&format!("{shm} ")));
     for path in [format!("shm/{shm}"), format!("chan/{shm}")] {
-        assert_eq!(
-            open(&mut d, Endpoint::Wasm, 0, &path, flags::O_RDONLY, BOB),
-            Err(wasmd_abi::errno::EACCES)
-        );
+        assert_eq!(open(&mut d, Endpoint::Wasm, 0, &path, flags::O_RDONLY, BOB), Err(Errno::AccessDenied));
     }
     assert!(open(&mut d, Endpoint::Wasm, 0, &format!("shm/{shm}"), flags::O_RDONLY, ALICE).is_ok());
     let _ = std::fs::remove_dir_all(&root);
@@ -414,7 +412,7 @@ fn replies_to_abandoned_requests_are_not_kept() {
             d.close(file);
         }
     }
-    // The provider dies: every abandoned request gets its EIO reply.
+    // The provider dies: every abandoned request gets its Errno::Io reply.
     let ctl = open(&mut d, Endpoint::Wasm, 0, &format!("{provider}/ctl"), flags::O_WRONLY, ROOT).unwrap();
     let kill = Call::Write { fd: ctl as usize, offset: 0, data: b"kill", nonblock: false };
     answer(&mut d, Endpoint::Wasm, &kill, 0).0.unwrap();
