@@ -37,16 +37,30 @@ fn wait_all(k: &Kernel, pids: &[Pid]) {
         if !live {
             return;
         }
-        if started.elapsed() > Duration::from_secs(300) {
+        if started.elapsed() > Duration::from_secs(60) {
             // A benchmark that never ends is a bug: say where it stands.
-            let pm = k.lock();
-            let states: Vec<String> = pm
-                .pids()
-                .iter()
-                .filter_map(|p| pm.info(*p))
-                .map(|i| format!("{}:{:?}", i.pid, i.state))
-                .collect();
-            panic!("guests still live after 300 s; every process: {states:?}; {:?}", k.stats());
+            let states: Vec<String> = {
+                let pm = k.lock();
+                pm.pids()
+                    .iter()
+                    .filter_map(|p| pm.process(*p))
+                    .map(|p| {
+                        let on = p.sched.blocked_on();
+                        format!(
+                            "{} {} {:?} on {on:?} children {:?}",
+                            p.pid,
+                            p.name,
+                            p.info_state(),
+                            p.children
+                        )
+                    })
+                    .collect()
+            };
+            let futex_waiters = k.lock().futex_waiters();
+            panic!(
+                "guests still live after 60 s; every process: {states:?}; {futex_waiters} futex waiters; {:?}",
+                k.stats()
+            );
         }
         std::thread::sleep(Duration::from_micros(200));
     }
