@@ -2,16 +2,17 @@
 //! turns, wake-ups across workers, kill and suspend of a process running
 //! on another worker.
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmd::loader::FsModuleLoader;
 use wasmd::sys::OsPlatform;
 use wasmd_abi::{Caps, ExitStatus, RunState};
-use wasmd_tests::{CapturedOutput, GUESTS_DIR, WAT_DIR};
-use wasmhost::{Kernel, Limits, ManagerConfig, Pid, ProcessManager, SpawnOptions};
+use wasmd_tests::CapturedOutput;
+use wasmhost::{Kernel, Limits, ManagerConfig, Pid};
 
 fn kernel(workers: usize) -> (Kernel, Arc<CapturedOutput>) {
     kernel_with(ManagerConfig { sched_workers: workers, ..ManagerConfig::default() })
@@ -19,28 +20,12 @@ fn kernel(workers: usize) -> (Kernel, Arc<CapturedOutput>) {
 
 fn kernel_with(config: ManagerConfig) -> (Kernel, Arc<CapturedOutput>) {
     let out = Arc::new(CapturedOutput::default());
-    let loader = FsModuleLoader::new([PathBuf::from(GUESTS_DIR), PathBuf::from(WAT_DIR)]);
-    let pm = ProcessManager::new(config, Arc::new(OsPlatform::new().unwrap()), Arc::new(loader), out.clone());
+    let pm = common::manager(config, OsPlatform::new().unwrap(), out.clone());
     (Kernel::new(pm), out)
 }
 
 fn spawn(k: &Kernel, path: &Path, args: &[&str]) -> Pid {
-    let mut pm = k.lock();
-    let (module, resolved) = pm.load_module(path.to_str().unwrap()).expect("module loads");
-    let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-    let mut all_args = vec![name.clone()];
-    all_args.extend(args.iter().map(|s| s.to_string()));
-    let opts = SpawnOptions {
-        name,
-        args: all_args,
-        caps: Caps::DEFAULT,
-        limits: Limits::default(),
-        parent: None,
-        module_path: Some(resolved),
-        namespace: Vec::new(),
-        owner: wasmhost::Owner::ROOT,
-    };
-    pm.spawn(module, opts).expect("spawns")
+    common::spawn_file_in(&mut k.lock(), path, args, Caps::DEFAULT, Limits::default(), &[])
 }
 
 fn state(k: &Kernel, pid: Pid) -> RunState {

@@ -13,6 +13,44 @@ use wasmd_abi::{Caps, ExitStatus};
 use wasmd_tests::{CapturedOutput, GUESTS_DIR, WAT_DIR};
 use wasmhost::{Limits, ManagerConfig, Pid, ProcessManager, SpawnOptions};
 
+/// A process manager with `platform`, loading modules from the fixture
+/// directories, its output captured in `out`.
+pub fn manager(
+    config: ManagerConfig,
+    platform: impl wasmhost::Platform,
+    out: Arc<CapturedOutput>,
+) -> ProcessManager {
+    let loader = FsModuleLoader::new([PathBuf::from(GUESTS_DIR), PathBuf::from(WAT_DIR)]);
+    ProcessManager::new(config, Arc::new(platform), Arc::new(loader), out)
+}
+
+/// Spawns a module file in `pm` with `args` (program name added), `caps`,
+/// `limits` and namespace `grants`, owned by root, with no parent.
+pub fn spawn_file_in(
+    pm: &mut ProcessManager,
+    path: &Path,
+    args: &[&str],
+    caps: Caps,
+    limits: Limits,
+    grants: &[&str],
+) -> Pid {
+    let (module, resolved) = pm.load_module(path.to_str().unwrap()).expect("module loads");
+    let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+    let mut all_args = vec![name.clone()];
+    all_args.extend(args.iter().map(|s| s.to_string()));
+    let opts = SpawnOptions {
+        name,
+        args: all_args,
+        caps,
+        limits,
+        parent: None,
+        module_path: Some(resolved),
+        namespace: grants.iter().map(|g| wasmhost::namespace::parse_grant(g).unwrap()).collect(),
+        owner: wasmhost::Owner::ROOT,
+    };
+    pm.spawn(module, opts).expect("spawns")
+}
+
 pub struct Harness {
     pub pm: ProcessManager,
     pub out: Arc<CapturedOutput>,
@@ -34,8 +72,7 @@ impl Harness {
 
     pub fn with_platform(config: ManagerConfig, platform: impl wasmhost::Platform) -> Self {
         let out = Arc::new(CapturedOutput::default());
-        let loader = FsModuleLoader::new([PathBuf::from(GUESTS_DIR), PathBuf::from(WAT_DIR)]);
-        let pm = ProcessManager::new(config, Arc::new(platform), Arc::new(loader), out.clone());
+        let pm = manager(config, platform, out.clone());
         Self { pm, out }
     }
 
@@ -53,21 +90,7 @@ impl Harness {
         limits: Limits,
         grants: &[&str],
     ) -> Pid {
-        let (module, resolved) = self.pm.load_module(path.to_str().unwrap()).expect("module loads");
-        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        let mut all_args = vec![name.clone()];
-        all_args.extend(args.iter().map(|s| s.to_string()));
-        let opts = SpawnOptions {
-            name,
-            args: all_args,
-            caps,
-            limits,
-            parent: None,
-            module_path: Some(resolved),
-            namespace: grants.iter().map(|g| wasmhost::namespace::parse_grant(g).unwrap()).collect(),
-            owner: wasmhost::Owner::ROOT,
-        };
-        self.pm.spawn(module, opts).expect("spawns")
+        spawn_file_in(&mut self.pm, path, args, caps, limits, grants)
     }
 
     /// Spawns a Rust guest with default caps and limits.
