@@ -52,9 +52,11 @@
 //! first and atomically. The state and the "reader parked" flag share the
 //! tail word, so the writer's one compare-and-swap reserves room, sees a
 //! drain and learns whether to wake readers after publishing. A reader
-//! parks only when nothing is reserved past its position (it sets the
-//! flag with a compare-and-swap that fails if a writer reserved
-//! meanwhile); a frame reserved but not yet published makes it yield.
+//! parks only when nothing is reserved past its position: it loads
+//! `data_seq`, then sets the flag with a compare-and-swap that fails if a
+//! writer reserved meanwhile (or, when the flag is already set, reads the
+//! tail word again), then waits for `data_seq` to move on from the value
+//! it loaded; a frame reserved but not yet published makes it yield.
 
 /// `magic` value.
 pub const MAGIC: u32 = u32::from_le_bytes(*b"WDCH");

@@ -357,3 +357,6 @@ pub(crate) fn state_error(state: u64) -> Option<ChannelError> {
         _ => Some(ChannelError::Aborted),
     }
 }
+
+#[cfg(test)]
+mod tests;

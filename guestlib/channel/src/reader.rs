@@ -210,6 +210,17 @@ impl<R: RingRegion> Reader<R> {
         }
         // Nothing reserved past `p`: set the flag (unless a writer moved
         // the tail meanwhile) and park until a writer publishes.
+        //
+        // `word` was read before `seq`: a writer may have reserved,
+        // published and bumped `data_seq` in between, so `seq` alone does
+        // not prove the frame is not there yet. What does is finding the
+        // tail word unchanged *after* loading `seq`: any writer that moves
+        // it from then on sees the flag and bumps `data_seq` past `seq`
+        // (the tail only grows and a writer's word never carries the flag,
+        // so an unchanged word means no writer came). The compare-and-swap
+        // that sets the flag is that check; when the flag is already set
+        // (this reader's own, left by a spurious or stale wake-up, or
+        // another reader's), reading the word again is.
         let seq = r.load_u32(off::DATA_SEQ)?;
         if word & layout::READERS_WAITING == 0 {
             match r.compare_exchange_u64(off::TAIL, word, word | layout::READERS_WAITING) {
@@ -223,6 +234,8 @@ impl<R: RingRegion> Reader<R> {
                 }
                 Err(e) => return Err(e.into()),
             }
+        } else if r.load_u64(off::TAIL)? != word {
+            return Ok(false);
         }
         r.wait(off::DATA_SEQ, seq, None)?;
         Ok(false)
