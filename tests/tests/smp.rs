@@ -25,7 +25,11 @@ fn kernel_with(config: ManagerConfig) -> (Kernel, Arc<CapturedOutput>) {
 }
 
 fn spawn(k: &Kernel, path: &Path, args: &[&str]) -> Pid {
-    common::spawn_file_in(&mut k.lock(), path, args, Caps::DEFAULT, Limits::default(), &[])
+    spawn_with(k, path, args, Caps::DEFAULT)
+}
+
+fn spawn_with(k: &Kernel, path: &Path, args: &[&str], caps: Caps) -> Pid {
+    common::spawn_file_in(&mut k.lock(), path, args, caps, Limits::default(), &[])
 }
 
 fn state(k: &Kernel, pid: Pid) -> RunState {
@@ -194,4 +198,34 @@ fn parents_spawning_in_parallel_get_exactly_their_children() {
     let pm = k.lock();
     assert_eq!(pm.pids().len(), 4 * 8);
     assert_eq!(pm.live(), 0);
+}
+
+#[test]
+fn the_embedder_sleeps_until_a_provider_on_a_worker_answers() {
+    // The daemon's open of a guest scheme's file waits for the provider's
+    // reply this way (no polling): the reply wakes it.
+    let (k, _out) = kernel(1);
+    let ramfs = spawn_with(&k, &wasmd_tests::guest("ramfs"), &[], Caps::DEFAULT.union(Caps::SCHEME_PROVIDE));
+    eventually("ramfs registers", 20, || k.lock().scheme_names().iter().any(|n| n == "ramfs"));
+    for i in 0..20 {
+        let seen = k.news();
+        let path = format!("f{i}");
+        let op = wasmd_abi::scheme::SchemeOp::Open {
+            path: &path,
+            flags: wasmd_abi::scheme::flags::O_CREAT | wasmd_abi::scheme::flags::O_RDWR,
+        };
+        let tag = k.lock().scheme_request("ramfs", op).expect("the scheme is there");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut replies = Vec::new();
+        while replies.is_empty() {
+            k.wait_news(seen, deadline);
+            assert!(Instant::now() < deadline, "no reply to request {i}: the embedder was not woken");
+            replies = k.lock().take_scheme_replies();
+        }
+        assert!(k.news() > seen);
+        assert_eq!(replies.len(), 1);
+        assert_eq!(replies[0].0, tag);
+        assert!(matches!(replies[0].1, wasmhost::guest_scheme::Reply::Value(_)), "{:?}", replies[0].1);
+    }
+    k.lock().kill(ramfs).unwrap();
 }

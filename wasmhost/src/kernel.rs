@@ -63,6 +63,11 @@ struct Shared {
     embedder: Mutex<Option<Waker>>,
     /// The embedder was woken and has not looked yet.
     poked: AtomicBool,
+    /// Counts guests' answers to the embedder (see [`Kernel::wait_news`]).
+    news: AtomicU64,
+    news_waiters: AtomicUsize,
+    news_lock: Mutex<()>,
+    news_cv: Condvar,
 }
 
 impl Shared {
@@ -76,6 +81,15 @@ impl Shared {
         if self.sleepers.load(Ordering::SeqCst) > 0 {
             let _idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
             self.wake.notify_all();
+        }
+    }
+
+    /// A guest answered the embedder: wake an embedder thread waiting.
+    fn note_news(&self) {
+        self.news.fetch_add(1, Ordering::SeqCst);
+        if self.news_waiters.load(Ordering::SeqCst) > 0 {
+            let _lock = self.news_lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.news_cv.notify_all();
         }
     }
 
@@ -159,6 +173,12 @@ impl Kernel {
                     shared.bump();
                 }
             }));
+            let weak = me.clone();
+            let _ = pm.env.news.set(Arc::new(move || {
+                if let Some(shared) = weak.upgrade() {
+                    shared.note_news();
+                }
+            }));
             Shared {
                 pm: Mutex::new(pm),
                 epoch: AtomicU64::new(0),
@@ -169,6 +189,10 @@ impl Kernel {
                 turns: (0..workers).map(|_| AtomicU64::new(0)).collect(),
                 embedder: Mutex::new(None),
                 poked: AtomicBool::new(false),
+                news: AtomicU64::new(0),
+                news_waiters: AtomicUsize::new(0),
+                news_lock: Mutex::new(()),
+                news_cv: Condvar::new(),
             }
         });
         let platform = shared.lock().platform();
@@ -211,6 +235,29 @@ impl Kernel {
     /// The embedder looks now: later events wake it again.
     pub fn looked(&self) {
         self.shared.poked.store(false, Ordering::SeqCst);
+    }
+
+    /// How many times guests answered the embedder so far (a scheme
+    /// provider's reply to a request it sent).
+    pub fn news(&self) -> u64 {
+        self.shared.news.load(Ordering::SeqCst)
+    }
+
+    /// Waits until a guest answers the embedder after [`Kernel::news`]
+    /// gave `seen`, or until `deadline` (for an embedder that expects a
+    /// guest scheme's reply soon, such as to an open).
+    pub fn wait_news(&self, seen: u64, deadline: Instant) {
+        let shared = &self.shared;
+        let mut lock = shared.news_lock.lock().unwrap_or_else(|e| e.into_inner());
+        shared.news_waiters.fetch_add(1, Ordering::SeqCst);
+        loop {
+            let now = Instant::now();
+            if shared.news.load(Ordering::SeqCst) != seen || now >= deadline {
+                break;
+            }
+            lock = shared.news_cv.wait_timeout(lock, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        shared.news_waiters.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Turns per worker and steals so far.

@@ -219,6 +219,7 @@ impl ProcessManager {
                 futex: Mutex::new(FutexTable::default()),
                 schemes: Mutex::new(SchemeTable::default()),
                 kick: std::sync::OnceLock::new(),
+                news: std::sync::OnceLock::new(),
                 regions: Arc::new(RegionAccounting::new(
                     config.max_regions,
                     config.max_region_bytes,

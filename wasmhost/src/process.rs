@@ -48,6 +48,9 @@ pub struct HostEnv {
     /// Tells the scheduler threads that a hostcall made work for the
     /// manager (a futex wake, a scheme reply); unset without them.
     pub kick: std::sync::OnceLock<Arc<dyn Fn() + Send + Sync>>,
+    /// Tells the embedder that a guest answered it (a scheme provider's
+    /// reply to a request the embedder sent); unset without a kernel.
+    pub news: std::sync::OnceLock<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl HostEnv {
@@ -55,6 +58,13 @@ impl HostEnv {
     pub fn kick(&self) {
         if let Some(kick) = self.kick.get() {
             kick();
+        }
+    }
+
+    /// See [`HostEnv::news`].
+    pub fn news(&self) {
+        if let Some(news) = self.news.get() {
+            news();
         }
     }
 }

@@ -25,8 +25,9 @@ use super::pending::PendingOp;
 use super::{Entry, Output};
 
 /// Time slices the guests get to answer an open before it is answered
-/// optimistically, and the time they may take at most (a provider woken
-/// by the request runs first, see `wasmhost`'s scheduler).
+/// optimistically when the daemon runs them itself, and the time they may
+/// take at most either way (with scheduler threads, the daemon sleeps
+/// until a provider replies, [`wasmhost::Kernel::wait_news`]).
 const OPEN_BUDGET_TURNS: usize = 64;
 const OPEN_BUDGET_TIME: std::time::Duration = std::time::Duration::from_millis(2);
 
@@ -130,16 +131,25 @@ impl GuestFile {
             writable: acc == flags::O_WRONLY || acc == flags::O_RDWR,
         };
         let deadline = std::time::Instant::now() + OPEN_BUDGET_TIME;
-        for _ in 0..OPEN_BUDGET_TURNS {
+        let mut turns = 0;
+        loop {
+            // Guests' answers so far: a reply after the look counts.
+            let seen = cx.kernel.news();
             if cx.kernel.workers() == 0 {
                 cx.lock().run(1);
-            } else {
-                // The provider runs on a scheduler thread.
-                std::thread::sleep(std::time::Duration::from_micros(20));
+                turns += 1;
             }
             cx.replies.collect(cx.kernel);
-            if file.settle_open(cx.replies) || std::time::Instant::now() >= deadline {
+            if file.settle_open(cx.replies)
+                || std::time::Instant::now() >= deadline
+                || turns >= OPEN_BUDGET_TURNS
+            {
                 break;
+            }
+            if cx.kernel.workers() > 0 {
+                // The provider runs on a scheduler thread: sleep until it
+                // (or any provider) replies.
+                cx.kernel.wait_news(seen, deadline);
             }
         }
         match file.state {

@@ -53,6 +53,7 @@ fn reply(caller: &mut Ctx<'_>, handle: i32, ptr: i32, len: i32) -> CallResult {
     let bytes = &mem[guest_range(mem.len(), ptr, len)?];
     state.env.schemes.lock().unwrap_or_else(|e| e.into_inner()).reply(&name, bytes)?;
     state.env.kick();
+    state.env.news();
     Ok(0)
 }
 

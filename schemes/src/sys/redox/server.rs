@@ -107,7 +107,14 @@ pub fn serve(mut daemon: Daemon, _config: &Config) -> std::io::Result<()> {
         if let Some(timeout) = timeout {
             timer.arm(timeout)?;
         }
-        let event = queue.next_event().map_err(lio)?;
+        // A wait interrupted by the kernel (a timed futex wait of this
+        // thread, e.g. an open waiting for a guest scheme's reply, can leave
+        // one behind) is not an error: look again.
+        let event = match queue.next_event() {
+            Ok(event) => event,
+            Err(e) if e.errno() == syscall::error::EINTR => continue,
+            Err(e) => return Err(lio(e)),
+        };
         if event.user_data == WAKER {
             wake_pipe.drain();
         }
