@@ -54,20 +54,56 @@ pub struct KernelStats {
 struct Shared {
     pm: Mutex<ProcessManager>,
     /// Bumped whenever work may have appeared.
-    epoch: AtomicU64,
-    sleepers: AtomicUsize,
-    idle: Mutex<()>,
-    wake: Condvar,
+    epoch: Signal,
     stop: AtomicBool,
     turns: Vec<AtomicU64>,
     embedder: Mutex<Option<Waker>>,
     /// The embedder was woken and has not looked yet.
     poked: AtomicBool,
     /// Counts guests' answers to the embedder (see [`Kernel::wait_news`]).
-    news: AtomicU64,
-    news_waiters: AtomicUsize,
-    news_lock: Mutex<()>,
-    news_cv: Condvar,
+    news: Signal,
+}
+
+/// A counter that threads wait on until it moves: the kernel's epoch
+/// (idle workers), the guests' answers to the embedder (an embedder
+/// thread waiting for a guest scheme's reply).
+#[derive(Default)]
+struct Signal {
+    count: AtomicU64,
+    waiters: AtomicUsize,
+    lock: Mutex<()>,
+    moved: Condvar,
+}
+
+impl Signal {
+    fn get(&self) -> u64 {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Moves the counter and wakes whoever waits on it.
+    fn raise(&self) {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            let _lock = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.moved.notify_all();
+        }
+    }
+
+    /// Waits until the counter is no longer `seen`, or until `deadline`.
+    /// (A waiter counts itself under the lock before it looks, and a raise
+    /// moves the counter before it looks for waiters: no raise is missed.)
+    fn wait(&self, seen: u64, deadline: Instant) {
+        let mut lock = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        loop {
+            let now = Instant::now();
+            if self.get() != seen || now >= deadline {
+                break;
+            }
+            lock = self.moved.wait_timeout(lock, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Shared {
@@ -77,20 +113,7 @@ impl Shared {
 
     /// Work may have appeared: wake idle workers.
     fn bump(&self) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
-        if self.sleepers.load(Ordering::SeqCst) > 0 {
-            let _idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-            self.wake.notify_all();
-        }
-    }
-
-    /// A guest answered the embedder: wake an embedder thread waiting.
-    fn note_news(&self) {
-        self.news.fetch_add(1, Ordering::SeqCst);
-        if self.news_waiters.load(Ordering::SeqCst) > 0 {
-            let _lock = self.news_lock.lock().unwrap_or_else(|e| e.into_inner());
-            self.news_cv.notify_all();
-        }
+        self.epoch.raise();
     }
 
     /// Wakes the embedder once until it looks.
@@ -176,23 +199,17 @@ impl Kernel {
             let weak = me.clone();
             let _ = pm.env.news.set(Arc::new(move || {
                 if let Some(shared) = weak.upgrade() {
-                    shared.note_news();
+                    shared.news.raise();
                 }
             }));
             Shared {
                 pm: Mutex::new(pm),
-                epoch: AtomicU64::new(0),
-                sleepers: AtomicUsize::new(0),
-                idle: Mutex::new(()),
-                wake: Condvar::new(),
+                epoch: Signal::default(),
                 stop: AtomicBool::new(false),
                 turns: (0..workers).map(|_| AtomicU64::new(0)).collect(),
                 embedder: Mutex::new(None),
                 poked: AtomicBool::new(false),
-                news: AtomicU64::new(0),
-                news_waiters: AtomicUsize::new(0),
-                news_lock: Mutex::new(()),
-                news_cv: Condvar::new(),
+                news: Signal::default(),
             }
         });
         let platform = shared.lock().platform();
@@ -240,24 +257,14 @@ impl Kernel {
     /// How many times guests answered the embedder so far (a scheme
     /// provider's reply to a request it sent).
     pub fn news(&self) -> u64 {
-        self.shared.news.load(Ordering::SeqCst)
+        self.shared.news.get()
     }
 
     /// Waits until a guest answers the embedder after [`Kernel::news`]
     /// gave `seen`, or until `deadline` (for an embedder that expects a
     /// guest scheme's reply soon, such as to an open).
     pub fn wait_news(&self, seen: u64, deadline: Instant) {
-        let shared = &self.shared;
-        let mut lock = shared.news_lock.lock().unwrap_or_else(|e| e.into_inner());
-        shared.news_waiters.fetch_add(1, Ordering::SeqCst);
-        loop {
-            let now = Instant::now();
-            if shared.news.load(Ordering::SeqCst) != seen || now >= deadline {
-                break;
-            }
-            lock = shared.news_cv.wait_timeout(lock, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
-        }
-        shared.news_waiters.fetch_sub(1, Ordering::SeqCst);
+        self.shared.news.wait(seen, deadline);
     }
 
     /// Turns per worker and steals so far.
@@ -273,10 +280,6 @@ impl Drop for Kernel {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.shared.bump();
-        {
-            let _idle = self.shared.idle.lock().unwrap_or_else(|e| e.into_inner());
-            self.shared.wake.notify_all();
-        }
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
@@ -296,7 +299,7 @@ fn worker(shared: &Shared, id: usize) {
             return;
         }
         // Read before looking for work: anything that appears later bumps it.
-        let epoch = shared.epoch.load(Ordering::SeqCst);
+        let epoch = shared.epoch.get();
         let mut pm = shared.lock();
         pm.here = Some(id);
         pm.poll_events();
@@ -375,31 +378,15 @@ fn worker(shared: &Shared, id: usize) {
 }
 
 /// Waits for work: spins on the epoch for [`SPIN`], then sleeps until it
-/// changes or `deadline` (a timer) passes.
+/// changes, `deadline` (a timer) passes or [`IDLE_SLEEP`] is over.
 fn idle(shared: &Shared, epoch: u64, deadline: Option<Instant>) {
     let spin_until = Instant::now() + SPIN;
     while Instant::now() < spin_until {
-        if shared.epoch.load(Ordering::SeqCst) != epoch || shared.stop.load(Ordering::SeqCst) {
+        if shared.epoch.get() != epoch || shared.stop.load(Ordering::SeqCst) {
             return;
         }
         std::hint::spin_loop();
     }
-    let mut guard = shared.idle.lock().unwrap_or_else(|e| e.into_inner());
-    shared.sleepers.fetch_add(1, Ordering::SeqCst);
-    loop {
-        if shared.epoch.load(Ordering::SeqCst) != epoch || shared.stop.load(Ordering::SeqCst) {
-            break;
-        }
-        let now = Instant::now();
-        let wait = match deadline {
-            Some(d) if d <= now => break,
-            Some(d) => (d - now).min(IDLE_SLEEP),
-            None => IDLE_SLEEP,
-        };
-        guard = shared.wake.wait_timeout(guard, wait).unwrap_or_else(|e| e.into_inner()).0;
-        if deadline.is_none() && Instant::now() >= now + wait {
-            break;
-        }
-    }
-    shared.sleepers.fetch_sub(1, Ordering::SeqCst);
+    let longest = Instant::now() + IDLE_SLEEP;
+    shared.epoch.wait(epoch, deadline.map_or(longest, |d| d.min(longest)));
 }
