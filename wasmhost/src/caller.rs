@@ -40,8 +40,7 @@ impl<'a> Caller<'a> {
 
     /// Its memory pages now.
     pub fn memory_pages(&self) -> u32 {
-        let store = &*self.store;
-        store.data().memory.map(|m| m.size(store).try_into().unwrap_or(u32::MAX)).unwrap_or(0)
+        crate::process::pages(self.store)
     }
 
     /// Copies `bytes` into `buf` of its memory (see [`GuestBuf::fill`]);

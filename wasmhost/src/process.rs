@@ -266,6 +266,11 @@ pub enum Stop {
     Suspend,
 }
 
+/// The pages of a store's linear memory now (0 without a memory).
+pub(crate) fn pages(store: &Store<ProcessState>) -> u32 {
+    store.data().memory.map(|m| m.size(store).try_into().unwrap_or(u32::MAX)).unwrap_or(0)
+}
+
 /// The manager's record of a process, live or exited.
 #[derive(Debug)]
 pub struct Process {
@@ -312,12 +317,7 @@ pub struct Process {
 impl Process {
     /// Memory pages now (or at exit).
     pub fn memory_pages(&self) -> u32 {
-        match &self.store {
-            Some(store) => {
-                store.data().memory.map(|m| (m.size(&**store)).try_into().unwrap_or(u32::MAX)).unwrap_or(0)
-            }
-            None => self.exit_pages,
-        }
+        self.store.as_deref().map_or(self.exit_pages, pages)
     }
 
     /// The logs, live or kept after exit.

@@ -84,11 +84,10 @@ impl ProcessManager {
         owner: crate::owner::Owner,
         size: u64,
     ) -> SyscallOutcome {
-        let uid = owner.uid;
-        if let Err(e) = self.env.regions.reserve(size, tree, uid) {
+        if let Err(e) = self.env.regions.reserve(size, tree, owner.uid) {
             return SyscallOutcome::error(e);
         }
-        let reserved = Reservation { regions: self.env.regions.clone(), size, tree, uid, owner };
+        let reserved = Reservation { regions: self.env.regions.clone(), size, tree, owner };
         let platform = self.env.platform.clone();
         let token = self.pend_host(pid);
         self.workers.submit(pid, token, move || {
@@ -175,7 +174,6 @@ struct Reservation {
     regions: Arc<RegionAccounting>,
     size: u64,
     tree: Pid,
-    uid: u32,
     owner: crate::owner::Owner,
 }
 
@@ -190,6 +188,6 @@ impl Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        self.regions.release(self.size, self.tree, self.uid);
+        self.regions.release(self.size, self.tree, self.owner.uid);
     }
 }
