@@ -1,14 +1,21 @@
 //! Wait queues for `region_wait`/`region_notify` (futex-like).
 //!
 //! A waiter is keyed by `(region id, offset)`. `region_wait` checks the
-//! value in the guest's hostcall, then the manager parks the process and
-//! queues it here with a token. `region_notify` runs inside the notifying
+//! value in the guest's hostcall; on a machine with more than one
+//! scheduler thread and nothing else queued it first spins briefly
+//! ([`WaitSpin`]), as adaptive mutexes do, since a peer running on
+//! another core often changes the value within a microsecond or two; if
+//! the value changes, the wait returns at once without parking. Else the
+//! manager parks the process and queues it here with a token. `region_notify` runs inside the notifying
 //! guest's hostcall: it moves up to `count` waiters to the `woken` list
 //! and returns at once; the manager wakes them after the turn. A waiter
 //! that timed out or died is removed by the manager; a stale token is
 //! ignored.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::Pid;
 
@@ -66,9 +73,81 @@ impl FutexTable {
     }
 }
 
+/// Longest spin of a `region_wait` before it parks.
+pub const WAIT_SPIN: Duration = Duration::from_micros(20);
+
+/// Whether and how long a `region_wait` spins before it parks: only with
+/// more than one scheduler thread (with one, the peer that would change
+/// the value cannot run meanwhile) and only while no process is queued
+/// (the worker is not needed elsewhere).
+#[derive(Debug)]
+pub struct WaitSpin {
+    enabled: bool,
+    queued: Arc<AtomicUsize>,
+}
+
+impl WaitSpin {
+    /// The policy for `workers` scheduler threads whose scheduler
+    /// publishes its queued count in `queued`.
+    pub fn new(workers: usize, queued: Arc<AtomicUsize>) -> Self {
+        Self { enabled: workers > 1, queued }
+    }
+
+    /// Spins until `word` is no longer `expected` (true), or for at most
+    /// [`WAIT_SPIN`] (and `timeout_ns`), or until a process is queued
+    /// (false).
+    pub fn until_changed(&self, word: &AtomicU32, expected: u32, timeout_ns: Option<u64>) -> bool {
+        if !self.enabled {
+            return false;
+        }
+        let limit = timeout_ns.map_or(WAIT_SPIN, |ns| WAIT_SPIN.min(Duration::from_nanos(ns)));
+        let start = Instant::now();
+        loop {
+            for _ in 0..32 {
+                if word.load(Ordering::SeqCst) != expected {
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
+            if self.queued.load(Ordering::Relaxed) > 0 || start.elapsed() >= limit {
+                return false;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wait_spins_only_with_several_workers_and_nothing_queued() {
+        let queued = Arc::new(AtomicUsize::new(0));
+        let word = Arc::new(AtomicU32::new(7));
+        assert!(!WaitSpin::new(1, queued.clone()).until_changed(&word, 7, None), "one worker: no spin");
+        let spin = WaitSpin::new(2, queued.clone());
+        assert!(!spin.until_changed(&word, 7, Some(1_000)), "nothing changes: gives up");
+        let changer = {
+            let word = word.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_micros(5));
+                word.store(8, Ordering::SeqCst);
+            })
+        };
+        // Spins until the other thread stores (or gives up after WAIT_SPIN:
+        // then try again, the thread may not have been scheduled yet).
+        let start = Instant::now();
+        while !spin.until_changed(&word, 7, None) {
+            assert!(start.elapsed() < Duration::from_secs(10), "the change was never seen");
+        }
+        changer.join().unwrap();
+        assert_eq!(word.load(Ordering::SeqCst), 8);
+        word.store(7, Ordering::SeqCst);
+        queued.store(1, Ordering::Relaxed);
+        let start = Instant::now();
+        assert!(!spin.until_changed(&word, 7, Some(10_000_000_000)), "a queued process stops the spin");
+        assert!(start.elapsed() < Duration::from_secs(1));
+    }
 
     #[test]
     fn notify_wakes_in_order_and_cancel_removes() {

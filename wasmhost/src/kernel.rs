@@ -30,7 +30,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::manager::ProcessManager;
-use crate::turn::{run_slice, Step};
+use crate::turn::{run_slice, serve_syscall, ManagerAccess};
 use crate::worker::Waker;
 
 /// How long an idle worker spins before it sleeps.
@@ -323,29 +323,7 @@ fn worker(shared: &Shared, id: usize) {
             shared.bump();
         }
         let end = run_slice(&mut turn, &mut |turn, call, syscall| {
-            let mut pm = shared.lock();
-            pm.here = Some(id);
-            let mut step = pm.turn_syscall(turn, call, syscall);
-            let next = loop {
-                match step {
-                    Step::Resume(call, value) => break Some((call, value)),
-                    Step::Ended => break None,
-                    Step::Unlocked(call, work) => {
-                        // The costly part of the syscall, in parallel.
-                        drop(pm);
-                        let then = work();
-                        pm = shared.lock();
-                        pm.here = Some(id);
-                        step = pm.turn_continue(turn, call, then);
-                    }
-                }
-            };
-            let queued = !pm.sched.is_idle();
-            drop(pm);
-            if queued {
-                shared.bump();
-            }
-            next
+            serve_syscall(&mut Locking { shared, id }, turn, call, syscall)
         });
         shared.turns[id].fetch_add(1, Ordering::Relaxed);
         let mut pm = shared.lock();
@@ -374,6 +352,29 @@ fn worker(shared: &Shared, id: usize) {
             std::thread::yield_now();
             last_yield = Instant::now();
         }
+    }
+}
+
+/// A scheduler thread's way to the manager during a turn: the lock is
+/// taken for each part of a syscall and released between (for its
+/// costly part, see [`crate::turn::Step::Unlocked`]); idle workers are
+/// told when the syscall queued work.
+struct Locking<'a> {
+    shared: &'a Shared,
+    id: usize,
+}
+
+impl ManagerAccess for Locking<'_> {
+    fn locked<R>(&mut self, f: impl FnOnce(&mut ProcessManager) -> R) -> R {
+        let mut pm = self.shared.lock();
+        pm.here = Some(self.id);
+        let result = f(&mut pm);
+        let queued = !pm.sched.is_idle();
+        drop(pm);
+        if queued {
+            self.shared.bump();
+        }
+        result
     }
 }
 

@@ -29,7 +29,7 @@ use wasmi::{CompilationMode, Config, Linker, Store};
 use crate::caller::Caller;
 use crate::continuation::Pending;
 use crate::error::SpawnError;
-use crate::futex::FutexTable;
+use crate::futex::{FutexTable, WaitSpin};
 use crate::guest_scheme::SchemeTable;
 use crate::limits::{Limits, MemoryBudget};
 use crate::log::DEFAULT_LOG_CAPACITY;
@@ -217,6 +217,7 @@ impl ProcessManager {
                 output,
                 epoch: Instant::now(),
                 futex: Mutex::new(FutexTable::default()),
+                wait_spin: WaitSpin::new(config.sched_workers, sched.queued_hint()),
                 schemes: Mutex::new(SchemeTable::default()),
                 kick: std::sync::OnceLock::new(),
                 news: std::sync::OnceLock::new(),

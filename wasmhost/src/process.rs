@@ -17,7 +17,7 @@ use std::time::Instant;
 use wasmd_abi::{Caps, ExitStatus, Rights, RunState};
 use wasmi::{Func, Memory, ResumableCallHostTrap, ResumableCallOutOfFuel, Store};
 
-use crate::futex::{FutexKey, FutexTable};
+use crate::futex::{FutexKey, FutexTable, WaitSpin};
 use crate::guest_buf::GuestBuf;
 use crate::guest_scheme::SchemeTable;
 use crate::handles::HandleTable;
@@ -39,6 +39,8 @@ pub struct HostEnv {
     pub epoch: Instant,
     /// Region wait queues.
     pub futex: Mutex<FutexTable>,
+    /// Whether a region wait spins before it parks.
+    pub wait_spin: WaitSpin,
     /// Global region limits.
     pub regions: Arc<RegionAccounting>,
     /// The daemon-wide memory budget.

@@ -13,10 +13,14 @@
 //! process's wait is stale and ignored.
 //!
 //! The queues hold pids only; the manager checks each popped pid is still
-//! ready (a process killed while queued is skipped).
+//! ready (a process killed while queued is skipped). The number queued
+//! is also published without the manager's lock ([`Scheduler::queued_hint`]),
+//! for a waiting guest deciding whether its worker is needed elsewhere.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::Pid;
@@ -60,6 +64,8 @@ impl RunQueue {
 pub struct Scheduler {
     queues: Vec<RunQueue>,
     queued: usize,
+    /// `queued`, readable without the manager's lock.
+    hint: Arc<AtomicUsize>,
     steals: u64,
     timers: BinaryHeap<Reverse<(Instant, Pid, u64)>>,
     next_token: u64,
@@ -77,6 +83,7 @@ impl Scheduler {
         Self {
             queues: (0..workers.max(1)).map(|_| RunQueue::default()).collect(),
             queued: 0,
+            hint: Arc::default(),
             steals: 0,
             timers: BinaryHeap::new(),
             next_token: 0,
@@ -102,14 +109,14 @@ impl Scheduler {
     /// `worker`'s queue.
     pub fn push_woken(&mut self, pid: Pid, worker: usize) {
         self.queue(worker).woken.push_back(pid);
-        self.queued += 1;
+        self.set_queued(self.queued + 1);
     }
 
     /// Queues a process that was preempted, yielded or is new, on
     /// `worker`'s queue.
     pub fn push_ready(&mut self, pid: Pid, worker: usize) {
         self.queue(worker).ready.push_back(pid);
-        self.queued += 1;
+        self.set_queued(self.queued + 1);
     }
 
     /// The next process for `worker`: from its own queue, else stolen
@@ -131,9 +138,20 @@ impl Scheduler {
             }
         };
         if pid.is_some() {
-            self.queued -= 1;
+            self.set_queued(self.queued - 1);
         }
         pid
+    }
+
+    fn set_queued(&mut self, queued: usize) {
+        self.queued = queued;
+        self.hint.store(queued, Ordering::Relaxed);
+    }
+
+    /// The number of queued processes, kept up to date for readers
+    /// without the manager's lock (it may be a moment old).
+    pub fn queued_hint(&self) -> Arc<AtomicUsize> {
+        self.hint.clone()
     }
 
     /// How many processes were taken from another worker's queue.

@@ -53,6 +53,41 @@ pub(crate) struct Turn {
     unaccounted: u64,
 }
 
+/// How a turn's syscalls reach the manager: directly on the embedder's
+/// thread, or through the kernel's lock on a scheduler thread.
+pub(crate) trait ManagerAccess {
+    /// Runs `f` on the manager (under its lock, if it has one).
+    fn locked<R>(&mut self, f: impl FnOnce(&mut ProcessManager) -> R) -> R;
+}
+
+impl ManagerAccess for ProcessManager {
+    fn locked<R>(&mut self, f: impl FnOnce(&mut ProcessManager) -> R) -> R {
+        f(self)
+    }
+}
+
+/// Handles a syscall of a running turn until the guest goes on (`Some`)
+/// or the turn ended (`None`); the [`Step::Unlocked`] work in between
+/// runs outside [`ManagerAccess::locked`].
+pub(crate) fn serve_syscall(
+    pm: &mut impl ManagerAccess,
+    turn: &mut Turn,
+    call: ResumableCallHostTrap,
+    syscall: Syscall,
+) -> Option<(ResumableCallHostTrap, i64)> {
+    let mut step = pm.locked(|pm| pm.turn_syscall(turn, call, syscall));
+    loop {
+        match step {
+            Step::Resume(call, value) => return Some((call, value)),
+            Step::Ended => return None,
+            Step::Unlocked(call, work) => {
+                let then = work();
+                step = pm.locked(|pm| pm.turn_continue(turn, call, then));
+            }
+        }
+    }
+}
+
 /// Handles a syscall of a running turn; `None` when the turn ended there.
 pub(crate) type OnSyscall<'a> =
     dyn FnMut(&mut Turn, ResumableCallHostTrap, Syscall) -> Option<(ResumableCallHostTrap, i64)> + 'a;
@@ -204,16 +239,7 @@ impl ProcessManager {
         let Some(mut turn) = self.begin_turn(pid) else {
             return false;
         };
-        let end = run_slice(&mut turn, &mut |turn, call, syscall| {
-            let mut step = self.turn_syscall(turn, call, syscall);
-            loop {
-                match step {
-                    Step::Resume(call, value) => return Some((call, value)),
-                    Step::Ended => return None,
-                    Step::Unlocked(call, work) => step = self.turn_continue(turn, call, work()),
-                }
-            }
-        });
+        let end = run_slice(&mut turn, &mut |turn, call, syscall| serve_syscall(self, turn, call, syscall));
         if let Some(end) = end {
             self.end_turn(turn, end);
         }

@@ -72,28 +72,29 @@ impl ProcessManager {
         if !matches!(self.blocked_on(pid), Some(BlockOn::Pending { token: t }) if *t == token) {
             return;
         }
-        let finished = self.with_caller(pid, |pm, caller| {
-            let mut outcome = then(pm, caller);
-            // A parked process has no turn to do work without the lock in.
-            while let SyscallOutcome::Unlocked(work) = outcome {
-                outcome = work()(pm, caller);
-            }
-            outcome
-        });
-        let Some(outcome) = finished else { return };
-        match outcome {
-            SyscallOutcome::Return(value) => self.wake(pid, value),
-            SyscallOutcome::Yield => self.wake(pid, 0),
-            SyscallOutcome::Park(on) => {
-                // Wait again; a suspended process keeps its new wait too.
-                if let Some(Sched::Blocked(_, waiting)) =
-                    self.procs.get_mut(pid).map(|p| p.sched.beneath_mut())
-                {
-                    *waiting = on;
+        let Some(mut outcome) = self.with_caller(pid, |pm, caller| then(pm, caller)) else { return };
+        loop {
+            match outcome {
+                SyscallOutcome::Return(value) => return self.wake(pid, value),
+                SyscallOutcome::Yield => return self.wake(pid, 0),
+                SyscallOutcome::Park(on) => {
+                    // Wait again; a suspended process keeps its new wait too.
+                    if let Some(Sched::Blocked(_, waiting)) =
+                        self.procs.get_mut(pid).map(|p| p.sched.beneath_mut())
+                    {
+                        *waiting = on;
+                    }
+                    return;
+                }
+                SyscallOutcome::Exit(status) => return self.end(pid, status),
+                // A parked process has no turn to do work without the
+                // lock in: it is done here.
+                SyscallOutcome::Unlocked(work) => {
+                    let then = work();
+                    let Some(next) = self.with_caller(pid, |pm, caller| then(pm, caller)) else { return };
+                    outcome = next;
                 }
             }
-            SyscallOutcome::Exit(status) => self.end(pid, status),
-            SyscallOutcome::Unlocked(_) => {}
         }
     }
 }

@@ -61,7 +61,7 @@
 //! | `region_store64` | `(h: i32, off: i64, v: i64) -> i64` | `WRITE` | `0` |
 //! | `region_fetch_add64` | `(h: i32, off: i64, v: i64, out: i32) -> i64` | `WRITE` | `0`; the previous `u64` is written to `out` |
 //! | `region_cas64` | `(h: i32, off: i64, expected: i64, new: i64, out: i32) -> i64` | `WRITE` | `0`; the previous `u64` is written to `out` |
-//! | `region_wait` | `(h: i32, off: i64, expected: i32, timeout_ns: i64) -> i64` | `READ` | blocking; `-EAGAIN` at once if the `u32` at `off` is not `expected`, else parks until `region_notify` on the same region and offset (`0`) or the timeout (`-ETIMEDOUT`; a negative timeout waits for ever) |
+//! | `region_wait` | `(h: i32, off: i64, expected: i32, timeout_ns: i64) -> i64` | `READ` | blocking; `-EAGAIN` at once if the `u32` at `off` is not `expected`, else parks until `region_notify` on the same region and offset (`0`) or the timeout (`-ETIMEDOUT`; a negative timeout waits for ever); with several scheduler threads it may first spin for up to 20 µs and return `0` as soon as the value changes, so, as with any futex, a waiter re-checks its condition after `0` |
 //! | `region_notify` | `(h: i32, off: i64, count: i32) -> i64` | `READ` | wakes up to `count` waiters of that offset; returns how many |
 //!
 //! *Publish semantics*: when `off` is a multiple of 8 and `len >= 8`,

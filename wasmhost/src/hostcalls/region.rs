@@ -16,7 +16,7 @@ use wasmd_abi::hostcall;
 use wasmd_abi::{Caps, Rights};
 use wasmi::{Error, Linker};
 
-use super::{charge_copy, guest_range, kernel, memory_and_state, require, ret, CallResult, Ctx, Ret};
+use super::{charge_copy, err, guest_range, kernel, memory_and_state, require, ret, CallResult, Ctx, Ret};
 use crate::limits::PAGE_SIZE;
 use crate::process::{HandleObject, ProcessState};
 use crate::region::Region;
@@ -150,18 +150,31 @@ fn write2(caller: &mut Ctx<'_>, handle: i32, offset: i64, head: (i32, i32), body
     Ok(total as i64)
 }
 
-fn wait(caller: &Ctx<'_>, handle: i32, offset: i64, expected: i32, timeout: i64) -> Result<Syscall, Errno> {
-    let region = region(caller.data(), handle, Rights::READ)?;
-    if region.atomic_u32(offset as u64)?.load(SeqCst) != expected as u32 {
+/// `region_wait`: `None` when the value changed during the spin before
+/// parking (the guest sees a wake-up), else the syscall that parks it.
+fn wait(
+    caller: &Ctx<'_>,
+    handle: i32,
+    offset: i64,
+    expected: i32,
+    timeout: i64,
+) -> Result<Option<Syscall>, Errno> {
+    let state = caller.data();
+    let region = region(state, handle, Rights::READ)?;
+    let word = region.atomic_u32(offset as u64)?;
+    if word.load(SeqCst) != expected as u32 {
         return Err(Errno::WouldBlock);
     }
     let timeout = u64::try_from(timeout).ok();
-    Ok(Syscall::FutexWait {
+    if state.env.wait_spin.until_changed(word, expected as u32, timeout) {
+        return Ok(None);
+    }
+    Ok(Some(Syscall::FutexWait {
         region: region.clone(),
         offset: offset as u64,
         expected: expected as u32,
         timeout,
-    })
+    }))
 }
 
 fn notify(caller: &Ctx<'_>, handle: i32, offset: i64, count: i32) -> CallResult {
@@ -292,8 +305,11 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
         m,
         "region_wait",
         |mut c: Ctx<'_>, h: i32, off: i64, expected: i32, timeout: i64| -> Ret {
-            let call = wait(&c, h, off, expected, timeout);
-            kernel(&mut c, call)
+            match wait(&c, h, off, expected, timeout) {
+                Ok(None) => Ok(0),
+                Ok(Some(call)) => kernel(&mut c, Ok(call)),
+                Err(e) => Ok(err(e)),
+            }
         },
     )?;
     linker.func_wrap(m, "region_notify", |c: Ctx<'_>, h: i32, off: i64, count: i32| -> i64 {

@@ -5,7 +5,8 @@
 //!   OS-neutral, so it is compiled and tested on Linux as well.
 //! - `server`: the scheme sockets (`wasm` and one per guest scheme) and
 //!   the event loop ([`serve`]); `registrar`: the thread that names guest
-//!   schemes in the namespace; `wake`: the wake-up pipe and the timer.
+//!   schemes in the namespace; `wake`: the wake-up pipe and the timer;
+//!   `faults`: how the loop lives with its own calls failing (OS-neutral).
 //! - `platform`: [`OsPlatform`], shared memory as `/scheme/shm` objects.
 //! - `files`: guests' OS files (the listing by path behind
 //!   [`crate::host_files`]); `poller`: the event queue behind
@@ -15,6 +16,8 @@
 pub mod calls;
 #[cfg(target_os = "redox")]
 mod client;
+#[cfg_attr(not(target_os = "redox"), allow(dead_code))]
+mod faults;
 #[cfg(target_os = "redox")]
 mod files;
 #[cfg(target_os = "redox")]

@@ -29,6 +29,9 @@
 //! socket that asked for them. Guests run for at most
 //! [`crate::control::STEP_TIME`] between two drains of the sockets.
 //!
+//! The loop ends only when its own calls keep failing (`faults.rs`); a
+//! failed answer to one request is logged and costs only that request.
+//!
 //! A guest scheme that goes away (its provider exited) first gets every
 //! request it was handed answered (the daemon fails them with `EIO`; the
 //! kernel does not fail them when the socket closes), then its name is
@@ -46,6 +49,7 @@ use syscall::schemev2::NewFdFlags;
 use wasmhost::guest_scheme::SchemeEvent;
 
 use super::calls::{self, Call, Endpoint as Target, Shape, GUEST_ROOT};
+use super::faults::Faults;
 use super::registrar::Registrar;
 use super::wake::{Timer, WakePipe};
 use super::{io, lio};
@@ -91,21 +95,28 @@ pub fn serve(mut daemon: Daemon, _config: &Config) -> std::io::Result<()> {
         next_token: 1,
         answered: false,
     };
+    let mut faults = Faults::default();
     loop {
         // Requests queued before subscribing are not reported: drain the
         // sockets on every turn, not only after an event.
-        server.drain_all(&mut daemon)?;
+        if let Err(e) = server.drain_all(&mut daemon) {
+            faults.failed("reading requests", e)?;
+        }
         server.let_callers_run();
         daemon.step_until(std::time::Instant::now() + crate::control::STEP_TIME);
-        server.deliver(&mut daemon)?;
-        server.schemes_changed(&mut daemon, &queue)?;
+        server.deliver(&mut daemon);
+        server.schemes_changed(&mut daemon, &queue);
         server.let_callers_run();
         let timeout = daemon.idle_timeout();
         if timeout == Some(std::time::Duration::ZERO) {
             continue;
         }
         if let Some(timeout) = timeout {
-            timer.arm(timeout)?;
+            if let Err(e) = timer.arm(timeout) {
+                // No timer: look again soon instead of sleeping past it.
+                faults.failed("arming the timer", e)?;
+                continue;
+            }
         }
         // A wait interrupted by the kernel (a timed futex wait of this
         // thread, e.g. an open waiting for a guest scheme's reply, can leave
@@ -113,8 +124,12 @@ pub fn serve(mut daemon: Daemon, _config: &Config) -> std::io::Result<()> {
         let event = match queue.next_event() {
             Ok(event) => event,
             Err(e) if e.errno() == syscall::error::EINTR => continue,
-            Err(e) => return Err(lio(e)),
+            Err(e) => {
+                faults.failed("waiting for events", lio(e))?;
+                continue;
+            }
         };
+        faults.ok();
         if event.user_data == WAKER {
             wake_pipe.drain();
         }
@@ -221,18 +236,19 @@ impl Server {
                 _ => None,
             };
             if let Some(response) = response {
-                self.write(key, response)?;
+                self.write(key, response);
             }
         }
     }
 
-    fn write(&mut self, key: usize, response: Response) -> std::io::Result<()> {
-        match self.sockets.get(&key) {
-            Some(endpoint) => {
-                self.answered = true;
-                endpoint.socket.write_response(response, SignalBehavior::Restart).map_err(io).map(|_| ())
+    /// Writes an answer. A failure is that request's loss (its caller
+    /// gone, say): logged, and the loop goes on.
+    fn write(&mut self, key: usize, response: Response) {
+        if let Some(endpoint) = self.sockets.get(&key) {
+            self.answered = true;
+            if let Err(e) = endpoint.socket.write_response(response, SignalBehavior::Restart) {
+                log::warn!("an answer could not be written: {e}");
             }
-            None => Ok(()),
         }
     }
 
@@ -326,23 +342,22 @@ impl Server {
     }
 
     /// Answers kept operations that completed and posts readiness changes.
-    fn deliver(&mut self, daemon: &mut Daemon) -> std::io::Result<()> {
+    fn deliver(&mut self, daemon: &mut Daemon) {
         for done in daemon.take_completions() {
             let Some(kept) = self.kept.remove(&done.token) else { continue };
             self.tokens.remove(&(kept.key, kept.id));
-            self.write(kept.key, answer(kept.op, kept.shape, done.result))?;
+            self.write(kept.key, answer(kept.op, kept.shape, done.result));
         }
         for (id, flags) in daemon.take_events() {
             if let Some(&key) = self.watchers.get(&id) {
-                self.write(key, Response::post_fevent(id as usize, flags as usize))?;
+                self.write(key, Response::post_fevent(id as usize, flags as usize));
             }
         }
-        Ok(())
     }
 
     /// Makes a socket for each newly registered guest scheme; retires the
     /// socket of each scheme that went away (see the module docs).
-    fn schemes_changed(&mut self, daemon: &mut Daemon, queue: &EventQueue<usize>) -> std::io::Result<()> {
+    fn schemes_changed(&mut self, daemon: &mut Daemon, queue: &EventQueue<usize>) {
         let events = daemon.manager().take_scheme_events();
         for event in events {
             match event {
@@ -356,14 +371,14 @@ impl Server {
                         log::warn!("guest scheme {name}: last drain failed: {e}");
                     }
                     daemon.step(0);
-                    self.deliver(daemon)?;
+                    self.deliver(daemon);
                     let left: Vec<Token> =
                         self.kept.iter().filter(|(_, k)| k.key == key).map(|(t, _)| *t).collect();
                     for token in left {
                         if let Some(kept) = self.kept.remove(&token) {
                             daemon.cancel(token);
                             self.tokens.remove(&(kept.key, kept.id));
-                            self.write(key, answer(kept.op, kept.shape, Err(wasmd_abi::Errno::Io)))?;
+                            self.write(key, answer(kept.op, kept.shape, Err(wasmd_abi::Errno::Io)));
                         }
                     }
                     self.watchers.retain(|_, k| *k != key);
@@ -372,7 +387,6 @@ impl Server {
                 }
             }
         }
-        Ok(())
     }
 
     fn add_guest_scheme(&mut self, name: String, queue: &EventQueue<usize>) {
