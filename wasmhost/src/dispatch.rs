@@ -1,26 +1,66 @@
-//! Syscalls: the hostcalls that need the whole process table (see
-//! [`crate::process`]). Each handler runs under the manager's lock for
-//! its [`Caller`] (whose record stays in the table) and returns a
+//! Dispatch: each syscall (the hostcalls that need the whole process
+//! table, see [`crate::process`]) and each request of the embedder, to
+//! the part that handles it. Process control (exit, sleep, kill, wait,
+//! info) is handled here on the manager's core; spawn, regions, fs and
+//! socket I/O and guest schemes go to their service, through a
+//! [`Context`]. A syscall runs under the manager's lock for its
+//! [`Caller`] (whose record stays in the table) and returns a
 //! `SyscallOutcome`: resume now with a value, park, yield or exit.
 
-use std::time::{Duration, Instant};
 use wasmd_abi::Errno;
 
+use std::sync::Arc;
+
 use wasmd_abi::msg;
+use wasmd_abi::scheme::SchemeOp;
 use wasmd_abi::{ExitStatus, ProcessInfo};
 
 use crate::caller::Caller;
+use crate::context::Context;
+use crate::error::SpawnError;
 use crate::guest_buf::GuestBuf;
+use crate::guest_scheme::{Origin, Reply, SchemeEvent};
 use crate::manager::SyscallOutcome;
 use crate::manager::{info_of, ProcessManager};
+use crate::module_cache::CompiledModule;
 use crate::process::BlockOn;
+use crate::scheduler::deadline_after;
+use crate::services::spawn::SpawnOptions;
 use crate::syscall::Syscall;
 use crate::Pid;
 
-/// A timeout standing for "never" (a century).
-const FOREVER: Duration = Duration::from_secs(100 * 365 * 86400);
-
 impl ProcessManager {
+    /// Spawns a process running `module`. It starts on a later [`Self::run`].
+    ///
+    /// A start function that traps, exits or exceeds the memory limit still
+    /// gives a pid, of an already exited process; instantiation errors
+    /// (bad import types) are errors.
+    pub fn spawn(&mut self, module: Arc<CompiledModule>, opts: SpawnOptions) -> Result<Pid, SpawnError> {
+        Context::new(self).spawn(module, opts)
+    }
+
+    /// Sends a request to the guest scheme `name` on behalf of the
+    /// embedder; the reply comes from [`Self::take_scheme_replies`] under
+    /// the returned tag (`Errno::NotFound`: no such scheme).
+    pub fn scheme_request(&mut self, name: &str, op: SchemeOp<'_>) -> Result<u64, Errno> {
+        self.schemes().submit(name, 0, op, Origin::External)
+    }
+
+    /// Replies to [`Self::scheme_request`]s, by tag.
+    pub fn take_scheme_replies(&mut self) -> Vec<(u64, Reply)> {
+        self.schemes().take_external()
+    }
+
+    /// Schemes registered and gone since the last call.
+    pub fn take_scheme_events(&mut self) -> Vec<SchemeEvent> {
+        self.schemes().take_events()
+    }
+
+    /// Names of the guest schemes.
+    pub fn scheme_names(&self) -> Vec<String> {
+        self.schemes().names()
+    }
+
     /// Handles one syscall of `caller`.
     pub(crate) fn syscall(&mut self, caller: &mut Caller<'_>, call: Syscall) -> SyscallOutcome {
         let me = caller.pid();
@@ -28,41 +68,26 @@ impl ProcessManager {
             Syscall::Exit(code) => SyscallOutcome::Exit(ExitStatus::Exited(code)),
             Syscall::Yield => SyscallOutcome::Yield,
             Syscall::Sleep(nanos) => {
-                let now = Instant::now();
-                // A deadline past what Instant can hold is "never".
-                let deadline = now.checked_add(Duration::from_nanos(nanos)).unwrap_or(now + FOREVER);
+                let deadline = deadline_after(nanos);
                 let token = self.sched.token();
                 self.sched.add_timer(deadline, me, token);
                 SyscallOutcome::Park(BlockOn::Sleep { token })
             }
-            Syscall::Spawn(call) => self.sys_spawn(caller, call),
-            Syscall::Io(req) => self.sys_io(caller, req),
-            Syscall::SchemeWait { name, buf } => {
-                self.schemes().park(&name, me);
-                SyscallOutcome::Park(BlockOn::SchemeNext { name, buf })
-            }
+            Syscall::Spawn(call) => Context::new(self).sys_spawn(caller, call),
+            Syscall::Io(req) => Context::new(self).sys_io(caller, req),
+            Syscall::SchemeWait { name, buf } => Context::new(self).sys_scheme_wait(me, name, buf),
             Syscall::RegionAlloc { size } => match self.procs.get(me) {
-                Some(proc) => self.sys_region_alloc(me, proc.tree, proc.owner, size),
+                Some(proc) => {
+                    let (tree, owner) = (proc.tree, proc.owner);
+                    Context::new(self).sys_region_alloc(me, tree, owner, size)
+                }
                 None => SyscallOutcome::error(Errno::NoSuchProcess),
             },
-            Syscall::RegionShare { region, pid, rights } => self.sys_region_share(me, region, pid, rights),
+            Syscall::RegionShare { region, pid, rights } => {
+                Context::new(self).sys_region_share(me, region, pid, rights)
+            }
             Syscall::FutexWait { region, offset, expected, timeout } => {
-                let key = (region.id(), offset);
-                let token = self.sched.token();
-                {
-                    let mut futex = self.futex();
-                    let now = region.atomic_u32(offset).map(|w| w.load(std::sync::atomic::Ordering::SeqCst));
-                    if now != Ok(expected) {
-                        return SyscallOutcome::error(Errno::WouldBlock);
-                    }
-                    futex.wait(key, me, token);
-                }
-                if let Some(nanos) = timeout {
-                    let now = Instant::now();
-                    let deadline = now.checked_add(Duration::from_nanos(nanos)).unwrap_or(now + FOREVER);
-                    self.sched.add_timer(deadline, me, token);
-                }
-                SyscallOutcome::Park(BlockOn::Futex { key, token })
+                Context::new(self).sys_region_wait(me, &region, offset, expected, timeout)
             }
             Syscall::Wait { pid, buf } => self.sys_wait(caller, pid, buf),
             Syscall::Kill(pid) if pid == me => SyscallOutcome::Exit(ExitStatus::Killed),

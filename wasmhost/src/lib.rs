@@ -23,10 +23,13 @@
 //! - Exited processes keep their log and status until reaped by `wait`.
 //!
 //! Modules are layered: each names only those below it (records and
-//! tables; the manager's core; lifecycle and waits; services; syscall
+//! tables; the manager's core; lifecycle, waits, admission and the region
+//! directory; the narrow context services get; services; syscall
 //! dispatch; turns; the kernel), so there are no import circles.
 
+mod admission;
 mod caller;
+mod context;
 mod continuation;
 mod dispatch;
 mod error;
@@ -47,6 +50,7 @@ mod owner;
 mod platform;
 mod process;
 pub mod region;
+mod region_directory;
 mod scheduler;
 mod services;
 mod syscall;

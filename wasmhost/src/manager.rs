@@ -9,9 +9,12 @@
 //!
 //! - `lifecycle`: exits, waking, reaping and the control operations;
 //! - `waits`: parking on a continuation and ending the wait;
+//! - `admission`: a new process's pid and place in its tree;
+//!   `region_directory`: every region by id;
+//! - `context`: the narrow [`crate::context::Context`] services get;
 //! - `services::{spawn, regions, io, schemes}`: what syscalls and the
-//!   embedder ask for, one concept each;
-//! - `dispatch`: one syscall, routed to its service;
+//!   embedder ask for, one concept each, against that context;
+//! - `dispatch`: one syscall or embedder request, routed to its service;
 //! - `turn`: running a process's turn and the embedder's run loops;
 //! - [`crate::Kernel`]: the scheduler threads.
 

@@ -25,6 +25,16 @@ use std::time::Instant;
 
 use crate::Pid;
 
+/// A timeout standing for "never" (a century).
+const FOREVER: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 86400);
+
+/// The deadline `nanos` from now (one past what `Instant` can hold is
+/// "never").
+pub fn deadline_after(nanos: u64) -> Instant {
+    let now = Instant::now();
+    now.checked_add(std::time::Duration::from_nanos(nanos)).unwrap_or(now + FOREVER)
+}
+
 /// Most woken processes run in a row while preempted ones wait.
 pub const WOKEN_BURST: u32 = 8;
 

@@ -17,6 +17,7 @@ use wasmd_abi::ExitStatus;
 use wasmi::{ResumableCall, ResumableCallHostTrap, Store, Val};
 
 use crate::caller::Caller;
+use crate::context::Context;
 use crate::continuation::Unlocked;
 use crate::manager::SyscallOutcome;
 use crate::manager::{set_fuel, slice_for, trap_status, truncate, Continuation, Deadlock, ProcessManager};
@@ -186,7 +187,7 @@ impl ProcessManager {
             self.complete(done);
         }
         self.wake_futex_waiters();
-        self.serve_scheme_providers();
+        Context::new(self).serve_scheme_providers();
         self.deliver_guest_replies();
         if self.sched.next_deadline().is_some() {
             let now = Instant::now();

@@ -1,8 +1,10 @@
 //! Services: what syscalls and the embedder ask of the process manager,
 //! one concept each — [`spawn`](self::spawn), [`regions`](self::regions),
 //! fs and network I/O ([`io`](self::io)) and guest schemes
-//! ([`schemes`](self::schemes)). They sit above the manager's core (the
-//! process table, waits and lifecycle) and below the syscall dispatch
+//! ([`schemes`](self::schemes)). Each is written against the narrow
+//! [`crate::context::Context`], never the whole manager: the process
+//! table, run queues, waits in flight and counts stay in the manager's
+//! core below. They sit below the dispatch (which hands them a context)
 //! and the run loop; none of them names another.
 
 pub(crate) mod io;

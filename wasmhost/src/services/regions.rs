@@ -1,80 +1,22 @@
-//! Regions: shared memory a guest allocates (the OS object is created on
-//! a worker, its bytes reserved in the global, per-tree and per-user
-//! accounting first), shares along its own line of processes, and that
-//! native users reach by id; and the waking of guests parked on a
-//! region's words.
+//! Regions as a service: shared memory a guest allocates (the OS object
+//! is created on a worker, its bytes reserved in the global, per-tree and
+//! per-user accounting first), shares along its own line of processes,
+//! and waits on (a futex: parked until a notify or a timeout). Native
+//! users reach regions by id through the manager's region directory.
 
 use std::sync::Arc;
-use wasmd_abi::Errno;
 
-use wasmd_abi::Rights;
+use wasmd_abi::{Errno, Rights};
 
 use crate::caller::Caller;
+use crate::context::{in_context, Context, SyscallOutcome};
 use crate::continuation::returning;
-use crate::manager::SyscallOutcome;
-use crate::manager::{Continuation, ProcessManager, RegionNotifier};
-use crate::owner::Owner;
 use crate::process::{BlockOn, HandleObject, MAX_PENDING_SHARES, SHARES_FROM_OTHERS, SHARES_PER_SENDER};
 use crate::region::{Region, RegionAccounting, SharedMemory};
+use crate::scheduler::deadline_after;
 use crate::Pid;
 
-impl ProcessManager {
-    /// Registers a new region and returns it.
-    pub(crate) fn new_region(
-        &mut self,
-        creator: Pid,
-        owner: Owner,
-        tree: Pid,
-        memory: Box<dyn crate::region::SharedMemory>,
-    ) -> Arc<Region> {
-        let id = self.next_region_id;
-        self.next_region_id += 1;
-        let region = Arc::new(Region::new(id, creator, tree, owner, memory, self.env.regions.clone()));
-        if self.regions.len() >= 64 && self.regions.len().is_power_of_two() {
-            self.regions.retain(|_, r| r.strong_count() > 0);
-        }
-        self.regions.insert(id, Arc::downgrade(&region));
-        region
-    }
-
-    /// A live region by id.
-    pub fn region(&self, id: u64) -> Option<Arc<Region>> {
-        self.regions.get(&id).and_then(std::sync::Weak::upgrade)
-    }
-
-    /// Ids of the live regions, ascending.
-    pub fn region_ids(&self) -> Vec<u64> {
-        let mut ids: Vec<u64> =
-            self.regions.iter().filter(|(_, r)| r.strong_count() > 0).map(|(id, _)| *id).collect();
-        ids.sort_unstable();
-        ids
-    }
-
-    /// A function that wakes up to `count` guests waiting on an offset
-    /// of a region (for native users of shared memory); they run on a
-    /// later [`Self::run`].
-    pub fn region_notifier(&self) -> RegionNotifier {
-        let env = self.env.clone();
-        Arc::new(move |region: &Region, offset: u64, count: u32| {
-            let woken =
-                env.futex.lock().unwrap_or_else(|e| e.into_inner()).notify((region.id(), offset), count);
-            if woken > 0 {
-                env.kick();
-            }
-            woken
-        })
-    }
-
-    /// Regions and region bytes alive now, all processes together.
-    pub fn regions_in_use(&self) -> (u64, u64) {
-        self.env.regions.in_use()
-    }
-
-    /// Processes parked in `region_wait`.
-    pub fn futex_waiters(&self) -> usize {
-        self.futex().waiters()
-    }
-
+impl Context<'_> {
     /// `region_alloc`: reserve in the global accounting, then create the
     /// OS shared memory on a worker.
     pub(crate) fn sys_region_alloc(
@@ -84,19 +26,19 @@ impl ProcessManager {
         owner: crate::owner::Owner,
         size: u64,
     ) -> SyscallOutcome {
-        if let Err(e) = self.env.regions.reserve(size, tree, owner.uid) {
+        let env = self.env();
+        if let Err(e) = env.regions.reserve(size, tree, owner.uid) {
             return SyscallOutcome::error(e);
         }
-        let reserved = Reservation { regions: self.env.regions.clone(), size, tree, owner };
-        let platform = self.env.platform.clone();
+        let reserved = Reservation { regions: env.regions.clone(), size, tree, owner };
+        let platform = env.platform.clone();
         let token = self.pend_host(pid);
-        self.workers.submit(pid, token, move || {
+        self.workers().submit(pid, token, move || {
             let memory = platform.create_shared_memory(size as usize);
-            let then: Continuation = Box::new(move |pm, caller| match memory {
-                Ok(memory) => returning(pm.finish_region_alloc(caller, memory, reserved)),
+            in_context(move |cx, caller| match memory {
+                Ok(memory) => returning(cx.finish_region_alloc(caller, memory, reserved)),
                 Err(e) => SyscallOutcome::error(e),
-            });
-            then
+            })
         });
         SyscallOutcome::Park(BlockOn::Pending { token })
     }
@@ -136,7 +78,7 @@ impl ProcessManager {
         let id = region.id() as i64;
         let related = pid == me || self.is_ancestor(pid, me) || self.may_control(me, pid);
         if !related {
-            return SyscallOutcome::error(if self.procs.contains(pid) {
+            return SyscallOutcome::error(if self.process(pid).is_some() {
                 Errno::PermissionDenied
             } else {
                 Errno::NoSuchProcess
@@ -145,7 +87,7 @@ impl ProcessManager {
         let from = me;
         // The target may be running on another scheduler thread: its
         // region accounting is reachable through the record.
-        let Some(target) = self.procs.get(pid).filter(|p| !p.is_exited()) else {
+        let Some(target) = self.process(pid).filter(|p| !p.is_exited()) else {
             return SyscallOutcome::error(Errno::NoSuchProcess);
         };
         let parent = target.parent;
@@ -164,6 +106,34 @@ impl ProcessManager {
         state.bytes += size;
         state.pending_shares.push(crate::process::PendingShare { region, rights, from });
         SyscallOutcome::Return(id)
+    }
+
+    /// `region_wait`: parks `me` on the word at `offset` unless it is no
+    /// longer `expected` (checked again under the wait queues' lock, so a
+    /// notify between the hostcall's check and this one is not lost).
+    pub(crate) fn sys_region_wait(
+        &mut self,
+        me: Pid,
+        region: &Region,
+        offset: u64,
+        expected: u32,
+        timeout: Option<u64>,
+    ) -> SyscallOutcome {
+        let key = (region.id(), offset);
+        let token = self.token();
+        {
+            let mut futex = self.futex();
+            let now = region.atomic_u32(offset).map(|w| w.load(std::sync::atomic::Ordering::SeqCst));
+            if now != Ok(expected) {
+                return SyscallOutcome::error(Errno::WouldBlock);
+            }
+            futex.wait(key, me, token);
+        }
+        if let Some(nanos) = timeout {
+            let deadline = deadline_after(nanos);
+            self.add_timer(deadline, me, token);
+        }
+        SyscallOutcome::Park(BlockOn::Futex { key, token })
     }
 }
 

@@ -12,11 +12,11 @@ use wasmd_abi::Rights;
 
 use super::{file, PAGE_ENTRIES};
 use crate::caller::Caller;
+use crate::context::{in_context, Context, Continuation};
 use crate::continuation::returning;
 use crate::file::{FileHandle, FileTarget};
 use crate::guest_buf::GuestBuf;
 use crate::guest_scheme::Reply;
-use crate::manager::{Continuation, ProcessManager};
 use crate::process::HandleObject;
 
 /// One page of a listing, from entry `from` on.
@@ -103,11 +103,12 @@ pub(super) fn reply_entries(reply: Reply) -> Result<Vec<(String, u8)>, Errno> {
     }
 }
 
-/// A continuation computing the hostcall's value for its caller.
+/// A continuation computing the hostcall's value for its caller, in the
+/// services' context.
 pub(super) fn then(
-    f: impl FnOnce(&mut ProcessManager, &mut Caller<'_>) -> Result<i64, Errno> + Send + 'static,
+    f: impl FnOnce(&mut Context<'_>, &mut Caller<'_>) -> Result<i64, Errno> + Send + 'static,
 ) -> Continuation {
-    Box::new(move |pm, caller| returning(f(pm, caller)))
+    in_context(move |cx, caller| returning(f(cx, caller)))
 }
 
 /// A new handle for an opened object, with the open's rights.

@@ -35,11 +35,10 @@ use finish::{
 };
 
 use crate::caller::Caller;
+use crate::context::{in_context, Context, Continuation, SyscallOutcome};
 use crate::continuation::returning;
 use crate::file::{FileHandle, FileTarget, IoRequest};
 use crate::guest_scheme::{Origin, Reply};
-use crate::manager::SyscallOutcome;
-use crate::manager::{Continuation, ProcessManager};
 use crate::platform::HostSocket;
 use crate::process::{BlockOn, HandleObject};
 use crate::Pid;
@@ -80,7 +79,7 @@ fn socket(caller: &Caller<'_>, handle: u32) -> Result<Arc<dyn HostSocket>, Errno
     }
 }
 
-impl ProcessManager {
+impl Context<'_> {
     /// Handles an fs or socket syscall of `caller`.
     pub(crate) fn sys_io(&mut self, caller: &mut Caller<'_>, req: IoRequest) -> SyscallOutcome {
         self.start_io(caller, req).unwrap_or_else(|e| returning(Err(e)))
@@ -95,7 +94,7 @@ impl ProcessManager {
         op: SchemeOp<'_>,
         then: impl FnOnce(Reply) -> Continuation + Send + 'static,
     ) -> Result<SyscallOutcome, Errno> {
-        let token = self.sched.token();
+        let token = self.token();
         self.schemes().submit(scheme, pid, op, Origin::Guest { pid, token }).map_err(|_| Errno::Io)?;
         self.pend_reply(pid, token, Box::new(then));
         Ok(SyscallOutcome::Park(BlockOn::Pending { token }))
@@ -109,7 +108,7 @@ impl ProcessManager {
         job: impl FnOnce() -> Continuation + Send + 'static,
     ) -> Result<SyscallOutcome, Errno> {
         let token = self.pend_host(pid);
-        self.workers.submit_io(pid, token, job);
+        self.workers().submit_io(pid, token, job);
         Ok(SyscallOutcome::Park(BlockOn::Pending { token }))
     }
 
@@ -132,7 +131,7 @@ impl ProcessManager {
                 if path.scheme() == "tcp" || path.scheme() == "udp" {
                     return Err(Errno::InvalidArgument);
                 }
-                let platform = self.env.platform.clone();
+                let platform = self.env().platform.clone();
                 self.io_job(pid, move || {
                     let opened = platform.fs_open(&path, flags);
                     then(move |_, caller| new_handle(caller, new_file(FileTarget::Host(opened?)), rights))
@@ -146,7 +145,7 @@ impl ProcessManager {
                         then(move |_, _| done.map(|v| v as i64))
                     });
                 }
-                let platform = self.env.platform.clone();
+                let platform = self.env().platform.clone();
                 self.io_job(pid, move || {
                     let done = platform.fs_unlink(&path, false).or_else(|e| {
                         if e == Errno::IsADirectory {
@@ -167,14 +166,14 @@ impl ProcessManager {
                     // id for it: close that, return 0.
                     return self.ask(pid, path.scheme(), op, move |reply| {
                         let id = reply_value(reply);
-                        then(move |pm, caller| {
+                        then(move |cx, caller| {
                             let close = SchemeOp::Close { id: id? };
-                            let _ = pm.schemes().submit(&scheme, caller.pid(), close, Origin::External);
+                            let _ = cx.schemes().submit(&scheme, caller.pid(), close, Origin::External);
                             Ok(0)
                         })
                     });
                 }
-                let platform = self.env.platform.clone();
+                let platform = self.env().platform.clone();
                 self.io_job(pid, move || {
                     let done = platform.fs_mkdir(&path);
                     then(move |_, _| done.map(|()| 0))
@@ -265,14 +264,14 @@ impl ProcessManager {
                 }
             }
             IoRequest::Connect { path } => {
-                let platform = self.env.platform.clone();
+                let platform = self.env().platform.clone();
                 self.io_job(pid, move || {
                     let sock = platform.net_connect(path.scheme(), path.rest());
                     then(move |_, caller| new_handle(caller, HandleObject::Socket(sock?), SOCKET_RIGHTS))
                 })
             }
             IoRequest::Listen { path } => {
-                let platform = self.env.platform.clone();
+                let platform = self.env().platform.clone();
                 self.io_job(pid, move || {
                     let sock = platform.net_listen(path.scheme(), path.rest());
                     then(move |_, caller| new_handle(caller, HandleObject::Socket(sock?), SOCKET_RIGHTS))
@@ -306,11 +305,11 @@ impl ProcessManager {
         match attempt {
             Err(Errno::WouldBlock) => {
                 let token = self.pend_host(caller.pid());
-                let retry: Continuation = Box::new(move |pm, caller| pm.sys_io(caller, req));
-                self.env.platform.net_wait(
+                let retry = in_context(move |cx, caller| cx.sys_io(caller, req));
+                self.env().platform.net_wait(
                     &sock,
                     writable,
-                    self.workers.notifier(caller.pid(), token, retry),
+                    self.workers().notifier(caller.pid(), token, retry),
                 );
                 Ok(SyscallOutcome::Park(BlockOn::Pending { token }))
             }

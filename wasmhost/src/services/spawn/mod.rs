@@ -1,5 +1,5 @@
 //! Spawning: a process made from a compiled module — for the embedder
-//! ([`ProcessManager::spawn`]) and for a guest's `spawn` syscall, whose
+//! ([`crate::ProcessManager::spawn`]) and for a guest's `spawn` syscall, whose
 //! module a worker loads and compiles first when it is not cached (the
 //! caller waits on a continuation meanwhile). A child's options narrow
 //! its parent's: capabilities, limits and namespace grants can only
@@ -14,10 +14,9 @@ use wasmd_abi::Errno;
 use wasmd_abi::Caps;
 
 use crate::caller::Caller;
+use crate::context::{in_context, Context, SyscallOutcome};
 use crate::error::SpawnError;
 use crate::limits::Limits;
-use crate::manager::SyscallOutcome;
-use crate::manager::{Continuation, ProcessManager};
 use crate::module_cache::{CompiledModule, ModuleCache};
 use crate::owner::Owner;
 use crate::process::BlockOn;
@@ -64,21 +63,22 @@ impl SpawnOptions {
 /// A module loaded for the embedder: the compiled module and its file.
 pub type LoadResult = Result<(Arc<CompiledModule>, PathBuf), SpawnError>;
 
-impl ProcessManager {
-    /// Spawns a process running `module`. It starts on a later [`Self::run`].
-    ///
-    /// A start function that traps, exits or exceeds the memory limit still
-    /// gives a pid, of an already exited process; instantiation errors
-    /// (bad import types) are errors.
-    pub fn spawn(&mut self, module: Arc<CompiledModule>, opts: SpawnOptions) -> Result<Pid, SpawnError> {
-        let tree = opts.parent.and_then(|p| self.procs.get(p)).map(|p| p.tree);
+impl Context<'_> {
+    /// Spawns a process running `module` for the embedder (see
+    /// [`crate::ProcessManager::spawn`]).
+    pub(crate) fn spawn(
+        &mut self,
+        module: Arc<CompiledModule>,
+        opts: SpawnOptions,
+    ) -> Result<Pid, SpawnError> {
+        let tree = opts.parent.and_then(|p| self.process(p)).map(|p| p.tree);
         let start = self.reserve_start(module, opts, tree)?;
         self.commit_start(start.instantiate())
     }
 
     pub(crate) fn sys_spawn(&mut self, caller: &mut Caller<'_>, call: SpawnCall) -> SyscallOutcome {
         let me = caller.pid();
-        let Some(proc) = self.procs.get(me) else { return SyscallOutcome::error(Errno::NoSuchProcess) };
+        let Some(proc) = self.process(me) else { return SyscallOutcome::error(Errno::NoSuchProcess) };
         let caps = call.caps.unwrap_or(proc.caps);
         if !proc.caps.contains(caps) {
             return SyscallOutcome::error(Errno::PermissionDenied);
@@ -91,17 +91,17 @@ impl ProcessManager {
         let resolved = SpawnCall { caps: Some(caps), ..call };
         match &resolved.module {
             SpawnModule::Bytes(bytes) => {
-                if let Some(module) = self.modules.get(&ModuleCache::hash(bytes)) {
+                if let Some(module) = self.modules().get(&ModuleCache::hash(bytes)) {
                     return self.spawn_child(caller, module, None, resolved);
                 }
                 let bytes = bytes.clone();
-                let cache = self.modules.clone();
+                let cache = self.modules().clone();
                 self.park_on_spawn_job(me, resolved, move || cache.compile(&bytes).map(|m| (m, None)))
             }
             SpawnModule::Path(path) => {
                 let path = path.clone();
-                let loader = self.loader.clone();
-                let cache = self.modules.clone();
+                let loader = self.loader().clone();
+                let cache = self.modules().clone();
                 self.park_on_spawn_job(me, resolved, move || {
                     loader
                         .load(base.as_deref(), &path)
@@ -124,17 +124,15 @@ impl ProcessManager {
     ) -> SyscallOutcome {
         spawn.module = SpawnModule::Bytes(Vec::new());
         let token = self.pend_host(pid);
-        self.workers.submit(pid, token, move || {
+        self.workers().submit(pid, token, move || {
             let loaded = load();
-            let then: Continuation =
-                Box::new(move |pm: &mut ProcessManager, caller: &mut Caller<'_>| match loaded {
-                    Ok((module, path)) => pm.spawn_child(caller, module, path, spawn),
-                    Err(e) => {
-                        log::info!("pid {}: spawn failed: {e}", caller.pid());
-                        SyscallOutcome::error(e.errno())
-                    }
-                });
-            then
+            in_context(move |cx, caller| match loaded {
+                Ok((module, path)) => cx.spawn_child(caller, module, path, spawn),
+                Err(e) => {
+                    log::info!("pid {}: spawn failed: {e}", caller.pid());
+                    SyscallOutcome::error(e.errno())
+                }
+            })
         });
         SyscallOutcome::Park(BlockOn::Pending { token })
     }
@@ -148,8 +146,9 @@ impl ProcessManager {
         call: SpawnCall,
     ) -> SyscallOutcome {
         let me = caller.pid();
-        let Some(proc) = self.procs.get(me) else { return SyscallOutcome::error(Errno::NoSuchProcess) };
-        if proc.children.len() >= self.config.max_children {
+        let max_children = self.config().max_children;
+        let Some(proc) = self.process(me) else { return SyscallOutcome::error(Errno::NoSuchProcess) };
+        if proc.children.len() >= max_children {
             return SyscallOutcome::error(Errno::WouldBlock);
         }
         let tree = proc.tree;
@@ -166,9 +165,9 @@ impl ProcessManager {
         let grants = call.grants;
         SyscallOutcome::Unlocked(Box::new(move || {
             let started = start.instantiate();
-            Box::new(move |pm: &mut ProcessManager, _: &mut Caller<'_>| match pm.commit_start(started) {
+            in_context(move |cx, _| match cx.commit_start(started) {
                 Ok(child) => {
-                    pm.grant_regions(me, child, grants);
+                    cx.grant_regions(me, child, grants);
                     SyscallOutcome::Return(i64::from(child))
                 }
                 Err(e) => spawn_failed(me, &e),
@@ -183,7 +182,7 @@ impl ProcessManager {
         child: Pid,
         grants: Vec<(Arc<crate::region::Region>, wasmd_abi::Rights)>,
     ) {
-        if let Some(child) = self.procs.get(child).filter(|c| !c.is_exited()) {
+        if let Some(child) = self.process(child).filter(|c| !c.is_exited()) {
             let mut held = crate::process::lock(&child.regions);
             for (region, rights) in grants {
                 held.bytes += region.len() as u64;

@@ -1,11 +1,11 @@
 //! Starting a process, in three steps so that the costly one runs
-//! without the manager's lock: [`ProcessManager::reserve_start`] (under
-//! the lock) checks the limits and reserves the pid and the process's
-//! place in its tree; [`Start::instantiate`] (anywhere) makes the store,
-//! instantiates the module and runs its start function; and
-//! [`ProcessManager::commit_start`] (under the lock again) puts the
-//! record in the table and queues the process. Every reservation is
-//! committed: a failed instantiation gives its pid and place back there.
+//! without the manager's lock: [`Context::reserve_start`] (under the
+//! lock) reserves the pid and the process's place in its tree (see
+//! [`crate::admission`]); [`Start::instantiate`] (anywhere) makes the
+//! store, instantiates the module and runs its start function; and
+//! [`Context::commit_start`] (under the lock again) admits the record
+//! to the table. Every reservation is committed: a failed instantiation
+//! gives its pid and place back there.
 
 use std::sync::{Arc, Mutex};
 
@@ -15,20 +15,21 @@ use wasmi::errors::ErrorKind;
 use wasmi::{Linker, Store};
 
 use super::SpawnOptions;
+use crate::admission::Place;
+use crate::context::Context;
 use crate::error::SpawnError;
 use crate::handles::HandleTable;
 use crate::limits::MemoryLimiter;
 use crate::log::ProcessLog;
-use crate::manager::{set_fuel, slice_for, trap_status, ProcessManager};
-use crate::module_cache::{CompiledModule, Generation};
+use crate::manager::{set_fuel, slice_for, trap_status};
+use crate::module_cache::CompiledModule;
 use crate::process::{HostEnv, Process, ProcessState, RegionHoldings, Resume, Sched};
 use crate::syscall::Syscall;
-use crate::{hostcalls, Pid};
+use crate::Pid;
 
 /// A process being started: its pid and place in its tree are reserved.
 pub(crate) struct Start {
-    pid: Pid,
-    tree: Pid,
+    place: Place,
     module: Arc<CompiledModule>,
     opts: SpawnOptions,
     linker: Arc<Linker<ProcessState>>,
@@ -59,7 +60,7 @@ impl Start {
             max_bytes: opts.limits.max_region_bytes,
         }));
         let state = ProcessState {
-            pid: self.pid,
+            pid: self.place.pid,
             caps: opts.caps,
             memory: None,
             args: msg::encode(&args).into_boxed_slice(),
@@ -106,71 +107,42 @@ impl Start {
     }
 }
 
-impl ProcessManager {
+impl Context<'_> {
     /// Reserves a pid and a place in `tree` (a new tree of its own when
-    /// `None`) for a process running `module`, within the process table's
-    /// and the tree's limits. The reservation counts as a live process
-    /// until [`Self::commit_start`].
+    /// `None`) for a process running `module`.
     pub(crate) fn reserve_start(
         &mut self,
         module: Arc<CompiledModule>,
         opts: SpawnOptions,
         tree: Option<Pid>,
     ) -> Result<Start, SpawnError> {
-        if self.live >= self.config.max_processes {
-            return Err(SpawnError::TooManyProcesses);
-        }
-        if tree.is_some_and(|t| self.trees.get(&t).is_some_and(|n| *n >= self.config.max_tree)) {
-            return Err(SpawnError::TooManyProcesses);
-        }
-        let pid = self.procs.alloc_pid();
-        let tree = tree.unwrap_or(pid);
-        self.live += 1;
-        *self.trees.entry(tree).or_insert(0) += 1;
+        let place = self.reserve_place(tree)?;
         Ok(Start {
-            pid,
-            tree,
+            place,
             linker: self.linker(&module.generation),
             module,
             opts,
-            env: self.env.clone(),
-            log_capacity: self.config.log_capacity,
-            slice_fuel: self.config.slice_fuel,
+            env: self.env().clone(),
+            log_capacity: self.config().log_capacity,
+            slice_fuel: self.config().slice_fuel,
         })
     }
 
-    /// A reserved process no longer counts as live in its tree.
-    fn uncount(&mut self, tree: Pid) {
-        self.live -= 1;
-        if let Some(n) = self.trees.get_mut(&tree) {
-            *n -= 1;
-            if *n == 0 {
-                self.trees.remove(&tree);
-            }
-        }
-    }
-
-    /// Puts a started process in the table: queued to run, or kept as
-    /// exited when its start function ended it. Instantiation errors
-    /// (bad import types, no entry point) give the reservation back.
+    /// Admits a started process: queued to run, or kept as exited when
+    /// its start function ended it. Instantiation errors (bad import
+    /// types, no entry point) give the reservation back.
     pub(crate) fn commit_start(&mut self, started: Started) -> Result<Pid, SpawnError> {
         let Started { start, outcome, log, regions } = started;
-        let (pid, tree, opts, module) = (start.pid, start.tree, start.opts, start.module);
+        let (place, opts, module) = (start.place, start.opts, start.module);
         let (sched, store, fuel_used) = match outcome {
             Ok(started) => started,
             Err(e) => {
-                self.procs.release(pid);
-                self.uncount(tree);
+                self.give_back(place);
                 return Err(e);
             }
         };
-        let exited = matches!(sched, Sched::Exited(_));
-        if exited {
-            // Ended by its start function: it keeps its pid, not its place.
-            self.uncount(tree);
-        }
-        let proc = Box::new(Process {
-            pid,
+        self.admit(Box::new(Process {
+            pid: place.pid,
             parent: opts.parent,
             name: opts.name,
             module_hash: module.hash_prefix(),
@@ -187,43 +159,8 @@ impl ProcessManager {
             stop: None,
             children: Vec::new(),
             owner: opts.owner,
-            tree,
-        });
-        if let Some(parent) = opts.parent.and_then(|p| self.procs.get_mut(p)) {
-            parent.children.push(pid);
-        }
-        if exited {
-            *proc.log() = ProcessLog::new(0);
-            if let Some(status) = proc.status() {
-                self.env.output.exited(pid, status);
-            }
-            self.procs.insert(proc);
-            if opts.parent.is_none() {
-                self.retain_orphan(pid);
-            }
-        } else {
-            self.procs.insert(proc);
-            let home = self.home();
-            self.sched.push_ready(pid, home);
-        }
-        Ok(pid)
-    }
-
-    /// The hostcall linker for `generation`'s engine (made on first use;
-    /// the linkers of generations no module holds any more are dropped,
-    /// with their engines and code).
-    pub(crate) fn linker(&mut self, generation: &Arc<Generation>) -> Arc<Linker<ProcessState>> {
-        if let Some((_, linker)) = self.linkers.get(&generation.id) {
-            return linker.clone();
-        }
-        self.linkers.retain(|_, (g, _)| g.strong_count() > 0);
-        let mut linker = Linker::new(&generation.engine);
-        // Defining a fixed set of distinct names on a fresh linker cannot fail.
-        if let Err(e) = hostcalls::define(&mut linker) {
-            panic!("hostcall table is inconsistent: {e}");
-        }
-        let linker = Arc::new(linker);
-        self.linkers.insert(generation.id, (Arc::downgrade(generation), linker.clone()));
-        linker
+            tree: place.tree,
+        }));
+        Ok(place.pid)
     }
 }
