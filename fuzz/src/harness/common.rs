@@ -45,8 +45,14 @@ pub fn fuzz_config() -> ManagerConfig {
 
 /// A process manager on the Linux platform whose loader allows no file.
 pub fn manager(platform: OsPlatform) -> ProcessManager {
+    manager_with(platform, 0)
+}
+
+/// [`manager`], configured for `sched_workers` scheduler threads (a
+/// [`wasmhost::Kernel`] starts them).
+pub fn manager_with(platform: OsPlatform, sched_workers: usize) -> ProcessManager {
     ProcessManager::new(
-        fuzz_config(),
+        ManagerConfig { sched_workers, ..fuzz_config() },
         Arc::new(platform),
         Arc::new(FsModuleLoader::new(Vec::<PathBuf>::new())),
         Arc::new(wasmhost::NoOutput),
@@ -54,11 +60,12 @@ pub fn manager(platform: OsPlatform) -> ProcessManager {
 }
 
 /// A daemon as `wasmd daemon` builds it (`Daemon::with_platform`), with
-/// the fuzzing configuration of the manager.
-pub fn daemon() -> Daemon {
+/// the fuzzing configuration of the manager and `sched_workers`
+/// scheduler threads (0: guests run in the daemon's steps).
+pub fn daemon(sched_workers: usize) -> Daemon {
     let platform = OsPlatform::with_file_root(None).expect("the Linux platform");
     let pm = ProcessManager::new(
-        fuzz_config(),
+        ManagerConfig { sched_workers, ..fuzz_config() },
         Arc::new(platform),
         Arc::new(FsModuleLoader::new(Vec::<PathBuf>::new())),
         Arc::new(wasmhost::NoOutput),
@@ -77,6 +84,18 @@ pub fn run_bounded(pm: &mut ProcessManager, rounds: usize, turns: usize) {
         if ran == 0 {
             pm.wait_for_events(Some(Duration::from_millis(1)));
         }
+    }
+}
+
+/// Lets a daemon's workers and timers make progress for up to a
+/// millisecond: waits for their events when the daemon runs guests
+/// itself, else sleeps (its scheduler threads handle them; waiting under
+/// the kernel's lock would stall them).
+pub fn wait_a_moment(daemon: &mut Daemon) {
+    if daemon.workers() == 0 {
+        daemon.manager().wait_for_events(Some(Duration::from_millis(1)));
+    } else {
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 

@@ -277,16 +277,38 @@ pub fn hostcalls(data: &[u8]) {
     assert_eq!(names, hostcall::NAMES, "the harness's hostcall table is out of date");
     let mut input = Input::new(data);
     let programs: Vec<String> = (0..1 + input.below(2)).map(|_| hostcall_program(&mut input)).collect();
+    // The last byte chooses where the guests run: on this thread (0),
+    // or on one or two scheduler threads at once (as in `wasmd daemon`).
+    let sched_workers = input.below(3);
     let root = scratch_dir("hostcalls-root");
-    let mut pm = manager(OsPlatform::with_file_root(Some(&root)).expect("the Linux platform"));
+    let platform = OsPlatform::with_file_root(Some(&root)).expect("the Linux platform");
+    let mut pm = manager_with(platform, sched_workers);
     for (i, text) in programs.iter().enumerate() {
         let module = compile_own(&pm, text);
         let opts =
             guest_opts(&format!("p{i}"), Caps::ALL, Some(300_000), Owner::ROOT, &["file:/=rw", "fz:/"]);
         pm.spawn(module, opts).unwrap_or_else(|e| panic!("a generated guest does not spawn: {e}\n{text}"));
     }
-    run_bounded(&mut pm, 6, 64);
-    kill_all(&mut pm);
-    drop(pm);
+    if sched_workers == 0 {
+        run_bounded(&mut pm, 6, 64);
+        kill_all(&mut pm);
+        drop(pm);
+    } else {
+        let kernel = wasmhost::Kernel::new(pm);
+        // Up to 20 ms for the guests to end on their own, then killed
+        // (children they spawn meanwhile too); a killed guest ends by its
+        // turn's end at the latest.
+        for round in 0..1000 {
+            if kernel.lock().live() == 0 {
+                break;
+            }
+            if round >= 20 {
+                kill_all(&mut kernel.lock());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(kernel.lock().live(), 0, "killed guests did not end within a second");
+        drop(kernel);
+    }
     remove_scratch(&root);
 }

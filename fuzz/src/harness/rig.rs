@@ -72,7 +72,9 @@ impl Rig {
             std::fs::write(dir.join(name), text).expect("a module file");
         }
         std::fs::write(dir.join("bad.wasm"), b"\0asm\x01\0\0\0\x05").expect("a module file");
-        let mut daemon = daemon();
+        // Guests on the daemon's thread, or on one or two scheduler
+        // threads beside the harness (as `wasmd daemon` runs them).
+        let mut daemon = daemon(input.below(3));
         let choice = input.u8();
         let owner = if input.below(4) == 0 { Owner { uid: 1000, gid: 100 } } else { Owner::ROOT };
         let mut texts: Vec<(&str, String, Caps, Vec<&str>)> = Vec::new();
@@ -97,7 +99,7 @@ impl Rig {
         // Let the region and the scheme come into being.
         for _ in 0..3 {
             daemon.step(8);
-            daemon.manager().wait_for_events(Some(Duration::from_millis(1)));
+            wait_a_moment(&mut daemon);
         }
         let paths = [
             "",
@@ -349,7 +351,7 @@ impl Rig {
                 self.daemon.step(turns);
             }
             16 => {
-                self.daemon.manager().wait_for_events(Some(Duration::from_millis(1)));
+                wait_a_moment(&mut self.daemon);
                 self.daemon.step(4);
             }
             17 => {
@@ -399,7 +401,7 @@ impl Rig {
             if self.waiting.is_empty() && self.daemon.pending() == 0 {
                 break;
             }
-            self.daemon.manager().wait_for_events(Some(Duration::from_millis(1)));
+            wait_a_moment(&mut self.daemon);
             kill_all(&mut self.daemon.manager());
             self.daemon.step(4);
             self.collect();
