@@ -1,9 +1,19 @@
 //! What the client commands (`wasmd ps`, `status`, `kill`, `spawn`,
-//! `cat`, `ls`, `write`) report when they fail. The connection itself is
-//! OS-specific: [`crate::sys::Client`] (Linux: the control socket; Redox:
-//! the files under `/scheme/wasm`).
+//! `cat`, `ls`, `write`) report when they fail, and `cat` itself. The
+//! connection is OS-specific: [`crate::sys::Client`] (Linux: the control
+//! socket; Redox: the files under `/scheme/wasm`), seen here through the
+//! [`Files`] trait.
+//!
+//! `cat` of a `run/` file is how a person runs a guest through the daemon,
+//! so it behaves as `wasmd run` does: stdout streamed to stdout, the
+//! guest's stderr streamed to stderr (from `PID/stderr`, on a second
+//! connection), the guest's exit status as the exit code, and when the
+//! output's reader goes away (`| head -1`) the file is closed, which
+//! kills the guest, and the exit code is 141 (as for `SIGPIPE`).
 
-use wasmd_abi::errno;
+use std::io::Write;
+
+use wasmd_abi::{errno, ExitStatus};
 
 /// A client error: the daemon refused (errno), or the connection failed.
 #[derive(Debug, thiserror::Error)]
@@ -17,4 +27,98 @@ pub enum ClientError {
     /// The daemon answered something unexpected.
     #[error("unexpected answer from the daemon")]
     Protocol,
+}
+
+/// Reading files of the daemon's tree, by handle.
+pub trait Files {
+    /// An open file.
+    type Handle;
+    /// Opens `path` for reading.
+    fn open_read(&mut self, path: &str) -> Result<Self::Handle, ClientError>;
+    /// Reads the next bytes (empty at the end).
+    fn read_next(&mut self, file: &mut Self::Handle) -> Result<Vec<u8>, ClientError>;
+    /// The path the daemon gives the open file.
+    fn path_of(&mut self, file: &Self::Handle) -> Result<String, ClientError>;
+    /// Closes it.
+    fn close(&mut self, file: Self::Handle);
+}
+
+/// The exit code when the output's reader went away.
+pub const OUTPUT_CLOSED: u8 = 141;
+
+/// `wasmd cat PATH`: streams the file to stdout; for a `run/` file also
+/// the guest's stderr and its exit status (see the module docs).
+/// `second` makes another connection (for the stderr stream). Returns
+/// the exit code.
+pub fn cat<C: Files + Send + 'static>(
+    client: &mut C,
+    path: &str,
+    second: impl FnOnce() -> Result<C, ClientError>,
+) -> Result<u8, ClientError> {
+    let mut file = client.open_read(path)?;
+    let is_run = path.strip_prefix("/scheme/wasm/run/").is_some_and(|m| !m.is_empty());
+    let process = if is_run {
+        match client.path_of(&file) {
+            Ok(stdout) => stdout.strip_suffix("/stdout").map(str::to_string),
+            Err(e) => {
+                client.close(file);
+                return Err(e);
+            }
+        }
+    } else {
+        None
+    };
+    let stderr = process.clone().and_then(|dir| {
+        let mut other = second().ok()?;
+        Some(std::thread::spawn(move || {
+            let _ = copy(&mut other, &format!("{dir}/stderr"), &mut std::io::stderr());
+        }))
+    });
+    let copied = loop {
+        match client.read_next(&mut file) {
+            Ok(data) if data.is_empty() => break Ok(true),
+            Ok(data) => {
+                let mut out = std::io::stdout().lock();
+                if out.write_all(&data).and_then(|()| out.flush()).is_err() {
+                    break Ok(false);
+                }
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    // Closing a `run/` file before its guest ended kills the guest.
+    client.close(file);
+    if !copied? {
+        return Ok(OUTPUT_CLOSED);
+    }
+    if let Some(thread) = stderr {
+        let _ = thread.join();
+    }
+    let Some(dir) = process else { return Ok(0) };
+    let mut wait = client.open_read(&format!("{dir}/wait"))?;
+    let text = client.read_next(&mut wait);
+    client.close(wait);
+    let status: ExitStatus = String::from_utf8_lossy(&text?).parse().map_err(|()| ClientError::Protocol)?;
+    if !matches!(status, ExitStatus::Exited(_)) {
+        eprintln!("{status}");
+    }
+    Ok(status.shell_code())
+}
+
+/// Copies a whole file of the tree to `out`.
+fn copy<C: Files>(client: &mut C, path: &str, out: &mut impl Write) -> Result<(), ClientError> {
+    let mut file = client.open_read(path)?;
+    let result = loop {
+        match client.read_next(&mut file) {
+            Ok(data) if data.is_empty() => break Ok(()),
+            Ok(data) => {
+                if let Err(e) = out.write_all(&data).and_then(|()| out.flush()) {
+                    break Err(e.into());
+                }
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    client.close(file);
+    result
 }

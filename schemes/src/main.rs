@@ -32,8 +32,12 @@ enum Command {
     /// exit code. A trap exits with 134 and prints `trap: MESSAGE`; running
     /// out of the fuel budget exits with 137 and `out of fuel`; exceeding
     /// the memory limit exits with 137 and `memory limit`; being killed
-    /// exits with 137 and `killed`. A module that cannot be loaded (missing
-    /// file, not wasm, truncated, unknown import) exits with 2.
+    /// exits with 137 and `killed`. A module file that cannot be read
+    /// exits with 127; one that is not a module that can run (not wasm,
+    /// truncated, unknown import) with 126; bad options with 2. Any other
+    /// guest exit code is its low 8 bits, or 1 when those are 0 (so every
+    /// failure is a failure). When wasmd's stdout is closed (`| head -1`)
+    /// every guest is killed and wasmd exits with 141, as for SIGPIPE.
     ///
     /// Capabilities (`--cap`, repeatable; default stdio,time,random,spawn,shm):
     /// stdio (write stdout/stderr), time (clocks, sleep), random (OS random
@@ -195,13 +199,7 @@ fn main() -> ExitCode {
             println!("{}", c.spawn(&spec.join(" "))?);
             Ok(())
         }),
-        Command::Cat { socket, path } => client(socket, |c| {
-            c.stream(&path, |chunk| {
-                let mut out = std::io::stdout().lock();
-                let _ = out.write_all(chunk);
-                let _ = out.flush();
-            })
-        }),
+        Command::Cat { socket, path } => cat_command(socket, &path),
         Command::Ls { socket, path } => client(socket, |c| {
             for (name, kind) in c.list(&path)? {
                 let slash = if kind == wasmd_abi::scheme::kind::DIRECTORY { "/" } else { "" };
@@ -236,19 +234,20 @@ fn main() -> ExitCode {
                 fs_root,
             };
             match run(&spec) {
-                Ok((status, deadlock)) => {
-                    if let Some(msg) = deadlock {
+                Ok(finished) => {
+                    if let Some(msg) = &finished.deadlock {
                         eprintln!("wasmd: {msg}");
                     }
-                    match &status {
+                    match &finished.status {
+                        _ if finished.output_closed => {}
                         ExitStatus::Exited(_) => {}
                         other => eprintln!("{other}"),
                     }
-                    ExitCode::from(status.shell_code() as u8)
+                    ExitCode::from(finished.exit_code())
                 }
                 Err(e) => {
                     eprintln!("wasmd: {e}");
-                    ExitCode::from(2)
+                    ExitCode::from(e.exit_code())
                 }
             }
         }
@@ -276,6 +275,29 @@ fn client(socket: Option<PathBuf>, f: impl FnOnce(&mut Client) -> Result<(), Cli
     };
     match f(&mut c) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wasmd: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `wasmd cat`: see [`wasmd::client::cat`].
+fn cat_command(socket: Option<PathBuf>, path: &str) -> ExitCode {
+    let config = Config { socket };
+    let mut c = match Client::connect_to(&config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "wasmd: cannot reach the daemon at {}: {e} (is `wasmd daemon` running?)",
+                config.endpoint()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let second = || Client::connect_to(&config).map_err(ClientError::from);
+    match wasmd::client::cat(&mut c, path, second) {
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("wasmd: {e}");
             ExitCode::from(1)

@@ -33,7 +33,31 @@ pub struct RunSpec {
     pub fs_root: Option<PathBuf>,
 }
 
-/// Why a run could not start (bad input: exit code 2).
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    /// The root process's status.
+    pub status: ExitStatus,
+    /// Why live processes were left when nothing could wake them.
+    pub deadlock: Option<String>,
+    /// The reader of wasmd's stdout went away: every guest was killed.
+    pub output_closed: bool,
+}
+
+impl Finished {
+    /// wasmd's exit code: the guest's status as a shell code (see
+    /// [`ExitStatus::shell_code`]), or 141 (as for `SIGPIPE`) when the
+    /// output's reader went away.
+    pub fn exit_code(&self) -> u8 {
+        if self.output_closed {
+            141
+        } else {
+            self.status.shell_code()
+        }
+    }
+}
+
+/// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// The module file cannot be read.
@@ -57,9 +81,24 @@ pub enum RunError {
     Platform(std::io::Error),
 }
 
-/// Runs the module to completion; returns the root process's status, or
-/// a message when live processes deadlocked.
-pub fn run(spec: &RunSpec) -> Result<(ExitStatus, Option<String>), RunError> {
+impl RunError {
+    /// wasmd's exit code for it, apart from any a guest can give itself
+    /// but as shells use them: 127 when the module file cannot be read
+    /// (as for a command not found), 126 when it is not a module that
+    /// can run (invalid, unknown imports; as for a file that cannot be
+    /// executed), 1 when the platform cannot be set up.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Read { .. } => 127,
+            RunError::Spawn { .. } => 126,
+            RunError::Platform(_) => 1,
+        }
+    }
+}
+
+/// Runs the module to completion (or until wasmd's stdout is closed:
+/// then every guest is killed).
+pub fn run(spec: &RunSpec) -> Result<Finished, RunError> {
     let shown = spec.module.display().to_string();
     let bytes =
         std::fs::read(&spec.module).map_err(|source| RunError::Read { path: shown.clone(), source })?;
@@ -74,8 +113,8 @@ pub fn run(spec: &RunSpec) -> Result<(ExitStatus, Option<String>), RunError> {
     if let Some(slice) = spec.slice_fuel {
         config.slice_fuel = slice;
     }
-    let mut manager =
-        ProcessManager::new(config, Arc::new(platform), Arc::new(loader), Arc::new(TerminalOutput));
+    let output = Arc::new(TerminalOutput::default());
+    let mut manager = ProcessManager::new(config, Arc::new(platform), Arc::new(loader), output.clone());
     let spawn_err = |source| RunError::Spawn { path: shown.clone(), source };
     let module = manager.modules().compile(&bytes).map_err(spawn_err)?;
     let name =
@@ -94,7 +133,13 @@ pub fn run(spec: &RunSpec) -> Result<(ExitStatus, Option<String>), RunError> {
         owner: crate::sys::current_owner(),
     };
     let pid = manager.spawn(module, opts).map_err(spawn_err)?;
-    let deadlock = manager.run_to_completion().err().map(|d| d.to_string());
+    let deadlock = manager.run_to_completion_while(|| !output.closed()).err().map(|d| d.to_string());
+    let output_closed = output.closed();
+    if output_closed {
+        for pid in manager.pids() {
+            let _ = manager.kill(pid);
+        }
+    }
     let status = manager.process(pid).and_then(|p| p.status().cloned()).unwrap_or(ExitStatus::Killed);
-    Ok((status, deadlock))
+    Ok(Finished { status, deadlock, output_closed })
 }

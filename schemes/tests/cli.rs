@@ -30,10 +30,20 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Bad input: exit 2 and exactly one line on stderr naming the problem.
-fn assert_bad_input(o: &Output, needle: &str) {
+/// A module that cannot be read: exit 127 and one line naming the problem.
+fn assert_unreadable(o: &Output, needle: &str) {
+    assert_bad_input(o, 127, needle);
+}
+
+/// A module that cannot run: exit 126 and one line naming the problem.
+fn assert_cannot_run(o: &Output, needle: &str) {
+    assert_bad_input(o, 126, needle);
+}
+
+/// Bad input: exit `code` and exactly one line on stderr naming the problem.
+fn assert_bad_input(o: &Output, code: i32, needle: &str) {
     let err = stderr(o);
-    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
+    assert_eq!(o.status.code(), Some(code), "stderr: {err}");
     assert_eq!(err.lines().count(), 1, "not one line: {err}");
     assert!(err.starts_with("wasmd: "), "{err}");
     assert!(err.contains(needle), "`{needle}` not in: {err}");
@@ -145,7 +155,7 @@ fn the_demo_tree_runs() {
 
 #[test]
 fn missing_file() {
-    assert_bad_input(&wasmd(&["run", "/nonexistent/x.wasm"]), "cannot read `/nonexistent/x.wasm`");
+    assert_unreadable(&wasmd(&["run", "/nonexistent/x.wasm"]), "cannot read `/nonexistent/x.wasm`");
 }
 
 #[test]
@@ -154,26 +164,26 @@ fn not_wasm() {
     std::fs::create_dir_all(&dir).unwrap();
     let text = dir.join("notes.wasm");
     std::fs::write(&text, "these are not the bytes you are looking for\n").unwrap();
-    assert_bad_input(&wasmd(&["run", text.to_str().unwrap()]), "not a valid wasm module");
+    assert_cannot_run(&wasmd(&["run", text.to_str().unwrap()]), "not a valid wasm module");
     let bytes = std::fs::read(guest("hello")).unwrap();
     let truncated = dir.join("truncated.wasm");
     std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
-    assert_bad_input(&wasmd(&["run", truncated.to_str().unwrap()]), "not a valid wasm module");
+    assert_cannot_run(&wasmd(&["run", truncated.to_str().unwrap()]), "not a valid wasm module");
     let empty = dir.join("empty.wasm");
     std::fs::write(&empty, b"").unwrap();
-    assert_bad_input(&wasmd(&["run", empty.to_str().unwrap()]), "not a valid wasm module");
+    assert_cannot_run(&wasmd(&["run", empty.to_str().unwrap()]), "not a valid wasm module");
     let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn unknown_import() {
-    assert_bad_input(&run(&wat("unknown_import"), &[], &[]), "unknown function `wasmd::format_disk`");
+    assert_cannot_run(&run(&wat("unknown_import"), &[], &[]), "unknown function `wasmd::format_disk`");
 }
 
 #[test]
 fn wrong_import_type_and_missing_entry() {
-    assert_bad_input(&run(&wat("bad_signature"), &[], &[]), "cannot instantiate");
-    assert_bad_input(&run(&wat("no_entry"), &[], &[]), "`_start`");
+    assert_cannot_run(&run(&wat("bad_signature"), &[], &[]), "cannot instantiate");
+    assert_cannot_run(&run(&wat("no_entry"), &[], &[]), "`_start`");
 }
 
 #[test]

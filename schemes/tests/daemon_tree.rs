@@ -20,7 +20,10 @@ fn root_lists_entries_and_live_pids() {
         text(&d.cli(&["spawn", &guest("worker").display().to_string(), "sleep", "5000"])).trim().to_string();
     let listing = text(&d.cli(&["ls", "/scheme/wasm"]));
     assert!(listing.ends_with(&format!("scheme/\n{pid}/\n")), "{listing}");
-    assert_eq!(text(&d.cli(&["ls", &format!("/scheme/wasm/{pid}")])), "status\nlog\nwait\nctl\n");
+    assert_eq!(
+        text(&d.cli(&["ls", &format!("/scheme/wasm/{pid}")])),
+        "status\nlog\nstdout\nstderr\nwait\nctl\n"
+    );
 }
 
 #[test]

@@ -222,9 +222,15 @@ impl ProcessManager {
     /// Runs until every process has exited. Fails when live processes
     /// remain but none is ready, no timer is armed and no job is running.
     pub fn run_to_completion(&mut self) -> Result<(), Deadlock> {
+        self.run_to_completion_while(|| true)
+    }
+
+    /// As [`Self::run_to_completion`], stopping early (with `Ok`) as soon
+    /// as `go_on` (asked after each time slice) says so.
+    pub fn run_to_completion_while(&mut self, mut go_on: impl FnMut() -> bool) -> Result<(), Deadlock> {
         loop {
-            while self.run(1024) > 0 {}
-            if self.live == 0 {
+            while self.run_bounded(1024, &mut go_on) > 0 && go_on() {}
+            if self.live == 0 || !go_on() {
                 return Ok(());
             }
             if self.sched.is_idle() && self.sched.next_deadline().is_none() && !self.host_work_pending() {

@@ -118,14 +118,42 @@ pub const TRAP_MESSAGE_MAX_LEN: usize = 512;
 pub const EXIT_STATUS_MAX_LEN: usize = TRAP_MESSAGE_MAX_LEN + 4;
 
 impl ExitStatus {
-    /// The exit code a command-line runner reports for this status:
-    /// the code itself, 134 for a trap, 137 for killed, out of fuel or
-    /// memory limit.
-    pub fn shell_code(&self) -> i32 {
+    /// The exit code (0–255) a command-line runner reports for this
+    /// status: 0 only for `exited(0)`; the low 8 bits of any other code,
+    /// or 1 when those are 0 (so `exit(256)` or `exit(-256)` is still a
+    /// failure); 134 for a trap; 137 for killed, out of fuel or memory
+    /// limit.
+    pub fn shell_code(&self) -> u8 {
         match self {
-            ExitStatus::Exited(code) => *code,
+            ExitStatus::Exited(0) => 0,
+            ExitStatus::Exited(code) => match (*code & 0xff) as u8 {
+                0 => 1,
+                low => low,
+            },
             ExitStatus::Trapped(_) => 134,
             ExitStatus::Killed | ExitStatus::OutOfFuel | ExitStatus::MemoryLimit => 137,
+        }
+    }
+}
+
+impl core::str::FromStr for ExitStatus {
+    type Err = ();
+
+    /// The status its [`Display`](core::fmt::Display) form names (as
+    /// `PID/wait` and `PID/status` show it).
+    fn from_str(text: &str) -> Result<Self, ()> {
+        let text = text.trim_end_matches('\n');
+        if let Some(code) = text.strip_prefix("exited(").and_then(|t| t.strip_suffix(')')) {
+            return code.parse().map(ExitStatus::Exited).map_err(|_| ());
+        }
+        if let Some(message) = text.strip_prefix("trap: ") {
+            return Ok(ExitStatus::Trapped(message.into()));
+        }
+        match text {
+            "killed" => Ok(ExitStatus::Killed),
+            "out of fuel" => Ok(ExitStatus::OutOfFuel),
+            "memory limit" => Ok(ExitStatus::MemoryLimit),
+            _ => Err(()),
         }
     }
 }
@@ -201,5 +229,45 @@ pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, postcard::Er
         Ok(value)
     } else {
         Err(postcard::Error::DeserializeBadEncoding)
+    }
+}
+
+#[cfg(test)]
+mod shell_code_tests {
+    use super::ExitStatus;
+
+    #[test]
+    fn only_exited_zero_is_success() {
+        let code = |c: i32| ExitStatus::Exited(c).shell_code();
+        assert_eq!(code(0), 0);
+        assert_eq!(code(3), 3);
+        assert_eq!(code(255), 255);
+        for failing in [256, 512, -256, 65536, i32::MIN] {
+            assert_eq!(code(failing), 1, "exit({failing})");
+        }
+        assert_eq!(code(258), 2);
+        assert_eq!(code(-1), 255);
+        assert_eq!(ExitStatus::Trapped("x".into()).shell_code(), 134);
+        for s in [ExitStatus::Killed, ExitStatus::OutOfFuel, ExitStatus::MemoryLimit] {
+            assert_eq!(s.shell_code(), 137);
+        }
+    }
+
+    #[test]
+    fn the_shown_form_parses_back() {
+        use alloc::string::ToString;
+        for s in [
+            ExitStatus::Exited(0),
+            ExitStatus::Exited(-3),
+            ExitStatus::Trapped("unreachable: it was".into()),
+            ExitStatus::Killed,
+            ExitStatus::OutOfFuel,
+            ExitStatus::MemoryLimit,
+        ] {
+            assert_eq!(s.to_string().parse::<ExitStatus>(), Ok(s.clone()));
+            assert_eq!(alloc::format!("{s}\n").parse::<ExitStatus>(), Ok(s));
+        }
+        assert!("exited(x)".parse::<ExitStatus>().is_err());
+        assert!("running".parse::<ExitStatus>().is_err());
     }
 }

@@ -15,11 +15,11 @@ use wasmhost::Pid;
 
 use super::file::{Context, ControlFile};
 use super::guest_files::GuestFile;
-use super::nodes::{dirs, CtlFile, RunFile, Snapshot, SpawnFile, WaitFile};
+use super::nodes::{dirs, CtlFile, OutputStream, RunFile, Snapshot, SpawnFile, WaitFile, Which};
 use super::shared_memory::{ChanFile, ShmFile};
 
 /// The files of a process's directory.
-const PID_FILES: [&str; 4] = ["status", "log", "wait", "ctl"];
+const PID_FILES: [&str; 6] = ["status", "log", "stdout", "stderr", "wait", "ctl"];
 
 /// Opens the file `path` names, for the file id and caller of `cx`.
 pub(crate) fn resolve(
@@ -79,6 +79,8 @@ fn tree_file(
                 "" => Box::new(dirs::PidDir),
                 "status" => Box::new(Snapshot::status(cx, pid)?),
                 "log" => Box::new(Snapshot::log(cx, pid)?),
+                "stdout" => Box::new(OutputStream::new(pid, Which::Stdout)),
+                "stderr" => Box::new(OutputStream::new(pid, Which::Stderr)),
                 "wait" => Box::new(WaitFile::new(pid)),
                 "ctl" => Box::new(CtlFile::new(pid)),
                 _ => return Err(Errno::NotFound),

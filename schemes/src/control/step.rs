@@ -50,6 +50,13 @@ impl Daemon {
         }
         for (load, result) in self.loads.take_done() {
             let file = load.file;
+            if load.spec.is_none() && !self.files.contains_key(&file) {
+                // A `run/` file closed meanwhile (its client went away):
+                // the process would be killed at once, so none is started.
+                // (A `spawn` file's process starts anyway: `echo SPEC >
+                // spawn` closes the file right after the write.)
+                continue;
+            }
             let spawned = result.map_err(|e| {
                 log::warn!("spawn failed: {e}");
                 e.errno()

@@ -61,6 +61,7 @@ impl Daemon {
     }
 
     /// A raw client connection.
+    #[allow(dead_code, reason = "each test binary compiles this module; not all use it")]
     pub fn client(&self) -> Client {
         Client::connect(&self.socket).unwrap()
     }

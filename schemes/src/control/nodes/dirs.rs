@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | [`Root`] | `` | `ps`, `spawn`, `run`, `shm`, `chan`, `scheme`, one per live pid |
 //! | [`RunDir`] | `run/` | none (its paths are modules to run) |
-//! | [`PidDir`] | `PID/` | `status`, `log`, `wait`, `ctl` |
+//! | [`PidDir`] | `PID/` | `status`, `log`, `stdout`, `stderr`, `wait`, `ctl` |
 //! | [`SchemeDir`] | `scheme/` | one per guest-implemented scheme |
 //! | [`ShmDir`] | `shm/` | `index`, one per region the caller may see |
 //! | [`ChanDir`] | `chan/` | one per region the caller may see that holds a channel |
@@ -79,7 +79,7 @@ pub(crate) struct PidDir;
 
 impl Directory for PidDir {
     fn entries(&self, _cx: &Context<'_>) -> Vec<Entry> {
-        ["status", "log", "wait", "ctl"].iter().map(|n| entry(n, kind::REGULAR)).collect()
+        ["status", "log", "stdout", "stderr", "wait", "ctl"].iter().map(|n| entry(n, kind::REGULAR)).collect()
     }
 }
 

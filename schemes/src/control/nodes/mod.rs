@@ -5,7 +5,8 @@
 //! | [`dirs::Root`], [`dirs::RunDir`], [`dirs::PidDir`], [`dirs::SchemeDir`], [`dirs::ShmDir`], [`dirs::ChanDir`] | ``, `run/`, `PID/`, `scheme/`, `shm/`, `chan/` | directories: list their entries |
 //! | [`Snapshot`] | `ps`, `PID/status`, `PID/log`, `shm/index` | bytes taken at open |
 //! | [`SpawnFile`] | `spawn` | a spec written, then the new pid read |
-//! | [`RunFile`] | `run/ABS/PATH.wasm` | opening spawns; reads stream stdout until exit |
+//! | [`RunFile`] | `run/ABS/PATH.wasm` | opening spawns; reads stream stdout until exit; closing it early kills the process |
+//! | [`OutputStream`] | `PID/stdout`, `PID/stderr` | reads stream the output until exit |
 //! | [`WaitFile`] | `PID/wait` | a read waits for the exit, then gives the status |
 //! | [`CtlFile`] | `PID/ctl` | written commands act on the process |
 //!
@@ -19,10 +20,12 @@ pub(crate) mod dirs;
 pub(crate) mod run;
 pub(crate) mod snapshot;
 pub(crate) mod spawn;
+pub(crate) mod stream;
 pub(crate) mod wait;
 
 pub(crate) use ctl::CtlFile;
 pub(crate) use run::RunFile;
 pub(crate) use snapshot::Snapshot;
 pub(crate) use spawn::SpawnFile;
+pub(crate) use stream::{OutputStream, Which};
 pub(crate) use wait::WaitFile;

@@ -1,21 +1,28 @@
 //! `run/ABS/PATH.wasm`: opening starts loading the module (answered at
 //! once: on Redox an open must never wait); reads wait for the spawn,
-//! then stream the process's stdout from the file's own cursor until it
-//! exits, then give EOF. A module that fails to load or spawn fails the
-//! reads with its error.
+//! then stream the process's stdout (an [`OutputStream`]) until it exits,
+//! then give EOF. A module that fails to load or spawn fails the reads
+//! (and `fpath`) with its error.
+//!
+//! Once spawned, the file's `fpath` is `/scheme/wasm/PID/stdout`: what
+//! it streams, and how a client finds the process (for its stderr and
+//! its exit status). Closing the file before the process ended kills it
+//! (a client that goes away, by Ctrl-C or a closed pipe, takes its guest
+//! with it); a load still in flight spawns nothing.
 
 use wasmd_abi::Errno;
 
 use wasmd_abi::scheme::{mode, Stat};
 use wasmhost::Pid;
 
+use super::stream::{OutputStream, Which};
 use crate::control::file::{Answer, Context, ControlFile};
-use crate::control::{EVENT_READ, EVENT_WRITE};
+use crate::control::EVENT_WRITE;
 
 #[derive(Debug)]
 enum RunState {
     Loading,
-    Running { pid: Pid, cursor: u64 },
+    Running(OutputStream),
     Failed(Errno),
 }
 
@@ -39,43 +46,45 @@ impl ControlFile for RunFile {
         cx.stat(mode::MODE_CHR | 0o444, 0)
     }
 
-    fn read(&mut self, cx: &mut Context<'_>, _offset: u64, len: usize) -> Answer<Vec<u8>> {
+    fn read(&mut self, cx: &mut Context<'_>, offset: u64, len: usize) -> Answer<Vec<u8>> {
         match &mut self.state {
             RunState::Loading => Answer::NotReady,
             RunState::Failed(e) => Answer::Ready(Err(*e)),
-            RunState::Running { pid, cursor } => {
-                let pm = cx.lock();
-                let Some(proc) = pm.process(*pid) else { return Answer::Ready(Ok(Vec::new())) };
-                let exited = proc.is_exited();
-                let read = proc.log().stdout.read_from(*cursor, len);
-                if read.bytes.is_empty() && !exited {
-                    return Answer::NotReady;
-                }
-                *cursor = read.next;
-                Answer::Ready(Ok(read.bytes))
-            }
+            RunState::Running(stream) => stream.read(cx, offset, len),
+        }
+    }
+
+    fn fpath(&mut self, cx: &mut Context<'_>, path: &str) -> Answer<String> {
+        match &mut self.state {
+            RunState::Loading => Answer::NotReady,
+            RunState::Failed(e) => Answer::Ready(Err(*e)),
+            RunState::Running(stream) => stream.fpath(cx, path),
         }
     }
 
     fn readiness(&mut self, cx: &mut Context<'_>) -> u32 {
-        let readable = match &self.state {
-            RunState::Loading => false,
-            RunState::Failed(_) => true,
-            RunState::Running { pid, cursor } => {
-                cx.lock().process(*pid).is_none_or(|p| p.is_exited() || p.log().stdout.total() > *cursor)
-            }
-        };
-        if readable {
-            EVENT_READ | EVENT_WRITE
-        } else {
-            EVENT_WRITE
+        match &mut self.state {
+            RunState::Loading => EVENT_WRITE,
+            RunState::Failed(_) => crate::control::EVENT_READ | EVENT_WRITE,
+            RunState::Running(stream) => stream.readiness(cx),
         }
     }
 
     fn loaded(&mut self, spawned: Result<Pid, Errno>) {
         self.state = match spawned {
-            Ok(pid) => RunState::Running { pid, cursor: 0 },
+            Ok(pid) => RunState::Running(OutputStream::new(pid, Which::Stdout)),
             Err(e) => RunState::Failed(e),
         };
+    }
+
+    fn close(self: Box<Self>, cx: &mut Context<'_>) {
+        if let RunState::Running(stream) = &self.state {
+            let pid = stream.pid();
+            let mut pm = cx.lock();
+            if pm.process(pid).is_some_and(|p| !p.is_exited()) {
+                log::info!("pid {pid}: its run/ file was closed before it ended: killed");
+                let _ = pm.kill(pid);
+            }
+        }
     }
 }

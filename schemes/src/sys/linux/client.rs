@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use wasmd_abi::scheme::flags;
 
 use super::protocol::{self, ClientMsg, Reply, Request, ServerMsg};
-use crate::client::ClientError;
+use crate::client::{ClientError, Files};
 use crate::sys::Config;
 
 /// A connection to the daemon.
@@ -158,5 +158,42 @@ impl Client {
         })();
         let _ = self.call(Request::Close { fd });
         result
+    }
+}
+
+/// An open file of the tree and where the next read starts.
+#[derive(Debug)]
+pub struct OpenFile {
+    fd: u64,
+    offset: u64,
+}
+
+impl Files for Client {
+    type Handle = OpenFile;
+
+    fn open_read(&mut self, path: &str) -> Result<OpenFile, ClientError> {
+        Ok(OpenFile { fd: self.open(path, flags::O_RDONLY)?, offset: 0 })
+    }
+
+    fn read_next(&mut self, file: &mut OpenFile) -> Result<Vec<u8>, ClientError> {
+        let (fd, offset) = (file.fd, file.offset);
+        match self.call(Request::Read { fd, offset, len: 65536, nonblock: false })? {
+            Reply::Data(data) => {
+                file.offset += data.len() as u64;
+                Ok(data)
+            }
+            _ => Err(ClientError::Protocol),
+        }
+    }
+
+    fn path_of(&mut self, file: &OpenFile) -> Result<String, ClientError> {
+        match self.call(Request::Fpath { fd: file.fd })? {
+            Reply::Path(path) => Ok(path),
+            _ => Err(ClientError::Protocol),
+        }
+    }
+
+    fn close(&mut self, file: OpenFile) {
+        let _ = self.call(Request::Close { fd: file.fd });
     }
 }

@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 
 use wasmd_abi::scheme::kind;
 
-use crate::client::ClientError;
+use crate::client::{ClientError, Files};
 use crate::sys::Config;
 
 /// The scheme the daemon serves.
@@ -86,5 +86,32 @@ impl Client {
         let mut pid = String::new();
         file.read_to_string(&mut pid).map_err(failed)?;
         pid.trim().parse().map_err(|_| ClientError::Protocol)
+    }
+}
+
+impl Files for Client {
+    type Handle = File;
+
+    fn open_read(&mut self, path: &str) -> Result<File, ClientError> {
+        File::open(path).map_err(failed)
+    }
+
+    fn read_next(&mut self, file: &mut File) -> Result<Vec<u8>, ClientError> {
+        let mut chunk = vec![0u8; 65536];
+        let n = file.read(&mut chunk).map_err(failed)?;
+        chunk.truncate(n);
+        Ok(chunk)
+    }
+
+    fn path_of(&mut self, file: &File) -> Result<String, ClientError> {
+        use std::os::fd::AsRawFd;
+        let mut buf = [0u8; 4096];
+        let n = libredox::call::fpath(file.as_raw_fd() as usize, &mut buf)
+            .map_err(|e| ClientError::Errno(e.errno()))?;
+        Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+
+    fn close(&mut self, file: File) {
+        drop(file);
     }
 }

@@ -47,7 +47,16 @@ pub(super) fn cli(setup: &Setup) -> Outcome {
         check(waited.contains("killed"), || format!("{pid}/wait after kill: {waited:?}"))?;
         let (code, _, err) = wasmd(&["status", "4000000000"])?;
         check(code != 0 && !err.is_empty(), || format!("status of no process: exit {code}, stderr {err:?}"))?;
-        Ok(format!("spawn, ps, status, kill, cat of pid {pid}; an unknown pid is an error"))
+        // `cat` of run/ as `wasmd run`: the worker given no mode says so on
+        // stderr and exits with 2.
+        let (code, _, err) = wasmd(&["cat", &format!("/scheme/wasm/run{worker}")])?;
+        check(code == 2 && err.contains("worker: unknown mode"), || {
+            format!("cat of run/worker: exit {code}, stderr {err:?}")
+        })?;
+        Ok(format!(
+            "spawn, ps, status, kill, cat of pid {pid}; an unknown pid is an error; cat of run/ gave the \
+             guest's stderr and exit status"
+        ))
     })()
     .into()
 }

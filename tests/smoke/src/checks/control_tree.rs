@@ -47,7 +47,9 @@ pub(super) fn spawn(setup: &Setup) -> Outcome {
             format!("no directory /scheme/wasm/{pid}")
         })?;
         let files = names(tree.list(&format!("/scheme/wasm/{pid}"))?);
-        check(files == ["status", "log", "wait", "ctl"], || format!("/scheme/wasm/{pid} lists {files:?}"))?;
+        check(files == ["status", "log", "stdout", "stderr", "wait", "ctl"], || {
+            format!("/scheme/wasm/{pid} lists {files:?}")
+        })?;
         let ended = kill(tree.as_mut(), pid)?;
         check(ended == "killed", || format!("{pid}/wait after kill reads {ended:?}"))?;
         Ok(format!("pid {pid}"))
@@ -183,6 +185,33 @@ pub(super) fn fairness(setup: &Setup) -> Outcome {
             kill(tree.as_mut(), pid)?;
         }
         result
+    })()
+    .into()
+}
+
+/// Closing a `run/` file before its guest ended kills the guest (a client
+/// that goes away takes its guest with it).
+pub(super) fn run_close(setup: &Setup) -> Outcome {
+    (|| {
+        let mut tree = setup.tree()?;
+        let killed = |tree: &mut dyn Tree| -> Result<usize, String> {
+            let table = text(tree.read("/scheme/wasm/ps")?);
+            Ok(table.lines().filter(|l| l.contains("ticker") && l.ends_with("killed")).count())
+        };
+        let before = killed(tree.as_mut())?;
+        let mut stream = tree.stream(&format!("/scheme/wasm/run{}", setup.fixture("ticker")))?;
+        let mut buf = [0u8; 64];
+        let n = stream.read(&mut buf).map_err(|e| format!("read run/: {e}"))?;
+        check(n > 0, || "run/ ended at once".into())?;
+        drop(stream);
+        let closed = Instant::now();
+        while killed(tree.as_mut())? == before {
+            check(closed.elapsed() < Duration::from_secs(5), || {
+                "the ticker still runs 5 s after its run/ file was closed".into()
+            })?;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(format!("killed {} ms after the close", closed.elapsed().as_millis()))
     })()
     .into()
 }

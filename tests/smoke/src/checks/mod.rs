@@ -19,7 +19,7 @@ mod shared_memory;
 mod users;
 
 use cli::cli;
-use control_tree::{ctl, fairness, legacy_url, ls, ps, run_stream, spawn, status_log_wait};
+use control_tree::{ctl, fairness, legacy_url, ls, ps, run_close, run_stream, spawn, status_log_wait};
 use guest_io::{grant_links, guest_file, guest_tcp, tcp_hang};
 use guest_schemes::{guest_scheme, provider_death, scheme_gone};
 use shared_memory::{chan, fevent, shm};
@@ -34,6 +34,7 @@ pub const CHECKS: &[Check] = &[
     Check { name: "status-log-wait", limit: secs(60), run: status_log_wait },
     Check { name: "ctl", limit: secs(60), run: ctl },
     Check { name: "run-stream", limit: secs(60), run: run_stream },
+    Check { name: "run-close", limit: secs(60), run: run_close },
     Check { name: "shm", limit: secs(60), run: shm },
     Check { name: "chan", limit: secs(60), run: chan },
     Check { name: "fevent", limit: secs(60), run: fevent },

@@ -1,0 +1,150 @@
+//! The `wasmd` command line as a person uses it in a shell: output into
+//! a pipe that closes early, Ctrl-C, exit statuses — each with the real
+//! binary, real pipes and real signals.
+
+mod common;
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{text, Daemon};
+use wasmd_tests::{guest, wat};
+
+/// Waits up to `limit` for `child` to end; its exit code (`None`: killed
+/// by a signal). Fails the test if it does not end in time.
+fn ends_within(child: &mut Child, limit: Duration, what: &str) -> Option<i32> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status.code();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("{what} did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Reads from `child`'s stdout until at least one byte came, then closes
+/// it (as `head -c1` would).
+fn read_a_little_and_close(child: &mut Child) {
+    let mut out = child.stdout.take().expect("piped stdout");
+    let mut byte = [0u8; 1];
+    out.read_exact(&mut byte).expect("some output");
+    drop(out);
+}
+
+#[test]
+fn run_into_a_closed_pipe_kills_the_guests_and_exits_141() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmd"))
+        .args(["run", wat("flood").to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wasmd runs");
+    read_a_little_and_close(&mut child);
+    let code = ends_within(&mut child, Duration::from_secs(1), "`wasmd run flood | head -c1`");
+    assert_eq!(code, Some(141));
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(err, "", "nothing to say about a closed pipe");
+}
+
+/// (Negative codes are in `ExitStatus::shell_code`'s unit test: the worker
+/// guest takes unsigned numbers.)
+#[test]
+fn every_failing_exit_code_is_a_failing_status() {
+    for (code, expected) in [("0", 0), ("7", 7), ("256", 1), ("512", 1), ("65536", 1)] {
+        let o = Command::new(env!("CARGO_BIN_EXE_wasmd"))
+            .args(["run", guest("worker").to_str().unwrap(), "--", "exit", code])
+            .output()
+            .expect("wasmd runs");
+        assert_eq!(o.status.code(), Some(expected), "guest exit({code})");
+    }
+}
+
+/// `ps` lines of the daemon whose name is `name`.
+fn ps_lines(daemon: &Daemon, name: &str) -> Vec<String> {
+    text(&daemon.cli(&["ps"])).lines().filter(|l| l.contains(name)).map(str::to_string).collect()
+}
+
+/// Waits up to two seconds until no live process named `name` is left.
+fn no_live_guest(daemon: &Daemon, name: &str) {
+    let start = Instant::now();
+    loop {
+        let live: Vec<String> = ps_lines(daemon, name)
+            .into_iter()
+            .filter(|l| !l.contains("exited") && !l.contains("killed"))
+            .collect();
+        if live.is_empty() {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(2), "still live: {live:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A `cat` client of `run/` on the flood guest, started against `daemon`.
+fn cat_run(daemon: &Daemon, module: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_wasmd"))
+        .args(["cat", &format!("/scheme/wasm/run{module}")])
+        .env("WASMD_SOCKET", &daemon.socket)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client runs")
+}
+
+#[test]
+fn cat_of_run_into_a_closed_pipe_ends_and_the_guest_is_killed() {
+    let daemon = Daemon::start(&[]);
+    let module = wat("flood");
+    let mut child = cat_run(&daemon, module.to_str().unwrap());
+    read_a_little_and_close(&mut child);
+    let code = ends_within(&mut child, Duration::from_secs(1), "`wasmd cat run/flood | head -c1`");
+    assert_eq!(code, Some(141));
+    no_live_guest(&daemon, "flood");
+    assert!(!ps_lines(&daemon, "flood").is_empty(), "the guest ran");
+}
+
+#[test]
+fn sigint_of_a_cat_of_run_kills_the_guest() {
+    let daemon = Daemon::start(&[]);
+    let module = wat("loop");
+    let mut child = cat_run(&daemon, module.to_str().unwrap());
+    // The guest is running once ps shows it.
+    let start = Instant::now();
+    while ps_lines(&daemon, "loop").is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(5), "the guest never appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id() as i32).expect("a pid"),
+        rustix::process::Signal::INT,
+    )
+    .expect("SIGINT");
+    ends_within(&mut child, Duration::from_secs(1), "the cat client after SIGINT");
+    no_live_guest(&daemon, "loop");
+}
+
+#[test]
+fn cat_of_run_streams_stderr_and_exits_with_the_guests_status() {
+    let daemon = Daemon::start(&[]);
+    // The worker given no mode says so on stderr and exits with 2.
+    let worker = guest("worker");
+    let o = daemon.cli(&["cat", &format!("/scheme/wasm/run{}", worker.display())]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("worker: unknown mode"), "stderr: {err}");
+    assert_eq!(text(&o), "");
+    // A trap: 134 and the trap, as `wasmd run` says it.
+    let o = daemon.cli(&["cat", &format!("/scheme/wasm/run{}", wat("unreachable").display())]);
+    assert_eq!(o.status.code(), Some(134), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).starts_with("trap: "), "{o:?}");
+    // Success is 0, stdout on stdout.
+    let o = daemon.cli(&["cat", &format!("/scheme/wasm/run{}", guest("hello").display())]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(text(&o).contains("Hello"), "{o:?}");
+}
