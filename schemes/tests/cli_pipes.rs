@@ -148,3 +148,20 @@ fn cat_of_run_streams_stderr_and_exits_with_the_guests_status() {
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     assert!(text(&o).contains("Hello"), "{o:?}");
 }
+
+#[test]
+fn the_daemon_never_removes_what_is_not_a_socket() {
+    let dir = std::env::temp_dir().join(format!("wasmd-socket-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("precious.txt");
+    std::fs::write(&file, "keep me").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_wasmd"))
+        .args(["daemon", "--socket", file.to_str().unwrap()])
+        .output()
+        .expect("wasmd runs");
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("not a socket") && err.contains("precious.txt"), "stderr: {err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+    let _ = std::fs::remove_dir_all(dir);
+}

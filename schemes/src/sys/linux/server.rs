@@ -34,11 +34,18 @@ const PAUSE: Duration = Duration::from_millis(100);
 
 /// Serves `daemon` on the Unix socket `config` names
 /// ([`super::control_socket::path`]) until an I/O error on the listener.
-/// A stale socket file is replaced; a live one is an error.
+/// A stale socket file is replaced; a live one is an error, and so is
+/// anything at the path that is not a socket (it is never removed).
 pub fn serve(mut daemon: Daemon, config: &Config) -> std::io::Result<()> {
     let path = &super::control_socket::path(config);
     super::control_socket::prepare_dir(path)?;
-    if path.exists() {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) {
+            return Err(std::io::Error::new(
+                ErrorKind::AlreadyExists,
+                "something that is not a socket is there (not removed; choose another --socket)",
+            ));
+        }
         if UnixStream::connect(path).is_ok() {
             return Err(std::io::Error::new(ErrorKind::AddrInUse, "a daemon is already serving this socket"));
         }
