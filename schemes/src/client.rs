@@ -21,12 +21,40 @@ pub enum ClientError {
     /// The daemon answered with an errno.
     #[error("{}", errno::describe(*.0))]
     Errno(i32),
+    /// The daemon answered with an errno and said why (its `error/ID`
+    /// file for the open file the request was on).
+    #[error("{reason}")]
+    Refused {
+        /// The errno.
+        errno: i32,
+        /// Why, in the daemon's words.
+        reason: String,
+    },
     /// The connection failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The daemon answered something unexpected.
     #[error("unexpected answer from the daemon")]
     Protocol,
+}
+
+impl ClientError {
+    /// The error with the daemon's reason for it, when it is an errno
+    /// and `reason` (what the file's `error/ID` said) is not empty.
+    pub fn with_reason(self, reason: Option<String>) -> ClientError {
+        match (self, reason.as_deref().map(str::trim)) {
+            (ClientError::Errno(errno), Some(r)) if !r.is_empty() => {
+                ClientError::Refused { errno, reason: r.to_string() }
+            }
+            (e, _) => e,
+        }
+    }
+}
+
+/// The path of the file that says why a request on the open file `id`
+/// (its inode number) failed.
+pub fn reason_path(id: u64) -> String {
+    format!("/scheme/wasm/error/{id}")
 }
 
 /// Reading files of the daemon's tree, by handle.
@@ -41,6 +69,8 @@ pub trait Files {
     fn path_of(&mut self, file: &Self::Handle) -> Result<String, ClientError>;
     /// Closes it.
     fn close(&mut self, file: Self::Handle);
+    /// Why the last request on the open `file` failed, if the daemon said.
+    fn reason(&mut self, file: &Self::Handle) -> Option<String>;
 }
 
 /// The exit code when the output's reader went away.
@@ -61,8 +91,9 @@ pub fn cat<C: Files + Send + 'static>(
         match client.path_of(&file) {
             Ok(stdout) => stdout.strip_suffix("/stdout").map(str::to_string),
             Err(e) => {
+                let reason = client.reason(&file);
                 client.close(file);
-                return Err(e);
+                return Err(e.with_reason(reason));
             }
         }
     } else {
@@ -83,7 +114,10 @@ pub fn cat<C: Files + Send + 'static>(
                     break Ok(false);
                 }
             }
-            Err(e) => break Err(e),
+            Err(e) => {
+                let reason = client.reason(&file);
+                break Err(e.with_reason(reason));
+            }
         }
     };
     // Closing a `run/` file before its guest ended kills the guest.

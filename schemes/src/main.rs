@@ -196,6 +196,8 @@ fn main() -> ExitCode {
             client(socket, |c| c.write_file(&format!("/scheme/wasm/{pid}/ctl"), b"kill"))
         }
         Command::Spawn { socket, spec } => client(socket, |c| {
+            let cwd = std::env::current_dir()?;
+            let spec = wasmd::control::spec::with_absolute_module(&spec, &cwd);
             println!("{}", c.spawn(&spec.join(" "))?);
             Ok(())
         }),

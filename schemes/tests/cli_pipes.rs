@@ -165,3 +165,54 @@ fn the_daemon_never_removes_what_is_not_a_socket() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A client command's stderr.
+fn err_of(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn client_errors_say_why() {
+    let daemon = Daemon::start(&[]);
+    // A spec the daemon refuses: the reason, not "invalid argument".
+    let o = daemon.cli(&["spawn", "cap=stdio,flying", "/x.wasm"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err_of(&o).contains("bad value for `cap`: `flying`"), "{}", err_of(&o));
+    // A module that is not there: named.
+    let o = daemon.cli(&["spawn", "/nonexistent/m.wasm"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err_of(&o).contains("/nonexistent/m.wasm"), "{}", err_of(&o));
+    // Not a module: named, and why.
+    let o = daemon.cli(&["cat", "/scheme/wasm/run/etc/hostname"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = err_of(&o);
+    assert!(err.contains("/etc/hostname") && err.contains("not a valid wasm module"), "{err}");
+    // An unknown ctl command: the ones there are.
+    let pid = text(&daemon.cli(&["spawn", guest("worker").to_str().unwrap(), "sleep", "5000"]));
+    let o = daemon.cli(&["write", &format!("/scheme/wasm/{}/ctl", pid.trim()), "dance"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err_of(&o).contains("unknown ctl command `dance` (known: kill"), "{}", err_of(&o));
+}
+
+#[test]
+fn a_relative_module_is_found_from_the_clients_directory() {
+    let daemon = Daemon::start(&[]);
+    let worker = guest("worker");
+    let o = Command::new(env!("CARGO_BIN_EXE_wasmd"))
+        .args(["spawn", "worker.wasm", "exit", "0"])
+        .current_dir(worker.parent().unwrap())
+        .env("WASMD_SOCKET", &daemon.socket)
+        .output()
+        .expect("client runs");
+    assert_eq!(o.status.code(), Some(0), "{}", err_of(&o));
+    assert!(text(&o).trim().parse::<u32>().is_ok(), "{o:?}");
+    // Elsewhere, the error names the path it looked at.
+    let o = Command::new(env!("CARGO_BIN_EXE_wasmd"))
+        .args(["spawn", "worker.wasm"])
+        .current_dir("/")
+        .env("WASMD_SOCKET", &daemon.socket)
+        .output()
+        .expect("client runs");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err_of(&o).contains("/worker.wasm"), "{}", err_of(&o));
+}

@@ -140,12 +140,29 @@ impl Context<'_> {
     pub(crate) fn start_load(&mut self, grants: Vec<Grant>, module: String, spec: Option<spec::SpawnSpec>) {
         let user = (!self.policy.is_privileged(self.caller)).then_some(self.caller);
         let loader = policy::SpawnLoader { user, grants, platform: self.lock().platform() };
-        self.loads.start(Arc::new(loader), module, Load { file: self.id, spec, owner: self.caller });
+        let load = Load { file: self.id, spec, owner: self.caller, module: module.clone() };
+        self.loads.start(Arc::new(loader), module, load);
     }
 
     /// A tree file's status: `mode` and `size`, its id as inode.
     pub(crate) fn stat(&self, mode: u16, size: u64) -> Answer<Stat> {
         Answer::Ready(Ok(Stat { mode, size, ino: self.id, nlink: 1, mtime: 0 }))
+    }
+}
+
+/// A request that failed: its errno and why, in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    /// What the request answers.
+    pub errno: Errno,
+    /// Why, for a person.
+    pub reason: String,
+}
+
+impl Failure {
+    /// `errno` because of `reason`.
+    pub(crate) fn new(errno: Errno, reason: impl std::fmt::Display) -> Failure {
+        Failure { errno, reason: reason.to_string() }
     }
 }
 
@@ -209,7 +226,14 @@ pub(crate) trait ControlFile: std::fmt::Debug {
 
     /// The outcome of the spawn this file started with
     /// [`Context::start_load`].
-    fn loaded(&mut self, _spawned: Result<Pid, Errno>) {}
+    fn loaded(&mut self, _spawned: Result<Pid, Failure>) {}
+
+    /// Why the file's last request failed, in words, when it knows (what
+    /// `error/ID` shows its opener: a client's way to the reason behind
+    /// an errno).
+    fn reason(&self) -> Option<&str> {
+        None
+    }
 
     /// The answer to `op` that a guest scheme's `reply` gives (for
     /// requests this file [`Answer::Sent`]).

@@ -4,8 +4,6 @@
 //! it is for; the results come back on a channel and the frontend's
 //! waker is called. [`spawn_loaded`] then makes the process.
 
-use wasmd_abi::Errno;
-
 use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
@@ -13,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use wasmhost::worker::{Completion, Waker, Workers};
 use wasmhost::{LoadResult, ModuleCache, ModuleLoader, Pid, SpawnError, SpawnOptions};
 
+use super::file::Failure;
 use super::{spec, Caller};
 
 /// Threads loading modules.
@@ -27,6 +26,8 @@ pub(crate) struct Load {
     pub spec: Option<spec::SpawnSpec>,
     /// Whom the new process acts for.
     pub owner: Caller,
+    /// The module path asked for.
+    pub module: String,
 }
 
 /// Loads in flight and done.
@@ -97,7 +98,7 @@ pub(crate) fn spawn_loaded(
     module: Arc<wasmhost::CompiledModule>,
     path: std::path::PathBuf,
     load: Load,
-) -> Result<Pid, Errno> {
+) -> Result<Pid, Failure> {
     let stem = path.file_stem().map_or_else(|| "wasm".into(), |s| s.to_string_lossy().into_owned());
     let mut opts = SpawnOptions::new(stem.clone());
     opts.args = vec![stem];
@@ -114,7 +115,7 @@ pub(crate) fn spawn_loaded(
         }
     }
     kernel.lock().spawn(module, opts).map_err(|e| {
-        log::warn!("spawn of {} failed: {e}", path.display());
-        e.errno()
+        log::info!("spawn of {} failed: {e}", path.display());
+        Failure::new(e.errno(), format!("`{}`: {e}", path.display()))
     })
 }

@@ -17,10 +17,11 @@
 //! | `ps` | `nodes::Snapshot` | file | one line per process (snapshot at open) |
 //! | `spawn` | `nodes::SpawnFile` | file | write a spawn spec ([`spec`]), then read the new pid |
 //! | `run/` | `nodes::dirs::RunDir` | dir | empty |
-//! | `run/ABS/PATH.wasm` | `nodes::RunFile` | stream | opening spawns the module; reads stream its stdout until it exits, then EOF |
-//! | `PID/` | `nodes::dirs::PidDir` | dir | `status`, `log`, `wait`, `ctl` |
+//! | `run/ABS/PATH.wasm` | `nodes::RunFile` | stream | opening spawns the module; reads stream its stdout until it exits, then EOF; `fpath` is `PID/stdout` once spawned; closing it before the process ended kills it |
+//! | `PID/` | `nodes::dirs::PidDir` | dir | `status`, `log`, `stdout`, `stderr`, `wait`, `ctl` |
 //! | `PID/status` | `nodes::Snapshot` | file | `key: value` lines (snapshot at open) |
 //! | `PID/log` | `nodes::Snapshot` | file | stdout so far, then stderr (snapshot at open) |
+//! | `PID/stdout`, `PID/stderr` | `nodes::OutputStream` | stream | the output from the start of what the log holds, until the process exits, then EOF |
 //! | `PID/wait` | `nodes::WaitFile` | stream | a read blocks until the process exits, then gives its status |
 //! | `PID/ctl` | `nodes::CtlFile` | file | write `kill`, `suspend`, `resume` or `refuel N` |
 //! | `shm/` | `nodes::dirs::ShmDir` | dir | `index`, and one file per live region ([`shared_memory`]) |
@@ -30,6 +31,7 @@
 //! | `chan/ID` | [`shared_memory::ChanFile`] | stream | frames: each read one frame, each write one frame |
 //! | `scheme/` | `nodes::dirs::SchemeDir` | dir | one entry per guest-implemented scheme |
 //! | `scheme/NAME/PATH` | [`guest_files::GuestFile`] | any | the guest scheme's own files |
+//! | `error/ID` | `nodes::Snapshot` | file | why the last request on the open file `ID` (its inode number) failed, one line; only for that file's opener (not listed) |
 //!
 //! How a request flows: the frontend calls the `Daemon`; an open resolves
 //! the path to a new file (`resolve.rs`), kept as a `Box<dyn ControlFile>`

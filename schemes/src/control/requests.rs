@@ -9,6 +9,7 @@ use wasmd_abi::Errno;
 use wasmd_abi::scheme::{SchemeOp, Stat};
 
 use super::guest_files::GuestFile;
+use super::nodes::Snapshot;
 use super::pending::{Pending, PendingOp, NO_FILE};
 use super::{resolve, Caller, Daemon, Entry, OpenFile, Output, Poll, Token, MAX_READ};
 
@@ -18,10 +19,25 @@ impl Daemon {
     pub fn open(&mut self, path: &str, open_flags: u32, caller: Caller) -> Result<u64, Errno> {
         let path = path.trim_matches('/');
         let id = self.next_id;
-        let file = resolve::resolve(&mut self.context(id, caller), path, open_flags)?;
+        let file = match path.strip_prefix("error/") {
+            Some(of) => Box::new(self.reason_file(of, caller)?),
+            None => resolve::resolve(&mut self.context(id, caller), path, open_flags)?,
+        };
         self.next_id += 1;
         self.files.insert(id, OpenFile { file, path: path.to_string(), caller });
         Ok(id)
+    }
+
+    /// `error/ID`: why the last request on the open file `ID` failed, one
+    /// line (empty when it did not say), for the caller who opened that
+    /// file (or a privileged one) — how a client explains an errno.
+    fn reason_file(&self, of: &str, caller: Caller) -> Result<Snapshot, Errno> {
+        let open = of.parse().ok().and_then(|id: u64| self.files.get(&id)).ok_or(Errno::NotFound)?;
+        if open.caller != caller && !self.policy.is_privileged(caller) {
+            return Err(Errno::NotFound);
+        }
+        let line = open.file.reason().map_or_else(String::new, |r| format!("{r}\n"));
+        Ok(Snapshot::text(line))
     }
 
     /// Opens `path` in the guest scheme `name` directly (what

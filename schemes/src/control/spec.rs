@@ -152,9 +152,47 @@ pub fn parse(bytes: &[u8]) -> Result<SpawnSpec, SpecError> {
     Ok(spec)
 }
 
+/// The words of a spec as a client sends them: a relative module path
+/// (the first word that is not `key=value`) made absolute against `cwd`,
+/// as a person giving `wasmd spawn hello.wasm` means.
+pub fn with_absolute_module(words: &[String], cwd: &std::path::Path) -> Vec<String> {
+    let mut out = words.to_vec();
+    if let Some(module) = out.iter_mut().find(|w| w.starts_with('/') || !w.contains('=')) {
+        // A word in the spec's own quotes, or a spec in one word with
+        // spaces, is the daemon's to read.
+        let plain = !module.is_empty() && !module.starts_with('"') && !module.contains(char::is_whitespace);
+        if plain && !module.starts_with('/') {
+            *module = crate::loader::normalize(&cwd.join(&*module)).to_string_lossy().into_owned();
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_relative_module_is_made_absolute_and_nothing_else_changes() {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cwd = std::path::Path::new("/home/me/w");
+        assert_eq!(
+            with_absolute_module(&words(&["cap=stdio", "hello.wasm", "x.wasm"]), cwd),
+            words(&["cap=stdio", "/home/me/w/hello.wasm", "x.wasm"])
+        );
+        assert_eq!(
+            with_absolute_module(&words(&["../b/m.wasm", "a"]), cwd),
+            words(&["/home/me/b/m.wasm", "a"])
+        );
+        assert_eq!(
+            with_absolute_module(&words(&["/abs.wasm", "r.wasm"]), cwd),
+            words(&["/abs.wasm", "r.wasm"])
+        );
+        assert_eq!(with_absolute_module(&words(&["fuel=9"]), cwd), words(&["fuel=9"]));
+        for kept in [&[""][..], &["\"open"], &["fuel=1 rel.wasm"]] {
+            assert_eq!(with_absolute_module(&words(kept), cwd), words(kept));
+        }
+    }
 
     #[test]
     fn full_spec() {

@@ -8,6 +8,7 @@ use wasmd_abi::Errno;
 
 use std::time::{Duration, Instant};
 
+use super::file::Failure;
 use super::{loads, Completion, Daemon};
 
 impl Daemon {
@@ -58,8 +59,12 @@ impl Daemon {
                 continue;
             }
             let spawned = result.map_err(|e| {
-                log::warn!("spawn failed: {e}");
-                e.errno()
+                let text = e.to_string();
+                // Name the module, unless the error already does.
+                let reason =
+                    if text.contains(&load.module) { text } else { format!("`{}`: {text}", load.module) };
+                log::info!("spawn failed: {reason}");
+                Failure::new(e.errno(), reason)
             });
             let spawned =
                 spawned.and_then(|(module, path)| loads::spawn_loaded(&self.kernel, module, path, load));

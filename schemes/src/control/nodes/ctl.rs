@@ -8,39 +8,50 @@ use wasmd_abi::Errno;
 use wasmd_abi::scheme::{mode, Stat};
 use wasmhost::Pid;
 
-use crate::control::file::{Answer, Context, ControlFile};
+use crate::control::file::{Answer, Context, ControlFile, Failure};
 
 /// An open `PID/ctl` file.
 #[derive(Debug)]
 pub(crate) struct CtlFile {
     pid: Pid,
+    /// Why the last command failed.
+    reason: Option<String>,
 }
 
 impl CtlFile {
     /// Controls `pid`.
     pub(crate) fn new(pid: Pid) -> CtlFile {
-        CtlFile { pid }
+        CtlFile { pid, reason: None }
     }
 
     /// Runs the command `data`.
-    fn command(&self, cx: &Context<'_>, data: &[u8]) -> Result<(), Errno> {
+    fn command(&self, cx: &Context<'_>, data: &[u8]) -> Result<(), Failure> {
         let pid = self.pid;
-        let text = std::str::from_utf8(data).map_err(|_| Errno::InvalidArgument)?.trim();
+        let text = std::str::from_utf8(data)
+            .map_err(|_| Failure::new(Errno::InvalidArgument, "a ctl command is text (UTF-8)"))?
+            .trim();
         let mut words = text.split_whitespace();
         let result = match (words.next(), words.next(), words.next()) {
             (Some("kill"), None, _) => cx.lock().kill(pid),
             (Some("suspend"), None, _) => cx.lock().suspend(pid),
             (Some("resume"), None, _) => cx.lock().resume(pid),
             (Some("refuel"), Some(n), None) => {
-                let fuel: u64 = n.parse().map_err(|_| Errno::InvalidArgument)?;
+                let fuel: u64 = n.parse().map_err(|_| {
+                    Failure::new(
+                        Errno::InvalidArgument,
+                        format!("refuel takes a number of fuel units, not `{n}`"),
+                    )
+                })?;
                 cx.lock().refuel(pid, fuel)
             }
             _ => {
-                log::warn!("pid {pid}: unknown ctl command `{text}`");
-                return Err(Errno::InvalidArgument);
+                return Err(Failure::new(
+                    Errno::InvalidArgument,
+                    format!("unknown ctl command `{text}` (known: kill, suspend, resume, refuel N)"),
+                ));
             }
         };
-        result.map_err(|e| e.errno())
+        result.map_err(|e| Failure::new(e.errno(), format!("process {pid}: {e}")))
     }
 }
 
@@ -54,7 +65,21 @@ impl ControlFile for CtlFile {
     }
 
     fn write(&mut self, cx: &mut Context<'_>, _offset: u64, data: &[u8]) -> Answer<usize> {
-        Answer::Ready(self.command(cx, data).map(|()| data.len()))
+        Answer::Ready(match self.command(cx, data) {
+            Ok(()) => {
+                self.reason = None;
+                Ok(data.len())
+            }
+            Err(f) => {
+                log::info!("pid {}: ctl refused: {}", self.pid, f.reason);
+                self.reason = Some(f.reason);
+                Err(f.errno)
+            }
+        })
+    }
+
+    fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
     }
 
     /// Any length, as a no-op: a shell's `>` truncates.

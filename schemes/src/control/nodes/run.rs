@@ -2,7 +2,7 @@
 //! once: on Redox an open must never wait); reads wait for the spawn,
 //! then stream the process's stdout (an [`OutputStream`]) until it exits,
 //! then give EOF. A module that fails to load or spawn fails the reads
-//! (and `fpath`) with its error.
+//! (and `fpath`) with its errno; its reason is the file's `error/ID`.
 //!
 //! Once spawned, the file's `fpath` is `/scheme/wasm/PID/stdout`: what
 //! it streams, and how a client finds the process (for its stderr and
@@ -10,20 +10,18 @@
 //! (a client that goes away, by Ctrl-C or a closed pipe, takes its guest
 //! with it); a load still in flight spawns nothing.
 
-use wasmd_abi::Errno;
-
 use wasmd_abi::scheme::{mode, Stat};
 use wasmhost::Pid;
 
 use super::stream::{OutputStream, Which};
-use crate::control::file::{Answer, Context, ControlFile};
+use crate::control::file::{Answer, Context, ControlFile, Failure};
 use crate::control::EVENT_WRITE;
 
 #[derive(Debug)]
 enum RunState {
     Loading,
     Running(OutputStream),
-    Failed(Errno),
+    Failed(Failure),
 }
 
 /// An open `run/` file.
@@ -49,7 +47,7 @@ impl ControlFile for RunFile {
     fn read(&mut self, cx: &mut Context<'_>, offset: u64, len: usize) -> Answer<Vec<u8>> {
         match &mut self.state {
             RunState::Loading => Answer::NotReady,
-            RunState::Failed(e) => Answer::Ready(Err(*e)),
+            RunState::Failed(f) => Answer::Ready(Err(f.errno)),
             RunState::Running(stream) => stream.read(cx, offset, len),
         }
     }
@@ -57,7 +55,7 @@ impl ControlFile for RunFile {
     fn fpath(&mut self, cx: &mut Context<'_>, path: &str) -> Answer<String> {
         match &mut self.state {
             RunState::Loading => Answer::NotReady,
-            RunState::Failed(e) => Answer::Ready(Err(*e)),
+            RunState::Failed(f) => Answer::Ready(Err(f.errno)),
             RunState::Running(stream) => stream.fpath(cx, path),
         }
     }
@@ -70,11 +68,18 @@ impl ControlFile for RunFile {
         }
     }
 
-    fn loaded(&mut self, spawned: Result<Pid, Errno>) {
+    fn loaded(&mut self, spawned: Result<Pid, Failure>) {
         self.state = match spawned {
             Ok(pid) => RunState::Running(OutputStream::new(pid, Which::Stdout)),
-            Err(e) => RunState::Failed(e),
+            Err(f) => RunState::Failed(f),
         };
+    }
+
+    fn reason(&self) -> Option<&str> {
+        match &self.state {
+            RunState::Failed(f) => Some(&f.reason),
+            _ => None,
+        }
     }
 
     fn close(self: Box<Self>, cx: &mut Context<'_>) {

@@ -1,5 +1,5 @@
 //! Files whose bytes are taken when they are opened: `ps`, `PID/status`,
-//! `PID/log` ([`super::super::render`]) and `shm/index`. Reads are
+//! `PID/log` ([`super::super::render`]), `shm/index` and `error/ID`. Reads are
 //! positioned; the size is known.
 
 use wasmd_abi::Errno;
@@ -17,6 +17,11 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
+    /// A file of `text`.
+    pub(crate) fn text(text: String) -> Snapshot {
+        Snapshot { bytes: text.into_bytes() }
+    }
+
     /// `ps`: one line per process.
     pub(crate) fn ps(cx: &Context<'_>) -> Snapshot {
         Snapshot { bytes: render::ps(&cx.lock()) }

@@ -12,7 +12,7 @@ use wasmd_abi::Errno;
 use wasmd_abi::scheme::{mode, Stat};
 use wasmhost::Pid;
 
-use crate::control::file::{Answer, Context, ControlFile};
+use crate::control::file::{Answer, Context, ControlFile, Failure};
 use crate::control::{spec, EVENT_WRITE};
 
 /// Where a `spawn` file is.
@@ -30,24 +30,22 @@ enum SpawnState {
 #[derive(Debug)]
 pub(crate) struct SpawnFile {
     state: SpawnState,
+    /// Why the spec or the spawn failed.
+    reason: Option<String>,
 }
 
 impl SpawnFile {
     /// A fresh `spawn` file, waiting for its spec.
     pub(crate) fn new() -> SpawnFile {
-        SpawnFile { state: SpawnState::Empty }
+        SpawnFile { state: SpawnState::Empty, reason: None }
     }
 
     /// Starts a spawn from the spec `data`, for the caller.
-    fn start(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Result<(), Errno> {
-        let spec = spec::parse(data).map_err(|e| {
-            log::warn!("spawn spec refused: {e}");
-            Errno::InvalidArgument
-        })?;
-        cx.policy.check_caps(cx.caller, spec.caps).map_err(|why| {
-            log::warn!("spawn refused: {why}");
-            Errno::PermissionDenied
-        })?;
+    fn start(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Result<(), Failure> {
+        let spec = spec::parse(data).map_err(|e| Failure::new(Errno::InvalidArgument, e))?;
+        cx.policy
+            .check_caps(cx.caller, spec.caps)
+            .map_err(|why| Failure::new(Errno::PermissionDenied, why))?;
         let grants = spec.grants.iter().filter_map(|g| wasmhost::namespace::parse_grant(g).ok()).collect();
         let module = spec.module.to_string_lossy().into_owned();
         cx.start_load(grants, module, Some(spec));
@@ -77,7 +75,14 @@ impl ControlFile for SpawnFile {
 
     fn write(&mut self, cx: &mut Context<'_>, _offset: u64, data: &[u8]) -> Answer<usize> {
         match self.state {
-            SpawnState::Empty => Answer::Ready(self.start(cx, data).map(|()| data.len())),
+            SpawnState::Empty => Answer::Ready(match self.start(cx, data) {
+                Ok(()) => Ok(data.len()),
+                Err(f) => {
+                    log::info!("spawn refused: {}", f.reason);
+                    self.reason = Some(f.reason);
+                    Err(f.errno)
+                }
+            }),
             _ => Answer::Ready(Err(Errno::Busy)),
         }
     }
@@ -94,7 +99,15 @@ impl ControlFile for SpawnFile {
         }
     }
 
-    fn loaded(&mut self, spawned: Result<Pid, Errno>) {
-        self.state = SpawnState::Done { result: spawned, sent: 0 };
+    fn loaded(&mut self, spawned: Result<Pid, Failure>) {
+        let result = spawned.map_err(|f| {
+            self.reason = Some(f.reason);
+            f.errno
+        });
+        self.state = SpawnState::Done { result, sent: 0 };
+    }
+
+    fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
     }
 }

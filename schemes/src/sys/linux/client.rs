@@ -105,10 +105,20 @@ impl Client {
     /// Writes `data` to a file with one write.
     pub fn write_file(&mut self, path: &str, data: &[u8]) -> Result<(), ClientError> {
         let fd = self.open(path, flags::O_WRONLY | flags::O_CREAT | flags::O_TRUNC)?;
-        let result =
-            self.call(Request::Write { fd, offset: 0, data: data.to_vec(), nonblock: false }).map(|_| ());
+        let result = self
+            .call(Request::Write { fd, offset: 0, data: data.to_vec(), nonblock: false })
+            .map(|_| ())
+            .map_err(|e| e.with_reason(self.reason_of(fd)));
         let _ = self.call(Request::Close { fd });
         result
+    }
+
+    /// What the daemon says about the last failed request on `fd` (its
+    /// `error/ID`, ID being the file's inode number).
+    fn reason_of(&mut self, fd: u64) -> Option<String> {
+        let Ok(Reply::Stat(stat)) = self.call(Request::Fstat { fd }) else { return None };
+        let reason = self.read_all(&crate::client::reason_path(stat.ino)).ok()?;
+        Some(String::from_utf8_lossy(&reason).into_owned())
     }
 
     /// Removes a file (`O_DIRECTORY` in `unlink_flags`: a directory).
@@ -145,11 +155,13 @@ impl Client {
     pub fn spawn(&mut self, spec: &str) -> Result<u32, ClientError> {
         let fd = self.open("/scheme/wasm/spawn", flags::O_RDWR)?;
         let result = (|| {
-            self.call(Request::Write { fd, offset: 0, data: spec.as_bytes().to_vec(), nonblock: false })?;
+            self.call(Request::Write { fd, offset: 0, data: spec.as_bytes().to_vec(), nonblock: false })
+                .map_err(|e| e.with_reason(self.reason_of(fd)))?;
             // As on Redox, where the kernel keeps the offset: the answer
             // is read where the write of the spec left it.
             let offset = spec.len() as u64;
-            match self.call(Request::Read { fd, offset, len: 64, nonblock: false })? {
+            let read = self.call(Request::Read { fd, offset, len: 64, nonblock: false });
+            match read.map_err(|e| e.with_reason(self.reason_of(fd)))? {
                 Reply::Data(data) => {
                     String::from_utf8_lossy(&data).trim().parse().map_err(|_| ClientError::Protocol)
                 }
@@ -195,5 +207,9 @@ impl Files for Client {
 
     fn close(&mut self, file: OpenFile) {
         let _ = self.call(Request::Close { fd: file.fd });
+    }
+
+    fn reason(&mut self, file: &OpenFile) -> Option<String> {
+        self.reason_of(file.fd)
     }
 }

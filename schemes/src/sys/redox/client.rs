@@ -56,7 +56,7 @@ impl Client {
     pub fn write_file(&mut self, path: &str, data: &[u8]) -> Result<(), ClientError> {
         let mut file =
             OpenOptions::new().write(true).create(true).truncate(true).open(path).map_err(failed)?;
-        match file.write(data).map_err(failed)? {
+        match file.write(data).map_err(|e| failed(e).with_reason(reason_of(&file)))? {
             n if n == data.len() => Ok(()),
             _ => Err(ClientError::Protocol),
         }
@@ -82,9 +82,9 @@ impl Client {
     pub fn spawn(&mut self, spec: &str) -> Result<u32, ClientError> {
         let mut file =
             OpenOptions::new().read(true).write(true).open(format!("{ROOT}/spawn")).map_err(failed)?;
-        file.write_all(spec.as_bytes()).map_err(failed)?;
+        file.write_all(spec.as_bytes()).map_err(|e| failed(e).with_reason(reason_of(&file)))?;
         let mut pid = String::new();
-        file.read_to_string(&mut pid).map_err(failed)?;
+        file.read_to_string(&mut pid).map_err(|e| failed(e).with_reason(reason_of(&file)))?;
         pid.trim().parse().map_err(|_| ClientError::Protocol)
     }
 }
@@ -114,4 +114,16 @@ impl Files for Client {
     fn close(&mut self, file: File) {
         drop(file);
     }
+
+    fn reason(&mut self, file: &File) -> Option<String> {
+        reason_of(file)
+    }
+}
+
+/// What the daemon says about the last failed request on `file` (its
+/// `error/ID`, ID being the file's inode number).
+fn reason_of(file: &File) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let ino = file.metadata().ok()?.ino();
+    std::fs::read_to_string(crate::client::reason_path(ino)).ok()
 }
