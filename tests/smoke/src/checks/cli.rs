@@ -53,9 +53,19 @@ pub(super) fn cli(setup: &Setup) -> Outcome {
         check(code == 2 && err.contains("worker: unknown mode"), || {
             format!("cat of run/worker: exit {code}, stderr {err:?}")
         })?;
+        // The reason behind an errno, through the file's error/ID.
+        let (code, _, err) = wasmd(&["spawn", "cap=stdio,flying", "/x.wasm"])?;
+        check(code == 1 && err.contains("bad value for `cap`: `flying`"), || {
+            format!("a refused spec: exit {code}, stderr {err:?}")
+        })?;
+        let (code, _, err) = wasmd(&["cat", &format!("/scheme/wasm/run{}", setup.fixture("missing"))])?;
+        check(code == 1 && err.contains("missing"), || {
+            format!("a missing module: exit {code}, stderr {err:?}")
+        })?;
         Ok(format!(
             "spawn, ps, status, kill, cat of pid {pid}; an unknown pid is an error; cat of run/ gave the \
-             guest's stderr and exit status"
+             guest's stderr and exit status; refusals gave their reasons ({})",
+            err.trim()
         ))
     })()
     .into()
