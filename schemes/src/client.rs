@@ -36,6 +36,9 @@ pub enum ClientError {
     /// The daemon answered something unexpected.
     #[error("unexpected answer from the daemon")]
     Protocol,
+    /// The connection closed before the answer came.
+    #[error("the daemon went away before it answered")]
+    DaemonGone,
 }
 
 impl ClientError {
@@ -45,6 +48,22 @@ impl ClientError {
         match (self, reason.as_deref().map(str::trim)) {
             (ClientError::Errno(errno), Some(r)) if !r.is_empty() => {
                 ClientError::Refused { errno, reason: r.to_string() }
+            }
+            (e, _) => e,
+        }
+    }
+}
+
+impl ClientError {
+    /// The error of an open of `path`: a process's file that is not
+    /// there is "no such process PID", not "no such file".
+    pub fn on_open(self, path: &str) -> ClientError {
+        let pid = path.strip_prefix("/scheme/wasm/").and_then(|rest| rest.split('/').next());
+        match (self, pid) {
+            (ClientError::Errno(errno), Some(pid))
+                if errno == wasmd_abi::Errno::NotFound.errno() && pid.parse::<u32>().is_ok() =>
+            {
+                ClientError::Refused { errno, reason: format!("no such process {pid}") }
             }
             (e, _) => e,
         }

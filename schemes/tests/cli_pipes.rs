@@ -216,3 +216,31 @@ fn a_relative_module_is_found_from_the_clients_directory() {
     assert_eq!(o.status.code(), Some(1));
     assert!(err_of(&o).contains("/worker.wasm"), "{}", err_of(&o));
 }
+
+#[test]
+fn misuse_is_named_as_such() {
+    let mut daemon = Daemon::start(&[]);
+    let o = daemon.cli(&["write", "/scheme/wasm/ps", "x"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err_of(&o).contains("`/scheme/wasm/ps` is read-only"), "{}", err_of(&o));
+    for args in [&["kill", "999"][..], &["status", "999"]] {
+        let o = daemon.cli(args);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(err_of(&o).contains("no such process 999"), "{args:?}: {}", err_of(&o));
+    }
+    // A daemon that dies under a waiting client.
+    let pid = text(&daemon.cli(&["spawn", guest("worker").to_str().unwrap(), "sleep", "60000"]));
+    let mut waiting = Command::new(env!("CARGO_BIN_EXE_wasmd"))
+        .args(["cat", &format!("/scheme/wasm/{}/wait", pid.trim())])
+        .env("WASMD_SOCKET", &daemon.socket)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client runs");
+    std::thread::sleep(Duration::from_millis(200));
+    daemon.child.kill().expect("the daemon is killed");
+    let _ = daemon.child.wait();
+    assert_eq!(ends_within(&mut waiting, Duration::from_secs(2), "the waiting client"), Some(1));
+    let mut err = String::new();
+    waiting.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(err.contains("the daemon went away"), "{err}");
+}

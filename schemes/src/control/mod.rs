@@ -167,6 +167,9 @@ struct OpenFile {
     path: String,
     /// Who opened it: what is written to it acts for them.
     caller: Caller,
+    /// Why its last request failed, when the file itself did not say
+    /// (see `error/ID`).
+    failed: Option<String>,
 }
 
 /// The daemon's OS-neutral state: the process manager, the control

@@ -72,7 +72,7 @@ impl Daemon {
     fn perform(&mut self, id: u64, op: &PendingOp) -> Answer<Output> {
         let Some((open, mut cx)) = self.file_mut(id) else { return Answer::Ready(Err(Errno::BadHandle)) };
         let file = &mut open.file;
-        match op {
+        let answer = match op {
             PendingOp::Read { offset, len } => file.read(&mut cx, *offset, *len).map(Output::Data),
             PendingOp::Write { offset, data } => file.write(&mut cx, *offset, data).map(Output::Count),
             PendingOp::Fstat => file.stat(&mut cx).map(Output::Stat),
@@ -82,7 +82,11 @@ impl Daemon {
             PendingOp::Fsync => file.sync(&mut cx).map(|()| Output::Done),
             // Sent at once by `Daemon::unlink_scheme`, never on a file.
             PendingOp::Unlink => Answer::Ready(Err(Errno::BadHandle)),
+        };
+        if let Answer::Ready(Err(e)) = &answer {
+            open.failed = generic_reason(op, *e, &open.path, file.is_dir());
         }
+        answer
     }
 
     /// Asks the files of requests that wait for no reply again.
@@ -147,5 +151,20 @@ impl Daemon {
         }
         self.completions.push(Completion { token, result: Err(Errno::Canceled) });
         true
+    }
+}
+
+/// Why `op` on the tree file at `path` failed with `errno`, in words,
+/// where the errno alone would mislead (the file's own reason, if it has
+/// one, comes first).
+fn generic_reason(op: &PendingOp, errno: Errno, path: &str, is_dir: bool) -> Option<String> {
+    let shown = if path.is_empty() { "/scheme/wasm".to_string() } else { format!("/scheme/wasm/{path}") };
+    match (op, errno) {
+        (PendingOp::Write { .. }, Errno::BadHandle) if !is_dir => Some(format!("`{shown}` is read-only")),
+        (PendingOp::Write { .. } | PendingOp::Read { .. }, Errno::IsADirectory) => {
+            Some(format!("`{shown}` is a directory"))
+        }
+        (PendingOp::Getdents { .. }, Errno::NotADirectory) => Some(format!("`{shown}` is not a directory")),
+        _ => None,
     }
 }

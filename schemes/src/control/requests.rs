@@ -24,7 +24,7 @@ impl Daemon {
             None => resolve::resolve(&mut self.context(id, caller), path, open_flags)?,
         };
         self.next_id += 1;
-        self.files.insert(id, OpenFile { file, path: path.to_string(), caller });
+        self.files.insert(id, OpenFile { file, path: path.to_string(), caller, failed: None });
         Ok(id)
     }
 
@@ -36,7 +36,8 @@ impl Daemon {
         if open.caller != caller && !self.policy.is_privileged(caller) {
             return Err(Errno::NotFound);
         }
-        let line = open.file.reason().map_or_else(String::new, |r| format!("{r}\n"));
+        let reason = open.file.reason().or(open.failed.as_deref());
+        let line = reason.map_or_else(String::new, |r| format!("{r}\n"));
         Ok(Snapshot::text(line))
     }
 
@@ -51,7 +52,7 @@ impl Daemon {
             GuestFile::open(&mut self.context(id, caller), name, path.trim_matches('/'), open_flags, prefix)?;
         self.next_id += 1;
         let path = format!("scheme/{name}/{path}");
-        self.files.insert(id, OpenFile { file: Box::new(file), path, caller });
+        self.files.insert(id, OpenFile { file: Box::new(file), path, caller, failed: None });
         Ok(id)
     }
 

@@ -45,7 +45,11 @@ impl Client {
     pub fn call(&mut self, request: Request) -> Result<Reply, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
-        self.stream.write_all(&protocol::frame(&ClientMsg { id, request }))?;
+        let gone = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => ClientError::DaemonGone,
+            _ => ClientError::Io(e),
+        };
+        self.stream.write_all(&protocol::frame(&ClientMsg { id, request })).map_err(gone)?;
         loop {
             match protocol::unframe::<ServerMsg>(&mut self.buf) {
                 Ok(Some(msg)) if msg.id == id => {
@@ -59,9 +63,9 @@ impl Client {
                 Err(_) => return Err(ClientError::Protocol),
             }
             let mut chunk = [0u8; 65536];
-            let n = self.stream.read(&mut chunk)?;
+            let n = self.stream.read(&mut chunk).map_err(gone)?;
             if n == 0 {
-                return Err(ClientError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+                return Err(ClientError::DaemonGone);
             }
             self.buf.extend_from_slice(&chunk[..n]);
         }
@@ -69,7 +73,8 @@ impl Client {
 
     /// Opens a path.
     pub fn open(&mut self, path: &str, open_flags: u32) -> Result<u64, ClientError> {
-        match self.call(Request::Open { path: path.into(), flags: open_flags })? {
+        let opened = self.call(Request::Open { path: path.into(), flags: open_flags });
+        match opened.map_err(|e| e.on_open(path))? {
             Reply::Fd(fd) => Ok(fd),
             _ => Err(ClientError::Protocol),
         }

@@ -37,7 +37,7 @@ impl Client {
     /// Reads a file to its end, handing each chunk to `sink` as it arrives
     /// (so `run/` output streams).
     pub fn stream(&mut self, path: &str, mut sink: impl FnMut(&[u8])) -> Result<(), ClientError> {
-        let mut file = File::open(path).map_err(failed)?;
+        let mut file = File::open(path).map_err(|e| failed(e).on_open(path))?;
         let mut chunk = vec![0u8; 65536];
         loop {
             match file.read(&mut chunk).map_err(failed)? {
@@ -49,13 +49,17 @@ impl Client {
 
     /// Reads a whole file.
     pub fn read_all(&mut self, path: &str) -> Result<Vec<u8>, ClientError> {
-        std::fs::read(path).map_err(failed)
+        std::fs::read(path).map_err(|e| failed(e).on_open(path))
     }
 
     /// Writes `data` to a file with one write.
     pub fn write_file(&mut self, path: &str, data: &[u8]) -> Result<(), ClientError> {
-        let mut file =
-            OpenOptions::new().write(true).create(true).truncate(true).open(path).map_err(failed)?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(|e| failed(e).on_open(path))?;
         match file.write(data).map_err(|e| failed(e).with_reason(reason_of(&file)))? {
             n if n == data.len() => Ok(()),
             _ => Err(ClientError::Protocol),
@@ -93,7 +97,7 @@ impl Files for Client {
     type Handle = File;
 
     fn open_read(&mut self, path: &str) -> Result<File, ClientError> {
-        File::open(path).map_err(failed)
+        File::open(path).map_err(|e| failed(e).on_open(path))
     }
 
     fn read_next(&mut self, file: &mut File) -> Result<Vec<u8>, ClientError> {
