@@ -42,6 +42,14 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// The daemon's errno, when it answered with one.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            ClientError::Errno(errno) | ClientError::Refused { errno, .. } => Some(*errno),
+            _ => None,
+        }
+    }
+
     /// The error with the daemon's reason for it, when it is an errno
     /// and `reason` (what the file's `error/ID` said) is not empty.
     pub fn with_reason(self, reason: Option<String>) -> ClientError {
