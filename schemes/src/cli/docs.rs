@@ -98,3 +98,31 @@ pub fn install_docs(root: &Path) -> std::io::Result<Vec<PathBuf>> {
     }
     Ok(written)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn install_docs_writes_the_pages_and_completions_where_a_package_has_them() {
+        let root = std::env::temp_dir().join(format!("wasmd-docs-{}", std::process::id()));
+        let written = install_docs(&root).unwrap();
+        let relative: Vec<String> =
+            written.iter().map(|p| p.strip_prefix(&root).unwrap().display().to_string()).collect();
+        for expected in [
+            "usr/share/man/man1/wasmd.1",
+            "usr/share/man/man1/wasmd-daemon.1",
+            "usr/share/man/man1/wasmd-wait.1",
+            "usr/share/bash-completion/completions/wasmd",
+            "usr/share/zsh/site-functions/_wasmd",
+            "usr/share/fish/vendor_completions.d/wasmd.fish",
+        ] {
+            assert!(relative.iter().any(|r| r == expected), "{expected} not in {relative:?}");
+        }
+        let page = std::fs::read_to_string(root.join("usr/share/man/man1/wasmd.1")).unwrap();
+        assert!(page.contains(".TH wasmd 1"), "{page}");
+        let bash = std::fs::read_to_string(root.join(COMPLETION_PATHS[0].1)).unwrap();
+        assert!(bash.contains("complete -F _wasmd"), "{bash}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
