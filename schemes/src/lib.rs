@@ -5,9 +5,10 @@
 //! ([`control`]), the OS backends ([`sys`], Linux and Redox: everything
 //! that knows which OS it runs on, the Linux control socket, its protocol
 //! and client included), what both backends share ([`host_files`],
-//! [`poller`], [`sockets`]), the module loader, terminal output and the
-//! `run` command.
+//! [`poller`], [`sockets`]), the module loader, terminal output, the
+//! `run` command and the command line ([`cli`]).
 
+pub mod cli;
 pub mod client;
 pub mod control;
 pub mod host_files;

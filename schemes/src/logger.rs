@@ -1,5 +1,7 @@
-//! The daemon log: `log` records to stderr, level from `WASMD_LOG`
-//! (`error`, `warn`, `info`, `debug`, `trace`; default `warn`).
+//! The log: `log` records to stderr as `wasmd[LEVEL]: MESSAGE`, at the
+//! level `WASMD_LOG` names (`error`, `warn`, `info`, `debug`, `trace` or
+//! `off`), else the caller's default (`wasmd daemon`: `info`; the other
+//! commands: `warn`).
 
 use log::{LevelFilter, Log, Metadata, Record};
 
@@ -19,12 +21,11 @@ impl Log for StderrLogger {
     fn flush(&self) {}
 }
 
-/// Installs the logger (once; later calls do nothing).
-pub fn init() {
-    let level = std::env::var("WASMD_LOG")
-        .ok()
-        .and_then(|v| v.parse::<LevelFilter>().ok())
-        .unwrap_or(LevelFilter::Warn);
+/// Installs the logger (once; later calls do nothing) at the level
+/// `WASMD_LOG` names, else at `default`.
+pub fn init(default: LevelFilter) {
+    let level =
+        std::env::var("WASMD_LOG").ok().and_then(|v| v.trim().parse::<LevelFilter>().ok()).unwrap_or(default);
     if log::set_logger(&StderrLogger).is_ok() {
         log::set_max_level(level);
     }

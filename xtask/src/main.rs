@@ -7,6 +7,12 @@
 //!   Redox would with `ls`, `cat` and `echo >`.
 //! - `guests DIR`: builds the guests and copies the examples (`.wasm`)
 //!   into DIR (what the Redox recipe installs under `/usr/share/wasmd`).
+//! - `gen-docs DIR`: writes the man pages and the bash, zsh and fish
+//!   completions, generated from `wasmd`'s command-line definition, below
+//!   DIR as a package installs them (`usr/share/man/man1/wasmd.1`,
+//!   `usr/share/bash-completion/completions/wasmd`, ...). The cookbook
+//!   recipe runs it on the build host with DIR its staging directory:
+//!   the Redox binary cannot run there to print them itself.
 //! - `redox-stage OUT [--wasmd PATH --smoke PATH]`: writes the Redox
 //!   staging tree (`wasmd-qemu stage`).
 //! - `redox-qemu`: injects the staging tree into a copy of `REDOX_IMAGE`,
@@ -31,11 +37,20 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Some("gen-docs") => {
+            let Some(dir) = args.get(1) else { bail!("usage: cargo xtask gen-docs DIR") };
+            let written = wasmd::cli::docs::install_docs(Path::new(dir))
+                .with_context(|| format!("writing the man pages and completions below {dir}"))?;
+            for file in written {
+                println!("{}", file.display());
+            }
+            Ok(())
+        }
         Some("redox-stage") => qemu_tool("stage", &args[1..]),
         Some("redox-qemu") => qemu_tool("boot", &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask demo | guests DIR | redox-stage OUT [--wasmd P --smoke P] | redox-qemu"
+                "usage: cargo xtask demo | guests DIR | gen-docs DIR | redox-stage OUT [--wasmd P --smoke P] | redox-qemu"
             );
             std::process::exit(2);
         }

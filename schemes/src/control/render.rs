@@ -89,14 +89,18 @@ pub fn status(pm: &ProcessManager, pid: Pid) -> Option<Vec<u8>> {
     Some(out.into_bytes())
 }
 
-/// `<pid>/log`: stdout so far, then stderr (after a separator line).
+/// The line `<pid>/log` puts between stdout and stderr (only when there
+/// is stderr).
+pub const LOG_STDERR_SEPARATOR: &str = "--- stderr ---\n";
+
+/// `<pid>/log`: stdout so far, then stderr (after [`LOG_STDERR_SEPARATOR`]).
 pub fn log(pm: &ProcessManager, pid: Pid) -> Option<Vec<u8>> {
     let proc = pm.process(pid)?;
     let log = proc.log();
     let mut out = log.stdout.contents();
     let err = log.stderr.contents();
     if !err.is_empty() {
-        out.extend_from_slice(b"--- stderr ---\n");
+        out.extend_from_slice(LOG_STDERR_SEPARATOR.as_bytes());
         out.extend_from_slice(&err);
     }
     Some(out)

@@ -64,3 +64,10 @@ impl Config {
 pub fn default_memory_budget() -> u64 {
     physical_memory().map_or(16 << 30, |bytes| bytes / 4 * 3)
 }
+
+/// What the daemon logs once it serves: `listening on ENDPOINT (N
+/// workers)`.
+pub(crate) fn listening(endpoint: &str, workers: usize) -> String {
+    let plural = if workers == 1 { "" } else { "s" };
+    format!("listening on {endpoint} ({workers} worker{plural})")
+}

@@ -40,6 +40,8 @@ impl Daemon {
             .arg("--socket")
             .arg(&socket)
             .args(extra)
+            // No config file of the user running the tests.
+            .env("XDG_CONFIG_HOME", &dir)
             .stderr(Stdio::null())
             .spawn()
             .expect("daemon starts");

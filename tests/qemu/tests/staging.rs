@@ -109,14 +109,17 @@ fn the_recipe_and_the_config_fragment_install_what_the_harness_stages() {
         "20_wasmd.service",
         "usr/lib/init.d/20_wasmd.service",
         "export CARGO_NET_OFFLINE=true",
+        // Man pages and completions, generated on the build host.
+        "--package xtask",
+        "gen-docs \"${COOKBOOK_STAGE}\"",
     ] {
         assert!(recipe.contains(needed), "recipe.toml lacks {needed}");
     }
-    // The build never reaches for the network: every cargo runs offline,
-    // nothing is installed.
+    // The build never reaches for the network: every cargo (the daemon,
+    // the guests, the docs' generator) runs offline, nothing is installed.
     let script = &recipe[recipe.find("script = \"\"\"").unwrap()..];
     assert!(!script.contains("rustup"), "the build installs a toolchain:\n{script}");
-    assert_eq!(script.matches("--offline").count(), 2, "{script}");
+    assert_eq!(script.matches("--offline").count(), 3, "{script}");
     // The examples the harness stages are the examples package's programs.
     let bins = std::fs::read_dir(root.join("guests/examples/src/bin")).unwrap();
     let mut names: Vec<String> =

@@ -107,13 +107,15 @@ impl Client {
         Ok(out)
     }
 
-    /// Writes `data` to a file with one write.
+    /// Writes `data` to a file with one write; a file that takes less is
+    /// [`ClientError::Protocol`] (as on Redox).
     pub fn write_file(&mut self, path: &str, data: &[u8]) -> Result<(), ClientError> {
         let fd = self.open(path, flags::O_WRONLY | flags::O_CREAT | flags::O_TRUNC)?;
-        let result = self
-            .call(Request::Write { fd, offset: 0, data: data.to_vec(), nonblock: false })
-            .map(|_| ())
-            .map_err(|e| e.with_reason(self.reason_of(fd)));
+        let result = match self.call(Request::Write { fd, offset: 0, data: data.to_vec(), nonblock: false }) {
+            Ok(Reply::Count(n)) if n == data.len() as u64 => Ok(()),
+            Ok(_) => Err(ClientError::Protocol),
+            Err(e) => Err(e.with_reason(self.reason_of(fd))),
+        };
         let _ = self.call(Request::Close { fd });
         result
     }

@@ -62,7 +62,7 @@ pub fn serve(mut daemon: Daemon, config: &Config) -> std::io::Result<()> {
     }));
     epoll::add(&epoll, &listener, EventData::new_u64(LISTENER), EventFlags::IN)?;
     epoll::add(&epoll, waker.as_fd(), EventData::new_u64(WAKER), EventFlags::IN)?;
-    log::info!("serving the control tree on {}", path.display());
+    log::info!("{}", crate::sys::listening(&path.display().to_string(), daemon.workers()));
     let mut server = Server {
         conns: HashMap::new(),
         tokens: HashMap::new(),

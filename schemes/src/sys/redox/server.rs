@@ -76,6 +76,7 @@ pub fn serve(mut daemon: Daemon, _config: &Config) -> std::io::Result<()> {
     let socket = Socket::create_inner(creation_cap.raw(), true).map_err(io)?;
     let root = daemon.open("", crate::control::ROOT_FLAGS, Caller::ROOT).map_err(|e| io(sys_error(e)))?;
     register_wasm(&socket, root as usize)?;
+    log::info!("{}", crate::sys::listening("/scheme/wasm", daemon.workers()));
     let (mut wake_pipe, waker) = WakePipe::new()?;
     daemon.set_waker(waker);
     let mut timer = Timer::open()?;

@@ -1,0 +1,278 @@
+//! The client commands: each is a few file operations on the daemon's
+//! control tree (`/scheme/wasm`), through [`crate::sys::Client`] (Linux:
+//! the control socket; Redox: the files themselves). [`ClientOpts`] are
+//! the options they share; [`with_client`] connects and turns the result
+//! into an exit code: 1 with one line on stderr when the daemon cannot be
+//! reached or refuses.
+//!
+//! `wait` and `log` read the files that exist for them, `PID/wait` (a
+//! read blocks until the process has exited) and `PID/log`.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use wasmd_abi::ExitStatus;
+
+use super::config;
+use super::run::status_exit_code;
+use crate::client::ClientError;
+use crate::control::render::LOG_STDERR_SEPARATOR;
+use crate::sys::{Client, Config};
+
+/// The options every client command takes.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ClientOpts {
+    /// Control socket path (Linux; default: $WASMD_SOCKET, else `socket`
+    /// in the daemon's config file, else $XDG_RUNTIME_DIR/wasmd.sock, else
+    /// /tmp/wasmd-UID/wasmd.sock).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+}
+
+impl ClientOpts {
+    /// Where the daemon is: `--socket`, else `$WASMD_SOCKET` (looked up
+    /// by the OS backend), else the `socket` of the default config file,
+    /// else the backend's default.
+    fn config(&self) -> Result<Config, config::ConfigError> {
+        if self.socket.is_some() || cfg!(target_os = "redox") || std::env::var_os("WASMD_SOCKET").is_some() {
+            return Ok(Config { socket: self.socket.clone() });
+        }
+        let file = config::ConfigFile::load(None)?;
+        Ok(Config { socket: file.and_then(|f| f.config.socket) })
+    }
+}
+
+/// Connects to the daemon and runs `command`; its `Ok` is the exit code.
+/// Cannot connect, or the command fails: 1 with the reason on stderr. A
+/// bad config file: 2.
+pub fn with_client(
+    opts: &ClientOpts,
+    command: impl FnOnce(&mut Client) -> Result<ExitCode, ClientError>,
+) -> ExitCode {
+    let config = match opts.config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("wasmd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut client = match Client::connect_to(&config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "wasmd: cannot reach the daemon at {}: {e} (is `wasmd daemon` running?)",
+                config.endpoint()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    match command(&mut client) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("wasmd: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Writes `bytes` to stdout.
+fn print_bytes(bytes: &[u8]) -> Result<ExitCode, ClientError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wasmd ps`.
+pub fn ps(opts: &ClientOpts) -> ExitCode {
+    with_client(opts, |c| print_bytes(&c.read_all("/scheme/wasm/ps")?))
+}
+
+/// `wasmd status PID`.
+pub fn status(opts: &ClientOpts, pid: u32) -> ExitCode {
+    with_client(opts, |c| print_bytes(&c.read_all(&format!("/scheme/wasm/{pid}/status"))?))
+}
+
+/// `wasmd kill|suspend|resume|refuel`: writes `command` to `PID/ctl`.
+pub fn control(opts: &ClientOpts, pid: u32, command: &str) -> ExitCode {
+    with_client(opts, |c| {
+        c.write_file(&format!("/scheme/wasm/{pid}/ctl"), command.as_bytes())?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `wasmd spawn SPEC...`: prints the new pid.
+pub fn spawn(opts: &ClientOpts, spec: &str) -> ExitCode {
+    with_client(opts, |c| {
+        // A relative module is the client's, as a person means it.
+        let words: Vec<String> = spec.split(' ').map(str::to_string).collect();
+        let spec = crate::control::spec::with_absolute_module(&words, &std::env::current_dir()?).join(" ");
+        println!("{}", c.spawn(&spec)?);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `wasmd cat PATH`: streams the file to stdout as it arrives; a `run/`
+/// file as `wasmd run` runs (see [`crate::client::cat`]).
+pub fn cat_command(opts: &ClientOpts, path: &str) -> ExitCode {
+    let second = opts.config().ok();
+    with_client(opts, |c| {
+        let connect = || {
+            let config = second.ok_or(ClientError::Protocol)?;
+            Client::connect_to(&config).map_err(ClientError::from)
+        };
+        crate::client::cat(c, path, connect).map(ExitCode::from)
+    })
+}
+
+/// `wasmd ls PATH`: one entry a line, directories with a `/`.
+pub fn ls(opts: &ClientOpts, path: &str) -> ExitCode {
+    with_client(opts, |c| {
+        for (name, kind) in c.list(path)? {
+            let slash = if kind == wasmd_abi::scheme::kind::DIRECTORY { "/" } else { "" };
+            println!("{name}{slash}");
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// What `wasmd write` writes: the words of `data` joined by spaces, or
+/// stdin to its end when there are none or only `-`.
+fn write_data(data: &[String], stdin: impl Read) -> std::io::Result<Vec<u8>> {
+    match data {
+        [] => read_to_end(stdin),
+        [dash] if dash == "-" => read_to_end(stdin),
+        words => Ok(words.join(" ").into_bytes()),
+    }
+}
+
+fn read_to_end(mut input: impl Read) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    input.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// `wasmd write PATH [DATA]...`: one write of all the bytes.
+pub fn write_command(opts: &ClientOpts, path: &str, data: &[String]) -> ExitCode {
+    let bytes = match write_data(data, std::io::stdin().lock()) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            eprintln!("wasmd: cannot read the data from stdin: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    with_client(opts, |c| {
+        c.write_file(path, &bytes)?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Which part of a process's log `wasmd log` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogPart {
+    /// The whole `PID/log` file: stdout, then the separator and stderr.
+    All,
+    /// Only what the process wrote to stdout.
+    Stdout,
+    /// Only what the process wrote to stderr.
+    Stderr,
+}
+
+/// Splits the bytes of a `PID/log` file into stdout and stderr, at the
+/// first separator line the daemon puts before stderr
+/// ([`LOG_STDERR_SEPARATOR`], only there when stderr is not empty). The
+/// file has no other boundary: a guest whose stdout itself holds that
+/// line is split there.
+pub fn split_log(log: &[u8]) -> (&[u8], &[u8]) {
+    let sep = LOG_STDERR_SEPARATOR.as_bytes();
+    let at = log.windows(sep.len()).position(|w| w == sep);
+    match at {
+        Some(at) => (&log[..at], &log[at + sep.len()..]),
+        None => (log, &[]),
+    }
+}
+
+/// `wasmd log PID [--stdout|--stderr]`.
+pub fn log(opts: &ClientOpts, pid: u32, part: LogPart) -> ExitCode {
+    with_client(opts, |c| {
+        let log = c.read_all(&format!("/scheme/wasm/{pid}/log"))?;
+        let (stdout, stderr) = split_log(&log);
+        print_bytes(match part {
+            LogPart::All => &log,
+            LogPart::Stdout => stdout,
+            LogPart::Stderr => stderr,
+        })
+    })
+}
+
+/// An exit status as `PID/wait` gives it (its `Display`, one line).
+pub fn parse_exit_status(line: &str) -> Option<ExitStatus> {
+    let line = line.strip_suffix('\n').unwrap_or(line);
+    if let Some(code) = line.strip_prefix("exited(").and_then(|rest| rest.strip_suffix(')')) {
+        return code.parse().ok().map(ExitStatus::Exited);
+    }
+    if let Some(message) = line.strip_prefix("trap: ") {
+        return Some(ExitStatus::Trapped(message.to_string()));
+    }
+    match line {
+        "killed" => Some(ExitStatus::Killed),
+        "out of fuel" => Some(ExitStatus::OutOfFuel),
+        "memory limit" => Some(ExitStatus::MemoryLimit),
+        _ => None,
+    }
+}
+
+/// `wasmd wait PID`: reads `PID/wait` (the daemon answers when the
+/// process has exited), prints the status and exits with it as `wasmd
+/// run` does.
+pub fn wait(opts: &ClientOpts, pid: u32) -> ExitCode {
+    with_client(opts, |c| {
+        let text = String::from_utf8(c.read_all(&format!("/scheme/wasm/{pid}/wait"))?)
+            .map_err(|_| ClientError::Protocol)?;
+        let status = parse_exit_status(&text).ok_or(ClientError::Protocol)?;
+        print_bytes(text.as_bytes())?;
+        Ok(status_exit_code(&status))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_joins_words_or_reads_stdin() {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(write_data(&words(&["refuel", "1000"]), &b"unused"[..]).unwrap(), b"refuel 1000");
+        assert_eq!(write_data(&words(&["-"]), &b"from stdin"[..]).unwrap(), b"from stdin");
+        assert_eq!(write_data(&[], &b"piped"[..]).unwrap(), b"piped");
+        assert_eq!(write_data(&words(&["a", "-"]), &b"unused"[..]).unwrap(), b"a -");
+    }
+
+    #[test]
+    fn every_exit_status_reads_back_from_its_line() {
+        for status in [
+            ExitStatus::Exited(0),
+            ExitStatus::Exited(-256),
+            ExitStatus::Exited(7),
+            ExitStatus::Trapped("wasm `unreachable` instruction executed".into()),
+            ExitStatus::Killed,
+            ExitStatus::OutOfFuel,
+            ExitStatus::MemoryLimit,
+        ] {
+            assert_eq!(parse_exit_status(&format!("{status}\n")), Some(status));
+        }
+        assert_eq!(parse_exit_status("exited(x)"), None);
+        assert_eq!(parse_exit_status("asleep"), None);
+    }
+
+    #[test]
+    fn a_log_splits_at_the_first_separator() {
+        let log = format!("out\nmore{LOG_STDERR_SEPARATOR}err\n{LOG_STDERR_SEPARATOR}");
+        let (out, err) = split_log(log.as_bytes());
+        assert_eq!(out, b"out\nmore");
+        assert_eq!(err, format!("err\n{LOG_STDERR_SEPARATOR}").as_bytes());
+        assert_eq!(split_log(b"only out\n"), (&b"only out\n"[..], &b""[..]));
+    }
+}

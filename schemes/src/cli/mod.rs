@@ -1,0 +1,313 @@
+//! The `wasmd` command line: one clap definition ([`Cli`], its
+//! subcommands in [`Command`]) from which the help, the shell completions
+//! and the man pages are all generated, and [`dispatch`], which runs a
+//! parsed command and gives the process's exit code. `main.rs` only
+//! parses and dispatches.
+//!
+//! | module | what lives there |
+//! |---|---|
+//! | [`args`] | value parsers that refuse impossible values while parsing (`--slice-fuel 0`, `--mem-pages 70000`, a missing `--fs-root`, capability lists) |
+//! | [`run`] | `wasmd run`: [`RunArgs`], [`run_command`], the exit code of a guest's status |
+//! | [`daemon`] | `wasmd daemon`: [`DaemonArgs`], the settings the config file and flags give |
+//! | [`config`] | the daemon's TOML config file ([`DaemonConfig`]) |
+//! | [`commands`] | the client commands on the control tree (`ps`, `cat`, `write`, `wait`, …) |
+//! | [`docs`] | shell completions and man pages from the clap definition |
+//!
+//! Exit codes: 0 success; 1 a client that cannot reach the daemon or
+//! whose request the daemon refused, or a daemon that cannot serve; 2 a
+//! usage error (clap's) or a bad config file; 127 a module `wasmd run`
+//! cannot read, 126 one it cannot run; 141 the output's reader went away
+//! (`run`, `cat`); `wasmd run`, `wasmd wait` and `wasmd cat run/…`
+//! otherwise exit with the guest's status ([`run::status_exit_code`]).
+//!
+//! [`RunArgs`]: run::RunArgs
+//! [`run_command`]: run::run_command
+//! [`DaemonArgs`]: daemon::DaemonArgs
+//! [`DaemonConfig`]: config::DaemonConfig
+
+pub mod args;
+pub mod commands;
+pub mod config;
+pub mod daemon;
+pub mod docs;
+pub mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use commands::{ClientOpts, LogPart};
+use daemon::DaemonArgs;
+use run::RunArgs;
+
+/// What `wasmd --help` says after the commands: the environment, the
+/// config file and the exit codes.
+const AFTER_HELP: &str = "\
+Environment:
+  WASMD_LOG     The log on stderr: error, warn, info, debug, trace
+                or off (default: info for `wasmd daemon`, warn for
+                the other commands), e.g. WASMD_LOG=debug
+  WASMD_SOCKET  The control socket (Linux) when --socket is not
+                given.
+
+Files:
+  $XDG_CONFIG_HOME/wasmd/daemon.toml, else ~/.config/wasmd/daemon.toml
+  (on Redox /etc/wasmd/daemon.toml): the daemon's config file, read
+  when it exists; `wasmd daemon --config FILE` names another (see
+  `wasmd daemon --help`). The client commands take `socket` from it.
+
+Exit status:
+  0 success; 1 the daemon cannot be reached or refused the request;
+  2 a usage error or a bad config file. `run`, `wait` and `cat run/...`:
+  the guest's exit code (any non-zero code is a non-zero status: its low
+  8 bits, or 1 when those are 0); 134 for a trap; 137 when killed, out of
+  fuel or over its memory limit. `run`: 127 for a module file that cannot
+  be read, 126 for one that cannot run. `run`, `cat`: 141 when the output's
+  reader went away (the guest is killed).";
+
+/// wasmd runs WebAssembly modules as capability-secured processes.
+///
+/// On Redox it is a scheme daemon (`/scheme/wasm`); on Linux it runs
+/// guests directly with an embedded backend.
+#[derive(Parser, Debug)]
+#[command(name = "wasmd", version, about, long_about = None, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a guest module (and whatever it spawns) to completion.
+    ///
+    /// Streams the guests' stdout and stderr and exits with the module's
+    /// exit code. A trap exits with 134 and prints `trap: MESSAGE`; running
+    /// out of the fuel budget exits with 137 and `out of fuel`; exceeding
+    /// the memory limit exits with 137 and `memory limit`; being killed
+    /// exits with 137 and `killed`. A module file that cannot be read
+    /// exits with 127; one that is not a module that can run (not wasm,
+    /// truncated, unknown import) with 126; bad options with 2. Any other
+    /// guest exit code is its low 8 bits, or 1 when those are 0 (so every
+    /// failure is a failure). When wasmd's stdout is closed (`| head -1`)
+    /// every guest is killed and wasmd exits with 141, as for SIGPIPE.
+    ///
+    /// Capabilities (`--cap LIST`, comma-separated, repeatable; default
+    /// stdio,time,random,spawn,shm): stdio (write stdout/stderr), time
+    /// (clocks, sleep), random (OS random bytes), spawn (child processes),
+    /// proc (inspect/kill processes outside one's own tree), shm
+    /// (shared-memory regions), scheme (provide a scheme), all (everything).
+    Run(RunArgs),
+    /// Run the daemon: serve the control tree (on Linux, on a Unix socket)
+    /// and run the guests spawned through it.
+    ///
+    /// It logs to stderr at `info` (`WASMD_LOG` sets the level), starting
+    /// with where it listens.
+    #[command(after_long_help = daemon::CONFIG_HELP)]
+    Daemon(DaemonArgs),
+    /// Print the process table (`/scheme/wasm/ps`).
+    Ps {
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Print a process's status (`/scheme/wasm/PID/status`).
+    Status {
+        #[command(flatten)]
+        client: ClientOpts,
+        /// Process id.
+        pid: u32,
+    },
+    /// Kill a process (`kill` to `/scheme/wasm/PID/ctl`).
+    Kill {
+        #[command(flatten)]
+        client: ClientOpts,
+        /// Process id.
+        pid: u32,
+    },
+    /// Suspend a process until it is resumed (`suspend` to `PID/ctl`).
+    Suspend {
+        #[command(flatten)]
+        client: ClientOpts,
+        /// Process id.
+        pid: u32,
+    },
+    /// Resume a suspended process (`resume` to `PID/ctl`).
+    Resume {
+        #[command(flatten)]
+        client: ClientOpts,
+        /// Process id.
+        pid: u32,
+    },
+    /// Add FUEL to a process's fuel budget (`refuel FUEL` to `PID/ctl`); a
+    /// process without a budget gets one of FUEL from now.
+    Refuel {
+        #[command(flatten)]
+        client: ClientOpts,
+        /// Process id.
+        pid: u32,
+        /// Fuel units to add (about one per wasm instruction).
+        fuel: u64,
+    },
+    /// Print what a process wrote so far (`/scheme/wasm/PID/log`): its
+    /// stdout, then `--- stderr ---` and its stderr.
+    Log {
+        #[command(flatten)]
+        client: ClientOpts,
+        /// Only the process's stdout.
+        #[arg(long, conflicts_with = "stderr")]
+        stdout: bool,
+        /// Only the process's stderr.
+        #[arg(long)]
+        stderr: bool,
+        /// Process id.
+        pid: u32,
+    },
+    /// Wait until a process ends; print its status and exit with it.
+    ///
+    /// Reads `/scheme/wasm/PID/wait`, which blocks until the process has
+    /// exited, prints the status line (`exited(0)`, `killed`, `trap: …`)
+    /// and exits as `wasmd run` would: the guest's code, 134 for a trap,
+    /// 137 for killed, out of fuel or memory limit. A process that is not
+    /// there exits 1.
+    Wait {
+        #[command(flatten)]
+        client: ClientOpts,
+        /// Process id.
+        pid: u32,
+    },
+    /// Spawn a process from a spawn spec and print its pid
+    ///
+    /// SPEC is one line of words (a word in double quotes may hold spaces,
+    /// with \" and \\ inside): `[OPTION=VALUE]... MODULE [ARG]...`
+    ///
+    /// MODULE is the absolute path of a `.wasm` (or `.wat`) file; the words
+    /// after it are the guest's arguments. Options, before MODULE:
+    ///
+    ///   cap=CAPS                     capabilities, comma-separated: stdio, time,
+    ///                                random, spawn, proc, shm, scheme, or all
+    ///                                (default stdio,time,random,spawn,shm)
+    ///   fuel=N                       total fuel budget (default: unlimited)
+    ///   mem=PAGES                    most 64 KiB pages of memory (default 4096)
+    ///   handles=N                    most live handles (default 1024)
+    ///   region-bytes=N               most bytes of shared-memory regions held
+    ///                                (default 268435456)
+    ///   grant=SCHEME:PREFIX[=ro|rw]  a namespace grant for files and sockets
+    ///                                (repeatable; e.g. grant=file:/srv=ro,
+    ///                                grant=tcp:127.0.0.1:*, grant=ramfs:)
+    ///   name=NAME                    the name `ps` shows (default: file stem)
+    ///
+    /// Example: wasmd spawn cap=stdio,time fuel=5000000 /usr/share/wasmd/worker.wasm count 1000
+    #[command(verbatim_doc_comment)]
+    Spawn {
+        #[command(flatten)]
+        client: ClientOpts,
+        /// The spec, as one or more words.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        spec: Vec<String>,
+    },
+    /// Print a file of the tree, e.g. `/scheme/wasm/ps` or
+    /// `/scheme/wasm/run/ABS/PATH.wasm` (streams until the guest exits).
+    Cat {
+        #[command(flatten)]
+        client: ClientOpts,
+        /// Path under /scheme.
+        path: String,
+    },
+    /// List a directory of the tree.
+    Ls {
+        #[command(flatten)]
+        client: ClientOpts,
+        /// Path under /scheme.
+        path: String,
+    },
+    /// Write data to a file of the tree, with one write.
+    ///
+    /// The words of DATA are joined by spaces (`wasmd write
+    /// /scheme/wasm/3/ctl refuel 1000`); without DATA, or with `-`, the
+    /// data is read from stdin to its end (`wasmd write PATH < FILE`).
+    Write {
+        #[command(flatten)]
+        client: ClientOpts,
+        /// Path under /scheme.
+        path: String,
+        /// The data: words joined by spaces; none or `-`: stdin.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        data: Vec<String>,
+    },
+    /// Print a shell completion script for SHELL to stdout.
+    ///
+    /// E.g. `wasmd completions bash > /usr/share/bash-completion/completions/wasmd`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout.
+    Man {
+        /// Write `wasmd.1` and one page per subcommand into DIR instead.
+        #[arg(long, value_name = "DIR", hide = true)]
+        out: Option<PathBuf>,
+    },
+}
+
+impl Cli {
+    /// Parses the command line, exiting with clap's usage error (code 2)
+    /// for anything it refuses, including what needs several arguments at
+    /// once ([`RunArgs::check`]).
+    pub fn parse_checked() -> Cli {
+        let cli = Cli::parse();
+        if let Command::Run(args) = &cli.command {
+            if let Err(reason) = args.check() {
+                usage_error("run", reason).exit();
+            }
+        }
+        cli
+    }
+}
+
+/// A usage error of the subcommand `name`, as clap reports its own.
+fn usage_error(name: &str, reason: String) -> clap::Error {
+    let mut cli = Cli::command();
+    cli.build();
+    match cli.find_subcommand_mut(name) {
+        Some(sub) => sub.error(clap::error::ErrorKind::ArgumentConflict, reason),
+        None => cli.error(clap::error::ErrorKind::ArgumentConflict, reason),
+    }
+}
+
+/// Runs a parsed command; returns the process's exit code.
+pub fn dispatch(cli: Cli) -> ExitCode {
+    let log_level = if matches!(cli.command, Command::Daemon(_)) {
+        log::LevelFilter::Info
+    } else {
+        log::LevelFilter::Warn
+    };
+    crate::logger::init(log_level);
+    match cli.command {
+        Command::Run(args) => run::run_command(args),
+        Command::Daemon(args) => daemon::daemon_command(args),
+        Command::Ps { client } => commands::ps(&client),
+        Command::Status { client, pid } => commands::status(&client, pid),
+        Command::Kill { client, pid } => commands::control(&client, pid, "kill"),
+        Command::Suspend { client, pid } => commands::control(&client, pid, "suspend"),
+        Command::Resume { client, pid } => commands::control(&client, pid, "resume"),
+        Command::Refuel { client, pid, fuel } => commands::control(&client, pid, &format!("refuel {fuel}")),
+        Command::Log { client, stdout, stderr, pid } => {
+            let part = match (stdout, stderr) {
+                (true, _) => LogPart::Stdout,
+                (_, true) => LogPart::Stderr,
+                _ => LogPart::All,
+            };
+            commands::log(&client, pid, part)
+        }
+        Command::Wait { client, pid } => commands::wait(&client, pid),
+        Command::Spawn { client, spec } => commands::spawn(&client, &spec.join(" ")),
+        Command::Cat { client, path } => commands::cat_command(&client, &path),
+        Command::Ls { client, path } => commands::ls(&client, &path),
+        Command::Write { client, path, data } => commands::write_command(&client, &path, &data),
+        Command::Completions { shell } => docs::print_completions(shell),
+        Command::Man { out: None } => docs::print_man_page(),
+        Command::Man { out: Some(dir) } => docs::write_man_pages(&dir),
+    }
+}
