@@ -292,5 +292,5 @@ fn the_default_config_file_is_found_by_the_daemon_and_the_clients() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).starts_with("ps\nspawn\n"), "{}", stdout(&out));
+    assert!(stdout(&out).starts_with("ps\nps.json\nstats\nspawn\n"), "{}", stdout(&out));
 }

@@ -31,6 +31,7 @@ mod admission;
 mod caller;
 mod context;
 mod continuation;
+mod counters;
 mod dispatch;
 mod error;
 mod file;
@@ -62,6 +63,7 @@ pub mod worker;
 /// A process id (never 0).
 pub type Pid = u32;
 
+pub use counters::Activity;
 pub use error::{ControlError, SpawnError};
 pub use guest_buf::GuestBuf;
 pub use hostcalls::BYTES_PER_FUEL;

@@ -17,6 +17,7 @@ use std::time::Instant;
 use wasmd_abi::{Caps, ExitStatus, Rights, RunState};
 use wasmi::{Func, Memory, ResumableCallHostTrap, ResumableCallOutOfFuel, Store};
 
+use crate::counters::{Activity, Counters};
 use crate::futex::{FutexKey, FutexTable, WaitSpin};
 use crate::guest_buf::GuestBuf;
 use crate::guest_scheme::SchemeTable;
@@ -157,6 +158,16 @@ pub struct ProcessState {
     pub regions: Arc<Mutex<RegionHoldings>>,
     /// Namespace grants for fs and socket hostcalls.
     pub namespace: Arc<[crate::namespace::Grant]>,
+    /// What it has done (see [`crate::counters`]).
+    pub counters: Counters,
+}
+
+impl ProcessState {
+    /// Counts a hostcall.
+    #[inline]
+    pub fn count_hostcall(&self) {
+        self.counters.hostcall();
+    }
 }
 
 /// How a ready process continues.
@@ -314,9 +325,24 @@ pub struct Process {
     pub owner: crate::owner::Owner,
     /// Its tree: the pid of the process the embedder spawned it under.
     pub tree: Pid,
+    /// What it has done, as of its last accounting (see
+    /// [`Process::activity`]).
+    pub activity: Activity,
 }
 
 impl Process {
+    /// What it has done: live from its store when it is not running,
+    /// else as of its last accounting (at most one syscall or slice old).
+    pub fn activity(&self) -> Activity {
+        let mut activity = self.activity;
+        if let Some(store) = &self.store {
+            let state = store.data();
+            state.counters.publish(&mut activity);
+            activity.handles = state.handles.len();
+        }
+        activity
+    }
+
     /// Memory pages now (or at exit).
     pub fn memory_pages(&self) -> u32 {
         self.store.as_deref().map_or(self.exit_pages, pages)

@@ -52,6 +52,8 @@ pub(crate) struct Turn {
     given: u64,
     /// Fuel in the store not yet counted in the process's `fuel_used`.
     unaccounted: u64,
+    /// Since when its CPU time is not yet counted.
+    since: Instant,
 }
 
 /// How a turn's syscalls reach the manager: directly on the embedder's
@@ -139,6 +141,14 @@ fn account(proc: &mut Process, turn: &mut Turn) {
     let left = turn.store.as_ref().and_then(|s| s.get_fuel().ok()).unwrap_or(0);
     proc.fuel_used += turn.unaccounted.saturating_sub(left);
     turn.unaccounted = left;
+    if let Some(store) = &turn.store {
+        let state = store.data();
+        state.counters.publish(&mut proc.activity);
+        proc.activity.handles = state.handles.len();
+    }
+    let now = Instant::now();
+    proc.activity.cpu_ns += now.duration_since(turn.since).as_nanos() as u64;
+    turn.since = now;
 }
 
 impl ProcessManager {
@@ -282,7 +292,14 @@ impl ProcessManager {
             self.close_turn(pid, TurnEnd::Exit(status));
             return None;
         }
-        Some(Turn { pid, store: proc.store.take(), resume: Some(resume), given, unaccounted: given })
+        Some(Turn {
+            pid,
+            store: proc.store.take(),
+            resume: Some(resume),
+            given,
+            unaccounted: given,
+            since: Instant::now(),
+        })
     }
 
     /// A syscall of a running turn, handled for its caller (whose record

@@ -86,13 +86,72 @@ fn print_bytes(bytes: &[u8]) -> Result<ExitCode, ClientError> {
 }
 
 /// `wasmd ps`.
-pub fn ps(opts: &ClientOpts) -> ExitCode {
-    with_client(opts, |c| print_bytes(&c.read_all("/scheme/wasm/ps")?))
+pub fn ps(opts: &ClientOpts, filter: &PsFilter, json: bool) -> ExitCode {
+    with_client(opts, |c| {
+        if !json && filter.is_empty() {
+            return print_bytes(&c.read_all("/scheme/wasm/ps")?);
+        }
+        let all: Vec<serde_json::Value> = serde_json::from_slice(&c.read_all("/scheme/wasm/ps.json")?)
+            .map_err(|_| ClientError::Protocol)?;
+        let kept: Vec<serde_json::Value> = all.into_iter().filter(|p| filter.keeps(p)).collect();
+        if json {
+            let mut text = serde_json::to_vec(&kept).map_err(|_| ClientError::Protocol)?;
+            text.push(b'\n');
+            return print_bytes(&text);
+        }
+        // The table's own lines, for the pids kept.
+        let pids: Vec<String> =
+            kept.iter().filter_map(|p| p["pid"].as_u64()).map(|p| p.to_string()).collect();
+        let table = String::from_utf8_lossy(&c.read_all("/scheme/wasm/ps")?).into_owned();
+        let mut out = String::new();
+        for (i, line) in table.lines().enumerate() {
+            let pid = line.split_whitespace().next().unwrap_or("");
+            if i == 0 || pids.iter().any(|p| p == pid) {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        print_bytes(out.as_bytes())
+    })
 }
 
-/// `wasmd status PID`.
-pub fn status(opts: &ClientOpts, pid: u32) -> ExitCode {
-    with_client(opts, |c| print_bytes(&c.read_all(&format!("/scheme/wasm/{pid}/status"))?))
+/// Which processes `wasmd ps` shows.
+#[derive(Args, Debug, Default)]
+pub struct PsFilter {
+    /// Only processes that have not exited.
+    #[arg(long, conflicts_with = "exited")]
+    live: bool,
+    /// Only processes that have exited (kept for inspection).
+    #[arg(long)]
+    exited: bool,
+    /// Only processes with this name.
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+}
+
+impl PsFilter {
+    fn is_empty(&self) -> bool {
+        !self.live && !self.exited && self.name.is_none()
+    }
+
+    /// True when the process (a `ps.json` object) passes.
+    fn keeps(&self, process: &serde_json::Value) -> bool {
+        let exited = process["state"] == "exited";
+        (!self.live || !exited)
+            && (!self.exited || exited)
+            && self.name.as_deref().is_none_or(|n| process["name"] == n)
+    }
+}
+
+/// `wasmd status PID [--json]`.
+pub fn status(opts: &ClientOpts, pid: u32, json: bool) -> ExitCode {
+    let file = if json { "status.json" } else { "status" };
+    with_client(opts, |c| print_bytes(&c.read_all(&format!("/scheme/wasm/{pid}/{file}"))?))
+}
+
+/// `wasmd stats`.
+pub fn stats(opts: &ClientOpts) -> ExitCode {
+    with_client(opts, |c| print_bytes(&c.read_all("/scheme/wasm/stats")?))
 }
 
 /// `wasmd kill|suspend|resume|refuel`: writes `command` to `PID/ctl`.

@@ -107,17 +107,39 @@ pub enum Command {
     /// with where it listens.
     #[command(after_long_help = daemon::CONFIG_HELP)]
     Daemon(DaemonArgs),
-    /// Print the process table (`/scheme/wasm/ps`).
+    /// Print the process table (`/scheme/wasm/ps`), or some of it.
+    ///
+    /// Columns: PID, PPID, UID, STATE, MODULE (its name), HASH (of the
+    /// module), PAGES (of memory), FUEL (used), CPU_MS (time running),
+    /// CALLS (hostcalls), STATUS (how it ended). With `--json`, an array of
+    /// objects (`/scheme/wasm/ps.json`; the fields are in the README).
     Ps {
         #[command(flatten)]
         client: ClientOpts,
+        #[command(flatten)]
+        filter: commands::PsFilter,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
     },
-    /// Print a process's status (`/scheme/wasm/PID/status`).
+    /// Print a process's status (`/scheme/wasm/PID/status`): ids, state,
+    /// module, memory, fuel, CPU time, hostcalls, bytes in and out,
+    /// handles, region bytes, capabilities, limits, how it ended.
     Status {
         #[command(flatten)]
         client: ClientOpts,
+        /// Print JSON (`PID/status.json`) instead of `key: value` lines.
+        #[arg(long)]
+        json: bool,
         /// Process id.
         pid: u32,
+    },
+    /// Print the daemon's counters (`/scheme/wasm/stats`): processes live,
+    /// kept and queued, scheduler threads and their turns, regions, open
+    /// files, pending requests.
+    Stats {
+        #[command(flatten)]
+        client: ClientOpts,
     },
     /// Kill a process (`kill` to `/scheme/wasm/PID/ctl`).
     Kill {
@@ -287,8 +309,9 @@ pub fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run(args) => run::run_command(args),
         Command::Daemon(args) => daemon::daemon_command(args),
-        Command::Ps { client } => commands::ps(&client),
-        Command::Status { client, pid } => commands::status(&client, pid),
+        Command::Ps { client, filter, json } => commands::ps(&client, &filter, json),
+        Command::Status { client, json, pid } => commands::status(&client, pid, json),
+        Command::Stats { client } => commands::stats(&client),
         Command::Kill { client, pid } => commands::control(&client, pid, "kill"),
         Command::Suspend { client, pid } => commands::control(&client, pid, "suspend"),
         Command::Resume { client, pid } => commands::control(&client, pid, "resume"),

@@ -13,13 +13,16 @@
 //!
 //! | path | type | kind | behaviour |
 //! |---|---|---|---|
-//! | `` (root) | `nodes::dirs::Root` | dir | `ps`, `spawn`, `run`, `shm`, `chan`, `scheme`, one dir per live pid |
+//! | `` (root) | `nodes::dirs::Root` | dir | `ps`, `ps.json`, `stats`, `spawn`, `run`, `shm`, `chan`, `scheme`, one dir per live pid |
 //! | `ps` | `nodes::Snapshot` | file | one line per process (snapshot at open) |
+//! | `ps.json` | `nodes::Snapshot` | file | every process as JSON ([`report`]) |
+//! | `stats` | `nodes::Snapshot` | file | the daemon's counters, `key: value` lines ([`report::stats`]) |
 //! | `spawn` | `nodes::SpawnFile` | file | write a spawn spec ([`spec`]), then read the new pid |
 //! | `run/` | `nodes::dirs::RunDir` | dir | empty |
 //! | `run/ABS/PATH.wasm` | `nodes::RunFile` | stream | opening spawns the module; reads stream its stdout until it exits, then EOF; `fpath` is `PID/stdout` once spawned; closing it before the process ended kills it |
-//! | `PID/` | `nodes::dirs::PidDir` | dir | `status`, `log`, `stdout`, `stderr`, `wait`, `ctl` |
+//! | `PID/` | `nodes::dirs::PidDir` | dir | `status`, `status.json`, `log`, `stdout`, `stderr`, `wait`, `ctl` |
 //! | `PID/status` | `nodes::Snapshot` | file | `key: value` lines (snapshot at open) |
+//! | `PID/status.json` | `nodes::Snapshot` | file | the process as JSON ([`report`]) |
 //! | `PID/log` | `nodes::Snapshot` | file | stdout so far, then stderr (snapshot at open) |
 //! | `PID/stdout`, `PID/stderr` | `nodes::OutputStream` | stream | the output from the start of what the log holds, until the process exits, then EOF |
 //! | `PID/wait` | `nodes::WaitFile` | stream | a read blocks until the process exits, then gives its status |
@@ -55,6 +58,7 @@ mod nodes;
 mod pending;
 pub mod policy;
 pub mod render;
+pub mod report;
 mod requests;
 mod resolve;
 pub mod shared_memory;

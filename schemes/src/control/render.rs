@@ -1,4 +1,5 @@
-//! Text the control tree serves: `ps`, `<pid>/status`, `<pid>/log`.
+//! Text the control tree serves: `ps`, `<pid>/status`, `<pid>/log` (the
+//! JSON reports and `stats` are in [`super::report`]).
 
 use std::fmt::Write;
 
@@ -26,7 +27,7 @@ pub fn printable(text: &str) -> String {
     out
 }
 
-fn state_name(info: &ProcessInfo) -> &'static str {
+pub(crate) fn state_name(info: &ProcessInfo) -> &'static str {
     match info.state {
         wasmd_abi::RunState::Ready => "ready",
         wasmd_abi::RunState::Running => "running",
@@ -39,16 +40,17 @@ fn state_name(info: &ProcessInfo) -> &'static str {
 /// The `ps` table: one line per process after a header.
 pub fn ps(pm: &ProcessManager) -> Vec<u8> {
     let mut out = format!(
-        "{:>6} {:>6} {:>6} {:<9} {:<20} {:<16} {:>6} {:>14}  {}\n",
-        "PID", "PPID", "UID", "STATE", "MODULE", "HASH", "PAGES", "FUEL", "STATUS"
+        "{:>6} {:>6} {:>6} {:<9} {:<20} {:<16} {:>6} {:>14} {:>9} {:>10}  {}\n",
+        "PID", "PPID", "UID", "STATE", "MODULE", "HASH", "PAGES", "FUEL", "CPU_MS", "CALLS", "STATUS"
     );
     for pid in pm.pids() {
         let Some(info) = pm.info(pid) else { continue };
         let uid = pm.process(pid).map_or(0, |p| p.owner.uid);
+        let activity = pm.process(pid).map(wasmhost::Process::activity).unwrap_or_default();
         let status = info.status.as_ref().map_or_else(|| "-".to_string(), |s| printable(&s.to_string()));
         let _ = writeln!(
             out,
-            "{:>6} {:>6} {:>6} {:<9} {:<20} {:<16} {:>6} {:>14}  {}",
+            "{:>6} {:>6} {:>6} {:<9} {:<20} {:<16} {:>6} {:>14} {:>9} {:>10}  {}",
             info.pid,
             info.parent,
             uid,
@@ -57,6 +59,8 @@ pub fn ps(pm: &ProcessManager) -> Vec<u8> {
             hex(&info.module_hash),
             info.memory_pages,
             info.fuel_used,
+            activity.cpu_ns / 1_000_000,
+            activity.hostcalls,
             status
         );
     }
@@ -82,6 +86,15 @@ pub fn status(pm: &ProcessManager, pid: Pid) -> Option<Vec<u8>> {
         None => writeln!(out, "fuel_limit: none"),
     }
     .ok();
+    if let Some(p) = pm.process(pid) {
+        let a = p.activity();
+        let _ = writeln!(out, "cpu_ns: {}", a.cpu_ns);
+        let _ = writeln!(out, "hostcalls: {}", a.hostcalls);
+        let _ = writeln!(out, "bytes_in: {}", a.bytes_in);
+        let _ = writeln!(out, "bytes_out: {}", a.bytes_out);
+        let _ = writeln!(out, "handles: {}", a.handles);
+        let _ = writeln!(out, "region_bytes: {}", p.regions.lock().map_or(0, |r| r.bytes));
+    }
     let _ = writeln!(out, "caps: {}", info.caps);
     if let Some(s) = &info.status {
         let _ = writeln!(out, "status: {}", printable(&s.to_string()));

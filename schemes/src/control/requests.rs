@@ -19,13 +19,28 @@ impl Daemon {
     pub fn open(&mut self, path: &str, open_flags: u32, caller: Caller) -> Result<u64, Errno> {
         let path = path.trim_matches('/');
         let id = self.next_id;
-        let file = match path.strip_prefix("error/") {
-            Some(of) => Box::new(self.reason_file(of, caller)?),
-            None => resolve::resolve(&mut self.context(id, caller), path, open_flags)?,
+        let file = match (path, path.strip_prefix("error/")) {
+            (_, Some(of)) => Box::new(self.reason_file(of, caller)?),
+            ("stats", None) => Box::new(self.stats_file()),
+            (_, None) => resolve::resolve(&mut self.context(id, caller), path, open_flags)?,
         };
         self.next_id += 1;
         self.files.insert(id, OpenFile { file, path: path.to_string(), caller, failed: None });
         Ok(id)
+    }
+
+    /// `stats`: the daemon's counters.
+    fn stats_file(&self) -> Snapshot {
+        let kernel = self.kernel.stats();
+        let daemon = super::report::DaemonStats {
+            open_files: self.files.len(),
+            pending_requests: self.pending.len(),
+            turns: kernel.turns,
+            steals: kernel.steals,
+        };
+        Snapshot::text(
+            String::from_utf8_lossy(&super::report::stats(&self.kernel.lock(), &daemon)).into_owned(),
+        )
     }
 
     /// `error/ID`: why the last request on the open file `ID` failed, one

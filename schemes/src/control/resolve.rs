@@ -19,7 +19,7 @@ use super::nodes::{dirs, CtlFile, OutputStream, RunFile, Snapshot, SpawnFile, Wa
 use super::shared_memory::{ChanFile, ShmFile};
 
 /// The files of a process's directory.
-const PID_FILES: [&str; 6] = ["status", "log", "stdout", "stderr", "wait", "ctl"];
+const PID_FILES: [&str; 7] = ["status", "status.json", "log", "stdout", "stderr", "wait", "ctl"];
 
 /// Opens the file `path` names, for the file id and caller of `cx`.
 pub(crate) fn resolve(
@@ -60,6 +60,7 @@ fn tree_file(
     Ok(match (first, rest) {
         ("", "") => Box::new(dirs::Root),
         ("ps", "") => Box::new(Snapshot::ps(cx)),
+        ("ps.json", "") => Box::new(Snapshot::ps_json(cx)),
         ("spawn", "") => Box::new(SpawnFile::new()),
         ("run", "") => Box::new(dirs::RunDir),
         ("shm", "") => Box::new(dirs::ShmDir),
@@ -78,6 +79,7 @@ fn tree_file(
             match file {
                 "" => Box::new(dirs::PidDir),
                 "status" => Box::new(Snapshot::status(cx, pid)?),
+                "status.json" => Box::new(Snapshot::status_json(cx, pid)?),
                 "log" => Box::new(Snapshot::log(cx, pid)?),
                 "stdout" => Box::new(OutputStream::new(pid, Which::Stdout)),
                 "stderr" => Box::new(OutputStream::new(pid, Which::Stderr)),
@@ -93,7 +95,7 @@ fn tree_file(
 pub(crate) fn exists(kernel: &wasmhost::Kernel, path: &str) -> bool {
     let (first, rest) = path.split_once('/').unwrap_or((path, ""));
     match (first, rest) {
-        ("ps" | "spawn" | "run" | "shm" | "chan" | "scheme", _) => true,
+        ("ps" | "ps.json" | "stats" | "spawn" | "run" | "shm" | "chan" | "scheme", _) => true,
         (pid, file) => pid.parse::<Pid>().ok().is_some_and(|pid| {
             kernel.lock().process(pid).is_some() && (file.is_empty() || PID_FILES.contains(&file))
         }),

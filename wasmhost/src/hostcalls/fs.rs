@@ -118,60 +118,76 @@ fn close(caller: &mut Ctx<'_>, handle: i32) -> CallResult {
 pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     let m = hostcall::MODULE;
     linker.func_wrap(m, "fs_open", |mut c: Ctx<'_>, ptr: i32, len: i32, flags: i32| -> Ret {
+        c.data().count_hostcall();
         let req = open(&mut c, ptr, len, flags);
         io(&mut c, req)
     })?;
     linker.func_wrap(m, "fs_read", |mut c: Ctx<'_>, h: i32, buf: i32, len: i32| -> Ret {
+        c.data().count_hostcall();
         let req = read_buf(&mut c, buf, len).map(|buf| IoRequest::Read { handle: h as u32, buf });
         io(&mut c, req)
     })?;
     linker.func_wrap(m, "fs_write", |mut c: Ctx<'_>, h: i32, ptr: i32, len: i32| -> Ret {
+        c.data().count_hostcall();
         let req = guest_bytes(&mut c, ptr, len).map(|data| IoRequest::Write { handle: h as u32, data });
         io(&mut c, req)
     })?;
     linker.func_wrap(m, "fs_seek", |mut c: Ctx<'_>, h: i32, offset: i64, whence: i32| -> Ret {
+        c.data().count_hostcall();
         match seek(&mut c, h, offset, whence) {
             Ok(Ok(pos)) => Ok(pos),
             Ok(Err(req)) => io(&mut c, Ok(req)),
             Err(e) => Ok(super::err(e)),
         }
     })?;
-    linker.func_wrap(m, "fs_close", |mut c: Ctx<'_>, h: i32| -> i64 { ret(close(&mut c, h)) })?;
+    linker.func_wrap(m, "fs_close", |mut c: Ctx<'_>, h: i32| -> i64 {
+        c.data().count_hostcall();
+        ret(close(&mut c, h))
+    })?;
     linker.func_wrap(m, "fs_fstat", |mut c: Ctx<'_>, h: i32, buf: i32, cap: i32| -> Ret {
+        c.data().count_hostcall();
         let req =
             GuestBuf::decode(memory_len(&c), buf, cap).map(|buf| IoRequest::Fstat { handle: h as u32, buf });
         io(&mut c, req)
     })?;
     linker.func_wrap(m, "fs_getdents", |mut c: Ctx<'_>, h: i32, buf: i32, cap: i32| -> Ret {
+        c.data().count_hostcall();
         let req = GuestBuf::decode(memory_len(&c), buf, cap)
             .map(|buf| IoRequest::Getdents { handle: h as u32, buf });
         io(&mut c, req)
     })?;
     linker.func_wrap(m, "fs_unlink", |mut c: Ctx<'_>, ptr: i32, len: i32| -> Ret {
+        c.data().count_hostcall();
         let req = granted_path(&mut c, ptr, len, true).map(|path| IoRequest::Unlink { path });
         io(&mut c, req)
     })?;
     linker.func_wrap(m, "fs_mkdir", |mut c: Ctx<'_>, ptr: i32, len: i32| -> Ret {
+        c.data().count_hostcall();
         let req = granted_path(&mut c, ptr, len, true).map(|path| IoRequest::Mkdir { path });
         io(&mut c, req)
     })?;
     linker.func_wrap(m, "net_connect", |mut c: Ctx<'_>, ptr: i32, len: i32| -> Ret {
+        c.data().count_hostcall();
         let req = net_path(&mut c, ptr, len, false).map(|path| IoRequest::Connect { path });
         io(&mut c, req)
     })?;
     linker.func_wrap(m, "net_listen", |mut c: Ctx<'_>, ptr: i32, len: i32| -> Ret {
+        c.data().count_hostcall();
         let req = net_path(&mut c, ptr, len, true).map(|path| IoRequest::Listen { path });
         io(&mut c, req)
     })?;
     linker.func_wrap(m, "net_accept", |mut c: Ctx<'_>, h: i32| -> Ret {
+        c.data().count_hostcall();
         let req = has_room(c.data()).map(|()| IoRequest::Accept { handle: h as u32 });
         io(&mut c, req)
     })?;
     linker.func_wrap(m, "net_send", |mut c: Ctx<'_>, h: i32, ptr: i32, len: i32| -> Ret {
+        c.data().count_hostcall();
         let req = guest_bytes(&mut c, ptr, len).map(|data| IoRequest::Send { handle: h as u32, data });
         io(&mut c, req)
     })?;
     linker.func_wrap(m, "net_recv", |mut c: Ctx<'_>, h: i32, buf: i32, len: i32| -> Ret {
+        c.data().count_hostcall();
         let req = read_buf(&mut c, buf, len).map(|buf| IoRequest::Recv { handle: h as u32, buf });
         io(&mut c, req)
     })?;

@@ -29,6 +29,7 @@ fn write(caller: &mut Ctx<'_>, stream: i32, ptr: i32, len: i32) -> CallResult {
     ring.push(bytes);
     drop(log);
     state.env.output.output(state.pid, stream, bytes);
+    state.counters.wrote(bytes.len() as u64);
     Ok(bytes.len() as i64)
 }
 
@@ -136,42 +137,62 @@ fn process_info(caller: &Ctx<'_>, pid: i32, buf: i32, cap: i32) -> Result<Syscal
 pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     let m = hostcall::MODULE;
     linker.func_wrap(m, "exit", |mut c: Ctx<'_>, code: i32| -> Ret {
+        c.data().count_hostcall();
         kernel(&mut c, Ok(Syscall::Exit(code)))
     })?;
     linker.func_wrap(m, "write", |mut c: Ctx<'_>, stream: i32, ptr: i32, len: i32| -> i64 {
+        c.data().count_hostcall();
         let written = write(&mut c, stream, ptr, len);
         ret(charge_copy(&mut c, written))
     })?;
-    linker
-        .func_wrap(m, "args", |mut c: Ctx<'_>, buf: i32, cap: i32| -> i64 { ret(args(&mut c, buf, cap)) })?;
-    linker.func_wrap(m, "clock", |c: Ctx<'_>, id: i32| -> i64 { ret(clock(&c, id)) })?;
+    linker.func_wrap(m, "args", |mut c: Ctx<'_>, buf: i32, cap: i32| -> i64 {
+        c.data().count_hostcall();
+        ret(args(&mut c, buf, cap))
+    })?;
+    linker.func_wrap(m, "clock", |c: Ctx<'_>, id: i32| -> i64 {
+        c.data().count_hostcall();
+        ret(clock(&c, id))
+    })?;
     linker.func_wrap(m, "sleep", |mut c: Ctx<'_>, nanos: i64| -> Ret {
+        c.data().count_hostcall();
         let call = sleep(&c, nanos);
         kernel(&mut c, call)
     })?;
-    linker.func_wrap(m, "yield", |mut c: Ctx<'_>| -> Ret { kernel(&mut c, Ok(Syscall::Yield)) })?;
+    linker.func_wrap(m, "yield", |mut c: Ctx<'_>| -> Ret {
+        c.data().count_hostcall();
+        kernel(&mut c, Ok(Syscall::Yield))
+    })?;
     linker.func_wrap(m, "random", |mut c: Ctx<'_>, ptr: i32, len: i32| -> i64 {
+        c.data().count_hostcall();
         let filled = random(&mut c, ptr, len);
         ret(charge_copy(&mut c, filled))
     })?;
     linker.func_wrap(m, "spawn", |mut c: Ctx<'_>, ptr: i32, len: i32| -> Ret {
+        c.data().count_hostcall();
         let call = spawn(&mut c, ptr, len);
         kernel(&mut c, call)
     })?;
     linker.func_wrap(m, "wait", |mut c: Ctx<'_>, pid: i32, buf: i32, cap: i32| -> Ret {
+        c.data().count_hostcall();
         let call = wait(&c, pid, buf, cap);
         kernel(&mut c, call)
     })?;
     linker.func_wrap(m, "kill", |mut c: Ctx<'_>, pid: i32| -> Ret {
+        c.data().count_hostcall();
         let call = if pid <= 0 { Err(Errno::NoSuchProcess) } else { Ok(Syscall::Kill(pid as Pid)) };
         kernel(&mut c, call)
     })?;
-    linker.func_wrap(m, "getpid", |c: Ctx<'_>| -> i64 { i64::from(c.data().pid) })?;
+    linker.func_wrap(m, "getpid", |c: Ctx<'_>| -> i64 {
+        c.data().count_hostcall();
+        i64::from(c.data().pid)
+    })?;
     linker.func_wrap(m, "process_info", |mut c: Ctx<'_>, pid: i32, buf: i32, cap: i32| -> Ret {
+        c.data().count_hostcall();
         let call = process_info(&c, pid, buf, cap);
         kernel(&mut c, call)
     })?;
     linker.func_wrap(m, "cap_check", |c: Ctx<'_>, caps: i64| -> i64 {
+        c.data().count_hostcall();
         ret(require(&c, Caps(caps as u64)).map(|_| 0))
     })?;
     Ok(())

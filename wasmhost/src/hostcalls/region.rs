@@ -196,7 +196,7 @@ fn notify(caller: &Ctx<'_>, handle: i32, offset: i64, count: i32) -> CallResult 
 /// Registers a region hostcall whose body only needs `&ProcessState`.
 macro_rules! state_call {
     ($linker:ident, $name:literal, |$s:ident $(, $arg:ident : $ty:ty)*| $body:expr) => {
-        $linker.func_wrap(hostcall::MODULE, $name, |c: Ctx<'_>, $($arg: $ty),*| -> i64 {
+        $linker.func_wrap(hostcall::MODULE, $name, |c: Ctx<'_>, $($arg: $ty),*| -> i64 { c.data().count_hostcall();
             let $s = c.data();
             ret((|| -> CallResult { $body })())
         })?;
@@ -206,16 +206,25 @@ macro_rules! state_call {
 pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     let m = hostcall::MODULE;
     linker.func_wrap(m, "region_alloc", |mut c: Ctx<'_>, size: i64| -> Ret {
+        c.data().count_hostcall();
         let call = alloc(&c, size);
         kernel(&mut c, call)
     })?;
     linker.func_wrap(m, "region_share", |mut c: Ctx<'_>, handle: i32, pid: i32, rights: i32| -> Ret {
+        c.data().count_hostcall();
         let call = share(&c, handle, pid, rights);
         kernel(&mut c, call)
     })?;
-    linker.func_wrap(m, "region_attach", |mut c: Ctx<'_>, id: i64| -> i64 { ret(attach(&mut c, id)) })?;
-    linker.func_wrap(m, "region_detach", |mut c: Ctx<'_>, h: i32| -> i64 { ret(detach(&mut c, h)) })?;
+    linker.func_wrap(m, "region_attach", |mut c: Ctx<'_>, id: i64| -> i64 {
+        c.data().count_hostcall();
+        ret(attach(&mut c, id))
+    })?;
+    linker.func_wrap(m, "region_detach", |mut c: Ctx<'_>, h: i32| -> i64 {
+        c.data().count_hostcall();
+        ret(detach(&mut c, h))
+    })?;
     linker.func_wrap(m, "region_read", |mut c: Ctx<'_>, h: i32, off: i64, ptr: i32, len: i32| -> i64 {
+        c.data().count_hostcall();
         let copied = read(&mut c, h, off, ptr, len);
         ret(charge_copy(&mut c, copied))
     })?;
@@ -231,11 +240,13 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
          ptr_b: i32,
          len_b: i32|
          -> i64 {
+            c.data().count_hostcall();
             let copied = read2(&mut c, h, (off_a, ptr_a, len_a), (off_b, ptr_b, len_b));
             ret(charge_copy(&mut c, copied))
         },
     )?;
     linker.func_wrap(m, "region_write", |mut c: Ctx<'_>, h: i32, off: i64, ptr: i32, len: i32| -> i64 {
+        c.data().count_hostcall();
         let copied = write(&mut c, h, off, ptr, len);
         ret(charge_copy(&mut c, copied))
     })?;
@@ -243,6 +254,7 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
         m,
         "region_write2",
         |mut c: Ctx<'_>, h: i32, off: i64, head: i32, head_len: i32, body: i32, body_len: i32| -> i64 {
+            c.data().count_hostcall();
             let copied = write2(&mut c, h, off, (head, head_len), (body, body_len));
             ret(charge_copy(&mut c, copied))
         },
@@ -269,6 +281,7 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
         Ok(0)
     });
     linker.func_wrap(m, "region_load64", |mut c: Ctx<'_>, h: i32, off: i64, out: i32| -> i64 {
+        c.data().count_hostcall();
         ret((|| {
             let (mem, s) = memory_and_state(&mut c)?;
             let v = region(s, h, Rights::READ)?.atomic_u64(off as u64)?.load(SeqCst);
@@ -279,6 +292,7 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
         m,
         "region_fetch_add64",
         |mut c: Ctx<'_>, h: i32, off: i64, v: i64, out: i32| -> i64 {
+            c.data().count_hostcall();
             ret((|| {
                 let (mem, s) = memory_and_state(&mut c)?;
                 guest_range(mem.len(), out, 8)?;
@@ -291,6 +305,7 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
         m,
         "region_cas64",
         |mut c: Ctx<'_>, h: i32, off: i64, exp: i64, new: i64, out: i32| -> i64 {
+            c.data().count_hostcall();
             ret((|| {
                 let (mem, s) = memory_and_state(&mut c)?;
                 guest_range(mem.len(), out, 8)?;
@@ -305,6 +320,7 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
         m,
         "region_wait",
         |mut c: Ctx<'_>, h: i32, off: i64, expected: i32, timeout: i64| -> Ret {
+            c.data().count_hostcall();
             match wait(&c, h, off, expected, timeout) {
                 Ok(None) => Ok(0),
                 Ok(Some(call)) => kernel(&mut c, Ok(call)),
@@ -313,6 +329,7 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
         },
     )?;
     linker.func_wrap(m, "region_notify", |c: Ctx<'_>, h: i32, off: i64, count: i32| -> i64 {
+        c.data().count_hostcall();
         ret(notify(&c, h, off, count))
     })?;
     Ok(())

@@ -68,9 +68,11 @@ fn unregister(caller: &mut Ctx<'_>, handle: i32) -> CallResult {
 pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     let m = hostcall::MODULE;
     linker.func_wrap(m, "scheme_register", |mut c: Ctx<'_>, ptr: i32, len: i32| -> i64 {
+        c.data().count_hostcall();
         ret(register(&mut c, ptr, len))
     })?;
     linker.func_wrap(m, "scheme_next", |mut c: Ctx<'_>, h: i32, buf: i32, cap: i32| -> Ret {
+        c.data().count_hostcall();
         match next(&mut c, h, buf, cap) {
             Ok(Ok(len)) => Ok(len),
             Ok(Err(wait)) => kernel(&mut c, Ok(wait)),
@@ -78,9 +80,12 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
         }
     })?;
     linker.func_wrap(m, "scheme_reply", |mut c: Ctx<'_>, h: i32, ptr: i32, len: i32| -> i64 {
+        c.data().count_hostcall();
         ret(reply(&mut c, h, ptr, len))
     })?;
-    linker
-        .func_wrap(m, "scheme_unregister", |mut c: Ctx<'_>, h: i32| -> i64 { ret(unregister(&mut c, h)) })?;
+    linker.func_wrap(m, "scheme_unregister", |mut c: Ctx<'_>, h: i32| -> i64 {
+        c.data().count_hostcall();
+        ret(unregister(&mut c, h))
+    })?;
     Ok(())
 }

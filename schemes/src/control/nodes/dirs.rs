@@ -4,9 +4,9 @@
 //!
 //! | type | path | entries |
 //! |---|---|---|
-//! | [`Root`] | `` | `ps`, `spawn`, `run`, `shm`, `chan`, `scheme`, one per live pid |
+//! | [`Root`] | `` | `ps`, `ps.json`, `stats`, `spawn`, `run`, `shm`, `chan`, `scheme`, one per live pid |
 //! | [`RunDir`] | `run/` | none (its paths are modules to run) |
-//! | [`PidDir`] | `PID/` | `status`, `log`, `stdout`, `stderr`, `wait`, `ctl` |
+//! | [`PidDir`] | `PID/` | `status`, `status.json`, `log`, `stdout`, `stderr`, `wait`, `ctl` |
 //! | [`SchemeDir`] | `scheme/` | one per guest-implemented scheme |
 //! | [`ShmDir`] | `shm/` | `index`, one per region the caller may see |
 //! | [`ChanDir`] | `chan/` | one per region the caller may see that holds a channel |
@@ -51,7 +51,8 @@ pub(crate) struct Root;
 
 impl Directory for Root {
     fn entries(&self, cx: &Context<'_>) -> Vec<Entry> {
-        let mut v: Vec<Entry> = ["ps", "spawn"].iter().map(|n| entry(n, kind::REGULAR)).collect();
+        let mut v: Vec<Entry> =
+            ["ps", "ps.json", "stats", "spawn"].iter().map(|n| entry(n, kind::REGULAR)).collect();
         v.extend(["run", "shm", "chan", "scheme"].iter().map(|n| entry(n, kind::DIRECTORY)));
         let pm = cx.lock();
         for pid in pm.pids() {
@@ -79,7 +80,10 @@ pub(crate) struct PidDir;
 
 impl Directory for PidDir {
     fn entries(&self, _cx: &Context<'_>) -> Vec<Entry> {
-        ["status", "log", "stdout", "stderr", "wait", "ctl"].iter().map(|n| entry(n, kind::REGULAR)).collect()
+        ["status", "status.json", "log", "stdout", "stderr", "wait", "ctl"]
+            .iter()
+            .map(|n| entry(n, kind::REGULAR))
+            .collect()
     }
 }
 

@@ -27,6 +27,18 @@ impl Snapshot {
         Snapshot { bytes: render::ps(&cx.lock()) }
     }
 
+    /// `ps.json`: every process as JSON.
+    pub(crate) fn ps_json(cx: &Context<'_>) -> Snapshot {
+        Snapshot { bytes: crate::control::report::ps_json(&cx.lock()) }
+    }
+
+    /// `PID/status.json`.
+    pub(crate) fn status_json(cx: &Context<'_>, pid: Pid) -> Result<Snapshot, Errno> {
+        crate::control::report::status_json(&cx.lock(), pid)
+            .map(|bytes| Snapshot { bytes })
+            .ok_or(Errno::NotFound)
+    }
+
     /// `PID/status`.
     pub(crate) fn status(cx: &Context<'_>, pid: Pid) -> Result<Snapshot, Errno> {
         render::status(&cx.lock(), pid).map(|bytes| Snapshot { bytes }).ok_or(Errno::NotFound)

@@ -136,6 +136,7 @@ pub(super) fn finish_read(
     data: Vec<u8>,
 ) -> Result<i64, Errno> {
     let n = caller.write(buf, &data).map_err(|_| Errno::Io)?;
+    caller.state().counters.read(n as u64);
     let mut moved = Ok(());
     with_file(caller, handle, |f| moved = advance(&mut f.pos, n as u64));
     moved.map(|()| n as i64)
@@ -145,6 +146,7 @@ pub(super) fn finish_write(caller: &mut Caller<'_>, handle: u32, asked: usize, n
     if n > asked as u64 {
         return Err(Errno::Io);
     }
+    caller.state().counters.wrote(n);
     let mut moved = Ok(());
     with_file(caller, handle, |f| moved = advance(&mut f.pos, n));
     moved.map(|()| n as i64)

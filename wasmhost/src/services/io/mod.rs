@@ -296,10 +296,14 @@ impl Context<'_> {
             IoRequest::Accept { .. } => {
                 sock.accept().and_then(|s| new_handle(caller, HandleObject::Socket(s), SOCKET_RIGHTS))
             }
-            IoRequest::Send { data, .. } => sock.send(data).map(|n| n as i64),
-            IoRequest::Recv { buf, .. } => sock
-                .recv(buf.len())
-                .and_then(|d| caller.write(*buf, &d).map(|n| n as i64).map_err(|_| Errno::Io)),
+            IoRequest::Send { data, .. } => {
+                sock.send(data).inspect(|n| caller.state().counters.wrote(*n as u64)).map(|n| n as i64)
+            }
+            IoRequest::Recv { buf, .. } => sock.recv(buf.len()).and_then(|d| {
+                let n = caller.write(*buf, &d).map_err(|_| Errno::Io)?;
+                caller.state().counters.read(n as u64);
+                Ok(n as i64)
+            }),
             _ => return Err(Errno::InvalidArgument),
         };
         match attempt {

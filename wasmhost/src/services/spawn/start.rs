@@ -71,6 +71,7 @@ impl Start {
             handles: HandleTable::new(opts.limits.max_handles),
             regions: regions.clone(),
             namespace: opts.namespace.clone().into(),
+            counters: Default::default(),
         };
         let mut store = Store::new(&self.module.generation.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -160,6 +161,7 @@ impl Context<'_> {
             children: Vec::new(),
             owner: opts.owner,
             tree: place.tree,
+            activity: Default::default(),
         }));
         Ok(place.pid)
     }

@@ -1,0 +1,99 @@
+//! What the daemon reports: `ps` filters, `ps --json`, `status --json`,
+//! per-process counters and `stats`, through the real binary.
+
+mod common;
+
+use common::{text, Daemon};
+use wasmd_tests::guest;
+
+/// Spawns `worker ARGS` on `daemon`; its pid.
+fn spawn(daemon: &Daemon, args: &[&str]) -> String {
+    let worker = guest("worker").display().to_string();
+    let mut all = vec!["spawn", &worker];
+    all.extend_from_slice(args);
+    let out = daemon.cli(&all);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    text(&out).trim().to_string()
+}
+
+/// Waits until `pid` has exited.
+fn wait(daemon: &Daemon, pid: &str) {
+    let out = daemon.cli(&["wait", pid]);
+    assert!(out.status.code().is_some(), "{out:?}");
+}
+
+#[test]
+fn ps_filters_and_json() {
+    let daemon = Daemon::start(&[]);
+    let done = spawn(&daemon, &["count", "1000"]);
+    wait(&daemon, &done);
+    let sleeper = spawn(&daemon, &["sleep", "60000"]);
+    let pids = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["ps"];
+        all.extend_from_slice(args);
+        let out = daemon.cli(&all);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let t = text(&out);
+        assert!(t.starts_with("   PID"), "the header stays: {t}");
+        t.lines().skip(1).map(|l| l.split_whitespace().next().unwrap().to_string()).collect()
+    };
+    assert_eq!(pids(&["--live"]), vec![sleeper.clone()]);
+    assert_eq!(pids(&["--exited"]), vec![done.clone()]);
+    assert_eq!(pids(&["--name", "worker"]), vec![done.clone(), sleeper.clone()]);
+    assert!(pids(&["--name", "nobody"]).is_empty());
+    let out = daemon.cli(&["ps", "--live", "--exited"]);
+    assert_eq!(out.status.code(), Some(2), "conflicting filters are a usage error");
+
+    let json: serde_json::Value = serde_json::from_slice(&daemon.cli(&["ps", "--json"]).stdout).unwrap();
+    let all = json.as_array().unwrap();
+    assert_eq!(all.len(), 2);
+    let exited = &all[0];
+    assert_eq!(exited["pid"].as_u64().unwrap().to_string(), done);
+    assert_eq!(exited["state"], "exited");
+    assert_eq!(exited["status"], "exited(0)");
+    assert_eq!(exited["exit_code"], 0);
+    assert_eq!(exited["name"], "worker");
+    assert!(exited["fuel_used"].as_u64().unwrap() > 1000);
+    assert!(exited["hostcalls"].as_u64().unwrap() > 0, "{exited}");
+    assert!(exited["bytes_out"].as_u64().unwrap() > 0, "it printed its sum: {exited}");
+    assert!(exited["cpu_ns"].as_u64().unwrap() > 0, "{exited}");
+    let live = &all[1];
+    assert_eq!(live["state"], "blocked");
+    assert!(live["status"].is_null() && live["exit_code"].is_null() && live["fuel_limit"].is_null());
+    for key in ["parent", "uid", "gid", "module_hash", "caps", "memory_pages", "handles", "region_bytes"] {
+        assert!(!live[key].is_null(), "{key} missing: {live}");
+    }
+    let one: serde_json::Value =
+        serde_json::from_slice(&daemon.cli(&["status", "--json", &sleeper]).stdout).unwrap();
+    assert_eq!(one["pid"].as_u64().unwrap().to_string(), sleeper);
+    let filtered: serde_json::Value =
+        serde_json::from_slice(&daemon.cli(&["ps", "--json", "--exited"]).stdout).unwrap();
+    assert_eq!(filtered.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn status_counts_and_stats() {
+    let daemon = Daemon::start(&["--workers", "2"]);
+    let pid = spawn(&daemon, &["count", "5000"]);
+    wait(&daemon, &pid);
+    let status = text(&daemon.cli(&["status", &pid]));
+    let field = |key: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+            .unwrap_or_else(|| panic!("no {key} in {status}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(field("hostcalls") >= 2, "{status}");
+    assert!(field("bytes_out") >= 20, "{status}");
+    assert_eq!(field("bytes_in"), 0);
+    assert!(field("cpu_ns") > 0);
+    let table = text(&daemon.cli(&["ps"]));
+    assert!(table.lines().next().unwrap().contains("CPU_MS") && table.contains("CALLS"), "{table}");
+    let stats = text(&daemon.cli(&["stats"]));
+    for line in ["processes_live: 0", "processes_exited_kept: 1", "scheduler_threads: 2"] {
+        assert!(stats.contains(line), "`{line}` not in:\n{stats}");
+    }
+    assert!(stats.contains("turns_per_thread: ") && stats.contains("open_files: "), "{stats}");
+}
