@@ -164,7 +164,7 @@ fn not_wasm() {
     std::fs::create_dir_all(&dir).unwrap();
     let text = dir.join("notes.wasm");
     std::fs::write(&text, "these are not the bytes you are looking for\n").unwrap();
-    assert_cannot_run(&wasmd(&["run", text.to_str().unwrap()]), "not a valid wasm module");
+    assert_cannot_run(&wasmd(&["run", text.to_str().unwrap()]), "no wasm header, and not WAT text either");
     let bytes = std::fs::read(guest("hello")).unwrap();
     let truncated = dir.join("truncated.wasm");
     std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
@@ -176,13 +176,23 @@ fn not_wasm() {
 }
 
 #[test]
+fn wat_that_does_not_validate_is_not_called_unparsable() {
+    let o = run(&wat("invalid"), &[], &[]);
+    assert_cannot_run(&o, "the WAT text parses, but the module is invalid: type mismatch");
+    assert!(!stderr(&o).contains("not WAT text"), "{}", stderr(&o));
+}
+
+#[test]
 fn unknown_import() {
     assert_cannot_run(&run(&wat("unknown_import"), &[], &[]), "unknown function `wasmd::format_disk`");
 }
 
 #[test]
 fn wrong_import_type_and_missing_entry() {
-    assert_cannot_run(&run(&wat("bad_signature"), &[], &[]), "cannot instantiate");
+    assert_cannot_run(
+        &run(&wat("bad_signature"), &[], &[]),
+        "import `wasmd::write`: expected (param i32 i32 i32) (result i64), the module declares (param i32) (result i32)",
+    );
     assert_cannot_run(&run(&wat("no_entry"), &[], &[]), "`_start`");
 }
 
