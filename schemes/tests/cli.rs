@@ -138,6 +138,8 @@ fn the_demo_tree_runs() {
         "(allocates past 32 pages) -> memory limit",
         "(panics) -> exited(101)",
         "(sleeps 30 ms) -> exited(0)",
+        "(spawns a worker of its own, which sleeps 30 ms) -> exited(0)",
+        "(sleep 30) -> exited(0)",
         "(was killed) -> killed",
         "all children reaped",
         "demo: pipeline: 1000 frames from writer 1, sum of squares = 333833500",
@@ -151,6 +153,21 @@ fn the_demo_tree_runs() {
     ] {
         assert!(out.contains(expected), "`{expected}` missing from:\n{out}");
     }
+    // The demo's times are counted from each child's spawn: a child that
+    // sleeps 30 ms (itself or in a child of its own) is reaped no sooner.
+    let reaped_ms = |what: &str| -> u64 {
+        let line = out.lines().find(|l| l.contains(what)).unwrap_or_else(|| panic!("no `{what}` in:\n{out}"));
+        let ms = line.split("[reaped ").nth(1).and_then(|rest| rest.split(" ms after its spawn]").next());
+        ms.and_then(|ms| ms.parse().ok()).unwrap_or_else(|| panic!("no reap time in `{line}`"))
+    };
+    assert!(reaped_ms("(sleeps 30 ms) ->") >= 30, "{out}");
+    assert!(reaped_ms("(spawns a worker of its own, which sleeps 30 ms) ->") >= 30, "{out}");
+    // The tree is a tree: the grandchild is the middle worker's, not the demo's.
+    let middle = out
+        .lines()
+        .find_map(|l| l.strip_prefix("demo: pid ")?.strip_suffix(" spawns a worker of its own, which sleeps 30 ms"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(out.contains(&format!("worker {middle}: my child pid ")), "{out}");
 }
 
 #[test]
