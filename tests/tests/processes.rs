@@ -247,7 +247,7 @@ fn a_hostcall_imported_with_the_wrong_type_fails_to_spawn() {
     let mut h = Harness::new();
     let module = h.pm.modules().compile(&std::fs::read(wasmd_tests::wat("bad_signature")).unwrap()).unwrap();
     match h.pm.spawn(module, SpawnOptions::new("bad")) {
-        Err(e @ SpawnError::ImportType { .. }) => assert_eq!(
+        Err(e @ SpawnError::ImportType(_)) => assert_eq!(
             e.to_string(),
             "import `wasmd::write`: expected (param i32 i32 i32) (result i64), \
              the module declares (param i32) (result i32)"

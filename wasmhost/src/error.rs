@@ -61,6 +61,20 @@ impl fmt::Display for FuncSignature {
     }
 }
 
+/// A hostcall imported with another type than wasmd defines it with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("import `{module}::{name}`: expected {expected}, the module declares {declared}")]
+pub struct ImportMismatch {
+    /// Import module name.
+    pub module: String,
+    /// Import field name.
+    pub name: String,
+    /// The hostcall's type.
+    pub expected: FuncSignature,
+    /// The type the module imports it with.
+    pub declared: FuncSignature,
+}
+
 /// Why a process could not be spawned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpawnError {
@@ -85,17 +99,8 @@ pub enum SpawnError {
         name: String,
     },
     /// The module imports a hostcall with another type than wasmd's.
-    #[error("import `{module}::{name}`: expected {expected}, the module declares {declared}")]
-    ImportType {
-        /// Import module name.
-        module: String,
-        /// Import field name.
-        name: String,
-        /// The hostcall's type.
-        expected: FuncSignature,
-        /// The type the module imports it with.
-        declared: FuncSignature,
-    },
+    #[error("{0}")]
+    ImportType(Box<ImportMismatch>),
     /// No exported `_start: () -> ()`.
     #[error("module has no exported `_start` function taking and returning nothing")]
     NoEntry,
@@ -124,7 +129,7 @@ impl SpawnError {
             | SpawnError::NotWasm(_)
             | SpawnError::InvalidWat(_)
             | SpawnError::UnknownImport { .. }
-            | SpawnError::ImportType { .. }
+            | SpawnError::ImportType(_)
             | SpawnError::NoEntry
             | SpawnError::Instantiate(_) => Errno::BadModule,
             SpawnError::Load(e) => e.errno,
@@ -152,12 +157,12 @@ impl SpawnError {
                 name,
                 expected: declared,
                 actual: defined,
-            }) => SpawnError::ImportType {
+            }) => SpawnError::ImportType(Box::new(ImportMismatch {
                 module: name.module().to_string(),
                 name: name.name().to_string(),
                 expected: defined.into(),
                 declared: declared.into(),
-            },
+            })),
             ErrorKind::Linker(LinkerError::MissingDefinition { name, .. }) => {
                 SpawnError::UnknownImport { module: name.module().to_string(), name: name.name().to_string() }
             }

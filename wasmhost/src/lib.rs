@@ -62,7 +62,7 @@ pub mod worker;
 /// A process id (never 0).
 pub type Pid = u32;
 
-pub use error::{ControlError, FuncSignature, SpawnError};
+pub use error::{ControlError, FuncSignature, ImportMismatch, SpawnError};
 pub use guest_buf::GuestBuf;
 pub use hostcalls::BYTES_PER_FUEL;
 pub use kernel::{Kernel, KernelGuard, KernelStats};
