@@ -165,7 +165,9 @@ fn the_demo_tree_runs() {
     // The tree is a tree: the grandchild is the middle worker's, not the demo's.
     let middle = out
         .lines()
-        .find_map(|l| l.strip_prefix("demo: pid ")?.strip_suffix(" spawns a worker of its own, which sleeps 30 ms"))
+        .find_map(|l| {
+            l.strip_prefix("demo: pid ")?.strip_suffix(" spawns a worker of its own, which sleeps 30 ms")
+        })
         .unwrap_or_else(|| panic!("{out}"));
     assert!(out.contains(&format!("worker {middle}: my child pid ")), "{out}");
 }
