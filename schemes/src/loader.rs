@@ -89,8 +89,11 @@ fn read_module(requested: &str, resolved: PathBuf) -> Result<LoadedModule, LoadE
         let errno = if e.kind() == std::io::ErrorKind::NotFound { Errno::NotFound } else { Errno::Io };
         fail(e.to_string(), errno)
     })?;
+    if meta.is_dir() {
+        return Err(fail("it is a directory, not a module file".into(), Errno::IsADirectory));
+    }
     if !meta.is_file() {
-        return Err(fail("not a file".into(), Errno::AccessDenied));
+        return Err(fail("it is not a regular file".into(), Errno::AccessDenied));
     }
     if meta.len() > MAX_MODULE_BYTES {
         return Err(fail(format!("larger than {MAX_MODULE_BYTES} bytes"), Errno::AccessDenied));
@@ -175,6 +178,9 @@ mod tests {
             assert!(err.reason.contains("symbolic link"), "{}", err.reason);
         }
         assert_eq!(AnyPathLoader.load(None, "relative.wasm").unwrap_err().errno, Errno::AccessDenied);
+        let dir_err = AnyPathLoader.load(None, &dir.join("mods").display().to_string()).unwrap_err();
+        assert_eq!(dir_err.errno, Errno::IsADirectory);
+        assert!(dir_err.to_string().ends_with("mods`: it is a directory, not a module file"), "{dir_err}");
         assert_eq!(
             AnyPathLoader.load(None, &format!("{}/other/../mods/a.wasm", dir.display())).unwrap().path,
             dir.join("mods/a.wasm")

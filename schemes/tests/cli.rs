@@ -138,6 +138,8 @@ fn the_demo_tree_runs() {
         "(allocates past 32 pages) -> memory limit",
         "(panics) -> exited(101)",
         "(sleeps 30 ms) -> exited(0)",
+        "(spawns a worker of its own, which sleeps 30 ms) -> exited(0)",
+        "(sleep 30) -> exited(0)",
         "(was killed) -> killed",
         "all children reaped",
         "demo: pipeline: 1000 frames from writer 1, sum of squares = 333833500",
@@ -151,6 +153,23 @@ fn the_demo_tree_runs() {
     ] {
         assert!(out.contains(expected), "`{expected}` missing from:\n{out}");
     }
+    // The demo's times are counted from each child's spawn: a child that
+    // sleeps 30 ms (itself or in a child of its own) is reaped no sooner.
+    let reaped_ms = |what: &str| -> u64 {
+        let line = out.lines().find(|l| l.contains(what)).unwrap_or_else(|| panic!("no `{what}` in:\n{out}"));
+        let ms = line.split("[reaped ").nth(1).and_then(|rest| rest.split(" ms after its spawn]").next());
+        ms.and_then(|ms| ms.parse().ok()).unwrap_or_else(|| panic!("no reap time in `{line}`"))
+    };
+    assert!(reaped_ms("(sleeps 30 ms) ->") >= 30, "{out}");
+    assert!(reaped_ms("(spawns a worker of its own, which sleeps 30 ms) ->") >= 30, "{out}");
+    // The tree is a tree: the grandchild is the middle worker's, not the demo's.
+    let middle = out
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("demo: pid ")?.strip_suffix(" spawns a worker of its own, which sleeps 30 ms")
+        })
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(out.contains(&format!("worker {middle}: my child pid ")), "{out}");
 }
 
 #[test]
@@ -164,7 +183,7 @@ fn not_wasm() {
     std::fs::create_dir_all(&dir).unwrap();
     let text = dir.join("notes.wasm");
     std::fs::write(&text, "these are not the bytes you are looking for\n").unwrap();
-    assert_cannot_run(&wasmd(&["run", text.to_str().unwrap()]), "not a valid wasm module");
+    assert_cannot_run(&wasmd(&["run", text.to_str().unwrap()]), "no wasm header, and not WAT text either");
     let bytes = std::fs::read(guest("hello")).unwrap();
     let truncated = dir.join("truncated.wasm");
     std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
@@ -176,13 +195,23 @@ fn not_wasm() {
 }
 
 #[test]
+fn wat_that_does_not_validate_is_not_called_unparsable() {
+    let o = run(&wat("invalid"), &[], &[]);
+    assert_cannot_run(&o, "the WAT text parses, but the module is invalid: type mismatch");
+    assert!(!stderr(&o).contains("not WAT text"), "{}", stderr(&o));
+}
+
+#[test]
 fn unknown_import() {
     assert_cannot_run(&run(&wat("unknown_import"), &[], &[]), "unknown function `wasmd::format_disk`");
 }
 
 #[test]
 fn wrong_import_type_and_missing_entry() {
-    assert_cannot_run(&run(&wat("bad_signature"), &[], &[]), "cannot instantiate");
+    assert_cannot_run(
+        &run(&wat("bad_signature"), &[], &[]),
+        "import `wasmd::write`: expected (param i32 i32 i32) (result i64), the module declares (param i32) (result i32)",
+    );
     assert_cannot_run(&run(&wat("no_entry"), &[], &[]), "`_start`");
 }
 

@@ -244,3 +244,25 @@ fn misuse_is_named_as_such() {
     waiting.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     assert!(err.contains("the daemon went away"), "{err}");
 }
+
+#[test]
+fn a_directory_is_named_as_a_directory_not_a_refusal() {
+    let daemon = Daemon::start(&[]);
+    let dir = guest("worker").parent().unwrap().display().to_string();
+    for args in [vec!["cat".to_string(), format!("/scheme/wasm/run{dir}")], vec!["spawn".into(), dir.clone()]]
+    {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = daemon.cli(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let err = err_of(&o);
+        assert!(err.contains(&format!("`{dir}`: it is a directory, not a module file")), "{args:?}: {err}");
+        assert!(!err.contains("permission denied"), "{err}");
+    }
+    // The errno under the reason is EISDIR, as a Redox program sees it.
+    let mut c = daemon.client();
+    let fd = c.open(&format!("/scheme/wasm/run{dir}"), wasmd_abi::scheme::flags::O_RDONLY);
+    let errno = fd.and_then(|fd| {
+        c.call(wasmd::sys::linux::protocol::Request::Read { fd, offset: 0, len: 64, nonblock: false })
+    });
+    assert_eq!(errno.map(drop).map_err(|e| e.errno()), Err(Some(wasmd_abi::errno::EISDIR)));
+}

@@ -167,3 +167,35 @@ fn nonblocking_reads_and_cancellation_by_disconnect() {
     assert_eq!(d.cli(&["kill", &pid]).status.code(), Some(0));
     assert_eq!(text(&d.cli(&["cat", &format!("/scheme/wasm/{pid}/wait")])), "killed\n");
 }
+
+#[test]
+fn status_shows_the_limits() {
+    let d = Daemon::start(&[]);
+    let worker = guest("worker").display().to_string();
+    let spec =
+        ["spawn", "fuel=100000000", "mem=64", "handles=32", "region-bytes=65536", &worker, "sleep", "60000"];
+    let pid = text(&d.cli(&spec)).trim().to_string();
+    let status = text(&d.cli(&["status", &pid]));
+    for line in [
+        "fuel_limit: 100000000\n",
+        "mem_pages_limit: 64\n",
+        "handles_limit: 32\n",
+        "region_bytes_limit: 65536\n",
+    ] {
+        assert!(status.contains(line), "`{line}` missing from:\n{status}");
+    }
+    // Without options: no fuel budget, the daemon's defaults.
+    let free = text(&d.cli(&["spawn", &worker, "sleep", "60000"])).trim().to_string();
+    let status = text(&d.cli(&["status", &free]));
+    let value = |key: &str| -> String {
+        let found = status.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(": "));
+        found.unwrap_or_else(|| panic!("no `{key}` in:\n{status}")).to_string()
+    };
+    assert_eq!(value("fuel_limit"), "none");
+    assert_eq!(value("mem_pages_limit"), "4096");
+    assert_eq!(value("handles_limit"), "1024");
+    assert_eq!(value("region_bytes_limit"), (256u64 << 20).to_string());
+    for pid in [pid, free] {
+        assert_eq!(d.cli(&["kill", &pid]).status.code(), Some(0));
+    }
+}

@@ -233,7 +233,11 @@ fn bad_modules_are_refused_with_clear_errors() {
     }
     assert_eq!(compile(wasmd_tests::wat("no_entry")).unwrap_err(), SpawnError::NoEntry);
     assert!(matches!(h.pm.modules().compile(b"\0asm\x01\0\0\0\x01"), Err(SpawnError::InvalidModule(_))));
-    assert!(matches!(h.pm.modules().compile(b"definitely not wasm"), Err(SpawnError::InvalidModule(_))));
+    assert!(matches!(h.pm.modules().compile(b"definitely not wasm"), Err(SpawnError::NotWasm(_))));
+    match compile(wasmd_tests::wat("invalid")) {
+        Err(SpawnError::InvalidWat(why)) => assert!(why.starts_with("type mismatch"), "{why}"),
+        other => panic!("{other:?}"),
+    }
     let hello = std::fs::read(wasmd_tests::guest("hello")).unwrap();
     assert!(matches!(h.pm.modules().compile(&hello[..hello.len() / 2]), Err(SpawnError::InvalidModule(_))));
 }
@@ -243,7 +247,11 @@ fn a_hostcall_imported_with_the_wrong_type_fails_to_spawn() {
     let mut h = Harness::new();
     let module = h.pm.modules().compile(&std::fs::read(wasmd_tests::wat("bad_signature")).unwrap()).unwrap();
     match h.pm.spawn(module, SpawnOptions::new("bad")) {
-        Err(SpawnError::Instantiate(msg)) => assert!(msg.contains("write"), "{msg}"),
+        Err(e @ SpawnError::ImportType(_)) => assert_eq!(
+            e.to_string(),
+            "import `wasmd::write`: expected (param i32 i32 i32) (result i64), \
+             the module declares (param i32) (result i32)"
+        ),
         other => panic!("{other:?}"),
     }
     assert_eq!(h.pm.live(), 0);

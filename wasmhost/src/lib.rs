@@ -64,7 +64,7 @@ pub mod worker;
 pub type Pid = u32;
 
 pub use counters::Activity;
-pub use error::{ControlError, SpawnError};
+pub use error::{ControlError, FuncSignature, ImportMismatch, SpawnError};
 pub use guest_buf::GuestBuf;
 pub use hostcalls::BYTES_PER_FUEL;
 pub use kernel::{Kernel, KernelGuard, KernelStats};

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use sha2::{Digest, Sha256};
 use wasmd_abi::hostcall;
+use wasmi::errors::ErrorKind;
 use wasmi::{Config, Engine, ExternType, Module};
 
 use crate::error::SpawnError;
@@ -191,15 +192,56 @@ fn check_module(module: &Module) -> Result<(), SpawnError> {
     }
 }
 
-/// A one-line description of why `bytes` did not compile.
+/// A one-line description of why `bytes` did not compile: a binary that
+/// is invalid, text that is not WAT, or WAT text whose module is invalid.
 fn invalid(bytes: &[u8], e: &wasmi::Error) -> SpawnError {
     let msg = e.to_string();
-    let first = msg.lines().next().unwrap_or_default().trim();
+    let first = msg.lines().next().unwrap_or_default().trim().to_string();
     if bytes.starts_with(b"\0asm") {
-        SpawnError::InvalidModule(first.to_string())
+        SpawnError::InvalidModule(first)
     } else if bytes.is_empty() {
         SpawnError::InvalidModule("the file is empty".into())
     } else {
-        SpawnError::InvalidModule(format!("no wasm header, and not WAT text either ({first})"))
+        match e.kind() {
+            ErrorKind::Wat(_) => SpawnError::NotWasm(first),
+            // The offset is in the binary the text was encoded to, not in
+            // the text: say so.
+            ErrorKind::Wasm(e) => SpawnError::InvalidWat(format!(
+                "{} (at byte {:#x} of the binary the text encodes to)",
+                e.message(),
+                e.offset()
+            )),
+            _ => SpawnError::InvalidWat(first),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> ModuleCache {
+        ModuleCache::new(Config::default(), 4)
+    }
+
+    #[test]
+    fn wat_that_does_not_validate_is_called_invalid_not_unparsable() {
+        let wat = r#"(module (func (export "_start") (result i32) (i64.const 1)))"#;
+        let err = cache().compile(wat.as_bytes()).unwrap_err();
+        let SpawnError::InvalidWat(ref why) = err else { panic!("{err:?}") };
+        assert!(why.contains("type mismatch"), "{why}");
+        assert!(why.contains("at byte 0x"), "{why}");
+        let msg = err.to_string();
+        assert!(msg.contains("the WAT text parses, but the module is invalid: type mismatch"), "{msg}");
+        assert!(!msg.contains("not WAT text"), "{msg}");
+    }
+
+    #[test]
+    fn text_that_is_not_wat_says_so() {
+        let err = cache().compile(b"(module (func (i32.frobnicate)))").unwrap_err();
+        assert!(matches!(err, SpawnError::NotWasm(_)), "{err:?}");
+        assert!(err.to_string().contains("no wasm header, and not WAT text either"), "{err}");
+        let err = cache().compile(b"these are not the bytes").unwrap_err();
+        assert!(matches!(err, SpawnError::NotWasm(_)), "{err:?}");
     }
 }

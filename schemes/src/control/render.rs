@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use wasmd_abi::ProcessInfo;
-use wasmhost::{Pid, ProcessManager};
+use wasmhost::{Limits, Pid, ProcessManager};
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -99,7 +99,18 @@ pub fn status(pm: &ProcessManager, pid: Pid) -> Option<Vec<u8>> {
     if let Some(s) = &info.status {
         let _ = writeln!(out, "status: {}", printable(&s.to_string()));
     }
+    if let Some(p) = pm.process(pid) {
+        limits(&mut out, &p.limits);
+    }
     Some(out.into_bytes())
+}
+
+/// The limits a process runs under other than fuel (`fuel_limit`,
+/// which `refuel` raises, comes earlier), as `status` lines.
+fn limits(out: &mut String, limits: &Limits) {
+    let _ = writeln!(out, "mem_pages_limit: {}", limits.max_pages);
+    let _ = writeln!(out, "handles_limit: {}", limits.max_handles);
+    let _ = writeln!(out, "region_bytes_limit: {}", limits.max_region_bytes);
 }
 
 /// The line `<pid>/log` puts between stdout and stderr (only when there

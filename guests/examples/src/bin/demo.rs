@@ -1,6 +1,9 @@
-//! The demo: a parent that spawns a small tree of worker processes, each
-//! ending a different way, while it and they run preemptively side by
-//! side, then waits for each and prints how it ended. Then a pipeline:
+//! The demo: a parent that spawns a small tree of worker processes (one
+//! of them spawns a worker of its own), each ending a different way,
+//! while it and they run preemptively side by side, then waits for each
+//! and prints how it ended and how long after its spawn it was reaped
+//! (the children are reaped in order, so a child that ended early is
+//! reaped no sooner than the ones before it). Then a pipeline:
 //! a producer and a squarer, each its own process, connected by channels
 //! in shared memory, with the demo consuming the end. Last, a scheme
 //! implemented by a guest: the demo starts the RAM filesystem provider,
@@ -25,31 +28,41 @@ wasmd_guest::main!(main);
 
 fn main() -> Result<(), wasmd_guest::Error> {
     println!("demo: I am pid {}; spawning workers", process::id());
-    let jobs: [(&str, Command<'_>); 7] = [
-        ("sums numbers", Command::path("worker.wasm").args(["count", "2000000"])),
-        ("exits with 7", Command::path("worker.wasm").args(["exit", "7"])),
-        ("hits `unreachable`", Command::path("worker.wasm").arg("trap")),
-        ("spins on a fuel budget", Command::path("worker.wasm").arg("spin").fuel(3_000_000)),
-        ("allocates past 32 pages", Command::path("worker.wasm").arg("grow").max_pages(32)),
-        ("panics", Command::path("worker.wasm").args(["panic", "boom"])),
-        ("sleeps 30 ms", Command::path("worker.wasm").args(["sleep", "30"])),
+    let stdio_time = Caps::STDIO.union(Caps::TIME);
+    let worker = |args: &'static [&'static str]| {
+        Command::path("worker.wasm").args(args.iter().copied()).caps(stdio_time)
+    };
+    let jobs: [(&str, Command<'_>); 8] = [
+        ("sums numbers", worker(&["count", "2000000"])),
+        ("exits with 7", worker(&["exit", "7"])),
+        ("hits `unreachable`", worker(&["trap"])),
+        ("spins on a fuel budget", worker(&["spin"]).fuel(3_000_000)),
+        ("allocates past 32 pages", worker(&["grow"]).max_pages(32)),
+        ("panics", worker(&["panic", "boom"])),
+        ("sleeps 30 ms", worker(&["sleep", "30"])),
+        (
+            "spawns a worker of its own, which sleeps 30 ms",
+            worker(&["parent", "sleep", "30"]).caps(stdio_time.union(Caps::SPAWN)),
+        ),
     ];
     let mut children = Vec::new();
     for (what, cmd) in jobs.iter() {
-        let pid = cmd.clone().caps(Caps::STDIO.union(Caps::TIME)).spawn()?;
+        let spawned = time::monotonic()?;
+        let pid = cmd.spawn()?;
         println!("demo: pid {pid} {what}");
-        children.push((pid, *what));
+        children.push((pid, *what, spawned));
     }
-    let spinner = Command::path("worker.wasm").arg("spin").spawn()?;
+    let spawned = time::monotonic()?;
+    let spinner = worker(&["spin"]).spawn()?;
     println!("demo: pid {spinner} spins forever until killed");
     time::sleep(Duration::from_millis(20))?;
     process::kill(spinner)?;
-    children.push((spinner, "was killed"));
-    let start = time::monotonic()?;
-    for (pid, what) in children {
+    children.push((spinner, "was killed", spawned));
+    println!("demo: killed pid {spinner}; now reaping each child in turn (times counted from its spawn)");
+    for (pid, what, spawned) in children {
         let status = process::wait(pid)?;
-        let ms = (time::monotonic()? - start).as_millis();
-        println!("demo: pid {pid} ({what}) -> {status}   [reaped at +{ms} ms]");
+        let ms = (time::monotonic()? - spawned).as_millis();
+        println!("demo: pid {pid} ({what}) -> {status}   [reaped {ms} ms after its spawn]");
     }
     println!("demo: all children reaped");
     pipeline().map_err(|e| match e {

@@ -12,6 +12,7 @@
 //! | `sleep MS` | sleeps MS milliseconds, prints, exits 0 |
 //! | `panic MSG` | panics with MSG (exit 101) |
 //! | `recurse` | recurses without end (stack overflow) |
+//! | `parent ARGS...` | spawns a worker of its own with ARGS (`stdio,time`), waits for it, prints its status; exits 0 if it exited 0, else 1 |
 #![no_std]
 #![no_main]
 
@@ -75,6 +76,25 @@ fn main() -> i32 {
         }
         "panic" => panic!("{}", args.get(2).map(|s| s.as_str()).unwrap_or("panic requested")),
         "recurse" => recurse(0) as i32,
+        "parent" => {
+            let me = process::id();
+            let child_args: Vec<&str> = args.iter().skip(2).map(|s| s.as_str()).collect();
+            let spawned = process::Command::path("worker.wasm")
+                .args(child_args.iter().copied())
+                .caps(process::Caps::STDIO.union(process::Caps::TIME))
+                .spawn();
+            let status = match spawned.and_then(|child| process::wait(child).map(|status| (child, status))) {
+                Ok((child, status)) => {
+                    println!("worker {me}: my child pid {child} ({}) -> {status}", child_args.join(" "));
+                    status
+                }
+                Err(e) => {
+                    wasmd_guest::eprintln!("worker {me}: cannot spawn or wait for a child: {e}");
+                    return 1;
+                }
+            };
+            i32::from(status != process::ExitStatus::Exited(0))
+        }
         other => {
             wasmd_guest::eprintln!("worker: unknown mode `{other}` (args {args:?})");
             2

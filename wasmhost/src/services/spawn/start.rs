@@ -93,7 +93,7 @@ impl Start {
                 } else if store.data().limiter.budget_hit {
                     Err(SpawnError::OutOfMemory)
                 } else {
-                    Err(SpawnError::Instantiate(e.to_string()))
+                    Err(SpawnError::instantiation(&e))
                 }
             }
             Err(e) => {
