@@ -97,3 +97,21 @@ fn status_counts_and_stats() {
     }
     assert!(stats.contains("turns_per_thread: ") && stats.contains("open_files: "), "{stats}");
 }
+
+#[test]
+fn top_shows_the_busy_guest_first() {
+    let daemon = Daemon::start(&["--workers", "2"]);
+    let busy = spawn(&daemon, &["spin"]);
+    let idle = spawn(&daemon, &["sleep", "60000"]);
+    let out = daemon.cli(&["top", "--interval", "300", "--rounds", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let t = text(&out);
+    let lines: Vec<&str> = t.lines().collect();
+    assert_eq!(lines[0], "2 live processes", "{t}");
+    assert!(lines[1].contains("CPU%") && lines[1].contains("CALLS/s"), "{t}");
+    let first: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!(first[0], busy, "{t}");
+    let cpu: f64 = first[3].parse().unwrap();
+    assert!(cpu > 20.0, "a spinning guest uses a core: {t}");
+    assert!(lines[3].starts_with(&format!("{idle:>7} ")), "{t}");
+}

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | [`args`] | value parsers that refuse impossible values while parsing (`--slice-fuel 0`, `--mem-pages 70000`, a missing `--fs-root`, capability lists) |
 //! | [`run`] | `wasmd run`: [`RunArgs`], [`run_command`], the exit code of a guest's status |
+//! | [`top`] | `wasmd top`: the live processes by CPU share, refreshed |
 //! | [`daemon`] | `wasmd daemon`: [`DaemonArgs`], the settings the config file and flags give |
 //! | [`config`] | the daemon's TOML config file ([`DaemonConfig`]) |
 //! | [`commands`] | the client commands on the control tree (`ps`, `cat`, `write`, `wait`, …) |
@@ -31,6 +32,7 @@ pub mod config;
 pub mod daemon;
 pub mod docs;
 pub mod run;
+pub mod top;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -141,6 +143,9 @@ pub enum Command {
         #[command(flatten)]
         client: ClientOpts,
     },
+    /// Show the live processes by CPU share, refreshed: CPU%, fuel,
+    /// hostcalls and output per second, memory pages, handles.
+    Top(top::TopArgs),
     /// Kill a process (`kill` to `/scheme/wasm/PID/ctl`).
     Kill {
         #[command(flatten)]
@@ -312,6 +317,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Ps { client, filter, json } => commands::ps(&client, &filter, json),
         Command::Status { client, json, pid } => commands::status(&client, pid, json),
         Command::Stats { client } => commands::stats(&client),
+        Command::Top(args) => top::top(&args),
         Command::Kill { client, pid } => commands::control(&client, pid, "kill"),
         Command::Suspend { client, pid } => commands::control(&client, pid, "suspend"),
         Command::Resume { client, pid } => commands::control(&client, pid, "resume"),
