@@ -53,6 +53,17 @@ pub(super) fn cli(setup: &Setup) -> Outcome {
         check(code == 2 && err.contains("worker: unknown mode"), || {
             format!("cat of run/worker: exit {code}, stderr {err:?}")
         })?;
+        // Reports: the daemon's counters, JSON, top.
+        let stats = ok(&["stats"])?;
+        check(stats.contains("processes_live: ") && stats.contains("scheduler_threads: "), || {
+            format!("stats: {stats:?}")
+        })?;
+        let json = ok(&["ps", "--json", "--exited"])?;
+        check(json.starts_with('[') && json.contains(&format!("\"pid\":{pid},")), || {
+            format!("ps --json --exited: {json}")
+        })?;
+        let top = ok(&["top", "--rounds", "1", "--interval", "100"])?;
+        check(top.lines().next().is_some_and(|l| l.ends_with("live processes")), || format!("top: {top:?}"))?;
         // The reason behind an errno, through the file's error/ID.
         let (code, _, err) = wasmd(&["spawn", "cap=stdio,flying", "/x.wasm"])?;
         check(code == 1 && err.contains("bad value for `cap`: `flying`"), || {
@@ -64,7 +75,7 @@ pub(super) fn cli(setup: &Setup) -> Outcome {
         })?;
         Ok(format!(
             "spawn, ps, status, kill, cat of pid {pid}; an unknown pid is an error; cat of run/ gave the \
-             guest's stderr and exit status; refusals gave their reasons ({})",
+             guest's stderr and exit status; stats, ps --json, top; refusals gave their reasons ({})",
             err.trim()
         ))
     })()
