@@ -146,6 +146,8 @@ impl std::fmt::Debug for Kernel {
 pub struct KernelGuard<'a> {
     guard: MutexGuard<'a, ProcessManager>,
     shared: &'a Shared,
+    /// Processes queued when the lock was taken.
+    queued_before: usize,
 }
 
 impl std::fmt::Debug for KernelGuard<'_> {
@@ -169,7 +171,13 @@ impl std::ops::DerefMut for KernelGuard<'_> {
 
 impl Drop for KernelGuard<'_> {
     fn drop(&mut self) {
-        if self.guard.has_work_for_workers() {
+        // Work the holder made: more processes queued than before (not
+        // those already queued, which the workers know of: waking an idle
+        // worker for them would only have it steal a guest another worker
+        // was about to run, moving the guest onto the core the control
+        // plane needs), a request for a provider, futex waiters woken.
+        let pm = &self.guard;
+        if pm.queued() > self.queued_before || pm.has_work_for_workers_besides_queued() {
             self.shared.bump();
         }
     }
@@ -234,7 +242,8 @@ impl Kernel {
     pub fn lock(&self) -> KernelGuard<'_> {
         let mut guard = self.shared.lock();
         guard.here = None;
-        KernelGuard { guard, shared: &self.shared }
+        let queued_before = guard.queued();
+        KernelGuard { guard, shared: &self.shared, queued_before }
     }
 
     /// Number of scheduler threads (0: the embedder runs guests).
@@ -335,9 +344,13 @@ fn worker(shared: &Shared, id: usize) {
         // may matter to the embedder.
         let ended = pm.process(pid).is_none_or(|p| p.info_state() != wasmd_abi::RunState::Ready);
         let wrote = pm.process(pid).map(|p| p.log().total()) != output_before || pm.has_news();
-        let queued = !pm.sched.is_idle();
+        // This worker takes the next queued process itself at once: wake
+        // the others only for more than that (waking one for the process
+        // this turn just requeued would have it stolen back and forth,
+        // spinning both cores for one guest).
+        let more = pm.sched.queued() > 1;
         drop(pm);
-        if queued {
+        if more {
             shared.bump();
         }
         owed |= wrote;
@@ -390,4 +403,54 @@ fn idle(shared: &Shared, epoch: u64, deadline: Option<Instant>) {
     }
     let longest = Instant::now() + IDLE_SLEEP;
     shared.epoch.wait(epoch, deadline.map_or(longest, |d| d.min(longest)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::{LoadError, LoadedModule, ModuleLoader, NoOutput, Platform};
+    use crate::{ManagerConfig, SpawnOptions};
+    use wasmd_abi::Errno;
+
+    struct NoOs;
+
+    impl Platform for NoOs {
+        fn random(&self, _buf: &mut [u8]) -> Result<(), Errno> {
+            Err(Errno::NotSupported)
+        }
+
+        fn create_shared_memory(&self, _size: usize) -> Result<Box<dyn crate::region::SharedMemory>, Errno> {
+            Err(Errno::NotSupported)
+        }
+    }
+
+    struct NoFiles;
+
+    impl ModuleLoader for NoFiles {
+        fn load(&self, _base: Option<&std::path::Path>, path: &str) -> Result<LoadedModule, LoadError> {
+            Err(LoadError { path: path.into(), reason: "no files here".into(), errno: Errno::NotFound })
+        }
+    }
+
+    #[test]
+    fn the_control_plane_wakes_workers_only_for_work_it_made() {
+        // No scheduler threads: what is queued stays queued.
+        let pm = ProcessManager::new(
+            ManagerConfig::default(),
+            Arc::new(NoOs),
+            Arc::new(NoFiles),
+            Arc::new(NoOutput),
+        );
+        let k = Kernel::new(pm);
+        let epoch = || k.shared.epoch.get();
+        let before = epoch();
+        drop(k.lock());
+        assert_eq!(epoch(), before, "a look changes nothing");
+        let module = k.lock().modules().compile(b"(module (func (export \"_start\")))").expect("compiles");
+        k.lock().spawn(module, SpawnOptions::new("a")).expect("spawns");
+        let queued = epoch();
+        assert!(queued > before, "a spawn queues work: the workers are told");
+        drop(k.lock());
+        assert_eq!(epoch(), queued, "work already queued is not news (an idle worker would steal it)");
+    }
 }

@@ -360,7 +360,13 @@ impl ProcessManager {
     /// True when scheduler threads have something to do: a process
     /// queued, a request for a parked provider, futex waiters woken.
     pub fn has_work_for_workers(&self) -> bool {
-        !self.sched.is_idle() || self.schemes().has_work() || self.futex().has_woken()
+        !self.sched.is_idle() || self.has_work_for_workers_besides_queued()
+    }
+
+    /// As [`Self::has_work_for_workers`], not counting queued processes:
+    /// a request for a parked provider, futex waiters woken.
+    pub fn has_work_for_workers_besides_queued(&self) -> bool {
+        self.schemes().has_work() || self.futex().has_woken()
     }
 
     /// True when something waits for the embedder: a scheme reply or
