@@ -14,6 +14,7 @@ pub mod client;
 mod connection;
 pub mod control_socket;
 pub mod hostio;
+mod latency;
 pub mod platform;
 pub mod protocol;
 pub mod server;

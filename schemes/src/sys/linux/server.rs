@@ -52,6 +52,7 @@ pub fn serve(mut daemon: Daemon, config: &Config) -> std::io::Result<()> {
         std::fs::remove_file(path)?;
     }
     let listener = UnixListener::bind(path)?;
+    super::latency::ask_for_short_slices();
     std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     listener.set_nonblocking(true)?;
     let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
