@@ -266,3 +266,22 @@ fn a_directory_is_named_as_a_directory_not_a_refusal() {
     });
     assert_eq!(errno.map(drop).map_err(|e| e.errno()), Err(Some(wasmd_abi::errno::EISDIR)));
 }
+
+#[test]
+fn client_commands_end_quietly_on_a_closed_pipe() {
+    use std::os::unix::process::ExitStatusExt;
+    // `wasmd man | true`: a pipe whose reader is gone before the first write.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmd"))
+        .arg("man")
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wasmd runs");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.signal(), Some(13), "ended by SIGPIPE as Unix tools are: {status:?}");
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(err, "", "nothing to say about a closed pipe");
+}

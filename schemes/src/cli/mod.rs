@@ -311,6 +311,9 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         log::LevelFilter::Warn
     };
     crate::logger::init(log_level);
+    if !matches!(cli.command, Command::Daemon(_) | Command::Run(_) | Command::Cat { .. }) {
+        crate::sys::end_on_closed_pipe();
+    }
     match cli.command {
         Command::Run(args) => run::run_command(args),
         Command::Daemon(args) => daemon::daemon_command(args),

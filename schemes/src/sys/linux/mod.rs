@@ -31,6 +31,20 @@ pub(crate) fn endpoint(config: &Config) -> String {
     control_socket::path(config).display().to_string()
 }
 
+/// Lets a closed output pipe end this process as it ends any Unix tool
+/// (`wasmd ls | head -1`: killed by `SIGPIPE`, quietly, status 141),
+/// instead of failing the write (Rust ignores `SIGPIPE`). For client
+/// commands only: the daemon must live on when a client goes away, and
+/// `run`/`cat` of a guest close their pipe themselves (killing the guest
+/// and exiting 141).
+pub fn end_on_closed_pipe() {
+    // SAFETY: setting the disposition of SIGPIPE to its default touches no
+    // memory of this program; called before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// The user this program runs as (whom `wasmd run` and the daemon's own
 /// user act for).
 pub fn current_owner() -> wasmhost::Owner {
