@@ -266,23 +266,6 @@ pub fn log(opts: &ClientOpts, pid: u32, part: LogPart) -> ExitCode {
     })
 }
 
-/// An exit status as `PID/wait` gives it (its `Display`, one line).
-pub fn parse_exit_status(line: &str) -> Option<ExitStatus> {
-    let line = line.strip_suffix('\n').unwrap_or(line);
-    if let Some(code) = line.strip_prefix("exited(").and_then(|rest| rest.strip_suffix(')')) {
-        return code.parse().ok().map(ExitStatus::Exited);
-    }
-    if let Some(message) = line.strip_prefix("trap: ") {
-        return Some(ExitStatus::Trapped(message.to_string()));
-    }
-    match line {
-        "killed" => Some(ExitStatus::Killed),
-        "out of fuel" => Some(ExitStatus::OutOfFuel),
-        "memory limit" => Some(ExitStatus::MemoryLimit),
-        _ => None,
-    }
-}
-
 /// `wasmd wait PID`: reads `PID/wait` (the daemon answers when the
 /// process has exited), prints the status and exits with it as `wasmd
 /// run` does.
@@ -290,7 +273,7 @@ pub fn wait(opts: &ClientOpts, pid: u32) -> ExitCode {
     with_client(opts, |c| {
         let text = String::from_utf8(c.read_all(&format!("/scheme/wasm/{pid}/wait"))?)
             .map_err(|_| ClientError::Protocol)?;
-        let status = parse_exit_status(&text).ok_or(ClientError::Protocol)?;
+        let status: ExitStatus = text.parse().map_err(|()| ClientError::Protocol)?;
         print_bytes(text.as_bytes())?;
         Ok(status_exit_code(&status))
     })
@@ -320,10 +303,10 @@ mod tests {
             ExitStatus::OutOfFuel,
             ExitStatus::MemoryLimit,
         ] {
-            assert_eq!(parse_exit_status(&format!("{status}\n")), Some(status));
+            assert_eq!(format!("{status}\n").parse::<ExitStatus>().ok(), Some(status));
         }
-        assert_eq!(parse_exit_status("exited(x)"), None);
-        assert_eq!(parse_exit_status("asleep"), None);
+        assert_eq!("exited(x)".parse::<ExitStatus>().ok(), None);
+        assert_eq!("asleep".parse::<ExitStatus>().ok(), None);
     }
 
     #[test]
