@@ -69,7 +69,7 @@ pub use guest_buf::GuestBuf;
 pub use hostcalls::BYTES_PER_FUEL;
 pub use kernel::{Kernel, KernelGuard, KernelStats};
 pub use limits::Limits;
-pub use log::ProcessLog;
+pub use log::{LogRing, ProcessLog};
 pub use manager::{Deadlock, ManagerConfig, ProcessManager, RegionNotifier};
 pub use module_cache::{CompiledModule, ModuleCache, MODULES_PER_GENERATION};
 pub use owner::Owner;

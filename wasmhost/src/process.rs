@@ -343,6 +343,11 @@ impl Process {
         activity
     }
 
+    /// Bytes of shared-memory regions it holds (pending shares included).
+    pub fn region_bytes(&self) -> u64 {
+        lock(&self.regions).bytes
+    }
+
     /// Memory pages now (or at exit).
     pub fn memory_pages(&self) -> u32 {
         self.store.as_deref().map_or(self.exit_pages, pages)

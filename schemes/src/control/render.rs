@@ -6,7 +6,7 @@ use std::fmt::Write;
 use wasmd_abi::ProcessInfo;
 use wasmhost::{Limits, Pid, ProcessManager};
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -93,7 +93,7 @@ pub fn status(pm: &ProcessManager, pid: Pid) -> Option<Vec<u8>> {
         let _ = writeln!(out, "bytes_in: {}", a.bytes_in);
         let _ = writeln!(out, "bytes_out: {}", a.bytes_out);
         let _ = writeln!(out, "handles: {}", a.handles);
-        let _ = writeln!(out, "region_bytes: {}", p.regions.lock().map_or(0, |r| r.bytes));
+        let _ = writeln!(out, "region_bytes: {}", p.region_bytes());
     }
     let _ = writeln!(out, "caps: {}", info.caps);
     if let Some(s) = &info.status {

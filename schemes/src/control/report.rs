@@ -62,7 +62,6 @@ impl ProcessReport {
         let info = pm.info(pid)?;
         let proc = pm.process(pid)?;
         let activity = proc.activity();
-        let region_bytes = proc.regions.lock().map_or(0, |r| r.bytes);
         Some(ProcessReport {
             pid,
             parent: info.parent,
@@ -70,7 +69,7 @@ impl ProcessReport {
             gid: proc.owner.gid,
             state: super::render::state_name(&info),
             name: info.name.clone(),
-            module_hash: info.module_hash.iter().map(|b| format!("{b:02x}")).collect(),
+            module_hash: super::render::hex(&info.module_hash),
             caps: info.caps.to_string(),
             memory_pages: info.memory_pages,
             fuel_used: info.fuel_used,
@@ -80,7 +79,7 @@ impl ProcessReport {
             bytes_in: activity.bytes_in,
             bytes_out: activity.bytes_out,
             handles: activity.handles,
-            region_bytes,
+            region_bytes: proc.region_bytes(),
             status: info.status.as_ref().map(ToString::to_string),
             exit_code: info.status.as_ref().map(wasmd_abi::ExitStatus::shell_code),
         })

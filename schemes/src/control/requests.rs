@@ -38,9 +38,7 @@ impl Daemon {
             turns: kernel.turns,
             steals: kernel.steals,
         };
-        Snapshot::text(
-            String::from_utf8_lossy(&super::report::stats(&self.kernel.lock(), &daemon)).into_owned(),
-        )
+        Snapshot::of(super::report::stats(&self.kernel.lock(), &daemon))
     }
 
     /// `error/ID`: why the last request on the open file `ID` failed, one
@@ -53,7 +51,7 @@ impl Daemon {
         }
         let reason = open.file.reason().or(open.failed.as_deref());
         let line = reason.map_or_else(String::new, |r| format!("{r}\n"));
-        Ok(Snapshot::text(line))
+        Ok(Snapshot::of(line.into_bytes()))
     }
 
     /// Opens `path` in the guest scheme `name` directly (what

@@ -17,9 +17,9 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
-    /// A file of `text`.
-    pub(crate) fn text(text: String) -> Snapshot {
-        Snapshot { bytes: text.into_bytes() }
+    /// A file of `bytes`.
+    pub(crate) fn of(bytes: Vec<u8>) -> Snapshot {
+        Snapshot { bytes }
     }
 
     /// `ps`: one line per process.

@@ -5,7 +5,7 @@
 //! files stream stdout through the same type.
 
 use wasmd_abi::scheme::{mode, Stat};
-use wasmhost::Pid;
+use wasmhost::{LogRing, Pid, ProcessLog};
 
 use crate::control::file::{Answer, Context, ControlFile};
 use crate::control::{EVENT_READ, EVENT_WRITE};
@@ -18,6 +18,14 @@ pub(crate) enum Which {
 }
 
 impl Which {
+    /// This stream of a process's log.
+    fn of(self, log: &ProcessLog) -> &LogRing {
+        match self {
+            Which::Stdout => &log.stdout,
+            Which::Stderr => &log.stderr,
+        }
+    }
+
     /// Its file name under `PID/`.
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -57,11 +65,7 @@ impl ControlFile for OutputStream {
         let Some(proc) = pm.process(self.pid) else { return Answer::Ready(Ok(Vec::new())) };
         let exited = proc.is_exited();
         let log = proc.log();
-        let stream = match self.which {
-            Which::Stdout => &log.stdout,
-            Which::Stderr => &log.stderr,
-        };
-        let read = stream.read_from(self.cursor, len);
+        let read = self.which.of(&log).read_from(self.cursor, len);
         if read.bytes.is_empty() && !exited {
             return Answer::NotReady;
         }
@@ -75,14 +79,9 @@ impl ControlFile for OutputStream {
 
     fn readiness(&mut self, cx: &mut Context<'_>) -> u32 {
         let pm = cx.lock();
-        let readable = pm.process(self.pid).is_none_or(|p| {
-            let log = p.log();
-            let total = match self.which {
-                Which::Stdout => log.stdout.total(),
-                Which::Stderr => log.stderr.total(),
-            };
-            p.is_exited() || total > self.cursor
-        });
+        let readable = pm
+            .process(self.pid)
+            .is_none_or(|p| p.is_exited() || self.which.of(&p.log()).total() > self.cursor);
         if readable {
             EVENT_READ | EVENT_WRITE
         } else {
