@@ -177,7 +177,7 @@ impl Drop for KernelGuard<'_> {
         // was about to run, moving the guest onto the core the control
         // plane needs), a request for a provider, futex waiters woken.
         let pm = &self.guard;
-        if pm.queued() > self.queued_before || pm.has_work_for_workers_besides_queued() {
+        if pm.queued() > self.queued_before || pm.has_unqueued_work() {
             self.shared.bump();
         }
     }

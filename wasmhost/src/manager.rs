@@ -357,15 +357,9 @@ impl ProcessManager {
         self.env.platform.clone()
     }
 
-    /// True when scheduler threads have something to do: a process
-    /// queued, a request for a parked provider, futex waiters woken.
-    pub fn has_work_for_workers(&self) -> bool {
-        !self.sched.is_idle() || self.has_work_for_workers_besides_queued()
-    }
-
-    /// As [`Self::has_work_for_workers`], not counting queued processes:
-    /// a request for a parked provider, futex waiters woken.
-    pub fn has_work_for_workers_besides_queued(&self) -> bool {
+    /// True when scheduler threads have work that no run queue shows: a
+    /// request for a parked provider, futex waiters woken.
+    pub fn has_unqueued_work(&self) -> bool {
         self.schemes().has_work() || self.futex().has_woken()
     }
 
