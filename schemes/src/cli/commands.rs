@@ -163,11 +163,10 @@ pub fn control(opts: &ClientOpts, pid: u32, command: &str) -> ExitCode {
 }
 
 /// `wasmd spawn SPEC...`: prints the new pid.
-pub fn spawn(opts: &ClientOpts, spec: &str) -> ExitCode {
+pub fn spawn(opts: &ClientOpts, words: &[String]) -> ExitCode {
     with_client(opts, |c| {
         // A relative module is the client's, as a person means it.
-        let words: Vec<String> = spec.split(' ').map(str::to_string).collect();
-        let spec = crate::control::spec::with_absolute_module(&words, &std::env::current_dir()?).join(" ");
+        let spec = crate::control::spec::with_absolute_module(words, &std::env::current_dir()?).join(" ");
         println!("{}", c.spawn(&spec)?);
         Ok(ExitCode::SUCCESS)
     })

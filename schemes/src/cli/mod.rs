@@ -334,7 +334,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
             commands::log(&client, pid, part)
         }
         Command::Wait { client, pid } => commands::wait(&client, pid),
-        Command::Spawn { client, spec } => commands::spawn(&client, &spec.join(" ")),
+        Command::Spawn { client, spec } => commands::spawn(&client, &spec),
         Command::Cat { client, path } => commands::cat_command(&client, &path),
         Command::Ls { client, path } => commands::ls(&client, &path),
         Command::Write { client, path, data } => commands::write_command(&client, &path, &data),
