@@ -26,6 +26,14 @@ fn wasmd_s(wasm: &[u8], iterations: u32) -> f64 {
 /// wasmi (default engine; with `fuel`, fuel metering on as wasmd has it,
 /// with fuel that never runs out); checks the checksum.
 fn bare_s(wasm: &[u8], iterations: u32, expected: u32, fuel: bool) -> f64 {
+    let (s, checksum) = bare_run(wasm, iterations, fuel);
+    assert_eq!(checksum, expected, "same result in bare wasmi");
+    s
+}
+
+/// Seconds and checksum of `iterations` rounds of the module's `bench`
+/// export in bare wasmi (the clock runs from the call to its return).
+pub fn bare_run(wasm: &[u8], iterations: u32, fuel: bool) -> (f64, u32) {
     let mut config = wasmi::Config::default();
     config.consume_fuel(fuel);
     let engine = wasmi::Engine::new(&config);
@@ -49,9 +57,7 @@ fn bare_s(wasm: &[u8], iterations: u32, expected: u32, fuel: bool) -> f64 {
     let bench = instance.get_typed_func::<u32, u32>(&store, "bench").expect("bench export");
     let t = Instant::now();
     let checksum = bench.call(&mut store, iterations).expect("runs");
-    let s = t.elapsed().as_secs_f64();
-    assert_eq!(checksum, expected, "same result in bare wasmi");
-    s
+    (t.elapsed().as_secs_f64(), checksum)
 }
 
 /// Seconds natively (the same source compiled for this machine).

@@ -14,7 +14,7 @@
 //! | [`channel`] | `chan64_frames_per_s`, `chan64_mb_per_s`, `chan4k_gb_per_s`, `chan4k_vs_pipe` |
 //! | [`scheme_rtt`] | `scheme_rtt_us` |
 //! | [`compute`] | `compute_vs_wasmi`, `compute_vs_native` |
-//! | [`smp`] | `smp_compute_speedup`, `smp_spawn_speedup`, `rtt64_same_worker_us`, `rtt64_cross_worker_us` |
+//! | [`smp`] | `smp_bare_speedup`, `smp_compute_speedup`, `smp_spawn_speedup`, `rtt64_same_worker_us`, `rtt64_cross_worker_us` |
 //! | [`preempt`] | `preempt_p99_ms`, `preempt_p50_ms` |
 //! | [`control`] | `ps_flood_p99_ms`, `ps_flood_p50_ms`, `ps_busy_p99_ms`, `ps_p99_under_load_ms`, `ps_busy_p50_ms` |
 //! | [`churn`] | `module_churn_rss_mib` |

@@ -1,6 +1,8 @@
 //! Guests on several scheduler threads ([`wasmhost::Kernel`]), beside
 //! the single-worker figure from the same run: `smp_compute_speedup` (N
-//! independent compute guests, N = cores, on N workers and on 1),
+//! independent compute guests, N = cores, on N workers and on 1, beside
+//! `smp_bare_speedup`: the same module in bare wasmi on N threads against
+//! one, the most this machine gives N busy threads),
 //! `smp_spawn_speedup` (N parents each spawning one-page children that
 //! exit at once), `rtt64_same_worker_us` and `rtt64_cross_worker_us`
 //! (64-byte channel round trips between two guests on 1 worker, and on
@@ -95,11 +97,24 @@ fn spawn_s(wasm: &[u8], workers: usize, parents: usize, children: u32) -> f64 {
     run_all_s(wasm, "spawn_loop", &[&children.to_string()], workers, parents)
 }
 
+/// Seconds for `threads` OS threads each running `rounds` rounds of the
+/// compute module in bare wasmi with fuel metering (what the machine
+/// itself gives `threads` busy threads: the ceiling of the speedup).
+fn bare_threads_s(wasm: &[u8], threads: usize, rounds: u32) -> f64 {
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| crate::compute::bare_run(wasm, rounds, true));
+        }
+    });
+    t.elapsed().as_secs_f64()
+}
+
 /// `smp_compute_speedup`, `smp_spawn_speedup`, and the round trips.
 pub fn figures(quick: bool) -> Vec<Figure> {
     let n = cores().max(2);
     let runs = if quick { 2 } else { 3 };
-    let rounds = if quick { 300 } else { 1000 };
+    let rounds = if quick { 300 } else { 3000 };
     let compute = guest("compute");
     let best = |f: &mut dyn FnMut() -> f64| (0..runs).map(|_| f()).fold(f64::INFINITY, f64::min);
     // One worker and N workers in turns, best of each: a noisy neighbour
@@ -109,14 +124,32 @@ pub fn figures(quick: bool) -> Vec<Figure> {
         [&mut || compute_s(&compute, 1, n, rounds), &mut || compute_s(&compute, n, n, rounds)],
     );
     let total = (n as u32 * rounds) as f64;
+    // The machine's own ceiling: the same module in bare wasmi on N
+    // threads, against one thread doing all N shares.
+    let bare_rounds = rounds;
+    let [bare_one, bare_many] = best_interleaved(
+        runs + 2,
+        [&mut || bare_threads_s(&compute, 1, n as u32 * bare_rounds), &mut || {
+            bare_threads_s(&compute, n, bare_rounds)
+        }],
+    );
     let mut figures = vec![Figure::info(
-        "smp_compute_speedup",
-        format!("{n} compute guests on {n} workers"),
-        total / many,
-        "rounds/s",
+        "smp_bare_speedup",
+        format!("bare wasmi on {n} threads (the machine's ceiling)"),
+        1.0 / bare_many,
+        "runs/s",
     )
-    .against(total / one, "the same on 1 worker")
-    .target(Target::RatioAtLeast(0.9 * n as f64))];
+    .against(1.0 / bare_one, "the same on 1 thread")];
+    figures.push(
+        Figure::info(
+            "smp_compute_speedup",
+            format!("{n} compute guests on {n} workers"),
+            total / many,
+            "rounds/s",
+        )
+        .against(total / one, "the same on 1 worker")
+        .target(Target::RatioAtLeast(0.9 * n as f64)),
+    );
     let spawner = guest("spawn_loop");
     let children = if quick { 2_000 } else { 10_000 };
     let one = best(&mut || spawn_s(&spawner, 1, n, children));
