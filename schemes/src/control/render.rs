@@ -3,11 +3,17 @@
 
 use std::fmt::Write;
 
-use wasmd_abi::ProcessInfo;
+use wasmd_abi::RunState;
 use wasmhost::{Limits, Pid, ProcessManager};
 
+use super::report::ProcessSnapshot;
+
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 /// `text` safe to print in a table or a `key: value` line: control
@@ -27,40 +33,38 @@ pub fn printable(text: &str) -> String {
     out
 }
 
-pub(crate) fn state_name(info: &ProcessInfo) -> &'static str {
-    match info.state {
-        wasmd_abi::RunState::Ready => "ready",
-        wasmd_abi::RunState::Running => "running",
-        wasmd_abi::RunState::Blocked => "blocked",
-        wasmd_abi::RunState::Suspended => "suspended",
-        wasmd_abi::RunState::Exited => "exited",
+pub(crate) fn state_name(state: RunState) -> &'static str {
+    match state {
+        RunState::Ready => "ready",
+        RunState::Running => "running",
+        RunState::Blocked => "blocked",
+        RunState::Suspended => "suspended",
+        RunState::Exited => "exited",
     }
 }
 
 /// The `ps` table: one line per process after a header.
-pub fn ps(pm: &ProcessManager) -> Vec<u8> {
+pub fn ps(all: &[ProcessSnapshot]) -> Vec<u8> {
     let mut out = format!(
         "{:>6} {:>6} {:>6} {:<9} {:<20} {:<16} {:>6} {:>14} {:>9} {:>10}  {}\n",
         "PID", "PPID", "UID", "STATE", "MODULE", "HASH", "PAGES", "FUEL", "CPU_MS", "CALLS", "STATUS"
     );
-    for pid in pm.pids() {
-        let Some(info) = pm.info(pid) else { continue };
-        let uid = pm.process(pid).map_or(0, |p| p.owner.uid);
-        let activity = pm.process(pid).map(wasmhost::Process::activity).unwrap_or_default();
+    for s in all {
+        let info = &s.info;
         let status = info.status.as_ref().map_or_else(|| "-".to_string(), |s| printable(&s.to_string()));
         let _ = writeln!(
             out,
             "{:>6} {:>6} {:>6} {:<9} {:<20} {:<16} {:>6} {:>14} {:>9} {:>10}  {}",
             info.pid,
             info.parent,
-            uid,
-            state_name(&info),
+            s.uid,
+            state_name(info.state),
             printable(&info.name),
             hex(&info.module_hash),
             info.memory_pages,
             info.fuel_used,
-            activity.cpu_ns / 1_000_000,
-            activity.hostcalls,
+            s.activity.cpu_ns / 1_000_000,
+            s.activity.hostcalls,
             status
         );
     }
@@ -76,7 +80,7 @@ pub fn status(pm: &ProcessManager, pid: Pid) -> Option<Vec<u8>> {
     if let Some(p) = pm.process(pid) {
         let _ = writeln!(out, "owner: {}", p.owner);
     }
-    let _ = writeln!(out, "state: {}", state_name(&info));
+    let _ = writeln!(out, "state: {}", state_name(info.state));
     let _ = writeln!(out, "module: {}", printable(&info.name));
     let _ = writeln!(out, "hash: {}", hex(&info.module_hash));
     let _ = writeln!(out, "memory_pages: {}", info.memory_pages);

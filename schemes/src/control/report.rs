@@ -30,7 +30,8 @@
 use serde::Serialize;
 use std::fmt::Write;
 
-use wasmhost::{Pid, ProcessManager};
+use wasmd_abi::ProcessInfo;
+use wasmhost::{Activity, Pid, ProcessManager};
 
 /// One process, as the JSON reports give it (see the module docs).
 #[derive(Debug, Serialize)]
@@ -56,46 +57,76 @@ pub struct ProcessReport {
     pub exit_code: Option<u8>,
 }
 
-impl ProcessReport {
-    /// The report of `pid`, if the manager knows it.
-    pub fn of(pm: &ProcessManager, pid: Pid) -> Option<ProcessReport> {
-        let info = pm.info(pid)?;
+/// One process's figures, copied while the manager is locked: the `ps`
+/// table and the JSON reports are made from it after the lock is
+/// released (formatting a hundred rows under it held up every scheduler
+/// thread at its next slice).
+#[derive(Debug, Clone)]
+pub struct ProcessSnapshot {
+    pub info: ProcessInfo,
+    pub uid: u32,
+    pub gid: u32,
+    pub fuel_limit: Option<u64>,
+    pub activity: Activity,
+    pub region_bytes: u64,
+}
+
+impl ProcessSnapshot {
+    /// `pid`'s figures, if the manager knows it.
+    pub fn of(pm: &ProcessManager, pid: Pid) -> Option<ProcessSnapshot> {
         let proc = pm.process(pid)?;
-        let activity = proc.activity();
-        Some(ProcessReport {
-            pid,
-            parent: info.parent,
+        Some(ProcessSnapshot {
+            info: pm.info(pid)?,
             uid: proc.owner.uid,
             gid: proc.owner.gid,
-            state: super::render::state_name(&info),
+            fuel_limit: proc.fuel_limit(),
+            activity: proc.activity(),
+            region_bytes: proc.region_bytes(),
+        })
+    }
+
+    /// Every process's figures, in pid order.
+    pub fn all(pm: &ProcessManager) -> Vec<ProcessSnapshot> {
+        pm.pids().into_iter().filter_map(|pid| ProcessSnapshot::of(pm, pid)).collect()
+    }
+}
+
+impl From<&ProcessSnapshot> for ProcessReport {
+    fn from(s: &ProcessSnapshot) -> ProcessReport {
+        let info = &s.info;
+        ProcessReport {
+            pid: info.pid,
+            parent: info.parent,
+            uid: s.uid,
+            gid: s.gid,
+            state: super::render::state_name(info.state),
             name: info.name.clone(),
             module_hash: super::render::hex(&info.module_hash),
             caps: info.caps.to_string(),
             memory_pages: info.memory_pages,
             fuel_used: info.fuel_used,
-            fuel_limit: proc.fuel_limit(),
-            cpu_ns: activity.cpu_ns,
-            hostcalls: activity.hostcalls,
-            bytes_in: activity.bytes_in,
-            bytes_out: activity.bytes_out,
-            handles: activity.handles,
-            region_bytes: proc.region_bytes(),
+            fuel_limit: s.fuel_limit,
+            cpu_ns: s.activity.cpu_ns,
+            hostcalls: s.activity.hostcalls,
+            bytes_in: s.activity.bytes_in,
+            bytes_out: s.activity.bytes_out,
+            handles: s.activity.handles,
+            region_bytes: s.region_bytes,
             status: info.status.as_ref().map(ToString::to_string),
             exit_code: info.status.as_ref().map(wasmd_abi::ExitStatus::shell_code),
-        })
+        }
     }
 }
 
 /// `ps.json`: every process, in pid order.
-pub fn ps_json(pm: &ProcessManager) -> Vec<u8> {
-    let all: Vec<ProcessReport> =
-        pm.pids().into_iter().filter_map(|pid| ProcessReport::of(pm, pid)).collect();
-    json_line(&all)
+pub fn ps_json(all: &[ProcessSnapshot]) -> Vec<u8> {
+    let reports: Vec<ProcessReport> = all.iter().map(ProcessReport::from).collect();
+    json_line(&reports)
 }
 
 /// `PID/status.json`.
-pub fn status_json(pm: &ProcessManager, pid: Pid) -> Option<Vec<u8>> {
-    ProcessReport::of(pm, pid).map(|r| json_line(&r))
+pub fn status_json(process: &ProcessSnapshot) -> Vec<u8> {
+    json_line(&ProcessReport::from(process))
 }
 
 /// `value` as JSON and a newline.

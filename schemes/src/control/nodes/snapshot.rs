@@ -9,6 +9,7 @@ use wasmhost::Pid;
 
 use crate::control::file::{slice_at, Answer, Context, ControlFile};
 use crate::control::render;
+use crate::control::report::{self, ProcessSnapshot};
 
 /// A snapshot file.
 #[derive(Debug)]
@@ -24,19 +25,20 @@ impl Snapshot {
 
     /// `ps`: one line per process.
     pub(crate) fn ps(cx: &Context<'_>) -> Snapshot {
-        Snapshot { bytes: render::ps(&cx.lock()) }
+        let all = ProcessSnapshot::all(&cx.lock());
+        Snapshot { bytes: render::ps(&all) }
     }
 
     /// `ps.json`: every process as JSON.
     pub(crate) fn ps_json(cx: &Context<'_>) -> Snapshot {
-        Snapshot { bytes: crate::control::report::ps_json(&cx.lock()) }
+        let all = ProcessSnapshot::all(&cx.lock());
+        Snapshot { bytes: report::ps_json(&all) }
     }
 
     /// `PID/status.json`.
     pub(crate) fn status_json(cx: &Context<'_>, pid: Pid) -> Result<Snapshot, Errno> {
-        crate::control::report::status_json(&cx.lock(), pid)
-            .map(|bytes| Snapshot { bytes })
-            .ok_or(Errno::NotFound)
+        let process = ProcessSnapshot::of(&cx.lock(), pid).ok_or(Errno::NotFound)?;
+        Ok(Snapshot { bytes: report::status_json(&process) })
     }
 
     /// `PID/status`.
