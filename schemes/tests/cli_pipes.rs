@@ -147,6 +147,12 @@ fn cat_of_run_streams_stderr_and_exits_with_the_guests_status() {
     let o = daemon.cli(&["cat", &format!("/scheme/wasm/run{}", guest("hello").display())]);
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     assert!(text(&o).contains("Hello"), "{o:?}");
+    // A `wasm:` URL is the same file, and `cat` treats it as a run file.
+    let o = daemon.cli(&["cat", &format!("wasm:/run{}", worker.display())]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("worker: unknown mode"), "{o:?}");
+    let o = daemon.cli(&["cat", "wasm:ps"]);
+    assert!(o.status.success() && text(&o).starts_with("   PID"), "{o:?}");
 }
 
 #[test]

@@ -28,6 +28,24 @@ pub fn parse_caps(list: &str) -> Result<Caps, String> {
     })
 }
 
+/// A path of a scheme as the client commands take it: `/scheme/NAME/…`
+/// as given, or a Redox URL `NAME:REST` (`wasm:/run/x.wasm`, `wasm:ps`)
+/// as the same path (`/scheme/wasm/run/x.wasm`, `/scheme/wasm/ps`).
+pub fn parse_scheme_path(text: &str) -> Result<String, String> {
+    if text.starts_with("/scheme/") || text == "/scheme" {
+        return Ok(text.to_string());
+    }
+    match text.split_once(':') {
+        Some((name, rest)) if !name.is_empty() && !name.contains('/') => {
+            let rest = rest.trim_start_matches('/');
+            Ok(if rest.is_empty() { format!("/scheme/{name}") } else { format!("/scheme/{name}/{rest}") })
+        }
+        _ => Err(format!(
+            "`{text}` is not a path under /scheme nor a `scheme:` URL (e.g. /scheme/wasm/ps, wasm:/ps)"
+        )),
+    }
+}
+
 /// A namespace grant, `SCHEME:PREFIX[=ro|rw]`.
 pub fn parse_grant(text: &str) -> Result<Grant, String> {
     wasmhost::namespace::parse_grant(text)
@@ -108,5 +126,17 @@ mod tests {
         assert!(parse_existing_dir("/").is_ok());
         let file = std::env::current_exe().unwrap();
         assert!(parse_existing_dir(file.to_str().unwrap()).unwrap_err().contains("is not a directory"));
+    }
+
+    #[test]
+    fn scheme_urls_are_paths_under_scheme() {
+        assert_eq!(parse_scheme_path("/scheme/wasm/ps").as_deref(), Ok("/scheme/wasm/ps"));
+        assert_eq!(parse_scheme_path("wasm:/run/a/b.wasm").as_deref(), Ok("/scheme/wasm/run/a/b.wasm"));
+        assert_eq!(parse_scheme_path("wasm:ps").as_deref(), Ok("/scheme/wasm/ps"));
+        assert_eq!(parse_scheme_path("wasm:").as_deref(), Ok("/scheme/wasm"));
+        assert_eq!(parse_scheme_path("ramfs:/a").as_deref(), Ok("/scheme/ramfs/a"));
+        for bad in ["ps", "/tmp/x", ":/x", "a/b:c"] {
+            assert!(parse_scheme_path(bad).unwrap_err().contains("not a path under /scheme"), "{bad}");
+        }
     }
 }

@@ -51,6 +51,15 @@ pub fn with_client(
     opts: &ClientOpts,
     command: impl FnOnce(&mut Client) -> Result<ExitCode, ClientError>,
 ) -> ExitCode {
+    with_client_and_config(opts, |client, _| command(client))
+}
+
+/// [`with_client`], the command also given the connection's settings
+/// (to open a second connection).
+fn with_client_and_config(
+    opts: &ClientOpts,
+    command: impl FnOnce(&mut Client, &Config) -> Result<ExitCode, ClientError>,
+) -> ExitCode {
     let config = match opts.config() {
         Ok(config) => config,
         Err(e) => {
@@ -68,7 +77,7 @@ pub fn with_client(
             return ExitCode::from(1);
         }
     };
-    match command(&mut client) {
+    match command(&mut client, &config) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("wasmd: {e}");
@@ -175,12 +184,8 @@ pub fn spawn(opts: &ClientOpts, words: &[String]) -> ExitCode {
 /// `wasmd cat PATH`: streams the file to stdout as it arrives; a `run/`
 /// file as `wasmd run` runs (see [`crate::client::cat`]).
 pub fn cat_command(opts: &ClientOpts, path: &str) -> ExitCode {
-    let second = opts.config().ok();
-    with_client(opts, |c| {
-        let connect = || {
-            let config = second.ok_or(ClientError::Protocol)?;
-            Client::connect_to(&config).map_err(ClientError::from)
-        };
+    with_client_and_config(opts, |c, config| {
+        let connect = || Client::connect_to(config).map_err(ClientError::from);
         crate::client::cat(c, path, connect).map(ExitCode::from)
     })
 }

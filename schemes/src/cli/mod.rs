@@ -239,14 +239,16 @@ pub enum Command {
     Cat {
         #[command(flatten)]
         client: ClientOpts,
-        /// Path under /scheme.
+        /// Path under /scheme, or a `scheme:` URL (`wasm:/ps`).
+        #[arg(value_parser = args::parse_scheme_path)]
         path: String,
     },
     /// List a directory of the tree.
     Ls {
         #[command(flatten)]
         client: ClientOpts,
-        /// Path under /scheme.
+        /// Path under /scheme, or a `scheme:` URL (`wasm:/ps`).
+        #[arg(value_parser = args::parse_scheme_path)]
         path: String,
     },
     /// Write data to a file of the tree, with one write.
@@ -257,7 +259,8 @@ pub enum Command {
     Write {
         #[command(flatten)]
         client: ClientOpts,
-        /// Path under /scheme.
+        /// Path under /scheme, or a `scheme:` URL (`wasm:/ps`).
+        #[arg(value_parser = args::parse_scheme_path)]
         path: String,
         /// The data: words joined by spaces; none or `-`: stdin.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
