@@ -17,8 +17,10 @@ use wasmd_abi::Errno;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use wasmd_abi::scheme::{kind, Stat};
-use wasmhost::HostFile;
+use wasmhost::{FileStatus, HostFile, NewTime};
 
 /// The errno of an I/O error (`Errno::Io` when the OS gave none).
 pub fn errno(e: std::io::Error) -> Errno {
@@ -40,6 +42,32 @@ pub fn entry_kind(file_type: std::fs::FileType) -> u8 {
         kind::REGULAR
     } else {
         kind::UNSPECIFIED
+    }
+}
+
+/// The status of a file's metadata: device and nanosecond times too.
+pub fn status_of(m: &std::fs::Metadata) -> FileStatus {
+    let ns = |s: i64, n: i64| (s.max(0) as u64).saturating_mul(1_000_000_000).saturating_add(n.max(0) as u64);
+    FileStatus {
+        stat: Stat {
+            mode: m.mode() as u16,
+            size: m.len(),
+            ino: m.ino(),
+            nlink: m.nlink() as u32,
+            mtime: m.mtime() as u64,
+        },
+        dev: m.dev(),
+        atime_ns: ns(m.atime(), m.atime_nsec()),
+        mtime_ns: ns(m.mtime(), m.mtime_nsec()),
+        ctime_ns: ns(m.ctime(), m.ctime_nsec()),
+    }
+}
+
+/// The `SystemTime` of a time to set.
+pub fn system_time(t: NewTime) -> SystemTime {
+    match t {
+        NewTime::Now => SystemTime::now(),
+        NewTime::At(ns) => UNIX_EPOCH + Duration::from_nanos(ns),
     }
 }
 
@@ -83,14 +111,30 @@ impl<L: DirListing> HostFile for OsFile<L> {
     }
 
     fn stat(&self) -> Result<Stat, Errno> {
-        let m = self.file.metadata().map_err(errno)?;
-        Ok(Stat {
-            mode: m.mode() as u16,
-            size: m.len(),
-            ino: m.ino(),
-            nlink: m.nlink() as u32,
-            mtime: m.mtime() as u64,
-        })
+        self.status().map(|s| s.stat)
+    }
+
+    fn status(&self) -> Result<FileStatus, Errno> {
+        self.file.metadata().map(|m| status_of(&m)).map_err(errno)
+    }
+
+    fn set_len(&self, len: u64) -> Result<(), Errno> {
+        self.file.set_len(len).map_err(errno)
+    }
+
+    fn sync(&self, data_only: bool) -> Result<(), Errno> {
+        if data_only { self.file.sync_data() } else { self.file.sync_all() }.map_err(errno)
+    }
+
+    fn set_times(&self, atime: Option<NewTime>, mtime: Option<NewTime>) -> Result<(), Errno> {
+        let mut times = std::fs::FileTimes::new();
+        if let Some(t) = atime {
+            times = times.set_accessed(system_time(t));
+        }
+        if let Some(t) = mtime {
+            times = times.set_modified(system_time(t));
+        }
+        self.file.set_times(times).map_err(errno)
     }
 
     fn entries(&self) -> Result<Vec<(String, u8)>, Errno> {

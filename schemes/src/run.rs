@@ -31,6 +31,8 @@ pub struct RunSpec {
     pub namespace: Vec<wasmhost::namespace::Grant>,
     /// The directory `file:` paths live in (none: `file:` is refused).
     pub fs_root: Option<PathBuf>,
+    /// Environment variables of the root process, `KEY=VALUE` each.
+    pub env: Vec<String>,
 }
 
 /// How a run ended.
@@ -131,6 +133,7 @@ pub fn run(spec: &RunSpec) -> Result<Finished, RunError> {
         namespace: spec.namespace.clone(),
         // `wasmd run` acts for whoever runs it.
         owner: crate::sys::current_owner(),
+        env: spec.env.clone(),
     };
     let pid = manager.spawn(module, opts).map_err(spawn_err)?;
     let deadlock = manager.run_to_completion_while(|| !output.closed()).err().map(|d| d.to_string());

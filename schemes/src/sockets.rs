@@ -68,6 +68,17 @@ impl HostSocket for StdSocket {
         addr.map(|a| a.to_string()).unwrap_or_default()
     }
 
+    fn shutdown(&self, read: bool, write: bool) -> Result<(), Errno> {
+        let StdSocket::Tcp(s) = self else { return Err(Errno::NotSupported) };
+        let how = match (read, write) {
+            (true, true) => std::net::Shutdown::Both,
+            (true, false) => std::net::Shutdown::Read,
+            (false, true) => std::net::Shutdown::Write,
+            (false, false) => return Err(Errno::InvalidArgument),
+        };
+        s.shutdown(how).map_err(io_errno)
+    }
+
     fn raw_fd(&self) -> i64 {
         i64::from(match self {
             StdSocket::Tcp(s) => s.as_raw_fd(),

@@ -10,7 +10,7 @@ use wasmd_abi::scheme::flags;
 
 use crate::guest_buf::GuestBuf;
 use crate::namespace::GrantedPath;
-use crate::platform::HostFile;
+use crate::platform::{HostFile, NewTime};
 
 /// Most bytes one read or receive returns.
 pub const MAX_IO: usize = 1 << 20;
@@ -54,19 +54,24 @@ pub enum IoRequest {
         /// Redox flags.
         flags: u32,
     },
-    /// Read at the handle's position into guest memory.
+    /// Read into guest memory at the handle's position (which moves), or
+    /// at offset `at` (which leaves it).
     Read {
         /// Handle.
         handle: u32,
         /// Guest buffer (at most [`MAX_IO`] bytes).
         buf: GuestBuf,
+        /// A positional read's offset.
+        at: Option<u64>,
     },
-    /// Write at the handle's position.
+    /// Write at the handle's position (which moves), or at offset `at`.
     Write {
         /// Handle.
         handle: u32,
         /// Bytes.
         data: Vec<u8>,
+        /// A positional write's offset.
+        at: Option<u64>,
     },
     /// Seek relative to the end.
     SeekEnd {
@@ -81,6 +86,8 @@ pub enum IoRequest {
         handle: u32,
         /// Guest buffer.
         buf: GuestBuf,
+        /// How it is encoded.
+        format: Format,
     },
     /// Next directory entries into a guest buffer.
     Getdents {
@@ -88,16 +95,108 @@ pub enum IoRequest {
         handle: u32,
         /// Guest buffer.
         buf: GuestBuf,
+        /// How they are encoded, and from where.
+        format: Format,
+    },
+    /// WASI `dirent`s of the directory at a path, from entry `cookie`
+    /// (a preopened directory has no handle to list).
+    ListPath {
+        /// The directory.
+        path: GrantedPath,
+        /// Guest buffer.
+        buf: GuestBuf,
+        /// The entry to start at.
+        cookie: u64,
     },
     /// Remove a path.
     Unlink {
         /// The path.
         path: GrantedPath,
+        /// What it must be.
+        kind: Removes,
     },
     /// Create a directory.
     Mkdir {
         /// The path.
         path: GrantedPath,
+    },
+    /// The status of a path (a WASI `filestat` into the guest buffer).
+    Status {
+        /// The path.
+        path: GrantedPath,
+        /// Guest buffer.
+        buf: GuestBuf,
+        /// Follow a symbolic link at the path.
+        follow: bool,
+    },
+    /// Rename a path.
+    Rename {
+        /// What.
+        from: GrantedPath,
+        /// To where.
+        to: GrantedPath,
+    },
+    /// Make a hard link.
+    Link {
+        /// The existing path.
+        from: GrantedPath,
+        /// The new one.
+        to: GrantedPath,
+    },
+    /// Make a symbolic link.
+    Symlink {
+        /// Its text.
+        target: String,
+        /// Where.
+        at: GrantedPath,
+    },
+    /// Read a symbolic link's text into guest memory (cut to the buffer).
+    Readlink {
+        /// The link.
+        path: GrantedPath,
+        /// Guest buffer.
+        buf: GuestBuf,
+    },
+    /// Set a file's access and modification times.
+    SetTimes {
+        /// Whose.
+        of: TimesOf,
+        /// New access time (`None`: kept).
+        atime: Option<NewTime>,
+        /// New modification time (`None`: kept).
+        mtime: Option<NewTime>,
+    },
+    /// Truncate or extend an open file.
+    SetLen {
+        /// Handle.
+        handle: u32,
+        /// New length.
+        len: u64,
+    },
+    /// Make sure a range of an open file exists.
+    Allocate {
+        /// Handle.
+        handle: u32,
+        /// Start.
+        offset: u64,
+        /// Bytes.
+        len: u64,
+    },
+    /// Shut a socket down.
+    Shutdown {
+        /// Socket handle.
+        handle: u32,
+        /// Its reading side.
+        read: bool,
+        /// Its writing side.
+        write: bool,
+    },
+    /// Flush an open file to storage.
+    Sync {
+        /// Handle.
+        handle: u32,
+        /// Its data only.
+        data_only: bool,
     },
     /// Connect a socket.
     Connect {
@@ -128,6 +227,40 @@ pub enum IoRequest {
         /// Guest buffer (at most [`MAX_IO`] bytes).
         buf: GuestBuf,
     },
+}
+
+/// The encoding of a status or a directory listing in guest memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// wasmd's ABI: postcard `Stat`, pages of `DirEntry` from the
+    /// handle's directory position.
+    Native,
+    /// WASI preview 1: a `filestat`; `dirent`s from entry `cookie` on
+    /// (`.` and `..` first), the last one cut at the buffer's end.
+    Wasi {
+        /// The entry to start at (0 for a status).
+        cookie: u64,
+    },
+}
+
+/// Whose times [`IoRequest::SetTimes`] sets.
+#[derive(Debug, Clone)]
+pub enum TimesOf {
+    /// An open file's.
+    Handle(u32),
+    /// A path's (with `follow`, what a link there leads to).
+    Path(GrantedPath, bool),
+}
+
+/// What an unlink may remove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removes {
+    /// A file or an empty directory (wasmd's `fs_unlink`).
+    Any,
+    /// Only a file (`EISDIR` for a directory).
+    File,
+    /// Only an empty directory (`ENOTDIR` for a file).
+    Dir,
 }
 
 fn is_write(open_flags: u32) -> bool {

@@ -58,6 +58,7 @@ mod syscall;
 mod table;
 mod turn;
 mod waits;
+pub mod wasi;
 pub mod worker;
 
 /// A process id (never 0).
@@ -74,7 +75,8 @@ pub use manager::{Deadlock, ManagerConfig, ProcessManager, RegionNotifier};
 pub use module_cache::{CompiledModule, ModuleCache, MODULES_PER_GENERATION};
 pub use owner::Owner;
 pub use platform::{
-    HostFile, HostSocket, LoadError, LoadedModule, ModuleLoader, NoOutput, OutputSink, Platform,
+    FileStatus, HostFile, HostSocket, LoadError, LoadedModule, ModuleLoader, NewTime, NoOutput, OutputSink,
+    Platform,
 };
 pub use process::{Process, Sched};
 pub use scheduler::Scheduler;

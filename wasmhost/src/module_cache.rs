@@ -178,7 +178,8 @@ impl ModuleCache {
 /// Checks imports and the entry point once, at compile time.
 fn check_module(module: &Module) -> Result<(), SpawnError> {
     for import in module.imports() {
-        let known = import.module() == hostcall::MODULE && hostcall::NAMES.contains(&import.name());
+        let known = (import.module() == hostcall::MODULE && hostcall::NAMES.contains(&import.name()))
+            || (import.module() == crate::wasi::MODULE && crate::wasi::NAMES.contains(&import.name()));
         if !known || !matches!(import.ty(), ExternType::Func(_)) {
             return Err(SpawnError::UnknownImport {
                 module: import.module().to_string(),

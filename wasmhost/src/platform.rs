@@ -52,6 +52,52 @@ pub trait Platform: Send + Sync + 'static {
         Err(Errno::NotFound)
     }
 
+    /// The status of `path` (with `follow`, of what a symbolic link there
+    /// leads to), beneath the granted directory. Worker thread.
+    fn fs_status(&self, path: &GrantedPath, follow: bool) -> Result<FileStatus, Errno> {
+        let _ = (path, follow);
+        Err(Errno::NotSupported)
+    }
+
+    /// Renames `from` to `to` (both granted, same scheme). Worker thread.
+    fn fs_rename(&self, from: &GrantedPath, to: &GrantedPath) -> Result<(), Errno> {
+        let _ = (from, to);
+        Err(Errno::NotSupported)
+    }
+
+    /// Makes `to` a hard link to `from`. Worker thread.
+    fn fs_link(&self, from: &GrantedPath, to: &GrantedPath) -> Result<(), Errno> {
+        let _ = (from, to);
+        Err(Errno::NotSupported)
+    }
+
+    /// Makes `at` a symbolic link whose text is `target` (stored as it
+    /// is; following it later stays beneath the grant). Worker thread.
+    fn fs_symlink(&self, target: &str, at: &GrantedPath) -> Result<(), Errno> {
+        let _ = (target, at);
+        Err(Errno::NotSupported)
+    }
+
+    /// The text of the symbolic link `path`. Worker thread.
+    fn fs_readlink(&self, path: &GrantedPath) -> Result<String, Errno> {
+        let _ = path;
+        Err(Errno::NotSupported)
+    }
+
+    /// Sets the access and modification times of `path` (`None` leaves
+    /// one as it is; with `follow`, of what a link there leads to).
+    /// Worker thread.
+    fn fs_set_times(
+        &self,
+        path: &GrantedPath,
+        follow: bool,
+        atime: Option<NewTime>,
+        mtime: Option<NewTime>,
+    ) -> Result<(), Errno> {
+        let _ = (path, follow, atime, mtime);
+        Err(Errno::NotSupported)
+    }
+
     /// True when `user` may use the directory `dir` of the `file:`
     /// namespace (read and search it; also write to it with `write`), as
     /// guests will reach it. Decides whether an unprivileged user may give
@@ -99,6 +145,69 @@ pub trait HostFile: Send + Sync + std::fmt::Debug {
     fn stat(&self) -> Result<Stat, Errno>;
     /// A directory's entries: name and kind (`wasmd_abi::scheme::kind`).
     fn entries(&self) -> Result<Vec<(String, u8)>, Errno>;
+    /// Status with device and times to the nanosecond.
+    fn status(&self) -> Result<FileStatus, Errno> {
+        self.stat().map(FileStatus::from)
+    }
+    /// Truncates or extends the file to `len` bytes.
+    fn set_len(&self, len: u64) -> Result<(), Errno> {
+        let _ = len;
+        Err(Errno::NotSupported)
+    }
+    /// Makes sure bytes `offset..offset + len` exist: extends the file
+    /// with zeros when it is shorter.
+    fn allocate(&self, offset: u64, len: u64) -> Result<(), Errno> {
+        let end = offset.checked_add(len).ok_or(Errno::TooBig)?;
+        if end > self.stat()?.size {
+            self.set_len(end)?;
+        }
+        Ok(())
+    }
+    /// Flushes the file to its storage (with `data_only`, its data).
+    fn sync(&self, data_only: bool) -> Result<(), Errno> {
+        let _ = data_only;
+        Err(Errno::NotSupported)
+    }
+    /// Sets its access and modification times (`None` leaves one).
+    fn set_times(&self, atime: Option<NewTime>, mtime: Option<NewTime>) -> Result<(), Errno> {
+        let _ = (atime, mtime);
+        Err(Errno::NotSupported)
+    }
+}
+
+/// A file's status with what WASI reports beyond [`Stat`]: the device,
+/// and access, modification and change times in nanoseconds since the
+/// epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStatus {
+    /// Mode, size, inode, links, modification time in seconds.
+    pub stat: Stat,
+    /// The device it lives on.
+    pub dev: u64,
+    /// Last access.
+    pub atime_ns: u64,
+    /// Last modification.
+    pub mtime_ns: u64,
+    /// Last status change.
+    pub ctime_ns: u64,
+}
+
+impl From<Stat> for FileStatus {
+    /// A status known only to the second of its modification (a guest
+    /// scheme's `Stat`): every time is that.
+    fn from(stat: Stat) -> FileStatus {
+        let ns = stat.mtime.saturating_mul(1_000_000_000);
+        FileStatus { stat, dev: 0, atime_ns: ns, mtime_ns: ns, ctime_ns: ns }
+    }
+}
+
+/// A time to set on a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewTime {
+    /// The present time.
+    Now,
+    /// Nanoseconds since the epoch.
+    At(u64),
 }
 
 /// An OS socket for a guest; every call is non-blocking (`EAGAIN` when it
@@ -114,6 +223,11 @@ pub trait HostSocket: Send + Sync + std::fmt::Debug {
     fn local_addr(&self) -> String;
     /// The OS descriptor, for readiness polling.
     fn raw_fd(&self) -> i64;
+    /// Shuts down reading, writing or both (a stream socket).
+    fn shutdown(&self, read: bool, write: bool) -> Result<(), Errno> {
+        let _ = (read, write);
+        Err(Errno::NotSupported)
+    }
 }
 
 /// A module file that was read.

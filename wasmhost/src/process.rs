@@ -160,6 +160,8 @@ pub struct ProcessState {
     pub namespace: Arc<[crate::namespace::Grant]>,
     /// What it has done (see [`crate::counters`]).
     pub counters: Counters,
+    /// Its WASI descriptors and environment (see [`crate::wasi`]).
+    pub wasi: crate::wasi::WasiState,
 }
 
 impl ProcessState {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use wasmd_abi::Errno;
 
 use wasmd_abi::ExitStatus;
-use wasmi::{ResumableCall, ResumableCallHostTrap, Store, Val};
+use wasmi::{ResumableCall, ResumableCallHostTrap, Store};
 
 use crate::caller::Caller;
 use crate::context::Context;
@@ -106,7 +106,10 @@ pub(crate) fn run_slice(turn: &mut Turn, on_syscall: &mut OnSyscall<'_>) -> Opti
     let mut result = match resume {
         Resume::Start(entry) => entry.call_resumable(&mut **store, &[], &mut []),
         Resume::Preempted(call) => call.resume(&mut **store, &mut []),
-        Resume::Return(call, value) => call.resume(&mut **store, &[Val::I64(value)], &mut []),
+        Resume::Return(call, value) => {
+            let value = crate::wasi::resume_value(store, value);
+            call.resume(&mut **store, &[value], &mut [])
+        }
     };
     loop {
         match result {
@@ -121,7 +124,8 @@ pub(crate) fn run_slice(turn: &mut Turn, on_syscall: &mut OnSyscall<'_>) -> Opti
                 let Some(store) = turn.store.as_mut() else {
                     return Some(TurnEnd::Exit(ExitStatus::Killed));
                 };
-                result = call.resume(&mut **store, &[Val::I64(value)], &mut []);
+                let value = crate::wasi::resume_value(store, value);
+                result = call.resume(&mut **store, &[value], &mut []);
             }
             Err(e) => {
                 let status = match turn.store.as_ref() {

@@ -58,6 +58,9 @@ pub mod flags {
     pub const O_DIRECTORY: u32 = 0x1000_0000;
     /// Open for `fstat` only.
     pub const O_STAT: u32 = 0x2000_0000;
+    /// Do not follow a symbolic link as the last component (`ELOOP`
+    /// when it is one).
+    pub const O_NOFOLLOW: u32 = 0x8000_0000;
 }
 
 /// Mode bits (Redox values).

@@ -52,6 +52,11 @@ pub struct RunArgs {
     /// is refused.
     #[arg(long, value_name = "DIR", value_parser = parse_existing_dir)]
     pub fs_root: Option<PathBuf>,
+    /// An environment variable for the module (repeatable), `KEY=VALUE`:
+    /// what a WASI program sees as its environment (nothing else is
+    /// passed on).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = crate::control::spec::env_pair)]
+    pub env: Vec<String>,
     /// The module: a `.wasm` binary or `.wat` text.
     pub module: PathBuf,
     /// Arguments passed to the module (after `--`).
@@ -100,6 +105,7 @@ pub fn run_command(args: RunArgs) -> ExitCode {
         slice_fuel,
         grants,
         fs_root,
+        env,
         module,
         args,
     } = args;
@@ -113,6 +119,7 @@ pub fn run_command(args: RunArgs) -> ExitCode {
         slice_fuel,
         namespace: grants,
         fs_root,
+        env,
     };
     match run(&spec) {
         Ok(finished) => {

@@ -113,6 +113,7 @@ pub(crate) fn spawn_loaded(
         if let Some(name) = spec.name {
             opts.name = name;
         }
+        opts.env = spec.env;
     }
     kernel.lock().spawn(module, opts).map_err(|e| {
         log::info!("spawn of {} failed: {e}", path.display());

@@ -20,6 +20,7 @@
 //! | `region-bytes` | most bytes of regions held | 256 MiB |
 //! | `grant` | a namespace grant, `SCHEME:PREFIX[=ro|rw]` (repeatable) | none |
 //! | `name` | display name | the file stem |
+//! | `env` | an environment variable, `env=KEY=VALUE` (repeatable; what WASI programs see as `environ`) | none |
 //!
 //! Example: `cap=stdio,time fuel=5000000 /usr/share/wasmd/worker.wasm count 1000`
 
@@ -43,6 +44,8 @@ pub struct SpawnSpec {
     pub grants: Vec<String>,
     /// Display name, if given.
     pub name: Option<String>,
+    /// Environment variables, `KEY=VALUE` each.
+    pub env: Vec<String>,
 }
 
 /// Why a spec was refused.
@@ -117,6 +120,7 @@ pub fn parse(bytes: &[u8]) -> Result<SpawnSpec, SpecError> {
         limits: Limits::default(),
         grants: Vec::new(),
         name: None,
+        env: Vec::new(),
     };
     loop {
         let Some(word) = words.next() else { return Err(SpecError::Empty) };
@@ -145,11 +149,25 @@ pub fn parse(bytes: &[u8]) -> Result<SpawnSpec, SpecError> {
                 spec.grants.push(value.to_string());
             }
             "name" => spec.name = Some(value.to_string()),
+            "env" => {
+                spec.env.push(env_pair(value).map_err(|_| SpecError::BadValue(key.into(), value.into()))?)
+            }
             other => return Err(SpecError::UnknownOption(other.to_string())),
         }
     }
     spec.args = words.collect();
     Ok(spec)
+}
+
+/// An environment variable `KEY=VALUE` (a non-empty key without `=` or
+/// NUL; a value without NUL), as given.
+pub fn env_pair(text: &str) -> Result<String, String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() && !key.contains('\0') && !value.contains('\0') => {
+            Ok(text.to_string())
+        }
+        _ => Err(format!("bad environment variable `{text}` (expected KEY=VALUE)")),
+    }
 }
 
 /// The words of a spec as a client sends them: a relative module path

@@ -8,7 +8,7 @@ use wasmd_abi::Rights;
 use wasmi::{Error, Linker};
 
 use super::{guest_range, kernel, memory_and_state, memory_len, ret, CallResult, Ctx, Ret};
-use crate::file::{open_needs_write, IoRequest, MAX_IO};
+use crate::file::{open_needs_write, Format, IoRequest, Removes, MAX_IO};
 use crate::guest_buf::GuestBuf;
 use crate::namespace::{self, GrantedPath};
 use crate::process::{HandleObject, ProcessState};
@@ -91,7 +91,12 @@ fn seek(
 }
 
 fn close(caller: &mut Ctx<'_>, handle: i32) -> CallResult {
-    let state = caller.data_mut();
+    close_handle(caller.data_mut(), handle)
+}
+
+/// Closes a file or socket handle of `state` (a guest scheme's provider
+/// is told).
+pub(crate) fn close_handle(state: &mut ProcessState, handle: i32) -> CallResult {
     match state.handles.get(handle as u32, Rights(0))?.object {
         HandleObject::File(_) | HandleObject::Socket(_) => {}
         _ => return Err(Errno::BadHandle),
@@ -124,12 +129,13 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     })?;
     linker.func_wrap(m, "fs_read", |mut c: Ctx<'_>, h: i32, buf: i32, len: i32| -> Ret {
         c.data().count_hostcall();
-        let req = read_buf(&mut c, buf, len).map(|buf| IoRequest::Read { handle: h as u32, buf });
+        let req = read_buf(&mut c, buf, len).map(|buf| IoRequest::Read { handle: h as u32, buf, at: None });
         io(&mut c, req)
     })?;
     linker.func_wrap(m, "fs_write", |mut c: Ctx<'_>, h: i32, ptr: i32, len: i32| -> Ret {
         c.data().count_hostcall();
-        let req = guest_bytes(&mut c, ptr, len).map(|data| IoRequest::Write { handle: h as u32, data });
+        let req =
+            guest_bytes(&mut c, ptr, len).map(|data| IoRequest::Write { handle: h as u32, data, at: None });
         io(&mut c, req)
     })?;
     linker.func_wrap(m, "fs_seek", |mut c: Ctx<'_>, h: i32, offset: i64, whence: i32| -> Ret {
@@ -146,19 +152,26 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     })?;
     linker.func_wrap(m, "fs_fstat", |mut c: Ctx<'_>, h: i32, buf: i32, cap: i32| -> Ret {
         c.data().count_hostcall();
-        let req =
-            GuestBuf::decode(memory_len(&c), buf, cap).map(|buf| IoRequest::Fstat { handle: h as u32, buf });
+        let req = GuestBuf::decode(memory_len(&c), buf, cap).map(|buf| IoRequest::Fstat {
+            handle: h as u32,
+            buf,
+            format: Format::Native,
+        });
         io(&mut c, req)
     })?;
     linker.func_wrap(m, "fs_getdents", |mut c: Ctx<'_>, h: i32, buf: i32, cap: i32| -> Ret {
         c.data().count_hostcall();
-        let req = GuestBuf::decode(memory_len(&c), buf, cap)
-            .map(|buf| IoRequest::Getdents { handle: h as u32, buf });
+        let req = GuestBuf::decode(memory_len(&c), buf, cap).map(|buf| IoRequest::Getdents {
+            handle: h as u32,
+            buf,
+            format: Format::Native,
+        });
         io(&mut c, req)
     })?;
     linker.func_wrap(m, "fs_unlink", |mut c: Ctx<'_>, ptr: i32, len: i32| -> Ret {
         c.data().count_hostcall();
-        let req = granted_path(&mut c, ptr, len, true).map(|path| IoRequest::Unlink { path });
+        let req =
+            granted_path(&mut c, ptr, len, true).map(|path| IoRequest::Unlink { path, kind: Removes::Any });
         io(&mut c, req)
     })?;
     linker.func_wrap(m, "fs_mkdir", |mut c: Ctx<'_>, ptr: i32, len: i32| -> Ret {

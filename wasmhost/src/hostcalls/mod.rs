@@ -13,8 +13,8 @@
 //! `Result<Syscall, errno>` for kernel calls); [`define`] registers them
 //! and turns errors into `-errno`.
 
-mod fs;
-mod process;
+pub(crate) mod fs;
+pub(crate) mod process;
 mod region;
 mod scheme;
 
@@ -123,7 +123,8 @@ pub fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     process::define(linker)?;
     region::define(linker)?;
     scheme::define(linker)?;
-    fs::define(linker)
+    fs::define(linker)?;
+    crate::wasi::define(linker)
 }
 
 #[cfg(test)]

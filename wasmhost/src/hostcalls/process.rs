@@ -24,13 +24,19 @@ fn write(caller: &mut Ctx<'_>, stream: i32, ptr: i32, len: i32) -> CallResult {
     }
     let (mem, state) = memory_and_state(caller)?;
     let bytes = &mem[guest_range(mem.len(), ptr, len)?];
+    write_stream(state, stream, bytes);
+    Ok(bytes.len() as i64)
+}
+
+/// Appends `bytes` to the process's stdout or stderr (`stream`): its log,
+/// the output sink, its counters.
+pub(crate) fn write_stream(state: &ProcessState, stream: i32, bytes: &[u8]) {
     let mut log = crate::process::lock(&state.log);
     let ring = if stream == STDOUT { &mut log.stdout } else { &mut log.stderr };
     ring.push(bytes);
     drop(log);
     state.env.output.output(state.pid, stream, bytes);
     state.counters.wrote(bytes.len() as u64);
-    Ok(bytes.len() as i64)
 }
 
 /// Copies a sized reply into `buf` if it fits; returns its length.

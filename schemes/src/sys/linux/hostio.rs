@@ -19,10 +19,10 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
 use rustix::event::epoll::{self, EventData, EventFlags};
-use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
 use wasmd_abi::scheme::{flags, kind};
 use wasmhost::namespace::GrantedPath;
-use wasmhost::HostFile;
+use wasmhost::{FileStatus, HostFile, NewTime};
 
 use crate::host_files::{self, DirListing, OsFile};
 use crate::poller::ReadinessQueue;
@@ -44,6 +44,7 @@ fn oflags(redox: u32) -> OFlags {
         (flags::O_EXCL, OFlags::EXCL),
         (flags::O_DIRECTORY, OFlags::DIRECTORY),
         (flags::O_APPEND, OFlags::APPEND),
+        (flags::O_NOFOLLOW, OFlags::NOFOLLOW),
     ] {
         if redox & r != 0 {
             o |= l;
@@ -140,6 +141,68 @@ impl FileRoot {
     pub fn mkdir(&self, path: &GrantedPath) -> Result<(), Errno> {
         let (parent, leaf) = self.parent(path)?;
         rustix::fs::mkdirat(&parent, leaf.as_str(), Mode::from_bits_truncate(0o755)).map_err(errno)
+    }
+
+    /// The status of `path`; without `follow`, of a link there itself.
+    pub fn status(&self, path: &GrantedPath, follow: bool) -> Result<FileStatus, Errno> {
+        let mut flags = OFlags::PATH | OFlags::CLOEXEC;
+        if !follow {
+            flags |= OFlags::NOFOLLOW;
+        }
+        let fd = Self::beneath(&self.grant_dir(path)?, path.below(), flags)?;
+        let file = File::from(fd);
+        file.metadata().map(|m| crate::host_files::status_of(&m)).map_err(crate::host_files::errno)
+    }
+
+    /// Renames `from` to `to`.
+    pub fn rename(&self, from: &GrantedPath, to: &GrantedPath) -> Result<(), Errno> {
+        let ((old_dir, old), (new_dir, new)) = (self.parent(from)?, self.parent(to)?);
+        rustix::fs::renameat(&old_dir, old.as_str(), &new_dir, new.as_str()).map_err(errno)
+    }
+
+    /// Makes `to` a hard link to `from` (a link at `from` itself, not
+    /// followed).
+    pub fn link(&self, from: &GrantedPath, to: &GrantedPath) -> Result<(), Errno> {
+        let ((old_dir, old), (new_dir, new)) = (self.parent(from)?, self.parent(to)?);
+        rustix::fs::linkat(&old_dir, old.as_str(), &new_dir, new.as_str(), AtFlags::empty()).map_err(errno)
+    }
+
+    /// Makes `at` a symbolic link to `target`.
+    pub fn symlink(&self, target: &str, at: &GrantedPath) -> Result<(), Errno> {
+        let (dir, leaf) = self.parent(at)?;
+        rustix::fs::symlinkat(target, &dir, leaf.as_str()).map_err(errno)
+    }
+
+    /// The text of the link `path`.
+    pub fn readlink(&self, path: &GrantedPath) -> Result<String, Errno> {
+        let (dir, leaf) = self.parent(path)?;
+        let text = rustix::fs::readlinkat(&dir, leaf.as_str(), Vec::new()).map_err(errno)?;
+        text.into_string().map_err(|_| Errno::InvalidArgument)
+    }
+
+    /// Sets the times of `path` (of a link there itself without `follow`).
+    pub fn set_times(
+        &self,
+        path: &GrantedPath,
+        follow: bool,
+        atime: Option<NewTime>,
+        mtime: Option<NewTime>,
+    ) -> Result<(), Errno> {
+        let spec = |t: Option<NewTime>| match t {
+            None => Timespec { tv_sec: 0, tv_nsec: rustix::fs::UTIME_OMIT },
+            Some(NewTime::Now) => Timespec { tv_sec: 0, tv_nsec: rustix::fs::UTIME_NOW },
+            Some(NewTime::At(ns)) => {
+                Timespec { tv_sec: (ns / 1_000_000_000) as i64, tv_nsec: (ns % 1_000_000_000) as i64 }
+            }
+        };
+        let times = Timestamps { last_access: spec(atime), last_modification: spec(mtime) };
+        let flags = if follow { AtFlags::empty() } else { AtFlags::SYMLINK_NOFOLLOW };
+        if path.below().is_empty() {
+            let dir = self.grant_dir(path)?;
+            return rustix::fs::utimensat(&dir, ".", &times, flags).map_err(errno);
+        }
+        let (dir, leaf) = self.parent(path)?;
+        rustix::fs::utimensat(&dir, leaf.as_str(), &times, flags).map_err(errno)
     }
 }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use wasmhost::namespace::GrantedPath;
 use wasmhost::region::SharedMemory;
-use wasmhost::{HostFile, HostSocket};
+use wasmhost::{FileStatus, HostFile, HostSocket, NewTime};
 
 use crate::poller::Poller;
 
@@ -70,6 +70,38 @@ impl wasmhost::Platform for OsPlatform {
 
     fn fs_mkdir(&self, path: &GrantedPath) -> Result<(), Errno> {
         self.root(path)?.mkdir(path)
+    }
+
+    fn fs_status(&self, path: &GrantedPath, follow: bool) -> Result<FileStatus, Errno> {
+        self.root(path)?.status(path, follow)
+    }
+
+    fn fs_rename(&self, from: &GrantedPath, to: &GrantedPath) -> Result<(), Errno> {
+        self.root(to)?;
+        self.root(from)?.rename(from, to)
+    }
+
+    fn fs_link(&self, from: &GrantedPath, to: &GrantedPath) -> Result<(), Errno> {
+        self.root(to)?;
+        self.root(from)?.link(from, to)
+    }
+
+    fn fs_symlink(&self, target: &str, at: &GrantedPath) -> Result<(), Errno> {
+        self.root(at)?.symlink(target, at)
+    }
+
+    fn fs_readlink(&self, path: &GrantedPath) -> Result<String, Errno> {
+        self.root(path)?.readlink(path)
+    }
+
+    fn fs_set_times(
+        &self,
+        path: &GrantedPath,
+        follow: bool,
+        atime: Option<NewTime>,
+        mtime: Option<NewTime>,
+    ) -> Result<(), Errno> {
+        self.root(path)?.set_times(path, follow, atime, mtime)
     }
 
     fn user_may_use_dir(&self, dir: &str, user: wasmhost::Owner, write: bool) -> bool {

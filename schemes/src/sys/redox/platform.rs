@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use wasmhost::namespace::GrantedPath;
 use wasmhost::region::SharedMemory;
-use wasmhost::{HostFile, HostSocket};
+use wasmhost::{FileStatus, HostFile, HostSocket, NewTime};
 
 use crate::host_files::errno;
 use crate::poller::Poller;
@@ -95,6 +95,44 @@ impl wasmhost::Platform for OsPlatform {
 
     fn fs_mkdir(&self, path: &GrantedPath) -> Result<(), Errno> {
         std::fs::create_dir(beneath_grant(path)?).map_err(errno)
+    }
+
+    // Symbolic links below a grant are refused on Redox (see
+    // `beneath_grant`), so `follow` changes nothing here and guests make
+    // no links (`fs_symlink`, `fs_readlink`: not supported).
+
+    fn fs_status(&self, path: &GrantedPath, _follow: bool) -> Result<FileStatus, Errno> {
+        let m = std::fs::symlink_metadata(beneath_grant(path)?).map_err(errno)?;
+        Ok(crate::host_files::status_of(&m))
+    }
+
+    fn fs_rename(&self, from: &GrantedPath, to: &GrantedPath) -> Result<(), Errno> {
+        if from.below().is_empty() || to.below().is_empty() {
+            return Err(Errno::PermissionDenied);
+        }
+        std::fs::rename(beneath_grant(from)?, beneath_grant(to)?).map_err(errno)
+    }
+
+    fn fs_link(&self, from: &GrantedPath, to: &GrantedPath) -> Result<(), Errno> {
+        std::fs::hard_link(beneath_grant(from)?, beneath_grant(to)?).map_err(errno)
+    }
+
+    fn fs_set_times(
+        &self,
+        path: &GrantedPath,
+        _follow: bool,
+        atime: Option<NewTime>,
+        mtime: Option<NewTime>,
+    ) -> Result<(), Errno> {
+        let file = std::fs::File::open(beneath_grant(path)?).map_err(errno)?;
+        let mut times = std::fs::FileTimes::new();
+        if let Some(t) = atime {
+            times = times.set_accessed(crate::host_files::system_time(t));
+        }
+        if let Some(t) = mtime {
+            times = times.set_modified(crate::host_files::system_time(t));
+        }
+        file.set_times(times).map_err(errno)
     }
 
     fn user_may_use_dir(&self, dir: &str, user: wasmhost::Owner, write: bool) -> bool {

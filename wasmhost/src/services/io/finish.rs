@@ -14,9 +14,10 @@ use super::{file, PAGE_ENTRIES};
 use crate::caller::Caller;
 use crate::context::{in_context, Context, Continuation};
 use crate::continuation::returning;
-use crate::file::{FileHandle, FileTarget};
+use crate::file::{FileHandle, FileTarget, Format};
 use crate::guest_buf::GuestBuf;
 use crate::guest_scheme::Reply;
+use crate::platform::FileStatus;
 use crate::process::HandleObject;
 
 /// One page of a listing, from entry `from` on.
@@ -129,26 +130,41 @@ pub(super) fn new_file(target: FileTarget) -> HandleObject {
 // than asked for, or a count above what was written, is a lie and `Errno::Io`;
 // nothing is written then.
 
+/// A read's data came: into the guest's buffer; the handle's position
+/// moves unless the read was positional (`at`).
 pub(super) fn finish_read(
     caller: &mut Caller<'_>,
     handle: u32,
     buf: GuestBuf,
+    at: Option<u64>,
     data: Vec<u8>,
 ) -> Result<i64, Errno> {
     let n = caller.write(buf, &data).map_err(|_| Errno::Io)?;
     caller.state().counters.read(n as u64);
     let mut moved = Ok(());
-    with_file(caller, handle, |f| moved = advance(&mut f.pos, n as u64));
+    if at.is_none() {
+        with_file(caller, handle, |f| moved = advance(&mut f.pos, n as u64));
+    }
     moved.map(|()| n as i64)
 }
 
-pub(super) fn finish_write(caller: &mut Caller<'_>, handle: u32, asked: usize, n: u64) -> Result<i64, Errno> {
+/// A write of `asked` bytes wrote `n`; the position moves unless it was
+/// positional (`at`).
+pub(super) fn finish_write(
+    caller: &mut Caller<'_>,
+    handle: u32,
+    asked: usize,
+    at: Option<u64>,
+    n: u64,
+) -> Result<i64, Errno> {
     if n > asked as u64 {
         return Err(Errno::Io);
     }
     caller.state().counters.wrote(n);
     let mut moved = Ok(());
-    with_file(caller, handle, |f| moved = advance(&mut f.pos, n));
+    if at.is_none() {
+        with_file(caller, handle, |f| moved = advance(&mut f.pos, n));
+    }
     moved.map(|()| n as i64)
 }
 
@@ -164,8 +180,31 @@ pub(super) fn finish_seek_end(
     Ok(pos)
 }
 
-pub(super) fn finish_fstat(caller: &mut Caller<'_>, buf: GuestBuf, stat: Stat) -> Result<i64, Errno> {
-    caller.write(buf, &msg::encode(&stat)).map(|n| n as i64).map_err(|_| Errno::OutOfRange)
+pub(super) fn finish_fstat(
+    caller: &mut Caller<'_>,
+    buf: GuestBuf,
+    format: Format,
+    status: FileStatus,
+) -> Result<i64, Errno> {
+    let bytes = match format {
+        Format::Native => msg::encode(&status.stat),
+        Format::Wasi { .. } => crate::wasi::filestat(&status).to_vec(),
+    };
+    caller.write(buf, &bytes).map(|n| n as i64).map_err(|_| Errno::OutOfRange)
+}
+
+/// A WASI `fd_readdir` page: `dirent`s from entry `cookie` of `.`, `..`
+/// and the listing (whose first element is entry `first + 2`), as many
+/// as fit, the last one cut; the bytes used.
+pub(super) fn finish_wasi_dirents(
+    caller: &mut Caller<'_>,
+    buf: GuestBuf,
+    cookie: u64,
+    first: u64,
+    entries: &[(String, u8)],
+) -> Result<i64, Errno> {
+    let bytes = crate::wasi::dirents(cookie, first, entries, buf.len());
+    caller.write(buf, &bytes).map(|n| n as i64).map_err(|_| Errno::Io)
 }
 
 pub(super) fn finish_getdents(

@@ -30,14 +30,15 @@ use wasmd_abi::Rights;
 mod finish;
 
 use finish::{
-    finish_fstat, finish_getdents, finish_listing, finish_read, finish_seek_end, finish_write, new_file,
-    new_handle, page, reply_data, reply_entries, reply_stat, reply_value, then,
+    finish_fstat, finish_getdents, finish_listing, finish_read, finish_seek_end, finish_wasi_dirents,
+    finish_write, new_file, new_handle, page, reply_data, reply_entries, reply_stat, reply_value, then,
+    with_file,
 };
 
 use crate::caller::Caller;
 use crate::context::{in_context, Context, Continuation, SyscallOutcome};
 use crate::continuation::returning;
-use crate::file::{FileHandle, FileTarget, IoRequest};
+use crate::file::{FileHandle, FileTarget, Format, IoRequest, Removes, TimesOf};
 use crate::guest_scheme::{Origin, Reply};
 use crate::platform::HostSocket;
 use crate::process::{BlockOn, HandleObject};
@@ -137,7 +138,7 @@ impl Context<'_> {
                     then(move |_, caller| new_handle(caller, new_file(FileTarget::Host(opened?)), rights))
                 })
             }
-            IoRequest::Unlink { path } => {
+            IoRequest::Unlink { path, kind } => {
                 if self.schemes().provider(path.scheme()).is_some() {
                     let op = SchemeOp::Unlink { path: path.rest().trim_start_matches('/'), flags: 0 };
                     return self.ask(pid, path.scheme(), op, |reply| {
@@ -147,13 +148,17 @@ impl Context<'_> {
                 }
                 let platform = self.env().platform.clone();
                 self.io_job(pid, move || {
-                    let done = platform.fs_unlink(&path, false).or_else(|e| {
-                        if e == Errno::IsADirectory {
-                            platform.fs_unlink(&path, true)
-                        } else {
-                            Err(e)
-                        }
-                    });
+                    let done = match kind {
+                        Removes::Any => platform.fs_unlink(&path, false).or_else(|e| {
+                            if e == Errno::IsADirectory {
+                                platform.fs_unlink(&path, true)
+                            } else {
+                                Err(e)
+                            }
+                        }),
+                        Removes::File => platform.fs_unlink(&path, false),
+                        Removes::Dir => platform.fs_unlink(&path, true),
+                    };
                     then(move |_, _| done.map(|()| 0))
                 })
             }
@@ -179,37 +184,39 @@ impl Context<'_> {
                     then(move |_, _| done.map(|()| 0))
                 })
             }
-            IoRequest::Read { handle, buf } => {
+            IoRequest::Read { handle, buf, at } => {
                 let f = file(caller, handle, Rights::READ)?;
                 let len = buf.len();
+                let offset = at.unwrap_or(f.pos);
                 match f.target {
                     FileTarget::Guest { scheme, id } => {
-                        let op = SchemeOp::Read { id, offset: f.pos, len: len as u32 };
+                        let op = SchemeOp::Read { id, offset, len: len as u32 };
                         self.ask(pid, &scheme, op, move |reply| {
                             let data = reply_data(reply);
-                            then(move |_, caller| finish_read(caller, handle, buf, data?))
+                            then(move |_, caller| finish_read(caller, handle, buf, at, data?))
                         })
                     }
                     FileTarget::Host(host) => self.io_job(pid, move || {
-                        let data = host.read_at(f.pos, len);
-                        then(move |_, caller| finish_read(caller, handle, buf, data?))
+                        let data = host.read_at(offset, len);
+                        then(move |_, caller| finish_read(caller, handle, buf, at, data?))
                     }),
                 }
             }
-            IoRequest::Write { handle, data } => {
+            IoRequest::Write { handle, data, at } => {
                 let f = file(caller, handle, Rights::WRITE)?;
                 let asked = data.len();
+                let offset = at.unwrap_or(f.pos);
                 match f.target {
                     FileTarget::Guest { scheme, id } => {
-                        let op = SchemeOp::Write { id, offset: f.pos, data: &data };
+                        let op = SchemeOp::Write { id, offset, data: &data };
                         self.ask(pid, &scheme, op, move |reply| {
                             let n = reply_value(reply);
-                            then(move |_, caller| finish_write(caller, handle, asked, n?))
+                            then(move |_, caller| finish_write(caller, handle, asked, at, n?))
                         })
                     }
                     FileTarget::Host(host) => self.io_job(pid, move || {
-                        let n = host.write_at(f.pos, &data);
-                        then(move |_, caller| finish_write(caller, handle, asked, n? as u64))
+                        let n = host.write_at(offset, &data);
+                        then(move |_, caller| finish_write(caller, handle, asked, at, n? as u64))
                     }),
                 }
             }
@@ -228,22 +235,48 @@ impl Context<'_> {
                     }),
                 }
             }
-            IoRequest::Fstat { handle, buf } => {
+            IoRequest::Fstat { handle, buf, format } => {
                 let f = file(caller, handle, Rights(0))?;
                 match f.target {
                     FileTarget::Guest { scheme, id } => {
                         self.ask(pid, &scheme, SchemeOp::Fstat { id }, move |reply| {
                             let stat = reply_stat(reply);
-                            then(move |_, caller| finish_fstat(caller, buf, stat?))
+                            then(move |_, caller| finish_fstat(caller, buf, format, stat?.into()))
                         })
                     }
                     FileTarget::Host(host) => self.io_job(pid, move || {
-                        let stat = host.stat();
-                        then(move |_, caller| finish_fstat(caller, buf, stat?))
+                        let status = host.status();
+                        then(move |_, caller| finish_fstat(caller, buf, format, status?))
                     }),
                 }
             }
-            IoRequest::Getdents { handle, buf } => {
+            IoRequest::Getdents { handle, buf, format: Format::Wasi { cookie } } => {
+                let f = file(caller, handle, Rights::READ)?;
+                match f.target {
+                    FileTarget::Guest { scheme, id } => {
+                        // The provider's offsets count its entries; `.`
+                        // and `..` come first here.
+                        let first = cookie.saturating_sub(2);
+                        self.ask(pid, &scheme, SchemeOp::Getdents { id, offset: first }, move |reply| {
+                            let entries = reply_entries(reply);
+                            then(move |_, caller| finish_wasi_dirents(caller, buf, cookie, first, &entries?))
+                        })
+                    }
+                    FileTarget::Host(_) if cookie > 0 && f.listing.is_some() => {
+                        let all = f.listing.clone().unwrap_or_default();
+                        Ok(returning(finish_wasi_dirents(caller, buf, cookie, 0, &all)))
+                    }
+                    FileTarget::Host(host) => self.io_job(pid, move || {
+                        let all = host.entries().map(Arc::new);
+                        then(move |_, caller| {
+                            let all = all?;
+                            with_file(caller, handle, |f| f.listing = Some(all.clone()));
+                            finish_wasi_dirents(caller, buf, cookie, 0, &all)
+                        })
+                    }),
+                }
+            }
+            IoRequest::Getdents { handle, buf, format: Format::Native } => {
                 let f = file(caller, handle, Rights::READ)?;
                 match f.target {
                     FileTarget::Guest { scheme, id } => {
@@ -263,6 +296,113 @@ impl Context<'_> {
                     }),
                 }
             }
+            IoRequest::Status { path, buf, follow } => {
+                if self.schemes().provider(path.scheme()).is_some() {
+                    return self.scheme_path_status(pid, &path, buf);
+                }
+                let platform = self.env().platform.clone();
+                self.io_job(pid, move || {
+                    let status = platform.fs_status(&path, follow);
+                    then(move |_, caller| finish_fstat(caller, buf, Format::Wasi { cookie: 0 }, status?))
+                })
+            }
+            IoRequest::ListPath { path, buf, cookie } => {
+                self.host_only(&[&path])?;
+                let platform = self.env().platform.clone();
+                self.io_job(pid, move || {
+                    let all = platform
+                        .fs_open(&path, flags::O_RDONLY | flags::O_DIRECTORY)
+                        .and_then(|dir| dir.entries());
+                    then(move |_, caller| finish_wasi_dirents(caller, buf, cookie, 0, &all?))
+                })
+            }
+            IoRequest::Rename { from, to } => {
+                self.host_only(&[&from, &to])?;
+                let platform = self.env().platform.clone();
+                self.io_job(pid, move || {
+                    let done = platform.fs_rename(&from, &to);
+                    then(move |_, _| done.map(|()| 0))
+                })
+            }
+            IoRequest::Link { from, to } => {
+                self.host_only(&[&from, &to])?;
+                let platform = self.env().platform.clone();
+                self.io_job(pid, move || {
+                    let done = platform.fs_link(&from, &to);
+                    then(move |_, _| done.map(|()| 0))
+                })
+            }
+            IoRequest::Symlink { target, at } => {
+                self.host_only(&[&at])?;
+                let platform = self.env().platform.clone();
+                self.io_job(pid, move || {
+                    let done = platform.fs_symlink(&target, &at);
+                    then(move |_, _| done.map(|()| 0))
+                })
+            }
+            IoRequest::Readlink { path, buf } => {
+                self.host_only(&[&path])?;
+                let platform = self.env().platform.clone();
+                self.io_job(pid, move || {
+                    let text = platform.fs_readlink(&path);
+                    then(move |_, caller| {
+                        let text = text?;
+                        let cut = &text.as_bytes()[..text.len().min(buf.len())];
+                        caller.write(buf, cut).map(|n| n as i64).map_err(|_| Errno::Io)
+                    })
+                })
+            }
+            IoRequest::SetTimes { of: TimesOf::Path(path, follow), atime, mtime } => {
+                self.host_only(&[&path])?;
+                let platform = self.env().platform.clone();
+                self.io_job(pid, move || {
+                    let done = platform.fs_set_times(&path, follow, atime, mtime);
+                    then(move |_, _| done.map(|()| 0))
+                })
+            }
+            IoRequest::SetTimes { of: TimesOf::Handle(handle), atime, mtime } => {
+                match file(caller, handle, Rights(0))?.target {
+                    FileTarget::Guest { .. } => Err(Errno::NotSupported),
+                    FileTarget::Host(host) => self.io_job(pid, move || {
+                        let done = host.set_times(atime, mtime);
+                        then(move |_, _| done.map(|()| 0))
+                    }),
+                }
+            }
+            IoRequest::SetLen { handle, len } => match file(caller, handle, Rights::WRITE)?.target {
+                FileTarget::Guest { scheme, id } => {
+                    self.ask(pid, &scheme, SchemeOp::Ftruncate { id, len }, |reply| {
+                        let done = reply_value(reply);
+                        then(move |_, _| done.map(|_| 0))
+                    })
+                }
+                FileTarget::Host(host) => self.io_job(pid, move || {
+                    let done = host.set_len(len);
+                    then(move |_, _| done.map(|()| 0))
+                }),
+            },
+            IoRequest::Allocate { handle, offset, len } => {
+                match file(caller, handle, Rights::WRITE)?.target {
+                    FileTarget::Guest { .. } => Err(Errno::NotSupported),
+                    FileTarget::Host(host) => self.io_job(pid, move || {
+                        let done = host.allocate(offset, len);
+                        then(move |_, _| done.map(|()| 0))
+                    }),
+                }
+            }
+            IoRequest::Shutdown { handle, read, write } => {
+                Ok(returning(socket(caller, handle)?.shutdown(read, write).map(|()| 0)))
+            }
+            IoRequest::Sync { handle, data_only } => match file(caller, handle, Rights(0))?.target {
+                FileTarget::Guest { scheme, id } => self.ask(pid, &scheme, SchemeOp::Fsync { id }, |reply| {
+                    let done = reply_value(reply);
+                    then(move |_, _| done.map(|_| 0))
+                }),
+                FileTarget::Host(host) => self.io_job(pid, move || {
+                    let done = host.sync(data_only);
+                    then(move |_, _| done.map(|()| 0))
+                }),
+            },
             IoRequest::Connect { path } => {
                 let platform = self.env().platform.clone();
                 self.io_job(pid, move || {
@@ -281,6 +421,52 @@ impl Context<'_> {
                 self.try_socket(caller, req)
             }
         }
+    }
+
+    /// `Errno::NotSupported` when a path is a guest scheme's: the scheme
+    /// protocol has no rename, link or symbolic link.
+    fn host_only(&mut self, paths: &[&crate::namespace::GrantedPath]) -> Result<(), Errno> {
+        if paths.iter().any(|p| self.schemes().provider(p.scheme()).is_some()) {
+            return Err(Errno::NotSupported);
+        }
+        Ok(())
+    }
+
+    /// The status of a guest scheme's path: opened for `fstat` only,
+    /// asked for its status, closed.
+    fn scheme_path_status(
+        &mut self,
+        pid: Pid,
+        path: &crate::namespace::GrantedPath,
+        buf: crate::guest_buf::GuestBuf,
+    ) -> Result<SyscallOutcome, Errno> {
+        let scheme = path.scheme().to_string();
+        let op = SchemeOp::Open {
+            path: path.rest().trim_start_matches('/'),
+            flags: flags::O_STAT | flags::O_RDONLY,
+        };
+        self.ask(pid, path.scheme(), op, move |reply| {
+            let id = reply_value(reply);
+            in_context(move |cx, caller| {
+                let id = match id {
+                    Ok(id) => id,
+                    Err(e) => return returning(Err(e)),
+                };
+                let asked = cx.ask(caller.pid(), &scheme.clone(), SchemeOp::Fstat { id }, move |reply| {
+                    let stat = reply_stat(reply);
+                    then(move |cx, caller| {
+                        let _ = cx.schemes().submit(
+                            &scheme,
+                            caller.pid(),
+                            SchemeOp::Close { id },
+                            Origin::External,
+                        );
+                        finish_fstat(caller, buf, Format::Wasi { cookie: 0 }, stat?.into())
+                    })
+                });
+                asked.unwrap_or_else(|e| returning(Err(e)))
+            })
+        })
     }
 
     /// One non-blocking socket attempt; on `Errno::WouldBlock` the caller waits for

@@ -42,6 +42,8 @@ pub struct SpawnOptions {
     pub namespace: Vec<crate::namespace::Grant>,
     /// The user it acts for (its children too).
     pub owner: Owner,
+    /// Its environment, `K=V` each (what WASI programs see).
+    pub env: Vec<String>,
 }
 
 impl SpawnOptions {
@@ -56,6 +58,7 @@ impl SpawnOptions {
             module_path: None,
             namespace: Vec::new(),
             owner: Owner::ROOT,
+            env: Vec::new(),
         }
     }
 }
@@ -225,5 +228,7 @@ fn child_options(
         module_path: path,
         namespace,
         owner: proc.owner,
+        // A child inherits its parent's environment, as on Unix.
+        env: caller.state().wasi.environ.to_vec(),
     })
 }

@@ -72,6 +72,7 @@ impl Start {
             regions: regions.clone(),
             namespace: opts.namespace.clone().into(),
             counters: Default::default(),
+            wasi: crate::wasi::WasiState::new(opts.env.clone().into()),
         };
         let mut store = Store::new(&self.module.generation.engine, state);
         store.limiter(|s| &mut s.limiter);
