@@ -20,7 +20,7 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use wasmd_abi::scheme::{kind, Stat};
-use wasmhost::{FileStatus, HostFile, NewTime};
+use wasmhost::{FileStatus, HostFile, Listed, NewTime};
 
 /// The errno of an I/O error (`Errno::Io` when the OS gave none).
 pub fn errno(e: std::io::Error) -> Errno {
@@ -31,7 +31,7 @@ pub fn errno(e: std::io::Error) -> Errno {
 pub trait DirListing: std::fmt::Debug + Send + Sync + 'static {
     /// The names and kinds ([`kind`]) of the directory's entries, in any
     /// order, without `.` and `..`.
-    fn entries(&self, dir: &File) -> Result<Vec<(String, u8)>, Errno>;
+    fn entries(&self, dir: &File) -> Result<Vec<Listed>, Errno>;
 }
 
 /// The entry kind ([`kind`]) of a file type.
@@ -40,6 +40,8 @@ pub fn entry_kind(file_type: std::fs::FileType) -> u8 {
         kind::DIRECTORY
     } else if file_type.is_file() {
         kind::REGULAR
+    } else if file_type.is_symlink() {
+        kind::SYMLINK
     } else {
         kind::UNSPECIFIED
     }
@@ -137,7 +139,7 @@ impl<L: DirListing> HostFile for OsFile<L> {
         self.file.set_times(times).map_err(errno)
     }
 
-    fn entries(&self) -> Result<Vec<(String, u8)>, Errno> {
+    fn entries(&self) -> Result<Vec<Listed>, Errno> {
         let mut out = self.listing.entries(&self.file)?;
         out.sort();
         Ok(out)

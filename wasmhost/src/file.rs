@@ -10,7 +10,7 @@ use wasmd_abi::scheme::flags;
 
 use crate::guest_buf::GuestBuf;
 use crate::namespace::GrantedPath;
-use crate::platform::{HostFile, NewTime};
+use crate::platform::{HostFile, Listed, NewTime};
 
 /// Most bytes one read or receive returns.
 pub const MAX_IO: usize = 1 << 20;
@@ -41,7 +41,7 @@ pub struct FileHandle {
     /// An OS directory's entries, read once when listing starts and paged
     /// from here (reading the whole directory for every page made a big
     /// listing quadratic).
-    pub listing: Option<Arc<Vec<(String, u8)>>>,
+    pub listing: Option<Arc<Vec<Listed>>>,
 }
 
 /// What an fs or socket hostcall asks for.
@@ -72,6 +72,14 @@ pub enum IoRequest {
         data: Vec<u8>,
         /// A positional write's offset.
         at: Option<u64>,
+    },
+    /// Write at the file's end (a descriptor in append mode); the
+    /// position moves to the end of what was written.
+    Append {
+        /// Handle.
+        handle: u32,
+        /// Bytes.
+        data: Vec<u8>,
     },
     /// Seek relative to the end.
     SeekEnd {

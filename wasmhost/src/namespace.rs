@@ -54,6 +54,7 @@ pub struct NsPath {
 pub struct GrantedPath {
     path: NsPath,
     beneath: String,
+    dir_only: bool,
 }
 
 impl GrantedPath {
@@ -71,6 +72,18 @@ impl GrantedPath {
     /// nothing may resolve outside it.
     pub fn beneath(&self) -> &str {
         &self.beneath
+    }
+
+    /// The same path, which must name a directory (it was given with a
+    /// trailing `/`): the platform resolves it so.
+    pub fn requiring_dir(mut self) -> GrantedPath {
+        self.dir_only = true;
+        self
+    }
+
+    /// True when the path must name a directory.
+    pub fn dir_only(&self) -> bool {
+        self.dir_only
     }
 
     /// The path below [`GrantedPath::beneath`], without a leading `/`
@@ -196,7 +209,7 @@ pub fn check(grants: &[Grant], path: &NsPath, write: bool) -> Result<GrantedPath
         .min_by_key(|g| g.prefix.len())
         .ok_or(Errno::AccessDenied)?;
     let beneath = if is_socket_scheme(&path.scheme) { "/".to_string() } else { grant.prefix.clone() };
-    Ok(GrantedPath { path: path.clone(), beneath })
+    Ok(GrantedPath { path: path.clone(), beneath, dir_only: false })
 }
 
 #[cfg(test)]

@@ -143,8 +143,8 @@ pub trait HostFile: Send + Sync + std::fmt::Debug {
     fn write_at(&self, offset: u64, data: &[u8]) -> Result<usize, Errno>;
     /// Status.
     fn stat(&self) -> Result<Stat, Errno>;
-    /// A directory's entries: name and kind (`wasmd_abi::scheme::kind`).
-    fn entries(&self) -> Result<Vec<(String, u8)>, Errno>;
+    /// A directory's entries (without `.` and `..`).
+    fn entries(&self) -> Result<Vec<Listed>, Errno>;
     /// Status with device and times to the nanosecond.
     fn status(&self) -> Result<FileStatus, Errno> {
         self.stat().map(FileStatus::from)
@@ -173,6 +173,17 @@ pub trait HostFile: Send + Sync + std::fmt::Debug {
         let _ = (atime, mtime);
         Err(Errno::NotSupported)
     }
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Listed {
+    /// Its name.
+    pub name: String,
+    /// Its kind (`wasmd_abi::scheme::kind`).
+    pub kind: u8,
+    /// Its inode number (0: unknown).
+    pub ino: u64,
 }
 
 /// A file's status with what WASI reports beyond [`Stat`]: the device,

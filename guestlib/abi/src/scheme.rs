@@ -85,6 +85,8 @@ pub mod kind {
     pub const REGULAR: u8 = 8;
     /// Character device.
     pub const CHAR_DEV: u8 = 2;
+    /// Symbolic link.
+    pub const SYMLINK: u8 = 10;
 }
 
 /// File status.

@@ -64,7 +64,8 @@ fn fd_write(
 ) -> WasiResult<Option<(Syscall, Finish)>> {
     let (mem, state) = memory_and_state(c)?;
     let count_out = out(mem.len(), written, 4)?;
-    let kind = fds(state).with_rights(fd as u32, rights::FD_WRITE)?.kind.clone();
+    let entry = fds(state).with_rights(fd as u32, rights::FD_WRITE)?;
+    let (kind, append) = (entry.kind.clone(), entry.flags & fdflags::APPEND != 0);
     match kind {
         FdKind::Stream(Stream::Stdin) => Err(WasiErrno::BADF),
         FdKind::Stream(s) => {
@@ -91,8 +92,11 @@ fn fd_write(
                 let room = MAX_IO - data.len();
                 data.extend_from_slice(&mem[at..at + len.min(room)]);
             }
-            let req =
-                if socket { IoRequest::Send { handle, data } } else { IoRequest::Write { handle, data, at } };
+            let req = match (socket, at) {
+                (true, _) => IoRequest::Send { handle, data },
+                (false, None) if append => IoRequest::Append { handle, data },
+                (false, at) => IoRequest::Write { handle, data, at },
+            };
             Ok(Some((Syscall::Io(req), Finish::Count(count_out))))
         }
     }
@@ -345,8 +349,10 @@ fn resolve(
         }
     }
     let joined = format!("{scheme}:/{}", parts.join("/"));
-    let ns = namespace::parse_path(&joined).map_err(WasiErrno::from)?;
-    let granted = namespace::check(&state.namespace, &ns, write).map_err(WasiErrno::from)?;
+    let ns = namespace::parse_path(&joined).map_err(|_| WasiErrno::NOTCAPABLE)?;
+    let granted = namespace::check(&state.namespace, &ns, write).map_err(|_| WasiErrno::NOTCAPABLE)?;
+    // A trailing `/` asks for a directory.
+    let granted = if path.ends_with('/') { granted.requiring_dir() } else { granted };
     Ok((granted, dir))
 }
 
@@ -355,6 +361,7 @@ fn resolve(
 fn path_open(
     c: &mut Ctx<'_>,
     dirfd: i32,
+    lookup: i32,
     path: i32,
     path_len: i32,
     oflags_bits: i32,
@@ -382,7 +389,8 @@ fn path_open(
     if state.handles.len() >= state.handles.capacity() {
         return Err(WasiErrno::MFILE);
     }
-    let mut open = match (reads, writes) {
+    let mut open = if lookup & 1 == 0 { flags::O_NOFOLLOW } else { 0 };
+    open |= match (reads, writes) {
         (true, true) => flags::O_RDWR,
         (false, true) => flags::O_WRONLY,
         _ => flags::O_RDONLY,
@@ -399,11 +407,14 @@ fn path_open(
     if o & oflags::DIRECTORY != 0 {
         open |= flags::O_DIRECTORY;
     }
-    if fdf & fdflags::APPEND != 0 {
-        open |= flags::O_APPEND;
-    }
+    // Append mode is the descriptor's (`fd_fdstat_set_flags` may turn it
+    // off): its writes go to the end ([`IoRequest::Append`]), the OS file
+    // is opened without it.
     let directory = o & oflags::DIRECTORY != 0;
-    let base_rights = requested & dir.inheriting;
+    // A directory gets directory rights only (no seek, no read or write).
+    let kinds =
+        if directory { rights::DIR_READ | rights::DIR_WRITE } else { rights::FILE_READ | rights::FILE_WRITE };
+    let base_rights = requested & dir.inheriting & kinds;
     let kind = if directory {
         let ns = format!("{}:{}", granted.scheme(), granted.rest());
         FdKind::Dir { path: ns.into(), handle: None }
@@ -430,7 +441,7 @@ fn path_call(
 ) -> WasiResult<(Syscall, Finish)> {
     let (mem, state) = memory_and_state(c)?;
     let text = path_text(mem, path, len)?;
-    let (granted, _) = resolve(state, fd as u32, text.trim_end_matches('/'), needed, true)?;
+    let (granted, _) = resolve(state, fd as u32, &text, needed, true)?;
     Ok((Syscall::Io(make(granted)), Finish::Status))
 }
 
@@ -564,7 +575,7 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
         "path_open",
         |mut c: Ctx<'_>,
          dirfd: i32,
-         _lookup: i32,
+         lookup: i32,
          path: i32,
          len: i32,
          o: i32,
@@ -574,7 +585,7 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
          fd_out: i32|
          -> Ret {
             c.data().count_hostcall();
-            let call = path_open(&mut c, dirfd, path, len, o, base, inheriting, fdf, fd_out);
+            let call = path_open(&mut c, dirfd, lookup, path, len, o, base, inheriting, fdf, fd_out);
             park(&mut c, call)
         },
     )?;
@@ -680,8 +691,8 @@ fn two_paths(
 ) -> WasiResult<(GrantedPath, GrantedPath)> {
     let (mem, state) = memory_and_state(c)?;
     let (old_text, new_text) = (path_text(mem, old.0, old.1)?, path_text(mem, new.0, new.1)?);
-    let (from, _) = resolve(state, old_fd as u32, old_text.trim_end_matches('/'), old_right, true)?;
-    let (to, _) = resolve(state, new_fd as u32, new_text.trim_end_matches('/'), new_right, true)?;
+    let (from, _) = resolve(state, old_fd as u32, &old_text, old_right, true)?;
+    let (to, _) = resolve(state, new_fd as u32, &new_text, new_right, true)?;
     Ok((from, to))
 }
 
@@ -727,6 +738,11 @@ fn path_symlink(
 ) -> WasiResult<(Syscall, Finish)> {
     let (mem, state) = memory_and_state(c)?;
     let target = path_text(mem, target, target_len)?;
+    // A link to an absolute path would name something outside every
+    // descriptor: refused, as other capability-based hosts do.
+    if target.starts_with('/') {
+        return Err(WasiErrno::NOTCAPABLE);
+    }
     let text = path_text(mem, path, len)?;
     let (at, _) = resolve(state, fd as u32, &text, rights::PATH_SYMLINK, true)?;
     Ok((Syscall::Io(IoRequest::Symlink { target, at }), Finish::Status))
@@ -828,7 +844,7 @@ fn define_more(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
         "path_link",
         |mut c: Ctx<'_>,
          old_fd: i32,
-         _lookup: i32,
+         lookup: i32,
          old: i32,
          old_len: i32,
          new_fd: i32,
@@ -836,16 +852,21 @@ fn define_more(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
          new_len: i32|
          -> Ret {
             c.data().count_hostcall();
-            let call = two_paths(
-                &mut c,
-                old_fd,
-                (old, old_len),
-                rights::PATH_LINK_SOURCE,
-                new_fd,
-                (new, new_len),
-                rights::PATH_LINK_TARGET,
-            )
-            .map(|(from, to)| (Syscall::Io(IoRequest::Link { from, to }), Finish::Status));
+            let call = if lookup & 1 != 0 {
+                // Links are made to what the old path names itself.
+                Err(WasiErrno::INVAL)
+            } else {
+                two_paths(
+                    &mut c,
+                    old_fd,
+                    (old, old_len),
+                    rights::PATH_LINK_SOURCE,
+                    new_fd,
+                    (new, new_len),
+                    rights::PATH_LINK_TARGET,
+                )
+                .map(|(from, to)| (Syscall::Io(IoRequest::Link { from, to }), Finish::Status))
+            };
             park(&mut c, call)
         },
     )?;

@@ -100,9 +100,11 @@ impl WasiErrno {
 impl From<Errno> for WasiErrno {
     fn from(e: Errno) -> WasiErrno {
         match e {
-            // A missing capability or a namespace grant that does not
-            // reach: WASI's "not capable".
-            Errno::PermissionDenied | Errno::AccessDenied => WasiErrno::NOTCAPABLE,
+            // A namespace grant that does not reach (or the platform
+            // refusing a path that would leave it): WASI's "not capable".
+            // Capability checks of this layer give `ENOTCAPABLE` directly;
+            // `EPERM` is the OS's (a hard link to a directory).
+            Errno::AccessDenied => WasiErrno::NOTCAPABLE,
             Errno::NotImplemented => WasiErrno::NOSYS,
             Errno::NotSupported => WasiErrno::NOTSUP,
             e => WasiErrno::of_errno_value(e.errno()),
@@ -316,7 +318,7 @@ pub fn filetype_of_kind(kind: u8) -> u8 {
         wasmd_abi::scheme::kind::DIRECTORY => filetype::DIRECTORY,
         wasmd_abi::scheme::kind::REGULAR => filetype::REGULAR_FILE,
         wasmd_abi::scheme::kind::CHAR_DEV => filetype::CHARACTER_DEVICE,
-        10 => filetype::SYMBOLIC_LINK,
+        wasmd_abi::scheme::kind::SYMLINK => filetype::SYMBOLIC_LINK,
         _ => filetype::UNKNOWN,
     }
 }
@@ -363,7 +365,7 @@ mod tests {
         assert_eq!(WasiErrno::from(Errno::BadHandle), WasiErrno::BADF);
         assert_eq!(WasiErrno::from(Errno::NotFound), WasiErrno::NOENT);
         assert_eq!(WasiErrno::from(Errno::AccessDenied), WasiErrno::NOTCAPABLE);
-        assert_eq!(WasiErrno::from(Errno::PermissionDenied), WasiErrno::NOTCAPABLE);
+        assert_eq!(WasiErrno::from(Errno::PermissionDenied), WasiErrno::PERM);
         assert_eq!(WasiErrno::from(Errno::Exists), WasiErrno::EXIST);
         assert_eq!(WasiErrno::from(Errno::Other(39)), WasiErrno::NOTEMPTY);
         assert_eq!(WasiErrno::from(Errno::Other(40)), WasiErrno::LOOP);

@@ -22,7 +22,7 @@ use rustix::event::epoll::{self, EventData, EventFlags};
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
 use wasmd_abi::scheme::{flags, kind};
 use wasmhost::namespace::GrantedPath;
-use wasmhost::{FileStatus, HostFile, NewTime};
+use wasmhost::{FileStatus, HostFile, Listed, NewTime};
 
 use crate::host_files::{self, DirListing, OsFile};
 use crate::poller::ReadinessQueue;
@@ -109,7 +109,11 @@ impl FileRoot {
     /// sandbox is refused (`Errno::AccessDenied`) — opened without blocking first, so
     /// a FIFO with no other end cannot hold an I/O thread.
     pub fn open_file(&self, path: &GrantedPath, redox_flags: u32) -> Result<Arc<dyn HostFile>, Errno> {
-        let fd = Self::beneath(&self.grant_dir(path)?, path.below(), oflags(redox_flags) | OFlags::NONBLOCK)?;
+        let fd = Self::beneath(
+            &self.grant_dir(path)?,
+            &Self::as_given(path),
+            oflags(redox_flags) | OFlags::NONBLOCK,
+        )?;
         let file = File::from(fd);
         host_files::regular_or_dir(&file)?;
         let flags = rustix::fs::fcntl_getfl(&file).map_err(errno)?;
@@ -127,7 +131,17 @@ impl FileRoot {
         let (dir, leaf) = below.rsplit_once('/').unwrap_or((".", below));
         let parent =
             Self::beneath(&self.grant_dir(path)?, dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC)?;
-        Ok((parent, leaf.to_string()))
+        let leaf = if path.dir_only() { format!("{leaf}/") } else { leaf.to_string() };
+        Ok((parent, leaf))
+    }
+
+    /// The path below the grant as the OS must see it: with its trailing
+    /// `/` when it must name a directory.
+    fn as_given(path: &GrantedPath) -> String {
+        match path.below() {
+            below if path.dir_only() && !below.is_empty() => format!("{below}/"),
+            below => below.to_string(),
+        }
     }
 
     /// Removes a file or empty directory.
@@ -149,7 +163,7 @@ impl FileRoot {
         if !follow {
             flags |= OFlags::NOFOLLOW;
         }
-        let fd = Self::beneath(&self.grant_dir(path)?, path.below(), flags)?;
+        let fd = Self::beneath(&self.grant_dir(path)?, &Self::as_given(path), flags)?;
         let file = File::from(fd);
         file.metadata().map(|m| crate::host_files::status_of(&m)).map_err(crate::host_files::errno)
     }
@@ -228,7 +242,7 @@ pub fn start_tcp(to: std::net::SocketAddr) -> std::io::Result<std::net::TcpStrea
 pub struct FdListing;
 
 impl DirListing for FdListing {
-    fn entries(&self, dir: &File) -> Result<Vec<(String, u8)>, Errno> {
+    fn entries(&self, dir: &File) -> Result<Vec<Listed>, Errno> {
         let mut listing = rustix::fs::Dir::read_from(dir).map_err(errno)?;
         let mut out = Vec::new();
         while let Some(entry) = listing.read() {
@@ -240,9 +254,10 @@ impl DirListing for FdListing {
             let k = match entry.file_type() {
                 rustix::fs::FileType::Directory => kind::DIRECTORY,
                 rustix::fs::FileType::RegularFile => kind::REGULAR,
+                rustix::fs::FileType::Symlink => kind::SYMLINK,
                 _ => kind::UNSPECIFIED,
             };
-            out.push((name, k));
+            out.push(Listed { name, kind: k, ino: entry.ino() });
         }
         Ok(out)
     }

@@ -9,7 +9,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 
 use wasmd_abi::scheme::{flags, kind};
-use wasmhost::HostFile;
+use wasmhost::{HostFile, Listed};
 
 use crate::host_files::{self, errno, DirListing, OsFile};
 
@@ -20,12 +20,13 @@ struct PathListing {
 }
 
 impl DirListing for PathListing {
-    fn entries(&self, _dir: &File) -> Result<Vec<(String, u8)>, Errno> {
+    fn entries(&self, _dir: &File) -> Result<Vec<Listed>, Errno> {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(&self.path).map_err(errno)? {
             let entry = entry.map_err(errno)?;
             let k = entry.file_type().map_or(kind::UNSPECIFIED, host_files::entry_kind);
-            out.push((entry.file_name().to_string_lossy().into_owned(), k));
+            let name = entry.file_name().to_string_lossy().into_owned();
+            out.push(Listed { name, kind: k, ino: std::os::unix::fs::DirEntryExt::ino(&entry) });
         }
         Ok(out)
     }

@@ -68,7 +68,8 @@ fn beneath_grant(path: &GrantedPath) -> Result<String, Errno> {
             return Err(Errno::AccessDenied);
         }
     }
-    Ok(os_path(path.scheme(), path.rest()))
+    let os = os_path(path.scheme(), path.rest());
+    Ok(if path.dir_only() { format!("{os}/") } else { os })
 }
 
 impl wasmhost::Platform for OsPlatform {

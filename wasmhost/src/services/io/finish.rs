@@ -17,11 +17,12 @@ use crate::continuation::returning;
 use crate::file::{FileHandle, FileTarget, Format};
 use crate::guest_buf::GuestBuf;
 use crate::guest_scheme::Reply;
-use crate::platform::FileStatus;
+use crate::platform::{FileStatus, Listed};
 use crate::process::HandleObject;
+use crate::wasi::WasiListing;
 
 /// One page of a listing, from entry `from` on.
-pub(super) fn page(all: &[(String, u8)], from: u64) -> Vec<(String, u8)> {
+pub(super) fn page(all: &[Listed], from: u64) -> Vec<Listed> {
     let start = usize::try_from(from).unwrap_or(usize::MAX).min(all.len());
     all[start..(start + PAGE_ENTRIES).min(all.len())].to_vec()
 }
@@ -35,9 +36,9 @@ pub(super) fn advance(pos: &mut u64, n: u64) -> Result<(), Errno> {
 /// As many of `entries` as fit in `cap` bytes, encoded (postcard
 /// `Vec<DirEntry>`), and how many: `Errno::OutOfRange` when entries remain but not
 /// even the first fits. Linear: each entry is sized once.
-pub(super) fn dirents_page(entries: &[(String, u8)], cap: usize) -> Result<(Vec<u8>, usize), Errno> {
-    fn entry((name, kind): &(String, u8)) -> DirEntry<'_> {
-        DirEntry { ino: 0, next: 0, kind: *kind, name }
+pub(super) fn dirents_page(entries: &[Listed], cap: usize) -> Result<(Vec<u8>, usize), Errno> {
+    fn entry(e: &Listed) -> DirEntry<'_> {
+        DirEntry { ino: e.ino, next: 0, kind: e.kind, name: &e.name }
     }
     // postcard writes a sequence as its length (a varint) and its items.
     let varint = |n: usize| msg::encode(&(n as u64)).len();
@@ -96,9 +97,11 @@ pub(super) fn reply_stat(reply: Reply) -> Result<Stat, Errno> {
 }
 
 /// The entries in a provider's reply to a getdents.
-pub(super) fn reply_entries(reply: Reply) -> Result<Vec<(String, u8)>, Errno> {
+pub(super) fn reply_entries(reply: Reply) -> Result<Vec<Listed>, Errno> {
     match reply {
-        Reply::Dirents(v) => Ok(v.into_iter().map(|e| (e.name, e.kind)).collect()),
+        Reply::Dirents(v) => {
+            Ok(v.into_iter().map(|e| Listed { name: e.name, kind: e.kind, ino: e.ino }).collect())
+        }
         Reply::Error(e) => Err(e),
         _ => Err(Errno::Io),
     }
@@ -168,6 +171,21 @@ pub(super) fn finish_write(
     moved.map(|()| n as i64)
 }
 
+/// An append of `asked` bytes wrote `n` at `at` (the end then): the
+/// position moves past them.
+pub(super) fn finish_append(
+    caller: &mut Caller<'_>,
+    handle: u32,
+    asked: usize,
+    at: u64,
+    n: u64,
+) -> Result<i64, Errno> {
+    finish_write(caller, handle, asked, Some(at), n)?;
+    let end = at.checked_add(n).ok_or(Errno::Io)?;
+    with_file(caller, handle, |f| f.pos = end);
+    Ok(n as i64)
+}
+
 pub(super) fn finish_seek_end(
     caller: &mut Caller<'_>,
     handle: u32,
@@ -201,9 +219,9 @@ pub(super) fn finish_wasi_dirents(
     buf: GuestBuf,
     cookie: u64,
     first: u64,
-    entries: &[(String, u8)],
+    dir: &WasiListing<'_>,
 ) -> Result<i64, Errno> {
-    let bytes = crate::wasi::dirents(cookie, first, entries, buf.len());
+    let bytes = crate::wasi::dirents(cookie, first, dir, buf.len());
     caller.write(buf, &bytes).map(|n| n as i64).map_err(|_| Errno::Io)
 }
 
@@ -211,7 +229,7 @@ pub(super) fn finish_getdents(
     caller: &mut Caller<'_>,
     handle: u32,
     buf: GuestBuf,
-    entries: &[(String, u8)],
+    entries: &[Listed],
 ) -> Result<i64, Errno> {
     let (bytes, taken) = dirents_page(entries, buf.len())?;
     caller.write(buf, &bytes).map_err(|_| Errno::OutOfRange)?;
@@ -225,7 +243,7 @@ pub(super) fn finish_listing(
     caller: &mut Caller<'_>,
     handle: u32,
     buf: GuestBuf,
-    all: Arc<Vec<(String, u8)>>,
+    all: Arc<Vec<Listed>>,
 ) -> Result<i64, Errno> {
     let entries = page(&all, file(caller, handle, Rights(0))?.dir_pos);
     with_file(caller, handle, |f| f.listing = Some(all));

@@ -30,9 +30,9 @@ use wasmd_abi::Rights;
 mod finish;
 
 use finish::{
-    finish_fstat, finish_getdents, finish_listing, finish_read, finish_seek_end, finish_wasi_dirents,
-    finish_write, new_file, new_handle, page, reply_data, reply_entries, reply_stat, reply_value, then,
-    with_file,
+    finish_append, finish_fstat, finish_getdents, finish_listing, finish_read, finish_seek_end,
+    finish_wasi_dirents, finish_write, new_file, new_handle, page, reply_data, reply_entries, reply_stat,
+    reply_value, then, with_file,
 };
 
 use crate::caller::Caller;
@@ -42,6 +42,7 @@ use crate::file::{FileHandle, FileTarget, Format, IoRequest, Removes, TimesOf};
 use crate::guest_scheme::{Origin, Reply};
 use crate::platform::HostSocket;
 use crate::process::{BlockOn, HandleObject};
+use crate::wasi::WasiListing;
 use crate::Pid;
 
 /// Most entries handed to the encoder for one `getdents` page (it keeps
@@ -220,6 +221,38 @@ impl Context<'_> {
                     }),
                 }
             }
+            IoRequest::Append { handle, data } => {
+                let f = file(caller, handle, Rights::WRITE)?;
+                let asked = data.len();
+                match f.target {
+                    FileTarget::Guest { scheme, id } => {
+                        let provider = scheme.clone();
+                        self.ask(pid, &provider, SchemeOp::Fsize { id }, move |reply| {
+                            let size = reply_value(reply);
+                            in_context(move |cx, caller| {
+                                let size = match size {
+                                    Ok(size) => size,
+                                    Err(e) => return returning(Err(e)),
+                                };
+                                let op = SchemeOp::Write { id, offset: size, data: &data };
+                                let asked_now = cx.ask(caller.pid(), &scheme, op, move |reply| {
+                                    let n = reply_value(reply);
+                                    then(move |_, caller| finish_append(caller, handle, asked, size, n?))
+                                });
+                                asked_now.unwrap_or_else(|e| returning(Err(e)))
+                            })
+                        })
+                    }
+                    FileTarget::Host(host) => self.io_job(pid, move || {
+                        let written =
+                            host.stat().and_then(|s| Ok((s.size, host.write_at(s.size, &data)? as u64)));
+                        then(move |_, caller| {
+                            let (size, n) = written?;
+                            finish_append(caller, handle, asked, size, n)
+                        })
+                    }),
+                }
+            }
             IoRequest::SeekEnd { handle, offset } => {
                 let f = file(caller, handle, Rights(0))?;
                 match f.target {
@@ -259,19 +292,26 @@ impl Context<'_> {
                         let first = cookie.saturating_sub(2);
                         self.ask(pid, &scheme, SchemeOp::Getdents { id, offset: first }, move |reply| {
                             let entries = reply_entries(reply);
-                            then(move |_, caller| finish_wasi_dirents(caller, buf, cookie, first, &entries?))
+                            then(move |_, caller| {
+                                let dir = WasiListing { dot: 0, entries: &entries? };
+                                finish_wasi_dirents(caller, buf, cookie, first, &dir)
+                            })
                         })
                     }
+                    // `.` (entry 0) is listed afresh: only it needs the
+                    // directory's own status.
                     FileTarget::Host(_) if cookie > 0 && f.listing.is_some() => {
                         let all = f.listing.clone().unwrap_or_default();
-                        Ok(returning(finish_wasi_dirents(caller, buf, cookie, 0, &all)))
+                        let dir = WasiListing { dot: 0, entries: &all };
+                        Ok(returning(finish_wasi_dirents(caller, buf, cookie, 0, &dir)))
                     }
                     FileTarget::Host(host) => self.io_job(pid, move || {
                         let all = host.entries().map(Arc::new);
+                        let dot = host.stat().map_or(0, |s| s.ino);
                         then(move |_, caller| {
                             let all = all?;
                             with_file(caller, handle, |f| f.listing = Some(all.clone()));
-                            finish_wasi_dirents(caller, buf, cookie, 0, &all)
+                            finish_wasi_dirents(caller, buf, cookie, 0, &WasiListing { dot, entries: &all })
                         })
                     }),
                 }
@@ -310,10 +350,15 @@ impl Context<'_> {
                 self.host_only(&[&path])?;
                 let platform = self.env().platform.clone();
                 self.io_job(pid, move || {
-                    let all = platform
-                        .fs_open(&path, flags::O_RDONLY | flags::O_DIRECTORY)
-                        .and_then(|dir| dir.entries());
-                    then(move |_, caller| finish_wasi_dirents(caller, buf, cookie, 0, &all?))
+                    let listed =
+                        platform.fs_open(&path, flags::O_RDONLY | flags::O_DIRECTORY).and_then(|dir| {
+                            let dot = dir.stat().map_or(0, |s| s.ino);
+                            Ok((dot, dir.entries()?))
+                        });
+                    then(move |_, caller| {
+                        let (dot, all) = listed?;
+                        finish_wasi_dirents(caller, buf, cookie, 0, &WasiListing { dot, entries: &all })
+                    })
                 })
             }
             IoRequest::Rename { from, to } => {
