@@ -3,10 +3,12 @@
 //! with `#[path]`, so there is one copy of it and no extra crate).
 //!
 //! It builds the guest workspace (`guests/`: examples and test fixtures)
-//! for `wasm32-unknown-unknown` in release mode. The nested cargo uses its
+//! for `wasm32-unknown-unknown`, and the WASI guest workspace
+//! (`guests/wasi/`: std programs) for `wasm32-wasip1`, in release mode.
+//! Each nested cargo uses its
 //! own target directory (sharing the caller's would wait forever on
-//! cargo's lock when called from a build script) and runs inside `guests/`
-//! so that directory's `.cargo/config.toml` applies. Variables cargo sets
+//! cargo's lock when called from a build script) and runs inside the
+//! workspace so that its `.cargo/config.toml` applies. Variables cargo sets
 //! for build scripts, and cross-compilation settings of the caller (the
 //! Redox cookbook sets `TARGET`, `CC`, `RUSTFLAGS`, ...), are removed so
 //! they do not leak into the guest build.
@@ -22,10 +24,22 @@ pub const EXAMPLES: &[&str] = &["hello", "demo", "worker", "pipeline", "ramfs", 
 /// Builds the guest workspace at `guests` into `target_dir`; returns the
 /// directory holding the `.wasm` files.
 pub fn build_guests(guests: &Path, target_dir: &Path) -> Result<PathBuf, String> {
+    build_workspace(guests, "wasm32-unknown-unknown", target_dir)
+}
+
+/// Builds the WASI guest workspace at `wasi_guests` (`guests/wasi`) into
+/// `target_dir`; returns the directory holding the `.wasm` files.
+pub fn build_wasi_guests(wasi_guests: &Path, target_dir: &Path) -> Result<PathBuf, String> {
+    build_workspace(wasi_guests, "wasm32-wasip1", target_dir)
+}
+
+/// `cargo build --release --locked --target TARGET` in `workspace`, into
+/// `target_dir`, without the caller's build settings.
+fn build_workspace(workspace: &Path, target: &str, target_dir: &Path) -> Result<PathBuf, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(guests)
-        .args(["build", "--release", "--locked", "--target", "wasm32-unknown-unknown", "--target-dir"])
+    cmd.current_dir(workspace)
+        .args(["build", "--release", "--locked", "--target", target, "--target-dir"])
         .arg(target_dir);
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy().into_owned();
@@ -56,14 +70,17 @@ pub fn build_guests(guests: &Path, target_dir: &Path) -> Result<PathBuf, String>
             cmd.env_remove(&key);
         }
     }
-    let status = cmd.status().map_err(|e| format!("cannot run cargo to build the guests: {e}"))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run cargo to build the guests in {}: {e}", workspace.display()))?;
     if !status.success() {
         return Err(format!(
-            "building the guest workspace failed ({status}); is the wasm target installed? \
-             run `rustup target add wasm32-unknown-unknown`"
+            "building the guest workspace {} failed ({status}); is the wasm target installed? \
+             run `rustup target add {target}`",
+            workspace.display()
         ));
     }
-    Ok(target_dir.join("wasm32-unknown-unknown").join("release"))
+    Ok(target_dir.join(target).join("release"))
 }
 
 /// Copies the example guests from `built` into `dir`; returns the files.
