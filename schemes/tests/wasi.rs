@@ -3,7 +3,9 @@
 //! arguments and exactly the `--env` variables, work in preopened
 //! directories (`--fs-root` and `file:` grants) without leaving them,
 //! read clocks and stdin, trap on a panic, and meet every hostile call
-//! with an errno or a trap of their own while `wasmd` carries on.
+//! with an errno or a trap of their own while `wasmd` carries on; C
+//! programs built with wasi-libc (`guests/wasi/c`) do stdio, directory
+//! listings and clocks.
 //!
 //! What `wasmd run` promises a WASI program: argv[0] is the module
 //! argument as given, then the arguments after `--`; the environment is the
@@ -20,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use wasmd_tests::wasi_guest;
+use wasmd_tests::{wasi_c_guest, wasi_guest};
 
 /// WASI errnos the assertions name.
 const EBADF: i32 = 8;
@@ -525,4 +527,45 @@ fn hostile_addresses_trap_or_fault_and_wasmd_carries_on() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     assert_eq!(fs.around_root(), ["outside.txt", "root"]);
     assert_eq!(names(&fs.root), ["a", "abs_link", "data.txt", "escape_link"]);
+}
+
+/// The C guest `name`, or `None` (saying so) when the build had no C
+/// toolchain for WASI.
+fn c_guest(name: &str) -> Option<PathBuf> {
+    let module = wasi_c_guest(name);
+    if module.is_none() {
+        eprintln!("skipped: the WASI C guests were not built (see the wasmd-tests build warning)");
+    }
+    module
+}
+
+#[test]
+fn c_stdio_arguments_stdin_and_exit_code() {
+    let Some(module) = c_guest("c_stdio") else { return };
+    let m = module.to_str().unwrap();
+    let o = wasmd_run_in(None, &[m, "--", "3", "two words"], b"one\ntwo\n");
+    assert_exit(&o, 3);
+    assert_eq!(
+        stdout(&o),
+        format!("hello from c\nargc=3\narg[0]={m}\narg[1]=3\narg[2]=two words\nstdin lines=2 bytes=8\n")
+    );
+    assert_eq!(stderr(&o), "to stderr\n");
+}
+
+#[test]
+fn c_dirent_lists_a_directory() {
+    let Some(module) = c_guest("c_dirent") else { return };
+    let fs = FsRoot::new("c-dirent");
+    let o = wasmd_run(&["--fs-root", fs.arg(), "--grant", "file:/", module.to_str().unwrap(), "--", "/"]);
+    assert_exit(&o, 0);
+    assert_eq!(stdout(&o), "entry a\nentry b\nentry c\nok dirent\n");
+    assert!(!fs.root.join("c_dir").exists());
+}
+
+#[test]
+fn c_clocks_tell_the_time_and_nanosleep_sleeps() {
+    let Some(module) = c_guest("c_time") else { return };
+    let o = wasmd_run(&[module.to_str().unwrap()]);
+    assert_exit(&o, 0);
+    assert_eq!(stdout(&o), "ok c time\n");
 }
