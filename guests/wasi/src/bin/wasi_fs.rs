@@ -16,8 +16,8 @@
 //! With `--read-only`, DIR is a read-only grant holding `readme.txt` and
 //! `keep_dir/`: reading `readme.txt` must work (`ok read`) and every write
 //! must fail (`refused STEP: ERROR`): creating a directory or a file,
-//! opening `readme.txt` for writing or appending, renaming it, removing it
-//! and removing `keep_dir`.
+//! writing to `readme.txt` (opened for writing or appending: the open or
+//! the write may fail), renaming it, removing it and removing `keep_dir`.
 //!
 //! An error is printed as `Kind (errno N)`, N the WASI errno. Any step that
 //! goes wrong prints `FAIL ...`; the exit code is 0 only if none did.
@@ -178,8 +178,10 @@ fn read_only(dir: &str, steps: &mut Steps) {
     steps.check("read", read(&readme).map(|_| ()));
     steps.refused("create_dir", fs::create_dir(at(dir, "new_dir")));
     steps.refused("create_file", File::create(at(dir, "new.txt")));
-    steps.refused("open_write", OpenOptions::new().write(true).open(&readme));
-    steps.refused("open_append", OpenOptions::new().append(true).open(&readme));
+    let write_to =
+        |options: &mut OpenOptions| options.open(&readme).and_then(|mut file| file.write_all(b"x"));
+    steps.refused("open_write", write_to(OpenOptions::new().write(true)));
+    steps.refused("open_append", write_to(OpenOptions::new().append(true)));
     steps.refused("rename", fs::rename(&readme, at(dir, "moved.txt")));
     steps.refused("remove_file", fs::remove_file(&readme));
     steps.refused("remove_dir", fs::remove_dir(at(dir, "keep_dir")));
