@@ -351,10 +351,10 @@ fn a_read_only_grant_refuses_every_write() {
             .unwrap_or_else(|| panic!("no `{prefix}` in:\n{out}"));
         let errno: i32 =
             line.rsplit_once("(errno ").and_then(|(_, n)| n.strip_suffix(')')).unwrap().parse().unwrap();
-        assert!(
-            WRITE_REFUSED.contains(&errno),
-            "{step} refused with errno {errno}, not one of {WRITE_REFUSED:?}"
-        );
+        // A host may open the file without the right to write: the write
+        // then fails as on any handle not open for writing.
+        let refused = WRITE_REFUSED.contains(&errno) || step.starts_with("open_") && errno == EBADF;
+        assert!(refused, "{step} refused with errno {errno}, not one of {WRITE_REFUSED:?}");
     }
     assert_eq!(std::fs::read_to_string(data.join("readme.txt")).unwrap(), "read me\n");
     assert_eq!(names(&data), ["keep_dir", "readme.txt"]);
