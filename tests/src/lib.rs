@@ -1,10 +1,12 @@
 //! # wasmd-tests — fixtures for the wasmd test suite
 //!
-//! The build script compiles the guest workspace (`guests/`) once per
-//! build; this library tells tests where the results are:
-//! [`guest`] gives the path of a Rust guest (`guests/examples` and
-//! `guests/fixtures` binaries), [`wat`] the path of a WAT fixture in
-//! `tests/wat/`. [`CapturedOutput`] collects guest output in memory.
+//! The build script compiles the guest workspaces (`guests/` and
+//! `guests/wasi/`) once per build; this library tells tests where the
+//! results are: [`guest`] gives the path of a Rust guest (`guests/examples`
+//! and `guests/fixtures` binaries), [`wasi_guest`] that of a WASI program
+//! (`guests/wasi`: Rust std for `wasm32-wasip1`), [`wasi_c_guest`] that of
+//! a C program built with wasi-libc (`guests/wasi/c`), [`wat`] the path of a
+//! WAT fixture in `tests/wat/`. [`CapturedOutput`] collects guest output in memory.
 //! The integration tests live in `tests/tests/`; the CLI tests in
 //! `schemes/tests/`.
 
@@ -17,6 +19,11 @@ use wasmhost::{OutputSink, Pid};
 
 /// Directory of the compiled guests.
 pub const GUESTS_DIR: &str = env!("WASMD_GUESTS_DIR");
+/// Directory of the compiled WASI guests.
+pub const WASI_GUESTS_DIR: &str = env!("WASMD_WASI_GUESTS_DIR");
+/// Directory of the compiled WASI C guests; empty when there was no C
+/// toolchain for WASI to build them with.
+pub const WASI_C_GUESTS_DIR: &str = env!("WASMD_WASI_C_GUESTS_DIR");
 /// Directory of the WAT fixtures.
 pub const WAT_DIR: &str = env!("WASMD_WAT_DIR");
 
@@ -25,6 +32,24 @@ pub fn guest(name: &str) -> PathBuf {
     let path = PathBuf::from(GUESTS_DIR).join(format!("{name}.wasm"));
     assert!(path.exists(), "guest {name} was not built: {}", path.display());
     path
+}
+
+/// Path of the compiled WASI guest `name` (without `.wasm`).
+pub fn wasi_guest(name: &str) -> PathBuf {
+    let path = PathBuf::from(WASI_GUESTS_DIR).join(format!("{name}.wasm"));
+    assert!(path.exists(), "WASI guest {name} was not built: {}", path.display());
+    path
+}
+
+/// Path of the compiled WASI C guest `name` (without `.wasm`); `None` when
+/// the build had no C toolchain for WASI (its warning says why).
+pub fn wasi_c_guest(name: &str) -> Option<PathBuf> {
+    if WASI_C_GUESTS_DIR.is_empty() {
+        return None;
+    }
+    let path = PathBuf::from(WASI_C_GUESTS_DIR).join(format!("{name}.wasm"));
+    assert!(path.exists(), "WASI C guest {name} was not built: {}", path.display());
+    Some(path)
 }
 
 /// Path of the WAT fixture `name` (without `.wat`).

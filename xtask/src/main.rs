@@ -17,6 +17,12 @@
 //!   staging tree (`wasmd-qemu stage`).
 //! - `redox-qemu`: injects the staging tree into a copy of `REDOX_IMAGE`,
 //!   boots it under QEMU and waits for the smoke test (`wasmd-qemu boot`).
+//! - `wasi-testsuite --suite DIR [--wasmd PATH]`: runs the WASI preview 1
+//!   suites of a WebAssembly/wasi-testsuite checkout (its
+//!   `prod/testsuite-base` branch) against `wasmd` (built in release mode
+//!   unless `--wasmd` names one) through the adapter
+//!   `tests/wasi-testsuite/wasmd.py`, and prints each suite's counts; see
+//!   `tests/wasi-testsuite/README.md`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -48,9 +54,11 @@ fn main() -> Result<()> {
         }
         Some("redox-stage") => qemu_tool("stage", &args[1..]),
         Some("redox-qemu") => qemu_tool("boot", &args[1..]),
+        Some("wasi-testsuite") => wasi_testsuite(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask demo | guests DIR | gen-docs DIR | redox-stage OUT [--wasmd P --smoke P] | redox-qemu"
+                "usage: cargo xtask demo | guests DIR | gen-docs DIR | redox-stage OUT [--wasmd P --smoke P] | redox-qemu \
+                 | wasi-testsuite --suite DIR [--wasmd P]"
             );
             std::process::exit(2);
         }
@@ -85,9 +93,12 @@ fn demo(extra: &[String]) -> Result<()> {
 
 /// The `wasmd` binary `cargo build` just made.
 fn wasmd_binary() -> PathBuf {
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
-    target.join("debug").join(format!("wasmd{}", std::env::consts::EXE_SUFFIX))
+    target_dir().join("debug").join(format!("wasmd{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// Cargo's target directory.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
 }
 
 /// A daemon on a private socket, stopped on drop.
@@ -180,6 +191,95 @@ fn qemu_tool(command: &str, args: &[String]) -> Result<()> {
         .status()
         .context("running cargo")?;
     std::process::exit(status.code().unwrap_or(1));
+}
+
+/// The wasi-testsuite's WASI preview 1 suites, by language, below a
+/// checkout's `tests/`.
+const WASI_SUITES: &[&str] = &["rust", "c", "assemblyscript"];
+
+/// `wasi-testsuite --suite DIR [--wasmd PATH]`: runs the suite's runner
+/// (`test-runner/wasi_test_runner.py`, with `$PYTHON`, else `python3`;
+/// it needs Python 3.12) on every WASI preview 1 suite in DIR with the
+/// wasmd adapter. The runner's report goes to
+/// `target/wasi-testsuite/runner.log`, its results to `results.json`
+/// beside it; this prints each suite's counts and fails if any test did.
+fn wasi_testsuite(args: &[String]) -> Result<()> {
+    const USAGE: &str = "usage: cargo xtask wasi-testsuite --suite DIR [--wasmd PATH]";
+    let (mut suite, mut wasmd) = (None, None);
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            "--suite" => suite = words.next().map(PathBuf::from),
+            "--wasmd" => wasmd = words.next().map(PathBuf::from),
+            _ => bail!(USAGE),
+        }
+    }
+    let Some(suite) = suite else { bail!(USAGE) };
+    let wasmd = match wasmd {
+        Some(wasmd) => std::path::absolute(wasmd)?,
+        None => {
+            let status = cargo()
+                .args(["build", "--quiet", "--release", "-p", "wasmd"])
+                .status()
+                .context("running cargo")?;
+            if !status.success() {
+                bail!("building wasmd failed");
+            }
+            target_dir().join("release").join(format!("wasmd{}", std::env::consts::EXE_SUFFIX))
+        }
+    };
+    let suites: Vec<PathBuf> = WASI_SUITES
+        .iter()
+        .map(|language| suite.join("tests").join(language).join("testsuite").join("wasm32-wasip1"))
+        .filter(|dir| dir.is_dir())
+        .collect();
+    if suites.is_empty() {
+        bail!(
+            "no tests/*/testsuite/wasm32-wasip1 in {} (the prod/testsuite-base branch has them)",
+            suite.display()
+        );
+    }
+    let out = target_dir().join("wasi-testsuite");
+    std::fs::create_dir_all(&out)?;
+    let (log, results) = (out.join("runner.log"), out.join("results.json"));
+    let _ = std::fs::remove_file(&results);
+    let log_file = std::fs::File::create(&log)?;
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    // The runner exits non-zero when a test fails: its results say which.
+    let status = Command::new(&python)
+        .arg(suite.join("test-runner").join("wasi_test_runner.py"))
+        .arg("-t")
+        .args(&suites)
+        .arg("-r")
+        .arg(root().join("tests").join("wasi-testsuite").join("wasmd.py"))
+        .args(["--disable-colors", "--json-output-location"])
+        .arg(&results)
+        .env("WASMD", &wasmd)
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file)
+        .status()
+        .with_context(|| format!("running {python}"))?;
+    let text = std::fs::read_to_string(&results)
+        .with_context(|| format!("the runner ({status}) wrote no results; see {}", log.display()))?;
+    let report: serde_json::Value = serde_json::from_str(&text).context("reading the runner's results")?;
+    let mut failed = 0;
+    for suite in report["results"].as_array().into_iter().flatten() {
+        let count = |key: &str| suite[key].as_u64().unwrap_or(0);
+        let total = suite["tests"].as_array().map_or(0, Vec::len);
+        println!(
+            "{}: {} passed, {} failed, {} skipped of {total}",
+            suite["name"].as_str().unwrap_or("?"),
+            count("passed"),
+            count("failed"),
+            count("skipped")
+        );
+        failed += count("failed");
+    }
+    println!("wasmd: {}\nreport: {}\nresults: {}", wasmd.display(), log.display(), results.display());
+    if failed > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 /// The workspace root (xtask lives one level below it).
