@@ -121,7 +121,8 @@ pub fn run(spec: &RunSpec) -> Result<Finished, RunError> {
     let module = manager.modules().compile(&bytes).map_err(spawn_err)?;
     let name =
         spec.module.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "wasm".into());
-    let mut args = vec![name.clone()];
+    // The program name is the module as given, as a shell gives `$0`.
+    let mut args = vec![shown.clone()];
     args.extend(spec.args.iter().cloned());
     let opts = SpawnOptions {
         name,

@@ -31,11 +31,11 @@ use crate::syscall::Syscall;
 /// checked to lie in memory (`EFAULT` otherwise, before anything moves).
 fn iovecs(mem: &[u8], ptr: i32, count: i32) -> WasiResult<impl Iterator<Item = (usize, usize)> + '_> {
     let count = count as u32 as usize;
-    out(mem.len(), ptr, count.checked_mul(IOVEC_SIZE).ok_or(WasiErrno::FAULT)?)?;
+    out(mem.len(), ptr, count.checked_mul(IOVEC_SIZE).ok_or(WasiErrno::FAULT)?, 4)?;
     let base = ptr as u32 as usize;
     for i in 0..count {
         let (at, len) = (get_u32(mem, base + i * IOVEC_SIZE)?, get_u32(mem, base + i * IOVEC_SIZE + 4)?);
-        out(mem.len(), at as i32, len as usize)?;
+        out(mem.len(), at as i32, len as usize, 1)?;
     }
     Ok((0..count).map(move |i| {
         let at = base + i * IOVEC_SIZE;
@@ -63,7 +63,7 @@ fn fd_write(
     at: Option<u64>,
 ) -> WasiResult<Option<(Syscall, Finish)>> {
     let (mem, state) = memory_and_state(c)?;
-    let count_out = out(mem.len(), written, 4)?;
+    let count_out = out(mem.len(), written, 4, 4)?;
     let entry = fds(state).with_rights(fd as u32, rights::FD_WRITE)?;
     let (kind, append) = (entry.kind.clone(), entry.flags & fdflags::APPEND != 0);
     match kind {
@@ -111,7 +111,7 @@ fn fd_read(
     at: Option<u64>,
 ) -> WasiResult<Option<(Syscall, Finish)>> {
     let (mem, state) = memory_and_state(c)?;
-    let count_out = out(mem.len(), read, 4)?;
+    let count_out = out(mem.len(), read, 4, 4)?;
     let kind = fds(state).with_rights(fd as u32, rights::FD_READ)?.kind.clone();
     // One read fills the first non-empty buffer (a short read, as POSIX
     // allows for readv).
@@ -169,7 +169,7 @@ fn fd_fdstat_get(c: &mut Ctx<'_>, fd: i32, at: i32) -> WasiResult {
         FdKind::File { .. } => filetype::REGULAR_FILE,
     };
     let bytes: [u8; FDSTAT_SIZE] = fdstat(kind, entry.flags, entry.base, entry.inheriting);
-    put(mem, at, &bytes)
+    put(mem, at, &bytes, 8)
 }
 
 fn fd_fdstat_set_flags(c: &mut Ctx<'_>, fd: i32, flags: i32) -> WasiResult {
@@ -197,13 +197,13 @@ fn fd_fdstat_set_rights(c: &mut Ctx<'_>, fd: i32, base: i64, inheriting: i64) ->
 fn fd_prestat_get(c: &mut Ctx<'_>, fd: i32, at: i32) -> WasiResult {
     let (mem, state) = memory_and_state(c)?;
     let name = fds(state).get(fd as u32)?.preopen.clone().ok_or(WasiErrno::BADF)?;
-    put(mem, at, &prestat_dir(name.len()))
+    put(mem, at, &prestat_dir(name.len()), 4)
 }
 
 fn fd_prestat_dir_name(c: &mut Ctx<'_>, fd: i32, buf: i32, len: i32) -> WasiResult {
     let (mem, state) = memory_and_state(c)?;
     let name = fds(state).get(fd as u32)?.preopen.clone().ok_or(WasiErrno::BADF)?;
-    let room = out(mem.len(), buf, len as u32 as usize)?;
+    let room = out(mem.len(), buf, len as u32 as usize, 1)?;
     if room.len() < name.len() {
         return Err(WasiErrno::NAMETOOLONG);
     }
@@ -218,7 +218,7 @@ fn fd_seek(
     at: i32,
 ) -> WasiResult<Option<(Syscall, Finish)>> {
     let (mem, state) = memory_and_state(c)?;
-    let new_out = out(mem.len(), at, 8)?;
+    let new_out = out(mem.len(), at, 8, 8)?;
     let needed = if offset == 0 && how as u8 == whence::CUR {
         rights::FD_TELL
     } else {
@@ -251,7 +251,7 @@ fn fd_seek(
 
 fn fd_filestat_get(c: &mut Ctx<'_>, fd: i32, at: i32) -> WasiResult<Option<(Syscall, Finish)>> {
     let (mem, state) = memory_and_state(c)?;
-    let buf = out(mem.len(), at, FILESTAT_SIZE)?;
+    let buf = out(mem.len(), at, FILESTAT_SIZE, 8)?;
     let entry = fds(state).with_rights(fd as u32, rights::FD_FILESTAT_GET)?;
     match entry.kind {
         FdKind::Stream(_) => {
@@ -280,8 +280,8 @@ fn fd_readdir(
     used: i32,
 ) -> WasiResult<(Syscall, Finish)> {
     let (mem, state) = memory_and_state(c)?;
-    let used_out = out(mem.len(), used, 4)?;
-    let buf = out(mem.len(), buf, len as u32 as usize)?.at_most(MAX_IO);
+    let used_out = out(mem.len(), used, 4, 4)?;
+    let buf = out(mem.len(), buf, len as u32 as usize, 1)?.at_most(MAX_IO);
     let entry = fds(state).with_rights(fd as u32, rights::FD_READDIR)?;
     let FdKind::Dir { handle, .. } = entry.kind else { return Err(WasiErrno::NOTDIR) };
     let req = match handle {
@@ -307,7 +307,7 @@ fn fd_renumber(c: &mut Ctx<'_>, from: i32, to: i32) -> WasiResult {
 
 /// The guest's path string at `ptr`.
 fn path_text(mem: &[u8], ptr: i32, len: i32) -> WasiResult<String> {
-    let range = out(mem.len(), ptr, len as u32 as usize)?;
+    let range = out(mem.len(), ptr, len as u32 as usize, 1)?;
     let start = ptr as u32 as usize;
     let bytes = &mem[start..start + range.len()];
     std::str::from_utf8(bytes).map(str::to_string).map_err(|_| WasiErrno(25))
@@ -371,7 +371,7 @@ fn path_open(
     fd_out: i32,
 ) -> WasiResult<(Syscall, Finish)> {
     let (mem, state) = memory_and_state(c)?;
-    let fd_out = out(mem.len(), fd_out, 4)?;
+    let fd_out = out(mem.len(), fd_out, 4, 4)?;
     let text = path_text(mem, path, path_len)?;
     let (o, fdf, requested) = (oflags_bits as u16, fd_flags as u16, base as u64);
     let mut needed = rights::PATH_OPEN;
@@ -447,7 +447,7 @@ fn path_call(
 
 fn sock_accept(c: &mut Ctx<'_>, fd: i32, fd_out: i32) -> WasiResult<(Syscall, Finish)> {
     let (mem, state) = memory_and_state(c)?;
-    let fd_out = out(mem.len(), fd_out, 4)?;
+    let fd_out = out(mem.len(), fd_out, 4, 4)?;
     let entry = fds(state).with_rights(fd as u32, rights::SOCK_ACCEPT)?;
     let FdKind::File { handle, socket: true } = entry.kind else { return Err(WasiErrno::NOTSOCK) };
     let all = rights::FD_READ | rights::FD_WRITE | rights::POLL_FD_READWRITE | rights::SOCK_SHUTDOWN;
@@ -621,7 +621,7 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
         |mut c: Ctx<'_>, fd: i32, iovs: i32, n: i32, _flags: i32, read: i32, oflags_out: i32| -> Ret {
             c.data().count_hostcall();
             let zeroed =
-                memory_and_state(&mut c).and_then(|(mem, _)| put(mem, oflags_out, &0u16.to_le_bytes()));
+                memory_and_state(&mut c).and_then(|(mem, _)| put(mem, oflags_out, &0u16.to_le_bytes(), 2));
             let call = zeroed
                 .and_then(|()| socket_only(&mut c, fd))
                 .and_then(|()| fd_read(&mut c, fd, iovs, n, read, None));
@@ -705,7 +705,7 @@ fn path_filestat_get(
     at: i32,
 ) -> WasiResult<(Syscall, Finish)> {
     let (mem, state) = memory_and_state(c)?;
-    let buf = out(mem.len(), at, FILESTAT_SIZE)?;
+    let buf = out(mem.len(), at, FILESTAT_SIZE, 8)?;
     let text = path_text(mem, path, len)?;
     let (path, _) = resolve(state, fd as u32, &text, rights::PATH_FILESTAT_GET, false)?;
     Ok((Syscall::Io(IoRequest::Status { path, buf, follow: lookup & 1 != 0 }), Finish::Status))
@@ -721,8 +721,8 @@ fn path_readlink(
     used: i32,
 ) -> WasiResult<(Syscall, Finish)> {
     let (mem, state) = memory_and_state(c)?;
-    let used = out(mem.len(), used, 4)?;
-    let buf = out(mem.len(), buf, cap as u32 as usize)?;
+    let used = out(mem.len(), used, 4, 4)?;
+    let buf = out(mem.len(), buf, cap as u32 as usize, 1)?;
     let text = path_text(mem, path, len)?;
     let (path, _) = resolve(state, fd as u32, &text, rights::PATH_READLINK, false)?;
     Ok((Syscall::Io(IoRequest::Readlink { path, buf }), Finish::Count(used)))

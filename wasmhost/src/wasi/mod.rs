@@ -219,14 +219,21 @@ fn memory_and_state<'a>(c: &'a mut Ctx<'_>) -> WasiResult<(&'a mut [u8], &'a mut
     crate::hostcalls::memory_and_state(c).map_err(WasiErrno::from)
 }
 
-/// A checked out-pointer of `len` bytes.
-fn out(mem_len: usize, ptr: i32, len: usize) -> WasiResult<GuestBuf> {
-    GuestBuf::decode(mem_len, ptr, len as i32).map_err(|_| WasiErrno::FAULT)
+/// A checked guest range of `len` bytes at `ptr`, aligned to `align`
+/// (1 for bytes; a value's or structure's alignment otherwise, as the
+/// witx gives it): `EFAULT` when it is outside memory or misaligned.
+fn out(mem_len: usize, ptr: i32, len: usize, align: u32) -> WasiResult<GuestBuf> {
+    if (ptr as u32) % align != 0 {
+        return Err(WasiErrno::FAULT);
+    }
+    GuestBuf::decode(mem_len, ptr, i32::try_from(len).map_err(|_| WasiErrno::FAULT)?)
+        .map_err(|_| WasiErrno::FAULT)
 }
 
-/// Writes `bytes` at the guest's `ptr` (`EFAULT` when out of memory).
-fn put(mem: &mut [u8], ptr: i32, bytes: &[u8]) -> WasiResult {
-    let buf = out(mem.len(), ptr, bytes.len())?;
+/// Writes `bytes` (a value or structure aligned to `align`) at the
+/// guest's `ptr`.
+fn put(mem: &mut [u8], ptr: i32, bytes: &[u8], align: u32) -> WasiResult {
+    let buf = out(mem.len(), ptr, bytes.len(), align)?;
     buf.fill(mem, bytes).map(|_| ()).map_err(|_| WasiErrno::FAULT)
 }
 

@@ -31,8 +31,8 @@ fn args(state: &ProcessState) -> Vec<&str> {
 /// pointer array at `ptrs` (`args_get`, `environ_get`).
 fn put_strings<S: AsRef<str>>(mem: &mut [u8], items: &[S], ptrs: i32, buf: i32) -> WasiResult {
     let total: usize = items.iter().map(|s| s.as_ref().len() + 1).sum();
-    let strings = out(mem.len(), buf, total)?;
-    let table = out(mem.len(), ptrs, items.len() * 4)?;
+    let strings = out(mem.len(), buf, total, 1)?;
+    let table = out(mem.len(), ptrs, items.len() * 4, 4)?;
     let (mut bytes, mut addresses) = (Vec::with_capacity(total), Vec::with_capacity(items.len() * 4));
     for s in items {
         addresses.extend_from_slice(&(buf as u32).wrapping_add(bytes.len() as u32).to_le_bytes());
@@ -47,8 +47,8 @@ fn put_strings<S: AsRef<str>>(mem: &mut [u8], items: &[S], ptrs: i32, buf: i32) 
 /// Writes the count and total size (NULs included) of `items`.
 fn put_sizes<S: AsRef<str>>(mem: &mut [u8], items: &[S], count: i32, size: i32) -> WasiResult {
     let total: usize = items.iter().map(|s| s.as_ref().len() + 1).sum();
-    put(mem, count, &(items.len() as u32).to_le_bytes())?;
-    put(mem, size, &(total as u32).to_le_bytes())
+    put(mem, count, &(items.len() as u32).to_le_bytes(), 4)?;
+    put(mem, size, &(total as u32).to_le_bytes(), 4)
 }
 
 /// Nanoseconds on `id`'s clock.
@@ -69,19 +69,19 @@ fn now(state: &ProcessState, id: u32) -> WasiResult<u64> {
 fn clock_time_get(c: &mut Ctx<'_>, id: i32, at: i32) -> WasiResult {
     let (mem, state) = memory_and_state(c)?;
     let t = now(state, id as u32)?;
-    put(mem, at, &t.to_le_bytes())
+    put(mem, at, &t.to_le_bytes(), 8)
 }
 
 fn clock_res_get(c: &mut Ctx<'_>, id: i32, at: i32) -> WasiResult {
     let (mem, state) = memory_and_state(c)?;
     now(state, id as u32)?;
-    put(mem, at, &1u64.to_le_bytes())
+    put(mem, at, &1u64.to_le_bytes(), 8)
 }
 
 fn random_get(c: &mut Ctx<'_>, buf: i32, len: i32) -> WasiResult {
     let (mem, state) = memory_and_state(c)?;
     require(state, Caps::RANDOM)?;
-    let range = out(mem.len(), buf, len as u32 as usize)?;
+    let range = out(mem.len(), buf, len as u32 as usize, 1)?;
     let start = buf as u32 as usize;
     let dst = &mut mem[start..start + range.len()];
     state.env.platform.random(dst).map_err(WasiErrno::from)
@@ -116,9 +116,9 @@ fn poll_oneoff(
     if n == 0 {
         return Err(WasiErrno::INVAL);
     }
-    out(mem.len(), subs, n.checked_mul(SUBSCRIPTION_SIZE).ok_or(WasiErrno::FAULT)?)?;
-    let event_buf = out(mem.len(), events, n * EVENT_SIZE)?;
-    let count_out = out(mem.len(), nevents, 4)?;
+    out(mem.len(), subs, n.checked_mul(SUBSCRIPTION_SIZE).ok_or(WasiErrno::FAULT)?, 8)?;
+    let event_buf = out(mem.len(), events, n.checked_mul(EVENT_SIZE).ok_or(WasiErrno::FAULT)?, 8)?;
+    let count_out = out(mem.len(), nevents, 4, 4)?;
     let base = subs as u32 as usize;
     let mut list = Vec::with_capacity(n.min(1024));
     for i in 0..n {
