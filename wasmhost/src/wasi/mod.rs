@@ -223,7 +223,7 @@ fn memory_and_state<'a>(c: &'a mut Ctx<'_>) -> WasiResult<(&'a mut [u8], &'a mut
 /// (1 for bytes; a value's or structure's alignment otherwise, as the
 /// witx gives it): `EFAULT` when it is outside memory or misaligned.
 fn out(mem_len: usize, ptr: i32, len: usize, align: u32) -> WasiResult<GuestBuf> {
-    if (ptr as u32) % align != 0 {
+    if !(ptr as u32).is_multiple_of(align) {
         return Err(WasiErrno::FAULT);
     }
     GuestBuf::decode(mem_len, ptr, i32::try_from(len).map_err(|_| WasiErrno::FAULT)?)
