@@ -9,7 +9,9 @@
 //! guest's stderr streamed to stderr (from `PID/stderr`, on a second
 //! connection), the guest's exit status as the exit code, and when the
 //! output's reader goes away (`| head -1`) the file is closed, which
-//! kills the guest, and the exit code is 141 (as for `SIGPIPE`).
+//! kills the guest, and the exit code is 141 (as for `SIGPIPE`). Its own
+//! stdin becomes the guest's (written to `PID/stdin` on a third
+//! connection; closed at its end, which ends the guest's input).
 
 use std::io::Write;
 
@@ -92,6 +94,10 @@ pub trait Files {
     fn open_read(&mut self, path: &str) -> Result<Self::Handle, ClientError>;
     /// Reads the next bytes (empty at the end).
     fn read_next(&mut self, file: &mut Self::Handle) -> Result<Vec<u8>, ClientError>;
+    /// Opens `path` for writing.
+    fn open_write(&mut self, path: &str) -> Result<Self::Handle, ClientError>;
+    /// Writes some of `data`; returns how much was taken.
+    fn write_next(&mut self, file: &mut Self::Handle, data: &[u8]) -> Result<usize, ClientError>;
     /// The path the daemon gives the open file.
     fn path_of(&mut self, file: &Self::Handle) -> Result<String, ClientError>;
     /// Closes it.
@@ -110,7 +116,7 @@ pub const OUTPUT_CLOSED: u8 = 141;
 pub fn cat<C: Files + Send + 'static>(
     client: &mut C,
     path: &str,
-    second: impl FnOnce() -> Result<C, ClientError>,
+    second: impl Fn() -> Result<C, ClientError>,
 ) -> Result<u8, ClientError> {
     let mut file = client.open_read(path)?;
     let is_run = path.strip_prefix("/scheme/wasm/run/").is_some_and(|m| !m.is_empty());
@@ -132,6 +138,13 @@ pub fn cat<C: Files + Send + 'static>(
             let _ = copy(&mut other, &format!("{dir}/stderr"), &mut std::io::stderr());
         }))
     });
+    if let Some(dir) = process.clone() {
+        if let Ok(mut other) = second() {
+            // Detached: a read of a terminal may never end; the process
+            // ends it.
+            std::thread::spawn(move || feed_stdin(&mut other, &format!("{dir}/stdin")));
+        }
+    }
     let copied = loop {
         match client.read_next(&mut file) {
             Ok(data) if data.is_empty() => break Ok(true),
@@ -164,6 +177,28 @@ pub fn cat<C: Files + Send + 'static>(
         eprintln!("{status}");
     }
     Ok(status.shell_code())
+}
+
+/// Copies this process's stdin to the file `path` (a guest's
+/// `PID/stdin`), closing it at the end of the input.
+fn feed_stdin<C: Files>(client: &mut C, path: &str) {
+    let Ok(mut file) = client.open_write(path) else { return };
+    let mut stdin = std::io::stdin().lock();
+    let mut chunk = vec![0u8; 64 * 1024];
+    'input: loop {
+        let n = match std::io::Read::read(&mut stdin, &mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let mut rest = &chunk[..n];
+        while !rest.is_empty() {
+            match client.write_next(&mut file, rest) {
+                Ok(taken) if taken > 0 => rest = &rest[taken..],
+                _ => break 'input,
+            }
+        }
+    }
+    client.close(file);
 }
 
 /// Copies a whole file of the tree to `out`.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use wasmd_abi::{Caps, ExitStatus};
-use wasmhost::{Limits, ManagerConfig, ProcessManager, SpawnError, SpawnOptions};
+use wasmhost::{Limits, ManagerConfig, ProcessManager, SpawnError, SpawnOptions, StdinPipe};
 
 use crate::loader::FsModuleLoader;
 use crate::output::TerminalOutput;
@@ -98,6 +98,33 @@ impl RunError {
     }
 }
 
+/// wasmd's own stdin as the root process's: a thread copies it into the
+/// pipe (waiting for room as the guest reads) and closes it at the end.
+fn connect_stdin() -> Arc<StdinPipe> {
+    let pipe = Arc::new(StdinPipe::new());
+    let feeder = pipe.clone();
+    let spawned = std::thread::Builder::new().name("stdin".into()).spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            match std::io::Read::read(&mut stdin, &mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if !feeder.feed_all(&chunk[..n]) {
+                        break;
+                    }
+                }
+            }
+        }
+        feeder.close();
+    });
+    if spawned.is_err() {
+        // No thread for it: the guest reads end of file.
+        pipe.close();
+    }
+    pipe
+}
+
 /// Runs the module to completion (or until wasmd's stdout is closed:
 /// then every guest is killed).
 pub fn run(spec: &RunSpec) -> Result<Finished, RunError> {
@@ -135,6 +162,7 @@ pub fn run(spec: &RunSpec) -> Result<Finished, RunError> {
         // `wasmd run` acts for whoever runs it.
         owner: crate::sys::current_owner(),
         env: spec.env.clone(),
+        stdin: Some(connect_stdin()),
     };
     let pid = manager.spawn(module, opts).map_err(spawn_err)?;
     let deadlock = manager.run_to_completion_while(|| !output.closed()).err().map(|d| d.to_string());

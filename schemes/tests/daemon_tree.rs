@@ -22,7 +22,7 @@ fn root_lists_entries_and_live_pids() {
     assert!(listing.ends_with(&format!("scheme/\n{pid}/\n")), "{listing}");
     assert_eq!(
         text(&d.cli(&["ls", &format!("/scheme/wasm/{pid}")])),
-        "status\nstatus.json\nlog\nstdout\nstderr\nwait\nctl\n"
+        "status\nstatus.json\nlog\nstdout\nstderr\nstdin\nwait\nctl\n"
     );
 }
 

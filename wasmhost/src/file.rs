@@ -73,6 +73,11 @@ pub enum IoRequest {
         /// A positional write's offset.
         at: Option<u64>,
     },
+    /// Read the process's standard input into guest memory.
+    ReadStdin {
+        /// Guest buffer (at most [`MAX_IO`] bytes).
+        buf: GuestBuf,
+    },
     /// Write at the file's end (a descriptor in append mode); the
     /// position moves to the end of what was written.
     Append {

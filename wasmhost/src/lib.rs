@@ -54,6 +54,7 @@ pub mod region;
 mod region_directory;
 mod scheduler;
 mod services;
+pub mod stdin;
 mod syscall;
 mod table;
 mod turn;
@@ -81,4 +82,5 @@ pub use platform::{
 pub use process::{Process, Sched};
 pub use scheduler::Scheduler;
 pub use services::spawn::{LoadResult, SpawnOptions};
+pub use stdin::StdinPipe;
 pub use wasmd_abi::{Caps, ExitStatus, ProcessInfo, RunState};

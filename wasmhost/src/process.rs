@@ -162,6 +162,8 @@ pub struct ProcessState {
     pub counters: Counters,
     /// Its WASI descriptors and environment (see [`crate::wasi`]).
     pub wasi: crate::wasi::WasiState,
+    /// Its standard input, if it has one (see [`crate::stdin`]).
+    pub stdin: Option<Arc<crate::stdin::StdinPipe>>,
 }
 
 impl ProcessState {
@@ -327,6 +329,9 @@ pub struct Process {
     pub owner: crate::owner::Owner,
     /// Its tree: the pid of the process the embedder spawned it under.
     pub tree: Pid,
+    /// Its standard input, for the embedder to feed (shared with its
+    /// store).
+    pub stdin: Option<Arc<crate::stdin::StdinPipe>>,
     /// What it has done, as of its last accounting (see
     /// [`Process::activity`]).
     pub activity: Activity,

@@ -104,6 +104,10 @@ pub(crate) fn spawn_loaded(
     opts.args = vec![stem];
     opts.module_path = Some(path.clone());
     opts.owner = load.owner;
+    // A `run/` file's process reads what is written to the file (and to
+    // `PID/stdin`); a `spawn`ed one only with `stdin=pipe`.
+    let piped = load.spec.as_ref().is_none_or(|spec| spec.stdin_pipe);
+    opts.stdin = piped.then(|| Arc::new(wasmhost::StdinPipe::new()));
     if let Some(spec) = load.spec {
         opts.args.extend(spec.args);
         opts.caps = spec.caps;

@@ -15,11 +15,12 @@ use wasmhost::Pid;
 
 use super::file::{Context, ControlFile};
 use super::guest_files::GuestFile;
-use super::nodes::{dirs, CtlFile, OutputStream, RunFile, Snapshot, SpawnFile, WaitFile, Which};
+use super::nodes::{dirs, CtlFile, OutputStream, RunFile, Snapshot, SpawnFile, StdinFile, WaitFile, Which};
 use super::shared_memory::{ChanFile, ShmFile};
 
 /// The files of a process's directory.
-const PID_FILES: [&str; 7] = ["status", "status.json", "log", "stdout", "stderr", "wait", "ctl"];
+pub(crate) const PID_FILES: [&str; 8] =
+    ["status", "status.json", "log", "stdout", "stderr", "stdin", "wait", "ctl"];
 
 /// Opens the file `path` names, for the file id and caller of `cx`.
 pub(crate) fn resolve(
@@ -83,6 +84,7 @@ fn tree_file(
                 "log" => Box::new(Snapshot::log(cx, pid)?),
                 "stdout" => Box::new(OutputStream::new(pid, Which::Stdout)),
                 "stderr" => Box::new(OutputStream::new(pid, Which::Stderr)),
+                "stdin" => Box::new(StdinFile::open(cx, pid)),
                 "wait" => Box::new(WaitFile::new(pid)),
                 "ctl" => Box::new(CtlFile::new(pid)),
                 _ => return Err(Errno::NotFound),

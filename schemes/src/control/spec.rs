@@ -20,6 +20,7 @@
 //! | `region-bytes` | most bytes of regions held | 256 MiB |
 //! | `grant` | a namespace grant, `SCHEME:PREFIX[=ro|rw]` (repeatable) | none |
 //! | `name` | display name | the file stem |
+//! | `stdin` | `pipe`: its standard input is what is written to `PID/stdin` (until that file is closed); `none`: end of file | `none` |
 //! | `env` | an environment variable, `env=KEY=VALUE` (repeatable; what WASI programs see as `environ`) | none |
 //!
 //! Example: `cap=stdio,time fuel=5000000 /usr/share/wasmd/worker.wasm count 1000`
@@ -46,6 +47,8 @@ pub struct SpawnSpec {
     pub name: Option<String>,
     /// Environment variables, `KEY=VALUE` each.
     pub env: Vec<String>,
+    /// Its standard input is a pipe fed through `PID/stdin`.
+    pub stdin_pipe: bool,
 }
 
 /// Why a spec was refused.
@@ -121,6 +124,7 @@ pub fn parse(bytes: &[u8]) -> Result<SpawnSpec, SpecError> {
         grants: Vec::new(),
         name: None,
         env: Vec::new(),
+        stdin_pipe: false,
     };
     loop {
         let Some(word) = words.next() else { return Err(SpecError::Empty) };
@@ -149,6 +153,13 @@ pub fn parse(bytes: &[u8]) -> Result<SpawnSpec, SpecError> {
                 spec.grants.push(value.to_string());
             }
             "name" => spec.name = Some(value.to_string()),
+            "stdin" => {
+                spec.stdin_pipe = match value {
+                    "pipe" => true,
+                    "none" => false,
+                    _ => return Err(SpecError::BadValue(key.into(), value.into())),
+                }
+            }
             "env" => {
                 spec.env.push(env_pair(value).map_err(|_| SpecError::BadValue(key.into(), value.into()))?)
             }

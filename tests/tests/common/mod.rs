@@ -48,6 +48,7 @@ pub fn spawn_file_in(
         namespace: grants.iter().map(|g| wasmhost::namespace::parse_grant(g).unwrap()).collect(),
         owner: wasmhost::Owner::ROOT,
         env: Vec::new(),
+        stdin: None,
     };
     pm.spawn(module, opts).expect("spawns")
 }

@@ -118,9 +118,12 @@ fn fd_read(
     let first = iovecs(mem, iovs, n)?.find(|(_, len)| *len > 0);
     match kind {
         FdKind::Stream(Stream::Stdin) => {
-            // stdin is not connected yet: end of file.
-            count_out.fill(mem, &0u32.to_le_bytes()).map_err(|_| WasiErrno::FAULT)?;
-            Ok(None)
+            let Some((ptr, len)) = first else {
+                count_out.fill(mem, &0u32.to_le_bytes()).map_err(|_| WasiErrno::FAULT)?;
+                return Ok(None);
+            };
+            let buf = out(mem.len(), ptr as i32, len, 1)?.at_most(MAX_IO);
+            Ok(Some((Syscall::Io(IoRequest::ReadStdin { buf }), Finish::Count(count_out))))
         }
         FdKind::Stream(_) => Err(WasiErrno::BADF),
         FdKind::Dir { .. } => Err(WasiErrno::ISDIR),

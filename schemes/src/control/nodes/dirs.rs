@@ -80,10 +80,7 @@ pub(crate) struct PidDir;
 
 impl Directory for PidDir {
     fn entries(&self, _cx: &Context<'_>) -> Vec<Entry> {
-        ["status", "status.json", "log", "stdout", "stderr", "wait", "ctl"]
-            .iter()
-            .map(|n| entry(n, kind::REGULAR))
-            .collect()
+        crate::control::resolve::PID_FILES.iter().map(|n| entry(n, kind::REGULAR)).collect()
     }
 }
 

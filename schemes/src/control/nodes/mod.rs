@@ -5,9 +5,10 @@
 //! | [`dirs::Root`], [`dirs::RunDir`], [`dirs::PidDir`], [`dirs::SchemeDir`], [`dirs::ShmDir`], [`dirs::ChanDir`] | ``, `run/`, `PID/`, `scheme/`, `shm/`, `chan/` | directories: list their entries |
 //! | [`Snapshot`] | `ps`, `PID/status`, `PID/log`, `shm/index` | bytes taken at open |
 //! | [`SpawnFile`] | `spawn` | a spec written, then the new pid read |
-//! | [`RunFile`] | `run/ABS/PATH.wasm` | opening spawns; reads stream stdout until exit; closing it early kills the process |
+//! | [`RunFile`] | `run/ABS/PATH.wasm` | opening spawns; reads stream stdout until exit; writes feed its stdin; closing it early kills the process |
 //! | [`OutputStream`] | `PID/stdout`, `PID/stderr` | reads stream the output until exit |
 //! | [`WaitFile`] | `PID/wait` | a read waits for the exit, then gives the status |
+//! | [`StdinFile`] | `PID/stdin` | writes feed the process's standard input; closing ends it |
 //! | [`CtlFile`] | `PID/ctl` | written commands act on the process |
 //!
 //! `shm/ID` and `chan/ID` are in [`super::shared_memory`], the files of
@@ -20,6 +21,7 @@ pub(crate) mod dirs;
 pub(crate) mod run;
 pub(crate) mod snapshot;
 pub(crate) mod spawn;
+pub(crate) mod stdin;
 pub(crate) mod stream;
 pub(crate) mod wait;
 
@@ -27,5 +29,6 @@ pub(crate) use ctl::CtlFile;
 pub(crate) use run::RunFile;
 pub(crate) use snapshot::Snapshot;
 pub(crate) use spawn::SpawnFile;
+pub(crate) use stdin::StdinFile;
 pub(crate) use stream::{OutputStream, Which};
 pub(crate) use wait::WaitFile;

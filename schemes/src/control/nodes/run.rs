@@ -1,7 +1,8 @@
 //! `run/ABS/PATH.wasm`: opening starts loading the module (answered at
 //! once: on Redox an open must never wait); reads wait for the spawn,
 //! then stream the process's stdout (an [`OutputStream`]) until it exits,
-//! then give EOF. A module that fails to load or spawn fails the reads
+//! then give EOF. Writes feed its standard input (as `PID/stdin` does;
+//! the input ends when a `PID/stdin` is closed or the process ends). A module that fails to load or spawn fails the reads
 //! (and `fpath`) with its errno; its reason is the file's `error/ID`.
 //!
 //! Once spawned, the file's `fpath` is `/scheme/wasm/PID/stdout`: what
@@ -41,7 +42,7 @@ impl RunFile {
 
 impl ControlFile for RunFile {
     fn stat(&mut self, cx: &mut Context<'_>) -> Answer<Stat> {
-        cx.stat(mode::MODE_CHR | 0o444, 0)
+        cx.stat(mode::MODE_CHR | 0o644, 0)
     }
 
     fn read(&mut self, cx: &mut Context<'_>, offset: u64, len: usize) -> Answer<Vec<u8>> {
@@ -49,6 +50,17 @@ impl ControlFile for RunFile {
             RunState::Loading => Answer::NotReady,
             RunState::Failed(f) => Answer::Ready(Err(f.errno)),
             RunState::Running(stream) => stream.read(cx, offset, len),
+        }
+    }
+
+    fn write(&mut self, cx: &mut Context<'_>, _offset: u64, data: &[u8]) -> Answer<usize> {
+        match &self.state {
+            RunState::Loading => Answer::NotReady,
+            RunState::Failed(f) => Answer::Ready(Err(f.errno)),
+            RunState::Running(stream) => {
+                let pipe = cx.lock().process(stream.pid()).and_then(|p| p.stdin.clone());
+                super::stdin::feed(pipe.as_ref(), data)
+            }
         }
     }
 

@@ -205,6 +205,21 @@ impl Files for Client {
         }
     }
 
+    fn open_write(&mut self, path: &str) -> Result<OpenFile, ClientError> {
+        Ok(OpenFile { fd: self.open(path, flags::O_WRONLY)?, offset: 0 })
+    }
+
+    fn write_next(&mut self, file: &mut OpenFile, data: &[u8]) -> Result<usize, ClientError> {
+        let (fd, offset) = (file.fd, file.offset);
+        match self.call(Request::Write { fd, offset, data: data.to_vec(), nonblock: false })? {
+            Reply::Count(n) if n <= data.len() as u64 => {
+                file.offset += n;
+                Ok(n as usize)
+            }
+            _ => Err(ClientError::Protocol),
+        }
+    }
+
     fn path_of(&mut self, file: &OpenFile) -> Result<String, ClientError> {
         match self.call(Request::Fpath { fd: file.fd })? {
             Reply::Path(path) => Ok(path),

@@ -107,6 +107,14 @@ impl Files for Client {
         Ok(chunk)
     }
 
+    fn open_write(&mut self, path: &str) -> Result<File, ClientError> {
+        std::fs::OpenOptions::new().write(true).open(path).map_err(|e| failed(e).on_open(path))
+    }
+
+    fn write_next(&mut self, file: &mut File, data: &[u8]) -> Result<usize, ClientError> {
+        std::io::Write::write(file, data).map_err(failed)
+    }
+
     fn path_of(&mut self, file: &File) -> Result<String, ClientError> {
         use std::os::fd::AsRawFd;
         let mut buf = [0u8; 4096];

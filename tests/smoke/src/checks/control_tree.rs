@@ -47,7 +47,7 @@ pub(super) fn spawn(setup: &Setup) -> Outcome {
             format!("no directory /scheme/wasm/{pid}")
         })?;
         let files = names(tree.list(&format!("/scheme/wasm/{pid}"))?);
-        check(files == ["status", "status.json", "log", "stdout", "stderr", "wait", "ctl"], || {
+        check(files == ["status", "status.json", "log", "stdout", "stderr", "stdin", "wait", "ctl"], || {
             format!("/scheme/wasm/{pid} lists {files:?}")
         })?;
         let ended = kill(tree.as_mut(), pid)?;

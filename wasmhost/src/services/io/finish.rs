@@ -171,6 +171,13 @@ pub(super) fn finish_write(
     moved.map(|()| n as i64)
 }
 
+/// Bytes of standard input came: into the guest's buffer.
+pub(super) fn finish_stdin(caller: &mut Caller<'_>, buf: GuestBuf, data: &[u8]) -> Result<i64, Errno> {
+    let n = caller.write(buf, data).map_err(|_| Errno::Io)?;
+    caller.state().counters.read(n as u64);
+    Ok(n as i64)
+}
+
 /// An append of `asked` bytes wrote `n` at `at` (the end then): the
 /// position moves past them.
 pub(super) fn finish_append(

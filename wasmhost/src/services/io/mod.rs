@@ -30,7 +30,7 @@ use wasmd_abi::Rights;
 mod finish;
 
 use finish::{
-    finish_append, finish_fstat, finish_getdents, finish_listing, finish_read, finish_seek_end,
+    finish_append, finish_fstat, finish_getdents, finish_listing, finish_read, finish_seek_end, finish_stdin,
     finish_wasi_dirents, finish_write, new_file, new_handle, page, reply_data, reply_entries, reply_stat,
     reply_value, then, with_file,
 };
@@ -219,6 +219,21 @@ impl Context<'_> {
                         let n = host.write_at(offset, &data);
                         then(move |_, caller| finish_write(caller, handle, asked, at, n? as u64))
                     }),
+                }
+            }
+            IoRequest::ReadStdin { buf } => {
+                let Some(pipe) = caller.state().stdin.clone() else { return Ok(returning(Ok(0))) };
+                match pipe.take(buf.len()) {
+                    Some(data) => Ok(returning(finish_stdin(caller, buf, &data))),
+                    None => {
+                        // Nothing yet: park until a feed or the end of
+                        // input, then try again.
+                        let token = self.pend_host(pid);
+                        let retry =
+                            in_context(move |cx, caller| cx.sys_io(caller, IoRequest::ReadStdin { buf }));
+                        pipe.wait(self.workers().notifier(pid, token, retry));
+                        Ok(SyscallOutcome::Park(BlockOn::Pending { token }))
+                    }
                 }
             }
             IoRequest::Append { handle, data } => {

@@ -44,6 +44,8 @@ pub struct SpawnOptions {
     pub owner: Owner,
     /// Its environment, `K=V` each (what WASI programs see).
     pub env: Vec<String>,
+    /// Its standard input (`None`: end of file at once).
+    pub stdin: Option<Arc<crate::stdin::StdinPipe>>,
 }
 
 impl SpawnOptions {
@@ -59,6 +61,7 @@ impl SpawnOptions {
             namespace: Vec::new(),
             owner: Owner::ROOT,
             env: Vec::new(),
+            stdin: None,
         }
     }
 }
@@ -230,5 +233,7 @@ fn child_options(
         owner: proc.owner,
         // A child inherits its parent's environment, as on Unix.
         env: caller.state().wasi.environ.to_vec(),
+        // Its own input is its parent's to give; it has none.
+        stdin: None,
     })
 }

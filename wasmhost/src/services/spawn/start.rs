@@ -73,6 +73,7 @@ impl Start {
             namespace: opts.namespace.clone().into(),
             counters: Default::default(),
             wasi: crate::wasi::WasiState::new(opts.env.clone().into()),
+            stdin: opts.stdin.clone(),
         };
         let mut store = Store::new(&self.module.generation.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -162,6 +163,7 @@ impl Context<'_> {
             children: Vec::new(),
             owner: opts.owner,
             tree: place.tree,
+            stdin: opts.stdin,
             activity: Default::default(),
         }));
         Ok(place.pid)
