@@ -569,3 +569,46 @@ fn c_clocks_tell_the_time_and_nanosleep_sleeps() {
     assert_exit(&o, 0);
     assert_eq!(stdout(&o), "ok c time\n");
 }
+
+/// `wasmd run wasi_poll MS` with stdin `input` written after `delay`
+/// (stdin kept open until the run ends).
+fn poll_run(ms: &str, input: Option<(&'static [u8], Duration)>) -> (String, Duration) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmd"))
+        .args(["run", wasi_guest("wasi_poll").to_str().unwrap(), "--", ms])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wasmd runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let start = Instant::now();
+    let writer = std::thread::spawn(move || {
+        if let Some((bytes, delay)) = input {
+            std::thread::sleep(delay);
+            let _ = stdin.write_all(bytes);
+        }
+        // Held open until the guest is done.
+        std::thread::sleep(Duration::from_secs(3));
+        drop(stdin);
+    });
+    let o = child.wait_with_output().unwrap();
+    let took = start.elapsed();
+    drop(writer);
+    assert_exit(&o, 0);
+    (stdout(&o), took)
+}
+
+#[test]
+fn poll_oneoff_waits_for_stdin_or_the_clock() {
+    // Nothing on stdin: the clock fires, after its time.
+    let (out, _) = poll_run("300", None);
+    assert!(out.contains("woke: clock") && !out.contains("woke: stdin"), "{out}");
+    let after: u64 = out.lines().find_map(|l| l.strip_prefix("after_ms=")).unwrap().parse().unwrap();
+    assert!(after >= 300, "{out}");
+    // Input before the clock: stdin wakes it, early, and the data is there.
+    let (out, _) = poll_run("5000", Some((b"ping\n", Duration::from_millis(100))));
+    assert!(out.contains("woke: stdin") && !out.contains("woke: clock"), "{out}");
+    let after: u64 = out.lines().find_map(|l| l.strip_prefix("after_ms=")).unwrap().parse().unwrap();
+    assert!(after < 5000, "{out}");
+    assert!(out.contains("read=ping"), "{out}");
+}

@@ -73,6 +73,15 @@ pub enum IoRequest {
         /// A positional write's offset.
         at: Option<u64>,
     },
+    /// Wait until one of `sources` is ready or `timeout` (nanoseconds)
+    /// passed: the value is the ready source's index + 1, 0 at the
+    /// timeout (`poll_oneoff`).
+    WaitReady {
+        /// What to wait for.
+        sources: Vec<ReadySource>,
+        /// Most nanoseconds to wait (`None`: no limit).
+        timeout: Option<u64>,
+    },
     /// Read the process's standard input into guest memory.
     ReadStdin {
         /// Guest buffer (at most [`MAX_IO`] bytes).
@@ -253,6 +262,20 @@ pub enum Format {
     Wasi {
         /// The entry to start at (0 for a status).
         cookie: u64,
+    },
+}
+
+/// Something [`IoRequest::WaitReady`] waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadySource {
+    /// Standard input has data or has ended.
+    Stdin,
+    /// A socket is readable (or writable).
+    Socket {
+        /// Socket handle.
+        handle: u32,
+        /// Wait to write rather than to read.
+        writable: bool,
     },
 }
 

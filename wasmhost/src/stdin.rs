@@ -102,6 +102,13 @@ impl StdinPipe {
         }
     }
 
+    /// True when a read would not wait: data is queued or the input
+    /// ended.
+    pub fn readable(&self) -> bool {
+        let inner = self.lock();
+        !inner.data.is_empty() || inner.closed
+    }
+
     /// True once the input has ended.
     pub fn is_closed(&self) -> bool {
         self.lock().closed

@@ -414,6 +414,12 @@ impl ProcessManager {
     pub(crate) fn fire_timer(&mut self, pid: Pid, token: u64) {
         match self.blocked_on(pid) {
             Some(BlockOn::Sleep { token: t }) if *t == token => self.wake(pid, 0),
+            // A wait with a time limit (`poll_oneoff`): its time is up; a
+            // later answer for the token is dropped.
+            Some(BlockOn::Pending { token: t }) if *t == token => {
+                self.pending.remove(&token);
+                self.wake(pid, 0);
+            }
             Some(BlockOn::Futex { key, token: t }) if *t == token => {
                 let key = *key;
                 self.futex().cancel(key, pid, token);

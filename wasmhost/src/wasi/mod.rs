@@ -91,6 +91,9 @@ pub(crate) enum Finish {
     /// `poll_oneoff`'s events (`count` of them, encoded in `bytes`),
     /// written when the wait ends, and their count.
     Events { events: GuestBuf, bytes: Vec<u8>, count_out: GuestBuf, count: u32 },
+    /// A `poll_oneoff` that waited: the events of what woke it (the
+    /// value says what: see [`process::poll_events`]).
+    Poll { subs: Vec<process::Subscription>, events: GuestBuf, count_out: GuestBuf },
 }
 
 /// The value a suspended hostcall resumes with: the native `value`
@@ -114,6 +117,10 @@ fn apply(store: &mut Store<ProcessState>, finish: Finish, value: i64) -> WasiErr
         Finish::Count(out) => out.fill(mem, &(value as u32).to_le_bytes()),
         Finish::Offset(out) => out.fill(mem, &(value as u64).to_le_bytes()),
         Finish::Events { events, bytes, count_out, count } => {
+            events.fill(mem, &bytes).and_then(|_| count_out.fill(mem, &count.to_le_bytes()))
+        }
+        Finish::Poll { subs, events, count_out } => {
+            let (bytes, count) = process::poll_events(&subs, value);
             events.fill(mem, &bytes).and_then(|_| count_out.fill(mem, &count.to_le_bytes()))
         }
         Finish::NewFd { out, mut fd } => {

@@ -6,9 +6,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use wasmd_abi::Caps;
 use wasmi::{Error, Linker};
 
+use super::fds::{FdKind, Stream};
 use super::types::SUBSCRIPTION_CLOCK_ABSTIME;
 use super::types::{clock, event, eventtype, WasiErrno, WasiResult, EVENT_SIZE, SUBSCRIPTION_SIZE};
 use super::{errno, get_u32, memory_and_state, out, park, put, Finish, Ret, MODULE};
+use crate::file::{IoRequest, ReadySource};
 use crate::hostcalls::Ctx;
 use crate::process::ProcessState;
 use crate::syscall::{KernelCall, Syscall};
@@ -88,22 +90,58 @@ fn random_get(c: &mut Ctx<'_>, buf: i32, len: i32) -> WasiResult {
 }
 
 /// One decoded subscription.
-struct Subscription {
+#[derive(Debug)]
+pub(crate) struct Subscription {
     userdata: u64,
     kind: u8,
-    /// Nanoseconds from now until it fires (0 for descriptors).
-    after: u64,
+    /// When it is ready: now, after a time, or when a source is.
+    when: When,
     /// The error its event carries (`EBADF` for a descriptor that is not
     /// there, `ENOTCAPABLE` for a clock without `time`).
     error: WasiErrno,
 }
 
-/// `poll_oneoff`: descriptors are always ready (regular files and the
-/// standard streams never block here; a socket read that would block
-/// parks in its own call); clocks fire after their timeout. Events for
-/// what is ready now are written when the call returns at once (after a
-/// yield); otherwise the caller sleeps until the earliest clock and gets
-/// the events of every subscription due by then.
+/// When a subscription is ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum When {
+    /// Now (a file, a standard output, an error to report).
+    Now,
+    /// After this many nanoseconds (a clock).
+    After(u64),
+    /// When the wait's source with this index is (stdin, a socket).
+    Source(usize),
+}
+
+impl Subscription {
+    fn event(&self) -> [u8; EVENT_SIZE] {
+        event(self.userdata, self.error, self.kind, 0, false)
+    }
+}
+
+/// The events of `subs` that a wake `value` makes ready (see
+/// [`IoRequest::WaitReady`]: 0 the time limit, `k` the source `k - 1`).
+pub(crate) fn poll_events(subs: &[Subscription], value: i64) -> (Vec<u8>, u32) {
+    let soonest = subs.iter().filter_map(|s| if let When::After(t) = s.when { Some(t) } else { None }).min();
+    let ready = |s: &&Subscription| match (s.when, value) {
+        (When::After(t), 0) => Some(t) == soonest,
+        (When::Source(i), v) => v == i as i64 + 1,
+        _ => false,
+    };
+    let mut bytes = Vec::new();
+    let mut count = 0;
+    for s in subs.iter().filter(ready) {
+        bytes.extend_from_slice(&s.event());
+        count += 1;
+    }
+    (bytes, count)
+}
+
+/// `poll_oneoff`. Regular files, directories and the standard outputs
+/// are always ready; standard input when it has data or has ended; a
+/// socket when the OS says so; a clock after its timeout. What is ready
+/// now is reported at once (after a yield); otherwise the caller parks
+/// on every source and the earliest clock together, and gets the events
+/// of what woke it.
 fn poll_oneoff(
     c: &mut Ctx<'_>,
     subs: i32,
@@ -121,45 +159,70 @@ fn poll_oneoff(
     let count_out = out(mem.len(), nevents, 4, 4)?;
     let base = subs as u32 as usize;
     let mut list = Vec::with_capacity(n.min(1024));
+    let mut sources = Vec::new();
     for i in 0..n {
         let at = base + i * SUBSCRIPTION_SIZE;
         let s = &mem[at..at + SUBSCRIPTION_SIZE];
         let u64_at = |o: usize| u64::from_le_bytes(s[o..o + 8].try_into().unwrap_or_default());
         let (userdata, kind) = (u64_at(0), s[8]);
-        let sub = match kind {
+        let sub = |when, error| Subscription { userdata, kind, when, error };
+        list.push(match kind {
             eventtype::CLOCK => {
                 let id = get_u32(mem, at + 16)?;
                 let (timeout, flags) = (u64_at(24), u16::from_le_bytes([s[40], s[41]]));
                 match now(state, id) {
-                    Ok(t) if flags & SUBSCRIPTION_CLOCK_ABSTIME != 0 => Subscription {
-                        userdata,
-                        kind,
-                        after: timeout.saturating_sub(t),
-                        error: WasiErrno::SUCCESS,
-                    },
-                    Ok(_) => Subscription { userdata, kind, after: timeout, error: WasiErrno::SUCCESS },
-                    Err(error) => Subscription { userdata, kind, after: 0, error },
+                    Ok(t) if flags & SUBSCRIPTION_CLOCK_ABSTIME != 0 => {
+                        sub(When::After(timeout.saturating_sub(t)), WasiErrno::SUCCESS)
+                    }
+                    Ok(_) => sub(When::After(timeout), WasiErrno::SUCCESS),
+                    Err(error) => sub(When::Now, error),
                 }
             }
             eventtype::FD_READ | eventtype::FD_WRITE => {
                 let fd = get_u32(mem, at + 16)?;
-                let error = super::fds(state).get(fd).map_or_else(|e| e, |_| WasiErrno::SUCCESS);
-                Subscription { userdata, kind, after: 0, error }
+                let writing = kind == eventtype::FD_WRITE;
+                let source = match super::fds(state).get(fd).map(|f| f.kind.clone()) {
+                    Err(e) => Err(e),
+                    Ok(FdKind::Stream(Stream::Stdin)) if !writing => {
+                        let waits = state.stdin.as_ref().is_some_and(|p| !p.readable());
+                        Ok(waits.then_some(ReadySource::Stdin))
+                    }
+                    Ok(FdKind::File { handle, socket: true }) => {
+                        Ok(Some(ReadySource::Socket { handle, writable: writing }))
+                    }
+                    Ok(_) => Ok(None),
+                };
+                match source {
+                    Ok(Some(source)) => {
+                        sources.push(source);
+                        sub(When::Source(sources.len() - 1), WasiErrno::SUCCESS)
+                    }
+                    Ok(None) => sub(When::Now, WasiErrno::SUCCESS),
+                    Err(e) => sub(When::Now, e),
+                }
             }
             _ => return Err(WasiErrno::INVAL),
-        };
-        list.push(sub);
+        });
     }
-    let soonest = list.iter().map(|s| s.after).min().unwrap_or(0);
-    let mut bytes = Vec::new();
-    let mut count = 0u32;
-    for s in list.iter().filter(|s| s.after <= soonest) {
-        bytes.extend_from_slice(&event(s.userdata, s.error, s.kind, 0, false));
-        count += 1;
+    let soonest = list.iter().filter_map(|s| if let When::After(t) = s.when { Some(t) } else { None }).min();
+    let now_ready: Vec<&Subscription> =
+        list.iter().filter(|s| s.when == When::Now || (s.when == When::After(0))).collect();
+    if !now_ready.is_empty() {
+        let mut bytes = Vec::new();
+        for s in &now_ready {
+            bytes.extend_from_slice(&s.event());
+        }
+        let count = now_ready.len() as u32;
+        return Ok((Syscall::Yield, Finish::Events { events: event_buf, bytes, count_out, count }));
     }
-    let finish = Finish::Events { events: event_buf, bytes, count_out, count };
-    let call = if soonest == 0 { Syscall::Yield } else { Syscall::Sleep(soonest) };
-    Ok((call, finish))
+    if sources.is_empty() {
+        // Clocks only: sleep until the earliest.
+        let (bytes, count) = poll_events(&list, 0);
+        let nanos = soonest.unwrap_or(0);
+        return Ok((Syscall::Sleep(nanos), Finish::Events { events: event_buf, bytes, count_out, count }));
+    }
+    let wait = IoRequest::WaitReady { sources, timeout: soonest };
+    Ok((Syscall::Io(wait), Finish::Poll { subs: list, events: event_buf, count_out }))
 }
 
 pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {

@@ -38,7 +38,7 @@ use finish::{
 use crate::caller::Caller;
 use crate::context::{in_context, Context, Continuation, SyscallOutcome};
 use crate::continuation::returning;
-use crate::file::{FileHandle, FileTarget, Format, IoRequest, Removes, TimesOf};
+use crate::file::{FileHandle, FileTarget, Format, IoRequest, ReadySource, Removes, TimesOf};
 use crate::guest_scheme::{Origin, Reply};
 use crate::platform::HostSocket;
 use crate::process::{BlockOn, HandleObject};
@@ -220,6 +220,27 @@ impl Context<'_> {
                         then(move |_, caller| finish_write(caller, handle, asked, at, n? as u64))
                     }),
                 }
+            }
+            IoRequest::WaitReady { sources, timeout } => {
+                let token = self.pend_host(pid);
+                for (i, source) in sources.into_iter().enumerate() {
+                    let ready = in_context(move |_, _| returning(Ok(i as i64 + 1)));
+                    let wake = self.workers().notifier(pid, token, ready);
+                    match source {
+                        ReadySource::Stdin => match caller.state().stdin.clone() {
+                            Some(pipe) => pipe.wait(wake),
+                            None => wake(),
+                        },
+                        ReadySource::Socket { handle, writable } => match socket(caller, handle) {
+                            Ok(sock) => self.env().platform.net_wait(&sock, writable, wake),
+                            Err(_) => wake(),
+                        },
+                    }
+                }
+                if let Some(nanos) = timeout {
+                    self.add_timer(crate::scheduler::deadline_after(nanos), pid, token);
+                }
+                Ok(SyscallOutcome::Park(BlockOn::Pending { token }))
             }
             IoRequest::ReadStdin { buf } => {
                 let Some(pipe) = caller.state().stdin.clone() else { return Ok(returning(Ok(0))) };
