@@ -18,6 +18,7 @@
 //! | [`preempt`] | `preempt_p99_ms`, `preempt_p50_ms` |
 //! | [`control`] | `ps_flood_p99_ms`, `ps_flood_p50_ms`, `ps_busy_p99_ms`, `ps_p99_under_load_ms`, `ps_busy_p50_ms` |
 //! | [`churn`] | `module_churn_rss_mib` |
+//! | [`wasi`] | `wasi_hello_spawn_us`, `wasi_read_vs_native` |
 //!
 //! Baselines ([`baseline`]) are measured, never quoted: the native sides
 //! of the pipe baselines are this binary started with a hidden flag.
@@ -37,14 +38,16 @@ mod report;
 mod scheme_rtt;
 mod smp;
 mod spawn;
+mod wasi;
 
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
 /// The groups of figures, by the `--only` names.
-const GROUPS: &[&str] =
-    &["hostcall", "spawn", "idle", "channel", "scheme", "compute", "smp", "preempt", "control", "churn"];
+const GROUPS: &[&str] = &[
+    "hostcall", "spawn", "idle", "channel", "scheme", "compute", "smp", "preempt", "control", "churn", "wasi",
+];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -113,6 +116,7 @@ fn main() -> Result<()> {
     group("preempt", &mut || preempt::figures(quick));
     group("control", &mut || control::figures(quick));
     group("churn", &mut churn::figures);
+    group("wasi", &mut || wasi::figures(quick));
     println!("\n{}", report::table(&figures));
     println!("total time {:.0} s", started.elapsed().as_secs_f64());
     if args.iter().any(|a| a == "--layouts") {
