@@ -33,6 +33,8 @@ pub struct RunSpec {
     pub fs_root: Option<PathBuf>,
     /// Environment variables of the root process, `KEY=VALUE` each.
     pub env: Vec<String>,
+    /// TCP addresses the root process starts listening on.
+    pub tcplisten: Vec<String>,
 }
 
 /// How a run ended.
@@ -78,6 +80,15 @@ pub enum RunError {
         /// Why.
         source: SpawnError,
     },
+    /// A `--tcplisten` address no grant covers, or that cannot be
+    /// listened on.
+    #[error("cannot listen on `{addr}`: {reason}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
     /// The OS platform could not be set up.
     #[error("cannot initialise the platform: {0}")]
     Platform(std::io::Error),
@@ -93,9 +104,29 @@ impl RunError {
         match self {
             RunError::Read { .. } => 127,
             RunError::Spawn { .. } => 126,
-            RunError::Platform(_) => 1,
+            RunError::Platform(_) | RunError::Listen { .. } => 1,
         }
     }
+}
+
+/// Listens on each of `addrs` (each covered by a `tcp:` grant).
+fn listen_all(
+    platform: &OsPlatform,
+    addrs: &[String],
+    grants: &[wasmhost::namespace::Grant],
+) -> Result<Vec<Arc<dyn wasmhost::HostSocket>>, RunError> {
+    use wasmhost::namespace;
+    use wasmhost::Platform as _;
+    addrs
+        .iter()
+        .map(|addr| {
+            let failed = |reason: String| RunError::Listen { addr: addr.clone(), reason };
+            let path = namespace::parse_path(&format!("tcp:{addr}")).map_err(|e| failed(e.to_string()))?;
+            namespace::check(grants, &path, true)
+                .map_err(|_| failed("no read-write `tcp:` grant covers it".into()))?;
+            platform.net_listen("tcp", addr).map_err(|e| failed(e.to_string()))
+        })
+        .collect()
 }
 
 /// wasmd's own stdin as the root process's: a thread copies it into the
@@ -138,6 +169,7 @@ pub fn run(spec: &RunSpec) -> Result<Finished, RunError> {
     );
     let loader = FsModuleLoader::new(roots);
     let platform = OsPlatform::with_file_root(spec.fs_root.as_deref()).map_err(RunError::Platform)?;
+    let sockets = listen_all(&platform, &spec.tcplisten, &spec.namespace)?;
     let mut config = ManagerConfig::default();
     if let Some(slice) = spec.slice_fuel {
         config.slice_fuel = slice;
@@ -163,6 +195,7 @@ pub fn run(spec: &RunSpec) -> Result<Finished, RunError> {
         owner: crate::sys::current_owner(),
         env: spec.env.clone(),
         stdin: Some(connect_stdin()),
+        sockets,
     };
     let pid = manager.spawn(module, opts).map_err(spawn_err)?;
     let deadlock = manager.run_to_completion_while(|| !output.closed()).err().map(|d| d.to_string());

@@ -612,3 +612,40 @@ fn poll_oneoff_waits_for_stdin_or_the_clock() {
     assert!(after < 5000, "{out}");
     assert!(out.contains("read=ping"), "{out}");
 }
+
+#[test]
+fn a_listening_socket_from_a_tcp_grant_serves_a_connection() {
+    // A free port: bind, note it, release it for wasmd.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let server = Command::new(env!("CARGO_BIN_EXE_wasmd"))
+        .args(["run", "--grant", "tcp:127.0.0.1:*", "--tcplisten", &addr])
+        .arg(wasi_guest("wasi_echo_server"))
+        .args(["--", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wasmd runs");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut conn = loop {
+        match std::net::TcpStream::connect(&addr) {
+            Ok(c) => break c,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "never listened: {e}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    conn.write_all(b"hello socket").unwrap();
+    conn.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert_eq!(answer, "HELLO SOCKET");
+    let o = server.wait_with_output().unwrap();
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("served 12 bytes"), "{o:?}");
+    // Without a grant covering it, wasmd refuses to listen.
+    let o = wasmd_run(&["--tcplisten", &addr, wasi_guest("wasi_echo_server").to_str().unwrap()]);
+    assert_exit(&o, 1);
+    assert!(stderr(&o).contains("no read-write `tcp:` grant covers it"), "{o:?}");
+}

@@ -52,6 +52,12 @@ pub struct RunArgs {
     /// is refused.
     #[arg(long, value_name = "DIR", value_parser = parse_existing_dir)]
     pub fs_root: Option<PathBuf>,
+    /// A TCP address to listen on for the module (repeatable), which a
+    /// `tcp:` grant must cover: a WASI program finds the listening
+    /// socket as a descriptor after its preopened directories
+    /// (`sock_accept`).
+    #[arg(long = "tcplisten", value_name = "HOST:PORT")]
+    pub tcplisten: Vec<String>,
     /// An environment variable for the module (repeatable), `KEY=VALUE`:
     /// what a WASI program sees as its environment (nothing else is
     /// passed on).
@@ -105,6 +111,7 @@ pub fn run_command(args: RunArgs) -> ExitCode {
         slice_fuel,
         grants,
         fs_root,
+        tcplisten,
         env,
         module,
         args,
@@ -119,6 +126,7 @@ pub fn run_command(args: RunArgs) -> ExitCode {
         slice_fuel,
         namespace: grants,
         fs_root,
+        tcplisten,
         env,
     };
     match run(&spec) {

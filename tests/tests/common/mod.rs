@@ -47,8 +47,7 @@ pub fn spawn_file_in(
         module_path: Some(resolved),
         namespace: grants.iter().map(|g| wasmhost::namespace::parse_grant(g).unwrap()).collect(),
         owner: wasmhost::Owner::ROOT,
-        env: Vec::new(),
-        stdin: None,
+        ..SpawnOptions::new("")
     };
     pm.spawn(module, opts).expect("spawns")
 }

@@ -70,9 +70,9 @@ pub fn preopen_name(grant: &Grant) -> Option<String> {
 }
 
 impl FdTable {
-    /// The standard streams and one preopened directory per file-like
-    /// grant, in grant order.
-    pub fn new(grants: &[Grant]) -> FdTable {
+    /// The standard streams, one preopened directory per file-like grant
+    /// (in grant order), then the sockets the process started with.
+    pub fn new(grants: &[Grant], sockets: &[u32]) -> FdTable {
         let stream = |s| {
             Some(Fd {
                 kind: FdKind::Stream(s),
@@ -98,6 +98,20 @@ impl FdTable {
                 inheriting: dir_rights | file_rights,
                 flags: 0,
                 preopen: Some(name.into()),
+            }));
+        }
+        for handle in sockets {
+            let socket_rights = rights::FD_READ
+                | rights::FD_WRITE
+                | rights::POLL_FD_READWRITE
+                | rights::SOCK_SHUTDOWN
+                | rights::SOCK_ACCEPT;
+            fds.push(Some(Fd {
+                kind: FdKind::File { handle: *handle, socket: true },
+                base: socket_rights,
+                inheriting: socket_rights,
+                flags: 0,
+                preopen: None,
             }));
         }
         FdTable { fds }
@@ -173,7 +187,7 @@ mod tests {
             parse_grant("tcp:127.0.0.1:*").unwrap(),
             parse_grant("ramfs:").unwrap(),
         ];
-        let mut t = FdTable::new(&grants);
+        let mut t = FdTable::new(&grants, &[]);
         assert_eq!(t.get(0).unwrap().kind, FdKind::Stream(Stream::Stdin));
         assert_eq!(t.get(3).unwrap().preopen.as_deref(), Some("/srv/data"));
         assert_eq!(t.get(3).unwrap().base & rights::PATH_CREATE_FILE, 0, "a read-only grant");

@@ -55,19 +55,27 @@ pub struct WasiState {
     finish: Option<Finish>,
     /// Its environment, `K=V` each.
     pub environ: Arc<[String]>,
+    /// Handles of the sockets it started with (descriptors after the
+    /// preopened directories).
+    sockets: Vec<u32>,
 }
 
 impl WasiState {
     /// A state with `environ`; descriptors come on first use.
     pub fn new(environ: Arc<[String]>) -> WasiState {
-        WasiState { fds: None, finish: None, environ }
+        WasiState { fds: None, finish: None, environ, sockets: Vec::new() }
+    }
+
+    /// Gives the process the socket `handle` as a descriptor.
+    pub(crate) fn preopen_socket(&mut self, handle: u32) {
+        self.sockets.push(handle);
     }
 }
 
 /// The descriptor table of `state`, made from its grants on first use.
 fn fds(state: &mut ProcessState) -> &mut FdTable {
-    let grants = &state.namespace;
-    state.wasi.fds.get_or_insert_with(|| FdTable::new(grants))
+    let (grants, sockets) = (&state.namespace, &state.wasi.sockets);
+    state.wasi.fds.get_or_insert_with(|| FdTable::new(grants, sockets))
 }
 
 /// Most descriptors a process may hold: its handle limit, plus the

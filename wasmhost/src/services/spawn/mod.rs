@@ -46,6 +46,10 @@ pub struct SpawnOptions {
     pub env: Vec<String>,
     /// Its standard input (`None`: end of file at once).
     pub stdin: Option<Arc<crate::stdin::StdinPipe>>,
+    /// Sockets it starts with (listening ones, for a WASI program's
+    /// `sock_accept`): handles of its own, and WASI descriptors after its
+    /// preopened directories.
+    pub sockets: Vec<Arc<dyn crate::platform::HostSocket>>,
 }
 
 impl SpawnOptions {
@@ -62,6 +66,7 @@ impl SpawnOptions {
             owner: Owner::ROOT,
             env: Vec::new(),
             stdin: None,
+            sockets: Vec::new(),
         }
     }
 }
@@ -235,5 +240,6 @@ fn child_options(
         env: caller.state().wasi.environ.to_vec(),
         // Its own input is its parent's to give; it has none.
         stdin: None,
+        sockets: Vec::new(),
     })
 }

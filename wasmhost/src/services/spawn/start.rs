@@ -59,7 +59,7 @@ impl Start {
             bytes: 0,
             max_bytes: opts.limits.max_region_bytes,
         }));
-        let state = ProcessState {
+        let mut state = ProcessState {
             pid: self.place.pid,
             caps: opts.caps,
             memory: None,
@@ -75,6 +75,14 @@ impl Start {
             wasi: crate::wasi::WasiState::new(opts.env.clone().into()),
             stdin: opts.stdin.clone(),
         };
+        for socket in &opts.sockets {
+            let rights = wasmd_abi::Rights::READ.union(wasmd_abi::Rights::WRITE);
+            if let Ok(handle) =
+                state.handles.insert(crate::process::HandleObject::Socket(socket.clone()), rights)
+            {
+                state.wasi.preopen_socket(handle);
+            }
+        }
         let mut store = Store::new(&self.module.generation.engine, state);
         store.limiter(|s| &mut s.limiter);
         let given = slice_for(self.slice_fuel, &opts.limits, 0, 0);
