@@ -99,7 +99,8 @@ impl ProcessManager {
         self.linkers.retain(|_, (g, _)| g.strong_count() > 0);
         let mut linker = Linker::new(&generation.engine);
         // Defining a fixed set of distinct names on a fresh linker cannot fail.
-        if let Err(e) = hostcalls::define(&mut linker) {
+        // wasmd's own hostcalls, and WASI preview 1 beside them.
+        if let Err(e) = hostcalls::define(&mut linker).and_then(|()| crate::wasi::define(&mut linker)) {
             panic!("hostcall table is inconsistent: {e}");
         }
         let linker = Arc::new(linker);

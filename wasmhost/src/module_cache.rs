@@ -179,7 +179,8 @@ impl ModuleCache {
 fn check_module(module: &Module) -> Result<(), SpawnError> {
     for import in module.imports() {
         let known = (import.module() == hostcall::MODULE && hostcall::NAMES.contains(&import.name()))
-            || (import.module() == crate::wasi::MODULE && crate::wasi::NAMES.contains(&import.name()));
+            || (import.module() == crate::wasi::names::MODULE
+                && crate::wasi::names::NAMES.contains(&import.name()));
         if !known || !matches!(import.ty(), ExternType::Func(_)) {
             return Err(SpawnError::UnknownImport {
                 module: import.module().to_string(),

@@ -161,7 +161,7 @@ pub struct ProcessState {
     /// What it has done (see [`crate::counters`]).
     pub counters: Counters,
     /// Its WASI descriptors and environment (see [`crate::wasi`]).
-    pub wasi: crate::wasi::WasiState,
+    pub wasi: crate::wasi::state::WasiState,
     /// Its standard input, if it has one (see [`crate::stdin`]).
     pub stdin: Option<Arc<crate::stdin::StdinPipe>>,
 }

@@ -123,8 +123,7 @@ pub fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     process::define(linker)?;
     region::define(linker)?;
     scheme::define(linker)?;
-    fs::define(linker)?;
-    crate::wasi::define(linker)
+    fs::define(linker)
 }
 
 #[cfg(test)]

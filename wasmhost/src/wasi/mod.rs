@@ -25,12 +25,15 @@
 //! - clocks need `time`, `random_get` needs `random` (else
 //!   `ENOTCAPABLE`); `proc_exit` is a normal exit; `sched_yield` yields.
 
+mod descriptors;
+pub(crate) mod encode;
 mod fds;
-mod fs;
+pub(crate) mod names;
+mod paths;
 mod process;
+mod sockets;
+pub(crate) mod state;
 mod types;
-
-use std::sync::Arc;
 
 use wasmd_abi::Errno;
 use wasmi::{Error, Linker, Store, Val};
@@ -41,36 +44,10 @@ use crate::process::ProcessState;
 use crate::syscall::{KernelCall, Syscall};
 
 pub use fds::{preopen_name, Fd, FdKind, FdTable};
+pub use names::{MODULE, NAMES};
+use state::Finish;
 pub use types::WasiErrno;
 use types::WasiResult;
-
-/// The import module name.
-pub const MODULE: &str = "wasi_snapshot_preview1";
-
-/// A process's WASI state: its descriptors (made from its grants on the
-/// first WASI call) and the finish of a parked call.
-#[derive(Debug, Default)]
-pub struct WasiState {
-    fds: Option<FdTable>,
-    finish: Option<Finish>,
-    /// Its environment, `K=V` each.
-    pub environ: Arc<[String]>,
-    /// Handles of the sockets it started with (descriptors after the
-    /// preopened directories).
-    sockets: Vec<u32>,
-}
-
-impl WasiState {
-    /// A state with `environ`; descriptors come on first use.
-    pub fn new(environ: Arc<[String]>) -> WasiState {
-        WasiState { fds: None, finish: None, environ, sockets: Vec::new() }
-    }
-
-    /// Gives the process the socket `handle` as a descriptor.
-    pub(crate) fn preopen_socket(&mut self, handle: u32) {
-        self.sockets.push(handle);
-    }
-}
 
 /// The descriptor table of `state`, made from its grants on first use.
 fn fds(state: &mut ProcessState) -> &mut FdTable {
@@ -82,26 +59,6 @@ fn fds(state: &mut ProcessState) -> &mut FdTable {
 /// standard streams and its preopens.
 fn max_fds(state: &ProcessState) -> usize {
     state.handles.capacity() as usize + 3 + state.namespace.len()
-}
-
-/// How a parked WASI call's native value becomes its result.
-#[derive(Debug)]
-pub(crate) enum Finish {
-    /// 0 is success; `-errno` fails.
-    Status,
-    /// A byte count, written as a `u32`.
-    Count(GuestBuf),
-    /// A file offset, written as a `u64`.
-    Offset(GuestBuf),
-    /// A native handle: a new descriptor (`fd`, its handle filled in)
-    /// whose number is written as a `u32`.
-    NewFd { out: GuestBuf, fd: Fd },
-    /// `poll_oneoff`'s events (`count` of them, encoded in `bytes`),
-    /// written when the wait ends, and their count.
-    Events { events: GuestBuf, bytes: Vec<u8>, count_out: GuestBuf, count: u32 },
-    /// A `poll_oneoff` that waited: the events of what woke it (the
-    /// value says what: see [`process::poll_events`]).
-    Poll { subs: Vec<process::Subscription>, events: GuestBuf, count_out: GuestBuf },
 }
 
 /// The value a suspended hostcall resumes with: the native `value`
@@ -128,7 +85,7 @@ fn apply(store: &mut Store<ProcessState>, finish: Finish, value: i64) -> WasiErr
             events.fill(mem, &bytes).and_then(|_| count_out.fill(mem, &count.to_le_bytes()))
         }
         Finish::Poll { subs, events, count_out } => {
-            let (bytes, count) = process::poll_events(&subs, value);
+            let (bytes, count) = state::poll_events(&subs, value);
             events.fill(mem, &bytes).and_then(|_| count_out.fill(mem, &count.to_le_bytes()))
         }
         Finish::NewFd { out, mut fd } => {
@@ -152,56 +109,6 @@ fn apply(store: &mut Store<ProcessState>, finish: Finish, value: i64) -> WasiErr
         Ok(_) => WasiErrno::SUCCESS,
         Err(_) => WasiErrno::FAULT,
     }
-}
-
-/// The WASI `filestat` of a status.
-pub(crate) fn filestat(status: &crate::platform::FileStatus) -> [u8; types::FILESTAT_SIZE] {
-    let stat = &status.stat;
-    types::Filestat {
-        dev: status.dev,
-        ino: stat.ino,
-        filetype: types::filetype_of_mode(stat.mode),
-        nlink: u64::from(stat.nlink),
-        size: stat.size,
-        atim: status.atime_ns,
-        mtim: status.mtime_ns,
-        ctim: status.ctime_ns,
-    }
-    .encode()
-}
-
-/// `fd_readdir`'s bytes: `dirent`s from entry `cookie` of `.`, `..` and
-/// `entries` (whose first element is entry `first + 2`), as many as fit
-/// in `cap` bytes, the last one cut there as preview 1 says (a program
-/// that sees a full buffer asks again with a larger one).
-pub(crate) fn dirents(cookie: u64, first: u64, dir: &WasiListing<'_>, cap: usize) -> Vec<u8> {
-    let entries = dir.entries;
-    let mut out = Vec::with_capacity(cap.min(64 * 1024));
-    let mut index = cookie;
-    while out.len() < cap {
-        let (name, filetype, ino) = match index {
-            0 => (".", types::filetype::DIRECTORY, dir.dot),
-            1 => ("..", types::filetype::DIRECTORY, 0),
-            i => match i.checked_sub(2 + first).and_then(|k| entries.get(usize::try_from(k).ok()?)) {
-                Some(e) => (e.name.as_str(), types::filetype_of_kind(e.kind), e.ino),
-                None => break,
-            },
-        };
-        out.extend_from_slice(&types::dirent(index + 1, ino, name.len(), filetype));
-        out.extend_from_slice(name.as_bytes());
-        index += 1;
-    }
-    out.truncate(cap);
-    out
-}
-
-/// A directory as `fd_readdir` lists it: its own inode number (for `.`)
-/// and its entries.
-pub(crate) struct WasiListing<'a> {
-    /// The directory's inode number (0: unknown).
-    pub dot: u64,
-    /// Its entries.
-    pub entries: &'a [crate::platform::Listed],
 }
 
 /// A WASI function's return value.
@@ -261,55 +168,7 @@ fn get_u32(mem: &[u8], at: usize) -> WasiResult<u32> {
 /// Registers every preview 1 function on `linker`.
 pub fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     process::define(linker)?;
-    fs::define(linker)
+    descriptors::define(linker)?;
+    paths::define(linker)?;
+    sockets::define(linker)
 }
-
-/// Every preview 1 function this layer defines (all of them).
-pub const NAMES: &[&str] = &[
-    "args_get",
-    "args_sizes_get",
-    "environ_get",
-    "environ_sizes_get",
-    "clock_res_get",
-    "clock_time_get",
-    "fd_advise",
-    "fd_allocate",
-    "fd_close",
-    "fd_datasync",
-    "fd_fdstat_get",
-    "fd_fdstat_set_flags",
-    "fd_fdstat_set_rights",
-    "fd_filestat_get",
-    "fd_filestat_set_size",
-    "fd_filestat_set_times",
-    "fd_pread",
-    "fd_prestat_get",
-    "fd_prestat_dir_name",
-    "fd_pwrite",
-    "fd_read",
-    "fd_readdir",
-    "fd_renumber",
-    "fd_seek",
-    "fd_sync",
-    "fd_tell",
-    "fd_write",
-    "path_create_directory",
-    "path_filestat_get",
-    "path_filestat_set_times",
-    "path_link",
-    "path_open",
-    "path_readlink",
-    "path_remove_directory",
-    "path_rename",
-    "path_symlink",
-    "path_unlink_file",
-    "poll_oneoff",
-    "proc_exit",
-    "proc_raise",
-    "random_get",
-    "sched_yield",
-    "sock_accept",
-    "sock_recv",
-    "sock_send",
-    "sock_shutdown",
-];

@@ -7,8 +7,9 @@ use wasmd_abi::Caps;
 use wasmi::{Error, Linker};
 
 use super::fds::{FdKind, Stream};
+use super::state::{poll_events, Subscription, When};
 use super::types::SUBSCRIPTION_CLOCK_ABSTIME;
-use super::types::{clock, event, eventtype, WasiErrno, WasiResult, EVENT_SIZE, SUBSCRIPTION_SIZE};
+use super::types::{clock, eventtype, WasiErrno, WasiResult, EVENT_SIZE, SUBSCRIPTION_SIZE};
 use super::{errno, get_u32, memory_and_state, out, park, put, Finish, Ret, MODULE};
 use crate::file::{IoRequest, ReadySource};
 use crate::hostcalls::Ctx;
@@ -87,53 +88,6 @@ fn random_get(c: &mut Ctx<'_>, buf: i32, len: i32) -> WasiResult {
     let start = buf as u32 as usize;
     let dst = &mut mem[start..start + range.len()];
     state.env.platform.random(dst).map_err(WasiErrno::from)
-}
-
-/// One decoded subscription.
-#[derive(Debug)]
-pub(crate) struct Subscription {
-    userdata: u64,
-    kind: u8,
-    /// When it is ready: now, after a time, or when a source is.
-    when: When,
-    /// The error its event carries (`EBADF` for a descriptor that is not
-    /// there, `ENOTCAPABLE` for a clock without `time`).
-    error: WasiErrno,
-}
-
-/// When a subscription is ready.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum When {
-    /// Now (a file, a standard output, an error to report).
-    Now,
-    /// After this many nanoseconds (a clock).
-    After(u64),
-    /// When the wait's source with this index is (stdin, a socket).
-    Source(usize),
-}
-
-impl Subscription {
-    fn event(&self) -> [u8; EVENT_SIZE] {
-        event(self.userdata, self.error, self.kind, 0, false)
-    }
-}
-
-/// The events of `subs` that a wake `value` makes ready (see
-/// [`IoRequest::WaitReady`]: 0 the time limit, `k` the source `k - 1`).
-pub(crate) fn poll_events(subs: &[Subscription], value: i64) -> (Vec<u8>, u32) {
-    let soonest = subs.iter().filter_map(|s| if let When::After(t) = s.when { Some(t) } else { None }).min();
-    let ready = |s: &&Subscription| match (s.when, value) {
-        (When::After(t), 0) => Some(t) == soonest,
-        (When::Source(i), v) => v == i as i64 + 1,
-        _ => false,
-    };
-    let mut bytes = Vec::new();
-    let mut count = 0;
-    for s in subs.iter().filter(ready) {
-        bytes.extend_from_slice(&s.event());
-        count += 1;
-    }
-    (bytes, count)
 }
 
 /// `poll_oneoff`. Regular files, directories and the standard outputs

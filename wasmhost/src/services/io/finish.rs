@@ -19,7 +19,7 @@ use crate::guest_buf::GuestBuf;
 use crate::guest_scheme::Reply;
 use crate::platform::{FileStatus, Listed};
 use crate::process::HandleObject;
-use crate::wasi::WasiListing;
+use crate::wasi::encode::WasiListing;
 
 /// One page of a listing, from entry `from` on.
 pub(super) fn page(all: &[Listed], from: u64) -> Vec<Listed> {
@@ -213,7 +213,7 @@ pub(super) fn finish_fstat(
 ) -> Result<i64, Errno> {
     let bytes = match format {
         Format::Native => msg::encode(&status.stat),
-        Format::Wasi { .. } => crate::wasi::filestat(&status).to_vec(),
+        Format::Wasi { .. } => crate::wasi::encode::filestat(&status).to_vec(),
     };
     caller.write(buf, &bytes).map(|n| n as i64).map_err(|_| Errno::OutOfRange)
 }
@@ -228,7 +228,7 @@ pub(super) fn finish_wasi_dirents(
     first: u64,
     dir: &WasiListing<'_>,
 ) -> Result<i64, Errno> {
-    let bytes = crate::wasi::dirents(cookie, first, dir, buf.len());
+    let bytes = crate::wasi::encode::dirents(cookie, first, dir, buf.len());
     caller.write(buf, &bytes).map(|n| n as i64).map_err(|_| Errno::Io)
 }
 

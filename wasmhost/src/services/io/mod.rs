@@ -28,9 +28,11 @@ use wasmd_abi::scheme::{flags, SchemeOp};
 use wasmd_abi::Rights;
 
 mod finish;
+mod metadata;
+mod ready;
 
 use finish::{
-    finish_append, finish_fstat, finish_getdents, finish_listing, finish_read, finish_seek_end, finish_stdin,
+    finish_append, finish_fstat, finish_getdents, finish_listing, finish_read, finish_seek_end,
     finish_wasi_dirents, finish_write, new_file, new_handle, page, reply_data, reply_entries, reply_stat,
     reply_value, then, with_file,
 };
@@ -38,11 +40,11 @@ use finish::{
 use crate::caller::Caller;
 use crate::context::{in_context, Context, Continuation, SyscallOutcome};
 use crate::continuation::returning;
-use crate::file::{FileHandle, FileTarget, Format, IoRequest, ReadySource, Removes, TimesOf};
+use crate::file::{FileHandle, FileTarget, Format, IoRequest, Removes};
 use crate::guest_scheme::{Origin, Reply};
 use crate::platform::HostSocket;
 use crate::process::{BlockOn, HandleObject};
-use crate::wasi::WasiListing;
+use crate::wasi::encode::WasiListing;
 use crate::Pid;
 
 /// Most entries handed to the encoder for one `getdents` page (it keeps
@@ -221,41 +223,8 @@ impl Context<'_> {
                     }),
                 }
             }
-            IoRequest::WaitReady { sources, timeout } => {
-                let token = self.pend_host(pid);
-                for (i, source) in sources.into_iter().enumerate() {
-                    let ready = in_context(move |_, _| returning(Ok(i as i64 + 1)));
-                    let wake = self.workers().notifier(pid, token, ready);
-                    match source {
-                        ReadySource::Stdin => match caller.state().stdin.clone() {
-                            Some(pipe) => pipe.wait(wake),
-                            None => wake(),
-                        },
-                        ReadySource::Socket { handle, writable } => match socket(caller, handle) {
-                            Ok(sock) => self.env().platform.net_wait(&sock, writable, wake),
-                            Err(_) => wake(),
-                        },
-                    }
-                }
-                if let Some(nanos) = timeout {
-                    self.add_timer(crate::scheduler::deadline_after(nanos), pid, token);
-                }
-                Ok(SyscallOutcome::Park(BlockOn::Pending { token }))
-            }
-            IoRequest::ReadStdin { buf } => {
-                let Some(pipe) = caller.state().stdin.clone() else { return Ok(returning(Ok(0))) };
-                match pipe.take(buf.len()) {
-                    Some(data) => Ok(returning(finish_stdin(caller, buf, &data))),
-                    None => {
-                        // Nothing yet: park until a feed or the end of
-                        // input, then try again.
-                        let token = self.pend_host(pid);
-                        let retry =
-                            in_context(move |cx, caller| cx.sys_io(caller, IoRequest::ReadStdin { buf }));
-                        pipe.wait(self.workers().notifier(pid, token, retry));
-                        Ok(SyscallOutcome::Park(BlockOn::Pending { token }))
-                    }
-                }
+            req @ (IoRequest::WaitReady { .. } | IoRequest::ReadStdin { .. }) => {
+                self.start_input(caller, req)
             }
             IoRequest::Append { handle, data } => {
                 let f = file(caller, handle, Rights::WRITE)?;
@@ -372,118 +341,17 @@ impl Context<'_> {
                     }),
                 }
             }
-            IoRequest::Status { path, buf, follow } => {
-                if self.schemes().provider(path.scheme()).is_some() {
-                    return self.scheme_path_status(pid, &path, buf);
-                }
-                let platform = self.env().platform.clone();
-                self.io_job(pid, move || {
-                    let status = platform.fs_status(&path, follow);
-                    then(move |_, caller| finish_fstat(caller, buf, Format::Wasi { cookie: 0 }, status?))
-                })
-            }
-            IoRequest::ListPath { path, buf, cookie } => {
-                self.host_only(&[&path])?;
-                let platform = self.env().platform.clone();
-                self.io_job(pid, move || {
-                    let listed =
-                        platform.fs_open(&path, flags::O_RDONLY | flags::O_DIRECTORY).and_then(|dir| {
-                            let dot = dir.stat().map_or(0, |s| s.ino);
-                            Ok((dot, dir.entries()?))
-                        });
-                    then(move |_, caller| {
-                        let (dot, all) = listed?;
-                        finish_wasi_dirents(caller, buf, cookie, 0, &WasiListing { dot, entries: &all })
-                    })
-                })
-            }
-            IoRequest::Rename { from, to } => {
-                self.host_only(&[&from, &to])?;
-                let platform = self.env().platform.clone();
-                self.io_job(pid, move || {
-                    let done = platform.fs_rename(&from, &to);
-                    then(move |_, _| done.map(|()| 0))
-                })
-            }
-            IoRequest::Link { from, to } => {
-                self.host_only(&[&from, &to])?;
-                let platform = self.env().platform.clone();
-                self.io_job(pid, move || {
-                    let done = platform.fs_link(&from, &to);
-                    then(move |_, _| done.map(|()| 0))
-                })
-            }
-            IoRequest::Symlink { target, at } => {
-                self.host_only(&[&at])?;
-                let platform = self.env().platform.clone();
-                self.io_job(pid, move || {
-                    let done = platform.fs_symlink(&target, &at);
-                    then(move |_, _| done.map(|()| 0))
-                })
-            }
-            IoRequest::Readlink { path, buf } => {
-                self.host_only(&[&path])?;
-                let platform = self.env().platform.clone();
-                self.io_job(pid, move || {
-                    let text = platform.fs_readlink(&path);
-                    then(move |_, caller| {
-                        let text = text?;
-                        let cut = &text.as_bytes()[..text.len().min(buf.len())];
-                        caller.write(buf, cut).map(|n| n as i64).map_err(|_| Errno::Io)
-                    })
-                })
-            }
-            IoRequest::SetTimes { of: TimesOf::Path(path, follow), atime, mtime } => {
-                self.host_only(&[&path])?;
-                let platform = self.env().platform.clone();
-                self.io_job(pid, move || {
-                    let done = platform.fs_set_times(&path, follow, atime, mtime);
-                    then(move |_, _| done.map(|()| 0))
-                })
-            }
-            IoRequest::SetTimes { of: TimesOf::Handle(handle), atime, mtime } => {
-                match file(caller, handle, Rights(0))?.target {
-                    FileTarget::Guest { .. } => Err(Errno::NotSupported),
-                    FileTarget::Host(host) => self.io_job(pid, move || {
-                        let done = host.set_times(atime, mtime);
-                        then(move |_, _| done.map(|()| 0))
-                    }),
-                }
-            }
-            IoRequest::SetLen { handle, len } => match file(caller, handle, Rights::WRITE)?.target {
-                FileTarget::Guest { scheme, id } => {
-                    self.ask(pid, &scheme, SchemeOp::Ftruncate { id, len }, |reply| {
-                        let done = reply_value(reply);
-                        then(move |_, _| done.map(|_| 0))
-                    })
-                }
-                FileTarget::Host(host) => self.io_job(pid, move || {
-                    let done = host.set_len(len);
-                    then(move |_, _| done.map(|()| 0))
-                }),
-            },
-            IoRequest::Allocate { handle, offset, len } => {
-                match file(caller, handle, Rights::WRITE)?.target {
-                    FileTarget::Guest { .. } => Err(Errno::NotSupported),
-                    FileTarget::Host(host) => self.io_job(pid, move || {
-                        let done = host.allocate(offset, len);
-                        then(move |_, _| done.map(|()| 0))
-                    }),
-                }
-            }
-            IoRequest::Shutdown { handle, read, write } => {
-                Ok(returning(socket(caller, handle)?.shutdown(read, write).map(|()| 0)))
-            }
-            IoRequest::Sync { handle, data_only } => match file(caller, handle, Rights(0))?.target {
-                FileTarget::Guest { scheme, id } => self.ask(pid, &scheme, SchemeOp::Fsync { id }, |reply| {
-                    let done = reply_value(reply);
-                    then(move |_, _| done.map(|_| 0))
-                }),
-                FileTarget::Host(host) => self.io_job(pid, move || {
-                    let done = host.sync(data_only);
-                    then(move |_, _| done.map(|()| 0))
-                }),
-            },
+            req @ (IoRequest::Status { .. }
+            | IoRequest::ListPath { .. }
+            | IoRequest::Rename { .. }
+            | IoRequest::Link { .. }
+            | IoRequest::Symlink { .. }
+            | IoRequest::Readlink { .. }
+            | IoRequest::SetTimes { .. }
+            | IoRequest::SetLen { .. }
+            | IoRequest::Allocate { .. }
+            | IoRequest::Shutdown { .. }
+            | IoRequest::Sync { .. }) => self.start_metadata(caller, req),
             IoRequest::Connect { path } => {
                 let platform = self.env().platform.clone();
                 self.io_job(pid, move || {
@@ -502,52 +370,6 @@ impl Context<'_> {
                 self.try_socket(caller, req)
             }
         }
-    }
-
-    /// `Errno::NotSupported` when a path is a guest scheme's: the scheme
-    /// protocol has no rename, link or symbolic link.
-    fn host_only(&mut self, paths: &[&crate::namespace::GrantedPath]) -> Result<(), Errno> {
-        if paths.iter().any(|p| self.schemes().provider(p.scheme()).is_some()) {
-            return Err(Errno::NotSupported);
-        }
-        Ok(())
-    }
-
-    /// The status of a guest scheme's path: opened for `fstat` only,
-    /// asked for its status, closed.
-    fn scheme_path_status(
-        &mut self,
-        pid: Pid,
-        path: &crate::namespace::GrantedPath,
-        buf: crate::guest_buf::GuestBuf,
-    ) -> Result<SyscallOutcome, Errno> {
-        let scheme = path.scheme().to_string();
-        let op = SchemeOp::Open {
-            path: path.rest().trim_start_matches('/'),
-            flags: flags::O_STAT | flags::O_RDONLY,
-        };
-        self.ask(pid, path.scheme(), op, move |reply| {
-            let id = reply_value(reply);
-            in_context(move |cx, caller| {
-                let id = match id {
-                    Ok(id) => id,
-                    Err(e) => return returning(Err(e)),
-                };
-                let asked = cx.ask(caller.pid(), &scheme.clone(), SchemeOp::Fstat { id }, move |reply| {
-                    let stat = reply_stat(reply);
-                    then(move |cx, caller| {
-                        let _ = cx.schemes().submit(
-                            &scheme,
-                            caller.pid(),
-                            SchemeOp::Close { id },
-                            Origin::External,
-                        );
-                        finish_fstat(caller, buf, Format::Wasi { cookie: 0 }, stat?.into())
-                    })
-                });
-                asked.unwrap_or_else(|e| returning(Err(e)))
-            })
-        })
     }
 
     /// One non-blocking socket attempt; on `Errno::WouldBlock` the caller waits for
