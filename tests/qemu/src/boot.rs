@@ -30,6 +30,9 @@ pub const SILENT_RETRIES: u32 = 2;
 /// The prefix of the smoke test's per-check lines (kept in a passed
 /// outcome).
 pub const CHECK: &str = "wasmd-smoke: check";
+/// The prefix of the smoke test's per-test lines of the wasi-testsuite
+/// (kept in a passed outcome too).
+pub const SUITE: &str = "wasi-suite:";
 
 /// What to boot.
 #[derive(Debug, Clone)]
@@ -126,8 +129,10 @@ pub fn boot(config: &BootConfig) -> Result<Outcome, HarnessError> {
         let text = String::from_utf8_lossy(&log);
         match scan(&text) {
             Some(Ok(())) => {
-                let checks =
-                    text.lines().filter_map(|l| l.find(CHECK).map(|at| l[at..].to_string())).collect();
+                let checks = text
+                    .lines()
+                    .filter_map(|l| l.find(CHECK).or_else(|| l.find(SUITE)).map(|at| l[at..].to_string()))
+                    .collect();
                 return Ok(Outcome::Passed { accel: accel.into(), after: started.elapsed(), checks });
             }
             Some(Err(reason)) => return Ok(Outcome::Failed { reason, tail: tail(&log) }),

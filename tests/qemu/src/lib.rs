@@ -5,7 +5,10 @@
 //!
 //! 1. [`stage`]: writes a staging tree shaped like a Redox root —
 //!    `usr/bin/wasmd` and `usr/bin/wasmd-smoke` (Redox builds, see
-//!    [`redox_build`]), `usr/share/wasmd/*.wasm` (the example guests),
+//!    [`redox_build`]), `usr/share/wasmd/*.wasm` (the example guests;
+//!    the smoke test's own under `smoke/`, its WASI programs under
+//!    `smoke/wasi/`, the wasi-testsuite's tests under `smoke/wasi-suite/`
+//!    when `WASMD_SMOKE_WASI_SUITE` names them),
 //!    `usr/lib/init.d/20_wasmd.service` (the unit the cookbook recipe
 //!    installs) and `usr/lib/init.d/25_wasmd_smoke.service` (a oneshot unit
 //!    that runs the smoke test once wasmd serves `/scheme/wasm`).
@@ -71,7 +74,8 @@ pub enum Outcome {
         accel: String,
         /// Time from starting QEMU to the marker.
         after: Duration,
-        /// The smoke test's per-check lines from the serial log.
+        /// The smoke test's per-check lines (and wasi-testsuite lines)
+        /// from the serial log.
         checks: Vec<String>,
     },
     /// The smoke test failed, or no marker came.
@@ -97,6 +101,10 @@ pub struct HarnessConfig {
     pub binaries: redox_build::Source,
     /// The example guests (`.wasm`).
     pub guests: PathBuf,
+    /// The WASI guests (`.wasm`, built from `guests/wasi`).
+    pub wasi_guests: PathBuf,
+    /// A wasi-testsuite directory of compiled tests to stage, if any.
+    pub wasi_suite: Option<PathBuf>,
     /// How long to wait for the marker.
     pub timeout: Duration,
     /// Where to keep the copy of the image and the serial log.
@@ -108,14 +116,19 @@ impl HarnessConfig {
     /// `qemu-system-x86_64`), `WASMD_REDOX_BIN` and `WASMD_SMOKE_REDOX_BIN`
     /// (Redox builds; else built with a Redox cross toolchain on `PATH`),
     /// `WASMD_QEMU_TIMEOUT` (seconds, default 600), `WASMD_QEMU_WORK`
-    /// (default: a directory under the system's temp dir).
-    pub fn from_env(guests: PathBuf) -> HarnessConfig {
+    /// (default: a directory under the system's temp dir),
+    /// `WASMD_SMOKE_WASI_SUITE` (a wasi-testsuite directory of compiled
+    /// tests, e.g. `tests/rust/testsuite/wasm32-wasip1` of a checkout, to
+    /// stage for the smoke test's `wasi-suite` check; default none).
+    pub fn from_env(guests: PathBuf, wasi_guests: PathBuf) -> HarnessConfig {
         let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
         HarnessConfig {
             image: var("REDOX_IMAGE").map(PathBuf::from),
             qemu: var("QEMU").map(PathBuf::from).unwrap_or_else(|| "qemu-system-x86_64".into()),
             binaries: redox_build::Source::from_env(),
             guests,
+            wasi_guests,
+            wasi_suite: var("WASMD_SMOKE_WASI_SUITE").map(PathBuf::from),
             timeout: Duration::from_secs(
                 var("WASMD_QEMU_TIMEOUT").and_then(|v| v.to_str()?.parse().ok()).unwrap_or(600),
             ),
@@ -154,7 +167,16 @@ pub fn harness(config: &HarnessConfig, log: &mut dyn FnMut(&str)) -> Result<Outc
     let binaries = config.binaries.resolve()?;
     let tree = config.work_dir.join("stage");
     log(&format!("staging into {}", tree.display()));
-    stage::stage(&tree, &stage::Inputs { binaries, guests: config.guests.clone() })?;
+    if let Some(suite) = &config.wasi_suite {
+        log(&format!("staging the wasi-testsuite tests of {}", suite.display()));
+    }
+    let inputs = stage::Inputs {
+        binaries,
+        guests: config.guests.clone(),
+        wasi_guests: config.wasi_guests.clone(),
+        wasi_suite: config.wasi_suite.clone(),
+    };
+    stage::stage(&tree, &inputs)?;
     let copy = config.work_dir.join("harddrive.img");
     log(&format!("copying {} to {}", image.display(), copy.display()));
     std::fs::copy(image, &copy).map_err(HarnessError::io(format!("copying {}", image.display())))?;

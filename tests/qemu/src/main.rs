@@ -2,15 +2,16 @@
 //! harness from the command line.
 //!
 //! ```text
-//! wasmd-qemu stage OUT [--wasmd PATH --smoke PATH] [--guests DIR]
+//! wasmd-qemu stage OUT [--wasmd PATH --smoke PATH] [--guests DIR] [--wasi-guests DIR] [--wasi-suite DIR]
 //! wasmd-qemu inject IMAGE TREE
 //! wasmd-qemu boot            # REDOX_IMAGE=path/to/harddrive.img
 //! ```
 //!
 //! `stage` takes the Redox builds from `--wasmd`/`--smoke`, else from
 //! `WASMD_REDOX_BIN`/`WASMD_SMOKE_REDOX_BIN`, else builds them with a Redox
-//! cross toolchain on `PATH`; the guests from `--guests`, else it builds
-//! them. `boot` runs the whole harness (see the library docs) and exits 0
+//! cross toolchain on `PATH`; the guests from `--guests` and the WASI guests
+//! from `--wasi-guests`, else it builds them; the wasi-testsuite's tests
+//! from `--wasi-suite`, else `WASMD_SMOKE_WASI_SUITE`, else none. `boot` runs the whole harness (see the library docs) and exits 0
 //! on PASS or when skipped (it prints `skipped: ...`), 1 on failure.
 
 use std::path::{Path, PathBuf};
@@ -26,7 +27,7 @@ fn main() -> ExitCode {
         Some("inject") if args.len() == 3 => cmd_inject(Path::new(&args[1]), Path::new(&args[2])),
         Some("boot") => cmd_boot(),
         _ => Err("usage: wasmd-qemu stage OUT [--wasmd PATH --smoke PATH] [--guests DIR] \
-                  | inject IMAGE TREE | boot"
+                  [--wasi-guests DIR] [--wasi-suite DIR] | inject IMAGE TREE | boot"
             .into()),
     };
     match result {
@@ -52,6 +53,19 @@ fn guests(args: &[String]) -> Result<PathBuf, String> {
     wasmd_qemu::guest_build::build_guests(&root.join("guests"), &root.join("target").join("guests"))
 }
 
+/// The compiled WASI guests: `--wasi-guests DIR`, else built now (into
+/// `target/guests-wasi`, where the test crate's build puts them too).
+fn wasi_guests(args: &[String]) -> Result<PathBuf, String> {
+    if let Some(dir) = option(args, "--wasi-guests") {
+        return Ok(dir);
+    }
+    let root = wasmd_qemu::redox_build::workspace_root();
+    wasmd_qemu::guest_build::build_wasi_guests(
+        &root.join("guests").join("wasi"),
+        &root.join("target").join("guests-wasi"),
+    )
+}
+
 fn cmd_stage(args: &[String]) -> Result<ExitCode, String> {
     let Some(out) = args.first().filter(|a| !a.starts_with("--")) else {
         return Err("stage: missing OUT".into());
@@ -65,8 +79,11 @@ fn cmd_stage(args: &[String]) -> Result<ExitCode, String> {
         return Err(why);
     }
     let binaries = source.resolve().map_err(|e| e.to_string())?;
-    let files = stage::stage(Path::new(out), &stage::Inputs { binaries, guests: guests(args)? })
-        .map_err(|e| e.to_string())?;
+    let wasi_suite = option(args, "--wasi-suite")
+        .or_else(|| std::env::var_os("WASMD_SMOKE_WASI_SUITE").filter(|v| !v.is_empty()).map(PathBuf::from));
+    let inputs =
+        stage::Inputs { binaries, guests: guests(args)?, wasi_guests: wasi_guests(args)?, wasi_suite };
+    let files = stage::stage(Path::new(out), &inputs).map_err(|e| e.to_string())?;
     for f in files {
         println!("{:o} {} ({} bytes)", f.mode, f.path, f.data.len());
     }
@@ -81,10 +98,13 @@ fn cmd_inject(image: &Path, tree: &Path) -> Result<ExitCode, String> {
 }
 
 fn cmd_boot() -> Result<ExitCode, String> {
-    let config = HarnessConfig::from_env(PathBuf::new());
+    let config = HarnessConfig::from_env(PathBuf::new(), PathBuf::new());
     // Only build the guests when the harness can run at all.
-    let config =
-        if config.image.is_some() { HarnessConfig { guests: guests(&[])?, ..config } } else { config };
+    let config = if config.image.is_some() {
+        HarnessConfig { guests: guests(&[])?, wasi_guests: wasi_guests(&[])?, ..config }
+    } else {
+        config
+    };
     let outcome = wasmd_qemu::harness(&config, &mut |line| eprintln!("wasmd-qemu: {line}"))
         .map_err(|e| e.to_string())?;
     Ok(report(&outcome))

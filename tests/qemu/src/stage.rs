@@ -1,5 +1,13 @@
 //! The staging tree: what wasmd adds to a Redox root, laid out as in the
 //! image (`usr/bin`, `usr/share/wasmd`, `usr/lib/init.d`).
+//!
+//! Besides the example guests and the smoke test's own fixtures, the tree
+//! holds WASI programs for the smoke test's `wasi` check
+//! (`usr/share/wasmd/smoke/wasi`, built from `guests/wasi` for
+//! `wasm32-wasip1`) and, when a checkout of WebAssembly/wasi-testsuite is
+//! given, the suite's filesystem and clock tests with their JSON specs
+//! (`usr/share/wasmd/smoke/wasi-suite`, for the `wasi-suite` check). The
+//! suite is never part of this repository: it is read at staging time.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +23,34 @@ pub const EXAMPLES: &[&str] = crate::guest_build::EXAMPLES;
 /// The smoke test's own guests (test fixtures), staged under
 /// `usr/share/wasmd/smoke`.
 pub const SMOKE_FIXTURES: &[&str] = &["ticker", "chan_native", "faulty_scheme", "fs_client", "net_peer"];
+/// The WASI programs (`guests/wasi`) the smoke test runs, staged under
+/// `usr/share/wasmd/smoke/wasi`.
+pub const SMOKE_WASI: &[&str] = &["wasi_hello", "wasi_fs", "wasi_time", "wasi_panic"];
+/// Where the WASI programs go.
+pub const SMOKE_WASI_DIR: &str = "usr/share/wasmd/smoke/wasi";
+/// Where the wasi-testsuite's tests go.
+pub const SUITE_DIR: &str = "usr/share/wasmd/smoke/wasi-suite";
+/// The wasi-testsuite tests staged: those whose names start with one of
+/// these (files, directories, paths, links, clocks).
+pub const SUITE_PREFIXES: &[&str] = &[
+    "file_",
+    "fd_",
+    "path_",
+    "clock_",
+    "directory_",
+    "readlink",
+    "symlink_",
+    "dangling_",
+    "nofollow_",
+    "close_preopen",
+    "overwrite_preopen",
+    "interesting_paths",
+    "remove_",
+    "unlink_",
+    "renumber",
+    "truncation_",
+    "fstflags_",
+];
 
 /// What goes into the tree.
 #[derive(Debug, Clone)]
@@ -23,6 +59,12 @@ pub struct Inputs {
     pub binaries: Binaries,
     /// The directory of the compiled guests (`NAME.wasm`).
     pub guests: PathBuf,
+    /// The directory of the compiled WASI guests (`NAME.wasm`).
+    pub wasi_guests: PathBuf,
+    /// A wasi-testsuite directory of compiled tests (`NAME.wasm` with
+    /// `NAME.json`, e.g. `tests/rust/testsuite/wasm32-wasip1` of its
+    /// `prod/testsuite-base` branch), if the suite is to be staged.
+    pub wasi_suite: Option<PathBuf>,
 }
 
 /// One file of the tree: its path in the image (relative, `/`-separated),
@@ -53,6 +95,24 @@ pub fn files(inputs: &Inputs) -> Result<Vec<StagedFile>, HarnessError> {
         let data = read(&inputs.guests.join(format!("{name}.wasm")))?;
         files.push(StagedFile { path: format!("usr/share/wasmd/smoke/{name}.wasm"), mode: 0o644, data });
     }
+    for name in SMOKE_WASI {
+        let data = read(&inputs.wasi_guests.join(format!("{name}.wasm")))?;
+        files.push(StagedFile { path: format!("{SMOKE_WASI_DIR}/{name}.wasm"), mode: 0o644, data });
+    }
+    if let Some(suite) = &inputs.wasi_suite {
+        for name in suite_tests(suite)? {
+            let data = read(&suite.join(format!("{name}.wasm")))?;
+            files.push(StagedFile { path: format!("{SUITE_DIR}/{name}.wasm"), mode: 0o644, data });
+            let spec = suite.join(format!("{name}.json"));
+            if spec.is_file() {
+                files.push(StagedFile {
+                    path: format!("{SUITE_DIR}/{name}.json"),
+                    mode: 0o644,
+                    data: read(&spec)?,
+                });
+            }
+        }
+    }
     files.push(StagedFile {
         path: "usr/lib/init.d/20_wasmd.service".into(),
         mode: 0o644,
@@ -64,6 +124,26 @@ pub fn files(inputs: &Inputs) -> Result<Vec<StagedFile>, HarnessError> {
         data: SMOKE_UNIT.as_bytes().to_vec(),
     });
     Ok(files)
+}
+
+/// The names of the tests in a wasi-testsuite directory (`NAME.wasm`)
+/// that start with one of [`SUITE_PREFIXES`], sorted.
+pub fn suite_tests(suite: &Path) -> Result<Vec<String>, HarnessError> {
+    let entries = std::fs::read_dir(suite)
+        .map_err(HarnessError::io(format!("listing the wasi-testsuite {}", suite.display())))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(HarnessError::io(format!("listing {}", suite.display())))?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".wasm"))
+        else {
+            continue;
+        };
+        if SUITE_PREFIXES.iter().any(|prefix| name.starts_with(prefix)) {
+            names.push(name.to_string());
+        }
+    }
+    names.sort();
+    Ok(names)
 }
 
 /// Writes the staging tree under `out` (created if needed); returns its

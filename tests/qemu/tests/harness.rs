@@ -15,7 +15,10 @@ use wasmd_qemu::{boot, harness, HarnessConfig, Outcome};
             Redox builds of wasmd (WASMD_REDOX_BIN and WASMD_SMOKE_REDOX_BIN, or x86_64-unknown-redox-gcc \
             on PATH); run with -- --ignored"]
 fn boots_redox_and_every_smoke_check_passes() {
-    let config = HarnessConfig::from_env(PathBuf::from(wasmd_tests::GUESTS_DIR));
+    let config = HarnessConfig::from_env(
+        PathBuf::from(wasmd_tests::GUESTS_DIR),
+        PathBuf::from(wasmd_tests::WASI_GUESTS_DIR),
+    );
     match harness(&config, &mut |line| eprintln!("{line}")).unwrap() {
         Outcome::Skipped(missing) => panic!("cannot boot Redox here: {}", missing.join("; ")),
         Outcome::Passed { accel, after, checks } => {
@@ -31,7 +34,10 @@ fn boots_redox_and_every_smoke_check_passes() {
 
 #[test]
 fn without_an_image_the_harness_skips_and_names_it() {
-    let mut config = HarnessConfig::from_env(PathBuf::from(wasmd_tests::GUESTS_DIR));
+    let mut config = HarnessConfig::from_env(
+        PathBuf::from(wasmd_tests::GUESTS_DIR),
+        PathBuf::from(wasmd_tests::WASI_GUESTS_DIR),
+    );
     config.image = None;
     config.qemu = PathBuf::from("/nonexistent/qemu-system-x86_64");
     match harness(&config, &mut |_| {}).unwrap() {

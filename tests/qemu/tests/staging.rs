@@ -25,8 +25,12 @@ pub fn fake_binaries(dir: &std::path::Path) -> Binaries {
 #[test]
 fn staging_writes_a_redox_root() {
     let dir = temp("stage");
-    let inputs =
-        stage::Inputs { binaries: fake_binaries(&dir), guests: PathBuf::from(wasmd_tests::GUESTS_DIR) };
+    let inputs = stage::Inputs {
+        binaries: fake_binaries(&dir),
+        guests: PathBuf::from(wasmd_tests::GUESTS_DIR),
+        wasi_guests: PathBuf::from(wasmd_tests::WASI_GUESTS_DIR),
+        wasi_suite: None,
+    };
     let out = dir.join("root");
     let files = stage::stage(&out, &inputs).unwrap();
     let mut expected = vec![
@@ -40,6 +44,9 @@ fn staging_writes_a_redox_root() {
     }
     for name in ["ticker", "chan_native", "faulty_scheme", "fs_client", "net_peer"] {
         expected.push((format!("usr/share/wasmd/smoke/{name}.wasm"), 0o644));
+    }
+    for name in ["wasi_hello", "wasi_fs", "wasi_time", "wasi_panic"] {
+        expected.push((format!("usr/share/wasmd/smoke/wasi/{name}.wasm"), 0o644));
     }
     expected.sort();
     let mut staged: Vec<(String, u32)> = files.iter().map(|f| (f.path.clone(), f.mode)).collect();
@@ -58,6 +65,33 @@ fn staging_writes_a_redox_root() {
     // Nothing else is in the tree.
     let count = walk_count(&out);
     assert_eq!(count, expected.len());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_wasi_testsuite_tests_are_staged_by_name_with_their_specs() {
+    let dir = temp("suite");
+    let suite = dir.join("wasm32-wasip1");
+    std::fs::create_dir_all(suite.join("fs-tests.dir")).unwrap();
+    std::fs::write(suite.join("fs-tests.dir/.keep"), b"").unwrap();
+    for file in ["fd_readdir.wasm", "clock_time_get.wasm", "big_random_buf.wasm", "sched_yield.wasm"] {
+        std::fs::write(suite.join(file), b"\0asm\x01\0\0\0").unwrap();
+    }
+    for spec in ["fd_readdir.json", "big_random_buf.json"] {
+        std::fs::write(suite.join(spec), br#"{"root": "fs-tests.dir", "args": []}"#).unwrap();
+    }
+    assert_eq!(stage::suite_tests(&suite).unwrap(), ["clock_time_get", "fd_readdir"]);
+    let inputs = stage::Inputs {
+        binaries: fake_binaries(&dir),
+        guests: PathBuf::from(wasmd_tests::GUESTS_DIR),
+        wasi_guests: PathBuf::from(wasmd_tests::WASI_GUESTS_DIR),
+        wasi_suite: Some(suite),
+    };
+    let files = stage::stage(&dir.join("root"), &inputs).unwrap();
+    let mut staged: Vec<&str> =
+        files.iter().filter_map(|f| f.path.strip_prefix("usr/share/wasmd/smoke/wasi-suite/")).collect();
+    staged.sort();
+    assert_eq!(staged, ["clock_time_get.wasm", "fd_readdir.json", "fd_readdir.wasm"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -88,6 +122,8 @@ fn missing_inputs_are_named() {
     let inputs = stage::Inputs {
         binaries: Binaries { wasmd: dir.join("nope"), smoke: dir.join("nope2") },
         guests: PathBuf::from(wasmd_tests::GUESTS_DIR),
+        wasi_guests: PathBuf::from(wasmd_tests::WASI_GUESTS_DIR),
+        wasi_suite: None,
     };
     let err = stage::stage(&dir.join("root"), &inputs).unwrap_err().to_string();
     assert!(err.contains("nope"), "{err}");

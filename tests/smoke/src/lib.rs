@@ -108,6 +108,11 @@ pub struct Setup {
     pub examples: String,
     /// Where the smoke test's own guests are (`/usr/share/wasmd/smoke`).
     pub fixtures: String,
+    /// Where the WASI guests are (`/usr/share/wasmd/smoke/wasi`).
+    pub wasi: String,
+    /// Where the wasi-testsuite's tests were staged
+    /// (`/usr/share/wasmd/smoke/wasi-suite`), if they were.
+    pub wasi_suite: Option<String>,
     /// Where a guest's `file:/P` lands on this system's files: `/` inside
     /// Redox, the daemon's `--fs-root` on Linux.
     pub file_root: PathBuf,

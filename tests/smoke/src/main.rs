@@ -1,6 +1,7 @@
 //! `wasmd-smoke [EXAMPLES_DIR [FIXTURES_DIR]]`: runs every check against
 //! the live `/scheme/wasm` (default guests: `/usr/share/wasmd` and
-//! `/usr/share/wasmd/smoke`), printing a line per check and then
+//! `/usr/share/wasmd/smoke`; the WASI guests in `FIXTURES_DIR/wasi`, the
+//! wasi-testsuite's tests in `FIXTURES_DIR/wasi-suite` if there), printing a line per check and then
 //! `WASMD-SMOKE: PASS ...` or `WASMD-SMOKE: FAIL ...`; the exit code is 0
 //! on success, 1 on failure. Started by an init unit in the QEMU harness,
 //! its standard output reaches the serial console through the log daemon.
@@ -23,6 +24,8 @@ fn main() -> ExitCode {
     }
     let examples = args.next().unwrap_or_else(|| "/usr/share/wasmd".into());
     let fixtures = args.next().unwrap_or_else(|| format!("{examples}/smoke"));
+    let wasi = format!("{fixtures}/wasi");
+    let wasi_suite = Some(format!("{fixtures}/wasi-suite")).filter(|dir| std::path::Path::new(dir).is_dir());
     let scratch = "/tmp/wasmd-smoke".to_string();
     if let Err(e) = std::fs::create_dir_all(&scratch) {
         println!("wasmd-smoke: cannot make {scratch}: {e}");
@@ -31,6 +34,8 @@ fn main() -> ExitCode {
         trees: Arc::new(|| Ok(Box::new(StdTree) as Box<dyn Tree>)),
         examples,
         fixtures,
+        wasi,
+        wasi_suite,
         file_root: PathBuf::from("/"),
         scratch,
     };

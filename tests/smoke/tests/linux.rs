@@ -132,8 +132,10 @@ fn daemon(name: &str, root: &Path) -> PathBuf {
     // The daemon lives on its own thread (it is single-threaded and not `Send`).
     std::thread::spawn(move || {
         let platform = wasmd::sys::OsPlatform::with_file_root(Some(&root)).unwrap();
-        let loader =
-            Arc::new(wasmd::loader::FsModuleLoader::new(vec![PathBuf::from(wasmd_tests::GUESTS_DIR)]));
+        let loader = Arc::new(wasmd::loader::FsModuleLoader::new(vec![
+            PathBuf::from(wasmd_tests::GUESTS_DIR),
+            PathBuf::from(wasmd_tests::WASI_GUESTS_DIR),
+        ]));
         let daemon = wasmd::control::Daemon::with_platform(Arc::new(platform), loader);
         wasmd::sys::serve(daemon, &wasmd::sys::Config::with_socket(path))
     });
@@ -157,6 +159,8 @@ fn setup(name: &str, guests: &str) -> Setup {
         }),
         examples: guests.to_string(),
         fixtures: guests.to_string(),
+        wasi: wasmd_tests::WASI_GUESTS_DIR.to_string(),
+        wasi_suite: None,
         file_root: root,
         scratch: "/smoke".into(),
     }
@@ -171,14 +175,21 @@ fn every_check_passes_against_a_live_daemon_or_says_why_it_cannot_run_here() {
         match (&r.outcome, r.name) {
             (Outcome::Pass(_), _) => {}
             // What only a Redox program has (tcp-hang: a Linux test covers it).
-            (Outcome::Skip(_), "fevent" | "legacy-url" | "user-identity" | "tcp-hang" | "cli") => {}
+            // No wasi-testsuite is staged here.
+            (
+                Outcome::Skip(_),
+                "fevent" | "legacy-url" | "user-identity" | "tcp-hang" | "cli" | "wasi-suite",
+            ) => {}
             _ => panic!("{}\nall:\n{}", r.line(), lines.join("\n")),
         }
     }
     assert_eq!(reports.len(), wasmd_smoke::CHECKS.len());
     let verdict = wasmd_smoke::verdict(&reports);
     assert!(verdict.starts_with(wasmd_smoke::PASS), "{verdict}");
-    assert!(verdict.contains("skipped: fevent tcp-hang legacy-url user-identity cli"), "{verdict}");
+    assert!(
+        verdict.contains("skipped: fevent tcp-hang legacy-url user-identity cli wasi-suite"),
+        "{verdict}"
+    );
 }
 
 #[test]

@@ -12,7 +12,7 @@ use crate::{Outcome, Setup};
 const WASMD: &str = "/usr/bin/wasmd";
 
 /// Runs `wasmd ARGS`: its exit code, stdout and stderr.
-fn wasmd(args: &[&str]) -> Result<(i32, String, String), String> {
+pub(super) fn wasmd(args: &[&str]) -> Result<(i32, String, String), String> {
     let out = Command::new(WASMD).args(args).output().map_err(|e| format!("{WASMD} {args:?}: {e}"))?;
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     Ok((out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr)))

@@ -4,8 +4,8 @@
 //! `control_tree` (the tree's own files, legacy URLs, fairness),
 //! `shared_memory` (`shm/`, `chan/`, `fevent`), `guest_schemes`,
 //! `guest_io` (guests' files and sockets), `users` and `cli` (the
-//! `wasmd` command line); the helpers they
-//! share are here.
+//! `wasmd` command line), `wasi` (WASI preview 1 programs, and the
+//! wasi-testsuite when staged); the helpers they share are here.
 
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ mod guest_io;
 mod guest_schemes;
 mod shared_memory;
 mod users;
+mod wasi;
 
 use cli::cli;
 use control_tree::{ctl, fairness, legacy_url, ls, ps, run_close, run_stream, spawn, status_log_wait};
@@ -25,6 +26,7 @@ use guest_schemes::{guest_scheme, provider_death, scheme_gone};
 use shared_memory::{chan, fevent, shm};
 use users::user_identity;
 pub use users::{as_user, USER};
+use wasi::{wasi, wasi_suite};
 
 /// Every check, in order.
 pub const CHECKS: &[Check] = &[
@@ -48,6 +50,8 @@ pub const CHECKS: &[Check] = &[
     Check { name: "legacy-url", limit: secs(60), run: legacy_url },
     Check { name: "user-identity", limit: secs(60), run: user_identity },
     Check { name: "cli", limit: secs(60), run: cli },
+    Check { name: "wasi", limit: secs(300), run: wasi },
+    Check { name: "wasi-suite", limit: secs(900), run: wasi_suite },
     Check { name: "fairness", limit: secs(180), run: fairness },
 ];
 
