@@ -35,6 +35,8 @@ pub struct RunSpec {
     pub env: Vec<String>,
     /// TCP addresses the root process starts listening on.
     pub tcplisten: Vec<String>,
+    /// Names of its WASI preopens other than their paths.
+    pub preopens: Vec<wasmhost::wasi::PreopenAlias>,
 }
 
 /// How a run ended.
@@ -196,6 +198,7 @@ pub fn run(spec: &RunSpec) -> Result<Finished, RunError> {
         env: spec.env.clone(),
         stdin: Some(connect_stdin()),
         sockets,
+        preopens: spec.preopens.clone(),
     };
     let pid = manager.spawn(module, opts).map_err(spawn_err)?;
     let deadlock = manager.run_to_completion_while(|| !output.closed()).err().map(|d| d.to_string());

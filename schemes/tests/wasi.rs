@@ -649,3 +649,27 @@ fn a_listening_socket_from_a_tcp_grant_serves_a_connection() {
     assert_exit(&o, 1);
     assert!(stderr(&o).contains("no read-write `tcp:` grant covers it"), "{o:?}");
 }
+
+#[test]
+fn a_grant_can_be_preopened_under_another_name() {
+    let fs = FsRoot::new("alias");
+    // The subdirectory `a` of the root, shown to the program as `/`.
+    let o = wasmd_run(&[
+        "--fs-root",
+        fs.arg(),
+        "--grant",
+        "file:/a",
+        "--preopen",
+        "/=file:/a",
+        wasi_guest("wasi_fs").to_str().unwrap(),
+        "--",
+        "/",
+    ]);
+    assert_fs_ok(&o);
+    assert_eq!(std::fs::read_to_string(fs.root.join("a/kept.txt")).unwrap(), "written by wasi_fs\n");
+    assert!(!fs.root.join("kept.txt").exists(), "nothing outside the granted directory");
+    // A preopen must name a grant the program has.
+    let o = wasmd_run(&["--preopen", "/=file:/elsewhere", wasi_guest("wasi_hello").to_str().unwrap()]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("which no --grant gives"), "{o:?}");
+}

@@ -58,6 +58,11 @@ pub struct RunArgs {
     /// (`sock_accept`).
     #[arg(long = "tcplisten", value_name = "HOST:PORT")]
     pub tcplisten: Vec<String>,
+    /// A WASI preopen named otherwise than its grant's path (repeatable):
+    /// `NAME=SCHEME:PREFIX`, e.g. `--preopen /=file:/srv/box` with
+    /// `--grant file:/srv/box` shows that directory as `/`.
+    #[arg(long = "preopen", value_name = "NAME=GRANT", value_parser = wasmhost::wasi::PreopenAlias::parse)]
+    pub preopens: Vec<wasmhost::wasi::PreopenAlias>,
     /// An environment variable for the module (repeatable), `KEY=VALUE`:
     /// what a WASI program sees as its environment (nothing else is
     /// passed on).
@@ -75,6 +80,12 @@ impl RunArgs {
     /// `--fs-root`, so a `file:` grant without it could never be used
     /// (on Redox they are the real paths).
     pub fn check(&self) -> Result<(), String> {
+        if let Some(alias) = self.preopens.iter().find(|a| !self.grants.iter().any(|g| a.names(g))) {
+            return Err(format!(
+                "the preopen `{}` names `{}:{}`, which no --grant gives",
+                alias.name, alias.scheme, alias.prefix
+            ));
+        }
         if cfg!(target_os = "redox") || self.fs_root.is_some() {
             return Ok(());
         }
@@ -112,6 +123,7 @@ pub fn run_command(args: RunArgs) -> ExitCode {
         grants,
         fs_root,
         tcplisten,
+        preopens,
         env,
         module,
         args,
@@ -127,6 +139,7 @@ pub fn run_command(args: RunArgs) -> ExitCode {
         namespace: grants,
         fs_root,
         tcplisten,
+        preopens,
         env,
     };
     match run(&spec) {

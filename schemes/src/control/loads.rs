@@ -118,6 +118,7 @@ pub(crate) fn spawn_loaded(
             opts.name = name;
         }
         opts.env = spec.env;
+        opts.preopens = spec.preopens;
     }
     kernel.lock().spawn(module, opts).map_err(|e| {
         log::info!("spawn of {} failed: {e}", path.display());

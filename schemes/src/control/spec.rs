@@ -21,6 +21,7 @@
 //! | `grant` | a namespace grant, `SCHEME:PREFIX[=ro|rw]` (repeatable) | none |
 //! | `name` | display name | the file stem |
 //! | `stdin` | `pipe`: its standard input is what is written to `PID/stdin` (until that file is closed); `none`: end of file | `none` |
+//! | `preopen` | `NAME=SCHEME:PREFIX`: a WASI program sees the grant `SCHEME:PREFIX` (one of `grant=`) as its preopened directory `NAME`, e.g. `preopen=/=file:/srv/box` (repeatable) | each grant under its own path |
 //! | `env` | an environment variable, `env=KEY=VALUE` (repeatable; what WASI programs see as `environ`) | none |
 //!
 //! Example: `cap=stdio,time fuel=5000000 /usr/share/wasmd/worker.wasm count 1000`
@@ -49,6 +50,8 @@ pub struct SpawnSpec {
     pub env: Vec<String>,
     /// Its standard input is a pipe fed through `PID/stdin`.
     pub stdin_pipe: bool,
+    /// Names of its WASI preopens other than their paths.
+    pub preopens: Vec<wasmhost::wasi::PreopenAlias>,
 }
 
 /// Why a spec was refused.
@@ -125,6 +128,7 @@ pub fn parse(bytes: &[u8]) -> Result<SpawnSpec, SpecError> {
         name: None,
         env: Vec::new(),
         stdin_pipe: false,
+        preopens: Vec::new(),
     };
     loop {
         let Some(word) = words.next() else { return Err(SpecError::Empty) };
@@ -153,6 +157,10 @@ pub fn parse(bytes: &[u8]) -> Result<SpawnSpec, SpecError> {
                 spec.grants.push(value.to_string());
             }
             "name" => spec.name = Some(value.to_string()),
+            "preopen" => spec.preopens.push(
+                wasmhost::wasi::PreopenAlias::parse(value)
+                    .map_err(|_| SpecError::BadValue(key.into(), value.into()))?,
+            ),
             "stdin" => {
                 spec.stdin_pipe = match value {
                     "pipe" => true,
@@ -167,6 +175,13 @@ pub fn parse(bytes: &[u8]) -> Result<SpawnSpec, SpecError> {
         }
     }
     spec.args = words.collect();
+    // A preopen names one of the spec's grants; it grants nothing.
+    let grants: Vec<_> =
+        spec.grants.iter().filter_map(|g| wasmhost::namespace::parse_grant(g).ok()).collect();
+    if let Some(alias) = spec.preopens.iter().find(|a| !grants.iter().any(|g| a.names(g))) {
+        let value = format!("{}={}:{}", alias.name, alias.scheme, alias.prefix);
+        return Err(SpecError::BadValue("preopen".into(), value));
+    }
     Ok(spec)
 }
 
@@ -254,5 +269,17 @@ mod tests {
         assert_eq!(parse(b"/m.wasm \"open"), Err(SpecError::Quote));
         assert_eq!(parse(b"\xff /m.wasm"), Err(SpecError::Utf8));
         assert_eq!(parse(b"cap= /m.wasm").unwrap().caps, Caps::NONE);
+    }
+
+    #[test]
+    fn a_preopen_names_one_of_the_grants() {
+        let spec = parse(b"grant=file:/srv/box preopen=/=file:/srv/box /m.wasm").unwrap();
+        assert_eq!(spec.preopens.len(), 1);
+        assert_eq!(spec.preopens[0].name, "/");
+        assert_eq!(
+            parse(b"grant=file:/srv preopen=/=file:/srv/box /m.wasm"),
+            Err(SpecError::BadValue("preopen".into(), "/=file:/srv/box".into()))
+        );
+        assert!(matches!(parse(b"preopen=nonsense /m.wasm"), Err(SpecError::BadValue(..))));
     }
 }

@@ -100,7 +100,11 @@ pub fn files(inputs: &Inputs) -> Result<Vec<StagedFile>, HarnessError> {
         files.push(StagedFile { path: format!("{SMOKE_WASI_DIR}/{name}.wasm"), mode: 0o644, data });
     }
     if let Some(suite) = &inputs.wasi_suite {
+        let mut roots = std::collections::BTreeSet::new();
         for name in suite_tests(suite)? {
+            if let Ok(spec) = std::fs::read_to_string(suite.join(format!("{name}.json"))) {
+                roots.extend(spec_root(&spec));
+            }
             let data = read(&suite.join(format!("{name}.wasm")))?;
             files.push(StagedFile { path: format!("{SUITE_DIR}/{name}.wasm"), mode: 0o644, data });
             let spec = suite.join(format!("{name}.json"));
@@ -111,6 +115,11 @@ pub fn files(inputs: &Inputs) -> Result<Vec<StagedFile>, HarnessError> {
                     data: read(&spec)?,
                 });
             }
+        }
+        // The directories the tests run in (`root` of their specs), as
+        // the suite has them: copied afresh for each test inside Redox.
+        for root in roots {
+            stage_tree(&suite.join(&root), &format!("{SUITE_DIR}/{root}"), &mut files)?;
         }
     }
     files.push(StagedFile {
@@ -124,6 +133,38 @@ pub fn files(inputs: &Inputs) -> Result<Vec<StagedFile>, HarnessError> {
         data: SMOKE_UNIT.as_bytes().to_vec(),
     });
     Ok(files)
+}
+
+/// The `root` directory a test's JSON spec names, if it is a plain name
+/// (no `/` or `..`).
+fn spec_root(json: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(json).ok()?;
+    let root = value["root"].as_str()?;
+    (!root.is_empty() && !root.contains('/') && root != "..").then(|| root.to_string())
+}
+
+/// Stages the regular files under `dir` (recursively; links and the
+/// suite's leftover `*.cleanup` files are not) at `to`.
+fn stage_tree(dir: &Path, to: &str, files: &mut Vec<StagedFile>) -> Result<(), HarnessError> {
+    let entries = std::fs::read_dir(dir).map_err(HarnessError::io(format!("listing {}", dir.display())))?;
+    for entry in entries {
+        let entry = entry.map_err(HarnessError::io(format!("listing {}", dir.display())))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let kind =
+            entry.file_type().map_err(HarnessError::io(format!("reading {}", entry.path().display())))?;
+        if name.ends_with(".cleanup") {
+            continue;
+        }
+        if kind.is_dir() {
+            stage_tree(&entry.path(), &format!("{to}/{name}"), files)?;
+        } else if kind.is_file() {
+            let path = entry.path();
+            let data =
+                std::fs::read(&path).map_err(HarnessError::io(format!("reading {}", path.display())))?;
+            files.push(StagedFile { path: format!("{to}/{name}"), mode: 0o644, data });
+        }
+    }
+    Ok(())
 }
 
 /// The names of the tests in a wasi-testsuite directory (`NAME.wasm`)

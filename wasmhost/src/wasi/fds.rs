@@ -56,8 +56,44 @@ pub struct FdTable {
     fds: Vec<Option<Fd>>,
 }
 
-/// The name a grant is preopened under: a `file:` grant under its own
-/// path (`file:/srv/data` → `/srv/data`, `file:/` → `/`), any other
+/// A preopen named otherwise than its grant's path: `NAME=SCHEME:PREFIX`
+/// (`/=file:/tmp/box` preopens the grant `file:/tmp/box` as `/`, as a
+/// program that wants its files at `/` expects). The grant must be one of
+/// the process's: this names a descriptor, it grants nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreopenAlias {
+    /// The name the program sees.
+    pub name: String,
+    /// The grant's scheme.
+    pub scheme: String,
+    /// The grant's prefix (normalised as grants are).
+    pub prefix: String,
+}
+
+impl PreopenAlias {
+    /// Parses `NAME=SCHEME:PREFIX` (the grant part as a grant is written,
+    /// without `=ro`/`=rw`).
+    pub fn parse(text: &str) -> Result<PreopenAlias, String> {
+        let bad = || format!("bad preopen `{text}` (expected NAME=SCHEME:PREFIX, e.g. /=file:/srv/data)");
+        let (name, grant) = text.split_once('=').ok_or_else(bad)?;
+        if name.is_empty() || name.contains('\0') || grant.contains('=') {
+            return Err(bad());
+        }
+        let grant = crate::namespace::parse_grant(grant).map_err(|_| bad())?;
+        if grant.scheme == "tcp" || grant.scheme == "udp" {
+            return Err(bad());
+        }
+        Ok(PreopenAlias { name: name.to_string(), scheme: grant.scheme, prefix: grant.prefix })
+    }
+
+    /// True when it names `grant`.
+    pub fn names(&self, grant: &Grant) -> bool {
+        self.scheme == grant.scheme && self.prefix == grant.prefix
+    }
+}
+
+/// The name a grant is preopened under (unless a [`PreopenAlias`] names
+/// it): a `file:` grant under its own path (`file:/srv/data` → `/srv/data`, `file:/` → `/`), any other
 /// file-like scheme as its Redox path (`ramfs:` → `/scheme/ramfs`,
 /// `ramfs:/sub` → `/scheme/ramfs/sub`). Socket grants are not
 /// directories.
@@ -71,8 +107,9 @@ pub fn preopen_name(grant: &Grant) -> Option<String> {
 
 impl FdTable {
     /// The standard streams, one preopened directory per file-like grant
-    /// (in grant order), then the sockets the process started with.
-    pub fn new(grants: &[Grant], sockets: &[u32]) -> FdTable {
+    /// (in grant order; named by its alias if it has one), then the
+    /// sockets the process started with.
+    pub fn new(grants: &[Grant], aliases: &[PreopenAlias], sockets: &[u32]) -> FdTable {
         let stream = |s| {
             Some(Fd {
                 kind: FdKind::Stream(s),
@@ -88,6 +125,7 @@ impl FdTable {
         let mut fds = vec![stream(Stream::Stdin), stream(Stream::Stdout), stream(Stream::Stderr)];
         for grant in grants {
             let Some(name) = preopen_name(grant) else { continue };
+            let name = aliases.iter().find(|a| a.names(grant)).map_or(name, |a| a.name.clone());
             let dir_rights =
                 if grant.write { rights::DIR_READ | rights::DIR_WRITE } else { rights::DIR_READ };
             let file_rights =
@@ -187,9 +225,10 @@ mod tests {
             parse_grant("tcp:127.0.0.1:*").unwrap(),
             parse_grant("ramfs:").unwrap(),
         ];
-        let mut t = FdTable::new(&grants, &[]);
+        let aliases = [PreopenAlias::parse("/data=file:/srv/data").unwrap()];
+        let mut t = FdTable::new(&grants, &aliases, &[]);
         assert_eq!(t.get(0).unwrap().kind, FdKind::Stream(Stream::Stdin));
-        assert_eq!(t.get(3).unwrap().preopen.as_deref(), Some("/srv/data"));
+        assert_eq!(t.get(3).unwrap().preopen.as_deref(), Some("/data"), "its alias");
         assert_eq!(t.get(3).unwrap().base & rights::PATH_CREATE_FILE, 0, "a read-only grant");
         assert_eq!(t.get(4).unwrap().preopen.as_deref(), Some("/scheme/ramfs"));
         assert_eq!(t.get(5), Err(WasiErrno::BADF), "sockets are no preopen");
@@ -212,5 +251,16 @@ mod tests {
         );
         assert_eq!(t.get(6), Err(WasiErrno::BADF));
         assert_eq!(t.renumber(6, 5), Err(WasiErrno::BADF));
+    }
+
+    #[test]
+    fn aliases_parse_and_name_only_their_grant() {
+        let a = PreopenAlias::parse("/=file:/tmp/box/../box").unwrap();
+        assert_eq!((a.name.as_str(), a.scheme.as_str(), a.prefix.as_str()), ("/", "file", "/tmp/box"));
+        assert!(a.names(&parse_grant("file:/tmp/box=ro").unwrap()));
+        assert!(!a.names(&parse_grant("file:/tmp").unwrap()));
+        for bad in ["/", "=file:/x", "/x=file:/y=ro", "/x=tcp:*", "/x=nocolon"] {
+            assert!(PreopenAlias::parse(bad).is_err(), "{bad}");
+        }
     }
 }

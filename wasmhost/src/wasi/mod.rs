@@ -43,7 +43,7 @@ use crate::hostcalls::Ctx;
 use crate::process::ProcessState;
 use crate::syscall::{KernelCall, Syscall};
 
-pub use fds::{preopen_name, Fd, FdKind, FdTable};
+pub use fds::{preopen_name, Fd, FdKind, FdTable, PreopenAlias};
 pub use names::{MODULE, NAMES};
 use state::Finish;
 pub use types::WasiErrno;
@@ -51,8 +51,8 @@ use types::WasiResult;
 
 /// The descriptor table of `state`, made from its grants on first use.
 fn fds(state: &mut ProcessState) -> &mut FdTable {
-    let (grants, sockets) = (&state.namespace, &state.wasi.sockets);
-    state.wasi.fds.get_or_insert_with(|| FdTable::new(grants, sockets))
+    let (grants, wasi) = (&state.namespace, &mut state.wasi);
+    wasi.fds.get_or_insert_with(|| FdTable::new(grants, &wasi.aliases, &wasi.sockets))
 }
 
 /// Most descriptors a process may hold: its handle limit, plus the

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::fds::{Fd, FdTable};
+use super::fds::{Fd, FdTable, PreopenAlias};
 use super::types::{event, WasiErrno, EVENT_SIZE};
 use crate::guest_buf::GuestBuf;
 
@@ -20,12 +20,15 @@ pub struct WasiState {
     /// Handles of the sockets it started with (descriptors after the
     /// preopened directories).
     pub(super) sockets: Vec<u32>,
+    /// Names for its preopens other than their paths.
+    pub(super) aliases: Vec<PreopenAlias>,
 }
 
 impl WasiState {
-    /// A state with `environ`; descriptors come on first use.
-    pub fn new(environ: Arc<[String]>) -> WasiState {
-        WasiState { fds: None, finish: None, environ, sockets: Vec::new() }
+    /// A state with `environ` and preopen `aliases`; descriptors come on
+    /// first use.
+    pub fn new(environ: Arc<[String]>, aliases: Vec<PreopenAlias>) -> WasiState {
+        WasiState { fds: None, finish: None, environ, sockets: Vec::new(), aliases }
     }
 
     /// Gives the process the socket `handle` as a descriptor.

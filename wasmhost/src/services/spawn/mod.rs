@@ -50,6 +50,9 @@ pub struct SpawnOptions {
     /// `sock_accept`): handles of its own, and WASI descriptors after its
     /// preopened directories.
     pub sockets: Vec<Arc<dyn crate::platform::HostSocket>>,
+    /// Names its preopened directories go by other than their paths
+    /// (WASI).
+    pub preopens: Vec<crate::wasi::PreopenAlias>,
 }
 
 impl SpawnOptions {
@@ -67,6 +70,7 @@ impl SpawnOptions {
             env: Vec::new(),
             stdin: None,
             sockets: Vec::new(),
+            preopens: Vec::new(),
         }
     }
 }
@@ -241,5 +245,6 @@ fn child_options(
         // Its own input is its parent's to give; it has none.
         stdin: None,
         sockets: Vec::new(),
+        preopens: Vec::new(),
     })
 }

@@ -72,7 +72,7 @@ impl Start {
             regions: regions.clone(),
             namespace: opts.namespace.clone().into(),
             counters: Default::default(),
-            wasi: crate::wasi::state::WasiState::new(opts.env.clone().into()),
+            wasi: crate::wasi::state::WasiState::new(opts.env.clone().into(), opts.preopens.clone()),
             stdin: opts.stdin.clone(),
         };
         for socket in &opts.sockets {
