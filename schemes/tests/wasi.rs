@@ -673,3 +673,24 @@ fn a_grant_can_be_preopened_under_another_name() {
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("which no --grant gives"), "{o:?}");
 }
+
+#[test]
+fn a_native_guest_spawns_a_wasi_program_which_inherits_its_environment() {
+    let wasi_dir = wasi_guest("wasi_hello").parent().unwrap().to_path_buf();
+    let o = wasmd_run(&[
+        "--env",
+        "FROM=parent",
+        "--module-dir",
+        wasi_dir.to_str().unwrap(),
+        wasmd_tests::guest("spawn_wait").to_str().unwrap(),
+        "--",
+        wasi_guest("wasi_hello").to_str().unwrap(),
+        "child-arg",
+    ]);
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains("hello from wasi"), "{out}");
+    assert!(out.contains("arg[1]=child-arg"), "{out}");
+    assert!(out.contains("env FROM=parent"), "{out}");
+    assert!(out.contains("child=exited(0)"), "{out}");
+}
