@@ -6,7 +6,8 @@
 //! ```
 //!
 //! The second form feeds N pseudo-random inputs (a quick check of a
-//! harness change before a long run).
+//! harness change before a long run); with `REPLAY_KEEP=DIR`, each is
+//! written to `DIR/TARGET-current` before it runs (a failing one stays).
 //!
 //! `cargo run --release --example replay -- --seeds DIR` writes seed inputs
 //! for `socket_protocol` (well-formed request frames) into `DIR`.
@@ -114,6 +115,10 @@ fn main() {
                 .collect();
             if std::env::var_os("REPLAY_VERBOSE").is_some() {
                 eprintln!("input {i}: {len} bytes, seed state {seed}");
+            }
+            // The input about to run, kept when it fails.
+            if let Some(dir) = std::env::var_os("REPLAY_KEEP") {
+                std::fs::write(Path::new(&dir).join(format!("{}-current", args[0])), &data).unwrap();
             }
             run(&data);
         }
