@@ -24,6 +24,7 @@ fn body(target: &str) -> fn(&[u8]) {
         "socket_protocol" => harness::socket_protocol,
         "scheme_replies" => harness::scheme_replies,
         "channel_ring" => harness::channel_ring,
+        "wasi_calls" => harness::wasi_calls,
         other => panic!("unknown target {other}"),
     }
 }
