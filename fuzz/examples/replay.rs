@@ -6,7 +6,8 @@
 //! ```
 //!
 //! The second form feeds N pseudo-random inputs (a quick check of a
-//! harness change before a long run).
+//! harness change before a long run); with `REPLAY_KEEP=DIR`, each is
+//! written to `DIR/TARGET-current` before it runs (a failing one stays).
 //!
 //! `cargo run --release --example replay -- --seeds DIR` writes seed inputs
 //! for `socket_protocol` (well-formed request frames) into `DIR`.
@@ -23,6 +24,7 @@ fn body(target: &str) -> fn(&[u8]) {
         "socket_protocol" => harness::socket_protocol,
         "scheme_replies" => harness::scheme_replies,
         "channel_ring" => harness::channel_ring,
+        "wasi_calls" => harness::wasi_calls,
         other => panic!("unknown target {other}"),
     }
 }
@@ -114,6 +116,10 @@ fn main() {
                 .collect();
             if std::env::var_os("REPLAY_VERBOSE").is_some() {
                 eprintln!("input {i}: {len} bytes, seed state {seed}");
+            }
+            // The input about to run, kept when it fails.
+            if let Some(dir) = std::env::var_os("REPLAY_KEEP") {
+                std::fs::write(Path::new(&dir).join(format!("{}-current", args[0])), &data).unwrap();
             }
             run(&data);
         }

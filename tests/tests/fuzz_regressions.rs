@@ -77,12 +77,23 @@ fn channel_ring() {
     replay("channel_ring", harness::channel_ring);
 }
 
+#[test]
+fn wasi_calls() {
+    replay("wasi_calls", harness::wasi_calls);
+}
+
 /// Keeps `replay_crash` compiled while no crash is waiting for a fix.
 #[test]
 fn crash_inputs_are_named_for_their_tests() {
-    for target in
-        ["module_load", "hostcalls", "spec_and_paths", "socket_protocol", "scheme_replies", "channel_ring"]
-    {
+    for target in [
+        "module_load",
+        "hostcalls",
+        "spec_and_paths",
+        "socket_protocol",
+        "scheme_replies",
+        "channel_ring",
+        "wasi_calls",
+    ] {
         for file in inputs(target) {
             let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             if name.starts_with("crash-") {

@@ -28,6 +28,7 @@ mod hostcalls;
 mod rig;
 mod scheme_replies;
 mod socket_protocol;
+mod wasi_calls;
 
 pub use channel_ring::*;
 pub use common::*;
@@ -37,6 +38,7 @@ pub use input::*;
 pub use rig::*;
 pub use scheme_replies::*;
 pub use socket_protocol::*;
+pub use wasi_calls::*;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
