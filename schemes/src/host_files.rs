@@ -6,7 +6,8 @@
 //! Where a path is resolved and how it is confined is the backend's
 //! (Linux: `openat2` beneath the file root; Redox: the real root, with
 //! symbolic links below a grant refused), and so is the one thing that
-//! differs for an open file: how a directory is listed ([`DirListing`]).
+//! differs for an open file: how a directory is listed and how its times
+//! are set ([`FileOps`]).
 //! Linux lists the open descriptor (it was opened beneath the file root
 //! and has no path to name it by); Redox lists by path.
 //!
@@ -27,11 +28,24 @@ pub fn errno(e: std::io::Error) -> Errno {
     e.raw_os_error().map_or(Errno::Io, Errno::from_errno)
 }
 
-/// How an OS lists an open directory.
-pub trait DirListing: std::fmt::Debug + Send + Sync + 'static {
+/// What differs between OSes for an open file.
+pub trait FileOps: std::fmt::Debug + Send + Sync + 'static {
     /// The names and kinds ([`kind`]) of the directory's entries, in any
     /// order, without `.` and `..`.
     fn entries(&self, dir: &File) -> Result<Vec<Listed>, Errno>;
+
+    /// Sets the access and modification times of `file` (`None` leaves
+    /// one as it is).
+    fn set_times(&self, file: &File, atime: Option<NewTime>, mtime: Option<NewTime>) -> Result<(), Errno> {
+        let mut times = std::fs::FileTimes::new();
+        if let Some(t) = atime {
+            times = times.set_accessed(system_time(t));
+        }
+        if let Some(t) = mtime {
+            times = times.set_modified(system_time(t));
+        }
+        file.set_times(times).map_err(errno)
+    }
 }
 
 /// The entry kind ([`kind`]) of a file type.
@@ -92,7 +106,7 @@ pub struct OsFile<L> {
     listing: L,
 }
 
-impl<L: DirListing> OsFile<L> {
+impl<L: FileOps> OsFile<L> {
     /// A file opened (and checked with [`regular_or_dir`]) by the
     /// backend, listed with `listing` if it is a directory.
     pub fn new(file: File, listing: L) -> OsFile<L> {
@@ -100,7 +114,7 @@ impl<L: DirListing> OsFile<L> {
     }
 }
 
-impl<L: DirListing> HostFile for OsFile<L> {
+impl<L: FileOps> HostFile for OsFile<L> {
     fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, Errno> {
         let mut buf = vec![0u8; len];
         let n = self.file.read_at(&mut buf, offset).map_err(errno)?;
@@ -129,14 +143,7 @@ impl<L: DirListing> HostFile for OsFile<L> {
     }
 
     fn set_times(&self, atime: Option<NewTime>, mtime: Option<NewTime>) -> Result<(), Errno> {
-        let mut times = std::fs::FileTimes::new();
-        if let Some(t) = atime {
-            times = times.set_accessed(system_time(t));
-        }
-        if let Some(t) = mtime {
-            times = times.set_modified(system_time(t));
-        }
-        self.file.set_times(times).map_err(errno)
+        self.listing.set_times(&self.file, atime, mtime)
     }
 
     fn entries(&self) -> Result<Vec<Listed>, Errno> {

@@ -24,7 +24,7 @@ use wasmd_abi::scheme::{flags, kind};
 use wasmhost::namespace::GrantedPath;
 use wasmhost::{FileStatus, HostFile, Listed, NewTime};
 
-use crate::host_files::{self, DirListing, OsFile};
+use crate::host_files::{self, FileOps, OsFile};
 use crate::poller::ReadinessQueue;
 
 fn errno(e: rustix::io::Errno) -> Errno {
@@ -241,7 +241,7 @@ pub fn start_tcp(to: std::net::SocketAddr) -> std::io::Result<std::net::TcpStrea
 #[derive(Debug)]
 pub struct FdListing;
 
-impl DirListing for FdListing {
+impl FileOps for FdListing {
     fn entries(&self, dir: &File) -> Result<Vec<Listed>, Errno> {
         let mut listing = rustix::fs::Dir::read_from(dir).map_err(errno)?;
         let mut out = Vec::new();

@@ -4,14 +4,16 @@
 
 use wasmd_abi::Errno;
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
 use std::sync::Arc;
 
 use wasmd_abi::scheme::{flags, kind};
-use wasmhost::{HostFile, Listed};
+use wasmhost::{HostFile, Listed, NewTime};
 
-use crate::host_files::{self, errno, DirListing, OsFile};
+use crate::host_files::{self, errno, FileOps, OsFile};
+
+/// Redox's `O_CLOEXEC`.
+const O_CLOEXEC: u32 = 0x0100_0000;
 
 /// Lists a directory by the path it was opened as.
 #[derive(Debug)]
@@ -19,7 +21,7 @@ struct PathListing {
     path: String,
 }
 
-impl DirListing for PathListing {
+impl FileOps for PathListing {
     fn entries(&self, _dir: &File) -> Result<Vec<Listed>, Errno> {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(&self.path).map_err(errno)? {
@@ -30,28 +32,49 @@ impl DirListing for PathListing {
         }
         Ok(out)
     }
+
+    /// Through `futimens`, which takes both times: a time left as it is
+    /// is read back first; "now" is the present time.
+    fn set_times(&self, file: &File, atime: Option<NewTime>, mtime: Option<NewTime>) -> Result<(), Errno> {
+        set_times(file, atime, mtime)
+    }
 }
 
-/// Opens `path` with Redox `O_*` flags.
+/// Opens `path` with Redox `O_*` flags, as they are (the ABI's flags are
+/// Redox's own values: a read-only create, `O_DIRECTORY`, `O_NOFOLLOW`
+/// reach the kernel unchanged, which std's `OpenOptions` would refuse or
+/// drop).
 pub fn open(path: &str, open_flags: u32) -> Result<Arc<dyn HostFile>, Errno> {
-    let acc = open_flags & flags::O_ACCMODE;
-    let mut options = OpenOptions::new();
-    options
-        .read(acc == flags::O_RDONLY || acc == flags::O_RDWR || acc == 0)
-        .write(acc == flags::O_WRONLY || acc == flags::O_RDWR)
-        .append(open_flags & flags::O_APPEND != 0)
-        .truncate(open_flags & flags::O_TRUNC != 0);
-    if open_flags & flags::O_CREAT != 0 {
-        if open_flags & flags::O_EXCL != 0 {
-            options.create_new(true);
-        } else {
-            options.create(true);
-        }
-    }
     // Regular files and directories only (a FIFO or a device is refused),
     // opened without blocking first so nothing can hold an I/O thread.
-    options.custom_flags(flags::O_NONBLOCK as i32);
-    let file = options.open(path).map_err(errno)?;
+    let redox_flags = open_flags | flags::O_NONBLOCK | O_CLOEXEC;
+    let fd =
+        libredox::call::open(path, redox_flags as i32, 0o644).map_err(|e| Errno::from_errno(e.errno()))?;
+    // SAFETY: `fd` was just opened by this call and is owned by nothing
+    // else; the `File` takes it over and closes it.
+    let file = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
     host_files::regular_or_dir(&file)?;
     Ok(Arc::new(OsFile::new(file, PathListing { path: path.to_string() })))
+}
+
+/// Sets `file`'s times with Redox's `futimens` (both at once: one left
+/// as it is keeps its present value).
+pub fn set_times(file: &File, atime: Option<NewTime>, mtime: Option<NewTime>) -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let now = || {
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        (d.as_secs() as i64, i64::from(d.subsec_nanos()))
+    };
+    let m = file.metadata().map_err(errno)?;
+    let spec = |t: Option<NewTime>, kept: (i64, i64)| {
+        let (sec, nsec) = match t {
+            None => kept,
+            Some(NewTime::Now) => now(),
+            Some(NewTime::At(ns)) => ((ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as i64),
+        };
+        libredox::data::TimeSpec { tv_sec: sec, tv_nsec: nsec }
+    };
+    let times = [spec(atime, (m.atime(), m.atime_nsec())), spec(mtime, (m.mtime(), m.mtime_nsec()))];
+    libredox::call::futimens(file.as_raw_fd() as usize, &times).map_err(|e| Errno::from_errno(e.errno()))
 }

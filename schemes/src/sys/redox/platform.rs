@@ -126,14 +126,7 @@ impl wasmhost::Platform for OsPlatform {
         mtime: Option<NewTime>,
     ) -> Result<(), Errno> {
         let file = std::fs::File::open(beneath_grant(path)?).map_err(errno)?;
-        let mut times = std::fs::FileTimes::new();
-        if let Some(t) = atime {
-            times = times.set_accessed(crate::host_files::system_time(t));
-        }
-        if let Some(t) = mtime {
-            times = times.set_modified(crate::host_files::system_time(t));
-        }
-        file.set_times(times).map_err(errno)
+        super::files::set_times(&file, atime, mtime)
     }
 
     fn user_may_use_dir(&self, dir: &str, user: wasmhost::Owner, write: bool) -> bool {

@@ -309,8 +309,13 @@ fn suite_test(
         return Ok(None);
     }
     let log = text(tree.read(&format!("/scheme/wasm/{pid}/log"))?);
-    let last = log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-    Ok(Some(format!("{ended}, expected {expected}: {last}")))
+    // A Rust test's panic: where, and the message on the next line.
+    let lines: Vec<&str> = log.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let why = match lines.iter().position(|l| l.contains("panicked at")) {
+        Some(at) => lines[at..lines.len().min(at + 4)].join(" "),
+        None => lines.last().copied().unwrap_or("").to_string(),
+    };
+    Ok(Some(format!("{ended}, expected {expected}: {why}")))
 }
 
 /// A fresh copy of the staged directory `staged` for the test `name`:
