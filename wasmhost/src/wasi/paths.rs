@@ -48,6 +48,9 @@ pub(super) fn resolve(
     if path.is_empty() {
         return Err(WasiErrno::NOENT);
     }
+    if path.contains('\0') {
+        return Err(WasiErrno::INVAL);
+    }
     if path.starts_with('/') {
         return Err(WasiErrno::NOTCAPABLE);
     }

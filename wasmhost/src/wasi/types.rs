@@ -100,10 +100,11 @@ impl WasiErrno {
 impl From<Errno> for WasiErrno {
     fn from(e: Errno) -> WasiErrno {
         match e {
-            // A namespace grant that does not reach (or the platform
-            // refusing a path that would leave it): WASI's "not capable".
-            // Capability checks of this layer give `ENOTCAPABLE` directly;
-            // `EPERM` is the OS's (a hard link to a directory).
+            // A namespace grant that does not reach, or the platform
+            // refusing a path a symbolic link would lead out of it:
+            // WASI's "not capable". Capability checks of this layer give
+            // `ENOTCAPABLE` directly; `EPERM` is the OS's (a hard link to
+            // a directory).
             Errno::AccessDenied => WasiErrno::NOTCAPABLE,
             Errno::NotImplemented => WasiErrno::NOSYS,
             Errno::NotSupported => WasiErrno::NOTSUP,

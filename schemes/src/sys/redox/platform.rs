@@ -69,7 +69,14 @@ fn beneath_grant(path: &GrantedPath) -> Result<String, Errno> {
         }
     }
     let os = os_path(path.scheme(), path.rest());
-    Ok(if path.dir_only() { format!("{os}/") } else { os })
+    if !path.dir_only() {
+        return Ok(os);
+    }
+    // A trailing `/` names a directory: Redox would take it off.
+    if std::fs::symlink_metadata(&os).is_ok_and(|m| !m.is_dir()) {
+        return Err(Errno::NotADirectory);
+    }
+    Ok(format!("{os}/"))
 }
 
 impl wasmhost::Platform for OsPlatform {
@@ -111,11 +118,25 @@ impl wasmhost::Platform for OsPlatform {
         if from.below().is_empty() || to.below().is_empty() {
             return Err(Errno::PermissionDenied);
         }
-        std::fs::rename(beneath_grant(from)?, beneath_grant(to)?).map_err(errno)
+        let (from, to) = (beneath_grant(from)?, beneath_grant(to)?);
+        // POSIX's answers where Redox says EACCES: a file does not replace
+        // a directory, nor a directory a file.
+        let is_dir = |p: &str| std::fs::symlink_metadata(p).map(|m| m.is_dir());
+        match (is_dir(&from), is_dir(&to)) {
+            (Ok(false), Ok(true)) => return Err(Errno::IsADirectory),
+            (Ok(true), Ok(false)) => return Err(Errno::NotADirectory),
+            _ => {}
+        }
+        std::fs::rename(from, to).map_err(errno)
     }
 
     fn fs_link(&self, from: &GrantedPath, to: &GrantedPath) -> Result<(), Errno> {
-        std::fs::hard_link(beneath_grant(from)?, beneath_grant(to)?).map_err(errno)
+        let (from, to) = (beneath_grant(from)?, beneath_grant(to)?);
+        // POSIX: a link never replaces what is there (Redox says EACCES).
+        if std::fs::symlink_metadata(&to).is_ok() {
+            return Err(Errno::Exists);
+        }
+        std::fs::hard_link(from, to).map_err(errno)
     }
 
     fn fs_set_times(
