@@ -132,9 +132,13 @@ impl wasmhost::Platform for OsPlatform {
 
     fn fs_link(&self, from: &GrantedPath, to: &GrantedPath) -> Result<(), Errno> {
         let (from, to) = (beneath_grant(from)?, beneath_grant(to)?);
-        // POSIX: a link never replaces what is there (Redox says EACCES).
+        // POSIX: a link never replaces what is there (Redox says EACCES),
+        // and a directory has no hard links (Redox would make one).
         if std::fs::symlink_metadata(&to).is_ok() {
             return Err(Errno::Exists);
+        }
+        if std::fs::symlink_metadata(&from).is_ok_and(|m| m.is_dir()) {
+            return Err(Errno::PermissionDenied);
         }
         std::fs::hard_link(from, to).map_err(errno)
     }
