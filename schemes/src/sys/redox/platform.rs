@@ -131,6 +131,7 @@ impl wasmhost::Platform for OsPlatform {
     }
 
     fn fs_link(&self, from: &GrantedPath, to: &GrantedPath) -> Result<(), Errno> {
+        let new_is_dir = to.dir_only();
         let (from, to) = (beneath_grant(from)?, beneath_grant(to)?);
         // POSIX: a link never replaces what is there (Redox says EACCES),
         // and a directory has no hard links (Redox would make one).
@@ -139,6 +140,11 @@ impl wasmhost::Platform for OsPlatform {
         }
         if std::fs::symlink_metadata(&from).is_ok_and(|m| m.is_dir()) {
             return Err(Errno::PermissionDenied);
+        }
+        // A new name given with a trailing `/` would have to be a
+        // directory, which a link never is (Linux: ENOENT).
+        if new_is_dir {
+            return Err(Errno::NotFound);
         }
         std::fs::hard_link(from, to).map_err(errno)
     }
