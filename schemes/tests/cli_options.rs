@@ -100,8 +100,18 @@ fn help_documents_the_spec_keys_and_the_environment() {
         assert!(help.contains(needle), "`{needle}` missing from --help:\n{help}");
     }
     let help = stdout(&wasmd(&["spawn", "--help"]));
-    for key in ["cap=", "fuel=", "mem=", "handles=", "region-bytes=", "grant=SCHEME:PREFIX[=ro|rw]", "name="]
-    {
+    for key in [
+        "cap=",
+        "fuel=",
+        "mem=",
+        "handles=",
+        "region-bytes=",
+        "grant=SCHEME:PREFIX[=ro|rw]",
+        "name=",
+        "env=",
+        "stdin=",
+        "preopen=",
+    ] {
         assert!(help.contains(key), "`{key}` missing from spawn --help:\n{help}");
     }
     let help = stdout(&wasmd(&["daemon", "--help"]));

@@ -224,6 +224,12 @@ pub enum Command {
     ///                                (repeatable; e.g. grant=file:/srv=ro,
     ///                                grant=tcp:127.0.0.1:*, grant=ramfs:)
     ///   name=NAME                    the name `ps` shows (default: file stem)
+    ///   env=KEY=VALUE                an environment variable (repeatable; what
+    ///                                a WASI program sees)
+    ///   stdin=pipe|none              pipe: its stdin is what is written to
+    ///                                PID/stdin until that is closed (default none)
+    ///   preopen=NAME=SCHEME:PREFIX   show the grant SCHEME:PREFIX to a WASI
+    ///                                program as the directory NAME (e.g. /)
     ///
     /// Example: wasmd spawn cap=stdio,time fuel=5000000 /usr/share/wasmd/worker.wasm count 1000
     #[command(verbatim_doc_comment)]
