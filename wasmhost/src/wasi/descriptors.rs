@@ -167,11 +167,10 @@ fn fd_fdstat_get(c: &mut Ctx<'_>, fd: i32, at: i32) -> WasiResult {
 }
 
 fn fd_fdstat_set_flags(c: &mut Ctx<'_>, fd: i32, flags: i32) -> WasiResult {
-    let entry = fds(c.data_mut()).with_rights(fd as u32, 0)?;
+    let entry = fds(c.data_mut()).get_mut(fd as u32)?;
     if matches!(entry.kind, FdKind::Stream(_)) && flags as u16 & fdflags::APPEND != 0 {
         return Err(WasiErrno::NOTSUP);
     }
-    let entry = fds(c.data_mut()).get_mut(fd as u32)?;
     entry.flags = flags as u16;
     Ok(())
 }

@@ -183,17 +183,11 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     let m = MODULE;
     linker.func_wrap(m, "args_get", |mut c: Ctx<'_>, argv: i32, buf: i32| -> i32 {
         c.data().count_hostcall();
-        errno(memory_and_state(&mut c).and_then(|(mem, state)| {
-            let list: Vec<String> = args(state).into_iter().map(str::to_string).collect();
-            put_strings(mem, &list, argv, buf)
-        }))
+        errno(memory_and_state(&mut c).and_then(|(mem, state)| put_strings(mem, &args(state), argv, buf)))
     })?;
     linker.func_wrap(m, "args_sizes_get", |mut c: Ctx<'_>, count: i32, size: i32| -> i32 {
         c.data().count_hostcall();
-        errno(memory_and_state(&mut c).and_then(|(mem, state)| {
-            let list: Vec<String> = args(state).into_iter().map(str::to_string).collect();
-            put_sizes(mem, &list, count, size)
-        }))
+        errno(memory_and_state(&mut c).and_then(|(mem, state)| put_sizes(mem, &args(state), count, size)))
     })?;
     linker.func_wrap(m, "environ_get", |mut c: Ctx<'_>, ptrs: i32, buf: i32| -> i32 {
         c.data().count_hostcall();
