@@ -228,6 +228,7 @@ impl Kernel {
                 std::thread::Builder::new()
                     .name(format!("wasmd-sched-{id}"))
                     .spawn(move || {
+                        crate::scheduler::set_current_worker(id);
                         platform.scheduler_thread_started();
                         worker(&shared, id)
                     })

@@ -13,9 +13,11 @@
 //! process's wait is stale and ignored.
 //!
 //! The queues hold pids only; the manager checks each popped pid is still
-//! ready (a process killed while queued is skipped). The number queued
-//! is also published without the manager's lock ([`Scheduler::queued_hint`]),
-//! for a waiting guest deciding whether its worker is needed elsewhere.
+//! ready (a process killed while queued is skipped). The length of each
+//! worker's queue is also published without the manager's lock
+//! ([`Scheduler::queued_hint`]), for a waiting guest deciding whether its
+//! worker is needed elsewhere; [`current_worker`] tells a guest's
+//! hostcall which worker runs it.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -33,6 +35,20 @@ const FOREVER: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 
 pub fn deadline_after(nanos: u64) -> Instant {
     let now = Instant::now();
     now.checked_add(std::time::Duration::from_nanos(nanos)).unwrap_or(now + FOREVER)
+}
+
+std::thread_local! {
+    static WORKER: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Marks the calling thread as scheduler thread `id`.
+pub(crate) fn set_current_worker(id: usize) {
+    WORKER.with(|w| w.set(Some(id)));
+}
+
+/// The scheduler thread the caller runs on (`None` off them).
+pub(crate) fn current_worker() -> Option<usize> {
+    WORKER.with(|w| w.get())
 }
 
 /// Most woken processes run in a row while preempted ones wait.
@@ -74,8 +90,8 @@ impl RunQueue {
 pub struct Scheduler {
     queues: Vec<RunQueue>,
     queued: usize,
-    /// `queued`, readable without the manager's lock.
-    hint: Arc<AtomicUsize>,
+    /// Each queue's length, readable without the manager's lock.
+    hint: Arc<[AtomicUsize]>,
     steals: u64,
     timers: BinaryHeap<Reverse<(Instant, Pid, u64)>>,
     next_token: u64,
@@ -93,7 +109,7 @@ impl Scheduler {
         Self {
             queues: (0..workers.max(1)).map(|_| RunQueue::default()).collect(),
             queued: 0,
-            hint: Arc::default(),
+            hint: (0..workers.max(1)).map(|_| AtomicUsize::new(0)).collect(),
             steals: 0,
             timers: BinaryHeap::new(),
             next_token: 0,
@@ -119,14 +135,16 @@ impl Scheduler {
     /// `worker`'s queue.
     pub fn push_woken(&mut self, pid: Pid, worker: usize) {
         self.queue(worker).woken.push_back(pid);
-        self.set_queued(self.queued + 1);
+        self.queued += 1;
+        self.publish(worker);
     }
 
     /// Queues a process that was preempted, yielded or is new, on
     /// `worker`'s queue.
     pub fn push_ready(&mut self, pid: Pid, worker: usize) {
         self.queue(worker).ready.push_back(pid);
-        self.set_queued(self.queued + 1);
+        self.queued += 1;
+        self.publish(worker);
     }
 
     /// The next process for `worker`: from its own queue, else stolen
@@ -136,31 +154,32 @@ impl Scheduler {
             return None;
         }
         let own = worker % self.queues.len();
-        let pid = match self.queues[own].pop() {
-            Some(pid) => Some(pid),
+        let (pid, from) = match self.queues[own].pop() {
+            Some(pid) => (Some(pid), own),
             None => {
                 let victim = (0..self.queues.len()).max_by_key(|w| self.queues[*w].len())?;
                 let stolen = self.queues[victim].steal();
                 if stolen.is_some() {
                     self.steals += 1;
                 }
-                stolen
+                (stolen, victim)
             }
         };
         if pid.is_some() {
-            self.set_queued(self.queued - 1);
+            self.queued -= 1;
+            self.publish(from);
         }
         pid
     }
 
-    fn set_queued(&mut self, queued: usize) {
-        self.queued = queued;
-        self.hint.store(queued, Ordering::Relaxed);
+    fn publish(&mut self, worker: usize) {
+        let w = worker % self.queues.len();
+        self.hint[w].store(self.queues[w].len(), Ordering::Relaxed);
     }
 
-    /// The number of queued processes, kept up to date for readers
+    /// The length of each worker's queue, kept up to date for readers
     /// without the manager's lock (it may be a moment old).
-    pub fn queued_hint(&self) -> Arc<AtomicUsize> {
+    pub fn queued_hint(&self) -> Arc<[AtomicUsize]> {
         self.hint.clone()
     }
 
