@@ -19,12 +19,14 @@
 //! | [`control`] | `ps_flood_p99_ms`, `ps_flood_p50_ms`, `ps_busy_p99_ms`, `ps_p99_under_load_ms`, `ps_busy_p50_ms` |
 //! | [`churn`] | `module_churn_rss_mib` |
 //! | [`wasi`] | `wasi_hello_spawn_us`, `wasi_read_vs_native` |
+//! | [`actors`] | `mailbox_rtt_us`, `mailbox_rtt_same_worker_us` |
 //!
 //! Baselines ([`baseline`]) are measured, never quoted: the native sides
 //! of the pipe baselines are this binary started with a hidden flag.
 //! `--quick` finishes in under two minutes on 2 cores; the full mode
 //! measures longer and spawns the whole 100k idle guests.
 
+mod actors;
 mod baseline;
 mod channel;
 mod churn;
@@ -46,7 +48,8 @@ use anyhow::{bail, Context, Result};
 
 /// The groups of figures, by the `--only` names.
 const GROUPS: &[&str] = &[
-    "hostcall", "spawn", "idle", "channel", "scheme", "compute", "smp", "preempt", "control", "churn", "wasi",
+    "hostcall", "spawn", "idle", "channel", "scheme", "compute", "smp", "preempt", "control", "churn",
+    "wasi", "actors",
 ];
 
 fn main() -> Result<()> {
@@ -117,6 +120,7 @@ fn main() -> Result<()> {
     group("control", &mut || control::figures(quick));
     group("churn", &mut churn::figures);
     group("wasi", &mut || wasi::figures(quick));
+    group("actors", &mut || actors::figures(quick));
     println!("\n{}", report::table(&figures));
     println!("total time {:.0} s", started.elapsed().as_secs_f64());
     if args.iter().any(|a| a == "--layouts") {

@@ -17,7 +17,7 @@ use wasmhost::{Kernel, ManagerConfig, NoOutput, Pid};
 use crate::guests::{best_interleaved, guest, manager_with, options};
 use crate::report::{Figure, Target};
 
-fn cores() -> usize {
+pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
@@ -171,6 +171,12 @@ pub fn figures(quick: bool) -> Vec<Figure> {
 /// Mean round trip (µs) of `count` 64-byte frames between two guests
 /// through a pair of channels, on `workers` scheduler threads.
 fn rtt64_us(wasm: &[u8], workers: usize, count: u32) -> f64 {
+    guest_rtt_us(wasm, "chan_rtt", &[&count.to_string(), "64"], workers)
+}
+
+/// What a round-trip guest (`program ARGS`, printing `rtt_ns=T`) measured,
+/// in µs, on `workers` scheduler threads.
+pub(crate) fn guest_rtt_us(wasm: &[u8], program: &str, args: &[&str], workers: usize) -> f64 {
     let out = Arc::new(wasmd_tests::CapturedOutput::default());
     let k = Kernel::new(manager_with(
         ManagerConfig { sched_workers: workers, ..Default::default() },
@@ -178,14 +184,14 @@ fn rtt64_us(wasm: &[u8], workers: usize, count: u32) -> f64 {
     ));
     let module = k.lock().modules().compile(wasm).expect("compiles");
     let caps = Caps::DEFAULT;
-    let pid = k.lock().spawn(module, options("chan_rtt", &[&count.to_string(), "64"], caps)).expect("spawns");
+    let pid = k.lock().spawn(module, options(program, args, caps)).expect("spawns");
     wait_all(&k, &[pid]);
     let text = out.text(pid, 1);
     let ns: f64 = text
         .split_whitespace()
         .find_map(|kv| kv.strip_prefix("rtt_ns="))
         .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("chan_rtt printed {text:?} {}", out.text(pid, 2)));
+        .unwrap_or_else(|| panic!("{program} printed {text:?} {}", out.text(pid, 2)));
     ns / 1000.0
 }
 

@@ -29,6 +29,7 @@ pub mod env;
 pub mod error;
 pub mod fs;
 pub mod io;
+pub mod mailbox;
 pub mod net;
 pub mod process;
 pub mod random;

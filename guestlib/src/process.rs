@@ -138,17 +138,21 @@ impl<'a> Command<'a> {
         self
     }
 
-    /// Spawns the child; returns its pid.
-    pub fn spawn(&self) -> Result<Pid> {
-        let req = SpawnRequest {
+    /// The spawn request this builds.
+    pub(crate) fn request(&self) -> SpawnRequest<'a> {
+        SpawnRequest {
             module: self.module.clone(),
             args: self.args.clone(),
             caps: self.caps,
             limits: self.limits,
             grants: self.grants.clone(),
             namespace: self.namespace.clone(),
-        };
-        let bytes = msg::encode(&req);
+        }
+    }
+
+    /// Spawns the child; returns its pid.
+    pub fn spawn(&self) -> Result<Pid> {
+        let bytes = msg::encode(&self.request());
         // SAFETY: pointer and length of a live buffer.
         let ret = unsafe { sys::spawn(bytes.as_ptr(), bytes.len()) };
         check(ret).map(|pid| pid as Pid)

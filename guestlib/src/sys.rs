@@ -91,6 +91,24 @@ hostcalls! {
     pub fn region_wait(handle: i32, offset: i64, expected: i32, timeout_ns: i64) -> i64;
     /// Wakes up to `count` waiters of `offset`.
     pub fn region_notify(handle: i32, offset: i64, count: i32) -> i64;
+    /// A process handle to `pid` (0: the caller).
+    pub fn process_handle(pid: i32) -> i64;
+    /// Queues a message in a process's mailbox.
+    pub fn send(handle: i32, tag: i64, ptr: *const u8, len: usize, handles: *const u32, nhandles: usize, flags: i32) -> i64;
+    /// Takes a message the filter accepts; returns its length.
+    pub fn receive(filter: *const u64, nfilter: usize, buf: *mut u8, cap: usize, timeout_ns: i64) -> i64;
+    /// Links the caller with `pid`.
+    pub fn link(pid: i32) -> i64;
+    /// Removes a link.
+    pub fn unlink(pid: i32) -> i64;
+    /// Monitors `pid`; returns the reference.
+    pub fn monitor(pid: i32) -> i64;
+    /// Removes a monitor (and its queued notice).
+    pub fn demonitor(reference: i64) -> i64;
+    /// Turns trapping exits on or off; returns the old setting.
+    pub fn trap_exit(on: i32) -> i64;
+    /// `spawn`, linked and/or monitored; the reference goes to `*out`.
+    pub fn spawn_with(req: *const u8, len: usize, flags: i32, out: *mut u64) -> i64;
     /// Registers a scheme; returns its handle.
     pub fn scheme_register(name: *const u8, len: usize) -> i64;
     /// Blocking; sized reply: the next request.
@@ -107,7 +125,7 @@ hostcalls! {
     pub fn fs_write(handle: i32, ptr: *const u8, len: usize) -> i64;
     /// Moves the position.
     pub fn fs_seek(handle: i32, offset: i64, whence: i32) -> i64;
-    /// Closes a file or socket handle.
+    /// Closes a file, socket or process handle.
     pub fn fs_close(handle: i32) -> i64;
     /// Postcard `Stat` into `buf`; returns its length.
     pub fn fs_fstat(handle: i32, buf: *mut u8, cap: usize) -> i64;

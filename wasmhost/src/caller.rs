@@ -43,6 +43,14 @@ impl<'a> Caller<'a> {
         crate::process::pages(self.store)
     }
 
+    /// Runs `f` on its memory and store data together (`None` without a
+    /// memory).
+    pub fn with_memory<R>(&mut self, f: impl FnOnce(&mut [u8], &mut ProcessState) -> R) -> Option<R> {
+        let memory = self.store.data().memory?;
+        let (mem, state) = memory.data_and_store_mut(&mut *self.store);
+        Some(f(mem, state))
+    }
+
     /// Copies `bytes` into `buf` of its memory (see [`GuestBuf::fill`]);
     /// a process without memory has nothing to write into. The buffer was
     /// checked when the hostcall was decoded, and memory never shrinks.

@@ -73,6 +73,24 @@ impl<'a> Context<'a> {
         self.pm.blocked_on(pid)
     }
 
+    /// What a parked process waits for, to change it.
+    pub(crate) fn blocked_on_mut(&mut self, pid: Pid) -> Option<&mut BlockOn> {
+        match self.pm.procs.get_mut(pid)?.sched.beneath_mut() {
+            crate::process::Sched::Blocked(_, on) => Some(on),
+            _ => None,
+        }
+    }
+
+    /// Links `me` and `target` (see [`crate::links`]).
+    pub(crate) fn link(&mut self, me: Pid, target: Pid) -> Result<(), wasmd_abi::Errno> {
+        self.pm.link(me, target)
+    }
+
+    /// Monitors `target` for `me`: the reference (see [`crate::links`]).
+    pub(crate) fn monitor(&mut self, me: Pid, target: Pid) -> Result<u64, wasmd_abi::Errno> {
+        self.pm.monitor(me, target)
+    }
+
     /// Ends a parked process's wait with `value`.
     pub(crate) fn wake(&mut self, pid: Pid, value: i64) {
         self.pm.wake(pid, value);

@@ -17,6 +17,7 @@ use wasmd_abi::{ExitStatus, ProcessInfo};
 
 use crate::caller::Caller;
 use crate::context::Context;
+use crate::continuation::returning;
 use crate::error::SpawnError;
 use crate::guest_buf::GuestBuf;
 use crate::guest_scheme::{Origin, Reply, SchemeEvent};
@@ -90,6 +91,18 @@ impl ProcessManager {
                 Context::new(self).sys_region_wait(me, &region, offset, expected, timeout)
             }
             Syscall::Wait { pid, buf } => self.sys_wait(caller, pid, buf),
+            Syscall::ProcessHandle(pid) => Context::new(self).sys_process_handle(caller, pid),
+            Syscall::SendWait { to, message } => Context::new(self).sys_send_wait(me, to, message),
+            Syscall::ReceiveWait { filter, buf, timeout } => {
+                Context::new(self).sys_receive_wait(caller, filter, buf, timeout)
+            }
+            Syscall::Link(pid) => returning(self.link(me, pid).map(|()| 0)),
+            Syscall::Unlink(pid) => {
+                self.unlink(me, pid);
+                SyscallOutcome::Return(0)
+            }
+            Syscall::Monitor(pid) => returning(self.monitor(me, pid).map(|r| r as i64)),
+            Syscall::Demonitor(reference) => returning(self.demonitor(me, reference).map(|()| 0)),
             Syscall::Kill(pid) if pid == me => SyscallOutcome::Exit(ExitStatus::Killed),
             Syscall::Kill(pid) => {
                 if !self.may_control(me, pid) {

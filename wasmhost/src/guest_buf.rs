@@ -72,6 +72,24 @@ impl GuestBuf {
         }
         Ok(data.len())
     }
+
+    /// Copies `parts` back to back to the start of the range, as
+    /// [`GuestBuf::fill`] of their concatenation would.
+    pub fn fill_parts(&self, memory: &mut [u8], parts: &[&[u8]]) -> Result<usize, TooLong> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if total > self.len() {
+            return Err(TooLong { needed: total, room: self.len() });
+        }
+        let mut at = self.ptr as usize;
+        for part in parts {
+            // Inside the memory: see `fill`.
+            if let Some(dst) = memory.get_mut(at..at + part.len()) {
+                dst.copy_from_slice(part);
+            }
+            at += part.len();
+        }
+        Ok(total)
+    }
 }
 
 #[cfg(test)]
@@ -94,5 +112,10 @@ mod tests {
         assert_eq!(small.len(), 4);
         assert!(small.fill(&mut mem, &[1; 5]).is_err());
         assert!(GuestBuf::decode(32, 32, 0).unwrap().is_empty());
+        let mut mem = [0u8; 8];
+        let buf = GuestBuf::decode(8, 2, 5).unwrap();
+        assert_eq!(buf.fill_parts(&mut mem, &[b"ab", b"", b"cde"]), Ok(5));
+        assert_eq!(&mem, b"\0\0abcde\0");
+        assert!(buf.fill_parts(&mut mem, &[b"abc", b"def"]).is_err());
     }
 }

@@ -23,6 +23,7 @@ impl ProcessManager {
     pub(crate) fn end(&mut self, pid: Pid, status: ExitStatus) {
         let Some(parent) = self.finish(pid, status) else { return };
         self.after_exit(pid, parent);
+        self.kill_doomed();
     }
 
     /// Ends a process: frees its store, keeps its log and status. Returns
@@ -47,12 +48,22 @@ impl ProcessManager {
             proc.log().shrink(exit_log_capacity);
         }
         self.env.output.exited(pid, &status);
-        proc.sched = Sched::Exited(status);
+        let senders = proc.mailbox.close();
         let (parent, tree) = (proc.parent, proc.tree);
+        self.propagate_exit(pid, &status);
+        if let Some(proc) = self.procs.get_mut(pid) {
+            proc.sched = Sched::Exited(status);
+        }
         match wait {
             Some(BlockOn::Pending { token }) => drop(self.pending.remove(&token)),
             Some(BlockOn::Futex { key, token }) => self.futex().cancel(key, pid, token),
+            Some(BlockOn::Send { token, to, .. }) => to.unpark_sender((pid, token)),
             _ => {}
+        }
+        for (sender, token) in senders {
+            if matches!(self.blocked_on(sender), Some(BlockOn::Send { token: t, .. }) if *t == token) {
+                self.wake(sender, -i64::from(wasmd_abi::Errno::NoSuchProcess.errno()));
+            }
         }
         if let Some(n) = self.trees.get_mut(&tree) {
             *n -= 1;

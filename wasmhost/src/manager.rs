@@ -173,6 +173,12 @@ pub struct ProcessManager {
     pub(crate) next_region_id: u64,
     /// Live processes per tree, by the tree's first pid.
     pub(crate) trees: IdMap<Pid, usize>,
+    /// The last monitor reference handed out.
+    pub(crate) next_ref: u64,
+    /// Processes a link dooms, to be killed (see [`crate::links`]).
+    pub(crate) doomed: Vec<Pid>,
+    /// True while the doomed are being killed.
+    pub(crate) killing_doomed: bool,
 }
 
 impl std::fmt::Debug for ProcessManager {
@@ -224,6 +230,7 @@ impl ProcessManager {
                 schemes: Mutex::new(SchemeTable::default()),
                 kick: std::sync::OnceLock::new(),
                 news: std::sync::OnceLock::new(),
+                mail: Default::default(),
                 regions: Arc::new(RegionAccounting::new(
                     config.max_regions,
                     config.max_region_bytes,
@@ -246,6 +253,9 @@ impl ProcessManager {
             regions: HashMap::new(),
             next_region_id: 1,
             trees: IdMap::default(),
+            next_ref: 0,
+            doomed: Vec::new(),
+            killing_doomed: false,
         }
     }
 
@@ -360,7 +370,7 @@ impl ProcessManager {
     /// True when scheduler threads have work that no run queue shows: a
     /// request for a parked provider, futex waiters woken.
     pub fn has_unqueued_work(&self) -> bool {
-        self.schemes().has_work() || self.futex().has_woken()
+        self.schemes().has_work() || self.futex().has_woken() || self.env.mail.any()
     }
 
     /// True when something waits for the embedder: a scheme reply or

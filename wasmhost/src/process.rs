@@ -51,6 +51,9 @@ pub struct HostEnv {
     /// Tells the scheduler threads that a hostcall made work for the
     /// manager (a futex wake, a scheme reply); unset without them.
     pub kick: std::sync::OnceLock<Arc<dyn Fn() + Send + Sync>>,
+    /// Receivers and senders a mailbox made ready, for the manager to wake
+    /// (see [`crate::mailbox`]).
+    pub mail: crate::mailbox::MailWakes,
     /// Tells the embedder that a guest answered it (a scheme provider's
     /// reply to a request the embedder sent); unset without a kernel.
     pub news: std::sync::OnceLock<Arc<dyn Fn() + Send + Sync>>,
@@ -101,6 +104,8 @@ pub enum HandleObject {
     File(crate::file::FileHandle),
     /// A socket.
     Socket(Arc<dyn crate::platform::HostSocket>),
+    /// A process, to send to (its mailbox).
+    Process(Arc<crate::mailbox::Mailbox>),
 }
 
 /// Most regions shared with a process and not yet attached.
@@ -164,6 +169,8 @@ pub struct ProcessState {
     pub wasi: crate::wasi::state::WasiState,
     /// Its standard input, if it has one (see [`crate::stdin`]).
     pub stdin: Option<Arc<crate::stdin::StdinPipe>>,
+    /// Its mailbox (shared with its record and its senders).
+    pub mailbox: Arc<crate::mailbox::Mailbox>,
 }
 
 impl ProcessState {
@@ -212,6 +219,24 @@ pub enum BlockOn {
         name: String,
         /// Guest buffer.
         buf: GuestBuf,
+    },
+    /// Its mailbox, for a message its parked filter accepts
+    /// (`receive`; the filter waits in the mailbox). Its timer, if any,
+    /// has the same token.
+    Receive {
+        /// Token of this wait.
+        token: u64,
+        /// Where the message goes.
+        buf: GuestBuf,
+    },
+    /// Room in a full mailbox (`send`).
+    Send {
+        /// Token of this wait.
+        token: u64,
+        /// The mailbox it sends to.
+        to: Arc<crate::mailbox::Mailbox>,
+        /// The message, already copied.
+        message: Box<crate::mailbox::Message>,
     },
     /// A region wait queue (`region_wait`).
     Futex {
@@ -335,6 +360,10 @@ pub struct Process {
     /// What it has done, as of its last accounting (see
     /// [`Process::activity`]).
     pub activity: Activity,
+    /// Its mailbox (shared with its store and its senders).
+    pub mailbox: Arc<crate::mailbox::Mailbox>,
+    /// Its links and monitors (see [`crate::links`]).
+    pub watches: crate::links::Watches,
 }
 
 impl Process {
@@ -348,6 +377,11 @@ impl Process {
             activity.handles = state.handles.len();
         }
         activity
+    }
+
+    /// Messages and notices in its mailbox.
+    pub fn mailbox_len(&self) -> usize {
+        self.mailbox.len()
     }
 
     /// Bytes of shared-memory regions it holds (pending shares included).

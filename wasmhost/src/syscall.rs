@@ -69,6 +69,32 @@ pub enum Syscall {
         /// Guest buffer for the request.
         buf: GuestBuf,
     },
+    /// `process_handle(pid)` (0: the caller).
+    ProcessHandle(Pid),
+    /// `send` to a full mailbox: park until there is room.
+    SendWait {
+        /// The mailbox.
+        to: Arc<crate::mailbox::Mailbox>,
+        /// The message, copied out of the caller's memory.
+        message: Box<crate::mailbox::Message>,
+    },
+    /// `receive` found nothing: park until a message the filter accepts.
+    ReceiveWait {
+        /// The tags it accepts.
+        filter: crate::mailbox::Filter,
+        /// Where the message goes.
+        buf: GuestBuf,
+        /// Nanoseconds to wait; `None` for ever.
+        timeout: Option<u64>,
+    },
+    /// `link(pid)`.
+    Link(Pid),
+    /// `unlink(pid)`.
+    Unlink(Pid),
+    /// `monitor(pid)`.
+    Monitor(Pid),
+    /// `demonitor(reference)`.
+    Demonitor(u64),
     /// `process_info(pid, buf, cap)`.
     Info {
         /// Target pid, 0 for the caller.
@@ -93,6 +119,18 @@ pub struct SpawnCall {
     pub grants: Vec<(Arc<Region>, Rights)>,
     /// The child's namespace grants; `None` inherits the caller's.
     pub namespace: Option<Vec<crate::namespace::Grant>>,
+    /// Link or monitor the child before it runs (`spawn_with`).
+    pub watch: SpawnWatch,
+}
+
+/// What `spawn_with` sets up between the caller and its child before the
+/// child runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SpawnWatch {
+    /// Link them.
+    pub link: bool,
+    /// Monitor the child; the reference goes to this 8-byte buffer.
+    pub monitor: Option<GuestBuf>,
 }
 
 /// Where a spawned module comes from.

@@ -202,6 +202,7 @@ impl ProcessManager {
         }
         self.wake_futex_waiters();
         Context::new(self).serve_scheme_providers();
+        Context::new(self).wake_mail();
         self.deliver_guest_replies();
         if self.sched.next_deadline().is_some() {
             let now = Instant::now();
@@ -419,6 +420,12 @@ impl ProcessManager {
             Some(BlockOn::Pending { token: t }) if *t == token => {
                 self.pending.remove(&token);
                 self.wake(pid, 0);
+            }
+            Some(BlockOn::Receive { token: t, .. }) if *t == token => {
+                if let Some(proc) = self.procs.get(pid) {
+                    proc.mailbox.unpark_receiver(token);
+                }
+                self.wake(pid, -i64::from(Errno::TimedOut.errno()));
             }
             Some(BlockOn::Futex { key, token: t }) if *t == token => {
                 let key = *key;

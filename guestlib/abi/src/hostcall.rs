@@ -70,6 +70,27 @@
 //! writer can thus publish a whole record (a header word followed by data)
 //! with one call, and a reader that sees the header word sees the data.
 //!
+//! ## Mailboxes, links and monitors
+//!
+//! See [`crate::mailbox`] for the message layout, the bounds and what
+//! notices mean. `h` is a process handle (rights: [`crate::Rights::WRITE`]
+//! to send to it, [`crate::Rights::GRANT`] to pass it on in a message).
+//! Linking to or monitoring a process outside the caller's tree (the
+//! processes spawned under the same top-level process) needs `PROC`
+//! (`-EPERM`).
+//!
+//! | name | wasm signature | capability | returns |
+//! |---|---|---|---|
+//! | `process_handle` | `(pid: i32) -> i64` | — (`PROC` beyond the caller, its ancestors and descendants) | a process handle to `pid` (0: the caller) with all rights; `-ESRCH` if it is not live |
+//! | `send` | `(h: i32, tag: i64, ptr: i32, len: i32, handles: i32, nhandles: i32, flags: i32) -> i64` | right `WRITE` | `0` once the message is queued; blocking when the mailbox is full, unless `flags` has [`crate::mailbox::SEND_NOWAIT`] (`-EAGAIN`). `handles` points at `nhandles` (at most 4, else `-E2BIG`) `u32` process handles of the caller, each with `GRANT` (`-EPERM`); the receiver gets its own copies with the same rights. The process gone: `-ESRCH`; a tag from [`crate::mailbox::NOTICE_BASE`] up: `-EINVAL`; `len` above [`crate::mailbox::MAX_MESSAGE_LEN`]: `-E2BIG` |
+//! | `receive` | `(filter: i32, nfilter: i32, buf: i32, cap: i32, timeout_ns: i64) -> i64` | — | blocking; takes the oldest queued message whose tag is one of the `nfilter` (at most 16, else `-E2BIG`) `u64` tags at `filter` (`nfilter == 0`: any tag), writes it to `buf` (header, handle entries, payload) and returns its length. `cap` below 24 is `-EINVAL`; a message longer than `cap` stays queued, its header is written and the call returns `-ERANGE`. `timeout_ns < 0` waits for ever; `0` returns `-EAGAIN` at once when nothing matches; else `-ETIMEDOUT` after that long. A message whose handles do not fit in the caller's table stays queued: `-EMFILE` |
+//! | `link` | `(pid: i32) -> i64` | — (`PROC` outside the tree) | `0`; a bidirectional link (again: no change); `-ESRCH` if `pid` is not live; `-EINVAL` for the caller itself; `-ENOSPC` past [`crate::mailbox::MAX_WATCHES`] |
+//! | `unlink` | `(pid: i32) -> i64` | — | `0`, linked or not |
+//! | `monitor` | `(pid: i32) -> i64` | — (`PROC` outside the tree) | a monitor reference (> 0); a process already ended gives its down notice at once (with its status while it is still known, else none); `-ENOSPC` past [`crate::mailbox::MAX_WATCHES`] |
+//! | `demonitor` | `(reference: i64) -> i64` | — | `0`; the monitor is gone and a down notice of it still queued is removed; `-ENOENT` for a reference the caller does not hold and has no notice of |
+//! | `trap_exit` | `(on: i32) -> i64` | — | the previous setting (0 or 1); while on, a linked process's end gives an exit notice instead of killing the caller |
+//! | `spawn_with` | `(req: i32, len: i32, flags: i32, out: i32) -> i64` | `SPAWN` | `spawn`, and before the child runs: linked to the caller with [`crate::mailbox::SPAWN_LINK`], monitored with [`crate::mailbox::SPAWN_MONITOR`] (the reference is written as a `u64` to the 8 bytes at `out`; `out` is ignored without it) |
+//!
 //! ## Scheme providers
 //!
 //! A guest with capability `SCHEME` implements a scheme: it registers a
@@ -105,7 +126,7 @@
 //! | `fs_read` | `(h: i32, buf: i32, len: i32) -> i64` | bytes read at the handle's position, which advances (0 at the end); at most 1 MiB |
 //! | `fs_write` | `(h: i32, ptr: i32, len: i32) -> i64` | bytes written at the position, which advances |
 //! | `fs_seek` | `(h: i32, offset: i64, whence: i32) -> i64` | the new position; `whence` 0 set, 1 current, 2 end |
-//! | `fs_close` | `(h: i32) -> i64` | `0`; closes a file or socket handle |
+//! | `fs_close` | `(h: i32) -> i64` | `0`; closes a file, socket or process handle |
 //! | `fs_fstat` | `(h: i32, buf: i32, cap: i32) -> i64` | the length of the postcard [`crate::scheme::Stat`] written to `buf` (`-ERANGE` if it does not fit) |
 //! | `fs_getdents` | `(h: i32, buf: i32, cap: i32) -> i64` | the number of entries written to `buf` as a postcard `Vec<`[`crate::scheme::DirEntry`]`>` (as many as fit, continuing where the last call stopped; 0 at the end) |
 //! | `fs_unlink` | `(path: i32, len: i32) -> i64` | `0` |
@@ -172,6 +193,15 @@ pub const NAMES: &[&str] = &[
     "region_cas64",
     "region_wait",
     "region_notify",
+    "process_handle",
+    "send",
+    "receive",
+    "link",
+    "unlink",
+    "monitor",
+    "demonitor",
+    "trap_exit",
+    "spawn_with",
     "scheme_register",
     "scheme_next",
     "scheme_reply",

@@ -15,6 +15,7 @@ pub mod caps;
 pub mod errno;
 pub mod error;
 pub mod hostcall;
+pub mod mailbox;
 pub mod msg;
 pub mod scheme;
 

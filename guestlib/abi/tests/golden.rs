@@ -185,3 +185,33 @@ fn caps_names() {
     assert_eq!(Caps::NONE.to_string(), "-");
     assert!(Caps::ALL.contains(Caps::DEFAULT));
 }
+
+#[test]
+fn mailbox_header_bytes() {
+    use wasmd_abi::mailbox::{Header, HEADER_LEN, TAG_DOWN};
+    let header = Header { tag: 0x0102_0304_0506_0708, from: 9, len: 0x100, handles: 2 };
+    #[rustfmt::skip]
+    let bytes: [u8; HEADER_LEN] = [
+        0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, // tag
+        0x09, 0x00, 0x00, 0x00,                         // from
+        0x00, 0x01, 0x00, 0x00,                         // len
+        0x02, 0x00, 0x00, 0x00,                         // handles
+        0x00, 0x00, 0x00, 0x00,                         // reserved
+    ];
+    assert_eq!(header.to_bytes(), bytes);
+    assert_eq!(Header::from_bytes(&bytes), Some(header));
+    assert_eq!(Header::from_bytes(&bytes[..23]), None);
+    assert_eq!(header.total_len(), 24 + 2 * 8 + 0x100);
+    assert!(!header.is_notice());
+    assert!(Header { tag: TAG_DOWN, ..header }.is_notice());
+    assert_eq!(TAG_DOWN, 0xffff_ffff_0000_0002);
+    assert_eq!(wasmd_abi::mailbox::TAG_EXIT, 0xffff_ffff_0000_0001);
+}
+
+#[test]
+fn down_notice_payload() {
+    use wasmd_abi::mailbox::Down;
+    roundtrip(&Down { reference: 300, status: Some(ExitStatus::Exited(3)) }, &[0xAC, 0x02, 0x01, 0x00, 0x06]);
+    roundtrip(&Down { reference: 1, status: None }, &[0x01, 0x00]);
+    roundtrip(&Down { reference: 2, status: Some(ExitStatus::Killed) }, &[0x02, 0x01, 0x02]);
+}

@@ -14,6 +14,7 @@
 //! and turns errors into `-errno`.
 
 pub(crate) mod fs;
+pub(crate) mod mailbox;
 pub(crate) mod process;
 mod region;
 mod scheme;
@@ -123,6 +124,7 @@ pub fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     process::define(linker)?;
     region::define(linker)?;
     scheme::define(linker)?;
+    mailbox::define(linker)?;
     fs::define(linker)
 }
 

@@ -81,7 +81,7 @@ fn random(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> CallResult {
 }
 
 /// Decodes a `SpawnRequest` from guest memory into an owned call.
-fn spawn(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> Result<Syscall, Errno> {
+pub(super) fn spawn(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> Result<Syscall, Errno> {
     require(caller, Caps::SPAWN)?;
     let (mem, state) = memory_and_state(caller)?;
     let req: SpawnRequest<'_> =
@@ -115,6 +115,7 @@ fn spawn(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> Result<Syscall, Errno> {
         limits: req.limits,
         grants,
         namespace,
+        watch: Default::default(),
     }))
 }
 

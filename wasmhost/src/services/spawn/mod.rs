@@ -177,12 +177,27 @@ impl Context<'_> {
         };
         // Instantiating (and the start function) runs without the lock;
         // the caller keeps its turn meanwhile.
-        let grants = call.grants;
+        let (grants, watch) = (call.grants, call.watch);
         SyscallOutcome::Unlocked(Box::new(move || {
             let started = start.instantiate();
-            in_context(move |cx, _| match cx.commit_start(started) {
+            in_context(move |cx, caller| match cx.commit_start(started) {
                 Ok(child) => {
                     cx.grant_regions(me, child, grants);
+                    // Under the same lock as the admission: the child has
+                    // not run yet.
+                    if watch.link {
+                        if let Err(e) = cx.link(me, child) {
+                            return SyscallOutcome::error(e);
+                        }
+                    }
+                    if let Some(buf) = watch.monitor {
+                        match cx.monitor(me, child) {
+                            Ok(reference) => {
+                                let _ = caller.write(buf, &reference.to_le_bytes());
+                            }
+                            Err(e) => return SyscallOutcome::error(e),
+                        }
+                    }
                     SyscallOutcome::Return(i64::from(child))
                 }
                 Err(e) => spawn_failed(me, &e),

@@ -21,6 +21,7 @@ use crate::error::SpawnError;
 use crate::handles::HandleTable;
 use crate::limits::MemoryLimiter;
 use crate::log::ProcessLog;
+use crate::mailbox::Mailbox;
 use crate::manager::{set_fuel, slice_for, trap_status};
 use crate::module_cache::CompiledModule;
 use crate::process::{HostEnv, Process, ProcessState, RegionHoldings, Resume, Sched};
@@ -44,6 +45,7 @@ pub(crate) struct Started {
     outcome: Result<(Sched, Option<Store<ProcessState>>, u64), SpawnError>,
     log: Arc<Mutex<ProcessLog>>,
     regions: Arc<Mutex<RegionHoldings>>,
+    mailbox: Arc<Mailbox>,
 }
 
 impl Start {
@@ -59,6 +61,7 @@ impl Start {
             bytes: 0,
             max_bytes: opts.limits.max_region_bytes,
         }));
+        let mailbox = Mailbox::new(self.place.pid);
         let mut state = ProcessState {
             pid: self.place.pid,
             caps: opts.caps,
@@ -74,6 +77,7 @@ impl Start {
             counters: Default::default(),
             wasi: crate::wasi::state::WasiState::new(opts.env.clone().into(), opts.preopens.clone()),
             stdin: opts.stdin.clone(),
+            mailbox: mailbox.clone(),
         };
         for socket in &opts.sockets {
             let rights = wasmd_abi::Rights::READ.union(wasmd_abi::Rights::WRITE);
@@ -114,7 +118,7 @@ impl Start {
                 Ok((Sched::Exited(status), None, fuel_used))
             }
         };
-        Started { start: self, outcome, log, regions }
+        Started { start: self, outcome, log, regions, mailbox }
     }
 }
 
@@ -143,7 +147,7 @@ impl Context<'_> {
     /// its start function ended it. Instantiation errors (bad import
     /// types, no entry point) give the reservation back.
     pub(crate) fn commit_start(&mut self, started: Started) -> Result<Pid, SpawnError> {
-        let Started { start, outcome, log, regions } = started;
+        let Started { start, outcome, log, regions, mailbox } = started;
         let (place, opts, module) = (start.place, start.opts, start.module);
         let (sched, store, fuel_used) = match outcome {
             Ok(started) => started,
@@ -173,6 +177,8 @@ impl Context<'_> {
             tree: place.tree,
             stdin: opts.stdin,
             activity: Default::default(),
+            mailbox,
+            watches: Default::default(),
         }));
         Ok(place.pid)
     }
