@@ -70,6 +70,7 @@ pub type Pid = u32;
 pub use counters::Activity;
 pub use error::{ControlError, FuncSignature, ImportMismatch, SpawnError};
 pub use guest_buf::GuestBuf;
+pub use handles::MAX_HANDLES;
 pub use hostcalls::BYTES_PER_FUEL;
 pub use kernel::{Kernel, KernelGuard, KernelStats};
 pub use limits::Limits;

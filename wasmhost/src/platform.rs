@@ -98,6 +98,12 @@ pub trait Platform: Send + Sync + 'static {
         Err(Errno::NotSupported)
     }
 
+    /// True when guests' `file:` paths lead somewhere (on Linux only with
+    /// a file root); a `file:` grant is pointless otherwise.
+    fn serves_files(&self) -> bool {
+        true
+    }
+
     /// True when `user` may use the directory `dir` of the `file:`
     /// namespace (read and search it; also write to it with `write`), as
     /// guests will reach it. Decides whether an unprivileged user may give

@@ -14,10 +14,10 @@
 //! | option | value | default |
 //! |---|---|---|
 //! | `cap` | comma-separated capabilities (`stdio,time,random,spawn,proc,shm,scheme` or `all`) | `stdio,time,random,spawn,shm` |
-//! | `fuel` | total fuel budget | unlimited |
-//! | `mem` | most 64 KiB memory pages | 4096 |
-//! | `handles` | most live handles | 1024 |
-//! | `region-bytes` | most bytes of regions held | 256 MiB |
+//! | `fuel` | total fuel budget (at least 1) | unlimited |
+//! | `mem` (or `mem-pages`) | most 64 KiB memory pages (at most 65536) | 4096 |
+//! | `handles` (or `max-handles`) | most live handles (at most 65535) | 1024 |
+//! | `region-bytes` (or `max-region-bytes`) | most bytes of regions held (at most 4 GiB) | 256 MiB |
 //! | `grant` | a namespace grant, `SCHEME:PREFIX[=ro|rw]` (repeatable) | none |
 //! | `name` | display name | the file stem |
 //! | `stdin` | `pipe`: its standard input is what is written to `PID/stdin` (until that file is closed); `none`: end of file | `none` |
@@ -75,7 +75,19 @@ pub enum SpecError {
     /// The module is not an absolute path.
     #[error("module `{0}` is not an absolute path")]
     RelativeModule(String),
+    /// A value that can never work.
+    #[error("bad value for `{0}`: `{1}` ({2})")]
+    Impossible(String, String, &'static str),
+    /// An option that takes one value given twice.
+    #[error("`{0}` given twice (it takes one value; `cap`, `grant`, `env` and `preopen` add up)")]
+    Repeated(String),
 }
+
+/// Most pages a wasm32 memory can have.
+const MAX_PAGES: u32 = 65536;
+/// Most region bytes a process may ever be given (the daemon's default
+/// for all regions together).
+const MAX_REGION_BYTES: u64 = 4 << 30;
 
 /// Splits a line into words, honouring double quotes.
 fn words(line: &str) -> Result<Vec<String>, SpecError> {
@@ -111,6 +123,26 @@ fn words(line: &str) -> Result<Vec<String>, SpecError> {
     Ok(out)
 }
 
+/// The words of a spec line (as the daemon splits it).
+pub fn split(line: &str) -> Result<Vec<String>, SpecError> {
+    words(line.trim())
+}
+
+/// A spec line from its words, each quoted when it must be.
+pub fn join(words: &[String]) -> String {
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|w| {
+            if w.is_empty() || w.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\') {
+                format!("\"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""))
+            } else {
+                w.clone()
+            }
+        })
+        .collect();
+    quoted.join(" ")
+}
+
 fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, SpecError> {
     value.parse().map_err(|_| SpecError::BadValue(key.into(), value.into()))
 }
@@ -130,6 +162,15 @@ pub fn parse(bytes: &[u8]) -> Result<SpawnSpec, SpecError> {
         stdin_pipe: false,
         preopens: Vec::new(),
     };
+    let mut caps: Option<Caps> = None;
+    let mut seen: Vec<&'static str> = Vec::new();
+    let mut once = |key: &'static str| {
+        if seen.contains(&key) {
+            return Err(SpecError::Repeated(key.into()));
+        }
+        seen.push(key);
+        Ok(())
+    };
     loop {
         let Some(word) = words.next() else { return Err(SpecError::Empty) };
         let Some((key, value)) = word.split_once('=').filter(|_| !word.starts_with('/')) else {
@@ -139,29 +180,71 @@ pub fn parse(bytes: &[u8]) -> Result<SpawnSpec, SpecError> {
             spec.module = PathBuf::from(word);
             break;
         };
+        // The names `wasmd run` gives its flags work too.
+        let key = match key {
+            "mem-pages" => "mem",
+            "max-handles" => "handles",
+            "max-region-bytes" => "region-bytes",
+            key => key,
+        };
         match key {
             "cap" => {
-                spec.caps = value.split(',').filter(|c| !c.is_empty()).try_fold(Caps::NONE, |acc, c| {
+                // Repeated lists add up, as `--cap` does.
+                let listed = value.split(',').filter(|c| !c.is_empty()).try_fold(Caps::NONE, |acc, c| {
                     Caps::from_name(c)
                         .map(|cap| acc.union(cap))
                         .ok_or_else(|| SpecError::BadValue(key.into(), c.into()))
                 })?;
+                caps = Some(caps.unwrap_or(Caps::NONE).union(listed));
             }
-            "fuel" => spec.limits.fuel = Some(number(key, value)?),
-            "mem" => spec.limits.max_pages = number(key, value)?,
-            "handles" => spec.limits.max_handles = number(key, value)?,
-            "region-bytes" => spec.limits.max_region_bytes = number(key, value)?,
+            "fuel" => {
+                once("fuel")?;
+                let fuel: u64 = number(key, value)?;
+                if fuel == 0 {
+                    return Err(SpecError::Impossible(key.into(), value.into(), "a process needs some fuel"));
+                }
+                spec.limits.fuel = Some(fuel);
+            }
+            "mem" => {
+                once("mem")?;
+                spec.limits.max_pages = number(key, value)?;
+                if spec.limits.max_pages > MAX_PAGES {
+                    return Err(SpecError::Impossible(
+                        key.into(),
+                        value.into(),
+                        "at most 65536 pages, the wasm32 maximum",
+                    ));
+                }
+            }
+            "handles" => {
+                once("handles")?;
+                spec.limits.max_handles = number(key, value)?;
+                if spec.limits.max_handles > wasmhost::MAX_HANDLES {
+                    return Err(SpecError::Impossible(key.into(), value.into(), "at most 65535 handles"));
+                }
+            }
+            "region-bytes" => {
+                once("region-bytes")?;
+                spec.limits.max_region_bytes = number(key, value)?;
+                if spec.limits.max_region_bytes > MAX_REGION_BYTES {
+                    return Err(SpecError::Impossible(key.into(), value.into(), "at most 4 GiB"));
+                }
+            }
             "grant" => {
                 wasmhost::namespace::parse_grant(value)
                     .map_err(|_| SpecError::BadValue(key.into(), value.into()))?;
                 spec.grants.push(value.to_string());
             }
-            "name" => spec.name = Some(value.to_string()),
+            "name" => {
+                once("name")?;
+                spec.name = Some(value.to_string());
+            }
             "preopen" => spec.preopens.push(
                 wasmhost::wasi::PreopenAlias::parse(value)
                     .map_err(|_| SpecError::BadValue(key.into(), value.into()))?,
             ),
             "stdin" => {
+                once("stdin")?;
                 spec.stdin_pipe = match value {
                     "pipe" => true,
                     "none" => false,
@@ -174,6 +257,7 @@ pub fn parse(bytes: &[u8]) -> Result<SpawnSpec, SpecError> {
             other => return Err(SpecError::UnknownOption(other.to_string())),
         }
     }
+    spec.caps = caps.unwrap_or(Caps::DEFAULT);
     spec.args = words.collect();
     // A preopen names one of the spec's grants; it grants nothing.
     let grants: Vec<_> =
@@ -239,6 +323,13 @@ mod tests {
     }
 
     #[test]
+    fn split_and_join_round_trip() {
+        let words = split(r#"cap=stdio "a b" c\d "" "q\"x""#).unwrap();
+        assert_eq!(words, ["cap=stdio", "a b", "c\\d", "", "q\"x"]);
+        assert_eq!(split(&join(&words)).unwrap(), words);
+    }
+
+    #[test]
     fn full_spec() {
         let s = parse(b"cap=stdio,time fuel=500 mem=8 handles=3 region-bytes=65536 grant=file:/tmp=ro name=x /a/b.wasm one \"two three\" k=v\n").unwrap();
         assert_eq!(s.module, PathBuf::from("/a/b.wasm"));
@@ -269,6 +360,31 @@ mod tests {
         assert_eq!(parse(b"/m.wasm \"open"), Err(SpecError::Quote));
         assert_eq!(parse(b"\xff /m.wasm"), Err(SpecError::Utf8));
         assert_eq!(parse(b"cap= /m.wasm").unwrap().caps, Caps::NONE);
+    }
+
+    #[test]
+    fn impossible_values_and_repeats_are_refused_and_caps_add_up() {
+        let refused = |spec: &[u8]| parse(spec).unwrap_err().to_string();
+        assert_eq!(
+            refused(b"mem=99999999 /m.wasm"),
+            "bad value for `mem`: `99999999` (at most 65536 pages, the wasm32 maximum)"
+        );
+        assert!(parse(b"mem=65536 /m.wasm").is_ok());
+        assert!(refused(b"mem=65537 /m.wasm").contains("wasm32 maximum"));
+        assert!(refused(b"fuel=0 /m.wasm").contains("needs some fuel"));
+        assert!(refused(b"handles=70000 /m.wasm").contains("65535"));
+        assert!(refused(b"region-bytes=99999999999999 /m.wasm").contains("4 GiB"));
+        for repeated in
+            ["fuel=5 fuel=6", "mem=1 mem=2", "name=a name=b", "stdin=pipe stdin=none", "handles=1 handles=1"]
+        {
+            let spec = format!("{repeated} /m.wasm");
+            assert!(matches!(parse(spec.as_bytes()), Err(SpecError::Repeated(_))), "{repeated}");
+        }
+        assert_eq!(parse(b"cap=stdio cap=time /m.wasm").unwrap().caps, Caps::STDIO.union(Caps::TIME));
+        let run_names = parse(b"mem-pages=3 max-handles=4 max-region-bytes=65536 /m.wasm").unwrap();
+        assert_eq!((run_names.limits.max_pages, run_names.limits.max_handles), (3, 4));
+        assert!(matches!(parse(b"mem=1 mem-pages=2 /m.wasm"), Err(SpecError::Repeated(_))));
+        assert_eq!(parse(b"cap=stdio,time,stdio /m.wasm").unwrap().caps, Caps::STDIO.union(Caps::TIME));
     }
 
     #[test]

@@ -46,7 +46,17 @@ impl SpawnFile {
         cx.policy
             .check_caps(cx.caller, spec.caps)
             .map_err(|why| Failure::new(Errno::PermissionDenied, why))?;
-        let grants = spec.grants.iter().filter_map(|g| wasmhost::namespace::parse_grant(g).ok()).collect();
+        let grants: Vec<_> =
+            spec.grants.iter().filter_map(|g| wasmhost::namespace::parse_grant(g).ok()).collect();
+        if let Some(g) = grants.iter().find(|g| g.scheme == "file") {
+            if !cx.lock().platform().serves_files() {
+                let why = format!(
+                    "grant `file:{}` cannot work: this daemon has no file root (start it with --fs-root DIR)",
+                    g.prefix
+                );
+                return Err(Failure::new(Errno::InvalidArgument, why));
+            }
+        }
         let module = spec.module.to_string_lossy().into_owned();
         cx.start_load(grants, module, Some(spec));
         self.state = SpawnState::Loading;
@@ -61,7 +71,13 @@ impl ControlFile for SpawnFile {
 
     fn read(&mut self, _cx: &mut Context<'_>, _offset: u64, len: usize) -> Answer<Vec<u8>> {
         match &mut self.state {
-            SpawnState::Empty => Answer::Ready(Err(Errno::InvalidArgument)),
+            SpawnState::Empty => {
+                self.reason = Some(
+                    "nothing to read yet: write a spawn spec to this file first, then read the pid (e.g. `wasmd spawn /path/m.wasm`)"
+                        .into(),
+                );
+                Answer::Ready(Err(Errno::InvalidArgument))
+            }
             SpawnState::Loading => Answer::NotReady,
             SpawnState::Done { result, sent } => Answer::Ready(result.map(|pid| {
                 let answer = format!("{pid}\n");
@@ -83,7 +99,10 @@ impl ControlFile for SpawnFile {
                     Err(f.errno)
                 }
             }),
-            _ => Answer::Ready(Err(Errno::Busy)),
+            _ => {
+                self.reason = Some("one spawn per open file: open `spawn` again for another".into());
+                Answer::Ready(Err(Errno::Busy))
+            }
         }
     }
 

@@ -104,6 +104,10 @@ impl wasmhost::Platform for OsPlatform {
         self.root(path)?.set_times(path, follow, atime, mtime)
     }
 
+    fn serves_files(&self) -> bool {
+        self.file_root.is_some()
+    }
+
     fn user_may_use_dir(&self, dir: &str, user: wasmhost::Owner, write: bool) -> bool {
         let Some(root) = self.file_root.as_ref() else { return false };
         root.dir_owner_and_mode(dir).is_ok_and(|(uid, gid, mode)| {
