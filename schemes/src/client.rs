@@ -80,6 +80,76 @@ impl ClientError {
     }
 }
 
+impl ClientError {
+    /// The error of a read or listing of `path`, naming it when the
+    /// daemon gave no reason of its own.
+    pub fn at(self, path: &str) -> ClientError {
+        match self {
+            ClientError::Errno(errno) => {
+                let what = match errno {
+                    errno::EBADF => "cannot be read (it is write-only)",
+                    e => errno::describe(e),
+                };
+                ClientError::Refused { errno, reason: format!("{path}: {what}") }
+            }
+            e => e,
+        }
+    }
+
+    /// The error of a write to `path`, naming it when the daemon gave no
+    /// reason of its own.
+    pub fn writing(self, path: &str) -> ClientError {
+        match self {
+            ClientError::Errno(errno) => {
+                let what = match errno {
+                    errno::EBADF => "cannot be written (it is read-only)",
+                    errno::EPIPE => {
+                        "nobody reads it (a process's stdin needs stdin=pipe at spawn, and ends once closed)"
+                    }
+                    e => errno::describe(e),
+                };
+                ClientError::Refused { errno, reason: format!("{path}: {what}") }
+            }
+            e => e,
+        }
+    }
+}
+
+/// How `cat` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CatError {
+    /// The module of a `run/` file cannot run (see [`load_failure_code`]).
+    #[error(transparent)]
+    Load(ClientError),
+    /// Anything else.
+    #[error(transparent)]
+    Other(#[from] ClientError),
+}
+
+/// The exit code of a `run/` file whose module cannot run, as `wasmd run`
+/// gives: 127 when the file cannot be read, else 126 (not a module that
+/// can run: invalid, a directory, an unknown import, refused).
+pub fn load_failure_code(e: &ClientError) -> u8 {
+    match e.errno() {
+        Some(errno::ENOENT) => 127,
+        _ => 126,
+    }
+}
+
+/// `path` with repeated slashes and `.` components gone (what the daemon
+/// resolves it to), so `/scheme/wasm//run/x` is a run file too.
+pub fn tidy(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        out.push('/');
+        out.push_str(part);
+    }
+    if out.is_empty() || (path.ends_with('/') && path.len() > 1) {
+        out.push('/');
+    }
+    out
+}
+
 /// The path of the file that says why a request on the open file `id`
 /// (its inode number) failed.
 pub fn reason_path(id: u64) -> String {
@@ -117,16 +187,22 @@ pub fn cat<C: Files + Send + 'static>(
     client: &mut C,
     path: &str,
     second: impl Fn() -> Result<C, ClientError>,
-) -> Result<u8, ClientError> {
-    let mut file = client.open_read(path)?;
+) -> Result<u8, CatError> {
+    let path = &tidy(path);
     let is_run = path.strip_prefix("/scheme/wasm/run/").is_some_and(|m| !m.is_empty());
+    let mut file = match client.open_read(path) {
+        Ok(file) => file,
+        Err(e) if is_run && e.errno().is_some() => return Err(CatError::Load(e)),
+        Err(e) => return Err(e.into()),
+    };
     let process = if is_run {
         match client.path_of(&file) {
             Ok(stdout) => stdout.strip_suffix("/stdout").map(str::to_string),
             Err(e) => {
                 let reason = client.reason(&file);
                 client.close(file);
-                return Err(e.with_reason(reason));
+                let e = e.with_reason(reason);
+                return Err(if e.errno().is_some() { CatError::Load(e) } else { e.into() });
             }
         }
     } else {
@@ -172,7 +248,8 @@ pub fn cat<C: Files + Send + 'static>(
     let mut wait = client.open_read(&format!("{dir}/wait"))?;
     let text = client.read_next(&mut wait);
     client.close(wait);
-    let status: ExitStatus = String::from_utf8_lossy(&text?).parse().map_err(|()| ClientError::Protocol)?;
+    let status: ExitStatus =
+        String::from_utf8_lossy(&text?).parse().map_err(|()| CatError::Other(ClientError::Protocol))?;
     if !matches!(status, ExitStatus::Exited(_)) {
         eprintln!("{status}");
     }
@@ -180,12 +257,17 @@ pub fn cat<C: Files + Send + 'static>(
 }
 
 /// Copies this process's stdin to the file `path` (a guest's
-/// `PID/stdin`), closing it at the end of the input.
+/// `PID/stdin`), closing it at the end of the input. Input is read only
+/// when the guest asks for it (a write of nothing waits for that), so a
+/// guest that never reads leaves it unread.
 fn feed_stdin<C: Files>(client: &mut C, path: &str) {
     let Ok(mut file) = client.open_write(path) else { return };
     let mut stdin = std::io::stdin().lock();
     let mut chunk = vec![0u8; 64 * 1024];
     'input: loop {
+        if client.write_next(&mut file, &[]).is_err() {
+            break;
+        }
         let n = match std::io::Read::read(&mut stdin, &mut chunk) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,

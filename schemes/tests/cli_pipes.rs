@@ -52,6 +52,21 @@ fn run_into_a_closed_pipe_kills_the_guests_and_exits_141() {
     assert_eq!(err, "", "nothing to say about a closed pipe");
 }
 
+#[test]
+fn run_ends_when_its_reader_goes_even_if_the_guest_went_quiet() {
+    // One line, then a spin without output: no later write finds the pipe
+    // closed; wasmd notices the reader is gone all the same.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmd"))
+        .args(["run", "--cap", "stdio", wat("one_then_spin").to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wasmd runs");
+    read_a_little_and_close(&mut child);
+    let code = ends_within(&mut child, Duration::from_secs(1), "`wasmd run one_then_spin | head -1`");
+    assert_eq!(code, Some(141));
+}
+
 /// (Negative codes are in `ExitStatus::shell_code`'s unit test: the worker
 /// guest takes unsigned numbers.)
 #[test]
@@ -153,6 +168,37 @@ fn cat_of_run_streams_stderr_and_exits_with_the_guests_status() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("worker: unknown mode"), "{o:?}");
     let o = daemon.cli(&["cat", "wasm:ps"]);
     assert!(o.status.success() && text(&o).starts_with("   PID"), "{o:?}");
+    // Any non-zero guest code is a non-zero status, as with `wasmd run`:
+    // exit(256) is 1, not 0.
+    let o = daemon.cli(&["cat", &format!("/scheme/wasm/run{}", wat("exit_256").display())]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(err_of(&o), "", "a guest's exit needs no words");
+}
+
+#[test]
+fn a_live_socket_is_kept_a_stale_one_replaced_a_directory_refused() {
+    let daemon = Daemon::start(&[]);
+    let o = Command::new(env!("CARGO_BIN_EXE_wasmd"))
+        .args(["daemon", "--socket", daemon.socket.to_str().unwrap()])
+        .output()
+        .expect("wasmd runs");
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(err_of(&o).contains("already serving"), "{}", err_of(&o));
+    assert!(daemon.cli(&["ps"]).status.success(), "the first daemon still serves");
+    let dir = std::env::temp_dir().join(format!("wasmd-sockets-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("a-directory")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_wasmd"))
+        .args(["daemon", "--socket", dir.join("a-directory").to_str().unwrap()])
+        .output()
+        .expect("wasmd runs");
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(dir.join("a-directory").is_dir(), "kept");
+    // A socket nobody serves is replaced.
+    let stale = dir.join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    let second = Daemon::start_at(&stale);
+    assert!(second.cli(&["ps"]).status.success());
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -188,11 +234,51 @@ fn client_errors_say_why() {
     let o = daemon.cli(&["spawn", "/nonexistent/m.wasm"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(err_of(&o).contains("/nonexistent/m.wasm"), "{}", err_of(&o));
-    // Not a module: named, and why.
+    // Not a module: named, and why; `cat run/` gives `wasmd run`'s codes
+    // (126 cannot run, 127 cannot be read), which no guest's exit(1)
+    // can be mistaken for.
     let o = daemon.cli(&["cat", "/scheme/wasm/run/etc/hostname"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(126));
     let err = err_of(&o);
     assert!(err.contains("/etc/hostname") && err.contains("not a valid wasm module"), "{err}");
+    let o = daemon.cli(&["cat", "/scheme/wasm//run/nonexistent/m.wasm"]);
+    assert_eq!(o.status.code(), Some(127), "{}", err_of(&o));
+    assert!(err_of(&o).contains("/nonexistent/m.wasm"), "{}", err_of(&o));
+    // Impossible spec values and repeats: refused with the reason.
+    for (spec, why) in [
+        ("mem=99999999", "at most 65536 pages"),
+        ("fuel=0", "needs some fuel"),
+        ("fuel=5 fuel=6", "`fuel` given twice"),
+        ("grant=file:/tmp", "no file root"),
+    ] {
+        let mut words: Vec<&str> = spec.split(' ').collect();
+        let hello = guest("hello");
+        words.insert(0, "spawn");
+        words.push(hello.to_str().unwrap());
+        let o = daemon.cli(&words);
+        assert_eq!(o.status.code(), Some(1), "{spec}");
+        assert!(err_of(&o).contains(why), "{spec}: {}", err_of(&o));
+    }
+    // Options are not spec words.
+    let o = daemon.cli(&["spawn", "cap=stdio", "--cap", "time", "hello.wasm"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err_of(&o).contains("not options: `--cap`"), "{}", err_of(&o));
+    // A spec in one quoted word with a relative module: from the cwd.
+    let dir = guest("hello").parent().unwrap().to_path_buf();
+    let o = daemon.cli_in(&dir, &["spawn", "cap=stdio cap=time hello.wasm"]);
+    assert_eq!(o.status.code(), Some(0), "{}", err_of(&o));
+    let status = text(&daemon.cli(&["status", text(&o).trim()]));
+    assert!(status.contains("stdio,time") || status.contains("stdio, time"), "caps add up: {status}");
+    // Files that are not there, or the wrong way round: named.
+    for (args, why) in [
+        (&["cat", "/scheme/wasm/nonexist"][..], "/scheme/wasm/nonexist: no such file or entry"),
+        (&["ls", "/scheme/wasm/ps"][..], "/scheme/wasm/ps: not a directory"),
+        (&["write", "/scheme/wasm/nonexist", "x"][..], "/scheme/wasm/nonexist: no such file or entry"),
+    ] {
+        let o = daemon.cli(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(err_of(&o).contains(why), "{args:?}: {}", err_of(&o));
+    }
     // An unknown ctl command: the ones there are.
     let pid = text(&daemon.cli(&["spawn", guest("worker").to_str().unwrap(), "sleep", "5000"]));
     let o = daemon.cli(&["write", &format!("/scheme/wasm/{}/ctl", pid.trim()), "dance"]);
@@ -255,11 +341,14 @@ fn misuse_is_named_as_such() {
 fn a_directory_is_named_as_a_directory_not_a_refusal() {
     let daemon = Daemon::start(&[]);
     let dir = guest("worker").parent().unwrap().display().to_string();
-    for args in [vec!["cat".to_string(), format!("/scheme/wasm/run{dir}")], vec!["spawn".into(), dir.clone()]]
-    {
+    // `cat run/` of it cannot run (126, as `wasmd run`); a spawn fails (1).
+    for (args, code) in [
+        (vec!["cat".to_string(), format!("/scheme/wasm/run{dir}")], 126),
+        (vec!["spawn".into(), dir.clone()], 1),
+    ] {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let o = daemon.cli(&args);
-        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert_eq!(o.status.code(), Some(code), "{args:?}");
         let err = err_of(&o);
         assert!(err.contains(&format!("`{dir}`: it is a directory, not a module file")), "{args:?}: {err}");
         assert!(!err.contains("permission denied"), "{err}");

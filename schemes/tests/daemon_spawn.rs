@@ -41,7 +41,7 @@ fn run_of_a_missing_or_bad_module_fails_on_read() {
     let read = c.call(Request::Read { fd, offset: 0, len: 100, nonblock: false });
     assert!(matches!(read, Err(ClientError::Errno(2))), "{read:?}");
     let out = d.cli(&["cat", "/scheme/wasm/run/etc/hostname"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(126), "as `wasmd run`: a file that is not a module");
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid wasm module"), "{out:?}");
 }
 

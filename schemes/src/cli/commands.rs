@@ -173,9 +173,31 @@ pub fn control(opts: &ClientOpts, pid: u32, command: &str) -> ExitCode {
 
 /// `wasmd spawn SPEC...`: prints the new pid.
 pub fn spawn(opts: &ClientOpts, words: &[String]) -> ExitCode {
+    // A spec given as one quoted word is split as the daemon would (and
+    // joined back with its words quoted); words the shell split are sent
+    // as they are, joined by spaces (they may hold the spec's own quotes).
+    let (words, quoted) = match words {
+        [one] if one.trim().contains(char::is_whitespace) => match crate::control::spec::split(one) {
+            Ok(words) => (words, true),
+            Err(e) => {
+                eprintln!("wasmd: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        words => (words.to_vec(), false),
+    };
+    let options = words.iter().take_while(|w| w.contains('=') && !w.starts_with('/'));
+    if let Some(option) = options.chain(words.iter().find(|w| !w.contains('='))).find(|w| w.starts_with('-'))
+    {
+        eprintln!(
+            "wasmd: spawn takes spec words, not options: `{option}` (e.g. cap=stdio,time; see wasmd spawn --help)"
+        );
+        return ExitCode::from(2);
+    }
     with_client(opts, |c| {
         // A relative module is the client's, as a person means it.
-        let spec = crate::control::spec::with_absolute_module(words, &std::env::current_dir()?).join(" ");
+        let words = crate::control::spec::with_absolute_module(&words, &std::env::current_dir()?);
+        let spec = if quoted { crate::control::spec::join(&words) } else { words.join(" ") };
         println!("{}", c.spawn(&spec)?);
         Ok(ExitCode::SUCCESS)
     })
@@ -186,14 +208,31 @@ pub fn spawn(opts: &ClientOpts, words: &[String]) -> ExitCode {
 pub fn cat_command(opts: &ClientOpts, path: &str) -> ExitCode {
     with_client_and_config(opts, |c, config| {
         let connect = || Client::connect_to(config).map_err(ClientError::from);
-        crate::client::cat(c, path, connect).map(ExitCode::from)
+        match crate::client::cat(c, path, connect) {
+            Ok(code) => Ok(ExitCode::from(code)),
+            // A module that cannot run: the codes `wasmd run` gives.
+            Err(crate::client::CatError::Load(e)) => {
+                eprintln!("wasmd: {e}");
+                Ok(ExitCode::from(crate::client::load_failure_code(&e)))
+            }
+            Err(crate::client::CatError::Other(e)) => Err(e.at(path)),
+        }
     })
 }
 
 /// `wasmd ls PATH`: one entry a line, directories with a `/`.
 pub fn ls(opts: &ClientOpts, path: &str) -> ExitCode {
     with_client(opts, |c| {
-        for (name, kind) in c.list(path)? {
+        // Off Redox the daemon's socket stands for the whole of `/scheme`:
+        // `wasm` and the guest schemes.
+        if cfg!(not(target_os = "redox")) && crate::client::tidy(path).trim_end_matches('/') == "/scheme" {
+            println!("wasm/");
+            for (name, _) in c.list("/scheme/wasm/scheme").map_err(|e| e.at(path))? {
+                println!("{name}/");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        for (name, kind) in c.list(path).map_err(|e| e.at(path))? {
             let slash = if kind == wasmd_abi::scheme::kind::DIRECTORY { "/" } else { "" };
             println!("{name}{slash}");
         }
@@ -227,7 +266,7 @@ pub fn write_command(opts: &ClientOpts, path: &str, data: &[String]) -> ExitCode
         }
     };
     with_client(opts, |c| {
-        c.write_file(path, &bytes)?;
+        c.write_file(path, &bytes).map_err(|e| e.writing(path))?;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -16,8 +16,8 @@
 //!
 //! Exit codes: 0 success; 1 a client that cannot reach the daemon or
 //! whose request the daemon refused, or a daemon that cannot serve; 2 a
-//! usage error (clap's) or a bad config file; 127 a module `wasmd run`
-//! cannot read, 126 one it cannot run; 141 the output's reader went away
+//! usage error (clap's) or a bad config file; 127 a module `wasmd run` (or
+//! `cat run/…`) cannot read, 126 one it cannot run; 141 the output's reader went away
 //! (`run`, `cat`); `wasmd run`, `wasmd wait` and `wasmd cat run/…`
 //! otherwise exit with the guest's status ([`run::status_exit_code`]).
 //!
@@ -64,16 +64,24 @@ Exit status:
   2 a usage error or a bad config file. `run`, `wait` and `cat run/...`:
   the guest's exit code (any non-zero code is a non-zero status: its low
   8 bits, or 1 when those are 0); 134 for a trap; 137 when killed, out of
-  fuel or over its memory limit. `run`: 127 for a module file that cannot
-  be read, 126 for one that cannot run. `run`, `cat`: 141 when the output's
-  reader went away (the guest is killed).";
+  fuel or over its memory limit. `run` and `cat run/...`: 127 for a
+  module file that cannot be read, 126 for one that cannot run. `run`,
+  `cat`: 141 when the output's reader went away (the guest is killed).
+  A guest may itself exit with one of these codes: `wasmd` then says
+  nothing on stderr, while its own failures are always explained there.";
 
 /// wasmd runs WebAssembly modules as capability-secured processes.
 ///
 /// On Redox it is a scheme daemon (`/scheme/wasm`); on Linux it runs
 /// guests directly with an embedded backend.
 #[derive(Parser, Debug)]
-#[command(name = "wasmd", version, about, long_about = None, after_help = AFTER_HELP)]
+#[command(
+    name = "wasmd",
+    version,
+    about = "A WebAssembly process manager and scheme daemon for Redox OS",
+    long_about = None,
+    after_help = AFTER_HELP
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -113,8 +121,18 @@ pub enum Command {
     ///
     /// Columns: PID, PPID, UID, STATE, MODULE (its name), HASH (of the
     /// module), PAGES (of memory), FUEL (used), CPU_MS (time running),
-    /// CALLS (hostcalls), STATUS (how it ended). With `--json`, an array of
-    /// objects (`/scheme/wasm/ps.json`; the fields are in the README).
+    /// CALLS (hostcalls), HANDLES, REGION_KB (shared memory held), IN_KB
+    /// and OUT_KB (bytes read and written), STATUS (how it ended).
+    ///
+    /// With `--json`, an array of objects (`/scheme/wasm/ps.json`; `status
+    /// --json` gives one), each with these fields in this order: pid,
+    /// parent (0: none), uid, gid, state (ready, running, blocked,
+    /// suspended, exited), name, module_hash (hex), caps (comma list),
+    /// memory_pages, fuel_used, fuel_limit (null: none), cpu_ns,
+    /// hostcalls, bytes_in, bytes_out, handles, region_bytes, mailbox
+    /// (messages queued), mem_pages_limit, handles_limit,
+    /// region_bytes_limit, status (null while live), exit_code (as
+    /// `wasmd run` exits; null while live).
     Ps {
         #[command(flatten)]
         client: ClientOpts,
@@ -174,7 +192,8 @@ pub enum Command {
         client: ClientOpts,
         /// Process id.
         pid: u32,
-        /// Fuel units to add (about one per wasm instruction).
+        /// Fuel units to add (about one per wasm instruction), at least 1.
+        #[arg(value_parser = clap::value_parser!(u64).range(1..))]
         fuel: u64,
     },
     /// Print what a process wrote so far (`/scheme/wasm/PID/log`): its
@@ -209,20 +228,25 @@ pub enum Command {
     /// SPEC is one line of words (a word in double quotes may hold spaces,
     /// with \" and \\ inside): `[OPTION=VALUE]... MODULE [ARG]...`
     ///
-    /// MODULE is the absolute path of a `.wasm` (or `.wat`) file; the words
-    /// after it are the guest's arguments. Options, before MODULE:
+    /// MODULE is the path of a `.wasm` (or `.wat`) file (a relative one is
+    /// taken from the current directory); the words after it are the
+    /// guest's arguments. Options, before MODULE (`cap`, `grant`, `env`
+    /// and `preopen` may repeat and add up; the others are given once;
+    /// impossible values are refused with the reason):
     ///
     ///   cap=CAPS                     capabilities, comma-separated: stdio, time,
     ///                                random, spawn, proc, shm, scheme, or all
     ///                                (default stdio,time,random,spawn,shm)
-    ///   fuel=N                       total fuel budget (default: unlimited)
-    ///   mem=PAGES                    most 64 KiB pages of memory (default 4096)
-    ///   handles=N                    most live handles (default 1024)
-    ///   region-bytes=N               most bytes of shared-memory regions held
-    ///                                (default 268435456)
+    ///   fuel=N                       total fuel budget, at least 1 (default: unlimited)
+    ///   mem=PAGES                    most 64 KiB pages of memory, at most 65536
+    ///                                (default 4096)
+    ///   handles=N                    most live handles, at most 65535 (default 1024)
+    ///   region-bytes=N               most bytes of shared-memory regions held,
+    ///                                at most 4 GiB (default 268435456)
     ///   grant=SCHEME:PREFIX[=ro|rw]  a namespace grant for files and sockets
     ///                                (repeatable; e.g. grant=file:/srv=ro,
-    ///                                grant=tcp:127.0.0.1:*, grant=ramfs:)
+    ///                                grant=tcp:127.0.0.1:*, grant=ramfs:; on
+    ///                                Linux file: needs a daemon with --fs-root)
     ///   name=NAME                    the name `ps` shows (default: file stem)
     ///   env=KEY=VALUE                an environment variable (repeatable; what
     ///                                a WASI program sees)
@@ -230,6 +254,9 @@ pub enum Command {
     ///                                PID/stdin until that is closed (default none)
     ///   preopen=NAME=SCHEME:PREFIX   show the grant SCHEME:PREFIX to a WASI
     ///                                program as the directory NAME (e.g. /)
+    ///
+    /// The names of `wasmd run`'s flags work as keys too: mem-pages=,
+    /// max-handles=, max-region-bytes=.
     ///
     /// Example: wasmd spawn cap=stdio,time fuel=5000000 /usr/share/wasmd/worker.wasm count 1000
     #[command(verbatim_doc_comment)]
@@ -242,6 +269,13 @@ pub enum Command {
     },
     /// Print a file of the tree, e.g. `/scheme/wasm/ps` or
     /// `/scheme/wasm/run/ABS/PATH.wasm` (streams until the guest exits).
+    ///
+    /// A `run/` file runs the guest as `wasmd run` does: its stdout to
+    /// stdout, its stderr to stderr, this command's stdin as its stdin
+    /// (read only once the guest asks for input), and its status as the
+    /// exit code (its own code, 134 a trap, 137 killed; 127 a module that
+    /// cannot be read, 126 one that cannot run). Closing the output
+    /// (`| head -1`, exit 141) or Ctrl-C kills the guest.
     Cat {
         #[command(flatten)]
         client: ClientOpts,
@@ -281,8 +315,9 @@ pub enum Command {
     },
     /// Print the man page (roff) to stdout.
     Man {
-        /// Write `wasmd.1` and one page per subcommand into DIR instead.
-        #[arg(long, value_name = "DIR", hide = true)]
+        /// Write `wasmd.1` and one page per subcommand into DIR instead
+        /// (what the Redox package installs).
+        #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
 }

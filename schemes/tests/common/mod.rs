@@ -35,6 +35,18 @@ impl Daemon {
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let socket = dir.join("wasmd.sock");
+        Self::serve(socket, dir, extra)
+    }
+
+    /// Starts `wasmd daemon` on `socket` (in a directory that goes when
+    /// the daemon does).
+    #[allow(dead_code, reason = "each test binary compiles this module; not all use it")]
+    pub fn start_at(socket: &std::path::Path) -> Daemon {
+        let dir = socket.parent().unwrap().to_path_buf();
+        Self::serve(socket.to_path_buf(), dir, &[])
+    }
+
+    fn serve(socket: std::path::PathBuf, dir: std::path::PathBuf, extra: &[&str]) -> Daemon {
         let child = Command::new(env!("CARGO_BIN_EXE_wasmd"))
             .arg("daemon")
             .arg("--socket")
@@ -57,6 +69,17 @@ impl Daemon {
     pub fn cli(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_wasmd"))
             .args(args)
+            .env("WASMD_SOCKET", &self.socket)
+            .output()
+            .expect("client runs")
+    }
+
+    /// As [`Daemon::cli`], run in the directory `cwd`.
+    #[allow(dead_code, reason = "each test binary compiles this module; not all use it")]
+    pub fn cli_in(&self, cwd: &std::path::Path, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_wasmd"))
+            .args(args)
+            .current_dir(cwd)
             .env("WASMD_SOCKET", &self.socket)
             .output()
             .expect("client runs")
