@@ -132,14 +132,16 @@ fn listen_all(
 }
 
 /// wasmd's own stdin as the root process's: a thread copies it into the
-/// pipe (waiting for room as the guest reads) and closes it at the end.
+/// pipe when the guest asks for input (waiting for room as the guest
+/// reads) and closes it at the end. A guest that never reads leaves
+/// wasmd's stdin unread.
 fn connect_stdin() -> Arc<StdinPipe> {
     let pipe = Arc::new(StdinPipe::new());
     let feeder = pipe.clone();
     let spawned = std::thread::Builder::new().name("stdin".into()).spawn(move || {
         let mut stdin = std::io::stdin().lock();
         let mut chunk = vec![0u8; 64 * 1024];
-        loop {
+        while feeder.wait_for_demand() {
             match std::io::Read::read(&mut stdin, &mut chunk) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
@@ -177,6 +179,7 @@ pub fn run(spec: &RunSpec) -> Result<Finished, RunError> {
         config.slice_fuel = slice;
     }
     let output = Arc::new(TerminalOutput::default());
+    output.watch();
     let mut manager = ProcessManager::new(config, Arc::new(platform), Arc::new(loader), output.clone());
     let spawn_err = |source| RunError::Spawn { path: shown.clone(), source };
     let module = manager.modules().compile(&bytes).map_err(spawn_err)?;

@@ -72,3 +72,25 @@ fn without_a_pipe_stdin_is_empty_and_writes_are_refused() {
     assert!(log.contains("stdin bytes=0"), "{log}");
     assert_eq!(refused.unwrap_err().errno(), Some(wasmd_abi::Errno::BrokenPipe.errno()));
 }
+
+#[test]
+fn a_guest_that_never_reads_leaves_the_callers_input_unread() {
+    // As with a native program: a shell loop feeding one guest per line
+    // keeps its other lines.
+    let daemon = Daemon::start(&[]);
+    let hello = wasmd_tests::guest("hello").display().to_string();
+    let wasmd = env!("CARGO_BIN_EXE_wasmd");
+    for runner in [format!("{wasmd} run {hello}"), format!("{wasmd} cat /scheme/wasm/run{hello}")] {
+        let script = format!("{runner} > /dev/null; cat");
+        let mut child = Command::new("sh")
+            .args(["-c", &script])
+            .env("WASMD_SOCKET", &daemon.socket)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("sh runs");
+        child.stdin.take().unwrap().write_all(b"line 1\nline 2\n").unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(text(&o), "line 1\nline 2\n", "{runner}: the input after the guest");
+    }
+}

@@ -11,6 +11,10 @@
 //! A process whose read finds the pipe empty parks (only it: its worker
 //! goes on with others) and leaves a waker, a one-shot callback that
 //! hands its retry to the manager; the next feed or the close calls it.
+//! Feeders take input only on demand ([`StdinPipe::wanted`],
+//! [`StdinPipe::wait_for_demand`]): a guest that never reads its stdin
+//! leaves the caller's input unread, as a native program would (a shell
+//! loop feeding `wasmd run` line by line keeps its other lines).
 //! The waker is taken under the pipe's lock together with the check for
 //! data, so a feed that races with a reader going to sleep is never
 //! missed. A process without a pipe reads end of file at once.
@@ -36,6 +40,7 @@ struct Inner {
 pub struct StdinPipe {
     inner: Mutex<Inner>,
     room: Condvar,
+    demand: Condvar,
 }
 
 impl std::fmt::Debug for StdinPipe {
@@ -109,6 +114,24 @@ impl StdinPipe {
         !inner.data.is_empty() || inner.closed
     }
 
+    /// True when the process waits for input the pipe does not hold.
+    pub fn wanted(&self) -> bool {
+        let inner = self.lock();
+        inner.reader.is_some() && inner.data.is_empty() && !inner.closed
+    }
+
+    /// Waits until the process wants input (true) or the input ended
+    /// (false): for a feeder that must not read its own source before the
+    /// process asks.
+    pub fn wait_for_demand(&self) -> bool {
+        let inner = self.lock();
+        let inner = self
+            .demand
+            .wait_while(inner, |i| !(i.closed || i.reader.is_some() && i.data.is_empty()))
+            .unwrap_or_else(|e| e.into_inner());
+        !inner.closed
+    }
+
     /// True once the input has ended.
     pub fn is_closed(&self) -> bool {
         self.lock().closed
@@ -121,6 +144,7 @@ impl StdinPipe {
         let reader = inner.reader.take();
         drop(inner);
         self.room.notify_all();
+        self.demand.notify_all();
         if let Some(wake) = reader {
             wake();
         }
@@ -149,6 +173,8 @@ impl StdinPipe {
             wake();
         } else {
             inner.reader = Some(wake);
+            drop(inner);
+            self.demand.notify_all();
         }
     }
 }
@@ -197,6 +223,29 @@ mod tests {
         }));
         pipe.close();
         assert_eq!(woken.load(Ordering::SeqCst), 3, "the close wakes");
+    }
+
+    #[test]
+    fn input_is_wanted_only_by_a_waiting_reader_of_an_empty_pipe() {
+        let pipe = Arc::new(StdinPipe::new());
+        assert!(!pipe.wanted(), "nobody reads yet");
+        let feeder = {
+            let pipe = pipe.clone();
+            std::thread::spawn(move || pipe.wait_for_demand())
+        };
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(!feeder.is_finished(), "the feeder waits for a reader");
+        pipe.wait(Box::new(|| {}));
+        assert!(pipe.wanted());
+        assert!(feeder.join().unwrap(), "demand, not the end");
+        pipe.feed(b"x");
+        assert!(!pipe.wanted(), "fed");
+        let late = {
+            let pipe = pipe.clone();
+            std::thread::spawn(move || pipe.wait_for_demand())
+        };
+        pipe.close();
+        assert!(!late.join().unwrap(), "the end of input ends the wait");
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! (as much as fits its pipe; a write that finds the pipe full waits for
 //! the process to read); closing the file is the end of the input. A
 //! process spawned without a pipe (a `spawn` spec without `stdin=pipe`)
-//! takes no input: writes are `Errno::BrokenPipe`.
+//! takes no input: writes are `Errno::BrokenPipe`. A write of nothing
+//! waits until the process wants input (it reads an empty pipe) or the
+//! input ended: a client feeding its own stdin asks first, so a guest
+//! that never reads leaves the client's input unread.
 
 use std::sync::Arc;
 
@@ -30,7 +33,13 @@ impl StdinFile {
 pub(crate) fn feed(pipe: Option<&Arc<StdinPipe>>, data: &[u8]) -> Answer<usize> {
     let Some(pipe) = pipe else { return Answer::Ready(Err(Errno::BrokenPipe)) };
     if data.is_empty() {
-        return Answer::Ready(Ok(0));
+        return if pipe.is_closed() {
+            Answer::Ready(Err(Errno::BrokenPipe))
+        } else if pipe.wanted() {
+            Answer::Ready(Ok(0))
+        } else {
+            Answer::NotReady
+        };
     }
     match pipe.feed(data) {
         0 if pipe.is_closed() => Answer::Ready(Err(Errno::BrokenPipe)),
