@@ -16,9 +16,17 @@ pub struct TerminalOutput {
 }
 
 impl TerminalOutput {
-    /// True once a write to stdout found its reader gone.
+    /// True once a write to stdout found its reader gone (or the OS said
+    /// so: see [`TerminalOutput::watch`]).
     pub fn closed(&self) -> bool {
         self.closed.load(Ordering::Relaxed)
+    }
+
+    /// Also notes a closed stdout while nothing is written (see
+    /// [`crate::sys::on_stdout_closed`]).
+    pub fn watch(self: &std::sync::Arc<Self>) {
+        let me = self.clone();
+        crate::sys::on_stdout_closed(move || me.closed.store(true, Ordering::Relaxed));
     }
 }
 

@@ -32,7 +32,9 @@ mod redox;
 #[cfg(target_os = "redox")]
 use redox as os;
 
-pub use os::{current_owner, end_on_closed_pipe, physical_memory, serve, Client, OsPlatform};
+pub use os::{
+    current_owner, end_on_closed_pipe, on_stdout_closed, physical_memory, serve, Client, OsPlatform,
+};
 
 /// What a frontend needs to serve the control tree, and a client to
 /// reach it. The scheme's name is not in it: the control tree's own

@@ -45,6 +45,34 @@ pub fn end_on_closed_pipe() {
     }
 }
 
+/// Calls `closed` (once, from a thread of its own) when this process's
+/// stdout is a pipe whose reader went away, even while nothing is written
+/// to it: `wasmd run X | head -1` ends when `head` does, not at the next
+/// write of a guest that has gone quiet.
+pub fn on_stdout_closed(closed: impl FnOnce() + Send + 'static) {
+    let spawned = std::thread::Builder::new().name("stdout-watch".into()).spawn(move || {
+        let stdout = std::io::stdout();
+        let mut fds = [rustix::event::PollFd::new(&stdout, rustix::event::PollFlags::empty())];
+        loop {
+            match rustix::event::poll(&mut fds, None) {
+                Ok(_) => {
+                    let seen = fds[0].revents();
+                    if seen.intersects(rustix::event::PollFlags::ERR | rustix::event::PollFlags::HUP) {
+                        closed();
+                        return;
+                    }
+                    if seen.contains(rustix::event::PollFlags::NVAL) {
+                        return;
+                    }
+                }
+                Err(rustix::io::Errno::INTR) => {}
+                Err(_) => return,
+            }
+        }
+    });
+    drop(spawned);
+}
+
 /// The user this program runs as (whom `wasmd run` and the daemon's own
 /// user act for).
 pub fn current_owner() -> wasmhost::Owner {

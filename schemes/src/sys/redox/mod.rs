@@ -62,6 +62,11 @@ pub(crate) fn endpoint(_config: &crate::sys::Config) -> String {
 #[cfg(target_os = "redox")]
 pub fn end_on_closed_pipe() {}
 
+/// Redox has no poll for a closed pipe's writer: a closed output is found
+/// at the next write.
+#[cfg(target_os = "redox")]
+pub fn on_stdout_closed(_closed: impl FnOnce() + Send + 'static) {}
+
 /// The user this program runs as (whom `wasmd run` and the daemon's own
 /// user act for).
 #[cfg(target_os = "redox")]
