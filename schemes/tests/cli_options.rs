@@ -76,6 +76,9 @@ fn impossible_values_are_refused_while_parsing() {
     assert_refused(&wasmd(&["run", "--mem-pages", "65537", &hello]), "65537 pages");
     assert_refused(&wasmd(&["run", "--grant", "file:/data=ro", &hello]), "needs `--fs-root DIR`");
     assert_refused(&wasmd(&["daemon", "--workers", "0"]), "0 is not in 1..=1024");
+    assert_refused(&wasmd(&["daemon", "--memory-budget", "0"]), "0 is not in 1..");
+    assert_refused(&wasmd(&["daemon", "--module-dir", "/nonexistent/modules"]), "/nonexistent/modules");
+    assert_refused(&wasmd(&["top", "--rounds", "0"]), "0 is not in 1..");
     // The limits themselves are accepted.
     let o = wasmd(&["run", "--slice-fuel", "1", "--mem-pages", "65536", &hello]);
     assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "hello from wat\n"), "{}", stderr(&o));
@@ -303,4 +306,50 @@ fn the_default_config_file_is_found_by_the_daemon_and_the_clients() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).starts_with("ps\nps.json\nstats\nspawn\n"), "{}", stdout(&out));
+}
+
+#[test]
+fn sigterm_removes_the_socket_and_a_mistyped_socket_path_is_refused() {
+    let dir = TempDir::new("sigterm");
+    let socket = dir.0.join("d.sock");
+    let d = DaemonProcess::start(&["--socket", socket.to_str().unwrap()], &[]);
+    wait_for_socket(&socket);
+    let killed = Command::new("kill").args(["-TERM", &d.child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let (code, said) = d.finish();
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("stopped by a signal; the socket is removed"), "{said}");
+    assert!(!socket.exists(), "the socket is gone");
+    let typo = dir.0.join("no/such/dir/d.sock");
+    let o = wasmd(&["daemon", "--socket", typo.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no directory"), "{}", stderr(&o));
+    assert!(!dir.0.join("no").exists(), "no directories made for a typo");
+}
+
+#[test]
+fn log_levels_are_named_and_an_unknown_one_is_said() {
+    let unreachable = wat("unreachable").display().to_string();
+    let run = |level: &str| {
+        Command::new(env!("CARGO_BIN_EXE_wasmd"))
+            .args(["run", &unreachable])
+            .env("WASMD_LOG", level)
+            .output()
+            .expect("wasmd runs")
+    };
+    let o = run("bogus");
+    assert!(
+        stderr(&o).contains("WASMD_LOG=`bogus` is not a level (error, warn, info, debug, trace, off)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run("debug");
+    let err = stderr(&o);
+    let line = err.lines().find(|l| l.contains("ended by")).unwrap_or_else(|| panic!("no debug line: {err}"));
+    assert!(
+        line.starts_with("wasmd[debug]: ") && !line.contains("Error {"),
+        "wasm words, not Rust structs: {line}"
+    );
+    let o = run("error");
+    assert!(!stderr(&o).contains("wasmd[debug]"), "{}", stderr(&o));
 }

@@ -401,7 +401,7 @@ pub(crate) fn trap_status(store: &Store<ProcessState>, e: &wasmi::Error) -> Exit
     if store.data().limiter.hit {
         return ExitStatus::MemoryLimit;
     }
-    log::debug!("pid {}: ended by {e:?}", store.data().pid);
+    log::debug!("pid {}: ended by {e}", store.data().pid);
     if e.as_trap_code() == Some(TrapCode::OutOfFuel) {
         return ExitStatus::OutOfFuel;
     }

@@ -58,7 +58,7 @@ pub struct DaemonArgs {
     pub socket: Option<PathBuf>,
     /// Let guests spawn modules from DIR (repeatable); directories of
     /// modules spawned through the tree are added automatically.
-    #[arg(long = "module-dir", value_name = "DIR")]
+    #[arg(long = "module-dir", value_name = "DIR", value_parser = parse_existing_dir)]
     pub module_dirs: Vec<PathBuf>,
     /// Directory that guests' `file:` paths live in (Linux; it must exist).
     #[arg(long, value_name = "DIR", value_parser = parse_existing_dir)]
@@ -66,7 +66,7 @@ pub struct DaemonArgs {
     /// Most MiB all guests together may use (linear memory, tables,
     /// regions, logs); spawns and growth past it are refused. Default:
     /// three quarters of physical memory.
-    #[arg(long, value_name = "MIB")]
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
     pub memory_budget: Option<u64>,
     /// Scheduler threads running guests in parallel, 1 to 1024 (default:
     /// one per core).

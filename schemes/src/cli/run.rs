@@ -21,13 +21,15 @@ pub struct RunArgs {
     pub fuel: Option<u64>,
     /// Most 64 KiB pages of linear memory per process (at most 65536,
     /// the wasm32 maximum).
-    #[arg(long, value_name = "N", default_value_t = Limits::default().max_pages, value_parser = parse_mem_pages)]
+    #[arg(long, visible_alias = "mem", value_name = "N", default_value_t = Limits::default().max_pages, value_parser = parse_mem_pages)]
     pub mem_pages: u32,
-    /// Most live handles per process.
-    #[arg(long, value_name = "N", default_value_t = Limits::default().max_handles)]
+    /// Most live handles per process (at most 65535).
+    #[arg(long, visible_alias = "handles", value_name = "N", default_value_t = Limits::default().max_handles,
+          value_parser = clap::value_parser!(u32).range(0..=65535))]
     pub max_handles: u32,
-    /// Most bytes of shared-memory regions a process may hold.
-    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_region_bytes)]
+    /// Most bytes of shared-memory regions a process may hold (at most 4 GiB).
+    #[arg(long, visible_alias = "region-bytes", value_name = "BYTES", default_value_t = Limits::default().max_region_bytes,
+          value_parser = clap::value_parser!(u64).range(0..=4 << 30))]
     pub max_region_bytes: u64,
     /// Capabilities, a comma-separated list (`stdio,time`) as `cap=` takes
     /// in spawn specs; repeatable, the lists add up. Without any, the

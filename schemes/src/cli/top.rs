@@ -28,8 +28,8 @@ pub struct TopArgs {
     #[arg(long, value_name = "MS", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
     pub interval: u64,
-    /// Stop after this many rounds (default: until interrupted).
-    #[arg(long, value_name = "N")]
+    /// Stop after this many rounds, at least 1 (default: until interrupted).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub rounds: Option<u64>,
     /// Show at most this many processes.
     #[arg(long, value_name = "N", default_value_t = 20)]

@@ -83,13 +83,23 @@ pub fn check_daemon(stream: &UnixStream, path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// The daemon's check before it binds `path`: makes the default private
-/// directory if it is missing, and refuses a directory others may write
-/// to or that another user owns.
+/// The daemon's check before it binds `path`: makes its private
+/// directory if it is missing (only that one: a path whose parent is not
+/// there either is a typo, refused), and refuses a directory others may
+/// write to (unless sticky, as `/tmp`) or that another user owns.
 pub fn prepare_dir(path: &Path) -> std::io::Result<()> {
     let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else { return Ok(()) };
     if !dir.exists() {
-        std::fs::DirBuilder::new().mode(0o700).recursive(true).create(dir)?;
+        if dir.parent().is_some_and(|p| !p.as_os_str().is_empty() && !p.exists()) {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "no directory {} to make the socket's directory in",
+                    dir.parent().unwrap_or(dir).display()
+                ),
+            ));
+        }
+        std::fs::DirBuilder::new().mode(0o700).create(dir)?;
     }
     let meta = std::fs::metadata(dir)?;
     match unsafe_dir(meta.uid(), meta.mode(), uid()) {
@@ -122,6 +132,11 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let base = std::env::temp_dir().join(format!("wasmd-sockdir-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
+        let typo = base.join("no/such/wasmd.sock");
+        let err = prepare_dir(&typo).unwrap_err();
+        assert!(err.to_string().contains("no directory"), "{err}");
+        assert!(!base.exists(), "nothing made for a path whose parents are not there");
+        std::fs::create_dir_all(&base).unwrap();
         let private = base.join("private/wasmd.sock");
         prepare_dir(&private).unwrap();
         let mode = std::fs::metadata(base.join("private")).unwrap().mode() & 0o777;

@@ -32,10 +32,48 @@ const WAKER: u64 = 1;
 /// How long accepting pauses when the daemon is out of descriptors.
 const PAUSE: Duration = Duration::from_millis(100);
 
+/// The socket path the stop handler removes (set once, never freed).
+static SOCKET_PATH: std::sync::atomic::AtomicPtr<libc::c_char> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+/// `SIGTERM` or `SIGINT`: removes the socket, says so, and ends the daemon
+/// (its guests with it). Only async-signal-safe calls.
+extern "C" fn stop(_signal: libc::c_int) {
+    const SAID: &[u8] = b"wasmd[info]: stopped by a signal; the socket is removed\n";
+    let path = SOCKET_PATH.load(std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: `path` is null or the leaked NUL-terminated string stored by
+    // `remove_on_stop_signal`; unlink, write and _exit are async-signal-safe.
+    unsafe {
+        if !path.is_null() {
+            libc::unlink(path);
+        }
+        libc::write(2, SAID.as_ptr().cast(), SAID.len());
+        libc::_exit(0);
+    }
+}
+
+/// Lets `SIGTERM` and `SIGINT` end the daemon cleanly (see [`stop`]).
+fn remove_on_stop_signal(path: &std::path::Path) {
+    let Ok(c) = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str())) else {
+        return;
+    };
+    SOCKET_PATH.store(c.into_raw(), std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: installs a handler that only makes async-signal-safe calls;
+    // `action` is fully initialised (zeroed, then the handler set).
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut());
+        libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
+    }
+}
+
 /// Serves `daemon` on the Unix socket `config` names
 /// ([`super::control_socket::path`]) until an I/O error on the listener.
 /// A stale socket file is replaced; a live one is an error, and so is
 /// anything at the path that is not a socket (it is never removed).
+/// `SIGTERM` and `SIGINT` remove the socket and end the daemon.
 pub fn serve(mut daemon: Daemon, config: &Config) -> std::io::Result<()> {
     let path = &super::control_socket::path(config);
     super::control_socket::prepare_dir(path)?;
@@ -52,6 +90,7 @@ pub fn serve(mut daemon: Daemon, config: &Config) -> std::io::Result<()> {
         std::fs::remove_file(path)?;
     }
     let listener = UnixListener::bind(path)?;
+    remove_on_stop_signal(path);
     super::latency::ask_for_short_slices();
     std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     listener.set_nonblocking(true)?;
