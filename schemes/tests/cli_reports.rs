@@ -69,6 +69,74 @@ fn ps_filters_and_json() {
     let filtered: serde_json::Value =
         serde_json::from_slice(&daemon.cli(&["ps", "--json", "--exited"]).stdout).unwrap();
     assert_eq!(filtered.as_array().unwrap().len(), 1);
+    // The limits, as text `status` gives them; the fields in the
+    // documented order, filtered or not.
+    assert_eq!((one["mem_pages_limit"].as_u64(), one["handles_limit"].as_u64()), (Some(4096), Some(1024)));
+    assert_eq!(one["region_bytes_limit"].as_u64(), Some(256 << 20));
+    assert_eq!(one["mailbox"].as_u64(), Some(0));
+    let order = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    let documented = [
+        "pid",
+        "parent",
+        "uid",
+        "gid",
+        "state",
+        "name",
+        "module_hash",
+        "caps",
+        "memory_pages",
+        "fuel_used",
+        "fuel_limit",
+        "cpu_ns",
+        "hostcalls",
+        "bytes_in",
+        "bytes_out",
+        "handles",
+        "region_bytes",
+        "mailbox",
+        "mem_pages_limit",
+        "handles_limit",
+        "region_bytes_limit",
+        "status",
+        "exit_code",
+    ];
+    assert_eq!(order(&one), documented);
+    assert_eq!(order(&filtered[0]), documented, "a filtered ps --json keeps the order");
+}
+
+#[test]
+fn a_scheme_providers_traffic_counts() {
+    let daemon = Daemon::start(&[]);
+    let ramfs = guest("ramfs").display().to_string();
+    let pid = text(&daemon.cli(&["spawn", "cap=stdio,scheme", &ramfs])).trim().to_string();
+    let data = vec![b'x'; 100_000];
+    let mut written = false;
+    for _ in 0..200 {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_wasmd"))
+            .args(["write", "/scheme/ramfs/big"])
+            .env("WASMD_SOCKET", &daemon.socket)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .and_then(|mut c| {
+                std::io::Write::write_all(c.stdin.as_mut().unwrap(), &data)?;
+                drop(c.stdin.take());
+                c.wait()
+            })
+            .unwrap();
+        if o.success() {
+            written = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(written, "ramfs never served");
+    assert_eq!(daemon.cli(&["cat", "/scheme/ramfs/big"]).stdout.len(), data.len());
+    let one: serde_json::Value =
+        serde_json::from_slice(&daemon.cli(&["status", "--json", &pid]).stdout).unwrap();
+    assert!(one["bytes_in"].as_u64().unwrap() >= data.len() as u64, "the write came in: {one}");
+    assert!(one["bytes_out"].as_u64().unwrap() >= data.len() as u64, "the read went out: {one}");
 }
 
 #[test]

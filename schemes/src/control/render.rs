@@ -46,15 +46,29 @@ pub(crate) fn state_name(state: RunState) -> &'static str {
 /// The `ps` table: one line per process after a header.
 pub fn ps(all: &[ProcessSnapshot]) -> Vec<u8> {
     let mut out = format!(
-        "{:>6} {:>6} {:>6} {:<9} {:<20} {:<16} {:>6} {:>14} {:>9} {:>10}  {}\n",
-        "PID", "PPID", "UID", "STATE", "MODULE", "HASH", "PAGES", "FUEL", "CPU_MS", "CALLS", "STATUS"
+        "{:>6} {:>6} {:>6} {:<9} {:<20} {:<16} {:>6} {:>14} {:>9} {:>10} {:>7} {:>10} {:>10} {:>10}  {}\n",
+        "PID",
+        "PPID",
+        "UID",
+        "STATE",
+        "MODULE",
+        "HASH",
+        "PAGES",
+        "FUEL",
+        "CPU_MS",
+        "CALLS",
+        "HANDLES",
+        "REGION_KB",
+        "IN_KB",
+        "OUT_KB",
+        "STATUS"
     );
     for s in all {
         let info = &s.info;
         let status = info.status.as_ref().map_or_else(|| "-".to_string(), |s| printable(&s.to_string()));
         let _ = writeln!(
             out,
-            "{:>6} {:>6} {:>6} {:<9} {:<20} {:<16} {:>6} {:>14} {:>9} {:>10}  {}",
+            "{:>6} {:>6} {:>6} {:<9} {:<20} {:<16} {:>6} {:>14} {:>9} {:>10} {:>7} {:>10} {:>10} {:>10}  {}",
             info.pid,
             info.parent,
             s.uid,
@@ -65,6 +79,10 @@ pub fn ps(all: &[ProcessSnapshot]) -> Vec<u8> {
             info.fuel_used,
             s.activity.cpu_ns / 1_000_000,
             s.activity.hostcalls,
+            s.activity.handles,
+            s.region_bytes / 1024,
+            s.activity.bytes_in / 1024,
+            s.activity.bytes_out / 1024,
             status
         );
     }
@@ -98,6 +116,7 @@ pub fn status(pm: &ProcessManager, pid: Pid) -> Option<Vec<u8>> {
         let _ = writeln!(out, "bytes_out: {}", a.bytes_out);
         let _ = writeln!(out, "handles: {}", a.handles);
         let _ = writeln!(out, "region_bytes: {}", p.region_bytes());
+        let _ = writeln!(out, "mailbox: {}", p.mailbox_len());
     }
     let _ = writeln!(out, "caps: {}", info.caps);
     if let Some(s) = &info.status {

@@ -18,9 +18,11 @@
 //! | `fuel_limit` | number or null | its fuel budget (null: none) |
 //! | `cpu_ns` | number | time spent running its turns |
 //! | `hostcalls` | number | hostcalls made |
-//! | `bytes_in`, `bytes_out` | number | bytes read from files and sockets; written to stdout, stderr, files and sockets |
+//! | `bytes_in`, `bytes_out` | number | bytes read from files and sockets; written to stdout, stderr, files and sockets (a scheme provider: its requests taken, its replies given) |
 //! | `handles` | number | handles held |
 //! | `region_bytes` | number | bytes of shared-memory regions held (pending shares included) |
+//! | `mailbox` | number | messages and notices queued in its mailbox |
+//! | `mem_pages_limit`, `handles_limit`, `region_bytes_limit` | number | its limits (the spec's `mem=`, `handles=`, `region-bytes=`) |
 //! | `status` | string or null | how it ended (`exited(0)`, `trap: …`, `killed`, `out of fuel`, `memory limit`), null while live |
 //! | `exit_code` | number or null | the shell code of `status` (as `wasmd run` exits), null while live |
 //!
@@ -53,6 +55,10 @@ pub struct ProcessReport {
     pub bytes_out: u64,
     pub handles: u32,
     pub region_bytes: u64,
+    pub mailbox: usize,
+    pub mem_pages_limit: u32,
+    pub handles_limit: u32,
+    pub region_bytes_limit: u64,
     pub status: Option<String>,
     pub exit_code: Option<u8>,
 }
@@ -69,6 +75,8 @@ pub struct ProcessSnapshot {
     pub fuel_limit: Option<u64>,
     pub activity: Activity,
     pub region_bytes: u64,
+    pub limits: wasmhost::Limits,
+    pub mailbox: usize,
 }
 
 impl ProcessSnapshot {
@@ -82,6 +90,8 @@ impl ProcessSnapshot {
             fuel_limit: proc.fuel_limit(),
             activity: proc.activity(),
             region_bytes: proc.region_bytes(),
+            limits: proc.limits,
+            mailbox: proc.mailbox_len(),
         })
     }
 
@@ -112,6 +122,10 @@ impl From<&ProcessSnapshot> for ProcessReport {
             bytes_out: s.activity.bytes_out,
             handles: s.activity.handles,
             region_bytes: s.region_bytes,
+            mailbox: s.mailbox,
+            mem_pages_limit: s.limits.max_pages,
+            handles_limit: s.limits.max_handles,
+            region_bytes_limit: s.limits.max_region_bytes,
             status: info.status.as_ref().map(ToString::to_string),
             exit_code: info.status.as_ref().map(wasmd_abi::ExitStatus::shell_code),
         }

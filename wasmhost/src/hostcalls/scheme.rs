@@ -41,6 +41,8 @@ fn next(caller: &mut Ctx<'_>, handle: i32, buf: i32, cap: i32) -> Result<Result<
         Some((len, bytes)) => {
             // Handed out only when it fits (an empty `bytes` says how big).
             let _ = buf.fill(mem, &bytes);
+            // A provider's traffic: the requests it takes are its input.
+            state.counters.read(bytes.len() as u64);
             Ok(len as i64)
         }
         None => Err(Syscall::SchemeWait { name, buf }),
@@ -52,6 +54,8 @@ fn reply(caller: &mut Ctx<'_>, handle: i32, ptr: i32, len: i32) -> CallResult {
     let name = scheme_name(state, handle)?;
     let bytes = &mem[guest_range(mem.len(), ptr, len)?];
     state.env.schemes.lock().unwrap_or_else(|e| e.into_inner()).reply(&name, bytes)?;
+    // ... and its replies its output.
+    state.counters.wrote(bytes.len() as u64);
     state.env.kick();
     state.env.news();
     Ok(0)

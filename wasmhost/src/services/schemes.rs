@@ -37,7 +37,10 @@ impl Context<'_> {
             let next = self.schemes().next_request(&name, buf.len());
             let Some((len, bytes)) = next else { continue };
             // `next_request` hands out a request only when it fits.
-            self.with_store(pid, |caller| caller.write(buf, &bytes));
+            self.with_store(pid, |caller| {
+                let _ = caller.write(buf, &bytes);
+                caller.state().counters.read(bytes.len() as u64);
+            });
             self.wake(pid, len as i64);
         }
     }

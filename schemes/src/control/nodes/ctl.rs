@@ -36,10 +36,10 @@ impl CtlFile {
             (Some("suspend"), None, _) => cx.lock().suspend(pid),
             (Some("resume"), None, _) => cx.lock().resume(pid),
             (Some("refuel"), Some(n), None) => {
-                let fuel: u64 = n.parse().map_err(|_| {
+                let fuel: u64 = n.parse().ok().filter(|f| *f > 0).ok_or_else(|| {
                     Failure::new(
                         Errno::InvalidArgument,
-                        format!("refuel takes a number of fuel units, not `{n}`"),
+                        format!("refuel takes a number of fuel units above 0, not `{n}`"),
                     )
                 })?;
                 cx.lock().refuel(pid, fuel)
@@ -51,7 +51,23 @@ impl CtlFile {
                 ));
             }
         };
-        result.map_err(|e| Failure::new(e.errno(), format!("process {pid}: {e}")))
+        result.map_err(|e| Failure::new(e.errno(), why_not(cx, pid, text, &e)))
+    }
+}
+
+/// Why `command` does not apply to `pid`, in terms of its state.
+fn why_not(cx: &Context<'_>, pid: Pid, command: &str, e: &wasmhost::ControlError) -> String {
+    let pm = cx.lock();
+    let Some(proc) = pm.process(pid) else { return format!("no such process {pid}") };
+    if let Some(status) = proc.status() {
+        return format!("process {pid} has already ended ({status})");
+    }
+    let suspended = proc.info_state() == wasmd_abi::RunState::Suspended;
+    match command {
+        "suspend" if suspended => format!("process {pid} is already suspended"),
+        "suspend" => format!("process {pid} is being suspended already"),
+        "resume" => format!("process {pid} is not suspended"),
+        _ => format!("process {pid}: {e}"),
     }
 }
 
