@@ -69,8 +69,17 @@ pub(super) fn cli(setup: &Setup) -> Outcome {
         check(code == 1 && err.contains("bad value for `cap`: `flying`"), || {
             format!("a refused spec: exit {code}, stderr {err:?}")
         })?;
+        let (code, _, err) = wasmd(&["spawn", "mem=99999999", &worker])?;
+        check(code == 1 && err.contains("at most 65536 pages"), || {
+            format!("an impossible spec value: exit {code}, stderr {err:?}")
+        })?;
+        let (code, _, err) = wasmd(&["write", &format!("/scheme/wasm/{pid}/ctl"), "resume"])?;
+        check(code == 1 && err.contains("has already ended"), || {
+            format!("resume of an ended process: exit {code}, stderr {err:?}")
+        })?;
+        // A module that cannot be read: 127, as `wasmd run`.
         let (code, _, err) = wasmd(&["cat", &format!("/scheme/wasm/run{}", setup.fixture("missing"))])?;
-        check(code == 1 && err.contains("missing"), || {
+        check(code == 127 && err.contains("missing"), || {
             format!("a missing module: exit {code}, stderr {err:?}")
         })?;
         Ok(format!(
