@@ -24,7 +24,20 @@ pub fn completions(shell: Shell, out: &mut dyn Write) {
 
 /// Writes the man page of `wasmd` (roff).
 pub fn man_page(out: &mut dyn Write) -> std::io::Result<()> {
-    clap_mangen::Man::new(Cli::command()).render(out)
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+    out.write_all(&laid_out_extra(&page))
+}
+
+/// A page with its `EXTRA` section (the `--help` text after the options:
+/// tables and lists laid out by hand) kept as written instead of filled
+/// into paragraphs, which broke its lines mid-sentence.
+fn laid_out_extra(page: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(page);
+    let Some(start) = text.find(".SH EXTRA\n") else { return page.to_vec() };
+    let body = start + ".SH EXTRA\n".len();
+    let end = text[body..].find("\n.SH ").map_or(text.len(), |i| body + i + 1);
+    format!("{}.nf\n{}.fi\n{}", &text[..body], &text[body..end], &text[end..]).into_bytes()
 }
 
 /// `wasmd completions SHELL`.
@@ -55,13 +68,38 @@ pub fn print_man_page() -> ExitCode {
 /// `wasmd man --out DIR`: `wasmd.1` and `wasmd-SUBCOMMAND.1` for each
 /// subcommand, in `dir` (made if missing).
 pub fn write_man_pages(dir: &Path) -> ExitCode {
-    match std::fs::create_dir_all(dir).and_then(|()| clap_mangen::generate_to(Cli::command(), dir)) {
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
+        .and_then(|()| {
+            for entry in std::fs::read_dir(dir)? {
+                let path = entry?.path();
+                if path.extension().is_some_and(|e| e == "1") {
+                    let page = std::fs::read(&path)?;
+                    std::fs::write(&path, laid_out_extra(&page))?;
+                }
+            }
+            Ok(())
+        });
+    match written {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("wasmd: cannot write the man pages into {}: {e}", dir.display());
             ExitCode::from(1)
         }
     }
+}
+
+/// Writes `wasmd.1` and one page per subcommand into `dir`.
+fn generate_man_pages(dir: &Path) -> std::io::Result<()> {
+    clap_mangen::generate_to(Cli::command(), dir)?;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "1") {
+            let page = std::fs::read(&path)?;
+            std::fs::write(&path, laid_out_extra(&page))?;
+        }
+    }
+    Ok(())
 }
 
 /// Where a package installs each shell's completions, below its root.
@@ -80,7 +118,7 @@ pub const MAN_DIR: &str = "usr/share/man/man1";
 pub fn install_docs(root: &Path) -> std::io::Result<Vec<PathBuf>> {
     let man_dir = root.join(MAN_DIR);
     std::fs::create_dir_all(&man_dir)?;
-    clap_mangen::generate_to(Cli::command(), &man_dir)?;
+    generate_man_pages(&man_dir)?;
     let mut written: Vec<PathBuf> = std::fs::read_dir(&man_dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "1"))
@@ -123,6 +161,17 @@ mod tests {
         assert!(page.contains(".TH wasmd 1"), "{page}");
         let bash = std::fs::read_to_string(root.join(COMPLETION_PATHS[0].1)).unwrap();
         assert!(bash.contains("complete -F _wasmd"), "{bash}");
+        assert!(page.contains(".SH EXTRA\n.nf\n"), "the installed page keeps the layout too");
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_extra_section_is_not_filled() {
+        let page = b".SH OPTIONS\nx\n.SH EXTRA\nA:\n  b  c\n.SH VERSION\nv\n";
+        assert_eq!(
+            String::from_utf8(super::laid_out_extra(page)).unwrap(),
+            ".SH OPTIONS\nx\n.SH EXTRA\n.nf\nA:\n  b  c\n.fi\n.SH VERSION\nv\n"
+        );
+        assert_eq!(super::laid_out_extra(b".SH NAME\nx\n"), b".SH NAME\nx\n");
     }
 }
