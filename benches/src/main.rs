@@ -19,7 +19,7 @@
 //! | [`control`] | `ps_flood_p99_ms`, `ps_flood_p50_ms`, `ps_busy_p99_ms`, `ps_p99_under_load_ms`, `ps_busy_p50_ms` |
 //! | [`churn`] | `module_churn_rss_mib` |
 //! | [`wasi`] | `wasi_hello_spawn_us`, `wasi_read_vs_native` |
-//! | [`actors`] | `mailbox_rtt_us`, `mailbox_rtt_same_worker_us` |
+//! | [`actors`] | `mailbox_rtt_us`, `mailbox_rtt_same_worker_us`, `exit_notice_us` |
 //!
 //! Baselines ([`baseline`]) are measured, never quoted: the native sides
 //! of the pipe baselines are this binary started with a hidden flag.

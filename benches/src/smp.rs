@@ -171,12 +171,12 @@ pub fn figures(quick: bool) -> Vec<Figure> {
 /// Mean round trip (µs) of `count` 64-byte frames between two guests
 /// through a pair of channels, on `workers` scheduler threads.
 fn rtt64_us(wasm: &[u8], workers: usize, count: u32) -> f64 {
-    guest_rtt_us(wasm, "chan_rtt", &[&count.to_string(), "64"], workers)
+    guest_ns_figure(wasm, "chan_rtt", &[&count.to_string(), "64"], workers, "rtt_ns") / 1000.0
 }
 
-/// What a round-trip guest (`program ARGS`, printing `rtt_ns=T`) measured,
-/// in µs, on `workers` scheduler threads.
-pub(crate) fn guest_rtt_us(wasm: &[u8], program: &str, args: &[&str], workers: usize) -> f64 {
+/// What a guest (`program ARGS`, printing `KEY=NANOSECONDS`) measured, on
+/// `workers` scheduler threads.
+pub(crate) fn guest_ns_figure(wasm: &[u8], program: &str, args: &[&str], workers: usize, key: &str) -> f64 {
     let out = Arc::new(wasmd_tests::CapturedOutput::default());
     let k = Kernel::new(manager_with(
         ManagerConfig { sched_workers: workers, ..Default::default() },
@@ -187,12 +187,11 @@ pub(crate) fn guest_rtt_us(wasm: &[u8], program: &str, args: &[&str], workers: u
     let pid = k.lock().spawn(module, options(program, args, caps)).expect("spawns");
     wait_all(&k, &[pid]);
     let text = out.text(pid, 1);
-    let ns: f64 = text
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix("rtt_ns="))
+    let prefix = format!("{key}=");
+    text.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(prefix.as_str()))
         .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("{program} printed {text:?} {}", out.text(pid, 2)));
-    ns / 1000.0
+        .unwrap_or_else(|| panic!("{program} printed {text:?} {}", out.text(pid, 2)))
 }
 
 /// `rtt64_same_worker_us`, `rtt64_cross_worker_us`.

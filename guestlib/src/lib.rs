@@ -36,6 +36,7 @@ pub mod random;
 pub mod region;
 pub mod rt;
 pub mod scheme;
+pub mod supervisor;
 pub mod sys;
 pub mod time;
 

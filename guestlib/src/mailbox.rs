@@ -114,6 +114,12 @@ impl Drop for ProcessRef {
     }
 }
 
+/// True when an end is abnormal: anything but `exit(0)` (what kills
+/// linked processes that do not trap exits).
+pub fn is_abnormal(status: &ExitStatus) -> bool {
+    !matches!(status, ExitStatus::Exited(0))
+}
+
 /// A notice: what a link or monitor tells of a process's end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
@@ -261,4 +267,31 @@ impl Command<'_> {
         let ret = unsafe { sys::spawn_with(bytes.as_ptr(), bytes.len(), flags, &mut reference) };
         check(ret).map(|pid| (pid as Pid, reference))
     }
+}
+
+/// Registers the caller under `name` (1–64 of `[a-z0-9._-]`) until it
+/// ends or unregisters; `Error::Exists` while another process holds it.
+pub fn register(name: &str) -> Result<()> {
+    // SAFETY: pointer and length of a live string.
+    check(unsafe { sys::name_register(name.as_ptr(), name.len()) }).map(|_| ())
+}
+
+/// Removes the caller's registration as `name`.
+pub fn unregister(name: &str) -> Result<()> {
+    // SAFETY: pointer and length of a live string.
+    check(unsafe { sys::name_unregister(name.as_ptr(), name.len()) }).map(|_| ())
+}
+
+/// A handle to the process registered as `name` (`Error::NotFound` if
+/// none): how a restarted process is found again.
+pub fn whereis(name: &str) -> Result<ProcessRef> {
+    let mut pid = 0u32;
+    // SAFETY: pointers and lengths of live buffers.
+    let handle = check(unsafe { sys::name_lookup(name.as_ptr(), name.len(), &mut pid) })? as i32;
+    Ok(ProcessRef { handle, pid })
+}
+
+/// Sends `data` under `tag` to the process registered as `name`.
+pub fn send_to(name: &str, tag: u64, data: &[u8]) -> Result<()> {
+    whereis(name)?.send(tag, data)
 }

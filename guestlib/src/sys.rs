@@ -107,6 +107,12 @@ hostcalls! {
     pub fn demonitor(reference: i64) -> i64;
     /// Turns trapping exits on or off; returns the old setting.
     pub fn trap_exit(on: i32) -> i64;
+    /// Registers the caller under a name.
+    pub fn name_register(name: *const u8, len: usize) -> i64;
+    /// Removes one of the caller's names.
+    pub fn name_unregister(name: *const u8, len: usize) -> i64;
+    /// A process handle to whoever holds a name; its pid goes to `*pid`.
+    pub fn name_lookup(name: *const u8, len: usize, pid: *mut u32) -> i64;
     /// `spawn`, linked and/or monitored; the reference goes to `*out`.
     pub fn spawn_with(req: *const u8, len: usize, flags: i32, out: *mut u64) -> i64;
     /// Registers a scheme; returns its handle.

@@ -27,7 +27,7 @@ use crate::module_cache::CompiledModule;
 use crate::process::BlockOn;
 use crate::scheduler::deadline_after;
 use crate::services::spawn::SpawnOptions;
-use crate::syscall::Syscall;
+use crate::syscall::{NameOp, Syscall};
 use crate::Pid;
 
 impl ProcessManager {
@@ -103,6 +103,17 @@ impl ProcessManager {
             }
             Syscall::Monitor(pid) => returning(self.monitor(me, pid).map(|r| r as i64)),
             Syscall::Demonitor(reference) => returning(self.demonitor(me, reference).map(|()| 0)),
+            Syscall::Name(NameOp::Register, name) => returning(self.register_name(me, &name).map(|()| 0)),
+            Syscall::Name(NameOp::Unregister, name) => returning(self.unregister_name(me, &name).map(|()| 0)),
+            Syscall::Name(NameOp::Lookup(out), name) => match self.lookup_name(me, &name) {
+                Ok(pid) => {
+                    if let Some(out) = out {
+                        let _ = caller.write(out, &pid.to_le_bytes());
+                    }
+                    Context::new(self).give_process_handle(caller, pid)
+                }
+                Err(e) => SyscallOutcome::error(e),
+            },
             Syscall::Kill(pid) if pid == me => SyscallOutcome::Exit(ExitStatus::Killed),
             Syscall::Kill(pid) => {
                 if !self.may_control(me, pid) {

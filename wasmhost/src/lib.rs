@@ -48,6 +48,7 @@ mod log;
 mod mailbox;
 mod manager;
 mod module_cache;
+mod names;
 pub mod namespace;
 mod owner;
 mod platform;

@@ -51,6 +51,7 @@ impl ProcessManager {
         let senders = proc.mailbox.close();
         let (parent, tree) = (proc.parent, proc.tree);
         self.propagate_exit(pid, &status);
+        self.drop_names(pid);
         if let Some(proc) = self.procs.get_mut(pid) {
             proc.sched = Sched::Exited(status);
         }

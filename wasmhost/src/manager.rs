@@ -179,6 +179,8 @@ pub struct ProcessManager {
     pub(crate) doomed: Vec<Pid>,
     /// True while the doomed are being killed.
     pub(crate) killing_doomed: bool,
+    /// The name registry (see [`crate::names`]).
+    pub(crate) names: crate::names::NameTable,
 }
 
 impl std::fmt::Debug for ProcessManager {
@@ -256,6 +258,7 @@ impl ProcessManager {
             next_ref: 0,
             doomed: Vec::new(),
             killing_doomed: false,
+            names: Default::default(),
         }
     }
 

@@ -364,6 +364,8 @@ pub struct Process {
     pub mailbox: Arc<crate::mailbox::Mailbox>,
     /// Its links and monitors (see [`crate::links`]).
     pub watches: crate::links::Watches,
+    /// The names it is registered under (see [`crate::names`]).
+    pub names: Vec<String>,
 }
 
 impl Process {

@@ -95,6 +95,8 @@ pub enum Syscall {
     Monitor(Pid),
     /// `demonitor(reference)`.
     Demonitor(u64),
+    /// `name_register`, `name_unregister`, `name_lookup`.
+    Name(NameOp, String),
     /// `process_info(pid, buf, cap)`.
     Info {
         /// Target pid, 0 for the caller.
@@ -102,6 +104,17 @@ pub enum Syscall {
         /// Reply buffer.
         buf: GuestBuf,
     },
+}
+
+/// What a name syscall does with its name.
+#[derive(Debug, Clone, Copy)]
+pub enum NameOp {
+    /// Register the caller under it.
+    Register,
+    /// Remove the caller's registration.
+    Unregister,
+    /// A process handle to whoever holds it; its pid to this buffer.
+    Lookup(Option<GuestBuf>),
 }
 
 /// An owned `spawn` request.

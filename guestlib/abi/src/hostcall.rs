@@ -89,6 +89,9 @@
 //! | `monitor` | `(pid: i32) -> i64` | — (`PROC` outside the tree) | a monitor reference (> 0); a process already ended gives its down notice at once (with its status while it is still known, else none); `-ENOSPC` past [`crate::mailbox::MAX_WATCHES`] |
 //! | `demonitor` | `(reference: i64) -> i64` | — | `0`; the monitor is gone and a down notice of it still queued is removed; `-ENOENT` for a reference the caller does not hold and has no notice of |
 //! | `trap_exit` | `(on: i32) -> i64` | — | the previous setting (0 or 1); while on, a linked process's end gives an exit notice instead of killing the caller |
+//! | `name_register` | `(name: i32, len: i32) -> i64` | — | `0`; the caller is registered as `name` (1–64 of `[a-z0-9._-]`, `-EINVAL`) until it ends or unregisters; `-EEXIST` while another live process holds it; at most 16 names per process (`-ENOSPC`). `/scheme/wasm/name/NAME` shows it |
+//! | `name_unregister` | `(name: i32, len: i32) -> i64` | — | `0`; `-ENOENT` if the caller does not hold `name` |
+//! | `name_lookup` | `(name: i32, len: i32, pid_out: i32) -> i64` | — (`PROC` outside the tree) | a process handle (all rights) to the process registered as `name`, its pid written as a `u32` to the 4 bytes at `pid_out` (unless `pid_out` is 0); `-ENOENT` if none (or it is outside the caller's tree without `PROC`) |
 //! | `spawn_with` | `(req: i32, len: i32, flags: i32, out: i32) -> i64` | `SPAWN` | `spawn`, and before the child runs: linked to the caller with [`crate::mailbox::SPAWN_LINK`], monitored with [`crate::mailbox::SPAWN_MONITOR`] (the reference is written as a `u64` to the 8 bytes at `out`; `out` is ignored without it) |
 //!
 //! ## Scheme providers
@@ -202,6 +205,9 @@ pub const NAMES: &[&str] = &[
     "demonitor",
     "trap_exit",
     "spawn_with",
+    "name_register",
+    "name_unregister",
+    "name_lookup",
     "scheme_register",
     "scheme_next",
     "scheme_reply",

@@ -2,7 +2,7 @@
 //!
 //! Paths are relative to `/scheme/wasm`, without leading or trailing
 //! `/`. The first component picks the kind (`ps`, `spawn`, `run`, `shm`,
-//! `chan`, `scheme` or a pid), the rest names the file within it. Files of
+//! `chan`, `scheme`, `name` or a pid), the rest names the file within it. Files of
 //! guest schemes (`scheme/NAME/...`) are opened by their provider, which
 //! alone decides about `O_DIRECTORY` and the access mode; for the tree's
 //! own files, only directories may be opened with `O_DIRECTORY` and none
@@ -19,8 +19,8 @@ use super::nodes::{dirs, CtlFile, OutputStream, RunFile, Snapshot, SpawnFile, St
 use super::shared_memory::{ChanFile, ShmFile};
 
 /// The files of a process's directory.
-pub(crate) const PID_FILES: [&str; 8] =
-    ["status", "status.json", "log", "stdout", "stderr", "stdin", "wait", "ctl"];
+pub(crate) const PID_FILES: [&str; 10] =
+    ["status", "status.json", "log", "stdout", "stderr", "stdin", "wait", "ctl", "links", "monitors"];
 
 /// Opens the file `path` names, for the file id and caller of `cx`.
 pub(crate) fn resolve(
@@ -67,6 +67,8 @@ fn tree_file(
         ("shm", "") => Box::new(dirs::ShmDir),
         ("chan", "") => Box::new(dirs::ChanDir),
         ("scheme", "") => Box::new(dirs::SchemeDir),
+        ("name", "") => Box::new(dirs::NameDir),
+        ("name", name) => Box::new(Snapshot::name(cx, name)?),
         ("shm", "index") => Box::new(Snapshot::shm_index(cx)),
         ("shm", id) => Box::new(ShmFile::open(cx, id)?),
         ("chan", id) => Box::new(ChanFile::open_region(cx, id, open_flags)?),
@@ -87,6 +89,8 @@ fn tree_file(
                 "stdin" => Box::new(StdinFile::open(cx, pid)),
                 "wait" => Box::new(WaitFile::new(pid)),
                 "ctl" => Box::new(CtlFile::new(pid)),
+                "links" => Box::new(Snapshot::links(cx, pid)?),
+                "monitors" => Box::new(Snapshot::monitors(cx, pid)?),
                 _ => return Err(Errno::NotFound),
             }
         }
@@ -98,6 +102,8 @@ pub(crate) fn exists(kernel: &wasmhost::Kernel, path: &str) -> bool {
     let (first, rest) = path.split_once('/').unwrap_or((path, ""));
     match (first, rest) {
         ("ps" | "ps.json" | "stats" | "spawn" | "run" | "shm" | "chan" | "scheme", _) => true,
+        ("name", "") => true,
+        ("name", name) => kernel.lock().whereis(name).is_some(),
         (pid, file) => pid.parse::<Pid>().ok().is_some_and(|pid| {
             kernel.lock().process(pid).is_some() && (file.is_empty() || PID_FILES.contains(&file))
         }),

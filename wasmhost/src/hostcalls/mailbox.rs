@@ -1,5 +1,6 @@
 //! Mailbox hostcalls: process_handle, send, receive, link, unlink,
-//! monitor, demonitor, trap_exit, spawn_with (see `wasmd_abi::mailbox`).
+//! monitor, demonitor, trap_exit, spawn_with, and the name registry's
+//! name_register, name_unregister, name_lookup (see `wasmd_abi::mailbox`).
 //!
 //! `send` and `receive` work on the mailboxes directly (see
 //! [`crate::mailbox`]); only a send to a full mailbox and a receive with
@@ -19,7 +20,7 @@ use crate::guest_buf::GuestBuf;
 use crate::handles::HandleTable;
 use crate::mailbox::{Filter, Mailbox, Message, Refused, Transfer};
 use crate::process::{HandleObject, ProcessState};
-use crate::syscall::{SpawnWatch, Syscall};
+use crate::syscall::{NameOp, SpawnWatch, Syscall};
 use crate::Pid;
 
 /// The mailbox a process handle names, if `h` is one with `rights`.
@@ -197,6 +198,15 @@ fn spawn_with(caller: &mut Ctx<'_>, req: i32, len: i32, flags: i32, out: i32) ->
     Ok(Syscall::Spawn(call))
 }
 
+/// A name syscall on the name at `ptr..ptr+len`.
+fn name_call(caller: &mut Ctx<'_>, op: NameOp, ptr: i32, len: i32) -> Result<Syscall, Errno> {
+    let (mem, _) = memory_and_state(caller)?;
+    let bytes = &mem[guest_range(mem.len(), ptr, len)?];
+    let name = std::str::from_utf8(bytes).map_err(|_| Errno::InvalidArgument)?;
+    crate::names::check_name(name)?;
+    Ok(Syscall::Name(op, name.to_string()))
+}
+
 /// A hostcall that answers at once or parks with a syscall.
 fn answer_or_park(caller: &mut Ctx<'_>, answer: Result<Result<i64, Syscall>, Errno>) -> Ret {
     match answer {
@@ -259,6 +269,20 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     linker.func_wrap(m, "trap_exit", |c: Ctx<'_>, on: i32| -> i64 {
         c.data().count_hostcall();
         ret(trap_exit(&c, on))
+    })?;
+    for (name, op) in [("name_register", NameOp::Register), ("name_unregister", NameOp::Unregister)] {
+        linker.func_wrap(m, name, move |mut c: Ctx<'_>, ptr: i32, len: i32| -> Ret {
+            c.data().count_hostcall();
+            let call = name_call(&mut c, op, ptr, len);
+            kernel(&mut c, call)
+        })?;
+    }
+    linker.func_wrap(m, "name_lookup", |mut c: Ctx<'_>, ptr: i32, len: i32, pid_out: i32| -> Ret {
+        c.data().count_hostcall();
+        let out =
+            if pid_out == 0 { Ok(None) } else { GuestBuf::decode(memory_len(&c), pid_out, 4).map(Some) };
+        let call = out.and_then(|out| name_call(&mut c, NameOp::Lookup(out), ptr, len));
+        kernel(&mut c, call)
     })?;
     linker.func_wrap(m, "spawn_with", |mut c: Ctx<'_>, req: i32, len: i32, flags: i32, out: i32| -> Ret {
         c.data().count_hostcall();

@@ -29,14 +29,23 @@ impl Context<'_> {
     pub(crate) fn sys_process_handle(&mut self, caller: &mut Caller<'_>, pid: Pid) -> SyscallOutcome {
         let me = caller.pid();
         let pid = if pid == 0 { me } else { pid };
-        let Some(target) = self.process(pid).filter(|p| !p.is_exited()) else {
+        if self.process(pid).is_none_or(|p| p.is_exited()) {
             return SyscallOutcome::error(Errno::NoSuchProcess);
-        };
-        let mailbox = target.mailbox.clone();
+        }
         let related = pid == me || self.is_ancestor(me, pid) || self.is_ancestor(pid, me);
         if !related && !self.process(me).is_some_and(|p| p.caps.contains(wasmd_abi::Caps::PROC)) {
             return SyscallOutcome::error(Errno::PermissionDenied);
         }
+        self.give_process_handle(caller, pid)
+    }
+
+    /// A new handle to live process `pid`'s mailbox in the caller's table
+    /// (whoever asked was allowed to have it).
+    pub(crate) fn give_process_handle(&mut self, caller: &mut Caller<'_>, pid: Pid) -> SyscallOutcome {
+        let Some(target) = self.process(pid).filter(|p| !p.is_exited()) else {
+            return SyscallOutcome::error(Errno::NoSuchProcess);
+        };
+        let mailbox = target.mailbox.clone();
         match caller.state_mut().handles.insert(HandleObject::Process(mailbox), Rights::ALL) {
             Ok(h) => SyscallOutcome::Return(i64::from(h)),
             Err(e) => SyscallOutcome::error(e),

@@ -4,9 +4,10 @@
 //!
 //! | type | path | entries |
 //! |---|---|---|
-//! | [`Root`] | `` | `ps`, `ps.json`, `stats`, `spawn`, `run`, `shm`, `chan`, `scheme`, one per live pid |
+//! | [`Root`] | `` | `ps`, `ps.json`, `stats`, `spawn`, `run`, `shm`, `chan`, `scheme`, `name`, one per live pid |
 //! | [`RunDir`] | `run/` | none (its paths are modules to run) |
-//! | [`PidDir`] | `PID/` | `status`, `status.json`, `log`, `stdout`, `stderr`, `wait`, `ctl` |
+//! | [`PidDir`] | `PID/` | `status`, `status.json`, `log`, `stdout`, `stderr`, `stdin`, `wait`, `ctl`, `links`, `monitors` |
+//! | [`NameDir`] | `name/` | one per registered name (each file gives its pid) |
 //! | [`SchemeDir`] | `scheme/` | one per guest-implemented scheme |
 //! | [`ShmDir`] | `shm/` | `index`, one per region the caller may see |
 //! | [`ChanDir`] | `chan/` | one per region the caller may see that holds a channel |
@@ -53,7 +54,7 @@ impl Directory for Root {
     fn entries(&self, cx: &Context<'_>) -> Vec<Entry> {
         let mut v: Vec<Entry> =
             ["ps", "ps.json", "stats", "spawn"].iter().map(|n| entry(n, kind::REGULAR)).collect();
-        v.extend(["run", "shm", "chan", "scheme"].iter().map(|n| entry(n, kind::DIRECTORY)));
+        v.extend(["run", "shm", "chan", "scheme", "name"].iter().map(|n| entry(n, kind::DIRECTORY)));
         let pm = cx.lock();
         for pid in pm.pids() {
             if pm.process(pid).is_some_and(|p| !p.is_exited()) {
@@ -91,6 +92,16 @@ pub(crate) struct SchemeDir;
 impl Directory for SchemeDir {
     fn entries(&self, cx: &Context<'_>) -> Vec<Entry> {
         cx.lock().scheme_names().iter().map(|n| entry(n, kind::DIRECTORY)).collect()
+    }
+}
+
+/// `name/`: the registered names.
+#[derive(Debug)]
+pub(crate) struct NameDir;
+
+impl Directory for NameDir {
+    fn entries(&self, cx: &Context<'_>) -> Vec<Entry> {
+        cx.lock().names().iter().map(|(n, _)| entry(n, kind::REGULAR)).collect()
     }
 }
 

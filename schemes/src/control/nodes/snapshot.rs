@@ -51,6 +51,30 @@ impl Snapshot {
         render::log(&cx.lock(), pid).map(|bytes| Snapshot { bytes }).ok_or(Errno::NotFound)
     }
 
+    /// `name/NAME`: the pid registered as `name`, a line.
+    pub(crate) fn name(cx: &Context<'_>, name: &str) -> Result<Snapshot, Errno> {
+        let pid = cx.lock().whereis(name).ok_or(Errno::NotFound)?;
+        Ok(Snapshot { bytes: format!("{pid}\n").into_bytes() })
+    }
+
+    /// `PID/links`: the processes linked with `pid`, a pid a line.
+    pub(crate) fn links(cx: &Context<'_>, pid: Pid) -> Result<Snapshot, Errno> {
+        let pm = cx.lock();
+        let proc = pm.process(pid).ok_or(Errno::NotFound)?;
+        let lines: String = proc.watches.links.iter().map(|l| format!("{l}\n")).collect();
+        Ok(Snapshot { bytes: lines.into_bytes() })
+    }
+
+    /// `PID/monitors`: `monitors REF PID` for each monitor `pid` holds,
+    /// `monitored-by REF PID` for each monitor of it.
+    pub(crate) fn monitors(cx: &Context<'_>, pid: Pid) -> Result<Snapshot, Errno> {
+        let pm = cx.lock();
+        let proc = pm.process(pid).ok_or(Errno::NotFound)?;
+        let held = proc.watches.monitors.iter().map(|(r, p)| format!("monitors {r} {p}\n"));
+        let of = proc.watches.watchers.iter().map(|(r, p)| format!("monitored-by {r} {p}\n"));
+        Ok(Snapshot { bytes: held.chain(of).collect::<String>().into_bytes() })
+    }
+
     /// `shm/index`: `ID SIZE OS-NAME` per live region the caller may see.
     pub(crate) fn shm_index(cx: &Context<'_>) -> Snapshot {
         let mut out = String::new();

@@ -179,6 +179,7 @@ impl Context<'_> {
             activity: Default::default(),
             mailbox,
             watches: Default::default(),
+            names: Vec::new(),
         }));
         Ok(place.pid)
     }

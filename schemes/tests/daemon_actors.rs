@@ -1,0 +1,55 @@
+//! Names and links in the control tree: `name/` lists the
+//! registered names (each file gives its pid; a name goes with its
+//! process), `PID/links` and `PID/monitors` show a process's links and
+//! monitors.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{text, Daemon};
+use wasmd_tests::guest;
+
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn names_and_links_in_the_tree() {
+    let daemon = Daemon::start(&[]);
+    let sup = guest("supervision").display().to_string();
+    let pid =
+        text(&daemon.cli(&["spawn", "cap=stdio,time,spawn", &sup, "named", "tree-test"])).trim().to_string();
+    eventually("the name appears", || {
+        text(&daemon.cli(&["ls", "/scheme/wasm/name"])).lines().any(|l| l == "tree-test")
+    });
+    assert_eq!(text(&daemon.cli(&["cat", "/scheme/wasm/name/tree-test"])).trim(), pid);
+    let status = text(&daemon.cli(&["status", &pid]));
+    assert!(status.contains("mailbox: 0"), "{status}");
+    assert_eq!(text(&daemon.cli(&["cat", &format!("/scheme/wasm/{pid}/links")])), "");
+    // A chain of linked actors shows its links both ways; a monitor both
+    // ends.
+    let actors = guest("actors").display().to_string();
+    let head = text(&daemon.cli(&["spawn", "cap=stdio,time,spawn", &actors, "chain", "2", "hold"]))
+        .trim()
+        .to_string();
+    let next = (head.parse::<u32>().unwrap() + 1).to_string();
+    eventually("the chain forms", || {
+        text(&daemon.cli(&["cat", &format!("/scheme/wasm/{head}/links")])).trim() == next
+    });
+    assert!(text(&daemon.cli(&["cat", &format!("/scheme/wasm/{next}/links")])).lines().any(|l| l == head));
+    assert!(daemon.cli(&["kill", &pid]).status.success());
+    eventually("the name goes with its process", || {
+        !text(&daemon.cli(&["ls", "/scheme/wasm/name"])).contains("tree-test")
+    });
+    let o = daemon.cli(&["cat", "/scheme/wasm/name/tree-test"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(daemon.cli(&["kill", &next]).status.success());
+    eventually("the link took the head along", || {
+        text(&daemon.cli(&["status", &head])).contains("status: killed")
+    });
+}
