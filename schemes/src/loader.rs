@@ -19,7 +19,7 @@ use wasmd_abi::Errno;
 
 use std::path::{Component, Path, PathBuf};
 
-use wasmhost::{LoadError, LoadedModule, ModuleLoader};
+use wasmhost::{FileIdentity, LoadError, LoadedModule, ModuleLoader};
 
 /// Largest module file read (64 MiB).
 pub const MAX_MODULE_BYTES: u64 = 64 << 20;
@@ -82,10 +82,11 @@ impl FsModuleLoader {
     }
 }
 
-/// Reads and size-checks a resolved module file.
-fn read_module(requested: &str, resolved: PathBuf) -> Result<LoadedModule, LoadError> {
+/// Checks a resolved module file (a regular file of at most
+/// [`MAX_MODULE_BYTES`]); its metadata.
+fn check_file(requested: &str, resolved: &Path) -> Result<std::fs::Metadata, LoadError> {
     let fail = |reason: String, errno: Errno| LoadError { path: requested.to_string(), reason, errno };
-    let meta = std::fs::metadata(&resolved).map_err(|e| {
+    let meta = std::fs::metadata(resolved).map_err(|e| {
         let errno = if e.kind() == std::io::ErrorKind::NotFound { Errno::NotFound } else { Errno::Io };
         fail(e.to_string(), errno)
     })?;
@@ -98,26 +99,80 @@ fn read_module(requested: &str, resolved: PathBuf) -> Result<LoadedModule, LoadE
     if meta.len() > MAX_MODULE_BYTES {
         return Err(fail(format!("larger than {MAX_MODULE_BYTES} bytes"), Errno::AccessDenied));
     }
-    let bytes = std::fs::read(&resolved).map_err(|e| fail(e.to_string(), Errno::Io))?;
+    Ok(meta)
+}
+
+/// Reads and checks a resolved module file.
+fn read_module(requested: &str, resolved: PathBuf) -> Result<LoadedModule, LoadError> {
+    check_file(requested, &resolved)?;
+    let bytes = std::fs::read(&resolved).map_err(|e| LoadError {
+        path: requested.to_string(),
+        reason: e.to_string(),
+        errno: Errno::Io,
+    })?;
     Ok(LoadedModule { bytes, path: resolved })
+}
+
+/// A checked module file's identity (see [`FileIdentity`]).
+fn identify_file(requested: &str, resolved: PathBuf) -> Result<Option<(PathBuf, FileIdentity)>, LoadError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = check_file(requested, &resolved)?;
+    let ns = |secs: i64, nanos: i64| i128::from(secs) * 1_000_000_000 + i128::from(nanos);
+    let identity = FileIdentity {
+        device: meta.dev(),
+        inode: meta.ino(),
+        len: meta.len(),
+        modified_ns: ns(meta.mtime(), meta.mtime_nsec()),
+        changed_ns: ns(meta.ctime(), meta.ctime_nsec()),
+    };
+    Ok(Some((resolved, identity)))
 }
 
 /// The operator's loader: any absolute path.
 #[derive(Debug, Default)]
 pub struct AnyPathLoader;
 
+impl AnyPathLoader {
+    fn resolve(path: &str) -> Result<PathBuf, LoadError> {
+        if !path.starts_with('/') {
+            let reason = "not an absolute path".into();
+            return Err(LoadError { path: path.to_string(), reason, errno: Errno::AccessDenied });
+        }
+        Ok(normalize(Path::new(path)))
+    }
+}
+
 impl ModuleLoader for AnyPathLoader {
     fn load(&self, _base_dir: Option<&Path>, path: &str) -> Result<LoadedModule, LoadError> {
-        let fail = |reason: String, errno: Errno| LoadError { path: path.to_string(), reason, errno };
-        if !path.starts_with('/') {
-            return Err(fail("not an absolute path".into(), Errno::AccessDenied));
-        }
-        read_module(path, normalize(Path::new(path)))
+        read_module(path, Self::resolve(path)?)
+    }
+
+    fn identify(
+        &self,
+        _base_dir: Option<&Path>,
+        path: &str,
+    ) -> Result<Option<(PathBuf, FileIdentity)>, LoadError> {
+        identify_file(path, Self::resolve(path)?)
     }
 }
 
 impl ModuleLoader for FsModuleLoader {
     fn load(&self, base_dir: Option<&Path>, path: &str) -> Result<LoadedModule, LoadError> {
+        read_module(path, self.resolve(base_dir, path)?)
+    }
+
+    fn identify(
+        &self,
+        base_dir: Option<&Path>,
+        path: &str,
+    ) -> Result<Option<(PathBuf, FileIdentity)>, LoadError> {
+        identify_file(path, self.resolve(base_dir, path)?)
+    }
+}
+
+impl FsModuleLoader {
+    /// Resolves `path` within the roots (see the module docs).
+    fn resolve(&self, base_dir: Option<&Path>, path: &str) -> Result<PathBuf, LoadError> {
         let fail = |reason: String, errno: Errno| LoadError { path: path.to_string(), reason, errno };
         let requested = Path::new(path);
         let roots = self.roots();
@@ -135,7 +190,7 @@ impl ModuleLoader for FsModuleLoader {
             return Err(fail("outside the allowed module directories".into(), Errno::AccessDenied));
         };
         no_link_below(root, &resolved).map_err(|why| fail(why, Errno::AccessDenied))?;
-        read_module(path, resolved)
+        Ok(resolved)
     }
 }
 
@@ -185,6 +240,17 @@ mod tests {
             AnyPathLoader.load(None, &format!("{}/other/../mods/a.wasm", dir.display())).unwrap().path,
             dir.join("mods/a.wasm")
         );
+        // Identifying makes the same checks as loading, without reading;
+        // a rewrite changes the identity.
+        let (path, before) = loader.identify(None, "a.wasm").unwrap().unwrap();
+        assert_eq!(path, dir.join("mods/a.wasm"));
+        for refused in ["../other/b.wasm", "link/b.wasm"] {
+            assert_eq!(loader.identify(None, refused).unwrap_err().errno, Errno::AccessDenied, "{refused}");
+        }
+        assert_eq!(AnyPathLoader.identify(None, "relative.wasm").unwrap_err().errno, Errno::AccessDenied);
+        std::fs::write(dir.join("mods/a.wasm"), b"\0asm\x01\0\0\0").unwrap();
+        let (_, after) = loader.identify(None, "a.wasm").unwrap().unwrap();
+        assert_ne!(before, after, "rewritten");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

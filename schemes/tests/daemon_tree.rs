@@ -15,14 +15,14 @@ use wasmd_tests::guest;
 fn root_lists_entries_and_live_pids() {
     let d = Daemon::start(&[]);
     let out = d.cli(&["ls", "/scheme/wasm"]);
-    assert_eq!(text(&out), "ps\nps.json\nstats\nspawn\nrun/\nshm/\nchan/\nscheme/\n");
+    assert_eq!(text(&out), "ps\nps.json\nstats\nspawn\nrun/\nshm/\nchan/\nscheme/\nname/\n");
     let pid =
         text(&d.cli(&["spawn", &guest("worker").display().to_string(), "sleep", "5000"])).trim().to_string();
     let listing = text(&d.cli(&["ls", "/scheme/wasm"]));
-    assert!(listing.ends_with(&format!("scheme/\n{pid}/\n")), "{listing}");
+    assert!(listing.ends_with(&format!("name/\n{pid}/\n")), "{listing}");
     assert_eq!(
         text(&d.cli(&["ls", &format!("/scheme/wasm/{pid}")])),
-        "status\nstatus.json\nlog\nstdout\nstderr\nstdin\nwait\nctl\n"
+        "status\nstatus.json\nlog\nstdout\nstderr\nstdin\nwait\nctl\nlinks\nmonitors\n"
     );
 }
 

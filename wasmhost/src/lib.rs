@@ -80,8 +80,8 @@ pub use manager::{Deadlock, ManagerConfig, ProcessManager, RegionNotifier};
 pub use module_cache::{CompiledModule, ModuleCache, MODULES_PER_GENERATION};
 pub use owner::Owner;
 pub use platform::{
-    FileStatus, HostFile, HostSocket, Listed, LoadError, LoadedModule, ModuleLoader, NewTime, NoOutput,
-    OutputSink, Platform,
+    FileIdentity, FileStatus, HostFile, HostSocket, Listed, LoadError, LoadedModule, ModuleLoader, NewTime,
+    NoOutput, OutputSink, Platform,
 };
 pub use process::{Process, Sched};
 pub use scheduler::Scheduler;

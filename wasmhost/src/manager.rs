@@ -276,9 +276,7 @@ impl ProcessManager {
     /// Reads and compiles a module file on this thread (for start-up and
     /// tools; guests' spawns load on worker threads).
     pub fn load_module(&self, path: &str) -> Result<(Arc<CompiledModule>, PathBuf), SpawnError> {
-        let loaded = self.loader.load(None, path)?;
-        let module = self.modules.compile(&loaded.bytes)?;
-        Ok((module, loaded.path))
+        self.modules.load(self.loader.as_ref(), None, path)
     }
 
     /// True when `me` may inspect or kill `target`: it is a descendant,

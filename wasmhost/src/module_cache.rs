@@ -67,9 +67,14 @@ impl CompiledModule {
 }
 
 /// What the cache guards.
+/// Module files remembered by path (the map starts over beyond).
+const PATHS_KEPT: usize = 4096;
+
 #[derive(Debug)]
 struct Inner {
     modules: HashMap<ModuleHash, Arc<CompiledModule>>,
+    /// The module each file held when last read, by resolved path.
+    by_path: HashMap<std::path::PathBuf, (crate::platform::FileIdentity, ModuleHash)>,
     current: Arc<Generation>,
     compiled: usize,
     /// Every generation made, to count the live ones.
@@ -91,6 +96,7 @@ impl ModuleCache {
         let first = Arc::new(Generation { id: 1, engine: Engine::new(&config) });
         let inner = Inner {
             modules: HashMap::new(),
+            by_path: HashMap::new(),
             made: vec![Arc::downgrade(&first)],
             current: first,
             compiled: 0,
@@ -107,6 +113,38 @@ impl ModuleCache {
     /// Hashes module bytes.
     pub fn hash(bytes: &[u8]) -> ModuleHash {
         Sha256::digest(bytes).into()
+    }
+
+    /// The module file `path` names (through `loader`: its checks, its
+    /// resolution) and its resolved path. The file is read and hashed
+    /// only when its identity changed since it was last loaded, or the
+    /// module left the cache, or the loader cannot tell; otherwise a spawn
+    /// by path costs one `stat`. Call it on a worker thread.
+    pub fn load(
+        &self,
+        loader: &dyn crate::platform::ModuleLoader,
+        base_dir: Option<&std::path::Path>,
+        path: &str,
+    ) -> Result<(Arc<CompiledModule>, std::path::PathBuf), SpawnError> {
+        let identity = loader.identify(base_dir, path)?;
+        if let Some((resolved, id)) = &identity {
+            let known = self.lock().by_path.get(resolved).filter(|(i, _)| i == id).map(|(_, h)| *h);
+            if let Some(module) = known.and_then(|h| self.get(&h)) {
+                return Ok((module, resolved.clone()));
+            }
+        }
+        // The identity was taken before the read: a file changed in
+        // between is read again next time, never taken for the old one.
+        let loaded = loader.load(base_dir, path)?;
+        let module = self.compile(&loaded.bytes)?;
+        if let Some((resolved, id)) = identity.filter(|(r, _)| *r == loaded.path) {
+            let mut inner = self.lock();
+            if inner.by_path.len() >= PATHS_KEPT {
+                inner.by_path.clear();
+            }
+            inner.by_path.insert(resolved, (id, module.hash));
+        }
+        Ok((module, loaded.path))
     }
 
     /// The cached module for `hash`, if any.
@@ -224,6 +262,59 @@ mod tests {
 
     fn cache() -> ModuleCache {
         ModuleCache::new(Config::default(), 4)
+    }
+
+    /// A loader of one file whose identity the test sets, counting reads.
+    struct OneFile {
+        identity: Mutex<Option<crate::platform::FileIdentity>>,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    impl crate::platform::ModuleLoader for OneFile {
+        fn load(
+            &self,
+            _: Option<&std::path::Path>,
+            _: &str,
+        ) -> Result<crate::platform::LoadedModule, crate::platform::LoadError> {
+            self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let bytes = br#"(module (memory (export "memory") 1) (func (export "_start")))"#.to_vec();
+            Ok(crate::platform::LoadedModule { bytes, path: "/m.wat".into() })
+        }
+
+        fn identify(
+            &self,
+            _: Option<&std::path::Path>,
+            _: &str,
+        ) -> Result<Option<(std::path::PathBuf, crate::platform::FileIdentity)>, crate::platform::LoadError>
+        {
+            Ok(self.identity.lock().unwrap().map(|i| ("/m.wat".into(), i)))
+        }
+    }
+
+    #[test]
+    fn a_file_is_read_again_only_when_its_identity_changed() {
+        let id = |modified_ns| crate::platform::FileIdentity {
+            device: 1,
+            inode: 2,
+            len: 3,
+            modified_ns,
+            changed_ns: 0,
+        };
+        let file = OneFile { identity: Mutex::new(Some(id(10))), reads: Default::default() };
+        let reads = || file.reads.load(std::sync::atomic::Ordering::SeqCst);
+        let cache = cache();
+        let (first, path) = cache.load(&file, None, "m.wat").unwrap();
+        assert_eq!((reads(), path.to_str()), (1, Some("/m.wat")));
+        let (again, _) = cache.load(&file, None, "m.wat").unwrap();
+        assert_eq!(reads(), 1, "same identity: not read");
+        assert!(Arc::ptr_eq(&first, &again));
+        *file.identity.lock().unwrap() = Some(id(11));
+        cache.load(&file, None, "m.wat").unwrap();
+        assert_eq!(reads(), 2, "changed: read again");
+        *file.identity.lock().unwrap() = None;
+        cache.load(&file, None, "m.wat").unwrap();
+        cache.load(&file, None, "m.wat").unwrap();
+        assert_eq!(reads(), 4, "a loader that cannot tell: read every time");
     }
 
     #[test]

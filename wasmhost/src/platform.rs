@@ -269,12 +269,43 @@ pub struct LoadError {
     pub errno: Errno,
 }
 
+/// A file's identity at one moment: while it stays the same, so do the
+/// file's bytes (as far as the file system tells: its device, inode,
+/// length and modification and change times).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileIdentity {
+    /// Device.
+    pub device: u64,
+    /// Inode.
+    pub inode: u64,
+    /// Length in bytes.
+    pub len: u64,
+    /// Last modification, nanoseconds since the epoch.
+    pub modified_ns: i128,
+    /// Last status change, nanoseconds since the epoch.
+    pub changed_ns: i128,
+}
+
 /// Reads module files named by guests (`spawn` by path) and the control
 /// plane. Called on a worker thread.
 pub trait ModuleLoader: Send + Sync + 'static {
     /// Resolves `path` (relative paths against `base_dir`, the directory
     /// of the requesting process's own module) and reads it, or refuses.
     fn load(&self, base_dir: Option<&Path>, path: &str) -> Result<LoadedModule, LoadError>;
+
+    /// Where `path` resolves to and its file's identity, after every
+    /// check [`ModuleLoader::load`] makes, without reading it: a module
+    /// loaded before from a file with the same identity is taken from the
+    /// cache (see `ModuleCache::load`). `Ok(None)`: this loader cannot
+    /// tell, every spawn reads the file.
+    fn identify(
+        &self,
+        base_dir: Option<&Path>,
+        path: &str,
+    ) -> Result<Option<(PathBuf, FileIdentity)>, LoadError> {
+        let _ = (base_dir, path);
+        Ok(None)
+    }
 }
 
 /// Receives guest output and exits as they happen (e.g. the CLI streams

@@ -69,12 +69,7 @@ impl Loads {
         self.next_ticket += 1;
         self.waiting.insert(ticket, load);
         let cache = self.cache.clone();
-        self.workers.submit(0, ticket, move || {
-            loader
-                .load(None, &path)
-                .map_err(Into::into)
-                .and_then(|loaded| cache.compile(&loaded.bytes).map(|m| (m, loaded.path)))
-        });
+        self.workers.submit(0, ticket, move || cache.load(loader.as_ref(), None, &path));
     }
 
     /// Loads finished since the last call, with what they are for (a load

@@ -117,6 +117,25 @@ impl std::fmt::Debug for SpawnLoader {
 
 impl ModuleLoader for SpawnLoader {
     fn load(&self, base_dir: Option<&Path>, path: &str) -> Result<LoadedModule, LoadError> {
+        self.check(path)?;
+        crate::loader::AnyPathLoader.load(base_dir, path)
+    }
+
+    fn identify(
+        &self,
+        base_dir: Option<&Path>,
+        path: &str,
+    ) -> Result<Option<(std::path::PathBuf, wasmhost::FileIdentity)>, LoadError> {
+        // The same checks as a load: a cached module is no way around them.
+        self.check(path)?;
+        crate::loader::AnyPathLoader.identify(base_dir, path)
+    }
+}
+
+impl SpawnLoader {
+    /// What the caller may not do with `path` (and its grants), if
+    /// anything.
+    fn check(&self, path: &str) -> Result<(), LoadError> {
         let fail = |reason: String| LoadError { path: path.to_string(), reason, errno: Errno::AccessDenied };
         if let Some(user) = self.user {
             for grant in self.grants.iter().filter(|g| g.scheme == "file") {
@@ -132,7 +151,7 @@ impl ModuleLoader for SpawnLoader {
                 return Err(fail(format!("user {} may not read it", user.uid)));
             }
         }
-        crate::loader::AnyPathLoader.load(base_dir, path)
+        Ok(())
     }
 }
 

@@ -12,7 +12,7 @@ pub(super) fn ls(setup: &Setup) -> Outcome {
     (|| {
         let mut tree = setup.tree()?;
         let root = names(tree.list("/scheme/wasm")?);
-        for expected in ["ps", "spawn", "run", "shm", "chan", "scheme"] {
+        for expected in ["ps", "spawn", "run", "shm", "chan", "scheme", "name"] {
             check(root.iter().any(|n| n == expected), || format!("/scheme/wasm lacks {expected}: {root:?}"))?;
         }
         check(tree.is_dir("/scheme/wasm")?, || "stat /scheme/wasm: not a directory".into())?;
@@ -47,9 +47,9 @@ pub(super) fn spawn(setup: &Setup) -> Outcome {
             format!("no directory /scheme/wasm/{pid}")
         })?;
         let files = names(tree.list(&format!("/scheme/wasm/{pid}"))?);
-        check(files == ["status", "status.json", "log", "stdout", "stderr", "stdin", "wait", "ctl"], || {
-            format!("/scheme/wasm/{pid} lists {files:?}")
-        })?;
+        let expected =
+            ["status", "status.json", "log", "stdout", "stderr", "stdin", "wait", "ctl", "links", "monitors"];
+        check(files == expected, || format!("/scheme/wasm/{pid} lists {files:?}"))?;
         let ended = kill(tree.as_mut(), pid)?;
         check(ended == "killed", || format!("{pid}/wait after kill reads {ended:?}"))?;
         Ok(format!("pid {pid}"))

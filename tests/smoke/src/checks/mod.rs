@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::{eventually, Check, Tree};
 
+mod actors;
 mod cli;
 mod control_tree;
 mod guest_io;
@@ -19,6 +20,7 @@ mod shared_memory;
 mod users;
 mod wasi;
 
+use actors::actors;
 use cli::cli;
 use control_tree::{ctl, fairness, legacy_url, ls, ps, run_close, run_stream, spawn, status_log_wait};
 use guest_io::{grant_links, guest_file, guest_tcp, tcp_hang};
@@ -50,6 +52,7 @@ pub const CHECKS: &[Check] = &[
     Check { name: "legacy-url", limit: secs(60), run: legacy_url },
     Check { name: "user-identity", limit: secs(60), run: user_identity },
     Check { name: "cli", limit: secs(60), run: cli },
+    Check { name: "actors", limit: secs(300), run: actors },
     Check { name: "wasi", limit: secs(300), run: wasi },
     Check { name: "wasi-suite", limit: secs(900), run: wasi_suite },
     Check { name: "fairness", limit: secs(180), run: fairness },

@@ -118,10 +118,7 @@ impl Context<'_> {
                 let loader = self.loader().clone();
                 let cache = self.modules().clone();
                 self.park_on_spawn_job(me, resolved, move || {
-                    loader
-                        .load(base.as_deref(), &path)
-                        .map_err(Into::into)
-                        .and_then(|loaded| cache.compile(&loaded.bytes).map(|m| (m, Some(loaded.path))))
+                    cache.load(loader.as_ref(), base.as_deref(), &path).map(|(m, path)| (m, Some(path)))
                 })
             }
         }
