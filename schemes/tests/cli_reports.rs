@@ -97,6 +97,9 @@ fn ps_filters_and_json() {
         "mem_pages_limit",
         "handles_limit",
         "region_bytes_limit",
+        "links",
+        "traps_exits",
+        "names",
         "status",
         "exit_code",
     ];

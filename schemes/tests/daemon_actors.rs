@@ -53,3 +53,32 @@ fn names_and_links_in_the_tree() {
         text(&daemon.cli(&["status", &head])).contains("status: killed")
     });
 }
+
+#[test]
+fn tree_shows_supervisors_their_children_links_and_names() {
+    let daemon = Daemon::start(&[]);
+    let sup = guest("supervision").display().to_string();
+    let pid = text(&daemon.cli(&["spawn", "cap=stdio,time,spawn", &sup, "serve"])).trim().to_string();
+    let child = (pid.parse::<u32>().unwrap() + 1).to_string();
+    eventually("the child registers", || {
+        text(&daemon.cli(&["cat", "/scheme/wasm/name/served-child"])).trim() == child
+    });
+    let tree = text(&daemon.cli(&["tree"]));
+    let expected = format!(
+        "{pid} supervision blocked  supervisor, linked: {child}\n  {child} supervision blocked  linked: {pid}, names: served-child\n"
+    );
+    assert_eq!(tree, expected);
+    assert!(daemon.cli(&["kill", &child]).status.success());
+    eventually("restarted under the supervisor", || {
+        let tree = text(&daemon.cli(&["tree"]));
+        tree.lines().count() == 2 && !tree.contains(&format!("  {child} "))
+    });
+    // The supervisor reaped the old child; ended processes nobody reaps
+    // show with --all.
+    let hello = guest("hello").display().to_string();
+    let ended = text(&daemon.cli(&["spawn", &hello])).trim().to_string();
+    eventually("hello ends", || text(&daemon.cli(&["status", &ended])).contains("status: "));
+    assert!(!text(&daemon.cli(&["tree"])).contains(&format!("{ended} hello")));
+    let all = text(&daemon.cli(&["tree", "--all"]));
+    assert!(all.contains(&format!("{ended} hello exited  exited(0)")), "{all}");
+}

@@ -110,3 +110,24 @@ fn every_scenario_works_on_two_scheduler_threads() {
         }
     }
 }
+
+#[test]
+fn a_supervised_kvstore_keeps_its_data_across_a_restart() {
+    let root = common::temp_dir("kv-persist");
+    // The grant covers the directory, not its parent: it exists already.
+    std::fs::create_dir_all(root.join("kv")).unwrap();
+    let mut h = Harness::with_fs_root(&root);
+    let caps = Caps(CAPS.0 | Caps::SCHEME_PROVIDE.0);
+    let pid = h.spawn_file_ns(
+        &wasmd_tests::guest("supervision"),
+        &["kv-persist", "file:/kv"],
+        caps,
+        Limits::default(),
+        &["file:/kv=rw", "kvtest:"],
+    );
+    h.run_until_exit(pid, 60);
+    assert_eq!(h.status(pid), Some(ExitStatus::Exited(0)), "{}{}", h.stdout(pid), h.stderr(pid));
+    assert!(h.stdout(pid).contains("ok kv-persist"));
+    assert_eq!(std::fs::read(root.join("kv/greeting")).unwrap(), b"kept across a restart");
+    let _ = std::fs::remove_dir_all(root);
+}

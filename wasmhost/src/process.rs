@@ -381,6 +381,11 @@ impl Process {
         activity
     }
 
+    /// True when it traps exits (see `trap_exit`).
+    pub fn traps_exits(&self) -> bool {
+        self.mailbox.traps_exits()
+    }
+
     /// Messages and notices in its mailbox.
     pub fn mailbox_len(&self) -> usize {
         self.mailbox.len()

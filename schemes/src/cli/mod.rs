@@ -33,6 +33,7 @@ pub mod daemon;
 pub mod docs;
 pub mod run;
 pub mod top;
+pub mod tree;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -131,8 +132,8 @@ pub enum Command {
     /// memory_pages, fuel_used, fuel_limit (null: none), cpu_ns,
     /// hostcalls, bytes_in, bytes_out, handles, region_bytes, mailbox
     /// (messages queued), mem_pages_limit, handles_limit,
-    /// region_bytes_limit, status (null while live), exit_code (as
-    /// `wasmd run` exits; null while live).
+    /// region_bytes_limit, links (pids), traps_exits, names, status (null
+    /// while live), exit_code (as `wasmd run` exits; null while live).
     Ps {
         #[command(flatten)]
         client: ClientOpts,
@@ -164,6 +165,10 @@ pub enum Command {
     /// Show the live processes by CPU share, refreshed: CPU%, fuel,
     /// hostcalls and output per second, memory pages, handles.
     Top(top::TopArgs),
+    /// Show the processes as the tree they spawned: each under its
+    /// parent, supervisors (processes trapping exits) marked, with their
+    /// links and registered names (`--all`: ended ones too).
+    Tree(tree::TreeArgs),
     /// Kill a process (`kill` to `/scheme/wasm/PID/ctl`).
     Kill {
         #[command(flatten)]
@@ -365,6 +370,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Status { client, json, pid } => commands::status(&client, pid, json),
         Command::Stats { client } => commands::stats(&client),
         Command::Top(args) => top::top(&args),
+        Command::Tree(args) => tree::tree(&args),
         Command::Kill { client, pid } => commands::control(&client, pid, "kill"),
         Command::Suspend { client, pid } => commands::control(&client, pid, "suspend"),
         Command::Resume { client, pid } => commands::control(&client, pid, "resume"),

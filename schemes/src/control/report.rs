@@ -23,6 +23,9 @@
 //! | `region_bytes` | number | bytes of shared-memory regions held (pending shares included) |
 //! | `mailbox` | number | messages and notices queued in its mailbox |
 //! | `mem_pages_limit`, `handles_limit`, `region_bytes_limit` | number | its limits (the spec's `mem=`, `handles=`, `region-bytes=`) |
+//! | `links` | array of numbers | the processes linked with it |
+//! | `traps_exits` | bool | it traps exits (a supervisor does) |
+//! | `names` | array of strings | the names it is registered under |
 //! | `status` | string or null | how it ended (`exited(0)`, `trap: …`, `killed`, `out of fuel`, `memory limit`), null while live |
 //! | `exit_code` | number or null | the shell code of `status` (as `wasmd run` exits), null while live |
 //!
@@ -59,6 +62,9 @@ pub struct ProcessReport {
     pub mem_pages_limit: u32,
     pub handles_limit: u32,
     pub region_bytes_limit: u64,
+    pub links: Vec<Pid>,
+    pub traps_exits: bool,
+    pub names: Vec<String>,
     pub status: Option<String>,
     pub exit_code: Option<u8>,
 }
@@ -77,6 +83,9 @@ pub struct ProcessSnapshot {
     pub region_bytes: u64,
     pub limits: wasmhost::Limits,
     pub mailbox: usize,
+    pub links: Vec<Pid>,
+    pub traps_exits: bool,
+    pub names: Vec<String>,
 }
 
 impl ProcessSnapshot {
@@ -92,6 +101,9 @@ impl ProcessSnapshot {
             region_bytes: proc.region_bytes(),
             limits: proc.limits,
             mailbox: proc.mailbox_len(),
+            links: proc.watches.links.clone(),
+            traps_exits: proc.traps_exits(),
+            names: proc.names.clone(),
         })
     }
 
@@ -126,6 +138,9 @@ impl From<&ProcessSnapshot> for ProcessReport {
             mem_pages_limit: s.limits.max_pages,
             handles_limit: s.limits.max_handles,
             region_bytes_limit: s.limits.max_region_bytes,
+            links: s.links.clone(),
+            traps_exits: s.traps_exits,
+            names: s.names.clone(),
             status: info.status.as_ref().map(ToString::to_string),
             exit_code: info.status.as_ref().map(wasmd_abi::ExitStatus::shell_code),
         }

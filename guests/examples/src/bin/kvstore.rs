@@ -3,6 +3,13 @@
 //! open with `O_CREAT`, `O_TRUNC` replaces it), read it back, `unlink` to
 //! delete, list the root directory to see every key. Keys are 1–255
 //! bytes without `/`.
+//!
+//! `kvstore NAME DIR` keeps the store in the directory `DIR` (a path its
+//! `file:` grant covers, e.g. `file:/srv/kv`): every key is loaded from it
+//! at start, and every write or truncation of a value is written through
+//! to `DIR/KEY` before it is answered (a removed key is removed there), so a restarted store — under a
+//! supervisor — comes back with its data. It also registers its scheme
+//! name in the name registry, so others find the process by it.
 #![no_std]
 #![no_main]
 
@@ -14,7 +21,7 @@ use alloc::vec::Vec;
 
 use wasmd_guest::abi::errno::{EBADF, EINVAL, EISDIR, ENOENT, ENOTDIR};
 use wasmd_guest::scheme::{flags, kind, mode, serve, Caller, Entry, SchemeProvider, Stat};
-use wasmd_guest::{env, eprintln};
+use wasmd_guest::{env, eprintln, fs, mailbox};
 
 wasmd_guest::main!(main);
 
@@ -24,6 +31,40 @@ struct Store {
     /// Open ids: `None` is the root directory.
     open: BTreeMap<u64, Option<String>>,
     next_id: u64,
+    /// Where the values persist, if anywhere.
+    dir: Option<String>,
+}
+
+impl Store {
+    /// The store kept in `dir`, with every key found there.
+    fn persistent(dir: &str) -> Store {
+        let mut store = Store { dir: Some(dir.trim_end_matches('/').to_string()), ..Store::default() };
+        if fs::read_dir(dir).is_err() {
+            if let Err(e) = fs::create_dir(dir) {
+                eprintln!("kvstore: cannot keep the store in {dir}: {e}");
+            }
+        }
+        for (key, _) in fs::read_dir(dir).unwrap_or_default() {
+            if let Ok(value) = fs::read(&store.path(&key)) {
+                store.values.insert(key, value);
+            }
+        }
+        store
+    }
+
+    fn path(&self, key: &str) -> String {
+        alloc::format!("{}/{key}", self.dir.as_deref().unwrap_or(""))
+    }
+
+    /// Writes `key`'s value through to the directory (the whole value:
+    /// this is a store of small values).
+    fn persist(&self, key: &str) {
+        if let (Some(_), Some(value)) = (&self.dir, self.values.get(key)) {
+            if let Err(e) = fs::write(&self.path(key), value) {
+                eprintln!("kvstore: cannot keep {key}: {e}");
+            }
+        }
+    }
 }
 
 impl Store {
@@ -74,6 +115,7 @@ impl SchemeProvider for Store {
             value.resize(start + data.len(), 0);
         }
         value[start..start + data.len()].copy_from_slice(data);
+        self.persist(&key);
         Ok(data.len())
     }
 
@@ -107,6 +149,7 @@ impl SchemeProvider for Store {
     fn ftruncate(&mut self, id: u64, len: u64) -> Result<(), i32> {
         let key = self.key(id)?.clone();
         self.values.get_mut(&key).ok_or(ENOENT)?.resize(len as usize, 0);
+        self.persist(&key);
         Ok(())
     }
 
@@ -115,14 +158,24 @@ impl SchemeProvider for Store {
     }
 
     fn unlink(&mut self, path: &str, _flags: u32) -> Result<(), i32> {
-        self.values.remove(path.trim_matches('/')).map(|_| ()).ok_or(ENOENT)
+        let key = path.trim_matches('/');
+        self.values.remove(key).ok_or(ENOENT)?;
+        if self.dir.is_some() {
+            let _ = fs::remove(&self.path(key));
+        }
+        Ok(())
     }
 }
 
 fn main() -> i32 {
     let args = env::args();
     let name = args.get(1).map(|s| s.as_str()).unwrap_or("kv");
-    let mut store = Store::default();
+    let mut store = match args.get(2) {
+        Some(dir) => Store::persistent(dir),
+        None => Store::default(),
+    };
+    // Found by name too (a restarted store has a new pid).
+    let _ = mailbox::register(name);
     match serve(name, &mut store) {
         Ok(()) => 0,
         Err(e) => {
