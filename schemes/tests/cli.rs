@@ -149,10 +149,17 @@ fn the_demo_tree_runs() {
         "demo: scheme: ramfs:/notes/squares.txt (9 bytes): 333833500",
         "demo: scheme: provider -> killed",
         "demo: scheme: after the provider is gone, ramfs: paths fail",
+        "demo: supervision: pid 1 supervises `steady`",
+        "demo: supervision: shut down in reverse order; children now [(\"steady\", None, Permanent), (\"flaky\", None, Permanent)]",
         "demo: bye",
     ] {
         assert!(out.contains(expected), "`{expected}` missing from:\n{out}");
     }
+    // The flaky worker came back three times; its sibling never moved.
+    let restarts: Vec<&str> = out.lines().filter(|l| l.contains("restarted as pid")).collect();
+    assert_eq!(restarts.len(), 3, "{out}");
+    let steady = |l: &str| l.rsplit(' ').next().map(str::to_string);
+    assert!(restarts.iter().all(|l| steady(l) == steady(restarts[0])), "{restarts:?}");
     // The demo's times are counted from each child's spawn: a child that
     // sleeps 30 ms (itself or in a child of its own) is reaped no sooner.
     let reaped_ms = |what: &str| -> u64 {

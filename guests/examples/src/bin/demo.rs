@@ -11,7 +11,10 @@
 //! its namespace grant), stops it and shows that its paths then fail
 //! cleanly. Run it with the `scheme` capability and a `ramfs:` grant
 //! (`wasmd run --cap all --grant ramfs: demo.wasm`); without them that
-//! part says what is missing and is skipped.
+//! part says what is missing and is skipped. At the end the demo becomes
+//! a supervisor (`wasmd_guest::supervisor`): a worker that keeps
+//! trapping is restarted each time while its sibling keeps running, and
+//! both are shut down in reverse start order.
 #![no_std]
 #![no_main]
 
@@ -70,6 +73,7 @@ fn main() -> Result<(), wasmd_guest::Error> {
         _ => wasmd_guest::Error::Io,
     })?;
     guest_scheme()?;
+    supervision()?;
     println!("demo: bye");
     Ok(())
 }
@@ -149,5 +153,47 @@ fn guest_scheme() -> Result<(), wasmd_guest::Error> {
         Ok(_) => println!("demo: scheme: ramfs: still answers after its provider died"),
         Err(e) => println!("demo: scheme: after the provider is gone, ramfs: paths fail: {e}"),
     }
+    Ok(())
+}
+
+/// A supervision tree surviving a crashing worker.
+fn supervision() -> Result<(), wasmd_guest::Error> {
+    use wasmd_guest::supervisor::{ChildSpec, Event, Strategy, Supervisor};
+    let caps = Caps::STDIO.union(Caps::TIME);
+    let quick = Duration::from_millis(20);
+    let mut sup = Supervisor::new(Strategy::OneForOne)
+        .intensity(5, Duration::from_secs(5))
+        .child(ChildSpec::new("steady", "worker.wasm").args(["sleep", "60000"]).caps(caps).shutdown(quick))
+        .child(ChildSpec::new("flaky", "worker.wasm").args(["trap-after", "20"]).caps(caps).shutdown(quick));
+    sup.start()?;
+    let pid = |sup: &Supervisor, id: &str| {
+        sup.which_children().into_iter().find(|(i, _, _)| i == id).and_then(|(_, p, _)| p).unwrap_or(0)
+    };
+    let steady = pid(&sup, "steady");
+    println!(
+        "demo: supervision: pid {} supervises `steady` (pid {steady}) and `flaky` (pid {}, traps after 20 ms), one for one, at most 5 restarts in 5 s",
+        process::id(),
+        pid(&sup, "flaky")
+    );
+    let mut restarts = 0;
+    while restarts < 3 {
+        let message = wasmd_guest::mailbox::receive(&[], Some(Duration::from_secs(10)))?;
+        match sup.handle(message) {
+            Ok(Event::Restarted { id, pid: new, status }) => {
+                restarts += 1;
+                println!(
+                    "demo: supervision: `{id}` ended ({status}); restarted as pid {new}; `steady` is still pid {}",
+                    pid(&sup, "steady")
+                );
+            }
+            Ok(_) => {}
+            Err(_) => {
+                println!("demo: supervision: the supervisor gave up");
+                return Ok(());
+            }
+        }
+    }
+    sup.shutdown();
+    println!("demo: supervision: shut down in reverse order; children now {:?}", sup.which_children());
     Ok(())
 }

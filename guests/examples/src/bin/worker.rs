@@ -6,6 +6,7 @@
 //! | `count N` | sums 0..N, prints the sum, exits 0 |
 //! | `exit N` | exits with code N |
 //! | `trap` | executes `unreachable` |
+//! | `trap-after MS` | sleeps MS milliseconds, then executes `unreachable` |
 //! | `spin` | loops forever (preempted every slice) |
 //! | `nap-spin MS` | sleeps MS milliseconds, then loops forever |
 //! | `grow` | allocates 1 MiB blocks until memory runs out |
@@ -55,6 +56,10 @@ fn main() -> i32 {
         }
         "exit" => arg_num(&args, 2) as i32,
         "trap" => core::arch::wasm32::unreachable(),
+        "trap-after" => {
+            let _ = time::sleep(Duration::from_millis(arg_num(&args, 2)));
+            core::arch::wasm32::unreachable()
+        }
         "spin" => spin(),
         "nap-spin" => {
             let _ = time::sleep(Duration::from_millis(arg_num(&args, 2)));
