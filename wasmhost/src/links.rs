@@ -148,7 +148,7 @@ impl ProcessManager {
     /// Queues a notice for `to` (waking it if it waits for it).
     fn notify(&mut self, to: Pid, tag: u64, from: Pid, data: Vec<u8>) {
         let Some(proc) = self.procs.get(to) else { return };
-        let notice = Message { tag, from, data, handles: Default::default() };
+        let notice = Message { tag, from, data, handles: Default::default(), charged: 0 };
         if let Some(wake) = proc.mailbox.notify(notice) {
             self.env.mail.add(wake);
         }

@@ -22,6 +22,11 @@
 //!
 //! Payload buffers are recycled within a mailbox (a few spares), so a
 //! steady exchange allocates nothing.
+//!
+//! What is queued counts against the receiver's owner in the daemon's
+//! memory budget (each message its payload and [`MESSAGE_OVERHEAD`]): a
+//! message the budget has no room for is refused as a full mailbox would
+//! be; a notice is queued regardless (its links and monitors bound them).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -32,6 +37,9 @@ use wasmd_abi::{Errno, Rights};
 
 use crate::process::lock;
 use crate::Pid;
+
+/// Bytes a queued message is counted as beyond its payload.
+pub const MESSAGE_OVERHEAD: u64 = 128;
 
 /// Spare payload buffers a mailbox keeps for reuse.
 const SPARES: usize = 8;
@@ -52,6 +60,8 @@ pub struct Message {
     pub data: Vec<u8>,
     /// Handles that come with it.
     pub handles: Transfer,
+    /// Bytes of the memory budget it holds while queued.
+    pub charged: u64,
 }
 
 impl Message {
@@ -171,17 +181,44 @@ pub struct Mailbox {
     /// The owner traps exits (see `trap_exit`).
     trap_exit: AtomicBool,
     queue: Mutex<Queue>,
+    /// The owner's part of the memory budget (none in unit tests).
+    account: Option<Arc<crate::limits::Account>>,
 }
 
 impl Mailbox {
-    /// The empty mailbox of `pid`.
-    pub fn new(pid: Pid) -> Arc<Mailbox> {
+    /// The empty mailbox of `pid`, its messages counted against
+    /// `account`.
+    pub fn new(pid: Pid, account: Option<Arc<crate::limits::Account>>) -> Arc<Mailbox> {
         Arc::new(Mailbox {
             pid,
             seq: AtomicU32::new(0),
             trap_exit: AtomicBool::new(false),
             queue: Mutex::new(Queue::default()),
+            account,
         })
+    }
+
+    /// Reserves a message's bytes from the budget (always, with `force`);
+    /// false when there is no room.
+    fn charge(&self, message: &mut Message, force: bool) -> bool {
+        let bytes = message.data.len() as u64 + MESSAGE_OVERHEAD;
+        let Some(account) = &self.account else { return true };
+        if account.reserve(bytes) {
+            message.charged = bytes;
+            true
+        } else if force {
+            message.charged = account.reserve_up_to(bytes);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Gives a message's bytes back to the budget.
+    fn discharge(&self, message: &Message) {
+        if let Some(account) = &self.account {
+            account.release(message.charged);
+        }
     }
 
     /// Its process.
@@ -215,12 +252,12 @@ impl Mailbox {
 
     /// Queues a message from a process: the parked owner to wake if it
     /// waits for it; refused when full or closed.
-    pub fn push(&self, message: Message) -> Result<Option<Wake>, Refused> {
+    pub fn push(&self, mut message: Message) -> Result<Option<Wake>, Refused> {
         let mut q = lock(&self.queue);
         if q.closed {
             return Err(Refused::Closed);
         }
-        if !q.has_room(message.data.len()) {
+        if !q.has_room(message.data.len()) || !self.charge(&mut message, false) {
             return Err(Refused::Full(message));
         }
         let wake = q.queue(message);
@@ -231,12 +268,12 @@ impl Mailbox {
 
     /// Queues a message, or (when full) queues `sender` to be woken when
     /// there is room: as [`Mailbox::push`], atomically with the parking.
-    pub fn push_or_park(&self, message: Message, sender: Wake) -> Result<Option<Wake>, Refused> {
+    pub fn push_or_park(&self, mut message: Message, sender: Wake) -> Result<Option<Wake>, Refused> {
         let mut q = lock(&self.queue);
         if q.closed {
             return Err(Refused::Closed);
         }
-        if !q.has_room(message.data.len()) {
+        if !q.has_room(message.data.len()) || !self.charge(&mut message, false) {
             q.senders.push_back(sender);
             return Err(Refused::Full(message));
         }
@@ -248,11 +285,12 @@ impl Mailbox {
 
     /// Queues a notice (never refused; dropped once closed). The parked
     /// owner to wake, if it waits for it.
-    pub fn notify(&self, notice: Message) -> Option<Wake> {
+    pub fn notify(&self, mut notice: Message) -> Option<Wake> {
         let mut q = lock(&self.queue);
         if q.closed {
             return None;
         }
+        self.charge(&mut notice, true);
         let wake = q.queue(notice);
         drop(q);
         self.seq.fetch_add(1, Ordering::Release);
@@ -308,6 +346,7 @@ impl Mailbox {
     /// Accounts for a message gone from the queue and recycles its buffer;
     /// a parked sender to wake, if any.
     fn release(&self, q: &mut Queue, message: Message) -> Option<Wake> {
+        self.discharge(&message);
         if !message.is_notice() {
             q.count -= 1;
             q.bytes -= message.data.len();
@@ -363,7 +402,9 @@ impl Mailbox {
         let mut q = lock(&self.queue);
         q.closed = true;
         q.waiter = None;
-        q.messages.clear();
+        for message in q.messages.drain(..) {
+            self.discharge(&message);
+        }
         q.spares.clear();
         q.count = 0;
         q.bytes = 0;
@@ -418,7 +459,7 @@ mod tests {
     use super::*;
 
     fn msg(tag: u64, from: Pid, data: &[u8]) -> Message {
-        Message { tag, from, data: data.to_vec(), handles: Default::default() }
+        Message { tag, from, data: data.to_vec(), handles: Default::default(), charged: 0 }
     }
 
     fn take_tag(mb: &Mailbox, filter: &Filter) -> Option<u64> {
@@ -427,7 +468,7 @@ mod tests {
 
     #[test]
     fn selective_take_is_fifo_among_matches() {
-        let mb = Mailbox::new(7);
+        let mb = Mailbox::new(7, None);
         for tag in [1, 2, 1, 3] {
             mb.push(msg(tag, 9, &[tag as u8])).unwrap();
         }
@@ -444,7 +485,7 @@ mod tests {
 
     #[test]
     fn a_refused_delivery_leaves_the_message() {
-        let mb = Mailbox::new(1);
+        let mb = Mailbox::new(1, None);
         mb.push(msg(5, 2, b"abc")).unwrap();
         assert_eq!(
             mb.take(&Filter::ANY, |_| Err::<(), _>(Errno::OutOfRange)).unwrap_err(),
@@ -456,7 +497,7 @@ mod tests {
 
     #[test]
     fn full_mailboxes_refuse_or_park_and_a_take_wakes_one_sender() {
-        let mb = Mailbox::new(1);
+        let mb = Mailbox::new(1, None);
         for _ in 0..MAILBOX_MESSAGES {
             mb.push(msg(1, 2, b"x")).unwrap();
         }
@@ -472,7 +513,7 @@ mod tests {
         mb.push(msg(1, 4, b"z")).unwrap();
         assert!(mb.push(msg(1, 4, b"z")).is_err());
         // Bytes bound too.
-        let big = Mailbox::new(2);
+        let big = Mailbox::new(2, None);
         let chunk = vec![0u8; wasmd_abi::mailbox::MAX_MESSAGE_LEN];
         for _ in 0..MAILBOX_BYTES / chunk.len() {
             big.push(msg(1, 2, &chunk)).unwrap();
@@ -482,7 +523,7 @@ mod tests {
 
     #[test]
     fn a_parked_receiver_is_woken_only_by_what_it_accepts() {
-        let mb = Mailbox::new(6);
+        let mb = Mailbox::new(6, None);
         mb.push(msg(1, 2, b"")).unwrap();
         let want2 = Filter::of([2u64].into_iter()).unwrap();
         assert!(!mb.park_receiver(10, Filter::ANY), "a match is queued: no parking");
@@ -501,11 +542,11 @@ mod tests {
 
     #[test]
     fn closing_drops_messages_and_releases_senders() {
-        let mb = Mailbox::new(1);
-        let other = Mailbox::new(2);
+        let mb = Mailbox::new(1, None);
+        let other = Mailbox::new(2, None);
         let mut handles: Transfer = Default::default();
         handles[0] = Some((other.clone(), Rights::ALL));
-        mb.push(Message { tag: 1, from: 3, data: vec![], handles }).unwrap();
+        mb.push(Message { tag: 1, from: 3, data: vec![], handles, charged: 0 }).unwrap();
         assert_eq!(Arc::strong_count(&other), 2);
         for _ in 1..MAILBOX_MESSAGES {
             mb.push(msg(1, 2, b"x")).unwrap();
@@ -518,8 +559,25 @@ mod tests {
     }
 
     #[test]
+    fn queued_bytes_count_against_the_owner_and_come_back() {
+        let budget = Arc::new(crate::limits::MemoryBudget::new(10_000));
+        let account = budget.account(1000);
+        let mb = Mailbox::new(1, Some(account.clone()));
+        mb.push(msg(1, 2, &[0; 1000])).unwrap();
+        assert_eq!(account.used(), 1000 + MESSAGE_OVERHEAD);
+        let refused = mb.push(msg(1, 2, &[0; 9000]));
+        assert!(matches!(refused, Err(Refused::Full(_))), "past the budget: refused as full");
+        mb.notify(msg(wasmd_abi::mailbox::TAG_DOWN, 3, &[0; 10]));
+        mb.take(&Filter::ANY, |_| Ok(())).unwrap().unwrap();
+        assert_eq!(account.used(), 10 + MESSAGE_OVERHEAD, "the notice still counts");
+        mb.push(msg(1, 2, &[0; 100])).unwrap();
+        mb.close();
+        assert_eq!(account.used(), 0, "all given back at the end");
+    }
+
+    #[test]
     fn removing_flushes_notices_and_recycles_buffers() {
-        let mb = Mailbox::new(1);
+        let mb = Mailbox::new(1, None);
         mb.push(msg(1, 2, b"keep")).unwrap();
         mb.notify(msg(wasmd_abi::mailbox::TAG_DOWN, 3, b"ref7"));
         let (n, _) = mb.remove_where(|m| m.data == b"ref7");

@@ -60,7 +60,7 @@ fn send(
         let HandleObject::Process(mailbox) = &entry.object else { return Err(Errno::BadHandle) };
         *slot = Some((mailbox.clone(), entry.rights));
     }
-    let message = Message { tag, from: state.pid, data: to.buffer(data), handles: carried };
+    let message = Message { tag, from: state.pid, data: to.buffer(data), handles: carried, charged: 0 };
     match to.push(message) {
         Ok(wake) => {
             if let Some(wake) = wake {
@@ -300,10 +300,10 @@ mod tests {
     #[test]
     fn delivery_writes_header_handles_and_payload_or_leaves_the_message() {
         let mut handles = HandleTable::new(1);
-        let other = Mailbox::new(4);
+        let other = Mailbox::new(4, None);
         let mut carried: Transfer = Default::default();
         carried[0] = Some((other.clone(), Rights::WRITE));
-        let message = Message { tag: 77, from: 3, data: b"hello".to_vec(), handles: carried };
+        let message = Message { tag: 77, from: 3, data: b"hello".to_vec(), handles: carried, charged: 0 };
         let mut mem = vec![0u8; 128];
         let small = GuestBuf::decode(mem.len(), 0, 30).unwrap();
         assert_eq!(deliver(&mut mem, &mut handles, small, &message), Err(Errno::OutOfRange));

@@ -61,7 +61,7 @@ impl Start {
             bytes: 0,
             max_bytes: opts.limits.max_region_bytes,
         }));
-        let mailbox = Mailbox::new(self.place.pid);
+        let mailbox = Mailbox::new(self.place.pid, Some(account.clone()));
         let mut state = ProcessState {
             pid: self.place.pid,
             caps: opts.caps,
