@@ -5,14 +5,11 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::Harness;
-use wasmd::sys::OsPlatform;
 use wasmd_abi::{Caps, ExitStatus};
-use wasmd_tests::CapturedOutput;
-use wasmhost::{Kernel, Limits, ManagerConfig, Pid};
+use wasmhost::{Limits, Pid};
 
 const CAPS: Caps = Caps(Caps::STDIO.0 | Caps::TIME.0 | Caps::SPAWN.0);
 
@@ -98,47 +95,10 @@ fn a_kill_from_outside_unwinds_the_links_both_ways() {
     }
 }
 
-fn kernel() -> (Kernel, Arc<CapturedOutput>) {
-    let out = Arc::new(CapturedOutput::default());
-    let config = ManagerConfig { sched_workers: 2, ..ManagerConfig::default() };
-    let pm = common::manager(config, OsPlatform::new().unwrap(), out.clone());
-    (Kernel::new(pm), out)
-}
-
 #[test]
 fn every_mode_works_on_two_scheduler_threads() {
-    let (k, out) = kernel();
     let modes: [&[&str]; 6] =
         [&["selective"], &["full"], &["transfer"], &["trap"], &["monitor"], &["rtt", "2000", "64"]];
-    let pids: Vec<Pid> = modes
-        .iter()
-        .map(|m| {
-            common::spawn_file_in(
-                &mut k.lock(),
-                &wasmd_tests::guest("actors"),
-                m,
-                CAPS,
-                Limits::default(),
-                &[],
-            )
-        })
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    for (pid, mode) in pids.iter().zip(modes) {
-        loop {
-            if let Some(status) = k.lock().process(*pid).and_then(|p| p.status().cloned()) {
-                assert_eq!(
-                    status,
-                    ExitStatus::Exited(0),
-                    "{mode:?}: {}{}",
-                    out.text(*pid, 1),
-                    out.text(*pid, 2)
-                );
-                break;
-            }
-            assert!(Instant::now() < deadline, "{mode:?} did not finish: {}", out.text(*pid, 1));
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
+    let (pids, out) = common::all_exit_zero_on_kernel("actors", &modes, CAPS, 2);
     assert!(out.text(pids[5], 1).contains("rtt_ns="));
 }

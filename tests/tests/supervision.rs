@@ -71,44 +71,16 @@ fn a_restarted_child_is_found_again_by_its_name() {
 
 #[test]
 fn every_scenario_works_on_two_scheduler_threads() {
-    use std::sync::Arc;
-    use std::time::{Duration, Instant};
-    let out = Arc::new(wasmd_tests::CapturedOutput::default());
-    let config = wasmhost::ManagerConfig { sched_workers: 2, ..Default::default() };
-    let pm = common::manager(config, wasmd::sys::OsPlatform::new().unwrap(), out.clone());
-    let k = wasmhost::Kernel::new(pm);
-    let names =
-        ["one-for-one", "one-for-all", "rest-for-one", "restart-types", "escalation", "dynamic", "names"];
-    let pids: Vec<Pid> = names
-        .iter()
-        .map(|n| {
-            common::spawn_file_in(
-                &mut k.lock(),
-                &wasmd_tests::guest("supervision"),
-                &[n],
-                CAPS,
-                Limits::default(),
-                &[],
-            )
-        })
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    for (pid, name) in pids.iter().zip(names) {
-        loop {
-            if let Some(status) = k.lock().process(*pid).and_then(|p| p.status().cloned()) {
-                assert_eq!(
-                    status,
-                    ExitStatus::Exited(0),
-                    "{name}: {}{}",
-                    out.text(*pid, 1),
-                    out.text(*pid, 2)
-                );
-                break;
-            }
-            assert!(Instant::now() < deadline, "{name} did not finish: {}", out.text(*pid, 1));
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
+    let names: [&[&str]; 7] = [
+        &["one-for-one"],
+        &["one-for-all"],
+        &["rest-for-one"],
+        &["restart-types"],
+        &["escalation"],
+        &["dynamic"],
+        &["names"],
+    ];
+    common::all_exit_zero_on_kernel("supervision", &names, CAPS, 2);
 }
 
 #[test]

@@ -68,18 +68,7 @@ pub fn print_man_page() -> ExitCode {
 /// `wasmd man --out DIR`: `wasmd.1` and `wasmd-SUBCOMMAND.1` for each
 /// subcommand, in `dir` (made if missing).
 pub fn write_man_pages(dir: &Path) -> ExitCode {
-    let written = std::fs::create_dir_all(dir)
-        .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
-        .and_then(|()| {
-            for entry in std::fs::read_dir(dir)? {
-                let path = entry?.path();
-                if path.extension().is_some_and(|e| e == "1") {
-                    let page = std::fs::read(&path)?;
-                    std::fs::write(&path, laid_out_extra(&page))?;
-                }
-            }
-            Ok(())
-        });
+    let written = std::fs::create_dir_all(dir).and_then(|()| generate_man_pages(dir));
     match written {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

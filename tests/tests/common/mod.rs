@@ -172,3 +172,36 @@ pub fn expect_fs_session(h: &Harness, pid: u32) {
         assert_eq!(kv.get(key).map(String::as_str), Some(value), "{key}");
     }
 }
+
+/// Runs the guest `name` once per argument list in `runs`, all at once on
+/// a kernel of `workers` scheduler threads, `caps` each; asserts that
+/// every one exits 0 within two minutes. Their captured output.
+pub fn all_exit_zero_on_kernel(
+    name: &str,
+    runs: &[&[&str]],
+    caps: Caps,
+    workers: usize,
+) -> (Vec<Pid>, Arc<CapturedOutput>) {
+    let out = Arc::new(CapturedOutput::default());
+    let config = ManagerConfig { sched_workers: workers, ..ManagerConfig::default() };
+    let k = wasmhost::Kernel::new(manager(config, OsPlatform::new().unwrap(), out.clone()));
+    let pids: Vec<Pid> = runs
+        .iter()
+        .map(|args| {
+            spawn_file_in(&mut k.lock(), &wasmd_tests::guest(name), args, caps, Limits::default(), &[])
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for (pid, args) in pids.iter().zip(runs) {
+        loop {
+            if let Some(status) = k.lock().process(*pid).and_then(|p| p.status().cloned()) {
+                let why = format!("{name} {args:?}: {}{}", out.text(*pid, 1), out.text(*pid, 2));
+                assert_eq!(status, ExitStatus::Exited(0), "{why}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{name} {args:?} did not finish: {}", out.text(*pid, 1));
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    (pids, out)
+}
