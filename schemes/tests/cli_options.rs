@@ -353,3 +353,63 @@ fn log_levels_are_named_and_an_unknown_one_is_said() {
     let o = run("error");
     assert!(!stderr(&o).contains("wasmd[debug]"), "{}", stderr(&o));
 }
+
+#[test]
+fn config_limits_and_fs_root_take_effect_and_the_fs_root_flag_wins() {
+    let dir = TempDir::new("config-effects");
+    let (from_file, from_flag) = (dir.0.join("root-file"), dir.0.join("root-flag"));
+    for root in [&from_file, &from_flag] {
+        std::fs::create_dir_all(root.join("kv")).unwrap();
+    }
+    let socket = dir.0.join("d.sock");
+    let config = dir.0.join("daemon.toml");
+    std::fs::write(
+        &config,
+        format!("fs_root = \"{}\"\n[limits]\nretained_exited = 2\n", from_file.display()),
+    )
+    .unwrap();
+    let d = DaemonProcess::start(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--socket",
+            socket.to_str().unwrap(),
+            "--fs-root",
+            from_flag.to_str().unwrap(),
+        ],
+        &[],
+    );
+    wait_for_socket(&socket);
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_wasmd")).args(args).env("WASMD_SOCKET", &socket).output().unwrap()
+    };
+    // retained_exited = 2 from the file: of four ended orphans, two kept.
+    let hello = wasmd_tests::guest("hello").display().to_string();
+    for _ in 0..4 {
+        assert!(cli(&["spawn", &hello]).status.success());
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let exited = stdout(&cli(&["ps", "--exited"])).lines().count().saturating_sub(1);
+        let live = stdout(&cli(&["ps", "--live"])).lines().count().saturating_sub(1);
+        if live == 0 {
+            assert_eq!(exited, 2, "retained_exited from the config file");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the guests did not end");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // --fs-root wins over the file's fs_root: a guest's file: path lands there.
+    let kv = wasmd_tests::guest("kvstore").display().to_string();
+    assert!(cli(&["spawn", "cap=stdio,scheme", "grant=file:/kv=rw", &kv, "kvconf", "file:/kv"])
+        .status
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cli(&["write", "/scheme/kvconf/key", "value"]).status.success() {
+        assert!(Instant::now() < deadline, "kvconf never served");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(std::fs::read(from_flag.join("kv/key")).unwrap(), b"value");
+    assert!(!from_file.join("kv/key").exists(), "not under the file's fs_root");
+    drop(d);
+}

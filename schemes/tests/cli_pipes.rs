@@ -380,3 +380,22 @@ fn client_commands_end_quietly_on_a_closed_pipe() {
     child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     assert_eq!(err, "", "nothing to say about a closed pipe");
 }
+
+#[test]
+fn wait_says_when_the_daemon_went_away() {
+    let mut daemon = Daemon::start(&[]);
+    let pid = text(&daemon.cli(&["spawn", guest("worker").to_str().unwrap(), "sleep", "60000"]));
+    let mut waiting = Command::new(env!("CARGO_BIN_EXE_wasmd"))
+        .args(["wait", pid.trim()])
+        .env("WASMD_SOCKET", &daemon.socket)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client runs");
+    std::thread::sleep(Duration::from_millis(200));
+    daemon.child.kill().expect("the daemon is killed");
+    let _ = daemon.child.wait();
+    assert_eq!(ends_within(&mut waiting, Duration::from_secs(2), "wasmd wait"), Some(1));
+    let mut err = String::new();
+    waiting.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(err.contains("the daemon went away"), "{err}");
+}
