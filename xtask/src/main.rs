@@ -167,6 +167,7 @@ fn daemon_session(wasmd: &Path, guests: &Path) -> Result<()> {
     let worker = shell(&["spawn", "cap=stdio,time", &path("worker"), "sleep", "100000"])?.trim().to_string();
     shell(&["ls", "/scheme/wasm"])?;
     shell(&["ps"])?;
+    shell(&["tree"])?;
     shell(&["status", &worker])?;
     shell(&["kill", &worker])?;
     shell(&["cat", &format!("/scheme/wasm/{worker}/wait")])?;
