@@ -195,9 +195,10 @@ fn parents_spawning_in_parallel_get_exactly_their_children() {
     for &parent in &parents {
         assert_eq!(wait_exit(&k, parent, 20), ExitStatus::Exited(7), "parent {parent}");
     }
-    let pm = k.lock();
-    assert_eq!(pm.pids().len(), 4 * 8);
-    assert_eq!(pm.live(), 0);
+    // A parent may end before its last children had their turn (spawns
+    // by path are quick once the file is known): they end on their own.
+    eventually("every child ends", 10, || k.lock().live() == 0);
+    assert_eq!(k.lock().pids().len(), 4 * 8);
 }
 
 #[test]
