@@ -321,9 +321,15 @@ fn misuse_is_named_as_such() {
         assert!(err_of(&o).contains("no such process 999"), "{args:?}: {}", err_of(&o));
     }
     // A daemon that dies under a waiting client.
+    the_daemon_dies_under(&mut daemon, |pid| vec!["cat".into(), format!("/scheme/wasm/{pid}/wait")]);
+}
+
+/// Starts the client `args(PID)` waiting for a sleeping worker, kills the
+/// daemon under it: the client ends (1) saying the daemon went away.
+fn the_daemon_dies_under(daemon: &mut Daemon, args: impl Fn(&str) -> Vec<String>) {
     let pid = text(&daemon.cli(&["spawn", guest("worker").to_str().unwrap(), "sleep", "60000"]));
     let mut waiting = Command::new(env!("CARGO_BIN_EXE_wasmd"))
-        .args(["cat", &format!("/scheme/wasm/{}/wait", pid.trim())])
+        .args(args(pid.trim()))
         .env("WASMD_SOCKET", &daemon.socket)
         .stderr(Stdio::piped())
         .spawn()
@@ -383,19 +389,5 @@ fn client_commands_end_quietly_on_a_closed_pipe() {
 
 #[test]
 fn wait_says_when_the_daemon_went_away() {
-    let mut daemon = Daemon::start(&[]);
-    let pid = text(&daemon.cli(&["spawn", guest("worker").to_str().unwrap(), "sleep", "60000"]));
-    let mut waiting = Command::new(env!("CARGO_BIN_EXE_wasmd"))
-        .args(["wait", pid.trim()])
-        .env("WASMD_SOCKET", &daemon.socket)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("client runs");
-    std::thread::sleep(Duration::from_millis(200));
-    daemon.child.kill().expect("the daemon is killed");
-    let _ = daemon.child.wait();
-    assert_eq!(ends_within(&mut waiting, Duration::from_secs(2), "wasmd wait"), Some(1));
-    let mut err = String::new();
-    waiting.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    assert!(err.contains("the daemon went away"), "{err}");
+    the_daemon_dies_under(&mut Daemon::start(&[]), |pid| vec!["wait".into(), pid.into()]);
 }

@@ -241,19 +241,33 @@ impl Mailbox {
         self.trap_exit.swap(on, Ordering::AcqRel)
     }
 
-    /// A payload buffer holding `bytes` (a recycled one when it can).
-    pub fn buffer(&self, bytes: &[u8]) -> Vec<u8> {
-        let mut buf =
-            if bytes.len() <= SPARE_MAX { lock(&self.queue).spares.pop() } else { None }.unwrap_or_default();
-        buf.clear();
-        buf.extend_from_slice(bytes);
-        buf
+    /// Queues a message of `bytes` (copied into a recycled buffer when
+    /// one is spare), under one lock: as [`Mailbox::push`].
+    pub fn push_bytes(
+        &self,
+        tag: u64,
+        from: Pid,
+        bytes: &[u8],
+        handles: Transfer,
+    ) -> Result<Option<Wake>, Refused> {
+        let mut q = lock(&self.queue);
+        let mut data = if bytes.len() <= SPARE_MAX { q.spares.pop() } else { None }.unwrap_or_default();
+        data.clear();
+        data.extend_from_slice(bytes);
+        self.push_locked(q, Message { tag, from, data, handles, charged: 0 })
     }
 
     /// Queues a message from a process: the parked owner to wake if it
     /// waits for it; refused when full or closed.
-    pub fn push(&self, mut message: Message) -> Result<Option<Wake>, Refused> {
-        let mut q = lock(&self.queue);
+    pub fn push(&self, message: Message) -> Result<Option<Wake>, Refused> {
+        self.push_locked(lock(&self.queue), message)
+    }
+
+    fn push_locked(
+        &self,
+        mut q: std::sync::MutexGuard<'_, Queue>,
+        mut message: Message,
+    ) -> Result<Option<Wake>, Refused> {
         if q.closed {
             return Err(Refused::Closed);
         }
@@ -584,8 +598,12 @@ mod tests {
         assert_eq!(n, 1);
         assert_eq!(mb.len(), 1);
         let (_, _) = mb.take(&Filter::ANY, |_| Ok(())).unwrap().unwrap();
-        let buf = mb.buffer(b"again");
-        assert!(buf.capacity() >= 4, "a recycled buffer");
-        assert_eq!(buf, b"again");
+        let spares = lock(&mb.queue).spares.len();
+        assert!(spares > 0);
+        mb.push_bytes(3, 2, b"again", Default::default()).unwrap();
+        assert_eq!(lock(&mb.queue).spares.len(), spares - 1, "a recycled buffer holds it");
+        let (data, _) = mb.take(&Filter::ANY, |m| Ok(m.data.clone())).unwrap().unwrap();
+        assert_eq!(data, b"again");
+        assert_eq!(lock(&mb.queue).spares.len(), spares, "and went back");
     }
 }

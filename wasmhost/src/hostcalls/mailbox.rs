@@ -60,8 +60,7 @@ fn send(
         let HandleObject::Process(mailbox) = &entry.object else { return Err(Errno::BadHandle) };
         *slot = Some((mailbox.clone(), entry.rights));
     }
-    let message = Message { tag, from: state.pid, data: to.buffer(data), handles: carried, charged: 0 };
-    match to.push(message) {
+    match to.push_bytes(tag, state.pid, data, carried) {
         Ok(wake) => {
             if let Some(wake) = wake {
                 state.env.mail.add(wake);
