@@ -34,6 +34,7 @@ pub mod net;
 pub mod process;
 pub mod random;
 pub mod region;
+pub mod reload;
 pub mod rt;
 pub mod scheme;
 pub mod supervisor;

@@ -58,6 +58,22 @@ impl Region {
         self.handle
     }
 
+    /// Takes ownership of a raw region handle of this process (one kept
+    /// across a hot reload, see [`crate::reload`]); a wrong one makes the
+    /// region calls fail with `BadHandle`.
+    pub fn from_handle(handle: i32) -> Region {
+        Region { handle }
+    }
+
+    /// Gives up the wrapper without detaching: the raw handle stays valid
+    /// (for [`Region::from_handle`], e.g. in the next instance after a hot
+    /// reload).
+    pub fn into_handle(self) -> i32 {
+        let handle = self.handle;
+        core::mem::forget(self);
+        handle
+    }
+
     /// The region's global id (what [`Region::attach`] takes).
     pub fn id(&self) -> Result<RegionId> {
         // SAFETY: scalar argument.

@@ -171,6 +171,25 @@ impl Scheme {
         Ok(Scheme { handle: handle as i32 })
     }
 
+    /// Takes ownership of a raw scheme handle of this process (one kept
+    /// across a hot reload, see [`crate::reload`]).
+    pub fn from_handle(handle: i32) -> Scheme {
+        Scheme { handle }
+    }
+
+    /// The raw handle.
+    pub fn handle(&self) -> i32 {
+        self.handle
+    }
+
+    /// Gives up the wrapper without unregistering: the scheme and its raw
+    /// handle stay (for [`Scheme::from_handle`]).
+    pub fn into_handle(self) -> i32 {
+        let handle = self.handle;
+        core::mem::forget(self);
+        handle
+    }
+
     /// Waits for the next request; returns its bytes (decode with
     /// `wasmd_abi::msg::decode::<SchemeRequest>`).
     pub fn next_request<'b>(&self, buf: &'b mut Vec<u8>) -> crate::Result<&'b [u8]> {

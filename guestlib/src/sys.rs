@@ -113,6 +113,8 @@ hostcalls! {
     pub fn name_unregister(name: *const u8, len: usize) -> i64;
     /// A process handle to whoever holds a name; its pid goes to `*pid`.
     pub fn name_lookup(name: *const u8, len: usize, pid: *mut u32) -> i64;
+    /// Replaces `pid`'s module with the one at `path`, keeping its pid.
+    pub fn reload(pid: i32, path: *const u8, len: usize, flags: i32) -> i64;
     /// `spawn`, linked and/or monitored; the reference goes to `*out`.
     pub fn spawn_with(req: *const u8, len: usize, flags: i32, out: *mut u64) -> i64;
     /// Registers a scheme; returns its handle.

@@ -63,6 +63,17 @@ impl<'a> Context<'a> {
         self.pm.may_control(me, target)
     }
 
+    /// Asks for a reload of `pid` (see [`crate::reload`]): its outcome now,
+    /// or `None` when the requester is told later.
+    pub(crate) fn request_reload(
+        &mut self,
+        pid: Pid,
+        request: crate::reload::ReloadRequest,
+        wait: bool,
+    ) -> Result<Option<Result<(), crate::reload::ReloadError>>, crate::reload::ReloadError> {
+        self.pm.request_reload(pid, request, wait)
+    }
+
     /// True when `ancestor` is an ancestor of `pid`.
     pub(crate) fn is_ancestor(&self, ancestor: Pid, pid: Pid) -> bool {
         self.pm.is_ancestor(ancestor, pid)
@@ -111,6 +122,12 @@ impl<'a> Context<'a> {
     /// A new wait of `pid` answered by a provider's reply under `token`.
     pub(crate) fn pend_reply(&mut self, pid: Pid, token: u64, then: ReplyThen<ProcessManager>) {
         self.pm.pend_reply(pid, token, then);
+    }
+
+    /// Drops the wait `token` made with [`Self::pend_host`] when it is not
+    /// needed after all.
+    pub(crate) fn forget_wait(&mut self, token: u64) {
+        self.pm.pending.remove(&token);
     }
 
     /// A fresh wait token.

@@ -249,6 +249,25 @@ impl SchemeTable {
         self.parked.insert(name.into(), pid);
     }
 
+    /// Forgets that `pid` is parked in `scheme_next` for `name`.
+    pub fn unpark(&mut self, name: &str, pid: Pid) {
+        if self.parked.get(name) == Some(&pid) {
+            self.parked.remove(name);
+        }
+    }
+
+    /// Fails with `Errno::Io` the requests `provider` took and has not
+    /// answered (its schemes stay).
+    pub fn fail_in_flight(&mut self, provider: Pid) {
+        let mut tags = Vec::new();
+        for scheme in self.schemes.values_mut().filter(|s| s.provider == provider) {
+            tags.append(&mut scheme.in_flight);
+        }
+        for tag in tags {
+            self.route(tag, Reply::Error(Errno::Io));
+        }
+    }
+
     /// Providers parked on a scheme that now has requests, unparked.
     pub fn take_ready_providers(&mut self) -> Vec<(String, Pid)> {
         let ready: Vec<String> = self

@@ -55,6 +55,7 @@ mod platform;
 mod process;
 pub mod region;
 mod region_directory;
+mod reload;
 mod scheduler;
 mod services;
 pub mod stdin;
@@ -84,6 +85,7 @@ pub use platform::{
     NoOutput, OutputSink, Platform,
 };
 pub use process::{Process, Sched};
+pub use reload::{ReloadError, ReloadTicket, STATE_FUEL};
 pub use scheduler::Scheduler;
 pub use services::spawn::{LoadResult, SpawnOptions};
 pub use stdin::StdinPipe;

@@ -32,6 +32,7 @@ impl ProcessManager {
         if self.procs.get(pid).is_none_or(Process::is_exited) {
             return None;
         }
+        self.reload_ended(pid);
         self.schemes().provider_gone(pid);
         self.close_guest_files(pid);
         let exit_log_capacity = self.config.exit_log_capacity;

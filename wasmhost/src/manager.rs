@@ -181,6 +181,8 @@ pub struct ProcessManager {
     pub(crate) killing_doomed: bool,
     /// The name registry (see [`crate::names`]).
     pub(crate) names: crate::names::NameTable,
+    /// Outcomes of the embedder's reloads (see [`crate::reload`]).
+    pub(crate) reloads: crate::reload::Outcomes,
 }
 
 impl std::fmt::Debug for ProcessManager {
@@ -259,6 +261,7 @@ impl ProcessManager {
             doomed: Vec::new(),
             killing_doomed: false,
             names: Default::default(),
+            reloads: Default::default(),
         }
     }
 

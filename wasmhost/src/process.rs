@@ -147,6 +147,8 @@ pub struct ProcessState {
     pub caps: Caps,
     /// The guest's exported memory, cached at instantiation.
     pub memory: Option<Memory>,
+    /// The guest's instance (for its state exports, see [`crate::reload`]).
+    pub instance: Option<wasmi::Instance>,
     /// Arguments, postcard-encoded once at spawn.
     pub args: Box<[u8]>,
     /// stdout/stderr.
@@ -366,6 +368,10 @@ pub struct Process {
     pub watches: crate::links::Watches,
     /// The names it is registered under (see [`crate::names`]).
     pub names: Vec<String>,
+    /// A reload waiting for its next safe point (see [`crate::reload`]).
+    pub(crate) reload: Option<Box<crate::reload::ReloadRequest>>,
+    /// How many times its module was reloaded.
+    pub reloads: u32,
 }
 
 impl Process {

@@ -97,6 +97,16 @@ pub enum Syscall {
     Demonitor(u64),
     /// `name_register`, `name_unregister`, `name_lookup`.
     Name(NameOp, String),
+    /// `reload(pid, path, flags)`: replace `pid`'s module with the one at
+    /// `path` (see [`crate::reload`]).
+    Reload {
+        /// The process.
+        pid: Pid,
+        /// The new module's path, for the module loader.
+        path: String,
+        /// Refuse instead of waiting for a blocking call to return.
+        nowait: bool,
+    },
     /// `process_info(pid, buf, cap)`.
     Info {
         /// Target pid, 0 for the caller.

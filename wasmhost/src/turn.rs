@@ -320,6 +320,11 @@ impl ProcessManager {
         let Some(proc) = self.procs.get_mut(turn.pid) else { return Step::Ended };
         account(proc, turn);
         let killed = proc.stop == Some(Stop::Kill);
+        // A syscall is a safe point for a waiting reload: the new instance
+        // takes over and this syscall is not carried out.
+        if proc.reload.is_some() && !killed && self.reload_at_syscall(turn.pid, &mut turn.store) {
+            return Step::Ended;
+        }
         let outcome = match turn.store.as_mut() {
             Some(_) if killed => SyscallOutcome::Exit(ExitStatus::Killed),
             Some(store) => self.syscall(&mut Caller::new(store), syscall),
@@ -403,6 +408,7 @@ impl ProcessManager {
         let ready = matches!(next, Sched::Ready(_));
         if stop == Some(Stop::Suspend) {
             proc.sched = Sched::Suspended(Box::new(next));
+            self.reload_if_ready(pid);
             return;
         }
         proc.sched = next;
@@ -410,6 +416,7 @@ impl ProcessManager {
             let home = self.home();
             self.sched.push_ready(pid, home);
         }
+        self.reload_if_ready(pid);
     }
 
     pub(crate) fn fire_timer(&mut self, pid: Pid, token: u64) {

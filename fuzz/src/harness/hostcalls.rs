@@ -55,6 +55,7 @@ pub const HOSTCALLS: &[(&str, &[Ty])] = &[
     ("getpid", &[]),
     ("process_info", &[I, I, I]),
     ("cap_check", &[L]),
+    ("reload", &[I, I, I, I]),
     ("region_alloc", &[L]),
     ("region_share", &[I, I, I]),
     ("region_attach", &[L]),

@@ -30,6 +30,46 @@
 //! | `cap_check` | `(caps: i64) -> i64` | — | `0` when the caller holds every capability bit in `caps`, else `-EPERM` |
 //!
 //!
+//! ## Hot reload
+//!
+//! `reload` replaces the module a live process runs, keeping its pid and
+//! everything it holds: handles (regions, files, sockets, schemes it
+//! serves, process handles), its mailbox and queued messages and notices,
+//! links, monitors, registered names, parent and children, logs, limits
+//! and the fuel it used. The new instance starts at `_start` with fresh
+//! linear memory (within the same limits) and the same arguments.
+//!
+//! | name | wasm signature | capability | returns |
+//! |---|---|---|---|
+//! | `reload` | `(pid: i32, path: i32, len: i32, flags: i32) -> i64` | `SPAWN` (and `PROC` unless `pid` is a descendant of the caller) | blocking; `0` once the new instance has taken over. `path` (UTF-8, at most [`MAX_PATH_LEN`] bytes, else `-E2BIG`) is loaded as `spawn` loads a path. `-EINVAL` for the caller itself or unknown `flags`; `-ESRCH` if `pid` is not live (or ends before the reload took effect); `-ENOENT`/`-ENOEXEC` for a module that cannot be loaded or has no `_start`; `-ENOMEM` when the new instance (with the state) does not fit the process's memory limit; `-ECANCELED` when `wasmd_state_save` or `wasmd_state_load` trapped; `-EBUSY` when another reload of `pid` is under way, or with [`RELOAD_NOWAIT`] when `pid` is parked in a blocking call. On any error the old instance runs on untouched |
+//!
+//! *When.* The reload takes effect at the process's next safe point: at
+//! once when it has not run yet, when it is parked in `receive` or
+//! `scheme_next` (the wait is withdrawn; a message or request not yet
+//! taken stays queued for the new instance), or when it was preempted and
+//! does not export `wasmd_state_save`; otherwise at its next hostcall
+//! that enters the manager (that call is not carried out). So a process
+//! parked in any other blocking call (`sleep`, `wait`, `region_wait`,
+//! file and socket calls, `send` to a full mailbox, `spawn`) first sees
+//! that call return; with [`RELOAD_NOWAIT`] the reload is refused instead
+//! (`-EBUSY`).
+//!
+//! *State.* If the old instance exports [`STATE_SAVE`]
+//! (`() -> (i32, i32)`, or `() -> i64` with the pointer in the low 32 bits
+//! and the length in the high 32 bits), it is called first; the bytes it
+//! names are copied out. If they are not empty and the new instance
+//! exports [`STATE_LOAD`] (`(ptr: i32, len: i32) -> ()`), its memory grows
+//! by enough 64 KiB pages to hold them, they are written at the start of
+//! the first new page (`ptr`), and `wasmd_state_load(ptr, len)` is called
+//! after the new instance's start function and before `_start`; the pages
+//! are the guest's to reuse afterwards. Without either export the new
+//! instance starts fresh. Both run to completion with at most
+//! `wasmd::STATE_FUEL` fuel each (20,000,000, and within the process's
+//! fuel budget); a hostcall that would block fails them. Requests of a
+//! scheme the process serves that the old instance took and never
+//! answered fail with `-EIO` unless state was handed over (the new
+//! instance may then answer them by tag).
+//!
 //! ## Regions
 //!
 //! Shared-memory regions (capability `SHM` for alloc, share and attach;
@@ -161,6 +201,20 @@ pub const CLOCK_MONOTONIC: i32 = 0;
 /// `clock` id: nanoseconds since the Unix epoch.
 pub const CLOCK_REALTIME: i32 = 1;
 
+/// `reload` flag: refuse (`-EBUSY`) instead of waiting for a blocking call
+/// of the process to return.
+pub const RELOAD_NOWAIT: i32 = 1;
+/// Longest path `reload` takes, in bytes.
+pub const MAX_PATH_LEN: usize = 4096;
+
+/// Export a module may have for hot reload: `() -> (i32, i32)` (or `() -> i64`,
+/// the pointer in the low and the length in the high 32 bits), naming the
+/// bytes of state the next instance gets (see *Hot reload*).
+pub const STATE_SAVE: &str = "wasmd_state_save";
+/// Export a module may have for hot reload: `(ptr: i32, len: i32) -> ()`,
+/// handed the state the previous instance saved (see *Hot reload*).
+pub const STATE_LOAD: &str = "wasmd_state_load";
+
 /// Names of every hostcall of this ABI version, as imported from [`MODULE`].
 pub const NAMES: &[&str] = &[
     "exit",
@@ -176,6 +230,7 @@ pub const NAMES: &[&str] = &[
     "getpid",
     "process_info",
     "cap_check",
+    "reload",
     "region_alloc",
     "region_share",
     "region_attach",

@@ -1,5 +1,5 @@
 //! Process hostcalls: exit, write, args, clock, sleep, yield, random,
-//! spawn, wait, kill, getpid, process_info, cap_check.
+//! spawn, wait, kill, getpid, process_info, cap_check, reload.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 use wasmd_abi::Errno;
@@ -16,6 +16,32 @@ use crate::guest_buf::GuestBuf;
 use crate::process::{HandleObject, ProcessState};
 use crate::syscall::{SpawnCall, SpawnModule, Syscall};
 use crate::Pid;
+
+/// `reload(pid, path, len, flags)`: decoded and checked as far as the
+/// caller's own state can tell.
+fn reload(caller: &mut Ctx<'_>, pid: i32, ptr: i32, len: i32, flags: i32) -> Result<Syscall, Errno> {
+    require(caller, Caps::SPAWN)?;
+    if flags & !hostcall::RELOAD_NOWAIT != 0 {
+        return Err(Errno::InvalidArgument);
+    }
+    if len as u32 as usize > hostcall::MAX_PATH_LEN {
+        return Err(Errno::TooBig);
+    }
+    let (mem, state) = memory_and_state(caller)?;
+    let path =
+        std::str::from_utf8(&mem[guest_range(mem.len(), ptr, len)?]).map_err(|_| Errno::InvalidArgument)?;
+    if pid <= 0 {
+        return Err(Errno::NoSuchProcess);
+    }
+    if pid as Pid == state.pid {
+        return Err(Errno::InvalidArgument);
+    }
+    Ok(Syscall::Reload {
+        pid: pid as Pid,
+        path: path.to_string(),
+        nowait: flags & hostcall::RELOAD_NOWAIT != 0,
+    })
+}
 
 fn write(caller: &mut Ctx<'_>, stream: i32, ptr: i32, len: i32) -> CallResult {
     require(caller, Caps::STDIO)?;
@@ -187,6 +213,11 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     linker.func_wrap(m, "kill", |mut c: Ctx<'_>, pid: i32| -> Ret {
         c.data().count_hostcall();
         let call = if pid <= 0 { Err(Errno::NoSuchProcess) } else { Ok(Syscall::Kill(pid as Pid)) };
+        kernel(&mut c, call)
+    })?;
+    linker.func_wrap(m, "reload", |mut c: Ctx<'_>, pid: i32, ptr: i32, len: i32, flags: i32| -> Ret {
+        c.data().count_hostcall();
+        let call = reload(&mut c, pid, ptr, len, flags);
         kernel(&mut c, call)
     })?;
     linker.func_wrap(m, "getpid", |c: Ctx<'_>| -> i64 {

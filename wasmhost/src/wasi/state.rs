@@ -31,6 +31,13 @@ impl WasiState {
         WasiState { fds: None, finish: None, environ, sockets: Vec::new(), aliases }
     }
 
+    /// Takes the state out, leaving an empty one with the same environment
+    /// (a reload moves it to the new instance, see `crate::reload`).
+    pub(crate) fn take(&mut self) -> WasiState {
+        let empty = WasiState::new(self.environ.clone(), Vec::new());
+        std::mem::replace(self, empty)
+    }
+
     /// Gives the process the socket `handle` as a descriptor.
     pub(crate) fn preopen_socket(&mut self, handle: u32) {
         self.sockets.push(handle);

@@ -66,6 +66,7 @@ impl Start {
             pid: self.place.pid,
             caps: opts.caps,
             memory: None,
+            instance: None,
             args: msg::encode(&args).into_boxed_slice(),
             log: log.clone(),
             env: self.env.clone(),
@@ -97,6 +98,7 @@ impl Start {
             Ok(instance) => match instance.get_func(&store, wasmd_abi::hostcall::ENTRY) {
                 Some(entry) => {
                     store.data_mut().memory = instance.get_memory(&store, wasmd_abi::hostcall::MEMORY);
+                    store.data_mut().instance = Some(instance);
                     Ok((Sched::Ready(Resume::Start(entry)), Some(store), fuel_used))
                 }
                 None => Err(SpawnError::NoEntry),
@@ -180,6 +182,8 @@ impl Context<'_> {
             mailbox,
             watches: Default::default(),
             names: Vec::new(),
+            reload: None,
+            reloads: 0,
         }));
         Ok(place.pid)
     }
