@@ -171,6 +171,20 @@ pub fn control(opts: &ClientOpts, pid: u32, command: &str) -> ExitCode {
     })
 }
 
+/// `wasmd reload PID PATH [--no-wait]`: writes `reload [nowait] PATH` to
+/// `PID/ctl` (a relative PATH made absolute from here first).
+pub fn reload(opts: &ClientOpts, pid: u32, path: &std::path::Path, no_wait: bool) -> ExitCode {
+    with_client(opts, |c| {
+        let path = std::env::current_dir()?.join(path);
+        let nowait = if no_wait { "nowait " } else { "" };
+        c.write_file(
+            &format!("/scheme/wasm/{pid}/ctl"),
+            format!("reload {nowait}{}", path.display()).as_bytes(),
+        )?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 /// `wasmd spawn SPEC...`: prints the new pid.
 pub fn spawn(opts: &ClientOpts, words: &[String]) -> ExitCode {
     // A spec given as one quoted word is split as the daemon would (and

@@ -201,6 +201,24 @@ pub enum Command {
         #[arg(value_parser = clap::value_parser!(u64).range(1..))]
         fuel: u64,
     },
+    /// Replace a live process's module with another, keeping its pid,
+    /// handles, links, names and mailbox (`reload PATH` to `PID/ctl`).
+    /// Returns once the new module has taken over; a process parked in a
+    /// blocking call (sleep, file or socket I/O, ...) is reloaded when
+    /// that call returns. On failure the process runs on as before.
+    Reload {
+        #[command(flatten)]
+        client: ClientOpts,
+        /// Refuse (EBUSY) instead of waiting while the process is parked
+        /// in a blocking call.
+        #[arg(long)]
+        no_wait: bool,
+        /// Process id.
+        pid: u32,
+        /// The new module (.wasm or .wat); a relative path is the
+        /// caller's.
+        path: std::path::PathBuf,
+    },
     /// Print what a process wrote so far (`/scheme/wasm/PID/log`): its
     /// stdout, then `--- stderr ---` and its stderr.
     Log {
@@ -374,6 +392,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Kill { client, pid } => commands::control(&client, pid, "kill"),
         Command::Suspend { client, pid } => commands::control(&client, pid, "suspend"),
         Command::Resume { client, pid } => commands::control(&client, pid, "resume"),
+        Command::Reload { client, no_wait, pid, path } => commands::reload(&client, pid, &path, no_wait),
         Command::Refuel { client, pid, fuel } => commands::control(&client, pid, &format!("refuel {fuel}")),
         Command::Log { client, stdout, stderr, pid } => {
             let part = match (stdout, stderr) {

@@ -140,8 +140,21 @@ impl Context<'_> {
     pub(crate) fn start_load(&mut self, grants: Vec<Grant>, module: String, spec: Option<spec::SpawnSpec>) {
         let user = (!self.policy.is_privileged(self.caller)).then_some(self.caller);
         let loader = policy::SpawnLoader { user, grants, platform: self.lock().platform() };
-        let load = Load { file: self.id, spec, owner: self.caller, module: module.clone() };
-        self.loads.start(Arc::new(loader), module, load);
+        let load = Load { file: self.id, spec, owner: self.caller, module: module.clone(), reload: None };
+        self.loads.start(Arc::new(loader), None, module, load);
+    }
+
+    /// Starts loading `module` to reload process `pid` with, as the caller
+    /// may read it (a relative path is taken from the directory of the
+    /// module the process runs); the outcome reaches this file through
+    /// [`ControlFile::reload_started`].
+    pub(crate) fn start_reload(&mut self, pid: Pid, module: String, wait: bool) {
+        let user = (!self.policy.is_privileged(self.caller)).then_some(self.caller);
+        let loader = policy::SpawnLoader { user, grants: Vec::new(), platform: self.lock().platform() };
+        let base = self.lock().process(pid).and_then(|p| p.module_path.as_deref()?.parent().map(Into::into));
+        let reload = Some(super::loads::ReloadOf { pid, wait });
+        let load = Load { file: self.id, spec: None, owner: self.caller, module: module.clone(), reload };
+        self.loads.start(Arc::new(loader), base, module, load);
     }
 
     /// A tree file's status: `mode` and `size`, its id as inode.
@@ -227,6 +240,10 @@ pub(crate) trait ControlFile: std::fmt::Debug {
     /// The outcome of the spawn this file started with
     /// [`Context::start_load`].
     fn loaded(&mut self, _spawned: Result<Pid, Failure>) {}
+
+    /// The outcome of the module load this file started with
+    /// [`Context::start_reload`]: the reload asked for, or why not.
+    fn reload_started(&mut self, _started: Result<wasmhost::ReloadTicket, Failure>) {}
 
     /// Why the file's last request failed, in words, when it knows (what
     /// `error/ID` shows its opener: a client's way to the reason behind

@@ -28,6 +28,18 @@ pub(crate) struct Load {
     pub owner: Caller,
     /// The module path asked for.
     pub module: String,
+    /// Set for a reload of a process (`reload` to `PID/ctl`) rather than
+    /// a spawn.
+    pub reload: Option<ReloadOf>,
+}
+
+/// A reload a load is for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReloadOf {
+    /// The process reloaded.
+    pub pid: Pid,
+    /// Wait for a blocking call of it to return (else refuse).
+    pub wait: bool,
 }
 
 /// Loads in flight and done.
@@ -64,12 +76,20 @@ impl Loads {
 
     /// Starts loading and compiling `path` with `loader` for `load`; its
     /// result comes from [`Loads::take_done`].
-    pub(crate) fn start(&mut self, loader: Arc<dyn ModuleLoader>, path: String, load: Load) {
+    /// A relative `path` is taken from `base` (else the loader's own
+    /// directories).
+    pub(crate) fn start(
+        &mut self,
+        loader: Arc<dyn ModuleLoader>,
+        base: Option<std::path::PathBuf>,
+        path: String,
+        load: Load,
+    ) {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         self.waiting.insert(ticket, load);
         let cache = self.cache.clone();
-        self.workers.submit(0, ticket, move || cache.load(loader.as_ref(), None, &path));
+        self.workers.submit(0, ticket, move || cache.load(loader.as_ref(), base.as_deref(), &path));
     }
 
     /// Loads finished since the last call, with what they are for (a load

@@ -26,7 +26,7 @@
 //! | `PID/log` | `nodes::Snapshot` | file | stdout so far, then stderr (snapshot at open) |
 //! | `PID/stdout`, `PID/stderr` | `nodes::OutputStream` | stream | the output from the start of what the log holds, until the process exits, then EOF |
 //! | `PID/wait` | `nodes::WaitFile` | stream | a read blocks until the process exits, then gives its status |
-//! | `PID/ctl` | `nodes::CtlFile` | file | write `kill`, `suspend`, `resume` or `refuel N` |
+//! | `PID/ctl` | `nodes::CtlFile` | file | write `kill`, `suspend`, `resume`, `refuel N` or `reload [nowait] PATH` (the write returns once the new module took over, see `nodes::ctl`) |
 //! | `shm/` | `nodes::dirs::ShmDir` | dir | `index`, and one file per live region ([`shared_memory`]) |
 //! | `shm/index` | `nodes::Snapshot` | file | `ID SIZE OS-NAME` per region (snapshot at open) |
 //! | `shm/ID` | `shared_memory::ShmFile` | file | the region's bytes (and, on Redox, `mmap`) |

@@ -117,6 +117,7 @@ pub fn status(pm: &ProcessManager, pid: Pid) -> Option<Vec<u8>> {
         let _ = writeln!(out, "handles: {}", a.handles);
         let _ = writeln!(out, "region_bytes: {}", p.region_bytes());
         let _ = writeln!(out, "mailbox: {}", p.mailbox_len());
+        let _ = writeln!(out, "reloads: {}", p.reloads);
     }
     let _ = writeln!(out, "caps: {}", info.caps);
     if let Some(s) = &info.status {

@@ -25,6 +25,7 @@
 //! | `mem_pages_limit`, `handles_limit`, `region_bytes_limit` | number | its limits (the spec's `mem=`, `handles=`, `region-bytes=`) |
 //! | `links` | array of numbers | the processes linked with it |
 //! | `traps_exits` | bool | it traps exits (a supervisor does) |
+//! | `reloads` | number | times its module was replaced by a hot reload (`reload` to `PID/ctl`) |
 //! | `names` | array of strings | the names it is registered under |
 //! | `status` | string or null | how it ended (`exited(0)`, `trap: …`, `killed`, `out of fuel`, `memory limit`), null while live |
 //! | `exit_code` | number or null | the shell code of `status` (as `wasmd run` exits), null while live |
@@ -64,6 +65,7 @@ pub struct ProcessReport {
     pub region_bytes_limit: u64,
     pub links: Vec<Pid>,
     pub traps_exits: bool,
+    pub reloads: u32,
     pub names: Vec<String>,
     pub status: Option<String>,
     pub exit_code: Option<u8>,
@@ -85,6 +87,7 @@ pub struct ProcessSnapshot {
     pub mailbox: usize,
     pub links: Vec<Pid>,
     pub traps_exits: bool,
+    pub reloads: u32,
     pub names: Vec<String>,
 }
 
@@ -103,6 +106,7 @@ impl ProcessSnapshot {
             mailbox: proc.mailbox_len(),
             links: proc.watches.links.clone(),
             traps_exits: proc.traps_exits(),
+            reloads: proc.reloads,
             names: proc.names.clone(),
         })
     }
@@ -140,6 +144,7 @@ impl From<&ProcessSnapshot> for ProcessReport {
             region_bytes_limit: s.limits.max_region_bytes,
             links: s.links.clone(),
             traps_exits: s.traps_exits,
+            reloads: s.reloads,
             names: s.names.clone(),
             status: info.status.as_ref().map(ToString::to_string),
             exit_code: info.status.as_ref().map(wasmd_abi::ExitStatus::shell_code),

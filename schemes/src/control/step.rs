@@ -51,6 +51,13 @@ impl Daemon {
         }
         for (load, result) in self.loads.take_done() {
             let file = load.file;
+            if let Some(of) = load.reload {
+                let started = self.start_reload(of, &load.module, result);
+                if let Some(open) = self.files.get_mut(&file) {
+                    open.file.reload_started(started);
+                }
+                continue;
+            }
             if load.spec.is_none() && !self.files.contains_key(&file) {
                 // A `run/` file closed meanwhile (its client went away):
                 // the process would be killed at once, so none is started.
@@ -75,6 +82,24 @@ impl Daemon {
         self.route_scheme_replies();
         self.retry_pending();
         self.watch_readiness();
+    }
+
+    /// Asks for the reload a finished load was for.
+    fn start_reload(
+        &mut self,
+        of: super::loads::ReloadOf,
+        module: &str,
+        loaded: wasmhost::LoadResult,
+    ) -> Result<wasmhost::ReloadTicket, Failure> {
+        let (compiled, path) = loaded.map_err(|e| {
+            let text = e.to_string();
+            let reason = if text.contains(module) { text } else { format!("`{module}`: {text}") };
+            Failure::new(e.errno(), format!("cannot reload process {}: {reason}", of.pid))
+        })?;
+        self.kernel
+            .lock()
+            .reload(of.pid, compiled, Some(path), of.wait)
+            .map_err(|e| reload_failure(of.pid, &e))
     }
 
     /// Readiness of `id` (`EVENT_READ` when a read would not wait,
@@ -147,4 +172,13 @@ impl Daemon {
         }
         pm.next_deadline().map(|d| d.saturating_duration_since(Instant::now()))
     }
+}
+
+/// Why a reload of `pid` failed, for a person.
+pub(crate) fn reload_failure(pid: wasmhost::Pid, e: &wasmhost::ReloadError) -> Failure {
+    let tail = match e {
+        wasmhost::ReloadError::NoSuchProcess | wasmhost::ReloadError::Ended => "",
+        _ => "; it runs on as before",
+    };
+    Failure::new(e.errno(), format!("reload of process {pid} failed: {e}{tail}"))
 }

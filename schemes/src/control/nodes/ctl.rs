@@ -1,7 +1,15 @@
-//! `PID/ctl`: each write is one command — `kill`, `suspend`, `resume` or
-//! `refuel N` — acted on at once (a running process's kill or suspension
-//! takes effect when its turn ends); an unknown command is `Errno::InvalidArgument`.
-//! Reads give nothing.
+//! `PID/ctl`: each write is one command — `kill`, `suspend`, `resume`,
+//! `refuel N` or `reload [nowait] PATH` — acted on at once (a running
+//! process's kill or suspension takes effect when its turn ends); an
+//! unknown command is `Errno::InvalidArgument`. Reads give nothing.
+//!
+//! A `reload` write returns once the new module has taken over the
+//! process (or failed, with the reason in `error/ID`): the module is
+//! loaded on a worker thread, then the reload waits for the process's
+//! next safe point (see `wasmhost`'s reload docs); with `nowait` it is
+//! refused (`EBUSY`) while the process is parked in a blocking call. A
+//! relative PATH is taken from the directory of the module the process
+//! runs.
 
 use wasmd_abi::Errno;
 
@@ -10,26 +18,106 @@ use wasmhost::Pid;
 
 use crate::control::file::{Answer, Context, ControlFile, Failure};
 
+/// Where a `reload` written to the file is.
+#[derive(Debug)]
+enum Reloading {
+    /// None under way.
+    Idle,
+    /// Its module is loading.
+    Loading,
+    /// Asked for; its outcome comes under this ticket.
+    Asked(wasmhost::ReloadTicket),
+    /// Done (or refused) before it could be asked for.
+    Done(Result<(), Failure>),
+}
+
 /// An open `PID/ctl` file.
 #[derive(Debug)]
 pub(crate) struct CtlFile {
     pid: Pid,
     /// Why the last command failed.
     reason: Option<String>,
+    reloading: Reloading,
 }
 
 impl CtlFile {
     /// Controls `pid`.
     pub(crate) fn new(pid: Pid) -> CtlFile {
-        CtlFile { pid, reason: None }
+        CtlFile { pid, reason: None, reloading: Reloading::Idle }
+    }
+
+    /// Starts a `reload` (the text after the word), when the process lives.
+    fn start_reload(&mut self, cx: &mut Context<'_>, rest: &str) -> Result<(), Failure> {
+        let (wait, path) = match rest.split_once(char::is_whitespace) {
+            Some(("nowait", path)) => (false, path.trim()),
+            _ => (true, rest),
+        };
+        if path.is_empty() || path == "nowait" {
+            return Err(Failure::new(
+                Errno::InvalidArgument,
+                "reload takes a module path: `reload [nowait] PATH`",
+            ));
+        }
+        if cx.lock().process(self.pid).is_none_or(|p| p.is_exited()) {
+            let pm = cx.lock();
+            let why = match pm.process(self.pid).and_then(|p| p.status()) {
+                Some(status) => format!("process {} has already ended ({status})", self.pid),
+                None => format!("no such process {}", self.pid),
+            };
+            return Err(Failure::new(Errno::NoSuchProcess, why));
+        }
+        cx.start_reload(self.pid, path.to_string(), wait);
+        self.reloading = Reloading::Loading;
+        Ok(())
+    }
+
+    /// Where the reload under way is: its outcome, once there.
+    fn reload_progress(&mut self, cx: &mut Context<'_>) -> Option<Result<(), Failure>> {
+        match std::mem::replace(&mut self.reloading, Reloading::Idle) {
+            Reloading::Idle => Some(Ok(())),
+            Reloading::Loading => {
+                self.reloading = Reloading::Loading;
+                None
+            }
+            Reloading::Asked(ticket) => match cx.lock().reload_outcome(ticket) {
+                Some(outcome) => {
+                    Some(outcome.map_err(|e| crate::control::step::reload_failure(self.pid, &e)))
+                }
+                None => {
+                    self.reloading = Reloading::Asked(ticket);
+                    None
+                }
+            },
+            Reloading::Done(outcome) => Some(outcome),
+        }
+    }
+
+    /// A write's answer from a command's outcome.
+    fn answer(&mut self, outcome: Result<(), Failure>, len: usize) -> Answer<usize> {
+        Answer::Ready(match outcome {
+            Ok(()) => {
+                self.reason = None;
+                Ok(len)
+            }
+            Err(f) => {
+                log::info!("pid {}: ctl refused: {}", self.pid, f.reason);
+                self.reason = Some(f.reason);
+                Err(f.errno)
+            }
+        })
     }
 
     /// Runs the command `data`.
-    fn command(&self, cx: &Context<'_>, data: &[u8]) -> Result<(), Failure> {
+    fn command(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Result<(), Failure> {
         let pid = self.pid;
         let text = std::str::from_utf8(data)
             .map_err(|_| Failure::new(Errno::InvalidArgument, "a ctl command is text (UTF-8)"))?
             .trim();
+        if let Some(rest) =
+            text.strip_prefix("reload").filter(|r| r.is_empty() || r.starts_with(char::is_whitespace))
+        {
+            return self.start_reload(cx, rest.trim());
+        }
         let mut words = text.split_whitespace();
         let result = match (words.next(), words.next(), words.next()) {
             (Some("kill"), None, _) => cx.lock().kill(pid),
@@ -47,7 +135,7 @@ impl CtlFile {
             _ => {
                 return Err(Failure::new(
                     Errno::InvalidArgument,
-                    format!("unknown ctl command `{text}` (known: kill, suspend, resume, refuel N)"),
+                    format!("unknown ctl command `{text}` (known: kill, suspend, resume, refuel N, reload [nowait] PATH)"),
                 ));
             }
         };
@@ -81,17 +169,25 @@ impl ControlFile for CtlFile {
     }
 
     fn write(&mut self, cx: &mut Context<'_>, _offset: u64, data: &[u8]) -> Answer<usize> {
-        Answer::Ready(match self.command(cx, data) {
-            Ok(()) => {
-                self.reason = None;
-                Ok(data.len())
-            }
-            Err(f) => {
-                log::info!("pid {}: ctl refused: {}", self.pid, f.reason);
-                self.reason = Some(f.reason);
-                Err(f.errno)
-            }
-        })
+        // A write that started a reload is asked again until it is done.
+        if !matches!(self.reloading, Reloading::Idle) {
+            return match self.reload_progress(cx) {
+                Some(outcome) => self.answer(outcome, data.len()),
+                None => Answer::NotReady,
+            };
+        }
+        let outcome = self.command(cx, data);
+        if outcome.is_ok() && !matches!(self.reloading, Reloading::Idle) {
+            return Answer::NotReady;
+        }
+        self.answer(outcome, data.len())
+    }
+
+    fn reload_started(&mut self, started: Result<wasmhost::ReloadTicket, Failure>) {
+        self.reloading = match started {
+            Ok(ticket) => Reloading::Asked(ticket),
+            Err(f) => Reloading::Done(Err(f)),
+        };
     }
 
     fn reason(&self) -> Option<&str> {
