@@ -42,7 +42,7 @@ fn staging_writes_a_redox_root() {
     for name in ["hello", "demo", "worker", "pipeline", "ramfs", "kvstore"] {
         expected.push((format!("usr/share/wasmd/{name}.wasm"), 0o644));
     }
-    for name in ["ticker", "chan_native", "faulty_scheme", "fs_client", "net_peer", "actors", "supervision"] {
+    for name in ["ticker", "chan_native", "faulty_scheme", "fs_client", "net_peer", "actors", "supervision", "reload_v1", "reload_v2", "reload_plain"] {
         expected.push((format!("usr/share/wasmd/smoke/{name}.wasm"), 0o644));
     }
     for name in ["wasi_hello", "wasi_fs", "wasi_time", "wasi_panic"] {

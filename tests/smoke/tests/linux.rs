@@ -178,7 +178,8 @@ fn every_check_passes_against_a_live_daemon_or_says_why_it_cannot_run_here() {
             // No wasi-testsuite is staged here.
             (
                 Outcome::Skip(_),
-                "fevent" | "legacy-url" | "user-identity" | "tcp-hang" | "cli" | "actors" | "wasi-suite",
+                "fevent" | "legacy-url" | "user-identity" | "tcp-hang" | "cli" | "actors" | "reload"
+                | "wasi-suite",
             ) => {}
             _ => panic!("{}\nall:\n{}", r.line(), lines.join("\n")),
         }
@@ -187,7 +188,7 @@ fn every_check_passes_against_a_live_daemon_or_says_why_it_cannot_run_here() {
     let verdict = wasmd_smoke::verdict(&reports);
     assert!(verdict.starts_with(wasmd_smoke::PASS), "{verdict}");
     assert!(
-        verdict.contains("skipped: fevent tcp-hang legacy-url user-identity cli actors wasi-suite"),
+        verdict.contains("skipped: fevent tcp-hang legacy-url user-identity cli actors reload wasi-suite"),
         "{verdict}"
     );
 }

@@ -3,7 +3,8 @@
 //! no other check. They are grouped by what they exercise:
 //! `control_tree` (the tree's own files, legacy URLs, fairness),
 //! `shared_memory` (`shm/`, `chan/`, `fevent`), `guest_schemes`,
-//! `guest_io` (guests' files and sockets), `users` and `cli` (the
+//! `guest_io` (guests' files and sockets), `actors` and `reload`
+//! (mailboxes, supervisors, hot reload), `users` and `cli` (the
 //! `wasmd` command line), `wasi` (WASI preview 1 programs, and the
 //! wasi-testsuite when staged); the helpers they share are here.
 
@@ -16,6 +17,7 @@ mod cli;
 mod control_tree;
 mod guest_io;
 mod guest_schemes;
+mod reload;
 mod shared_memory;
 mod users;
 mod wasi;
@@ -25,6 +27,7 @@ use cli::cli;
 use control_tree::{ctl, fairness, legacy_url, ls, ps, run_close, run_stream, spawn, status_log_wait};
 use guest_io::{grant_links, guest_file, guest_tcp, tcp_hang};
 use guest_schemes::{guest_scheme, provider_death, scheme_gone};
+use reload::reload;
 use shared_memory::{chan, fevent, shm};
 use users::user_identity;
 pub use users::{as_user, USER};
@@ -53,6 +56,7 @@ pub const CHECKS: &[Check] = &[
     Check { name: "user-identity", limit: secs(60), run: user_identity },
     Check { name: "cli", limit: secs(60), run: cli },
     Check { name: "actors", limit: secs(300), run: actors },
+    Check { name: "reload", limit: secs(120), run: reload },
     Check { name: "wasi", limit: secs(300), run: wasi },
     Check { name: "wasi-suite", limit: secs(900), run: wasi_suite },
     Check { name: "fairness", limit: secs(180), run: fairness },
