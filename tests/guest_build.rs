@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The example guests shipped to users (`/usr/share/wasmd` on Redox).
-pub const EXAMPLES: &[&str] = &["hello", "demo", "worker", "pipeline", "ramfs", "kvstore"];
+pub const EXAMPLES: &[&str] =
+    &["hello", "demo", "worker", "pipeline", "ramfs", "kvstore", "counter", "counter_v2"];
 
 /// Builds the guest workspace at `guests` into `target_dir`; returns the
 /// directory holding the `.wasm` files.

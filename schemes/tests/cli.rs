@@ -127,7 +127,7 @@ fn unknown_capability_is_a_usage_error() {
 
 #[test]
 fn the_demo_tree_runs() {
-    let o = run(&guest("demo"), &["--cap", "all", "--grant", "ramfs:"], &[]);
+    let o = run(&guest("demo"), &["--cap", "all", "--grant", "ramfs:", "--grant", "counter:"], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     for expected in [
@@ -151,6 +151,10 @@ fn the_demo_tree_runs() {
         "demo: scheme: after the provider is gone, ramfs: paths fail",
         "demo: supervision: pid 1 supervises `steady`",
         "demo: supervision: shut down in reverse order; children now [(\"steady\", None, Permanent), (\"flaky\", None, Permanent)]",
+        "a visit reads `counter v1: visit 1`",
+        "demo: reload: a second visit reads `counter v1: visit 2`",
+        "now runs counter_v2.wasm; a visit reads `counter v2: visit 3`",
+        "counter v2: reloaded, 2 visits so far, still serving counter:",
         "demo: bye",
     ] {
         assert!(out.contains(expected), "`{expected}` missing from:\n{out}");

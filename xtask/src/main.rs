@@ -77,9 +77,9 @@ fn demo(extra: &[String]) -> Result<()> {
     let wasmd = wasmd_binary();
     let guests = built_guests()?;
     let demo = guests.join("demo.wasm");
-    println!("$ wasmd run --cap all --grant ramfs: {}", demo.display());
+    println!("$ wasmd run --cap all --grant ramfs: --grant counter: {}", demo.display());
     let status = Command::new(&wasmd)
-        .args(["run", "--cap", "all", "--grant", "ramfs:"])
+        .args(["run", "--cap", "all", "--grant", "ramfs:", "--grant", "counter:"])
         .arg(&demo)
         .args(extra)
         .status()
@@ -175,6 +175,27 @@ fn daemon_session(wasmd: &Path, guests: &Path) -> Result<()> {
     shell(&["ls", "/scheme/wasm/scheme"])?;
     shell(&["cat", "/scheme/ramfs/motd"])?;
     println!("(the provider is gone: its scheme went with it; nothing hangs)");
+    // A hot reload of a running service: same pid, same scheme, its count
+    // carried over.
+    let counter = shell(&["spawn", "cap=stdio,scheme", &path("counter")])?.trim().to_string();
+    while !String::from_utf8_lossy(&client(wasmd, &socket, &["ls", "/scheme/wasm/scheme"])?.stdout)
+        .contains("counter/")
+    {
+        if std::time::Instant::now() > deadline + std::time::Duration::from_secs(10) {
+            bail!("counter never registered");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    shell(&["cat", "/scheme/counter/visits"])?;
+    shell(&["cat", "/scheme/counter/visits"])?;
+    shell(&["reload", &counter, &path("counter_v2")])?;
+    shell(&["cat", "/scheme/counter/visits"])?;
+    let status = shell(&["status", &counter])?;
+    if !status.contains("reloads: 1") {
+        bail!("the reload did not take");
+    }
+    shell(&["log", "--stdout", &counter])?;
+    shell(&["kill", &counter])?;
     Ok(())
 }
 

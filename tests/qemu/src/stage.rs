@@ -22,8 +22,18 @@ pub const SMOKE_UNIT: &str = include_str!("../25_wasmd_smoke.service");
 pub const EXAMPLES: &[&str] = crate::guest_build::EXAMPLES;
 /// The smoke test's own guests (test fixtures), staged under
 /// `usr/share/wasmd/smoke`.
-pub const SMOKE_FIXTURES: &[&str] =
-    &["ticker", "chan_native", "faulty_scheme", "fs_client", "net_peer", "actors", "supervision", "reload_v1", "reload_v2", "reload_plain"];
+pub const SMOKE_FIXTURES: &[&str] = &[
+    "ticker",
+    "chan_native",
+    "faulty_scheme",
+    "fs_client",
+    "net_peer",
+    "actors",
+    "supervision",
+    "reload_v1",
+    "reload_v2",
+    "reload_plain",
+];
 /// The WASI programs (`guests/wasi`) the smoke test runs, staged under
 /// `usr/share/wasmd/smoke/wasi`.
 pub const SMOKE_WASI: &[&str] = &["wasi_hello", "wasi_fs", "wasi_time", "wasi_panic"];

@@ -14,7 +14,10 @@
 //! part says what is missing and is skipped. At the end the demo becomes
 //! a supervisor (`wasmd_guest::supervisor`): a worker that keeps
 //! trapping is restarted each time while its sibling keeps running, and
-//! both are shut down in reverse start order.
+//! both are shut down in reverse start order. Finally a hot reload: the
+//! `counter` service (serving `counter:`, run with a `counter:` grant) is
+//! replaced by `counter_v2` while it runs; it keeps its pid, its scheme
+//! and its count of visits.
 #![no_std]
 #![no_main]
 
@@ -22,9 +25,9 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 use core::time::Duration;
+use wasmd_guest::abi::errno;
 use wasmd_guest::channel::{Channel, ChannelError, ChannelOptions, ReaderKind, Start};
 use wasmd_guest::process::{self, Caps, Command, Rights};
-use wasmd_guest::abi::errno;
 use wasmd_guest::{fs, println, time};
 
 wasmd_guest::main!(main);
@@ -74,6 +77,7 @@ fn main() -> Result<(), wasmd_guest::Error> {
     })?;
     guest_scheme()?;
     supervision()?;
+    hot_reload()?;
     println!("demo: bye");
     Ok(())
 }
@@ -145,7 +149,11 @@ fn guest_scheme() -> Result<(), wasmd_guest::Error> {
     fs::write("ramfs:/notes/squares.txt", b"333833500")?;
     for (name, _) in fs::read_dir("ramfs:/notes")? {
         let data = fs::read(&alloc::format!("ramfs:/notes/{name}"))?;
-        println!("demo: scheme: ramfs:/notes/{name} ({} bytes): {}", data.len(), core::str::from_utf8(&data).unwrap_or("?"));
+        println!(
+            "demo: scheme: ramfs:/notes/{name} ({} bytes): {}",
+            data.len(),
+            core::str::from_utf8(&data).unwrap_or("?")
+        );
     }
     process::kill(ramfs)?;
     println!("demo: scheme: provider -> {}", process::wait(ramfs)?);
@@ -195,5 +203,43 @@ fn supervision() -> Result<(), wasmd_guest::Error> {
     }
     sup.shutdown();
     println!("demo: supervision: shut down in reverse order; children now {:?}", sup.which_children());
+    Ok(())
+}
+
+/// A running service reloaded with a new version, still serving its
+/// scheme.
+fn hot_reload() -> Result<(), wasmd_guest::Error> {
+    let caps = Caps::STDIO.union(Caps::SCHEME_PROVIDE);
+    let counter = match Command::path("counter.wasm").caps(caps).spawn() {
+        Ok(pid) => pid,
+        Err(e) => {
+            println!("demo: reload: skipped, cannot start the counter service ({e}): run with --cap all");
+            return Ok(());
+        }
+    };
+    let visit = || fs::read("counter:").map(|b| alloc::string::String::from_utf8_lossy(&b).trim().into());
+    let mut first: Result<alloc::string::String, _> = visit();
+    for _ in 0..1000 {
+        if first.is_ok() {
+            break;
+        }
+        time::sleep(Duration::from_millis(1))?;
+        first = visit();
+    }
+    let first = match first {
+        Ok(line) => line,
+        Err(e) => {
+            println!("demo: reload: skipped, counter: is not reachable ({e}): run with --grant counter:");
+            process::kill(counter)?;
+            process::wait(counter)?;
+            return Ok(());
+        }
+    };
+    println!("demo: reload: pid {counter} serves counter:; a visit reads `{first}`");
+    println!("demo: reload: a second visit reads `{}`", visit()?);
+    wasmd_guest::reload::reload(counter, "counter_v2.wasm")?;
+    println!("demo: reload: pid {counter} now runs counter_v2.wasm; a visit reads `{}`", visit()?);
+    process::kill(counter)?;
+    println!("demo: reload: pid {counter} -> {}", process::wait(counter)?);
     Ok(())
 }

@@ -44,7 +44,9 @@ pub(super) fn reload(setup: &Setup) -> Outcome {
         let (_, status, _) = wasmd(&["status", &pid])?;
         check(status.contains("reloads: 1"), || format!("status after the reload: {status}"))?;
         let (code, _, err) = wasmd(&["reload", &pid, "/usr/share/wasmd/smoke/missing.wasm"])?;
-        check(code != 0 && err.contains("missing.wasm"), || format!("reload of a missing module: {code} {err}"))?;
+        check(code != 0 && err.contains("missing.wasm"), || {
+            format!("reload of a missing module: {code} {err}")
+        })?;
         let line = query("smoke-rl")?;
         check(line == "v2 n=3 r=7", || format!("after a failed reload: `{line}`"))?;
         wasmd(&["kill", &pid])?;
@@ -57,7 +59,9 @@ pub(super) fn reload(setup: &Setup) -> Outcome {
             Ok(wasmd(&["status", &sleeper])?.1.contains("state: blocked"))
         })?;
         let (code, _, err) = wasmd(&["reload", "--no-wait", &sleeper, &v2])?;
-        check(code != 0 && err.contains("parked in sleep"), || format!("--no-wait while asleep: {code} {err}"))?;
+        check(code != 0 && err.contains("parked in sleep"), || {
+            format!("--no-wait while asleep: {code} {err}")
+        })?;
         let (code, _, err) = wasmd(&["reload", &sleeper, &v2])?;
         check(code == 0, || format!("reload of the sleeper: {err}"))?;
         let (_, log, _) = wasmd(&["log", "--stdout", &sleeper])?;
@@ -65,19 +69,15 @@ pub(super) fn reload(setup: &Setup) -> Outcome {
         wasmd(&["kill", &sleeper])?;
 
         // A supervisor reloading its linked child through the hostcall.
-        let (code, sup, err) = wasmd(&[
-            "spawn",
-            "cap=stdio,time,spawn,scheme,shm",
-            "grant=sv:",
-            &v1,
-            "supervise-reload",
-            &v2,
-        ])?;
+        let (code, sup, err) =
+            wasmd(&["spawn", "cap=stdio,time,spawn,scheme,shm", "grant=sv:", &v1, "supervise-reload", &v2])?;
         check(code == 0, || format!("spawn supervise-reload: {err}"))?;
         let sup = sup.trim().to_string();
         let (code, _, err) = wasmd(&["wait", &sup])?;
         let (_, log, _) = wasmd(&["log", &sup])?;
-        check(code == 0 && log.contains("ok supervise-reload"), || format!("supervise-reload: {code} {err} {log}"))?;
+        check(code == 0 && log.contains("ok supervise-reload"), || {
+            format!("supervise-reload: {code} {err} {log}")
+        })?;
         Ok(format!(
             "pid {pid} kept its scheme, region and state across `wasmd reload` ({} ms, CLI included); \
              --no-wait refused while asleep; a supervisor reloaded its linked child",
