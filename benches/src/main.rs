@@ -20,6 +20,7 @@
 //! | [`churn`] | `module_churn_rss_mib` |
 //! | [`wasi`] | `wasi_hello_spawn_us`, `wasi_read_vs_native` |
 //! | [`actors`] | `mailbox_rtt_us`, `mailbox_rtt_same_worker_us`, `exit_notice_us` |
+//! | [`reload`] | `reload_us`, `reload_1mib_state_us` |
 //!
 //! Baselines ([`baseline`]) are measured, never quoted: the native sides
 //! of the pipe baselines are this binary started with a hidden flag.
@@ -36,6 +37,7 @@ mod guests;
 mod hostcall;
 mod idle;
 mod preempt;
+mod reload;
 mod report;
 mod scheme_rtt;
 mod smp;
@@ -49,7 +51,7 @@ use anyhow::{bail, Context, Result};
 /// The groups of figures, by the `--only` names.
 const GROUPS: &[&str] = &[
     "hostcall", "spawn", "idle", "channel", "scheme", "compute", "smp", "preempt", "control", "churn",
-    "wasi", "actors",
+    "wasi", "actors", "reload",
 ];
 
 fn main() -> Result<()> {
@@ -121,6 +123,7 @@ fn main() -> Result<()> {
     group("churn", &mut churn::figures);
     group("wasi", &mut || wasi::figures(quick));
     group("actors", &mut || actors::figures(quick));
+    group("reload", &mut || reload::figures(quick));
     println!("\n{}", report::table(&figures));
     println!("total time {:.0} s", started.elapsed().as_secs_f64());
     if args.iter().any(|a| a == "--layouts") {

@@ -24,8 +24,8 @@ use crate::error::{check, Result};
 use crate::process::Pid;
 use crate::sys;
 
-/// Replaces the module of `pid` (a descendant, or any process with the
-/// `PROC` capability) with the one at `path`, keeping its pid. Waits
+/// Replaces the module of `pid` (a descendant of the caller; the caller
+/// needs `SPAWN`) with the one at `path`, keeping its pid. Waits
 /// until the new instance has taken over; when `pid` is parked in a
 /// blocking call that means until that call returned. On an error the
 /// old instance runs on.

@@ -28,7 +28,9 @@ impl Context<'_> {
         if self.process(pid).is_none_or(|p| p.is_exited()) {
             return SyscallOutcome::error(Errno::NoSuchProcess);
         }
-        if !self.may_control(me, pid) {
+        // Only a descendant: the new code runs with the target's
+        // capabilities and grants, which `PROC` alone does not give.
+        if !self.is_ancestor(me, pid) {
             return SyscallOutcome::error(Errno::PermissionDenied);
         }
         let base = proc.module_path.as_deref().and_then(Path::parent).map(Path::to_path_buf);
