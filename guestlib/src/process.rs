@@ -42,6 +42,46 @@ pub fn has_caps(caps: Caps) -> bool {
     unsafe { sys::cap_check(caps.0 as i64) == 0 }
 }
 
+/// A compiled module held by this process (`module_open`, `module_load`):
+/// spawning from it ([`Command::module`]) reads, hashes and compiles
+/// nothing, so a supervisor restarting a child pays only for the new
+/// instance. Closed on drop.
+#[derive(Debug)]
+pub struct Module {
+    handle: u32,
+}
+
+impl Module {
+    /// The module file at `path` (resolved as [`Command::path`] resolves
+    /// it), compiled. Needs `SPAWN`; at most 64 module handles at once.
+    pub fn open(path: &str) -> Result<Module> {
+        // SAFETY: pointer and length of a live string.
+        let h = check(unsafe { sys::module_open(path.as_ptr(), path.len()) })?;
+        Ok(Module { handle: h as u32 })
+    }
+
+    /// The module of these bytes (binary wasm or WAT text), compiled.
+    pub fn load(bytes: &[u8]) -> Result<Module> {
+        // SAFETY: pointer and length of a live buffer.
+        let h = check(unsafe { sys::module_load(bytes.as_ptr(), bytes.len()) })?;
+        Ok(Module { handle: h as u32 })
+    }
+
+    /// The raw handle.
+    pub fn handle(&self) -> u32 {
+        self.handle
+    }
+}
+
+impl Drop for Module {
+    fn drop(&mut self) {
+        // SAFETY: scalar argument; the handle is ours and closed once.
+        unsafe {
+            sys::fs_close(self.handle as i32);
+        }
+    }
+}
+
 /// Builds a child process: module, arguments, capabilities, limits.
 ///
 /// ```ignore
@@ -70,11 +110,19 @@ impl<'a> Command<'a> {
         Self::new(ModuleSource::Bytes(bytes))
     }
 
+    /// A child from a module this process holds (see [`Module`]); its
+    /// first argument is `name`.
+    pub fn module(module: &Module, name: &'a str) -> Self {
+        let mut command = Self::new(ModuleSource::Handle(module.handle));
+        command.args[0] = name;
+        command
+    }
+
     fn new(module: ModuleSource<'a>) -> Self {
         // By convention the first argument is the program name.
         let name = match module {
             ModuleSource::Path(p) => p,
-            ModuleSource::Bytes(_) => "wasm",
+            ModuleSource::Bytes(_) | ModuleSource::Handle(_) => "wasm",
         };
         Command {
             module,

@@ -21,7 +21,11 @@
 //! own (a down notice of another monitor taken meanwhile is dropped).
 //! Children are started from module files (an
 //! "entry" of the supervisor's own module is its own file with arguments
-//! that pick the entry).
+//! that pick the entry). The supervisor opens each child's module once (a
+//! [`Module`] handle) and restarts the child from it after a crash, so a
+//! restart costs only the new instance; [`Supervisor::restart_child`]
+//! opens the file again (new code on disk takes effect there, or through
+//! a hot reload, see [`crate::reload`]).
 //!
 //! ```ignore
 //! let mut sup = Supervisor::new(Strategy::OneForOne).intensity(3, Duration::from_secs(5))
@@ -37,7 +41,7 @@ use core::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::mailbox::{self, Notice, ProcessRef, Received, TAG_DOWN, TAG_EXIT};
-use crate::process::{self, Caps, Command, ExitStatus, Pid};
+use crate::process::{self, Caps, Command, ExitStatus, Module, Pid};
 use crate::time;
 
 /// The tag a supervisor sends a child it stops: end now, cleanly.
@@ -142,9 +146,14 @@ impl ChildSpec {
         self
     }
 
-    /// Starts it, linked to the caller.
-    fn start(&self) -> Result<Pid> {
-        let mut command = Command::path(&self.module).args(self.args.iter().map(String::as_str));
+    /// Starts it, linked to the caller: from `module` when the supervisor
+    /// holds it open, else from its file.
+    fn start(&self, module: Option<&Module>) -> Result<Pid> {
+        let command = match module {
+            Some(module) => Command::module(module, &self.module),
+            None => Command::path(&self.module),
+        };
+        let mut command = command.args(self.args.iter().map(String::as_str));
         if let Some(caps) = self.caps {
             command = command.caps(caps);
         }
@@ -162,6 +171,9 @@ impl ChildSpec {
 struct Child {
     spec: ChildSpec,
     pid: Option<Pid>,
+    /// Its module, held open for restarts (`None` until its first start,
+    /// or when it cannot be opened: then it starts from its file).
+    module: Option<Module>,
 }
 
 /// What [`Supervisor::handle`] made of a message.
@@ -228,7 +240,7 @@ impl Supervisor {
 
     /// Adds a child to start (in the order added).
     pub fn child(mut self, spec: ChildSpec) -> Supervisor {
-        self.children.push(Child { spec, pid: None });
+        self.children.push(Child { spec, pid: None, module: None });
         self
     }
 
@@ -250,7 +262,11 @@ impl Supervisor {
     }
 
     fn start_at(&mut self, i: usize) -> Result<Pid> {
-        let pid = self.children[i].spec.start()?;
+        let child = &mut self.children[i];
+        if child.module.is_none() {
+            child.module = Module::open(&child.spec.module).ok();
+        }
+        let pid = child.spec.start(child.module.as_ref())?;
         self.children[i].pid = Some(pid);
         Ok(pid)
     }
@@ -352,7 +368,7 @@ impl Supervisor {
         if self.children.iter().any(|c| c.spec.id == spec.id) {
             return Err(Error::Exists);
         }
-        self.children.push(Child { spec, pid: None });
+        self.children.push(Child { spec, pid: None, module: None });
         let i = self.children.len() - 1;
         self.start_at(i).inspect_err(|_| {
             self.children.pop();
@@ -366,13 +382,15 @@ impl Supervisor {
         Ok(self.stop_at(i))
     }
 
-    /// Starts a stopped child `id` again; its pid (`Error::Busy` while it
-    /// runs).
+    /// Starts a stopped child `id` again, from its module file as it is now;
+    /// its pid (`Error::Busy` while it runs).
     pub fn restart_child(&mut self, id: &str) -> Result<Pid> {
         let i = self.index_of(id)?;
         if self.children[i].pid.is_some() {
             return Err(Error::Busy);
         }
+        // From the file again: what it holds now.
+        self.children[i].module = None;
         self.start_at(i)
     }
 

@@ -113,6 +113,10 @@ hostcalls! {
     pub fn name_unregister(name: *const u8, len: usize) -> i64;
     /// A process handle to whoever holds a name; its pid goes to `*pid`.
     pub fn name_lookup(name: *const u8, len: usize, pid: *mut u32) -> i64;
+    /// A module handle to the compiled module at `path`.
+    pub fn module_open(path: *const u8, len: usize) -> i64;
+    /// A module handle to the compiled module of these bytes.
+    pub fn module_load(ptr: *const u8, len: usize) -> i64;
     /// Replaces `pid`'s module with the one at `path`, keeping its pid.
     pub fn reload(pid: i32, path: *const u8, len: usize, flags: i32) -> i64;
     /// `spawn`, linked and/or monitored; the reference goes to `*out`.

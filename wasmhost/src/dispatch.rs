@@ -91,6 +91,7 @@ impl ProcessManager {
                 Context::new(self).sys_region_wait(me, &region, offset, expected, timeout)
             }
             Syscall::Wait { pid, buf } => self.sys_wait(caller, pid, buf),
+            Syscall::ModuleOpen(source) => Context::new(self).sys_module_open(caller, source),
             Syscall::Reload { pid, path, nowait } => Context::new(self).sys_reload(caller, pid, path, nowait),
             Syscall::ProcessHandle(pid) => Context::new(self).sys_process_handle(caller, pid),
             Syscall::SendWait { to, message } => Context::new(self).sys_send_wait(me, to, message),

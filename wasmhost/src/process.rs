@@ -106,7 +106,13 @@ pub enum HandleObject {
     Socket(Arc<dyn crate::platform::HostSocket>),
     /// A process, to send to (its mailbox).
     Process(Arc<crate::mailbox::Mailbox>),
+    /// A compiled module, to spawn from (and the file it came from).
+    Module(Arc<CompiledModule>, Option<PathBuf>),
 }
+
+/// Most module handles one process holds at once (each keeps its compiled
+/// module alive, in or out of the cache).
+pub const MAX_MODULE_HANDLES: usize = wasmd_abi::hostcall::MAX_MODULE_HANDLES;
 
 /// Most regions shared with a process and not yet attached.
 pub const MAX_PENDING_SHARES: usize = 64;

@@ -97,6 +97,8 @@ pub enum Syscall {
     Demonitor(u64),
     /// `name_register`, `name_unregister`, `name_lookup`.
     Name(NameOp, String),
+    /// `module_open(path)` or `module_load(bytes)` (never `Compiled`).
+    ModuleOpen(SpawnModule),
     /// `reload(pid, path, flags)`: replace `pid`'s module with the one at
     /// `path` (see [`crate::reload`]).
     Reload {
@@ -163,6 +165,8 @@ pub enum SpawnModule {
     Bytes(Vec<u8>),
     /// A path for the module loader.
     Path(String),
+    /// A compiled module (from a module handle), and its file.
+    Compiled(Arc<crate::module_cache::CompiledModule>, Option<std::path::PathBuf>),
 }
 
 /// The host error that suspends a guest so the manager can handle the

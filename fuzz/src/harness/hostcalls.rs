@@ -55,6 +55,8 @@ pub const HOSTCALLS: &[(&str, &[Ty])] = &[
     ("getpid", &[]),
     ("process_info", &[I, I, I]),
     ("cap_check", &[L]),
+    ("module_open", &[I, I]),
+    ("module_load", &[I, I]),
     ("reload", &[I, I, I, I]),
     ("region_alloc", &[L]),
     ("region_share", &[I, I, I]),

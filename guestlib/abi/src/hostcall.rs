@@ -28,6 +28,8 @@
 //! | `getpid` | `() -> i64` | — | the caller's pid |
 //! | `process_info` | `(pid: i32, buf: i32, cap: i32) -> i64` | — (`PROC` outside one's own tree) | sized reply: postcard [`crate::msg::ProcessInfo`]; `pid == 0` means the caller |
 //! | `cap_check` | `(caps: i64) -> i64` | — | `0` when the caller holds every capability bit in `caps`, else `-EPERM` |
+//! | `module_open` | `(path: i32, len: i32) -> i64` | `SPAWN` | blocking unless the module is cached; a module handle (rights `READ`, `GRANT`) to the compiled module at `path` (UTF-8, at most [`MAX_PATH_LEN`] bytes), loaded as `spawn` loads a path (`-ENOENT`, `-EACCES`, `-ENOEXEC` likewise). `spawn` with [`crate::msg::ModuleSource::Handle`] starts it reading and hashing nothing. At most [`MAX_MODULE_HANDLES`] module handles at once, and within the handle limit (`-EMFILE`); `fs_close` closes one |
+//! | `module_load` | `(ptr: i32, len: i32) -> i64` | `SPAWN` | as `module_open`, for the module of these bytes (binary wasm or WAT text) |
 //!
 //!
 //! ## Hot reload
@@ -169,7 +171,7 @@
 //! | `fs_read` | `(h: i32, buf: i32, len: i32) -> i64` | bytes read at the handle's position, which advances (0 at the end); at most 1 MiB |
 //! | `fs_write` | `(h: i32, ptr: i32, len: i32) -> i64` | bytes written at the position, which advances |
 //! | `fs_seek` | `(h: i32, offset: i64, whence: i32) -> i64` | the new position; `whence` 0 set, 1 current, 2 end |
-//! | `fs_close` | `(h: i32) -> i64` | `0`; closes a file, socket or process handle |
+//! | `fs_close` | `(h: i32) -> i64` | `0`; closes a file, socket, process or module handle |
 //! | `fs_fstat` | `(h: i32, buf: i32, cap: i32) -> i64` | the length of the postcard [`crate::scheme::Stat`] written to `buf` (`-ERANGE` if it does not fit) |
 //! | `fs_getdents` | `(h: i32, buf: i32, cap: i32) -> i64` | the number of entries written to `buf` as a postcard `Vec<`[`crate::scheme::DirEntry`]`>` (as many as fit, continuing where the last call stopped; 0 at the end) |
 //! | `fs_unlink` | `(path: i32, len: i32) -> i64` | `0` |
@@ -204,7 +206,10 @@ pub const CLOCK_REALTIME: i32 = 1;
 /// `reload` flag: refuse (`-EBUSY`) instead of waiting for a blocking call
 /// of the process to return.
 pub const RELOAD_NOWAIT: i32 = 1;
-/// Longest path `reload` takes, in bytes.
+/// Most module handles (`module_open`, `module_load`) a process holds at
+/// once.
+pub const MAX_MODULE_HANDLES: usize = 64;
+/// Longest path `reload` and `module_open` take, in bytes.
 pub const MAX_PATH_LEN: usize = 4096;
 
 /// Export a module may have for hot reload: `() -> (i32, i32)` (or `() -> i64`,
@@ -230,6 +235,8 @@ pub const NAMES: &[&str] = &[
     "getpid",
     "process_info",
     "cap_check",
+    "module_open",
+    "module_load",
     "reload",
     "region_alloc",
     "region_share",

@@ -63,7 +63,8 @@ pub struct Grant {
 /// Where a spawned module comes from.
 ///
 /// Bytes: variant `0` = `Path` + string; variant `1` = `Bytes` + varint
-/// length + the module bytes (binary wasm or WAT text).
+/// length + the module bytes (binary wasm or WAT text); variant `2` =
+/// `Handle` + varint module handle (from `module_open` or `module_load`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ModuleSource<'a> {
     /// A module file, resolved by the daemon's module loader (relative
@@ -71,6 +72,9 @@ pub enum ModuleSource<'a> {
     Path(&'a str),
     /// The module's bytes.
     Bytes(&'a [u8]),
+    /// A module handle of the caller (`module_open`, `module_load`): the
+    /// module is spawned as compiled, nothing is read or hashed.
+    Handle(u32),
 }
 
 /// Limits requested for a child. A child's limit can never exceed its

@@ -61,6 +61,22 @@ fn spawn_request_from_bytes_inheriting() {
 }
 
 #[test]
+fn spawn_request_from_a_module_handle() {
+    let req = SpawnRequest {
+        module: ModuleSource::Handle(0x10002),
+        args: vec!["w"],
+        caps: None,
+        limits: SpawnLimits::default(),
+        grants: vec![],
+        namespace: None,
+    };
+    // Variant 2, the handle as a varint (0x10002 = 0x82 0x80 0x04), then
+    // one argument "w" and the defaults.
+    let bytes = [0x02, 0x82, 0x80, 0x04, 0x01, 0x01, b'w', 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00];
+    roundtrip(&req, &bytes);
+}
+
+#[test]
 fn exit_status_variants() {
     roundtrip(&ExitStatus::Exited(-3), &[0x00, 0x05]);
     roundtrip(&ExitStatus::Exited(101), &[0x00, 0xCA, 0x01]);

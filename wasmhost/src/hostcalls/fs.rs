@@ -94,11 +94,14 @@ fn close(caller: &mut Ctx<'_>, handle: i32) -> CallResult {
     close_handle(caller.data_mut(), handle)
 }
 
-/// Closes a file, socket or process handle of `state` (a guest scheme's
+/// Closes a file, socket, process or module handle of `state` (a guest scheme's
 /// provider is told).
 pub(crate) fn close_handle(state: &mut ProcessState, handle: i32) -> CallResult {
     match state.handles.get(handle as u32, Rights(0))?.object {
-        HandleObject::File(_) | HandleObject::Socket(_) | HandleObject::Process(_) => {}
+        HandleObject::File(_)
+        | HandleObject::Socket(_)
+        | HandleObject::Process(_)
+        | HandleObject::Module(..) => {}
         _ => return Err(Errno::BadHandle),
     }
     let entry = state.handles.remove(handle as u32)?;

@@ -1,5 +1,6 @@
 //! Process hostcalls: exit, write, args, clock, sleep, yield, random,
-//! spawn, wait, kill, getpid, process_info, cap_check, reload.
+//! spawn, wait, kill, getpid, process_info, cap_check, module_open,
+//! module_load, reload.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 use wasmd_abi::Errno;
@@ -16,6 +17,26 @@ use crate::guest_buf::GuestBuf;
 use crate::process::{HandleObject, ProcessState};
 use crate::syscall::{SpawnCall, SpawnModule, Syscall};
 use crate::Pid;
+
+/// `module_open(path, len)` (`bytes` false) or `module_load(ptr, len)`.
+fn module_open(caller: &mut Ctx<'_>, ptr: i32, len: i32, bytes: bool) -> Result<Syscall, Errno> {
+    require(caller, Caps::SPAWN)?;
+    let (mem, state) = memory_and_state(caller)?;
+    let held = state.handles.iter().filter(|(_, e)| matches!(e.object, HandleObject::Module(..))).count();
+    if held >= crate::process::MAX_MODULE_HANDLES || state.handles.len() >= state.handles.capacity() {
+        return Err(Errno::TooManyHandles);
+    }
+    let range = guest_range(mem.len(), ptr, len)?;
+    let module = if bytes {
+        SpawnModule::Bytes(mem[range].to_vec())
+    } else {
+        if range.len() > hostcall::MAX_PATH_LEN {
+            return Err(Errno::TooBig);
+        }
+        SpawnModule::Path(std::str::from_utf8(&mem[range]).map_err(|_| Errno::InvalidArgument)?.to_string())
+    };
+    Ok(Syscall::ModuleOpen(module))
+}
 
 /// `reload(pid, path, len, flags)`: decoded and checked as far as the
 /// caller's own state can tell.
@@ -115,6 +136,10 @@ pub(super) fn spawn(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> Result<Syscall,
     let module = match req.module {
         ModuleSource::Path(p) => SpawnModule::Path(p.to_string()),
         ModuleSource::Bytes(b) => SpawnModule::Bytes(b.to_vec()),
+        ModuleSource::Handle(h) => match &state.handles.get(h, Rights(0))?.object {
+            HandleObject::Module(module, path) => SpawnModule::Compiled(module.clone(), path.clone()),
+            _ => return Err(Errno::BadHandle),
+        },
     };
     if req.grants.len() > crate::process::MAX_PENDING_SHARES {
         return Err(Errno::TooBig);
@@ -215,6 +240,13 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
         let call = if pid <= 0 { Err(Errno::NoSuchProcess) } else { Ok(Syscall::Kill(pid as Pid)) };
         kernel(&mut c, call)
     })?;
+    for (name, bytes) in [("module_open", false), ("module_load", true)] {
+        linker.func_wrap(m, name, move |mut c: Ctx<'_>, ptr: i32, len: i32| -> Ret {
+            c.data().count_hostcall();
+            let call = module_open(&mut c, ptr, len, bytes);
+            kernel(&mut c, call)
+        })?;
+    }
     linker.func_wrap(m, "reload", |mut c: Ctx<'_>, pid: i32, ptr: i32, len: i32, flags: i32| -> Ret {
         c.data().count_hostcall();
         let call = reload(&mut c, pid, ptr, len, flags);

@@ -15,6 +15,7 @@ use wasmd_abi::Caps;
 
 use crate::caller::Caller;
 use crate::context::{in_context, Context, SyscallOutcome};
+use crate::continuation::returning;
 use crate::error::SpawnError;
 use crate::limits::Limits;
 use crate::module_cache::{CompiledModule, ModuleCache};
@@ -78,6 +79,17 @@ impl SpawnOptions {
 /// A module loaded for the embedder: the compiled module and its file.
 pub type LoadResult = Result<(Arc<CompiledModule>, PathBuf), SpawnError>;
 
+/// Loads and compiles a module on a worker: the module and its file.
+type LoadJob = Box<dyn FnOnce() -> Result<(Arc<CompiledModule>, Option<PathBuf>), SpawnError> + Send>;
+
+/// A module for a guest's spawn or module handle.
+enum Ready {
+    /// At hand: the module and its file.
+    Now(Arc<CompiledModule>, Option<PathBuf>),
+    /// To be loaded first.
+    Load(LoadJob),
+}
+
 impl Context<'_> {
     /// Spawns a process running `module` for the embedder (see
     /// [`crate::ProcessManager::spawn`]).
@@ -102,38 +114,72 @@ impl Context<'_> {
         if proc.limits.narrow(&call.limits, proc.fuel_left()).is_err() {
             return SyscallOutcome::error(Errno::PermissionDenied);
         }
-        let base = proc.module_path.as_deref().and_then(Path::parent).map(Path::to_path_buf);
         let resolved = SpawnCall { caps: Some(caps), ..call };
-        match &resolved.module {
-            SpawnModule::Bytes(bytes) => {
-                if let Some(module) = self.modules().get(&ModuleCache::hash(bytes)) {
-                    return self.spawn_child(caller, module, None, resolved);
+        match self.ready_module(me, &resolved.module) {
+            Ready::Now(module, path) => self.spawn_child(caller, module, path, resolved),
+            Ready::Load(load) => self.park_on_spawn_job(me, resolved, load),
+        }
+    }
+
+    /// The module `source` names for `me`: at hand (a module handle's, or
+    /// bytes already compiled), or a job that loads it (a path: its
+    /// identity checked or its file read, relative to `me`'s module).
+    fn ready_module(&self, me: Pid, source: &SpawnModule) -> Ready {
+        let cache = self.modules().clone();
+        match source {
+            SpawnModule::Compiled(module, path) => Ready::Now(module.clone(), path.clone()),
+            SpawnModule::Bytes(bytes) => match cache.get(&ModuleCache::hash(bytes)) {
+                Some(module) => Ready::Now(module, None),
+                None => {
+                    let bytes = bytes.clone();
+                    Ready::Load(Box::new(move || cache.compile(&bytes).map(|m| (m, None))))
                 }
-                let bytes = bytes.clone();
-                let cache = self.modules().clone();
-                self.park_on_spawn_job(me, resolved, move || cache.compile(&bytes).map(|m| (m, None)))
-            }
+            },
             SpawnModule::Path(path) => {
-                let path = path.clone();
-                let loader = self.loader().clone();
-                let cache = self.modules().clone();
-                self.park_on_spawn_job(me, resolved, move || {
+                let base = self
+                    .process(me)
+                    .and_then(|p| p.module_path.as_deref())
+                    .and_then(Path::parent)
+                    .map(Path::to_path_buf);
+                let (path, loader) = (path.clone(), self.loader().clone());
+                Ready::Load(Box::new(move || {
                     cache.load(loader.as_ref(), base.as_deref(), &path).map(|(m, path)| (m, Some(path)))
-                })
+                }))
+            }
+        }
+    }
+
+    /// `module_open(path)` or `module_load(bytes)`: a module handle for
+    /// `caller`, once the module is compiled (on a worker unless cached).
+    pub(crate) fn sys_module_open(&mut self, caller: &mut Caller<'_>, source: SpawnModule) -> SyscallOutcome {
+        let me = caller.pid();
+        let give = |caller: &mut Caller<'_>, module, path| {
+            let object = crate::process::HandleObject::Module(module, path);
+            let rights = wasmd_abi::Rights::READ.union(wasmd_abi::Rights::GRANT);
+            returning(caller.state_mut().handles.insert(object, rights).map(i64::from))
+        };
+        match self.ready_module(me, &source) {
+            Ready::Now(module, path) => give(caller, module, path),
+            Ready::Load(load) => {
+                let token = self.pend_host(me);
+                self.workers().submit(me, token, move || {
+                    let loaded = load();
+                    in_context(move |_, caller| match loaded {
+                        Ok((module, path)) => give(caller, module, path),
+                        Err(e) => {
+                            log::info!("pid {}: module_open failed: {e}", caller.pid());
+                            SyscallOutcome::error(e.errno())
+                        }
+                    })
+                });
+                SyscallOutcome::Park(BlockOn::Pending { token })
             }
         }
     }
 
     /// Parks `pid` until a worker has loaded and compiled the module
     /// (`load`); the child is then spawned from the rest of `spawn`.
-    fn park_on_spawn_job(
-        &mut self,
-        pid: Pid,
-        mut spawn: SpawnCall,
-        load: impl FnOnce() -> Result<(Arc<CompiledModule>, Option<std::path::PathBuf>), SpawnError>
-            + Send
-            + 'static,
-    ) -> SyscallOutcome {
+    fn park_on_spawn_job(&mut self, pid: Pid, mut spawn: SpawnCall, load: LoadJob) -> SyscallOutcome {
         spawn.module = SpawnModule::Bytes(Vec::new());
         let token = self.pend_host(pid);
         self.workers().submit(pid, token, move || {

@@ -1,0 +1,64 @@
+//! Module handles (`module_open`, `module_load`, a spawn from a handle):
+//! spawning from one reads nothing (the file may be gone), handles are
+//! closed, checked and bounded, bad modules refused with their errno.
+
+mod common;
+
+use common::Harness;
+use wasmd_abi::{errno, Caps, ExitStatus};
+use wasmhost::Limits;
+
+const CAPS: Caps = Caps(Caps::STDIO.0 | Caps::SPAWN.0);
+
+#[test]
+fn spawns_from_a_module_handle_and_its_refusals() {
+    let mut h = Harness::new();
+    let pid = h.spawn_file(&wasmd_tests::guest("modules"), &["open", "hello.wasm"], CAPS, Limits::default());
+    h.run_until_exit(pid, 30);
+    assert_eq!(h.status(pid), Some(ExitStatus::Exited(0)), "{}{}", h.stdout(pid), h.stderr(pid));
+    let kv = h.kv(pid);
+    let get = |k: &str| kv.get(k).cloned().unwrap_or_else(|| panic!("no {k} in {kv:?}"));
+    assert_eq!(get("spawned"), "2");
+    assert_eq!(get("closed"), errno::EBADF.to_string());
+    assert_eq!(get("forged"), errno::EBADF.to_string());
+    assert_eq!(get("missing"), errno::ENOENT.to_string());
+    assert_eq!(get("garbage"), errno::ENOEXEC.to_string());
+    assert_eq!(get("held"), wasmd_abi::hostcall::MAX_MODULE_HANDLES.to_string());
+    assert_eq!(get("beyond"), errno::EMFILE.to_string());
+    // The two children ran the module: hello greets.
+    let greeted = (pid + 1..pid + 3).filter(|c| h.stdout(*c).starts_with("Hello from wasmd!")).count();
+    assert_eq!(greeted, 2);
+}
+
+#[test]
+fn a_module_handle_needs_no_file() {
+    let root = common::temp_dir("modules");
+    let file = root.join("m.wasm");
+    std::fs::copy(wasmd_tests::guest("hello"), &file).unwrap();
+    // Module files may come from the fixtures and from `root`, which is
+    // also the guests' `file:` root.
+    let out = std::sync::Arc::new(wasmd_tests::CapturedOutput::default());
+    let loader = wasmd::loader::FsModuleLoader::new([root.clone(), wasmd_tests::GUESTS_DIR.into()]);
+    let platform = wasmd::sys::OsPlatform::with_file_root(Some(&root)).unwrap();
+    let pm = wasmhost::ProcessManager::new(
+        wasmhost::ManagerConfig::default(),
+        std::sync::Arc::new(platform),
+        std::sync::Arc::new(loader),
+        out.clone(),
+    );
+    let mut h = Harness { pm, out };
+    let pid = h.spawn_file_ns(
+        &wasmd_tests::guest("modules"),
+        &["survives", file.to_str().unwrap(), "file:/m.wasm"],
+        CAPS,
+        Limits::default(),
+        &["file:/"],
+    );
+    h.run_until_exit(pid, 30);
+    assert_eq!(h.status(pid), Some(ExitStatus::Exited(0)), "{}{}", h.stdout(pid), h.stderr(pid));
+    assert!(!file.exists(), "the guest removed it");
+    let kv = h.kv(pid);
+    assert_eq!(kv.get("child").map(String::as_str), Some("exited(0)"), "{kv:?}");
+    assert_eq!(kv.get("by_path"), Some(&errno::ENOENT.to_string()), "{kv:?}");
+    std::fs::remove_dir_all(&root).unwrap();
+}
