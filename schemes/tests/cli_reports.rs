@@ -99,6 +99,7 @@ fn ps_filters_and_json() {
         "region_bytes_limit",
         "links",
         "traps_exits",
+        "reloads",
         "names",
         "status",
         "exit_code",

@@ -68,6 +68,16 @@ fn tree_shows_supervisors_their_children_links_and_names() {
         "{pid} supervision blocked  supervisor, linked: {child}\n  {child} supervision blocked  linked: {pid}, names: served-child\n"
     );
     assert_eq!(tree, expected);
+    // `ps` names each process's supervisor (SUP, the third column).
+    let ps = text(&daemon.cli(&["ps"]));
+    let sup_of = |p: &str| {
+        let line =
+            ps.lines().find(|l| l.split_whitespace().next() == Some(p)).unwrap_or_else(|| panic!("{ps}"));
+        line.split_whitespace().nth(2).unwrap().to_string()
+    };
+    assert!(ps.lines().next().unwrap().split_whitespace().nth(2) == Some("SUP"), "{ps}");
+    assert_eq!(sup_of(&child), pid, "{ps}");
+    assert_eq!(sup_of(&pid), "-", "{ps}");
     assert!(daemon.cli(&["kill", &child]).status.success());
     eventually("restarted under the supervisor", || {
         let tree = text(&daemon.cli(&["tree"]));

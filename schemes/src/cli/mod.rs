@@ -120,7 +120,9 @@ pub enum Command {
     Daemon(DaemonArgs),
     /// Print the process table (`/scheme/wasm/ps`), or some of it.
     ///
-    /// Columns: PID, PPID, UID, STATE, MODULE (its name), HASH (of the
+    /// Columns: PID, PPID, SUP (its supervisor: the parent, when that
+    /// traps exits and is linked with it; `-` for none), UID, STATE,
+    /// MODULE (its name), HASH (of the
     /// module), PAGES (of memory), FUEL (used), CPU_MS (time running),
     /// CALLS (hostcalls), HANDLES, REGION_KB (shared memory held), IN_KB
     /// and OUT_KB (bytes read and written), STATUS (how it ended).
@@ -132,7 +134,8 @@ pub enum Command {
     /// memory_pages, fuel_used, fuel_limit (null: none), cpu_ns,
     /// hostcalls, bytes_in, bytes_out, handles, region_bytes, mailbox
     /// (messages queued), mem_pages_limit, handles_limit,
-    /// region_bytes_limit, links (pids), traps_exits, names, status (null
+    /// region_bytes_limit, links (pids), traps_exits, reloads (hot
+    /// reloads so far), names, status (null
     /// while live), exit_code (as `wasmd run` exits; null while live).
     Ps {
         #[command(flatten)]

@@ -43,12 +43,17 @@ pub(crate) fn state_name(state: RunState) -> &'static str {
     }
 }
 
-/// The `ps` table: one line per process after a header.
+/// The `ps` table: one line per process after a header. `SUP` is the
+/// process's supervisor: its parent when that traps exits and is linked
+/// with it (`-` for none).
 pub fn ps(all: &[ProcessSnapshot]) -> Vec<u8> {
+    let supervisors: std::collections::HashSet<Pid> =
+        all.iter().filter(|s| s.traps_exits).map(|s| s.info.pid).collect();
     let mut out = format!(
-        "{:>6} {:>6} {:>6} {:<9} {:<20} {:<16} {:>6} {:>14} {:>9} {:>10} {:>7} {:>10} {:>10} {:>10}  {}\n",
+        "{:>6} {:>6} {:>6} {:>6} {:<9} {:<20} {:<16} {:>6} {:>14} {:>9} {:>10} {:>7} {:>10} {:>10} {:>10}  {}\n",
         "PID",
         "PPID",
+        "SUP",
         "UID",
         "STATE",
         "MODULE",
@@ -66,11 +71,14 @@ pub fn ps(all: &[ProcessSnapshot]) -> Vec<u8> {
     for s in all {
         let info = &s.info;
         let status = info.status.as_ref().map_or_else(|| "-".to_string(), |s| printable(&s.to_string()));
+        let supervised = supervisors.contains(&info.parent) && s.links.contains(&info.parent);
+        let sup = if supervised { info.parent.to_string() } else { "-".into() };
         let _ = writeln!(
             out,
-            "{:>6} {:>6} {:>6} {:<9} {:<20} {:<16} {:>6} {:>14} {:>9} {:>10} {:>7} {:>10} {:>10} {:>10}  {}",
+            "{:>6} {:>6} {:>6} {:>6} {:<9} {:<20} {:<16} {:>6} {:>14} {:>9} {:>10} {:>7} {:>10} {:>10} {:>10}  {}",
             info.pid,
             info.parent,
+            sup,
             s.uid,
             state_name(info.state),
             printable(&info.name),
