@@ -1,14 +1,17 @@
 //! Idle guests: spawn sleeping 1-page guests in batches until the target
 //! count or the memory budget is reached; report the resident memory each
-//! costs and how many fit.
+//! costs (once parked longer than `wasmhost::TRIM_AFTER`, when their zero
+//! pages went back to the OS) and how many fit. The same for a sleeping
+//! guest built with the project's Rust library (the `worker` example,
+//! 2 pages: `idle_rss_rust_guest_kib`).
 
-use wasmhost::{ManagerConfig, NoOutput, SpawnOptions};
+use wasmhost::{ManagerConfig, NoOutput, ProcessManager};
 
-use crate::guests::{manager_with, wat};
+use crate::guests::{guest, manager_with, options, wat};
 use crate::report::{Figure, Target};
 
-/// The target: live idle guests on one machine.
-const TARGET: usize = 100_000;
+/// The target: live idle guests on one machine (within 16 GiB).
+const TARGET: usize = 1_000_000;
 const BATCH: usize = 1_000;
 
 /// Resident bytes of this process (`/proc/self/statm`).
@@ -18,16 +21,25 @@ pub fn rss_bytes() -> u64 {
     pages * 4096
 }
 
-/// Spawns idle guests until `cap` or `budget` bytes of growth; returns
-/// (guests alive, resident bytes they added).
-fn fill(cap: usize, budget: u64) -> (usize, u64) {
-    let mut pm = manager_with(ManagerConfig::default(), std::sync::Arc::new(NoOutput));
-    let module = pm.modules().compile(&wat("idle")).expect("compiles");
-    let opts = SpawnOptions::new("idle");
+/// Runs every ready guest until it parks, then waits until parked guests
+/// gave their zero pages back.
+fn settle(pm: &mut ProcessManager) {
+    while pm.run(BATCH) > 0 {}
+    std::thread::sleep(wasmhost::TRIM_AFTER * 2);
+    pm.poll_events();
+}
+
+/// Spawns idle guests (`wasm` with `args`) until `cap` or `budget` bytes
+/// of growth; returns (guests alive, resident bytes they added).
+fn fill(wasm: &[u8], args: &[&str], cap: usize, budget: u64) -> (usize, u64) {
+    let config = ManagerConfig { max_processes: cap + 16, ..ManagerConfig::default() };
+    let mut pm = manager_with(config, std::sync::Arc::new(NoOutput));
+    let module = pm.modules().compile(wasm).expect("compiles");
+    let opts = options("idle", args, wasmd_abi::Caps::DEFAULT);
     // Warm up: one guest, so one-time costs (the module, the first store)
     // are not charged to the guests.
     pm.spawn(module.clone(), opts.clone()).expect("spawns");
-    while pm.run(BATCH) > 0 {}
+    settle(&mut pm);
     let before = rss_bytes();
     let mut alive = 0;
     while alive < cap {
@@ -41,14 +53,19 @@ fn fill(cap: usize, budget: u64) -> (usize, u64) {
             break;
         }
     }
+    settle(&mut pm);
     assert_eq!(pm.live(), alive + 1, "every idle guest is alive");
     (alive, rss_bytes().saturating_sub(before))
 }
 
-/// `idle_rss_per_guest_kib`, `idle_guests_max`.
+/// `idle_rss_per_guest_kib`, `idle_guests_max`, `idle_rss_rust_guest_kib`.
 pub fn figures(quick: bool, budget_mib: u64) -> Vec<Figure> {
     let cap = if quick { 10_000 } else { TARGET };
-    let (alive, grown) = fill(cap, budget_mib << 20);
+    let (alive, grown) = fill(&wat("idle"), &[], cap, budget_mib << 20);
+    let rust_cap = if quick { 2_000 } else { 10_000 };
+    let (rust_alive, rust_grown) =
+        fill(&guest("worker"), &["sleep", "1000000000"], rust_cap, budget_mib << 20);
+    let rust_per_guest = rust_grown as f64 / rust_alive as f64 / 1024.0;
     let per_guest = grown as f64 / alive as f64 / 1024.0;
     let fit = ((budget_mib * 1024) as f64 / per_guest) as usize;
     let (max, how) = if alive < cap {
@@ -72,5 +89,12 @@ pub fn figures(quick: bool, budget_mib: u64) -> Vec<Figure> {
             "guests",
         )
         .target_described(Target::AtLeast(TARGET as f64), format!(">= {TARGET}")),
+        Figure::info(
+            "idle_rss_rust_guest_kib",
+            format!("resident memory per idle Rust-library guest (worker, {rust_alive} asleep)"),
+            rust_per_guest,
+            "KiB",
+        )
+        .target(Target::AtMost(24.0)),
     ]
 }

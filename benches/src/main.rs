@@ -92,7 +92,7 @@ fn main() -> Result<()> {
     let json = value("--json");
     let budget_mib: u64 = match value("--idle-budget-mib") {
         Some(v) => v.parse().context("--idle-budget-mib takes a number")?,
-        None => 8192,
+        None => 16384,
     };
     let only: Vec<String> =
         value("--only").map(|v| v.split(',').map(String::from).collect()).unwrap_or_default();

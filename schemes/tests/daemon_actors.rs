@@ -68,14 +68,15 @@ fn tree_shows_supervisors_their_children_links_and_names() {
         "{pid} supervision blocked  supervisor, linked: {child}\n  {child} supervision blocked  linked: {pid}, names: served-child\n"
     );
     assert_eq!(tree, expected);
-    // `ps` names each process's supervisor (SUP, the third column).
+    // `ps` names each process's supervisor (SUP).
     let ps = text(&daemon.cli(&["ps"]));
+    let column =
+        ps.lines().next().unwrap().split_whitespace().position(|c| c == "SUP").expect("a SUP column");
     let sup_of = |p: &str| {
         let line =
             ps.lines().find(|l| l.split_whitespace().next() == Some(p)).unwrap_or_else(|| panic!("{ps}"));
-        line.split_whitespace().nth(2).unwrap().to_string()
+        line.split_whitespace().nth(column).unwrap().to_string()
     };
-    assert!(ps.lines().next().unwrap().split_whitespace().nth(2) == Some("SUP"), "{ps}");
     assert_eq!(sup_of(&child), pid, "{ps}");
     assert_eq!(sup_of(&pid), "-", "{ps}");
     assert!(daemon.cli(&["kill", &child]).status.success());

@@ -183,6 +183,8 @@ pub struct ProcessManager {
     pub(crate) names: crate::names::NameTable,
     /// Outcomes of the embedder's reloads (see [`crate::reload`]).
     pub(crate) reloads: crate::reload::Outcomes,
+    /// Parks noted for giving memory back (see [`crate::trim`]).
+    pub(crate) parks: crate::trim::Parks,
 }
 
 impl std::fmt::Debug for ProcessManager {
@@ -262,6 +264,7 @@ impl ProcessManager {
             killing_doomed: false,
             names: Default::default(),
             reloads: Default::default(),
+            parks: Default::default(),
         }
     }
 
@@ -361,9 +364,13 @@ impl ProcessManager {
         self.sched.queued()
     }
 
-    /// The earliest timer deadline, for an event loop's timeout.
+    /// The earliest timer deadline, for an event loop's timeout (a
+    /// parked process's memory trim counts: see [`crate::trim`]).
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.sched.next_deadline()
+        match (self.sched.next_deadline(), self.parks.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The OS platform guests run on.

@@ -139,6 +139,14 @@ pub trait Platform: Send + Sync + 'static {
     /// priority below the control plane's, so requests to the daemon are
     /// answered at once while guests keep every core busy.
     fn scheduler_thread_started(&self) {}
+
+    /// Hands the OS back the pages of `memory` (a parked guest's linear
+    /// memory) that hold only zeros, so they stop being resident; they
+    /// must still read as zeros (see [`crate::zero_page_runs`]). Returns
+    /// the bytes released. By default nothing is released.
+    fn release_zero_pages(&self, _memory: &mut [u8]) -> usize {
+        0
+    }
 }
 
 /// An OS file opened for a guest. Called on worker threads.

@@ -378,6 +378,9 @@ pub struct Process {
     pub(crate) reload: Option<Box<crate::reload::ReloadRequest>>,
     /// How many times its module was reloaded.
     pub reloads: u32,
+    /// How many times it parked (tells one park from the next, see
+    /// [`crate::trim`]).
+    pub(crate) parks: u64,
 }
 
 impl Process {

@@ -210,6 +210,12 @@ impl ProcessManager {
                 self.fire_timer(pid, token);
             }
         }
+        if let Some(due) = self.parks.next_deadline() {
+            let now = Instant::now();
+            if due <= now {
+                self.trim_idle(now);
+            }
+        }
     }
 
     /// When nothing is ready, sleeps until the next timer, a worker
@@ -399,7 +405,11 @@ impl ProcessManager {
         let next = match end {
             TurnEnd::Preempted(call) => Sched::Ready(Resume::Preempted(call)),
             TurnEnd::Yield(call) => Sched::Ready(Resume::Return(call, 0)),
-            TurnEnd::Park(call, on) => Sched::Blocked(call, on),
+            TurnEnd::Park(call, on) => {
+                proc.parks += 1;
+                self.parks.note(pid, proc.parks);
+                Sched::Blocked(call, on)
+            }
             TurnEnd::Exit(status) => {
                 self.end(pid, status);
                 return;

@@ -120,12 +120,12 @@ pub enum Command {
     Daemon(DaemonArgs),
     /// Print the process table (`/scheme/wasm/ps`), or some of it.
     ///
-    /// Columns: PID, PPID, SUP (its supervisor: the parent, when that
-    /// traps exits and is linked with it; `-` for none), UID, STATE,
-    /// MODULE (its name), HASH (of the
+    /// Columns: PID, PPID, UID, STATE, MODULE (its name), HASH (of the
     /// module), PAGES (of memory), FUEL (used), CPU_MS (time running),
     /// CALLS (hostcalls), HANDLES, REGION_KB (shared memory held), IN_KB
-    /// and OUT_KB (bytes read and written), STATUS (how it ended).
+    /// and OUT_KB (bytes read and written), SUP (its supervisor: the
+    /// parent, when that traps exits and is linked with it; `-` for
+    /// none), STATUS (how it ended).
     ///
     /// With `--json`, an array of objects (`/scheme/wasm/ps.json`; `status
     /// --json` gives one), each with these fields in this order: pid,

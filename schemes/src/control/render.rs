@@ -50,10 +50,9 @@ pub fn ps(all: &[ProcessSnapshot]) -> Vec<u8> {
     let supervisors: std::collections::HashSet<Pid> =
         all.iter().filter(|s| s.traps_exits).map(|s| s.info.pid).collect();
     let mut out = format!(
-        "{:>6} {:>6} {:>6} {:>6} {:<9} {:<20} {:<16} {:>6} {:>14} {:>9} {:>10} {:>7} {:>10} {:>10} {:>10}  {}\n",
+        "{:>6} {:>6} {:>6} {:<9} {:<20} {:<16} {:>6} {:>14} {:>9} {:>10} {:>7} {:>10} {:>10} {:>10} {:>6}  {}\n",
         "PID",
         "PPID",
-        "SUP",
         "UID",
         "STATE",
         "MODULE",
@@ -66,6 +65,7 @@ pub fn ps(all: &[ProcessSnapshot]) -> Vec<u8> {
         "REGION_KB",
         "IN_KB",
         "OUT_KB",
+        "SUP",
         "STATUS"
     );
     for s in all {
@@ -75,10 +75,9 @@ pub fn ps(all: &[ProcessSnapshot]) -> Vec<u8> {
         let sup = if supervised { info.parent.to_string() } else { "-".into() };
         let _ = writeln!(
             out,
-            "{:>6} {:>6} {:>6} {:>6} {:<9} {:<20} {:<16} {:>6} {:>14} {:>9} {:>10} {:>7} {:>10} {:>10} {:>10}  {}",
+            "{:>6} {:>6} {:>6} {:<9} {:<20} {:<16} {:>6} {:>14} {:>9} {:>10} {:>7} {:>10} {:>10} {:>10} {:>6}  {}",
             info.pid,
             info.parent,
-            sup,
             s.uid,
             state_name(info.state),
             printable(&info.name),
@@ -91,6 +90,7 @@ pub fn ps(all: &[ProcessSnapshot]) -> Vec<u8> {
             s.region_bytes / 1024,
             s.activity.bytes_in / 1024,
             s.activity.bytes_out / 1024,
+            sup,
             status
         );
     }

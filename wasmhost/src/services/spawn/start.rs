@@ -184,6 +184,7 @@ impl Context<'_> {
             names: Vec::new(),
             reload: None,
             reloads: 0,
+            parks: 0,
         }));
         Ok(place.pid)
     }
