@@ -1,6 +1,9 @@
 //! Spawn and run to exit: a compiled 1-page guest (the target), and a
 //! 17-page Rust guest (the hello example with its memory grown to the
-//! 17 pages a default Rust toolchain gives: 1 MiB stack plus data).
+//! 17 pages a default Rust toolchain gives: 1 MiB stack plus data); and
+//! guest-driven spawns: a parent spawning 10,000 one-page children from
+//! one module handle (`guest_spawn_per_s`), beside instantiating the same
+//! module in a bare wasmi store in the same run (`guest_spawn_vs_wasmi`).
 
 use std::time::Instant;
 
@@ -59,13 +62,48 @@ fn leb(bytes: &[u8]) -> (usize, usize) {
     panic!("truncated LEB128")
 }
 
-/// `spawn_us` (1-page guest), `spawn_rust17_us`.
+/// The children of the guest-driven figure.
+const TINY: &str = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
+
+/// Spawns per second of a parent spawning `n` one-page children from a
+/// module handle, as it measures them, on as many workers as cores.
+fn guest_spawn_per_s(n: u32) -> f64 {
+    let workers = crate::smp::cores().max(2);
+    let wasm = guest("spawn_loop");
+    crate::smp::guest_ns_figure(&wasm, "spawn_loop", &["handle", &n.to_string()], workers, "per_s")
+}
+
+/// Instantiations per second of the one-page module in a bare wasmi
+/// store (with fuel metering, as wasmd runs), `n` of them.
+fn wasmi_instantiate_per_s(n: u32) -> f64 {
+    let mut config = wasmi::Config::default();
+    config.consume_fuel(true);
+    let engine = wasmi::Engine::new(&config);
+    let module = wasmi::Module::new(&engine, TINY.as_bytes()).expect("compiles");
+    let linker = wasmi::Linker::<()>::new(&engine);
+    let t = Instant::now();
+    for _ in 0..n {
+        let mut store = wasmi::Store::new(&engine, ());
+        store.set_fuel(100_000).expect("fuel on");
+        let instance = linker.instantiate_and_start(&mut store, &module).expect("instantiates");
+        let start = instance.get_typed_func::<(), ()>(&store, "_start").expect("has _start");
+        start.call(&mut store, ()).expect("runs");
+    }
+    f64::from(n) / t.elapsed().as_secs_f64()
+}
+
+/// `spawn_us` (1-page guest), `spawn_rust17_us`, `guest_spawn_per_s`,
+/// `guest_spawn_vs_wasmi`.
 pub fn figures(quick: bool) -> Vec<Figure> {
     let runs = if quick { 3 } else { 5 };
     let count = if quick { 20_000 } else { 200_000 };
     let tiny = best_of(runs, || spawn_us(&wat("tiny"), count));
     let rust17 = with_memory_pages(&guest("hello"), 17);
     let rust = best_of(runs, || spawn_us(&rust17, count / 10));
+    let [guest_rate, wasmi_rate] = crate::guests::best_rates_interleaved(
+        runs,
+        [&mut || guest_spawn_per_s(10_000), &mut || wasmi_instantiate_per_s(100_000)],
+    );
     vec![
         Figure::info(
             "spawn_us",
@@ -75,6 +113,21 @@ pub fn figures(quick: bool) -> Vec<Figure> {
         )
         .target(Target::AtMost(5.0)),
         Figure::info("spawn_rust17_us", "spawn + run to exit, 17-page Rust guest (hello)", rust, "µs"),
+        Figure::info(
+            "guest_spawn_per_s",
+            "guest-driven spawn of 10,000 one-page children from a module handle",
+            guest_rate,
+            "spawns/s",
+        )
+        .target(Target::AtLeast(500_000.0)),
+        Figure::info(
+            "guest_spawn_vs_wasmi",
+            "guest-driven spawn (each child run to exit) vs bare wasmi instantiate + run",
+            guest_rate,
+            "spawns/s",
+        )
+        .against(wasmi_rate, "bare wasmi instantiate + _start")
+        .target(Target::RatioAtLeast(0.5)),
     ]
 }
 
