@@ -65,7 +65,7 @@ fn woken_guests_run_before_preempted_ones() {
         h.pm.run(1);
     }
     // Wait until its timer is due.
-    let due = h.pm.next_deadline().expect("the sleeper's timer");
+    let due = h.pm.next_timer().expect("the sleeper's timer");
     std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()) + Duration::from_millis(1));
     // It must run within the next two turns, although twenty spinners
     // are queued ahead of it.

@@ -364,8 +364,14 @@ impl ProcessManager {
         self.sched.queued()
     }
 
-    /// The earliest timer deadline, for an event loop's timeout (a
-    /// parked process's memory trim counts: see [`crate::trim`]).
+    /// The earliest guest timer (a `sleep`, a wait's timeout).
+    pub fn next_timer(&self) -> Option<Instant> {
+        self.sched.next_deadline()
+    }
+
+    /// When the manager next has timed work, for an event loop's timeout:
+    /// the earliest guest timer, or a parked process's memory trim (see
+    /// [`crate::trim`]).
     pub fn next_deadline(&self) -> Option<Instant> {
         match (self.sched.next_deadline(), self.parks.next_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -225,7 +225,7 @@ impl ProcessManager {
             return;
         }
         let now = Instant::now();
-        let mut deadline = self.sched.next_deadline();
+        let mut deadline = self.next_deadline();
         if let Some(t) = timeout {
             let d = now + t;
             deadline = Some(deadline.map_or(d, |x| x.min(d)));
