@@ -5,18 +5,8 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::{text, Daemon};
+use common::{eventually, text, Daemon};
 use wasmd_tests::guest;
-
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !f() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 #[test]
 fn names_and_links_in_the_tree() {

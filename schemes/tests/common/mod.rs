@@ -103,3 +103,13 @@ impl Drop for Daemon {
 pub fn text(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+/// Polls `f` every 10 ms until it holds; panics with `what` after 10 s.
+#[allow(dead_code, reason = "each test binary compiles this module; not all use it")]
+pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
