@@ -206,9 +206,10 @@ pub enum Command {
     },
     /// Replace a live process's module with another, keeping its pid,
     /// handles, links, names and mailbox (`reload PATH` to `PID/ctl`).
-    /// Returns once the new module has taken over; a process parked in a
-    /// blocking call (sleep, file or socket I/O, ...) is reloaded when
-    /// that call returns. On failure the process runs on as before.
+    /// Returns once the new module has taken over: at once for a process
+    /// waiting for a message or a scheme request; a process parked in
+    /// another blocking call (sleep, file or socket I/O, ...) is reloaded
+    /// when that call returns. On failure the process runs on as before.
     Reload {
         #[command(flatten)]
         client: ClientOpts,
