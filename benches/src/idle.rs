@@ -32,7 +32,14 @@ fn settle(pm: &mut ProcessManager) {
 /// Spawns idle guests (`wasm` with `args`) until `cap` or `budget` bytes
 /// of growth; returns (guests alive, resident bytes they added).
 fn fill(wasm: &[u8], args: &[&str], cap: usize, budget: u64) -> (usize, u64) {
-    let config = ManagerConfig { max_processes: cap + 16, ..ManagerConfig::default() };
+    // The daemon's memory budget counts each guest's declared pages, not
+    // what is resident: raised here, as `--memory-budget` would be for a
+    // million guests.
+    let config = ManagerConfig {
+        max_processes: cap + 16,
+        memory_budget: (cap as u64 + 16) << 20,
+        ..ManagerConfig::default()
+    };
     let mut pm = manager_with(config, std::sync::Arc::new(NoOutput));
     let module = pm.modules().compile(wasm).expect("compiles");
     let opts = options("idle", args, wasmd_abi::Caps::DEFAULT);

@@ -9,8 +9,8 @@
 //! | module | figures |
 //! |---|---|
 //! | [`hostcall`] | `hostcall_ns` |
-//! | [`spawn`] | `spawn_us`, `spawn_rust17_us` |
-//! | [`idle`] | `idle_rss_per_guest_kib`, `idle_guests_max` |
+//! | [`spawn`] | `spawn_us`, `spawn_rust17_us`, `guest_spawn_per_s`, `guest_spawn_vs_wasmi` |
+//! | [`idle`] | `idle_rss_per_guest_kib`, `idle_guests_max`, `idle_rss_rust_guest_kib` |
 //! | [`channel`] | `chan64_frames_per_s`, `chan64_mb_per_s`, `chan4k_gb_per_s`, `chan4k_vs_pipe` |
 //! | [`scheme_rtt`] | `scheme_rtt_us` |
 //! | [`compute`] | `compute_vs_wasmi`, `compute_vs_native` |
@@ -25,7 +25,7 @@
 //! Baselines ([`baseline`]) are measured, never quoted: the native sides
 //! of the pipe baselines are this binary started with a hidden flag.
 //! `--quick` finishes in under two minutes on 2 cores; the full mode
-//! measures longer and spawns the whole 100k idle guests.
+//! measures longer and spawns the whole million idle guests.
 
 mod actors;
 mod baseline;
