@@ -70,7 +70,10 @@ impl ProcessManager {
     pub(crate) fn admit(&mut self, proc: Box<Process>) {
         let (pid, parent) = (proc.pid, proc.parent);
         if let Some(parent) = parent.and_then(|p| self.procs.get_mut(p)) {
-            parent.children.push(pid);
+            parent.children.add(pid);
+            if proc.is_exited() {
+                parent.children.ended(pid);
+            }
         }
         if proc.is_exited() {
             self.uncount(proc.tree);

@@ -163,8 +163,8 @@ impl ProcessManager {
         let Some(proc) = self.procs.get(me) else { return SyscallOutcome::error(Errno::NoSuchProcess) };
         let exited = |c: &Pid| self.procs.get(*c).is_some_and(|p| p.is_exited());
         let exited_child = if pid == 0 {
-            proc.children.iter().copied().find(exited)
-        } else if !proc.children.contains(&pid) {
+            proc.children.first_ended()
+        } else if !proc.children.contains(pid) {
             return SyscallOutcome::error(Errno::NotAChild);
         } else {
             Some(pid).filter(exited)

@@ -29,6 +29,7 @@
 
 mod admission;
 mod caller;
+mod children;
 mod context;
 mod continuation;
 mod counters;
@@ -70,6 +71,7 @@ pub mod worker;
 /// A process id (never 0).
 pub type Pid = u32;
 
+pub use children::Children;
 pub use counters::Activity;
 pub use error::{ControlError, FuncSignature, ImportMismatch, SpawnError};
 pub use guest_buf::GuestBuf;

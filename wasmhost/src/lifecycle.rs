@@ -80,12 +80,17 @@ impl ProcessManager {
     /// After `pid` exited: wake a parent waiting for it, orphan its
     /// children, and retain it for inspection if nobody will reap it.
     pub(crate) fn after_exit(&mut self, pid: Pid, parent: Option<Pid>) {
-        let children = self.procs.get_mut(pid).map(|p| std::mem::take(&mut p.children)).unwrap_or_default();
+        let children = self.procs.get_mut(pid).map(|p| p.children.take()).unwrap_or_default();
         for child in children {
             self.orphan(child);
         }
         match parent.filter(|p| self.procs.get(*p).is_some_and(|p| !p.is_exited())) {
-            Some(parent) => self.deliver_to_waiting_parent(parent, pid),
+            Some(parent) => {
+                if let Some(p) = self.procs.get_mut(parent) {
+                    p.children.ended(pid);
+                }
+                self.deliver_to_waiting_parent(parent, pid);
+            }
             None => self.retain_orphan(pid),
         }
     }
@@ -121,10 +126,10 @@ impl ProcessManager {
         }
         let record = self.procs.remove(child)?;
         if let Some(parent) = self.procs.get_mut(parent) {
-            parent.children.retain(|c| *c != child);
+            parent.children.remove(child);
         }
-        for grandchild in &record.children {
-            self.orphan(*grandchild);
+        for grandchild in record.children.iter() {
+            self.orphan(grandchild);
         }
         match record.sched {
             Sched::Exited(status) => Some(status),
@@ -231,10 +236,10 @@ impl ProcessManager {
         let parent = proc.parent;
         let record = self.procs.remove(pid).ok_or(ControlError::NoSuchProcess)?;
         if let Some(p) = parent.and_then(|p| self.procs.get_mut(p)) {
-            p.children.retain(|c| *c != pid);
+            p.children.remove(pid);
         }
-        for child in &record.children {
-            self.orphan(*child);
+        for child in record.children.iter() {
+            self.orphan(child);
         }
         match record.sched {
             Sched::Exited(status) => Ok(status),

@@ -357,7 +357,7 @@ pub struct Process {
     /// applied when its turn ends.
     pub stop: Option<Stop>,
     /// Live children and unreaped dead ones.
-    pub children: Vec<Pid>,
+    pub children: crate::children::Children,
     /// The user it acts for.
     pub owner: crate::owner::Owner,
     /// Its tree: the pid of the process the embedder spawned it under.

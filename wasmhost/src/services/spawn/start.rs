@@ -174,7 +174,7 @@ impl Context<'_> {
             log,
             regions,
             stop: None,
-            children: Vec::new(),
+            children: Default::default(),
             owner: opts.owner,
             tree: place.tree,
             stdin: opts.stdin,
