@@ -12,7 +12,9 @@
 //! Each park is noted with its time in a FIFO ([`Parks`]; parks come in
 //! time order), so finding the processes due is O(1) per park and never
 //! a walk over the process table; a process that woke up (or parked again
-//! since) is skipped by its park count.
+//! since) is skipped by its park count. The scan runs under the manager's
+//! lock, so each pass scans at most 8 MiB (the rest waits for the next
+//! pass) and memories above 64 MiB are not scanned.
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -24,6 +26,15 @@ use crate::Pid;
 
 /// How long a process stays parked before its zero pages are released.
 pub const TRIM_AFTER: Duration = Duration::from_millis(20);
+
+/// Most bytes of memory scanned per call of [`ProcessManager::trim_idle`]
+/// (it runs under the manager's lock; the parks left wait for the next
+/// call).
+const SCAN_BUDGET: usize = 8 << 20;
+
+/// Memories larger than this are not scanned (a scan of them would hold
+/// the manager's lock too long).
+const MAX_SCANNED: usize = 64 << 20;
 
 /// Parks noted, oldest first: when, who, and which of its parks.
 #[derive(Debug, Default)]
@@ -69,8 +80,9 @@ impl ProcessManager {
     /// Releases the zero pages of the processes parked for
     /// [`TRIM_AFTER`] by `now` (each once per park).
     pub(crate) fn trim_idle(&mut self, now: Instant) {
+        let mut budget = SCAN_BUDGET;
         while let Some(&(at, pid, park)) = self.parks.queue.front() {
-            if at + TRIM_AFTER > now {
+            if at + TRIM_AFTER > now || budget == 0 {
                 return;
             }
             self.parks.queue.pop_front();
@@ -81,7 +93,12 @@ impl ProcessManager {
             }
             let Some(store) = proc.store.as_deref_mut() else { continue };
             let Some(memory) = store.data().memory else { continue };
-            let released = platform.release_zero_pages(memory.data_mut(&mut *store));
+            let bytes = memory.data_mut(&mut *store);
+            if bytes.len() > MAX_SCANNED {
+                continue;
+            }
+            budget = budget.saturating_sub(bytes.len());
+            let released = platform.release_zero_pages(bytes);
             if released > 0 {
                 log::trace!("pid {pid}: released {released} bytes of zero pages");
             }
