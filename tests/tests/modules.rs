@@ -62,3 +62,21 @@ fn a_module_handle_needs_no_file() {
     assert_eq!(kv.get("by_path"), Some(&errno::ENOENT.to_string()), "{kv:?}");
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn a_module_handle_counts_against_the_memory_budget() {
+    // 512 KiB of data: about 1.5 MB of WAT text, charged four times.
+    let run = |budget: u64| {
+        let mut h =
+            Harness::with_config(wasmhost::ManagerConfig { memory_budget: budget, ..Default::default() });
+        let pid = h.spawn_file(&wasmd_tests::guest("modules"), &["charge", "512"], CAPS, Limits::default());
+        h.run_until_exit(pid, 60);
+        assert_eq!(h.status(pid), Some(ExitStatus::Exited(0)), "{}{}", h.stdout(pid), h.stderr(pid));
+        h.kv(pid)
+    };
+    let small = run(4 << 20);
+    assert_eq!(small.get("big"), Some(&errno::ENOMEM.to_string()), "{small:?}");
+    assert_eq!(small.get("tiny").map(String::as_str), Some("0"), "{small:?}");
+    let large = run(64 << 20);
+    assert_eq!(large.get("big").map(String::as_str), Some("0"), "{large:?}");
+}

@@ -192,6 +192,27 @@ impl MemoryBudget {
     }
 }
 
+/// Bytes held from an [`Account`] for as long as the charge lives (given
+/// back on drop).
+#[derive(Debug)]
+pub struct Charge {
+    account: Arc<Account>,
+    bytes: u64,
+}
+
+impl Charge {
+    /// Takes `bytes` from `account`; `None` when they are not there.
+    pub fn take(account: Arc<Account>, bytes: u64) -> Option<Charge> {
+        account.reserve(bytes).then_some(Charge { account, bytes })
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.account.release(self.bytes);
+    }
+}
+
 /// Enforces `max_pages` on memory and tables together (tables count
 /// [`TABLE_ENTRY_BYTES`] an entry) and reserves what a process grows to
 /// from the daemon's [`MemoryBudget`], giving it back when the process's
@@ -222,6 +243,11 @@ impl MemoryLimiter {
             hit: false,
             budget_hit: false,
         }
+    }
+
+    /// The owner's account it reserves from.
+    pub fn account(&self) -> Arc<Account> {
+        self.budget.clone()
     }
 
     /// Reserves `more` bytes for this process: the process's limit first

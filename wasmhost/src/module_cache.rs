@@ -50,6 +50,8 @@ pub struct CompiledModule {
     pub module: Module,
     /// The generation it was compiled into (kept alive by it).
     pub generation: Arc<Generation>,
+    /// Bytes of the module it was compiled from (binary or WAT).
+    pub size: usize,
 }
 
 impl CompiledModule {
@@ -170,7 +172,7 @@ impl ModuleCache {
             Err(_) => return Err(SpawnError::InvalidModule("the module trips the compiler".into())),
         };
         check_module(&module)?;
-        let compiled = Arc::new(CompiledModule { hash, module, generation });
+        let compiled = Arc::new(CompiledModule { hash, module, generation, size: bytes.len() });
         let mut inner = self.lock();
         if inner.modules.len() >= self.capacity {
             inner.modules.retain(|_, m| Arc::strong_count(m) > 1);

@@ -106,9 +106,27 @@ pub enum HandleObject {
     Socket(Arc<dyn crate::platform::HostSocket>),
     /// A process, to send to (its mailbox).
     Process(Arc<crate::mailbox::Mailbox>),
-    /// A compiled module, to spawn from (and the file it came from).
-    Module(Arc<CompiledModule>, Option<PathBuf>),
+    /// A compiled module, to spawn from.
+    Module(Arc<ModuleHandle>),
 }
+
+/// What a module handle holds: the compiled module, the file it came
+/// from, and its charge against the owner's memory budget
+/// ([`MODULE_CHARGE_FACTOR`] times the module's size, for its compiled
+/// code, which the handle keeps alive in or out of the cache).
+#[derive(Debug)]
+pub struct ModuleHandle {
+    /// The module.
+    pub module: Arc<CompiledModule>,
+    /// Its file, when it came from one.
+    pub path: Option<PathBuf>,
+    /// What it holds of the owner's memory budget.
+    pub charge: crate::limits::Charge,
+}
+
+/// A module handle counts this many times its module's size against its
+/// owner's memory budget (an estimate of its compiled code).
+pub const MODULE_CHARGE_FACTOR: u64 = 4;
 
 /// Most module handles one process holds at once (each keeps its compiled
 /// module alive, in or out of the cache).

@@ -28,7 +28,7 @@
 //! | `getpid` | `() -> i64` | — | the caller's pid |
 //! | `process_info` | `(pid: i32, buf: i32, cap: i32) -> i64` | — (`PROC` outside one's own tree) | sized reply: postcard [`crate::msg::ProcessInfo`]; `pid == 0` means the caller |
 //! | `cap_check` | `(caps: i64) -> i64` | — | `0` when the caller holds every capability bit in `caps`, else `-EPERM` |
-//! | `module_open` | `(path: i32, len: i32) -> i64` | `SPAWN` | blocking unless the module is cached; a module handle (rights `READ`, `GRANT`) to the compiled module at `path` (UTF-8, at most [`MAX_PATH_LEN`] bytes), loaded as `spawn` loads a path (`-ENOENT`, `-EACCES`, `-ENOEXEC` likewise). `spawn` with [`crate::msg::ModuleSource::Handle`] starts it reading and hashing nothing. At most [`MAX_MODULE_HANDLES`] module handles at once, and within the handle limit (`-EMFILE`); `fs_close` closes one |
+//! | `module_open` | `(path: i32, len: i32) -> i64` | `SPAWN` | blocking unless the module is cached; a module handle (rights `READ`, `GRANT`) to the compiled module at `path` (UTF-8, at most [`MAX_PATH_LEN`] bytes), loaded as `spawn` loads a path (`-ENOENT`, `-EACCES`, `-ENOEXEC` likewise). `spawn` with [`crate::msg::ModuleSource::Handle`] starts it reading and hashing nothing. At most [`MAX_MODULE_HANDLES`] module handles at once, and within the handle limit (`-EMFILE`); each counts four times its module's size against the owner's memory budget while held (`-ENOMEM`); `fs_close` closes one |
 //! | `module_load` | `(ptr: i32, len: i32) -> i64` | `SPAWN` | as `module_open`, for the module of these bytes (binary wasm or WAT text) |
 //!
 //!

@@ -137,7 +137,7 @@ pub(super) fn spawn(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> Result<Syscall,
         ModuleSource::Path(p) => SpawnModule::Path(p.to_string()),
         ModuleSource::Bytes(b) => SpawnModule::Bytes(b.to_vec()),
         ModuleSource::Handle(h) => match &state.handles.get(h, Rights(0))?.object {
-            HandleObject::Module(module, path) => SpawnModule::Compiled(module.clone(), path.clone()),
+            HandleObject::Module(held) => SpawnModule::Compiled(held.module.clone(), held.path.clone()),
             _ => return Err(Errno::BadHandle),
         },
     };

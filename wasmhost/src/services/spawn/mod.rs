@@ -153,10 +153,16 @@ impl Context<'_> {
     /// `caller`, once the module is compiled (on a worker unless cached).
     pub(crate) fn sys_module_open(&mut self, caller: &mut Caller<'_>, source: SpawnModule) -> SyscallOutcome {
         let me = caller.pid();
-        let give = |caller: &mut Caller<'_>, module, path| {
-            let object = crate::process::HandleObject::Module(module, path);
+        let give = |caller: &mut Caller<'_>, module: Arc<CompiledModule>, path| {
+            let state = caller.state_mut();
+            let bytes = (module.size as u64).saturating_mul(crate::process::MODULE_CHARGE_FACTOR);
+            let Some(charge) = crate::limits::Charge::take(state.limiter.account(), bytes) else {
+                return SyscallOutcome::error(Errno::OutOfMemory);
+            };
+            let held = crate::process::ModuleHandle { module, path, charge };
+            let object = crate::process::HandleObject::Module(Arc::new(held));
             let rights = wasmd_abi::Rights::READ.union(wasmd_abi::Rights::GRANT);
-            returning(caller.state_mut().handles.insert(object, rights).map(i64::from))
+            returning(state.handles.insert(object, rights).map(i64::from))
         };
         match self.ready_module(me, &source) {
             Ready::Now(module, path) => give(caller, module, path),
