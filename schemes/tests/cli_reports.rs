@@ -183,7 +183,9 @@ fn top_shows_the_busy_guest_first() {
     assert!(lines[1].contains("CPU%") && lines[1].contains("CALLS/s"), "{t}");
     let first: Vec<&str> = lines[2].split_whitespace().collect();
     assert_eq!(first[0], busy, "{t}");
+    // It spins: a share of a core well above the sleeper's 0 (not a fixed
+    // share: other load on the machine takes its part).
     let cpu: f64 = first[3].parse().unwrap();
-    assert!(cpu > 20.0, "a spinning guest uses a core: {t}");
+    assert!(cpu > 5.0, "a spinning guest uses a core: {t}");
     assert!(lines[3].starts_with(&format!("{idle:>7} ")), "{t}");
 }
