@@ -42,7 +42,7 @@ pub(crate) struct Start {
 /// A started process, ready to be committed.
 pub(crate) struct Started {
     start: Start,
-    outcome: Result<(Sched, Option<Store<ProcessState>>, u64), SpawnError>,
+    outcome: Result<(Sched, Option<Box<Store<ProcessState>>>, u64), SpawnError>,
     log: Arc<Mutex<ProcessLog>>,
     regions: Arc<Mutex<RegionHoldings>>,
     mailbox: Arc<Mailbox>,
@@ -88,16 +88,17 @@ impl Start {
                 state.wasi.preopen_socket(handle);
             }
         }
-        let mut store = Store::new(&self.module.generation.engine, state);
+        // Boxed at once: a store is large, and it moves to its record.
+        let mut store = Box::new(Store::new(&self.module.generation.engine, state));
         store.limiter(|s| &mut s.limiter);
         let given = slice_for(self.slice_fuel, &opts.limits, 0, 0);
         set_fuel(&mut store, given);
-        let instantiated = self.linker.instantiate_and_start(&mut store, &self.module.module);
+        let instantiated = self.linker.instantiate_and_start(&mut *store, &self.module.module);
         let fuel_used = given - store.get_fuel().unwrap_or(0);
         let outcome = match instantiated {
-            Ok(instance) => match instance.get_func(&store, wasmd_abi::hostcall::ENTRY) {
+            Ok(instance) => match instance.get_func(&*store, wasmd_abi::hostcall::ENTRY) {
                 Some(entry) => {
-                    store.data_mut().memory = instance.get_memory(&store, wasmd_abi::hostcall::MEMORY);
+                    store.data_mut().memory = instance.get_memory(&*store, wasmd_abi::hostcall::MEMORY);
                     store.data_mut().instance = Some(instance);
                     Ok((Sched::Ready(Resume::Start(entry)), Some(store), fuel_used))
                 }
@@ -167,7 +168,7 @@ impl Context<'_> {
             module_path: opts.module_path,
             caps: opts.caps,
             limits: opts.limits,
-            store: store.map(Box::new),
+            store,
             sched,
             fuel_used,
             exit_pages: 0,
