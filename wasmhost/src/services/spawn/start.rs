@@ -39,10 +39,14 @@ pub(crate) struct Start {
     slice_fuel: u64,
 }
 
+/// A new instance: how it goes on, its store (none when its start
+/// function ended it), the fuel its start burnt.
+type Instance = (Sched, Option<Box<Store<ProcessState>>>, u64);
+
 /// A started process, ready to be committed.
 pub(crate) struct Started {
     start: Start,
-    outcome: Result<(Sched, Option<Box<Store<ProcessState>>>, u64), SpawnError>,
+    outcome: Result<Instance, SpawnError>,
     log: Arc<Mutex<ProcessLog>>,
     regions: Arc<Mutex<RegionHoldings>>,
     mailbox: Arc<Mailbox>,
