@@ -1,5 +1,6 @@
 //! Native baselines, measured in the same run: a Linux pipe between two
-//! processes (throughput and ping-pong) and `memcpy`. The other side of
+//! processes (throughput and ping-pong), `memcpy`, and instantiating a
+//! module in a bare wasmi store. The other side of
 //! each pipe is this same binary started with a hidden flag
 //! (`--pipe-reader`, `--pipe-echo`).
 
@@ -90,4 +91,31 @@ pub fn memcpy_gb_per_s(size: usize, ring: usize, total: u64) -> f64 {
         std::hint::black_box(&mut dst);
     }
     (rounds * size as u64) as f64 / t.elapsed().as_secs_f64() / 1e9
+}
+
+/// µs per instantiation of the module `wat` in a fresh bare wasmi store
+/// with fuel metering (as wasmd runs guests), `count` times; with `run`,
+/// its `_start` is called too. Its `wasmd::receive` import, if any, is a
+/// stub.
+pub fn wasmi_instantiate_us(wat: &str, count: u32, run: bool) -> f64 {
+    let mut config = wasmi::Config::default();
+    config.consume_fuel(true);
+    let engine = wasmi::Engine::new(&config);
+    let module = wasmi::Module::new(&engine, wat.as_bytes()).expect("compiles");
+    let mut linker = wasmi::Linker::<()>::new(&engine);
+    linker
+        .func_wrap("wasmd", "receive", |_: i32, _: i32, _: i32, _: i32, _: i64| -> i64 { 0 })
+        .expect("defined");
+    let t = std::time::Instant::now();
+    for _ in 0..count {
+        let mut store = wasmi::Store::new(&engine, ());
+        store.set_fuel(100_000).expect("fuel on");
+        let instance = linker.instantiate_and_start(&mut store, &module).expect("instantiates");
+        let start = instance.get_typed_func::<(), ()>(&store, "_start").expect("has _start");
+        if run {
+            start.call(&mut store, ()).expect("runs");
+        }
+        std::hint::black_box(start);
+    }
+    t.elapsed().as_nanos() as f64 / f64::from(count) / 1000.0
 }

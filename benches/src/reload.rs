@@ -62,34 +62,16 @@ fn reload_us(state: bool, count: u32) -> f64 {
     us
 }
 
-/// µs per instantiation of the 1-page module in a bare wasmi store (its
-/// `receive` import a stub), `count` of them.
-fn bare_instantiate_us(count: u32) -> f64 {
-    let mut config = wasmi::Config::default();
-    config.consume_fuel(true);
-    let engine = wasmi::Engine::new(&config);
-    let wasm = module(1, false);
-    let module = wasmi::Module::new(&engine, wasm.as_bytes()).expect("compiles");
-    let mut linker = wasmi::Linker::<()>::new(&engine);
-    linker
-        .func_wrap("wasmd", "receive", |_: i32, _: i32, _: i32, _: i32, _: i64| -> i64 { 0 })
-        .expect("defined");
-    let t = Instant::now();
-    for _ in 0..count {
-        let mut store = wasmi::Store::new(&engine, ());
-        store.set_fuel(100_000).expect("fuel on");
-        let instance = linker.instantiate_and_start(&mut store, &module).expect("instantiates");
-        std::hint::black_box(instance.get_func(&store, "_start"));
-    }
-    t.elapsed().as_nanos() as f64 / f64::from(count) / 1000.0
-}
-
 /// `reload_us`, `reload_1mib_state_us`.
 pub fn figures(quick: bool) -> Vec<Figure> {
     let runs = if quick { 3 } else { 5 };
     let count = if quick { 20_000 } else { 100_000 };
-    let [plain, bare] =
-        best_interleaved(runs, [&mut || reload_us(false, count), &mut || bare_instantiate_us(count)]);
+    let [plain, bare] = best_interleaved(
+        runs,
+        [&mut || reload_us(false, count), &mut || {
+            crate::baseline::wasmi_instantiate_us(&module(1, false), count, false)
+        }],
+    );
     let [state] = best_interleaved(runs, [&mut || reload_us(true, count / 20)]);
     vec![
         Figure::info("reload_us", "hot reload of a parked 1-page process, no state", plain, "µs")

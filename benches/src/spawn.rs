@@ -73,25 +73,6 @@ fn guest_spawn_per_s(n: u32) -> f64 {
     crate::smp::guest_ns_figure(&wasm, "spawn_loop", &["handle", &n.to_string()], workers, "per_s")
 }
 
-/// Instantiations per second of the one-page module in a bare wasmi
-/// store (with fuel metering, as wasmd runs), `n` of them.
-fn wasmi_instantiate_per_s(n: u32) -> f64 {
-    let mut config = wasmi::Config::default();
-    config.consume_fuel(true);
-    let engine = wasmi::Engine::new(&config);
-    let module = wasmi::Module::new(&engine, TINY.as_bytes()).expect("compiles");
-    let linker = wasmi::Linker::<()>::new(&engine);
-    let t = Instant::now();
-    for _ in 0..n {
-        let mut store = wasmi::Store::new(&engine, ());
-        store.set_fuel(100_000).expect("fuel on");
-        let instance = linker.instantiate_and_start(&mut store, &module).expect("instantiates");
-        let start = instance.get_typed_func::<(), ()>(&store, "_start").expect("has _start");
-        start.call(&mut store, ()).expect("runs");
-    }
-    f64::from(n) / t.elapsed().as_secs_f64()
-}
-
 /// `spawn_us` (1-page guest), `spawn_rust17_us`, `guest_spawn_per_s`,
 /// `guest_spawn_vs_wasmi`.
 pub fn figures(quick: bool) -> Vec<Figure> {
@@ -102,7 +83,9 @@ pub fn figures(quick: bool) -> Vec<Figure> {
     let rust = best_of(runs, || spawn_us(&rust17, count / 10));
     let [guest_rate, wasmi_rate] = crate::guests::best_rates_interleaved(
         runs,
-        [&mut || guest_spawn_per_s(10_000), &mut || wasmi_instantiate_per_s(100_000)],
+        [&mut || guest_spawn_per_s(10_000), &mut || {
+            1e6 / crate::baseline::wasmi_instantiate_us(TINY, 100_000, true)
+        }],
     );
     vec![
         Figure::info(

@@ -344,25 +344,22 @@ fn reloads_of_a_busy_process_on_scheduler_threads() {
 fn only_a_descendant_can_be_reloaded_by_a_guest_even_with_proc() {
     let mut h = Harness::new();
     let target = h.spawn_file(&wasmd_tests::guest("reload_v1"), &["idle"], SERVICE_CAPS, Limits::default());
-    let all = Caps::ALL;
     let v2 = wasmd_tests::guest("reload_v2").display().to_string();
-    let other = h.spawn_file(
-        &wasmd_tests::guest("reload_v1"),
-        &["try-reload", &target.to_string(), &v2],
-        all,
-        Limits::default(),
-    );
-    h.run_until_exit(other, 30);
-    assert_eq!(h.stdout(other), format!("reload=err:{}\n", wasmd_abi::errno::EPERM));
-    assert_eq!(h.pm.process(target).unwrap().reloads, 0);
+    // What a process with `caps`, not an ancestor of `target`, gets.
+    let mut attempt = |caps: Caps| {
+        let pid = h.spawn_file(
+            &wasmd_tests::guest("reload_v1"),
+            &["try-reload", &target.to_string(), &v2],
+            caps,
+            Limits::default(),
+        );
+        h.run_until_exit(pid, 30);
+        h.stdout(pid)
+    };
+    let refused = format!("reload=err:{}\n", wasmd_abi::errno::EPERM);
+    assert_eq!(attempt(Caps::ALL), refused);
     // Without `spawn`, not even that.
-    let no_spawn = h.spawn_file(
-        &wasmd_tests::guest("reload_v1"),
-        &["try-reload", &target.to_string(), &v2],
-        Caps(Caps::ALL.0 & !Caps::SPAWN.0),
-        Limits::default(),
-    );
-    h.run_until_exit(no_spawn, 30);
-    assert_eq!(h.stdout(no_spawn), format!("reload=err:{}\n", wasmd_abi::errno::EPERM));
+    assert_eq!(attempt(Caps(Caps::ALL.0 & !Caps::SPAWN.0)), refused);
+    assert_eq!(h.pm.process(target).unwrap().reloads, 0);
     h.pm.kill(target).unwrap();
 }

@@ -416,17 +416,20 @@ impl ProcessManager {
             }
         };
         let ready = matches!(next, Sched::Ready(_));
+        // Rare: the lookup of a waiting reload is made only when there is one.
+        let reloading = proc.reload.is_some();
         if stop == Some(Stop::Suspend) {
             proc.sched = Sched::Suspended(Box::new(next));
+        } else {
+            proc.sched = next;
+            if ready {
+                let home = self.home();
+                self.sched.push_ready(pid, home);
+            }
+        }
+        if reloading {
             self.reload_if_ready(pid);
-            return;
         }
-        proc.sched = next;
-        if ready {
-            let home = self.home();
-            self.sched.push_ready(pid, home);
-        }
-        self.reload_if_ready(pid);
     }
 
     pub(crate) fn fire_timer(&mut self, pid: Pid, token: u64) {

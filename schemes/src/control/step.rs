@@ -66,10 +66,7 @@ impl Daemon {
                 continue;
             }
             let spawned = result.map_err(|e| {
-                let text = e.to_string();
-                // Name the module, unless the error already does.
-                let reason =
-                    if text.contains(&load.module) { text } else { format!("`{}`: {text}", load.module) };
+                let reason = naming(&load.module, &e);
                 log::info!("spawn failed: {reason}");
                 Failure::new(e.errno(), reason)
             });
@@ -92,9 +89,7 @@ impl Daemon {
         loaded: wasmhost::LoadResult,
     ) -> Result<wasmhost::ReloadTicket, Failure> {
         let (compiled, path) = loaded.map_err(|e| {
-            let text = e.to_string();
-            let reason = if text.contains(module) { text } else { format!("`{module}`: {text}") };
-            Failure::new(e.errno(), format!("cannot reload process {}: {reason}", of.pid))
+            Failure::new(e.errno(), format!("cannot reload process {}: {}", of.pid, naming(module, &e)))
         })?;
         self.kernel
             .lock()
@@ -171,6 +166,17 @@ impl Daemon {
             return Some(Duration::ZERO);
         }
         pm.next_deadline().map(|d| d.saturating_duration_since(Instant::now()))
+    }
+}
+
+/// Why loading `module` failed, naming the module unless the error
+/// already does.
+fn naming(module: &str, e: &wasmhost::SpawnError) -> String {
+    let text = e.to_string();
+    if text.contains(module) {
+        text
+    } else {
+        format!("`{module}`: {text}")
     }
 }
 

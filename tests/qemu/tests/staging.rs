@@ -39,21 +39,10 @@ fn staging_writes_a_redox_root() {
         ("usr/lib/init.d/20_wasmd.service".to_string(), 0o644),
         ("usr/lib/init.d/25_wasmd_smoke.service".to_string(), 0o644),
     ];
-    for name in ["hello", "demo", "worker", "pipeline", "ramfs", "kvstore", "counter", "counter_v2"] {
+    for name in stage::EXAMPLES {
         expected.push((format!("usr/share/wasmd/{name}.wasm"), 0o644));
     }
-    for name in [
-        "ticker",
-        "chan_native",
-        "faulty_scheme",
-        "fs_client",
-        "net_peer",
-        "actors",
-        "supervision",
-        "reload_v1",
-        "reload_v2",
-        "reload_plain",
-    ] {
+    for name in stage::SMOKE_FIXTURES {
         expected.push((format!("usr/share/wasmd/smoke/{name}.wasm"), 0o644));
     }
     for name in ["wasi_hello", "wasi_fs", "wasi_time", "wasi_panic"] {
