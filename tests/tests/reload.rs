@@ -85,6 +85,15 @@ fn service(h: &mut Harness, guest: &str, name: &str) -> Pid {
     pid
 }
 
+/// Spawns `reload_v1 sleep-then-receive MS` and runs until it sleeps.
+fn sleeper(h: &mut Harness, ms: u32) -> Pid {
+    let args = ["sleep-then-receive".to_string(), ms.to_string()];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let pid = h.spawn_file(&wasmd_tests::guest("reload_v1"), &args, SERVICE_CAPS, Limits::default());
+    wait_until_blocked(h, pid);
+    pid
+}
+
 fn wait_until_blocked(h: &mut Harness, pid: Pid) {
     run_until(&mut h.pm, "the process to park", |pm| {
         pm.process(pid).is_some_and(|p| p.info_state() == RunState::Blocked)
@@ -246,13 +255,7 @@ fn a_failing_state_save_keeps_the_old_instance() {
 #[test]
 fn a_reload_waits_for_a_blocking_call_to_return_or_is_refused() {
     let mut h = Harness::new();
-    let pid = h.spawn_file(
-        &wasmd_tests::guest("reload_v1"),
-        &["sleep-then-receive", "300"],
-        SERVICE_CAPS,
-        Limits::default(),
-    );
-    wait_until_blocked(&mut h, pid);
+    let pid = sleeper(&mut h, 300);
     let (m, path) = module(&h.pm, "reload_v2");
     // Asked not to wait: refused, saying why.
     let refused = h.pm.reload(pid, m.clone(), Some(path.clone()), false).unwrap_err();
@@ -282,13 +285,7 @@ fn a_reload_waits_for_a_blocking_call_to_return_or_is_refused() {
 #[test]
 fn a_pending_reload_of_a_process_that_ends_fails() {
     let mut h = Harness::new();
-    let pid = h.spawn_file(
-        &wasmd_tests::guest("reload_v1"),
-        &["sleep-then-receive", "10000"],
-        SERVICE_CAPS,
-        Limits::default(),
-    );
-    wait_until_blocked(&mut h, pid);
+    let pid = sleeper(&mut h, 10000);
     let (m, path) = module(&h.pm, "reload_v2");
     let ticket = h.pm.reload(pid, m, Some(path), true).unwrap();
     h.pm.kill(pid).unwrap();
