@@ -40,6 +40,7 @@ pub mod scheme;
 pub mod supervisor;
 pub mod sys;
 pub mod time;
+pub mod window;
 
 pub use error::{Error, Result};
 pub use wasmd_abi as abi;

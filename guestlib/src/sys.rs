@@ -91,6 +91,10 @@ hostcalls! {
     pub fn region_wait(handle: i32, offset: i64, expected: i32, timeout_ns: i64) -> i64;
     /// Wakes up to `count` waiters of `offset`.
     pub fn region_notify(handle: i32, offset: i64, count: i32) -> i64;
+    /// Maps `len` bytes of the region from `offset` at `ptr` of memory 0.
+    pub fn region_map(handle: i32, offset: i64, len: i64, ptr: i32) -> i64;
+    /// Unmaps the window at `ptr`.
+    pub fn region_unmap(ptr: i32) -> i64;
     /// A process handle to `pid` (0: the caller).
     pub fn process_handle(pid: i32) -> i64;
     /// Queues a message in a process's mailbox.

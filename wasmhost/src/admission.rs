@@ -11,14 +11,13 @@
 
 use std::sync::Arc;
 
-use wasmi::Linker;
-
 use crate::error::SpawnError;
+use crate::instantiate::Linkers;
 use crate::log::ProcessLog;
 use crate::manager::ProcessManager;
 use crate::module_cache::Generation;
-use crate::process::{Process, ProcessState};
-use crate::{hostcalls, Pid};
+use crate::process::Process;
+use crate::Pid;
 
 /// A reserved pid and place in a tree.
 #[derive(Debug, Clone, Copy)]
@@ -95,18 +94,12 @@ impl ProcessManager {
     /// The hostcall linker for `generation`'s engine (made on first use;
     /// the linkers of generations no module holds any more are dropped,
     /// with their engines and code).
-    pub(crate) fn linker(&mut self, generation: &Arc<Generation>) -> Arc<Linker<ProcessState>> {
+    pub(crate) fn linker(&mut self, generation: &Arc<Generation>) -> Arc<Linkers> {
         if let Some((_, linker)) = self.linkers.get(&generation.id) {
             return linker.clone();
         }
         self.linkers.retain(|_, (g, _)| g.strong_count() > 0);
-        let mut linker = Linker::new(&generation.engine);
-        // Defining a fixed set of distinct names on a fresh linker cannot fail.
-        // wasmd's own hostcalls, and WASI preview 1 beside them.
-        if let Err(e) = hostcalls::define(&mut linker).and_then(|()| crate::wasi::define(&mut linker)) {
-            panic!("hostcall table is inconsistent: {e}");
-        }
-        let linker = Arc::new(linker);
+        let linker = Arc::new(Linkers::new(&generation.engine));
         self.linkers.insert(generation.id, (Arc::downgrade(generation), linker.clone()));
         linker
     }

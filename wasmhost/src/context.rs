@@ -17,8 +17,6 @@
 use std::sync::{Arc, MutexGuard};
 use std::time::Instant;
 
-use wasmi::Linker;
-
 use crate::admission::Place;
 use crate::caller::Caller;
 use crate::continuation::ReplyThen;
@@ -30,7 +28,7 @@ use crate::manager::{ManagerConfig, ProcessManager};
 use crate::module_cache::{Generation, ModuleCache};
 use crate::owner::Owner;
 use crate::platform::ModuleLoader;
-use crate::process::{BlockOn, HostEnv, Process, ProcessState};
+use crate::process::{BlockOn, HostEnv, Process};
 use crate::region::{Region, SharedMemory};
 use crate::worker::Workers;
 use crate::Pid;
@@ -191,7 +189,7 @@ impl<'a> Context<'a> {
     }
 
     /// See [`ProcessManager::linker`].
-    pub(crate) fn linker(&mut self, generation: &Arc<Generation>) -> Arc<Linker<ProcessState>> {
+    pub(crate) fn linker(&mut self, generation: &Arc<Generation>) -> Arc<crate::instantiate::Linkers> {
         self.pm.linker(generation)
     }
 

@@ -28,6 +28,7 @@
 //! dispatch; turns; the kernel), so there are no import circles.
 
 mod admission;
+mod arena;
 mod caller;
 mod children;
 mod context;
@@ -41,6 +42,7 @@ mod guest_buf;
 pub mod guest_scheme;
 mod handles;
 mod hostcalls;
+mod instantiate;
 mod kernel;
 mod lifecycle;
 pub mod limits;
@@ -48,6 +50,7 @@ mod links;
 mod log;
 mod mailbox;
 mod manager;
+mod memory_import;
 mod module_cache;
 mod names;
 pub mod namespace;
@@ -71,6 +74,7 @@ pub mod worker;
 /// A process id (never 0).
 pub type Pid = u32;
 
+pub use arena::ArenaStats;
 pub use children::Children;
 pub use counters::Activity;
 pub use error::{ControlError, FuncSignature, ImportMismatch, SpawnError};
@@ -85,7 +89,7 @@ pub use module_cache::{CompiledModule, ModuleCache, MODULES_PER_GENERATION};
 pub use owner::Owner;
 pub use platform::{
     FileIdentity, FileStatus, HostFile, HostSocket, Listed, LoadError, LoadedModule, ModuleLoader, NewTime,
-    NoOutput, OutputSink, Platform,
+    NoOutput, OutputSink, Platform, VirtualMemory,
 };
 pub use process::{Process, Sched};
 pub use reload::{ReloadError, ReloadTicket, STATE_FUEL};

@@ -245,6 +245,11 @@ impl MemoryLimiter {
         }
     }
 
+    /// The most memory and tables together may take, in bytes.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
     /// The owner's account it reserves from.
     pub fn account(&self) -> Arc<Account> {
         self.budget.clone()
@@ -316,7 +321,9 @@ impl wasmi::ResourceLimiter for MemoryLimiter {
     }
 
     fn memories(&self) -> usize {
-        1
+        // wasmd creates a module's memories itself and wasmi counts them
+        // again as the instance imports them; pages are what is limited.
+        2 * crate::instantiate::MEMORY_NAMES.len()
     }
 }
 

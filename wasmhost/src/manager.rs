@@ -27,7 +27,7 @@ use std::time::Instant;
 use wasmd_abi::msg::TRAP_MESSAGE_MAX_LEN;
 use wasmd_abi::{Caps, ExitStatus, ProcessInfo};
 use wasmi::TrapCode;
-use wasmi::{CompilationMode, Config, Linker, Store};
+use wasmi::{CompilationMode, Config, Store};
 
 use crate::caller::Caller;
 use crate::continuation::Pending;
@@ -151,7 +151,7 @@ pub type RegionNotifier = Arc<dyn Fn(&Region, u64, u32) -> u32 + Send + Sync>;
 pub struct ProcessManager {
     /// The hostcall linker of each live engine generation (see
     /// [`crate::module_cache`]), dropped with its generation.
-    pub(crate) linkers: HashMap<u64, (Weak<Generation>, Arc<Linker<ProcessState>>)>,
+    pub(crate) linkers: HashMap<u64, (Weak<Generation>, Arc<crate::instantiate::Linkers>)>,
     pub(crate) modules: ModuleCache,
     pub(crate) env: Arc<HostEnv>,
     pub(crate) loader: Arc<dyn ModuleLoader>,
@@ -224,6 +224,7 @@ impl ProcessManager {
         let waker: Arc<Mutex<Option<Waker>>> = Arc::default();
         let workers = Workers::start(config.workers, config.io_workers, done_tx, waker.clone());
         let sched = Scheduler::with_workers(config.sched_workers);
+        let arena = platform.virtual_memory().map(crate::arena::Arena::new);
         Self {
             modules: ModuleCache::new(wasmi_config, config.module_cache_capacity),
             linkers: HashMap::new(),
@@ -237,6 +238,7 @@ impl ProcessManager {
                 kick: std::sync::OnceLock::new(),
                 news: std::sync::OnceLock::new(),
                 mail: Default::default(),
+                arena,
                 regions: Arc::new(RegionAccounting::new(
                     config.max_regions,
                     config.max_region_bytes,
@@ -377,6 +379,11 @@ impl ProcessManager {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// What the arena of guests' memories holds (`None` without one).
+    pub fn arena_stats(&self) -> Option<crate::ArenaStats> {
+        self.env.arena.as_ref().map(|a| a.stats())
     }
 
     /// The OS platform guests run on.

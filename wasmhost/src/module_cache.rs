@@ -25,6 +25,7 @@ use wasmi::errors::ErrorKind;
 use wasmi::{Config, Engine, ExternType, Module};
 
 use crate::error::SpawnError;
+use crate::memory_import;
 
 /// A module hash (SHA-256 of its bytes).
 pub type ModuleHash = [u8; 32];
@@ -52,6 +53,9 @@ pub struct CompiledModule {
     pub generation: Arc<Generation>,
     /// Bytes of the module it was compiled from (binary or WAT).
     pub size: usize,
+    /// Types of its memories, in index order: wasmd provides them (see
+    /// [`crate::instantiate`]).
+    pub(crate) memories: Box<[crate::instantiate::MemorySpec]>,
 }
 
 impl CompiledModule {
@@ -162,17 +166,38 @@ impl ModuleCache {
             return Ok(m);
         }
         let generation = self.generation_for_one_more();
+        let provided = provide_memories(bytes);
+        let rewritten = match &provided {
+            Ok(p) => p.bytes.as_deref().unwrap_or(bytes),
+            // Compiled as it is, for wasmi's own words on what is wrong.
+            Err(_) => bytes,
+        };
         // wasmi's translator has assertions a hostile module can trip
         // (found by fuzzing); a panic there is a refused module, never a
         // dead worker thread.
-        let translated =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Module::new(&generation.engine, bytes)));
+        let translated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Module::new(&generation.engine, rewritten)
+        }));
         let module = match translated {
             Ok(result) => result.map_err(|e| invalid(bytes, &e))?,
             Err(_) => return Err(SpawnError::InvalidModule("the module trips the compiler".into())),
         };
-        check_module(&module)?;
-        let compiled = Arc::new(CompiledModule { hash, module, generation, size: bytes.len() });
+        let provided = provided.map_err(SpawnError::InvalidModule)?;
+        check_memory_imports(&provided.memories)?;
+        let memories = check_module(&module)?
+            .iter()
+            .zip(&provided.memories)
+            .enumerate()
+            .map(|(i, (ty, decl))| crate::instantiate::MemorySpec {
+                ty: *ty,
+                slot: i == 0
+                    && !decl.ty.memory64
+                    && !decl.ty.shared
+                    && decl.ty.page_size_log2.is_none_or(|p| p == 16),
+            })
+            .collect();
+        let size = bytes.len();
+        let compiled = Arc::new(CompiledModule { hash, module, generation, size, memories });
         let mut inner = self.lock();
         if inner.modules.len() >= self.capacity {
             inner.modules.retain(|_, m| Arc::strong_count(m) > 1);
@@ -215,13 +240,59 @@ impl ModuleCache {
     }
 }
 
-/// Checks imports and the entry point once, at compile time.
-fn check_module(module: &Module) -> Result<(), SpawnError> {
+/// The module's bytes with its memories turned into imports wasmd
+/// provides (binary or WAT in; a binary out when it had memories).
+fn provide_memories(bytes: &[u8]) -> Result<memory_import::Provided, String> {
+    let binary = if bytes.starts_with(b"\0asm") {
+        std::borrow::Cow::Borrowed(bytes)
+    } else {
+        std::borrow::Cow::Owned(wat::parse_bytes(bytes).map_err(|e| e.to_string())?.into_owned())
+    };
+    let mut provided = memory_import::provide_memories(&binary).map_err(|e| e.to_string())?;
+    if provided.bytes.is_none() && !bytes.starts_with(b"\0asm") {
+        provided.bytes = Some(binary.into_owned());
+    }
+    Ok(provided)
+}
+
+/// A module may import its memory as `env.memory` (as C toolchains
+/// name it) or `wasmd.memory`, and have up to
+/// [`crate::instantiate::MEMORY_NAMES`] memories.
+fn check_memory_imports(memories: &[memory_import::MemoryDecl]) -> Result<(), SpawnError> {
+    if memories.len() > crate::instantiate::MEMORY_NAMES.len() {
+        return Err(SpawnError::InvalidModule(format!(
+            "{} memories; wasmd runs modules with up to {}",
+            memories.len(),
+            crate::instantiate::MEMORY_NAMES.len()
+        )));
+    }
+    for (module, name) in memories.iter().filter_map(|m| m.imported_from.as_ref()) {
+        if !matches!((module.as_str(), name.as_str()), ("env" | hostcall::MODULE, "memory")) {
+            return Err(SpawnError::UnknownImport { module: module.clone(), name: name.clone() });
+        }
+    }
+    Ok(())
+}
+
+/// Checks imports and the entry point once, at compile time: the types
+/// of the memories wasmd provides, in index order.
+fn check_module(module: &Module) -> Result<Box<[wasmi::MemoryType]>, SpawnError> {
+    let mut memories = Vec::new();
     for import in module.imports() {
-        let known = (import.module() == hostcall::MODULE && hostcall::NAMES.contains(&import.name()))
-            || (import.module() == crate::wasi::names::MODULE
-                && crate::wasi::names::NAMES.contains(&import.name()));
-        if !known || !matches!(import.ty(), ExternType::Func(_)) {
+        let known = match import.ty() {
+            ExternType::Func(_) => {
+                (import.module() == hostcall::MODULE && hostcall::NAMES.contains(&import.name()))
+                    || (import.module() == crate::wasi::names::MODULE
+                        && crate::wasi::names::NAMES.contains(&import.name()))
+            }
+            ExternType::Memory(ty) => {
+                let next = crate::instantiate::MEMORY_NAMES.get(memories.len());
+                memories.push(*ty);
+                import.module() == memory_import::MODULE && next == Some(&import.name())
+            }
+            _ => false,
+        };
+        if !known {
             return Err(SpawnError::UnknownImport {
                 module: import.module().to_string(),
                 name: import.name().to_string(),
@@ -229,7 +300,7 @@ fn check_module(module: &Module) -> Result<(), SpawnError> {
         }
     }
     match module.get_export(hostcall::ENTRY) {
-        Some(ExternType::Func(f)) if f.params().is_empty() && f.results().is_empty() => Ok(()),
+        Some(ExternType::Func(f)) if f.params().is_empty() && f.results().is_empty() => Ok(memories.into()),
         _ => Err(SpawnError::NoEntry),
     }
 }

@@ -147,6 +147,60 @@ pub trait Platform: Send + Sync + 'static {
     fn release_zero_pages(&self, _memory: &mut [u8]) -> usize {
         0
     }
+
+    /// The OS's virtual memory, where guests' linear memories live (see
+    /// [`crate::arena`]); `None` where the platform cannot reserve
+    /// address space, and guests' memories are then ordinary heap
+    /// allocations (without region windows).
+    fn virtual_memory(&self) -> Option<Arc<dyn VirtualMemory>> {
+        None
+    }
+}
+
+/// Reservations of address space for guests' linear memories.
+///
+/// # Safety
+///
+/// It hands out raw memory: [`Self::reserve`] must return a mapping of
+/// `len` bytes that is readable and writable, reads as zeros, is used by
+/// nothing else and stays mapped until [`Self::unreserve`]; the other
+/// methods must act only on the range they are given, leaving it mapped,
+/// readable, writable and reading as zeros.
+pub unsafe trait VirtualMemory: Send + Sync + std::fmt::Debug + 'static {
+    /// The OS page size.
+    fn page_size(&self) -> usize;
+
+    /// The largest single reservation worth asking for (bytes).
+    fn max_reservation(&self) -> usize;
+
+    /// Reserves `len` bytes (a whole number of pages), committed only as
+    /// pages are first touched; `None` when the OS refuses.
+    fn reserve(&self, len: usize) -> Option<std::ptr::NonNull<u8>>;
+
+    /// Gives the pages of `at..at + len` back to the OS: they stay mapped
+    /// and read as zeros again.
+    ///
+    /// # Safety
+    ///
+    /// The range is whole pages of one reservation, and nothing reads or
+    /// writes it during the call.
+    unsafe fn discard(&self, at: std::ptr::NonNull<u8>, len: usize);
+
+    /// Replaces `at..at + len` (where a region window was mapped) with
+    /// fresh private zero pages.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::discard`].
+    unsafe fn restore_private(&self, at: std::ptr::NonNull<u8>, len: usize) -> Result<(), Errno>;
+
+    /// Unmaps a whole reservation.
+    ///
+    /// # Safety
+    ///
+    /// `at` and `len` are those of one reservation, and nothing uses any
+    /// of it any more.
+    unsafe fn unreserve(&self, at: std::ptr::NonNull<u8>, len: usize);
 }
 
 /// An OS file opened for a guest. Called on worker threads.

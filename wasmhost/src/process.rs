@@ -44,6 +44,8 @@ pub struct HostEnv {
     pub wait_spin: WaitSpin,
     /// Global region limits.
     pub regions: Arc<RegionAccounting>,
+    /// Where guests' memories live (none without OS support).
+    pub(crate) arena: Option<crate::arena::Arena>,
     /// The daemon-wide memory budget.
     pub memory: Arc<crate::limits::MemoryBudget>,
     /// Guest-implemented schemes.
@@ -197,6 +199,10 @@ pub struct ProcessState {
     pub stdin: Option<Arc<crate::stdin::StdinPipe>>,
     /// Its mailbox (shared with its record and its senders).
     pub mailbox: Arc<crate::mailbox::Mailbox>,
+    /// Where its memory 0 lives, when wasmd provides it from the arena
+    /// (see [`crate::instantiate`]); dropped with the store, after the
+    /// memory.
+    pub(crate) memory_slot: Option<crate::arena::Slot>,
 }
 
 impl ProcessState {

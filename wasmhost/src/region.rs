@@ -39,6 +39,19 @@ pub trait SharedMemory: Send + Sync + std::fmt::Debug + 'static {
     /// How a native program reaches the same pages (e.g. the shm path
     /// on Redox, `/proc/PID/fd/N` on Linux).
     fn os_name(&self) -> String;
+
+    /// Maps `offset..offset + len` of this memory (whole pages) at `at`,
+    /// readable, writable and shared, replacing what was mapped there (a
+    /// region window, see [`crate::arena`]). By default windows are not
+    /// supported (`ENOTSUP`).
+    ///
+    /// # Safety
+    ///
+    /// `at..at + len` is whole pages of one [`crate::VirtualMemory`]
+    /// reservation, and nothing reads or writes it during the call.
+    unsafe fn map_at(&self, _at: std::ptr::NonNull<u8>, _offset: usize, _len: usize) -> Result<(), Errno> {
+        Err(Errno::NotSupported)
+    }
 }
 
 /// Global limits on regions, and what is in use, in all and per process
@@ -179,6 +192,11 @@ impl Region {
     /// Size in bytes.
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// The OS shared memory behind it.
+    pub(crate) fn memory(&self) -> &dyn SharedMemory {
+        &*self.memory
     }
 
     /// True for an empty region (never for a real one).

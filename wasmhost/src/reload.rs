@@ -408,7 +408,7 @@ impl ProcessManager {
 pub(crate) fn swap(
     old: &mut Store<ProcessState>,
     module: &Arc<CompiledModule>,
-    linker: &wasmi::Linker<ProcessState>,
+    linker: &crate::instantiate::Linkers,
     limiter: MemoryLimiter,
     fuel: u64,
     used: &mut u64,
@@ -432,6 +432,7 @@ pub(crate) fn swap(
         wasi: data.wasi.take(),
         stdin: data.stdin.clone(),
         mailbox: data.mailbox.clone(),
+        memory_slot: None,
     };
     let mut store = Box::new(Store::new(&module.generation.engine, moved));
     store.limiter(|s| &mut s.limiter);
@@ -495,13 +496,13 @@ fn save_state(
 fn start_new(
     store: &mut Store<ProcessState>,
     module: &Arc<CompiledModule>,
-    linker: &wasmi::Linker<ProcessState>,
+    linker: &crate::instantiate::Linkers,
     state: Option<&[u8]>,
     fuel: u64,
     used: &mut u64,
 ) -> Result<(Func, bool), ReloadError> {
     set_fuel(store, fuel);
-    let instance = linker.instantiate_and_start(&mut *store, &module.module);
+    let instance = linker.instantiate(store, module);
     *used += fuel.saturating_sub(store.get_fuel().unwrap_or(0));
     let instance = instance.map_err(|e| instantiate_error(store, &e))?;
     let entry = instance.get_func(&*store, ENTRY).ok_or(ReloadError::Module(SpawnError::NoEntry))?;
@@ -555,7 +556,7 @@ fn instantiate_error(store: &mut Store<ProcessState>, e: &wasmi::Error) -> Reloa
     }
     store.data_mut().syscall = None;
     match e.kind() {
-        ErrorKind::Linker(_) | ErrorKind::Instantiation(_) => {
+        ErrorKind::Linker(_) | ErrorKind::Instantiation(_) | ErrorKind::Memory(_) => {
             ReloadError::Module(SpawnError::instantiation(e))
         }
         _ => ReloadError::Start(crate::manager::truncate(e.to_string())),

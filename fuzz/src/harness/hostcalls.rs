@@ -78,6 +78,8 @@ pub const HOSTCALLS: &[(&str, &[Ty])] = &[
     ("region_cas64", &[I, L, L, L, I]),
     ("region_wait", &[I, L, I, L]),
     ("region_notify", &[I, L, I]),
+    ("region_map", &[I, L, L, I]),
+    ("region_unmap", &[I]),
     ("process_handle", &[I]),
     ("send", &[I, L, I, I, I, I, I]),
     ("receive", &[I, I, I, I, L]),

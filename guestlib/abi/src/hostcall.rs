@@ -105,6 +105,23 @@
 //! | `region_cas64` | `(h: i32, off: i64, expected: i64, new: i64, out: i32) -> i64` | `WRITE` | `0`; the previous `u64` is written to `out` |
 //! | `region_wait` | `(h: i32, off: i64, expected: i32, timeout_ns: i64) -> i64` | `READ` | blocking; `-EAGAIN` at once if the `u32` at `off` is not `expected`, else parks until `region_notify` on the same region and offset (`0`) or the timeout (`-ETIMEDOUT`; a negative timeout waits for ever); with several scheduler threads it may first spin for up to 20 µs and return `0` as soon as the value changes, so, as with any futex, a waiter re-checks its condition after `0` |
 //! | `region_notify` | `(h: i32, off: i64, count: i32) -> i64` | `READ` | wakes up to `count` waiters of that offset; returns how many |
+//! | `region_map` | `(h: i32, off: i64, len: i64, ptr: i32) -> i64` | `READ` and `WRITE` | `0`; a *window*: the region's bytes `off..off + len` appear at `ptr..ptr + len` of the caller's memory 0, shared, with no copy (see *Windows*) |
+//! | `region_unmap` | `(ptr: i32) -> i64` | — | `0`; the window at `ptr` is gone and its memory reads as zeros again; `-EINVAL` if no window starts at `ptr` |
+//!
+//! *Windows*: `off`, `len` and `ptr` must be multiples of [`WINDOW_ALIGN`]
+//! (64 KiB, a wasm page; `-EINVAL`); `ptr..ptr + len` must lie in memory
+//! 0 (`-EFAULT`) and be memory the guest does not use: every byte zero,
+//! as in pages it just grew with `memory.grow` (else `-EBUSY`, also when
+//! another window is there); `off..off + len` must lie in the region
+//! (`-ERANGE`). A handle with only `READ` cannot have a window (`-EPERM`:
+//! it keeps the copying calls). At most [`MAX_WINDOWS`] at once
+//! (`-ENOSPC`). Without OS support — a platform that cannot map memory
+//! into guests, or a memory wasmd could not place in its arena —
+//! `-EOPNOTSUPP`. Loads, stores, `memory.copy` and the atomic calls all
+//! see the same bytes as every other holder and native programs mapping
+//! `shm/ID`; plain loads and stores are not atomic with respect to other
+//! holders. Detaching the handle, and the process's end however it comes
+//! (exit, trap, kill), unmap its windows.
 //!
 //! *Publish semantics*: when `off` is a multiple of 8 and `len >= 8`,
 //! `region_write` stores the first 8 bytes last, as one atomic store, and
@@ -209,6 +226,10 @@ pub const RELOAD_NOWAIT: i32 = 1;
 /// Most module handles (`module_open`, `module_load`) a process holds at
 /// once.
 pub const MAX_MODULE_HANDLES: usize = 64;
+/// Region windows (`region_map`) a process may have at once.
+pub const MAX_WINDOWS: usize = 64;
+/// Alignment of a window's guest address, region offset and length.
+pub const WINDOW_ALIGN: usize = 64 << 10;
 /// Longest path `reload` and `module_open` take, in bytes.
 pub const MAX_PATH_LEN: usize = 4096;
 
@@ -258,6 +279,8 @@ pub const NAMES: &[&str] = &[
     "region_cas64",
     "region_wait",
     "region_notify",
+    "region_map",
+    "region_unmap",
     "process_handle",
     "send",
     "receive",

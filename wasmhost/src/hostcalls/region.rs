@@ -1,5 +1,6 @@
 //! Region hostcalls: alloc, share, attach, detach, size, bulk read and
-//! write, atomics on aligned `u32`/`u64`, wait and notify.
+//! write, atomics on aligned `u32`/`u64`, wait and notify, and windows
+//! (a region mapped into the guest's memory, see [`crate::arena`]).
 //!
 //! Handles are checked for rights (`READ` for reads, waits and notifies,
 //! `WRITE` for writes and read-modify-writes, `SHARE` for share), region
@@ -99,9 +100,37 @@ fn detach(caller: &mut Ctx<'_>, handle: i32) -> CallResult {
     }
     let entry = state.handles.remove(handle as u32)?;
     if let HandleObject::Region(region) = entry.object {
+        if let Some(slot) = state.memory_slot.as_mut() {
+            // A hostcall holds the guest's memory exclusively.
+            slot.unmap_windows_of(&region);
+        }
         let mut held = crate::process::lock(&state.regions);
         held.bytes = held.bytes.saturating_sub(region.len() as u64);
     }
+    Ok(0)
+}
+
+/// `region_map`: a window of the region in the guest's memory 0.
+fn map(caller: &mut Ctx<'_>, handle: i32, offset: i64, len: i64, ptr: i32) -> CallResult {
+    let (mem, state) = memory_and_state(caller)?;
+    let region = region(state, handle, Rights::READ.union(Rights::WRITE))?.clone();
+    let slot = state.memory_slot.as_mut().ok_or(Errno::NotSupported)?;
+    if slot.base() != mem.as_ptr() {
+        // Its exported memory is not memory 0.
+        return Err(Errno::NotSupported);
+    }
+    let (Ok(offset), Ok(len), Ok(at)) = (usize::try_from(offset), usize::try_from(len), usize::try_from(ptr))
+    else {
+        return Err(Errno::InvalidArgument);
+    };
+    slot.map_window(mem, at, &region, offset, len)?;
+    Ok(0)
+}
+
+/// `region_unmap`: the window at `ptr` is gone.
+fn unmap(caller: &mut Ctx<'_>, ptr: i32) -> CallResult {
+    let slot = caller.data_mut().memory_slot.as_mut().ok_or(Errno::InvalidArgument)?;
+    slot.unmap_window(usize::try_from(ptr).map_err(|_| Errno::InvalidArgument)?)?;
     Ok(0)
 }
 
@@ -328,6 +357,14 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
             }
         },
     )?;
+    linker.func_wrap(m, "region_map", |mut c: Ctx<'_>, h: i32, off: i64, len: i64, ptr: i32| -> i64 {
+        c.data().count_hostcall();
+        ret(map(&mut c, h, off, len, ptr))
+    })?;
+    linker.func_wrap(m, "region_unmap", |mut c: Ctx<'_>, ptr: i32| -> i64 {
+        c.data().count_hostcall();
+        ret(unmap(&mut c, ptr))
+    })?;
     linker.func_wrap(m, "region_notify", |c: Ctx<'_>, h: i32, off: i64, count: i32| -> i64 {
         c.data().count_hostcall();
         ret(notify(&c, h, off, count))

@@ -6,7 +6,8 @@
 //!   requests; [`control_socket`]: where the socket is and who may be at
 //!   its ends; [`protocol`]: the wire format; [`client`]: the client
 //!   commands' side.
-//! - [`platform`]: [`OsPlatform`], regions as memfds; [`hostio`]: guests'
+//! - [`platform`]: [`OsPlatform`], regions as memfds; `virtual_memory`:
+//!   the address space guests' memories live in; [`hostio`]: guests'
 //!   `file:` paths beneath the file root, TCP connects, the epoll
 //!   readiness queue behind [`crate::poller`].
 
@@ -19,6 +20,7 @@ pub mod platform;
 pub mod protocol;
 pub mod server;
 pub mod session;
+mod virtual_memory;
 
 pub use client::Client;
 pub use platform::OsPlatform;

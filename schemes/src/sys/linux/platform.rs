@@ -135,6 +135,10 @@ impl wasmhost::Platform for OsPlatform {
         }
     }
 
+    fn virtual_memory(&self) -> Option<Arc<dyn wasmhost::VirtualMemory>> {
+        Some(Arc::new(super::virtual_memory::OsVirtualMemory))
+    }
+
     fn release_zero_pages(&self, memory: &mut [u8]) -> usize {
         let page = rustix::param::page_size();
         let mut released = 0;
@@ -217,5 +221,23 @@ impl SharedMemory for Memfd {
 
     fn os_name(&self) -> String {
         format!("/proc/{}/fd/{}", std::process::id(), self.fd.as_raw_fd())
+    }
+
+    unsafe fn map_at(&self, at: NonNull<u8>, offset: usize, len: usize) -> Result<(), Errno> {
+        // SAFETY: the caller's range is whole pages of a reservation that
+        // nothing uses during the call; `MAP_FIXED` replaces exactly them
+        // with a shared mapping of this memfd (a region window).
+        unsafe {
+            rustix::mm::mmap(
+                at.as_ptr().cast(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED | MapFlags::FIXED,
+                &self.fd,
+                offset as u64,
+            )
+        }
+        .map(drop)
+        .map_err(|e| Errno::from_errno(e.raw_os_error()))
     }
 }

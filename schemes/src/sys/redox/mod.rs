@@ -7,7 +7,8 @@
 //!   the event loop ([`serve`]); `registrar`: the thread that names guest
 //!   schemes in the namespace; `wake`: the wake-up pipe and the timer;
 //!   `faults`: how the loop lives with its own calls failing (OS-neutral).
-//! - `platform`: [`OsPlatform`], shared memory as `/scheme/shm` objects.
+//! - `platform`: [`OsPlatform`], shared memory as `/scheme/shm` objects;
+//!   `virtual_memory`: the address space guests' memories live in.
 //! - `files`: guests' OS files (the listing by path behind
 //!   [`crate::host_files`]); `poller`: the event queue behind
 //!   [`crate::poller`].
@@ -28,6 +29,8 @@ mod poller;
 mod registrar;
 #[cfg(target_os = "redox")]
 mod server;
+#[cfg(target_os = "redox")]
+mod virtual_memory;
 #[cfg(target_os = "redox")]
 mod wake;
 

@@ -88,6 +88,10 @@ impl wasmhost::Platform for OsPlatform {
         Ok(Box::new(ShmObject::create(size)?))
     }
 
+    fn virtual_memory(&self) -> Option<Arc<dyn wasmhost::VirtualMemory>> {
+        Some(Arc::new(super::virtual_memory::OsVirtualMemory))
+    }
+
     fn fs_open(&self, path: &GrantedPath, flags: u32) -> Result<Arc<dyn HostFile>, Errno> {
         super::files::open(&beneath_grant(path)?, flags)
     }
@@ -250,5 +254,20 @@ impl SharedMemory for ShmObject {
 
     fn os_name(&self) -> String {
         self.path.clone()
+    }
+
+    unsafe fn map_at(&self, at: NonNull<u8>, offset: usize, len: usize) -> Result<(), Errno> {
+        let args = MmapArgs {
+            addr: at.as_ptr().cast(),
+            length: len,
+            prot: flag::PROT_READ | flag::PROT_WRITE,
+            flags: flag::MAP_SHARED | super::virtual_memory::MAP_FIXED,
+            fd: self.fd,
+            offset: offset as u64,
+        };
+        // SAFETY: the caller's range is whole pages of a reservation that
+        // nothing uses during the call; `MAP_FIXED` replaces exactly them
+        // with a shared mapping of this object (a region window).
+        unsafe { call::mmap(args) }.map(drop).map_err(|e| Errno::from_errno(e.errno()))
     }
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use wasmd_abi::msg;
 use wasmd_abi::ExitStatus;
 use wasmi::errors::ErrorKind;
-use wasmi::{Linker, Store};
+use wasmi::Store;
 
 use super::SpawnOptions;
 use crate::admission::Place;
@@ -33,7 +33,7 @@ pub(crate) struct Start {
     place: Place,
     module: Arc<CompiledModule>,
     opts: SpawnOptions,
-    linker: Arc<Linker<ProcessState>>,
+    linker: Arc<crate::instantiate::Linkers>,
     env: Arc<HostEnv>,
     log_capacity: usize,
     slice_fuel: u64,
@@ -83,6 +83,7 @@ impl Start {
             wasi: crate::wasi::state::WasiState::new(opts.env.clone().into(), opts.preopens.clone()),
             stdin: opts.stdin.clone(),
             mailbox: mailbox.clone(),
+            memory_slot: None,
         };
         for socket in &opts.sockets {
             let rights = wasmd_abi::Rights::READ.union(wasmd_abi::Rights::WRITE);
@@ -97,7 +98,7 @@ impl Start {
         store.limiter(|s| &mut s.limiter);
         let given = slice_for(self.slice_fuel, &opts.limits, 0, 0);
         set_fuel(&mut store, given);
-        let instantiated = self.linker.instantiate_and_start(&mut *store, &self.module.module);
+        let instantiated = self.linker.instantiate(&mut store, &self.module);
         let fuel_used = given - store.get_fuel().unwrap_or(0);
         let outcome = match instantiated {
             Ok(instance) => match instance.get_func(&*store, wasmd_abi::hostcall::ENTRY) {
@@ -108,7 +109,12 @@ impl Start {
                 }
                 None => Err(SpawnError::NoEntry),
             },
-            Err(e) if matches!(e.kind(), ErrorKind::Linker(_) | ErrorKind::Instantiation(_)) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Linker(_) | ErrorKind::Instantiation(_) | ErrorKind::Memory(_)
+                ) =>
+            {
                 if store.data().limiter.hit {
                     Ok((Sched::Exited(ExitStatus::MemoryLimit), None, fuel_used))
                 } else if store.data().limiter.budget_hit {

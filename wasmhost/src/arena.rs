@@ -1,0 +1,410 @@
+//! The arena guests' linear memories live in.
+//!
+//! wasmd provides each guest's memory 0 itself (see [`crate::instantiate`])
+//! from a [`Slot`] of this arena: one large reservation of address space
+//! per size class, carved into slots of the class's size, the way
+//! wasmtime's pooling allocator does. A guest's slot is as large as its
+//! memory may grow (its memory limit, or the module's declared maximum
+//! when smaller, rounded up to a power of two), so its memory never moves
+//! while it lives — which is what lets a region be mapped into it (a
+//! region *window*). Few reservations hold many guests, so the OS's limit
+//! on mappings never limits the number of guests.
+//!
+//! A slot goes back to its class when its store is dropped: its windows
+//! are first replaced by private zero pages, then its pages are given
+//! back to the OS ([`VirtualMemory::discard`]) — except the first
+//! [`WARM_BYTES`] of the last [`WARM_SLOTS`] slots returned, which stay
+//! resident so that a busy spawner does not fault its pages in again.
+//! No byte of a previous guest is ever visible to the next one: wasmi
+//! zeroes a memory's initial pages when it creates it, and each page it
+//! adds when the memory grows.
+//!
+//! When the platform has no [`VirtualMemory`], or a reservation is
+//! refused (address space is finite: a million guests with a 256 MiB
+//! limit do not fit in 47 bits), the memory is an ordinary heap
+//! allocation instead; only windows need a slot.
+
+use std::ptr::NonNull;
+use std::sync::{Arc, Mutex};
+
+use wasmd_abi::Errno;
+
+use crate::platform::VirtualMemory;
+use crate::region::Region;
+
+/// The smallest slot: one wasm page.
+pub const MIN_SLOT: usize = 64 << 10;
+/// Size classes: 64 KiB, 128 KiB, … 4 GiB (the largest 32-bit memory).
+const CLASSES: usize = 17;
+/// Slots one reservation holds at most (fewer when the platform's
+/// largest reservation is smaller).
+const SLOTS_PER_RESERVATION: usize = 16 << 10;
+/// Free slots per class whose first pages stay resident.
+pub const WARM_SLOTS: usize = 64;
+/// How much of a warm slot stays resident.
+pub const WARM_BYTES: usize = 128 << 10;
+/// Windows one process may have mapped at a time.
+pub const MAX_WINDOWS: usize = wasmd_abi::hostcall::MAX_WINDOWS;
+/// Windows start and end on wasm pages, in guest memory and region alike.
+pub const WINDOW_ALIGN: usize = 64 << 10;
+
+/// Guests' memory slots (cheap to clone: shared).
+#[derive(Clone, Debug)]
+pub(crate) struct Arena {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    vm: Arc<dyn VirtualMemory>,
+    classes: Mutex<[Class; CLASSES]>,
+}
+
+#[derive(Debug, Default)]
+struct Class {
+    /// Free slots (addresses) and whether each is warm, last freed last.
+    free: Vec<(usize, bool)>,
+    warm: usize,
+    /// The unused rest of the newest reservation.
+    next: usize,
+    end: usize,
+    /// The OS refused the last reservation: no new one is asked for until
+    /// a slot of this class comes back (spawns do not pay for a refusal
+    /// each).
+    refused: bool,
+    /// Reservations (address, length), and bytes reserved and slots
+    /// handed out (for statistics).
+    reservations: Vec<(usize, usize)>,
+    reserved: usize,
+    in_use: usize,
+}
+
+/// What the arena holds (for statistics).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArenaStats {
+    /// Address space reserved, in bytes.
+    pub reserved: u64,
+    /// Slots in use by guests.
+    pub slots: u64,
+}
+
+impl Arena {
+    /// An arena in `vm`.
+    pub(crate) fn new(vm: Arc<dyn VirtualMemory>) -> Self {
+        Self { inner: Arc::new(Inner { vm, classes: Mutex::new(Default::default()) }) }
+    }
+
+    /// A slot for a memory that may grow to `max_bytes`, or `None` when
+    /// it does not fit in a slot (then it lives on the heap).
+    pub(crate) fn slot(&self, max_bytes: usize) -> Option<Slot> {
+        let len = max_bytes.max(MIN_SLOT).checked_next_power_of_two()?;
+        let class = (len.trailing_zeros() - MIN_SLOT.trailing_zeros()) as usize;
+        if class >= CLASSES {
+            return None;
+        }
+        let base = {
+            let mut classes = self.inner.lock();
+            let c = &mut classes[class];
+            let base = match c.free.pop() {
+                Some((base, warm)) => {
+                    c.warm -= usize::from(warm);
+                    base
+                }
+                None => {
+                    if c.next == c.end {
+                        if c.refused {
+                            return None;
+                        }
+                        let want =
+                            len.saturating_mul(SLOTS_PER_RESERVATION).min(self.inner.vm.max_reservation());
+                        let want = want.max(len);
+                        let Some(at) = self.inner.vm.reserve(want) else {
+                            c.refused = true;
+                            return None;
+                        };
+                        let at = at.as_ptr() as usize;
+                        (c.next, c.end) = (at, at + want);
+                        c.reserved += want;
+                        c.reservations.push((at, want));
+                    }
+                    c.next += len;
+                    c.next - len
+                }
+            };
+            c.in_use += 1;
+            base
+        };
+        Some(Slot {
+            base: NonNull::new(base as *mut u8)?,
+            len,
+            class: class as u8,
+            arena: self.inner.clone(),
+            windows: Vec::new(),
+            lent: false,
+        })
+    }
+
+    /// What the arena holds now.
+    pub(crate) fn stats(&self) -> ArenaStats {
+        let classes = self.inner.lock();
+        classes.iter().fold(ArenaStats::default(), |s, c| ArenaStats {
+            reserved: s.reserved + c.reserved as u64,
+            slots: s.slots + c.in_use as u64,
+        })
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let classes = self.classes.get_mut().unwrap_or_else(|e| e.into_inner());
+        for (at, len) in classes.iter().flat_map(|c| c.reservations.iter()) {
+            // SAFETY: one whole reservation; every slot holds the arena,
+            // so none is left to use it.
+            unsafe { self.vm.unreserve(NonNull::new_unchecked(*at as *mut u8), *len) };
+        }
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, [Class; CLASSES]> {
+        // Every update leaves the classes consistent.
+        self.classes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One guest memory's place in the arena, owned by the process's state
+/// (inside the store that owns the memory, so it outlives the memory).
+#[derive(Debug)]
+pub(crate) struct Slot {
+    base: NonNull<u8>,
+    len: usize,
+    class: u8,
+    arena: Arc<Inner>,
+    windows: Vec<Window>,
+    /// Whether [`Slot::lend`] gave the bytes to a memory.
+    lent: bool,
+}
+
+// SAFETY: a slot is an address range that only its owner uses; the
+// arena behind it is `Send + Sync`.
+unsafe impl Send for Slot {}
+// SAFETY: as above; `&Slot` gives no access to the bytes.
+unsafe impl Sync for Slot {}
+
+/// A region mapped into a slot.
+#[derive(Debug)]
+struct Window {
+    /// Offset in the slot (in the guest's memory) and length.
+    at: usize,
+    len: usize,
+    region: Arc<Region>,
+}
+
+impl Slot {
+    /// The slot's bytes, for wasmi's `Memory::new_static`; `None` after
+    /// the first call.
+    ///
+    /// The `'static` is wider than the truth: the bytes are valid while
+    /// this slot lives. The caller keeps the slot in the data of the
+    /// store that owns the memory made from them, so the memory never
+    /// outlives it (a store's memories do not touch their bytes as they
+    /// are dropped).
+    pub(crate) fn lend(&mut self) -> Option<&'static mut [u8]> {
+        if std::mem::replace(&mut self.lent, true) {
+            return None;
+        }
+        // SAFETY: the range is this slot's own, mapped read-write for the
+        // life of the process (`VirtualMemory::reserve`), used by nothing
+        // else until the slot is dropped, and handed out once.
+        Some(unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr(), self.len) })
+    }
+
+    /// Where the slot starts.
+    pub(crate) fn base(&self) -> *const u8 {
+        self.base.as_ptr()
+    }
+
+    /// The OS page size (windows are aligned to it).
+    pub(crate) fn page_size(&self) -> usize {
+        self.arena.vm.page_size()
+    }
+
+    /// Maps `region[offset..offset + len]` at `at` of the guest memory
+    /// `memory` (this slot's bytes, as long as the memory is now). The
+    /// caller checked the handle's rights; here: alignment, bounds, that
+    /// the guest does not use that memory (it reads as zeros) and that no
+    /// other window is there.
+    pub(crate) fn map_window(
+        &mut self,
+        memory: &mut [u8],
+        at: usize,
+        region: &Arc<Region>,
+        offset: usize,
+        len: usize,
+    ) -> Result<(), Errno> {
+        let page = WINDOW_ALIGN.max(self.page_size());
+        if len == 0 || !at.is_multiple_of(page) || !offset.is_multiple_of(page) || !len.is_multiple_of(page) {
+            return Err(Errno::InvalidArgument);
+        }
+        if offset.checked_add(len).is_none_or(|end| end > region.len()) {
+            return Err(Errno::OutOfRange);
+        }
+        let end = at.checked_add(len).ok_or(Errno::BadAddress)?;
+        if end > memory.len() || memory.as_ptr() != self.base() {
+            return Err(Errno::BadAddress);
+        }
+        if self.windows.iter().any(|w| at < w.at + w.len && w.at < end) {
+            return Err(Errno::Busy);
+        }
+        if self.windows.len() >= MAX_WINDOWS {
+            return Err(Errno::NoSpace);
+        }
+        if memory[at..end].iter().any(|&b| b != 0) {
+            return Err(Errno::Busy);
+        }
+        let to = NonNull::new(memory[at..].as_mut_ptr()).ok_or(Errno::BadAddress)?;
+        // SAFETY: `to..to + len` is whole pages of this slot (checked
+        // above: aligned, inside the memory, which is the slot), and the
+        // guest's memory is borrowed exclusively here, so nothing reads or
+        // writes it during the call.
+        unsafe { region.memory().map_at(to, offset, len)? };
+        self.windows.push(Window { at, len, region: region.clone() });
+        Ok(())
+    }
+
+    /// Unmaps the window at `at` (private zero pages again): the region
+    /// it showed.
+    /// The caller holds the guest's memory exclusively (as a hostcall
+    /// does).
+    pub(crate) fn unmap_window(&mut self, at: usize) -> Result<Arc<Region>, Errno> {
+        let i = self.windows.iter().position(|w| w.at == at).ok_or(Errno::InvalidArgument)?;
+        self.restore(i)
+    }
+
+    /// Unmaps every window of `region` (its handle was detached); as
+    /// [`Slot::unmap_window`].
+    pub(crate) fn unmap_windows_of(&mut self, region: &Region) {
+        while let Some(i) = self.windows.iter().position(|w| std::ptr::eq(&*w.region, region)) {
+            if self.restore(i).is_err() {
+                break;
+            }
+        }
+    }
+
+    fn restore(&mut self, i: usize) -> Result<Arc<Region>, Errno> {
+        let w = &self.windows[i];
+        // SAFETY: the window's range is whole pages of this slot (checked
+        // when it was mapped); its memory is borrowed exclusively by the
+        // caller, or no longer used (drop).
+        let at = unsafe { NonNull::new_unchecked(self.base.as_ptr().add(w.at)) };
+        // SAFETY: as above.
+        unsafe { self.arena.vm.restore_private(at, w.len)? };
+        Ok(self.windows.swap_remove(i).region)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        while !self.windows.is_empty() {
+            if let Err(e) = self.restore(0) {
+                // The slot keeps shared pages: never reuse it.
+                log::error!("a guest memory slot keeps a region window ({e:?}); it is not reused");
+                self.arena.lock()[self.class as usize].in_use -= 1;
+                return;
+            }
+        }
+        let mut classes = self.arena.lock();
+        let c = &mut classes[self.class as usize];
+        let warm = c.warm < WARM_SLOTS;
+        let keep = if warm { WARM_BYTES.min(self.len) } else { 0 };
+        c.warm += usize::from(warm);
+        c.in_use -= 1;
+        drop(classes);
+        if keep < self.len {
+            // SAFETY: whole pages of this slot (`keep` and `len` are
+            // multiples of 64 KiB), which nothing uses any more: the
+            // memory lent them is being dropped with its store.
+            unsafe {
+                self.arena.vm.discard(NonNull::new_unchecked(self.base.as_ptr().add(keep)), self.len - keep)
+            };
+        }
+        self.arena.lock()[self.class as usize].free.push((self.base.as_ptr() as usize, warm));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Address space from the heap (page-aligned boxes), discarding by
+    /// zeroing, counting calls.
+    #[derive(Debug, Default)]
+    struct HeapVm {
+        reserved: Mutex<Vec<Box<[u8]>>>,
+        discarded: std::sync::atomic::AtomicUsize,
+    }
+
+    // SAFETY: reservations are boxes kept for the life of the value and
+    // handed out once each; discarding zeroes the range.
+    unsafe impl VirtualMemory for HeapVm {
+        fn page_size(&self) -> usize {
+            4096
+        }
+        fn max_reservation(&self) -> usize {
+            1 << 20
+        }
+        fn reserve(&self, len: usize) -> Option<NonNull<u8>> {
+            let mut b = vec![0u8; len + MIN_SLOT].into_boxed_slice();
+            let off = b.as_ptr().align_offset(MIN_SLOT);
+            let p = NonNull::new(b[off..].as_mut_ptr());
+            self.reserved.lock().unwrap().push(b);
+            p
+        }
+        unsafe fn discard(&self, at: NonNull<u8>, len: usize) {
+            self.discarded.fetch_add(len, std::sync::atomic::Ordering::SeqCst);
+            // SAFETY: the caller's range is part of a reservation.
+            unsafe { std::ptr::write_bytes(at.as_ptr(), 0, len) };
+        }
+        unsafe fn restore_private(&self, at: NonNull<u8>, len: usize) -> Result<(), Errno> {
+            // SAFETY: as above.
+            unsafe { std::ptr::write_bytes(at.as_ptr(), 0, len) };
+            Ok(())
+        }
+        unsafe fn unreserve(&self, _at: NonNull<u8>, _len: usize) {}
+    }
+
+    #[test]
+    fn slots_are_sized_by_class_reused_and_counted() {
+        let arena = Arena::new(Arc::new(HeapVm::default()));
+        let mut a = arena.slot(1).unwrap();
+        assert_eq!(a.lend().unwrap().len(), MIN_SLOT);
+        assert!(a.lend().is_none(), "lent once");
+        let b = arena.slot(MIN_SLOT + 1).unwrap();
+        assert_eq!(b.len, 2 * MIN_SLOT);
+        assert_eq!(arena.stats().slots, 2);
+        assert!(arena.slot(8 << 30).is_none(), "beyond 4 GiB: on the heap");
+        let first = a.base();
+        drop(a);
+        assert_eq!(arena.stats().slots, 1);
+        let again = arena.slot(100).unwrap();
+        assert_eq!(again.base(), first, "the last slot freed is the next one handed out");
+        // Reservations of the test vm hold 16 slots of 64 KiB.
+        let many: Vec<_> = (0..40).map(|_| arena.slot(1).unwrap()).collect();
+        let mut bases: Vec<_> = many.iter().map(|s| s.base() as usize).collect();
+        bases.sort_unstable();
+        bases.dedup();
+        assert_eq!(bases.len(), 40, "distinct slots");
+        assert_eq!(arena.stats().reserved, 4 << 20, "three reservations of 64 KiB slots, one of 128 KiB");
+    }
+
+    #[test]
+    fn a_slot_beyond_the_warm_ones_is_discarded_whole() {
+        let vm = Arc::new(HeapVm::default());
+        let arena = Arena::new(vm.clone());
+        let slots: Vec<_> = (0..WARM_SLOTS + 2).map(|_| arena.slot(4 * MIN_SLOT).unwrap()).collect();
+        drop(slots);
+        let discarded = vm.discarded.load(std::sync::atomic::Ordering::SeqCst);
+        let len = 4 * MIN_SLOT;
+        assert_eq!(discarded, WARM_SLOTS * (len - WARM_BYTES) + 2 * len);
+    }
+}
