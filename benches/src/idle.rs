@@ -13,6 +13,8 @@ use crate::report::{Figure, Target};
 /// The target: live idle guests on one machine (within 16 GiB).
 const TARGET: usize = 1_000_000;
 const BATCH: usize = 1_000;
+/// Idle guests' memory limit: 16 pages (1 MiB).
+const IDLE_MAX_PAGES: u32 = 16;
 
 /// Resident bytes of this process (`/proc/self/statm`).
 pub fn rss_bytes() -> u64 {
@@ -45,7 +47,11 @@ fn fill(wasm: &[u8], args: &[&str], cap: usize, budget: u64) -> (usize, u64) {
     };
     let mut pm = manager_with(config, std::sync::Arc::new(NoOutput));
     let module = pm.modules().compile(wasm).expect("compiles");
-    let opts = options("idle", args, wasmd_abi::Caps::DEFAULT);
+    let mut opts = options("idle", args, wasmd_abi::Caps::DEFAULT);
+    // As a user packing a million small actors would: a 1 MiB memory
+    // limit, so each guest's arena slot reserves 1 MiB of address space
+    // (the default 256 MiB would take 256 TiB for a million).
+    opts.limits.max_pages = IDLE_MAX_PAGES;
     // Warm up: one guest, so one-time costs (the module, the first store)
     // are not charged to the guests.
     pm.spawn(module.clone(), opts.clone()).expect("spawns");

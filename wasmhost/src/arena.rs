@@ -102,38 +102,7 @@ impl Arena {
         if class >= CLASSES {
             return None;
         }
-        let base = {
-            let mut classes = self.inner.lock();
-            let c = &mut classes[class];
-            let base = match c.free.pop() {
-                Some((base, warm)) => {
-                    c.warm -= usize::from(warm);
-                    base
-                }
-                None => {
-                    if c.next == c.end {
-                        if c.refused {
-                            return None;
-                        }
-                        let want =
-                            len.saturating_mul(SLOTS_PER_RESERVATION).min(self.inner.vm.max_reservation());
-                        let want = want.max(len);
-                        let Some(at) = self.inner.vm.reserve(want) else {
-                            c.refused = true;
-                            return None;
-                        };
-                        let at = at.as_ptr() as usize;
-                        (c.next, c.end) = (at, at + want);
-                        c.reserved += want;
-                        c.reservations.push((at, want));
-                    }
-                    c.next += len;
-                    c.next - len
-                }
-            };
-            c.in_use += 1;
-            base
-        };
+        let base = take(&mut self.inner.lock(), class, len, &*self.inner.vm)?;
         Some(Slot {
             base: NonNull::new(base as *mut u8)?,
             len,
@@ -141,6 +110,7 @@ impl Arena {
             arena: self.inner.clone(),
             windows: Vec::new(),
             lent: false,
+            used: len,
         })
     }
 
@@ -152,6 +122,37 @@ impl Arena {
             slots: s.slots + c.in_use as u64,
         })
     }
+}
+
+/// A slot of `len` bytes (class `class`): a free one, or the next of
+/// the class's reservation, or of a new reservation.
+fn take(classes: &mut [Class; CLASSES], class: usize, len: usize, vm: &dyn VirtualMemory) -> Option<usize> {
+    if let Some((base, warm)) = classes[class].free.pop() {
+        let c = &mut classes[class];
+        c.warm -= usize::from(warm);
+        c.in_use += 1;
+        return Some(base);
+    }
+    if classes[class].next == classes[class].end {
+        let want = len.saturating_mul(SLOTS_PER_RESERVATION).min(vm.max_reservation()).max(len);
+        let total: usize = classes.iter().map(|c| c.reserved).sum();
+        let c = &mut classes[class];
+        if c.refused || total.saturating_add(want) > vm.max_total() {
+            return None;
+        }
+        let Some(at) = vm.reserve(want) else {
+            c.refused = true;
+            return None;
+        };
+        let at = at.as_ptr() as usize;
+        (c.next, c.end) = (at, at + want);
+        c.reserved += want;
+        c.reservations.push((at, want));
+    }
+    let c = &mut classes[class];
+    c.next += len;
+    c.in_use += 1;
+    Some(c.next - len)
 }
 
 impl Drop for Inner {
@@ -183,6 +184,8 @@ pub(crate) struct Slot {
     windows: Vec<Window>,
     /// Whether [`Slot::lend`] gave the bytes to a memory.
     lent: bool,
+    /// How much of it the memory may have touched (all, unless told).
+    used: usize,
 }
 
 // SAFETY: a slot is an address range that only its owner uses; the
@@ -217,6 +220,12 @@ impl Slot {
         // life of the process (`VirtualMemory::reserve`), used by nothing
         // else until the slot is dropped, and handed out once.
         Some(unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr(), self.len) })
+    }
+
+    /// Tells the slot its memory never grew beyond `bytes`: only that much
+    /// is given back when it goes.
+    pub(crate) fn used(&mut self, bytes: usize) {
+        self.used = bytes.next_multiple_of(MIN_SLOT).min(self.len);
     }
 
     /// Where the slot starts.
@@ -316,16 +325,18 @@ impl Drop for Slot {
         let mut classes = self.arena.lock();
         let c = &mut classes[self.class as usize];
         let warm = c.warm < WARM_SLOTS;
-        let keep = if warm { WARM_BYTES.min(self.len) } else { 0 };
+        let keep = if warm { WARM_BYTES.min(self.used) } else { 0 };
         c.warm += usize::from(warm);
         c.in_use -= 1;
+        c.refused = false;
         drop(classes);
-        if keep < self.len {
-            // SAFETY: whole pages of this slot (`keep` and `len` are
-            // multiples of 64 KiB), which nothing uses any more: the
-            // memory lent them is being dropped with its store.
+        if keep < self.used {
+            // SAFETY: whole pages of this slot (`keep` and `used` are
+            // multiples of 64 KiB within it), which nothing uses any more:
+            // the memory lent them is being dropped with its store. Pages
+            // beyond `used` were never touched.
             unsafe {
-                self.arena.vm.discard(NonNull::new_unchecked(self.base.as_ptr().add(keep)), self.len - keep)
+                self.arena.vm.discard(NonNull::new_unchecked(self.base.as_ptr().add(keep)), self.used - keep)
             };
         }
         self.arena.lock()[self.class as usize].free.push((self.base.as_ptr() as usize, warm));
@@ -352,6 +363,9 @@ mod tests {
         }
         fn max_reservation(&self) -> usize {
             1 << 20
+        }
+        fn max_total(&self) -> usize {
+            32 << 20
         }
         fn reserve(&self, len: usize) -> Option<NonNull<u8>> {
             let mut b = vec![0u8; len + MIN_SLOT].into_boxed_slice();
@@ -395,6 +409,12 @@ mod tests {
         bases.dedup();
         assert_eq!(bases.len(), 40, "distinct slots");
         assert_eq!(arena.stats().reserved, 4 << 20, "three reservations of 64 KiB slots, one of 128 KiB");
+        // 32 MiB in all: the 7 slots left, 28 more reservations, then the
+        // heap.
+        let more: Vec<_> = (0..7 + 28 * 16).map(|_| arena.slot(1).unwrap()).collect();
+        assert!(arena.slot(1).is_none(), "beyond the total");
+        drop(more);
+        assert!(arena.slot(1).is_some(), "free slots are reused");
     }
 
     #[test]

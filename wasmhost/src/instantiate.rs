@@ -2,8 +2,9 @@
 //!
 //! The module cache rewrites every module so that its memories are
 //! imports (see [`crate::memory_import`]); [`Linkers::instantiate`]
-//! supplies them: memory 0 over a [`crate::arena::Slot`] (kept in the
-//! process's state, so it lives as long as the store), other memories —
+//! supplies them: memory 0 over a [`crate::arena::Slot`] (kept by the
+//! store's limiter, so it lives as long as the store and knows how far
+//! the memory grew), other memories —
 //! and memory 0 when there is no slot for it — on the heap. Each is
 //! created with the type the module declared and counted by the store's
 //! limiter like any memory.
@@ -94,7 +95,7 @@ fn provide(store: &mut Store<ProcessState>, spec: MemorySpec) -> Result<Memory, 
             if let Some(bytes) = slot.lend() {
                 // The slot goes into the store's data before the memory is
                 // made of it: it outlives the memory.
-                state.memory_slot = Some(slot);
+                state.limiter.slot = Some(slot);
                 return Memory::new_static(&mut *store, ty, bytes);
             }
         }

@@ -229,6 +229,10 @@ pub struct MemoryLimiter {
     /// Set when a growth was refused because the daemon's budget (or the
     /// owner's part of it) is spent.
     pub budget_hit: bool,
+    /// The arena slot memory 0 lives in, when wasmd provides it (see
+    /// [`crate::instantiate`]): kept here, in the store's data, so it
+    /// outlives the memory, and told at the end how far memories grew.
+    pub(crate) slot: Option<crate::arena::Slot>,
 }
 
 impl MemoryLimiter {
@@ -242,6 +246,7 @@ impl MemoryLimiter {
             budget,
             hit: false,
             budget_hit: false,
+            slot: None,
         }
     }
 
@@ -273,6 +278,10 @@ impl MemoryLimiter {
 
 impl Drop for MemoryLimiter {
     fn drop(&mut self) {
+        if let Some(slot) = self.slot.as_mut() {
+            // The largest memory's size bounds memory 0's.
+            slot.used(self.memory);
+        }
         self.budget.release((self.memory + self.tables) as u64);
     }
 }

@@ -173,6 +173,10 @@ pub unsafe trait VirtualMemory: Send + Sync + std::fmt::Debug + 'static {
     /// The largest single reservation worth asking for (bytes).
     fn max_reservation(&self) -> usize;
 
+    /// The most address space to reserve for guests in all (bytes): the
+    /// rest is the heap's. Guests beyond it get heap memory.
+    fn max_total(&self) -> usize;
+
     /// Reserves `len` bytes (a whole number of pages), committed only as
     /// pages are first touched; `None` when the OS refuses.
     fn reserve(&self, len: usize) -> Option<std::ptr::NonNull<u8>>;

@@ -199,10 +199,6 @@ pub struct ProcessState {
     pub stdin: Option<Arc<crate::stdin::StdinPipe>>,
     /// Its mailbox (shared with its record and its senders).
     pub mailbox: Arc<crate::mailbox::Mailbox>,
-    /// Where its memory 0 lives, when wasmd provides it from the arena
-    /// (see [`crate::instantiate`]); dropped with the store, after the
-    /// memory.
-    pub(crate) memory_slot: Option<crate::arena::Slot>,
 }
 
 impl ProcessState {

@@ -432,7 +432,6 @@ pub(crate) fn swap(
         wasi: data.wasi.take(),
         stdin: data.stdin.clone(),
         mailbox: data.mailbox.clone(),
-        memory_slot: None,
     };
     let mut store = Box::new(Store::new(&module.generation.engine, moved));
     store.limiter(|s| &mut s.limiter);

@@ -100,7 +100,7 @@ fn detach(caller: &mut Ctx<'_>, handle: i32) -> CallResult {
     }
     let entry = state.handles.remove(handle as u32)?;
     if let HandleObject::Region(region) = entry.object {
-        if let Some(slot) = state.memory_slot.as_mut() {
+        if let Some(slot) = state.limiter.slot.as_mut() {
             // A hostcall holds the guest's memory exclusively.
             slot.unmap_windows_of(&region);
         }
@@ -114,7 +114,7 @@ fn detach(caller: &mut Ctx<'_>, handle: i32) -> CallResult {
 fn map(caller: &mut Ctx<'_>, handle: i32, offset: i64, len: i64, ptr: i32) -> CallResult {
     let (mem, state) = memory_and_state(caller)?;
     let region = region(state, handle, Rights::READ.union(Rights::WRITE))?.clone();
-    let slot = state.memory_slot.as_mut().ok_or(Errno::NotSupported)?;
+    let slot = state.limiter.slot.as_mut().ok_or(Errno::NotSupported)?;
     if slot.base() != mem.as_ptr() {
         // Its exported memory is not memory 0.
         return Err(Errno::NotSupported);
@@ -129,7 +129,7 @@ fn map(caller: &mut Ctx<'_>, handle: i32, offset: i64, len: i64, ptr: i32) -> Ca
 
 /// `region_unmap`: the window at `ptr` is gone.
 fn unmap(caller: &mut Ctx<'_>, ptr: i32) -> CallResult {
-    let slot = caller.data_mut().memory_slot.as_mut().ok_or(Errno::InvalidArgument)?;
+    let slot = caller.data_mut().limiter.slot.as_mut().ok_or(Errno::InvalidArgument)?;
     slot.unmap_window(usize::try_from(ptr).map_err(|_| Errno::InvalidArgument)?)?;
     Ok(0)
 }

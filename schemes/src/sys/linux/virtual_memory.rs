@@ -13,9 +13,12 @@ use wasmd_abi::Errno;
 #[derive(Debug, Default)]
 pub struct OsVirtualMemory;
 
-/// The largest reservation asked for: 64 GiB (a 47-bit address space
-/// holds 2,048 of them).
+/// The largest reservation asked for: 64 GiB.
 const MAX_RESERVATION: usize = 64 << 30;
+/// Address space for guests in all: 32 TiB, a quarter of a 47-bit user
+/// address space (a million guests of 1 MiB limit take 1 TiB; 131,072 of
+/// the default 256 MiB take all of it, and further ones live on the heap).
+const MAX_TOTAL: usize = 32 << 40;
 
 fn errno(e: rustix::io::Errno) -> Errno {
     Errno::from_errno(e.raw_os_error())
@@ -32,6 +35,10 @@ unsafe impl wasmhost::VirtualMemory for OsVirtualMemory {
 
     fn max_reservation(&self) -> usize {
         MAX_RESERVATION
+    }
+
+    fn max_total(&self) -> usize {
+        MAX_TOTAL
     }
 
     fn reserve(&self, len: usize) -> Option<NonNull<u8>> {

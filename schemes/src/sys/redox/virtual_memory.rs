@@ -16,6 +16,8 @@ pub struct OsVirtualMemory;
 
 /// The largest reservation asked for: 1 GiB.
 const MAX_RESERVATION: usize = 1 << 30;
+/// Address space for guests in all: 1 TiB.
+const MAX_TOTAL: usize = 1 << 40;
 /// `MAP_FIXED` (relibc's value; libredox does not name it).
 pub(super) const MAP_FIXED: u32 = 0x0004;
 /// The file descriptor that means anonymous memory.
@@ -51,6 +53,10 @@ unsafe impl wasmhost::VirtualMemory for OsVirtualMemory {
 
     fn max_reservation(&self) -> usize {
         MAX_RESERVATION
+    }
+
+    fn max_total(&self) -> usize {
+        MAX_TOTAL
     }
 
     fn reserve(&self, len: usize) -> Option<NonNull<u8>> {

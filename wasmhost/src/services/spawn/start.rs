@@ -83,7 +83,6 @@ impl Start {
             wasi: crate::wasi::state::WasiState::new(opts.env.clone().into(), opts.preopens.clone()),
             stdin: opts.stdin.clone(),
             mailbox: mailbox.clone(),
-            memory_slot: None,
         };
         for socket in &opts.sockets {
             let rights = wasmd_abi::Rights::READ.union(wasmd_abi::Rights::WRITE);
