@@ -33,6 +33,7 @@ pub const SMOKE_FIXTURES: &[&str] = &[
     "reload_v1",
     "reload_v2",
     "reload_plain",
+    "regions",
 ];
 /// The WASI programs (`guests/wasi`) the smoke test runs, staged under
 /// `usr/share/wasmd/smoke/wasi`.

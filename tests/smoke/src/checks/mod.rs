@@ -28,7 +28,7 @@ use control_tree::{ctl, fairness, legacy_url, ls, ps, run_close, run_stream, spa
 use guest_io::{grant_links, guest_file, guest_tcp, tcp_hang};
 use guest_schemes::{guest_scheme, provider_death, scheme_gone};
 use reload::reload;
-use shared_memory::{chan, fevent, shm};
+use shared_memory::{chan, fevent, shm, windows};
 use users::user_identity;
 pub use users::{as_user, USER};
 use wasi::{wasi, wasi_suite};
@@ -43,6 +43,7 @@ pub const CHECKS: &[Check] = &[
     Check { name: "run-stream", limit: secs(60), run: run_stream },
     Check { name: "run-close", limit: secs(60), run: run_close },
     Check { name: "shm", limit: secs(60), run: shm },
+    Check { name: "windows", limit: secs(60), run: windows },
     Check { name: "chan", limit: secs(60), run: chan },
     Check { name: "fevent", limit: secs(60), run: fevent },
     Check { name: "guest-scheme", limit: secs(300), run: guest_scheme },

@@ -1,5 +1,6 @@
 //! Regions and channels from a native program: `shm/` (with `mmap`
-//! inside Redox), `chan/` frames both ways, `fevent` readiness.
+//! inside Redox), a region window shared with a native mapping,
+//! `chan/` frames both ways, `fevent` readiness.
 
 use std::time::Duration;
 
@@ -97,6 +98,40 @@ pub(super) fn shm(setup: &Setup) -> Outcome {
         check(seen == "shm word=7 text=live", || format!("the guest saw {seen:?}"))?;
         wait(tree.as_mut(), pid)?;
         Ok(format!("{size} bytes, {how}, seen by the guest"))
+    })()
+    .into()
+}
+
+/// A guest's region window and a native mapping of the same `shm/ID`:
+/// the guest's plain stores are seen natively, a native store is seen by
+/// the guest's plain loads — no region call copies anything.
+pub(super) fn windows(setup: &Setup) -> Outcome {
+    (|| {
+        let mut tree = setup.tree()?;
+        let pid = tree.spawn(&format!("cap=stdio,time,shm {} wlive", setup.fixture("regions")))?;
+        let id = log_line(tree.as_mut(), pid, "id=")?;
+        let path = format!("/scheme/wasm/shm/{}", id.trim_start_matches("id="));
+        let how = match tree.native() {
+            Some(native) => {
+                let mut map = native.map_shared(&path, 8192)?;
+                let seen = map.read(0, 16);
+                check(seen == b"guest wrote this", || format!("the mapping shows {seen:?}"))?;
+                map.write(4096, &0xbeefu32.to_le_bytes());
+                "through mmap"
+            }
+            None => {
+                let bytes = tree.read(&path)?;
+                check(bytes.starts_with(b"guest wrote this"), || {
+                    format!("{path} starts {:?}", String::from_utf8_lossy(&bytes[..16.min(bytes.len())]))
+                })?;
+                tree.write_at(&path, 4096, &0xbeefu32.to_le_bytes())?;
+                "through the file (no mmap here)"
+            }
+        };
+        let seen = log_line(tree.as_mut(), pid, "seen=")?;
+        check(seen == "seen=48879", || format!("the guest saw {seen:?}"))?;
+        wait(tree.as_mut(), pid)?;
+        Ok(format!("a guest's window and a native program share {path} {how}, with no copy"))
     })()
     .into()
 }
