@@ -17,8 +17,9 @@ use crate::report::{Figure, Target};
 pub const RING: usize = 256 * 1024;
 
 /// Frames per second through a channel between two guests: `n` frames of
-/// `size` bytes.
-pub fn frames_per_s(n: u64, size: usize) -> f64 {
+/// `size` bytes, payloads through the copying region calls (or, with
+/// `window`, through region windows).
+pub fn frames_per_s(n: u64, size: usize, window: bool) -> f64 {
     let mut pm = manager();
     let path = guests_dir().join("chan_bench.wasm");
     let (module, resolved) = pm.load_module(path.to_str().expect("utf-8 path")).expect("chan_bench loads");
@@ -26,7 +27,9 @@ pub fn frames_per_s(n: u64, size: usize) -> f64 {
     let opts = SpawnOptions {
         args: ["chan_bench", "main", &n.to_string(), &size.to_string(), &RING.to_string()]
             .map(String::from)
-            .to_vec(),
+            .into_iter()
+            .chain(window.then(|| "window".to_string()))
+            .collect(),
         module_path: Some(resolved),
         ..SpawnOptions::new("chan_bench")
     };
@@ -41,14 +44,16 @@ pub fn frames_per_s(n: u64, size: usize) -> f64 {
 pub fn figures(quick: bool) -> Vec<Figure> {
     let runs = if quick { 3 } else { 5 };
     let frames = if quick { 200_000 } else { 2_000_000 };
-    let [chan64, pipe64, chan4k, memcpy, pipe4k] = best_rates_interleaved(
+    let [chan64, pipe64, chan4k, memcpy, pipe4k, window64, window4k] = best_rates_interleaved(
         runs,
         [
-            &mut || frames_per_s(frames, 64),
+            &mut || frames_per_s(frames, 64, false),
             &mut || baseline::pipe_frames_per_s(frames, 64),
-            &mut || frames_per_s(frames / 10, 4096),
+            &mut || frames_per_s(frames / 10, 4096, false),
             &mut || baseline::memcpy_gb_per_s(4096, RING, 4 << 30),
             &mut || baseline::pipe_frames_per_s(frames / 10, 4096),
+            &mut || frames_per_s(frames, 64, true),
+            &mut || frames_per_s(frames / 10, 4096, true),
         ],
     );
     let chan4k_gbs = chan4k * 4096.0 / 1e9;
@@ -72,6 +77,20 @@ pub fn figures(quick: bool) -> Vec<Figure> {
         .target(Target::RatioAtLeast(0.5)),
         Figure::info("chan4k_vs_pipe", "channel, 4 KiB frames vs a pipe", chan4k, "frames/s")
             .against(pipe4k, "Linux pipe, 2 processes"),
+        Figure::info(
+            "chan64_windows_vs_copy",
+            "channel, 64 B frames: payloads through region windows vs the copying calls",
+            window64,
+            "frames/s",
+        )
+        .against(chan64, "copying region calls (the default)"),
+        Figure::info(
+            "chan4k_windows_vs_copy",
+            "channel, 4 KiB frames: payloads through region windows vs the copying calls",
+            window4k,
+            "frames/s",
+        )
+        .against(chan4k, "copying region calls (the default)"),
     ]
 }
 

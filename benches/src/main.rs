@@ -80,9 +80,11 @@ fn main() -> Result<()> {
             println!("{:.2} µs", spawn::spawn_us(&guests::wat("tiny"), num(1).max(1) as u32));
             return Ok(());
         }
-        // For a profiler: only the channel, N frames of SIZE bytes.
+        // For a profiler: only the channel, N frames of SIZE bytes (and
+        // `window`: payloads through region windows).
         Some("--profile-channel") => {
-            println!("{:.0} frames/s", channel::frames_per_s(num(1).max(1), num(2).max(1) as usize));
+            let window = args.iter().any(|a| a == "window");
+            println!("{:.0} frames/s", channel::frames_per_s(num(1).max(1), num(2).max(1) as usize, window));
             return Ok(());
         }
         _ => {}

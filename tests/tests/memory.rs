@@ -122,6 +122,19 @@ fn windows_are_seen_live_by_another_guest() {
     assert!(all.contains("wchild_ro_window=err:1 read=from parent"), "{all}");
 }
 
+#[test]
+fn a_channel_moves_its_payloads_through_windows_when_asked() {
+    let mut h = Harness::new();
+    for (flag, windowed) in [("window", "true"), ("-", "false")] {
+        let pid = h.guest("chan_bench", &["main", "3000", "100", "65536", flag]);
+        h.run_until_exit(pid, 30);
+        assert_eq!(h.status(pid), Some(ExitStatus::Exited(0)), "{}", h.stderr(pid));
+        let all = h.out.all_stdout();
+        let line = format!("frames=3000 bytes=300000 windowed={windowed}");
+        assert!(all.contains(&line), "{all}");
+    }
+}
+
 /// Runs `pid` until its stdout has `key=`: the value.
 fn wait_for(h: &mut Harness, pid: wasmhost::Pid, key: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
