@@ -94,7 +94,7 @@ pub fn figures(quick: bool) -> Vec<Figure> {
             tiny,
             "µs",
         )
-        .target(Target::AtMost(5.0)),
+        .target(Target::AtMost(2.0)),
         Figure::info("spawn_rust17_us", "spawn + run to exit, 17-page Rust guest (hello)", rust, "µs"),
         Figure::info(
             "guest_spawn_per_s",
