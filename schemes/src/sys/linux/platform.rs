@@ -151,8 +151,11 @@ impl wasmhost::Platform for OsPlatform {
             // `memory`, which this call borrows exclusively, and they hold
             // only zeros: after `MADV_DONTNEED` private anonymous pages
             // read as zeros again, so no byte the guest (or anyone) sees
-            // changes. (The memory is wasmi's heap allocation: malloc's
-            // own bookkeeping lies outside these whole interior pages.)
+            // changes. (The memory is an arena slot, or wasmi's heap
+            // allocation, whose malloc bookkeeping lies outside these
+            // whole interior pages. In a region window the pages are
+            // shared: this mapping's view of them goes and the region
+            // keeps its bytes, whatever another holder wrote meanwhile.)
             let done = unsafe {
                 rustix::mm::madvise(memory[run].as_mut_ptr().cast(), len, rustix::mm::Advice::LinuxDontNeed)
             };
