@@ -80,6 +80,11 @@ fn main() -> Result<()> {
             println!("{:.2} µs", spawn::spawn_us(&guests::wat("tiny"), num(1).max(1) as u32));
             return Ok(());
         }
+        // For a profiler: only guest-driven spawns, N children.
+        Some("--profile-guest-spawn") => {
+            println!("{:.0} spawns/s", spawn::guest_spawn_per_s(num(1).max(1) as u32));
+            return Ok(());
+        }
         // For a profiler: only the channel, N frames of SIZE bytes (and
         // `window`: payloads through region windows).
         Some("--profile-channel") => {

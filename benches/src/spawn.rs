@@ -67,7 +67,7 @@ const TINY: &str = r#"(module (memory (export "memory") 1) (func (export "_start
 
 /// Spawns per second of a parent spawning `n` one-page children from a
 /// module handle, as it measures them, on as many workers as cores.
-fn guest_spawn_per_s(n: u32) -> f64 {
+pub fn guest_spawn_per_s(n: u32) -> f64 {
     let workers = crate::smp::cores().max(2);
     let wasm = guest("spawn_loop");
     crate::smp::guest_ns_figure(&wasm, "spawn_loop", &["handle", &n.to_string()], workers, "per_s")
