@@ -14,9 +14,8 @@
 //! are first replaced by private zero pages, then its pages are given
 //! back to the OS ([`VirtualMemory::discard`]) — except the first
 //! [`WARM_BYTES`] of the slots returned last, up to [`WARM_BUDGET`] in
-//! all, which stay resident so that a busy spawner does not fault its
-//! pages in again (page faults were 40 % of a guest-driven spawn of
-//! 1,000 children at a time while only 64 slots were kept warm).
+//! all, which stay resident so that a busy spawner (a parent reaping a
+//! thousand children at a time) does not fault their pages in again.
 //! No byte of a previous guest is ever visible to the next one: wasmi
 //! zeroes a memory's initial pages when it creates it, and each page it
 //! adds when the memory grows.
@@ -188,8 +187,9 @@ impl Inner {
     }
 }
 
-/// One guest memory's place in the arena, owned by the process's state
-/// (inside the store that owns the memory, so it outlives the memory).
+/// One guest memory's place in the arena, kept by the store's limiter
+/// (in the data of the store that owns the memory, so it outlives the
+/// memory).
 #[derive(Debug)]
 pub(crate) struct Slot {
     base: NonNull<u8>,
@@ -231,9 +231,10 @@ impl Slot {
         if std::mem::replace(&mut self.lent, true) {
             return None;
         }
-        // SAFETY: the range is this slot's own, mapped read-write for the
-        // life of the process (`VirtualMemory::reserve`), used by nothing
-        // else until the slot is dropped, and handed out once.
+        // SAFETY: the range is this slot's own, mapped read-write until
+        // its reservation is unmapped — only when the arena goes, after
+        // every slot (each holds the arena) — used by nothing else until
+        // the slot is dropped, and handed out once.
         Some(unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr(), self.len) })
     }
 
