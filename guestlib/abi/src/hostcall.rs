@@ -7,6 +7,13 @@
 //! A range `ptr..ptr+len` that is not inside the guest's memory gives
 //! `-EFAULT`; nothing is read or written then.
 //!
+//! A module's memories are provided by wasmd: it may define them, or
+//! import memory 0 as `"env" "memory"` (as C toolchains name it) or
+//! `"wasmd" "memory"` with any type; other memory imports are refused at
+//! load like unknown functions. Up to 8 memories (multi-memory); the
+//! hostcalls see the one exported as `"memory"`, and region windows go
+//! into memory 0.
+//!
 //! Calls marked **blocking** park the calling process in the scheduler
 //! until the result is ready; other processes keep running. Calls marked
 //! **sized reply** write a postcard payload into `buf` only if it fits in
