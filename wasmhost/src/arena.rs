@@ -26,6 +26,7 @@
 //! allocation instead; only windows need a slot.
 
 use std::ptr::NonNull;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use wasmd_abi::Errno;
@@ -46,6 +47,10 @@ pub const WARM_BYTES: usize = 128 << 10;
 pub const WARM_BUDGET: usize = 64 << 20;
 /// Windows one process may have mapped at a time.
 pub const MAX_WINDOWS: usize = wasmd_abi::hostcall::MAX_WINDOWS;
+/// Windows all processes together may have mapped: each splits the
+/// mapping it lies in, and the OS bounds mappings per process (65,530 by
+/// default on Linux), which the daemon's own allocations need too.
+pub const ALL_WINDOWS: usize = 16 << 10;
 /// Windows start and end on wasm pages, in guest memory and region alike.
 pub const WINDOW_ALIGN: usize = 64 << 10;
 
@@ -60,6 +65,9 @@ struct Inner {
     vm: Arc<dyn VirtualMemory>,
     pool: Mutex<Pool>,
     warm_budget: usize,
+    /// Windows mapped now, in all slots, and the most there may be.
+    windows: std::sync::atomic::AtomicUsize,
+    max_windows: usize,
 }
 
 /// The size classes, and the resident bytes of their free slots.
@@ -100,12 +108,15 @@ pub struct ArenaStats {
 impl Arena {
     /// An arena in `vm`.
     pub(crate) fn new(vm: Arc<dyn VirtualMemory>) -> Self {
-        Self::with_warm_budget(vm, WARM_BUDGET)
+        Self::with_limits(vm, WARM_BUDGET, ALL_WINDOWS)
     }
 
-    /// An arena keeping up to `warm_budget` bytes of free slots resident.
-    fn with_warm_budget(vm: Arc<dyn VirtualMemory>, warm_budget: usize) -> Self {
-        Self { inner: Arc::new(Inner { vm, pool: Mutex::new(Pool::default()), warm_budget }) }
+    /// An arena keeping up to `warm_budget` bytes of free slots resident
+    /// and up to `max_windows` windows mapped.
+    fn with_limits(vm: Arc<dyn VirtualMemory>, warm_budget: usize, max_windows: usize) -> Self {
+        let pool = Mutex::new(Pool::default());
+        let windows = Default::default();
+        Self { inner: Arc::new(Inner { vm, pool, warm_budget, windows, max_windows }) }
     }
 
     /// A slot for a memory that may grow to `max_bytes`, or `None` when
@@ -288,11 +299,19 @@ impl Slot {
             return Err(Errno::Busy);
         }
         let to = NonNull::new(memory[at..].as_mut_ptr()).ok_or(Errno::BadAddress)?;
+        let all = &self.arena.windows;
+        if all.fetch_add(1, Ordering::Relaxed) >= self.arena.max_windows {
+            all.fetch_sub(1, Ordering::Relaxed);
+            return Err(Errno::NoSpace);
+        }
         // SAFETY: `to..to + len` is whole pages of this slot (checked
         // above: aligned, inside the memory, which is the slot), and the
         // guest's memory is borrowed exclusively here, so nothing reads or
         // writes it during the call.
-        unsafe { region.memory().map_at(to, offset, len)? };
+        if let Err(e) = unsafe { region.memory().map_at(to, offset, len) } {
+            all.fetch_sub(1, Ordering::Relaxed);
+            return Err(e);
+        }
         self.windows.push(Window { at, len, region: region.clone() });
         Ok(())
     }
@@ -324,6 +343,7 @@ impl Slot {
         let at = unsafe { NonNull::new_unchecked(self.base.as_ptr().add(w.at)) };
         // SAFETY: as above.
         unsafe { self.arena.vm.restore_private(at, w.len)? };
+        self.arena.windows.fetch_sub(1, Ordering::Relaxed);
         Ok(self.windows.swap_remove(i).region)
     }
 }
@@ -434,10 +454,41 @@ mod tests {
     }
 
     #[test]
+    fn windows_are_bounded_per_slot_and_in_all() {
+        let arena = Arena::with_limits(Arc::new(HeapVm::default()), WARM_BUDGET, 3);
+        let budget = Arc::new(crate::limits::MemoryBudget::new(u64::MAX));
+        let accounting = Arc::new(crate::region::RegionAccounting::new(8, 1 << 30, 1 << 30, budget));
+        let memory = Box::new(crate::region::HeapMemory::new(4 * MIN_SLOT));
+        let region = Arc::new(Region::new(1, 1, 1, crate::owner::Owner::ROOT, memory, accounting));
+        let (mut a, mut b) = (arena.slot(8 * MIN_SLOT).unwrap(), arena.slot(8 * MIN_SLOT).unwrap());
+        let (mem_a, mem_b) = (a.lend().unwrap(), b.lend().unwrap());
+        let w = MIN_SLOT;
+        assert_eq!(a.map_window(mem_a, 0, &region, 0, w), Ok(()));
+        assert_eq!(a.map_window(mem_a, 0, &region, 0, w), Err(Errno::Busy), "over another window");
+        assert_eq!(a.map_window(mem_a, w, &region, w, 2 * w), Ok(()));
+        assert_eq!(a.map_window(mem_a, w + 4096, &region, 0, w), Err(Errno::InvalidArgument), "unaligned");
+        assert_eq!(
+            a.map_window(mem_a, 7 * w, &region, 3 * w, 2 * w),
+            Err(Errno::OutOfRange),
+            "past the region"
+        );
+        mem_b[3 * w] = 1;
+        assert_eq!(b.map_window(mem_b, 3 * w, &region, 0, w), Err(Errno::Busy), "memory in use");
+        assert_eq!(b.map_window(mem_b, 0, &region, 0, w), Ok(()));
+        assert_eq!(b.map_window(mem_b, w, &region, 0, w), Err(Errno::NoSpace), "three in all");
+        assert!(a.unmap_window(0).is_ok());
+        assert_eq!(b.map_window(mem_b, w, &region, 0, w), Ok(()), "room again");
+        drop(a);
+        assert_eq!(b.map_window(mem_b, 2 * w, &region, 0, w), Ok(()), "a's windows went with it");
+        b.unmap_windows_of(&region);
+        assert_eq!(arena.inner.windows.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
     fn a_slot_beyond_the_warm_budget_is_discarded_whole() {
         let vm = Arc::new(HeapVm::default());
         // Room for four warm slots.
-        let arena = Arena::with_warm_budget(vm.clone(), 4 * WARM_BYTES);
+        let arena = Arena::with_limits(vm.clone(), 4 * WARM_BYTES, ALL_WINDOWS);
         let slots: Vec<_> = (0..6).map(|_| arena.slot(4 * MIN_SLOT).unwrap()).collect();
         drop(slots);
         let discarded = || vm.discarded.load(std::sync::atomic::Ordering::SeqCst);

@@ -350,6 +350,10 @@ impl SharedMemory for HeapMemory {
     fn os_name(&self) -> String {
         "heap".into()
     }
+    // Windows of unit tests are bookkeeping only: nothing is mapped.
+    unsafe fn map_at(&self, _at: std::ptr::NonNull<u8>, _offset: usize, _len: usize) -> Result<(), Errno> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

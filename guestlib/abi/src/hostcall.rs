@@ -121,10 +121,10 @@
 //! as in pages it just grew with `memory.grow` (else `-EBUSY`, also when
 //! another window is there); `off..off + len` must lie in the region
 //! (`-ERANGE`). A handle with only `READ` cannot have a window (`-EPERM`:
-//! it keeps the copying calls). At most [`MAX_WINDOWS`] at once
-//! (`-ENOSPC`). Without OS support — a platform that cannot map memory
-//! into guests, or a memory wasmd could not place in its arena —
-//! `-EOPNOTSUPP`. Loads, stores, `memory.copy` and the atomic calls all
+//! it keeps the copying calls). At most [`MAX_WINDOWS`] at once per
+//! process, and 16,384 in the whole daemon (`-ENOSPC`). Without OS
+//! support — a platform that cannot map memory into guests, or a memory
+//! wasmd could not place in its arena — `-EOPNOTSUPP`. Loads, stores, `memory.copy` and the atomic calls all
 //! see the same bytes as every other holder and native programs mapping
 //! `shm/ID`; plain loads and stores are not atomic with respect to other
 //! holders. Detaching the handle, and the process's end however it comes
