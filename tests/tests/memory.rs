@@ -107,6 +107,34 @@ fn windows_refuse_what_they_must_and_share_bytes_both_ways() {
 }
 
 #[test]
+fn asking_for_a_window_costs_fuel_like_a_copy() {
+    let mut h = Harness::new();
+    // 100 asks for a window over all of a 4 MiB memory (refused: no such
+    // handle) are paid like copies of 400 MiB.
+    let wat = format!(
+        r#"(module {EXIT}
+           (import "wasmd" "region_map" (func $map (param i32 i64 i64 i32) (result i64)))
+           (memory (export "memory") 64)
+           (func (export "_start") (local $i i32)
+             (loop $l
+               (drop (call $map (i32.const 999) (i64.const 0) (i64.const 4194304) (i32.const 0)))
+               (local.set $i (i32.add (local.get $i) (i32.const 1)))
+               (br_if $l (i32.lt_u (local.get $i) (i32.const 100))))
+             (drop (call $exit (i32.const 0)))))"#
+    );
+    let module = h.pm.modules().compile(wat.as_bytes()).unwrap();
+    let pid = h.pm.spawn(module, SpawnOptions::new("m")).unwrap();
+    h.run_until_exit(pid, 10);
+    assert_eq!(h.status(pid), Some(ExitStatus::Exited(0)));
+    let used = h.pm.process(pid).unwrap().fuel_used;
+    // As for the copying calls, a charge takes at most the fuel left in
+    // the slice (which then ends): the 100 asks cost at least half their
+    // full price, where the instructions alone cost about 1,400.
+    let copy = 100 * 4194304 / wasmhost::BYTES_PER_FUEL;
+    assert!(used >= copy / 2, "used {used}, a 400 MiB copy costs {copy}");
+}
+
+#[test]
 fn windows_are_seen_live_by_another_guest() {
     let mut h = Harness::new();
     let pid = h.guest("regions", &["windows"]);

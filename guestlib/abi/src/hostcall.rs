@@ -124,7 +124,9 @@
 //! it keeps the copying calls). At most [`MAX_WINDOWS`] at once per
 //! process, and 16,384 in the whole daemon (`-ENOSPC`). Without OS
 //! support — a platform that cannot map memory into guests, or a memory
-//! wasmd could not place in its arena — `-EOPNOTSUPP`. Loads, stores, `memory.copy` and the atomic calls all
+//! wasmd could not place in its arena — `-EOPNOTSUPP`. A call costs fuel
+//! as a copy of `len` bytes does (the range is read to check it is
+//! unused), whatever its result. Loads, stores, `memory.copy` and the atomic calls all
 //! see the same bytes as every other holder and native programs mapping
 //! `shm/ID`; plain loads and stores are not atomic with respect to other
 //! holders. Detaching the handle, and the process's end however it comes

@@ -17,7 +17,9 @@ use wasmd_abi::hostcall;
 use wasmd_abi::{Caps, Rights};
 use wasmi::{Error, Linker};
 
-use super::{charge_copy, err, guest_range, kernel, memory_and_state, require, ret, CallResult, Ctx, Ret};
+use super::{
+    charge_copy, err, guest_range, kernel, memory_and_state, memory_len, require, ret, CallResult, Ctx, Ret,
+};
 use crate::limits::PAGE_SIZE;
 use crate::process::{HandleObject, ProcessState};
 use crate::region::Region;
@@ -359,7 +361,13 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     )?;
     linker.func_wrap(m, "region_map", |mut c: Ctx<'_>, h: i32, off: i64, len: i64, ptr: i32| -> i64 {
         c.data().count_hostcall();
-        ret(map(&mut c, h, off, len, ptr))
+        let mapped = map(&mut c, h, off, len, ptr);
+        // Checking that the guest does not use the range reads up to `len`
+        // bytes of its memory: paid in fuel like a copy, whatever the
+        // outcome.
+        let scanned = len.clamp(0, memory_len(&c) as i64);
+        let _ = charge_copy(&mut c, Ok(scanned));
+        ret(mapped)
     })?;
     linker.func_wrap(m, "region_unmap", |mut c: Ctx<'_>, ptr: i32| -> i64 {
         c.data().count_hostcall();
