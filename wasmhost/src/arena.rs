@@ -103,6 +103,8 @@ pub struct ArenaStats {
     pub reserved: u64,
     /// Slots in use by guests.
     pub slots: u64,
+    /// Slots free for reuse.
+    pub free: u64,
 }
 
 impl Arena {
@@ -145,6 +147,7 @@ impl Arena {
         pool.classes.iter().fold(ArenaStats::default(), |s, c| ArenaStats {
             reserved: s.reserved + c.reserved as u64,
             slots: s.slots + c.in_use as u64,
+            free: s.free + c.free.len() as u64,
         })
     }
 }
@@ -285,8 +288,13 @@ impl Slot {
         if offset.checked_add(len).is_none_or(|end| end > region.len()) {
             return Err(Errno::OutOfRange);
         }
+        if memory.as_ptr() != self.base() {
+            // Not the memory this slot holds (a module exporting another
+            // memory as `memory`).
+            return Err(Errno::NotSupported);
+        }
         let end = at.checked_add(len).ok_or(Errno::BadAddress)?;
-        if end > memory.len() || memory.as_ptr() != self.base() {
+        if end > memory.len() {
             return Err(Errno::BadAddress);
         }
         if self.windows.iter().any(|w| at < w.at + w.len && w.at < end) {
@@ -358,6 +366,7 @@ impl Drop for Slot {
                 return;
             }
         }
+        let base = self.base.as_ptr() as usize;
         let mut pool = self.arena.lock();
         let keep = WARM_BYTES.min(self.used);
         let keep = if pool.warm + keep <= self.arena.warm_budget { keep } else { 0 };
@@ -365,17 +374,20 @@ impl Drop for Slot {
         let c = &mut pool.classes[self.class as usize];
         c.in_use -= 1;
         c.refused = false;
-        drop(pool);
-        if keep < self.used {
-            // SAFETY: whole pages of this slot (`keep` and `used` are
-            // multiples of 64 KiB within it), which nothing uses any more:
-            // the memory lent them is being dropped with its store. Pages
-            // beyond `used` were never touched.
-            unsafe {
-                self.arena.vm.discard(NonNull::new_unchecked(self.base.as_ptr().add(keep)), self.used - keep)
-            };
+        if keep == self.used {
+            // Nothing to give back: free at once, under the same lock.
+            c.free.push((base, keep));
+            return;
         }
-        self.arena.lock().classes[self.class as usize].free.push((self.base.as_ptr() as usize, keep));
+        drop(pool);
+        // SAFETY: whole pages of this slot (`keep` and `used` are
+        // multiples of 64 KiB within it, `keep` below `used`), which nothing
+        // uses any more: the memory lent them is being dropped with its
+        // store. Pages beyond `used` were never touched.
+        unsafe {
+            self.arena.vm.discard(NonNull::new_unchecked(self.base.as_ptr().add(keep)), self.used - keep)
+        };
+        self.arena.lock().classes[self.class as usize].free.push((base, keep));
     }
 }
 

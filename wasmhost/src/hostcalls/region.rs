@@ -117,10 +117,6 @@ fn map(caller: &mut Ctx<'_>, handle: i32, offset: i64, len: i64, ptr: i32) -> Ca
     let (mem, state) = memory_and_state(caller)?;
     let region = region(state, handle, Rights::READ.union(Rights::WRITE))?.clone();
     let slot = state.limiter.slot.as_mut().ok_or(Errno::NotSupported)?;
-    if slot.base() != mem.as_ptr() {
-        // Its exported memory is not memory 0.
-        return Err(Errno::NotSupported);
-    }
     let (Ok(offset), Ok(len), Ok(at)) = (usize::try_from(offset), usize::try_from(len), usize::try_from(ptr))
     else {
         return Err(Errno::InvalidArgument);
