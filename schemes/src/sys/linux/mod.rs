@@ -9,8 +9,10 @@
 //! - [`platform`]: [`OsPlatform`], regions as memfds; `virtual_memory`:
 //!   the address space guests' memories live in; [`hostio`]: guests'
 //!   `file:` paths beneath the file root, TCP connects, the epoll
-//!   readiness queue behind [`crate::poller`].
+//!   readiness queue behind [`crate::poller`]; `allocator`: mimalloc as
+//!   the global allocator.
 
+mod allocator;
 pub mod client;
 mod connection;
 pub mod control_socket;
