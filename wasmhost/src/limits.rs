@@ -124,6 +124,11 @@ impl Account {
 
     /// Gives `bytes` back.
     pub fn release(&self, bytes: u64) {
+        // Nothing to give back (an empty log, a memory never grown): no
+        // write to the counters every process of this user shares.
+        if bytes == 0 {
+            return;
+        }
         let _ =
             self.used.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| Some(u.saturating_sub(bytes)));
         if let Some(b) = self.budget.upgrade() {
@@ -177,6 +182,9 @@ impl MemoryBudget {
 
     /// Gives `bytes` back.
     pub fn release(&self, bytes: u64) {
+        if bytes == 0 {
+            return;
+        }
         let _ =
             self.used.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| Some(u.saturating_sub(bytes)));
     }
