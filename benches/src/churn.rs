@@ -17,7 +17,7 @@ use crate::report::Figure;
 const MODULES: usize = 1200;
 
 /// `bytes` with a custom section holding `n`: the same code, another hash.
-fn variant(bytes: &[u8], n: usize) -> Vec<u8> {
+pub fn variant(bytes: &[u8], n: usize) -> Vec<u8> {
     let payload = format!("churn{n}");
     let name = b"wasmd-churn";
     let body_len = 1 + name.len() + payload.len();

@@ -31,6 +31,7 @@ mod actors;
 mod baseline;
 mod channel;
 mod churn;
+mod compile;
 mod compute;
 mod control;
 mod guests;
@@ -51,7 +52,7 @@ use anyhow::{bail, Context, Result};
 /// The groups of figures, by the `--only` names.
 const GROUPS: &[&str] = &[
     "hostcall", "spawn", "idle", "channel", "scheme", "compute", "smp", "preempt", "control", "churn",
-    "wasi", "actors", "reload",
+    "compile", "wasi", "actors", "reload",
 ];
 
 fn main() -> Result<()> {
@@ -128,6 +129,7 @@ fn main() -> Result<()> {
     group("preempt", &mut || preempt::figures(quick));
     group("control", &mut || control::figures(quick));
     group("churn", &mut churn::figures);
+    group("compile", &mut || compile::figures(quick));
     group("wasi", &mut || wasi::figures(quick));
     group("actors", &mut || actors::figures(quick));
     group("reload", &mut || reload::figures(quick));

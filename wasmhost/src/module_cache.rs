@@ -179,7 +179,16 @@ impl ModuleCache {
             Module::new(&generation.engine, rewritten)
         }));
         let module = match translated {
-            Ok(result) => result.map_err(|e| invalid(bytes, &e))?,
+            Ok(Ok(module)) => module,
+            Ok(Err(e)) if provided.as_ref().is_ok_and(|p| p.bytes.is_some()) => {
+                // wasmi's offsets are in the rewritten bytes: its words
+                // on the input itself (refused again, as its bodies are).
+                let original = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    Module::new(&generation.engine, bytes).err()
+                }));
+                return Err(invalid(bytes, &original.ok().flatten().unwrap_or(e)));
+            }
+            Ok(Err(e)) => return Err(invalid(bytes, &e)),
             Err(_) => return Err(SpawnError::InvalidModule("the module trips the compiler".into())),
         };
         let provided = provided.map_err(SpawnError::InvalidModule)?;
@@ -400,6 +409,26 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("the WAT text parses, but the module is invalid: type mismatch"), "{msg}");
         assert!(!msg.contains("not WAT text"), "{msg}");
+    }
+
+    #[test]
+    fn an_invalid_body_is_refused_at_its_offset_in_the_input() {
+        // The memory moves to the import section in the rewrite, and the
+        // body's offset with it; the error names the input's offset.
+        let wasm =
+            wat::parse_str(r#"(module (memory 1) (func (export "_start") (result i32) (i64.const 1)))"#)
+                .expect("parses");
+        let expected = wasmparser::Validator::new().validate_all(&wasm).err().expect("invalid").offset();
+        let rewritten = provide_memories(&wasm).expect("sections are valid").bytes.expect("rewritten");
+        let moved = wasmparser::Validator::new().validate_all(&rewritten).err().expect("invalid").offset();
+        assert_ne!(moved, expected, "the rewrite moved the body");
+        let err = cache().compile(&wasm).unwrap_err();
+        let SpawnError::InvalidModule(ref why) = err else { panic!("{err:?}") };
+        assert!(why.contains("type mismatch"), "{why}");
+        assert!(
+            why.contains(&format!("{expected:#x}")) || why.contains(&format!("{expected}")),
+            "{why} (input offset {expected}, rewritten {moved})"
+        );
     }
 
     #[test]
