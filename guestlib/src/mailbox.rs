@@ -261,7 +261,7 @@ impl Command<'_> {
     }
 
     fn spawn_with(&self, flags: i32) -> Result<(Pid, u64)> {
-        let bytes = msg::encode(&self.request());
+        let bytes = self.encoded();
         let mut reference = 0u64;
         // SAFETY: pointers and lengths of live buffers.
         let ret = unsafe { sys::spawn_with(bytes.as_ptr(), bytes.len(), flags, &mut reference) };

@@ -1,6 +1,7 @@
 //! Processes: spawn, wait, kill, exit, identity and inspection.
 
 use alloc::vec::Vec;
+use core::cell::OnceCell;
 
 use wasmd_abi::msg::{self, SpawnRequest, EXIT_STATUS_MAX_LEN};
 pub use wasmd_abi::{Caps, ExitStatus, Grant, ModuleSource, ProcessInfo, Rights, RunState, SpawnLimits};
@@ -96,6 +97,10 @@ pub struct Command<'a> {
     limits: SpawnLimits,
     grants: Vec<Grant>,
     namespace: Option<Vec<&'a str>>,
+    /// The request as encoded by the first spawn, for the next ones (a
+    /// pool or supervisor spawns one command many times); every builder
+    /// method clears it.
+    encoded: OnceCell<Vec<u8>>,
 }
 
 impl<'a> Command<'a> {
@@ -131,6 +136,7 @@ impl<'a> Command<'a> {
             limits: SpawnLimits::default(),
             grants: Vec::new(),
             namespace: None,
+            encoded: OnceCell::new(),
         }
     }
 
@@ -138,6 +144,7 @@ impl<'a> Command<'a> {
     /// each within one of the caller's; by default it inherits the
     /// caller's.
     pub fn namespace(mut self, grants: impl IntoIterator<Item = &'a str>) -> Self {
+        self.encoded.take();
         self.namespace = Some(grants.into_iter().collect());
         self
     }
@@ -145,18 +152,21 @@ impl<'a> Command<'a> {
     /// Passes a region (or a channel's region) to the child with `rights`;
     /// the child attaches it by id (`Region::attach(region.id()?)`).
     pub fn grant(mut self, region: &crate::region::Region, rights: Rights) -> Self {
+        self.encoded.take();
         self.grants.push(Grant { handle: region.handle() as u32, rights });
         self
     }
 
     /// Adds an argument (after the program name, which comes first).
     pub fn arg(mut self, arg: &'a str) -> Self {
+        self.encoded.take();
         self.args.push(arg);
         self
     }
 
     /// Adds arguments.
     pub fn args(mut self, args: impl IntoIterator<Item = &'a str>) -> Self {
+        self.encoded.take();
         self.args.extend(args);
         self
     }
@@ -164,30 +174,39 @@ impl<'a> Command<'a> {
     /// Sets the child's capabilities (a subset of the caller's); by default
     /// the child inherits the caller's.
     pub fn caps(mut self, caps: Caps) -> Self {
+        self.encoded.take();
         self.caps = Some(caps);
         self
     }
 
     /// Limits the child's memory to `pages` 64 KiB pages.
     pub fn max_pages(mut self, pages: u32) -> Self {
+        self.encoded.take();
         self.limits.max_pages = Some(pages);
         self
     }
 
     /// Gives the child a total fuel budget.
     pub fn fuel(mut self, fuel: u64) -> Self {
+        self.encoded.take();
         self.limits.fuel = Some(fuel);
         self
     }
 
     /// Limits the child's live handles.
     pub fn max_handles(mut self, handles: u32) -> Self {
+        self.encoded.take();
         self.limits.max_handles = Some(handles);
         self
     }
 
+    /// The spawn request this builds, encoded (once).
+    pub(crate) fn encoded(&self) -> &[u8] {
+        self.encoded.get_or_init(|| msg::encode(&self.request()))
+    }
+
     /// The spawn request this builds.
-    pub(crate) fn request(&self) -> SpawnRequest<'a> {
+    fn request(&self) -> SpawnRequest<'a> {
         SpawnRequest {
             module: self.module.clone(),
             args: self.args.clone(),
@@ -200,7 +219,7 @@ impl<'a> Command<'a> {
 
     /// Spawns the child; returns its pid.
     pub fn spawn(&self) -> Result<Pid> {
-        let bytes = msg::encode(&self.request());
+        let bytes = self.encoded();
         // SAFETY: pointer and length of a live buffer.
         let ret = unsafe { sys::spawn(bytes.as_ptr(), bytes.len()) };
         check(ret).map(|pid| pid as Pid)

@@ -18,16 +18,24 @@ fn spawns_from_a_module_handle_and_its_refusals() {
     assert_eq!(h.status(pid), Some(ExitStatus::Exited(0)), "{}{}", h.stdout(pid), h.stderr(pid));
     let kv = h.kv(pid);
     let get = |k: &str| kv.get(k).cloned().unwrap_or_else(|| panic!("no {k} in {kv:?}"));
-    assert_eq!(get("spawned"), "2");
+    assert_eq!(get("spawned"), "3");
     assert_eq!(get("closed"), errno::EBADF.to_string());
     assert_eq!(get("forged"), errno::EBADF.to_string());
     assert_eq!(get("missing"), errno::ENOENT.to_string());
     assert_eq!(get("garbage"), errno::ENOEXEC.to_string());
     assert_eq!(get("held"), wasmd_abi::hostcall::MAX_MODULE_HANDLES.to_string());
     assert_eq!(get("beyond"), errno::EMFILE.to_string());
-    // The two children ran the module: hello greets.
-    let greeted = (pid + 1..pid + 3).filter(|c| h.stdout(*c).starts_with("Hello from wasmd!")).count();
-    assert_eq!(greeted, 2);
+    // The three children ran the module (hello greets, naming its
+    // arguments): a command spawned again sends the same request, and a
+    // command changed after a spawn sends the change.
+    let args: Vec<String> = (pid + 1..pid + 4)
+        .map(|c| {
+            let out = h.stdout(c);
+            assert!(out.starts_with("Hello from wasmd!"), "{out}");
+            out.split_once("my args are ").map(|(_, a)| a.trim().to_string()).unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(args, [r#"["hello"]"#, r#"["hello"]"#, r#"["hello", "again"]"#]);
 }
 
 #[test]
