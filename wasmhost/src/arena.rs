@@ -41,8 +41,12 @@ const CLASSES: usize = 17;
 /// Slots one reservation holds at most (fewer when the platform's
 /// largest reservation is smaller).
 const SLOTS_PER_RESERVATION: usize = 16 << 10;
-/// How much of a free slot may stay resident (warm).
-pub const WARM_BYTES: usize = 128 << 10;
+/// How much of a free slot may stay resident (warm): all of a Rust
+/// program's usual memory (17 pages: 1 MiB of stack and its data). With
+/// 128 KiB, each spawn of such a guest faulted 15 pages' worth of memory
+/// in again: 476 µs per spawn and run to exit of the WASI hello against
+/// 21 µs on the heap (`wasmd-bench`, `wasi_hello_spawn_us`).
+pub const WARM_BYTES: usize = 2 << 20;
 /// Resident bytes of warm free slots, in all.
 pub const WARM_BUDGET: usize = 64 << 20;
 /// Windows one process may have mapped at a time.
@@ -501,16 +505,16 @@ mod tests {
         let vm = Arc::new(HeapVm::default());
         // Room for four warm slots.
         let arena = Arena::with_limits(vm.clone(), 4 * WARM_BYTES, ALL_WINDOWS);
-        let slots: Vec<_> = (0..6).map(|_| arena.slot(4 * MIN_SLOT).unwrap()).collect();
+        let slots: Vec<_> = (0..6).map(|_| arena.slot(2 * WARM_BYTES).unwrap()).collect();
         drop(slots);
         let discarded = || vm.discarded.load(std::sync::atomic::Ordering::SeqCst);
-        let len = 4 * MIN_SLOT;
+        let len = 2 * WARM_BYTES;
         assert_eq!(discarded(), 4 * (len - WARM_BYTES) + 2 * len);
         // The last freed (cold) slots come back first; once they are
         // taken, a warm one frees its part of the budget.
-        let cold: Vec<_> = (0..2).map(|_| arena.slot(4 * MIN_SLOT).unwrap()).collect();
+        let cold: Vec<_> = (0..2).map(|_| arena.slot(2 * WARM_BYTES).unwrap()).collect();
         assert_eq!(arena.inner.lock().warm, 4 * WARM_BYTES);
-        let warm = arena.slot(4 * MIN_SLOT).unwrap();
+        let warm = arena.slot(2 * WARM_BYTES).unwrap();
         assert_eq!(arena.inner.lock().warm, 3 * WARM_BYTES);
         drop(warm);
         assert_eq!(arena.inner.lock().warm, 4 * WARM_BYTES);
