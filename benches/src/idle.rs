@@ -3,7 +3,8 @@
 //! costs (once parked longer than `wasmhost::TRIM_AFTER`, when their zero
 //! pages went back to the OS) and how many fit. The same for a sleeping
 //! guest built with the project's Rust library (the `worker` example,
-//! 2 pages: `idle_rss_rust_guest_kib`).
+//! 2 pages: `idle_rss_rust_guest_kib`). Each fill runs in a process of
+//! its own, so that it starts from a clean resident set.
 
 use wasmhost::{ManagerConfig, NoOutput, ProcessManager};
 
@@ -74,13 +75,45 @@ fn fill(wasm: &[u8], args: &[&str], cap: usize, budget: u64) -> (usize, u64) {
     (alive, rss_bytes().saturating_sub(before))
 }
 
+/// The guests of a fill: the 1-page WAT guest, or the Rust one.
+fn fill_kind(rust: bool, cap: usize, budget: u64) -> (usize, u64) {
+    if rust {
+        fill(&guest("worker"), &["sleep", "1000000000"], cap, budget)
+    } else {
+        fill(&wat("idle"), &[], cap, budget)
+    }
+}
+
+/// For [`fill_in_child`]: one fill in this (fresh) process, printed as
+/// `ALIVE GROWN`.
+pub fn fill_here(rust: bool, cap: usize, budget: u64) {
+    let (alive, grown) = fill_kind(rust, cap, budget);
+    println!("{alive} {grown}");
+}
+
+/// One fill in a process of its own (this program with `--idle-fill`):
+/// memory a fill before it freed, still held by the allocator for
+/// reuse, would otherwise hide what this one's guests take (after the
+/// million 1-page guests, 10,000 Rust guests seemed to take 0 KiB).
+fn fill_in_child(rust: bool, cap: usize, budget: u64) -> (usize, u64) {
+    let out = std::process::Command::new(std::env::current_exe().expect("own path"))
+        .args(["--idle-fill", if rust { "1" } else { "0" }, &cap.to_string(), &budget.to_string()])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("runs itself");
+    assert!(out.status.success(), "the idle fill failed: {}", out.status);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut numbers = text.split_whitespace().map(|n| n.parse::<u64>().expect("a number"));
+    let (alive, grown) = (numbers.next().expect("alive"), numbers.next().expect("grown"));
+    (alive as usize, grown)
+}
+
 /// `idle_rss_per_guest_kib`, `idle_guests_max`, `idle_rss_rust_guest_kib`.
 pub fn figures(quick: bool, budget_mib: u64) -> Vec<Figure> {
     let cap = if quick { 10_000 } else { TARGET };
-    let (alive, grown) = fill(&wat("idle"), &[], cap, budget_mib << 20);
+    let (alive, grown) = fill_in_child(false, cap, budget_mib << 20);
     let rust_cap = if quick { 2_000 } else { 10_000 };
-    let (rust_alive, rust_grown) =
-        fill(&guest("worker"), &["sleep", "1000000000"], rust_cap, budget_mib << 20);
+    let (rust_alive, rust_grown) = fill_in_child(true, rust_cap, budget_mib << 20);
     let rust_per_guest = rust_grown as f64 / rust_alive as f64 / 1024.0;
     let per_guest = grown as f64 / alive as f64 / 1024.0;
     let fit = ((budget_mib * 1024) as f64 / per_guest) as usize;

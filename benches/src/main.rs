@@ -72,6 +72,11 @@ fn main() -> Result<()> {
             control::daemon(std::path::Path::new(args.get(1).map_or("", String::as_str)));
             return Ok(());
         }
+        // One fill of idle guests, in a process of its own.
+        Some("--idle-fill") => {
+            idle::fill_here(num(1) == 1, num(2) as usize, num(3));
+            return Ok(());
+        }
         Some("--pipe-echo") => {
             baseline::pipe_echo(num(1));
             return Ok(());
