@@ -1,10 +1,11 @@
 //! Idle processes give memory back (`wasmhost::TRIM_AFTER`): the zero
-//! pages of a process parked that long are released to the OS (on Linux
-//! with `MADV_DONTNEED`), and what the guest reads afterwards is exactly
-//! what it wrote.
+//! pages of a process parked that long are released to the OS (through
+//! its arena slot: on Linux with `MADV_DONTNEED`), and what the guest
+//! reads afterwards is exactly what it wrote.
 
 mod common;
 
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,9 +14,9 @@ use common::Harness;
 use wasmd::sys::OsPlatform;
 use wasmd_abi::{Caps, Errno, ExitStatus};
 use wasmhost::region::SharedMemory;
-use wasmhost::{ManagerConfig, Platform, SpawnOptions};
+use wasmhost::{ManagerConfig, Platform, SpawnOptions, VirtualMemory};
 
-/// The Linux platform, counting the bytes it released.
+/// The Linux platform, counting the bytes its virtual memory discarded.
 #[derive(Debug)]
 struct Counting {
     os: OsPlatform,
@@ -31,10 +32,51 @@ impl Platform for Counting {
         self.os.create_shared_memory(size)
     }
 
-    fn release_zero_pages(&self, memory: &mut [u8]) -> usize {
-        let n = self.os.release_zero_pages(memory);
-        self.released.fetch_add(n, Ordering::SeqCst);
-        n
+    fn virtual_memory(&self) -> Option<Arc<dyn VirtualMemory>> {
+        let os = self.os.virtual_memory()?;
+        Some(Arc::new(CountingVm { os, released: self.released.clone() }))
+    }
+}
+
+/// The Linux virtual memory, counting discarded bytes.
+#[derive(Debug)]
+struct CountingVm {
+    os: Arc<dyn VirtualMemory>,
+    released: Arc<AtomicUsize>,
+}
+
+// SAFETY: every call is the Linux implementation's, with its arguments.
+unsafe impl VirtualMemory for CountingVm {
+    fn page_size(&self) -> usize {
+        self.os.page_size()
+    }
+
+    fn max_reservation(&self) -> usize {
+        self.os.max_reservation()
+    }
+
+    fn max_total(&self) -> usize {
+        self.os.max_total()
+    }
+
+    fn reserve(&self, len: usize) -> Option<NonNull<u8>> {
+        self.os.reserve(len)
+    }
+
+    unsafe fn discard(&self, at: NonNull<u8>, len: usize) {
+        self.released.fetch_add(len, Ordering::SeqCst);
+        // SAFETY: as the caller promised.
+        unsafe { self.os.discard(at, len) }
+    }
+
+    unsafe fn restore_private(&self, at: NonNull<u8>, len: usize) -> Result<(), Errno> {
+        // SAFETY: as the caller promised.
+        unsafe { self.os.restore_private(at, len) }
+    }
+
+    unsafe fn unreserve(&self, at: NonNull<u8>, len: usize) {
+        // SAFETY: as the caller promised.
+        unsafe { self.os.unreserve(at, len) }
     }
 }
 

@@ -328,6 +328,51 @@ impl Slot {
         Ok(())
     }
 
+    /// Gives the OS back the pages of `memory` (this slot's bytes, as
+    /// long as the memory is now) that hold only zeros
+    /// ([`VirtualMemory::discard`]: they read as zeros again, and come
+    /// back when the guest writes them), except where a window is: those
+    /// pages are the region's. Returns the bytes given back; 0 when
+    /// `memory` is not this slot's (a module exporting another memory).
+    pub(crate) fn release_zero_pages(&mut self, memory: &mut [u8]) -> usize {
+        if memory.as_ptr() != self.base() {
+            return 0;
+        }
+        let page = self.page_size();
+        // Found first (the scan borrows the bytes), given back after; not
+        // a hot path (once per long park).
+        let runs: Vec<_> = crate::trim::zero_page_runs(memory, page).collect();
+        let mut released = 0;
+        for run in runs {
+            let mut at = run.start;
+            while at < run.end {
+                // The part of the run before the next window in it.
+                let (end, skip_to) = self
+                    .windows
+                    .iter()
+                    .filter(|w| w.at + w.len > at && w.at < run.end)
+                    .map(|w| (w.at.max(at), (w.at + w.len).min(run.end)))
+                    .min()
+                    .unwrap_or((run.end, run.end));
+                if end > at {
+                    // SAFETY: `at..end` is whole pages (a zero run is
+                    // page-aligned; windows are aligned to 64 KiB) of this
+                    // slot's reservation (`memory` is the slot), holding
+                    // only zeros, outside every window; the memory is
+                    // borrowed exclusively, so nothing reads or writes it
+                    // during the call, and afterwards it reads as the
+                    // same zeros.
+                    unsafe {
+                        self.arena.vm.discard(NonNull::new_unchecked(memory[at..].as_mut_ptr()), end - at)
+                    };
+                    released += end - at;
+                }
+                at = skip_to.max(end);
+            }
+        }
+        released
+    }
+
     /// Unmaps the window at `at` (private zero pages again): the region
     /// it showed.
     /// The caller holds the guest's memory exclusively (as a hostcall
@@ -498,6 +543,31 @@ mod tests {
         assert_eq!(b.map_window(mem_b, 2 * w, &region, 0, w), Ok(()), "a's windows went with it");
         b.unmap_windows_of(&region);
         assert_eq!(arena.inner.windows.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn an_idle_memory_gives_back_its_zero_pages_but_not_its_windows() {
+        let vm = Arc::new(HeapVm::default());
+        let arena = Arena::new(vm.clone());
+        let budget = Arc::new(crate::limits::MemoryBudget::new(u64::MAX));
+        let accounting = Arc::new(crate::region::RegionAccounting::new(8, 1 << 30, 1 << 30, budget));
+        let region_memory = Box::new(crate::region::HeapMemory::new(MIN_SLOT));
+        let region = Arc::new(Region::new(1, 1, 1, crate::owner::Owner::ROOT, region_memory, accounting));
+        let mut slot = arena.slot(4 * MIN_SLOT).unwrap();
+        let memory = slot.lend().unwrap();
+        let w = MIN_SLOT;
+        assert_eq!(slot.map_window(memory, w, &region, 0, w), Ok(()));
+        // Two 4 KiB pages in use: one in page 0, one in page 3.
+        memory[100] = 1;
+        memory[3 * w + 8192] = 2;
+        let discarded = || vm.discarded.load(std::sync::atomic::Ordering::SeqCst);
+        let before = discarded();
+        let released = slot.release_zero_pages(memory);
+        assert_eq!(released, 4 * w - w - 2 * 4096, "all but the window and the two pages in use");
+        assert_eq!(discarded() - before, released);
+        assert_eq!((memory[100], memory[3 * w + 8192]), (1, 2), "what is in use stays");
+        let mut other = vec![0u8; 4 * w];
+        assert_eq!(slot.release_zero_pages(&mut other), 0, "not this slot's memory");
     }
 
     #[test]

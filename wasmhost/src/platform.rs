@@ -140,14 +140,6 @@ pub trait Platform: Send + Sync + 'static {
     /// answered at once while guests keep every core busy.
     fn scheduler_thread_started(&self) {}
 
-    /// Hands the OS back the pages of `memory` (a parked guest's linear
-    /// memory) that hold only zeros, so they stop being resident; they
-    /// must still read as zeros (see [`crate::zero_page_runs`]). Returns
-    /// the bytes released. By default nothing is released.
-    fn release_zero_pages(&self, _memory: &mut [u8]) -> usize {
-        0
-    }
-
     /// The OS's virtual memory, where guests' linear memories live (see
     /// [`crate::arena`]); `None` where the platform cannot reserve
     /// address space, and guests' memories are then ordinary heap

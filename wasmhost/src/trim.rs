@@ -5,9 +5,13 @@
 //! never touches it. When a process stays parked (in `sleep`, `receive`,
 //! `scheme_next`, a blocking read, ...) for [`TRIM_AFTER`], its memory is
 //! scanned and the OS pages that hold only zeros are handed back to the
-//! OS ([`crate::Platform::release_zero_pages`]: `MADV_DONTNEED` on
-//! Linux); they still read as zeros, and come back when the guest writes
-//! them. So a sleeping guest costs only the pages it really uses.
+//! OS through its arena slot (`Slot::release_zero_pages`, with the
+//! platform's [`crate::VirtualMemory::discard`]: `MADV_DONTNEED` on
+//! Linux, fresh anonymous memory mapped over them on Redox; region
+//! windows are left alone); they still read as zeros, and come back when
+//! the guest writes them. So a sleeping guest costs only the pages it
+//! really uses. A memory on the heap (no virtual memory on the platform,
+//! or its reservation refused) is not trimmed.
 //!
 //! Each park is noted with its time in a FIFO ([`Parks`]; parks come in
 //! time order), so finding the processes due is O(1) per park and never
@@ -86,19 +90,20 @@ impl ProcessManager {
                 return;
             }
             self.parks.queue.pop_front();
-            let platform = self.env.platform.clone();
             let Some(proc) = self.procs.get_mut(pid) else { continue };
             if proc.parks != park || !matches!(proc.sched.beneath(), Sched::Blocked(..)) {
                 continue;
             }
             let Some(store) = proc.store.as_deref_mut() else { continue };
             let Some(memory) = store.data().memory else { continue };
-            let bytes = memory.data_mut(&mut *store);
+            let (bytes, state) = memory.data_and_store_mut(&mut *store);
+            // A memory on the heap (no arena slot) is not trimmed.
+            let Some(slot) = state.limiter.slot.as_mut() else { continue };
             if bytes.len() > MAX_SCANNED {
                 continue;
             }
             budget = budget.saturating_sub(bytes.len());
-            let released = platform.release_zero_pages(bytes);
+            let released = slot.release_zero_pages(bytes);
             if released > 0 {
                 log::trace!("pid {pid}: released {released} bytes of zero pages");
             }

@@ -138,33 +138,6 @@ impl wasmhost::Platform for OsPlatform {
     fn virtual_memory(&self) -> Option<Arc<dyn wasmhost::VirtualMemory>> {
         Some(Arc::new(super::virtual_memory::OsVirtualMemory))
     }
-
-    fn release_zero_pages(&self, memory: &mut [u8]) -> usize {
-        let page = rustix::param::page_size();
-        let mut released = 0;
-        // Found first (the scan borrows the bytes), released after; not a
-        // hot path (once per long park).
-        let runs: Vec<_> = wasmhost::zero_page_runs(memory, page).collect();
-        for run in runs {
-            let len = run.len();
-            // SAFETY: `run` is a page-aligned range of whole pages inside
-            // `memory`, which this call borrows exclusively, and they hold
-            // only zeros: after `MADV_DONTNEED` private anonymous pages
-            // read as zeros again, so no byte the guest (or anyone) sees
-            // changes. (The memory is an arena slot, or wasmi's heap
-            // allocation, whose malloc bookkeeping lies outside these
-            // whole interior pages. In a region window the pages are
-            // shared: this mapping's view of them goes and the region
-            // keeps its bytes, whatever another holder wrote meanwhile.)
-            let done = unsafe {
-                rustix::mm::madvise(memory[run].as_mut_ptr().cast(), len, rustix::mm::Advice::LinuxDontNeed)
-            };
-            if done.is_ok() {
-                released += len;
-            }
-        }
-        released
-    }
 }
 
 /// A memfd mapped read-write and shared.
