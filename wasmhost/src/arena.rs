@@ -72,6 +72,8 @@ struct Inner {
     /// Windows mapped now, in all slots, and the most there may be.
     windows: std::sync::atomic::AtomicUsize,
     max_windows: usize,
+    /// Bytes given back by [`Slot::release_zero_pages`], in all.
+    given_back: std::sync::atomic::AtomicU64,
 }
 
 /// The size classes, and the resident bytes of their free slots.
@@ -109,6 +111,8 @@ pub struct ArenaStats {
     pub slots: u64,
     /// Slots free for reuse.
     pub free: u64,
+    /// Bytes parked guests gave back (all-zero pages) since the start.
+    pub given_back: u64,
 }
 
 impl Arena {
@@ -122,7 +126,16 @@ impl Arena {
     fn with_limits(vm: Arc<dyn VirtualMemory>, warm_budget: usize, max_windows: usize) -> Self {
         let pool = Mutex::new(Pool::default());
         let windows = Default::default();
-        Self { inner: Arc::new(Inner { vm, pool, warm_budget, windows, max_windows }) }
+        Self {
+            inner: Arc::new(Inner {
+                vm,
+                pool,
+                warm_budget,
+                windows,
+                max_windows,
+                given_back: Default::default(),
+            }),
+        }
     }
 
     /// A slot for a memory that may grow to `max_bytes`, or `None` when
@@ -148,10 +161,12 @@ impl Arena {
     /// What the arena holds now.
     pub(crate) fn stats(&self) -> ArenaStats {
         let pool = self.inner.lock();
-        pool.classes.iter().fold(ArenaStats::default(), |s, c| ArenaStats {
+        let given_back = self.inner.given_back.load(Ordering::Relaxed);
+        pool.classes.iter().fold(ArenaStats { given_back, ..ArenaStats::default() }, |s, c| ArenaStats {
             reserved: s.reserved + c.reserved as u64,
             slots: s.slots + c.in_use as u64,
             free: s.free + c.free.len() as u64,
+            ..s
         })
     }
 }
@@ -370,6 +385,7 @@ impl Slot {
                 at = skip_to.max(end);
             }
         }
+        self.arena.given_back.fetch_add(released as u64, Ordering::Relaxed);
         released
     }
 
@@ -565,6 +581,7 @@ mod tests {
         let released = slot.release_zero_pages(memory);
         assert_eq!(released, 4 * w - w - 2 * 4096, "all but the window and the two pages in use");
         assert_eq!(discarded() - before, released);
+        assert_eq!(arena.stats().given_back, released as u64);
         assert_eq!((memory[100], memory[3 * w + 8192]), (1, 2), "what is in use stays");
         let mut other = vec![0u8; 4 * w];
         assert_eq!(slot.release_zero_pages(&mut other), 0, "not this slot's memory");

@@ -208,6 +208,12 @@ pub fn stats(pm: &ProcessManager, daemon: &DaemonStats) -> Vec<u8> {
     let _ = writeln!(out, "steals: {}", daemon.steals);
     let _ = writeln!(out, "regions: {regions}");
     let _ = writeln!(out, "region_bytes: {region_bytes}");
+    if let Some(arena) = pm.arena_stats() {
+        let _ = writeln!(out, "memory_slots: {}", arena.slots);
+        let _ = writeln!(out, "memory_slots_free: {}", arena.free);
+        let _ = writeln!(out, "memory_reserved_bytes: {}", arena.reserved);
+        let _ = writeln!(out, "memory_given_back_bytes: {}", arena.given_back);
+    }
     let _ = writeln!(out, "futex_waiters: {}", pm.futex_waiters());
     let _ = writeln!(out, "guest_schemes: {}", pm.scheme_names().len());
     let _ = writeln!(out, "open_files: {}", daemon.open_files);

@@ -2,7 +2,8 @@
 //! Each starts the guests it needs and stops them again, so it depends on
 //! no other check. They are grouped by what they exercise:
 //! `control_tree` (the tree's own files, legacy URLs, fairness),
-//! `shared_memory` (`shm/`, `chan/`, `fevent`), `guest_schemes`,
+//! `shared_memory` (`shm/`, windows, idle give-back, `chan/`,
+//! `fevent`), `guest_schemes`,
 //! `guest_io` (guests' files and sockets), `actors` and `reload`
 //! (mailboxes, supervisors, hot reload), `users` and `cli` (the
 //! `wasmd` command line), `wasi` (WASI preview 1 programs, and the
@@ -28,7 +29,7 @@ use control_tree::{ctl, fairness, legacy_url, ls, ps, run_close, run_stream, spa
 use guest_io::{grant_links, guest_file, guest_tcp, tcp_hang};
 use guest_schemes::{guest_scheme, provider_death, scheme_gone};
 use reload::reload;
-use shared_memory::{chan, fevent, shm, windows};
+use shared_memory::{chan, fevent, idle_trim, shm, windows};
 use users::user_identity;
 pub use users::{as_user, USER};
 use wasi::{wasi, wasi_suite};
@@ -44,6 +45,7 @@ pub const CHECKS: &[Check] = &[
     Check { name: "run-close", limit: secs(60), run: run_close },
     Check { name: "shm", limit: secs(60), run: shm },
     Check { name: "windows", limit: secs(60), run: windows },
+    Check { name: "idle-trim", limit: secs(60), run: idle_trim },
     Check { name: "chan", limit: secs(60), run: chan },
     Check { name: "fevent", limit: secs(60), run: fevent },
     Check { name: "guest-scheme", limit: secs(300), run: guest_scheme },

@@ -136,6 +136,35 @@ pub(super) fn windows(setup: &Setup) -> Outcome {
     .into()
 }
 
+/// A parked guest gives its all-zero pages back (the daemon's
+/// `memory_given_back_bytes` grows by most of the 4 pages it grew) and
+/// then reads back exactly what it wrote.
+pub(super) fn idle_trim(setup: &Setup) -> Outcome {
+    (|| {
+        let mut tree = setup.tree()?;
+        let given_back = |tree: &mut dyn Tree| -> Result<u64, String> {
+            let stats = text(tree.read("/scheme/wasm/stats")?);
+            stats
+                .lines()
+                .find_map(|l| l.strip_prefix("memory_given_back_bytes: "))
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or_else(|| format!("no memory_given_back_bytes in stats: {stats:?}"))
+        };
+        let before = given_back(tree.as_mut())?;
+        let pid = tree.spawn(&format!("cap=stdio,time {} idle", setup.fixture("regions")))?;
+        let line = log_line(tree.as_mut(), pid, "idle=")?;
+        check(line == "idle=ok", || format!("after its sleep the guest found {line:?}"))?;
+        let ended = wait(tree.as_mut(), pid)?;
+        check(ended == "exited(0)", || format!("{pid}/wait reads {ended:?}"))?;
+        let gained = given_back(tree.as_mut())?.saturating_sub(before);
+        // The 4 grown pages less the 4 KiB pages written (more when other
+        // guests were parked meanwhile).
+        check(gained >= 4 * 65536 - 4 * 4096, || format!("memory_given_back_bytes grew by {gained} only"))?;
+        Ok(format!("{} KiB given back while a guest slept; it read back what it wrote", gained / 1024))
+    })()
+    .into()
+}
+
 pub(super) fn fevent(setup: &Setup) -> Outcome {
     let mut tree = match setup.tree() {
         Ok(t) => t,
