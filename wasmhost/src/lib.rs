@@ -96,5 +96,5 @@ pub use reload::{ReloadError, ReloadTicket, STATE_FUEL};
 pub use scheduler::Scheduler;
 pub use services::spawn::{LoadResult, SpawnOptions};
 pub use stdin::StdinPipe;
-pub use trim::{zero_page_runs, TRIM_AFTER};
+pub use trim::TRIM_AFTER;
 pub use wasmd_abi::{Caps, ExitStatus, ProcessInfo, RunState};

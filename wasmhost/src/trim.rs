@@ -60,7 +60,7 @@ impl Parks {
 
 /// The runs of whole `page`-sized, `page`-aligned (by address) pages of
 /// `bytes` that hold only zeros, as ranges of `bytes`.
-pub fn zero_page_runs(bytes: &[u8], page: usize) -> impl Iterator<Item = Range<usize>> + '_ {
+pub(crate) fn zero_page_runs(bytes: &[u8], page: usize) -> impl Iterator<Item = Range<usize>> + '_ {
     let misalign = (bytes.as_ptr() as usize) % page;
     let first = if misalign == 0 { 0 } else { page - misalign };
     let mut at = first;

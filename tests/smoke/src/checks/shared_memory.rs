@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{check, kill, log_line, names, text, wait, PATIENCE};
+use super::{check, field, kill, log_line, names, text, wait, PATIENCE};
 use crate::{eventually, Outcome, Setup, Tree};
 
 /// Starts the `chan_native` fixture: its pid and the ids it printed
@@ -144,9 +144,7 @@ pub(super) fn idle_trim(setup: &Setup) -> Outcome {
         let mut tree = setup.tree()?;
         let given_back = |tree: &mut dyn Tree| -> Result<u64, String> {
             let stats = text(tree.read("/scheme/wasm/stats")?);
-            stats
-                .lines()
-                .find_map(|l| l.strip_prefix("memory_given_back_bytes: "))
+            field(&stats, "memory_given_back_bytes")
                 .and_then(|v| v.trim().parse().ok())
                 .ok_or_else(|| format!("no memory_given_back_bytes in stats: {stats:?}"))
         };
