@@ -91,11 +91,12 @@ fn main() -> Result<()> {
             println!("{:.0} spawns/s", spawn::guest_spawn_per_s(num(1).max(1) as u32));
             return Ok(());
         }
-        // For a profiler: only the channel, N frames of SIZE bytes (and
-        // `window`: payloads through region windows).
+        // For a profiler: only the channel, N frames of SIZE bytes on W
+        // workers (then the guest's flags: `copy`, `batch`).
         Some("--profile-channel") => {
-            let window = args.iter().any(|a| a == "window");
-            println!("{:.0} frames/s", channel::frames_per_s(num(1).max(1), num(2).max(1) as usize, window));
+            let flags: Vec<&str> = args.iter().skip(4).map(String::as_str).collect();
+            let (n, size, workers) = (num(1).max(1), num(2).max(1) as usize, num(3).max(1) as usize);
+            println!("{:.0} frames/s", channel::frames_per_s(n, size, &flags, workers));
             return Ok(());
         }
         _ => {}

@@ -1,8 +1,9 @@
 //! Channels for guests: the rings of the `wasmd-channel` crate (layout,
-//! reader and writer protocol) over this process's regions, through
-//! region hostcalls — or, on request, payloads through a region window
-//! ([`RingMemory`], [`Channel::attach_windowed`]). See that crate for the semantics (frames, strong and
-//! weak readers and writers, backpressure, draining) and the costs.
+//! reader and writer protocol) over this process's regions: payloads
+//! through a region window where the handle and the OS allow one, else
+//! through the copying region calls ([`RingMemory`]). See that crate for
+//! the semantics (frames, batches, strong and weak readers and writers,
+//! backpressure, draining) and the costs.
 
 use core::time::Duration;
 
@@ -21,21 +22,21 @@ pub type Writer = wasmd_channel::Writer<RingMemory>;
 /// A reader of a channel in a region of this process.
 pub type Reader = wasmd_channel::Reader<RingMemory>;
 
-/// A channel's region and, when asked for and possible, a window over all
-/// of it (see [`crate::window`]): payloads then move through the window —
-/// plain loads and stores, no copy through the host — while the words
-/// that order them (the tail word, each frame's marker) and every other
-/// shared word go through the region's atomic calls, so the frame format
-/// and its publish rule stay those `chan/ID` and native programs read.
-/// A handle without `WRITE` (a weak reader) has no window and copies.
+/// A channel's region and, where possible, a window over all of it (see
+/// [`crate::window`]): payloads then move through the window — plain
+/// loads and stores, no copy through the host, and strong readers get
+/// large frames in place — while the words that order them (the tail
+/// word, each frame's or batch's marker) and every other shared word go
+/// through the region's atomic calls, so the frame format and its publish
+/// rule stay those `chan/ID` and native programs read. A handle without
+/// `WRITE` (a weak reader), or a process whose memory cannot grow by the
+/// region's size, has no window and copies.
 ///
-/// Windows are not the default: measured with `wasmd-bench` (the
-/// `chan64_windows_vs_copy` and `chan4k_windows_vs_copy` figures), the
-/// copying calls move 64 B frames about 1.5 times as fast, 4 KiB frames
-/// as fast or up to 1.35 times as fast (four quick runs on the 2-core
-/// development machine) — a read through a window takes two atomic calls
-/// (tail word, marker) instead of one `region_read2`, and a frame is
-/// still copied once on each side.
+/// Windows are the default: measured with `wasmd-bench` (the
+/// `chan64_windows_vs_copy` and `chan4k_windows_vs_copy` figures, batches
+/// on 2 workers of the 2-core development machine), 4 KiB frames move
+/// 1.3–1.7 times as fast as through the copying calls, 64 B frames about
+/// as fast (0.8–1.1).
 #[derive(Debug)]
 pub struct RingMemory {
     region: Region,
@@ -43,7 +44,8 @@ pub struct RingMemory {
 }
 
 impl RingMemory {
-    /// `region`, with a window over it when `windowed` and possible.
+    /// `region`, with a window over it when `windowed` and possible (a
+    /// window that cannot be had leaves the copying calls).
     pub fn new(region: Region, windowed: bool) -> RingMemory {
         let window = windowed
             .then(|| region.size().ok().and_then(|size| Window::map(&region, 0, size).ok()))
@@ -60,12 +62,6 @@ impl RingMemory {
     pub fn is_windowed(&self) -> bool {
         self.window.is_some()
     }
-}
-
-/// Whether a range is published as a record: its first 8 bytes are a
-/// marker word stored last (written) and loaded first (read).
-fn publishes(offset: u64, len: usize) -> bool {
-    offset.is_multiple_of(8) && len >= 8
 }
 
 impl RingRegion for RingMemory {
@@ -93,29 +89,18 @@ impl RingRegion for RingMemory {
         self.region.compare_exchange_u64(offset, current, new)
     }
     fn read(&self, offset: u64, buf: &mut [u8]) -> SysResult<()> {
-        let Some(w) = &self.window else { return self.region.read(offset, buf) };
-        if !publishes(offset, buf.len()) {
-            return w.read(offset as usize, buf);
-        }
-        // The marker first, atomically: what follows it was stored
-        // before it.
-        buf[..8].copy_from_slice(&self.region.load_u64(offset)?.to_le_bytes());
-        w.read(offset as usize + 8, &mut buf[8..])
+        self.region.read(offset, buf)
     }
     fn write(&self, offset: u64, data: &[u8]) -> SysResult<()> {
         self.write2(offset, data, &[])
     }
     fn read2(&self, off_a: u64, a: &mut [u8], off_b: u64, b: &mut [u8]) -> SysResult<()> {
-        if self.window.is_none() {
-            return self.region.read2(off_a, a, off_b, b);
-        }
-        self.read(off_a, a)?;
-        self.read(off_b, b)
+        self.region.read2(off_a, a, off_b, b)
     }
     fn write2(&self, offset: u64, head: &[u8], body: &[u8]) -> SysResult<()> {
         let Some(w) = &self.window else { return self.region.write2(offset, head, body) };
         let at = offset as usize;
-        if !publishes(offset, head.len()) {
+        if !offset.is_multiple_of(8) || head.len() < 8 {
             w.write(at, head)?;
             return w.write(at + head.len(), body);
         }
@@ -124,6 +109,25 @@ impl RingRegion for RingMemory {
         // The marker last, atomically: a reader that sees it sees the rest.
         let marker = u64::from_le_bytes(head[..8].try_into().map_err(|_| Errno::InvalidArgument)?);
         self.region.store_u64(offset, marker)
+    }
+    fn view(&self, offset: u64, len: usize) -> Option<&[u8]> {
+        let w = self.window.as_ref()?;
+        let start = usize::try_from(offset).ok()?;
+        if start.checked_add(len)? > w.len() {
+            return None;
+        }
+        // SAFETY: `start..start + len` lies in the window, mapped memory
+        // of this process for as long as `self` (which owns the window)
+        // is borrowed. Other holders may store to it meanwhile: the ring
+        // protocol reads only bytes an atomic load ordered, and a wasm
+        // guest's loads of shared bytes are plain memory reads.
+        Some(unsafe { core::slice::from_raw_parts(w.as_ptr().add(start), len) })
+    }
+    fn write_plain(&self, offset: u64, data: &[u8]) -> SysResult<()> {
+        match &self.window {
+            Some(w) => w.write(offset as usize, data),
+            None => self.region.write(offset, data),
+        }
     }
     fn wait(&self, offset: u64, expected: u32, timeout: Option<Duration>) -> SysResult<Wait> {
         self.region.wait(offset, expected, timeout)
@@ -148,7 +152,7 @@ impl Channel {
     pub fn create(opts: ChannelOptions) -> Result<Channel> {
         let size = wasmd_channel::Channel::<RingMemory>::region_size(&opts);
         let region = Region::alloc(size)?;
-        Ok(Channel(wasmd_channel::Channel::create_in(RingMemory::new(region, false), opts)?))
+        Ok(Channel(wasmd_channel::Channel::create_in(RingMemory::new(region, true), opts)?))
     }
 
     /// Attaches a channel shared with this process, checking its header.
@@ -156,15 +160,15 @@ impl Channel {
         Self::from_region(Region::attach(id)?)
     }
 
-    /// As [`Channel::attach`], moving payloads through a region window
-    /// where the handle and the OS allow one (see [`RingMemory`]).
-    pub fn attach_windowed(id: RegionId) -> Result<Channel> {
-        Ok(Channel(wasmd_channel::Channel::from_region(RingMemory::new(Region::attach(id)?, true))?))
+    /// As [`Channel::attach`], but payloads always move through the
+    /// copying region calls, never a window (to compare the two).
+    pub fn attach_copying(id: RegionId) -> Result<Channel> {
+        Ok(Channel(wasmd_channel::Channel::from_region(RingMemory::new(Region::attach(id)?, false))?))
     }
 
     /// Wraps a region that holds a channel, checking its header.
     pub fn from_region(region: Region) -> Result<Channel> {
-        Ok(Channel(wasmd_channel::Channel::from_region(RingMemory::new(region, false))?))
+        Ok(Channel(wasmd_channel::Channel::from_region(RingMemory::new(region, true))?))
     }
 
     /// Whether this handle moves payloads through a window.

@@ -80,6 +80,83 @@ fn many_writers_many_readers_across_processes() {
 }
 
 #[test]
+fn channels_have_windows_unless_attached_copying() {
+    for (flag, windowed) in [("-", "true"), ("copy", "false")] {
+        let r = run(&["r=1", "wr=1", "n=50", "size=64", flag]);
+        let strong = r.readers.iter().find(|x| x["kind"] == "strong").unwrap();
+        assert_eq!(strong["windowed"], windowed, "{flag}: {strong:?}");
+        let weak = r.readers.iter().find(|x| x["kind"] == "weak").unwrap();
+        assert_eq!(weak["windowed"], "false", "a read-only handle gets no window: {weak:?}");
+        assert_complete(strong, 50, "2:50");
+    }
+}
+
+/// Batches from several writers at once, small frames (staged and copied
+/// whole) and large ones (written and read in place through windows), and
+/// through the copying calls: every reader gets every frame intact, in
+/// each writer's order, the batches of different writers interleaved.
+#[test]
+fn batched_writes_reach_every_reader_whole_and_in_order() {
+    for (size, extra) in [("40", "-"), ("1000", "-"), ("40", "copy"), ("1000", "copy")] {
+        let r = run(&[
+            "w=3",
+            "r=2",
+            "n=300",
+            "cap=16384",
+            "max=2048",
+            "batch=16",
+            &format!("size={size}"),
+            extra,
+        ]);
+        for w in &r.writers {
+            assert_eq!(w["sent"], "300", "{size} {extra}: {w:?}");
+        }
+        for reader in &r.readers {
+            assert_complete(reader, 900, "2:300,3:300,4:300");
+        }
+    }
+}
+
+/// Weak readers over batches: they copy (no in-place frame that a writer
+/// could overwrite under them), lose whole frames when lapped, are told,
+/// and never see a torn one.
+#[test]
+fn weak_readers_of_batches_lose_whole_frames_and_are_told() {
+    let r = run(&["r=0", "wr=2", "cap=4096", "n=1500", "size=100", "pause=3", "max=256", "batch=8"]);
+    assert_eq!(r.writers[0]["sent"], "1500");
+    for reader in &r.readers {
+        assert_ne!(reader["lost_bytes"], "0", "{reader:?}");
+        assert_eq!(reader["gaps_explained"], "true", "{reader:?}");
+        assert_eq!(reader["in_order"], "true");
+        assert_eq!(reader["intact"], "true");
+        assert_eq!(reader["last"], "2:1500");
+    }
+}
+
+/// A full `Drop` channel drops the rest of a batch, and says how many
+/// frames went.
+#[test]
+fn a_full_drop_channel_drops_the_rest_of_a_batch() {
+    let r = run(&["bp=drop", "cap=4096", "n=600", "size=200", "pause=5", "max=256", "batch=10"]);
+    let sent: usize = r.writers[0]["sent"].parse().unwrap();
+    let dropped: usize = r.writers[0]["dropped"].parse().unwrap();
+    assert_eq!(sent + dropped, 600);
+    assert!(dropped > 0, "a slow reader must cause drops");
+    let reader = &r.readers[0];
+    assert_eq!(reader["frames"], sent.to_string(), "every frame sent was read");
+    assert_eq!(reader["in_order"], "true");
+    assert_eq!(reader["intact"], "true");
+}
+
+/// A strong reader holding writers back with batches: nothing lost.
+#[test]
+fn park_holds_batched_writers_back() {
+    let r = run(&["cap=4096", "n=600", "size=700", "pause=5", "max=1024", "batch=6"]);
+    assert_eq!(r.writers[0]["dropped"], "0");
+    assert_complete(&r.readers[0], 600, "2:600");
+}
+
+#[test]
 fn park_holds_writers_back_for_a_slow_strong_reader() {
     // The reader sleeps every 5 frames; the writer could fill the 4 KiB
     // ring many times over, but parks instead: nothing is lost.

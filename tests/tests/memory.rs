@@ -151,9 +151,9 @@ fn windows_are_seen_live_by_another_guest() {
 }
 
 #[test]
-fn a_channel_moves_its_payloads_through_windows_when_asked() {
+fn a_channel_moves_its_payloads_through_windows_unless_attached_copying() {
     let mut h = Harness::new();
-    for (flag, windowed) in [("window", "true"), ("-", "false")] {
+    for (flag, windowed) in [("-", "true"), ("copy", "false"), ("batch", "true")] {
         let pid = h.guest("chan_bench", &["main", "3000", "100", "65536", flag]);
         h.run_until_exit(pid, 30);
         assert_eq!(h.status(pid), Some(ExitStatus::Exited(0)), "{}", h.stderr(pid));

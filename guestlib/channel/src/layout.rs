@@ -37,17 +37,25 @@
 //! ```text
 //!  0  8  marker   (lap(p) + 1) << 32 | len   — written last, atomically
 //!  8  4  writer   the writer's id
-//! 12  4  (reserved)
-//! 16  len payload, then zero padding to a multiple of 8
+//! 12  4  batch    bytes of frames right after this one that its marker
+//!                 publishes too (0: none; never past this frame's block)
+//! 16  len payload, then padding to a multiple of 8 (any bytes)
 //! ```
+//!
+//! A batch is frames one writer reserved at once: it writes all of them,
+//! the first one's marker last. A reader that loaded that marker may read
+//! the frames in the next `batch` bytes without loading theirs atomically
+//! (each still carries its own marker for this lap; a reader that does
+//! not know batches reads them one by one, as any frames). Layouts that
+//! predate the field have 0 there.
 //!
 //! `lap(p) = p / capacity` (truncated to 32 bits). A marker whose high
 //! half is not `lap(p) + 1` means "not yet published in this lap". A pad
 //! frame has `len = PAD`.
 //!
-//! A writer publishes a frame with one `region_write` of the whole frame:
-//! the host stores its first 8 bytes (the marker) last and atomically, so
-//! a reader that sees the marker sees the frame. A reader reads a frame
+//! A writer publishes a frame (or a batch) with one `region_write` of the
+//! whole frame: the host stores its first 8 bytes (the marker) last and
+//! atomically, so a reader that sees the marker sees the frame. A reader reads a frame
 //! with one `region_read` starting at its marker, which the host loads
 //! first and atomically. The state and the "reader parked" flag share the
 //! tail word, so the writer's one compare-and-swap reserves room, sees a
@@ -204,7 +212,8 @@ impl Geometry {
     /// High half of a marker published at `p`.
     #[inline]
     pub fn lap_tag(&self, p: u64) -> u32 {
-        ((p / self.capacity) as u32).wrapping_add(1)
+        // `capacity` is a power of two: a shift, not a division.
+        ((p >> self.capacity.trailing_zeros()) as u32).wrapping_add(1)
     }
 
     /// The frame length in `marker` if it was published at `p` this lap.

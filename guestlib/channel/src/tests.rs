@@ -32,11 +32,30 @@ struct Fake {
     mem: Rc<RefCell<Vec<u8>>>,
     after_read2: Rc<RefCell<VecDeque<Option<Hook>>>>,
     waits: Rc<RefCell<VecDeque<WaitEnd>>>,
+    /// Hands out views of `mem`, as a window would.
+    mapped: bool,
+    /// Calls that would be hostcalls through a window: loads, stores,
+    /// reads, writes other than `write_plain`.
+    calls: Rc<RefCell<u32>>,
 }
 
 impl Fake {
     fn new(mem: &Rc<RefCell<Vec<u8>>>) -> Fake {
-        Fake { mem: mem.clone(), after_read2: Default::default(), waits: Default::default() }
+        Fake {
+            mem: mem.clone(),
+            after_read2: Default::default(),
+            waits: Default::default(),
+            mapped: false,
+            calls: Default::default(),
+        }
+    }
+
+    fn mapped(mem: &Rc<RefCell<Vec<u8>>>) -> Fake {
+        Fake { mapped: true, ..Fake::new(mem) }
+    }
+
+    fn count(&self) {
+        *self.calls.borrow_mut() += 1;
     }
 
     fn get<const N: usize>(&self, offset: u64) -> [u8; N] {
@@ -76,6 +95,7 @@ impl RingRegion for Fake {
         current: u64,
         new: u64,
     ) -> SysResult<core::result::Result<u64, u64>> {
+        self.count();
         let old = self.load_u64(offset)?;
         if old != current {
             return Ok(Err(old));
@@ -84,6 +104,7 @@ impl RingRegion for Fake {
         Ok(Ok(old))
     }
     fn read(&self, offset: u64, buf: &mut [u8]) -> SysResult<()> {
+        self.count();
         let at = offset as usize;
         buf.copy_from_slice(&self.mem.borrow()[at..at + buf.len()]);
         Ok(())
@@ -93,8 +114,9 @@ impl RingRegion for Fake {
         Ok(())
     }
     fn read2(&self, off_a: u64, a: &mut [u8], off_b: u64, b: &mut [u8]) -> SysResult<()> {
-        self.read(off_a, a)?;
-        self.read(off_b, b)?;
+        self.count();
+        a.copy_from_slice(&self.mem.borrow()[off_a as usize..off_a as usize + a.len()]);
+        b.copy_from_slice(&self.mem.borrow()[off_b as usize..off_b as usize + b.len()]);
         let hook = self.after_read2.borrow_mut().pop_front().flatten();
         if let Some(hook) = hook {
             hook();
@@ -102,6 +124,7 @@ impl RingRegion for Fake {
         Ok(())
     }
     fn write2(&self, offset: u64, head: &[u8], body: &[u8]) -> SysResult<()> {
+        self.count();
         self.put(offset, head);
         self.put(offset + head.len() as u64, body);
         Ok(())
@@ -124,17 +147,117 @@ impl RingRegion for Fake {
     fn size(&self) -> SysResult<usize> {
         Ok(self.mem.borrow().len())
     }
+    fn view(&self, offset: u64, len: usize) -> Option<&[u8]> {
+        if !self.mapped {
+            return None;
+        }
+        let mem = self.mem.borrow();
+        let bytes = mem.get(offset as usize..offset as usize + len)?;
+        // SAFETY: the vector is never resized, so its buffer lives as long
+        // as `self.mem` (held by `self`); tests read views only while no
+        // write to the same bytes happens (as the ring protocol does).
+        Some(unsafe { core::slice::from_raw_parts(bytes.as_ptr(), len) })
+    }
+    fn write_plain(&self, offset: u64, data: &[u8]) -> SysResult<()> {
+        self.put(offset, data);
+        Ok(())
+    }
 }
 
 /// A channel in fresh memory, and a second handle onto it for the reader
 /// (whose operations the test interleaves with other parties').
 fn channel() -> (Channel<Fake>, Fake, Channel<Fake>) {
+    channel_with(Fake::new)
+}
+
+/// As [`channel`], each handle made by `fake`.
+fn channel_with(fake: fn(&Rc<RefCell<Vec<u8>>>) -> Fake) -> (Channel<Fake>, Fake, Channel<Fake>) {
     let opts = ChannelOptions { capacity: 65536, max_frame: 4096, ..ChannelOptions::default() };
     let mem = Rc::new(RefCell::new(vec![0u8; Channel::<Fake>::region_size(&opts)]));
-    let chan = Channel::create_in(Fake::new(&mem), opts).unwrap();
-    let hooked = Fake::new(&mem);
+    let chan = Channel::create_in(fake(&mem), opts).unwrap();
+    let hooked = fake(&mem);
     let other = Channel::from_region(hooked.clone()).unwrap();
     (chan, hooked, other)
+}
+
+/// A batch costs the writer one compare-and-swap and one publish, and
+/// the reader one `region_read2` for all of it (once it knows the size of
+/// batches: the first may take a second read), copied or (over a mapped
+/// region, large frames) in place; then a lone frame is found as usual.
+#[test]
+fn a_batch_is_reserved_published_and_read_at_once() {
+    let cases =
+        [(Fake::new as fn(&_) -> Fake, 40usize), (Fake::mapped, 40), (Fake::new, 600), (Fake::mapped, 600)];
+    for (fake, size) in cases {
+        let (chan, hooked, other) = channel_with(fake);
+        let mut writer = chan.writer(WriterKind::Strong).unwrap();
+        let mut reader = other.reader(ReaderKind::Strong, Start::Oldest).unwrap();
+        for round in 0..2u8 {
+            let payloads: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i + round * 5; size]).collect();
+            let frames: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+            let writes = *chan.region().calls.borrow();
+            assert_eq!(writer.write_batch(&frames).unwrap(), 5);
+            assert_eq!(*chan.region().calls.borrow() - writes, 2, "one CAS, one publish");
+            let reads = *hooked.calls.borrow();
+            for (i, expected) in payloads.iter().enumerate() {
+                let frame = reader.read().unwrap();
+                assert_eq!(frame.payload, expected.as_slice(), "frame {i}");
+                assert_eq!(frame.writer, writer.id());
+                let in_place = hooked.mapped && size >= 512;
+                let ring = hooked.mem.borrow().as_ptr_range();
+                assert_eq!(
+                    ring.contains(&frame.payload.as_ptr()),
+                    in_place,
+                    "size {size}, mapped {}",
+                    hooked.mapped
+                );
+            }
+            let calls = *hooked.calls.borrow() - reads;
+            let most = if round == 0 && !hooked.mapped { 2 } else { 1 };
+            assert!(calls <= most, "round {round}, size {size}, mapped {}: {calls} reads", hooked.mapped);
+        }
+        writer.write(b"after").unwrap();
+        assert_eq!(reader.read().unwrap().payload, b"after");
+    }
+}
+
+/// A batch head whose `batch` field claims more than was published (a
+/// misbehaving writer) does not make the reader take the bytes after it
+/// for frames: what follows must still carry this lap's marker.
+#[test]
+fn a_batch_field_claiming_too_much_is_not_believed() {
+    let (chan, hooked, other) = channel();
+    let mut writer = chan.writer(WriterKind::Strong).unwrap();
+    let mut reader = other.reader(ReaderKind::Strong, Start::Oldest).unwrap();
+    writer.write(b"head").unwrap();
+    let head = crate::layout::HEADER;
+    hooked.put(head + 12, &4000u32.to_le_bytes());
+    // A stale frame after it, from a lap before.
+    let stale = head + 24;
+    hooked.put(stale, &(3u64).to_le_bytes());
+    assert_eq!(reader.read().unwrap().payload, b"head");
+    assert_eq!(reader.try_read().unwrap_err(), ChannelError::WouldBlock);
+    writer.write(b"next").unwrap();
+    assert_eq!(reader.read().unwrap().payload, b"next");
+}
+
+/// Batches fill each block and go on in the next; a `Drop` channel that
+/// fills up drops the rest of a batch and says how many frames went.
+#[test]
+fn batches_span_blocks_and_full_drop_channels_drop_their_rest() {
+    let opts = ChannelOptions { capacity: 4096, max_frame: 256, backpressure: crate::Backpressure::Drop };
+    let mem = Rc::new(RefCell::new(vec![0u8; Channel::<Fake>::region_size(&opts)]));
+    let chan = Channel::create_in(Fake::new(&mem), opts).unwrap();
+    let mut writer = chan.writer(WriterKind::Strong).unwrap();
+    let mut reader = chan.reader(ReaderKind::Strong, Start::Oldest).unwrap();
+    let payloads: Vec<Vec<u8>> = (0..60u8).map(|i| vec![i; 100]).collect();
+    let frames: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+    // 116 bytes a frame, 1 KiB blocks: 8 a block, 32 in the ring.
+    assert_eq!(writer.write_batch(&frames).unwrap(), 32);
+    for expected in &payloads[..32] {
+        assert_eq!(reader.read().unwrap().payload, expected.as_slice());
+    }
+    assert_eq!(reader.try_read().unwrap_err(), ChannelError::WouldBlock);
 }
 
 /// The reader parked with the "readers waiting" flag set; a stale notify

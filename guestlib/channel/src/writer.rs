@@ -11,8 +11,15 @@
 
 use alloc::rc::Rc;
 
-use crate::layout::{self, off, FRAME_HEADER, PAD};
+use alloc::vec::Vec;
+
+use crate::layout::{self, off, Geometry, FRAME_HEADER, PAD};
 use crate::{state_error, ChannelError, Result, RingRegion, Shared, Wait};
+
+/// Batches whose first frame has at least this many bytes are written in
+/// place when the region is mapped; smaller frames are staged and copied
+/// at once (as the reader's `IN_PLACE_MIN`).
+const IN_PLACE_MIN: usize = 512;
 
 /// Writer kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +51,8 @@ pub struct Writer<R: RingRegion> {
     /// A position no strong reader is behind.
     floor: u64,
     closed: bool,
+    /// Where a batch is staged when the region is not mapped.
+    stage: Vec<u8>,
 }
 
 impl<R: RingRegion> Writer<R> {
@@ -57,7 +66,7 @@ impl<R: RingRegion> Writer<R> {
         if kind == WriterKind::Strong {
             r.fetch_add_u32(off::WRITERS, 1)?;
         }
-        Ok(Writer { shared, id, kind, tail, floor: 0, closed: false })
+        Ok(Writer { shared, id, kind, tail, floor: 0, closed: false, stage: Vec::new() })
     }
 
     /// This writer's id, carried by each of its frames.
@@ -117,36 +126,68 @@ impl<R: RingRegion> Writer<R> {
     }
 
     fn send(&mut self, payload: &[u8], block: bool) -> Result<Sent> {
+        match self.send_batch(&[payload], block)? {
+            1 => Ok(Sent::Sent),
+            _ => Ok(Sent::Dropped),
+        }
+    }
+
+    /// Writes `frames` in order, each a frame of its own, parking while a
+    /// `Park` channel is full. The frames that fit in the rest of a ring
+    /// block go as one batch: one compare-and-swap reserves them all and
+    /// one marker store publishes them all (readers then read the batch
+    /// with one hostcall). Returns how many frames were sent: all of
+    /// them, except on a `Drop` channel that was full, which drops the
+    /// rest. An error may come after some frames were sent.
+    pub fn write_batch(&mut self, frames: &[&[u8]]) -> Result<usize> {
+        self.send_batch(frames, true)
+    }
+
+    fn send_batch(&mut self, frames: &[&[u8]], block: bool) -> Result<usize> {
         let geo = self.shared.geo;
-        if payload.len() as u64 > geo.max_payload() {
+        if frames.iter().any(|f| f.len() as u64 > geo.max_payload()) {
             return Err(ChannelError::TooLarge);
         }
         let shared = self.shared.clone();
         let r = &shared.region;
-        loop {
+        let mut sent = 0;
+        while sent < frames.len() {
             let word = self.tail;
             let (tail, state) = layout::split_tail(word);
             if let Some(e) = state_error(state) {
                 return Err(e);
             }
-            let place = geo.place(tail, payload.len() as u64);
+            let place = geo.place(tail, frames[sent].len() as u64);
             if place.end > self.floor.saturating_add(geo.capacity) {
                 self.floor = floor_to_use(r, tail)?;
                 if place.end > self.floor.saturating_add(geo.capacity) {
                     if self.shared.drop_when_full {
-                        return Ok(Sent::Dropped);
+                        return Ok(sent);
                     }
                     if !block {
-                        return Err(ChannelError::WouldBlock);
+                        return if sent > 0 { Ok(sent) } else { Err(ChannelError::WouldBlock) };
                     }
                     self.wait_for_space(tail, place.end)?;
                     self.tail = r.load_u64(off::TAIL)?;
                     continue;
                 }
             }
+            // The frames after the first that fit in its block and in
+            // the room.
+            let limit = geo.next_block(place.frame_at).min(self.floor.saturating_add(geo.capacity));
+            let mut end = place.end;
+            let mut count = 1;
+            for f in &frames[sent + 1..] {
+                let next = end + Geometry::frame_size(f.len() as u64);
+                if next > limit {
+                    break;
+                }
+                end = next;
+                count += 1;
+            }
             // The new word drops the "readers parked" flag: this writer
             // takes the duty of waking them.
-            let new = layout::tail_word(place.end, layout::OPEN);
+            let new = layout::tail_word(end, layout::OPEN);
             match r.compare_exchange_u64(off::TAIL, word, new)? {
                 Ok(_) => self.tail = new,
                 Err(actual) => {
@@ -157,25 +198,62 @@ impl<R: RingRegion> Writer<R> {
             if let Some(pad) = place.pad_at {
                 r.store_u64(geo.region_offset(pad), geo.marker(pad, PAD))?;
             }
-            self.publish(place.frame_at, payload)?;
+            self.publish(place.frame_at, &frames[sent..sent + count], end - place.end)?;
+            sent += count;
             if word & layout::READERS_WAITING != 0 {
                 r.fetch_add_u32(off::DATA_SEQ, 1)?;
                 r.notify(off::DATA_SEQ, u32::MAX)?;
             }
-            return Ok(Sent::Sent);
         }
+        Ok(sent)
     }
 
-    /// Writes the frame at `at` in one hostcall, header and payload
-    /// straight from where they are (the host stores the header's first 8
-    /// bytes, the marker, last). The bytes between the payload's end and
-    /// the next frame are left as they were: readers never look at them.
-    fn publish(&mut self, at: u64, payload: &[u8]) -> Result<()> {
+    /// Writes the frames from `at` and publishes them with the first
+    /// one's marker, stored last (by the host, or by an atomic store
+    /// after plain writes into a window); `batch` is the bytes of frames
+    /// after the first. A lone frame goes in one `region_write2`, header
+    /// and payload straight from where they are; a batch is written in
+    /// place through a window, or staged and written in one
+    /// `region_write2`. The bytes between a payload's end and the next
+    /// frame are left as they were: readers never look at them.
+    fn publish(&mut self, at: u64, frames: &[&[u8]], batch: u64) -> Result<()> {
         let geo = self.shared.geo;
+        let r = &self.shared.region;
+        let head = self.header(at, frames[0].len(), batch as u32);
+        if frames.len() == 1 {
+            return Ok(r.write2(geo.region_offset(at), &head, frames[0])?);
+        }
+        let mut p = at + Geometry::frame_size(frames[0].len() as u64);
+        if frames[0].len() >= IN_PLACE_MIN && r.view(0, 0).is_some() {
+            for f in &frames[1..] {
+                let off = geo.region_offset(p);
+                r.write_plain(off, &self.header(p, f.len(), 0))?;
+                r.write_plain(off + FRAME_HEADER, f)?;
+                p += Geometry::frame_size(f.len() as u64);
+            }
+            return Ok(r.write2(geo.region_offset(at), &head, frames[0])?);
+        }
+        let mut stage = core::mem::take(&mut self.stage);
+        stage.clear();
+        stage.extend_from_slice(frames[0]);
+        for f in &frames[1..] {
+            stage.resize((p - at - FRAME_HEADER) as usize, 0);
+            stage.extend_from_slice(&self.header(p, f.len(), 0));
+            stage.extend_from_slice(f);
+            p += Geometry::frame_size(f.len() as u64);
+        }
+        let written = r.write2(geo.region_offset(at), &head, &stage);
+        self.stage = stage;
+        Ok(written?)
+    }
+
+    /// The header of a frame of `len` bytes at `p`.
+    fn header(&self, p: u64, len: usize, batch: u32) -> [u8; FRAME_HEADER as usize] {
         let mut head = [0u8; FRAME_HEADER as usize];
-        head[..8].copy_from_slice(&geo.marker(at, payload.len() as u32).to_le_bytes());
+        head[..8].copy_from_slice(&self.shared.geo.marker(p, len as u32).to_le_bytes());
         head[8..12].copy_from_slice(&self.id.to_le_bytes());
-        Ok(self.shared.region.write2(geo.region_offset(at), &head, payload)?)
+        head[12..16].copy_from_slice(&batch.to_le_bytes());
+        head
     }
 
     /// Parks until strong readers free room for a frame ending at `end`.
