@@ -21,6 +21,7 @@
 //! | [`wasi`] | `wasi_hello_spawn_us`, `wasi_read_vs_native` |
 //! | [`actors`] | `mailbox_rtt_us`, `mailbox_rtt_same_worker_us`, `exit_notice_us` |
 //! | [`reload`] | `reload_us`, `reload_1mib_state_us` |
+//! | [`image`] | `image_small_vs_segments`, `image_large_vs_segments` |
 //!
 //! Baselines ([`baseline`]) are measured, never quoted: the native sides
 //! of the pipe baselines are this binary started with a hidden flag.
@@ -37,6 +38,7 @@ mod control;
 mod guests;
 mod hostcall;
 mod idle;
+mod image;
 mod preempt;
 mod reload;
 mod report;
@@ -52,7 +54,7 @@ use anyhow::{bail, Context, Result};
 /// The groups of figures, by the `--only` names.
 const GROUPS: &[&str] = &[
     "hostcall", "spawn", "idle", "channel", "scheme", "compute", "smp", "preempt", "control", "churn",
-    "compile", "wasi", "actors", "reload",
+    "compile", "wasi", "actors", "reload", "image",
 ];
 
 fn main() -> Result<()> {
@@ -139,6 +141,7 @@ fn main() -> Result<()> {
     group("wasi", &mut || wasi::figures(quick));
     group("actors", &mut || actors::figures(quick));
     group("reload", &mut || reload::figures(quick));
+    group("image", &mut || image::figures(quick));
     println!("\n{}", report::table(&figures));
     println!("total time {:.0} s", started.elapsed().as_secs_f64());
     if args.iter().any(|a| a == "--layouts") {
