@@ -8,6 +8,13 @@
 //! `region_write2` of its 16-byte header and the payload where it lies
 //! (the host stores the marker last; no staging copy), then, if the
 //! swapped word said readers were parked, wake them.
+//!
+//! A batch ([`Writer::write_batch`]) is the same steps for all the frames
+//! that fit in the rest of the first one's block (and in the room): one
+//! swap reserves them, and they are published by the first frame's marker,
+//! stored last, whose header's `batch` field counts the bytes of the
+//! frames after it. Frames of 512 bytes and more are written in place
+//! through a window; smaller ones are staged and copied at once.
 
 use alloc::rc::Rc;
 
