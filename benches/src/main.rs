@@ -11,7 +11,7 @@
 //! | [`hostcall`] | `hostcall_ns` |
 //! | [`spawn`] | `spawn_us`, `spawn_rust17_us`, `guest_spawn_per_s`, `guest_spawn_vs_wasmi` |
 //! | [`idle`] | `idle_rss_per_guest_kib`, `idle_guests_max`, `idle_rss_rust_guest_kib` |
-//! | [`channel`] | `chan64_frames_per_s`, `chan64_mb_per_s`, `chan4k_gb_per_s`, `chan4k_vs_pipe` |
+//! | [`channel`] | `chan64_frames_per_s`, `chan64_mb_per_s`, `chan64_single_frames_per_s`, `chan4k_gb_per_s`, `chan4k_vs_pipe`, `chan64_windows_vs_copy`, `chan4k_windows_vs_copy` |
 //! | [`scheme_rtt`] | `scheme_rtt_us` |
 //! | [`compute`] | `compute_vs_wasmi`, `compute_vs_native` |
 //! | [`smp`] | `smp_bare_speedup`, `smp_compute_speedup`, `smp_spawn_speedup`, `rtt64_same_worker_us`, `rtt64_cross_worker_us` |
