@@ -63,7 +63,7 @@ unsafe impl VirtualMemory for CountingVm {
         self.os.reserve(len)
     }
 
-    unsafe fn discard(&self, at: NonNull<u8>, len: usize) {
+    unsafe fn discard(&self, at: NonNull<u8>, len: usize) -> Result<(), Errno> {
         self.released.fetch_add(len, Ordering::SeqCst);
         // SAFETY: as the caller promised.
         unsafe { self.os.discard(at, len) }

@@ -377,10 +377,16 @@ impl Slot {
                     // borrowed exclusively, so nothing reads or writes it
                     // during the call, and afterwards it reads as the
                     // same zeros.
-                    unsafe {
+                    let given = unsafe {
                         self.arena.vm.discard(NonNull::new_unchecked(memory[at..].as_mut_ptr()), end - at)
                     };
-                    released += end - at;
+                    match given {
+                        Ok(()) => released += end - at,
+                        // They stay resident, with their zeros.
+                        Err(e) => {
+                            log::warn!("cannot give back {} bytes of an idle guest's memory: {e}", end - at)
+                        }
+                    }
                 }
                 at = skip_to.max(end);
             }
@@ -449,9 +455,15 @@ impl Drop for Slot {
         // multiples of 64 KiB within it, `keep` below `used`), which nothing
         // uses any more: the memory lent them is being dropped with its
         // store. Pages beyond `used` were never touched.
-        unsafe {
+        let given = unsafe {
             self.arena.vm.discard(NonNull::new_unchecked(self.base.as_ptr().add(keep)), self.used - keep)
         };
+        if let Err(e) = given {
+            // They stay resident, still the guest's bytes: the next guest
+            // is given them zeroed by wasmi, which zero-fills a memory's
+            // pages as it makes or grows it.
+            log::warn!("cannot give back {} bytes of a freed guest memory: {e}", self.used - keep);
+        }
         self.arena.lock().classes[self.class as usize].free.push((base, keep));
     }
 }
@@ -466,6 +478,8 @@ mod tests {
     struct HeapVm {
         reserved: Mutex<Vec<Box<[u8]>>>,
         discarded: std::sync::atomic::AtomicUsize,
+        /// Discards fail (and change nothing).
+        refuse: std::sync::atomic::AtomicBool,
     }
 
     // SAFETY: reservations are boxes kept for the life of the value and
@@ -487,10 +501,14 @@ mod tests {
             self.reserved.lock().unwrap().push(b);
             p
         }
-        unsafe fn discard(&self, at: NonNull<u8>, len: usize) {
+        unsafe fn discard(&self, at: NonNull<u8>, len: usize) -> Result<(), Errno> {
+            if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(Errno::OutOfMemory);
+            }
             self.discarded.fetch_add(len, std::sync::atomic::Ordering::SeqCst);
             // SAFETY: the caller's range is part of a reservation.
             unsafe { std::ptr::write_bytes(at.as_ptr(), 0, len) };
+            Ok(())
         }
         unsafe fn restore_private(&self, at: NonNull<u8>, len: usize) -> Result<(), Errno> {
             // SAFETY: as above.
@@ -585,6 +603,10 @@ mod tests {
         assert_eq!((memory[100], memory[3 * w + 8192]), (1, 2), "what is in use stays");
         let mut other = vec![0u8; 4 * w];
         assert_eq!(slot.release_zero_pages(&mut other), 0, "not this slot's memory");
+        // Pages the OS would not take back are not counted as given back.
+        vm.refuse.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(slot.release_zero_pages(memory), 0);
+        assert_eq!(arena.stats().given_back, released as u64, "unchanged");
     }
 
     #[test]

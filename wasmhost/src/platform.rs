@@ -174,13 +174,14 @@ pub unsafe trait VirtualMemory: Send + Sync + std::fmt::Debug + 'static {
     fn reserve(&self, len: usize) -> Option<std::ptr::NonNull<u8>>;
 
     /// Gives the pages of `at..at + len` back to the OS: they stay mapped
-    /// and read as zeros again.
+    /// and read as zeros again. On an error they stay as they were
+    /// (resident, with their bytes).
     ///
     /// # Safety
     ///
     /// The range is whole pages of one reservation, and nothing reads or
     /// writes it during the call.
-    unsafe fn discard(&self, at: std::ptr::NonNull<u8>, len: usize);
+    unsafe fn discard(&self, at: std::ptr::NonNull<u8>, len: usize) -> Result<(), Errno>;
 
     /// Replaces `at..at + len` (where a region window was mapped) with
     /// fresh private zero pages.

@@ -61,15 +61,11 @@ unsafe impl wasmhost::VirtualMemory for OsVirtualMemory {
         }
     }
 
-    unsafe fn discard(&self, at: NonNull<u8>, len: usize) {
+    unsafe fn discard(&self, at: NonNull<u8>, len: usize) -> Result<(), Errno> {
         // SAFETY: the caller's range is whole pages of a private anonymous
         // reservation that nothing uses: afterwards they read as zeros.
-        let done = unsafe { rustix::mm::madvise(at.as_ptr().cast(), len, rustix::mm::Advice::LinuxDontNeed) };
-        if let Err(e) = done {
-            // They stay resident, still the guest's bytes; wasmi zeroes
-            // what the next guest is given.
-            log::warn!("cannot give back {len} bytes of a guest's memory: {e}");
-        }
+        unsafe { rustix::mm::madvise(at.as_ptr().cast(), len, rustix::mm::Advice::LinuxDontNeed) }
+            .map_err(|e| Errno::from_errno(e.raw_os_error()))
     }
 
     unsafe fn unreserve(&self, at: NonNull<u8>, len: usize) {

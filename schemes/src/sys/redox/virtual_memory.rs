@@ -70,13 +70,9 @@ unsafe impl wasmhost::VirtualMemory for OsVirtualMemory {
         }
     }
 
-    unsafe fn discard(&self, at: NonNull<u8>, len: usize) {
+    unsafe fn discard(&self, at: NonNull<u8>, len: usize) -> Result<(), Errno> {
         // SAFETY: the caller's range is whole pages nothing uses.
-        if let Err(e) = unsafe { map_anonymous(Some(at), len) } {
-            // They stay as they were; wasmi zeroes what the next guest is
-            // given.
-            log::warn!("cannot give back {len} bytes of a guest's memory: {e:?}");
-        }
+        unsafe { map_anonymous(Some(at), len) }.map(drop)
     }
 
     unsafe fn restore_private(&self, at: NonNull<u8>, len: usize) -> Result<(), Errno> {
