@@ -17,7 +17,6 @@
 //! through a window; smaller ones are staged and copied at once.
 
 use alloc::rc::Rc;
-
 use alloc::vec::Vec;
 
 use crate::layout::{self, off, Geometry, FRAME_HEADER, PAD};
