@@ -133,21 +133,6 @@ fn weak_readers_of_batches_lose_whole_frames_and_are_told() {
     }
 }
 
-/// A full `Drop` channel drops the rest of a batch, and says how many
-/// frames went.
-#[test]
-fn a_full_drop_channel_drops_the_rest_of_a_batch() {
-    let r = run(&["bp=drop", "cap=4096", "n=600", "size=200", "pause=5", "max=256", "batch=10"]);
-    let sent: usize = r.writers[0]["sent"].parse().unwrap();
-    let dropped: usize = r.writers[0]["dropped"].parse().unwrap();
-    assert_eq!(sent + dropped, 600);
-    assert!(dropped > 0, "a slow reader must cause drops");
-    let reader = &r.readers[0];
-    assert_eq!(reader["frames"], sent.to_string(), "every frame sent was read");
-    assert_eq!(reader["in_order"], "true");
-    assert_eq!(reader["intact"], "true");
-}
-
 /// A strong reader holding writers back with batches: nothing lost.
 #[test]
 fn park_holds_batched_writers_back() {
@@ -165,18 +150,22 @@ fn park_holds_writers_back_for_a_slow_strong_reader() {
     assert_complete(&r.readers[0], 600, "2:600");
 }
 
+/// A full `Drop` channel drops frames (the rest of a batch, written in
+/// batches) and tells the writer how many went.
 #[test]
 fn drop_reports_dropped_frames_to_the_writer() {
-    let r = run(&["bp=drop", "cap=4096", "n=600", "size=200", "pause=5", "max=256"]);
-    let sent: usize = r.writers[0]["sent"].parse().unwrap();
-    let dropped: usize = r.writers[0]["dropped"].parse().unwrap();
-    assert_eq!(sent + dropped, 600);
-    assert!(dropped > 0, "a slow reader must cause drops");
-    let reader = &r.readers[0];
-    assert_eq!(reader["frames"], sent.to_string(), "every frame sent was read");
-    assert_eq!(reader["in_order"], "true");
-    assert_eq!(reader["intact"], "true");
-    assert_eq!(reader["lost_bytes"], "0", "a strong reader loses nothing; the writer dropped");
+    for batch in ["batch=1", "batch=10"] {
+        let r = run(&["bp=drop", "cap=4096", "n=600", "size=200", "pause=5", "max=256", batch]);
+        let sent: usize = r.writers[0]["sent"].parse().unwrap();
+        let dropped: usize = r.writers[0]["dropped"].parse().unwrap();
+        assert_eq!(sent + dropped, 600, "{batch}");
+        assert!(dropped > 0, "{batch}: a slow reader must cause drops");
+        let reader = &r.readers[0];
+        assert_eq!(reader["frames"], sent.to_string(), "{batch}: every frame sent was read");
+        assert_eq!(reader["in_order"], "true");
+        assert_eq!(reader["intact"], "true");
+        assert_eq!(reader["lost_bytes"], "0", "a strong reader loses nothing; the writer dropped");
+    }
 }
 
 #[test]
