@@ -8,11 +8,14 @@ use super::{check, field, kill, log_line, names, text, wait, PATIENCE};
 use crate::{eventually, Outcome, Setup, Tree};
 
 /// Starts the `chan_native` fixture: its pid and the ids it printed
-/// (`shm`, `out`, `in`).
+/// (`shm`, `out`, `in`), once it said its channels have windows (guest
+/// channels move their payloads through windows wherever the OS maps
+/// regions into guests, as Linux and Redox do).
 pub(super) fn chan_native(setup: &Setup, tree: &mut dyn Tree) -> Result<(u32, [String; 3]), String> {
     let pid = tree.spawn(&format!("cap=stdio,time,shm {}", setup.fixture("chan_native")))?;
     let line = log_line(tree, pid, "shm=")?;
     let id = |key: &str| line.split(' ').find_map(|kv| kv.strip_prefix(key)).unwrap_or("").to_string();
+    check(id("windowed=") == "true", || format!("the guest's channels have no windows: {line:?}"))?;
     Ok((pid, [id("shm="), id("out="), id("in=")]))
 }
 
@@ -38,7 +41,8 @@ pub(super) fn chan(setup: &Setup) -> Outcome {
         let (pid, [_, out, inbound]) = chan_native(setup, tree.as_mut())?;
         let listed = names(tree.list("/scheme/wasm/chan")?);
         check(listed.contains(&out) && listed.contains(&inbound), || format!("chan/ lists {listed:?}"))?;
-        // Reading to the end: three frames, then the end of the stream.
+        // Reading to the end: three frames (the last two written as one
+        // batch), then the end of the stream.
         let got = frames(&tree.read(&format!("/scheme/wasm/chan/{out}"))?)?;
         let texts: Vec<&str> = got.iter().map(|(_, t)| t.as_str()).collect();
         check(texts == ["frame-0", "frame-1", "frame-2"], || format!("chan/{out} gave {got:?}"))?;
