@@ -155,6 +155,7 @@ impl Arena {
             windows: Vec::new(),
             lent: false,
             used: len,
+            discards_left: self.inner.vm.max_discards(),
         })
     }
 
@@ -234,6 +235,9 @@ pub(crate) struct Slot {
     lent: bool,
     /// How much of it the memory may have touched (all, unless told).
     used: usize,
+    /// Ranges of the memory it may still give back while lent
+    /// ([`VirtualMemory::max_discards`]).
+    discards_left: usize,
 }
 
 // SAFETY: a slot is an address range that only its owner uses; the
@@ -347,18 +351,19 @@ impl Slot {
     /// long as the memory is now) that hold only zeros
     /// ([`VirtualMemory::discard`]: they read as zeros again, and come
     /// back when the guest writes them), except where a window is: those
-    /// pages are the region's. Returns the bytes given back; 0 when
-    /// `memory` is not this slot's (a module exporting another memory).
+    /// pages are the region's; the longest ranges first, as many as the
+    /// slot may still give back ([`VirtualMemory::max_discards`]). Returns
+    /// the bytes given back; 0 when `memory` is not this slot's (a module
+    /// exporting another memory).
     pub(crate) fn release_zero_pages(&mut self, memory: &mut [u8]) -> usize {
-        if memory.as_ptr() != self.base() {
+        if memory.as_ptr() != self.base() || self.discards_left == 0 {
             return 0;
         }
         let page = self.page_size();
         // Found first (the scan borrows the bytes), given back after; not
         // a hot path (once per long park).
-        let runs: Vec<_> = crate::trim::zero_page_runs(memory, page).collect();
-        let mut released = 0;
-        for run in runs {
+        let mut ranges = Vec::new();
+        for run in crate::trim::zero_page_runs(memory, page) {
             let mut at = run.start;
             while at < run.end {
                 // The part of the run before the next window in it.
@@ -370,25 +375,31 @@ impl Slot {
                     .min()
                     .unwrap_or((run.end, run.end));
                 if end > at {
-                    // SAFETY: `at..end` is whole pages (a zero run is
-                    // page-aligned; windows are aligned to 64 KiB) of this
-                    // slot's reservation (`memory` is the slot), holding
-                    // only zeros, outside every window; the memory is
-                    // borrowed exclusively, so nothing reads or writes it
-                    // during the call, and afterwards it reads as the
-                    // same zeros.
-                    let given = unsafe {
-                        self.arena.vm.discard(NonNull::new_unchecked(memory[at..].as_mut_ptr()), end - at)
-                    };
-                    match given {
-                        Ok(()) => released += end - at,
-                        // They stay resident, with their zeros.
-                        Err(e) => {
-                            log::warn!("cannot give back {} bytes of an idle guest's memory: {e}", end - at)
-                        }
-                    }
+                    ranges.push(at..end);
                 }
                 at = skip_to.max(end);
+            }
+        }
+        if ranges.len() > self.discards_left {
+            ranges.sort_unstable_by_key(|r| std::cmp::Reverse(r.len()));
+            ranges.truncate(self.discards_left);
+        }
+        self.discards_left -= ranges.len();
+        let mut released = 0;
+        for range in ranges {
+            // SAFETY: `range` is whole pages (a zero run is page-aligned;
+            // windows are aligned to 64 KiB) of this slot's reservation
+            // (`memory` is the slot), holding only zeros, outside every
+            // window; the memory is borrowed exclusively, so nothing reads
+            // or writes it during the call, and afterwards it reads as the
+            // same zeros.
+            let given = unsafe {
+                self.arena.vm.discard(NonNull::new_unchecked(memory[range.start..].as_mut_ptr()), range.len())
+            };
+            match given {
+                Ok(()) => released += range.len(),
+                // They stay resident, with their zeros.
+                Err(e) => log::warn!("cannot give back {} bytes of an idle guest's memory: {e}", range.len()),
             }
         }
         self.arena.given_back.fetch_add(released as u64, Ordering::Relaxed);
@@ -480,6 +491,8 @@ mod tests {
         discarded: std::sync::atomic::AtomicUsize,
         /// Discards fail (and change nothing).
         refuse: std::sync::atomic::AtomicBool,
+        /// Ranges a memory may give back (0: unlimited).
+        max_discards: usize,
     }
 
     // SAFETY: reservations are boxes kept for the life of the value and
@@ -493,6 +506,13 @@ mod tests {
         }
         fn max_total(&self) -> usize {
             32 << 20
+        }
+        fn max_discards(&self) -> usize {
+            if self.max_discards == 0 {
+                usize::MAX
+            } else {
+                self.max_discards
+            }
         }
         fn reserve(&self, len: usize) -> Option<NonNull<u8>> {
             let mut b = vec![0u8; len + MIN_SLOT].into_boxed_slice();
@@ -607,6 +627,31 @@ mod tests {
         vm.refuse.store(true, std::sync::atomic::Ordering::SeqCst);
         assert_eq!(slot.release_zero_pages(memory), 0);
         assert_eq!(arena.stats().given_back, released as u64, "unchanged");
+    }
+
+    /// Where giving back splits the OS's mappings, a memory gives back at
+    /// most so many ranges while it lives: the longest first.
+    #[test]
+    fn an_idle_memory_gives_back_its_longest_zero_runs_within_its_allowance() {
+        let vm = Arc::new(HeapVm { max_discards: 2, ..HeapVm::default() });
+        let arena = Arena::new(vm.clone());
+        let mut slot = arena.slot(MIN_SLOT).unwrap();
+        let memory = slot.lend().unwrap();
+        memory.fill(1);
+        // Zero runs of 1, 3 and 2 pages.
+        let page = 4096;
+        for (start, pages) in [(page, 1), (3 * page, 3), (8 * page, 2)] {
+            memory[start..start + pages * page].fill(0);
+        }
+        assert_eq!(slot.release_zero_pages(memory), 5 * page, "the runs of 3 and 2 pages");
+        assert_eq!(memory[page], 0);
+        assert_eq!(slot.release_zero_pages(memory), 0, "its allowance is spent");
+        drop(slot);
+        // The slot comes back warm (wasmi zeroes a memory as it makes it;
+        // here its bytes are as they were): the same two runs go again.
+        let mut again = arena.slot(MIN_SLOT).unwrap();
+        let memory = again.lend().unwrap();
+        assert_eq!(again.release_zero_pages(memory), 5 * page, "a new memory has its own allowance");
     }
 
     #[test]

@@ -183,6 +183,16 @@ pub unsafe trait VirtualMemory: Send + Sync + std::fmt::Debug + 'static {
     /// writes it during the call.
     unsafe fn discard(&self, at: std::ptr::NonNull<u8>, len: usize) -> Result<(), Errno>;
 
+    /// How many separate ranges of one guest's memory may be given back
+    /// ([`Self::discard`]) while the guest lives: where giving pages back
+    /// splits the OS's mapping of the reservation (on Redox it maps the
+    /// range anew), each range can cost the OS a mapping until the memory
+    /// is freed whole. The longest ranges go first. Unlimited by default
+    /// (Linux's `madvise` splits nothing).
+    fn max_discards(&self) -> usize {
+        usize::MAX
+    }
+
     /// Replaces `at..at + len` (where a region window was mapped) with
     /// fresh private zero pages.
     ///

@@ -42,6 +42,10 @@ unsafe fn map_anonymous(at: Option<NonNull<u8>>, len: usize) -> Result<NonNull<u
     NonNull::new(mapped.cast()).ok_or(Errno::OutOfMemory)
 }
 
+/// Ranges of one guest's memory given back while it lives (see
+/// `max_discards`).
+const MAX_DISCARDS: usize = 32;
+
 // SAFETY: reservations are fresh anonymous mappings, unmapped only when
 // their owner is done with them; `discard` and `restore_private` replace
 // exactly the range given with fresh anonymous memory (readable,
@@ -73,6 +77,13 @@ unsafe impl wasmhost::VirtualMemory for OsVirtualMemory {
     unsafe fn discard(&self, at: NonNull<u8>, len: usize) -> Result<(), Errno> {
         // SAFETY: the caller's range is whole pages nothing uses.
         unsafe { map_anonymous(Some(at), len) }.map(drop)
+    }
+
+    fn max_discards(&self) -> usize {
+        // Giving pages back maps them anew, splitting the reservation's
+        // mapping in the kernel: a guest whose memory alternates zero and
+        // used pages would otherwise cost a mapping per run.
+        MAX_DISCARDS
     }
 
     unsafe fn restore_private(&self, at: NonNull<u8>, len: usize) -> Result<(), Errno> {
