@@ -55,12 +55,24 @@ fn a_guest_ramfs_through_the_control_socket() {
         Reply::Data(d) => assert_eq!(d, b"A"),
         other => panic!("{other:?}"),
     }
-    // The provider's errors come through.
-    assert!(matches!(c.open("/scheme/ramfs/missing", flags::O_RDONLY), Err(ClientError::Errno(2))));
-    assert!(matches!(
-        c.open("/scheme/ramfs/notes.txt", flags::O_RDONLY | flags::O_DIRECTORY),
-        Err(ClientError::Errno(20))
-    ));
+    // The provider's errors come through: at the open, or — when the
+    // provider did not answer within the daemon's open budget (2 ms; a
+    // loaded machine), the open succeeds optimistically — at its first use.
+    assert_eq!(refusal(&mut c, "/scheme/ramfs/missing", flags::O_RDONLY), 2);
+    assert_eq!(refusal(&mut c, "/scheme/ramfs/notes.txt", flags::O_RDONLY | flags::O_DIRECTORY), 20);
+}
+
+/// The errno the provider refuses an open of `path` with, seen at the
+/// open or at the first read of the file it gave.
+fn refusal(c: &mut wasmd::sys::linux::client::Client, path: &str, open_flags: u32) -> i32 {
+    let got = match c.open(path, open_flags) {
+        Ok(fd) => c.call(Request::Read { fd, offset: 0, len: 1, nonblock: false }).map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match got {
+        Err(ClientError::Errno(e)) => e,
+        other => panic!("{path} was not refused: {other:?}"),
+    }
 }
 
 #[test]
