@@ -221,6 +221,28 @@ fn a_batch_is_reserved_published_and_read_at_once() {
     }
 }
 
+/// The bytes of a batch, as the layout documents them: each frame's
+/// marker (lap 1, length), writer id, `batch` (the bytes of the frames
+/// after the head, on the head only) and payload, padded to 8 bytes.
+#[test]
+fn a_batch_has_the_documented_bytes() {
+    let (chan, hooked, _) = channel();
+    let mut writer = chan.writer(WriterKind::Strong).unwrap();
+    assert_eq!(writer.write_batch(&[b"abc", b"0123456789"]).unwrap(), 2);
+    let ring = crate::layout::HEADER as usize;
+    let bytes = hooked.mem.borrow()[ring..ring + 24 + 32].to_vec();
+    #[rustfmt::skip]
+    let expected: [u8; 56] = [
+        // Head at 0: marker (lap tag 1 << 32 | len 3), writer 1, batch 32.
+        3, 0, 0, 0, 1, 0, 0, 0,   1, 0, 0, 0,   32, 0, 0, 0,
+        b'a', b'b', b'c', 0, 0, 0, 0, 0,
+        // At 24: marker (1 << 32 | 10), writer 1, batch 0.
+        10, 0, 0, 0, 1, 0, 0, 0,  1, 0, 0, 0,   0, 0, 0, 0,
+        b'0', b'1', b'2', b'3', b'4', b'5', b'6', b'7', b'8', b'9', 0, 0, 0, 0, 0, 0,
+    ];
+    assert_eq!(bytes, expected);
+}
+
 /// A batch head whose `batch` field claims more than was published (a
 /// misbehaving writer) does not make the reader take the bytes after it
 /// for frames: what follows must still carry this lap's marker.
