@@ -75,19 +75,14 @@ fn fill(wasm: &[u8], args: &[&str], cap: usize, budget: u64) -> (usize, u64) {
     (alive, rss_bytes().saturating_sub(before))
 }
 
-/// The guests of a fill: the 1-page WAT guest, or the Rust one.
-fn fill_kind(rust: bool, cap: usize, budget: u64) -> (usize, u64) {
-    if rust {
+/// For [`fill_in_child`]: one fill in this (fresh) process, of the Rust
+/// guest or the 1-page WAT one, printed as `ALIVE GROWN`.
+pub fn fill_here(rust: bool, cap: usize, budget: u64) {
+    let (alive, grown) = if rust {
         fill(&guest("worker"), &["sleep", "1000000000"], cap, budget)
     } else {
         fill(&wat("idle"), &[], cap, budget)
-    }
-}
-
-/// For [`fill_in_child`]: one fill in this (fresh) process, printed as
-/// `ALIVE GROWN`.
-pub fn fill_here(rust: bool, cap: usize, budget: u64) {
-    let (alive, grown) = fill_kind(rust, cap, budget);
+    };
     println!("{alive} {grown}");
 }
 

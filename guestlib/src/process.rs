@@ -99,7 +99,7 @@ pub struct Command<'a> {
     namespace: Option<Vec<&'a str>>,
     /// The request as encoded by the first spawn, for the next ones (a
     /// pool or supervisor spawns one command many times); every builder
-    /// method clears it.
+    /// method clears it (`edit`).
     encoded: OnceCell<Vec<u8>>,
 }
 
@@ -143,60 +143,52 @@ impl<'a> Command<'a> {
     /// Gives the child these namespace grants (`SCHEME:PREFIX[=ro|rw]`),
     /// each within one of the caller's; by default it inherits the
     /// caller's.
-    pub fn namespace(mut self, grants: impl IntoIterator<Item = &'a str>) -> Self {
-        self.encoded.take();
-        self.namespace = Some(grants.into_iter().collect());
-        self
+    pub fn namespace(self, grants: impl IntoIterator<Item = &'a str>) -> Self {
+        self.edit(|c| c.namespace = Some(grants.into_iter().collect()))
     }
 
     /// Passes a region (or a channel's region) to the child with `rights`;
     /// the child attaches it by id (`Region::attach(region.id()?)`).
-    pub fn grant(mut self, region: &crate::region::Region, rights: Rights) -> Self {
-        self.encoded.take();
-        self.grants.push(Grant { handle: region.handle() as u32, rights });
-        self
+    pub fn grant(self, region: &crate::region::Region, rights: Rights) -> Self {
+        self.edit(|c| c.grants.push(Grant { handle: region.handle() as u32, rights }))
     }
 
     /// Adds an argument (after the program name, which comes first).
-    pub fn arg(mut self, arg: &'a str) -> Self {
-        self.encoded.take();
-        self.args.push(arg);
-        self
+    pub fn arg(self, arg: &'a str) -> Self {
+        self.edit(|c| c.args.push(arg))
     }
 
     /// Adds arguments.
-    pub fn args(mut self, args: impl IntoIterator<Item = &'a str>) -> Self {
-        self.encoded.take();
-        self.args.extend(args);
-        self
+    pub fn args(self, args: impl IntoIterator<Item = &'a str>) -> Self {
+        self.edit(|c| c.args.extend(args))
     }
 
     /// Sets the child's capabilities (a subset of the caller's); by default
     /// the child inherits the caller's.
-    pub fn caps(mut self, caps: Caps) -> Self {
-        self.encoded.take();
-        self.caps = Some(caps);
-        self
+    pub fn caps(self, caps: Caps) -> Self {
+        self.edit(|c| c.caps = Some(caps))
     }
 
     /// Limits the child's memory to `pages` 64 KiB pages.
-    pub fn max_pages(mut self, pages: u32) -> Self {
-        self.encoded.take();
-        self.limits.max_pages = Some(pages);
-        self
+    pub fn max_pages(self, pages: u32) -> Self {
+        self.edit(|c| c.limits.max_pages = Some(pages))
     }
 
     /// Gives the child a total fuel budget.
-    pub fn fuel(mut self, fuel: u64) -> Self {
-        self.encoded.take();
-        self.limits.fuel = Some(fuel);
-        self
+    pub fn fuel(self, fuel: u64) -> Self {
+        self.edit(|c| c.limits.fuel = Some(fuel))
     }
 
     /// Limits the child's live handles.
-    pub fn max_handles(mut self, handles: u32) -> Self {
+    pub fn max_handles(self, handles: u32) -> Self {
+        self.edit(|c| c.limits.max_handles = Some(handles))
+    }
+
+    /// Every builder method's one way to change the command: the request
+    /// encoded by an earlier spawn no longer holds.
+    fn edit(mut self, change: impl FnOnce(&mut Self)) -> Self {
         self.encoded.take();
-        self.limits.max_handles = Some(handles);
+        change(&mut self);
         self
     }
 

@@ -64,9 +64,16 @@ unsafe impl VirtualMemory for CountingVm {
     }
 
     unsafe fn discard(&self, at: NonNull<u8>, len: usize) -> Result<(), Errno> {
-        self.released.fetch_add(len, Ordering::SeqCst);
         // SAFETY: as the caller promised.
-        unsafe { self.os.discard(at, len) }
+        let given = unsafe { self.os.discard(at, len) };
+        if given.is_ok() {
+            self.released.fetch_add(len, Ordering::SeqCst);
+        }
+        given
+    }
+
+    fn max_discards(&self) -> usize {
+        self.os.max_discards()
     }
 
     unsafe fn restore_private(&self, at: NonNull<u8>, len: usize) -> Result<(), Errno> {

@@ -38,11 +38,6 @@ impl FutexTable {
     /// Moves up to `count` waiters of `key` to the woken list; returns how
     /// many.
     pub fn notify(&mut self, key: FutexKey, count: u32) -> u32 {
-        // Nobody parked (the usual case between two guests answering each
-        // other from two workers: the waiter spins): no hashing.
-        if self.queues.is_empty() {
-            return 0;
-        }
         let Some(queue) = self.queues.get_mut(&key) else { return 0 };
         let n = (count as usize).min(queue.len());
         self.woken.extend(queue.drain(..n));

@@ -44,7 +44,7 @@
 //! readers how many bytes of frames after it that marker published; a
 //! reader reads the whole batch with its one `region_read2` (or from its
 //! window) and hands out its frames with no further call. 64 B frames
-//! went from 2–4 M/s one write each to 10–12 M/s in batches of 64
+//! went from 2–4 M/s one write each to 10–15 M/s in batches of 64
 //! (`wasmd-bench`, two guests on 2 workers of the 2-core development
 //! machine). Over a window, strong readers hand out frames of 512 bytes
 //! and more in place, with no copy at all.

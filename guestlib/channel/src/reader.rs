@@ -96,7 +96,7 @@ pub struct Reader<R: RingRegion> {
 /// the rest of their batch (one copy of the whole batch beats reading many
 /// small frames' headers from memory another core just wrote: 64 B frames
 /// went 1.1–1.8 times as fast copied, on 2 workers of the 2-core
-/// development machine; 4 KiB frames 1.3–1.5 times as fast in place).
+/// development machine; 4 KiB frames 1.3–2.0 times as fast in place).
 const IN_PLACE_MIN: u32 = 512;
 
 /// Where a frame's payload is.
