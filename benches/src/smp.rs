@@ -177,7 +177,7 @@ fn rtt64_us(wasm: &[u8], workers: usize, count: u32) -> f64 {
 /// What a guest (`program ARGS`, printing `KEY=NANOSECONDS`) measured, on
 /// `workers` scheduler threads.
 pub(crate) fn guest_ns_figure(wasm: &[u8], program: &str, args: &[&str], workers: usize, key: &str) -> f64 {
-    let out = Arc::new(wasmd_tests::CapturedOutput::default());
+    let out = Arc::new(wasmd_tests::CapturedOutput::output_only());
     let k = Kernel::new(manager_with(
         ManagerConfig { sched_workers: workers, ..Default::default() },
         out.clone(),

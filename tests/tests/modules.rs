@@ -88,3 +88,29 @@ fn a_module_handle_counts_against_the_memory_budget() {
     let large = run(64 << 20);
     assert_eq!(large.get("big").map(String::as_str), Some("0"), "{large:?}");
 }
+
+#[test]
+fn a_later_spawn_makes_the_instance_on_the_first_turn_and_ends_alike() {
+    let mut h = Harness::new();
+    let pid = h.spawn_file(&wasmd_tests::guest("modules"), &["later"], CAPS, Limits::default());
+    h.run_until_exit(pid, 30);
+    assert_eq!(h.status(pid), Some(ExitStatus::Exited(0)), "{}{}", h.stdout(pid), h.stderr(pid));
+    let kv = h.kv(pid);
+    let get = |k: &str| kv.get(k).cloned().unwrap_or_else(|| panic!("no {k} in {kv:?}"));
+    // The first spawn of each module made the instance at once, the
+    // second on the child's first turn: they end the same way.
+    for name in ["ok", "trap", "start_trap", "exits"] {
+        assert_eq!(get(&format!("{name}0")), get(&format!("{name}1")), "{name}: {kv:?}");
+        assert_eq!(get(&format!("{name}_limit")), "memory limit", "{name}");
+    }
+    assert_eq!(get("ok1"), "exited(0)");
+    assert!(get("trap1").starts_with("trap: "), "{kv:?}");
+    assert!(get("start_trap1").starts_with("trap: "), "{kv:?}");
+    assert_eq!(get("exits1"), "exited(7)");
+    assert_eq!(get("unborn_state"), "Ready");
+    assert_eq!(get("unborn_pages"), "0", "its memory is not made before its first turn");
+    assert_eq!(get("unborn_killed"), "killed");
+    // Nothing is left over: every child's memory went back.
+    assert_eq!(h.pm.live(), 0);
+    assert_eq!(h.pm.arena_stats().map(|s| s.slots), Some(0), "{:?}", h.pm.arena_stats());
+}

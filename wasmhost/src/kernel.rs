@@ -304,13 +304,15 @@ fn worker(shared: &Shared, id: usize) {
     let mut last_poke = Instant::now();
     let mut owed = false;
     let mut last_yield = Instant::now();
+    // The lock a turn's end took, kept to look for the next turn.
+    let mut held = None;
     loop {
         if shared.stop.load(Ordering::SeqCst) {
             return;
         }
         // Read before looking for work: anything that appears later bumps it.
         let epoch = shared.epoch.get();
-        let mut pm = shared.lock();
+        let mut pm = held.take().unwrap_or_else(|| shared.lock());
         pm.here = Some(id);
         pm.poll_events();
         let news = pm.has_news();
@@ -336,6 +338,7 @@ fn worker(shared: &Shared, id: usize) {
             serve_syscall(&mut Locking { shared, id }, turn, call, syscall)
         });
         shared.turns[id].fetch_add(1, Ordering::Relaxed);
+        turn.bury(&end);
         let mut pm = shared.lock();
         pm.here = Some(id);
         if let Some(end) = end {
@@ -349,20 +352,30 @@ fn worker(shared: &Shared, id: usize) {
         // the others only for more than that (waking one for the process
         // this turn just requeued would have it stolen back and forth,
         // spinning both cores for one guest).
-        let more = pm.sched.queued() > 1;
-        drop(pm);
-        if more {
+        if pm.sched.queued() > 1 {
             shared.bump();
         }
         owed |= wrote;
-        if ended || (owed && last_poke.elapsed() >= OUTPUT_POKE) {
+        let poke =
+            (ended || (owed && last_poke.elapsed() >= OUTPUT_POKE)) && !shared.poked.load(Ordering::SeqCst);
+        if ended {
+            owed = false;
+        }
+        // Let the control plane (and other threads of a machine with
+        // fewer cores than workers) have the CPU now and then.
+        let pause = last_yield.elapsed() >= YIELD_EVERY;
+        if !poke && !pause {
+            // Straight on to the next turn, under the same lock.
+            held = Some(pm);
+            continue;
+        }
+        drop(pm);
+        if poke {
             owed = false;
             last_poke = Instant::now();
             shared.poke();
         }
-        // Let the control plane (and other threads of a machine with
-        // fewer cores than workers) have the CPU now and then.
-        if last_yield.elapsed() >= YIELD_EVERY {
+        if pause {
             std::thread::yield_now();
             last_yield = Instant::now();
         }

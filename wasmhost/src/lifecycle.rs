@@ -265,20 +265,32 @@ impl ProcessManager {
     /// in its record).
     pub(crate) fn close_guest_files(&mut self, pid: Pid) {
         let Some(store) = self.procs.get(pid).and_then(|p| p.store.as_ref()) else { return };
-        let files: Vec<(String, u64)> = store
-            .data()
-            .handles
-            .iter()
-            .filter_map(|(_, e)| match &e.object {
-                HandleObject::File(FileHandle { target: FileTarget::Guest { scheme, id }, .. }) => {
-                    Some((scheme.clone(), *id))
-                }
-                _ => None,
-            })
-            .collect();
+        let files = guest_files(store.data());
+        self.close_files_of(pid, files);
+    }
+
+    /// Asks the providers of `files` (scheme, id) to close them for `pid`.
+    pub(crate) fn close_files_of(&mut self, pid: Pid, files: Vec<(String, u64)>) {
+        if files.is_empty() {
+            return;
+        }
         let mut table = self.schemes();
         for (scheme, id) in files {
             let _ = table.submit(&scheme, pid, SchemeOp::Close { id }, Origin::External);
         }
     }
+}
+
+/// A process's files in guest schemes: (scheme, id) each.
+pub(crate) fn guest_files(state: &crate::process::ProcessState) -> Vec<(String, u64)> {
+    state
+        .handles
+        .iter()
+        .filter_map(|(_, e)| match &e.object {
+            HandleObject::File(FileHandle { target: FileTarget::Guest { scheme, id }, .. }) => {
+                Some((scheme.clone(), *id))
+            }
+            _ => None,
+        })
+        .collect()
 }

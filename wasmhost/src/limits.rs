@@ -140,6 +140,12 @@ impl Account {
     pub fn used(&self) -> u64 {
         self.used.load(Ordering::Relaxed)
     }
+
+    /// Bytes the account and the budget could both still give now.
+    pub fn room(&self) -> u64 {
+        let mine = self.max.saturating_sub(self.used());
+        self.budget.upgrade().map_or(mine, |b| mine.min(b.max().saturating_sub(b.used())))
+    }
 }
 
 impl MemoryBudget {

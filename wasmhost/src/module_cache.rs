@@ -56,6 +56,12 @@ pub struct CompiledModule {
     /// Types of its memories, in index order: wasmd provides them (see
     /// [`crate::instantiate`]).
     pub(crate) memories: Box<[crate::instantiate::MemorySpec]>,
+    /// Bytes of its memories' initial pages, in all.
+    pub(crate) initial_bytes: u64,
+    /// Whether an instance of it was made once: its imports resolve, its
+    /// segments fit and it has an entry point (see
+    /// [`crate::services::spawn`]'s deferred starts).
+    pub(crate) instantiated: std::sync::atomic::AtomicBool,
 }
 
 impl CompiledModule {
@@ -204,9 +210,24 @@ impl ModuleCache {
                     && !decl.ty.shared
                     && decl.ty.page_size_log2.is_none_or(|p| p == 16),
             })
-            .collect();
+            .collect::<Box<[_]>>();
+        let initial_bytes = memories
+            .iter()
+            .zip(&provided.memories)
+            .map(|(m, decl)| {
+                m.ty.minimum().saturating_mul(1u64 << decl.ty.page_size_log2.unwrap_or(16).min(16))
+            })
+            .fold(0u64, u64::saturating_add);
         let size = bytes.len();
-        let compiled = Arc::new(CompiledModule { hash, module, generation, size, memories });
+        let compiled = Arc::new(CompiledModule {
+            hash,
+            module,
+            generation,
+            size,
+            memories,
+            initial_bytes,
+            instantiated: Default::default(),
+        });
         let mut inner = self.lock();
         if inner.modules.len() >= self.capacity {
             inner.modules.retain(|_, m| Arc::strong_count(m) > 1);

@@ -212,6 +212,9 @@ impl ProcessState {
 /// How a ready process continues.
 #[derive(Debug)]
 pub enum Resume {
+    /// Make its instance (a guest's spawn deferred it to this first
+    /// turn), then call `_start`.
+    Instantiate(Box<crate::services::spawn::Unborn>),
     /// Call `_start`.
     Start(Func),
     /// Continue after its time slice ended.

@@ -22,6 +22,7 @@ use crate::continuation::Unlocked;
 use crate::manager::SyscallOutcome;
 use crate::manager::{set_fuel, slice_for, trap_status, truncate, Continuation, Deadlock, ProcessManager};
 use crate::process::{BlockOn, Process, ProcessState, Resume, Sched, Stop};
+use crate::services::spawn::Born;
 use crate::syscall::Syscall;
 use crate::Pid;
 
@@ -54,6 +55,46 @@ pub(crate) struct Turn {
     unaccounted: u64,
     /// Since when its CPU time is not yet counted.
     since: Instant,
+    /// What its store left when the turn dropped it ([`Turn::bury`]).
+    remains: Option<Remains>,
+}
+
+/// What the store of a turn that ended its process leaves for the
+/// record: the store itself is dropped before the manager's lock is
+/// taken ([`Turn::bury`]), so freeing the instance, its memory and its
+/// handles holds up no other worker.
+struct Remains {
+    /// Fuel left in the store.
+    left: u64,
+    /// Its hostcall and byte counts, and its handles.
+    counts: crate::counters::Activity,
+    /// Memory pages at the end.
+    pages: u32,
+    /// Its files in guest schemes, for their providers to close.
+    guest_files: Vec<(String, u64)>,
+}
+
+impl Turn {
+    /// Drops the store of a turn whose process ended (`end` says so),
+    /// keeping what its record needs; the turn then ends as usual
+    /// ([`ProcessManager::end_turn`]). Called without the manager's lock.
+    pub(crate) fn bury(&mut self, end: &Option<TurnEnd>) {
+        if !matches!(end, Some(TurnEnd::Exit(_))) {
+            return;
+        }
+        let Some(store) = self.store.take() else { return };
+        let state = store.data();
+        let mut counts = crate::counters::Activity::default();
+        state.counters.publish(&mut counts);
+        counts.handles = state.handles.len();
+        self.remains = Some(Remains {
+            left: store.get_fuel().unwrap_or(0),
+            counts,
+            pages: crate::process::pages(&store),
+            guest_files: crate::lifecycle::guest_files(state),
+        });
+        drop(store);
+    }
 }
 
 /// How a turn's syscalls reach the manager: directly on the embedder's
@@ -99,14 +140,26 @@ pub(crate) type OnSyscall<'a> =
 /// ends the turn (`None`: `on_syscall` already put the process back).
 /// Needs no access to the process table: this is what runs in parallel.
 pub(crate) fn run_slice(turn: &mut Turn, on_syscall: &mut OnSyscall<'_>) -> Option<TurnEnd> {
-    let (Some(store), Some(resume)) = (turn.store.as_mut(), turn.resume.take()) else {
-        return Some(TurnEnd::Exit(ExitStatus::Trapped("internal: a turn without a store".into())));
-    };
-    set_fuel(store, turn.given);
-    let mut result = match resume {
-        Resume::Start(entry) => entry.call_resumable(&mut **store, &[], &mut []),
-        Resume::Preempted(call) => call.resume(&mut **store, &mut []),
-        Resume::Return(call, value) => {
+    let no_store = || Some(TurnEnd::Exit(ExitStatus::Trapped("internal: a turn without a store".into())));
+    let mut result = match turn.resume.take() {
+        None => return no_store(),
+        // Its instance is made here, with the turn's fuel (its start
+        // function burns some).
+        Some(Resume::Instantiate(unborn)) => match unborn.instantiate(turn.given).0 {
+            Born::Ready(store, entry) => entry.call_resumable(&mut **turn.store.insert(store), &[], &mut []),
+            Born::Ended(status) => return Some(TurnEnd::Exit(status)),
+            Born::Failed(e) => return Some(TurnEnd::Exit(Born::failure_status(&e))),
+        },
+        Some(Resume::Start(entry)) => {
+            let Some(store) = fueled(turn) else { return no_store() };
+            entry.call_resumable(&mut **store, &[], &mut [])
+        }
+        Some(Resume::Preempted(call)) => {
+            let Some(store) = fueled(turn) else { return no_store() };
+            call.resume(&mut **store, &mut [])
+        }
+        Some(Resume::Return(call, value)) => {
+            let Some(store) = fueled(turn) else { return no_store() };
             let value = crate::wasi::resume_value(store, value);
             call.resume(&mut **store, &[value], &mut [])
         }
@@ -138,17 +191,31 @@ pub(crate) fn run_slice(turn: &mut Turn, on_syscall: &mut OnSyscall<'_>) -> Opti
     }
 }
 
+/// The turn's store, given the turn's fuel.
+fn fueled(turn: &mut Turn) -> Option<&mut Box<Store<ProcessState>>> {
+    let store = turn.store.as_mut()?;
+    set_fuel(store, turn.given);
+    Some(store)
+}
+
 /// Counts the fuel the turn burnt since the last count into the
 /// process's `fuel_used` (kept current across syscalls: process_info,
 /// spawn budgets).
 fn account(proc: &mut Process, turn: &mut Turn) {
-    let left = turn.store.as_ref().and_then(|s| s.get_fuel().ok()).unwrap_or(0);
+    let left = match (&turn.store, &turn.remains) {
+        (Some(store), _) => store.get_fuel().unwrap_or(0),
+        (None, Some(remains)) => remains.left,
+        (None, None) => 0,
+    };
     proc.fuel_used += turn.unaccounted.saturating_sub(left);
     turn.unaccounted = left;
     if let Some(store) = &turn.store {
         let state = store.data();
         state.counters.publish(&mut proc.activity);
         proc.activity.handles = state.handles.len();
+    } else if let Some(remains) = &turn.remains {
+        let cpu_ns = proc.activity.cpu_ns;
+        proc.activity = crate::counters::Activity { cpu_ns, ..remains.counts };
     }
     let now = Instant::now();
     proc.activity.cpu_ns += now.duration_since(turn.since).as_nanos() as u64;
@@ -268,6 +335,7 @@ impl ProcessManager {
             return false;
         };
         let end = run_slice(&mut turn, &mut |turn, call, syscall| serve_syscall(self, turn, call, syscall));
+        turn.bury(&end);
         if let Some(end) = end {
             self.end_turn(turn, end);
         }
@@ -293,7 +361,8 @@ impl ProcessManager {
         };
         let given = slice_for(slice_fuel, &proc.limits, proc.fuel_used, required);
         proc.exit_pages = proc.memory_pages();
-        if given < required.max(1) || proc.store.is_none() {
+        let unborn = matches!(resume, Resume::Instantiate(_));
+        if given < required.max(1) || (proc.store.is_none() && !unborn) {
             proc.sched = Sched::Ready(resume);
             let status = if given < required.max(1) {
                 ExitStatus::OutOfFuel
@@ -310,6 +379,7 @@ impl ProcessManager {
             given,
             unaccounted: given,
             since: Instant::now(),
+            remains: None,
         })
     }
 
@@ -380,6 +450,10 @@ impl ProcessManager {
         let Some(proc) = self.procs.get_mut(turn.pid) else { return };
         account(proc, &mut turn);
         proc.store = turn.store.take();
+        if let Some(remains) = turn.remains.take() {
+            proc.exit_pages = remains.pages;
+            self.close_files_of(turn.pid, remains.guest_files);
+        }
         self.close_turn(turn.pid, end);
     }
 

@@ -211,6 +211,20 @@
 //! The entry point is the exported function `_start` with no parameters
 //! and no results; returning from it is `exit(0)`. A module without
 //! `_start` cannot be spawned (`-ENOEXEC`).
+//!
+//! When a spawn makes the child's instance: the first spawn of a module
+//! makes it before `spawn` returns, so what is wrong with the module
+//! itself (an import wasmd does not provide or of another type, no
+//! `_start`, a segment that does not fit) fails that spawn
+//! (`-ENOEXEC`), and a start function that traps or exits, or initial
+//! memory beyond the child's limit, is the child's exit status. Once a
+//! module was instantiated, `spawn` returns before the child's instance
+//! is made: the child's first turn makes it, on whichever worker runs
+//! it, and `process_info` shows it ready with 0 memory pages until then.
+//! Its start function and memory limit end it as before; should its
+//! owner's memory budget run out between the spawn and that first turn
+//! (`spawn` checks the budget holds its initial memory), it ends
+//! trapped with a message starting `cannot start: `.
 
 /// Import module of every hostcall.
 pub const MODULE: &str = "wasmd";

@@ -7,6 +7,9 @@
 
 mod start;
 
+pub(crate) use start::Born;
+pub use start::Unborn;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wasmd_abi::Errno;
@@ -224,12 +227,9 @@ impl Context<'_> {
             Ok(start) => start,
             Err(e) => return spawn_failed(me, &e),
         };
-        // Instantiating (and the start function) runs without the lock;
-        // the caller keeps its turn meanwhile.
         let (grants, watch) = (call.grants, call.watch);
-        SyscallOutcome::Unlocked(Box::new(move || {
-            let started = start.instantiate();
-            in_context(move |cx, caller| match cx.commit_start(started) {
+        let admit =
+            move |cx: &mut Context<'_>, caller: &mut Caller<'_>, started| match cx.commit_start(started) {
                 Ok(child) => {
                     cx.grant_regions(me, child, grants);
                     // Under the same lock as the admission: the child has
@@ -250,7 +250,17 @@ impl Context<'_> {
                     SyscallOutcome::Return(i64::from(child))
                 }
                 Err(e) => spawn_failed(me, &e),
-            })
+            };
+        if start.can_defer() {
+            // The child's first turn makes its instance, on the worker
+            // that runs it.
+            return admit(self, caller, start.defer());
+        }
+        // Instantiating (and the start function) runs without the lock;
+        // the caller keeps its turn meanwhile.
+        SyscallOutcome::Unlocked(Box::new(move || {
+            let started = start.instantiate();
+            in_context(move |cx, caller| admit(cx, caller, started))
         }))
     }
 

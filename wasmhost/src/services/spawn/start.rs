@@ -6,23 +6,37 @@
 //! [`Context::commit_start`] (under the lock again) admits the record
 //! to the table. Every reservation is committed: a failed instantiation
 //! gives its pid and place back there.
+//!
+//! A guest's spawn of a module that was instantiated once already need
+//! not wait for the instance: [`Start::defer`] admits the record at once
+//! with an [`Unborn`] instance, which the child's first turn makes on
+//! whichever worker runs it ([`crate::turn::run_slice`]). The spawner's
+//! worker then does only the bookkeeping, and the child's memory is
+//! filled and given back on one core. What could fail only for the
+//! module's sake (imports that do not resolve, no entry point, segments
+//! that do not fit) failed at that first instantiation, so a deferred
+//! one can end only as a process can: its start function's trap or
+//! exit, its memory limit, or its owner's memory budget spent
+//! meanwhile (then it ends trapped, "cannot start: …").
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use wasmd_abi::msg;
 use wasmd_abi::ExitStatus;
 use wasmi::errors::ErrorKind;
-use wasmi::Store;
+use wasmi::{Func, Store};
 
 use super::SpawnOptions;
 use crate::admission::Place;
 use crate::context::Context;
 use crate::error::SpawnError;
 use crate::handles::HandleTable;
+use crate::instantiate::Linkers;
 use crate::limits::MemoryLimiter;
 use crate::log::ProcessLog;
 use crate::mailbox::Mailbox;
-use crate::manager::{set_fuel, slice_for, trap_status};
+use crate::manager::{set_fuel, slice_for, trap_status, truncate};
 use crate::module_cache::CompiledModule;
 use crate::process::{HostEnv, Process, ProcessState, RegionHoldings, Resume, Sched};
 use crate::syscall::Syscall;
@@ -33,10 +47,43 @@ pub(crate) struct Start {
     place: Place,
     module: Arc<CompiledModule>,
     opts: SpawnOptions,
-    linker: Arc<crate::instantiate::Linkers>,
+    linker: Arc<Linkers>,
     env: Arc<HostEnv>,
     log_capacity: usize,
     slice_fuel: u64,
+}
+
+/// A process admitted before its instance was made: what its first turn
+/// needs to make it (its host state too: that is made on the worker that
+/// runs it, not under the manager's lock).
+#[derive(Debug)]
+pub struct Unborn {
+    module: Arc<CompiledModule>,
+    linker: Arc<Linkers>,
+    env: Arc<HostEnv>,
+    pid: Pid,
+    caps: wasmd_abi::Caps,
+    limits: crate::limits::Limits,
+    account: Arc<crate::limits::Account>,
+    args: Vec<String>,
+    namespace: Vec<crate::namespace::Grant>,
+    environ: Vec<String>,
+    stdin: Option<Arc<crate::stdin::StdinPipe>>,
+    sockets: Vec<Arc<dyn crate::platform::HostSocket>>,
+    preopens: Vec<crate::wasi::PreopenAlias>,
+    log: Arc<Mutex<ProcessLog>>,
+    regions: Arc<Mutex<RegionHoldings>>,
+    mailbox: Arc<Mailbox>,
+}
+
+/// How making an instance went.
+pub(crate) enum Born {
+    /// Ready to call its entry point.
+    Ready(Box<Store<ProcessState>>, Func),
+    /// Its start function ended it, or it hit its memory limit.
+    Ended(ExitStatus),
+    /// It cannot be made.
+    Failed(SpawnError),
 }
 
 /// A new instance: how it goes on, its store (none when its start
@@ -55,9 +102,41 @@ pub(crate) struct Started {
 impl Start {
     /// Makes the store, instantiates the module and runs its start
     /// function (with one slice of fuel). Needs no lock.
-    pub(crate) fn instantiate(self) -> Started {
-        let opts = &self.opts;
-        let args: Vec<&str> = opts.args.iter().map(String::as_str).collect();
+    pub(crate) fn instantiate(mut self) -> Started {
+        let given = slice_for(self.slice_fuel, &self.opts.limits, 0, 0);
+        let unborn = self.conceive();
+        let (log, regions, mailbox) = (unborn.log.clone(), unborn.regions.clone(), unborn.mailbox.clone());
+        let outcome = match unborn.instantiate(given) {
+            (Born::Ready(store, entry), used) => Ok((Sched::Ready(Resume::Start(entry)), Some(store), used)),
+            (Born::Ended(status), used) => Ok((Sched::Exited(status), None, used)),
+            (Born::Failed(e), _) => Err(e),
+        };
+        Started { start: self, outcome, log, regions, mailbox }
+    }
+
+    /// Whether this start may be deferred to the child's first turn: its
+    /// module was instantiated once (so only the process itself can make
+    /// a later instantiation fail), and its owner's memory budget holds
+    /// the module's initial memories now.
+    pub(crate) fn can_defer(&self) -> bool {
+        self.module.instantiated.load(Ordering::Relaxed)
+            && self.env.memory.account(self.opts.owner.uid).room() >= self.module.initial_bytes
+    }
+
+    /// Admits the process without an instance: its first turn makes it
+    /// (see [`Start::can_defer`]).
+    pub(crate) fn defer(mut self) -> Started {
+        let unborn = self.conceive();
+        let (log, regions, mailbox) = (unborn.log.clone(), unborn.regions.clone(), unborn.mailbox.clone());
+        let outcome = Ok((Sched::Ready(Resume::Instantiate(Box::new(unborn))), None, 0));
+        Started { start: self, outcome, log, regions, mailbox }
+    }
+
+    /// What its instance will be made of, with the parts its record
+    /// shares (its log, regions and mailbox); the options only its host
+    /// state needs move there.
+    fn conceive(&mut self) -> Unborn {
+        let opts = &mut self.opts;
         let account = self.env.memory.account(opts.owner.uid);
         let log = Arc::new(Mutex::new(ProcessLog::with_budget(self.log_capacity, &account)));
         let regions = Arc::new(Mutex::new(RegionHoldings {
@@ -66,47 +145,47 @@ impl Start {
             max_bytes: opts.limits.max_region_bytes,
         }));
         let mailbox = Mailbox::new(self.place.pid, Some(account.clone()));
-        let mut state = ProcessState {
+        Unborn {
+            module: self.module.clone(),
+            linker: self.linker.clone(),
+            env: self.env.clone(),
             pid: self.place.pid,
             caps: opts.caps,
-            memory: None,
-            instance: None,
-            args: msg::encode(&args).into_boxed_slice(),
-            log: log.clone(),
-            env: self.env.clone(),
-            limiter: MemoryLimiter::new(opts.limits.max_pages, account),
-            syscall: None,
-            handles: HandleTable::new(opts.limits.max_handles),
-            regions: regions.clone(),
-            namespace: opts.namespace.clone().into(),
-            counters: Default::default(),
-            wasi: crate::wasi::state::WasiState::new(opts.env.clone().into(), opts.preopens.clone()),
+            limits: opts.limits,
+            account,
+            args: std::mem::take(&mut opts.args),
+            namespace: std::mem::take(&mut opts.namespace),
+            environ: std::mem::take(&mut opts.env),
             stdin: opts.stdin.clone(),
-            mailbox: mailbox.clone(),
-        };
-        for socket in &opts.sockets {
-            let rights = wasmd_abi::Rights::READ.union(wasmd_abi::Rights::WRITE);
-            if let Ok(handle) =
-                state.handles.insert(crate::process::HandleObject::Socket(socket.clone()), rights)
-            {
-                state.wasi.preopen_socket(handle);
-            }
+            sockets: std::mem::take(&mut opts.sockets),
+            preopens: std::mem::take(&mut opts.preopens),
+            log,
+            regions,
+            mailbox,
         }
+    }
+}
+
+impl Unborn {
+    /// Makes the store (with `fuel`), instantiates the module and runs
+    /// its start function; also gives the fuel that burnt.
+    pub(crate) fn instantiate(self, fuel: u64) -> (Born, u64) {
+        let (module, linker, state) = self.into_state();
         // Boxed at once: a store is large, and it moves to its record.
-        let mut store = Box::new(Store::new(&self.module.generation.engine, state));
+        let mut store = Box::new(Store::new(&module.generation.engine, state));
         store.limiter(|s| &mut s.limiter);
-        let given = slice_for(self.slice_fuel, &opts.limits, 0, 0);
-        set_fuel(&mut store, given);
-        let instantiated = self.linker.instantiate(&mut store, &self.module);
-        let fuel_used = given - store.get_fuel().unwrap_or(0);
-        let outcome = match instantiated {
+        set_fuel(&mut store, fuel);
+        let instantiated = linker.instantiate(&mut store, &module);
+        let used = fuel - store.get_fuel().unwrap_or(0);
+        let born = match instantiated {
             Ok(instance) => match instance.get_func(&*store, wasmd_abi::hostcall::ENTRY) {
                 Some(entry) => {
+                    module.instantiated.store(true, Ordering::Relaxed);
                     store.data_mut().memory = instance.get_memory(&*store, wasmd_abi::hostcall::MEMORY);
                     store.data_mut().instance = Some(instance);
-                    Ok((Sched::Ready(Resume::Start(entry)), Some(store), fuel_used))
+                    Born::Ready(store, entry)
                 }
-                None => Err(SpawnError::NoEntry),
+                None => Born::Failed(SpawnError::NoEntry),
             },
             Err(e)
                 if matches!(
@@ -115,22 +194,60 @@ impl Start {
                 ) =>
             {
                 if store.data().limiter.hit {
-                    Ok((Sched::Exited(ExitStatus::MemoryLimit), None, fuel_used))
+                    Born::Ended(ExitStatus::MemoryLimit)
                 } else if store.data().limiter.budget_hit {
-                    Err(SpawnError::OutOfMemory)
+                    Born::Failed(SpawnError::OutOfMemory)
                 } else {
-                    Err(SpawnError::instantiation(&e))
+                    Born::Failed(SpawnError::instantiation(&e))
                 }
             }
-            Err(e) => {
-                let status = match store.data_mut().syscall.take() {
-                    Some(Syscall::Exit(code)) => ExitStatus::Exited(code),
-                    _ => trap_status(&store, &e),
-                };
-                Ok((Sched::Exited(status), None, fuel_used))
-            }
+            Err(e) => Born::Ended(match store.data_mut().syscall.take() {
+                Some(Syscall::Exit(code)) => ExitStatus::Exited(code),
+                _ => trap_status(&store, &e),
+            }),
         };
-        Started { start: self, outcome, log, regions, mailbox }
+        (born, used)
+    }
+}
+
+impl Unborn {
+    /// Its module, its linkers and its host state.
+    fn into_state(self) -> (Arc<CompiledModule>, Arc<Linkers>, ProcessState) {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let mut state = ProcessState {
+            pid: self.pid,
+            caps: self.caps,
+            memory: None,
+            instance: None,
+            args: msg::encode(&args).into_boxed_slice(),
+            log: self.log,
+            env: self.env,
+            limiter: MemoryLimiter::new(self.limits.max_pages, self.account),
+            syscall: None,
+            handles: HandleTable::new(self.limits.max_handles),
+            regions: self.regions,
+            namespace: self.namespace.into(),
+            counters: Default::default(),
+            wasi: crate::wasi::state::WasiState::new(self.environ.into(), self.preopens),
+            stdin: self.stdin,
+            mailbox: self.mailbox,
+        };
+        for socket in &self.sockets {
+            let rights = wasmd_abi::Rights::READ.union(wasmd_abi::Rights::WRITE);
+            if let Ok(handle) =
+                state.handles.insert(crate::process::HandleObject::Socket(socket.clone()), rights)
+            {
+                state.wasi.preopen_socket(handle);
+            }
+        }
+        (self.module, self.linker, state)
+    }
+}
+
+impl Born {
+    /// A deferred instantiation's failure, as the child's exit status.
+    pub(crate) fn failure_status(e: &SpawnError) -> ExitStatus {
+        ExitStatus::Trapped(truncate(format!("cannot start: {e}")))
     }
 }
 
