@@ -251,10 +251,13 @@ impl Context<'_> {
                 }
                 Err(e) => spawn_failed(me, &e),
             };
-        if start.can_defer() {
+        // The child acts for its parent's user: the parent's account is
+        // the child's.
+        let account = caller.state().limiter.account();
+        if start.can_defer(&account) {
             // The child's first turn makes its instance, on the worker
             // that runs it.
-            return admit(self, caller, start.defer());
+            return admit(self, caller, start.defer(account));
         }
         // Instantiating (and the start function) runs without the lock;
         // the caller keeps its turn meanwhile.

@@ -33,7 +33,7 @@ use crate::context::Context;
 use crate::error::SpawnError;
 use crate::handles::HandleTable;
 use crate::instantiate::Linkers;
-use crate::limits::MemoryLimiter;
+use crate::limits::{Account, MemoryLimiter};
 use crate::log::ProcessLog;
 use crate::mailbox::Mailbox;
 use crate::manager::{set_fuel, slice_for, trap_status, truncate};
@@ -64,7 +64,7 @@ pub struct Unborn {
     pid: Pid,
     caps: wasmd_abi::Caps,
     limits: crate::limits::Limits,
-    account: Arc<crate::limits::Account>,
+    account: Arc<Account>,
     args: Vec<String>,
     namespace: Vec<crate::namespace::Grant>,
     environ: Vec<String>,
@@ -104,7 +104,7 @@ impl Start {
     /// function (with one slice of fuel). Needs no lock.
     pub(crate) fn instantiate(mut self) -> Started {
         let given = slice_for(self.slice_fuel, &self.opts.limits, 0, 0);
-        let unborn = self.conceive();
+        let unborn = self.conceive(self.env.memory.account(self.opts.owner.uid));
         let (log, regions, mailbox) = (unborn.log.clone(), unborn.regions.clone(), unborn.mailbox.clone());
         let outcome = match unborn.instantiate(given) {
             (Born::Ready(store, entry), used) => Ok((Sched::Ready(Resume::Start(entry)), Some(store), used)),
@@ -116,17 +116,17 @@ impl Start {
 
     /// Whether this start may be deferred to the child's first turn: its
     /// module was instantiated once (so only the process itself can make
-    /// a later instantiation fail), and its owner's memory budget holds
-    /// the module's initial memories now.
-    pub(crate) fn can_defer(&self) -> bool {
-        self.module.instantiated.load(Ordering::Relaxed)
-            && self.env.memory.account(self.opts.owner.uid).room() >= self.module.initial_bytes
+    /// a later instantiation fail), and its owner's memory budget
+    /// (`account`) holds the module's initial memories now.
+    pub(crate) fn can_defer(&self, account: &Account) -> bool {
+        self.module.instantiated.load(Ordering::Relaxed) && account.room() >= self.module.initial_bytes
     }
 
     /// Admits the process without an instance: its first turn makes it
-    /// (see [`Start::can_defer`]).
-    pub(crate) fn defer(mut self) -> Started {
-        let unborn = self.conceive();
+    /// (see [`Start::can_defer`]). `account` is its owner's (a spawning
+    /// guest has it at hand: its children act for its user).
+    pub(crate) fn defer(mut self, account: Arc<Account>) -> Started {
+        let unborn = self.conceive(account);
         let (log, regions, mailbox) = (unborn.log.clone(), unborn.regions.clone(), unborn.mailbox.clone());
         let outcome = Ok((Sched::Ready(Resume::Instantiate(Box::new(unborn))), None, 0));
         Started { start: self, outcome, log, regions, mailbox }
@@ -135,9 +135,8 @@ impl Start {
     /// What its instance will be made of, with the parts its record
     /// shares (its log, regions and mailbox); the options only its host
     /// state needs move there.
-    fn conceive(&mut self) -> Unborn {
+    fn conceive(&mut self, account: Arc<Account>) -> Unborn {
         let opts = &mut self.opts;
-        let account = self.env.memory.account(opts.owner.uid);
         let log = Arc::new(Mutex::new(ProcessLog::with_budget(self.log_capacity, &account)));
         let regions = Arc::new(Mutex::new(RegionHoldings {
             pending_shares: Vec::new(),
