@@ -145,10 +145,20 @@ pub(crate) fn run_slice(turn: &mut Turn, on_syscall: &mut OnSyscall<'_>) -> Opti
         None => return no_store(),
         // Its instance is made here, with the turn's fuel (its start
         // function burns some).
-        Some(Resume::Instantiate(unborn)) => match unborn.instantiate(turn.given).0 {
-            Born::Ready(store, entry) => entry.call_resumable(&mut **turn.store.insert(store), &[], &mut []),
-            Born::Ended(status) => return Some(TurnEnd::Exit(status)),
-            Born::Failed(e) => return Some(TurnEnd::Exit(Born::failure_status(&e))),
+        Some(Resume::Instantiate(unborn)) => match unborn.instantiate(turn.given) {
+            (Born::Ready(store, entry), _) => {
+                entry.call_resumable(&mut **turn.store.insert(store), &[], &mut [])
+            }
+            // Without a store, what the turn burnt is counted as what
+            // is unaccounted: the start function's fuel.
+            (Born::Ended(status), used) => {
+                turn.unaccounted = used;
+                return Some(TurnEnd::Exit(status));
+            }
+            (Born::Failed(e), used) => {
+                turn.unaccounted = used;
+                return Some(TurnEnd::Exit(Born::failure_status(&e)));
+            }
         },
         Some(Resume::Start(entry)) => {
             let Some(store) = fueled(turn) else { return no_store() };
