@@ -102,16 +102,14 @@ pub(crate) struct Started {
 impl Start {
     /// Makes the store, instantiates the module and runs its start
     /// function (with one slice of fuel). Needs no lock.
-    pub(crate) fn instantiate(mut self) -> Started {
+    pub(crate) fn instantiate(self) -> Started {
         let given = slice_for(self.slice_fuel, &self.opts.limits, 0, 0);
-        let unborn = self.conceive(self.env.memory.account(self.opts.owner.uid));
-        let (log, regions, mailbox) = (unborn.log.clone(), unborn.regions.clone(), unborn.mailbox.clone());
-        let outcome = match unborn.instantiate(given) {
+        let account = self.env.memory.account(self.opts.owner.uid);
+        self.start_with(account, |unborn| match unborn.instantiate(given) {
             (Born::Ready(store, entry), used) => Ok((Sched::Ready(Resume::Start(entry)), Some(store), used)),
             (Born::Ended(status), used) => Ok((Sched::Exited(status), None, used)),
             (Born::Failed(e), _) => Err(e),
-        };
-        Started { start: self, outcome, log, regions, mailbox }
+        })
     }
 
     /// Whether this start may be deferred to the child's first turn: its
@@ -125,11 +123,20 @@ impl Start {
     /// Admits the process without an instance: its first turn makes it
     /// (see [`Start::can_defer`]). `account` is its owner's (a spawning
     /// guest has it at hand: its children act for its user).
-    pub(crate) fn defer(mut self, account: Arc<Account>) -> Started {
+    pub(crate) fn defer(self, account: Arc<Account>) -> Started {
+        self.start_with(account, |unborn| Ok((Sched::Ready(Resume::Instantiate(Box::new(unborn))), None, 0)))
+    }
+
+    /// Started as `make` makes the instance of what [`Start::conceive`]
+    /// gives.
+    fn start_with(
+        mut self,
+        account: Arc<Account>,
+        make: impl FnOnce(Unborn) -> Result<Instance, SpawnError>,
+    ) -> Started {
         let unborn = self.conceive(account);
         let (log, regions, mailbox) = (unborn.log.clone(), unborn.regions.clone(), unborn.mailbox.clone());
-        let outcome = Ok((Sched::Ready(Resume::Instantiate(Box::new(unborn))), None, 0));
-        Started { start: self, outcome, log, regions, mailbox }
+        Started { outcome: make(unborn), start: self, log, regions, mailbox }
     }
 
     /// What its instance will be made of, with the parts its record
@@ -207,9 +214,7 @@ impl Unborn {
         };
         (born, used)
     }
-}
 
-impl Unborn {
     /// Its module, its linkers and its host state.
     fn into_state(self) -> (Arc<CompiledModule>, Arc<Linkers>, ProcessState) {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
