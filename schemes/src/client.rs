@@ -17,6 +17,53 @@ use std::io::Write;
 
 use wasmd_abi::{errno, ExitStatus};
 
+/// A process as the client commands name it: `PID` on the daemon they
+/// talk to, or `NODE/PID` on another node of its cluster (what a spawn
+/// with `node=NODE` answers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessRef {
+    /// The node, when another.
+    pub node: Option<String>,
+    /// The pid (on that node).
+    pub pid: u32,
+}
+
+impl ProcessRef {
+    /// The process's directory of the tree: `/scheme/wasm/PID`, or
+    /// `/scheme/wasm/node/NODE/PID`.
+    pub fn dir(&self) -> String {
+        match &self.node {
+            Some(node) => format!("/scheme/wasm/node/{node}/{}", self.pid),
+            None => format!("/scheme/wasm/{}", self.pid),
+        }
+    }
+}
+
+impl std::str::FromStr for ProcessRef {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ProcessRef, String> {
+        let bad = || format!("`{text}` is not a process: PID or NODE/PID");
+        let (node, pid) = match text.split_once('/') {
+            Some((node, pid)) => {
+                crate::cluster::wire::check_node_name(node)?;
+                (Some(node.to_string()), pid)
+            }
+            None => (None, text),
+        };
+        Ok(ProcessRef { node, pid: pid.parse().map_err(|_| bad())? })
+    }
+}
+
+impl std::fmt::Display for ProcessRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.node {
+            Some(node) => write!(f, "{node}/{}", self.pid),
+            None => write!(f, "{}", self.pid),
+        }
+    }
+}
+
 /// A client error: the daemon refused (errno), or the connection failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod control;
 pub mod host_files;
 pub mod loader;

@@ -17,7 +17,7 @@ use wasmd_abi::ExitStatus;
 
 use super::config;
 use super::run::status_exit_code;
-use crate::client::ClientError;
+use crate::client::{ClientError, ProcessRef};
 use crate::control::render::LOG_STDERR_SEPARATOR;
 use crate::sys::{Client, Config};
 
@@ -97,6 +97,9 @@ fn print_bytes(bytes: &[u8]) -> Result<ExitCode, ClientError> {
 /// `wasmd ps`.
 pub fn ps(opts: &ClientOpts, filter: &PsFilter, json: bool) -> ExitCode {
     with_client(opts, |c| {
+        if filter.all {
+            return ps_all(c, filter, json);
+        }
         if !json && filter.is_empty() {
             return print_bytes(&c.read_all("/scheme/wasm/ps")?);
         }
@@ -124,9 +127,66 @@ pub fn ps(opts: &ClientOpts, filter: &PsFilter, json: bool) -> ExitCode {
     })
 }
 
+/// `wasmd ps --all`: every node's processes (`node/NAME/ps` and
+/// `ps.json` of each node `node/` lists), with a first column (or a
+/// `node` field) naming the node. A node that cannot be asked is said on
+/// stderr (exit 1); the others are shown.
+fn ps_all(c: &mut Client, filter: &PsFilter, json: bool) -> Result<ExitCode, ClientError> {
+    let nodes: Vec<String> = c.list("/scheme/wasm/node")?.into_iter().map(|(name, _)| name).collect();
+    let width = nodes.iter().map(String::len).max().unwrap_or(0).max(4);
+    let (mut objects, mut table, mut code) = (Vec::new(), String::new(), ExitCode::SUCCESS);
+    for node in &nodes {
+        let dir = format!("/scheme/wasm/node/{node}");
+        let asked = c.read_all(&format!("{dir}/ps.json")).and_then(|bytes| {
+            let all: Vec<serde_json::Value> =
+                serde_json::from_slice(&bytes).map_err(|_| ClientError::Protocol)?;
+            let text = if json {
+                String::new()
+            } else {
+                String::from_utf8_lossy(&c.read_all(&format!("{dir}/ps"))?).into_owned()
+            };
+            Ok((all, text))
+        });
+        let (all, text) = match asked {
+            Ok(answer) => answer,
+            Err(e) => {
+                eprintln!("wasmd: node {node}: {e}");
+                code = ExitCode::FAILURE;
+                continue;
+            }
+        };
+        let kept: Vec<serde_json::Value> = all.into_iter().filter(|p| filter.keeps(p)).collect();
+        let pids: Vec<String> =
+            kept.iter().filter_map(|p| p["pid"].as_u64()).map(|p| p.to_string()).collect();
+        for (i, line) in text.lines().enumerate() {
+            if i == 0 && table.is_empty() {
+                table.push_str(&format!("{:<width$} {line}\n", "NODE"));
+            } else if i > 0 && pids.iter().any(|p| line.split_whitespace().next() == Some(p)) {
+                table.push_str(&format!("{node:<width$} {line}\n"));
+            }
+        }
+        objects.extend(kept.into_iter().map(|mut p| {
+            p["node"] = serde_json::Value::from(node.as_str());
+            p
+        }));
+    }
+    if json {
+        let mut text = serde_json::to_vec(&objects).map_err(|_| ClientError::Protocol)?;
+        text.push(b'\n');
+        print_bytes(&text)?;
+    } else {
+        print_bytes(table.as_bytes())?;
+    }
+    Ok(code)
+}
+
 /// Which processes `wasmd ps` shows.
 #[derive(Args, Debug, Default)]
 pub struct PsFilter {
+    /// The processes of every node of the daemon's cluster (its first
+    /// column, or the `node` field with --json, names the node).
+    #[arg(long)]
+    all: bool,
     /// Only processes that have not exited.
     #[arg(long, conflicts_with = "exited")]
     live: bool,
@@ -153,9 +213,9 @@ impl PsFilter {
 }
 
 /// `wasmd status PID [--json]`.
-pub fn status(opts: &ClientOpts, pid: u32, json: bool) -> ExitCode {
+pub fn status(opts: &ClientOpts, pid: &ProcessRef, json: bool) -> ExitCode {
     let file = if json { "status.json" } else { "status" };
-    with_client(opts, |c| print_bytes(&c.read_all(&format!("/scheme/wasm/{pid}/{file}"))?))
+    with_client(opts, |c| print_bytes(&c.read_all(&format!("{}/{file}", pid.dir()))?))
 }
 
 /// `wasmd stats`.
@@ -164,9 +224,9 @@ pub fn stats(opts: &ClientOpts) -> ExitCode {
 }
 
 /// `wasmd kill|suspend|resume|refuel`: writes `command` to `PID/ctl`.
-pub fn control(opts: &ClientOpts, pid: u32, command: &str) -> ExitCode {
+pub fn control(opts: &ClientOpts, pid: &ProcessRef, command: &str) -> ExitCode {
     with_client(opts, |c| {
-        c.write_file(&format!("/scheme/wasm/{pid}/ctl"), command.as_bytes())?;
+        c.write_file(&format!("{}/ctl", pid.dir()), command.as_bytes())?;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -311,9 +371,9 @@ pub fn split_log(log: &[u8]) -> (&[u8], &[u8]) {
 }
 
 /// `wasmd log PID [--stdout|--stderr]`.
-pub fn log(opts: &ClientOpts, pid: u32, part: LogPart) -> ExitCode {
+pub fn log(opts: &ClientOpts, pid: &ProcessRef, part: LogPart) -> ExitCode {
     with_client(opts, |c| {
-        let log = c.read_all(&format!("/scheme/wasm/{pid}/log"))?;
+        let log = c.read_all(&format!("{}/log", pid.dir()))?;
         let (stdout, stderr) = split_log(&log);
         print_bytes(match part {
             LogPart::All => &log,

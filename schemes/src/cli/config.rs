@@ -27,6 +27,16 @@
 //! max_regions = 65536
 //! max_region_mib = 4096
 //! max_tree_region_mib = 1024
+//!
+//! [cluster]
+//! nats = "nats://10.0.0.1:4222"
+//! node = "alpha"
+//! user = "wasmd"
+//! password = "…"          # or $WASMD_NATS_PASSWORD
+//! token = "…"             # or $WASMD_NATS_TOKEN
+//! heartbeat_ms = 1000
+//! node_timeout_ms = 3000
+//! remote_user = "65534:65534"
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -58,6 +68,33 @@ pub struct DaemonConfig {
     /// The process manager's limits.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// The cluster to join (`--nats`).
+    #[serde(default)]
+    pub cluster: ClusterFileConfig,
+}
+
+/// The `[cluster]` table: how to join a cluster of nodes through NATS
+/// (see `crate::cluster`); without `nats` the daemon joins none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterFileConfig {
+    /// The NATS server's URL (`--nats`).
+    pub nats: Option<String>,
+    /// This node's name (`--node`; default: the host name).
+    pub node: Option<String>,
+    /// NATS user (`--nats-user`).
+    pub user: Option<String>,
+    /// NATS password (`$WASMD_NATS_PASSWORD`).
+    pub password: Option<String>,
+    /// NATS token (`$WASMD_NATS_TOKEN`).
+    pub token: Option<String>,
+    /// Milliseconds between two heartbeats (`--heartbeat-ms`).
+    pub heartbeat_ms: Option<u64>,
+    /// Milliseconds without a heartbeat after which a node is gone
+    /// (`--node-timeout-ms`).
+    pub node_timeout_ms: Option<u64>,
+    /// The user other nodes' requests act for here (`--remote-user`).
+    pub remote_user: Option<String>,
 }
 
 /// The `[limits]` table: the process manager's bounds

@@ -42,7 +42,17 @@ Config file:
     log_kib = 64                # KiB kept per log stream
     max_regions = 65536         # shared-memory regions in all
     max_region_mib = 4096       # MiB of regions in all
-    max_tree_region_mib = 1024  # MiB of regions per tree";
+    max_tree_region_mib = 1024  # MiB of regions per tree
+
+    [cluster]                   # join other nodes through NATS
+    nats = \"nats://10.0.0.1:4222\"  # --nats
+    node = \"alpha\"              # --node (default: the host name)
+    user = \"wasmd\"              # --nats-user
+    password = \"...\"            # or $WASMD_NATS_PASSWORD
+    token = \"...\"               # or $WASMD_NATS_TOKEN
+    heartbeat_ms = 1000         # --heartbeat-ms
+    node_timeout_ms = 3000      # --node-timeout-ms
+    remote_user = \"65534:65534\" # --remote-user";
 
 /// The flags of `wasmd daemon`.
 #[derive(Args, Debug, Clone, Default)]
@@ -72,6 +82,31 @@ pub struct DaemonArgs {
     /// one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: Option<u16>,
+    /// Join the cluster of the NATS server at URL (e.g.
+    /// nats://10.0.0.1:4222): other nodes' trees appear under `node/`,
+    /// spawn specs may say `node=NAME`. Without it no network is
+    /// touched. Password and token come from $WASMD_NATS_PASSWORD and
+    /// $WASMD_NATS_TOKEN (or the config file).
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
+    /// This node's name in the cluster (default: the host name).
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+    /// NATS user name.
+    #[arg(long, value_name = "USER")]
+    pub nats_user: Option<String>,
+    /// Milliseconds between two heartbeats of this node (default 1000).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(10..))]
+    pub heartbeat_ms: Option<u64>,
+    /// Milliseconds without a heartbeat after which a node counts as gone
+    /// (default: three heartbeats).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(10..))]
+    pub node_timeout_ms: Option<u64>,
+    /// The user (UID or UID:GID) other nodes' requests act for here: a
+    /// remote caller gets what this local user would (default
+    /// 65534:65534, nobody).
+    #[arg(long, value_name = "UID[:GID]")]
+    pub remote_user: Option<String>,
 }
 
 /// What the daemon runs with, from its flags and its config file.
@@ -88,6 +123,8 @@ pub struct DaemonSettings {
     pub manager: wasmhost::ManagerConfig,
     /// What other users' guests may hold (`None`: the policy's default).
     pub user_caps: Option<Caps>,
+    /// The cluster to join, if any (or why its settings are bad).
+    pub cluster: Option<Result<crate::cluster::ClusterConfig, String>>,
 }
 
 impl DaemonSettings {
@@ -96,6 +133,7 @@ impl DaemonSettings {
     /// else the file's.
     pub fn new(args: DaemonArgs, file: Option<&ConfigFile>, socket_from_env: bool) -> DaemonSettings {
         let from_file = file.map(|f| f.config.clone()).unwrap_or_default();
+        let cluster = cluster_settings(&args, &from_file.cluster);
         let socket = match args.socket {
             Some(socket) => Some(socket),
             None if socket_from_env => None,
@@ -116,8 +154,63 @@ impl DaemonSettings {
             fs_root: args.fs_root.or(from_file.fs_root.clone()),
             manager,
             user_caps: from_file.user_caps(),
+            cluster,
         }
     }
+}
+
+/// The cluster settings of the flags over the `[cluster]` table and the
+/// environment; `None` when neither names a NATS server.
+fn cluster_settings(
+    args: &DaemonArgs,
+    file: &super::config::ClusterFileConfig,
+) -> Option<Result<crate::cluster::ClusterConfig, String>> {
+    let url = args.nats.clone().or_else(|| file.nats.clone())?;
+    let node = args.node.clone().or_else(|| file.node.clone()).unwrap_or_else(host_name);
+    let mut config = crate::cluster::ClusterConfig::new(url, node);
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if let Some(user) = args.nats_user.clone().or_else(|| file.user.clone()) {
+        let password = env("WASMD_NATS_PASSWORD").or_else(|| file.password.clone()).unwrap_or_default();
+        config.user_password = Some((user, password));
+    }
+    config.token = env("WASMD_NATS_TOKEN").or_else(|| file.token.clone());
+    if let Some(ms) = args.heartbeat_ms.or(file.heartbeat_ms) {
+        config.heartbeat = std::time::Duration::from_millis(ms.max(10));
+        config.node_timeout = config.heartbeat * 3;
+    }
+    if let Some(ms) = args.node_timeout_ms.or(file.node_timeout_ms) {
+        config.node_timeout = std::time::Duration::from_millis(ms.max(10));
+    }
+    if let Some(user) = args.remote_user.as_deref().or(file.remote_user.as_deref()) {
+        match parse_user(user) {
+            Some(owner) => config.remote_user = owner,
+            None => return Some(Err(format!("bad remote user `{user}`: UID or UID:GID"))),
+        }
+    }
+    Some(crate::cluster::wire::check_node_name(&config.node).map(|()| config))
+}
+
+/// `UID` or `UID:GID` (the group defaults to the user's number).
+fn parse_user(text: &str) -> Option<wasmhost::Owner> {
+    let (uid, gid) = text.split_once(':').unwrap_or((text, text));
+    Some(wasmhost::Owner { uid: uid.parse().ok()?, gid: gid.parse().ok()? })
+}
+
+/// The host name (`/etc/hostname`, else `$HOSTNAME`, else `wasmd`), as a
+/// node name: characters a node name may not hold become `-`.
+fn host_name() -> String {
+    let name = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "wasmd".into());
+    let name: String = name
+        .chars()
+        .take(crate::cluster::wire::MAX_NODE_NAME)
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' })
+        .collect();
+    name
 }
 
 /// `wasmd daemon`: reads the config file, builds the process manager and
@@ -153,7 +246,22 @@ pub fn daemon_command(args: DaemonArgs) -> ExitCode {
     if let Some(caps) = settings.user_caps {
         policy.user_caps = caps;
     }
-    let daemon = crate::control::Daemon::new(pm, policy);
+    let mut daemon = crate::control::Daemon::new(pm, policy);
+    if let Some(cluster) = settings.cluster {
+        let joined = cluster.and_then(|c| {
+            let (url, node) = (c.url.clone(), c.node.clone());
+            crate::cluster::Cluster::join(c)
+                .inspect(|_| log::info!("joined the cluster at {url} as node {node}"))
+                .map_err(|e| e.to_string())
+        });
+        match joined {
+            Ok(c) => daemon.join_cluster(c),
+            Err(e) => {
+                eprintln!("wasmd: cannot join the cluster: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
     match crate::sys::serve(daemon, &settings.endpoint) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -35,6 +35,7 @@ pub mod run;
 pub mod top;
 pub mod tree;
 
+use crate::client::ProcessRef;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -155,8 +156,8 @@ pub enum Command {
         /// Print JSON (`PID/status.json`) instead of `key: value` lines.
         #[arg(long)]
         json: bool,
-        /// Process id.
-        pid: u32,
+        /// Process id: `PID`, or `NODE/PID` for one on another node of the cluster.
+        pid: ProcessRef,
     },
     /// Print the daemon's counters (`/scheme/wasm/stats`): processes live,
     /// kept and queued, scheduler threads and their turns, regions, open
@@ -176,30 +177,30 @@ pub enum Command {
     Kill {
         #[command(flatten)]
         client: ClientOpts,
-        /// Process id.
-        pid: u32,
+        /// Process id: `PID`, or `NODE/PID` for one on another node of the cluster.
+        pid: ProcessRef,
     },
     /// Suspend a process until it is resumed (`suspend` to `PID/ctl`).
     Suspend {
         #[command(flatten)]
         client: ClientOpts,
-        /// Process id.
-        pid: u32,
+        /// Process id: `PID`, or `NODE/PID` for one on another node of the cluster.
+        pid: ProcessRef,
     },
     /// Resume a suspended process (`resume` to `PID/ctl`).
     Resume {
         #[command(flatten)]
         client: ClientOpts,
-        /// Process id.
-        pid: u32,
+        /// Process id: `PID`, or `NODE/PID` for one on another node of the cluster.
+        pid: ProcessRef,
     },
     /// Add FUEL to a process's fuel budget (`refuel FUEL` to `PID/ctl`); a
     /// process without a budget gets one of FUEL from now.
     Refuel {
         #[command(flatten)]
         client: ClientOpts,
-        /// Process id.
-        pid: u32,
+        /// Process id: `PID`, or `NODE/PID` for one on another node of the cluster.
+        pid: ProcessRef,
         /// Fuel units to add (about one per wasm instruction), at least 1.
         #[arg(value_parser = clap::value_parser!(u64).range(1..))]
         fuel: u64,
@@ -234,8 +235,8 @@ pub enum Command {
         /// Only the process's stderr.
         #[arg(long)]
         stderr: bool,
-        /// Process id.
-        pid: u32,
+        /// Process id: `PID`, or `NODE/PID` for one on another node of the cluster.
+        pid: ProcessRef,
     },
     /// Wait until a process ends; print its status and exit with it.
     ///
@@ -389,22 +390,22 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run_command(args),
         Command::Daemon(args) => daemon::daemon_command(args),
         Command::Ps { client, filter, json } => commands::ps(&client, &filter, json),
-        Command::Status { client, json, pid } => commands::status(&client, pid, json),
+        Command::Status { client, json, pid } => commands::status(&client, &pid, json),
         Command::Stats { client } => commands::stats(&client),
         Command::Top(args) => top::top(&args),
         Command::Tree(args) => tree::tree(&args),
-        Command::Kill { client, pid } => commands::control(&client, pid, "kill"),
-        Command::Suspend { client, pid } => commands::control(&client, pid, "suspend"),
-        Command::Resume { client, pid } => commands::control(&client, pid, "resume"),
+        Command::Kill { client, pid } => commands::control(&client, &pid, "kill"),
+        Command::Suspend { client, pid } => commands::control(&client, &pid, "suspend"),
+        Command::Resume { client, pid } => commands::control(&client, &pid, "resume"),
         Command::Reload { client, no_wait, pid, path } => commands::reload(&client, pid, &path, no_wait),
-        Command::Refuel { client, pid, fuel } => commands::control(&client, pid, &format!("refuel {fuel}")),
+        Command::Refuel { client, pid, fuel } => commands::control(&client, &pid, &format!("refuel {fuel}")),
         Command::Log { client, stdout, stderr, pid } => {
             let part = match (stdout, stderr) {
                 (true, _) => LogPart::Stdout,
                 (_, true) => LogPart::Stderr,
                 _ => LogPart::All,
             };
-            commands::log(&client, pid, part)
+            commands::log(&client, &pid, part)
         }
         Command::Wait { client, pid } => commands::wait(&client, pid),
         Command::Spawn { client, spec } => commands::spawn(&client, &spec),

@@ -93,6 +93,8 @@ pub(crate) struct Context<'a> {
     pub loads: &'a mut Loads,
     /// Guest-scheme replies not yet taken.
     pub replies: &'a mut Replies,
+    /// The cluster this daemon joined, if any.
+    pub cluster: Option<&'a mut crate::cluster::Cluster>,
     /// The file's id (its inode number, what a load reports back to).
     pub id: u64,
     /// Who opened the file: what is written to it acts for them.
@@ -240,6 +242,10 @@ pub(crate) trait ControlFile: std::fmt::Debug {
     /// The outcome of the spawn this file started with
     /// [`Context::start_load`].
     fn loaded(&mut self, _spawned: Result<Pid, Failure>) {}
+
+    /// The reply of another node to the request this file sent with
+    /// [`crate::cluster::Cluster::ask`], or why none came.
+    fn remote_reply(&mut self, _reply: Result<crate::cluster::wire::Reply, Failure>) {}
 
     /// The outcome of the module load this file started with
     /// [`Context::start_reload`]: the reload asked for, or why not.

@@ -34,6 +34,8 @@
 //! | `chan/ID` | [`shared_memory::ChanFile`] | stream | frames: each read one frame, each write one frame |
 //! | `scheme/` | `nodes::dirs::SchemeDir` | dir | one entry per guest-implemented scheme |
 //! | `scheme/NAME/PATH` | [`guest_files::GuestFile`] | any | the guest scheme's own files |
+//! | `node/` | `nodes::remote::NodeDir` | dir | with a cluster joined (`--nats`): one entry per node alive |
+//! | `node/NAME/PATH` | `nodes::remote::RemoteFile` | file | `PATH` of node `NAME`'s tree: read whole from there, or written there once ([`crate::cluster`]) |
 //! | `error/ID` | `nodes::Snapshot` | file | why the last request on the open file `ID` (its inode number) failed, one line; only for that file's opener (not listed) |
 //!
 //! How a request flows: the frontend calls the `Daemon`; an open resolves
@@ -57,6 +59,7 @@ mod loads;
 mod nodes;
 mod pending;
 pub mod policy;
+mod remote;
 pub mod render;
 pub mod report;
 mod requests;
@@ -195,6 +198,12 @@ pub struct Daemon {
     events: Vec<(u64, u32)>,
     /// Guest-scheme replies not yet matched to a request.
     replies: Replies,
+    /// The cluster joined (`--nats`), if any.
+    cluster: Option<crate::cluster::Cluster>,
+    /// Requests of other nodes being done here ([`remote`]).
+    remote: remote::Serving,
+    /// The frontend's waker (for a cluster joined later).
+    waker: Option<wasmhost::worker::Waker>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -229,6 +238,9 @@ impl Daemon {
             replies: Replies::default(),
             watched: HashMap::new(),
             events: Vec::new(),
+            cluster: None,
+            remote: remote::Serving::default(),
+            waker: None,
         }
     }
 
@@ -265,6 +277,10 @@ impl Daemon {
     /// Sets the function called (from any thread) when the daemon should
     /// look again: a worker job finished, a guest exited or wrote output.
     pub fn set_waker(&mut self, waker: wasmhost::worker::Waker) {
+        if let Some(c) = &self.cluster {
+            c.set_waker(waker.clone());
+        }
+        self.waker = Some(waker.clone());
         self.loads.set_waker(waker.clone());
         self.kernel.set_waker(waker);
     }
@@ -281,6 +297,7 @@ impl Daemon {
             policy: &self.policy,
             loads: &mut self.loads,
             replies: &mut self.replies,
+            cluster: self.cluster.as_mut(),
             id,
             caller,
         }
@@ -294,6 +311,7 @@ impl Daemon {
             policy: &self.policy,
             loads: &mut self.loads,
             replies: &mut self.replies,
+            cluster: self.cluster.as_mut(),
             id,
             caller: open.caller,
         };

@@ -18,6 +18,12 @@ impl Daemon {
     /// for `caller` (see [`super::policy`]).
     pub fn open(&mut self, path: &str, open_flags: u32, caller: Caller) -> Result<u64, Errno> {
         let path = path.trim_matches('/');
+        // `node/SELF/PATH` is this node's own `PATH`.
+        let own = self.cluster.as_ref().and_then(|c| path.strip_prefix("node/")?.strip_prefix(c.node()));
+        let path = match own {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => rest.trim_start_matches('/'),
+            _ => path,
+        };
         let id = self.next_id;
         let file = match (path, path.strip_prefix("error/")) {
             (_, Some(of)) => Box::new(self.reason_file(of, caller)?),

@@ -2,7 +2,7 @@
 //!
 //! Paths are relative to `/scheme/wasm`, without leading or trailing
 //! `/`. The first component picks the kind (`ps`, `spawn`, `run`, `shm`,
-//! `chan`, `scheme`, `name` or a pid), the rest names the file within it. Files of
+//! `chan`, `scheme`, `name`, `node` or a pid), the rest names the file within it. Files of
 //! guest schemes (`scheme/NAME/...`) are opened by their provider, which
 //! alone decides about `O_DIRECTORY` and the access mode; for the tree's
 //! own files, only directories may be opened with `O_DIRECTORY` and none
@@ -15,6 +15,7 @@ use wasmhost::Pid;
 
 use super::file::{Context, ControlFile};
 use super::guest_files::GuestFile;
+use super::nodes::remote::{NodeDir, RemoteFile};
 use super::nodes::{dirs, CtlFile, OutputStream, RunFile, Snapshot, SpawnFile, StdinFile, WaitFile, Which};
 use super::shared_memory::{ChanFile, ShmFile};
 
@@ -29,6 +30,19 @@ pub(crate) fn resolve(
     open_flags: u32,
 ) -> Result<Box<dyn ControlFile>, Errno> {
     let (first, rest) = path.split_once('/').unwrap_or((path, ""));
+    if first == "node" && !rest.is_empty() {
+        // (`node/SELF/…` was made this node's own path by `Daemon::open`.)
+        let (node, sub) = rest.split_once('/').unwrap_or((rest, ""));
+        if sub.is_empty() || open_flags & flags::O_DIRECTORY != 0 {
+            // Another node's directories are not listed (yet).
+            return Err(if cx.cluster.as_ref().is_some_and(|c| c.knows(node)) {
+                Errno::NotSupported
+            } else {
+                Errno::NotFound
+            });
+        }
+        return Ok(Box::new(RemoteFile::open(cx, node, sub)?));
+    }
     if first == "scheme" && !rest.is_empty() {
         let (name, sub) = rest.split_once('/').unwrap_or((rest, ""));
         let prefix = format!("/scheme/wasm/scheme/{name}");
@@ -68,6 +82,7 @@ fn tree_file(
         ("chan", "") => Box::new(dirs::ChanDir),
         ("scheme", "") => Box::new(dirs::SchemeDir),
         ("name", "") => Box::new(dirs::NameDir),
+        ("node", "") if cx.cluster.is_some() => Box::new(NodeDir),
         ("name", name) => Box::new(Snapshot::name(cx, name)?),
         ("shm", "index") => Box::new(Snapshot::shm_index(cx)),
         ("shm", id) => Box::new(ShmFile::open(cx, id)?),
@@ -103,6 +118,7 @@ pub(crate) fn exists(kernel: &wasmhost::Kernel, path: &str) -> bool {
     match (first, rest) {
         ("ps" | "ps.json" | "stats" | "spawn" | "run" | "shm" | "chan" | "scheme", _) => true,
         ("name", "") => true,
+        ("node", _) => true,
         ("name", name) => kernel.lock().whereis(name).is_some(),
         (pid, file) => pid.parse::<Pid>().ok().is_some_and(|pid| {
             kernel.lock().process(pid).is_some() && (file.is_empty() || PID_FILES.contains(&file))

@@ -22,6 +22,7 @@
 //! | `name` | display name | the file stem |
 //! | `stdin` | `pipe`: its standard input is what is written to `PID/stdin` (until that file is closed); `none`: end of file | `none` |
 //! | `preopen` | `NAME=SCHEME:PREFIX`: a WASI program sees the grant `SCHEME:PREFIX` (one of `grant=`) as its preopened directory `NAME`, e.g. `preopen=/=file:/srv/box` (repeatable) | each grant under its own path |
+//! | `node` | the node of the cluster to run on (see `crate::cluster`): the spec goes to that node, which spawns as for its remote identity, and the pid reads back as `NODE/PID` | this node |
 //! | `env` | an environment variable, `env=KEY=VALUE` (repeatable; what WASI programs see as `environ`) | none |
 //!
 //! Example: `cap=stdio,time fuel=5000000 /usr/share/wasmd/worker.wasm count 1000`
@@ -52,6 +53,8 @@ pub struct SpawnSpec {
     pub stdin_pipe: bool,
     /// Names of its WASI preopens other than their paths.
     pub preopens: Vec<wasmhost::wasi::PreopenAlias>,
+    /// The node of the cluster to run on (`None`: this one).
+    pub node: Option<String>,
 }
 
 /// Why a spec was refused.
@@ -161,6 +164,7 @@ pub fn parse(bytes: &[u8]) -> Result<SpawnSpec, SpecError> {
         env: Vec::new(),
         stdin_pipe: false,
         preopens: Vec::new(),
+        node: None,
     };
     let mut caps: Option<Caps> = None;
     let mut seen: Vec<&'static str> = Vec::new();
@@ -234,6 +238,12 @@ pub fn parse(bytes: &[u8]) -> Result<SpawnSpec, SpecError> {
                 wasmhost::namespace::parse_grant(value)
                     .map_err(|_| SpecError::BadValue(key.into(), value.into()))?;
                 spec.grants.push(value.to_string());
+            }
+            "node" => {
+                once("node")?;
+                crate::cluster::wire::check_node_name(value)
+                    .map_err(|_| SpecError::BadValue(key.into(), value.into()))?;
+                spec.node = Some(value.to_string());
             }
             "name" => {
                 once("name")?;

@@ -77,6 +77,7 @@ impl Daemon {
             }
         }
         self.route_scheme_replies();
+        self.serve_cluster();
         self.retry_pending();
         self.watch_readiness();
     }

@@ -117,7 +117,7 @@ impl Tree for SocketTree {
     }
 
     fn spawn(&mut self, spec: &str) -> Result<u32, String> {
-        self.0.spawn(spec).map_err(|e| format!("spawn: {e}"))
+        self.0.spawn(spec).map(|p| p.pid).map_err(|e| format!("spawn: {e}"))
     }
 }
 

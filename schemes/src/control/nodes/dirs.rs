@@ -4,7 +4,7 @@
 //!
 //! | type | path | entries |
 //! |---|---|---|
-//! | [`Root`] | `` | `ps`, `ps.json`, `stats`, `spawn`, `run`, `shm`, `chan`, `scheme`, `name`, one per live pid |
+//! | [`Root`] | `` | `ps`, `ps.json`, `stats`, `spawn`, `run`, `shm`, `chan`, `scheme`, `name`, `node` (with a cluster), one per live pid |
 //! | [`RunDir`] | `run/` | none (its paths are modules to run) |
 //! | [`PidDir`] | `PID/` | `status`, `status.json`, `log`, `stdout`, `stderr`, `stdin`, `wait`, `ctl`, `links`, `monitors` |
 //! | [`NameDir`] | `name/` | one per registered name (each file gives its pid) |
@@ -55,6 +55,9 @@ impl Directory for Root {
         let mut v: Vec<Entry> =
             ["ps", "ps.json", "stats", "spawn"].iter().map(|n| entry(n, kind::REGULAR)).collect();
         v.extend(["run", "shm", "chan", "scheme", "name"].iter().map(|n| entry(n, kind::DIRECTORY)));
+        if cx.cluster.is_some() {
+            v.push(entry("node", kind::DIRECTORY));
+        }
         let pm = cx.lock();
         for pid in pm.pids() {
             if pm.process(pid).is_some_and(|p| !p.is_exited()) {

@@ -10,6 +10,7 @@
 //! | [`WaitFile`] | `PID/wait` | a read waits for the exit, then gives the status |
 //! | [`StdinFile`] | `PID/stdin` | writes feed the process's standard input; closing ends it |
 //! | [`CtlFile`] | `PID/ctl` | written commands act on the process |
+//! | [`remote::NodeDir`], [`remote::RemoteFile`] | `node/`, `node/NAME/PATH` | the cluster's nodes, and files of another node's tree |
 //!
 //! `shm/ID` and `chan/ID` are in [`super::shared_memory`], the files of
 //! guest schemes in [`super::guest_files`].
@@ -18,6 +19,7 @@
 
 pub(crate) mod ctl;
 pub(crate) mod dirs;
+pub(crate) mod remote;
 pub(crate) mod run;
 pub(crate) mod snapshot;
 pub(crate) mod spawn;

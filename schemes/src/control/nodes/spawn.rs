@@ -12,6 +12,7 @@ use wasmd_abi::Errno;
 use wasmd_abi::scheme::{mode, Stat};
 use wasmhost::Pid;
 
+use crate::cluster::wire::{Reply, Request};
 use crate::control::file::{Answer, Context, ControlFile, Failure};
 use crate::control::{spec, EVENT_WRITE};
 
@@ -20,16 +21,19 @@ use crate::control::{spec, EVENT_WRITE};
 enum SpawnState {
     /// No spec written yet.
     Empty,
-    /// The module is loading.
+    /// The module is loading (here, or on another node).
     Loading,
-    /// Spawned (or not), and how much of the answer was read.
-    Done { result: Result<Pid, Errno>, sent: usize },
+    /// Spawned (or not): the answer (`PID`, or `NODE/PID` for a process
+    /// of another node), and how much of it was read.
+    Done { result: Result<String, Errno>, sent: usize },
 }
 
 /// An open `spawn` file.
 #[derive(Debug)]
 pub(crate) struct SpawnFile {
     state: SpawnState,
+    /// The node the spawn was sent to, if another.
+    node: Option<String>,
     /// Why the spec or the spawn failed.
     reason: Option<String>,
 }
@@ -37,12 +41,29 @@ pub(crate) struct SpawnFile {
 impl SpawnFile {
     /// A fresh `spawn` file, waiting for its spec.
     pub(crate) fn new() -> SpawnFile {
-        SpawnFile { state: SpawnState::Empty, reason: None }
+        SpawnFile { state: SpawnState::Empty, node: None, reason: None }
     }
 
     /// Starts a spawn from the spec `data`, for the caller.
     fn start(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Result<(), Failure> {
         let spec = spec::parse(data).map_err(|e| Failure::new(Errno::InvalidArgument, e))?;
+        if let Some(node) = spec.node.as_deref() {
+            if let Some(cluster) = cx.cluster.as_mut().filter(|c| c.node() != node) {
+                // The node that runs it checks it, against its own policy.
+                let text = String::from_utf8_lossy(data).into_owned();
+                let id = cx.id;
+                cluster.ask(node, Request::Spawn { spec: text }, id).map_err(|e| {
+                    Failure::new(e, format!("cannot spawn on node {node}: {}", node_error(e)))
+                })?;
+                self.node = Some(node.to_string());
+                self.state = SpawnState::Loading;
+                return Ok(());
+            }
+            if cx.cluster.is_none() {
+                let why = format!("`node={node}`: this daemon is in no cluster (start it with --nats URL)");
+                return Err(Failure::new(Errno::NotFound, why));
+            }
+        }
         cx.policy
             .check_caps(cx.caller, spec.caps)
             .map_err(|why| Failure::new(Errno::PermissionDenied, why))?;
@@ -79,8 +100,7 @@ impl ControlFile for SpawnFile {
                 Answer::Ready(Err(Errno::InvalidArgument))
             }
             SpawnState::Loading => Answer::NotReady,
-            SpawnState::Done { result, sent } => Answer::Ready(result.map(|pid| {
-                let answer = format!("{pid}\n");
+            SpawnState::Done { result, sent } => Answer::Ready(result.clone().map(|answer| {
                 let part = &answer.as_bytes()[(*sent).min(answer.len())..];
                 let part = part[..part.len().min(len)].to_vec();
                 *sent += part.len();
@@ -119,7 +139,24 @@ impl ControlFile for SpawnFile {
     }
 
     fn loaded(&mut self, spawned: Result<Pid, Failure>) {
-        let result = spawned.map_err(|f| {
+        let result = spawned.map(|pid| format!("{pid}\n")).map_err(|f| {
+            self.reason = Some(f.reason);
+            f.errno
+        });
+        self.state = SpawnState::Done { result, sent: 0 };
+    }
+
+    fn remote_reply(&mut self, reply: Result<Reply, Failure>) {
+        let node = self.node.take().unwrap_or_default();
+        let result = match reply {
+            Ok(Reply::Spawned { pid }) => Ok(format!("{node}/{pid}\n")),
+            Ok(Reply::Failed { errno, reason }) => {
+                Err(Failure::new(Errno::from_errno(errno), format!("node {node}: {reason}")))
+            }
+            Ok(other) => Err(Failure::new(Errno::Io, format!("node {node} answered {other:?} to a spawn"))),
+            Err(f) => Err(f),
+        };
+        let result = result.map_err(|f| {
             self.reason = Some(f.reason);
             f.errno
         });
@@ -128,5 +165,14 @@ impl ControlFile for SpawnFile {
 
     fn reason(&self) -> Option<&str> {
         self.reason.as_deref()
+    }
+}
+
+/// What an errno of [`crate::cluster::Cluster::ask`] means.
+fn node_error(e: Errno) -> &'static str {
+    match e {
+        Errno::NotFound => "no such node alive",
+        Errno::WouldBlock => "too many requests to other nodes in flight",
+        _ => "the cluster link is down",
     }
 }

@@ -159,7 +159,7 @@ impl Client {
     }
 
     /// Spawns from a spec; returns the new pid.
-    pub fn spawn(&mut self, spec: &str) -> Result<u32, ClientError> {
+    pub fn spawn(&mut self, spec: &str) -> Result<crate::client::ProcessRef, ClientError> {
         let fd = self.open("/scheme/wasm/spawn", flags::O_RDWR)?;
         let result = (|| {
             self.call(Request::Write { fd, offset: 0, data: spec.as_bytes().to_vec(), nonblock: false })

@@ -83,7 +83,7 @@ impl Client {
 
     /// Spawns from a spec; returns the new pid (read where the write of
     /// the spec left the kernel's offset).
-    pub fn spawn(&mut self, spec: &str) -> Result<u32, ClientError> {
+    pub fn spawn(&mut self, spec: &str) -> Result<crate::client::ProcessRef, ClientError> {
         let mut file =
             OpenOptions::new().read(true).write(true).open(format!("{ROOT}/spawn")).map_err(failed)?;
         file.write_all(spec.as_bytes()).map_err(|e| failed(e).with_reason(reason_of(&file)))?;

@@ -1,0 +1,219 @@
+//! The link to the NATS server: a thread of its own running tokio's
+//! current-thread runtime and the `async-nats` client, so neither the
+//! thread serving the control tree nor the guests' workers ever wait on
+//! the network.
+//!
+//! The daemon side talks to it through two queues: [`Outgoing`] (requests
+//! to other nodes, answers to theirs) into the link, [`Event`] (replies,
+//! requests from other nodes, the connection's state) out of it, each
+//! followed by a call of the daemon's waker. Heartbeats are published and
+//! heard here; the nodes heard from are kept in the shared [`Peers`].
+
+use std::collections::HashMap;
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc::UnboundedReceiver;
+use wasmhost::worker::Waker;
+
+use super::wire::{self, Heartbeat, Reply, Request};
+use super::ClusterConfig;
+
+/// What the daemon asks the link to do.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// Send `request` to `node`; its reply comes back as
+    /// [`Event::Reply`] with `ticket`.
+    Request { ticket: u64, node: String, request: Request },
+    /// Answer a request of another node.
+    Answer { reply_to: async_nats::Subject, reply: Reply },
+}
+
+/// What the link tells the daemon.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// The reply to the request with `ticket`, or why none came.
+    Reply { ticket: u64, reply: Result<Reply, String> },
+    /// A request from another node, to answer to `reply_to`.
+    Incoming { request: Request, reply_to: async_nats::Subject },
+}
+
+/// Nodes heard from, with when they last were.
+#[derive(Debug, Default)]
+pub(crate) struct Peers {
+    seen: HashMap<String, Instant>,
+    /// The link is connected now.
+    pub connected: bool,
+}
+
+impl Peers {
+    /// Nodes heard from within `timeout`, sorted.
+    pub(crate) fn alive(&self, timeout: Duration) -> Vec<String> {
+        let mut v: Vec<String> =
+            self.seen.iter().filter(|(_, at)| at.elapsed() <= timeout).map(|(n, _)| n.clone()).collect();
+        v.sort();
+        v
+    }
+}
+
+/// Most nodes remembered (a flood of forged heartbeats cannot grow the
+/// table without end).
+const MAX_PEERS: usize = 4096;
+
+/// Shared between the link thread and the daemon.
+pub(crate) type SharedPeers = Arc<Mutex<Peers>>;
+
+/// Calls the daemon's waker, if it has one yet.
+fn wake(waker: &Mutex<Option<Waker>>) {
+    if let Some(w) = waker.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        w();
+    }
+}
+
+/// Connects (waiting at most the connection timeout), then serves until
+/// the daemon side goes away. Returns why it could not connect.
+pub(crate) fn run(
+    config: ClusterConfig,
+    out: UnboundedReceiver<Outgoing>,
+    events: Sender<Event>,
+    waker: Arc<Mutex<Option<Waker>>>,
+    peers: SharedPeers,
+    connected: std::sync::mpsc::Sender<Result<(), String>>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = connected.send(Err(format!("cannot start the NATS runtime: {e}")));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let client = match connect(&config, peers.clone()).await {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = connected.send(Err(e));
+                return;
+            }
+        };
+        let _ = connected.send(Ok(()));
+        serve(config, client, out, events, waker, peers).await;
+    });
+}
+
+async fn connect(config: &ClusterConfig, peers: SharedPeers) -> Result<async_nats::Client, String> {
+    let mut options = async_nats::ConnectOptions::new()
+        .name(format!("wasmd {}", config.node))
+        .connection_timeout(config.connect_timeout)
+        .request_timeout(Some(config.request_timeout))
+        .event_callback(move |event| {
+            let peers = peers.clone();
+            async move {
+                let up = match event {
+                    async_nats::Event::Connected => true,
+                    async_nats::Event::Disconnected | async_nats::Event::Closed => false,
+                    other => {
+                        log::info!("nats: {other}");
+                        return;
+                    }
+                };
+                log::info!("nats: {}", if up { "connected" } else { "disconnected" });
+                peers.lock().unwrap_or_else(|e| e.into_inner()).connected = up;
+            }
+        });
+    if let Some((user, password)) = &config.user_password {
+        options = options.user_and_password(user.clone(), password.clone());
+    }
+    if let Some(token) = &config.token {
+        options = options.token(token.clone());
+    }
+    options
+        .connect(config.url.as_str())
+        .await
+        .map_err(|e| format!("cannot reach NATS at {}: {e}", config.url))
+}
+
+async fn serve(
+    config: ClusterConfig,
+    client: async_nats::Client,
+    mut out: UnboundedReceiver<Outgoing>,
+    events: Sender<Event>,
+    waker: Arc<Mutex<Option<Waker>>>,
+    peers: SharedPeers,
+) {
+    peers.lock().unwrap_or_else(|e| e.into_inner()).connected = true;
+    let subscribe = |subject: String| {
+        let client = client.clone();
+        async move { client.subscribe(subject).await }
+    };
+    let (mut requests, mut beats) =
+        match (subscribe(wire::request_subject(&config.node)).await, subscribe(wire::HEARTBEAT.into()).await)
+        {
+            (Ok(r), Ok(b)) => (r, b),
+            (Err(e), _) | (_, Err(e)) => {
+                log::error!("nats: cannot subscribe: {e}; this node stays alone");
+                return;
+            }
+        };
+    let beat = serde_json::to_vec(&Heartbeat { node: config.node.clone() }).unwrap_or_default();
+    let mut tick = tokio::time::interval(config.heartbeat);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = client.publish(wire::HEARTBEAT, beat.clone().into()).await {
+                    log::warn!("nats: heartbeat not sent: {e}");
+                }
+            }
+            Some(msg) = beats.next() => {
+                let Ok(beat) = serde_json::from_slice::<Heartbeat>(&msg.payload) else { continue };
+                if beat.node == config.node || wire::check_node_name(&beat.node).is_err() {
+                    continue;
+                }
+                let mut p = peers.lock().unwrap_or_else(|e| e.into_inner());
+                if p.seen.len() < MAX_PEERS || p.seen.contains_key(&beat.node) {
+                    p.seen.insert(beat.node, Instant::now());
+                }
+            }
+            Some(msg) = requests.next() => {
+                let Some(reply_to) = msg.reply else { continue };
+                match serde_json::from_slice::<Request>(&msg.payload) {
+                    Ok(request) => {
+                        if events.send(Event::Incoming { request, reply_to }).is_err() {
+                            return;
+                        }
+                        wake(&waker);
+                    }
+                    Err(e) => {
+                        let reply = Reply::Failed { errno: wasmd_abi::Errno::InvalidArgument.errno(), reason: format!("not a wasmd request: {e}") };
+                        let _ = client.publish(reply_to, serde_json::to_vec(&reply).unwrap_or_default().into()).await;
+                    }
+                }
+            }
+            next = out.recv() => match next {
+                None => return,
+                Some(Outgoing::Answer { reply_to, reply }) => {
+                    let bytes = serde_json::to_vec(&reply).unwrap_or_default();
+                    if let Err(e) = client.publish(reply_to, bytes.into()).await {
+                        log::warn!("nats: answer not sent: {e}");
+                    }
+                }
+                Some(Outgoing::Request { ticket, node, request }) => {
+                    let client = client.clone();
+                    let events = events.clone();
+                    let waker = waker.clone();
+                    tokio::spawn(async move {
+                        let bytes = serde_json::to_vec(&request).unwrap_or_default();
+                        let reply = match client.request(wire::request_subject(&node), bytes.into()).await {
+                            Ok(msg) => serde_json::from_slice::<Reply>(&msg.payload)
+                                .map_err(|e| format!("node {node} answered garbage: {e}")),
+                            Err(e) => Err(format!("node {node} did not answer: {e}")),
+                        };
+                        let _ = events.send(Event::Reply { ticket, reply });
+                        wake(&waker);
+                    });
+                }
+            },
+        }
+    }
+}

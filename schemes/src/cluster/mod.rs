@@ -1,0 +1,209 @@
+//! Many machines: daemons joined through a NATS server.
+//!
+//! A daemon started with `--nats URL` is a *node* of a cluster, named by
+//! `--node NAME` (default: the host name). Nodes find each other by
+//! heartbeats on `wasmd.heartbeat` (a node not heard from within
+//! [`ClusterConfig::node_timeout`] is gone) and ask each other through
+//! NATS request/reply on `wasmd.node.NAME.req` ([`wire`] documents every
+//! subject and message). There is no wire protocol of wasmd's own: the
+//! transport, its reconnects, credentials and server clustering are
+//! NATS's.
+//!
+//! What crosses nodes so far:
+//! - the tree of another node under `node/NAME/…` of the local tree
+//!   (`node/NAME/ps`, `node/NAME/PID/status`, `node/NAME/PID/ctl`, …):
+//!   a read fetches the whole file from that node, a write is written
+//!   there once (files that stream or wait do not cross yet);
+//! - spawns: a spawn spec with `node=NAME` starts the process on that
+//!   node, and its pid reads back as `NAME/PID`.
+//!
+//! The node that does a request does it for its *remote identity*
+//! ([`ClusterConfig::remote_user`], by default `nobody`), under its own
+//! policy: a remote caller never gets more than that local user would.
+//!
+//! Data flow: the link thread ([`link`]) owns the NATS client; the
+//! daemon's [`Cluster`] hands it [`link::Outgoing`] work and takes its
+//! [`link::Event`]s in [`crate::control::Daemon::step`], where replies
+//! complete the files that asked and requests from other nodes are done
+//! on the local tree.
+
+mod link;
+pub mod wire;
+
+use std::collections::HashMap;
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use wasmd_abi::Errno;
+use wasmhost::worker::Waker;
+use wasmhost::Owner;
+
+pub(crate) use link::{Event, Outgoing};
+use wire::{Reply, Request};
+
+/// Requests to other nodes one daemon may have in flight.
+pub const MAX_IN_FLIGHT: usize = 1024;
+
+/// How a daemon joins a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// The NATS server, e.g. `nats://127.0.0.1:4222`.
+    pub url: String,
+    /// This node's name ([`wire::check_node_name`]).
+    pub node: String,
+    /// NATS user and password, if the server wants them.
+    pub user_password: Option<(String, String)>,
+    /// NATS token, if the server wants one.
+    pub token: Option<String>,
+    /// How often this node says it is alive.
+    pub heartbeat: Duration,
+    /// A node not heard from for this long is gone.
+    pub node_timeout: Duration,
+    /// How long a request to another node may take.
+    pub request_timeout: Duration,
+    /// How long joining may take.
+    pub connect_timeout: Duration,
+    /// Whom requests from other nodes act for here.
+    pub remote_user: Owner,
+}
+
+impl ClusterConfig {
+    /// Defaults for joining `url` as `node`: a heartbeat a second, gone
+    /// after three missed, requests answered within 5 s, acting for
+    /// `nobody` (65534).
+    pub fn new(url: impl Into<String>, node: impl Into<String>) -> ClusterConfig {
+        ClusterConfig {
+            url: url.into(),
+            node: node.into(),
+            user_password: None,
+            token: None,
+            heartbeat: Duration::from_secs(1),
+            node_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            remote_user: Owner { uid: 65534, gid: 65534 },
+        }
+    }
+}
+
+/// Why a daemon could not join.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    /// A bad setting.
+    #[error("{0}")]
+    Config(String),
+    /// The server could not be reached or refused.
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+/// The daemon's side of its cluster link.
+pub struct Cluster {
+    config: ClusterConfig,
+    out: tokio::sync::mpsc::UnboundedSender<Outgoing>,
+    events: Receiver<Event>,
+    waker: Arc<Mutex<Option<Waker>>>,
+    peers: link::SharedPeers,
+    next_ticket: u64,
+    /// Requests in flight: ticket → the tree file that asked.
+    asked: HashMap<u64, u64>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster").field("node", &self.config.node).field("asked", &self.asked.len()).finish()
+    }
+}
+
+impl Cluster {
+    /// Connects to the NATS server (waiting at most the config's connect
+    /// timeout) and starts the link thread.
+    pub fn join(config: ClusterConfig) -> Result<Cluster, JoinError> {
+        wire::check_node_name(&config.node).map_err(JoinError::Config)?;
+        let (out, out_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (events_tx, events) = mpsc::channel();
+        let (up_tx, up_rx) = mpsc::channel();
+        let waker: Arc<Mutex<Option<Waker>>> = Arc::default();
+        let peers = link::SharedPeers::default();
+        let (c, w, p) = (config.clone(), waker.clone(), peers.clone());
+        std::thread::Builder::new()
+            .name("wasmd-nats".into())
+            .spawn(move || link::run(c, out_rx, events_tx, w, p, up_tx))
+            .map_err(|e| JoinError::Unreachable(format!("cannot start the NATS thread: {e}")))?;
+        let wait = config.connect_timeout + Duration::from_secs(1);
+        match up_rx.recv_timeout(wait) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(JoinError::Unreachable(e)),
+            Err(_) => return Err(JoinError::Unreachable(format!("NATS at {} did not answer", config.url))),
+        }
+        Ok(Cluster { config, out, events, waker, peers, next_ticket: 1, asked: HashMap::new() })
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.config.node
+    }
+
+    /// Whom requests from other nodes act for here.
+    pub fn remote_user(&self) -> Owner {
+        self.config.remote_user
+    }
+
+    /// Every node alive now, this one included, sorted.
+    pub fn nodes(&self) -> Vec<String> {
+        let mut v = self.peers.lock().unwrap_or_else(|e| e.into_inner()).alive(self.config.node_timeout);
+        v.push(self.config.node.clone());
+        v.sort();
+        v
+    }
+
+    /// True when `node` is this one or alive.
+    pub fn knows(&self, node: &str) -> bool {
+        node == self.config.node || self.nodes().iter().any(|n| n == node)
+    }
+
+    /// Sets the function called when an event waits.
+    pub(crate) fn set_waker(&self, waker: Waker) {
+        *self.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(waker);
+    }
+
+    /// Sends `request` to `node` for the tree file `file`; the reply
+    /// comes from [`Cluster::take_events`] under the returned ticket.
+    pub(crate) fn ask(&mut self, node: &str, request: Request, file: u64) -> Result<u64, Errno> {
+        if !self.knows(node) {
+            return Err(Errno::NotFound);
+        }
+        if self.asked.len() >= MAX_IN_FLIGHT {
+            return Err(Errno::WouldBlock);
+        }
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.out
+            .send(Outgoing::Request { ticket, node: node.to_string(), request })
+            .map_err(|_| Errno::Io)?;
+        self.asked.insert(ticket, file);
+        Ok(ticket)
+    }
+
+    /// Answers a request of another node.
+    pub(crate) fn answer(&self, reply_to: async_nats::Subject, reply: Reply) {
+        let _ = self.out.send(Outgoing::Answer { reply_to, reply });
+    }
+
+    /// Events since the last call: replies (with the file that asked)
+    /// and requests from other nodes.
+    pub(crate) fn take_events(&mut self) -> Vec<(Option<u64>, Event)> {
+        let events: Vec<Event> = self.events.try_iter().collect();
+        events
+            .into_iter()
+            .map(|e| {
+                let file = match &e {
+                    Event::Reply { ticket, .. } => self.asked.remove(ticket),
+                    Event::Incoming { .. } => None,
+                };
+                (file, e)
+            })
+            .collect()
+    }
+}
