@@ -118,10 +118,78 @@ fn a_spawn_runs_on_the_node_it_names_and_is_seen_and_killed_from_the_other() {
     // Killed from a, it ends on b.
     assert_eq!(a.cli(&["kill", &answer]).status.code(), Some(0));
     eventually("b's process was killed", || text(&b.cli(&["status", pid])).contains("status: killed"));
-    // A file that answers only by waiting does not cross (yet), and says so.
-    let out = a.cli(&["cat", &format!("/scheme/wasm/node/b/{pid}/wait")]);
-    assert_eq!(out.status.code(), Some(0), "an ended process's wait answers at once");
-    assert_eq!(text(&out).trim(), "killed");
+    let out = a.cli(&["wait", &answer]);
+    assert_eq!((out.status.code(), text(&out).trim()), (Some(137), "killed"));
+}
+
+#[test]
+fn reads_that_wait_on_a_node_wait_across_it() {
+    let nats = Nats::start();
+    let (a, _b) = pair(&nats);
+    let worker = guest("worker");
+    let out = a.cli(&["spawn", "node=b", "cap=stdio,time", worker.to_str().unwrap(), "sleep", "300"]);
+    let answer = text(&out).trim().to_string();
+    let pid = answer.strip_prefix("b/").unwrap().to_string();
+    let started = Instant::now();
+    // Its output streams until it exits, then ends; its exit is waited for.
+    let stdout = a.cli(&["cat", &format!("/scheme/wasm/node/b/{pid}/stdout")]);
+    assert_eq!(text(&stdout), format!("worker {pid}: slept 300 ms\n"));
+    let waited = a.cli(&["wait", &answer]);
+    assert_eq!((waited.status.code(), text(&waited).trim()), (Some(0), "exited(0)"));
+    assert!(started.elapsed() >= Duration::from_millis(250), "they waited for the exit");
+}
+
+#[test]
+fn a_guest_scheme_of_one_node_is_used_from_another_and_its_death_is_eio() {
+    use wasmd::client::ClientError;
+    use wasmd::sys::linux::protocol::Request;
+    use wasmd_abi::scheme::flags;
+    let nats = Nats::start();
+    let (a, b) = pair(&nats);
+    for (module, name) in [("ramfs", "ramfs"), ("faulty_scheme", "faulty")] {
+        let path = guest(module).display().to_string();
+        assert_eq!(b.cli(&["spawn", "cap=stdio,scheme", &path, name]).status.code(), Some(0));
+        eventually("the scheme is up", || {
+            text(&b.cli(&["ls", "/scheme/wasm/scheme"])).contains(&format!("{name}/"))
+        });
+    }
+    let notes = "/scheme/wasm/node/b/scheme/ramfs/notes.txt";
+    assert_eq!(a.cli(&["write", notes, "hello across"]).status.code(), Some(0));
+    assert_eq!(text(&a.cli(&["cat", notes])), "hello across");
+    assert_eq!(text(&b.cli(&["cat", "/scheme/ramfs/notes.txt"])), "hello across");
+    // A read its provider never answers waits on a, until the provider dies on b.
+    let mut waiter = a.client();
+    let fd = waiter.open("/scheme/wasm/node/b/scheme/faulty/hang", flags::O_RDONLY).unwrap();
+    let pending =
+        std::thread::spawn(move || waiter.call(Request::Read { fd, offset: 0, len: 10, nonblock: false }));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!pending.is_finished(), "the hung read must wait");
+    assert_eq!(b.cli(&["cat", "/scheme/faulty/crash"]).status.code(), Some(1));
+    let result = pending.join().unwrap();
+    assert!(matches!(result, Err(ClientError::Errno(5))), "{result:?}");
+}
+
+#[test]
+fn a_read_waiting_on_a_node_that_dies_fails_with_eio() {
+    use wasmd::client::ClientError;
+    use wasmd::sys::linux::protocol::Request;
+    use wasmd_abi::scheme::flags;
+    let nats = Nats::start();
+    let (a, mut b) = pair(&nats);
+    let worker = guest("worker");
+    let answer =
+        text(&a.cli(&["spawn", "node=b", "cap=stdio,time", worker.to_str().unwrap(), "sleep", "600000"]));
+    let pid = answer.trim().strip_prefix("b/").unwrap().to_string();
+    let mut waiter = a.client();
+    let fd = waiter.open(&format!("/scheme/wasm/node/b/{pid}/wait"), flags::O_RDONLY).unwrap();
+    let pending =
+        std::thread::spawn(move || waiter.call(Request::Read { fd, offset: 0, len: 64, nonblock: false }));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!pending.is_finished(), "the wait must wait");
+    b.child.kill().unwrap();
+    b.child.wait().unwrap();
+    let result = pending.join().unwrap();
+    assert!(matches!(result, Err(ClientError::Errno(5))), "{result:?}");
 }
 
 #[test]
@@ -142,6 +210,7 @@ fn what_a_node_refuses_is_refused_with_its_reason() {
     refused(&["spawn", "node=b", "/nonexistent.wasm"], "node b: cannot load module `/nonexistent.wasm`");
     refused(&["kill", "b/4242"], "node b: cannot open 4242/ctl");
     refused(&["status", "c/1"], "no such file");
+    refused(&["cat", "/scheme/wasm/node/b/nothing"], "node b: cannot open nothing");
     // A request would go round: refused.
     refused(&["cat", "/scheme/wasm/node/b/node/a/ps"], "do not cross nodes");
     // A daemon in no cluster refuses `node=`.
@@ -172,7 +241,9 @@ fn garbage_on_the_bus_is_answered_and_harms_nothing() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let client = async_nats::connect(nats.url.as_str()).await.unwrap();
-        for garbage in [&b"not json"[..], b"{\"op\":\"format_disk\"}", b"", &[0xff; 4096]] {
+        let forged = br#"{"from":"b","op":"read","handle":1,"offset":0,"len":10}"#;
+        let bad_name = br#"{"from":"../x","op":"open","path":"ps","flags":0}"#;
+        for garbage in [&b"not json"[..], b"{\"op\":\"format_disk\"}", b"", &[0xff; 4096], forged, bad_name] {
             let reply = client.request("wasmd.node.a.req", garbage.to_vec().into()).await.unwrap();
             let reply: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
             assert_eq!(reply["result"], "failed", "{reply}");

@@ -386,9 +386,9 @@ pub fn log(opts: &ClientOpts, pid: &ProcessRef, part: LogPart) -> ExitCode {
 /// `wasmd wait PID`: reads `PID/wait` (the daemon answers when the
 /// process has exited), prints the status and exits with it as `wasmd
 /// run` does.
-pub fn wait(opts: &ClientOpts, pid: u32) -> ExitCode {
+pub fn wait(opts: &ClientOpts, pid: &ProcessRef) -> ExitCode {
     with_client(opts, |c| {
-        let text = String::from_utf8(c.read_all(&format!("/scheme/wasm/{pid}/wait"))?)
+        let text = String::from_utf8(c.read_all(&format!("{}/wait", pid.dir()))?)
             .map_err(|_| ClientError::Protocol)?;
         let status: ExitStatus = text.parse().map_err(|()| ClientError::Protocol)?;
         print_bytes(text.as_bytes())?;

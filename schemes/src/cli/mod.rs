@@ -248,8 +248,8 @@ pub enum Command {
     Wait {
         #[command(flatten)]
         client: ClientOpts,
-        /// Process id.
-        pid: u32,
+        /// Process id: `PID`, or `NODE/PID` for one on another node of the cluster.
+        pid: ProcessRef,
     },
     /// Spawn a process from a spawn spec and print its pid
     ///
@@ -407,7 +407,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
             };
             commands::log(&client, &pid, part)
         }
-        Command::Wait { client, pid } => commands::wait(&client, pid),
+        Command::Wait { client, pid } => commands::wait(&client, &pid),
         Command::Spawn { client, spec } => commands::spawn(&client, &spec),
         Command::Cat { client, path } => commands::cat_command(&client, &path),
         Command::Ls { client, path } => commands::ls(&client, &path),

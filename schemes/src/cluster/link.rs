@@ -16,17 +16,22 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use tokio::sync::mpsc::UnboundedReceiver;
+use wasmd_abi::Errno;
 use wasmhost::worker::Waker;
 
-use super::wire::{self, Heartbeat, Reply, Request};
+use super::wire::{self, Envelope, Heartbeat, Reply, Request};
 use super::ClusterConfig;
 
 /// What the daemon asks the link to do.
 #[derive(Debug)]
 pub(crate) enum Outgoing {
     /// Send `request` to `node`; its reply comes back as
-    /// [`Event::Reply`] with `ticket`.
-    Request { ticket: u64, node: String, request: Request },
+    /// [`Event::Reply`] with `ticket`. With `timeout`, no reply within it
+    /// is a failure; without, the request waits until it is answered or
+    /// forgotten (a read of a file that waits: an exit, output).
+    Request { ticket: u64, node: String, request: Request, timeout: Option<Duration> },
+    /// The daemon no longer waits for the reply to `ticket`.
+    Forget { ticket: u64 },
     /// Answer a request of another node.
     Answer { reply_to: async_nats::Subject, reply: Reply },
 }
@@ -34,10 +39,12 @@ pub(crate) enum Outgoing {
 /// What the link tells the daemon.
 #[derive(Debug)]
 pub(crate) enum Event {
-    /// The reply to the request with `ticket`, or why none came.
-    Reply { ticket: u64, reply: Result<Reply, String> },
-    /// A request from another node, to answer to `reply_to`.
-    Incoming { request: Request, reply_to: async_nats::Subject },
+    /// The reply to the request with `ticket`, or why none came (with
+    /// the errno a local request would get: `ETIMEDOUT` for a timeout,
+    /// `EIO` for a node gone or garbage).
+    Reply { ticket: u64, reply: Result<Reply, (Errno, String)> },
+    /// A request from node `from`, to answer to `reply_to`.
+    Incoming { from: String, request: Request, reply_to: async_nats::Subject },
 }
 
 /// Nodes heard from, with when they last were.
@@ -106,7 +113,8 @@ async fn connect(config: &ClusterConfig, peers: SharedPeers) -> Result<async_nat
     let mut options = async_nats::ConnectOptions::new()
         .name(format!("wasmd {}", config.node))
         .connection_timeout(config.connect_timeout)
-        .request_timeout(Some(config.request_timeout))
+        // Each request has its own timeout, or none (see `Outgoing`).
+        .request_timeout(None)
         .event_callback(move |event| {
             let peers = peers.clone();
             async move {
@@ -158,11 +166,23 @@ async fn serve(
         };
     let beat = serde_json::to_vec(&Heartbeat { node: config.node.clone() }).unwrap_or_default();
     let mut tick = tokio::time::interval(config.heartbeat);
+    // Requests in flight, to abort when forgotten; each tells `done` when
+    // it ends.
+    let mut flying: HashMap<u64, tokio::task::AbortHandle> = HashMap::new();
+    let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    // The nodes alive at the last tick: when one leaves, the daemon is
+    // woken to fail what waits for it.
+    let mut alive: Vec<String> = Vec::new();
     loop {
         tokio::select! {
             _ = tick.tick() => {
                 if let Err(e) = client.publish(wire::HEARTBEAT, beat.clone().into()).await {
                     log::warn!("nats: heartbeat not sent: {e}");
+                }
+                let now = peers.lock().unwrap_or_else(|e| e.into_inner()).alive(config.node_timeout);
+                if now != alive {
+                    alive = now;
+                    wake(&waker);
                 }
             }
             Some(msg) = beats.next() => {
@@ -175,17 +195,24 @@ async fn serve(
                     p.seen.insert(beat.node, Instant::now());
                 }
             }
+            Some(ticket) = done.recv() => {
+                flying.remove(&ticket);
+            }
             Some(msg) = requests.next() => {
                 let Some(reply_to) = msg.reply else { continue };
-                match serde_json::from_slice::<Request>(&msg.payload) {
-                    Ok(request) => {
-                        if events.send(Event::Incoming { request, reply_to }).is_err() {
+                match serde_json::from_slice::<Envelope>(&msg.payload) {
+                    Ok(Envelope { from, request }) if wire::check_node_name(&from).is_ok() => {
+                        if events.send(Event::Incoming { from, request, reply_to }).is_err() {
                             return;
                         }
                         wake(&waker);
                     }
-                    Err(e) => {
-                        let reply = Reply::Failed { errno: wasmd_abi::Errno::InvalidArgument.errno(), reason: format!("not a wasmd request: {e}") };
+                    other => {
+                        let why = match other {
+                            Err(e) => format!("not a wasmd request: {e}"),
+                            Ok(_) => "not a wasmd request: a bad node name in `from`".to_string(),
+                        };
+                        let reply = Reply::Failed { errno: Errno::InvalidArgument.errno(), reason: why };
                         let _ = client.publish(reply_to, serde_json::to_vec(&reply).unwrap_or_default().into()).await;
                     }
                 }
@@ -198,20 +225,36 @@ async fn serve(
                         log::warn!("nats: answer not sent: {e}");
                     }
                 }
-                Some(Outgoing::Request { ticket, node, request }) => {
+                Some(Outgoing::Forget { ticket }) => {
+                    if let Some(task) = flying.remove(&ticket) {
+                        task.abort();
+                    }
+                }
+                Some(Outgoing::Request { ticket, node, request, timeout }) => {
                     let client = client.clone();
                     let events = events.clone();
                     let waker = waker.clone();
-                    tokio::spawn(async move {
-                        let bytes = serde_json::to_vec(&request).unwrap_or_default();
-                        let reply = match client.request(wire::request_subject(&node), bytes.into()).await {
-                            Ok(msg) => serde_json::from_slice::<Reply>(&msg.payload)
-                                .map_err(|e| format!("node {node} answered garbage: {e}")),
-                            Err(e) => Err(format!("node {node} did not answer: {e}")),
+                    let done = done_tx.clone();
+                    let bytes = serde_json::to_vec(&Envelope { from: config.node.clone(), request }).unwrap_or_default();
+                    let task = tokio::spawn(async move {
+                        let asked = client.request(wire::request_subject(&node), bytes.into());
+                        let answer = match timeout {
+                            Some(t) => tokio::time::timeout(t, asked)
+                                .await
+                                .map_err(|_| (Errno::TimedOut, format!("node {node} did not answer within {t:?}"))),
+                            None => Ok(asked.await),
+                        };
+                        let reply = match answer {
+                            Ok(Ok(msg)) => serde_json::from_slice::<Reply>(&msg.payload)
+                                .map_err(|e| (Errno::Io, format!("node {node} answered garbage: {e}"))),
+                            Ok(Err(e)) => Err((Errno::Io, format!("node {node} did not answer: {e}"))),
+                            Err(e) => Err(e),
                         };
                         let _ = events.send(Event::Reply { ticket, reply });
+                        let _ = done.send(ticket);
                         wake(&waker);
                     });
+                    flying.insert(ticket, task.abort_handle());
                 }
             },
         }

@@ -106,8 +106,17 @@ pub struct Cluster {
     waker: Arc<Mutex<Option<Waker>>>,
     peers: link::SharedPeers,
     next_ticket: u64,
-    /// Requests in flight: ticket → the tree file that asked.
-    asked: HashMap<u64, u64>,
+    /// Requests in flight, by ticket.
+    asked: HashMap<u64, Asked>,
+    /// The other nodes alive when last looked at.
+    alive: Vec<String>,
+}
+
+/// A request in flight: the tree file that asked, and the node asked.
+#[derive(Debug)]
+struct Asked {
+    file: u64,
+    node: String,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -137,7 +146,16 @@ impl Cluster {
             Ok(Err(e)) => return Err(JoinError::Unreachable(e)),
             Err(_) => return Err(JoinError::Unreachable(format!("NATS at {} did not answer", config.url))),
         }
-        Ok(Cluster { config, out, events, waker, peers, next_ticket: 1, asked: HashMap::new() })
+        Ok(Cluster {
+            config,
+            out,
+            events,
+            waker,
+            peers,
+            next_ticket: 1,
+            asked: HashMap::new(),
+            alive: Vec::new(),
+        })
     }
 
     /// This node's name.
@@ -169,8 +187,11 @@ impl Cluster {
     }
 
     /// Sends `request` to `node` for the tree file `file`; the reply
-    /// comes from [`Cluster::take_events`] under the returned ticket.
-    pub(crate) fn ask(&mut self, node: &str, request: Request, file: u64) -> Result<u64, Errno> {
+    /// comes from [`Cluster::take_events`]. Reads and writes may wait
+    /// there as long as they would locally (an exit, output, a guest
+    /// scheme's reply); the rest fail after the request timeout. A
+    /// request to a node that leaves the cluster fails when it goes.
+    pub(crate) fn ask(&mut self, node: &str, request: Request, file: u64) -> Result<(), Errno> {
         if !self.knows(node) {
             return Err(Errno::NotFound);
         }
@@ -179,11 +200,34 @@ impl Cluster {
         }
         let ticket = self.next_ticket;
         self.next_ticket += 1;
+        let timeout = match request {
+            Request::Read { .. } | Request::Write { .. } => None,
+            _ => Some(self.config.request_timeout),
+        };
         self.out
-            .send(Outgoing::Request { ticket, node: node.to_string(), request })
+            .send(Outgoing::Request { ticket, node: node.to_string(), request, timeout })
             .map_err(|_| Errno::Io)?;
-        self.asked.insert(ticket, file);
-        Ok(ticket)
+        self.asked.insert(ticket, Asked { file, node: node.to_string() });
+        Ok(())
+    }
+
+    /// Tells `node` (if alive) to close `handle`, without waiting for
+    /// its answer; drops the replies `file` still waits for.
+    pub(crate) fn close_remote(&mut self, file: u64, node: &str, handle: Option<u64>) {
+        let tickets: Vec<u64> = self.asked.iter().filter(|(_, a)| a.file == file).map(|(t, _)| *t).collect();
+        for ticket in tickets {
+            self.asked.remove(&ticket);
+            let _ = self.out.send(Outgoing::Forget { ticket });
+        }
+        if let Some(handle) = handle {
+            if self.knows(node) {
+                let ticket = self.next_ticket;
+                self.next_ticket += 1;
+                let request = Request::Close { handle };
+                let timeout = Some(self.config.request_timeout);
+                let _ = self.out.send(Outgoing::Request { ticket, node: node.into(), request, timeout });
+            }
+        }
     }
 
     /// Answers a request of another node.
@@ -191,19 +235,32 @@ impl Cluster {
         let _ = self.out.send(Outgoing::Answer { reply_to, reply });
     }
 
-    /// Events since the last call: replies (with the file that asked)
-    /// and requests from other nodes.
-    pub(crate) fn take_events(&mut self) -> Vec<(Option<u64>, Event)> {
+    /// Events since the last call: replies (with the file that asked;
+    /// requests to nodes that left fail here), requests from other
+    /// nodes, and the nodes that left since the last call.
+    pub(crate) fn take_events(&mut self) -> (Vec<(Option<u64>, Event)>, Vec<String>) {
         let events: Vec<Event> = self.events.try_iter().collect();
-        events
+        let mut out: Vec<(Option<u64>, Event)> = events
             .into_iter()
-            .map(|e| {
+            .filter_map(|e| {
                 let file = match &e {
-                    Event::Reply { ticket, .. } => self.asked.remove(ticket),
+                    Event::Reply { ticket, .. } => Some(self.asked.remove(ticket)?.file),
                     Event::Incoming { .. } => None,
                 };
-                (file, e)
+                Some((file, e))
             })
-            .collect()
+            .collect();
+        let alive = self.peers.lock().unwrap_or_else(|e| e.into_inner()).alive(self.config.node_timeout);
+        let left: Vec<String> = self.alive.iter().filter(|n| !alive.contains(n)).cloned().collect();
+        self.alive = alive;
+        let orphans: Vec<u64> =
+            self.asked.iter().filter(|(_, a)| !self.alive.contains(&a.node)).map(|(t, _)| *t).collect();
+        for ticket in orphans {
+            let Some(asked) = self.asked.remove(&ticket) else { continue };
+            let _ = self.out.send(Outgoing::Forget { ticket });
+            let reply = Err((Errno::Io, format!("node {} left the cluster", asked.node)));
+            out.push((Some(asked.file), Event::Reply { ticket, reply }));
+        }
+        (out, left)
     }
 }

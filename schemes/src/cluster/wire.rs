@@ -8,20 +8,28 @@
 //! | `wasmd.node.NODE.req` | request/reply to node `NODE` | a [`Request`]; the reply is a [`Reply`] |
 //! | `wasmd.heartbeat` | published by every node each heartbeat interval | a [`Heartbeat`] |
 //!
-//! A [`Request`] is a file operation on the answering node's control
-//! tree, done there for the node's remote identity (see
-//! [`super::ClusterConfig::remote_user`]), or a spawn:
+//! A request is an [`Envelope`]: the asking node's name and a
+//! [`Request`], flattened into one object. Requests open files of the
+//! answering node's tree for the asking node (done there for that node's
+//! remote identity, see [`super::ClusterConfig::remote_user`]) and then
+//! work on them by *handle*, as a local client works on a file
+//! descriptor; an operation that waits there (a guest scheme's reply, a
+//! process's exit, output not written yet) is answered when it is done.
 //!
 //! ```text
-//! {"op":"read","path":"ps"}
-//! {"op":"write","path":"7/ctl","data":"kill"}
-//! {"op":"spawn","spec":"cap=stdio /srv/m.wasm count 10"}
+//! {"from":"b","op":"open","path":"7/wait","flags":0}        -> {"result":"opened","handle":1}
+//! {"from":"b","op":"read","handle":1,"offset":0,"len":4096} -> {"result":"data","data":"ZXhpdGVkKDApCg=="}
+//! {"from":"b","op":"write","handle":2,"offset":0,"data":"a2lsbA=="} -> {"result":"count","count":4}
+//! {"from":"b","op":"close","handle":1}                      -> {"result":"done"}
+//! {"from":"b","op":"spawn","spec":"cap=stdio /srv/m.wasm"}  -> {"result":"spawned","pid":7}
 //! ```
 //!
-//! A [`Reply`]: `{"result":"data","data":"…"}`, `{"result":"count","count":4}`,
-//! `{"result":"spawned","pid":7}` or `{"result":"failed","errno":13,"reason":"…"}`.
-//! `data` is text: bytes that are not UTF-8 are replaced (the tree's
-//! snapshot files are text).
+//! Any request may instead be answered
+//! `{"result":"failed","errno":13,"reason":"…"}` (the errno a local client
+//! would have got, and why). `data` is base64 (standard alphabet, with
+//! padding). `flags` are the open flags of `wasmd_abi::scheme::flags`.
+//! Handles are the answering node's, per asking node; they are closed by
+//! `close`, and all of a node's when it leaves the cluster.
 
 use serde::{Deserialize, Serialize};
 
@@ -49,21 +57,50 @@ pub fn check_node_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// A request and who asks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The asking node.
+    pub from: String,
+    /// What it asks.
+    #[serde(flatten)]
+    pub request: Request,
+}
+
 /// A request to another node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
-    /// Open `path` of the tree, read it to its end, close it.
-    Read {
-        /// Relative to `/scheme/wasm`.
+    /// Open `path` of the tree (relative to `/scheme/wasm`) with `flags`.
+    Open {
+        /// The path.
         path: String,
+        /// `wasmd_abi::scheme::flags`.
+        flags: u32,
     },
-    /// Open `path` of the tree for writing, write `data` once, close it.
+    /// Read up to `len` bytes at `offset` of an open file.
+    Read {
+        /// The file.
+        handle: u64,
+        /// Where (streams keep their own cursor).
+        offset: u64,
+        /// Most bytes.
+        len: u32,
+    },
+    /// Write `data` at `offset` of an open file.
     Write {
-        /// Relative to `/scheme/wasm`.
-        path: String,
-        /// What is written.
-        data: String,
+        /// The file.
+        handle: u64,
+        /// Where.
+        offset: u64,
+        /// The bytes (base64).
+        #[serde(with = "base64_bytes")]
+        data: Vec<u8>,
+    },
+    /// Close an open file.
+    Close {
+        /// The file.
+        handle: u64,
     },
     /// Spawn from a spawn spec (what is written to `spawn`).
     Spawn {
@@ -76,16 +113,24 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Reply {
-    /// What a read gave.
+    /// The file is open under `handle`.
+    Opened {
+        /// Its handle.
+        handle: u64,
+    },
+    /// What a read gave (empty: the end).
     Data {
-        /// The bytes, as text.
-        data: String,
+        /// The bytes (base64).
+        #[serde(with = "base64_bytes")]
+        data: Vec<u8>,
     },
     /// Bytes a write took.
     Count {
         /// How many.
         count: usize,
     },
+    /// Done (a close).
+    Done,
     /// The pid of the process a spawn made, on the answering node.
     Spawned {
         /// Its pid there.
@@ -98,6 +143,21 @@ pub enum Reply {
         /// Why, for a person.
         reason: String,
     },
+}
+
+/// Bytes as a base64 string.
+mod base64_bytes {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD.decode(text.as_bytes()).map_err(serde::de::Error::custom)
+    }
 }
 
 /// A node's sign of life.
@@ -113,24 +173,35 @@ mod tests {
 
     #[test]
     fn messages_have_their_documented_bytes() {
-        let cases: [(Request, &str); 3] = [
-            (Request::Read { path: "ps".into() }, r#"{"op":"read","path":"ps"}"#),
+        let envelope = |request| Envelope { from: "b".into(), request };
+        let cases: [(Envelope, &str); 5] = [
             (
-                Request::Write { path: "7/ctl".into(), data: "kill".into() },
-                r#"{"op":"write","path":"7/ctl","data":"kill"}"#,
+                envelope(Request::Open { path: "7/wait".into(), flags: 0 }),
+                r#"{"from":"b","op":"open","path":"7/wait","flags":0}"#,
             ),
             (
-                Request::Spawn { spec: "cap=stdio /srv/m.wasm count 10".into() },
-                r#"{"op":"spawn","spec":"cap=stdio /srv/m.wasm count 10"}"#,
+                envelope(Request::Read { handle: 1, offset: 0, len: 4096 }),
+                r#"{"from":"b","op":"read","handle":1,"offset":0,"len":4096}"#,
+            ),
+            (
+                envelope(Request::Write { handle: 2, offset: 0, data: b"kill".to_vec() }),
+                r#"{"from":"b","op":"write","handle":2,"offset":0,"data":"a2lsbA=="}"#,
+            ),
+            (envelope(Request::Close { handle: 1 }), r#"{"from":"b","op":"close","handle":1}"#),
+            (
+                envelope(Request::Spawn { spec: "cap=stdio /srv/m.wasm".into() }),
+                r#"{"from":"b","op":"spawn","spec":"cap=stdio /srv/m.wasm"}"#,
             ),
         ];
         for (request, bytes) in cases {
             assert_eq!(serde_json::to_string(&request).unwrap(), bytes);
-            assert_eq!(serde_json::from_str::<Request>(bytes).unwrap(), request);
+            assert_eq!(serde_json::from_str::<Envelope>(bytes).unwrap(), request);
         }
-        let replies: [(Reply, &str); 4] = [
-            (Reply::Data { data: "1 x\n".into() }, r#"{"result":"data","data":"1 x\n"}"#),
+        let replies: [(Reply, &str); 6] = [
+            (Reply::Opened { handle: 1 }, r#"{"result":"opened","handle":1}"#),
+            (Reply::Data { data: b"exited(0)\n".to_vec() }, r#"{"result":"data","data":"ZXhpdGVkKDApCg=="}"#),
             (Reply::Count { count: 4 }, r#"{"result":"count","count":4}"#),
+            (Reply::Done, r#"{"result":"done"}"#),
             (Reply::Spawned { pid: 7 }, r#"{"result":"spawned","pid":7}"#),
             (
                 Reply::Failed { errno: 13, reason: "no".into() },
@@ -141,6 +212,10 @@ mod tests {
             assert_eq!(serde_json::to_string(&reply).unwrap(), bytes);
             assert_eq!(serde_json::from_str::<Reply>(bytes).unwrap(), reply);
         }
+        // Bytes that are not text cross as they are.
+        let binary = Reply::Data { data: (0..=255).collect() };
+        let text = serde_json::to_string(&binary).unwrap();
+        assert_eq!(serde_json::from_str::<Reply>(&text).unwrap(), binary);
         let beat = Heartbeat { node: "a".into() };
         assert_eq!(serde_json::to_string(&beat).unwrap(), r#"{"node":"a"}"#);
     }
@@ -157,8 +232,16 @@ mod tests {
 
     #[test]
     fn garbage_is_refused_not_misread() {
-        for garbage in ["", "{", r#"{"op":"format_disk"}"#, r#"{"op":"read"}"#, "[1,2]"] {
-            assert!(serde_json::from_str::<Request>(garbage).is_err(), "{garbage}");
+        for garbage in [
+            "",
+            "{",
+            r#"{"from":"b","op":"format_disk"}"#,
+            r#"{"from":"b","op":"read"}"#,
+            r#"{"op":"close","handle":1}"#,
+            r#"{"from":"b","op":"write","handle":1,"offset":0,"data":"!!"}"#,
+            "[1,2]",
+        ] {
+            assert!(serde_json::from_str::<Envelope>(garbage).is_err(), "{garbage}");
         }
     }
 }

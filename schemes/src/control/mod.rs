@@ -80,7 +80,9 @@ use guest_files::Replies;
 use pending::Pending;
 pub use policy::{Caller, Policy};
 
-/// Identifies a deferred request; chosen by the frontend.
+/// Identifies a deferred request; chosen by the frontend (tokens with
+/// the top bit set are the daemon's own: requests of other nodes of its
+/// cluster).
 pub type Token = u64;
 
 /// Readiness flag: a read would not wait (Redox `EVENT_READ`).

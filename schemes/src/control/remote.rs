@@ -3,35 +3,49 @@
 //! and requests of other nodes are done on this node's tree, for the
 //! node's remote identity, as a local client's would be.
 //!
-//! A read or write of another node is answered at once, or refused: it
-//! is done without blocking, so a file that would wait (`PID/wait`, a
-//! stream, a guest scheme's file) answers `EAGAIN` or `ENOTSUP` rather
-//! than holding the request. A spawn waits for its module to load: the
+//! Files opened for another node are kept under their file id (the
+//! handle that node uses), at most [`MAX_FILES_PER_NODE`] per node, and
+//! closed when it closes them or leaves the cluster. Their reads and
+//! writes are the daemon's own requests, under tokens with the top bit
+//! set ([`REMOTE_TOKENS`]; a frontend's tokens are counters from 1): one
+//! answered at once is replied at once, one that waits (an exit, output,
+//! a guest scheme's reply) is replied when its completion comes, at most
+//! [`MAX_WAITING`] at a time. A spawn waits for its module to load: the
 //! `spawn` file opened for it is looked at after each step until its pid
 //! (or its failure) can be read, at most [`MAX_SPAWNS`] at a time.
 //!
 //! [`ControlFile::remote_reply`]: super::file::ControlFile::remote_reply
+
+use std::collections::HashMap;
 
 use wasmd_abi::Errno;
 
 use wasmd_abi::scheme::flags;
 
 use super::file::Failure;
-use super::{Caller, Daemon, Poll, Token, MAX_READ};
+use super::{Daemon, Output, Poll, Token, MAX_READ};
 use crate::cluster::wire::{Reply, Request};
 use crate::cluster::{Cluster, Event};
 
 /// Spawns for other nodes waiting for their module at a time.
 pub const MAX_SPAWNS: usize = 256;
+/// Files one other node may hold open here.
+pub const MAX_FILES_PER_NODE: usize = 1024;
+/// Reads and writes of other nodes waiting here at a time.
+pub const MAX_WAITING: usize = 4096;
+/// The top bit: the tokens of requests done for other nodes.
+pub const REMOTE_TOKENS: Token = 1 << 63;
 
-/// The token of requests done for other nodes (never pending: a request
-/// that would wait is withdrawn at once).
-const REMOTE_TOKEN: Token = u64::MAX - 1;
-
-/// Spawns being done for other nodes: the `spawn` file and where to
-/// answer.
+/// What other nodes have here.
 #[derive(Debug, Default)]
 pub(crate) struct Serving {
+    /// Files opened for other nodes: file id (their handle) → node.
+    files: HashMap<u64, String>,
+    /// Requests waiting: token → where to reply, and the file.
+    waiting: HashMap<Token, (async_nats::Subject, u64)>,
+    next_token: u64,
+    /// Spawns waiting for their module: the `spawn` file and where to
+    /// reply.
     spawns: Vec<(u64, async_nats::Subject)>,
 }
 
@@ -50,17 +64,28 @@ impl Daemon {
         self.cluster.as_ref()
     }
 
-    /// Delivers replies and serves requests of other nodes.
+    /// Delivers replies, forgets nodes that left and serves requests of
+    /// other nodes.
     pub(super) fn serve_cluster(&mut self) {
         let Some(cluster) = self.cluster.as_mut() else { return };
-        for (file, event) in cluster.take_events() {
+        let (events, left) = cluster.take_events();
+        for node in left {
+            let theirs: Vec<u64> =
+                self.remote.files.iter().filter(|(_, n)| **n == node).map(|(id, _)| *id).collect();
+            log::info!("node {node} left the cluster: closing the {} files it had open here", theirs.len());
+            for id in theirs {
+                self.remote.files.remove(&id);
+                self.close(id);
+            }
+        }
+        for (file, event) in events {
             match event {
                 Event::Reply { reply, .. } => {
                     let Some(open) = file.and_then(|id| self.files.get_mut(&id)) else { continue };
-                    open.file.remote_reply(reply.map_err(|why| Failure::new(Errno::TimedOut, why)));
+                    open.file.remote_reply(reply.map_err(|(errno, why)| Failure::new(errno, why)));
                 }
-                Event::Incoming { request, reply_to } => {
-                    if let Some(reply) = self.serve_request(request, reply_to.clone()) {
+                Event::Incoming { from, request, reply_to } => {
+                    if let Some(reply) = self.serve_request(&from, request, reply_to.clone()) {
                         self.answer(reply_to, reply);
                     }
                 }
@@ -69,18 +94,85 @@ impl Daemon {
         self.look_at_spawns();
     }
 
+    /// Replies the completions of other nodes' requests that waited
+    /// (after pending requests were asked again).
+    pub(super) fn answer_remote_completions(&mut self) {
+        if self.remote.waiting.is_empty() {
+            return;
+        }
+        let (mine, theirs): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.completions).into_iter().partition(|c| c.token & REMOTE_TOKENS != 0);
+        self.completions = theirs;
+        for c in mine {
+            let Some((reply_to, id)) = self.remote.waiting.remove(&c.token) else { continue };
+            let reply = match c.result {
+                Ok(Output::Data(data)) => Reply::Data { data },
+                Ok(Output::Count(count)) => Reply::Count { count },
+                Ok(_) => Reply::Done,
+                Err(e) => failed(e, self.reason_of(id).unwrap_or_else(|| e.to_string())),
+            };
+            self.answer(reply_to, reply);
+        }
+    }
+
     fn answer(&self, reply_to: async_nats::Subject, reply: Reply) {
         if let Some(c) = &self.cluster {
             c.answer(reply_to, reply);
         }
     }
 
-    /// Does `request`; its reply, or `None` when it comes later.
-    fn serve_request(&mut self, request: Request, reply_to: async_nats::Subject) -> Option<Reply> {
+    /// Does `request` of node `from`; its reply, or `None` when it comes
+    /// later.
+    fn serve_request(
+        &mut self,
+        from: &str,
+        request: Request,
+        reply_to: async_nats::Subject,
+    ) -> Option<Reply> {
         let caller = self.cluster.as_ref()?.remote_user();
         Some(match request {
-            Request::Read { path } => self.remote_read(&path, caller),
-            Request::Write { path, data } => self.remote_write(&path, data.as_bytes(), caller),
+            Request::Open { path, flags } => {
+                let first = path.trim_matches('/').split('/').next().unwrap_or("");
+                if first == "node" {
+                    return Some(failed(Errno::NotSupported, "`node/` paths do not cross nodes".into()));
+                }
+                if self.remote.files.values().filter(|n| *n == from).count() >= MAX_FILES_PER_NODE {
+                    let why = format!("node {from} has {MAX_FILES_PER_NODE} files open here already");
+                    return Some(failed(Errno::TooManyHandles, why));
+                }
+                match self.open(&path, flags, caller) {
+                    Ok(id) => {
+                        self.remote.files.insert(id, from.to_string());
+                        Reply::Opened { handle: id }
+                    }
+                    Err(e) => failed(e, format!("cannot open {path}: {e}")),
+                }
+            }
+            Request::Read { handle, offset, len } => {
+                let Some(token) = self.remote_token(from, handle) else { return Some(not_yours(handle)) };
+                let len = (len as usize).min(MAX_READ);
+                match self.read(handle, offset, len, false, token) {
+                    Poll::Ready(Ok(data)) => Reply::Data { data },
+                    Poll::Ready(Err(e)) => failed(e, self.reason_of(handle).unwrap_or_else(|| e.to_string())),
+                    Poll::Pending => return self.wait_for(token, reply_to, handle),
+                }
+            }
+            Request::Write { handle, offset, data } => {
+                let Some(token) = self.remote_token(from, handle) else { return Some(not_yours(handle)) };
+                match self.write(handle, offset, &data, false, token) {
+                    Poll::Ready(Ok(count)) => Reply::Count { count },
+                    Poll::Ready(Err(e)) => failed(e, self.reason_of(handle).unwrap_or_else(|| e.to_string())),
+                    Poll::Pending => return self.wait_for(token, reply_to, handle),
+                }
+            }
+            Request::Close { handle } => {
+                if self.remote.files.get(&handle).is_none_or(|n| n != from) {
+                    return Some(not_yours(handle));
+                }
+                self.remote.files.remove(&handle);
+                self.close(handle);
+                Reply::Done
+            }
             Request::Spawn { spec } => {
                 if self.remote.spawns.len() >= MAX_SPAWNS {
                     return Some(failed(Errno::Busy, "too many spawns from other nodes at once".into()));
@@ -89,66 +181,47 @@ impl Daemon {
                     Ok(id) => id,
                     Err(e) => return Some(failed(e, format!("cannot open spawn: {e}"))),
                 };
-                match self.write(id, 0, spec.as_bytes(), true, REMOTE_TOKEN) {
+                match self.write(id, 0, spec.as_bytes(), true, REMOTE_TOKENS) {
                     Poll::Ready(Ok(_)) => {
                         self.remote.spawns.push((id, reply_to));
                         return None;
                     }
                     Poll::Ready(Err(e)) => self.fail_and_close(id, e),
-                    Poll::Pending => self.withdraw(id),
+                    Poll::Pending => {
+                        self.close(id);
+                        failed(Errno::Io, "the spawn file waited".into())
+                    }
                 }
             }
         })
     }
 
-    /// Reads all of `path` without waiting.
-    fn remote_read(&mut self, path: &str, caller: Caller) -> Reply {
-        if let Some(refused) = refused_path(path) {
-            return refused;
+    /// A fresh token for a request of `from` on its file `handle`
+    /// (`None`: not a file of that node's).
+    fn remote_token(&mut self, from: &str, handle: u64) -> Option<Token> {
+        if self.remote.files.get(&handle).is_none_or(|n| n != from) {
+            return None;
         }
-        let id = match self.open(path, flags::O_RDONLY, caller) {
-            Ok(id) => id,
-            Err(e) => return failed(e, format!("cannot open {path}: {e}")),
-        };
-        let mut data = Vec::new();
-        loop {
-            match self.read(id, data.len() as u64, MAX_READ - data.len(), true, REMOTE_TOKEN) {
-                Poll::Ready(Ok(bytes)) if bytes.is_empty() || data.len() + bytes.len() >= MAX_READ => {
-                    data.extend(bytes);
-                    self.close(id);
-                    return Reply::Data { data: String::from_utf8_lossy(&data).into_owned() };
-                }
-                Poll::Ready(Ok(bytes)) => data.extend(bytes),
-                Poll::Ready(Err(e)) => return self.fail_and_close(id, e),
-                Poll::Pending => return self.withdraw(id),
-            }
-        }
+        self.remote.next_token += 1;
+        Some(REMOTE_TOKENS | self.remote.next_token)
     }
 
-    /// Writes `data` to `path` once, without waiting.
-    fn remote_write(&mut self, path: &str, data: &[u8], caller: Caller) -> Reply {
-        if let Some(refused) = refused_path(path) {
-            return refused;
+    /// Keeps a request that waits, within [`MAX_WAITING`].
+    fn wait_for(&mut self, token: Token, reply_to: async_nats::Subject, id: u64) -> Option<Reply> {
+        if self.remote.waiting.len() >= MAX_WAITING {
+            self.cancel(token);
+            self.completions.retain(|c| c.token != token);
+            return Some(failed(Errno::Busy, "too many requests of other nodes wait here".into()));
         }
-        let id = match self.open(path, flags::O_WRONLY, caller) {
-            Ok(id) => id,
-            Err(e) => return failed(e, format!("cannot open {path}: {e}")),
-        };
-        match self.write(id, 0, data, true, REMOTE_TOKEN) {
-            Poll::Ready(Ok(count)) => {
-                self.close(id);
-                Reply::Count { count }
-            }
-            Poll::Ready(Err(e)) => self.fail_and_close(id, e),
-            Poll::Pending => self.withdraw(id),
-        }
+        self.remote.waiting.insert(token, (reply_to, id));
+        None
     }
 
     /// Answers the spawns whose pid can be read now.
     fn look_at_spawns(&mut self) {
         let mut still = Vec::new();
         for (id, reply_to) in std::mem::take(&mut self.remote.spawns) {
-            let reply = match self.read(id, 0, 32, true, REMOTE_TOKEN) {
+            let reply = match self.read(id, 0, 32, true, REMOTE_TOKENS) {
                 Poll::Ready(Ok(bytes)) => {
                     self.close(id);
                     match String::from_utf8_lossy(&bytes).trim().parse() {
@@ -161,40 +234,33 @@ impl Daemon {
                     continue;
                 }
                 Poll::Ready(Err(e)) => self.fail_and_close(id, e),
-                Poll::Pending => self.withdraw(id),
+                Poll::Pending => {
+                    self.close(id);
+                    failed(Errno::Io, "the spawn file waited".into())
+                }
             };
             self.answer(reply_to, reply);
         }
         self.remote.spawns = still;
     }
 
+    /// Why the last request on file `id` failed, when it said.
+    fn reason_of(&self, id: u64) -> Option<String> {
+        let open = self.files.get(&id)?;
+        open.file.reason().or(open.failed.as_deref()).map(String::from)
+    }
+
     /// The failure of a request on `id` (with the file's reason), which
     /// is closed.
     fn fail_and_close(&mut self, id: u64, e: Errno) -> Reply {
-        let open = self.files.get(&id);
-        let reason = open.and_then(|o| o.file.reason().or(o.failed.as_deref()).map(String::from));
+        let reason = self.reason_of(id);
         self.close(id);
         failed(e, reason.unwrap_or_else(|| e.to_string()))
     }
-
-    /// A request on `id` would have waited: withdrawn, and the file closed.
-    fn withdraw(&mut self, id: u64) -> Reply {
-        self.cancel(REMOTE_TOKEN);
-        let path = self.files.get(&id).map(|o| o.path.clone()).unwrap_or_default();
-        self.close(id);
-        // The completion of the withdrawn request is this daemon's own.
-        self.completions.retain(|c| c.token != REMOTE_TOKEN);
-        failed(
-            Errno::NotSupported,
-            format!("{path} answers only by waiting: such files do not cross nodes yet"),
-        )
-    }
 }
 
-/// Paths other nodes may not use: `node/…` (a request would go round).
-fn refused_path(path: &str) -> Option<Reply> {
-    let first = path.trim_matches('/').split('/').next().unwrap_or("");
-    (first == "node").then(|| failed(Errno::NotSupported, "`node/` paths do not cross nodes".into()))
+fn not_yours(handle: u64) -> Reply {
+    failed(Errno::BadHandle, format!("no file {handle} is open here for that node"))
 }
 
 fn failed(e: Errno, reason: String) -> Reply {

@@ -41,7 +41,7 @@ pub(crate) fn resolve(
                 Errno::NotFound
             });
         }
-        return Ok(Box::new(RemoteFile::open(cx, node, sub)?));
+        return Ok(Box::new(RemoteFile::open(cx, node, sub, open_flags)?));
     }
     if first == "scheme" && !rest.is_empty() {
         let (name, sub) = rest.split_once('/').unwrap_or((rest, ""));

@@ -79,6 +79,7 @@ impl Daemon {
         self.route_scheme_replies();
         self.serve_cluster();
         self.retry_pending();
+        self.answer_remote_completions();
         self.watch_readiness();
     }
 
