@@ -23,11 +23,24 @@ use crate::report::{Figure, Target};
 /// Spinning guests beside the flood in the busy case.
 const SPINNERS: usize = 100;
 
-/// Runs the daemon on `socket` (the hidden `--daemon` flag).
-pub fn daemon(socket: &Path) {
+/// Runs the daemon on `socket` (the hidden `--daemon` flag), joined to
+/// the cluster of the NATS server `nats` as `node` when given.
+pub fn daemon(socket: &Path, cluster: Option<(&str, &str)>) {
     let platform = wasmd::sys::OsPlatform::with_file_root(None).expect("platform");
     let loader = Arc::new(wasmd::loader::FsModuleLoader::new(Vec::new()));
-    let daemon = wasmd::control::Daemon::with_platform(Arc::new(platform), loader);
+    let mut daemon = wasmd::control::Daemon::with_platform(Arc::new(platform), loader);
+    if let Some((url, node)) = cluster {
+        let mut config = wasmd::cluster::ClusterConfig::new(url, node);
+        config.heartbeat = Duration::from_millis(100);
+        config.node_timeout = Duration::from_millis(500);
+        match wasmd::cluster::Cluster::join(config) {
+            Ok(c) => daemon.join_cluster(c),
+            Err(e) => {
+                eprintln!("bench daemon: {e}");
+                return;
+            }
+        }
+    }
     if let Err(e) = wasmd::sys::serve(daemon, &wasmd::sys::Config::with_socket(socket)) {
         eprintln!("bench daemon: {e}");
     }

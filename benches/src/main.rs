@@ -22,6 +22,7 @@
 //! | [`actors`] | `mailbox_rtt_us`, `mailbox_rtt_same_worker_us`, `exit_notice_us` |
 //! | [`reload`] | `reload_us`, `reload_1mib_state_us` |
 //! | [`image`] | `image_small_vs_segments`, `image_large_vs_segments` |
+//! | [`cluster`] | `remote_spawn_ms`, `node_file_read_us` |
 //!
 //! Baselines ([`baseline`]) are measured, never quoted: the native sides
 //! of the pipe baselines are this binary started with a hidden flag.
@@ -32,6 +33,7 @@ mod actors;
 mod baseline;
 mod channel;
 mod churn;
+mod cluster;
 mod compile;
 mod compute;
 mod control;
@@ -54,7 +56,7 @@ use anyhow::{bail, Context, Result};
 /// The groups of figures, by the `--only` names.
 const GROUPS: &[&str] = &[
     "hostcall", "spawn", "idle", "channel", "scheme", "compute", "smp", "preempt", "control", "churn",
-    "compile", "wasi", "actors", "reload", "image",
+    "cluster", "compile", "wasi", "actors", "reload", "image",
 ];
 
 fn main() -> Result<()> {
@@ -71,7 +73,8 @@ fn main() -> Result<()> {
         }
         // The daemon of the control-plane figures.
         Some("--daemon") => {
-            control::daemon(std::path::Path::new(args.get(1).map_or("", String::as_str)));
+            let cluster = args.get(2).zip(args.get(3)).map(|(url, node)| (url.as_str(), node.as_str()));
+            control::daemon(std::path::Path::new(args.get(1).map_or("", String::as_str)), cluster);
             return Ok(());
         }
         // One fill of idle guests, in a process of its own.
@@ -142,6 +145,7 @@ fn main() -> Result<()> {
     group("actors", &mut || actors::figures(quick));
     group("reload", &mut || reload::figures(quick));
     group("image", &mut || image::figures(quick));
+    group("cluster", &mut || cluster::figures(quick));
     println!("\n{}", report::table(&figures));
     println!("total time {:.0} s", started.elapsed().as_secs_f64());
     if args.iter().any(|a| a == "--layouts") {

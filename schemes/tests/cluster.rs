@@ -265,3 +265,112 @@ fn garbage_on_the_bus_is_answered_and_harms_nothing() {
 fn b_ps_through(a: &Daemon) -> String {
     text(&a.cli(&["cat", "/scheme/wasm/node/b/ps"]))
 }
+
+/// A `chan/` frame: writer id and payload.
+fn frame(bytes: &[u8]) -> (u32, String) {
+    let writer = u32::from_le_bytes(bytes[..4].try_into().unwrap());
+    let len = u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
+    assert_eq!(bytes.len(), 8 + len, "{bytes:?}");
+    (writer, String::from_utf8(bytes[8..].to_vec()).unwrap())
+}
+
+#[test]
+fn a_channel_of_one_node_is_read_and_written_from_another() {
+    use wasmd::client::ClientError;
+    use wasmd::sys::linux::protocol::{Reply, Request};
+    use wasmd_abi::scheme::flags;
+    let nats = Nats::start();
+    let (a, _b) = pair(&nats);
+    // Spawned through a: it acts for b's remote user, who may then use
+    // its channels from a.
+    let path = guest("chan_native").display().to_string();
+    let proc = text(&a.cli(&["spawn", "node=b", "cap=stdio,time,shm", &path])).trim().to_string();
+    let line = |prefix: &str| {
+        let mut found = String::new();
+        eventually(prefix, || {
+            let log = text(&a.cli(&["log", &proc]));
+            found = log.lines().find(|l| l.starts_with(prefix)).unwrap_or("").to_string();
+            !found.is_empty()
+        });
+        found
+    };
+    let ids = line("shm=");
+    let id = |key: &str| ids.split(' ').find_map(|kv| kv.strip_prefix(key)).unwrap().to_string();
+    let (out, inbound) = (id("out="), id("in="));
+    let mut c = a.client();
+    let data = |r: Result<Reply, ClientError>| match r {
+        Ok(Reply::Data(d)) => d,
+        other => panic!("{other:?}"),
+    };
+    // The guest's three frames, in order and attributed to it, then the end.
+    let rd = c.open(&format!("/scheme/wasm/node/b/chan/{out}"), flags::O_RDONLY).unwrap();
+    let mut writers = Vec::new();
+    for n in 0..3 {
+        let (w, payload) =
+            frame(&data(c.call(Request::Read { fd: rd, offset: 0, len: 256, nonblock: false })));
+        assert_eq!(payload, format!("frame-{n}"));
+        writers.push(w);
+    }
+    assert!(writers.iter().all(|w| *w == writers[0] && *w != 0), "{writers:?}");
+    assert!(data(c.call(Request::Read { fd: rd, offset: 0, len: 256, nonblock: false })).is_empty());
+    // Frames from a reach the guest on b.
+    let wr = c.open(&format!("/scheme/wasm/node/b/chan/{inbound}"), flags::O_WRONLY).unwrap();
+    assert!(matches!(
+        c.call(Request::Write { fd: wr, offset: 0, data: b"ping".to_vec(), nonblock: false }),
+        Ok(Reply::Count(4))
+    ));
+    let got = line("got ");
+    assert!(got.ends_with(" 4 ping"), "{got}");
+    assert!(matches!(
+        c.call(Request::Write { fd: wr, offset: 0, data: b"native frame".to_vec(), nonblock: false }),
+        Ok(Reply::Count(12))
+    ));
+    // After the guest ended: a strong reader on b that reads nothing, so
+    // the channel fills. Non-blocking writes from a are taken one in
+    // flight at a time (EAGAIN until b took the last), and once b's
+    // channel is full a write from a waits there and here.
+    assert_eq!(text(&a.cli(&["wait", &proc])).trim(), "exited(0)");
+    let probe = c.open(&format!("/scheme/wasm/node/b/chan/{inbound}"), flags::O_RDONLY).unwrap();
+    // Its first non-blocking reads open it there, take what the channel
+    // still holds, and leave a read asked (which makes it a reader).
+    let mut empty = 0;
+    while empty < 10 {
+        match c.call(Request::Read { fd: probe, offset: 0, len: 256, nonblock: true }) {
+            Err(ClientError::Errno(11)) => empty += 1,
+            Ok(Reply::Data(d)) if !d.is_empty() => empty = 0,
+            other => panic!("{other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (mut taken, mut again, started) = (0, 0, Instant::now());
+    loop {
+        match c.call(Request::Write { fd: wr, offset: 0, data: vec![7; 4], nonblock: true }) {
+            Ok(Reply::Count(4)) => taken += 1,
+            Err(ClientError::Errno(11)) => again += 1,
+            other => panic!("{other:?}"),
+        }
+        if again > 50 && started.elapsed() > Duration::from_secs(1) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+        assert!(taken < 2000, "a 4 KiB channel never filled");
+    }
+    assert!(taken >= 10, "{taken} writes taken");
+    let mut blocked = a.client();
+    let bfd = blocked.open(&format!("/scheme/wasm/node/b/chan/{inbound}"), flags::O_WRONLY).unwrap();
+    let pending = std::thread::spawn(move || {
+        blocked.call(Request::Write { fd: bfd, offset: 0, data: b"late".to_vec(), nonblock: false })
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!pending.is_finished(), "a write to a full Park channel of another node must wait");
+    // Reading on b (through a) makes room: the late frame comes last.
+    let mut frames = Vec::new();
+    while !pending.is_finished() || frames.last().map(|(_, p): &(u32, String)| p.as_str()) != Some("late") {
+        match c.call(Request::Read { fd: probe, offset: 0, len: 256, nonblock: false }) {
+            Ok(Reply::Data(d)) if !d.is_empty() => frames.push(frame(&d)),
+            other => panic!("{other:?}"),
+        }
+        assert!(frames.len() <= taken + 2, "{} frames", frames.len());
+    }
+    assert!(matches!(pending.join().unwrap(), Ok(Reply::Count(4))));
+}

@@ -95,6 +95,10 @@ pub(crate) struct Context<'a> {
     pub replies: &'a mut Replies,
     /// The cluster this daemon joined, if any.
     pub cluster: Option<&'a mut crate::cluster::Cluster>,
+    /// The request is a non-blocking caller's: a file that is not ready
+    /// answers [`Answer::NotReady`] and the caller gets `EAGAIN` (what a
+    /// file of another node does meanwhile depends on it).
+    pub nonblock: bool,
     /// The file's id (its inode number, what a load reports back to).
     pub id: u64,
     /// Who opened the file: what is written to it acts for them.

@@ -300,6 +300,7 @@ impl Daemon {
             loads: &mut self.loads,
             replies: &mut self.replies,
             cluster: self.cluster.as_mut(),
+            nonblock: false,
             id,
             caller,
         }
@@ -314,6 +315,7 @@ impl Daemon {
             loads: &mut self.loads,
             replies: &mut self.replies,
             cluster: self.cluster.as_mut(),
+            nonblock: false,
             id,
             caller: open.caller,
         };

@@ -58,7 +58,7 @@ impl Daemon {
     /// it must wait (or, when `nonblock`, answers `Errno::WouldBlock` if the file
     /// is not ready).
     pub(crate) fn request(&mut self, id: u64, token: Token, op: PendingOp, nonblock: bool) -> Poll<Output> {
-        let tag = match self.perform(id, &op) {
+        let tag = match self.perform(id, &op, nonblock) {
             Answer::Ready(result) => return Poll::Ready(result),
             Answer::NotReady if nonblock => return Poll::Ready(Err(Errno::WouldBlock)),
             Answer::NotReady | Answer::AwaitingOpen => None,
@@ -68,9 +68,11 @@ impl Daemon {
         Poll::Pending
     }
 
-    /// What file `id` answers to `op` now.
-    fn perform(&mut self, id: u64, op: &PendingOp) -> Answer<Output> {
+    /// What file `id` answers to `op` now (asked by a non-blocking
+    /// caller when `nonblock`).
+    fn perform(&mut self, id: u64, op: &PendingOp, nonblock: bool) -> Answer<Output> {
         let Some((open, mut cx)) = self.file_mut(id) else { return Answer::Ready(Err(Errno::BadHandle)) };
+        cx.nonblock = nonblock;
         let file = &mut open.file;
         let answer = match op {
             PendingOp::Read { offset, len } => file.read(&mut cx, *offset, *len).map(Output::Data),
@@ -97,7 +99,7 @@ impl Daemon {
                 still.push(p);
                 continue;
             }
-            match self.perform(p.id, &p.op) {
+            match self.perform(p.id, &p.op, false) {
                 Answer::Ready(result) => self.completions.push(Completion { token: p.token, result }),
                 Answer::Sent(tag) => {
                     p.tag = Some(tag);

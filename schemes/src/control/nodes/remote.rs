@@ -37,11 +37,39 @@ impl Directory for NodeDir {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
     Open,
-    Read { offset: u64, len: usize },
-    Write { offset: u64, len: usize },
+    /// A read (its reply goes to the next read: streams and channels
+    /// ignore the offset, and a waiting read is asked again as it was).
+    Read,
+    /// A write of `len` bytes someone waits for.
+    Write {
+        len: usize,
+    },
+    /// A write of a non-blocking caller, reported written when sent: its
+    /// failure, if any, is the next request's error.
+    Posted,
+}
+
+/// What [`RemoteFile::exchange`] did.
+#[derive(Debug)]
+enum Exchange {
+    /// The reply came (or the request failed here).
+    Done(Result<Reply, Errno>),
+    /// Sent this request.
+    Sent(Op),
+    /// Another request is in flight.
+    Busy,
 }
 
 /// `node/NAME/PATH` of another node.
+///
+/// One request is in flight at a time. A blocking read or write waits
+/// for its reply. A non-blocking caller is never kept waiting: a read
+/// gets `EAGAIN` while it is asked for (a read-ahead: its reply is the
+/// next read's, and `EVENT_READ` says when it came), and a write is
+/// taken at once and sent (a credit of one write in flight: the next
+/// one is `EAGAIN` until the other node took it — the network's form of
+/// `Park` back-pressure — and a write it refused is the error of the
+/// next request).
 #[derive(Debug)]
 pub(crate) struct RemoteFile {
     node: String,
@@ -55,6 +83,8 @@ pub(crate) struct RemoteFile {
     asked: Option<Op>,
     /// A reply not yet taken by the request it answers.
     answered: Option<(Op, Result<Reply, Failure>)>,
+    /// A posted write's failure, for the next request.
+    late: Option<Failure>,
     reason: Option<String>,
 }
 
@@ -74,46 +104,51 @@ impl RemoteFile {
             refused: None,
             asked: None,
             answered: None,
+            late: None,
             reason: None,
         })
     }
 
-    /// Does `op` (`request` makes its request once the file is open):
-    /// its reply when it came, else sends what comes next.
-    fn perform(
+    /// A failure for the caller, its reason kept for `error/ID`.
+    fn fail(&mut self, f: Failure) -> Errno {
+        self.reason = Some(f.reason);
+        f.errno
+    }
+
+    /// The reply to `op` if it came; else, unless a request is in
+    /// flight, sends the open or `request(handle)` as `sent`.
+    fn exchange(
         &mut self,
         cx: &mut Context<'_>,
         op: Op,
+        sent: Op,
         request: impl FnOnce(u64) -> Request,
-    ) -> Answer<Reply> {
-        if let Some((done, _)) = &self.answered {
-            if *done == op {
-                let (_, reply) = self.answered.take().expect("just seen");
-                return Answer::Ready(reply.map_err(|f| {
-                    self.reason = Some(f.reason);
-                    f.errno
-                }));
-            }
+    ) -> Exchange {
+        if let Some(f) = self.late.take() {
+            return Exchange::Done(Err(self.fail(f)));
+        }
+        if self.answered.as_ref().is_some_and(|(done, _)| *done == op) {
+            let (_, reply) = self.answered.take().expect("just seen");
+            return Exchange::Done(reply.map_err(|f| self.fail(f)));
         }
         if let Some(e) = self.refused {
-            return Answer::Ready(Err(e));
+            return Exchange::Done(Err(e));
         }
         if self.asked.is_some() || self.answered.is_some() {
-            // One request at a time: this one is asked again later.
-            return Answer::NotReady;
+            return Exchange::Busy;
         }
         let (next, request) = match self.handle {
             None => (Op::Open, Request::Open { path: self.path.clone(), flags: self.flags }),
-            Some(handle) => (op, request(handle)),
+            Some(handle) => (sent, request(handle)),
         };
         let id = cx.id;
-        let Some(cluster) = cx.cluster.as_mut() else { return Answer::Ready(Err(Errno::NotFound)) };
+        let Some(cluster) = cx.cluster.as_mut() else { return Exchange::Done(Err(Errno::NotFound)) };
         if let Err(e) = cluster.ask(&self.node, request, id) {
             self.reason = Some(format!("cannot ask node {}: {e}", self.node));
-            return Answer::Ready(Err(e));
+            return Exchange::Done(Err(e));
         }
         self.asked = Some(next);
-        Answer::NotReady
+        Exchange::Sent(next)
     }
 }
 
@@ -123,28 +158,32 @@ impl ControlFile for RemoteFile {
     }
 
     fn read(&mut self, cx: &mut Context<'_>, offset: u64, len: usize) -> Answer<Vec<u8>> {
-        let wire_len = u32::try_from(len).unwrap_or(u32::MAX);
-        let op = Op::Read { offset, len };
-        match self.perform(cx, op, |handle| Request::Read { handle, offset, len: wire_len }) {
-            Answer::Ready(Ok(Reply::Data { mut data })) => {
-                data.truncate(len);
-                Answer::Ready(Ok(data))
+        if let Some((Op::Read, Ok(Reply::Data { data }))) = &self.answered {
+            if data.len() > len {
+                // Kept for a read that can take it (a frame is never torn).
+                return Answer::Ready(Err(Errno::MessageTooLong));
             }
-            Answer::Ready(Ok(other)) => Answer::Ready(Err(self.odd(&other))),
-            Answer::Ready(Err(e)) => Answer::Ready(Err(e)),
-            Answer::NotReady => Answer::NotReady,
-            Answer::AwaitingOpen | Answer::Sent(_) => Answer::NotReady,
+        }
+        let wire_len = u32::try_from(len).unwrap_or(u32::MAX);
+        match self.exchange(cx, Op::Read, Op::Read, |handle| Request::Read { handle, offset, len: wire_len })
+        {
+            Exchange::Sent(_) | Exchange::Busy => Answer::NotReady,
+            Exchange::Done(Ok(Reply::Data { data })) => Answer::Ready(Ok(data)),
+            Exchange::Done(Ok(other)) => Answer::Ready(Err(self.odd(&other))),
+            Exchange::Done(Err(e)) => Answer::Ready(Err(e)),
         }
     }
 
     fn write(&mut self, cx: &mut Context<'_>, offset: u64, data: &[u8]) -> Answer<usize> {
-        let op = Op::Write { offset, len: data.len() };
-        match self.perform(cx, op, |handle| Request::Write { handle, offset, data: data.to_vec() }) {
-            Answer::Ready(Ok(Reply::Count { count })) => Answer::Ready(Ok(count.min(data.len()))),
-            Answer::Ready(Ok(other)) => Answer::Ready(Err(self.odd(&other))),
-            Answer::Ready(Err(e)) => Answer::Ready(Err(e)),
-            Answer::NotReady => Answer::NotReady,
-            Answer::AwaitingOpen | Answer::Sent(_) => Answer::NotReady,
+        let len = data.len();
+        let sent = if cx.nonblock && self.handle.is_some() { Op::Posted } else { Op::Write { len } };
+        let request = |handle| Request::Write { handle, offset, data: data.to_vec() };
+        match self.exchange(cx, Op::Write { len }, sent, request) {
+            Exchange::Sent(Op::Posted) => Answer::Ready(Ok(len)),
+            Exchange::Sent(_) | Exchange::Busy => Answer::NotReady,
+            Exchange::Done(Ok(Reply::Count { count })) => Answer::Ready(Ok(count.min(len))),
+            Exchange::Done(Ok(other)) => Answer::Ready(Err(self.odd(&other))),
+            Exchange::Done(Err(e)) => Answer::Ready(Err(e)),
         }
     }
 
@@ -158,29 +197,26 @@ impl ControlFile for RemoteFile {
     }
 
     fn readiness(&mut self, _cx: &mut Context<'_>) -> u32 {
-        if self.asked.is_some() {
-            0
-        } else {
-            crate::control::EVENT_READ | crate::control::EVENT_WRITE
-        }
+        let idle = self.asked.is_none() && self.answered.is_none();
+        let read = idle || matches!(self.answered, Some((Op::Read, _)));
+        let write = idle || matches!(self.answered, Some((Op::Write { .. }, _)));
+        (if read { crate::control::EVENT_READ } else { 0 })
+            | (if write { crate::control::EVENT_WRITE } else { 0 })
     }
 
     fn remote_reply(&mut self, reply: Result<Reply, Failure>) {
+        let reply = match reply {
+            Ok(Reply::Failed { errno, reason }) => {
+                Err(Failure::new(Errno::from_errno(errno), format!("node {}: {reason}", self.node)))
+            }
+            other => other,
+        };
         match (self.asked.take(), reply) {
             (Some(Op::Open), Ok(Reply::Opened { handle })) => self.handle = Some(handle),
-            (Some(Op::Open), Ok(Reply::Failed { errno, reason })) => {
-                self.reason = Some(format!("node {}: {reason}", self.node));
-                self.refused = Some(Errno::from_errno(errno));
-            }
             (Some(Op::Open), Ok(other)) => self.refused = Some(self.odd(&other)),
-            (Some(Op::Open), Err(f)) => {
-                self.reason = Some(f.reason);
-                self.refused = Some(f.errno);
-            }
-            (Some(op), Ok(Reply::Failed { errno, reason })) => {
-                let why = format!("node {}: {reason}", self.node);
-                self.answered = Some((op, Err(Failure::new(Errno::from_errno(errno), why))));
-            }
+            (Some(Op::Open), Err(f)) => self.refused = Some(self.fail(f)),
+            (Some(Op::Posted), Err(f)) => self.late = Some(f),
+            (Some(Op::Posted), Ok(_)) => {}
             (Some(op), reply) => self.answered = Some((op, reply)),
             (None, _) => {}
         }
