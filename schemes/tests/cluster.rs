@@ -374,3 +374,34 @@ fn a_channel_of_one_node_is_read_and_written_from_another() {
     }
     assert!(matches!(pending.join().unwrap(), Ok(Reply::Count(4))));
 }
+
+/// `open_files` of `d`'s `stats` (the file the reading opens included).
+fn open_files(d: &Daemon) -> u64 {
+    let stats = text(&d.cli(&["stats"]));
+    let line = stats.lines().find(|l| l.starts_with("open_files:")).unwrap_or_else(|| panic!("{stats}"));
+    line["open_files:".len()..].trim().parse().unwrap()
+}
+
+#[test]
+fn a_file_closed_here_is_closed_there_even_while_it_opens() {
+    use wasmd::client::ClientError;
+    use wasmd::sys::linux::protocol::Request;
+    use wasmd_abi::scheme::flags;
+    let nats = Nats::start();
+    let (a, b) = pair(&nats);
+    let before = open_files(&b);
+    let mut c = a.client();
+    for _ in 0..20 {
+        let fd = c.open("/scheme/wasm/node/b/ps", flags::O_RDONLY).unwrap();
+        // Sends the open there and answers EAGAIN at once; closed at once.
+        let r = c.call(Request::Read { fd, offset: 0, len: 64, nonblock: true });
+        assert!(matches!(r, Err(ClientError::Errno(11))), "{r:?}");
+        c.call(Request::Close { fd }).unwrap();
+    }
+    for _ in 0..20 {
+        let fd = c.open("/scheme/wasm/node/b/ps", flags::O_RDONLY).unwrap();
+        let _ = c.call(Request::Read { fd, offset: 0, len: 64, nonblock: false }).unwrap();
+        c.call(Request::Close { fd }).unwrap();
+    }
+    eventually("b closed every file a opened there", || open_files(&b) == before);
+}

@@ -51,8 +51,6 @@ pub(crate) enum Event {
 #[derive(Debug, Default)]
 pub(crate) struct Peers {
     seen: HashMap<String, Instant>,
-    /// The link is connected now.
-    pub connected: bool,
 }
 
 impl Peers {
@@ -97,7 +95,7 @@ pub(crate) fn run(
         }
     };
     runtime.block_on(async move {
-        let client = match connect(&config, peers.clone()).await {
+        let client = match connect(&config).await {
             Ok(c) => c,
             Err(e) => {
                 let _ = connected.send(Err(e));
@@ -109,27 +107,14 @@ pub(crate) fn run(
     });
 }
 
-async fn connect(config: &ClusterConfig, peers: SharedPeers) -> Result<async_nats::Client, String> {
+async fn connect(config: &ClusterConfig) -> Result<async_nats::Client, String> {
     let mut options = async_nats::ConnectOptions::new()
         .name(format!("wasmd {}", config.node))
         .connection_timeout(config.connect_timeout)
         // Each request has its own timeout, or none (see `Outgoing`).
         .request_timeout(None)
-        .event_callback(move |event| {
-            let peers = peers.clone();
-            async move {
-                let up = match event {
-                    async_nats::Event::Connected => true,
-                    async_nats::Event::Disconnected | async_nats::Event::Closed => false,
-                    other => {
-                        log::info!("nats: {other}");
-                        return;
-                    }
-                };
-                log::info!("nats: {}", if up { "connected" } else { "disconnected" });
-                peers.lock().unwrap_or_else(|e| e.into_inner()).connected = up;
-            }
-        });
+        // Reconnects are the client's; they are only said.
+        .event_callback(|event| async move { log::info!("nats: {event}") });
     if let Some((user, password)) = &config.user_password {
         options = options.user_and_password(user.clone(), password.clone());
     }
@@ -150,7 +135,6 @@ async fn serve(
     waker: Arc<Mutex<Option<Waker>>>,
     peers: SharedPeers,
 ) {
-    peers.lock().unwrap_or_else(|e| e.into_inner()).connected = true;
     let subscribe = |subject: String| {
         let client = client.clone();
         async move { client.subscribe(subject).await }

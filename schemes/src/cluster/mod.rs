@@ -11,9 +11,10 @@
 //!
 //! What crosses nodes so far:
 //! - the tree of another node under `node/NAME/…` of the local tree
-//!   (`node/NAME/ps`, `node/NAME/PID/status`, `node/NAME/PID/ctl`, …):
-//!   a read fetches the whole file from that node, a write is written
-//!   there once (files that stream or wait do not cross yet);
+//!   (`node/NAME/ps`, `node/NAME/PID/wait`, `node/NAME/chan/ID`,
+//!   `node/NAME/scheme/S/…`, …): each file is opened on that node for
+//!   this one and used by handle, reads and writes that wait there wait
+//!   here (`crate::control` has the file type, `RemoteFile`);
 //! - spawns: a spawn spec with `node=NAME` starts the process on that
 //!   node, and its pid reads back as `NAME/PID`.
 //!
@@ -44,6 +45,13 @@ use wire::{Reply, Request};
 
 /// Requests to other nodes one daemon may have in flight.
 pub const MAX_IN_FLIGHT: usize = 1024;
+
+/// What a request in flight is, as far as closing its file cares.
+#[derive(Debug, Clone, Copy)]
+enum RequestKind {
+    Open,
+    Other,
+}
 
 /// How a daemon joins a cluster.
 #[derive(Debug, Clone)]
@@ -117,6 +125,11 @@ pub struct Cluster {
 struct Asked {
     file: u64,
     node: String,
+    /// An open: if its file is closed before the reply, the reply's
+    /// handle is closed there when it comes (so nothing stays open).
+    opening: bool,
+    /// Its file was closed: nobody takes the reply.
+    orphaned: bool,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -204,10 +217,13 @@ impl Cluster {
             Request::Read { .. } | Request::Write { .. } => None,
             _ => Some(self.config.request_timeout),
         };
+        let request_kind =
+            if matches!(request, Request::Open { .. }) { RequestKind::Open } else { RequestKind::Other };
         self.out
             .send(Outgoing::Request { ticket, node: node.to_string(), request, timeout })
             .map_err(|_| Errno::Io)?;
-        self.asked.insert(ticket, Asked { file, node: node.to_string() });
+        let opening = matches!(request_kind, RequestKind::Open);
+        self.asked.insert(ticket, Asked { file, node: node.to_string(), opening, orphaned: false });
         Ok(())
     }
 
@@ -216,17 +232,29 @@ impl Cluster {
     pub(crate) fn close_remote(&mut self, file: u64, node: &str, handle: Option<u64>) {
         let tickets: Vec<u64> = self.asked.iter().filter(|(_, a)| a.file == file).map(|(t, _)| *t).collect();
         for ticket in tickets {
+            if self.asked.get(&ticket).is_some_and(|a| a.opening) {
+                // Its handle is closed when the reply comes.
+                if let Some(a) = self.asked.get_mut(&ticket) {
+                    a.orphaned = true;
+                }
+                continue;
+            }
             self.asked.remove(&ticket);
             let _ = self.out.send(Outgoing::Forget { ticket });
         }
         if let Some(handle) = handle {
-            if self.knows(node) {
-                let ticket = self.next_ticket;
-                self.next_ticket += 1;
-                let request = Request::Close { handle };
-                let timeout = Some(self.config.request_timeout);
-                let _ = self.out.send(Outgoing::Request { ticket, node: node.into(), request, timeout });
-            }
+            self.send_close(node, handle);
+        }
+    }
+
+    /// Closes `handle` on `node` (if alive), answered to nobody.
+    fn send_close(&mut self, node: &str, handle: u64) {
+        if self.knows(node) {
+            let ticket = self.next_ticket;
+            self.next_ticket += 1;
+            let request = Request::Close { handle };
+            let timeout = Some(self.config.request_timeout);
+            let _ = self.out.send(Outgoing::Request { ticket, node: node.into(), request, timeout });
         }
     }
 
@@ -240,16 +268,23 @@ impl Cluster {
     /// nodes, and the nodes that left since the last call.
     pub(crate) fn take_events(&mut self) -> (Vec<(Option<u64>, Event)>, Vec<String>) {
         let events: Vec<Event> = self.events.try_iter().collect();
-        let mut out: Vec<(Option<u64>, Event)> = events
-            .into_iter()
-            .filter_map(|e| {
-                let file = match &e {
-                    Event::Reply { ticket, .. } => Some(self.asked.remove(ticket)?.file),
-                    Event::Incoming { .. } => None,
-                };
-                Some((file, e))
-            })
-            .collect();
+        let mut out: Vec<(Option<u64>, Event)> = Vec::with_capacity(events.len());
+        for e in events {
+            let file = match &e {
+                Event::Reply { ticket, reply } => {
+                    let Some(asked) = self.asked.remove(ticket) else { continue };
+                    if asked.orphaned {
+                        if let Ok(Reply::Opened { handle }) = reply {
+                            self.send_close(&asked.node, *handle);
+                        }
+                        continue;
+                    }
+                    Some(asked.file)
+                }
+                Event::Incoming { .. } => None,
+            };
+            out.push((file, e));
+        }
         let alive = self.peers.lock().unwrap_or_else(|e| e.into_inner()).alive(self.config.node_timeout);
         let left: Vec<String> = self.alive.iter().filter(|n| !alive.contains(n)).cloned().collect();
         self.alive = alive;
