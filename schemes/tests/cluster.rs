@@ -110,6 +110,11 @@ fn a_spawn_runs_on_the_node_it_names_and_is_seen_and_killed_from_the_other() {
         by_node,
         [("a".to_string(), local.trim().parse().unwrap()), ("b".to_string(), pid.parse().unwrap())]
     );
+    // A node's directories are listed from the other.
+    let root = text(&a.cli(&["ls", "/scheme/wasm/node/b"]));
+    assert!(root.lines().any(|l| l == "ps") && root.lines().any(|l| l == format!("{pid}/")), "{root}");
+    let files = text(&a.cli(&["ls", &format!("/scheme/wasm/node/b/{pid}")]));
+    assert!(files.lines().any(|l| l == "wait") && files.lines().any(|l| l == "ctl"), "{files}");
     // Any file of a node's tree, by its name; this node's own too.
     for node in ["a", "b"] {
         let stats = text(&a.cli(&["cat", &format!("/scheme/wasm/node/{node}/stats")]));
@@ -157,6 +162,7 @@ fn a_guest_scheme_of_one_node_is_used_from_another_and_its_death_is_eio() {
     assert_eq!(a.cli(&["write", notes, "hello across"]).status.code(), Some(0));
     assert_eq!(text(&a.cli(&["cat", notes])), "hello across");
     assert_eq!(text(&b.cli(&["cat", "/scheme/ramfs/notes.txt"])), "hello across");
+    assert_eq!(text(&a.cli(&["ls", "/scheme/wasm/node/b/scheme/ramfs"])), "notes.txt\n");
     // A read its provider never answers waits on a, until the provider dies on b.
     let mut waiter = a.client();
     let fd = waiter.open("/scheme/wasm/node/b/scheme/faulty/hang", flags::O_RDONLY).unwrap();

@@ -214,7 +214,7 @@ impl Cluster {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         let timeout = match request {
-            Request::Read { .. } | Request::Write { .. } => None,
+            Request::Read { .. } | Request::Write { .. } | Request::List { .. } => None,
             _ => Some(self.config.request_timeout),
         };
         let request_kind =

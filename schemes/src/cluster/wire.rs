@@ -20,6 +20,7 @@
 //! {"from":"b","op":"open","path":"7/wait","flags":0}        -> {"result":"opened","handle":1}
 //! {"from":"b","op":"read","handle":1,"offset":0,"len":4096} -> {"result":"data","data":"ZXhpdGVkKDApCg=="}
 //! {"from":"b","op":"write","handle":2,"offset":0,"data":"a2lsbA=="} -> {"result":"count","count":4}
+//! {"from":"b","op":"list","handle":3,"offset":0}             -> {"result":"entries","entries":[{"name":"ps","kind":1,"next":1}]}
 //! {"from":"b","op":"close","handle":1}                      -> {"result":"done"}
 //! {"from":"b","op":"spawn","spec":"cap=stdio /srv/m.wasm"}  -> {"result":"spawned","pid":7}
 //! ```
@@ -97,6 +98,14 @@ pub enum Request {
         #[serde(with = "base64_bytes")]
         data: Vec<u8>,
     },
+    /// List an open directory from its `offset`-th entry (an opaque
+    /// offset for guest schemes' directories).
+    List {
+        /// The directory.
+        handle: u64,
+        /// Where to start.
+        offset: u64,
+    },
     /// Close an open file.
     Close {
         /// The file.
@@ -124,6 +133,11 @@ pub enum Reply {
         #[serde(with = "base64_bytes")]
         data: Vec<u8>,
     },
+    /// Directory entries (none: the end).
+    Entries {
+        /// The entries.
+        entries: Vec<WireEntry>,
+    },
     /// Bytes a write took.
     Count {
         /// How many.
@@ -143,6 +157,17 @@ pub enum Reply {
         /// Why, for a person.
         reason: String,
     },
+}
+
+/// A directory entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireEntry {
+    /// Its name.
+    pub name: String,
+    /// Its kind (`wasmd_abi::scheme::kind`).
+    pub kind: u8,
+    /// The offset of the entry after it.
+    pub next: u64,
 }
 
 /// Bytes as a base64 string.
@@ -174,7 +199,11 @@ mod tests {
     #[test]
     fn messages_have_their_documented_bytes() {
         let envelope = |request| Envelope { from: "b".into(), request };
-        let cases: [(Envelope, &str); 5] = [
+        let cases: [(Envelope, &str); 6] = [
+            (
+                envelope(Request::List { handle: 3, offset: 0 }),
+                r#"{"from":"b","op":"list","handle":3,"offset":0}"#,
+            ),
             (
                 envelope(Request::Open { path: "7/wait".into(), flags: 0 }),
                 r#"{"from":"b","op":"open","path":"7/wait","flags":0}"#,
@@ -197,7 +226,11 @@ mod tests {
             assert_eq!(serde_json::to_string(&request).unwrap(), bytes);
             assert_eq!(serde_json::from_str::<Envelope>(bytes).unwrap(), request);
         }
-        let replies: [(Reply, &str); 6] = [
+        let replies: [(Reply, &str); 7] = [
+            (
+                Reply::Entries { entries: vec![WireEntry { name: "ps".into(), kind: 1, next: 1 }] },
+                r#"{"result":"entries","entries":[{"name":"ps","kind":1,"next":1}]}"#,
+            ),
             (Reply::Opened { handle: 1 }, r#"{"result":"opened","handle":1}"#),
             (Reply::Data { data: b"exited(0)\n".to_vec() }, r#"{"result":"data","data":"ZXhpdGVkKDApCg=="}"#),
             (Reply::Count { count: 4 }, r#"{"result":"count","count":4}"#),

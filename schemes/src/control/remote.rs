@@ -24,7 +24,7 @@ use wasmd_abi::scheme::flags;
 
 use super::file::Failure;
 use super::{Daemon, Output, Poll, Token, MAX_READ};
-use crate::cluster::wire::{Reply, Request};
+use crate::cluster::wire::{Reply, Request, WireEntry};
 use crate::cluster::{Cluster, Event};
 
 /// Spawns for other nodes waiting for their module at a time.
@@ -108,6 +108,7 @@ impl Daemon {
             let reply = match c.result {
                 Ok(Output::Data(data)) => Reply::Data { data },
                 Ok(Output::Count(count)) => Reply::Count { count },
+                Ok(Output::Entries(entries)) => entries_reply(entries),
                 Ok(_) => Reply::Done,
                 Err(e) => failed(e, self.reason_of(id).unwrap_or_else(|| e.to_string())),
             };
@@ -161,6 +162,14 @@ impl Daemon {
                 let Some(token) = self.remote_token(from, handle) else { return Some(not_yours(handle)) };
                 match self.write(handle, offset, &data, false, token) {
                     Poll::Ready(Ok(count)) => Reply::Count { count },
+                    Poll::Ready(Err(e)) => failed(e, self.reason_of(handle).unwrap_or_else(|| e.to_string())),
+                    Poll::Pending => return self.wait_for(token, reply_to, handle),
+                }
+            }
+            Request::List { handle, offset } => {
+                let Some(token) = self.remote_token(from, handle) else { return Some(not_yours(handle)) };
+                match self.getdents(handle, offset, token) {
+                    Poll::Ready(Ok(entries)) => entries_reply(entries),
                     Poll::Ready(Err(e)) => failed(e, self.reason_of(handle).unwrap_or_else(|| e.to_string())),
                     Poll::Pending => return self.wait_for(token, reply_to, handle),
                 }
@@ -257,6 +266,12 @@ impl Daemon {
         self.close(id);
         failed(e, reason.unwrap_or_else(|| e.to_string()))
     }
+}
+
+fn entries_reply(entries: Vec<super::Entry>) -> Reply {
+    let entries =
+        entries.into_iter().map(|e| WireEntry { name: e.name, kind: e.kind, next: e.next }).collect();
+    Reply::Entries { entries }
 }
 
 fn not_yours(handle: u64) -> Reply {

@@ -33,14 +33,8 @@ pub(crate) fn resolve(
     if first == "node" && !rest.is_empty() {
         // (`node/SELF/…` was made this node's own path by `Daemon::open`.)
         let (node, sub) = rest.split_once('/').unwrap_or((rest, ""));
-        if sub.is_empty() || open_flags & flags::O_DIRECTORY != 0 {
-            // Another node's directories are not listed (yet).
-            return Err(if cx.cluster.as_ref().is_some_and(|c| c.knows(node)) {
-                Errno::NotSupported
-            } else {
-                Errno::NotFound
-            });
-        }
+        // Its root is a directory whatever the flags say.
+        let open_flags = if sub.is_empty() { open_flags | flags::O_DIRECTORY } else { open_flags };
         return Ok(Box::new(RemoteFile::open(cx, node, sub, open_flags)?));
     }
     if first == "scheme" && !rest.is_empty() {

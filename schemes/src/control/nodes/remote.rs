@@ -3,7 +3,7 @@
 //! | type | path | what it does |
 //! |---|---|---|
 //! | [`NodeDir`] | `node/` | one entry per node alive (this one included) |
-//! | [`RemoteFile`] | `node/NAME/PATH` | `PATH` of node `NAME`'s tree, opened there for this node, read and written as a local file is (reads that wait there wait here) |
+//! | [`RemoteFile`] | `node/NAME/PATH` | `PATH` of node `NAME`'s tree, opened there for this node, read, written and listed as a local file is (reads that wait there wait here) |
 //!
 //! A `RemoteFile` opens its file on the other node at its first read or
 //! write (an open here answers at once, as every open must on Redox; a
@@ -15,7 +15,7 @@
 
 use wasmd_abi::Errno;
 
-use wasmd_abi::scheme::{kind, mode, Stat};
+use wasmd_abi::scheme::{flags, kind, mode, Stat};
 
 use crate::cluster::wire::{Reply, Request};
 use crate::control::file::{Answer, Context, ControlFile, Failure};
@@ -47,6 +47,8 @@ enum Op {
     /// A write of a non-blocking caller, reported written when sent: its
     /// failure, if any, is the next request's error.
     Posted,
+    /// A listing.
+    List,
 }
 
 /// What [`RemoteFile::exchange`] did.
@@ -154,6 +156,9 @@ impl RemoteFile {
 
 impl ControlFile for RemoteFile {
     fn stat(&mut self, cx: &mut Context<'_>) -> Answer<Stat> {
+        if self.is_dir() {
+            return cx.stat(mode::MODE_DIR | 0o755, 0);
+        }
         cx.stat(mode::MODE_FILE | 0o644, 0)
     }
 
@@ -182,6 +187,23 @@ impl ControlFile for RemoteFile {
             Exchange::Sent(Op::Posted) => Answer::Ready(Ok(len)),
             Exchange::Sent(_) | Exchange::Busy => Answer::NotReady,
             Exchange::Done(Ok(Reply::Count { count })) => Answer::Ready(Ok(count.min(len))),
+            Exchange::Done(Ok(other)) => Answer::Ready(Err(self.odd(&other))),
+            Exchange::Done(Err(e)) => Answer::Ready(Err(e)),
+        }
+    }
+
+    fn is_dir(&self) -> bool {
+        // Known from how it was opened: the other node says whether it is.
+        self.flags & flags::O_DIRECTORY != 0
+    }
+
+    fn getdents(&mut self, cx: &mut Context<'_>, offset: u64) -> Answer<Vec<Entry>> {
+        match self.exchange(cx, Op::List, Op::List, |handle| Request::List { handle, offset }) {
+            Exchange::Sent(_) | Exchange::Busy => Answer::NotReady,
+            Exchange::Done(Ok(Reply::Entries { entries })) => Answer::Ready(Ok(entries
+                .into_iter()
+                .map(|e| Entry { name: e.name, kind: e.kind, next: e.next })
+                .collect())),
             Exchange::Done(Ok(other)) => Answer::Ready(Err(self.odd(&other))),
             Exchange::Done(Err(e)) => Answer::Ready(Err(e)),
         }
