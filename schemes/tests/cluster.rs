@@ -411,3 +411,137 @@ fn a_file_closed_here_is_closed_there_even_while_it_opens() {
     }
     eventually("b closed every file a opened there", || open_files(&b) == before);
 }
+
+/// Runs `openssl` with `args` in `dir`.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn nodes_join_over_tls_and_with_a_password_and_are_refused_without() {
+    let dir = common::TempDir(std::env::temp_dir().join(format!("wasmd-tls-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    // A CA, and a server certificate for 127.0.0.1 signed by it.
+    openssl(
+        &dir.0,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=wasmd test CA",
+        ],
+    );
+    openssl(
+        &dir.0,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(dir.0.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(
+        &dir.0,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "san.ext",
+        ],
+    );
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (cert, key) = (dir.0.join("server.pem"), dir.0.join("server.key"));
+    let child = Command::new("nats-server")
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "--user", "wasmd", "--pass", "s3cret", "--tls"])
+        .arg("--tlscert")
+        .arg(&cert)
+        .arg("--tlskey")
+        .arg(&key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server starts");
+    let nats = Nats { child, url: format!("tls://127.0.0.1:{port}") };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nats-server did not come up");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let ca = dir.0.join("ca.pem").display().to_string();
+    let join = |node: &str, ca: Option<&str>, password: &str| {
+        let mut args = vec![
+            "daemon",
+            "--nats",
+            &nats.url,
+            "--node",
+            node,
+            "--nats-user",
+            "wasmd",
+            "--heartbeat-ms",
+            "50",
+        ];
+        if let Some(ca) = ca {
+            args.extend(["--nats-ca", ca]);
+        }
+        let socket = dir.0.join(format!("{node}.sock"));
+        Command::new(env!("CARGO_BIN_EXE_wasmd"))
+            .args(&args)
+            .arg("--socket")
+            .arg(&socket)
+            .env("WASMD_NATS_PASSWORD", password)
+            .env("XDG_CONFIG_HOME", &dir.0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Without the CA the server's certificate is not trusted; with a
+    // wrong password it refuses: the daemon says why and exits 1.
+    for (ca, password) in [(None, "s3cret"), (Some(ca.as_str()), "wrong")] {
+        let out = join("x", ca, password).wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{ca:?} {password}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("cannot join the cluster"), "{out:?}");
+    }
+    // With both, two nodes join and work together.
+    let mut children = [join("a", Some(&ca), "s3cret"), join("b", Some(&ca), "s3cret")];
+    let a_socket = dir.0.join("a.sock");
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_wasmd")).args(args).env("WASMD_SOCKET", &a_socket).output().unwrap()
+    };
+    eventually("a sees b over TLS", || text(&cli(&["ls", "/scheme/wasm/node"])) == "a/\nb/\n");
+    let tiny = wasmd_tests::wat("tiny").display().to_string();
+    let out = cli(&["spawn", "node=b", &tiny]);
+    assert!(text(&out).starts_with("b/"), "{out:?}");
+    for c in &mut children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}

@@ -34,6 +34,9 @@
 //! user = "wasmd"
 //! password = "…"          # or $WASMD_NATS_PASSWORD
 //! token = "…"             # or $WASMD_NATS_TOKEN
+//! ca = "/etc/wasmd/nats-ca.pem"
+//! cert = "/etc/wasmd/node.pem"
+//! key = "/etc/wasmd/node.key"
 //! heartbeat_ms = 1000
 //! node_timeout_ms = 3000
 //! remote_user = "65534:65534"
@@ -88,6 +91,12 @@ pub struct ClusterFileConfig {
     pub password: Option<String>,
     /// NATS token (`$WASMD_NATS_TOKEN`).
     pub token: Option<String>,
+    /// TLS: the PEM file of the server's authorities (`--nats-ca`).
+    pub ca: Option<PathBuf>,
+    /// TLS: this node's certificate, PEM (`--nats-cert`).
+    pub cert: Option<PathBuf>,
+    /// TLS: the key of `cert`, PEM (`--nats-key`).
+    pub key: Option<PathBuf>,
     /// Milliseconds between two heartbeats (`--heartbeat-ms`).
     pub heartbeat_ms: Option<u64>,
     /// Milliseconds without a heartbeat after which a node is gone

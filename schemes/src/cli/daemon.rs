@@ -50,6 +50,8 @@ Config file:
     user = \"wasmd\"              # --nats-user
     password = \"...\"            # or $WASMD_NATS_PASSWORD
     token = \"...\"               # or $WASMD_NATS_TOKEN
+    ca = \"/etc/wasmd/nats-ca.pem\" # --nats-ca: TLS (also for tls:// URLs)
+    cert = \"/etc/wasmd/node.pem\"  # --nats-cert, with key = --nats-key
     heartbeat_ms = 1000         # --heartbeat-ms
     node_timeout_ms = 3000      # --node-timeout-ms
     remote_user = \"65534:65534\" # --remote-user";
@@ -95,6 +97,18 @@ pub struct DaemonArgs {
     /// NATS user name.
     #[arg(long, value_name = "USER")]
     pub nats_user: Option<String>,
+    /// TLS to the NATS server, its certificate signed by an authority
+    /// of this PEM file (or of the system's roots; a tls:// URL asks for
+    /// TLS too).
+    #[arg(long, value_name = "FILE")]
+    pub nats_ca: Option<PathBuf>,
+    /// This node's TLS certificate (PEM), for a server that asks for one
+    /// (with --nats-key).
+    #[arg(long, value_name = "FILE", requires = "nats_key")]
+    pub nats_cert: Option<PathBuf>,
+    /// The key of --nats-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "nats_cert")]
+    pub nats_key: Option<PathBuf>,
     /// Milliseconds between two heartbeats of this node (default 1000).
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(10..))]
     pub heartbeat_ms: Option<u64>,
@@ -174,6 +188,14 @@ fn cluster_settings(
         config.user_password = Some((user, password));
     }
     config.token = env("WASMD_NATS_TOKEN").or_else(|| file.token.clone());
+    let ca = args.nats_ca.clone().or_else(|| file.ca.clone());
+    let cert_key = match (args.nats_cert.clone(), args.nats_key.clone()) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        _ => file.cert.clone().zip(file.key.clone()),
+    };
+    if ca.is_some() || cert_key.is_some() {
+        config.tls = Some(crate::cluster::TlsConfig { ca, cert_key });
+    }
     if let Some(ms) = args.heartbeat_ms.or(file.heartbeat_ms) {
         config.heartbeat = std::time::Duration::from_millis(ms.max(10));
         config.node_timeout = config.heartbeat * 3;

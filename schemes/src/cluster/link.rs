@@ -121,6 +121,19 @@ async fn connect(config: &ClusterConfig) -> Result<async_nats::Client, String> {
     if let Some(token) = &config.token {
         options = options.token(token.clone());
     }
+    if config.tls.is_some() || config.url.starts_with("tls://") {
+        // rustls needs its provider installed once per process (a second
+        // install is refused, harmlessly).
+        let _ = rustls_rustcrypto::provider().install_default();
+        options = options.require_tls(true);
+        let tls = config.tls.clone().unwrap_or_default();
+        if let Some(ca) = tls.ca {
+            options = options.add_root_certificates(ca);
+        }
+        if let Some((cert, key)) = tls.cert_key {
+            options = options.add_client_certificate(cert, key);
+        }
+    }
     options
         .connect(config.url.as_str())
         .await

@@ -64,6 +64,8 @@ pub struct ClusterConfig {
     pub user_password: Option<(String, String)>,
     /// NATS token, if the server wants one.
     pub token: Option<String>,
+    /// TLS to the server, if wanted (also when the URL is `tls://`).
+    pub tls: Option<TlsConfig>,
     /// How often this node says it is alive.
     pub heartbeat: Duration,
     /// A node not heard from for this long is gone.
@@ -86,6 +88,7 @@ impl ClusterConfig {
             node: node.into(),
             user_password: None,
             token: None,
+            tls: None,
             heartbeat: Duration::from_secs(1),
             node_timeout: Duration::from_secs(3),
             request_timeout: Duration::from_secs(5),
@@ -93,6 +96,18 @@ impl ClusterConfig {
             remote_user: Owner { uid: 65534, gid: 65534 },
         }
     }
+}
+
+/// TLS to the NATS server (rustls, with the pure-Rust RustCrypto
+/// provider): the server's certificate is checked against the system's
+/// roots and `ca`; `cert` and `key` prove this node's identity to a
+/// server that asks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM file of the authorities that signed the server's certificate.
+    pub ca: Option<std::path::PathBuf>,
+    /// PEM files of this node's certificate and key.
+    pub cert_key: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 /// Why a daemon could not join.
