@@ -545,3 +545,49 @@ fn nodes_join_over_tls_and_with_a_password_and_are_refused_without() {
         let _ = c.wait();
     }
 }
+
+#[test]
+fn a_node_joins_with_the_servers_token_and_not_without() {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new("nats-server")
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "--auth", "t0ken"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server starts");
+    let nats = Nats { child, url: format!("nats://127.0.0.1:{port}") };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nats-server did not come up");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let join = |token: &str| {
+        let dir = std::env::temp_dir().join(format!("wasmd-token-{}-{token}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let _dir = common::TempDir(dir.clone());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wasmd"))
+            .args(["daemon", "--nats", &nats.url, "--node", "a", "--socket"])
+            .arg(dir.join("a.sock"))
+            .env("WASMD_NATS_TOKEN", token)
+            .env("XDG_CONFIG_HOME", &dir)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Joined: it serves its socket; refused: it exits 1.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Err(status.code());
+            }
+            if wasmd::sys::linux::client::Client::connect(&dir.join("a.sock")).is_ok() {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Ok(());
+            }
+            assert!(Instant::now() < deadline, "neither joined nor refused");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    assert_eq!(join("t0ken"), Ok(()));
+    assert_eq!(join("wrong"), Err(Some(1)));
+}
