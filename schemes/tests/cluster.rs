@@ -224,6 +224,9 @@ fn what_a_node_refuses_is_refused_with_its_reason() {
     let out = alone.cli(&["spawn", "node=b", worker]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("in no cluster"), "{out:?}");
     assert!(alone.client().list("/scheme/wasm/node").is_err());
+    let out = alone.cli(&["ps", "--all"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in no cluster"), "{out:?}");
 }
 
 #[test]

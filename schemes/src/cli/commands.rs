@@ -132,7 +132,14 @@ pub fn ps(opts: &ClientOpts, filter: &PsFilter, json: bool) -> ExitCode {
 /// `node` field) naming the node. A node that cannot be asked is said on
 /// stderr (exit 1); the others are shown.
 fn ps_all(c: &mut Client, filter: &PsFilter, json: bool) -> Result<ExitCode, ClientError> {
-    let nodes: Vec<String> = c.list("/scheme/wasm/node")?.into_iter().map(|(name, _)| name).collect();
+    let listed = c.list("/scheme/wasm/node").map_err(|e| match e.errno() {
+        Some(2) => ClientError::Refused {
+            errno: 2,
+            reason: "--all: the daemon is in no cluster (start it with --nats URL)".into(),
+        },
+        _ => e,
+    })?;
+    let nodes: Vec<String> = listed.into_iter().map(|(name, _)| name).collect();
     let width = nodes.iter().map(String::len).max().unwrap_or(0).max(4);
     let (mut objects, mut table, mut code) = (Vec::new(), String::new(), ExitCode::SUCCESS);
     for node in &nodes {
