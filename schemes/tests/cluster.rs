@@ -11,7 +11,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{eventually, text, Daemon};
+use common::{eventually, frame, text, Daemon};
 use wasmd_tests::guest;
 
 /// A `nats-server` on a free loopback port, killed on drop.
@@ -22,9 +22,15 @@ struct Nats {
 
 impl Nats {
     fn start() -> Nats {
+        Self::start_with("nats", &[])
+    }
+
+    /// A server with `extra` arguments, reached by URLs of `scheme`.
+    fn start_with(scheme: &str, extra: &[&std::ffi::OsStr]) -> Nats {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new("nats-server")
             .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -36,7 +42,7 @@ impl Nats {
             assert!(Instant::now() < deadline, "nats-server did not come up");
             std::thread::sleep(Duration::from_millis(10));
         }
-        Nats { child, url: format!("nats://127.0.0.1:{port}") }
+        Nats { child, url: format!("{scheme}://127.0.0.1:{port}") }
     }
 
     /// A daemon joined to this server as `node`.
@@ -275,14 +281,6 @@ fn b_ps_through(a: &Daemon) -> String {
     text(&a.cli(&["cat", "/scheme/wasm/node/b/ps"]))
 }
 
-/// A `chan/` frame: writer id and payload.
-fn frame(bytes: &[u8]) -> (u32, String) {
-    let writer = u32::from_le_bytes(bytes[..4].try_into().unwrap());
-    let len = u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
-    assert_eq!(bytes.len(), 8 + len, "{bytes:?}");
-    (writer, String::from_utf8(bytes[8..].to_vec()).unwrap())
-}
-
 #[test]
 fn a_channel_of_one_node_is_read_and_written_from_another() {
     use wasmd::client::ClientError;
@@ -307,21 +305,8 @@ fn a_channel_of_one_node_is_read_and_written_from_another() {
     let id = |key: &str| ids.split(' ').find_map(|kv| kv.strip_prefix(key)).unwrap().to_string();
     let (out, inbound) = (id("out="), id("in="));
     let mut c = a.client();
-    let data = |r: Result<Reply, ClientError>| match r {
-        Ok(Reply::Data(d)) => d,
-        other => panic!("{other:?}"),
-    };
     // The guest's three frames, in order and attributed to it, then the end.
-    let rd = c.open(&format!("/scheme/wasm/node/b/chan/{out}"), flags::O_RDONLY).unwrap();
-    let mut writers = Vec::new();
-    for n in 0..3 {
-        let (w, payload) =
-            frame(&data(c.call(Request::Read { fd: rd, offset: 0, len: 256, nonblock: false })));
-        assert_eq!(payload, format!("frame-{n}"));
-        writers.push(w);
-    }
-    assert!(writers.iter().all(|w| *w == writers[0] && *w != 0), "{writers:?}");
-    assert!(data(c.call(Request::Read { fd: rd, offset: 0, len: 256, nonblock: false })).is_empty());
+    common::guest_frames_then_end(&mut c, &format!("/scheme/wasm/node/b/chan/{out}"));
     // Frames from a reach the guest on b.
     let wr = c.open(&format!("/scheme/wasm/node/b/chan/{inbound}"), flags::O_WRONLY).unwrap();
     assert!(matches!(
@@ -480,24 +465,12 @@ fn nodes_join_over_tls_and_with_a_password_and_are_refused_without() {
             "san.ext",
         ],
     );
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let (cert, key) = (dir.0.join("server.pem"), dir.0.join("server.key"));
-    let child = Command::new("nats-server")
-        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "--user", "wasmd", "--pass", "s3cret", "--tls"])
-        .arg("--tlscert")
-        .arg(&cert)
-        .arg("--tlskey")
-        .arg(&key)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nats-server starts");
-    let nats = Nats { child, url: format!("tls://127.0.0.1:{port}") };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nats-server did not come up");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let args = ["--user", "wasmd", "--pass", "s3cret", "--tls", "--tlscert"].map(std::ffi::OsStr::new);
+    let nats = Nats::start_with(
+        "tls",
+        &[&args[..], &[cert.as_os_str(), "--tlskey".as_ref(), key.as_os_str()]].concat(),
+    );
     let ca = dir.0.join("ca.pem").display().to_string();
     let join = |node: &str, ca: Option<&str>, password: &str| {
         let mut args = vec![
@@ -551,19 +524,7 @@ fn nodes_join_over_tls_and_with_a_password_and_are_refused_without() {
 
 #[test]
 fn a_node_joins_with_the_servers_token_and_not_without() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new("nats-server")
-        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "--auth", "t0ken"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nats-server starts");
-    let nats = Nats { child, url: format!("nats://127.0.0.1:{port}") };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nats-server did not come up");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let nats = Nats::start_with("nats", &["--auth".as_ref(), "t0ken".as_ref()]);
     let join = |token: &str| {
         let dir = std::env::temp_dir().join(format!("wasmd-token-{}-{token}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{text, Daemon};
+use common::{frame, text, Daemon};
 use wasmd::client::ClientError;
 use wasmd::sys::linux::protocol::{Reply, Request};
 use wasmd_abi::scheme::flags;
@@ -30,14 +30,6 @@ fn data(reply: Result<Reply, ClientError>) -> Vec<u8> {
         Ok(Reply::Data(d)) => d,
         other => panic!("expected data, got {other:?}"),
     }
-}
-
-/// A `chan/` frame: writer id, payload length, payload.
-fn frame(bytes: &[u8]) -> (u32, String) {
-    let writer = u32::from_le_bytes(bytes[..4].try_into().unwrap());
-    let len = u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
-    assert_eq!(bytes.len(), 8 + len, "{bytes:?}");
-    (writer, String::from_utf8(bytes[8..].to_vec()).unwrap())
 }
 
 #[test]
@@ -79,16 +71,7 @@ fn shm_and_chan_files_reach_guest_regions_and_channels() {
     expected.sort_by_key(|s| s.parse::<u64>().unwrap());
     assert_eq!(chans.lines().collect::<Vec<_>>(), expected, "{chans}");
     // Three frames from the guest's writer, then end-of-stream.
-    let rd = c.open(&format!("/scheme/wasm/chan/{out}"), flags::O_RDONLY).unwrap();
-    let mut writers = Vec::new();
-    for n in 0..3 {
-        let (w, payload) =
-            frame(&data(c.call(Request::Read { fd: rd, offset: 0, len: 256, nonblock: false })));
-        assert_eq!(payload, format!("frame-{n}"));
-        writers.push(w);
-    }
-    assert!(writers.iter().all(|w| *w == writers[0] && *w != 0), "{writers:?}");
-    assert!(data(c.call(Request::Read { fd: rd, offset: 0, len: 256, nonblock: false })).is_empty());
+    common::guest_frames_then_end(&mut c, &format!("/scheme/wasm/chan/{out}"));
     // A second native reader, strong like the guest's: nothing to read yet.
     let probe = c.open(&format!("/scheme/wasm/chan/{inbound}"), flags::O_RDONLY).unwrap();
     assert!(matches!(

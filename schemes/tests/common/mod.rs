@@ -113,3 +113,34 @@ pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// A `chan/` frame (writer id, payload length, payload): the writer and
+/// the payload as text.
+#[allow(dead_code, reason = "each test binary compiles this module; not all use it")]
+pub fn frame(bytes: &[u8]) -> (u32, String) {
+    let writer = u32::from_le_bytes(bytes[..4].try_into().unwrap());
+    let len = u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
+    assert_eq!(bytes.len(), 8 + len, "{bytes:?}");
+    (writer, String::from_utf8(bytes[8..].to_vec()).unwrap())
+}
+
+/// Reads the `chan_native` guest's three frames (`frame-0` to `frame-2`,
+/// one writer, not the daemon) from the channel file `path`, then its
+/// end.
+#[allow(dead_code, reason = "each test binary compiles this module; not all use it")]
+pub fn guest_frames_then_end(c: &mut Client, path: &str) {
+    use wasmd::sys::linux::protocol::{Reply, Request};
+    let rd = c.open(path, wasmd_abi::scheme::flags::O_RDONLY).unwrap();
+    let mut read = || match c.call(Request::Read { fd: rd, offset: 0, len: 256, nonblock: false }) {
+        Ok(Reply::Data(d)) => d,
+        other => panic!("{other:?}"),
+    };
+    let mut writers = Vec::new();
+    for n in 0..3 {
+        let (w, payload) = frame(&read());
+        assert_eq!(payload, format!("frame-{n}"));
+        writers.push(w);
+    }
+    assert!(writers.iter().all(|w| *w == writers[0] && *w != 0), "{writers:?}");
+    assert!(read().is_empty(), "the end of the stream");
+}
