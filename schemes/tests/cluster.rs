@@ -526,32 +526,60 @@ fn nodes_join_over_tls_and_with_a_password_and_are_refused_without() {
 fn a_node_joins_with_the_servers_token_and_not_without() {
     let nats = Nats::start_with("nats", &["--auth".as_ref(), "t0ken".as_ref()]);
     let join = |token: &str| {
-        let dir = std::env::temp_dir().join(format!("wasmd-token-{}-{token}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let _dir = common::TempDir(dir.clone());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wasmd"))
-            .args(["daemon", "--nats", &nats.url, "--node", "a", "--socket"])
-            .arg(dir.join("a.sock"))
-            .env("WASMD_NATS_TOKEN", token)
-            .env("XDG_CONFIG_HOME", &dir)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Joined: it serves its socket; refused: it exits 1.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return Err(status.code());
-            }
-            if wasmd::sys::linux::client::Client::connect(&dir.join("a.sock")).is_ok() {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Ok(());
-            }
-            assert!(Instant::now() < deadline, "neither joined nor refused");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let dir =
+            common::TempDir(std::env::temp_dir().join(format!("wasmd-token-{}-{token}", std::process::id())));
+        joins_or_exits(&dir.0, &["--nats", &nats.url], &[("WASMD_NATS_TOKEN", token)])
     };
     assert_eq!(join("t0ken"), Ok(()));
     assert_eq!(join("wrong"), Err(Some(1)));
+}
+
+#[test]
+fn a_node_joins_as_an_nkey_user_and_not_with_another_key() {
+    let dir = common::TempDir(std::env::temp_dir().join(format!("wasmd-nkey-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let user = nkeys::KeyPair::new_user();
+    let conf = dir.0.join("nats.conf");
+    std::fs::write(&conf, format!("authorization {{ users = [ {{ nkey: \"{}\" }} ] }}\n", user.public_key()))
+        .unwrap();
+    let nats = Nats::start_with("nats", &["-c".as_ref(), conf.as_os_str()]);
+    let join = |seed: &str| {
+        let seed_file = dir.0.join("seed");
+        std::fs::write(&seed_file, seed).unwrap();
+        let seed_file = seed_file.display().to_string();
+        joins_or_exits(&dir.0.join("node"), &["--nats", &nats.url, "--nats-nkey", &seed_file], &[])
+    };
+    assert_eq!(join(&user.seed().unwrap()), Ok(()));
+    assert_eq!(join(&nkeys::KeyPair::new_user().seed().unwrap()), Err(Some(1)));
+}
+
+/// Starts `wasmd daemon` as node `a` with `args` and `env` (its socket
+/// and config in `dir`, made here): `Ok` once it serves (then stops
+/// it), or the code it exited with.
+fn joins_or_exits(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Result<(), Option<i32>> {
+    std::fs::create_dir_all(dir).unwrap();
+    let socket = dir.join("a.sock");
+    let _ = std::fs::remove_file(&socket);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmd"))
+        .args(["daemon", "--node", "a", "--socket"])
+        .arg(&socket)
+        .args(args)
+        .envs(env.iter().copied())
+        .env("XDG_CONFIG_HOME", dir)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Err(status.code());
+        }
+        if wasmd::sys::linux::client::Client::connect(&socket).is_ok() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(());
+        }
+        assert!(Instant::now() < deadline, "neither joined nor refused");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

@@ -34,6 +34,7 @@
 //! user = "wasmd"
 //! password = "…"          # or $WASMD_NATS_PASSWORD
 //! token = "…"             # or $WASMD_NATS_TOKEN
+//! nkey = "/etc/wasmd/nkey.seed"
 //! ca = "/etc/wasmd/nats-ca.pem"
 //! cert = "/etc/wasmd/node.pem"
 //! key = "/etc/wasmd/node.key"
@@ -91,6 +92,8 @@ pub struct ClusterFileConfig {
     pub password: Option<String>,
     /// NATS token (`$WASMD_NATS_TOKEN`).
     pub token: Option<String>,
+    /// The file holding the seed of this node's nkey (`--nats-nkey`).
+    pub nkey: Option<PathBuf>,
     /// TLS: the PEM file of the server's authorities (`--nats-ca`).
     pub ca: Option<PathBuf>,
     /// TLS: this node's certificate, PEM (`--nats-cert`).

@@ -50,6 +50,7 @@ Config file:
     user = \"wasmd\"              # --nats-user
     password = \"...\"            # or $WASMD_NATS_PASSWORD
     token = \"...\"               # or $WASMD_NATS_TOKEN
+    nkey = \"/etc/wasmd/nkey.seed\" # --nats-nkey: the seed of an nkey user
     ca = \"/etc/wasmd/nats-ca.pem\" # --nats-ca: TLS (also for tls:// URLs)
     cert = \"/etc/wasmd/node.pem\"  # --nats-cert, with key = --nats-key
     heartbeat_ms = 1000         # --heartbeat-ms
@@ -97,6 +98,10 @@ pub struct DaemonArgs {
     /// NATS user name.
     #[arg(long, value_name = "USER")]
     pub nats_user: Option<String>,
+    /// Authenticate to the NATS server with the nkey whose seed (`SU…`)
+    /// FILE holds.
+    #[arg(long, value_name = "FILE")]
+    pub nats_nkey: Option<PathBuf>,
     /// TLS to the NATS server, its certificate signed by an authority
     /// of this PEM file (or of the system's roots; a tls:// URL asks for
     /// TLS too).
@@ -188,6 +193,12 @@ fn cluster_settings(
         config.user_password = Some((user, password));
     }
     config.token = env("WASMD_NATS_TOKEN").or_else(|| file.token.clone());
+    if let Some(path) = args.nats_nkey.clone().or_else(|| file.nkey.clone()) {
+        match std::fs::read_to_string(&path) {
+            Ok(seed) => config.nkey_seed = Some(seed.trim().to_string()),
+            Err(e) => return Some(Err(format!("nkey seed file {}: {e}", path.display()))),
+        }
+    }
     let ca = args.nats_ca.clone().or_else(|| file.ca.clone());
     let cert_key = match (args.nats_cert.clone(), args.nats_key.clone()) {
         (Some(cert), Some(key)) => Some((cert, key)),

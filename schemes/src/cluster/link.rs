@@ -121,6 +121,9 @@ async fn connect(config: &ClusterConfig) -> Result<async_nats::Client, String> {
     if let Some(token) = &config.token {
         options = options.token(token.clone());
     }
+    if let Some(seed) = &config.nkey_seed {
+        options = options.nkey(seed.clone());
+    }
     if config.tls.is_some() || config.url.starts_with("tls://") {
         // rustls needs its provider installed once per process (a second
         // install is refused, harmlessly).

@@ -64,6 +64,9 @@ pub struct ClusterConfig {
     pub user_password: Option<(String, String)>,
     /// NATS token, if the server wants one.
     pub token: Option<String>,
+    /// The seed of this node's NATS nkey (a user the server knows by its
+    /// public key), if the server wants one.
+    pub nkey_seed: Option<String>,
     /// TLS to the server, if wanted (also when the URL is `tls://`).
     pub tls: Option<TlsConfig>,
     /// How often this node says it is alive.
@@ -88,6 +91,7 @@ impl ClusterConfig {
             node: node.into(),
             user_password: None,
             token: None,
+            nkey_seed: None,
             tls: None,
             heartbeat: Duration::from_secs(1),
             node_timeout: Duration::from_secs(3),
