@@ -148,6 +148,11 @@ fn reads_that_wait_on_a_node_wait_across_it() {
     let waited = a.cli(&["wait", &answer]);
     assert_eq!((waited.status.code(), text(&waited).trim()), (Some(0), "exited(0)"));
     assert!(started.elapsed() >= Duration::from_millis(250), "they waited for the exit");
+    // `run/` of another node runs the module there and streams its output here.
+    let hello = guest("hello").display().to_string();
+    let out = a.cli(&["cat", &format!("/scheme/wasm/node/b/run{hello}")]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(text(&out).starts_with("Hello from wasmd! I am pid"), "{out:?}");
 }
 
 #[test]
