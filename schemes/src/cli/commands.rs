@@ -111,20 +111,21 @@ pub fn ps(opts: &ClientOpts, filter: &PsFilter, json: bool) -> ExitCode {
             text.push(b'\n');
             return print_bytes(&text);
         }
-        // The table's own lines, for the pids kept.
-        let pids: Vec<String> =
-            kept.iter().filter_map(|p| p["pid"].as_u64()).map(|p| p.to_string()).collect();
         let table = String::from_utf8_lossy(&c.read_all("/scheme/wasm/ps")?).into_owned();
-        let mut out = String::new();
-        for (i, line) in table.lines().enumerate() {
-            let pid = line.split_whitespace().next().unwrap_or("");
-            if i == 0 || pids.iter().any(|p| p == pid) {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
+        let (header, rows) = rows_of(&table, &kept);
+        let out: String = header.into_iter().chain(rows).map(|l| format!("{l}\n")).collect();
         print_bytes(out.as_bytes())
     })
+}
+
+/// The header of the `ps` table `table` and its rows of the processes
+/// `kept` (`ps.json` objects).
+fn rows_of<'a>(table: &'a str, kept: &[serde_json::Value]) -> (Option<&'a str>, Vec<&'a str>) {
+    let pids: Vec<String> = kept.iter().filter_map(|p| p["pid"].as_u64()).map(|p| p.to_string()).collect();
+    let mut lines = table.lines();
+    let header = lines.next();
+    let rows = lines.filter(|l| pids.iter().any(|p| l.split_whitespace().next() == Some(p))).collect();
+    (header, rows)
 }
 
 /// `wasmd ps --all`: every node's processes (`node/NAME/ps` and
@@ -163,14 +164,12 @@ fn ps_all(c: &mut Client, filter: &PsFilter, json: bool) -> Result<ExitCode, Cli
             }
         };
         let kept: Vec<serde_json::Value> = all.into_iter().filter(|p| filter.keeps(p)).collect();
-        let pids: Vec<String> =
-            kept.iter().filter_map(|p| p["pid"].as_u64()).map(|p| p.to_string()).collect();
-        for (i, line) in text.lines().enumerate() {
-            if i == 0 && table.is_empty() {
-                table.push_str(&format!("{:<width$} {line}\n", "NODE"));
-            } else if i > 0 && pids.iter().any(|p| line.split_whitespace().next() == Some(p)) {
-                table.push_str(&format!("{node:<width$} {line}\n"));
-            }
+        let (header, rows) = rows_of(&text, &kept);
+        if let Some(header) = header.filter(|_| table.is_empty()) {
+            table.push_str(&format!("{:<width$} {header}\n", "NODE"));
+        }
+        for row in rows {
+            table.push_str(&format!("{node:<width$} {row}\n"));
         }
         objects.extend(kept.into_iter().map(|mut p| {
             p["node"] = serde_json::Value::from(node.as_str());

@@ -7,7 +7,9 @@
 //! to other nodes, answers to theirs) into the link, [`Event`] (replies,
 //! requests from other nodes, the connection's state) out of it, each
 //! followed by a call of the daemon's waker. Heartbeats are published and
-//! heard here; the nodes heard from are kept in the shared [`Peers`].
+//! heard here; the nodes heard from are kept in the shared [`Peers`], and
+//! at each heartbeat tick a node no longer heard from is told as
+//! [`Event::Left`].
 
 use std::collections::HashMap;
 use std::sync::mpsc::Sender;
@@ -45,6 +47,8 @@ pub(crate) enum Event {
     Reply { ticket: u64, reply: Result<Reply, (Errno, String)> },
     /// A request from node `from`, to answer to `reply_to`.
     Incoming { from: String, request: Request, reply_to: async_nats::Subject },
+    /// `node` was not heard from within the node timeout: it left.
+    Left { node: String },
 }
 
 /// Nodes heard from, with when they last were.
@@ -54,6 +58,11 @@ pub(crate) struct Peers {
 }
 
 impl Peers {
+    /// True when `node` was heard from within `timeout`.
+    pub(crate) fn is_alive(&self, node: &str, timeout: Duration) -> bool {
+        self.seen.get(node).is_some_and(|at| at.elapsed() <= timeout)
+    }
+
     /// Nodes heard from within `timeout`, sorted.
     pub(crate) fn alive(&self, timeout: Duration) -> Vec<String> {
         let mut v: Vec<String> =
@@ -170,8 +179,8 @@ async fn serve(
     // it ends.
     let mut flying: HashMap<u64, tokio::task::AbortHandle> = HashMap::new();
     let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel::<u64>();
-    // The nodes alive at the last tick: when one leaves, the daemon is
-    // woken to fail what waits for it.
+    // The nodes alive at the last tick: one that left is told to the
+    // daemon, which fails what waits for it.
     let mut alive: Vec<String> = Vec::new();
     loop {
         tokio::select! {
@@ -180,8 +189,12 @@ async fn serve(
                     log::warn!("nats: heartbeat not sent: {e}");
                 }
                 let now = peers.lock().unwrap_or_else(|e| e.into_inner()).alive(config.node_timeout);
-                if now != alive {
-                    alive = now;
+                let mut told = false;
+                for node in alive.iter().filter(|n| !now.contains(n)) {
+                    told |= events.send(Event::Left { node: node.clone() }).is_ok();
+                }
+                alive = now;
+                if told {
                     wake(&waker);
                 }
             }

@@ -46,13 +46,6 @@ use wire::{Reply, Request};
 /// Requests to other nodes one daemon may have in flight.
 pub const MAX_IN_FLIGHT: usize = 1024;
 
-/// What a request in flight is, as far as closing its file cares.
-#[derive(Debug, Clone, Copy)]
-enum RequestKind {
-    Open,
-    Other,
-}
-
 /// How a daemon joins a cluster.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
@@ -135,8 +128,6 @@ pub struct Cluster {
     next_ticket: u64,
     /// Requests in flight, by ticket.
     asked: HashMap<u64, Asked>,
-    /// The other nodes alive when last looked at.
-    alive: Vec<String>,
 }
 
 /// A request in flight: the tree file that asked, and the node asked.
@@ -178,16 +169,7 @@ impl Cluster {
             Ok(Err(e)) => return Err(JoinError::Unreachable(e)),
             Err(_) => return Err(JoinError::Unreachable(format!("NATS at {} did not answer", config.url))),
         }
-        Ok(Cluster {
-            config,
-            out,
-            events,
-            waker,
-            peers,
-            next_ticket: 1,
-            asked: HashMap::new(),
-            alive: Vec::new(),
-        })
+        Ok(Cluster { config, out, events, waker, peers, next_ticket: 1, asked: HashMap::new() })
     }
 
     /// This node's name.
@@ -210,7 +192,8 @@ impl Cluster {
 
     /// True when `node` is this one or alive.
     pub fn knows(&self, node: &str) -> bool {
-        node == self.config.node || self.nodes().iter().any(|n| n == node)
+        node == self.config.node
+            || self.peers.lock().unwrap_or_else(|e| e.into_inner()).is_alive(node, self.config.node_timeout)
     }
 
     /// Sets the function called when an event waits.
@@ -236,12 +219,10 @@ impl Cluster {
             Request::Read { .. } | Request::Write { .. } | Request::List { .. } => None,
             _ => Some(self.config.request_timeout),
         };
-        let request_kind =
-            if matches!(request, Request::Open { .. }) { RequestKind::Open } else { RequestKind::Other };
+        let opening = matches!(request, Request::Open { .. });
         self.out
             .send(Outgoing::Request { ticket, node: node.to_string(), request, timeout })
             .map_err(|_| Errno::Io)?;
-        let opening = matches!(request_kind, RequestKind::Open);
         self.asked.insert(ticket, Asked { file, node: node.to_string(), opening, orphaned: false });
         Ok(())
     }
@@ -251,15 +232,14 @@ impl Cluster {
     pub(crate) fn close_remote(&mut self, file: u64, node: &str, handle: Option<u64>) {
         let tickets: Vec<u64> = self.asked.iter().filter(|(_, a)| a.file == file).map(|(t, _)| *t).collect();
         for ticket in tickets {
-            if self.asked.get(&ticket).is_some_and(|a| a.opening) {
+            match self.asked.get_mut(&ticket) {
                 // Its handle is closed when the reply comes.
-                if let Some(a) = self.asked.get_mut(&ticket) {
-                    a.orphaned = true;
+                Some(a) if a.opening => a.orphaned = true,
+                _ => {
+                    self.asked.remove(&ticket);
+                    let _ = self.out.send(Outgoing::Forget { ticket });
                 }
-                continue;
             }
-            self.asked.remove(&ticket);
-            let _ = self.out.send(Outgoing::Forget { ticket });
         }
         if let Some(handle) = handle {
             self.send_close(node, handle);
@@ -283,11 +263,13 @@ impl Cluster {
     }
 
     /// Events since the last call: replies (with the file that asked;
-    /// requests to nodes that left fail here), requests from other
-    /// nodes, and the nodes that left since the last call.
+    /// requests to a node that left fail here), requests from other
+    /// nodes, and the nodes that left (which the link notices at its
+    /// heartbeat ticks).
     pub(crate) fn take_events(&mut self) -> (Vec<(Option<u64>, Event)>, Vec<String>) {
         let events: Vec<Event> = self.events.try_iter().collect();
         let mut out: Vec<(Option<u64>, Event)> = Vec::with_capacity(events.len());
+        let mut left = Vec::new();
         for e in events {
             let file = match &e {
                 Event::Reply { ticket, reply } => {
@@ -301,19 +283,20 @@ impl Cluster {
                     Some(asked.file)
                 }
                 Event::Incoming { .. } => None,
+                Event::Left { node } => {
+                    let theirs: Vec<u64> =
+                        self.asked.iter().filter(|(_, a)| a.node == *node).map(|(t, _)| *t).collect();
+                    for ticket in theirs {
+                        let Some(asked) = self.asked.remove(&ticket) else { continue };
+                        let _ = self.out.send(Outgoing::Forget { ticket });
+                        let reply = Err((Errno::Io, format!("node {node} left the cluster")));
+                        out.push((Some(asked.file), Event::Reply { ticket, reply }));
+                    }
+                    left.push(node.clone());
+                    continue;
+                }
             };
             out.push((file, e));
-        }
-        let alive = self.peers.lock().unwrap_or_else(|e| e.into_inner()).alive(self.config.node_timeout);
-        let left: Vec<String> = self.alive.iter().filter(|n| !alive.contains(n)).cloned().collect();
-        self.alive = alive;
-        let orphans: Vec<u64> =
-            self.asked.iter().filter(|(_, a)| !self.alive.contains(&a.node)).map(|(t, _)| *t).collect();
-        for ticket in orphans {
-            let Some(asked) = self.asked.remove(&ticket) else { continue };
-            let _ = self.out.send(Outgoing::Forget { ticket });
-            let reply = Err((Errno::Io, format!("node {} left the cluster", asked.node)));
-            out.push((Some(asked.file), Event::Reply { ticket, reply }));
         }
         (out, left)
     }

@@ -89,6 +89,8 @@ impl Daemon {
                         self.answer(reply_to, reply);
                     }
                 }
+                // Already turned into the `left` list.
+                Event::Left { .. } => {}
             }
         }
         self.look_at_spawns();

@@ -154,7 +154,7 @@ impl Daemon {
                 }
                 _ => Poll::Ready(Err(Errno::PermissionDenied)),
             },
-            _ if path.is_empty() || resolve::exists(&self.kernel, path) => {
+            _ if path.is_empty() || resolve::exists(&self.kernel, self.cluster.is_some(), path) => {
                 Poll::Ready(Err(Errno::PermissionDenied))
             }
             _ => Poll::Ready(Err(Errno::NotFound)),

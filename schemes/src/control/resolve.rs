@@ -106,13 +106,14 @@ fn tree_file(
     })
 }
 
-/// True when `path` names a node of the tree (without opening it).
-pub(crate) fn exists(kernel: &wasmhost::Kernel, path: &str) -> bool {
+/// True when `path` names a node of the tree (without opening it);
+/// `node/…` exists only `in_cluster`.
+pub(crate) fn exists(kernel: &wasmhost::Kernel, in_cluster: bool, path: &str) -> bool {
     let (first, rest) = path.split_once('/').unwrap_or((path, ""));
     match (first, rest) {
         ("ps" | "ps.json" | "stats" | "spawn" | "run" | "shm" | "chan" | "scheme", _) => true,
         ("name", "") => true,
-        ("node", _) => true,
+        ("node", _) => in_cluster,
         ("name", name) => kernel.lock().whereis(name).is_some(),
         (pid, file) => pid.parse::<Pid>().ok().is_some_and(|pid| {
             kernel.lock().process(pid).is_some() && (file.is_empty() || PID_FILES.contains(&file))
