@@ -251,21 +251,13 @@ pub fn trap_exit(on: bool) -> bool {
 impl Command<'_> {
     /// Spawns the child linked to the caller (before it runs).
     pub fn spawn_link(&self) -> Result<Pid> {
-        self.spawn_with(SPAWN_LINK).map(|(pid, _)| pid)
+        self.spawn_flags(SPAWN_LINK).map(|(pid, _)| pid)
     }
 
     /// Spawns the child monitored by the caller: its pid and the monitor's
     /// reference.
     pub fn spawn_monitor(&self) -> Result<(Pid, u64)> {
-        self.spawn_with(SPAWN_MONITOR)
-    }
-
-    fn spawn_with(&self, flags: i32) -> Result<(Pid, u64)> {
-        let bytes = self.encoded();
-        let mut reference = 0u64;
-        // SAFETY: pointers and lengths of live buffers.
-        let ret = unsafe { sys::spawn_with(bytes.as_ptr(), bytes.len(), flags, &mut reference) };
-        check(ret).map(|pid| (pid as Pid, reference))
+        self.spawn_flags(SPAWN_MONITOR)
     }
 }
 
@@ -289,6 +281,14 @@ pub fn whereis(name: &str) -> Result<ProcessRef> {
     // SAFETY: pointers and lengths of live buffers.
     let handle = check(unsafe { sys::name_lookup(name.as_ptr(), name.len(), &mut pid) })? as i32;
     Ok(ProcessRef { handle, pid })
+}
+
+/// The pid of the process registered as `name`, here or (with `PROC`)
+/// on another node of the cluster, where it is a stand-in pid that
+/// `link`, `monitor` and `kill` take (`Error::NotFound` if none).
+pub fn whereis_pid(name: &str) -> Result<Pid> {
+    // SAFETY: pointer and length of a live string.
+    check(unsafe { sys::name_whereis(name.as_ptr(), name.len()) }).map(|pid| pid as Pid)
 }
 
 /// Sends `data` under `tag` to the process registered as `name`.

@@ -97,6 +97,8 @@ pub struct Command<'a> {
     limits: SpawnLimits,
     grants: Vec<Grant>,
     namespace: Option<Vec<&'a str>>,
+    /// The cluster node to run on (`None`: this one).
+    node: Option<&'a str>,
     /// The request as encoded by the first spawn, for the next ones (a
     /// pool or supervisor spawns one command many times); every builder
     /// method clears it (`edit`).
@@ -136,6 +138,7 @@ impl<'a> Command<'a> {
             limits: SpawnLimits::default(),
             grants: Vec::new(),
             namespace: None,
+            node: None,
             encoded: OnceCell::new(),
         }
     }
@@ -184,6 +187,15 @@ impl<'a> Command<'a> {
         self.edit(|c| c.limits.max_handles = Some(handles))
     }
 
+    /// Runs the child on another node of the cluster (see
+    /// `wasmd_abi::hostcall`, *Processes of other nodes*): its pid then
+    /// stands for the process there, which links, monitors and `kill`
+    /// reach. The module must be a path (or a [`Module`] opened from
+    /// one) that node can read.
+    pub fn node(self, node: &'a str) -> Self {
+        self.edit(|c| c.node = Some(node))
+    }
+
     /// Every builder method's one way to change the command: the request
     /// encoded by an earlier spawn no longer holds.
     fn edit(mut self, change: impl FnOnce(&mut Self)) -> Self {
@@ -211,10 +223,37 @@ impl<'a> Command<'a> {
 
     /// Spawns the child; returns its pid.
     pub fn spawn(&self) -> Result<Pid> {
+        if self.node.is_some() {
+            return self.spawn_flags(0).map(|(pid, _)| pid);
+        }
         let bytes = self.encoded();
         // SAFETY: pointer and length of a live buffer.
         let ret = unsafe { sys::spawn(bytes.as_ptr(), bytes.len()) };
         check(ret).map(|pid| pid as Pid)
+    }
+}
+
+impl Command<'_> {
+    /// `spawn_with(flags)` here, or `spawn_on` the command's node: the
+    /// pid and the monitor's reference (0 without one).
+    pub(crate) fn spawn_flags(&self, flags: i32) -> Result<(Pid, u64)> {
+        let bytes = self.encoded();
+        let mut reference = 0u64;
+        // SAFETY: pointers and lengths of live buffers.
+        let ret = unsafe {
+            match self.node {
+                Some(node) => sys::spawn_on(
+                    node.as_ptr(),
+                    node.len(),
+                    bytes.as_ptr(),
+                    bytes.len(),
+                    flags,
+                    &mut reference,
+                ),
+                None => sys::spawn_with(bytes.as_ptr(), bytes.len(), flags, &mut reference),
+            }
+        };
+        check(ret).map(|pid| (pid as Pid, reference))
     }
 }
 

@@ -27,6 +27,11 @@
 //! opens the file again (new code on disk takes effect there, or through
 //! a hot reload, see [`crate::reload`]).
 //!
+//! A child may run on other nodes of a cluster ([`ChildSpec::nodes`]):
+//! it is started on the first of them that accepts it, linked across the
+//! network; when its node leaves the cluster its end arrives as
+//! `noconnection` and the restart goes to the next node that accepts.
+//!
 //! ```ignore
 //! let mut sup = Supervisor::new(Strategy::OneForOne).intensity(3, Duration::from_secs(5))
 //!     .child(ChildSpec::new("kv", "kvstore.wasm").caps(Caps::ALL));
@@ -93,6 +98,11 @@ pub struct ChildSpec {
     pub restart: Restart,
     /// How long it may take to end when stopped before it is killed.
     pub shutdown: Duration,
+    /// The cluster nodes it may run on, in order of preference (empty:
+    /// this one). Each start takes the first that accepts it, so a child
+    /// whose node left the cluster (its end is `noconnection`) is
+    /// restarted on the next.
+    pub nodes: Vec<String>,
 }
 
 impl ChildSpec {
@@ -107,6 +117,7 @@ impl ChildSpec {
             fuel: None,
             restart: Restart::Permanent,
             shutdown: Duration::from_secs(1),
+            nodes: Vec::new(),
         }
     }
 
@@ -140,6 +151,12 @@ impl ChildSpec {
         self
     }
 
+    /// Runs it on the first of these cluster nodes that accepts it.
+    pub fn nodes<'a>(mut self, nodes: impl IntoIterator<Item = &'a str>) -> ChildSpec {
+        self.nodes = nodes.into_iter().map(String::from).collect();
+        self
+    }
+
     /// Sets its shutdown time.
     pub fn shutdown(mut self, time: Duration) -> ChildSpec {
         self.shutdown = time;
@@ -163,7 +180,18 @@ impl ChildSpec {
         if let Some(fuel) = self.fuel {
             command = command.fuel(fuel);
         }
-        command.spawn_link()
+        let mut refused = Error::NotFound;
+        for node in &self.nodes {
+            match command.clone().node(node).spawn_link() {
+                Ok(pid) => return Ok(pid),
+                Err(e) => refused = e,
+            }
+        }
+        if self.nodes.is_empty() {
+            command.spawn_link()
+        } else {
+            Err(refused)
+        }
     }
 }
 

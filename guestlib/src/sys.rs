@@ -117,6 +117,8 @@ hostcalls! {
     pub fn name_unregister(name: *const u8, len: usize) -> i64;
     /// A process handle to whoever holds a name; its pid goes to `*pid`.
     pub fn name_lookup(name: *const u8, len: usize, pid: *mut u32) -> i64;
+    /// The pid registered as `name`, here or on another node.
+    pub fn name_whereis(name: *const u8, len: usize) -> i64;
     /// A module handle to the compiled module at `path`.
     pub fn module_open(path: *const u8, len: usize) -> i64;
     /// A module handle to the compiled module of these bytes.
@@ -125,6 +127,8 @@ hostcalls! {
     pub fn reload(pid: i32, path: *const u8, len: usize, flags: i32) -> i64;
     /// `spawn`, linked and/or monitored; the reference goes to `*out`.
     pub fn spawn_with(req: *const u8, len: usize, flags: i32, out: *mut u64) -> i64;
+    /// `spawn_with` on the cluster node named at `node`.
+    pub fn spawn_on(node: *const u8, node_len: usize, req: *const u8, len: usize, flags: i32, out: *mut u64) -> i64;
     /// Registers a scheme; returns its handle.
     pub fn scheme_register(name: *const u8, len: usize) -> i64;
     /// Blocking; sized reply: the next request.

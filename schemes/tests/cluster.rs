@@ -258,9 +258,33 @@ fn a_node_that_dies_leaves_the_cluster() {
 fn garbage_on_the_bus_is_answered_and_harms_nothing() {
     let nats = Nats::start();
     let (a, _b) = pair(&nats);
+    // A process of a's own user (not its remote user), which no notice of
+    // another node may touch.
+    let worker = guest("worker");
+    let local = text(&a.cli(&["spawn", "cap=stdio,time", worker.to_str().unwrap(), "sleep", "600000"]));
+    let local: u32 = local.trim().parse().unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let client = async_nats::connect(nats.url.as_str()).await.unwrap();
+        let notices = [
+            serde_json::json!({"from": "b", "op": "kill", "pid": local, "by": 1}),
+            serde_json::json!({"from": "b", "op": "ended", "pid": 1, "to": local, "status": "killed"}),
+            serde_json::json!({"from": "b", "op": "ended", "pid": 1, "to": local, "reference": 1}),
+            serde_json::json!({"from": "b", "op": "link", "pid": local, "by": 1}),
+            serde_json::json!({"from": "b", "op": "monitor", "pid": 0, "by": 1, "reference": 5}),
+            serde_json::json!({"from": "b", "op": "kill", "pid": 0x8000_0001u32, "by": 1}),
+            serde_json::json!({"from": "../b", "op": "kill", "pid": local, "by": 1}),
+            serde_json::json!({"from": "b", "op": "explode"}),
+        ];
+        for notice in notices {
+            client.publish("wasmd.node.a.notice", notice.to_string().into_bytes().into()).await.unwrap();
+        }
+        client.publish("wasmd.node.a.notice", vec![0xff; 4096].into()).await.unwrap();
+        // Names that are not registry names, or pids that cannot be, are
+        // not believed.
+        let beat =
+            serde_json::json!({"node": "z", "names": {"Bad Name": 3, "zero": 0, "stand-in": 0x8000_0000u32}});
+        client.publish("wasmd.heartbeat", beat.to_string().into_bytes().into()).await.unwrap();
         let forged = br#"{"from":"b","op":"read","handle":1,"offset":0,"len":10}"#;
         let bad_name = br#"{"from":"../x","op":"open","path":"ps","flags":0}"#;
         for garbage in [&b"not json"[..], b"{\"op\":\"format_disk\"}", b"", &[0xff; 4096], forged, bad_name] {
@@ -276,7 +300,10 @@ fn garbage_on_the_bus_is_answered_and_harms_nothing() {
         client.flush().await.unwrap();
     });
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(nodes(&a), ["a", "b"]);
+    assert!(text(&a.cli(&["status", &local.to_string()])).contains("state: blocked"), "untouched");
+    assert_eq!(text(&a.cli(&["cat", &format!("/scheme/wasm/{local}/links")])), "", "no link was forged");
+    assert_eq!(text(&a.cli(&["ls", "/scheme/wasm/name"])), "");
+    eventually("z left", || nodes(&a) == ["a", "b"]);
     // a still serves its tree and b's requests.
     assert_eq!(b_ps_through(&a).lines().next().map(|l| l.contains("PID")), Some(true));
 }
@@ -587,4 +614,88 @@ fn joins_or_exits(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) ->
         assert!(Instant::now() < deadline, "neither joined nor refused");
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Pids of `d`'s live processes named `name`.
+fn live_named(d: &Daemon, name: &str) -> Vec<u64> {
+    let json: serde_json::Value = serde_json::from_str(&text(&d.cli(&["ps", "--json"]))).unwrap_or_default();
+    let all = json.as_array().cloned().unwrap_or_default();
+    all.iter()
+        .filter(|p| p["name"] == name && p["state"] != "exited")
+        .filter_map(|p| p["pid"].as_u64())
+        .collect()
+}
+
+#[test]
+fn a_supervisor_restarts_its_child_on_another_node_when_the_childs_node_dies() {
+    let nats = Nats::start();
+    let (a, mut b, c) = (nats.node("a"), nats.node("b"), nats.node("c"));
+    let all = ["a", "b", "c"];
+    eventually("the three see each other", || [&a, &b, &c].iter().all(|d| nodes(d) == all));
+    let supervision = guest("supervision");
+    let out = a.cli(&["spawn", "cap=stdio,time,spawn", supervision.to_str().unwrap(), "across", "b", "c"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let sup = text(&out).trim().to_string();
+    let log = || text(&a.cli(&["log", &sup]));
+    // A guest of a's that finds the child by its name, wherever it runs,
+    // and monitors it.
+    let out =
+        a.cli(&["spawn", "cap=stdio,time,proc", supervision.to_str().unwrap(), "watch-name", "across-child"]);
+    let watcher = text(&out).trim().to_string();
+    let watched = || text(&a.cli(&["log", &watcher]));
+    let name_on_a = || text(&a.cli(&["cat", "/scheme/wasm/name/across-child"])).trim().to_string();
+    // The child runs on b (the first node it names), linked to its
+    // supervisor across the network; a knows it by a stand-in pid.
+    eventually("the child runs on b", || live_named(&b, "supervision").len() == 1);
+    eventually("the supervisor said where", || log().starts_with("started "));
+    let stand_in: u64 = log().trim().strip_prefix("started ").unwrap().parse().unwrap();
+    assert!(stand_in >= 0x8000_0000, "a stand-in pid: {stand_in}");
+    let on_a = [sup.parse::<u64>().unwrap(), watcher.parse().unwrap()];
+    assert_eq!(live_named(&a, "supervision"), on_a, "only the supervisor and the watcher on a");
+    assert!(live_named(&c, "supervision").is_empty());
+    // Its name, registered on b, is seen from a: in the tree and by a's
+    // guest.
+    let child_on_b = live_named(&b, "supervision")[0];
+    eventually("a sees the name on b", || name_on_a() == format!("b/{child_on_b}"));
+    eventually("the watcher found it", || watched().starts_with("found "));
+    assert!(text(&a.cli(&["ls", "/scheme/wasm/name"])).lines().any(|l| l == "across-child"));
+    // b's daemon dies: b leaves the cluster, the child's end reaches the
+    // supervisor as `noconnection`, and it restarts the child on c.
+    b.child.kill().unwrap();
+    b.child.wait().unwrap();
+    eventually("restarted on c", || live_named(&c, "supervision").len() == 1);
+    let said = log();
+    let restart = said.lines().nth(1).unwrap_or_default().to_string();
+    assert!(restart.starts_with("restarted noconnection "), "{said}");
+    // The name moved with its process: registered again on c, it is seen
+    // there and from a; the watcher's monitor ended with b, and it found
+    // the name's new holder.
+    let child_on_c = live_named(&c, "supervision")[0];
+    eventually("the name is the child's on c", || {
+        text(&c.cli(&["cat", "/scheme/wasm/name/across-child"])).trim() == child_on_c.to_string()
+    });
+    eventually("a sees the name on c", || name_on_a() == format!("c/{child_on_c}"));
+    eventually("the watcher saw it go and found it again", || watched().lines().count() >= 3);
+    let seen = watched();
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_eq!(lines[1], "down noconnection", "{seen}");
+    assert!(lines[2].starts_with("found ") && lines[2] != lines[0], "a new stand-in: {seen}");
+    // Killed on c, the child's end reaches its supervisor as it was; the
+    // restart goes to c again (b is gone).
+    assert_eq!(c.cli(&["kill", &child_on_c.to_string()]).status.code(), Some(0));
+    eventually("restarted again", || log().lines().count() == 3);
+    let said = log();
+    assert!(said.lines().nth(2).unwrap().starts_with("restarted killed "), "{said}");
+    eventually("the watcher saw the kill", || watched().lines().nth(3) == Some("down killed"));
+    eventually("a new child on c", || {
+        let now = live_named(&c, "supervision");
+        now.len() == 1 && now[0] != child_on_c
+    });
+    // The supervisor's own end goes the other way: killed on a, its
+    // linked child on c is killed too.
+    let child_on_c = live_named(&c, "supervision")[0];
+    assert_eq!(a.cli(&["kill", &sup]).status.code(), Some(0));
+    eventually("the child on c ended with its supervisor", || {
+        text(&c.cli(&["status", &child_on_c.to_string()])).contains("status: killed")
+    });
 }

@@ -74,7 +74,10 @@ impl ProcessManager {
                 self.sched.add_timer(deadline, me, token);
                 SyscallOutcome::Park(BlockOn::Sleep { token })
             }
-            Syscall::Spawn(call) => Context::new(self).sys_spawn(caller, call),
+            Syscall::Spawn(mut call) => match call.node.take() {
+                Some(node) => self.sys_spawn_on(caller, node, call),
+                None => Context::new(self).sys_spawn(caller, call),
+            },
             Syscall::Io(req) => Context::new(self).sys_io(caller, req),
             Syscall::SchemeWait { name, buf } => Context::new(self).sys_scheme_wait(me, name, buf),
             Syscall::RegionAlloc { size } => match self.procs.get(me) {
@@ -107,6 +110,7 @@ impl ProcessManager {
             Syscall::Demonitor(reference) => returning(self.demonitor(me, reference).map(|()| 0)),
             Syscall::Name(NameOp::Register, name) => returning(self.register_name(me, &name).map(|()| 0)),
             Syscall::Name(NameOp::Unregister, name) => returning(self.unregister_name(me, &name).map(|()| 0)),
+            Syscall::Name(NameOp::Whereis, name) => returning(self.whereis_for(me, &name).map(i64::from)),
             Syscall::Name(NameOp::Lookup(out), name) => match self.lookup_name(me, &name) {
                 Ok(pid) => {
                     if let Some(out) = out {
@@ -117,6 +121,9 @@ impl ProcessManager {
                 Err(e) => SyscallOutcome::error(e),
             },
             Syscall::Kill(pid) if pid == me => SyscallOutcome::Exit(ExitStatus::Killed),
+            Syscall::Kill(pid) if crate::remote::is_remote(pid) => {
+                returning(self.kill_remote(me, pid).map(|()| 0))
+            }
             Syscall::Kill(pid) => {
                 if !self.may_control(me, pid) {
                     return SyscallOutcome::error(if self.procs.contains(pid) {

@@ -60,6 +60,7 @@ mod process;
 pub mod region;
 mod region_directory;
 mod reload;
+mod remote;
 mod scheduler;
 mod services;
 pub mod stdin;
@@ -86,6 +87,7 @@ pub use limits::Limits;
 pub use log::{LogRing, ProcessLog};
 pub use manager::{Deadlock, ManagerConfig, ProcessManager, RegionNotifier};
 pub use module_cache::{CompiledModule, ModuleCache, MODULES_PER_GENERATION};
+pub use names::check_name;
 pub use owner::Owner;
 pub use platform::{
     FileIdentity, FileStatus, HostFile, HostSocket, Listed, LoadError, LoadedModule, ModuleLoader, NewTime,
@@ -93,6 +95,7 @@ pub use platform::{
 };
 pub use process::{Process, Sched};
 pub use reload::{ReloadError, ReloadTicket, STATE_FUEL};
+pub use remote::{is_remote, RemoteOp, RemotePid, RemoteSpawn, MAX_STAND_INS, REMOTE_PID_BASE};
 pub use scheduler::Scheduler;
 pub use services::spawn::{LoadResult, SpawnOptions};
 pub use stdin::StdinPipe;

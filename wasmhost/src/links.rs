@@ -17,6 +17,7 @@ use wasmd_abi::{msg, Caps, Errno, ExitStatus};
 
 use crate::mailbox::Message;
 use crate::manager::ProcessManager;
+use crate::remote::is_remote;
 use crate::Pid;
 
 /// A process's links and monitors.
@@ -28,12 +29,16 @@ pub struct Watches {
     pub monitors: Vec<(u64, Pid)>,
     /// Monitors of it: (reference, holder).
     pub watchers: Vec<(u64, Pid)>,
+    /// Stand-ins of other nodes' processes it holds (from `spawn_on` or
+    /// `name_whereis`, see [`crate::remote`]).
+    pub stand_ins: Vec<Pid>,
 }
 
 impl Watches {
-    /// Links and monitors held (what counts against `MAX_WATCHES`).
-    fn held(&self) -> usize {
-        self.links.len() + self.monitors.len()
+    /// Links, monitors and stand-ins held (what counts against
+    /// `MAX_WATCHES`).
+    pub(crate) fn held(&self) -> usize {
+        self.links.len() + self.monitors.len() + self.stand_ins.len()
     }
 }
 
@@ -67,6 +72,9 @@ impl ProcessManager {
         if me == target {
             return Err(Errno::InvalidArgument);
         }
+        if is_remote(target) {
+            return self.link_remote(me, target);
+        }
         self.check_watch(me, target)?;
         if self.procs.get(target).is_none_or(|p| p.is_exited()) {
             return Err(Errno::NoSuchProcess);
@@ -87,6 +95,9 @@ impl ProcessManager {
 
     /// Removes the link of `me` and `target`, if any.
     pub(crate) fn unlink(&mut self, me: Pid, target: Pid) {
+        if is_remote(target) {
+            return self.unlink_remote(me, target);
+        }
         for (a, b) in [(me, target), (target, me)] {
             if let Some(p) = self.procs.get_mut(a) {
                 p.watches.links.retain(|l| *l != b);
@@ -97,6 +108,9 @@ impl ProcessManager {
     /// Monitors `target` for `me`: the reference. A process already ended
     /// (or unknown) gives its down notice at once.
     pub(crate) fn monitor(&mut self, me: Pid, target: Pid) -> Result<u64, Errno> {
+        if is_remote(target) {
+            return self.monitor_remote(me, target);
+        }
         let mine = self.procs.get(me).ok_or(Errno::NoSuchProcess)?;
         let may_any = mine.caps.contains(Caps::PROC);
         let tree = mine.tree;
@@ -129,8 +143,14 @@ impl ProcessManager {
         let held = proc.watches.monitors.iter().position(|(r, _)| *r == reference);
         let target = held.map(|i| proc.watches.monitors.swap_remove(i).1);
         let mailbox = proc.mailbox.clone();
-        if let Some(t) = target.and_then(|t| self.procs.get_mut(t)) {
-            t.watches.watchers.retain(|(r, _)| *r != reference);
+        match target {
+            Some(t) if is_remote(t) => self.demonitor_remote(me, t, reference),
+            Some(t) => {
+                if let Some(t) = self.procs.get_mut(t) {
+                    t.watches.watchers.retain(|(r, h)| !(*r == reference && *h == me));
+                }
+            }
+            None => {}
         }
         // The notice starts with the reference (a postcard varint, which
         // no other reference's encoding starts with).
@@ -146,7 +166,7 @@ impl ProcessManager {
     }
 
     /// Queues a notice for `to` (waking it if it waits for it).
-    fn notify(&mut self, to: Pid, tag: u64, from: Pid, data: Vec<u8>) {
+    pub(crate) fn notify(&mut self, to: Pid, tag: u64, from: Pid, data: Vec<u8>) {
         let Some(proc) = self.procs.get(to) else { return };
         let notice = Message { tag, from, data, handles: Default::default(), charged: 0 };
         if let Some(wake) = proc.mailbox.notify(notice) {
@@ -160,6 +180,8 @@ impl ProcessManager {
     pub(crate) fn propagate_exit(&mut self, pid: Pid, status: &ExitStatus) {
         let Some(proc) = self.procs.get_mut(pid) else { return };
         let watches = std::mem::take(&mut proc.watches);
+        self.tell_remote_end(pid, status, &watches.links, &watches.watchers, &watches.monitors);
+        self.release_stand_ins(pid, watches.stand_ins);
         let abnormal = is_abnormal(status);
         let mut exit_notice = None;
         for peer in watches.links {
@@ -184,7 +206,7 @@ impl ProcessManager {
         }
         for (reference, target) in watches.monitors {
             if let Some(t) = self.procs.get_mut(target) {
-                t.watches.watchers.retain(|(r, _)| *r != reference);
+                t.watches.watchers.retain(|(r, h)| !(*r == reference && *h == pid));
             }
         }
     }

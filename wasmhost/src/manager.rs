@@ -185,6 +185,7 @@ pub struct ProcessManager {
     pub(crate) reloads: crate::reload::Outcomes,
     /// Parks noted for giving memory back (see [`crate::trim`]).
     pub(crate) parks: crate::trim::Parks,
+    pub(crate) remote: crate::remote::StandIns,
 }
 
 impl std::fmt::Debug for ProcessManager {
@@ -267,6 +268,7 @@ impl ProcessManager {
             names: Default::default(),
             reloads: Default::default(),
             parks: Default::default(),
+            remote: Default::default(),
         }
     }
 
@@ -400,7 +402,7 @@ impl ProcessManager {
     /// True when something waits for the embedder: a scheme reply or
     /// registration event.
     pub fn has_news(&self) -> bool {
-        self.schemes().has_news()
+        self.schemes().has_news() || self.remote.has_ops()
     }
 }
 

@@ -156,6 +156,13 @@ pub fn parse_grant(text: &str) -> Result<Grant, Errno> {
     Ok(Grant { scheme: scheme.to_string(), prefix, write })
 }
 
+impl Grant {
+    /// The grant as [`parse_grant`] reads it back: `SCHEME:PREFIX=rw|ro`.
+    pub fn to_text(&self) -> String {
+        format!("{}:{}={}", self.scheme, self.prefix, if self.write { "rw" } else { "ro" })
+    }
+}
+
 /// `*` matches anything; otherwise equality.
 fn part_matches(pattern: &str, value: &str) -> bool {
     pattern == "*" || pattern == value
@@ -218,6 +225,15 @@ mod tests {
 
     fn g(s: &str) -> Grant {
         parse_grant(s).unwrap()
+    }
+
+    #[test]
+    fn a_grant_reads_back_from_its_text() {
+        for text in ["file:/srv/data=ro", "file:/=rw", "tcp:127.0.0.1:*=rw", "ramfs:/=ro", "udp:*"] {
+            let grant = g(text);
+            assert_eq!(g(&grant.to_text()), grant, "{text}");
+        }
+        assert_eq!(g("file:/a/../b").to_text(), "file:/b=rw");
     }
 
     #[test]

@@ -95,7 +95,7 @@ pub enum Syscall {
     Monitor(Pid),
     /// `demonitor(reference)`.
     Demonitor(u64),
-    /// `name_register`, `name_unregister`, `name_lookup`.
+    /// `name_register`, `name_unregister`, `name_lookup`, `name_whereis`.
     Name(NameOp, String),
     /// `module_open(path)` or `module_load(bytes)` (never `Compiled`).
     ModuleOpen(SpawnModule),
@@ -127,6 +127,8 @@ pub enum NameOp {
     Unregister,
     /// A process handle to whoever holds it; its pid to this buffer.
     Lookup(Option<GuestBuf>),
+    /// The pid of whoever holds it, here or on another node.
+    Whereis,
 }
 
 /// An owned `spawn` request.
@@ -146,6 +148,9 @@ pub struct SpawnCall {
     pub namespace: Option<Vec<crate::namespace::Grant>>,
     /// Link or monitor the child before it runs (`spawn_with`).
     pub watch: SpawnWatch,
+    /// The node of the cluster to spawn on (`spawn_on`; see
+    /// [`crate::remote`]); `None` here.
+    pub node: Option<String>,
 }
 
 /// What `spawn_with` sets up between the caller and its child before the

@@ -87,7 +87,8 @@ impl<T: Keyed> PidTable<T> {
         }
         loop {
             let pid = self.next;
-            self.next = self.next.checked_add(1).unwrap_or(1);
+            // Pids from REMOTE_PID_BASE up stand for other nodes' processes.
+            self.next = if self.next + 1 >= crate::remote::REMOTE_PID_BASE { 1 } else { self.next + 1 };
             let slot = self.slot(pid);
             if pid != 0 && matches!(self.slots[slot], Slot::Free) {
                 self.slots[slot] = Slot::Reserved(pid);
@@ -248,11 +249,12 @@ mod tests {
     }
 
     #[test]
-    fn pid_zero_is_never_handed_out() {
-        let mut t = PidTable::<Rec> { next: Pid::MAX - 2, ..Default::default() };
+    fn pids_wrap_to_one_below_the_stand_ins() {
+        let top = crate::remote::REMOTE_PID_BASE - 1;
+        let mut t = PidTable::<Rec> { next: top - 2, ..Default::default() };
         let pids: Vec<Pid> = (0..5).map(|_| add(&mut t)).collect();
         assert!(!pids.contains(&0));
-        assert_eq!(pids[..3], [Pid::MAX - 2, Pid::MAX - 1, Pid::MAX]);
-        assert_eq!(pids[3], 1);
+        assert_eq!(pids[..3], [top - 2, top - 1, top]);
+        assert_eq!(pids[3..], [1, 2], "never 0, never a stand-in's");
     }
 }

@@ -157,10 +157,44 @@
 //! | `monitor` | `(pid: i32) -> i64` | — (`PROC` outside the tree) | a monitor reference (> 0); a process already ended gives its down notice at once (with its status while it is still known, else none); `-ENOSPC` past [`crate::mailbox::MAX_WATCHES`] |
 //! | `demonitor` | `(reference: i64) -> i64` | — | `0`; the monitor is gone and a down notice of it still queued is removed; `-ENOENT` for a reference the caller does not hold and has no notice of |
 //! | `trap_exit` | `(on: i32) -> i64` | — | the previous setting (0 or 1); while on, a linked process's end gives an exit notice instead of killing the caller |
-//! | `name_register` | `(name: i32, len: i32) -> i64` | — | `0`; the caller is registered as `name` (1–64 of `[a-z0-9._-]`, `-EINVAL`) until it ends or unregisters; `-EEXIST` while another live process holds it; at most 16 names per process (`-ENOSPC`). `/scheme/wasm/name/NAME` shows it |
+//! | `name_register` | `(name: i32, len: i32) -> i64` | — | `0`; the caller is registered as `name` (1–64 of `[a-z0-9._-]`, `-EINVAL`) until it ends or unregisters; `-EEXIST` while another live process holds it (in a cluster: on any node, as far as this node has heard); at most 16 names per process (`-ENOSPC`). `/scheme/wasm/name/NAME` shows it |
 //! | `name_unregister` | `(name: i32, len: i32) -> i64` | — | `0`; `-ENOENT` if the caller does not hold `name` |
 //! | `name_lookup` | `(name: i32, len: i32, pid_out: i32) -> i64` | — (`PROC` outside the tree) | a process handle (all rights) to the process registered as `name`, its pid written as a `u32` to the 4 bytes at `pid_out` (unless `pid_out` is 0); `-ENOENT` if none (or it is outside the caller's tree without `PROC`) |
+//! | `name_whereis` | `(name: i32, len: i32) -> i64` | — (`PROC` outside the tree, and for a name held on another node) | the pid of the process registered as `name`: a local one, or in a cluster the stand-in of the process of another node that holds it (see *Processes of other nodes*; kept while the caller lives); `-ENOENT` if none (or the caller may not see it) |
 //! | `spawn_with` | `(req: i32, len: i32, flags: i32, out: i32) -> i64` | `SPAWN` | `spawn`, and before the child runs: linked to the caller with [`crate::mailbox::SPAWN_LINK`], monitored with [`crate::mailbox::SPAWN_MONITOR`] (the reference is written as a `u64` to the 8 bytes at `out`; `out` is ignored without it) |
+//!
+//! ## Processes of other nodes
+//!
+//! A daemon may be a node of a cluster (`wasmd daemon --nats URL`). Pids
+//! from [`REMOTE_PID_BASE`] up never name a local process: each stands
+//! for one process of another node, for as long as this node has a link,
+//! a monitor or a spawn of it (the same remote process keeps the same
+//! pid meanwhile). A guest gets one from `spawn_on`, or as the `from` of
+//! a notice.
+//!
+//! | name | wasm signature | capability | returns |
+//! |---|---|---|---|
+//! | `spawn_on` | `(node: i32, node_len: i32, req: i32, len: i32, flags: i32, out: i32) -> i64` | `SPAWN` | blocking until the other node answered; `spawn_with` on the node named by the UTF-8 at `node..node+node_len`: the pid standing for the child there. The module must be a path (resolved here against the caller's module as `spawn` does, then loaded there from that absolute path) or a module handle (its file's path); bytes and `grants` are `-EINVAL`. `caps` and `limits` are checked against the caller's here (`-EPERM`); the other node then spawns for its *remote user* under its own policy (its refusal's errno comes back, e.g. `-EACCES`). The program name is the module's file stem there. `namespace: None` passes the caller's grants. An unknown node or one not alive: `-ENOENT`; no answer within the cluster's request timeout: `-ETIMEDOUT`; this daemon in no cluster: `-EOPNOTSUPP` |
+//!
+//! On such a pid, `link`, `unlink`, `monitor` and `demonitor` work as on
+//! a local one, without waiting for the network: the other node sets up
+//! its side when the message reaches it. They need `PROC`, except on a
+//! child the caller spawned with `spawn_on` (as `kill` does: `-EPERM`);
+//! the other node accepts them for processes owned by its remote user
+//! (those spawned for other nodes), and a link or monitor it does not
+//! accept, or to a process no longer live, ends as `ExitStatus::NoProcess`
+//! (a down notice with no status for a monitor). `kill` sends the kill
+//! and returns `0`. When the remote process ends, its linked and
+//! monitoring processes here get the same notices (or end) as for a local
+//! process; when its node leaves the cluster (no heartbeat within the
+//! node timeout), each gets them with `ExitStatus::NoConnection`. In the
+//! other direction, a local process's end reaches the remote processes
+//! linked to it, and a node that leaves ends the links to its processes
+//! here with `NoConnection` too. A stand-in is an `i32` argument
+//! below 0 for the calls that take pids: `wait`, `process_info`,
+//! `process_handle`, `region_share` and `reload` take local pids only
+//! (a stand-in is `-EINVAL` or `-ESRCH` there); `send` needs a process
+//! handle, which no stand-in has (messages do not cross nodes).
 //!
 //! ## Scheme providers
 //!
@@ -255,6 +289,9 @@ pub const MAX_WINDOWS: usize = 64;
 pub const WINDOW_ALIGN: usize = 64 << 10;
 /// Longest path `reload` and `module_open` take, in bytes.
 pub const MAX_PATH_LEN: usize = 4096;
+/// Pids from here up stand for processes of other nodes (see *Processes
+/// of other nodes*); local pids are below it.
+pub const REMOTE_PID_BASE: u32 = 0x8000_0000;
 
 /// Export a module may have for hot reload: `() -> (i32, i32)` (or `() -> i64`,
 /// the pointer in the low and the length in the high 32 bits), naming the
@@ -313,9 +350,11 @@ pub const NAMES: &[&str] = &[
     "demonitor",
     "trap_exit",
     "spawn_with",
+    "spawn_on",
     "name_register",
     "name_unregister",
     "name_lookup",
+    "name_whereis",
     "scheme_register",
     "scheme_next",
     "scheme_reply",

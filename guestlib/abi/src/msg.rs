@@ -99,7 +99,7 @@ pub struct SpawnLimits {
 ///
 /// Bytes: variant index, then: `0` `Exited` + zigzag varint code;
 /// `1` `Trapped` + string message; `2` `Killed`; `3` `OutOfFuel`;
-/// `4` `MemoryLimit`.
+/// `4` `MemoryLimit`; `5` `NoConnection`; `6` `NoProcess`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ExitStatus {
     /// The process called `exit(code)` or returned from `_start` (code 0).
@@ -114,6 +114,14 @@ pub enum ExitStatus {
     OutOfFuel,
     /// It tried to grow its memory past its limit.
     MemoryLimit,
+    /// A process of another node (see *Processes of other nodes* in
+    /// [`crate::hostcall`]) that this node lost: its node left the
+    /// cluster (no heartbeat within the node timeout). How it really
+    /// ended, if it did, is not known here.
+    NoConnection,
+    /// A process of another node that was not there (not live, or not
+    /// one this node may watch) when a link to it reached its node.
+    NoProcess,
 }
 
 /// Longest trap message carried in an [`ExitStatus`].
@@ -125,8 +133,8 @@ impl ExitStatus {
     /// The exit code (0–255) a command-line runner reports for this
     /// status: 0 only for `exited(0)`; the low 8 bits of any other code,
     /// or 1 when those are 0 (so `exit(256)` or `exit(-256)` is still a
-    /// failure); 134 for a trap; 137 for killed, out of fuel or memory
-    /// limit.
+    /// failure); 134 for a trap; 137 for killed, out of fuel, memory
+    /// limit, no connection or no process.
     pub fn shell_code(&self) -> u8 {
         match self {
             ExitStatus::Exited(0) => 0,
@@ -135,7 +143,11 @@ impl ExitStatus {
                 low => low,
             },
             ExitStatus::Trapped(_) => 134,
-            ExitStatus::Killed | ExitStatus::OutOfFuel | ExitStatus::MemoryLimit => 137,
+            ExitStatus::Killed
+            | ExitStatus::OutOfFuel
+            | ExitStatus::MemoryLimit
+            | ExitStatus::NoConnection
+            | ExitStatus::NoProcess => 137,
         }
     }
 }
@@ -157,6 +169,8 @@ impl core::str::FromStr for ExitStatus {
             "killed" => Ok(ExitStatus::Killed),
             "out of fuel" => Ok(ExitStatus::OutOfFuel),
             "memory limit" => Ok(ExitStatus::MemoryLimit),
+            "noconnection" => Ok(ExitStatus::NoConnection),
+            "noproc" => Ok(ExitStatus::NoProcess),
             _ => Err(()),
         }
     }
@@ -170,6 +184,8 @@ impl core::fmt::Display for ExitStatus {
             ExitStatus::Killed => f.write_str("killed"),
             ExitStatus::OutOfFuel => f.write_str("out of fuel"),
             ExitStatus::MemoryLimit => f.write_str("memory limit"),
+            ExitStatus::NoConnection => f.write_str("noconnection"),
+            ExitStatus::NoProcess => f.write_str("noproc"),
         }
     }
 }
@@ -252,7 +268,13 @@ mod shell_code_tests {
         assert_eq!(code(258), 2);
         assert_eq!(code(-1), 255);
         assert_eq!(ExitStatus::Trapped("x".into()).shell_code(), 134);
-        for s in [ExitStatus::Killed, ExitStatus::OutOfFuel, ExitStatus::MemoryLimit] {
+        for s in [
+            ExitStatus::Killed,
+            ExitStatus::OutOfFuel,
+            ExitStatus::MemoryLimit,
+            ExitStatus::NoConnection,
+            ExitStatus::NoProcess,
+        ] {
             assert_eq!(s.shell_code(), 137);
         }
     }
@@ -267,6 +289,8 @@ mod shell_code_tests {
             ExitStatus::Killed,
             ExitStatus::OutOfFuel,
             ExitStatus::MemoryLimit,
+            ExitStatus::NoConnection,
+            ExitStatus::NoProcess,
         ] {
             assert_eq!(s.to_string().parse::<ExitStatus>(), Ok(s.clone()));
             assert_eq!(alloc::format!("{s}\n").parse::<ExitStatus>(), Ok(s));

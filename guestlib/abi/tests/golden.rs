@@ -84,6 +84,8 @@ fn exit_status_variants() {
     roundtrip(&ExitStatus::Killed, &[0x02]);
     roundtrip(&ExitStatus::OutOfFuel, &[0x03]);
     roundtrip(&ExitStatus::MemoryLimit, &[0x04]);
+    roundtrip(&ExitStatus::NoConnection, &[0x05]);
+    roundtrip(&ExitStatus::NoProcess, &[0x06]);
 }
 
 #[test]

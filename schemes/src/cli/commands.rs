@@ -425,6 +425,8 @@ mod tests {
             ExitStatus::Killed,
             ExitStatus::OutOfFuel,
             ExitStatus::MemoryLimit,
+            ExitStatus::NoConnection,
+            ExitStatus::NoProcess,
         ] {
             assert_eq!(format!("{status}\n").parse::<ExitStatus>().ok(), Some(status));
         }

@@ -11,7 +11,7 @@
 //! at each heartbeat tick a node no longer heard from is told as
 //! [`Event::Left`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,7 +21,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use wasmd_abi::Errno;
 use wasmhost::worker::Waker;
 
-use super::wire::{self, Envelope, Heartbeat, Reply, Request};
+use super::wire::{self, Envelope, Heartbeat, Notice, NoticeEnvelope, Reply, Request};
 use super::ClusterConfig;
 
 /// What the daemon asks the link to do.
@@ -36,6 +36,11 @@ pub(crate) enum Outgoing {
     Forget { ticket: u64 },
     /// Answer a request of another node.
     Answer { reply_to: async_nats::Subject, reply: Reply },
+    /// Tell `node` a notice (published at once, in the order given).
+    Notice { node: String, notice: Notice },
+    /// This node's registered names are now these: told in every
+    /// heartbeat from now on, and in one at once.
+    Names(BTreeMap<String, u32>),
 }
 
 /// What the link tells the daemon.
@@ -47,17 +52,36 @@ pub(crate) enum Event {
     Reply { ticket: u64, reply: Result<Reply, (Errno, String)> },
     /// A request from node `from`, to answer to `reply_to`.
     Incoming { from: String, request: Request, reply_to: async_nats::Subject },
+    /// A notice from node `from`.
+    Notice { from: String, notice: Notice },
+    /// The names another node holds changed (see [`Peers::names`]).
+    Names,
     /// `node` was not heard from within the node timeout: it left.
     Left { node: String },
 }
 
-/// Nodes heard from, with when they last were.
+/// Nodes heard from, with when they last were and the names their
+/// processes hold.
 #[derive(Debug, Default)]
 pub(crate) struct Peers {
     seen: HashMap<String, Instant>,
+    names: HashMap<String, BTreeMap<String, u32>>,
 }
 
 impl Peers {
+    /// The names held by the nodes alive within `timeout`: each name
+    /// with its node and pid there (a name two nodes claim is the first
+    /// node's, by node name).
+    pub(crate) fn names(&self, timeout: Duration) -> BTreeMap<String, (String, u32)> {
+        let mut out = BTreeMap::new();
+        for node in self.alive(timeout) {
+            for (name, pid) in self.names.get(&node).into_iter().flatten() {
+                out.entry(name.clone()).or_insert_with(|| (node.clone(), *pid));
+            }
+        }
+        out
+    }
+
     /// True when `node` was heard from within `timeout`.
     pub(crate) fn is_alive(&self, node: &str, timeout: Duration) -> bool {
         self.seen.get(node).is_some_and(|at| at.elapsed() <= timeout)
@@ -164,16 +188,19 @@ async fn serve(
         let client = client.clone();
         async move { client.subscribe(subject).await }
     };
-    let (mut requests, mut beats) =
-        match (subscribe(wire::request_subject(&config.node)).await, subscribe(wire::HEARTBEAT.into()).await)
-        {
-            (Ok(r), Ok(b)) => (r, b),
-            (Err(e), _) | (_, Err(e)) => {
-                log::error!("nats: cannot subscribe: {e}; this node stays alone");
-                return;
-            }
-        };
-    let beat = serde_json::to_vec(&Heartbeat { node: config.node.clone() }).unwrap_or_default();
+    let (mut requests, mut notices, mut beats) = match (
+        subscribe(wire::request_subject(&config.node)).await,
+        subscribe(wire::notice_subject(&config.node)).await,
+        subscribe(wire::HEARTBEAT.into()).await,
+    ) {
+        (Ok(r), Ok(n), Ok(b)) => (r, n, b),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+            log::error!("nats: cannot subscribe: {e}; this node stays alone");
+            return;
+        }
+    };
+    let mut beat = serde_json::to_vec(&Heartbeat { node: config.node.clone(), names: BTreeMap::new() })
+        .unwrap_or_default();
     let mut tick = tokio::time::interval(config.heartbeat);
     // Requests in flight, to abort when forgotten; each tells `done` when
     // it ends.
@@ -188,24 +215,54 @@ async fn serve(
                 if let Err(e) = client.publish(wire::HEARTBEAT, beat.clone().into()).await {
                     log::warn!("nats: heartbeat not sent: {e}");
                 }
-                let now = peers.lock().unwrap_or_else(|e| e.into_inner()).alive(config.node_timeout);
+                let mut p = peers.lock().unwrap_or_else(|e| e.into_inner());
+                let now = p.alive(config.node_timeout);
                 let mut told = false;
                 for node in alive.iter().filter(|n| !now.contains(n)) {
+                    // Its names go with it (and come back with its next heartbeat).
+                    p.names.remove(node);
                     told |= events.send(Event::Left { node: node.clone() }).is_ok();
                 }
+                drop(p);
                 alive = now;
                 if told {
                     wake(&waker);
                 }
             }
             Some(msg) = beats.next() => {
-                let Ok(beat) = serde_json::from_slice::<Heartbeat>(&msg.payload) else { continue };
+                let Ok(mut beat) = serde_json::from_slice::<Heartbeat>(&msg.payload) else { continue };
                 if beat.node == config.node || wire::check_node_name(&beat.node).is_err() {
                     continue;
                 }
+                beat.names.retain(|name, pid| {
+                    wasmhost::check_name(name).is_ok() && *pid != 0 && *pid < wasmhost::REMOTE_PID_BASE
+                });
+                while beat.names.len() > wire::MAX_SHARED_NAMES {
+                    beat.names.pop_last();
+                }
                 let mut p = peers.lock().unwrap_or_else(|e| e.into_inner());
                 if p.seen.len() < MAX_PEERS || p.seen.contains_key(&beat.node) {
-                    p.seen.insert(beat.node, Instant::now());
+                    p.seen.insert(beat.node.clone(), Instant::now());
+                    let changed = p.names.get(&beat.node).is_none_or(|n| *n != beat.names);
+                    if changed {
+                        p.names.insert(beat.node, beat.names);
+                        drop(p);
+                        if events.send(Event::Names).is_err() {
+                            return;
+                        }
+                        wake(&waker);
+                    }
+                }
+            }
+            Some(msg) = notices.next() => {
+                match serde_json::from_slice::<NoticeEnvelope>(&msg.payload) {
+                    Ok(NoticeEnvelope { from, notice }) if wire::check_node_name(&from).is_ok() => {
+                        if events.send(Event::Notice { from, notice }).is_err() {
+                            return;
+                        }
+                        wake(&waker);
+                    }
+                    _ => log::info!("nats: a notice that is not a wasmd notice was dropped"),
                 }
             }
             Some(ticket) = done.recv() => {
@@ -236,6 +293,19 @@ async fn serve(
                     let bytes = serde_json::to_vec(&reply).unwrap_or_default();
                     if let Err(e) = client.publish(reply_to, bytes.into()).await {
                         log::warn!("nats: answer not sent: {e}");
+                    }
+                }
+                Some(Outgoing::Names(names)) => {
+                    beat = serde_json::to_vec(&Heartbeat { node: config.node.clone(), names }).unwrap_or_default();
+                    if let Err(e) = client.publish(wire::HEARTBEAT, beat.clone().into()).await {
+                        log::warn!("nats: heartbeat not sent: {e}");
+                    }
+                }
+                Some(Outgoing::Notice { node, notice }) => {
+                    let bytes = serde_json::to_vec(&NoticeEnvelope { from: config.node.clone(), notice })
+                        .unwrap_or_default();
+                    if let Err(e) = client.publish(wire::notice_subject(&node), bytes.into()).await {
+                        log::warn!("nats: notice to {node} not sent: {e}");
                     }
                 }
                 Some(Outgoing::Forget { ticket }) => {

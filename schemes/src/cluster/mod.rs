@@ -16,7 +16,13 @@
 //!   this one and used by handle, reads and writes that wait there wait
 //!   here (`crate::control` has the file type, `RemoteFile`);
 //! - spawns: a spawn spec with `node=NAME` starts the process on that
-//!   node, and its pid reads back as `NAME/PID`.
+//!   node, and its pid reads back as `NAME/PID`;
+//! - guests' processes: a guest's `spawn_on`, and links, monitors and
+//!   kills of another node's processes, with their ends told back as
+//!   notices (a node that leaves ends them as `noconnection`);
+//! - names: each node's registered names ride on its heartbeats, so the
+//!   registry is cluster-wide (`crate::control` has both, in
+//!   `remote_processes`).
 //!
 //! The node that does a request does it for its *remote identity*
 //! ([`ClusterConfig::remote_user`], by default `nobody`), under its own
@@ -31,7 +37,7 @@
 mod link;
 pub mod wire;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -130,10 +136,19 @@ pub struct Cluster {
     asked: HashMap<u64, Asked>,
 }
 
-/// A request in flight: the tree file that asked, and the node asked.
+/// Who waits for a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Waiter {
+    /// A tree file, by id.
+    File(u64),
+    /// A guest's `spawn_on`, by the manager's token.
+    Spawn(u64),
+}
+
+/// A request in flight: who asked, and the node asked.
 #[derive(Debug)]
 struct Asked {
-    file: u64,
+    waiter: Waiter,
     node: String,
     /// An open: if its file is closed before the reply, the reply's
     /// handle is closed there when it comes (so nothing stays open).
@@ -206,7 +221,7 @@ impl Cluster {
     /// there as long as they would locally (an exit, output, a guest
     /// scheme's reply); the rest fail after the request timeout. A
     /// request to a node that leaves the cluster fails when it goes.
-    pub(crate) fn ask(&mut self, node: &str, request: Request, file: u64) -> Result<(), Errno> {
+    pub(crate) fn ask(&mut self, node: &str, request: Request, waiter: Waiter) -> Result<(), Errno> {
         if !self.knows(node) {
             return Err(Errno::NotFound);
         }
@@ -223,14 +238,23 @@ impl Cluster {
         self.out
             .send(Outgoing::Request { ticket, node: node.to_string(), request, timeout })
             .map_err(|_| Errno::Io)?;
-        self.asked.insert(ticket, Asked { file, node: node.to_string(), opening, orphaned: false });
+        self.asked.insert(ticket, Asked { waiter, node: node.to_string(), opening, orphaned: false });
         Ok(())
+    }
+
+    /// Tells `node` a notice (dropped when it is not alive: what it was
+    /// about ends there as its own leaving does here).
+    pub(crate) fn notify(&self, node: &str, notice: wire::Notice) {
+        if self.knows(node) && node != self.config.node {
+            let _ = self.out.send(Outgoing::Notice { node: node.to_string(), notice });
+        }
     }
 
     /// Tells `node` (if alive) to close `handle`, without waiting for
     /// its answer; drops the replies `file` still waits for.
     pub(crate) fn close_remote(&mut self, file: u64, node: &str, handle: Option<u64>) {
-        let tickets: Vec<u64> = self.asked.iter().filter(|(_, a)| a.file == file).map(|(t, _)| *t).collect();
+        let tickets: Vec<u64> =
+            self.asked.iter().filter(|(_, a)| a.waiter == Waiter::File(file)).map(|(t, _)| *t).collect();
         for ticket in tickets {
             match self.asked.get_mut(&ticket) {
                 // Its handle is closed when the reply comes.
@@ -257,6 +281,19 @@ impl Cluster {
         }
     }
 
+    /// The names other nodes' processes hold: each with its node and pid
+    /// there.
+    pub(crate) fn cluster_names(&self) -> BTreeMap<String, (String, u32)> {
+        self.peers.lock().unwrap_or_else(|e| e.into_inner()).names(self.config.node_timeout)
+    }
+
+    /// Tells the cluster the names this node's processes hold now (the
+    /// first [`wire::MAX_SHARED_NAMES`]).
+    pub(crate) fn share_names(&self, names: impl IntoIterator<Item = (String, u32)>) {
+        let names = names.into_iter().take(wire::MAX_SHARED_NAMES).collect();
+        let _ = self.out.send(Outgoing::Names(names));
+    }
+
     /// Answers a request of another node.
     pub(crate) fn answer(&self, reply_to: async_nats::Subject, reply: Reply) {
         let _ = self.out.send(Outgoing::Answer { reply_to, reply });
@@ -266,9 +303,9 @@ impl Cluster {
     /// requests to a node that left fail here), requests from other
     /// nodes, and the nodes that left (which the link notices at its
     /// heartbeat ticks).
-    pub(crate) fn take_events(&mut self) -> (Vec<(Option<u64>, Event)>, Vec<String>) {
+    pub(crate) fn take_events(&mut self) -> (Vec<(Option<Waiter>, Event)>, Vec<String>) {
         let events: Vec<Event> = self.events.try_iter().collect();
-        let mut out: Vec<(Option<u64>, Event)> = Vec::with_capacity(events.len());
+        let mut out: Vec<(Option<Waiter>, Event)> = Vec::with_capacity(events.len());
         let mut left = Vec::new();
         for e in events {
             let file = match &e {
@@ -280,9 +317,9 @@ impl Cluster {
                         }
                         continue;
                     }
-                    Some(asked.file)
+                    Some(asked.waiter)
                 }
-                Event::Incoming { .. } => None,
+                Event::Incoming { .. } | Event::Notice { .. } | Event::Names => None,
                 Event::Left { node } => {
                     let theirs: Vec<u64> =
                         self.asked.iter().filter(|(_, a)| a.node == *node).map(|(t, _)| *t).collect();
@@ -290,7 +327,7 @@ impl Cluster {
                         let Some(asked) = self.asked.remove(&ticket) else { continue };
                         let _ = self.out.send(Outgoing::Forget { ticket });
                         let reply = Err((Errno::Io, format!("node {node} left the cluster")));
-                        out.push((Some(asked.file), Event::Reply { ticket, reply }));
+                        out.push((Some(asked.waiter), Event::Reply { ticket, reply }));
                     }
                     left.push(node.clone());
                     continue;

@@ -6,7 +6,8 @@
 //! | subject | kind | payload |
 //! |---|---|---|
 //! | `wasmd.node.NODE.req` | request/reply to node `NODE` | a [`Request`]; the reply is a [`Reply`] |
-//! | `wasmd.heartbeat` | published by every node each heartbeat interval | a [`Heartbeat`] |
+//! | `wasmd.node.NODE.notice` | one-way to node `NODE`, in the order sent | a [`NoticeEnvelope`] |
+//! | `wasmd.heartbeat` | published by every node each heartbeat interval, and at once when its registered names change | a [`Heartbeat`] |
 //!
 //! A request is an [`Envelope`]: the asking node's name and a
 //! [`Request`], flattened into one object. Requests open files of the
@@ -23,6 +24,31 @@
 //! {"from":"b","op":"list","handle":3,"offset":0}             -> {"result":"entries","entries":[{"name":"ps","kind":1,"next":1}]}
 //! {"from":"b","op":"close","handle":1}                      -> {"result":"done"}
 //! {"from":"b","op":"spawn","spec":"cap=stdio /srv/m.wasm"}  -> {"result":"spawned","pid":7}
+//! {"from":"b","op":"spawn","spec":"/srv/m.wasm","by":4,"link":true,"monitor":9} -> {"result":"spawned","pid":8}
+//! ```
+//!
+//! A spawn for a guest of the asking node (`spawn_on`) names that guest
+//! (`by`, its pid there) and what it asked: `link` links the child with
+//! it and `monitor` monitors the child for it under that reference, both
+//! before the child runs.
+//!
+//! Notices tell what happens between a process of the sending node and
+//! one of the receiving node (see `wasmd_abi::hostcall`, *Processes of
+//! other nodes*); they are not answered. `by` is the sender's process,
+//! `pid` the receiver's; in `ended`, `pid` is the sender's process that
+//! ended (or was not there) and `to` the receiver's that was linked with
+//! it (no `reference`) or monitored it (under `reference`); `status` is
+//! the `PID/status` form of its end (`exited(0)`, `trap: …`, `killed`,
+//! `noproc`, …), absent when not known:
+//!
+//! ```text
+//! {"from":"a","op":"link","pid":7,"by":4}
+//! {"from":"a","op":"unlink","pid":7,"by":4}
+//! {"from":"a","op":"monitor","pid":7,"by":4,"reference":9}
+//! {"from":"a","op":"demonitor","pid":7,"by":4,"reference":9}
+//! {"from":"a","op":"kill","pid":7,"by":4}
+//! {"from":"b","op":"ended","pid":7,"to":4,"status":"trap: unreachable"}
+//! {"from":"b","op":"ended","pid":7,"to":4,"reference":9}
 //! ```
 //!
 //! Any request may instead be answered
@@ -31,6 +57,8 @@
 //! padding). `flags` are the open flags of `wasmd_abi::scheme::flags`.
 //! Handles are the answering node's, per asking node; they are closed by
 //! `close`, and all of a node's when it leaves the cluster.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +71,11 @@ pub const HEARTBEAT: &str = "wasmd.heartbeat";
 /// The subject node `node` answers requests on.
 pub fn request_subject(node: &str) -> String {
     format!("wasmd.node.{node}.req")
+}
+
+/// The subject node `node` takes notices on.
+pub fn notice_subject(node: &str) -> String {
+    format!("wasmd.node.{node}.notice")
 }
 
 /// Checks a node name: 1 to 64 of `A-Z a-z 0-9 _ -` (it is a NATS
@@ -115,6 +148,85 @@ pub enum Request {
     Spawn {
         /// The spec.
         spec: String,
+        /// The asking node's guest this spawn is for (`spawn_on`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<u32>,
+        /// Link the child with `by` before it runs.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        link: bool,
+        /// Monitor the child for `by`, under this reference.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        monitor: Option<u64>,
+    },
+}
+
+/// A notice and who sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeEnvelope {
+    /// The sending node.
+    pub from: String,
+    /// What it tells.
+    #[serde(flatten)]
+    pub notice: Notice,
+}
+
+/// What one node tells another about their processes (see the module
+/// docs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Notice {
+    /// `by` linked with `pid`.
+    Link {
+        /// The receiver's process.
+        pid: u32,
+        /// The sender's.
+        by: u32,
+    },
+    /// `by` unlinked from `pid`.
+    Unlink {
+        /// The receiver's process.
+        pid: u32,
+        /// The sender's.
+        by: u32,
+    },
+    /// `by` monitors `pid` under `reference`.
+    Monitor {
+        /// The receiver's process.
+        pid: u32,
+        /// The sender's.
+        by: u32,
+        /// The monitor's reference (the sender's).
+        reference: u64,
+    },
+    /// `by` dropped its monitor `reference` of `pid`.
+    Demonitor {
+        /// The receiver's process.
+        pid: u32,
+        /// The sender's.
+        by: u32,
+        /// The monitor's reference.
+        reference: u64,
+    },
+    /// `by` kills `pid`.
+    Kill {
+        /// The receiver's process.
+        pid: u32,
+        /// The sender's.
+        by: u32,
+    },
+    /// The sender's `pid` ended (or was not there) and the receiver's
+    /// `to` was linked with it or monitored it.
+    Ended {
+        /// The sender's process.
+        pid: u32,
+        /// The receiver's.
+        to: u32,
+        /// How it ended (`PID/status` form), if known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<String>,
+        /// The monitor; absent for a link.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reference: Option<u64>,
     },
 }
 
@@ -185,12 +297,21 @@ mod base64_bytes {
     }
 }
 
-/// A node's sign of life.
+/// A node's sign of life, with the registry names its processes hold
+/// (see [`super`]: the cluster-wide name registry).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Heartbeat {
     /// The node's name.
     pub node: String,
+    /// Its registered names and their pids there (at most
+    /// [`MAX_SHARED_NAMES`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub names: BTreeMap<String, u32>,
 }
+
+/// Most names one node tells the cluster (a node with more keeps the
+/// rest to itself, in name order).
+pub const MAX_SHARED_NAMES: usize = 4096;
 
 #[cfg(test)]
 mod tests {
@@ -199,7 +320,7 @@ mod tests {
     #[test]
     fn messages_have_their_documented_bytes() {
         let envelope = |request| Envelope { from: "b".into(), request };
-        let cases: [(Envelope, &str); 6] = [
+        let cases: [(Envelope, &str); 7] = [
             (
                 envelope(Request::List { handle: 3, offset: 0 }),
                 r#"{"from":"b","op":"list","handle":3,"offset":0}"#,
@@ -218,8 +339,22 @@ mod tests {
             ),
             (envelope(Request::Close { handle: 1 }), r#"{"from":"b","op":"close","handle":1}"#),
             (
-                envelope(Request::Spawn { spec: "cap=stdio /srv/m.wasm".into() }),
+                envelope(Request::Spawn {
+                    spec: "cap=stdio /srv/m.wasm".into(),
+                    by: None,
+                    link: false,
+                    monitor: None,
+                }),
                 r#"{"from":"b","op":"spawn","spec":"cap=stdio /srv/m.wasm"}"#,
+            ),
+            (
+                envelope(Request::Spawn {
+                    spec: "/srv/m.wasm".into(),
+                    by: Some(4),
+                    link: true,
+                    monitor: Some(9),
+                }),
+                r#"{"from":"b","op":"spawn","spec":"/srv/m.wasm","by":4,"link":true,"monitor":9}"#,
             ),
         ];
         for (request, bytes) in cases {
@@ -249,8 +384,47 @@ mod tests {
         let binary = Reply::Data { data: (0..=255).collect() };
         let text = serde_json::to_string(&binary).unwrap();
         assert_eq!(serde_json::from_str::<Reply>(&text).unwrap(), binary);
-        let beat = Heartbeat { node: "a".into() };
+        let notice = |from: &str, notice| NoticeEnvelope { from: from.into(), notice };
+        let notices = [
+            (notice("a", Notice::Link { pid: 7, by: 4 }), r#"{"from":"a","op":"link","pid":7,"by":4}"#),
+            (notice("a", Notice::Unlink { pid: 7, by: 4 }), r#"{"from":"a","op":"unlink","pid":7,"by":4}"#),
+            (
+                notice("a", Notice::Monitor { pid: 7, by: 4, reference: 9 }),
+                r#"{"from":"a","op":"monitor","pid":7,"by":4,"reference":9}"#,
+            ),
+            (
+                notice("a", Notice::Demonitor { pid: 7, by: 4, reference: 9 }),
+                r#"{"from":"a","op":"demonitor","pid":7,"by":4,"reference":9}"#,
+            ),
+            (notice("a", Notice::Kill { pid: 7, by: 4 }), r#"{"from":"a","op":"kill","pid":7,"by":4}"#),
+            (
+                notice(
+                    "b",
+                    Notice::Ended {
+                        pid: 7,
+                        to: 4,
+                        status: Some("trap: unreachable".into()),
+                        reference: None,
+                    },
+                ),
+                r#"{"from":"b","op":"ended","pid":7,"to":4,"status":"trap: unreachable"}"#,
+            ),
+            (
+                notice("b", Notice::Ended { pid: 7, to: 4, status: None, reference: Some(9) }),
+                r#"{"from":"b","op":"ended","pid":7,"to":4,"reference":9}"#,
+            ),
+        ];
+        for (notice, bytes) in notices {
+            assert_eq!(serde_json::to_string(&notice).unwrap(), bytes);
+            assert_eq!(serde_json::from_str::<NoticeEnvelope>(bytes).unwrap(), notice);
+        }
+        let beat = Heartbeat { node: "a".into(), names: BTreeMap::new() };
         assert_eq!(serde_json::to_string(&beat).unwrap(), r#"{"node":"a"}"#);
+        assert_eq!(serde_json::from_str::<Heartbeat>(r#"{"node":"a"}"#).unwrap(), beat);
+        let named = Heartbeat { node: "a".into(), names: [("kv".to_string(), 7)].into() };
+        let bytes = r#"{"node":"a","names":{"kv":7}}"#;
+        assert_eq!(serde_json::to_string(&named).unwrap(), bytes);
+        assert_eq!(serde_json::from_str::<Heartbeat>(bytes).unwrap(), named);
     }
 
     #[test]

@@ -60,6 +60,7 @@ mod nodes;
 mod pending;
 pub mod policy;
 mod remote;
+mod remote_processes;
 pub mod render;
 pub mod report;
 mod requests;
@@ -202,6 +203,8 @@ pub struct Daemon {
     replies: Replies,
     /// The cluster joined (`--nats`), if any.
     cluster: Option<crate::cluster::Cluster>,
+    /// The version of this node's names last told to the cluster.
+    names_shared: Option<u64>,
     /// Requests of other nodes being done here ([`remote`]).
     remote: remote::Serving,
     /// The frontend's waker (for a cluster joined later).
@@ -241,6 +244,7 @@ impl Daemon {
             watched: HashMap::new(),
             events: Vec::new(),
             cluster: None,
+            names_shared: None,
             remote: remote::Serving::default(),
             waker: None,
         }

@@ -25,7 +25,7 @@ use wasmd_abi::scheme::flags;
 use super::file::Failure;
 use super::{Daemon, Output, Poll, Token, MAX_READ};
 use crate::cluster::wire::{Reply, Request, WireEntry};
-use crate::cluster::{Cluster, Event};
+use crate::cluster::{Cluster, Event, Waiter};
 
 /// Spawns for other nodes waiting for their module at a time.
 pub const MAX_SPAWNS: usize = 256;
@@ -44,9 +44,19 @@ pub(crate) struct Serving {
     /// Requests waiting: token → where to reply, and the file.
     waiting: HashMap<Token, (async_nats::Subject, u64)>,
     next_token: u64,
-    /// Spawns waiting for their module: the `spawn` file and where to
-    /// reply.
-    spawns: Vec<(u64, async_nats::Subject)>,
+    /// Spawns waiting for their module: the `spawn` file, where to
+    /// reply, and what the asking guest wants set up with the child.
+    spawns: Vec<(u64, async_nats::Subject, Option<ForGuest>)>,
+}
+
+/// A spawn for a guest of another node: that node, the guest, its link
+/// and monitor.
+#[derive(Debug)]
+struct ForGuest {
+    node: String,
+    by: u32,
+    link: bool,
+    monitor: Option<u64>,
 }
 
 impl Daemon {
@@ -56,6 +66,7 @@ impl Daemon {
         if let Some(w) = &self.waker {
             cluster.set_waker(w.clone());
         }
+        self.kernel.lock().join_cluster();
         self.cluster = Some(cluster);
     }
 
@@ -69,6 +80,7 @@ impl Daemon {
     pub(super) fn serve_cluster(&mut self) {
         let Some(cluster) = self.cluster.as_mut() else { return };
         let (events, left) = cluster.take_events();
+        let mut names_moved = !left.is_empty();
         for node in left {
             let theirs: Vec<u64> =
                 self.remote.files.iter().filter(|(_, n)| **n == node).map(|(id, _)| *id).collect();
@@ -77,13 +89,20 @@ impl Daemon {
                 self.remote.files.remove(&id);
                 self.close(id);
             }
+            self.kernel.lock().node_left(&node);
         }
         for (file, event) in events {
             match event {
-                Event::Reply { reply, .. } => {
-                    let Some(open) = file.and_then(|id| self.files.get_mut(&id)) else { continue };
-                    open.file.remote_reply(reply.map_err(|(errno, why)| Failure::new(errno, why)));
-                }
+                Event::Reply { reply, .. } => match file {
+                    Some(Waiter::File(id)) => {
+                        let Some(open) = self.files.get_mut(&id) else { continue };
+                        open.file.remote_reply(reply.map_err(|(errno, why)| Failure::new(errno, why)));
+                    }
+                    Some(Waiter::Spawn(token)) => self.guest_spawned(token, reply),
+                    None => {}
+                },
+                Event::Notice { from, notice } => self.take_notice(&from, notice),
+                Event::Names => names_moved = true,
                 Event::Incoming { from, request, reply_to } => {
                     if let Some(reply) = self.serve_request(&from, request, reply_to.clone()) {
                         self.answer(reply_to, reply);
@@ -94,6 +113,11 @@ impl Daemon {
             }
         }
         self.look_at_spawns();
+        if names_moved {
+            self.learn_cluster_names();
+        }
+        self.share_names();
+        self.send_remote_ops();
     }
 
     /// Replies the completions of other nodes' requests that waited
@@ -184,7 +208,7 @@ impl Daemon {
                 self.close(handle);
                 Reply::Done
             }
-            Request::Spawn { spec } => {
+            Request::Spawn { spec, by, link, monitor } => {
                 if self.remote.spawns.len() >= MAX_SPAWNS {
                     return Some(failed(Errno::Busy, "too many spawns from other nodes at once".into()));
                 }
@@ -194,7 +218,8 @@ impl Daemon {
                 };
                 match self.write(id, 0, spec.as_bytes(), true, REMOTE_TOKENS) {
                     Poll::Ready(Ok(_)) => {
-                        self.remote.spawns.push((id, reply_to));
+                        let guest = by.map(|by| ForGuest { node: from.to_string(), by, link, monitor });
+                        self.remote.spawns.push((id, reply_to, guest));
                         return None;
                     }
                     Poll::Ready(Err(e)) => self.fail_and_close(id, e),
@@ -231,17 +256,22 @@ impl Daemon {
     /// Answers the spawns whose pid can be read now.
     fn look_at_spawns(&mut self) {
         let mut still = Vec::new();
-        for (id, reply_to) in std::mem::take(&mut self.remote.spawns) {
+        for (id, reply_to, guest) in std::mem::take(&mut self.remote.spawns) {
             let reply = match self.read(id, 0, 32, true, REMOTE_TOKENS) {
                 Poll::Ready(Ok(bytes)) => {
                     self.close(id);
                     match String::from_utf8_lossy(&bytes).trim().parse() {
-                        Ok(pid) => Reply::Spawned { pid },
+                        Ok(pid) => {
+                            if let Some(g) = guest {
+                                self.watch_spawned(&g.node, g.by, pid, g.link, g.monitor);
+                            }
+                            Reply::Spawned { pid }
+                        }
                         Err(_) => failed(Errno::Io, "the spawn gave no pid".into()),
                     }
                 }
                 Poll::Ready(Err(Errno::WouldBlock)) => {
-                    still.push((id, reply_to));
+                    still.push((id, reply_to, guest));
                     continue;
                 }
                 Poll::Ready(Err(e)) => self.fail_and_close(id, e),

@@ -114,7 +114,10 @@ pub(crate) fn exists(kernel: &wasmhost::Kernel, in_cluster: bool, path: &str) ->
         ("ps" | "ps.json" | "stats" | "spawn" | "run" | "shm" | "chan" | "scheme", _) => true,
         ("name", "") => true,
         ("node", _) => in_cluster,
-        ("name", name) => kernel.lock().whereis(name).is_some(),
+        ("name", name) => {
+            let pm = kernel.lock();
+            pm.whereis(name).is_some() || pm.whereis_in_cluster(name).is_some()
+        }
         (pid, file) => pid.parse::<Pid>().ok().is_some_and(|pid| {
             kernel.lock().process(pid).is_some() && (file.is_empty() || PID_FILES.contains(&file))
         }),

@@ -177,11 +177,13 @@ fn trap_exit(caller: &Ctx<'_>, on: i32) -> CallResult {
     Ok(i64::from(caller.data().mailbox.set_trap_exit(on != 0)))
 }
 
+/// A pid argument of `link`, `unlink` and `monitor`: any but 0 (from
+/// `REMOTE_PID_BASE` up, read as negative `i32`s, they are stand-ins).
 fn pid_arg(pid: i32) -> Result<Pid, Errno> {
-    if pid <= 0 {
+    if pid == 0 {
         return Err(Errno::NoSuchProcess);
     }
-    Ok(pid as Pid)
+    Ok(pid as u32 as Pid)
 }
 
 fn spawn_with(caller: &mut Ctx<'_>, req: i32, len: i32, flags: i32, out: i32) -> Result<Syscall, Errno> {
@@ -194,6 +196,25 @@ fn spawn_with(caller: &mut Ctx<'_>, req: i32, len: i32, flags: i32, out: i32) ->
         return Err(Errno::InvalidArgument);
     };
     call.watch = SpawnWatch { link: flags & SPAWN_LINK != 0, monitor };
+    Ok(Syscall::Spawn(call))
+}
+
+/// `spawn_on(node, req, flags, out)`: `spawn_with` on another node.
+fn spawn_on(
+    caller: &mut Ctx<'_>,
+    node: (i32, i32),
+    req: (i32, i32),
+    flags: i32,
+    out: i32,
+) -> Result<Syscall, Errno> {
+    let (mem, _) = memory_and_state(caller)?;
+    let name = std::str::from_utf8(&mem[guest_range(mem.len(), node.0, node.1)?])
+        .map_err(|_| Errno::InvalidArgument)?
+        .to_string();
+    let Syscall::Spawn(mut call) = spawn_with(caller, req.0, req.1, flags, out)? else {
+        return Err(Errno::InvalidArgument);
+    };
+    call.node = Some(name);
     Ok(Syscall::Spawn(call))
 }
 
@@ -269,7 +290,12 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
         c.data().count_hostcall();
         ret(trap_exit(&c, on))
     })?;
-    for (name, op) in [("name_register", NameOp::Register), ("name_unregister", NameOp::Unregister)] {
+    let plain = [
+        ("name_register", NameOp::Register),
+        ("name_unregister", NameOp::Unregister),
+        ("name_whereis", NameOp::Whereis),
+    ];
+    for (name, op) in plain {
         linker.func_wrap(m, name, move |mut c: Ctx<'_>, ptr: i32, len: i32| -> Ret {
             c.data().count_hostcall();
             let call = name_call(&mut c, op, ptr, len);
@@ -288,6 +314,15 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
         let call = spawn_with(&mut c, req, len, flags, out);
         kernel(&mut c, call)
     })?;
+    linker.func_wrap(
+        m,
+        "spawn_on",
+        |mut c: Ctx<'_>, node: i32, node_len: i32, req: i32, len: i32, flags: i32, out: i32| -> Ret {
+            c.data().count_hostcall();
+            let call = spawn_on(&mut c, (node, node_len), (req, len), flags, out);
+            kernel(&mut c, call)
+        },
+    )?;
     Ok(())
 }
 

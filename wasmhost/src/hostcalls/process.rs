@@ -167,6 +167,7 @@ pub(super) fn spawn(caller: &mut Ctx<'_>, ptr: i32, len: i32) -> Result<Syscall,
         grants,
         namespace,
         watch: Default::default(),
+        node: None,
     }))
 }
 
@@ -237,7 +238,8 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     })?;
     linker.func_wrap(m, "kill", |mut c: Ctx<'_>, pid: i32| -> Ret {
         c.data().count_hostcall();
-        let call = if pid <= 0 { Err(Errno::NoSuchProcess) } else { Ok(Syscall::Kill(pid as Pid)) };
+        // Stand-ins of other nodes' processes read as negative `i32`s.
+        let call = if pid == 0 { Err(Errno::NoSuchProcess) } else { Ok(Syscall::Kill(pid as u32 as Pid)) };
         kernel(&mut c, call)
     })?;
     for (name, bytes) in [("module_open", false), ("module_load", true)] {

@@ -98,13 +98,17 @@ impl Directory for SchemeDir {
     }
 }
 
-/// `name/`: the registered names.
+/// `name/`: the registered names (in a cluster, those of every node).
 #[derive(Debug)]
 pub(crate) struct NameDir;
 
 impl Directory for NameDir {
     fn entries(&self, cx: &Context<'_>) -> Vec<Entry> {
-        cx.lock().names().iter().map(|(n, _)| entry(n, kind::REGULAR)).collect()
+        let pm = cx.lock();
+        let mut names: Vec<String> = pm.names().into_iter().map(|(n, _)| n).collect();
+        names.extend(pm.cluster_names().into_iter().map(|(n, _)| n));
+        names.sort();
+        names.iter().map(|n| entry(n, kind::REGULAR)).collect()
     }
 }
 

@@ -18,6 +18,7 @@ use wasmd_abi::Errno;
 use wasmd_abi::scheme::{flags, kind, mode, Stat};
 
 use crate::cluster::wire::{Reply, Request};
+use crate::cluster::Waiter;
 use crate::control::file::{Answer, Context, ControlFile, Failure};
 use crate::control::nodes::dirs::Directory;
 use crate::control::Entry;
@@ -145,7 +146,7 @@ impl RemoteFile {
         };
         let id = cx.id;
         let Some(cluster) = cx.cluster.as_mut() else { return Exchange::Done(Err(Errno::NotFound)) };
-        if let Err(e) = cluster.ask(&self.node, request, id) {
+        if let Err(e) = cluster.ask(&self.node, request, Waiter::File(id)) {
             self.reason = Some(format!("cannot ask node {}: {e}", self.node));
             return Exchange::Done(Err(e));
         }

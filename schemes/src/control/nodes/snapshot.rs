@@ -51,10 +51,16 @@ impl Snapshot {
         render::log(&cx.lock(), pid).map(|bytes| Snapshot { bytes }).ok_or(Errno::NotFound)
     }
 
-    /// `name/NAME`: the pid registered as `name`, a line.
+    /// `name/NAME`: the pid registered as `name`, a line (`NODE/PID`
+    /// for a process of another node of the cluster).
     pub(crate) fn name(cx: &Context<'_>, name: &str) -> Result<Snapshot, Errno> {
-        let pid = cx.lock().whereis(name).ok_or(Errno::NotFound)?;
-        Ok(Snapshot { bytes: format!("{pid}\n").into_bytes() })
+        let pm = cx.lock();
+        let line = match (pm.whereis(name), pm.whereis_in_cluster(name)) {
+            (Some(pid), _) => format!("{pid}\n"),
+            (None, Some(there)) => format!("{}/{}\n", there.node, there.pid),
+            (None, None) => return Err(Errno::NotFound),
+        };
+        Ok(Snapshot { bytes: line.into_bytes() })
     }
 
     /// `PID/links`: the processes linked with `pid`, a pid a line.

@@ -13,6 +13,7 @@ use wasmd_abi::scheme::{mode, Stat};
 use wasmhost::Pid;
 
 use crate::cluster::wire::{Reply, Request};
+use crate::cluster::Waiter;
 use crate::control::file::{Answer, Context, ControlFile, Failure};
 use crate::control::{spec, EVENT_WRITE};
 
@@ -52,9 +53,15 @@ impl SpawnFile {
                 // The node that runs it checks it, against its own policy.
                 let text = String::from_utf8_lossy(data).into_owned();
                 let id = cx.id;
-                cluster.ask(node, Request::Spawn { spec: text }, id).map_err(|e| {
-                    Failure::new(e, format!("cannot spawn on node {node}: {}", node_error(e)))
-                })?;
+                cluster
+                    .ask(
+                        node,
+                        Request::Spawn { spec: text, by: None, link: false, monitor: None },
+                        Waiter::File(id),
+                    )
+                    .map_err(|e| {
+                        Failure::new(e, format!("cannot spawn on node {node}: {}", node_error(e)))
+                    })?;
                 self.node = Some(node.to_string());
                 self.state = SpawnState::Loading;
                 return Ok(());
