@@ -6,7 +6,20 @@
 //! open file of node b through node a (one request/reply over NATS, and
 //! node b's daemon answering it) beside a bare `async-nats` request/reply
 //! round trip of the same size through the same server
-//! (`node_file_read_us`). Skipped, and said, without `nats-server`.
+//! (`node_file_read_us`).
+//!
+//! Channel bridges (each node's `bridge` file): a 64-byte round trip
+//! between a guest on node a and an echoing guest on node b, through a
+//! bridge each way (`node_rtt64_us`), beside a bare `async-nats`
+//! request/reply round trip of 64 bytes each way through the same server
+//! (`node_rtt64_vs_nats`, target 1.3); and a stream of 4 KiB frames from
+//! a guest on a to a guest on b (`node_chan4k_mb_per_s`, measured by the
+//! reader from its first frame to the end of the stream), beside bare
+//! `async-nats` publishing of 4 KiB messages to a subscriber. The two
+//! bench daemons act for the bench's own user on each other (their
+//! remote user), so each may bridge into the other's channels.
+//!
+//! Skipped, and said, without `nats-server`.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -14,11 +27,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use wasmd::client::ProcessRef;
 use wasmd::sys::linux::client::Client;
 use wasmd::sys::linux::protocol::{Reply, Request};
 use wasmd_abi::scheme::flags;
 
-use crate::report::Figure;
+use crate::report::{Figure, Target};
 
 /// A child process killed on drop (and its socket removed).
 struct Killed(Child, Option<PathBuf>);
@@ -119,13 +133,20 @@ fn node_read_us(client: &mut Client, k: usize) -> (f64, usize) {
 /// µs per bare `async-nats` request/reply round trip with a `size`-byte
 /// reply, a responder on its own thread (as a node's link is).
 fn bare_nats_us(url: &str, size: usize, k: usize) -> f64 {
+    let request = br#"{"from":"a","op":"read","handle":1,"offset":0,"len":4096}"#.to_vec();
+    bare_request_us(url, request, size, k, "bench.echo")
+}
+
+/// µs per bare `async-nats` request/reply round trip of `request` with
+/// a `size`-byte reply.
+fn bare_request_us(url: &str, request: Vec<u8>, size: usize, k: usize, subject: &'static str) -> f64 {
     let url = url.to_string();
     let responder_url = url.clone();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         rt.block_on(async move {
             let client = async_nats::connect(responder_url.as_str()).await.expect("responder connects");
-            let mut sub = client.subscribe("bench.echo").await.expect("subscribes");
+            let mut sub = client.subscribe(subject).await.expect("subscribes");
             let reply = vec![b'x'; size];
             while let Some(msg) = sub.next().await {
                 if let Some(to) = msg.reply {
@@ -137,14 +158,10 @@ fn bare_nats_us(url: &str, size: usize, k: usize) -> f64 {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async move {
         let client = async_nats::connect(url.as_str()).await.expect("requester connects");
-        let request = br#"{"from":"a","op":"read","handle":1,"offset":0,"len":4096}"#.to_vec();
         // The responder may not be subscribed yet: ask until it answers.
         while !matches!(
-            tokio::time::timeout(
-                Duration::from_millis(200),
-                client.request("bench.echo", request.clone().into())
-            )
-            .await,
+            tokio::time::timeout(Duration::from_millis(200), client.request(subject, request.clone().into()))
+                .await,
             Ok(Ok(_))
         ) {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -152,21 +169,124 @@ fn bare_nats_us(url: &str, size: usize, k: usize) -> f64 {
         let mut samples = Vec::with_capacity(k);
         for _ in 0..k {
             let t = Instant::now();
-            std::hint::black_box(client.request("bench.echo", request.clone().into()).await.expect("reply"));
+            std::hint::black_box(client.request(subject, request.clone().into()).await.expect("reply"));
             samples.push(t.elapsed().as_secs_f64() * 1e6);
         }
         median(samples)
     })
 }
 
-/// `remote_spawn_ms`, `node_file_read_us`.
+/// MB/s of bare `async-nats` publishing of `count` `size`-byte messages
+/// to a subscriber (from the first message taken to the last).
+fn bare_stream_mb_per_s(url: &str, count: usize, size: usize) -> f64 {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let url = url.to_string();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let sub_url = url.clone();
+    let reader = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async move {
+            let client = async_nats::connect(sub_url.as_str()).await.expect("subscriber connects");
+            let mut sub = client.subscribe("bench.stream").await.expect("subscribes");
+            client.flush().await.expect("flush");
+            let _ = ready_tx.send(());
+            let (mut n, mut bytes, mut first) = (0, 0, None);
+            while let Some(msg) = sub.next().await {
+                first.get_or_insert_with(Instant::now);
+                n += 1;
+                bytes += msg.payload.len();
+                if n == count {
+                    break;
+                }
+            }
+            bytes as f64 / first.map_or(f64::NAN, |t| t.elapsed().as_secs_f64()) / 1e6
+        })
+    });
+    let _ = ready_rx.recv();
+    rt.block_on(async move {
+        let client = async_nats::connect(url.as_str()).await.expect("publisher connects");
+        let payload = bytes::Bytes::from(vec![7u8; size]);
+        for _ in 0..count {
+            client.publish("bench.stream", payload.clone()).await.expect("publish");
+        }
+        client.flush().await.expect("flush");
+    });
+    reader.join().expect("subscriber")
+}
+
+/// The first line of `pid`'s output starting with `prefix`, once there
+/// is one.
+fn line_of(client: &mut Client, pid: &ProcessRef, prefix: &str) -> String {
+    let mut found = String::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while found.is_empty() {
+        assert!(Instant::now() < deadline, "process {pid} never said {prefix}");
+        let log = client.read_all(&format!("{}/log", pid.dir())).unwrap_or_default();
+        let log = String::from_utf8_lossy(&log);
+        found = log.lines().find(|l| l.starts_with(prefix)).unwrap_or("").to_string();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    found[prefix.len()..].to_string()
+}
+
+/// Bridges `chan` of `client`'s node into `to` (`NODE/CHAN`); the file
+/// stays open for the bridge's life.
+fn bridge(client: &mut Client, chan: &str, to: &str) -> u64 {
+    let fd = client.open("/scheme/wasm/bridge", flags::O_RDWR).expect("open bridge");
+    let line = format!("{chan} {to}").into_bytes();
+    match client.call(Request::Write { fd, offset: 0, data: line, nonblock: false }) {
+        Ok(Reply::Count(_)) => fd,
+        other => panic!("bridge {chan} {to}: {other:?}"),
+    }
+}
+
+/// µs per 64-byte round trip between a guest on a and an echoing guest
+/// on b, through one bridge each way.
+fn node_rtt64_us(a: &mut Client, b: &mut Client, k: usize) -> f64 {
+    let rtt = wasmd_tests::guest("chan_rtt").display().to_string();
+    let echo = b.spawn(&format!("cap=stdio,time,shm {rtt} node-echo")).expect("echo on b");
+    let ping = a.spawn(&format!("cap=stdio,time,shm {rtt} node-ping {k} 64")).expect("ping on a");
+    let echo_chans = line_of(b, &echo, "chans ");
+    let ping_chans = line_of(a, &ping, "chans ");
+    let (echo_in, echo_out) = echo_chans.split_once(' ').expect("two channels");
+    let (ping_out, ping_back) = ping_chans.split_once(' ').expect("two channels");
+    let there = bridge(a, ping_out, &format!("b/{echo_in}"));
+    let back = bridge(b, echo_out, &format!("a/{ping_back}"));
+    let ns: f64 = line_of(a, &ping, "rtt_ns=").parse().expect("rtt_ns");
+    line_of(a, &ping, "end");
+    let _ = a.call(Request::Close { fd: there });
+    let _ = b.call(Request::Close { fd: back });
+    ns / 1e3
+}
+
+/// MB/s of `count` 4 KiB frames from a guest on a to a guest on b,
+/// through a bridge (as the reader there measures it).
+fn node_chan4k_mb_per_s(a: &mut Client, count: usize) -> f64 {
+    let rtt = wasmd_tests::guest("chan_rtt").display().to_string();
+    let sink = a.spawn(&format!("node=b cap=stdio,time,shm {rtt} node-sink 0")).expect("sink on b");
+    let source =
+        a.spawn(&format!("cap=stdio,time,shm {rtt} node-source {count} 4096 1 200")).expect("source");
+    let inbound = line_of(a, &sink, "chans ");
+    let out = line_of(a, &source, "chans ");
+    let fd = bridge(a, &out, &format!("b/{inbound}"));
+    let said = line_of(a, &sink, "frames=");
+    let _ = a.call(Request::Close { fd });
+    let field = |key: &str| -> f64 {
+        said.split(' ').find_map(|kv| kv.strip_prefix(key)).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
+    };
+    assert_eq!(field("") as usize, count, "every frame came: {said}");
+    field("bytes=") / field("ns=") * 1e3
+}
+
+/// `remote_spawn_ms`, `node_file_read_us`, `node_rtt64_us`,
+/// `node_rtt64_vs_nats`, `node_chan4k_mb_per_s`.
 pub fn figures(quick: bool) -> Vec<Figure> {
     let Some((_server, url)) = nats() else {
         eprintln!("  cluster: skipped: no nats-server on the PATH (Debian: apt-get install nats-server)");
         return Vec::new();
     };
     let (_a, mut a) = node(&url, "a");
-    let (_b, _) = node(&url, "b");
+    let (_b, mut b) = node(&url, "b");
     wait_for("node b, seen from a", || {
         a.list("/scheme/wasm/node").is_ok_and(|v| v.iter().any(|(n, _)| n == "b"))
     });
@@ -176,6 +296,11 @@ pub fn figures(quick: bool) -> Vec<Figure> {
     let remote = spawn_ms(&mut a, &format!("node=b {tiny}"), k);
     let (read, size) = node_read_us(&mut a, k);
     let bare = bare_nats_us(&url, size, k);
+    let rtt = node_rtt64_us(&mut a, &mut b, k);
+    let bare_rtt = bare_request_us(&url, vec![7; 64], 64, k, "bench.echo64");
+    let frames = if quick { 2_000 } else { 20_000 };
+    let stream = node_chan4k_mb_per_s(&mut a, frames);
+    let bare_stream = bare_stream_mb_per_s(&url, frames, 4096);
     vec![
         Figure::info(
             "remote_spawn_ms",
@@ -193,5 +318,22 @@ pub fn figures(quick: bool) -> Vec<Figure> {
             "µs",
         )
         .against(bare, "bare async-nats request/reply, same reply size"),
+        Figure::info(
+            "node_rtt64_us",
+            format!("64 B round trip, guest on a to an echoing guest on b, a bridge each way (mean of {k})"),
+            rtt,
+            "µs",
+        )
+        .against(bare_rtt, "bare async-nats request/reply, 64 B each way (median)"),
+        Figure::info("node_rtt64_vs_nats", "node_rtt64_us over a bare async-nats round trip", rtt, "µs")
+            .against(bare_rtt, "bare async-nats request/reply, 64 B each way (median)")
+            .target(Target::RatioAtMost(1.3)),
+        Figure::info(
+            "node_chan4k_mb_per_s",
+            format!("{frames} frames of 4 KiB, guest on a to a guest on b through a bridge"),
+            stream,
+            "MB/s",
+        )
+        .against(bare_stream, "bare async-nats publish to a subscriber, 4 KiB messages"),
     ]
 }

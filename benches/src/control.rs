@@ -33,6 +33,9 @@ pub fn daemon(socket: &Path, cluster: Option<(&str, &str)>) {
         let mut config = wasmd::cluster::ClusterConfig::new(url, node);
         config.heartbeat = Duration::from_millis(100);
         config.node_timeout = Duration::from_millis(500);
+        // Both bench nodes act for the bench's own user on each other.
+        let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
+        config.remote_user = wasmhost::Owner { uid, gid };
         match wasmd::cluster::Cluster::join(config) {
             Ok(c) => daemon.join_cluster(c),
             Err(e) => {

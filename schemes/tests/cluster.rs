@@ -699,3 +699,68 @@ fn a_supervisor_restarts_its_child_on_another_node_when_the_childs_node_dies() {
         text(&c.cli(&["status", &child_on_c.to_string()])).contains("status: killed")
     });
 }
+
+/// The first line of `pid`'s output (read through `d`) starting with
+/// `prefix`, once there is one.
+fn line_of(d: &Daemon, pid: &str, prefix: &str) -> String {
+    let mut found = String::new();
+    eventually(&format!("{pid} says {prefix}"), || {
+        let log = text(&d.cli(&["log", pid]));
+        found = log.lines().find(|l| l.starts_with(prefix)).unwrap_or("").to_string();
+        !found.is_empty()
+    });
+    found
+}
+
+#[test]
+fn a_bridge_carries_a_channel_to_another_node_with_its_writers_order_backpressure_and_end() {
+    use wasmd::sys::linux::protocol::{Reply, Request};
+    use wasmd_abi::scheme::flags;
+    let nats = Nats::start();
+    let (a, _b) = pair(&nats);
+    let rtt = guest("chan_rtt");
+    let rtt = rtt.to_str().unwrap();
+    // The sink runs on b (spawned from a: it is b's remote user's, whose
+    // channels a's bridge may write) and reads nothing for its first second.
+    let sink = text(&a.cli(&["spawn", "node=b", "cap=stdio,time,shm", rtt, "node-sink", "1000"]));
+    let sink = sink.trim();
+    let inbound = line_of(&a, sink, "chans ")["chans ".len()..].to_string();
+    // The source on a: 4,000 frames of 64 bytes from two writers.
+    let source = text(&a.cli(&["spawn", "cap=stdio,time,shm", rtt, "node-source", "4000", "64", "2", "300"]));
+    let source = source.trim();
+    let out = line_of(&a, source, "chans ")["chans ".len()..].to_string();
+    let mut c = a.client();
+    let fd = c.open("/scheme/wasm/bridge", flags::O_RDWR).unwrap();
+    let line = format!("{out} b/{inbound}");
+    let wrote = c.call(Request::Write { fd, offset: 0, data: line.into_bytes(), nonblock: false });
+    assert!(matches!(wrote, Ok(Reply::Count(_))), "{wrote:?}");
+    // Park across the bridge: what b's channel and the credit in flight
+    // hold is far less than the 4,000 frames, so the source waits.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!text(&a.cli(&["log", source])).contains("done"), "the source must wait for the sleeping sink");
+    // The read waits for the end of the stream.
+    match c.call(Request::Read { fd, offset: 0, len: 256, nonblock: false }) {
+        Ok(Reply::Data(d)) => assert_eq!(String::from_utf8_lossy(&d), "bridged 4000 frames\n"),
+        other => panic!("{other:?}"),
+    }
+    let got = line_of(&a, sink, "frames=");
+    assert!(got.starts_with("frames=4000 bytes=256000 writers=2 ordered=yes "), "{got}");
+    assert_eq!(text(&a.cli(&["wait", sink])).trim(), "exited(0)");
+    assert_eq!(text(&a.cli(&["wait", source])).trim(), "exited(0)");
+    // A bridge to a channel b's remote user may not write is refused
+    // with b's reason; one to no node is refused here.
+    let fd = c.open("/scheme/wasm/bridge", flags::O_RDWR).unwrap();
+    let source = text(&a.cli(&["spawn", "cap=stdio,time,shm", rtt, "node-source", "1", "64", "1", "60000"]));
+    let out = line_of(&a, source.trim(), "chans ")["chans ".len()..].to_string();
+    let _ = c.call(Request::Write {
+        fd,
+        offset: 0,
+        data: format!("{out} b/999999").into_bytes(),
+        nonblock: false,
+    });
+    assert!(c.call(Request::Read { fd, offset: 0, len: 256, nonblock: false }).is_err());
+    let fd = c.open("/scheme/wasm/bridge", flags::O_RDWR).unwrap();
+    let refused =
+        c.call(Request::Write { fd, offset: 0, data: format!("{out} z/1").into_bytes(), nonblock: false });
+    assert!(refused.is_err(), "{refused:?}");
+}

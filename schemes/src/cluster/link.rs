@@ -38,6 +38,8 @@ pub(crate) enum Outgoing {
     Answer { reply_to: async_nats::Subject, reply: Reply },
     /// Tell `node` a notice (published at once, in the order given).
     Notice { node: String, notice: Notice },
+    /// Publish bridged frame bytes ([`wire::Frame`]) to `node`, in order.
+    Frame { node: String, bytes: Vec<u8> },
     /// This node's registered names are now these: told in every
     /// heartbeat from now on, and in one at once.
     Names(BTreeMap<String, u32>),
@@ -54,6 +56,8 @@ pub(crate) enum Event {
     Incoming { from: String, request: Request, reply_to: async_nats::Subject },
     /// A notice from node `from`.
     Notice { from: String, notice: Notice },
+    /// A frame of another node's bridge into a channel file here.
+    Frame(wire::Frame),
     /// The names another node holds changed (see [`Peers::names`]).
     Names,
     /// `node` was not heard from within the node timeout: it left.
@@ -188,13 +192,14 @@ async fn serve(
         let client = client.clone();
         async move { client.subscribe(subject).await }
     };
-    let (mut requests, mut notices, mut beats) = match (
+    let (mut requests, mut notices, mut frames, mut beats) = match (
         subscribe(wire::request_subject(&config.node)).await,
         subscribe(wire::notice_subject(&config.node)).await,
+        subscribe(wire::frames_subject(&config.node)).await,
         subscribe(wire::HEARTBEAT.into()).await,
     ) {
-        (Ok(r), Ok(n), Ok(b)) => (r, n, b),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+        (Ok(r), Ok(n), Ok(f), Ok(b)) => (r, n, f, b),
+        (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) | (_, _, _, Err(e)) => {
             log::error!("nats: cannot subscribe: {e}; this node stays alone");
             return;
         }
@@ -265,6 +270,17 @@ async fn serve(
                     _ => log::info!("nats: a notice that is not a wasmd notice was dropped"),
                 }
             }
+            Some(msg) = frames.next() => {
+                match wire::Frame::decode(&msg.payload) {
+                    Some(frame) => {
+                        if events.send(Event::Frame(frame)).is_err() {
+                            return;
+                        }
+                        wake(&waker);
+                    }
+                    None => log::info!("nats: a bridged frame that is not one was dropped"),
+                }
+            }
             Some(ticket) = done.recv() => {
                 flying.remove(&ticket);
             }
@@ -293,6 +309,11 @@ async fn serve(
                     let bytes = serde_json::to_vec(&reply).unwrap_or_default();
                     if let Err(e) = client.publish(reply_to, bytes.into()).await {
                         log::warn!("nats: answer not sent: {e}");
+                    }
+                }
+                Some(Outgoing::Frame { node, bytes }) => {
+                    if let Err(e) = client.publish(wire::frames_subject(&node), bytes.into()).await {
+                        log::warn!("nats: frame to {node} not sent: {e}");
                     }
                 }
                 Some(Outgoing::Names(names)) => {

@@ -294,6 +294,13 @@ impl Cluster {
         let _ = self.out.send(Outgoing::Names(names));
     }
 
+    /// Sends a bridged frame to `node`'s channel file `handle` (see
+    /// [`wire::Frame`]).
+    pub(crate) fn send_frame(&self, node: &str, handle: u64, writer: u32, end: bool, data: &[u8]) {
+        let bytes = wire::Frame::encode(&self.config.node, handle, writer, end, data);
+        let _ = self.out.send(Outgoing::Frame { node: node.to_string(), bytes });
+    }
+
     /// Answers a request of another node.
     pub(crate) fn answer(&self, reply_to: async_nats::Subject, reply: Reply) {
         let _ = self.out.send(Outgoing::Answer { reply_to, reply });
@@ -319,7 +326,7 @@ impl Cluster {
                     }
                     Some(asked.waiter)
                 }
-                Event::Incoming { .. } | Event::Notice { .. } | Event::Names => None,
+                Event::Incoming { .. } | Event::Notice { .. } | Event::Names | Event::Frame(_) => None,
                 Event::Left { node } => {
                     let theirs: Vec<u64> =
                         self.asked.iter().filter(|(_, a)| a.node == *node).map(|(t, _)| *t).collect();

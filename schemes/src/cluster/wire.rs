@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `wasmd.node.NODE.req` | request/reply to node `NODE` | a [`Request`]; the reply is a [`Reply`] |
 //! | `wasmd.node.NODE.notice` | one-way to node `NODE`, in the order sent | a [`NoticeEnvelope`] |
+//! | `wasmd.node.NODE.frames` | one-way to node `NODE`: frames of a channel bridge, in order | a [`Frame`], binary |
 //! | `wasmd.heartbeat` | published by every node each heartbeat interval, and at once when its registered names change | a [`Heartbeat`] |
 //!
 //! A request is an [`Envelope`]: the asking node's name and a
@@ -71,6 +72,11 @@ pub const HEARTBEAT: &str = "wasmd.heartbeat";
 /// The subject node `node` answers requests on.
 pub fn request_subject(node: &str) -> String {
     format!("wasmd.node.{node}.req")
+}
+
+/// The subject node `node` takes bridged frames on.
+pub fn frames_subject(node: &str) -> String {
+    format!("wasmd.node.{node}.frames")
 }
 
 /// The subject node `node` takes notices on.
@@ -214,6 +220,14 @@ pub enum Notice {
         /// The sender's.
         by: u32,
     },
+    /// The receiver may send `frames` more frames on its bridge to the
+    /// sender's channel file `handle` (see [`Frame`]).
+    Credit {
+        /// The sender's file (the receiver's bridge's handle).
+        handle: u64,
+        /// How many frames were taken.
+        frames: u32,
+    },
     /// The sender's `pid` ended (or was not there) and the receiver's
     /// `to` was linked with it or monitored it.
     Ended {
@@ -294,6 +308,68 @@ mod base64_bytes {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         base64::engine::general_purpose::STANDARD.decode(text.as_bytes()).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A frame of a channel bridge (see `crate::control`'s `bridge` file):
+/// the sending node moves the frames of one of its channels into the
+/// receiver's channel file `handle` (a `chan/ID` the receiver opened for
+/// the sender, write-only), each frame as the sender's writer `writer`
+/// wrote it; `end` (with no data) says the sender's channel ended.
+///
+/// Frames are binary, not JSON (they are the data path): one byte, the
+/// length of the sending node's name; the name; `handle` (8 bytes, little
+/// endian); `writer` (4 bytes, little endian); one byte, `1` for the end
+/// and `0` for a frame; the payload.
+///
+/// ```text
+/// 01 61 | 07 00 00 00 00 00 00 00 | 02 00 00 00 | 00 | 68 69    a, handle 7, writer 2: "hi"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// The sending node.
+    pub from: String,
+    /// The receiver's file.
+    pub handle: u64,
+    /// The sender's writer of the frame.
+    pub writer: u32,
+    /// The sender's channel ended (no payload).
+    pub end: bool,
+    /// The payload.
+    pub data: Vec<u8>,
+}
+
+impl Frame {
+    /// The frame's bytes.
+    pub fn encode(from: &str, handle: u64, writer: u32, end: bool, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(14 + from.len() + data.len());
+        out.push(from.len() as u8);
+        out.extend_from_slice(from.as_bytes());
+        out.extend_from_slice(&handle.to_le_bytes());
+        out.extend_from_slice(&writer.to_le_bytes());
+        out.push(u8::from(end));
+        out.extend_from_slice(data);
+        out
+    }
+
+    /// Reads a frame (`None`: not one, or from a name that is no node's).
+    pub fn decode(bytes: &[u8]) -> Option<Frame> {
+        let (&n, rest) = bytes.split_first()?;
+        let from = std::str::from_utf8(rest.get(..n as usize)?).ok()?;
+        check_node_name(from).ok()?;
+        let rest = &rest[n as usize..];
+        let handle = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+        let writer = u32::from_le_bytes(rest.get(8..12)?.try_into().ok()?);
+        let end = match rest.get(12)? {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        let data = rest[13..].to_vec();
+        if end && !data.is_empty() {
+            return None;
+        }
+        Some(Frame { from: from.to_string(), handle, writer, end, data })
     }
 }
 
@@ -410,6 +486,10 @@ mod tests {
                 r#"{"from":"b","op":"ended","pid":7,"to":4,"status":"trap: unreachable"}"#,
             ),
             (
+                notice("b", Notice::Credit { handle: 3, frames: 32 }),
+                r#"{"from":"b","op":"credit","handle":3,"frames":32}"#,
+            ),
+            (
                 notice("b", Notice::Ended { pid: 7, to: 4, status: None, reference: Some(9) }),
                 r#"{"from":"b","op":"ended","pid":7,"to":4,"reference":9}"#,
             ),
@@ -425,6 +505,25 @@ mod tests {
         let bytes = r#"{"node":"a","names":{"kv":7}}"#;
         assert_eq!(serde_json::to_string(&named).unwrap(), bytes);
         assert_eq!(serde_json::from_str::<Heartbeat>(bytes).unwrap(), named);
+    }
+
+    #[test]
+    fn frames_have_their_documented_bytes_and_garbage_is_no_frame() {
+        let bytes = Frame::encode("a", 7, 2, false, b"hi");
+        assert_eq!(bytes, [1, b'a', 7, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, b'h', b'i']);
+        let frame = Frame::decode(&bytes).unwrap();
+        assert_eq!(frame, Frame { from: "a".into(), handle: 7, writer: 2, end: false, data: b"hi".to_vec() });
+        assert!(Frame::decode(&Frame::encode("b", 1, 0, true, b"")).unwrap().end);
+        for garbage in [
+            &b""[..],
+            &[5, b'a'],
+            &[1, b'.', 7, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0],
+            &[1, b'a', 7, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 9],
+            &[1, b'a', 7, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1, b'x'],
+            &[1, b'a', 7, 0],
+        ] {
+            assert_eq!(Frame::decode(garbage), None, "{garbage:?}");
+        }
     }
 
     #[test]

@@ -53,6 +53,7 @@
 
 use wasmd_abi::Errno;
 
+mod bridges;
 mod file;
 pub mod guest_files;
 mod loads;
@@ -205,6 +206,10 @@ pub struct Daemon {
     cluster: Option<crate::cluster::Cluster>,
     /// The version of this node's names last told to the cluster.
     names_shared: Option<u64>,
+    /// The `bridge` files with a bridge, pumped at each step.
+    bridges: std::collections::BTreeSet<u64>,
+    /// Frames other nodes' bridges sent here (see `bridges`).
+    bridged: bridges::Arrivals,
     /// Requests of other nodes being done here ([`remote`]).
     remote: remote::Serving,
     /// The frontend's waker (for a cluster joined later).
@@ -245,6 +250,8 @@ impl Daemon {
             events: Vec::new(),
             cluster: None,
             names_shared: None,
+            bridges: Default::default(),
+            bridged: Default::default(),
             remote: remote::Serving::default(),
             waker: None,
         }
@@ -304,6 +311,7 @@ impl Daemon {
             loads: &mut self.loads,
             replies: &mut self.replies,
             cluster: self.cluster.as_mut(),
+            bridges: &mut self.bridges,
             nonblock: false,
             id,
             caller,
@@ -319,6 +327,7 @@ impl Daemon {
             loads: &mut self.loads,
             replies: &mut self.replies,
             cluster: self.cluster.as_mut(),
+            bridges: &mut self.bridges,
             nonblock: false,
             id,
             caller: open.caller,

@@ -59,6 +59,20 @@ struct ForGuest {
     monitor: Option<u64>,
 }
 
+impl Serving {
+    /// True when file `id` was opened here for `node`.
+    pub(crate) fn is_theirs(&self, id: u64, node: &str) -> bool {
+        self.files.get(&id).is_some_and(|n| n == node)
+    }
+
+    /// File `id` of `node` is closed (its bridge ended).
+    pub(crate) fn forget_file(&mut self, id: u64, node: &str) {
+        if self.is_theirs(id, node) {
+            self.files.remove(&id);
+        }
+    }
+}
+
 impl Daemon {
     /// Joins `cluster`: from now on `node/` shows its nodes, spawn specs
     /// may name one, and other nodes' requests are served.
@@ -103,6 +117,7 @@ impl Daemon {
                 },
                 Event::Notice { from, notice } => self.take_notice(&from, notice),
                 Event::Names => names_moved = true,
+                Event::Frame(frame) => self.take_frame(frame),
                 Event::Incoming { from, request, reply_to } => {
                     if let Some(reply) = self.serve_request(&from, request, reply_to.clone()) {
                         self.answer(reply_to, reply);
@@ -118,6 +133,8 @@ impl Daemon {
         }
         self.share_names();
         self.send_remote_ops();
+        self.write_bridged();
+        self.pump_bridges();
     }
 
     /// Replies the completions of other nodes' requests that waited

@@ -102,6 +102,9 @@ impl Daemon {
 
     /// Hands the process manager a notice of node `from`.
     pub(super) fn take_notice(&mut self, from: &str, notice: Notice) {
+        if let Notice::Credit { handle, frames } = notice {
+            return self.take_credit(from, handle, frames);
+        }
         let Some(owner) = self.cluster.as_ref().map(|c| c.remote_user()) else { return };
         let of = |pid| RemotePid { node: from.into(), pid };
         let mut pm = self.kernel.lock();
@@ -119,6 +122,7 @@ impl Daemon {
                 let status = status.and_then(|s| s.parse::<ExitStatus>().ok());
                 pm.remote_ended(of(pid), to, status, reference);
             }
+            Notice::Credit { .. } => {}
         }
     }
 

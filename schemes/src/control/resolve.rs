@@ -15,6 +15,7 @@ use wasmhost::Pid;
 
 use super::file::{Context, ControlFile};
 use super::guest_files::GuestFile;
+use super::nodes::bridge::BridgeFile;
 use super::nodes::remote::{NodeDir, RemoteFile};
 use super::nodes::{dirs, CtlFile, OutputStream, RunFile, Snapshot, SpawnFile, StdinFile, WaitFile, Which};
 use super::shared_memory::{ChanFile, ShmFile};
@@ -71,6 +72,7 @@ fn tree_file(
         ("ps", "") => Box::new(Snapshot::ps(cx)),
         ("ps.json", "") => Box::new(Snapshot::ps_json(cx)),
         ("spawn", "") => Box::new(SpawnFile::new()),
+        ("bridge", "") if cx.cluster.is_some() => Box::new(BridgeFile::default()),
         ("run", "") => Box::new(dirs::RunDir),
         ("shm", "") => Box::new(dirs::ShmDir),
         ("chan", "") => Box::new(dirs::ChanDir),
@@ -113,7 +115,7 @@ pub(crate) fn exists(kernel: &wasmhost::Kernel, in_cluster: bool, path: &str) ->
     match (first, rest) {
         ("ps" | "ps.json" | "stats" | "spawn" | "run" | "shm" | "chan" | "scheme", _) => true,
         ("name", "") => true,
-        ("node", _) => in_cluster,
+        ("node", _) | ("bridge", "") => in_cluster,
         ("name", name) => {
             let pm = kernel.lock();
             pm.whereis(name).is_some() || pm.whereis_in_cluster(name).is_some()

@@ -164,14 +164,29 @@ pub struct ChanFile {
     can_write: bool,
     /// A frame that did not fit the last read buffer.
     stash: Option<Vec<u8>>,
+    /// Opened for another node's bridge: one strong writer per writer of
+    /// the channel there (the first [`MAX_BRIDGED_WRITERS`]; later ones
+    /// share the last), so frames keep their writer and order.
+    bridged: Vec<(u32, Writer<HostRing>)>,
 }
+
+/// Writers of another node's channel a bridged channel file keeps apart.
+pub const MAX_BRIDGED_WRITERS: usize = 64;
 
 impl ChanFile {
     /// Opens the channel in `ring` (`Errno::InvalidArgument` if the region holds none)
     /// for reading, writing or both.
     pub fn open(ring: HostRing, can_read: bool, can_write: bool) -> Result<ChanFile, Errno> {
         let channel = Channel::from_region(ring).map_err(|_| Errno::InvalidArgument)?;
-        Ok(ChanFile { channel, reader: None, writer: None, stash: None, can_read, can_write })
+        Ok(ChanFile {
+            channel,
+            reader: None,
+            writer: None,
+            stash: None,
+            can_read,
+            can_write,
+            bridged: Vec::new(),
+        })
     }
 
     /// Opens the channel in the region named `id`, for what the access
@@ -271,7 +286,50 @@ impl ChanFile {
     }
 }
 
+impl ChanFile {
+    /// Writes a frame of another node's writer `source` (see
+    /// [`ChanFile::bridged`]).
+    pub fn write_bridged(&mut self, source: u32, data: &[u8]) -> Poll<usize> {
+        if !self.can_write {
+            return Poll::Ready(Err(Errno::BadHandle));
+        }
+        let at = match self.bridged.iter().position(|(s, _)| *s == source) {
+            Some(i) => i,
+            None if self.bridged.len() < MAX_BRIDGED_WRITERS => match self.channel.writer(WriterKind::Strong)
+            {
+                Ok(w) => {
+                    self.bridged.push((source, w));
+                    self.bridged.len() - 1
+                }
+                Err(e) => return Poll::Ready(Err(chan_errno(e))),
+            },
+            None => self.bridged.len() - 1,
+        };
+        match self.bridged[at].1.try_write(data) {
+            Ok(Sent::Sent) | Ok(Sent::Dropped) => Poll::Ready(Ok(data.len())),
+            Err(ChannelError::WouldBlock) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(chan_errno(e))),
+        }
+    }
+
+    /// The other node's channel ended: its writers here close (the
+    /// channel drains when they were its last strong writers).
+    pub fn end_bridged(&mut self) {
+        for (_, writer) in self.bridged.drain(..) {
+            let _ = writer.close();
+        }
+    }
+}
+
 impl ControlFile for ChanFile {
+    fn bridged_write(&mut self, source: u32, data: &[u8]) -> Poll<usize> {
+        self.write_bridged(source, data)
+    }
+
+    fn bridged_end(&mut self) {
+        self.end_bridged();
+    }
+
     fn stat(&mut self, cx: &mut Context<'_>) -> Answer<Stat> {
         cx.stat(mode::MODE_CHR | 0o444, 0)
     }

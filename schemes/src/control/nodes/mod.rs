@@ -11,12 +11,14 @@
 //! | [`StdinFile`] | `PID/stdin` | writes feed the process's standard input; closing ends it |
 //! | [`CtlFile`] | `PID/ctl` | written commands act on the process |
 //! | [`remote::NodeDir`], [`remote::RemoteFile`] | `node/`, `node/NAME/PATH` | the cluster's nodes, and files of another node's tree |
+//! | [`bridge::BridgeFile`] | `bridge` | `CHAN NODE/CHAN` written: this node's channel bridged into another node's |
 //!
 //! `shm/ID` and `chan/ID` are in [`super::shared_memory`], the files of
 //! guest schemes in [`super::guest_files`].
 //!
 //! [`ControlFile`]: super::file::ControlFile
 
+pub(crate) mod bridge;
 pub(crate) mod ctl;
 pub(crate) mod dirs;
 pub(crate) mod remote;
