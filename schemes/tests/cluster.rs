@@ -750,7 +750,7 @@ fn a_bridge_carries_a_channel_to_another_node_with_its_writers_order_backpressur
     // A bridge to a channel b's remote user may not write is refused
     // with b's reason; one to no node is refused here.
     let fd = c.open("/scheme/wasm/bridge", flags::O_RDWR).unwrap();
-    let source = text(&a.cli(&["spawn", "cap=stdio,time,shm", rtt, "node-source", "1", "64", "1", "60000"]));
+    let source = text(&a.cli(&["spawn", "cap=stdio,time,shm", rtt, "node-source", "1", "64", "1", "1500"]));
     let out = line_of(&a, source.trim(), "chans ")["chans ".len()..].to_string();
     let _ = c.call(Request::Write {
         fd,
@@ -759,8 +759,64 @@ fn a_bridge_carries_a_channel_to_another_node_with_its_writers_order_backpressur
         nonblock: false,
     });
     assert!(c.call(Request::Read { fd, offset: 0, len: 256, nonblock: false }).is_err());
-    let fd = c.open("/scheme/wasm/bridge", flags::O_RDWR).unwrap();
-    let refused =
-        c.call(Request::Write { fd, offset: 0, data: format!("{out} z/1").into_bytes(), nonblock: false });
-    assert!(refused.is_err(), "{refused:?}");
+    let refused = a.cli(&["bridge", &out, "z/1"]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("node z"), "{refused:?}");
+    // Through the command line: the second source's one frame crosses.
+    let sink = text(&a.cli(&["spawn", "node=b", "cap=stdio,time,shm", rtt, "node-sink", "0"]));
+    let inbound = line_of(&a, sink.trim(), "chans ")["chans ".len()..].to_string();
+    let bridged = a.cli(&["bridge", &out, &format!("b/{inbound}")]);
+    assert_eq!(
+        (bridged.status.code(), text(&bridged).as_str()),
+        (Some(0), "bridged 1 frames\n"),
+        "{bridged:?}"
+    );
+    assert!(line_of(&a, sink.trim(), "frames=").starts_with("frames=1 bytes=64 writers=1 ordered=yes"));
+}
+
+#[test]
+fn one_node_cannot_take_every_waiting_slot() {
+    let nats = Nats::start();
+    let (_a, b) = pair(&nats);
+    let worker = guest("worker");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (busy, waiting) = runtime.block_on(async {
+        // A peer that calls itself z: a process of b's remote user, and
+        // its wait file opened once...
+        let client = async_nats::connect(nats.url.as_str()).await.unwrap();
+        let ask = |body: serde_json::Value| {
+            let client = client.clone();
+            async move {
+                let reply =
+                    client.request("wasmd.node.b.req", body.to_string().into_bytes().into()).await.unwrap();
+                serde_json::from_slice::<serde_json::Value>(&reply.payload).unwrap()
+            }
+        };
+        let spec = format!("cap=stdio,time {} sleep 600000", worker.display());
+        let spawned = ask(serde_json::json!({"from": "z", "op": "spawn", "spec": spec})).await;
+        let pid = spawned["pid"].as_u64().unwrap_or_else(|| panic!("{spawned}"));
+        let opened =
+            ask(serde_json::json!({"from": "z", "op": "open", "path": format!("{pid}/wait"), "flags": 0}))
+                .await;
+        let handle = opened["handle"].as_u64().unwrap_or_else(|| panic!("{opened}"));
+        // ...then read 1,100 times at once, which all wait for the exit.
+        let mut reads = tokio::task::JoinSet::new();
+        for _ in 0..1100 {
+            let read =
+                ask(serde_json::json!({"from": "z", "op": "read", "handle": handle, "offset": 0, "len": 64}));
+            reads.spawn(async move { tokio::time::timeout(Duration::from_secs(3), read).await.ok() });
+        }
+        let (mut busy, mut waiting) = (0, 0);
+        while let Some(done) = reads.join_next().await {
+            match done.unwrap() {
+                Some(reply) if reply["errno"] == 16 => busy += 1,
+                Some(reply) => panic!("{reply}"),
+                None => waiting += 1,
+            }
+        }
+        (busy, waiting)
+    });
+    assert_eq!((busy, waiting), (76, 1024), "1,024 of one node's requests wait, the rest are refused");
+    // b still answers others.
+    assert!(text(&b.cli(&["stats"])).contains("processes_live: 1"));
 }

@@ -402,6 +402,15 @@ pub fn wait(opts: &ClientOpts, pid: &ProcessRef) -> ExitCode {
     })
 }
 
+/// `wasmd bridge CHAN NODE/CHAN`: until the stream ended.
+pub fn bridge(opts: &ClientOpts, chan: u64, to: &str) -> ExitCode {
+    with_client(opts, |c| {
+        let said = c.write_then_read("/scheme/wasm/bridge", format!("{chan} {to}").as_bytes())?;
+        print_bytes(&said)?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

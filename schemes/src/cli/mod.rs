@@ -238,6 +238,22 @@ pub enum Command {
         /// Process id: `PID`, or `NODE/PID` for one on another node of the cluster.
         pid: ProcessRef,
     },
+    /// Bridge a channel of this node into a channel of another node.
+    ///
+    /// Writes `CHAN NODE/CHAN` to `/scheme/wasm/bridge` and keeps it open
+    /// while the frames of this node's channel CHAN go into channel CHAN
+    /// of NODE (each with a writer of its own there, in order, at most 64
+    /// in flight: a full channel there holds the writers here). Prints
+    /// `bridged N frames` when the stream ended; interrupting it ends the
+    /// bridge.
+    Bridge {
+        #[command(flatten)]
+        client: ClientOpts,
+        /// The channel here (its region id, as under `chan/`).
+        chan: u64,
+        /// The channel there: `NODE/CHAN`.
+        to: String,
+    },
     /// Wait until a process ends; print its status and exit with it.
     ///
     /// Reads `/scheme/wasm/PID/wait`, which blocks until the process has
@@ -408,6 +424,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
             commands::log(&client, &pid, part)
         }
         Command::Wait { client, pid } => commands::wait(&client, &pid),
+        Command::Bridge { client, chan, to } => commands::bridge(&client, chan, &to),
         Command::Spawn { client, spec } => commands::spawn(&client, &spec),
         Command::Cat { client, path } => commands::cat_command(&client, &path),
         Command::Ls { client, path } => commands::ls(&client, &path),

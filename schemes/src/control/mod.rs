@@ -36,6 +36,7 @@
 //! | `scheme/NAME/PATH` | [`guest_files::GuestFile`] | any | the guest scheme's own files |
 //! | `node/` | `nodes::remote::NodeDir` | dir | with a cluster joined (`--nats`): one entry per node alive |
 //! | `node/NAME/PATH` | `nodes::remote::RemoteFile` | file | `PATH` of node `NAME`'s tree: read whole from there, or written there once ([`crate::cluster`]) |
+//! | `bridge` | `nodes::bridge::BridgeFile` | file | with a cluster joined: write `CHAN NODE/CHAN` to bridge this node's channel into another node's; a read waits for the end of the stream (`bridges.rs` has the receiving side) |
 //! | `error/ID` | `nodes::Snapshot` | file | why the last request on the open file `ID` (its inode number) failed, one line; only for that file's opener (not listed) |
 //!
 //! How a request flows: the frontend calls the `Daemon`; an open resolves

@@ -10,7 +10,7 @@
 //! set ([`REMOTE_TOKENS`]; a frontend's tokens are counters from 1): one
 //! answered at once is replied at once, one that waits (an exit, output,
 //! a guest scheme's reply) is replied when its completion comes, at most
-//! [`MAX_WAITING`] at a time. A spawn waits for its module to load: the
+//! [`MAX_WAITING`] at a time and [`MAX_WAITING_PER_NODE`] of one node. A spawn waits for its module to load: the
 //! `spawn` file opened for it is looked at after each step until its pid
 //! (or its failure) can be read, at most [`MAX_SPAWNS`] at a time.
 //!
@@ -33,6 +33,9 @@ pub const MAX_SPAWNS: usize = 256;
 pub const MAX_FILES_PER_NODE: usize = 1024;
 /// Reads and writes of other nodes waiting here at a time.
 pub const MAX_WAITING: usize = 4096;
+/// Reads and writes of one other node waiting here at a time (so no node
+/// takes all of [`MAX_WAITING`]).
+pub const MAX_WAITING_PER_NODE: usize = 1024;
 /// The top bit: the tokens of requests done for other nodes.
 pub const REMOTE_TOKENS: Token = 1 << 63;
 
@@ -41,8 +44,10 @@ pub const REMOTE_TOKENS: Token = 1 << 63;
 pub(crate) struct Serving {
     /// Files opened for other nodes: file id (their handle) → node.
     files: HashMap<u64, String>,
-    /// Requests waiting: token → where to reply, and the file.
-    waiting: HashMap<Token, (async_nats::Subject, u64)>,
+    /// Requests waiting: token → where to reply, the file, and its node.
+    waiting: HashMap<Token, (async_nats::Subject, u64, String)>,
+    /// Requests waiting, by node.
+    waiting_of: HashMap<String, usize>,
     next_token: u64,
     /// Spawns waiting for their module: the `spawn` file, where to
     /// reply, and what the asking guest wants set up with the child.
@@ -60,6 +65,16 @@ struct ForGuest {
 }
 
 impl Serving {
+    /// A request of `node` that waited is done.
+    fn stop_waiting(&mut self, node: &str) {
+        if let Some(n) = self.waiting_of.get_mut(node) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.waiting_of.remove(node);
+            }
+        }
+    }
+
     /// True when file `id` was opened here for `node`.
     pub(crate) fn is_theirs(&self, id: u64, node: &str) -> bool {
         self.files.get(&id).is_some_and(|n| n == node)
@@ -147,7 +162,8 @@ impl Daemon {
             std::mem::take(&mut self.completions).into_iter().partition(|c| c.token & REMOTE_TOKENS != 0);
         self.completions = theirs;
         for c in mine {
-            let Some((reply_to, id)) = self.remote.waiting.remove(&c.token) else { continue };
+            let Some((reply_to, id, node)) = self.remote.waiting.remove(&c.token) else { continue };
+            self.remote.stop_waiting(&node);
             let reply = match c.result {
                 Ok(Output::Data(data)) => Reply::Data { data },
                 Ok(Output::Count(count)) => Reply::Count { count },
@@ -259,14 +275,23 @@ impl Daemon {
         Some(REMOTE_TOKENS | self.remote.next_token)
     }
 
-    /// Keeps a request that waits, within [`MAX_WAITING`].
+    /// Keeps a request that waits, within [`MAX_WAITING`] and
+    /// [`MAX_WAITING_PER_NODE`].
     fn wait_for(&mut self, token: Token, reply_to: async_nats::Subject, id: u64) -> Option<Reply> {
-        if self.remote.waiting.len() >= MAX_WAITING {
+        let node = self.remote.files.get(&id).cloned().unwrap_or_default();
+        let of_node = self.remote.waiting_of.get(&node).copied().unwrap_or(0);
+        if self.remote.waiting.len() >= MAX_WAITING || of_node >= MAX_WAITING_PER_NODE {
             self.cancel(token);
             self.completions.retain(|c| c.token != token);
-            return Some(failed(Errno::Busy, "too many requests of other nodes wait here".into()));
+            let why = if of_node >= MAX_WAITING_PER_NODE {
+                format!("node {node} has {MAX_WAITING_PER_NODE} requests waiting here already")
+            } else {
+                "too many requests of other nodes wait here".into()
+            };
+            return Some(failed(Errno::Busy, why));
         }
-        self.remote.waiting.insert(token, (reply_to, id));
+        *self.remote.waiting_of.entry(node.clone()).or_default() += 1;
+        self.remote.waiting.insert(token, (reply_to, id, node));
         None
     }
 

@@ -160,18 +160,23 @@ impl Client {
 
     /// Spawns from a spec; returns the new pid.
     pub fn spawn(&mut self, spec: &str) -> Result<crate::client::ProcessRef, ClientError> {
-        let fd = self.open("/scheme/wasm/spawn", flags::O_RDWR)?;
+        let answer = self.write_then_read("/scheme/wasm/spawn", spec.as_bytes())?;
+        String::from_utf8_lossy(&answer).trim().parse().map_err(|_| ClientError::Protocol)
+    }
+
+    /// Opens `path` read-write, writes `data` with one write and returns
+    /// what one read then gives (waiting for it as the file does).
+    pub fn write_then_read(&mut self, path: &str, data: &[u8]) -> Result<Vec<u8>, ClientError> {
+        let fd = self.open(path, flags::O_RDWR)?;
         let result = (|| {
-            self.call(Request::Write { fd, offset: 0, data: spec.as_bytes().to_vec(), nonblock: false })
+            self.call(Request::Write { fd, offset: 0, data: data.to_vec(), nonblock: false })
                 .map_err(|e| e.with_reason(self.reason_of(fd)))?;
             // As on Redox, where the kernel keeps the offset: the answer
-            // is read where the write of the spec left it.
-            let offset = spec.len() as u64;
-            let read = self.call(Request::Read { fd, offset, len: 64, nonblock: false });
+            // is read where the write left it.
+            let offset = data.len() as u64;
+            let read = self.call(Request::Read { fd, offset, len: 4096, nonblock: false });
             match read.map_err(|e| e.with_reason(self.reason_of(fd)))? {
-                Reply::Data(data) => {
-                    String::from_utf8_lossy(&data).trim().parse().map_err(|_| ClientError::Protocol)
-                }
+                Reply::Data(data) => Ok(data),
                 _ => Err(ClientError::Protocol),
             }
         })();

@@ -81,15 +81,21 @@ impl Client {
         Ok(out)
     }
 
-    /// Spawns from a spec; returns the new pid (read where the write of
-    /// the spec left the kernel's offset).
+    /// Spawns from a spec; returns the new pid.
     pub fn spawn(&mut self, spec: &str) -> Result<crate::client::ProcessRef, ClientError> {
-        let mut file =
-            OpenOptions::new().read(true).write(true).open(format!("{ROOT}/spawn")).map_err(failed)?;
-        file.write_all(spec.as_bytes()).map_err(|e| failed(e).with_reason(reason_of(&file)))?;
-        let mut pid = String::new();
-        file.read_to_string(&mut pid).map_err(|e| failed(e).with_reason(reason_of(&file)))?;
-        pid.trim().parse().map_err(|_| ClientError::Protocol)
+        let answer = self.write_then_read(&format!("{ROOT}/spawn"), spec.as_bytes())?;
+        String::from_utf8_lossy(&answer).trim().parse().map_err(|_| ClientError::Protocol)
+    }
+
+    /// Opens `path` read-write, writes `data` with one write and returns
+    /// what the reads then give (read where the write left the kernel's
+    /// offset, waiting as the file does).
+    pub fn write_then_read(&mut self, path: &str, data: &[u8]) -> Result<Vec<u8>, ClientError> {
+        let mut file = OpenOptions::new().read(true).write(true).open(path).map_err(failed)?;
+        file.write_all(data).map_err(|e| failed(e).with_reason(reason_of(&file)))?;
+        let mut answer = Vec::new();
+        file.read_to_end(&mut answer).map_err(|e| failed(e).with_reason(reason_of(&file)))?;
+        Ok(answer)
     }
 }
 
