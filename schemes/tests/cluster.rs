@@ -585,6 +585,62 @@ fn a_node_joins_as_an_nkey_user_and_not_with_another_key() {
     assert_eq!(join(&nkeys::KeyPair::new_user().seed().unwrap()), Err(Some(1)));
 }
 
+/// A NATS JWT (v2) with `claims` (`iss`, `iat` and `jti` added),
+/// signed by `issuer`.
+fn jwt(issuer: &nkeys::KeyPair, mut claims: serde_json::Value) -> String {
+    use base64::Engine;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    claims["iss"] = issuer.public_key().into();
+    claims["iat"] = 1_700_000_000u64.into();
+    claims["jti"] = format!("JTI{}", claims["sub"].as_str().unwrap_or("")).into();
+    let head = b64(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+    let body = b64(claims.to_string().as_bytes());
+    let signed = format!("{head}.{body}");
+    let signature = issuer.sign(signed.as_bytes()).unwrap();
+    format!("{signed}.{}", b64(&signature))
+}
+
+#[test]
+fn a_node_joins_with_a_creds_file_of_an_operator_mode_server_and_not_with_another() {
+    let dir = common::TempDir(std::env::temp_dir().join(format!("wasmd-creds-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    // An operator, its account and a user of it, as `nsc` would make them.
+    let (operator, account) = (nkeys::KeyPair::new_operator(), nkeys::KeyPair::new_account());
+    let op = serde_json::json!({"name": "op", "sub": operator.public_key(), "nats": {"type": "operator", "version": 2}});
+    let limits = serde_json::json!({"subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1,
+        "wildcards": true, "conn": -1, "leaf": -1});
+    let acc = serde_json::json!({"name": "acc", "sub": account.public_key(),
+        "nats": {"limits": limits, "default_permissions": {"pub": {}, "sub": {}}, "type": "account", "version": 2}});
+    let op_jwt = dir.0.join("op.jwt");
+    std::fs::write(&op_jwt, jwt(&operator, op)).unwrap();
+    let conf = dir.0.join("nats.conf");
+    let preload = format!("{}: \"{}\"", account.public_key(), jwt(&operator, acc));
+    let config =
+        format!("operator: \"{}\"\nresolver: MEMORY\nresolver_preload: {{ {preload} }}\n", op_jwt.display());
+    std::fs::write(&conf, config).unwrap();
+    let nats = Nats::start_with("nats", &["-c".as_ref(), conf.as_os_str()]);
+    let creds = |signer: &nkeys::KeyPair| {
+        let user = nkeys::KeyPair::new_user();
+        let claims = serde_json::json!({"name": "node", "sub": user.public_key(),
+            "nats": {"pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1, "type": "user", "version": 2}});
+        format!(
+            "-----BEGIN NATS USER JWT-----\n{}\n------END NATS USER JWT------\n\n\
+             -----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n",
+            jwt(signer, claims),
+            user.seed().unwrap()
+        )
+    };
+    let join = |creds: &str| {
+        let file = dir.0.join("node.creds");
+        std::fs::write(&file, creds).unwrap();
+        let file = file.display().to_string();
+        joins_or_exits(&dir.0.join("node"), &["--nats", &nats.url, "--nats-creds", &file], &[])
+    };
+    assert_eq!(join(&creds(&account)), Ok(()), "a user of the account joins");
+    assert_eq!(join(&creds(&nkeys::KeyPair::new_account())), Err(Some(1)), "a user of no known account");
+    assert_eq!(join("not a creds file"), Err(Some(1)));
+}
+
 /// Starts `wasmd daemon` as node `a` with `args` and `env` (its socket
 /// and config in `dir`, made here): `Ok` once it serves (then stops
 /// it), or the code it exited with.

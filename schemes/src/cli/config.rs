@@ -35,6 +35,7 @@
 //! password = "…"          # or $WASMD_NATS_PASSWORD
 //! token = "…"             # or $WASMD_NATS_TOKEN
 //! nkey = "/etc/wasmd/nkey.seed"
+//! creds = "/etc/wasmd/node.creds"
 //! ca = "/etc/wasmd/nats-ca.pem"
 //! cert = "/etc/wasmd/node.pem"
 //! key = "/etc/wasmd/node.key"
@@ -94,6 +95,8 @@ pub struct ClusterFileConfig {
     pub token: Option<String>,
     /// The file holding the seed of this node's nkey (`--nats-nkey`).
     pub nkey: Option<PathBuf>,
+    /// The NATS credentials file, a user JWT and its seed (`--nats-creds`).
+    pub creds: Option<PathBuf>,
     /// TLS: the PEM file of the server's authorities (`--nats-ca`).
     pub ca: Option<PathBuf>,
     /// TLS: this node's certificate, PEM (`--nats-cert`).

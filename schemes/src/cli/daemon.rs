@@ -51,6 +51,7 @@ Config file:
     password = \"...\"            # or $WASMD_NATS_PASSWORD
     token = \"...\"               # or $WASMD_NATS_TOKEN
     nkey = \"/etc/wasmd/nkey.seed\" # --nats-nkey: the seed of an nkey user
+    creds = \"/etc/wasmd/node.creds\" # --nats-creds: a user JWT and its seed
     ca = \"/etc/wasmd/nats-ca.pem\" # --nats-ca: TLS (also for tls:// URLs)
     cert = \"/etc/wasmd/node.pem\"  # --nats-cert, with key = --nats-key
     heartbeat_ms = 1000         # --heartbeat-ms
@@ -102,6 +103,11 @@ pub struct DaemonArgs {
     /// FILE holds.
     #[arg(long, value_name = "FILE")]
     pub nats_nkey: Option<PathBuf>,
+    /// Authenticate to the NATS server with the NATS credentials FILE
+    /// (`.creds`: a user JWT and its nkey seed, as `nsc` writes them, for
+    /// a server in operator mode).
+    #[arg(long, value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
     /// TLS to the NATS server, its certificate signed by an authority
     /// of this PEM file (or of the system's roots; a tls:// URL asks for
     /// TLS too).
@@ -197,6 +203,12 @@ fn cluster_settings(
         match std::fs::read_to_string(&path) {
             Ok(seed) => config.nkey_seed = Some(seed.trim().to_string()),
             Err(e) => return Some(Err(format!("nkey seed file {}: {e}", path.display()))),
+        }
+    }
+    if let Some(path) = args.nats_creds.clone().or_else(|| file.creds.clone()) {
+        match std::fs::read_to_string(&path) {
+            Ok(creds) => config.creds = Some(creds),
+            Err(e) => return Some(Err(format!("NATS credentials file {}: {e}", path.display()))),
         }
     }
     let ca = args.nats_ca.clone().or_else(|| file.ca.clone());

@@ -161,6 +161,9 @@ async fn connect(config: &ClusterConfig) -> Result<async_nats::Client, String> {
     if let Some(seed) = &config.nkey_seed {
         options = options.nkey(seed.clone());
     }
+    if let Some(creds) = &config.creds {
+        options = options.credentials(creds).map_err(|e| format!("bad NATS credentials: {e}"))?;
+    }
     if config.tls.is_some() || config.url.starts_with("tls://") {
         // rustls needs its provider installed once per process (a second
         // install is refused, harmlessly).

@@ -66,6 +66,9 @@ pub struct ClusterConfig {
     /// The seed of this node's NATS nkey (a user the server knows by its
     /// public key), if the server wants one.
     pub nkey_seed: Option<String>,
+    /// NATS credentials (the text of a `.creds` file: a user JWT and its
+    /// nkey seed), for a server in operator mode.
+    pub creds: Option<String>,
     /// TLS to the server, if wanted (also when the URL is `tls://`).
     pub tls: Option<TlsConfig>,
     /// How often this node says it is alive.
@@ -91,6 +94,7 @@ impl ClusterConfig {
             user_password: None,
             token: None,
             nkey_seed: None,
+            creds: None,
             tls: None,
             heartbeat: Duration::from_secs(1),
             node_timeout: Duration::from_secs(3),
