@@ -876,3 +876,33 @@ fn one_node_cannot_take_every_waiting_slot() {
     // b still answers others.
     assert!(text(&b.cli(&["stats"])).contains("processes_live: 1"));
 }
+
+#[test]
+fn a_guest_uses_a_guest_scheme_of_another_node_through_its_grant() {
+    let nats = Nats::start();
+    let (a, b) = pair(&nats);
+    let ramfs = guest("ramfs").display().to_string();
+    assert_eq!(b.cli(&["spawn", "cap=stdio,scheme", &ramfs, "ramfs"]).status.code(), Some(0));
+    eventually("the scheme is up", || text(&b.cli(&["ls", "/scheme/wasm/scheme"])).contains("ramfs/"));
+    let client = guest("fs_client").display().to_string();
+    // A guest of a's, granted b's ramfs, works in it as in a local one.
+    let run = |grant: &str| {
+        let pid =
+            text(&a.cli(&["spawn", "cap=stdio", &format!("grant={grant}"), &client, "node:b/scheme/ramfs"]));
+        let pid = pid.trim().to_string();
+        assert_eq!(text(&a.cli(&["wait", &pid])).trim(), "exited(0)");
+        text(&a.cli(&["log", &pid]))
+    };
+    let said = run("node:b/scheme/ramfs");
+    for line in ["mkdir=ok:()", "write=ok:()", "read=ok:\"hello, world\"", "missing=err:2"] {
+        assert!(said.lines().any(|l| l == line), "{line} in:\n{said}");
+    }
+    assert!(said.lines().any(|l| l.starts_with("readdir=ok:") && l.contains("hello.txt")), "{said}");
+    // What it wrote is there on b.
+    // (its positioned write included; it cannot remove files there).
+    assert_eq!(text(&b.cli(&["cat", "/scheme/ramfs/dir/hello.txt"])), "hello, WORLD");
+    assert!(said.lines().any(|l| l == "unlink=err:95"), "{said}");
+    // Without the grant: refused here, nothing sent.
+    let said = run("node:b/scheme/other");
+    assert!(said.lines().any(|l| l == "write=err:13"), "{said}");
+}

@@ -57,6 +57,26 @@ impl ProcessManager {
         self.schemes().take_events()
     }
 
+    /// Serves the scheme `name` from the embedder (see
+    /// [`crate::guest_scheme::SchemeTable::serve_embedded`]).
+    pub fn serve_scheme(&mut self, name: &str) -> Result<(), Errno> {
+        self.schemes().serve_embedded(name)
+    }
+
+    /// Guests' requests on the embedder's scheme `name` (postcard
+    /// `SchemeRequest`s), to answer with [`Self::answer_scheme_request`].
+    pub fn take_scheme_requests(&mut self, name: &str) -> Vec<Vec<u8>> {
+        self.schemes().take_embedded(name)
+    }
+
+    /// Answers a request of [`Self::take_scheme_requests`] (a postcard
+    /// `SchemeReply`); the guest that asked resumes.
+    pub fn answer_scheme_request(&mut self, name: &str, reply: &[u8]) -> Result<(), Errno> {
+        self.schemes().reply(name, reply)?;
+        self.deliver_guest_replies();
+        Ok(())
+    }
+
     /// Names of the guest schemes.
     pub fn scheme_names(&self) -> Vec<String> {
         self.schemes().names()

@@ -22,10 +22,14 @@ use wasmd_abi::scheme::{DirEntry, SchemeOp, SchemeRequest, SchemeResult, Stat};
 
 use crate::Pid;
 
-/// Names a provider cannot take: the control tree and the OS schemes the
-/// fs hostcalls route themselves.
+/// Names a provider cannot take: the control tree, the OS schemes the
+/// fs hostcalls route themselves, and `node` (other nodes' trees, which
+/// the embedder serves in a cluster, see [`SchemeTable::serve_embedded`]).
 pub const RESERVED: &[&str] =
-    &["wasm", "file", "tcp", "udp", "memory", "pipe", "shm", "event", "time", "rand"];
+    &["wasm", "file", "tcp", "udp", "memory", "pipe", "shm", "event", "time", "rand", "node"];
+
+/// The provider "pid" of a scheme the embedder serves (pids are never 0).
+pub const EMBEDDER: Pid = 0;
 
 /// An owned directory entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +130,8 @@ pub struct SchemeTable {
     events: Vec<SchemeEvent>,
     /// Providers parked in `scheme_next`, by scheme name.
     parked: HashMap<String, Pid>,
+    /// The schemes the embedder serves.
+    embedded: Vec<String>,
 }
 
 /// Checks a scheme name: 1 to 64 of `[a-z0-9._-]`, not reserved.
@@ -153,14 +159,43 @@ impl SchemeTable {
         Ok(())
     }
 
+    /// Serves `name` (a reserved name, for the embedder only) from the
+    /// embedder: guests' requests on it queue for
+    /// [`SchemeTable::take_embedded`] and its answers go through
+    /// [`SchemeTable::reply`], as a guest provider's would. Not listed,
+    /// not mirrored to the OS.
+    pub fn serve_embedded(&mut self, name: &str) -> Result<(), Errno> {
+        if self.schemes.contains_key(name) {
+            return Err(Errno::Exists);
+        }
+        let scheme = Scheme { provider: EMBEDDER, queue: VecDeque::new(), in_flight: Vec::new() };
+        self.schemes.insert(name.into(), scheme);
+        self.embedded.push(name.into());
+        Ok(())
+    }
+
+    /// The requests queued on the embedder's scheme `name`, encoded
+    /// (postcard [`SchemeRequest`]), now in flight.
+    pub fn take_embedded(&mut self, name: &str) -> Vec<Vec<u8>> {
+        if self.provider(name) != Some(EMBEDDER) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        while let Some((_, bytes)) = self.next_request(name, usize::MAX) {
+            out.push(bytes);
+        }
+        out
+    }
+
     /// The provider of `name`.
     pub fn provider(&self, name: &str) -> Option<Pid> {
         self.schemes.get(name).map(|s| s.provider)
     }
 
-    /// Registered names, sorted.
+    /// Names guests registered, sorted.
     pub fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.schemes.keys().cloned().collect();
+        let mut v: Vec<String> =
+            self.schemes.iter().filter(|(_, s)| s.provider != EMBEDDER).map(|(n, _)| n.clone()).collect();
         v.sort();
         v
     }
@@ -294,9 +329,12 @@ impl SchemeTable {
         std::mem::take(&mut self.events)
     }
 
-    /// True when replies or registration events wait for the embedder.
+    /// True when replies, registration events or requests on its own
+    /// schemes wait for the embedder.
     pub fn has_news(&self) -> bool {
-        !self.external.is_empty() || !self.events.is_empty()
+        !self.external.is_empty()
+            || !self.events.is_empty()
+            || self.embedded.iter().any(|n| self.schemes.get(n).is_some_and(|s| !s.queue.is_empty()))
     }
 
     /// True when something awaits the manager (replies to route or
@@ -314,6 +352,30 @@ mod tests {
 
     fn reply_bytes(tag: u64, result: SchemeResult<'_>) -> Vec<u8> {
         msg::encode(&SchemeReply { tag, result })
+    }
+
+    #[test]
+    fn the_embedder_serves_node_for_guests_and_no_guest_takes_it() {
+        let mut t = SchemeTable::default();
+        assert_eq!(t.register("node", 3), Err(Errno::Exists), "reserved for the embedder");
+        t.serve_embedded("node").unwrap();
+        assert_eq!(t.serve_embedded("node"), Err(Errno::Exists));
+        assert!(t.names().is_empty(), "not listed among guest schemes");
+        assert!(t.take_events().is_empty(), "not mirrored to the OS");
+        assert!(!t.has_news());
+        let tag = t
+            .submit("node", 3, SchemeOp::Open { path: "b/ps", flags: 0 }, Origin::Guest { pid: 3, token: 9 })
+            .unwrap();
+        assert!(t.has_news(), "the embedder is told");
+        let taken = t.take_embedded("node");
+        assert_eq!(taken.len(), 1);
+        let req: SchemeRequest<'_> = msg::decode(&taken[0]).unwrap();
+        assert_eq!((req.tag, req.caller, req.op), (tag, 3, SchemeOp::Open { path: "b/ps", flags: 0 }));
+        assert!(!t.has_news());
+        t.reply("node", &reply_bytes(tag, SchemeResult::Value(1))).unwrap();
+        assert_eq!(t.take_guest_replies(), [(3, 9, Reply::Value(1))]);
+        t.register("ramfs", 7).unwrap();
+        assert!(t.take_embedded("ramfs").is_empty(), "a guest's scheme is not the embedder's");
     }
 
     #[test]

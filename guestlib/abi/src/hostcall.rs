@@ -222,7 +222,13 @@
 //! `-EACCES`. A path in a guest-implemented scheme goes to its provider;
 //! other schemes go to the OS (on Linux: `file:` inside the daemon's file
 //! root, `tcp:` and `udp:` to real sockets; on Redox: the real
-//! `/scheme/...`). Every call here is blocking: it parks only the caller.
+//! `/scheme/...`). In a cluster, the scheme `node` is other nodes' trees:
+//! `node:NAME/PATH` is `PATH` of node `NAME`'s `wasm` tree (for example
+//! `node:b/scheme/ramfs/notes.txt`, a guest scheme of node b), opened
+//! there for that node's remote user; open, read, write, `fs_getdents`
+//! and close work, `fs_fstat` gives a file of size 0, other calls are
+//! `-EOPNOTSUPP`, and a node that leaves fails what waits on it with
+//! `-EIO` (no guest may register `node`). Every call here is blocking: it parks only the caller.
 //! Flags are Redox `O_*` values ([`crate::scheme::flags`]).
 //!
 //! | name | wasm signature | returns |

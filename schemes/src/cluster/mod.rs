@@ -147,6 +147,8 @@ pub(crate) enum Waiter {
     File(u64),
     /// A guest's `spawn_on`, by the manager's token.
     Spawn(u64),
+    /// A guest's request on the `node` scheme, by its tag.
+    Guest(u64),
 }
 
 /// A request in flight: who asked, and the node asked.
@@ -270,12 +272,12 @@ impl Cluster {
             }
         }
         if let Some(handle) = handle {
-            self.send_close(node, handle);
+            self.close_handle(node, handle);
         }
     }
 
     /// Closes `handle` on `node` (if alive), answered to nobody.
-    fn send_close(&mut self, node: &str, handle: u64) {
+    pub(crate) fn close_handle(&mut self, node: &str, handle: u64) {
         if self.knows(node) {
             let ticket = self.next_ticket;
             self.next_ticket += 1;
@@ -324,7 +326,7 @@ impl Cluster {
                     let Some(asked) = self.asked.remove(ticket) else { continue };
                     if asked.orphaned {
                         if let Ok(Reply::Opened { handle }) = reply {
-                            self.send_close(&asked.node, *handle);
+                            self.close_handle(&asked.node, *handle);
                         }
                         continue;
                     }

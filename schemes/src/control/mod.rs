@@ -57,6 +57,7 @@ use wasmd_abi::Errno;
 mod bridges;
 mod file;
 pub mod guest_files;
+mod guest_remote;
 mod loads;
 mod nodes;
 mod pending;
@@ -211,6 +212,8 @@ pub struct Daemon {
     bridges: std::collections::BTreeSet<u64>,
     /// Frames other nodes' bridges sent here (see `bridges`).
     bridged: bridges::Arrivals,
+    /// Guests' files of other nodes (see `guest_remote`).
+    guest_files: guest_remote::GuestFiles,
     /// Requests of other nodes being done here ([`remote`]).
     remote: remote::Serving,
     /// The frontend's waker (for a cluster joined later).
@@ -253,6 +256,7 @@ impl Daemon {
             names_shared: None,
             bridges: Default::default(),
             bridged: Default::default(),
+            guest_files: Default::default(),
             remote: remote::Serving::default(),
             waker: None,
         }

@@ -95,7 +95,13 @@ impl Daemon {
         if let Some(w) = &self.waker {
             cluster.set_waker(w.clone());
         }
-        self.kernel.lock().join_cluster();
+        {
+            let mut pm = self.kernel.lock();
+            pm.join_cluster();
+            if let Err(e) = pm.serve_scheme(super::guest_remote::SCHEME) {
+                log::warn!("guests cannot reach other nodes: the scheme `node` is taken ({e})");
+            }
+        }
         self.cluster = Some(cluster);
     }
 
@@ -128,6 +134,7 @@ impl Daemon {
                         open.file.remote_reply(reply.map_err(|(errno, why)| Failure::new(errno, why)));
                     }
                     Some(Waiter::Spawn(token)) => self.guest_spawned(token, reply),
+                    Some(Waiter::Guest(tag)) => self.guest_reply(tag, reply),
                     None => {}
                 },
                 Event::Notice { from, notice } => self.take_notice(&from, notice),
@@ -150,6 +157,7 @@ impl Daemon {
         self.send_remote_ops();
         self.write_bridged();
         self.pump_bridges();
+        self.serve_guest_files();
     }
 
     /// Replies the completions of other nodes' requests that waited
