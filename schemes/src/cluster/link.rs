@@ -104,6 +104,10 @@ impl Peers {
 /// table without end).
 const MAX_PEERS: usize = 4096;
 
+/// Most registry names of other nodes kept, all nodes together (a node
+/// whose heartbeat would pass it is believed for as many as fit).
+const MAX_NAMES: usize = 65_536;
+
 /// Shared between the link thread and the daemon.
 pub(crate) type SharedPeers = Arc<Mutex<Peers>>;
 
@@ -251,6 +255,12 @@ async fn serve(
                 let mut p = peers.lock().unwrap_or_else(|e| e.into_inner());
                 if p.seen.len() < MAX_PEERS || p.seen.contains_key(&beat.node) {
                     p.seen.insert(beat.node.clone(), Instant::now());
+                    // All nodes' names together stay within MAX_NAMES.
+                    let before = p.names.get(&beat.node).map_or(0, BTreeMap::len);
+                    let others = p.names.values().map(BTreeMap::len).sum::<usize>() - before;
+                    while others + beat.names.len() > MAX_NAMES {
+                        beat.names.pop_last();
+                    }
                     let changed = p.names.get(&beat.node).is_none_or(|n| *n != beat.names);
                     if changed {
                         p.names.insert(beat.node, beat.names);

@@ -12,6 +12,20 @@ use crate::Pid;
 use super::{is_remote, RemoteOp, RemotePid};
 
 impl ProcessManager {
+    /// The stand-in of another node's process `from`, made if new, when
+    /// it may watch one more local process: each holds at most
+    /// [`MAX_WATCHES`] links and monitors, as a local process does (so a
+    /// peer cannot grow a process's records without end).
+    fn room_for(&mut self, from: &RemotePid) -> Option<Pid> {
+        let stand_in = self.remote.get_or_make(from)?;
+        let s = self.remote.by_pid.get(&stand_in)?;
+        if s.links.len() + s.monitors.len() >= MAX_WATCHES {
+            self.remote.collect(stand_in);
+            return None;
+        }
+        Some(stand_in)
+    }
+
     /// The local process `target` if it is live and `owner`'s.
     fn watchable(&self, target: Pid, owner: Owner) -> bool {
         !is_remote(target) && self.procs.get(target).is_some_and(|p| !p.is_exited() && p.owner == owner)
@@ -22,7 +36,7 @@ impl ProcessManager {
     /// it was not there).
     pub fn remote_link(&mut self, from: RemotePid, target: Pid, owner: Owner) {
         let stand_in = if self.watchable(target, owner) && self.held(target) < MAX_WATCHES {
-            self.remote.get_or_make(&from)
+            self.room_for(&from)
         } else {
             None
         };
@@ -50,11 +64,9 @@ impl ProcessManager {
     /// its `reference` (accepted as [`Self::remote_link`] is; else its
     /// down notice, with no status, goes back at once).
     pub fn remote_monitor(&mut self, from: RemotePid, target: Pid, reference: u64, owner: Owner) {
-        let stand_in = if self.watchable(target, owner) && self.held(target) < MAX_WATCHES {
-            self.remote.get_or_make(&from)
-        } else {
-            None
-        };
+        let watched = self.procs.get(target).map_or(0, |p| p.watches.watchers.len());
+        let stand_in =
+            if self.watchable(target, owner) && watched < MAX_WATCHES { self.room_for(&from) } else { None };
         match stand_in {
             Some(s) => {
                 if let Some(p) = self.procs.get_mut(target) {

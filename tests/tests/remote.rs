@@ -1,0 +1,81 @@
+//! Processes of other nodes, on one process manager: what another node's
+//! notices may do to local processes, and the bounds that hold against a
+//! peer that sends too many (the cluster tests run the rest across real
+//! daemons and NATS).
+
+mod common;
+
+use common::Harness;
+use wasmd_abi::mailbox::MAX_WATCHES;
+use wasmd_abi::ExitStatus;
+use wasmhost::{RemoteOp, RemotePid, MAX_STAND_INS};
+
+fn peer(pid: u32) -> RemotePid {
+    RemotePid { node: "b".into(), pid }
+}
+
+#[test]
+fn a_peer_cannot_grow_a_process_records_without_end() {
+    let mut h = Harness::new();
+    let pid = h.wat("idle");
+    h.pm.run(16);
+    let owner = h.pm.process(pid).unwrap().owner;
+    // One peer process monitoring it again and again, then many linking.
+    for reference in 0..(MAX_WATCHES as u64 + 100) {
+        h.pm.remote_monitor(peer(7), pid, reference, owner);
+    }
+    for by in 0..(MAX_WATCHES as u32 + 100) {
+        h.pm.remote_link(peer(1000 + by), pid, owner);
+    }
+    let watches = &h.pm.process(pid).unwrap().watches;
+    assert_eq!(watches.watchers.len(), MAX_WATCHES, "monitors of it are bounded");
+    assert_eq!(watches.links.len(), MAX_WATCHES, "links with it are bounded");
+    assert!(h.pm.stand_ins() <= MAX_STAND_INS);
+    // Each one refused was told so: a monitor's down with no status, a
+    // link's end as `noproc`.
+    let ops = h.pm.take_remote_ops();
+    let downs = ops
+        .iter()
+        .filter(|op| matches!(op, RemoteOp::Ended { status: None, reference: Some(_), .. }))
+        .count();
+    let noprocs = ops
+        .iter()
+        .filter(|op| {
+            matches!(op, RemoteOp::Ended { status: Some(ExitStatus::NoProcess), reference: None, .. })
+        })
+        .count();
+    assert_eq!((downs, noprocs), (100, 100));
+    // Its end tells every peer process that watched it.
+    h.pm.kill(pid).unwrap();
+    let ops = h.pm.take_remote_ops();
+    let ended = ops.iter().filter(|op| matches!(op, RemoteOp::Ended { pid: p, .. } if *p == pid)).count();
+    assert_eq!(ended, 2 * MAX_WATCHES);
+    assert_eq!(h.pm.stand_ins(), 0, "nothing is kept for them after");
+}
+
+#[test]
+fn a_peer_may_not_touch_a_process_of_another_user_nor_forge_an_end() {
+    let mut h = Harness::new();
+    let pid = h.wat("idle");
+    h.pm.run(16);
+    let owner = h.pm.process(pid).unwrap().owner;
+    let stranger = wasmhost::Owner { uid: owner.uid + 1, gid: owner.gid + 1 };
+    h.pm.remote_link(peer(1), pid, stranger);
+    h.pm.remote_monitor(peer(1), pid, 5, stranger);
+    assert!(h.pm.remote_kill(pid, stranger).is_err());
+    // An end of a process it is not linked with, from any peer: nothing.
+    h.pm.remote_ended(peer(1), pid, Some(ExitStatus::Killed), None);
+    h.pm.remote_ended(peer(2), pid, Some(ExitStatus::Killed), Some(1));
+    let p = h.pm.process(pid).unwrap();
+    assert!(!p.is_exited() && p.watches.links.is_empty() && p.watches.watchers.is_empty());
+    // A node that leaves ends the links its processes had.
+    h.pm.remote_link(peer(3), pid, owner);
+    assert_eq!(h.pm.process(pid).unwrap().watches.links.len(), 1);
+    h.pm.node_left("b");
+    h.pm.run(16);
+    assert_eq!(
+        h.status(pid),
+        Some(ExitStatus::Killed),
+        "an idle process that traps no exits ends with its link"
+    );
+}
