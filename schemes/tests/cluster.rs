@@ -54,8 +54,10 @@ impl Nats {
             node,
             "--heartbeat-ms",
             "50",
+            // Long enough that a loaded 2-core machine (CI runs these
+            // tests side by side) does not miss a live node's heartbeats.
             "--node-timeout-ms",
-            "400",
+            "1000",
         ])
     }
 }

@@ -187,7 +187,8 @@
 //! and returns `0`. When the remote process ends, its linked and
 //! monitoring processes here get the same notices (or end) as for a local
 //! process; when its node leaves the cluster (no heartbeat within the
-//! node timeout), each gets them with `ExitStatus::NoConnection`. In the
+//! node timeout), each gets them with `ExitStatus::NoConnection` (as
+//! does a link or monitor made later of a process of a node not there). In the
 //! other direction, a local process's end reaches the remote processes
 //! linked to it, and a node that leaves ends the links to its processes
 //! here with `NoConnection` too. A stand-in is an `i32` argument

@@ -115,7 +115,12 @@ impl Daemon {
     pub(super) fn serve_cluster(&mut self) {
         let Some(cluster) = self.cluster.as_mut() else { return };
         let (events, left) = cluster.take_events();
-        let mut names_moved = !left.is_empty();
+        let mut names_moved = false;
+        if !left.is_empty() {
+            // Their names go before their processes' ends are told: a
+            // guest woken by a `noconnection` finds no stale name.
+            self.learn_cluster_names();
+        }
         for node in left {
             let theirs: Vec<u64> =
                 self.remote.files.iter().filter(|(_, n)| **n == node).map(|(id, _)| *id).collect();

@@ -62,7 +62,17 @@ impl Daemon {
         let Some(cluster) = self.cluster.as_mut() else { return };
         let ops = self.kernel.lock().take_remote_ops();
         let mut refused = Vec::new();
+        // Links and monitors of processes of a node that is not there end
+        // at once, as its leaving would have ended them.
+        let mut lost = Vec::new();
         for op in ops {
+            match &op {
+                RemoteOp::Link { to, by } if !cluster.knows(&to.node) => lost.push((to.clone(), *by, None)),
+                RemoteOp::Monitor { to, by, reference } if !cluster.knows(&to.node) => {
+                    lost.push((to.clone(), *by, Some(*reference)))
+                }
+                _ => {}
+            }
             let (node, notice) = match op {
                 RemoteOp::Spawn { token, node, by, spawn } => {
                     let request = Request::Spawn {
@@ -91,6 +101,12 @@ impl Daemon {
                 }
             };
             cluster.notify(&node, notice);
+        }
+        if !lost.is_empty() {
+            let mut pm = self.kernel.lock();
+            for (to, by, reference) in lost {
+                pm.remote_ended(to, by, Some(ExitStatus::NoConnection), reference);
+            }
         }
         if !refused.is_empty() {
             let mut pm = self.kernel.lock();
