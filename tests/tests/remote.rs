@@ -14,12 +14,18 @@ fn peer(pid: u32) -> RemotePid {
     RemotePid { node: "b".into(), pid }
 }
 
-#[test]
-fn a_peer_cannot_grow_a_process_records_without_end() {
+/// A manager with one idle process, and its owner.
+fn idle_process() -> (Harness, u32, wasmhost::Owner) {
     let mut h = Harness::new();
     let pid = h.wat("idle");
     h.pm.run(16);
     let owner = h.pm.process(pid).unwrap().owner;
+    (h, pid, owner)
+}
+
+#[test]
+fn a_peer_cannot_grow_a_process_records_without_end() {
+    let (mut h, pid, owner) = idle_process();
     // One peer process monitoring it again and again, then many linking.
     for reference in 0..(MAX_WATCHES as u64 + 100) {
         h.pm.remote_monitor(peer(7), pid, reference, owner);
@@ -55,10 +61,7 @@ fn a_peer_cannot_grow_a_process_records_without_end() {
 
 #[test]
 fn a_peer_may_not_touch_a_process_of_another_user_nor_forge_an_end() {
-    let mut h = Harness::new();
-    let pid = h.wat("idle");
-    h.pm.run(16);
-    let owner = h.pm.process(pid).unwrap().owner;
+    let (mut h, pid, owner) = idle_process();
     let stranger = wasmhost::Owner { uid: owner.uid + 1, gid: owner.gid + 1 };
     h.pm.remote_link(peer(1), pid, stranger);
     h.pm.remote_monitor(peer(1), pid, 5, stranger);

@@ -63,7 +63,7 @@ impl ProcessManager {
     }
 
     /// Links, monitors and notices of `pid` (0 for an unknown one).
-    fn watch_count(&self, pid: Pid) -> usize {
+    pub(crate) fn watch_count(&self, pid: Pid) -> usize {
         self.procs.get(pid).map_or(0, |p| p.watches.held() + p.mailbox.notices())
     }
 

@@ -35,7 +35,7 @@ impl ProcessManager {
     /// (accepted when `target` is live and `owner`'s; else `from` is told
     /// it was not there).
     pub fn remote_link(&mut self, from: RemotePid, target: Pid, owner: Owner) {
-        let stand_in = if self.watchable(target, owner) && self.held(target) < MAX_WATCHES {
+        let stand_in = if self.watchable(target, owner) && self.watch_count(target) < MAX_WATCHES {
             self.room_for(&from)
         } else {
             None

@@ -284,15 +284,6 @@ impl ProcessManager {
         self.remote.len()
     }
 
-    /// The process of another node `pid` stands for.
-    pub fn remote_of(&self, pid: Pid) -> Option<RemotePid> {
-        self.remote.id(pid)
-    }
-
-    fn held(&self, me: Pid) -> usize {
-        self.procs.get(me).map_or(0, |p| p.watches.held() + p.mailbox.notices())
-    }
-
     fn tie_link(&mut self, local: Pid, stand_in: Pid) {
         if let Some(p) = self.procs.get_mut(local) {
             if !p.watches.links.contains(&stand_in) {

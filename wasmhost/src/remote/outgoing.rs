@@ -32,7 +32,7 @@ impl ProcessManager {
         if self.procs.get(me).is_some_and(|p| p.watches.links.contains(&target)) {
             return Ok(());
         }
-        if self.held(me) >= MAX_WATCHES {
+        if self.watch_count(me) >= MAX_WATCHES {
             return Err(Errno::NoSpace);
         }
         self.tie_link(me, target);
@@ -51,7 +51,7 @@ impl ProcessManager {
     /// `monitor(target)` of a stand-in: the reference.
     pub(crate) fn monitor_remote(&mut self, me: Pid, target: Pid) -> Result<u64, Errno> {
         let to = self.may_touch(me, target)?;
-        if self.held(me) >= MAX_WATCHES {
+        if self.watch_count(me) >= MAX_WATCHES {
             return Err(Errno::NoSpace);
         }
         self.next_ref += 1;
@@ -193,7 +193,7 @@ impl ProcessManager {
     pub(crate) fn hold_stand_in(&mut self, holder: Pid, id: &RemotePid) -> Result<Pid, Errno> {
         let known = self.remote.by_id.get(id).copied();
         if known.is_none_or(|s| !self.procs.get(holder).is_some_and(|p| p.watches.stand_ins.contains(&s)))
-            && self.held(holder) >= MAX_WATCHES
+            && self.watch_count(holder) >= MAX_WATCHES
         {
             return Err(Errno::NoSpace);
         }
