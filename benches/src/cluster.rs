@@ -12,7 +12,11 @@
 //! between a guest on node a and an echoing guest on node b, through a
 //! bridge each way (`node_rtt64_us`), beside a bare `async-nats`
 //! request/reply round trip of 64 bytes each way through the same server
-//! (`node_rtt64_vs_nats`, target 1.3); and a stream of 4 KiB frames from
+//! (`node_rtt64_vs_nats`, target 1.3), and beside the same bare round
+//! trip with each end handing each message to a thread of its own and
+//! back, as a node hands frames to and from its guests
+//! (`nats_handoff_rtt64_us`: the floor of any design that keeps the NATS
+//! connection off the guests' threads); and a stream of 4 KiB frames from
 //! a guest on a to a guest on b (`node_chan4k_mb_per_s`, measured by the
 //! reader from its first frame to the end of the stream), beside bare
 //! `async-nats` publishing of 4 KiB messages to a subscriber. The two
@@ -177,6 +181,81 @@ fn bare_request_us(url: &str, request: Vec<u8>, size: usize, k: usize, subject: 
     })
 }
 
+/// µs per 64-byte round trip of bare `async-nats` where each end, as a
+/// node's does, hands each message between its NATS thread and a thread
+/// of its own (the guest's worker, there): one-way publishes each way,
+/// the requester's and the responder's app threads waking for each
+/// message, as a bridge's readers and writers do. The least a design
+/// with the NATS connection off the guests' threads pays (the mean of
+/// `k`).
+fn handoff_rtt_us(url: &str, k: usize) -> f64 {
+    use std::sync::mpsc;
+    use tokio::sync::mpsc::unbounded_channel;
+    /// A NATS thread: what arrives on `from` goes to `arrived`, what
+    /// comes from `send` is published on `to`.
+    fn nats_thread(
+        url: String,
+        from: &'static str,
+        to: &'static str,
+        arrived: mpsc::Sender<Vec<u8>>,
+        mut send: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+    ) {
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async move {
+                let client = async_nats::connect(url.as_str()).await.expect("connects");
+                let mut sub = client.subscribe(from).await.expect("subscribes");
+                loop {
+                    tokio::select! {
+                        Some(msg) = sub.next() => {
+                            if arrived.send(msg.payload.to_vec()).is_err() {
+                                return;
+                            }
+                        }
+                        next = send.recv() => match next {
+                            Some(bytes) => {
+                                let _ = client.publish(to, bytes.into()).await;
+                            }
+                            None => return,
+                        },
+                    }
+                }
+            });
+        });
+    }
+    // The responder: its NATS thread and an app thread echoing.
+    let (arrived_tx, arrived) = mpsc::channel();
+    let (echo_tx, echo_rx) = unbounded_channel();
+    nats_thread(url.to_string(), "bench.handoff.b", "bench.handoff.a", arrived_tx, echo_rx);
+    std::thread::spawn(move || {
+        while let Ok(msg) = arrived.recv() {
+            if echo_tx.send(msg).is_err() {
+                return;
+            }
+        }
+    });
+    // The requester: its NATS thread and this thread.
+    let (back_tx, back) = mpsc::channel();
+    let (out, out_rx) = unbounded_channel();
+    nats_thread(url.to_string(), "bench.handoff.a", "bench.handoff.b", back_tx, out_rx);
+    // Until both subscribed, messages are lost: ask until one comes
+    // back, then let stragglers arrive and drop them.
+    loop {
+        out.send(vec![7; 64]).expect("requester thread");
+        if back.recv_timeout(Duration::from_millis(200)).is_ok() {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    while back.try_recv().is_ok() {}
+    let start = Instant::now();
+    for _ in 0..k {
+        out.send(vec![7; 64]).expect("requester thread");
+        std::hint::black_box(back.recv().expect("echo"));
+    }
+    start.elapsed().as_secs_f64() * 1e6 / k as f64
+}
+
 /// MB/s of bare `async-nats` publishing of `count` `size`-byte messages
 /// to a subscriber (from the first message taken to the last).
 fn bare_stream_mb_per_s(url: &str, count: usize, size: usize) -> f64 {
@@ -280,7 +359,7 @@ fn node_chan4k_mb_per_s(a: &mut Client, count: usize) -> f64 {
 }
 
 /// `remote_spawn_ms`, `node_file_read_us`, `node_rtt64_us`,
-/// `node_rtt64_vs_nats`, `node_chan4k_mb_per_s`.
+/// `node_rtt64_vs_nats`, `nats_handoff_rtt64_us`, `node_chan4k_mb_per_s`.
 pub fn figures(quick: bool) -> Vec<Figure> {
     let Some((_server, url)) = nats() else {
         eprintln!("  cluster: skipped: no nats-server on the PATH (Debian: apt-get install nats-server)");
@@ -300,6 +379,7 @@ pub fn figures(quick: bool) -> Vec<Figure> {
     let rtt = node_rtt64_us(&mut a, &mut b, k);
     // The guest times its round trips as a mean: so is the baseline.
     let bare_rtt = bare_request_us(&url, vec![7; 64], 64, k, "bench.echo64").1;
+    let handoff = handoff_rtt_us(&url, k);
     let frames = if quick { 2_000 } else { 20_000 };
     let stream = node_chan4k_mb_per_s(&mut a, frames);
     let bare_stream = bare_stream_mb_per_s(&url, frames, 4096);
@@ -330,6 +410,14 @@ pub fn figures(quick: bool) -> Vec<Figure> {
         Figure::info("node_rtt64_vs_nats", "node_rtt64_us over a bare async-nats round trip", rtt, "µs")
             .against(bare_rtt, "bare async-nats request/reply, 64 B each way (mean)")
             .target(Target::RatioAtMost(1.3)),
+        Figure::info(
+            "nats_handoff_rtt64_us",
+            "bare async-nats 64 B round trip, each end handing each message to a thread of its own and back \
+             (mean)",
+            handoff,
+            "µs",
+        )
+        .against(bare_rtt, "bare async-nats request/reply, 64 B each way (mean)"),
         Figure::info(
             "node_chan4k_mb_per_s",
             format!("{frames} frames of 4 KiB, guest on a to a guest on b through a bridge"),

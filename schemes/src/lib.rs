@@ -17,6 +17,7 @@ pub mod loader;
 pub mod logger;
 pub mod output;
 pub mod poller;
+mod ring;
 pub mod run;
 pub mod sockets;
 pub mod sys;

@@ -830,6 +830,32 @@ fn a_bridge_carries_a_channel_to_another_node_with_its_writers_order_backpressur
         "{bridged:?}"
     );
     assert!(line_of(&a, sink.trim(), "frames=").starts_with("frames=1 bytes=64 writers=1 ordered=yes"));
+    // Drop across the bridge: b's channel is a `Drop` one and its reader
+    // sleeps, so frames beyond its room are dropped there (their credit
+    // granted): the source is not held back, and what arrives is in order.
+    let sink = text(&a.cli(&["spawn", "node=b", "cap=stdio,time,shm", rtt, "node-sink", "3000", "drop"]));
+    let sink = sink.trim();
+    let inbound = line_of(&a, sink, "chans ")["chans ".len()..].to_string();
+    let source = text(&a.cli(&["spawn", "cap=stdio,time,shm", rtt, "node-source", "4000", "64", "2", "300"]));
+    let source = source.trim();
+    let out = line_of(&a, source, "chans ")["chans ".len()..].to_string();
+    let fd = c.open("/scheme/wasm/bridge", flags::O_RDWR).unwrap();
+    let line = format!("{out} b/{inbound}");
+    let wrote = c.call(Request::Write { fd, offset: 0, data: line.into_bytes(), nonblock: false });
+    assert!(matches!(wrote, Ok(Reply::Count(_))), "{wrote:?}");
+    match c.call(Request::Read { fd, offset: 0, len: 256, nonblock: false }) {
+        Ok(Reply::Data(d)) => assert_eq!(String::from_utf8_lossy(&d), "bridged 4000 frames\n"),
+        other => panic!("{other:?}"),
+    }
+    assert!(line_of(&a, source, "done").starts_with("done"));
+    assert!(
+        !text(&a.cli(&["log", sink])).contains("frames="),
+        "the sink still sleeps: the source was not held"
+    );
+    let got = line_of(&a, sink, "frames=");
+    let frames: u64 = got["frames=".len()..].split(' ').next().unwrap().parse().unwrap();
+    assert!(frames > 0 && frames < 4000, "{got}");
+    assert!(got.contains(" writers=2 ordered=yes "), "{got}");
 }
 
 #[test]

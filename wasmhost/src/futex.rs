@@ -11,6 +11,13 @@
 //! and returns at once; the manager wakes them after the turn. A waiter
 //! that timed out or died is removed by the manager; a stale token is
 //! ignored.
+//!
+//! Threads of the embedder (not guests) wait too, without parking: a
+//! *watch* is a callback ([`NativeWake`]) queued under a key like a
+//! waiter. A notify that reaches it removes it and hands it out
+//! ([`FutexTable::take_fired`]); the notifier calls it after letting go
+//! of the table. The cluster link's channel bridges wait on channel
+//! words this way.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -22,11 +29,30 @@ use crate::Pid;
 /// A wait-queue key: region id and byte offset.
 pub type FutexKey = (u64, u64);
 
+/// What a notify calls for a watch of the embedder's (see the module
+/// docs): it must be quick and must not block.
+pub type NativeWake = Arc<dyn Fn() + Send + Sync>;
+
 /// All wait queues, and the waiters notified but not yet woken.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct FutexTable {
     queues: HashMap<FutexKey, VecDeque<(Pid, u64)>>,
     woken: Vec<(Pid, u64)>,
+    /// Watches of the embedder's threads, by key: (id, callback).
+    watches: HashMap<FutexKey, Vec<(u64, NativeWake)>>,
+    next_watch: u64,
+    /// Watches notified, to call once the table is let go of.
+    fired: Vec<NativeWake>,
+}
+
+impl std::fmt::Debug for FutexTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FutexTable")
+            .field("waiters", &self.waiters())
+            .field("woken", &self.woken.len())
+            .field("watches", &self.watches())
+            .finish()
+    }
 }
 
 impl FutexTable {
@@ -35,16 +61,53 @@ impl FutexTable {
         self.queues.entry(key).or_default().push_back((pid, token));
     }
 
-    /// Moves up to `count` waiters of `key` to the woken list; returns how
-    /// many.
+    /// Moves up to `count` waiters of `key` to the woken list and its
+    /// watches to the fired list, watches first; returns how many guests
+    /// and watches that was.
     pub fn notify(&mut self, key: FutexKey, count: u32) -> u32 {
-        let Some(queue) = self.queues.get_mut(&key) else { return 0 };
-        let n = (count as usize).min(queue.len());
-        self.woken.extend(queue.drain(..n));
+        let mut n = 0usize;
+        if count > 0 {
+            if let Some(watches) = self.watches.remove(&key) {
+                n = watches.len();
+                self.fired.extend(watches.into_iter().map(|(_, wake)| wake));
+            }
+        }
+        let Some(queue) = self.queues.get_mut(&key) else { return n as u32 };
+        let guests = (count as usize).saturating_sub(n).min(queue.len());
+        self.woken.extend(queue.drain(..guests));
         if queue.is_empty() {
             self.queues.remove(&key);
         }
-        n as u32
+        (n + guests) as u32
+    }
+
+    /// Queues a watch of the embedder's on `key`; returns its id (for
+    /// [`FutexTable::unwatch`]). The next notify of `key` fires it, once.
+    pub fn watch(&mut self, key: FutexKey, wake: NativeWake) -> u64 {
+        self.next_watch += 1;
+        self.watches.entry(key).or_default().push((self.next_watch, wake));
+        self.next_watch
+    }
+
+    /// Removes the watch `id` of `key`, if it did not fire.
+    pub fn unwatch(&mut self, key: FutexKey, id: u64) {
+        if let Some(watches) = self.watches.get_mut(&key) {
+            watches.retain(|(w, _)| *w != id);
+            if watches.is_empty() {
+                self.watches.remove(&key);
+            }
+        }
+    }
+
+    /// Takes the watches notified, for the caller to call once it let go
+    /// of the table.
+    pub fn take_fired(&mut self) -> Vec<NativeWake> {
+        std::mem::take(&mut self.fired)
+    }
+
+    /// Number of watches queued.
+    pub fn watches(&self) -> usize {
+        self.watches.values().map(Vec::len).sum()
     }
 
     /// Removes a waiter (timeout, kill).
@@ -179,5 +242,36 @@ mod tests {
         assert_eq!(f.notify(key, u32::MAX), 1);
         assert_eq!(f.waiters(), 0);
         assert!(f.has_woken());
+    }
+
+    #[test]
+    fn watches_fire_once_first_and_unwatch_removes() {
+        let mut f = FutexTable::default();
+        let key = (2, 8);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let wake: NativeWake = {
+            let calls = calls.clone();
+            Arc::new(move || {
+                calls.fetch_add(1, Ordering::SeqCst);
+            })
+        };
+        f.wait(key, 1, 10);
+        let first = f.watch(key, wake.clone());
+        let second = f.watch(key, wake.clone());
+        f.unwatch(key, second);
+        assert_eq!(f.watches(), 1);
+        assert_eq!(f.notify(key, 0), 0, "a notify of none wakes nothing");
+        assert_eq!(f.notify(key, 1), 1, "the watch comes first");
+        assert_eq!(f.waiters(), 1, "the guest still waits");
+        for w in f.take_fired() {
+            w();
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(f.notify(key, u32::MAX), 1, "fired once: now only the guest");
+        assert!(f.take_fired().is_empty());
+        f.unwatch(key, first);
+        f.watch((2, 16), wake);
+        assert_eq!(f.notify((2, 16), u32::MAX), 1);
+        assert_eq!(f.watches(), 0);
     }
 }

@@ -79,6 +79,7 @@ pub use arena::ArenaStats;
 pub use children::Children;
 pub use counters::Activity;
 pub use error::{ControlError, FuncSignature, ImportMismatch, SpawnError};
+pub use futex::NativeWake;
 pub use guest_buf::GuestBuf;
 pub use handles::MAX_HANDLES;
 pub use hostcalls::BYTES_PER_FUEL;
@@ -94,6 +95,7 @@ pub use platform::{
     NoOutput, OutputSink, Platform, VirtualMemory,
 };
 pub use process::{Process, Sched};
+pub use region_directory::RegionWatcher;
 pub use reload::{ReloadError, ReloadTicket, STATE_FUEL};
 pub use remote::{is_remote, RemoteOp, RemotePid, RemoteSpawn, MAX_STAND_INS, REMOTE_PID_BASE};
 pub use scheduler::Scheduler;

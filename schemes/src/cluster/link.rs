@@ -21,8 +21,11 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use wasmd_abi::Errno;
 use wasmhost::worker::Waker;
 
+use super::bridge::{BridgeNews, Bridges, Publish, Woken};
 use super::wire::{self, Envelope, Heartbeat, Notice, NoticeEnvelope, Reply, Request};
 use super::ClusterConfig;
+use crate::ring::HostRing;
+use wasmhost::RegionWatcher;
 
 /// What the daemon asks the link to do.
 #[derive(Debug)]
@@ -38,8 +41,17 @@ pub(crate) enum Outgoing {
     Answer { reply_to: async_nats::Subject, reply: Reply },
     /// Tell `node` a notice (published at once, in the order given).
     Notice { node: String, notice: Notice },
-    /// Publish bridged frame bytes ([`wire::Frame`]) to `node`, in order.
-    Frame { node: String, bytes: Vec<u8> },
+    /// Start bridge `id`: the channel in `ring` read here, its frames
+    /// sent into file `handle` of `node` ([`bridge`]); its news come
+    /// back as [`Event::Bridge`].
+    Bridge { id: u64, node: String, handle: u64, ring: HostRing, watcher: RegionWatcher },
+    /// Stop bridge `id` (its file closed).
+    StopBridge { id: u64 },
+    /// Frames of `from`'s bridges into its file `handle` go into the
+    /// channel in `ring` (`watcher` waits for room there).
+    AcceptFrames { from: String, handle: u64, ring: HostRing, watcher: RegionWatcher },
+    /// The file `handle` of `from` closed: its frames are dropped.
+    RefuseFrames { from: String, handle: u64 },
     /// This node's registered names are now these: told in every
     /// heartbeat from now on, and in one at once.
     Names(BTreeMap<String, u32>),
@@ -56,8 +68,11 @@ pub(crate) enum Event {
     Incoming { from: String, request: Request, reply_to: async_nats::Subject },
     /// A notice from node `from`.
     Notice { from: String, notice: Notice },
-    /// A frame of another node's bridge into a channel file here.
-    Frame(wire::Frame),
+    /// News of bridge `id` of this node.
+    Bridge { id: u64, news: BridgeNews },
+    /// The stream of `from`'s bridge into its file `handle` here ended
+    /// (written up to its end): the file is closed for it.
+    FramesEnded { from: String, handle: u64 },
     /// The names another node holds changed (see [`Peers::names`]).
     Names,
     /// `node` was not heard from within the node timeout: it left.
@@ -110,6 +125,22 @@ const MAX_NAMES: usize = 65_536;
 
 /// Shared between the link thread and the daemon.
 pub(crate) type SharedPeers = Arc<Mutex<Peers>>;
+
+/// Publishes what the bridges have to publish, in order.
+async fn flush(client: &async_nats::Client, publish: &mut Publish) {
+    for (subject, bytes) in publish.drain(..) {
+        if let Err(e) = client.publish(subject, bytes.into()).await {
+            log::warn!("nats: bridge message not sent: {e}");
+        }
+    }
+}
+
+/// Tells the daemon `event` and wakes it.
+fn tell(events: &Sender<Event>, waker: &Mutex<Option<Waker>>, event: Event) {
+    if events.send(event).is_ok() {
+        wake(waker);
+    }
+}
 
 /// Calls the daemon's waker, if it has one yet.
 fn wake(waker: &Mutex<Option<Waker>>) {
@@ -221,6 +252,10 @@ async fn serve(
     // The nodes alive at the last tick: one that left is told to the
     // daemon, which fails what waits for it.
     let mut alive: Vec<String> = Vec::new();
+    // The channel bridges' ends here, and what they publish next.
+    let mut bridges = Bridges::new(&config.node);
+    let ready = bridges.ready.clone();
+    let mut publish: Publish = Vec::new();
     loop {
         tokio::select! {
             _ = tick.tick() => {
@@ -233,6 +268,9 @@ async fn serve(
                 for node in alive.iter().filter(|n| !now.contains(n)) {
                     // Its names go with it (and come back with its next heartbeat).
                     p.names.remove(node);
+                    for (id, news) in bridges.node_left(node) {
+                        told |= events.send(Event::Bridge { id, news }).is_ok();
+                    }
                     told |= events.send(Event::Left { node: node.clone() }).is_ok();
                 }
                 drop(p);
@@ -274,6 +312,17 @@ async fn serve(
             }
             Some(msg) = notices.next() => {
                 match serde_json::from_slice::<NoticeEnvelope>(&msg.payload) {
+                    Ok(NoticeEnvelope { from, notice: Notice::Credit { handle, frames } })
+                        if wire::check_node_name(&from).is_ok() =>
+                    {
+                        if let Some(id) = bridges.credit(&from, handle, frames) {
+                            let news = bridges.pump(id, &mut publish);
+                            flush(&client, &mut publish).await;
+                            if let Some(news) = news {
+                                tell(&events, &waker, Event::Bridge { id, news });
+                            }
+                        }
+                    }
                     Ok(NoticeEnvelope { from, notice }) if wire::check_node_name(&from).is_ok() => {
                         if events.send(Event::Notice { from, notice }).is_err() {
                             return;
@@ -286,12 +335,26 @@ async fn serve(
             Some(msg) = frames.next() => {
                 match wire::Frame::decode(&msg.payload) {
                     Some(frame) => {
-                        if events.send(Event::Frame(frame)).is_err() {
-                            return;
+                        let ended = bridges.take(frame, &mut publish);
+                        flush(&client, &mut publish).await;
+                        if let Some((from, handle)) = ended {
+                            tell(&events, &waker, Event::FramesEnded { from, handle });
                         }
-                        wake(&waker);
                     }
                     None => log::info!("nats: a bridged frame that is not one was dropped"),
+                }
+            }
+            _ = ready.notify.notified() => {
+                for id in bridges.woken() {
+                    let woken = bridges.woken_end(id, &mut publish);
+                    flush(&client, &mut publish).await;
+                    match woken {
+                        Woken::Out(Some(news)) => tell(&events, &waker, Event::Bridge { id, news }),
+                        Woken::In(Some((from, handle))) => {
+                            tell(&events, &waker, Event::FramesEnded { from, handle });
+                        }
+                        Woken::Out(None) | Woken::In(None) => {}
+                    }
                 }
             }
             Some(ticket) = done.recv() => {
@@ -324,11 +387,18 @@ async fn serve(
                         log::warn!("nats: answer not sent: {e}");
                     }
                 }
-                Some(Outgoing::Frame { node, bytes }) => {
-                    if let Err(e) = client.publish(wire::frames_subject(&node), bytes.into()).await {
-                        log::warn!("nats: frame to {node} not sent: {e}");
+                Some(Outgoing::Bridge { id, node, handle, ring, watcher }) => {
+                    let news = bridges.start(id, node, handle, &ring, watcher, &mut publish);
+                    flush(&client, &mut publish).await;
+                    for news in news {
+                        tell(&events, &waker, Event::Bridge { id, news });
                     }
                 }
+                Some(Outgoing::StopBridge { id }) => bridges.stop(id),
+                Some(Outgoing::AcceptFrames { from, handle, ring, watcher }) => {
+                    bridges.accept(from, handle, ring, watcher);
+                }
+                Some(Outgoing::RefuseFrames { from, handle }) => bridges.refuse(&from, handle),
                 Some(Outgoing::Names(names)) => {
                     beat = serde_json::to_vec(&Heartbeat { node: config.node.clone(), names }).unwrap_or_default();
                     if let Err(e) = client.publish(wire::HEARTBEAT, beat.clone().into()).await {

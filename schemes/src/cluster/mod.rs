@@ -22,18 +22,22 @@
 //!   notices (a node that leaves ends them as `noconnection`);
 //! - names: each node's registered names ride on its heartbeats, so the
 //!   registry is cluster-wide (`crate::control` has both, in
-//!   `remote_processes`).
+//!   `remote_processes`);
+//! - channel bridges: frames of a channel here into a channel there,
+//!   moved by the link threads of both nodes themselves ([`bridge`]),
+//!   never by the threads serving the control trees.
 //!
 //! The node that does a request does it for its *remote identity*
 //! ([`ClusterConfig::remote_user`], by default `nobody`), under its own
 //! policy: a remote caller never gets more than that local user would.
 //!
-//! Data flow: the link thread ([`link`]) owns the NATS client; the
-//! daemon's [`Cluster`] hands it [`link::Outgoing`] work and takes its
-//! [`link::Event`]s in [`crate::control::Daemon::step`], where replies
+//! Data flow: the link thread (`link`) owns the NATS client; the
+//! daemon's [`Cluster`] hands it `link::Outgoing` work and takes its
+//! `link::Event`s in [`crate::control::Daemon::step`], where replies
 //! complete the files that asked and requests from other nodes are done
 //! on the local tree.
 
+pub mod bridge;
 mod link;
 pub mod wire;
 
@@ -44,8 +48,11 @@ use std::time::Duration;
 
 use wasmd_abi::Errno;
 use wasmhost::worker::Waker;
-use wasmhost::Owner;
+use wasmhost::{Owner, RegionWatcher};
 
+use crate::ring::HostRing;
+
+pub(crate) use bridge::BridgeNews;
 pub(crate) use link::{Event, Outgoing};
 use wire::{Reply, Request};
 
@@ -300,11 +307,34 @@ impl Cluster {
         let _ = self.out.send(Outgoing::Names(names));
     }
 
-    /// Sends a bridged frame to `node`'s channel file `handle` (see
-    /// [`wire::Frame`]).
-    pub(crate) fn send_frame(&self, node: &str, handle: u64, writer: u32, end: bool, data: &[u8]) {
-        let bytes = wire::Frame::encode(&self.config.node, handle, writer, end, data);
-        let _ = self.out.send(Outgoing::Frame { node: node.to_string(), bytes });
+    /// Starts bridge `id` (a `bridge` file's) in the link: the channel in
+    /// `ring` is read there and its frames sent into file `handle` of
+    /// `node` ([`bridge`]); its news come as [`Event::Bridge`].
+    pub(crate) fn start_bridge(
+        &self,
+        id: u64,
+        node: &str,
+        handle: u64,
+        ring: HostRing,
+        watcher: RegionWatcher,
+    ) {
+        let _ = self.out.send(Outgoing::Bridge { id, node: node.to_string(), handle, ring, watcher });
+    }
+
+    /// Stops bridge `id` (its file closed).
+    pub(crate) fn stop_bridge(&self, id: u64) {
+        let _ = self.out.send(Outgoing::StopBridge { id });
+    }
+
+    /// Lets the frames of `from`'s bridges into its file `handle` here go
+    /// into the channel in `ring` (`watcher` waits for room there).
+    pub(crate) fn accept_frames(&self, from: &str, handle: u64, ring: HostRing, watcher: RegionWatcher) {
+        let _ = self.out.send(Outgoing::AcceptFrames { from: from.to_string(), handle, ring, watcher });
+    }
+
+    /// Drops the frames of `from` into its file `handle` (closed).
+    pub(crate) fn refuse_frames(&self, from: &str, handle: u64) {
+        let _ = self.out.send(Outgoing::RefuseFrames { from: from.to_string(), handle });
     }
 
     /// Answers a request of another node.
@@ -332,7 +362,11 @@ impl Cluster {
                     }
                     Some(asked.waiter)
                 }
-                Event::Incoming { .. } | Event::Notice { .. } | Event::Names | Event::Frame(_) => None,
+                Event::Incoming { .. }
+                | Event::Notice { .. }
+                | Event::Names
+                | Event::Bridge { .. }
+                | Event::FramesEnded { .. } => None,
                 Event::Left { node } => {
                     let theirs: Vec<u64> =
                         self.asked.iter().filter(|(_, a)| a.node == *node).map(|(t, _)| *t).collect();

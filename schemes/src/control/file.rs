@@ -95,8 +95,6 @@ pub(crate) struct Context<'a> {
     pub replies: &'a mut Replies,
     /// The cluster this daemon joined, if any.
     pub cluster: Option<&'a mut crate::cluster::Cluster>,
-    /// The channel bridges, pumped at each step (`bridge` files, by id).
-    pub bridges: &'a mut std::collections::BTreeSet<u64>,
     /// The request is a non-blocking caller's: a file that is not ready
     /// answers [`Answer::NotReady`] and the caller gets `EAGAIN` (what a
     /// file of another node does meanwhile depends on it).
@@ -251,22 +249,16 @@ pub(crate) trait ControlFile: std::fmt::Debug {
 
     /// The reply of another node to the request this file sent with
     /// [`crate::cluster::Cluster::ask`], or why none came.
-    fn remote_reply(&mut self, _reply: Result<crate::cluster::wire::Reply, Failure>) {}
+    fn remote_reply(&mut self, _cx: &mut Context<'_>, _reply: Result<crate::cluster::wire::Reply, Failure>) {}
 
-    /// A bridge: moves what it can (see `nodes::bridge`).
-    fn pump(&mut self, _cx: &mut Context<'_>) {}
+    /// A bridge (see `nodes::bridge`): news of its end in the link.
+    fn bridge_news(&mut self, _cx: &mut Context<'_>, _news: crate::cluster::BridgeNews) {}
 
-    /// A bridge: node `node` took `frames` frames on its file `handle`.
-    fn credit(&mut self, _node: &str, _handle: u64, _frames: u32) {}
-
-    /// A channel file opened for another node's bridge: writes a frame of
-    /// that node's writer `source`.
-    fn bridged_write(&mut self, _source: u32, _data: &[u8]) -> super::Poll<usize> {
-        super::Poll::Ready(Err(Errno::BadHandle))
+    /// A channel file another node may bridge frames into: its channel
+    /// (opened for writing).
+    fn frames_into(&self) -> Option<crate::ring::HostRing> {
+        None
     }
-
-    /// A channel file opened for another node's bridge: its stream ended.
-    fn bridged_end(&mut self) {}
 
     /// The outcome of the module load this file started with
     /// [`Context::start_reload`]: the reload asked for, or why not.

@@ -36,7 +36,7 @@
 //! | `scheme/NAME/PATH` | [`guest_files::GuestFile`] | any | the guest scheme's own files |
 //! | `node/` | `nodes::remote::NodeDir` | dir | with a cluster joined (`--nats`): one entry per node alive |
 //! | `node/NAME/PATH` | `nodes::remote::RemoteFile` | file | `PATH` of node `NAME`'s tree: read whole from there, or written there once ([`crate::cluster`]) |
-//! | `bridge` | `nodes::bridge::BridgeFile` | file | with a cluster joined: write `CHAN NODE/CHAN` to bridge this node's channel into another node's; a read waits for the end of the stream (`bridges.rs` has the receiving side) |
+//! | `bridge` | `nodes::bridge::BridgeFile` | file | with a cluster joined: write `CHAN NODE/CHAN` to bridge this node's channel into another node's; a read waits for the end of the stream (the frames move in the cluster link; `bridges.rs` has the daemon's side) |
 //! | `error/ID` | `nodes::Snapshot` | file | why the last request on the open file `ID` (its inode number) failed, one line; only for that file's opener (not listed) |
 //!
 //! How a request flows: the frontend calls the `Daemon`; an open resolves
@@ -208,10 +208,6 @@ pub struct Daemon {
     cluster: Option<crate::cluster::Cluster>,
     /// The version of this node's names last told to the cluster.
     names_shared: Option<u64>,
-    /// The `bridge` files with a bridge, pumped at each step.
-    bridges: std::collections::BTreeSet<u64>,
-    /// Frames other nodes' bridges sent here (see `bridges`).
-    bridged: bridges::Arrivals,
     /// Guests' files of other nodes (see `guest_remote`).
     guest_files: guest_remote::GuestFiles,
     /// Requests of other nodes being done here ([`remote`]).
@@ -254,8 +250,6 @@ impl Daemon {
             events: Vec::new(),
             cluster: None,
             names_shared: None,
-            bridges: Default::default(),
-            bridged: Default::default(),
             guest_files: Default::default(),
             remote: remote::Serving::default(),
             waker: None,
@@ -316,7 +310,6 @@ impl Daemon {
             loads: &mut self.loads,
             replies: &mut self.replies,
             cluster: self.cluster.as_mut(),
-            bridges: &mut self.bridges,
             nonblock: false,
             id,
             caller,
@@ -332,7 +325,6 @@ impl Daemon {
             loads: &mut self.loads,
             replies: &mut self.replies,
             cluster: self.cluster.as_mut(),
-            bridges: &mut self.bridges,
             nonblock: false,
             id,
             caller: open.caller,

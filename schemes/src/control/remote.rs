@@ -126,8 +126,7 @@ impl Daemon {
                 self.remote.files.iter().filter(|(_, n)| **n == node).map(|(id, _)| *id).collect();
             log::info!("node {node} left the cluster: closing the {} files it had open here", theirs.len());
             for id in theirs {
-                self.remote.files.remove(&id);
-                self.close(id);
+                self.close_theirs(&node, id);
             }
             self.kernel.lock().node_left(&node);
         }
@@ -135,8 +134,9 @@ impl Daemon {
             match event {
                 Event::Reply { reply, .. } => match file {
                     Some(Waiter::File(id)) => {
-                        let Some(open) = self.files.get_mut(&id) else { continue };
-                        open.file.remote_reply(reply.map_err(|(errno, why)| Failure::new(errno, why)));
+                        let Some((open, mut cx)) = self.file_mut(id) else { continue };
+                        open.file
+                            .remote_reply(&mut cx, reply.map_err(|(errno, why)| Failure::new(errno, why)));
                     }
                     Some(Waiter::Spawn(token)) => self.guest_spawned(token, reply),
                     Some(Waiter::Guest(tag)) => self.guest_reply(tag, reply),
@@ -144,7 +144,8 @@ impl Daemon {
                 },
                 Event::Notice { from, notice } => self.take_notice(&from, notice),
                 Event::Names => names_moved = true,
-                Event::Frame(frame) => self.take_frame(frame),
+                Event::Bridge { id, news } => self.bridge_news(id, news),
+                Event::FramesEnded { from, handle } => self.close_theirs(&from, handle),
                 Event::Incoming { from, request, reply_to } => {
                     if let Some(reply) = self.serve_request(&from, request, reply_to.clone()) {
                         self.answer(reply_to, reply);
@@ -160,8 +161,6 @@ impl Daemon {
         }
         self.share_names();
         self.send_remote_ops();
-        self.write_bridged();
-        self.pump_bridges();
         self.serve_guest_files();
     }
 
@@ -216,6 +215,7 @@ impl Daemon {
                 match self.open(&path, flags, caller) {
                     Ok(id) => {
                         self.remote.files.insert(id, from.to_string());
+                        self.offer_frames(from, id);
                         Reply::Opened { handle: id }
                     }
                     Err(e) => failed(e, format!("cannot open {path}: {e}")),
@@ -250,8 +250,7 @@ impl Daemon {
                 if self.remote.files.get(&handle).is_none_or(|n| n != from) {
                     return Some(not_yours(handle));
                 }
-                self.remote.files.remove(&handle);
-                self.close(handle);
+                self.close_theirs(from, handle);
                 Reply::Done
             }
             Request::Spawn { spec, by, link, monitor } => {

@@ -118,9 +118,6 @@ impl Daemon {
 
     /// Hands the process manager a notice of node `from`.
     pub(super) fn take_notice(&mut self, from: &str, notice: Notice) {
-        if let Notice::Credit { handle, frames } = notice {
-            return self.take_credit(from, handle, frames);
-        }
         let Some(owner) = self.cluster.as_ref().map(|c| c.remote_user()) else { return };
         let of = |pid| RemotePid { node: from.into(), pid };
         let mut pm = self.kernel.lock();

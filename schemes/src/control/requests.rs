@@ -182,7 +182,6 @@ impl Daemon {
         if let Some(open) = self.files.remove(&id) {
             open.file.close(&mut self.context(id, open.caller));
         }
-        self.bridges.remove(&id);
         self.fail_pending_on(id);
     }
 

@@ -26,13 +26,10 @@
 //! privileged).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use wasmd_abi::scheme::{flags, mode, Stat};
 use wasmd_abi::Errno;
-use wasmd_channel::{
-    Channel, ChannelError, Reader, ReaderKind, RingRegion, Sent, Start, SysResult, Wait, Writer, WriterKind,
-};
+use wasmd_channel::{Channel, ChannelError, Reader, ReaderKind, Sent, Start, Writer, WriterKind};
 use wasmhost::region::Region;
 
 use super::file::{Answer, Context, ControlFile};
@@ -79,78 +76,7 @@ impl ControlFile for ShmFile {
     }
 }
 
-/// Wakes guests parked on a region offset (the manager's futex table).
-pub type Notify = wasmhost::RegionNotifier;
-
-/// A region as the channel code sees it, accessed directly.
-#[derive(Clone)]
-pub struct HostRing {
-    region: Arc<Region>,
-    notify: Notify,
-}
-
-impl std::fmt::Debug for HostRing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HostRing").field("region", &self.region.id()).finish_non_exhaustive()
-    }
-}
-
-impl HostRing {
-    /// Wraps a region; `notify` wakes guests parked on it.
-    pub fn new(region: Arc<Region>, notify: Notify) -> Self {
-        Self { region, notify }
-    }
-}
-
-impl RingRegion for HostRing {
-    fn load_u32(&self, offset: u64) -> SysResult<u32> {
-        Ok(self.region.atomic_u32(offset)?.load(std::sync::atomic::Ordering::SeqCst))
-    }
-    fn store_u32(&self, offset: u64, value: u32) -> SysResult<()> {
-        self.region.atomic_u32(offset)?.store(value, std::sync::atomic::Ordering::SeqCst);
-        Ok(())
-    }
-    fn fetch_add_u32(&self, offset: u64, value: u32) -> SysResult<u32> {
-        Ok(self.region.atomic_u32(offset)?.fetch_add(value, std::sync::atomic::Ordering::SeqCst))
-    }
-    fn load_u64(&self, offset: u64) -> SysResult<u64> {
-        Ok(self.region.atomic_u64(offset)?.load(std::sync::atomic::Ordering::SeqCst))
-    }
-    fn store_u64(&self, offset: u64, value: u64) -> SysResult<()> {
-        self.region.atomic_u64(offset)?.store(value, std::sync::atomic::Ordering::SeqCst);
-        Ok(())
-    }
-    fn compare_exchange_u64(&self, offset: u64, current: u64, new: u64) -> SysResult<Result<u64, u64>> {
-        let atomic = self.region.atomic_u64(offset)?;
-        let order = std::sync::atomic::Ordering::SeqCst;
-        Ok(atomic.compare_exchange(current, new, order, order))
-    }
-    fn read(&self, offset: u64, buf: &mut [u8]) -> SysResult<()> {
-        let range = self.region.range(offset, buf.len())?;
-        self.region.read_at(range, buf);
-        Ok(())
-    }
-    fn write(&self, offset: u64, data: &[u8]) -> SysResult<()> {
-        let range = self.region.range(offset, data.len())?;
-        self.region.write_at(range, data);
-        Ok(())
-    }
-    fn write2(&self, offset: u64, head: &[u8], body: &[u8]) -> SysResult<()> {
-        let range = self.region.range(offset, head.len() + body.len())?;
-        self.region.write2_at(range, head, body);
-        Ok(())
-    }
-    fn wait(&self, _offset: u64, _expected: u32, _timeout: Option<Duration>) -> SysResult<Wait> {
-        // The daemon never blocks: it only makes non-blocking calls.
-        Err(Errno::WouldBlock)
-    }
-    fn notify(&self, offset: u64, count: u32) -> SysResult<u32> {
-        Ok((self.notify)(&self.region, offset, count))
-    }
-    fn size(&self) -> SysResult<usize> {
-        Ok(self.region.len())
-    }
-}
+pub use crate::ring::{HostRing, Notify};
 
 /// An open `chan/ID` file.
 #[derive(Debug)]
@@ -164,29 +90,14 @@ pub struct ChanFile {
     can_write: bool,
     /// A frame that did not fit the last read buffer.
     stash: Option<Vec<u8>>,
-    /// Opened for another node's bridge: one strong writer per writer of
-    /// the channel there (the first [`MAX_BRIDGED_WRITERS`]; later ones
-    /// share the last), so frames keep their writer and order.
-    bridged: Vec<(u32, Writer<HostRing>)>,
 }
-
-/// Writers of another node's channel a bridged channel file keeps apart.
-pub const MAX_BRIDGED_WRITERS: usize = 64;
 
 impl ChanFile {
     /// Opens the channel in `ring` (`Errno::InvalidArgument` if the region holds none)
     /// for reading, writing or both.
     pub fn open(ring: HostRing, can_read: bool, can_write: bool) -> Result<ChanFile, Errno> {
         let channel = Channel::from_region(ring).map_err(|_| Errno::InvalidArgument)?;
-        Ok(ChanFile {
-            channel,
-            reader: None,
-            writer: None,
-            stash: None,
-            can_read,
-            can_write,
-            bridged: Vec::new(),
-        })
+        Ok(ChanFile { channel, reader: None, writer: None, stash: None, can_read, can_write })
     }
 
     /// Opens the channel in the region named `id`, for what the access
@@ -196,6 +107,11 @@ impl ChanFile {
         let mode = open_flags & flags::O_ACCMODE;
         let (can_read, can_write) = (mode == 0 || mode & flags::O_RDONLY != 0, mode & flags::O_WRONLY != 0);
         ChanFile::open(cx.ring(region), can_read, can_write)
+    }
+
+    /// The channel's region.
+    pub(crate) fn ring(&self) -> &HostRing {
+        self.channel.region()
     }
 
     /// True when the region holds a channel.
@@ -286,48 +202,9 @@ impl ChanFile {
     }
 }
 
-impl ChanFile {
-    /// Writes a frame of another node's writer `source` (see
-    /// [`ChanFile::bridged`]).
-    pub fn write_bridged(&mut self, source: u32, data: &[u8]) -> Poll<usize> {
-        if !self.can_write {
-            return Poll::Ready(Err(Errno::BadHandle));
-        }
-        let at = match self.bridged.iter().position(|(s, _)| *s == source) {
-            Some(i) => i,
-            None if self.bridged.len() < MAX_BRIDGED_WRITERS => match self.channel.writer(WriterKind::Strong)
-            {
-                Ok(w) => {
-                    self.bridged.push((source, w));
-                    self.bridged.len() - 1
-                }
-                Err(e) => return Poll::Ready(Err(chan_errno(e))),
-            },
-            None => self.bridged.len() - 1,
-        };
-        match self.bridged[at].1.try_write(data) {
-            Ok(Sent::Sent) | Ok(Sent::Dropped) => Poll::Ready(Ok(data.len())),
-            Err(ChannelError::WouldBlock) => Poll::Pending,
-            Err(e) => Poll::Ready(Err(chan_errno(e))),
-        }
-    }
-
-    /// The other node's channel ended: its writers here close (the
-    /// channel drains when they were its last strong writers).
-    pub fn end_bridged(&mut self) {
-        for (_, writer) in self.bridged.drain(..) {
-            let _ = writer.close();
-        }
-    }
-}
-
 impl ControlFile for ChanFile {
-    fn bridged_write(&mut self, source: u32, data: &[u8]) -> Poll<usize> {
-        self.write_bridged(source, data)
-    }
-
-    fn bridged_end(&mut self) {
-        self.end_bridged();
+    fn frames_into(&self) -> Option<HostRing> {
+        self.can_write.then(|| self.channel.region().clone())
     }
 
     fn stat(&mut self, cx: &mut Context<'_>) -> Answer<Stat> {
@@ -351,14 +228,7 @@ impl ControlFile for ChanFile {
 }
 
 fn chan_errno(e: ChannelError) -> Errno {
-    match e {
-        ChannelError::Sys(e) => e,
-        ChannelError::Closed | ChannelError::Aborted => Errno::BrokenPipe,
-        ChannelError::TooLarge => Errno::MessageTooLong,
-        ChannelError::WouldBlock => Errno::WouldBlock,
-        ChannelError::NoReaderSlot => Errno::Busy,
-        ChannelError::NotAChannel | ChannelError::UnsupportedVersion(_) => Errno::InvalidArgument,
-    }
+    crate::ring::channel_errno(&e)
 }
 
 /// Reads region bytes at `offset` (up to its end).

@@ -208,12 +208,14 @@ fn notify(caller: &Ctx<'_>, handle: i32, offset: i64, count: i32) -> CallResult 
     let state = caller.data();
     let region = region(state, handle, Rights::READ)?;
     region.atomic_u32(offset as u64)?;
-    let woken = state
-        .env
-        .futex
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .notify((region.id(), offset as u64), count.max(0) as u32);
+    let (woken, fired) = {
+        let mut futex = state.env.futex.lock().unwrap_or_else(|e| e.into_inner());
+        let woken = futex.notify((region.id(), offset as u64), count.max(0) as u32);
+        (woken, futex.take_fired())
+    };
+    for wake in fired {
+        wake();
+    }
     if woken > 0 {
         state.env.kick();
     }

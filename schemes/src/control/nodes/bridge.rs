@@ -1,42 +1,30 @@
 //! `bridge`: a channel of this node bridged into a channel of another.
 //!
 //! Writing `CHAN NODE/CHAN` to a `bridge` file (opened read-write) makes
-//! it a bridge: it reads the frames of this node's channel `CHAN` (a
+//! it a bridge: the frames of this node's channel `CHAN` (read by a
 //! strong reader, as a `chan/CHAN` file opened read-only would: the
-//! caller must control the channel's process) and has node `NODE` write
-//! them into its channel `CHAN` (opened there write-only for this node's
-//! remote user, under that node's policy). Each frame crosses as one
-//! binary NATS message ([`crate::cluster::wire::Frame`]) with its
-//! writer: there, each writer of this channel gets a strong writer of
-//! its own, so frames keep their writer (one there per one here) and
-//! their order. When this channel's stream ends, the end crosses after
-//! the last frame and the writers there close.
-//!
-//! **Park** across the bridge is bounded credit: at most [`WINDOW`]
-//! frames are in flight; the other node grants more as its channel takes
-//! them ([`crate::cluster::wire::Notice::Credit`]). While there is no
-//! credit the bridge reads nothing here, so this channel fills and its
-//! writers park, as with a slow local reader. **Drop** keeps its meaning
-//! too: a full channel there drops the frame (and grants its credit),
-//! and the bridge, a strong reader here, never lets this channel drop
-//! frames it has not read.
+//! caller must control the channel's process) are written by node `NODE`
+//! into its channel `CHAN` (opened there write-only for this node's
+//! remote user, under that node's policy). The frames themselves never
+//! pass through this thread: once the other node opened its channel, the
+//! cluster link reads this channel and node `NODE`'s link writes that one
+//! ([`crate::cluster::bridge`] has both ends, Park as bounded credit,
+//! Drop, and the end of the stream). Until then this file holds a strong
+//! reader, so the channel's writers wait for the bridge from the start.
 //!
 //! A read of the file waits until the stream ended and then says
 //! `bridged N frames`; a failure (the open there refused, a channel that
-//! is gone) is that read's error. Closing the file ends the bridge: the
-//! other node closes its channel file (its writers close).
+//! is gone, the node leaving) is that read's error. Closing the file ends
+//! the bridge: the other node closes its channel file (its writers
+//! close).
 
 use wasmd_abi::scheme::{flags, mode, Stat};
 use wasmd_abi::Errno;
 
 use crate::cluster::wire::{Reply, Request};
-use crate::cluster::Waiter;
+use crate::cluster::{BridgeNews, Waiter};
 use crate::control::file::{Answer, Context, ControlFile, Failure};
-use crate::control::shared_memory::ChanFile;
-use crate::control::{Poll, MAX_READ};
-
-/// Frames a bridge has in flight at most.
-pub const WINDOW: u32 = 64;
+use crate::control::shared_memory::{ChanFile, HostRing};
 
 /// An open `bridge` file.
 #[derive(Debug, Default)]
@@ -49,12 +37,12 @@ pub(crate) struct BridgeFile {
 
 #[derive(Debug)]
 struct Bridge {
-    local: ChanFile,
+    /// This node's channel, read by this file until the link reads it.
+    local: Option<ChanFile>,
+    ring: HostRing,
     node: String,
     /// The other node's handle of its channel file, once open.
     handle: Option<u64>,
-    in_flight: u32,
-    sent: u64,
 }
 
 impl BridgeFile {
@@ -74,6 +62,7 @@ impl BridgeFile {
         // Its strong reader from now on: the channel's writers wait for
         // the bridge from the start, not only once the other node opened.
         local.readable();
+        let ring = local.ring().clone();
         let id = cx.id;
         let cluster = cx
             .cluster
@@ -83,20 +72,22 @@ impl BridgeFile {
         cluster
             .ask(node, request, Waiter::File(id))
             .map_err(|e| Failure::new(e, format!("cannot ask node {node}: {e}")))?;
-        self.bridge = Some(Bridge { local, node: node.to_string(), handle: None, in_flight: 0, sent: 0 });
-        cx.bridges.insert(id);
+        self.bridge = Some(Bridge { local: Some(local), ring, node: node.to_string(), handle: None });
         Ok(())
     }
 
+    /// The bridge ended with `outcome`; on a failure the other node's
+    /// file is closed (at the end of the stream it closed it itself).
     fn end(&mut self, cx: &mut Context<'_>, outcome: Result<u64, Failure>) {
-        if let (Some(b), Err(_)) = (&self.bridge, &outcome) {
+        if let Some(b) = self.bridge.take() {
             if let Some(cluster) = cx.cluster.as_mut() {
-                cluster.close_remote(cx.id, &b.node, b.handle);
+                cluster.stop_bridge(cx.id);
+                if outcome.is_err() {
+                    cluster.close_remote(cx.id, &b.node, b.handle);
+                }
             }
         }
-        self.bridge = None;
         self.outcome = Some(outcome);
-        cx.bridges.remove(&cx.id);
     }
 }
 
@@ -144,65 +135,41 @@ impl ControlFile for BridgeFile {
         }
     }
 
-    fn remote_reply(&mut self, reply: Result<Reply, Failure>) {
+    fn remote_reply(&mut self, cx: &mut Context<'_>, reply: Result<Reply, Failure>) {
         let Some(b) = self.bridge.as_mut() else { return };
         match reply {
-            Ok(Reply::Opened { handle }) => b.handle = Some(handle),
+            Ok(Reply::Opened { handle }) => {
+                b.handle = Some(handle);
+                if let Some(cluster) = cx.cluster.as_mut() {
+                    let watcher = cx.kernel.lock().region_watcher();
+                    cluster.start_bridge(cx.id, &b.node, handle, b.ring.clone(), watcher);
+                }
+            }
             Ok(Reply::Failed { errno, reason }) => {
-                self.outcome = Some(Err(Failure::new(Errno::from_errno(errno), reason)));
-                self.bridge = None;
+                self.end(cx, Err(Failure::new(Errno::from_errno(errno), reason)));
             }
             Ok(_) => {}
-            Err(f) => {
-                self.outcome = Some(Err(f));
-                self.bridge = None;
+            Err(f) => self.end(cx, Err(f)),
+        }
+    }
+
+    fn bridge_news(&mut self, cx: &mut Context<'_>, news: BridgeNews) {
+        match news {
+            BridgeNews::Attached => {
+                if let Some(b) = self.bridge.as_mut() {
+                    b.local = None;
+                }
+            }
+            // The link stopped it already (a second stop does nothing).
+            BridgeNews::Ended(outcome) => {
+                self.end(cx, outcome.map_err(|(errno, reason)| Failure::new(errno, reason)));
             }
         }
     }
 
-    fn pump(&mut self, cx: &mut Context<'_>) {
-        let Some(b) = self.bridge.as_mut() else {
-            cx.bridges.remove(&cx.id);
-            return;
-        };
-        let Some(handle) = b.handle else { return };
-        let Some(cluster) = cx.cluster.as_mut() else { return };
-        if !cluster.knows(&b.node) {
-            let why = format!("node {} left the cluster", b.node);
-            return self.end(cx, Err(Failure::new(Errno::Io, why)));
-        }
-        while b.in_flight < WINDOW {
-            match b.local.read(MAX_READ) {
-                Poll::Ready(Ok(frame)) if frame.is_empty() => {
-                    cluster.send_frame(&b.node, handle, 0, true, &[]);
-                    let sent = b.sent;
-                    return self.end(cx, Ok(sent));
-                }
-                Poll::Ready(Ok(frame)) => {
-                    let writer = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]);
-                    cluster.send_frame(&b.node, handle, writer, false, &frame[8..]);
-                    b.in_flight += 1;
-                    b.sent += 1;
-                }
-                Poll::Pending => return,
-                Poll::Ready(Err(e)) => {
-                    return self.end(cx, Err(Failure::new(e, format!("this node's channel: {e}"))));
-                }
-            }
-        }
-    }
-
-    fn credit(&mut self, node: &str, handle: u64, frames: u32) {
-        if let Some(b) = self.bridge.as_mut().filter(|b| b.node == node && b.handle == Some(handle)) {
-            b.in_flight = b.in_flight.saturating_sub(frames);
-        }
-    }
-
-    fn close(self: Box<Self>, cx: &mut Context<'_>) {
-        if let Some(b) = &self.bridge {
-            if let Some(cluster) = cx.cluster.as_mut() {
-                cluster.close_remote(cx.id, &b.node, b.handle);
-            }
+    fn close(mut self: Box<Self>, cx: &mut Context<'_>) {
+        if self.bridge.is_some() {
+            self.end(cx, Err(Failure::new(Errno::Io, "closed")));
         }
     }
 }

@@ -227,7 +227,7 @@ impl ControlFile for RemoteFile {
             | (if write { crate::control::EVENT_WRITE } else { 0 })
     }
 
-    fn remote_reply(&mut self, reply: Result<Reply, Failure>) {
+    fn remote_reply(&mut self, _cx: &mut Context<'_>, reply: Result<Reply, Failure>) {
         let reply = match reply {
             Ok(Reply::Failed { errno, reason }) => {
                 Err(Failure::new(Errno::from_errno(errno), format!("node {}: {reason}", self.node)))

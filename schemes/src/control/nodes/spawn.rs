@@ -153,7 +153,7 @@ impl ControlFile for SpawnFile {
         self.state = SpawnState::Done { result, sent: 0 };
     }
 
-    fn remote_reply(&mut self, reply: Result<Reply, Failure>) {
+    fn remote_reply(&mut self, _cx: &mut Context<'_>, reply: Result<Reply, Failure>) {
         let node = self.node.take().unwrap_or_default();
         let result = match reply {
             Ok(Reply::Spawned { pid }) => Ok(format!("{node}/{pid}\n")),

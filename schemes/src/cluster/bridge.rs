@@ -1,0 +1,412 @@
+//! Channel bridges in the link thread: frames move between channels here
+//! and NATS without the thread that serves the control tree.
+//!
+//! A bridge (the control tree's `bridge` file sets it up, see
+//! `crate::control`) has two ends, one per node:
+//!
+//! - `Outbound`, on the node of the channel read: a strong reader of
+//!   that channel, made here in the link thread over a
+//!   `HostRing::watched_by` ring. With nothing to read, the reader flags
+//!   the channel as read-waited (as a guest reader does) and its wait
+//!   becomes a watch: the writer's notify calls back into
+//!   `Ready`, which wakes the link's loop, which reads and publishes.
+//!   So a frame goes from the writing guest's thread to the link thread
+//!   to NATS, one thread wake-up.
+//! - `Inbound`, on the node of the channel written: the frames of one
+//!   bridge, written by the link thread into the channel file the other
+//!   node opened there, each writer of that node with a strong writer of
+//!   its own (so frames keep their writer and order); the write wakes the
+//!   reading guest directly.
+//!
+//! **Park** is bounded credit: an outbound end has at most [`WINDOW`]
+//! frames in flight; the inbound end grants them back
+//! ([`Notice::Credit`]) in batches of [`CREDIT_BATCH`] as its channel
+//! takes them. A frame that does not fit a full `Park` channel waits in
+//! the inbound end's backlog (at most [`MAX_BACKLOG`], which a sender
+//! keeping to its credit never passes) while the end waits for room as a
+//! parked writer does: counted among the channel's waiting writers, with
+//! a watch on its space sequence, so the reader that frees room wakes
+//! the link. **Drop**: a full `Drop` channel drops the frame (and grants
+//! its credit). The end of the stream crosses after the last frame; the
+//! writers there close.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use wasmd_abi::Errno;
+use wasmd_channel::layout::off;
+use wasmd_channel::{Channel, ChannelError, Reader, ReaderKind, RingRegion, Sent, Start, Writer, WriterKind};
+use wasmhost::{NativeWake, RegionWatcher};
+
+use super::wire::{self, Frame, Notice, NoticeEnvelope};
+use crate::ring::{channel_errno, HostRing};
+
+/// Frames a bridge has in flight at most.
+pub const WINDOW: u32 = 64;
+/// Frames taken into a channel before their credit is granted back.
+pub const CREDIT_BATCH: u32 = WINDOW / 4;
+/// Most frames waiting for room in one bridged channel.
+pub const MAX_BACKLOG: usize = 2 * WINDOW as usize;
+/// Writers of another node's channel one bridged channel keeps apart
+/// (later ones share the last).
+pub const MAX_BRIDGED_WRITERS: usize = 64;
+/// The ids of inbound ends (in `Ready`) have this bit; outbound ends'
+/// are their `bridge` files' ids.
+const INBOUND: u64 = 1 << 63;
+
+/// What an outbound end tells the daemon.
+#[derive(Debug)]
+pub(crate) enum BridgeNews {
+    /// Its reader is made: the daemon's own (which held the channel's
+    /// writers back until now) may go.
+    Attached,
+    /// It ended: the frames sent, when the stream ended; else why not.
+    Ended(Result<u64, (Errno, String)>),
+}
+
+/// The outbound ends woken by their channels' writers, and the wake-up of
+/// the link's loop.
+#[derive(Default)]
+pub(crate) struct Ready {
+    ids: Mutex<Vec<u64>>,
+    pub(crate) notify: tokio::sync::Notify,
+}
+
+impl Ready {
+    fn take(&self) -> Vec<u64> {
+        std::mem::take(&mut *self.ids.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The callback of bridge `id`'s watch.
+    fn wake_for(self: &Arc<Self>, id: u64) -> NativeWake {
+        let ready = self.clone();
+        Arc::new(move || {
+            ready.ids.lock().unwrap_or_else(|e| e.into_inner()).push(id);
+            ready.notify.notify_one();
+        })
+    }
+}
+
+/// The reading end of a bridge of this node.
+struct Outbound {
+    node: String,
+    handle: u64,
+    ring: HostRing,
+    reader: Reader<HostRing>,
+    in_flight: u32,
+    sent: u64,
+}
+
+/// The writing end of another node's bridge into a channel here.
+struct Inbound {
+    channel: Channel<HostRing>,
+    writers: Vec<(u32, Writer<HostRing>)>,
+    backlog: VecDeque<Frame>,
+    /// Frames taken since credit was last granted.
+    taken: u32,
+    watcher: RegionWatcher,
+    wake: NativeWake,
+    /// Counted among the channel's waiting writers (so its readers
+    /// notify its space sequence as they free room).
+    waiting: bool,
+    /// The watch queued on the space sequence, if any.
+    watch: Option<u64>,
+}
+
+impl Inbound {
+    /// Waits for room as a parked writer does, without parking: counted
+    /// among the waiting writers, a watch queued on the space sequence.
+    /// False when the sequence moved meanwhile (room may have come: try
+    /// again now).
+    fn wait_for_room(&mut self) -> bool {
+        if self.watch.is_some() {
+            return true;
+        }
+        let ring = self.channel.region();
+        if !self.waiting {
+            self.waiting = ring.fetch_add_u32(off::WAITING_WRITERS, 1).is_ok();
+        }
+        let Ok(seq) = ring.load_u32(off::SPACE_SEQ) else { return false };
+        self.watch = self.watcher.watch(ring.region(), off::SPACE_SEQ, seq, self.wake.clone());
+        self.watch.is_some()
+    }
+
+    /// No longer waits for room.
+    fn stop_waiting(&mut self) {
+        let ring = self.channel.region();
+        if let Some(id) = self.watch.take() {
+            self.watcher.unwatch(ring.region(), off::SPACE_SEQ, id);
+        }
+        if std::mem::take(&mut self.waiting) {
+            let _ = ring.fetch_add_u32(off::WAITING_WRITERS, u32::MAX);
+        }
+    }
+}
+
+impl Drop for Inbound {
+    fn drop(&mut self) {
+        self.stop_waiting();
+    }
+}
+
+/// Every bridge end of this node, owned by the link thread.
+pub(crate) struct Bridges {
+    node: String,
+    out: HashMap<u64, Outbound>,
+    /// Outbound ends by their node and that node's handle.
+    by_handle: HashMap<(String, u64), u64>,
+    into: HashMap<(String, u64), Inbound>,
+    /// Inbound ends by their id.
+    into_ids: HashMap<u64, (String, u64)>,
+    next_inbound: u64,
+    pub(crate) ready: Arc<Ready>,
+}
+
+/// What the link publishes for the bridges: (subject, bytes).
+pub(crate) type Publish = Vec<(String, Vec<u8>)>;
+
+impl Bridges {
+    pub(crate) fn new(node: &str) -> Bridges {
+        Bridges {
+            node: node.to_string(),
+            out: HashMap::new(),
+            by_handle: HashMap::new(),
+            into: HashMap::new(),
+            into_ids: HashMap::new(),
+            next_inbound: 0,
+            ready: Arc::default(),
+        }
+    }
+
+    /// Starts bridge `id`: the channel in `ring` read here, into file
+    /// `handle` of `node`. Its news for the daemon, and what to publish.
+    pub(crate) fn start(
+        &mut self,
+        id: u64,
+        node: String,
+        handle: u64,
+        ring: &HostRing,
+        watcher: RegionWatcher,
+        publish: &mut Publish,
+    ) -> Vec<BridgeNews> {
+        let ring = ring.watched_by(watcher, self.ready.wake_for(id));
+        let reader =
+            Channel::from_region(ring.clone()).and_then(|c| c.reader(ReaderKind::Strong, Start::Oldest));
+        let reader = match reader {
+            Ok(r) => r,
+            Err(e) => {
+                return vec![BridgeNews::Ended(Err((channel_errno(&e), format!("this node's channel: {e}"))))]
+            }
+        };
+        self.by_handle.insert((node.clone(), handle), id);
+        self.out.insert(id, Outbound { node, handle, ring, reader, in_flight: 0, sent: 0 });
+        let mut news = vec![BridgeNews::Attached];
+        news.extend(self.pump(id, publish));
+        news
+    }
+
+    /// Stops bridge `id` (its file closed).
+    pub(crate) fn stop(&mut self, id: u64) {
+        if let Some(b) = self.out.remove(&id) {
+            b.ring.unwatch();
+            self.by_handle.remove(&(b.node, b.handle));
+        }
+    }
+
+    /// Reads what bridge `id` may send now into `publish`; its end, if it
+    /// ended.
+    pub(crate) fn pump(&mut self, id: u64, publish: &mut Publish) -> Option<BridgeNews> {
+        let b = self.out.get_mut(&id)?;
+        let subject = wire::frames_subject(&b.node);
+        let ended = loop {
+            if b.in_flight >= WINDOW {
+                return None;
+            }
+            match b.reader.read() {
+                Ok(frame) => {
+                    let bytes = Frame::encode(&self.node, b.handle, frame.writer, false, frame.payload);
+                    publish.push((subject.clone(), bytes));
+                    b.in_flight += 1;
+                    b.sent += 1;
+                }
+                Err(ChannelError::Closed) => {
+                    publish.push((subject, Frame::encode(&self.node, b.handle, 0, true, &[])));
+                    break Ok(b.sent);
+                }
+                Err(ChannelError::WouldBlock | ChannelError::Sys(Errno::WouldBlock)) => return None,
+                Err(e) => break Err((channel_errno(&e), format!("this node's channel: {e}"))),
+            }
+        };
+        self.stop(id);
+        Some(BridgeNews::Ended(ended))
+    }
+
+    /// The outbound ends woken since the last call.
+    pub(crate) fn woken(&self) -> Vec<u64> {
+        self.ready.take()
+    }
+
+    /// Node `node` took `frames` frames of its file `handle`: the bridge
+    /// into it may send as many more. The bridge's id, to pump.
+    pub(crate) fn credit(&mut self, node: &str, handle: u64, frames: u32) -> Option<u64> {
+        let id = *self.by_handle.get(&(node.to_string(), handle))?;
+        let b = self.out.get_mut(&id)?;
+        b.in_flight = b.in_flight.saturating_sub(frames);
+        Some(id)
+    }
+
+    /// Node `node` left: the bridges into it end.
+    pub(crate) fn node_left(&mut self, node: &str) -> Vec<(u64, BridgeNews)> {
+        let gone: Vec<u64> = self.out.iter().filter(|(_, b)| b.node == node).map(|(id, _)| *id).collect();
+        self.into.retain(|(from, _), _| from != node);
+        self.into_ids.retain(|_, (from, _)| from != node);
+        gone.into_iter()
+            .map(|id| {
+                self.stop(id);
+                (id, BridgeNews::Ended(Err((Errno::Io, format!("node {node} left the cluster")))))
+            })
+            .collect()
+    }
+
+    /// Frames of `from` for its file `handle` here go into the channel
+    /// in `ring` (a channel file opened for that node to write).
+    pub(crate) fn accept(&mut self, from: String, handle: u64, ring: HostRing, watcher: RegionWatcher) {
+        let Ok(channel) = Channel::from_region(ring) else { return };
+        self.next_inbound += 1;
+        let id = INBOUND | self.next_inbound;
+        let wake = self.ready.wake_for(id);
+        let end = Inbound {
+            channel,
+            writers: Vec::new(),
+            backlog: VecDeque::new(),
+            taken: 0,
+            watcher,
+            wake,
+            waiting: false,
+            watch: None,
+        };
+        self.into_ids.insert(id, (from.clone(), handle));
+        self.into.insert((from, handle), end);
+    }
+
+    /// The file `handle` of `from` is closed: its frames are not taken.
+    pub(crate) fn refuse(&mut self, from: &str, handle: u64) {
+        let key = (from.to_string(), handle);
+        self.into.remove(&key);
+        self.into_ids.retain(|_, k| *k != key);
+    }
+
+    /// A frame of another node's bridge. Its stream's end, if it ended:
+    /// (node, handle) of the file it ended, for the daemon to close.
+    pub(crate) fn take(&mut self, frame: Frame, publish: &mut Publish) -> Option<(String, u64)> {
+        let key = (frame.from.clone(), frame.handle);
+        let Some(end) = self.into.get_mut(&key) else {
+            log::info!(
+                "node {}: a bridged frame for file {}, not its own, dropped",
+                frame.from,
+                frame.handle
+            );
+            return None;
+        };
+        if end.backlog.len() >= MAX_BACKLOG {
+            log::warn!("node {}: bridged frames beyond its credit dropped", frame.from);
+            return None;
+        }
+        end.backlog.push_back(frame);
+        self.write_waiting(key, publish)
+    }
+
+    /// An end woken by its channel (`id` from [`Bridges::woken`]): an
+    /// outbound end reads, an inbound end writes what waited for room.
+    /// News of an outbound end, or the end of an inbound stream.
+    pub(crate) fn woken_end(&mut self, id: u64, publish: &mut Publish) -> Woken {
+        if id & INBOUND == 0 {
+            return Woken::Out(self.pump(id, publish));
+        }
+        let Some(key) = self.into_ids.get(&id).cloned() else { return Woken::In(None) };
+        if let Some(end) = self.into.get_mut(&key) {
+            // It fired: it is no longer queued.
+            end.watch = None;
+        }
+        Woken::In(self.write_waiting(key, publish))
+    }
+
+    /// Writes the frames of `key` that fit now (waiting for room for the
+    /// rest); grants their credit.
+    fn write_waiting(&mut self, key: (String, u64), publish: &mut Publish) -> Option<(String, u64)> {
+        let end = self.into.get_mut(&key)?;
+        let mut ended = false;
+        let mut armed = false;
+        loop {
+            let mut full = false;
+            while let Some(frame) = end.backlog.front() {
+                if frame.end {
+                    ended = true;
+                    break;
+                }
+                match write(&end.channel, &mut end.writers, frame.writer, &frame.data) {
+                    Err(ChannelError::WouldBlock) => {
+                        full = true;
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(e) => log::info!("node {}: a bridged frame refused here: {e}", key.0),
+                }
+                end.taken += 1;
+                end.backlog.pop_front();
+            }
+            if !full {
+                end.stop_waiting();
+                break;
+            }
+            // Full: wait for room, then look once more (room freed before
+            // the wait was counted woke nobody).
+            if armed {
+                break;
+            }
+            armed = end.wait_for_room();
+        }
+        if end.taken >= CREDIT_BATCH || (ended && end.taken > 0) {
+            let notice = Notice::Credit { handle: key.1, frames: std::mem::take(&mut end.taken) };
+            let envelope = NoticeEnvelope { from: self.node.clone(), notice };
+            publish.push((wire::notice_subject(&key.0), serde_json::to_vec(&envelope).unwrap_or_default()));
+        }
+        if !ended {
+            return None;
+        }
+        // The writers close as the end crosses: the channel drains when
+        // they were its last strong writers.
+        if let Some(mut end) = self.into.remove(&key) {
+            for (_, writer) in std::mem::take(&mut end.writers) {
+                let _ = writer.close();
+            }
+        }
+        self.into_ids.retain(|_, k| *k != key);
+        Some(key)
+    }
+}
+
+/// What a woken end did: an outbound end's news, an inbound stream's end.
+pub(crate) enum Woken {
+    Out(Option<BridgeNews>),
+    In(Option<(String, u64)>),
+}
+
+/// Writes a frame of the other node's writer `source` into `channel`,
+/// with that writer's strong writer here.
+fn write(
+    channel: &Channel<HostRing>,
+    writers: &mut Vec<(u32, Writer<HostRing>)>,
+    source: u32,
+    data: &[u8],
+) -> Result<Sent, ChannelError> {
+    let at = match writers.iter().position(|(s, _)| *s == source) {
+        Some(i) => i,
+        None if writers.len() < MAX_BRIDGED_WRITERS => {
+            writers.push((source, channel.writer(WriterKind::Strong)?));
+            writers.len() - 1
+        }
+        None => writers.len() - 1,
+    };
+    writers[at].1.try_write(data)
+}
