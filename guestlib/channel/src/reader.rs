@@ -99,6 +99,18 @@ pub struct Reader<R: RingRegion> {
 /// development machine; 4 KiB frames 1.3–2.0 times as fast in place).
 const IN_PLACE_MIN: u32 = 512;
 
+/// What a read does when no frame is published at its position.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Block {
+    /// Returns [`ChannelError::WouldBlock`] ([`Reader::try_read`]).
+    Never,
+    /// Waits ([`Reader::read`]).
+    Park,
+    /// Flags and waits, but never for a writer mid-frame
+    /// ([`Reader::poll`]).
+    Flag,
+}
+
 /// Where a frame's payload is.
 enum Payload {
     /// In `buf` (start, end).
@@ -154,12 +166,25 @@ impl<R: RingRegion> Reader<R> {
     /// The next frame, parking while the channel is empty.
     /// End of stream is [`ChannelError::Closed`].
     pub fn read(&mut self) -> Result<Frame<'_>> {
-        self.next(true)
+        self.next(Block::Park)
     }
 
     /// The next frame, or [`ChannelError::WouldBlock`] when empty.
     pub fn try_read(&mut self) -> Result<Frame<'_>> {
-        self.next(false)
+        self.next(Block::Never)
+    }
+
+    /// As [`Reader::read`] for a caller that must not be held: with
+    /// nothing written, the channel is flagged as read-waited and
+    /// [`RingRegion::wait`] is called as by `read` (a region whose wait
+    /// returns at once, with an error, queues a wake-up instead of
+    /// parking); a frame reserved by a writer but not yet published is
+    /// [`ChannelError::WouldBlock`] at once, where `read` would spin until
+    /// the writer publishes it (and for ever if that writer never does):
+    /// that writer does not notify this reader, so such a caller looks
+    /// again soon.
+    pub fn poll(&mut self) -> Result<Frame<'_>> {
+        self.next(Block::Flag)
     }
 
     /// True when a read would not wait: a frame is published at the
@@ -177,7 +202,7 @@ impl<R: RingRegion> Reader<R> {
         Ok(geo.published_len(p, u64::from_le_bytes(marker)).is_some())
     }
 
-    fn next(&mut self, block: bool) -> Result<Frame<'_>> {
+    fn next(&mut self, block: Block) -> Result<Frame<'_>> {
         let (writer, payload) = self.locate(block)?;
         let lost = core::mem::take(&mut self.lost);
         let payload = match payload {
@@ -190,7 +215,7 @@ impl<R: RingRegion> Reader<R> {
     }
 
     /// Finds the next frame: its writer and where its payload is.
-    fn locate(&mut self, block: bool) -> Result<(u32, Payload)> {
+    fn locate(&mut self, block: Block) -> Result<(u32, Payload)> {
         let geo = self.shared.geo;
         loop {
             let p = geo.header_at(self.pos);
@@ -312,7 +337,7 @@ impl<R: RingRegion> Reader<R> {
     /// `word`): skips lost bytes, reports the end of stream, yields to a
     /// writer with a frame in flight, or parks; then the caller looks
     /// again.
-    fn nothing_published(&mut self, p: u64, word: u64, block: bool) -> Result<()> {
+    fn nothing_published(&mut self, p: u64, word: u64, block: Block) -> Result<()> {
         let geo = self.shared.geo;
         let shared = self.shared.clone();
         let r = &shared.region;
@@ -327,11 +352,14 @@ impl<R: RingRegion> Reader<R> {
         if p >= tail && state == layout::DRAINING {
             return Err(ChannelError::Closed);
         }
-        if !block {
+        if block == Block::Never {
             return Err(ChannelError::WouldBlock);
         }
         if p < tail {
             // Reserved but not yet published: its writer is mid-frame.
+            if block == Block::Flag {
+                return Err(ChannelError::WouldBlock);
+            }
             r.yield_now();
             return Ok(());
         }

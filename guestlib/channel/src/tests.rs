@@ -336,3 +336,28 @@ fn a_writer_reserving_between_the_readers_look_and_its_flag_makes_it_look_again(
     writer.write(b"next").unwrap();
     assert_eq!(reader.read().unwrap().payload, b"next");
 }
+
+/// `poll` never waits for a writer mid-frame (one that reserved and did
+/// not publish, maybe never will): `WouldBlock` at once, nothing waited
+/// for. With nothing reserved it flags the channel and waits as `read`
+/// does.
+#[test]
+fn poll_does_not_wait_for_a_writer_mid_frame() {
+    // Nothing written: it waits (a spurious wake-up, scripted), looks
+    // again and finds the end of the stream.
+    let (chan, hooked, other) = channel();
+    let mut reader = other.reader(ReaderKind::Strong, Start::Oldest).unwrap();
+    hooked.waits.borrow_mut().push_back(WaitEnd::Spurious);
+    hooked.after_read2.borrow_mut().push_back(None);
+    let c = chan.clone();
+    hooked.after_read2.borrow_mut().push_back(Some(Box::new(move || c.drain().unwrap())));
+    assert_eq!(reader.poll().unwrap_err(), ChannelError::Closed);
+    assert!(hooked.waits.borrow().is_empty(), "it waited");
+    // A reservation with no frame published behind it: no wait, no spin.
+    let (_chan, hooked, other) = channel();
+    let mut reader = other.reader(ReaderKind::Strong, Start::Oldest).unwrap();
+    let (tail, state) = crate::layout::split_tail(hooked.load_u64(crate::layout::off::TAIL).unwrap());
+    hooked.store_u64(crate::layout::off::TAIL, crate::layout::tail_word(tail + 64, state)).unwrap();
+    assert_eq!(reader.poll().unwrap_err(), ChannelError::WouldBlock);
+    assert_eq!(reader.try_read().unwrap_err(), ChannelError::WouldBlock);
+}

@@ -32,6 +32,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use wasmd_abi::Errno;
 use wasmd_channel::layout::off;
@@ -50,6 +51,9 @@ pub const MAX_BACKLOG: usize = 2 * WINDOW as usize;
 /// Writers of another node's channel one bridged channel keeps apart
 /// (later ones share the last).
 pub const MAX_BRIDGED_WRITERS: usize = 64;
+/// How soon an outbound end that found a writer mid-frame (who will not
+/// wake it) looks again.
+pub const MID_FRAME_RETRY: Duration = Duration::from_millis(1);
 /// The ids of inbound ends (in `Ready`) have this bit; outbound ends'
 /// are their `bridge` files' ids.
 const INBOUND: u64 = 1 << 63;
@@ -159,6 +163,8 @@ pub(crate) struct Bridges {
     /// Inbound ends by their id.
     into_ids: HashMap<u64, (String, u64)>,
     next_inbound: u64,
+    /// Outbound ends that found a writer mid-frame.
+    later: Vec<u64>,
     pub(crate) ready: Arc<Ready>,
 }
 
@@ -174,6 +180,7 @@ impl Bridges {
             into: HashMap::new(),
             into_ids: HashMap::new(),
             next_inbound: 0,
+            later: Vec::new(),
             ready: Arc::default(),
         }
     }
@@ -222,7 +229,7 @@ impl Bridges {
             if b.in_flight >= WINDOW {
                 return None;
             }
-            match b.reader.read() {
+            match b.reader.poll() {
                 Ok(frame) => {
                     let bytes = Frame::encode(&self.node, b.handle, frame.writer, false, frame.payload);
                     publish.push((subject.clone(), bytes));
@@ -233,7 +240,14 @@ impl Bridges {
                     publish.push((subject, Frame::encode(&self.node, b.handle, 0, true, &[])));
                     break Ok(b.sent);
                 }
-                Err(ChannelError::WouldBlock | ChannelError::Sys(Errno::WouldBlock)) => return None,
+                // Waited for: the watch calls back.
+                Err(ChannelError::Sys(Errno::WouldBlock)) => return None,
+                // A writer mid-frame, which will not call back: looked at
+                // again after `MID_FRAME_RETRY`.
+                Err(ChannelError::WouldBlock) => {
+                    self.later.push(id);
+                    return None;
+                }
                 Err(e) => break Err((channel_errno(&e), format!("this node's channel: {e}"))),
             }
         };
@@ -244,6 +258,17 @@ impl Bridges {
     /// The outbound ends woken since the last call.
     pub(crate) fn woken(&self) -> Vec<u64> {
         self.ready.take()
+    }
+
+    /// True when an outbound end waits to look again at a writer that
+    /// was mid-frame.
+    pub(crate) fn has_later(&self) -> bool {
+        !self.later.is_empty()
+    }
+
+    /// The outbound ends to look at again (see [`Bridges::has_later`]).
+    pub(crate) fn take_later(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.later)
     }
 
     /// Node `node` took `frames` frames of its file `handle`: the bridge

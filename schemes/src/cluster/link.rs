@@ -21,7 +21,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use wasmd_abi::Errno;
 use wasmhost::worker::Waker;
 
-use super::bridge::{BridgeNews, Bridges, Publish, Woken};
+use super::bridge::{self, BridgeNews, Bridges, Publish, Woken};
 use super::wire::{self, Envelope, Heartbeat, Notice, NoticeEnvelope, Reply, Request};
 use super::ClusterConfig;
 use crate::ring::HostRing;
@@ -256,6 +256,8 @@ async fn serve(
     let mut bridges = Bridges::new(&config.node);
     let ready = bridges.ready.clone();
     let mut publish: Publish = Vec::new();
+    let mut later = tokio::time::interval(bridge::MID_FRAME_RETRY);
+    later.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {
@@ -342,6 +344,15 @@ async fn serve(
                         }
                     }
                     None => log::info!("nats: a bridged frame that is not one was dropped"),
+                }
+            }
+            _ = later.tick(), if bridges.has_later() => {
+                for id in bridges.take_later() {
+                    let news = bridges.pump(id, &mut publish);
+                    flush(&client, &mut publish).await;
+                    if let Some(news) = news {
+                        tell(&events, &waker, Event::Bridge { id, news });
+                    }
                 }
             }
             _ = ready.notify.notified() => {
