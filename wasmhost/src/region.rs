@@ -145,6 +145,12 @@ pub struct Region {
     base: *mut u8,
     len: usize,
     accounting: Arc<RegionAccounting>,
+    /// Writers of other machines feeding it (a channel bridged from
+    /// another node): while there are any, a `region_wait` on it parks at
+    /// once, without the spin of [`crate::futex::WaitSpin`] (what it waits
+    /// for crosses a network, far longer than the spin, which would only
+    /// hold a core the network's threads need).
+    remote_writers: AtomicU32,
 }
 
 // SAFETY: `Region` only hands out the mapping through bounds-checked
@@ -171,7 +177,25 @@ impl Region {
         accounting: Arc<RegionAccounting>,
     ) -> Self {
         let (base, len) = (memory.as_ptr(), memory.len());
-        Self { id, creator, tree, owner, memory, base, len, accounting }
+        Self { id, creator, tree, owner, memory, base, len, accounting, remote_writers: AtomicU32::new(0) }
+    }
+
+    /// A writer of another machine feeds it from now on (see
+    /// [`Region::is_fed_remotely`]); [`Region::remove_remote_writer`]
+    /// when it stops.
+    pub fn add_remote_writer(&self) {
+        self.remote_writers.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A writer [`Region::add_remote_writer`] counted stopped.
+    pub fn remove_remote_writer(&self) {
+        let _ = self.remote_writers.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+    }
+
+    /// True while writers of other machines feed it: waits on it do not
+    /// spin.
+    pub fn is_fed_remotely(&self) -> bool {
+        self.remote_writers.load(Ordering::SeqCst) > 0
     }
 
     /// The user its creator acted for.
@@ -366,6 +390,21 @@ mod tests {
         acct.reserve(len as u64, 1, 0).unwrap();
         let memory = Box::new(HeapMemory::new(len));
         (Region::new(1, 1, 1, crate::owner::Owner::ROOT, memory, acct.clone()), acct)
+    }
+
+    #[test]
+    fn remote_writers_are_counted_and_never_wrap() {
+        let (r, _) = region(4096);
+        assert!(!r.is_fed_remotely());
+        r.add_remote_writer();
+        r.add_remote_writer();
+        r.remove_remote_writer();
+        assert!(r.is_fed_remotely());
+        r.remove_remote_writer();
+        r.remove_remote_writer();
+        assert!(!r.is_fed_remotely(), "a removal too many does not wrap");
+        r.add_remote_writer();
+        assert!(r.is_fed_remotely());
     }
 
     #[test]

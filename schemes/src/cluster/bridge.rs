@@ -150,6 +150,7 @@ impl Inbound {
 impl Drop for Inbound {
     fn drop(&mut self) {
         self.stop_waiting();
+        self.channel.region().region().remove_remote_writer();
     }
 }
 
@@ -297,6 +298,8 @@ impl Bridges {
     /// in `ring` (a channel file opened for that node to write).
     pub(crate) fn accept(&mut self, from: String, handle: u64, ring: HostRing, watcher: RegionWatcher) {
         let Ok(channel) = Channel::from_region(ring) else { return };
+        // Its readers wait for frames from afar: without a spin.
+        channel.region().region().add_remote_writer();
         self.next_inbound += 1;
         let id = INBOUND | self.next_inbound;
         let wake = self.ready.wake_for(id);

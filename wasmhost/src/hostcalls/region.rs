@@ -193,7 +193,8 @@ fn wait(
         return Err(Errno::WouldBlock);
     }
     let timeout = u64::try_from(timeout).ok();
-    if state.env.wait_spin.until_changed(word, expected as u32, timeout) {
+    // A region fed from another machine is waited for without a spin.
+    if !region.is_fed_remotely() && state.env.wait_spin.until_changed(word, expected as u32, timeout) {
         return Ok(None);
     }
     Ok(Some(Syscall::FutexWait {
