@@ -119,14 +119,29 @@ struct Scheme {
     in_flight: Vec<u64>,
 }
 
+/// A provider's reply to a guest's request.
+#[derive(Debug, PartialEq)]
+pub struct GuestReply {
+    /// The guest.
+    pub pid: Pid,
+    /// Its wait.
+    pub token: u64,
+    /// The reply.
+    pub reply: Reply,
+    /// The scheme, when the request was an open: if the guest no longer
+    /// waits for it, the id it opened is closed there.
+    pub opened_on: Option<String>,
+}
+
 /// All guest schemes.
 #[derive(Debug, Default)]
 pub struct SchemeTable {
     schemes: HashMap<String, Scheme>,
-    origins: HashMap<u64, (String, Origin)>,
+    /// Where each request's reply goes, and whether it is an open.
+    origins: HashMap<u64, (String, Origin, bool)>,
     next_tag: u64,
     external: Vec<(u64, Reply)>,
-    guest: Vec<(Pid, u64, Reply)>,
+    guest: Vec<GuestReply>,
     events: Vec<SchemeEvent>,
     /// Providers parked in `scheme_next`, by scheme name.
     parked: HashMap<String, Pid>,
@@ -214,7 +229,7 @@ impl SchemeTable {
         self.next_tag += 1;
         let tag = self.next_tag;
         if !matches!(op, SchemeOp::Close { .. }) {
-            self.origins.insert(tag, (name.into(), origin));
+            self.origins.insert(tag, (name.into(), origin, matches!(op, SchemeOp::Open { .. })));
         }
         scheme.queue.push_back(Queued { tag, bytes: msg::encode(&SchemeRequest { tag, caller, op }) });
         Ok(tag)
@@ -252,8 +267,11 @@ impl SchemeTable {
 
     fn route(&mut self, tag: u64, reply: Reply) {
         match self.origins.remove(&tag) {
-            Some((_, Origin::External)) => self.external.push((tag, reply)),
-            Some((_, Origin::Guest { pid, token })) => self.guest.push((pid, token, reply)),
+            Some((_, Origin::External, _)) => self.external.push((tag, reply)),
+            Some((scheme, Origin::Guest { pid, token }, open)) => {
+                let opened_on = open.then_some(scheme);
+                self.guest.push(GuestReply { pid, token, reply, opened_on });
+            }
             None => {}
         }
     }
@@ -320,7 +338,7 @@ impl SchemeTable {
     }
 
     /// Replies for parked guests: pid, wait token, reply.
-    pub fn take_guest_replies(&mut self) -> Vec<(Pid, u64, Reply)> {
+    pub fn take_guest_replies(&mut self) -> Vec<GuestReply> {
         std::mem::take(&mut self.guest)
     }
 
@@ -373,7 +391,11 @@ mod tests {
         assert_eq!((req.tag, req.caller, req.op), (tag, 3, SchemeOp::Open { path: "b/ps", flags: 0 }));
         assert!(!t.has_news());
         t.reply("node", &reply_bytes(tag, SchemeResult::Value(1))).unwrap();
-        assert_eq!(t.take_guest_replies(), [(3, 9, Reply::Value(1))]);
+        let opened_on = Some("node".to_string());
+        assert_eq!(
+            t.take_guest_replies(),
+            [GuestReply { pid: 3, token: 9, reply: Reply::Value(1), opened_on }]
+        );
         t.register("ramfs", 7).unwrap();
         assert!(t.take_embedded("ramfs").is_empty(), "a guest's scheme is not the embedder's");
     }
@@ -419,7 +441,8 @@ mod tests {
         assert_eq!(t.take_external(), vec![(a, Reply::Value(42))]);
         // b is in flight, c is queued: both fail when the provider dies.
         t.provider_gone(7);
-        assert_eq!(t.take_guest_replies(), vec![(3, 5, Reply::Error(Errno::Io))]);
+        let failed = GuestReply { pid: 3, token: 5, reply: Reply::Error(Errno::Io), opened_on: None };
+        assert_eq!(t.take_guest_replies(), vec![failed]);
         assert_eq!(t.take_external(), vec![(c, Reply::Error(Errno::Io))]);
         assert_eq!(t.names(), Vec::<String>::new());
         assert_eq!(

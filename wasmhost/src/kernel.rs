@@ -422,40 +422,12 @@ fn idle(shared: &Shared, epoch: u64, deadline: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platform::{LoadError, LoadedModule, ModuleLoader, NoOutput, Platform};
-    use crate::{ManagerConfig, SpawnOptions};
-    use wasmd_abi::Errno;
-
-    struct NoOs;
-
-    impl Platform for NoOs {
-        fn random(&self, _buf: &mut [u8]) -> Result<(), Errno> {
-            Err(Errno::NotSupported)
-        }
-
-        fn create_shared_memory(&self, _size: usize) -> Result<Box<dyn crate::region::SharedMemory>, Errno> {
-            Err(Errno::NotSupported)
-        }
-    }
-
-    struct NoFiles;
-
-    impl ModuleLoader for NoFiles {
-        fn load(&self, _base: Option<&std::path::Path>, path: &str) -> Result<LoadedModule, LoadError> {
-            Err(LoadError { path: path.into(), reason: "no files here".into(), errno: Errno::NotFound })
-        }
-    }
+    use crate::SpawnOptions;
 
     #[test]
     fn the_control_plane_wakes_workers_only_for_work_it_made() {
         // No scheduler threads: what is queued stays queued.
-        let pm = ProcessManager::new(
-            ManagerConfig::default(),
-            Arc::new(NoOs),
-            Arc::new(NoFiles),
-            Arc::new(NoOutput),
-        );
-        let k = Kernel::new(pm);
+        let k = Kernel::new(crate::testing::manager());
         let epoch = || k.shared.epoch.get();
         let before = epoch();
         drop(k.lock());

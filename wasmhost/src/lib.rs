@@ -66,6 +66,8 @@ mod services;
 pub mod stdin;
 mod syscall;
 mod table;
+#[cfg(test)]
+mod testing;
 mod trim;
 mod turn;
 mod waits;

@@ -128,39 +128,11 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::platform::{LoadError, LoadedModule, ModuleLoader, NoOutput, Platform};
     use crate::region::{HeapMemory, RegionAccounting};
-    use crate::ManagerConfig;
-    use wasmd_abi::Errno;
-
-    struct NoOs;
-
-    impl Platform for NoOs {
-        fn random(&self, _buf: &mut [u8]) -> Result<(), Errno> {
-            Err(Errno::NotSupported)
-        }
-
-        fn create_shared_memory(&self, _size: usize) -> Result<Box<dyn crate::region::SharedMemory>, Errno> {
-            Err(Errno::NotSupported)
-        }
-    }
-
-    struct NoFiles;
-
-    impl ModuleLoader for NoFiles {
-        fn load(&self, _base: Option<&std::path::Path>, path: &str) -> Result<LoadedModule, LoadError> {
-            Err(LoadError { path: path.into(), reason: "no files here".into(), errno: Errno::NotFound })
-        }
-    }
 
     #[test]
     fn a_native_watch_fires_once_on_notify_and_not_when_the_word_moved() {
-        let pm = ProcessManager::new(
-            ManagerConfig::default(),
-            Arc::new(NoOs),
-            Arc::new(NoFiles),
-            Arc::new(NoOutput),
-        );
+        let pm = crate::testing::manager();
         let budget = Arc::new(crate::limits::MemoryBudget::new(u64::MAX));
         let acct = Arc::new(RegionAccounting::new(2, 1 << 20, 1 << 20, budget));
         acct.reserve(4096, 1, 0).unwrap();

@@ -8,11 +8,13 @@
 //! with its store lent from its record.
 
 use crate::continuation::{returning, Pending, ReplyThen};
+use crate::guest_scheme::{GuestReply, Origin, Reply};
 use crate::manager::SyscallOutcome;
 use crate::manager::{Continuation, ProcessManager};
 use crate::process::{BlockOn, Sched};
 use crate::worker::Completion;
 use crate::Pid;
+use wasmd_abi::scheme::SchemeOp;
 use wasmd_abi::Errno;
 
 impl ProcessManager {
@@ -47,15 +49,21 @@ impl ProcessManager {
     /// Delivers providers' replies to guests parked in fs hostcalls.
     pub(crate) fn deliver_guest_replies(&mut self) {
         let replies = self.schemes().take_guest_replies();
-        for (pid, token, reply) in replies {
+        for GuestReply { pid, token, reply, opened_on } in replies {
             match self.pending.remove(&token) {
                 Some(Pending::Reply { pid: waiter, then }) if waiter == pid => {
                     self.resume_wait(pid, token, then(reply));
+                    continue;
                 }
                 Some(other) => {
                     self.pending.insert(token, other);
                 }
                 None => {}
+            }
+            // Nobody takes it (the guest died or its wait ended): what it
+            // opened is closed, so the provider keeps nothing open for it.
+            if let (Some(scheme), Reply::Value(id)) = (opened_on, reply) {
+                let _ = self.schemes().submit(&scheme, pid, SchemeOp::Close { id }, Origin::External);
             }
         }
     }
@@ -96,5 +104,37 @@ impl ProcessManager {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wasmd_abi::scheme::{SchemeReply, SchemeRequest, SchemeResult};
+
+    use super::*;
+    use wasmd_abi::msg;
+
+    /// An open whose guest no longer waits (it died meanwhile) is closed
+    /// again at the provider: nothing stays open for nobody.
+    #[test]
+    fn an_open_answered_to_nobody_is_closed_at_its_provider() {
+        let mut pm = crate::testing::manager();
+        pm.serve_scheme("node").unwrap();
+        let op = SchemeOp::Open { path: "b/ps", flags: 0 };
+        let tag = pm.schemes().submit("node", 42, op, Origin::Guest { pid: 42, token: 7 }).unwrap();
+        assert_eq!(pm.take_scheme_requests("node").len(), 1);
+        let reply = msg::encode(&SchemeReply { tag, result: SchemeResult::Value(5) });
+        pm.answer_scheme_request("node", &reply).unwrap();
+        let asked = pm.take_scheme_requests("node");
+        assert_eq!(asked.len(), 1, "a close follows");
+        let close: SchemeRequest<'_> = msg::decode(&asked[0]).unwrap();
+        assert_eq!(close.op, SchemeOp::Close { id: 5 });
+        // A failed open leaves nothing to close.
+        let op = SchemeOp::Open { path: "b/x", flags: 0 };
+        let tag = pm.schemes().submit("node", 42, op, Origin::Guest { pid: 42, token: 8 }).unwrap();
+        pm.take_scheme_requests("node");
+        let reply = msg::encode(&SchemeReply { tag, result: SchemeResult::Error(2) });
+        pm.answer_scheme_request("node", &reply).unwrap();
+        assert!(pm.take_scheme_requests("node").is_empty());
     }
 }

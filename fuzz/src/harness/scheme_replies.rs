@@ -138,7 +138,7 @@ pub(super) fn take_answers(
     let guest = t
         .take_guest_replies()
         .into_iter()
-        .map(|(pid, token, r)| (0, Origin::Guest { pid, token }, r))
+        .map(|g| (0, Origin::Guest { pid: g.pid, token: g.token }, g.reply))
         .collect::<Vec<_>>();
     for (tag, origin, reply) in external {
         let (_, expected) =
