@@ -778,6 +778,23 @@ fn a_bridge_carries_a_channel_to_another_node_with_its_writers_order_backpressur
     let (a, _b) = pair(&nats);
     let rtt = guest("chan_rtt");
     let rtt = rtt.to_str().unwrap();
+    // First a bridge of a channel whose writer reserved a frame and never
+    // publishes it: its reader in a's link must not wait for that writer
+    // (everything below goes through the same link).
+    let stuck = text(&a.cli(&["spawn", "cap=stdio,time,shm", rtt, "node-stuck"]));
+    let stuck_out = line_of(&a, stuck.trim(), "chans ")["chans ".len()..].to_string();
+    let stuck_sink = text(&a.cli(&["spawn", "node=b", "cap=stdio,time,shm", rtt, "node-sink", "0"]));
+    let stuck_in = line_of(&a, stuck_sink.trim(), "chans ")["chans ".len()..].to_string();
+    let mut stuck_client = a.client();
+    let stuck_fd = stuck_client.open("/scheme/wasm/bridge", flags::O_RDWR).unwrap();
+    let line = format!("{stuck_out} b/{stuck_in}");
+    let wrote = stuck_client.call(Request::Write {
+        fd: stuck_fd,
+        offset: 0,
+        data: line.into_bytes(),
+        nonblock: false,
+    });
+    assert!(matches!(wrote, Ok(Reply::Count(_))), "{wrote:?}");
     // The sink runs on b (spawned from a: it is b's remote user's, whose
     // channels a's bridge may write) and reads nothing for its first second.
     let sink = text(&a.cli(&["spawn", "node=b", "cap=stdio,time,shm", rtt, "node-sink", "1000"]));
@@ -856,6 +873,9 @@ fn a_bridge_carries_a_channel_to_another_node_with_its_writers_order_backpressur
     let frames: u64 = got["frames=".len()..].split(' ').next().unwrap().parse().unwrap();
     assert!(frames > 0 && frames < 4000, "{got}");
     assert!(got.contains(" writers=2 ordered=yes "), "{got}");
+    // The stuck bridge still waits (nothing crossed), and closes.
+    assert!(!text(&a.cli(&["log", stuck_sink.trim()])).contains("frames="), "the stuck frame never crossed");
+    assert!(stuck_client.call(Request::Close { fd: stuck_fd }).is_ok());
 }
 
 #[test]
