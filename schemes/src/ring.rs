@@ -74,12 +74,13 @@ impl HostRing {
         &self.region
     }
 
-    /// Removes the watch queued, if any (for a ring no longer used).
+    /// Removes the watch queued, if any: the next wait queues one again.
     pub fn unwatch(&self) {
         let Some(w) = &self.watch else { return };
         if let Some((offset, id)) = w.queued.lock().unwrap_or_else(|e| e.into_inner()).take() {
             w.watcher.unwatch(&self.region, offset, id);
         }
+        w.armed.store(false, Ordering::SeqCst);
     }
 }
 

@@ -94,6 +94,8 @@ impl Ready {
 /// The reading end of a bridge of this node.
 struct Outbound {
     node: String,
+    /// `node`'s frames subject.
+    subject: async_nats::Subject,
     handle: u64,
     ring: HostRing,
     reader: Reader<HostRing>,
@@ -103,44 +105,38 @@ struct Outbound {
 
 /// The writing end of another node's bridge into a channel here.
 struct Inbound {
+    /// Its id in [`Ready`].
+    id: u64,
+    /// Over a watched ring: a wait for room becomes a watch.
     channel: Channel<HostRing>,
     writers: Vec<(u32, Writer<HostRing>)>,
     backlog: VecDeque<Frame>,
     /// Frames taken since credit was last granted.
     taken: u32,
-    watcher: RegionWatcher,
-    wake: NativeWake,
     /// Counted among the channel's waiting writers (so its readers
     /// notify its space sequence as they free room).
     waiting: bool,
-    /// The watch queued on the space sequence, if any.
-    watch: Option<u64>,
 }
 
 impl Inbound {
     /// Waits for room as a parked writer does, without parking: counted
-    /// among the waiting writers, a watch queued on the space sequence.
-    /// False when the sequence moved meanwhile (room may have come: try
-    /// again now).
+    /// among the waiting writers, the ring's watch queued on the space
+    /// sequence. False when the sequence moved meanwhile (room may have
+    /// come: try again now).
     fn wait_for_room(&mut self) -> bool {
-        if self.watch.is_some() {
-            return true;
-        }
         let ring = self.channel.region();
         if !self.waiting {
             self.waiting = ring.fetch_add_u32(off::WAITING_WRITERS, 1).is_ok();
         }
         let Ok(seq) = ring.load_u32(off::SPACE_SEQ) else { return false };
-        self.watch = self.watcher.watch(ring.region(), off::SPACE_SEQ, seq, self.wake.clone());
-        self.watch.is_some()
+        // `Changed`: the sequence moved; an error: the watch is queued.
+        ring.wait(off::SPACE_SEQ, seq, None).is_err()
     }
 
     /// No longer waits for room.
     fn stop_waiting(&mut self) {
         let ring = self.channel.region();
-        if let Some(id) = self.watch.take() {
-            self.watcher.unwatch(ring.region(), off::SPACE_SEQ, id);
-        }
+        ring.unwatch();
         if std::mem::take(&mut self.waiting) {
             let _ = ring.fetch_add_u32(off::WAITING_WRITERS, u32::MAX);
         }
@@ -170,7 +166,7 @@ pub(crate) struct Bridges {
 }
 
 /// What the link publishes for the bridges: (subject, bytes).
-pub(crate) type Publish = Vec<(String, Vec<u8>)>;
+pub(crate) type Publish = Vec<(async_nats::Subject, Vec<u8>)>;
 
 impl Bridges {
     pub(crate) fn new(node: &str) -> Bridges {
@@ -207,7 +203,8 @@ impl Bridges {
             }
         };
         self.by_handle.insert((node.clone(), handle), id);
-        self.out.insert(id, Outbound { node, handle, ring, reader, in_flight: 0, sent: 0 });
+        let subject = wire::frames_subject(&node).into();
+        self.out.insert(id, Outbound { node, subject, handle, ring, reader, in_flight: 0, sent: 0 });
         let mut news = vec![BridgeNews::Attached];
         news.extend(self.pump(id, publish));
         news
@@ -223,9 +220,8 @@ impl Bridges {
 
     /// Reads what bridge `id` may send now into `publish`; its end, if it
     /// ended.
-    pub(crate) fn pump(&mut self, id: u64, publish: &mut Publish) -> Option<BridgeNews> {
+    fn pump(&mut self, id: u64, publish: &mut Publish) -> Option<BridgeNews> {
         let b = self.out.get_mut(&id)?;
-        let subject = wire::frames_subject(&b.node);
         let ended = loop {
             if b.in_flight >= WINDOW {
                 return None;
@@ -233,12 +229,12 @@ impl Bridges {
             match b.reader.poll() {
                 Ok(frame) => {
                     let bytes = Frame::encode(&self.node, b.handle, frame.writer, false, frame.payload);
-                    publish.push((subject.clone(), bytes));
+                    publish.push((b.subject.clone(), bytes));
                     b.in_flight += 1;
                     b.sent += 1;
                 }
                 Err(ChannelError::Closed) => {
-                    publish.push((subject, Frame::encode(&self.node, b.handle, 0, true, &[])));
+                    publish.push((b.subject.clone(), Frame::encode(&self.node, b.handle, 0, true, &[])));
                     break Ok(b.sent);
                 }
                 // Waited for: the watch calls back.
@@ -296,32 +292,25 @@ impl Bridges {
 
     /// Frames of `from` for its file `handle` here go into the channel
     /// in `ring` (a channel file opened for that node to write).
-    pub(crate) fn accept(&mut self, from: String, handle: u64, ring: HostRing, watcher: RegionWatcher) {
-        let Ok(channel) = Channel::from_region(ring) else { return };
-        // Its readers wait for frames from afar: without a spin.
-        channel.region().region().add_remote_writer();
+    pub(crate) fn accept(&mut self, from: String, handle: u64, ring: &HostRing, watcher: RegionWatcher) {
         self.next_inbound += 1;
         let id = INBOUND | self.next_inbound;
-        let wake = self.ready.wake_for(id);
-        let end = Inbound {
-            channel,
-            writers: Vec::new(),
-            backlog: VecDeque::new(),
-            taken: 0,
-            watcher,
-            wake,
-            waiting: false,
-            watch: None,
+        let Ok(channel) = Channel::from_region(ring.watched_by(watcher, self.ready.wake_for(id))) else {
+            return;
         };
+        // Its readers wait for frames from afar: without a spin.
+        channel.region().region().add_remote_writer();
+        let end =
+            Inbound { id, channel, writers: Vec::new(), backlog: VecDeque::new(), taken: 0, waiting: false };
         self.into_ids.insert(id, (from.clone(), handle));
         self.into.insert((from, handle), end);
     }
 
     /// The file `handle` of `from` is closed: its frames are not taken.
     pub(crate) fn refuse(&mut self, from: &str, handle: u64) {
-        let key = (from.to_string(), handle);
-        self.into.remove(&key);
-        self.into_ids.retain(|_, k| *k != key);
+        if let Some(end) = self.into.remove(&(from.to_string(), handle)) {
+            self.into_ids.remove(&end.id);
+        }
     }
 
     /// A frame of another node's bridge. Its stream's end, if it ended:
@@ -349,13 +338,9 @@ impl Bridges {
     /// News of an outbound end, or the end of an inbound stream.
     pub(crate) fn woken_end(&mut self, id: u64, publish: &mut Publish) -> Woken {
         if id & INBOUND == 0 {
-            return Woken::Out(self.pump(id, publish));
+            return Woken::Out(self.pump(id, publish).map(|news| (id, news)));
         }
         let Some(key) = self.into_ids.get(&id).cloned() else { return Woken::In(None) };
-        if let Some(end) = self.into.get_mut(&key) {
-            // It fired: it is no longer queued.
-            end.watch = None;
-        }
         Woken::In(self.write_waiting(key, publish))
     }
 
@@ -397,7 +382,8 @@ impl Bridges {
         if end.taken >= CREDIT_BATCH || (ended && end.taken > 0) {
             let notice = Notice::Credit { handle: key.1, frames: std::mem::take(&mut end.taken) };
             let envelope = NoticeEnvelope { from: self.node.clone(), notice };
-            publish.push((wire::notice_subject(&key.0), serde_json::to_vec(&envelope).unwrap_or_default()));
+            let subject = wire::notice_subject(&key.0).into();
+            publish.push((subject, serde_json::to_vec(&envelope).unwrap_or_default()));
         }
         if !ended {
             return None;
@@ -405,18 +391,19 @@ impl Bridges {
         // The writers close as the end crosses: the channel drains when
         // they were its last strong writers.
         if let Some(mut end) = self.into.remove(&key) {
+            self.into_ids.remove(&end.id);
             for (_, writer) in std::mem::take(&mut end.writers) {
                 let _ = writer.close();
             }
         }
-        self.into_ids.retain(|_, k| *k != key);
         Some(key)
     }
 }
 
-/// What a woken end did: an outbound end's news, an inbound stream's end.
+/// What a woken end did: an outbound end's news (with its id), an
+/// inbound stream's end (its node and handle).
 pub(crate) enum Woken {
-    Out(Option<BridgeNews>),
+    Out(Option<(u64, BridgeNews)>),
     In(Option<(String, u64)>),
 }
 

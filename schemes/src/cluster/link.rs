@@ -142,6 +142,15 @@ fn tell(events: &Sender<Event>, waker: &Mutex<Option<Waker>>, event: Event) {
     }
 }
 
+/// Tells the daemon what a bridge end's work came to, if anything.
+fn tell_woken(events: &Sender<Event>, waker: &Mutex<Option<Waker>>, woken: Woken) {
+    match woken {
+        Woken::Out(Some((id, news))) => tell(events, waker, Event::Bridge { id, news }),
+        Woken::In(Some((from, handle))) => tell(events, waker, Event::FramesEnded { from, handle }),
+        Woken::Out(None) | Woken::In(None) => {}
+    }
+}
+
 /// Calls the daemon's waker, if it has one yet.
 fn wake(waker: &Mutex<Option<Waker>>) {
     if let Some(w) = waker.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
@@ -318,11 +327,9 @@ async fn serve(
                         if wire::check_node_name(&from).is_ok() =>
                     {
                         if let Some(id) = bridges.credit(&from, handle, frames) {
-                            let news = bridges.pump(id, &mut publish);
+                            let woken = bridges.woken_end(id, &mut publish);
                             flush(&client, &mut publish).await;
-                            if let Some(news) = news {
-                                tell(&events, &waker, Event::Bridge { id, news });
-                            }
+                            tell_woken(&events, &waker, woken);
                         }
                     }
                     Ok(NoticeEnvelope { from, notice }) if wire::check_node_name(&from).is_ok() => {
@@ -337,35 +344,25 @@ async fn serve(
             Some(msg) = frames.next() => {
                 match wire::Frame::decode(&msg.payload) {
                     Some(frame) => {
-                        let ended = bridges.take(frame, &mut publish);
+                        let woken = Woken::In(bridges.take(frame, &mut publish));
                         flush(&client, &mut publish).await;
-                        if let Some((from, handle)) = ended {
-                            tell(&events, &waker, Event::FramesEnded { from, handle });
-                        }
+                        tell_woken(&events, &waker, woken);
                     }
                     None => log::info!("nats: a bridged frame that is not one was dropped"),
                 }
             }
             _ = later.tick(), if bridges.has_later() => {
                 for id in bridges.take_later() {
-                    let news = bridges.pump(id, &mut publish);
+                    let woken = bridges.woken_end(id, &mut publish);
                     flush(&client, &mut publish).await;
-                    if let Some(news) = news {
-                        tell(&events, &waker, Event::Bridge { id, news });
-                    }
+                    tell_woken(&events, &waker, woken);
                 }
             }
             _ = ready.notify.notified() => {
                 for id in bridges.woken() {
                     let woken = bridges.woken_end(id, &mut publish);
                     flush(&client, &mut publish).await;
-                    match woken {
-                        Woken::Out(Some(news)) => tell(&events, &waker, Event::Bridge { id, news }),
-                        Woken::In(Some((from, handle))) => {
-                            tell(&events, &waker, Event::FramesEnded { from, handle });
-                        }
-                        Woken::Out(None) | Woken::In(None) => {}
-                    }
+                    tell_woken(&events, &waker, woken);
                 }
             }
             Some(ticket) = done.recv() => {
@@ -407,7 +404,7 @@ async fn serve(
                 }
                 Some(Outgoing::StopBridge { id }) => bridges.stop(id),
                 Some(Outgoing::AcceptFrames { from, handle, ring, watcher }) => {
-                    bridges.accept(from, handle, ring, watcher);
+                    bridges.accept(from, handle, &ring, watcher);
                 }
                 Some(Outgoing::RefuseFrames { from, handle }) => bridges.refuse(&from, handle),
                 Some(Outgoing::Names(names)) => {

@@ -76,6 +76,7 @@ impl ControlFile for ShmFile {
     }
 }
 
+use crate::ring::channel_errno;
 pub use crate::ring::{HostRing, Notify};
 
 /// An open `chan/ID` file.
@@ -134,7 +135,7 @@ impl ChanFile {
         if self.reader.is_none() {
             match self.channel.reader(ReaderKind::Strong, Start::Oldest) {
                 Ok(r) => self.reader = Some(r),
-                Err(e) => return Poll::Ready(Err(chan_errno(e))),
+                Err(e) => return Poll::Ready(Err(channel_errno(&e))),
             }
         }
         let Some(reader) = self.reader.as_mut() else { return Poll::Ready(Err(Errno::InvalidArgument)) };
@@ -152,7 +153,7 @@ impl ChanFile {
             }
             Err(ChannelError::WouldBlock) => Poll::Pending,
             Err(ChannelError::Closed) => Poll::Ready(Ok(Vec::new())),
-            Err(e) => Poll::Ready(Err(chan_errno(e))),
+            Err(e) => Poll::Ready(Err(channel_errno(&e))),
         }
     }
 
@@ -190,14 +191,14 @@ impl ChanFile {
         if self.writer.is_none() {
             match self.channel.writer(WriterKind::Weak) {
                 Ok(w) => self.writer = Some(w),
-                Err(e) => return Poll::Ready(Err(chan_errno(e))),
+                Err(e) => return Poll::Ready(Err(channel_errno(&e))),
             }
         }
         let Some(writer) = self.writer.as_mut() else { return Poll::Ready(Err(Errno::InvalidArgument)) };
         match writer.try_write(data) {
             Ok(Sent::Sent) | Ok(Sent::Dropped) => Poll::Ready(Ok(data.len())),
             Err(ChannelError::WouldBlock) => Poll::Pending,
-            Err(e) => Poll::Ready(Err(chan_errno(e))),
+            Err(e) => Poll::Ready(Err(channel_errno(&e))),
         }
     }
 }
@@ -225,10 +226,6 @@ impl ControlFile for ChanFile {
         let readable = self.readable();
         (if readable { EVENT_READ } else { 0 }) | if writable { EVENT_WRITE } else { 0 }
     }
-}
-
-fn chan_errno(e: ChannelError) -> Errno {
-    crate::ring::channel_errno(&e)
 }
 
 /// Reads region bytes at `offset` (up to its end).
