@@ -160,7 +160,7 @@ fn reads_that_wait_on_a_node_wait_across_it() {
 #[test]
 fn a_guest_scheme_of_one_node_is_used_from_another_and_its_death_is_eio() {
     use wasmd::client::ClientError;
-    use wasmd::sys::linux::protocol::Request;
+    use wasmd::sys::linux::protocol::{Reply, Request};
     use wasmd_abi::scheme::flags;
     let nats = Nats::start();
     let (a, b) = pair(&nats);
@@ -176,6 +176,23 @@ fn a_guest_scheme_of_one_node_is_used_from_another_and_its_death_is_eio() {
     assert_eq!(text(&a.cli(&["cat", notes])), "hello across");
     assert_eq!(text(&b.cli(&["cat", "/scheme/ramfs/notes.txt"])), "hello across");
     assert_eq!(text(&a.cli(&["ls", "/scheme/wasm/node/b/scheme/ramfs"])), "notes.txt\n");
+    // Resized, flushed and removed there, as a local file would be.
+    let mut c = a.client();
+    let fd = c.open(notes, flags::O_RDWR).unwrap();
+    assert!(matches!(c.call(Request::Ftruncate { fd, len: 5 }), Ok(Reply::Done)));
+    assert!(matches!(c.call(Request::Fsync { fd }), Ok(Reply::Done)));
+    assert!(c.call(Request::Close { fd }).is_ok());
+    assert_eq!(text(&b.cli(&["cat", "/scheme/ramfs/notes.txt"])), "hello");
+    let unlink = |c: &mut wasmd::sys::linux::client::Client, path: &str| {
+        c.call(Request::Unlink { path: path.into(), flags: 0 })
+    };
+    assert!(matches!(unlink(&mut c, notes), Ok(Reply::Done)));
+    assert_eq!(text(&b.cli(&["ls", "/scheme/ramfs"])), "");
+    assert!(matches!(unlink(&mut c, notes), Err(ClientError::Errno(2))), "gone there");
+    // The rest of a node's tree cannot be removed; nor a node.
+    assert!(matches!(unlink(&mut c, "/scheme/wasm/node/b/ps"), Err(ClientError::Errno(1))));
+    assert!(matches!(unlink(&mut c, "/scheme/wasm/node/b"), Err(ClientError::Errno(1))));
+    assert!(matches!(unlink(&mut c, "/scheme/wasm/node/z/scheme/ramfs/x"), Err(ClientError::Errno(2))));
     // A read its provider never answers waits on a, until the provider dies on b.
     let mut waiter = a.client();
     let fd = waiter.open("/scheme/wasm/node/b/scheme/faulty/hang", flags::O_RDONLY).unwrap();
@@ -942,14 +959,20 @@ fn a_guest_uses_a_guest_scheme_of_another_node_through_its_grant() {
         text(&a.cli(&["log", &pid]))
     };
     let said = run("node:b/scheme/ramfs");
-    for line in ["mkdir=ok:()", "write=ok:()", "read=ok:\"hello, world\"", "missing=err:2"] {
+    for line in [
+        "mkdir=ok:()",
+        "write=ok:()",
+        "read=ok:\"hello, world\"",
+        "missing=err:2",
+        "unlink=ok:()",
+        "after_unlink=ok:[]",
+        "rmdir=ok:()",
+    ] {
         assert!(said.lines().any(|l| l == line), "{line} in:\n{said}");
     }
     assert!(said.lines().any(|l| l.starts_with("readdir=ok:") && l.contains("hello.txt")), "{said}");
-    // What it wrote is there on b.
-    // (its positioned write included; it cannot remove files there).
-    assert_eq!(text(&b.cli(&["cat", "/scheme/ramfs/dir/hello.txt"])), "hello, WORLD");
-    assert!(said.lines().any(|l| l == "unlink=err:95"), "{said}");
+    // What it removed is gone on b.
+    assert_eq!(text(&b.cli(&["ls", "/scheme/ramfs"])), "");
     // Without the grant: refused here, nothing sent.
     let said = run("node:b/scheme/other");
     assert!(said.lines().any(|l| l == "write=err:13"), "{said}");

@@ -226,9 +226,9 @@
 //! `/scheme/...`). In a cluster, the scheme `node` is other nodes' trees:
 //! `node:NAME/PATH` is `PATH` of node `NAME`'s `wasm` tree (for example
 //! `node:b/scheme/ramfs/notes.txt`, a guest scheme of node b), opened
-//! there for that node's remote user; open, read, write, `fs_getdents`
-//! and close work, `fs_fstat` gives a file of size 0, other calls are
-//! `-EOPNOTSUPP`, and a node that leaves fails what waits on it with
+//! there for that node's remote user; open, read, write, `fs_getdents`,
+//! `fs_ftruncate`, `fs_fsync`, `fs_unlink` and close work, `fs_fstat`
+//! gives a file of size 0, other calls are `-EOPNOTSUPP`, and a node that leaves fails what waits on it with
 //! `-EIO` (no guest may register `node`). Every call here is blocking: it parks only the caller.
 //! Flags are Redox `O_*` values ([`crate::scheme::flags`]).
 //!

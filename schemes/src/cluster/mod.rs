@@ -156,6 +156,8 @@ pub(crate) enum Waiter {
     Spawn(u64),
     /// A guest's request on the `node` scheme, by its tag.
     Guest(u64),
+    /// A frontend's unlink of `node/NAME/PATH`, by its token.
+    Remove(u64),
 }
 
 /// A request in flight: who asked, and the node asked.
@@ -229,10 +231,10 @@ impl Cluster {
         *self.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(waker);
     }
 
-    /// Sends `request` to `node` for the tree file `file`; the reply
-    /// comes from [`Cluster::take_events`]. Reads and writes may wait
+    /// Sends `request` to `node` for `waiter`; the reply comes from
+    /// [`Cluster::take_events`]. Requests on files and removals may wait
     /// there as long as they would locally (an exit, output, a guest
-    /// scheme's reply); the rest fail after the request timeout. A
+    /// scheme's reply); opens and spawns fail after the request timeout. A
     /// request to a node that leaves the cluster fails when it goes.
     pub(crate) fn ask(&mut self, node: &str, request: Request, waiter: Waiter) -> Result<(), Errno> {
         if !self.knows(node) {
@@ -244,7 +246,12 @@ impl Cluster {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         let timeout = match request {
-            Request::Read { .. } | Request::Write { .. } | Request::List { .. } => None,
+            Request::Read { .. }
+            | Request::Write { .. }
+            | Request::List { .. }
+            | Request::Truncate { .. }
+            | Request::Sync { .. }
+            | Request::Remove { .. } => None,
             _ => Some(self.config.request_timeout),
         };
         let opening = matches!(request, Request::Open { .. });

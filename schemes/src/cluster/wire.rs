@@ -23,6 +23,9 @@
 //! {"from":"b","op":"read","handle":1,"offset":0,"len":4096} -> {"result":"data","data":"ZXhpdGVkKDApCg=="}
 //! {"from":"b","op":"write","handle":2,"offset":0,"data":"a2lsbA=="} -> {"result":"count","count":4}
 //! {"from":"b","op":"list","handle":3,"offset":0}             -> {"result":"entries","entries":[{"name":"ps","kind":1,"next":1}]}
+//! {"from":"b","op":"truncate","handle":2,"len":0}          -> {"result":"done"}
+//! {"from":"b","op":"sync","handle":2}                       -> {"result":"done"}
+//! {"from":"b","op":"remove","path":"scheme/ramfs/notes.txt"} -> {"result":"done"}
 //! {"from":"b","op":"close","handle":1}                      -> {"result":"done"}
 //! {"from":"b","op":"spawn","spec":"cap=stdio /srv/m.wasm"}  -> {"result":"spawned","pid":7}
 //! {"from":"b","op":"spawn","spec":"/srv/m.wasm","by":4,"link":true,"monitor":9} -> {"result":"spawned","pid":8}
@@ -145,6 +148,28 @@ pub enum Request {
         /// Where to start.
         offset: u64,
     },
+    /// Resize an open file (`ftruncate`).
+    Truncate {
+        /// The file.
+        handle: u64,
+        /// Its new length.
+        len: u64,
+    },
+    /// Flush an open file (`fsync`).
+    Sync {
+        /// The file.
+        handle: u64,
+    },
+    /// Remove `path` of the tree (`unlink`; only files of guest schemes,
+    /// `scheme/NAME/PATH`, can be removed).
+    Remove {
+        /// The path (relative to `/scheme/wasm`).
+        path: String,
+        /// The unlink flags, as `wasmd_abi::scheme::SchemeOp::Unlink` has
+        /// them (a directory: `0x1000_0000`); absent when 0.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        flags: u32,
+    },
     /// Close an open file.
     Close {
         /// The file.
@@ -164,6 +189,10 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         monitor: Option<u64>,
     },
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 /// A notice and who sends it.
@@ -396,7 +425,7 @@ mod tests {
     #[test]
     fn messages_have_their_documented_bytes() {
         let envelope = |request| Envelope { from: "b".into(), request };
-        let cases: [(Envelope, &str); 7] = [
+        let cases: [(Envelope, &str); 11] = [
             (
                 envelope(Request::List { handle: 3, offset: 0 }),
                 r#"{"from":"b","op":"list","handle":3,"offset":0}"#,
@@ -414,6 +443,19 @@ mod tests {
                 r#"{"from":"b","op":"write","handle":2,"offset":0,"data":"a2lsbA=="}"#,
             ),
             (envelope(Request::Close { handle: 1 }), r#"{"from":"b","op":"close","handle":1}"#),
+            (
+                envelope(Request::Truncate { handle: 2, len: 0 }),
+                r#"{"from":"b","op":"truncate","handle":2,"len":0}"#,
+            ),
+            (envelope(Request::Sync { handle: 2 }), r#"{"from":"b","op":"sync","handle":2}"#),
+            (
+                envelope(Request::Remove { path: "scheme/ramfs/notes.txt".into(), flags: 0 }),
+                r#"{"from":"b","op":"remove","path":"scheme/ramfs/notes.txt"}"#,
+            ),
+            (
+                envelope(Request::Remove { path: "scheme/ramfs/d".into(), flags: 0x1000_0000 }),
+                r#"{"from":"b","op":"remove","path":"scheme/ramfs/d","flags":268435456}"#,
+            ),
             (
                 envelope(Request::Spawn {
                     spec: "cap=stdio /srv/m.wasm".into(),

@@ -14,9 +14,9 @@
 //! comes back to the guest as the provider's reply would: an open gives
 //! the guest an id here for that node's handle; reads and writes that
 //! wait there wait here (the guest stays parked); a node that leaves
-//! fails what waits on it with `EIO`. `Fstat` answers here (a file of
-//! unknown size); `Ftruncate`, `Fsync`, `Unlink` and the like are
-//! `EOPNOTSUPP`.
+//! fails what waits on it with `EIO`. `Ftruncate`, `Fsync` and `Unlink`
+//! are done there too; `Fstat` answers here (a file of unknown size);
+//! `Fsize` and `Fpath` are `EOPNOTSUPP`.
 
 use std::collections::HashMap;
 
@@ -92,6 +92,21 @@ impl Daemon {
                 Some((node, handle)) => (node.clone(), Request::List { handle: *handle, offset }),
                 None => return Some(Answer::Error(Errno::BadHandle)),
             },
+            SchemeOp::Ftruncate { id, len } => match files.open.get(&id) {
+                Some((node, handle)) => (node.clone(), Request::Truncate { handle: *handle, len }),
+                None => return Some(Answer::Error(Errno::BadHandle)),
+            },
+            SchemeOp::Fsync { id } => match files.open.get(&id) {
+                Some((node, handle)) => (node.clone(), Request::Sync { handle: *handle }),
+                None => return Some(Answer::Error(Errno::BadHandle)),
+            },
+            SchemeOp::Unlink { path, flags } => {
+                let (node, rest) = path.split_once('/').unwrap_or((path, ""));
+                if rest.is_empty() {
+                    return Some(Answer::Error(Errno::PermissionDenied));
+                }
+                (node.to_string(), Request::Remove { path: rest.to_string(), flags })
+            }
             _ => return Some(Answer::Error(Errno::NotSupported)),
         };
         let cluster = self.cluster.as_mut()?;

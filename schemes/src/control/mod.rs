@@ -72,7 +72,7 @@ pub mod shared_memory;
 pub mod spec;
 mod step;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use wasmd_abi::scheme::{flags, Stat};
@@ -212,6 +212,9 @@ pub struct Daemon {
     guest_files: guest_remote::GuestFiles,
     /// Requests of other nodes being done here ([`remote`]).
     remote: remote::Serving,
+    /// Frontends' unlinks of other nodes' files waiting for their reply,
+    /// by token.
+    removing: HashSet<Token>,
     /// The frontend's waker (for a cluster joined later).
     waker: Option<wasmhost::worker::Waker>,
 }
@@ -252,6 +255,7 @@ impl Daemon {
             names_shared: None,
             guest_files: Default::default(),
             remote: remote::Serving::default(),
+            removing: HashSet::new(),
             waker: None,
         }
     }

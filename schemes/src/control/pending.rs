@@ -146,6 +146,11 @@ impl Daemon {
     /// Cancels a pending request; it completes with `Errno::Canceled`. False if
     /// no such request was pending.
     pub fn cancel(&mut self, token: Token) -> bool {
+        if self.removing.remove(&token) {
+            // Its reply is dropped when it comes.
+            self.completions.push(Completion { token, result: Err(Errno::Canceled) });
+            return true;
+        }
         let Some(i) = self.pending.iter().position(|p| p.token == token) else { return false };
         let p = self.pending.remove(i);
         if let Some(tag) = p.tag {

@@ -23,6 +23,7 @@ use wasmd_abi::Errno;
 use wasmd_abi::scheme::flags;
 
 use super::file::Failure;
+use super::pending::NO_FILE;
 use super::{Daemon, Output, Poll, Token, MAX_READ};
 use crate::cluster::wire::{Reply, Request, WireEntry};
 use crate::cluster::{Cluster, Event, Waiter};
@@ -140,6 +141,7 @@ impl Daemon {
                     }
                     Some(Waiter::Spawn(token)) => self.guest_spawned(token, reply),
                     Some(Waiter::Guest(tag)) => self.guest_reply(tag, reply),
+                    Some(Waiter::Remove(token)) => self.removed(token, reply),
                     None => {}
                 },
                 Event::Notice { from, notice } => self.take_notice(&from, notice),
@@ -162,6 +164,21 @@ impl Daemon {
         self.share_names();
         self.send_remote_ops();
         self.serve_guest_files();
+    }
+
+    /// The reply of another node to a frontend's unlink (dropped when
+    /// the unlink was cancelled).
+    fn removed(&mut self, token: Token, reply: Result<Reply, (Errno, String)>) {
+        if !self.removing.remove(&token) {
+            return;
+        }
+        let result = match reply {
+            Ok(Reply::Done) => Ok(Output::Done),
+            Ok(Reply::Failed { errno, .. }) => Err(Errno::from_errno(errno)),
+            Ok(_) => Err(Errno::Io),
+            Err((e, _)) => Err(e),
+        };
+        self.completions.push(super::Completion { token, result });
     }
 
     /// Replies the completions of other nodes' requests that waited
@@ -224,27 +241,37 @@ impl Daemon {
             Request::Read { handle, offset, len } => {
                 let Some(token) = self.remote_token(from, handle) else { return Some(not_yours(handle)) };
                 let len = (len as usize).min(MAX_READ);
-                match self.read(handle, offset, len, false, token) {
-                    Poll::Ready(Ok(data)) => Reply::Data { data },
-                    Poll::Ready(Err(e)) => failed(e, self.reason_of(handle).unwrap_or_else(|| e.to_string())),
-                    Poll::Pending => return self.wait_for(token, reply_to, handle),
-                }
+                let polled = self.read(handle, offset, len, false, token).map_ok(|data| Reply::Data { data });
+                return self.reply_or_wait(from, token, reply_to, handle, polled);
             }
             Request::Write { handle, offset, data } => {
                 let Some(token) = self.remote_token(from, handle) else { return Some(not_yours(handle)) };
-                match self.write(handle, offset, &data, false, token) {
-                    Poll::Ready(Ok(count)) => Reply::Count { count },
-                    Poll::Ready(Err(e)) => failed(e, self.reason_of(handle).unwrap_or_else(|| e.to_string())),
-                    Poll::Pending => return self.wait_for(token, reply_to, handle),
-                }
+                let polled =
+                    self.write(handle, offset, &data, false, token).map_ok(|count| Reply::Count { count });
+                return self.reply_or_wait(from, token, reply_to, handle, polled);
             }
             Request::List { handle, offset } => {
                 let Some(token) = self.remote_token(from, handle) else { return Some(not_yours(handle)) };
-                match self.getdents(handle, offset, token) {
-                    Poll::Ready(Ok(entries)) => entries_reply(entries),
-                    Poll::Ready(Err(e)) => failed(e, self.reason_of(handle).unwrap_or_else(|| e.to_string())),
-                    Poll::Pending => return self.wait_for(token, reply_to, handle),
+                let polled = self.getdents(handle, offset, token).map_ok(entries_reply);
+                return self.reply_or_wait(from, token, reply_to, handle, polled);
+            }
+            Request::Truncate { handle, len } => {
+                let Some(token) = self.remote_token(from, handle) else { return Some(not_yours(handle)) };
+                let polled = self.ftruncate(handle, len, token).map_ok(|()| Reply::Done);
+                return self.reply_or_wait(from, token, reply_to, handle, polled);
+            }
+            Request::Sync { handle } => {
+                let Some(token) = self.remote_token(from, handle) else { return Some(not_yours(handle)) };
+                let polled = self.fsync(handle, token).map_ok(|()| Reply::Done);
+                return self.reply_or_wait(from, token, reply_to, handle, polled);
+            }
+            Request::Remove { path, flags } => {
+                if path.trim_matches('/').split('/').next() == Some("node") {
+                    return Some(failed(Errno::NotSupported, "`node/` paths do not cross nodes".into()));
                 }
+                let token = self.fresh_token();
+                let polled = self.unlink(&path, flags, token).map_ok(|()| Reply::Done);
+                return self.reply_or_wait(from, token, reply_to, NO_FILE, polled);
             }
             Request::Close { handle } => {
                 if self.remote.files.get(&handle).is_none_or(|n| n != from) {
@@ -283,14 +310,43 @@ impl Daemon {
         if self.remote.files.get(&handle).is_none_or(|n| n != from) {
             return None;
         }
-        self.remote.next_token += 1;
-        Some(REMOTE_TOKENS | self.remote.next_token)
+        Some(self.fresh_token())
     }
 
-    /// Keeps a request that waits, within [`MAX_WAITING`] and
+    /// A fresh token for a request of another node.
+    fn fresh_token(&mut self) -> Token {
+        self.remote.next_token += 1;
+        REMOTE_TOKENS | self.remote.next_token
+    }
+
+    /// The reply to a request of `node` (under `token`, on file `id` or
+    /// [`NO_FILE`]) that was done or failed now; `None` when it waits
+    /// (it is replied when its completion comes).
+    fn reply_or_wait(
+        &mut self,
+        node: &str,
+        token: Token,
+        reply_to: async_nats::Subject,
+        id: u64,
+        polled: Poll<Reply>,
+    ) -> Option<Reply> {
+        match polled {
+            Poll::Ready(Ok(reply)) => Some(reply),
+            Poll::Ready(Err(e)) => Some(failed(e, self.reason_of(id).unwrap_or_else(|| e.to_string()))),
+            Poll::Pending => self.wait_for(node, token, reply_to, id),
+        }
+    }
+
+    /// Keeps a request of `node` that waits, within [`MAX_WAITING`] and
     /// [`MAX_WAITING_PER_NODE`].
-    fn wait_for(&mut self, token: Token, reply_to: async_nats::Subject, id: u64) -> Option<Reply> {
-        let node = self.remote.files.get(&id).cloned().unwrap_or_default();
+    fn wait_for(
+        &mut self,
+        node: &str,
+        token: Token,
+        reply_to: async_nats::Subject,
+        id: u64,
+    ) -> Option<Reply> {
+        let node = node.to_string();
         let of_node = self.remote.waiting_of.get(&node).copied().unwrap_or(0);
         if self.remote.waiting.len() >= MAX_WAITING || of_node >= MAX_WAITING_PER_NODE {
             self.cancel(token);

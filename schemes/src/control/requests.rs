@@ -142,10 +142,35 @@ impl Daemon {
     }
 
     /// Removes `path` (relative to `/scheme/wasm`): only files of guest
-    /// schemes (`scheme/NAME/PATH`) can be removed; the rest of the tree
+    /// schemes (`scheme/NAME/PATH`, also another node's:
+    /// `node/NAME/scheme/S/PATH`) can be removed; the rest of the tree
     /// is `Errno::PermissionDenied`.
     pub fn unlink(&mut self, path: &str, unlink_flags: u32, token: Token) -> Poll<()> {
         let path = path.trim_matches('/');
+        if let (Some(rest), Some(cluster)) = (path.strip_prefix("node/"), self.cluster.as_mut()) {
+            // `node/NAME/PATH`: removed there (`node/SELF/PATH` here).
+            let (node, sub) = rest.split_once('/').unwrap_or((rest, ""));
+            if node == cluster.node() {
+                let sub = sub.to_string();
+                return self.unlink(&sub, unlink_flags, token);
+            }
+            if sub.is_empty() {
+                return Poll::Ready(Err(if cluster.knows(node) {
+                    Errno::PermissionDenied
+                } else {
+                    Errno::NotFound
+                }));
+            }
+            let request =
+                crate::cluster::wire::Request::Remove { path: sub.to_string(), flags: unlink_flags };
+            return match cluster.ask(node, request, crate::cluster::Waiter::Remove(token)) {
+                Ok(()) => {
+                    self.removing.insert(token);
+                    Poll::Pending
+                }
+                Err(e) => Poll::Ready(Err(e)),
+            };
+        }
         match path.split_once('/') {
             Some(("scheme", inner)) => match inner.split_once('/') {
                 Some((name, sub)) if !sub.is_empty() => {

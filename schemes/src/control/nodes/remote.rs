@@ -8,8 +8,8 @@
 //! A `RemoteFile` opens its file on the other node at its first read or
 //! write (an open here answers at once, as every open must on Redox; a
 //! failed remote open is that first request's error), then sends each
-//! read and write there by handle, one at a time, and closes it there
-//! when it is closed here. `node/SELF/PATH`, this node's own name, is
+//! read, write, listing, resize and flush there by handle, one at a time,
+//! and closes it there when it is closed here. `node/SELF/PATH`, this node's own name, is
 //! simply `PATH` (`Daemon::open` opens it locally). Without a cluster
 //! `node/` does not exist.
 
@@ -50,6 +50,10 @@ enum Op {
     Posted,
     /// A listing.
     List,
+    /// A resize (`ftruncate`).
+    Truncate,
+    /// A flush (`fsync`).
+    Sync,
 }
 
 /// What [`RemoteFile::exchange`] did.
@@ -214,9 +218,18 @@ impl ControlFile for RemoteFile {
         Answer::Ready(Ok(format!("/scheme/wasm/{path}")))
     }
 
-    /// Any length, as a no-op: a shell's `>` truncates.
-    fn truncate(&mut self, _cx: &mut Context<'_>, _len: u64) -> Answer<()> {
-        Answer::Ready(Ok(()))
+    /// Resized there (a guest scheme's file asks its provider; the
+    /// tree's `spawn` and `ctl` take any length, as here).
+    fn truncate(&mut self, cx: &mut Context<'_>, len: u64) -> Answer<()> {
+        let answer =
+            self.exchange(cx, Op::Truncate, Op::Truncate, |handle| Request::Truncate { handle, len });
+        self.done(answer)
+    }
+
+    /// Flushed there.
+    fn sync(&mut self, cx: &mut Context<'_>) -> Answer<()> {
+        let answer = self.exchange(cx, Op::Sync, Op::Sync, |handle| Request::Sync { handle });
+        self.done(answer)
     }
 
     fn readiness(&mut self, _cx: &mut Context<'_>) -> u32 {
@@ -258,6 +271,16 @@ impl ControlFile for RemoteFile {
 }
 
 impl RemoteFile {
+    /// The answer to a request that gives nothing back.
+    fn done(&mut self, exchange: Exchange) -> Answer<()> {
+        match exchange {
+            Exchange::Sent(_) | Exchange::Busy => Answer::NotReady,
+            Exchange::Done(Ok(Reply::Done)) => Answer::Ready(Ok(())),
+            Exchange::Done(Ok(other)) => Answer::Ready(Err(self.odd(&other))),
+            Exchange::Done(Err(e)) => Answer::Ready(Err(e)),
+        }
+    }
+
     /// A reply that does not answer the request: `EIO`, said.
     fn odd(&mut self, reply: &Reply) -> Errno {
         self.reason = Some(format!("node {} answered {reply:?}", self.node));
