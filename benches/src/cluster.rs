@@ -23,6 +23,12 @@
 //! bench daemons act for the bench's own user on each other (their
 //! remote user), so each may bridge into the other's channels.
 //!
+//! Mailboxes: a 64-byte round trip between a guest on a and a server on
+//! b that it found by name, each message a NATS notice handled by both
+//! daemons (`node_mail_rtt64_us`, beside the bare request/reply), and the
+//! same fixture's round trip between two guests of node a
+//! (`local_mail_rtt64_us`).
+//!
 //! Skipped, and said, without `nats-server`.
 
 use std::net::{TcpListener, TcpStream};
@@ -339,6 +345,30 @@ fn node_rtt64_us(a: &mut Client, b: &mut Client, k: usize) -> f64 {
     ns / 1e3
 }
 
+/// µs per 64-byte mailbox round trip between a guest on a and a server
+/// on b that it found by name (messages through both daemons).
+fn node_mail_rtt64_us(a: &mut Client, k: usize) -> f64 {
+    let actors = wasmd_tests::guest("actors").display().to_string();
+    let server = a.spawn(&format!("node=b cap=stdio {actors} serve bench-echo")).expect("server on b");
+    line_of(a, &server, "serving");
+    wait_for("the name bench-echo, seen from a", || {
+        a.read_all("/scheme/wasm/name/bench-echo").is_ok_and(|v| v.starts_with(b"b/"))
+    });
+    let caller =
+        a.spawn(&format!("cap=stdio,time,proc {actors} call bench-echo {k} 64 stop")).expect("caller on a");
+    let ns: f64 = line_of(a, &caller, "called bench-echo rtt_ns=").parse().expect("rtt_ns");
+    ns / 1e3
+}
+
+/// µs per 64-byte mailbox round trip between two guests of one node
+/// (the same fixture's `rtt`), for comparison.
+fn local_mail_rtt64_us(a: &mut Client, k: usize) -> f64 {
+    let actors = wasmd_tests::guest("actors").display().to_string();
+    let rtt = a.spawn(&format!("cap=stdio,time,spawn {actors} rtt {k} 64")).expect("rtt on a");
+    let ns: f64 = line_of(a, &rtt, "rtt_ns=").parse().expect("rtt_ns");
+    ns / 1e3
+}
+
 /// MB/s of `count` 4 KiB frames from a guest on a to a guest on b,
 /// through a bridge (as the reader there measures it).
 fn node_chan4k_mb_per_s(a: &mut Client, count: usize) -> f64 {
@@ -359,7 +389,8 @@ fn node_chan4k_mb_per_s(a: &mut Client, count: usize) -> f64 {
 }
 
 /// `remote_spawn_ms`, `node_file_read_us`, `node_rtt64_us`,
-/// `node_rtt64_vs_nats`, `nats_handoff_rtt64_us`, `node_chan4k_mb_per_s`.
+/// `node_rtt64_vs_nats`, `nats_handoff_rtt64_us`, `node_mail_rtt64_us`,
+/// `local_mail_rtt64_us`, `node_chan4k_mb_per_s`.
 pub fn figures(quick: bool) -> Vec<Figure> {
     let Some((_server, url)) = nats() else {
         eprintln!("  cluster: skipped: no nats-server on the PATH (Debian: apt-get install nats-server)");
@@ -380,6 +411,8 @@ pub fn figures(quick: bool) -> Vec<Figure> {
     // The guest times its round trips as a mean: so is the baseline.
     let bare_rtt = bare_request_us(&url, vec![7; 64], 64, k, "bench.echo64").1;
     let handoff = handoff_rtt_us(&url, k);
+    let mail = node_mail_rtt64_us(&mut a, k);
+    let local_mail = local_mail_rtt64_us(&mut a, k);
     let frames = if quick { 2_000 } else { 20_000 };
     let stream = node_chan4k_mb_per_s(&mut a, frames);
     let bare_stream = bare_stream_mb_per_s(&url, frames, 4096);
@@ -418,6 +451,19 @@ pub fn figures(quick: bool) -> Vec<Figure> {
             "µs",
         )
         .against(bare_rtt, "bare async-nats request/reply, 64 B each way (mean)"),
+        Figure::info(
+            "node_mail_rtt64_us",
+            format!("64 B mailbox round trip, guest on a to a server on b found by name (mean of {k})"),
+            mail,
+            "µs",
+        )
+        .against(bare_rtt, "bare async-nats request/reply, 64 B each way (mean)"),
+        Figure::info(
+            "local_mail_rtt64_us",
+            format!("64 B mailbox round trip between two guests of node a (mean of {k})"),
+            local_mail,
+            "µs",
+        ),
         Figure::info(
             "node_chan4k_mb_per_s",
             format!("{frames} frames of 4 KiB, guest on a to a guest on b through a bridge"),

@@ -977,3 +977,38 @@ fn a_guest_uses_a_guest_scheme_of_another_node_through_its_grant() {
     let said = run("node:b/scheme/other");
     assert!(said.lines().any(|l| l == "write=err:13"), "{said}");
 }
+
+#[test]
+fn a_message_to_a_name_on_another_node_is_answered_and_one_it_may_not_take_is_dropped() {
+    let nats = Nats::start();
+    let (a, b) = pair(&nats);
+    let actors = guest("actors").display().to_string();
+    // The server runs on b for b's remote user (spawned from a).
+    let server = text(&a.cli(&["spawn", "node=b", "cap=stdio", &actors, "serve", "svc"]));
+    let server = server.trim().to_string();
+    assert!(line_of(&a, &server, "serving").starts_with("serving svc"));
+    eventually("a knows where svc is", || text(&a.cli(&["cat", "/scheme/wasm/name/svc"])).trim() == server);
+    // A guest of a's finds it by name and makes 50 round trips of 64 bytes:
+    // each reply comes from the stand-in b made for it, in order.
+    let caller = text(&a.cli(&["spawn", "cap=stdio,time,proc", &actors, "call", "svc", "50", "64", "stop"]));
+    let caller = caller.trim().to_string();
+    assert_eq!(text(&a.cli(&["wait", &caller])).trim(), "exited(0)", "{}", text(&a.cli(&["log", &caller])));
+    assert!(line_of(&a, &caller, "called").starts_with("called svc rtt_ns="));
+    // The last message stopped the server.
+    assert_eq!(text(&a.cli(&["wait", &server])).trim(), "exited(0)");
+    // Without PROC a name of another node is not found.
+    let blind = text(&a.cli(&["spawn", "cap=stdio,time", &actors, "call", "svc", "1", "8"]));
+    assert_ne!(text(&a.cli(&["wait", blind.trim()])).trim(), "exited(0)");
+    // A process of b's own user (not b's remote user) takes nothing from
+    // other nodes: the message is dropped there, and counted.
+    let own = text(&b.cli(&["spawn", "cap=stdio", &actors, "serve", "own"]));
+    assert!(line_of(&b, own.trim(), "serving").starts_with("serving own"));
+    eventually("a knows own", || text(&a.cli(&["cat", "/scheme/wasm/name/own"])).starts_with("b/"));
+    let sender = text(&a.cli(&["spawn", "cap=stdio,proc", &actors, "send-to", "own"]));
+    assert_eq!(text(&a.cli(&["wait", sender.trim()])).trim(), "exited(0)");
+    eventually("b counted the dropped message", || {
+        text(&b.cli(&["cat", "/scheme/wasm/stats"])).contains("messages_dropped_from_nodes: 1\n")
+    });
+    // The server on b got nothing: it still waits.
+    assert!(!text(&b.cli(&["status", own.trim()])).contains("exited"));
+}

@@ -82,3 +82,32 @@ fn a_peer_may_not_touch_a_process_of_another_user_nor_forge_an_end() {
         "an idle process that traps no exits ends with its link"
     );
 }
+
+#[test]
+fn messages_of_a_peer_are_taken_within_bounds_and_only_by_whom_they_may_reach() {
+    use wasmd_abi::mailbox::{MAILBOX_MESSAGES, MAX_MESSAGE_LEN, NOTICE_BASE};
+    let (mut h, pid, owner) = idle_process();
+    let stranger = wasmhost::Owner { uid: owner.uid + 1, gid: owner.gid + 1 };
+    // Garbage and a process that is not the remote user's: dropped.
+    assert!(!h.pm.remote_send(peer(1), pid, NOTICE_BASE, b"forged notice".to_vec(), owner));
+    assert!(!h.pm.remote_send(peer(1), pid, 1, vec![0; MAX_MESSAGE_LEN + 1], owner));
+    assert!(!h.pm.remote_send(peer(1), pid, 1, b"hi".to_vec(), stranger));
+    assert!(!h.pm.remote_send(peer(1), 999, 1, b"hi".to_vec(), owner));
+    assert_eq!(h.pm.remote_messages_dropped(), 4);
+    assert_eq!(h.pm.stand_ins(), 0, "nothing kept for what was dropped");
+    // One peer floods it: the mailbox's bound holds, the rest is dropped
+    // and counted; one stand-in stands for the sender.
+    let sent = MAILBOX_MESSAGES + 100;
+    let taken = (0..sent).filter(|_| h.pm.remote_send(peer(7), pid, 1, b"x".to_vec(), owner)).count();
+    assert_eq!(taken, MAILBOX_MESSAGES);
+    assert_eq!(h.pm.remote_messages_dropped(), 4 + 100);
+    assert_eq!(h.pm.stand_ins(), 1);
+    let queued = h.pm.process(pid).unwrap().mailbox_len();
+    assert_eq!(queued, MAILBOX_MESSAGES);
+    // The receiver holds the sender's stand-in: its answers may go back.
+    assert_eq!(h.pm.process(pid).unwrap().watches.stand_ins.len(), 1);
+    // Its end lets the stand-in go.
+    h.pm.kill(pid).unwrap();
+    h.pm.run(16);
+    assert_eq!(h.pm.stand_ins(), 0);
+}

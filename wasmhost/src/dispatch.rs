@@ -116,7 +116,13 @@ impl ProcessManager {
             Syscall::Wait { pid, buf } => self.sys_wait(caller, pid, buf),
             Syscall::ModuleOpen(source) => Context::new(self).sys_module_open(caller, source),
             Syscall::Reload { pid, path, nowait } => Context::new(self).sys_reload(caller, pid, path, nowait),
+            Syscall::ProcessHandle(pid) if crate::remote::is_remote(pid) => {
+                self.sys_remote_process_handle(caller, pid)
+            }
             Syscall::ProcessHandle(pid) => Context::new(self).sys_process_handle(caller, pid),
+            Syscall::SendRemote { to, tag, data } => {
+                returning(self.send_remote(me, to, tag, data).map(|()| 0))
+            }
             Syscall::SendWait { to, message } => Context::new(self).sys_send_wait(me, to, message),
             Syscall::ReceiveWait { filter, buf, timeout } => {
                 Context::new(self).sys_receive_wait(caller, filter, buf, timeout)
@@ -131,10 +137,14 @@ impl ProcessManager {
             Syscall::Name(NameOp::Register, name) => returning(self.register_name(me, &name).map(|()| 0)),
             Syscall::Name(NameOp::Unregister, name) => returning(self.unregister_name(me, &name).map(|()| 0)),
             Syscall::Name(NameOp::Whereis, name) => returning(self.whereis_for(me, &name).map(i64::from)),
-            Syscall::Name(NameOp::Lookup(out), name) => match self.lookup_name(me, &name) {
+            Syscall::Name(NameOp::Lookup(out), name) => match self.whereis_for(me, &name) {
                 Ok(pid) => {
                     if let Some(out) = out {
                         let _ = caller.write(out, &pid.to_le_bytes());
+                    }
+                    if crate::remote::is_remote(pid) {
+                        // A name held on another node: a handle that sends there.
+                        return self.sys_remote_process_handle(caller, pid);
                     }
                     Context::new(self).give_process_handle(caller, pid)
                 }

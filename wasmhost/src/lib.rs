@@ -99,7 +99,9 @@ pub use platform::{
 pub use process::{Process, Sched};
 pub use region_directory::RegionWatcher;
 pub use reload::{ReloadError, ReloadTicket, STATE_FUEL};
-pub use remote::{is_remote, RemoteOp, RemotePid, RemoteSpawn, MAX_STAND_INS, REMOTE_PID_BASE};
+pub use remote::{
+    is_remote, RemoteOp, RemotePid, RemoteSpawn, MAX_QUEUED_SENDS, MAX_STAND_INS, REMOTE_PID_BASE,
+};
 pub use scheduler::Scheduler;
 pub use services::spawn::{LoadResult, SpawnOptions};
 pub use stdin::StdinPipe;

@@ -108,6 +108,8 @@ pub enum HandleObject {
     Socket(Arc<dyn crate::platform::HostSocket>),
     /// A process, to send to (its mailbox).
     Process(Arc<crate::mailbox::Mailbox>),
+    /// A process of another node, to send to (see `crate::remote`).
+    Remote(crate::remote::RemotePid),
     /// A compiled module, to spawn from.
     Module(Arc<ModuleHandle>),
 }

@@ -78,6 +78,16 @@ pub enum Syscall {
         /// The message, copied out of the caller's memory.
         message: Box<crate::mailbox::Message>,
     },
+    /// `send` through a handle of another node's process (see
+    /// `crate::remote`).
+    SendRemote {
+        /// The process.
+        to: crate::remote::RemotePid,
+        /// The message's tag.
+        tag: u64,
+        /// Its payload, copied out of the caller's memory.
+        data: Vec<u8>,
+    },
     /// `receive` found nothing: park until a message the filter accepts.
     ReceiveWait {
         /// The tags it accepts.

@@ -149,7 +149,7 @@
 //!
 //! | name | wasm signature | capability | returns |
 //! |---|---|---|---|
-//! | `process_handle` | `(pid: i32) -> i64` | — (`PROC` beyond the caller, its ancestors and descendants) | a process handle to `pid` (0: the caller) with all rights; `-ESRCH` if it is not live |
+//! | `process_handle` | `(pid: i32) -> i64` | — (`PROC` beyond the caller, its ancestors and descendants) | a process handle to `pid` (0: the caller) with all rights; `-ESRCH` if it is not live. A stand-in's pid gives a handle that sends to another node (*Processes of other nodes*) |
 //! | `send` | `(h: i32, tag: i64, ptr: i32, len: i32, handles: i32, nhandles: i32, flags: i32) -> i64` | right `WRITE` | `0` once the message is queued; blocking when the mailbox is full, unless `flags` has [`crate::mailbox::SEND_NOWAIT`] (`-EAGAIN`). `handles` points at `nhandles` (at most 4, else `-E2BIG`) `u32` process handles of the caller, each with `GRANT` (`-EPERM`); the receiver gets its own copies with the same rights. The process gone: `-ESRCH`; a tag from [`crate::mailbox::NOTICE_BASE`] up: `-EINVAL`; `len` above [`crate::mailbox::MAX_MESSAGE_LEN`]: `-E2BIG` |
 //! | `receive` | `(filter: i32, nfilter: i32, buf: i32, cap: i32, timeout_ns: i64) -> i64` | — | blocking; takes the oldest queued message whose tag is one of the `nfilter` (at most 16, else `-E2BIG`) `u64` tags at `filter` (`nfilter == 0`: any tag), writes it to `buf` (header, handle entries, payload) and returns its length. `cap` below 24 is `-EINVAL`; a message longer than `cap` stays queued, its header is written and the call returns `-ERANGE`. `timeout_ns < 0` waits for ever; `0` returns `-EAGAIN` at once when nothing matches; else `-ETIMEDOUT` after that long. A message whose handles do not fit in the caller's table stays queued: `-EMFILE` |
 //! | `link` | `(pid: i32) -> i64` | — (`PROC` outside the tree) | `0`; a bidirectional link (again: no change); `-ESRCH` if `pid` is not live; `-EINVAL` for the caller itself; `-ENOSPC` past [`crate::mailbox::MAX_WATCHES`] |
@@ -159,7 +159,7 @@
 //! | `trap_exit` | `(on: i32) -> i64` | — | the previous setting (0 or 1); while on, a linked process's end gives an exit notice instead of killing the caller |
 //! | `name_register` | `(name: i32, len: i32) -> i64` | — | `0`; the caller is registered as `name` (1–64 of `[a-z0-9._-]`, `-EINVAL`) until it ends or unregisters; `-EEXIST` while another live process holds it (in a cluster: on any node, as far as this node has heard); at most 16 names per process (`-ENOSPC`). `/scheme/wasm/name/NAME` shows it |
 //! | `name_unregister` | `(name: i32, len: i32) -> i64` | — | `0`; `-ENOENT` if the caller does not hold `name` |
-//! | `name_lookup` | `(name: i32, len: i32, pid_out: i32) -> i64` | — (`PROC` outside the tree) | a process handle (all rights) to the process registered as `name`, its pid written as a `u32` to the 4 bytes at `pid_out` (unless `pid_out` is 0); `-ENOENT` if none (or it is outside the caller's tree without `PROC`) |
+//! | `name_lookup` | `(name: i32, len: i32, pid_out: i32) -> i64` | — (`PROC` outside the tree) | a process handle (all rights) to the process registered as `name`, its pid written as a `u32` to the 4 bytes at `pid_out` (unless `pid_out` is 0); in a cluster, with `PROC`, a name held on another node gives a handle that sends there (`WRITE` only) and its stand-in pid (see *Processes of other nodes*); `-ENOENT` if none (or it is outside the caller's tree without `PROC`) |
 //! | `name_whereis` | `(name: i32, len: i32) -> i64` | — (`PROC` outside the tree, and for a name held on another node) | the pid of the process registered as `name`: a local one, or in a cluster the stand-in of the process of another node that holds it (see *Processes of other nodes*; kept while the caller lives); `-ENOENT` if none (or the caller may not see it) |
 //! | `spawn_with` | `(req: i32, len: i32, flags: i32, out: i32) -> i64` | `SPAWN` | `spawn`, and before the child runs: linked to the caller with [`crate::mailbox::SPAWN_LINK`], monitored with [`crate::mailbox::SPAWN_MONITOR`] (the reference is written as a `u64` to the 8 bytes at `out`; `out` is ignored without it) |
 //!
@@ -169,8 +169,9 @@
 //! from [`REMOTE_PID_BASE`] up never name a local process: each stands
 //! for one process of another node, for as long as this node has a link,
 //! a monitor or a spawn of it (the same remote process keeps the same
-//! pid meanwhile). A guest gets one from `spawn_on`, or as the `from` of
-//! a notice.
+//! pid meanwhile). A guest gets one from `spawn_on`, `name_whereis` or
+//! `name_lookup`, or as the `from` of a notice or of a message sent from
+//! another node.
 //!
 //! | name | wasm signature | capability | returns |
 //! |---|---|---|---|
@@ -193,9 +194,27 @@
 //! linked to it, and a node that leaves ends the links to its processes
 //! here with `NoConnection` too. A stand-in is an `i32` argument
 //! below 0 for the calls that take pids: `wait`, `process_info`,
-//! `process_handle`, `region_share` and `reload` take local pids only
-//! (a stand-in is `-EINVAL` or `-ESRCH` there); `send` needs a process
-//! handle, which no stand-in has (messages do not cross nodes).
+//! `region_share` and `reload` take local pids only (a stand-in is
+//! `-EINVAL` or `-ESRCH` there).
+//!
+//! **Messages across nodes.** `process_handle` of a stand-in (with
+//! `PROC`, or one the caller holds: its `spawn_on` child, a name it
+//! found, the sender of a message it got) gives a handle with `WRITE`
+//! only, that sends to that process on its node. `send` through it
+//! copies the message out and returns `0` at once; it never parks (at
+//! most [`MAX_QUEUED_SENDS`] messages of this node wait to leave, beyond
+//! that `-EAGAIN`), and `nhandles` must be 0 (handles do not cross nodes:
+//! `-EINVAL`). The other node queues the message in the receiver's
+//! mailbox, from the sender's stand-in there (so `process_handle(from)`
+//! answers it) — when the receiver is live, its mailbox has room, and it
+//! is owned by that node's remote user or holds the sender's stand-in
+//! (it spawned the sender, found its name or got a message from it: an
+//! answer reaches whoever asked); otherwise the message is
+//! dropped there (counted in its `stats`, `messages_dropped_from_nodes`).
+//! Delivery is at most once: the messages of one sender to one receiver
+//! arrive in the order sent while both nodes see each other, and before
+//! the notice of the sender's end. A reply or a monitor tells a sender
+//! what became of its message.
 //!
 //! ## Scheme providers
 //!
@@ -299,6 +318,10 @@ pub const MAX_PATH_LEN: usize = 4096;
 /// Pids from here up stand for processes of other nodes (see *Processes
 /// of other nodes*); local pids are below it.
 pub const REMOTE_PID_BASE: u32 = 0x8000_0000;
+
+/// Most messages to processes of other nodes one daemon holds until they
+/// leave (see *Processes of other nodes*).
+pub const MAX_QUEUED_SENDS: usize = 1024;
 
 /// Export a module may have for hot reload: `() -> (i32, i32)` (or `() -> i64`,
 /// the pointer in the low and the length in the high 32 bits), naming the

@@ -43,7 +43,8 @@
 //! ended (or was not there) and `to` the receiver's that was linked with
 //! it (no `reference`) or monitored it (under `reference`); `status` is
 //! the `PID/status` form of its end (`exited(0)`, `trap: …`, `killed`,
-//! `noproc`, …), absent when not known:
+//! `noproc`, …), absent when not known; `send` is a mailbox message
+//! (`tag`, payload `data` in base64) from `by` to `pid`:
 //!
 //! ```text
 //! {"from":"a","op":"link","pid":7,"by":4}
@@ -51,6 +52,7 @@
 //! {"from":"a","op":"monitor","pid":7,"by":4,"reference":9}
 //! {"from":"a","op":"demonitor","pid":7,"by":4,"reference":9}
 //! {"from":"a","op":"kill","pid":7,"by":4}
+//! {"from":"a","op":"send","pid":7,"by":4,"tag":1,"data":"cGluZw=="}
 //! {"from":"b","op":"ended","pid":7,"to":4,"status":"trap: unreachable"}
 //! {"from":"b","op":"ended","pid":7,"to":4,"reference":9}
 //! ```
@@ -248,6 +250,19 @@ pub enum Notice {
         pid: u32,
         /// The sender's.
         by: u32,
+    },
+    /// `by` sent a message to `pid`'s mailbox (see
+    /// `wasmhost::ProcessManager::remote_send`).
+    Send {
+        /// The receiver's process.
+        pid: u32,
+        /// The sender's.
+        by: u32,
+        /// The message's tag.
+        tag: u64,
+        /// Its payload (base64).
+        #[serde(with = "base64_bytes")]
+        data: Vec<u8>,
     },
     /// The receiver may send `frames` more frames on its bridge to the
     /// sender's channel file `handle` (see [`Frame`]).
@@ -515,6 +530,10 @@ mod tests {
                 r#"{"from":"a","op":"demonitor","pid":7,"by":4,"reference":9}"#,
             ),
             (notice("a", Notice::Kill { pid: 7, by: 4 }), r#"{"from":"a","op":"kill","pid":7,"by":4}"#),
+            (
+                notice("a", Notice::Send { pid: 7, by: 4, tag: 1, data: b"ping".to_vec() }),
+                r#"{"from":"a","op":"send","pid":7,"by":4,"tag":1,"data":"cGluZw=="}"#,
+            ),
             (
                 notice(
                     "b",

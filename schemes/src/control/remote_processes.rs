@@ -95,6 +95,9 @@ impl Daemon {
                     (to.node, Notice::Demonitor { pid: to.pid, by, reference })
                 }
                 RemoteOp::Kill { to, by } => (to.node, Notice::Kill { pid: to.pid, by }),
+                RemoteOp::Send { to, by, tag, data } => {
+                    (to.node, Notice::Send { pid: to.pid, by, tag, data })
+                }
                 RemoteOp::Ended { to, pid, status, reference } => {
                     let status = status.map(|s| s.to_string());
                     (to.node, Notice::Ended { pid, to: to.pid, status, reference })
@@ -134,6 +137,11 @@ impl Daemon {
             Notice::Ended { pid, to, status, reference } => {
                 let status = status.and_then(|s| s.parse::<ExitStatus>().ok());
                 pm.remote_ended(of(pid), to, status, reference);
+            }
+            Notice::Send { pid, by, tag, data } => {
+                if !pm.remote_send(of(by), pid, tag, data, owner) {
+                    log::debug!("node {from}: a message of process {by} to {pid} was dropped");
+                }
             }
             Notice::Credit { .. } => {}
         }

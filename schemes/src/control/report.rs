@@ -216,6 +216,8 @@ pub fn stats(pm: &ProcessManager, daemon: &DaemonStats) -> Vec<u8> {
     }
     let _ = writeln!(out, "futex_waiters: {}", pm.futex_waiters());
     let _ = writeln!(out, "guest_schemes: {}", pm.scheme_names().len());
+    let _ = writeln!(out, "stand_ins: {}", pm.stand_ins());
+    let _ = writeln!(out, "messages_dropped_from_nodes: {}", pm.remote_messages_dropped());
     let _ = writeln!(out, "open_files: {}", daemon.open_files);
     let _ = writeln!(out, "pending_requests: {}", daemon.pending_requests);
     let _ = writeln!(out, "cpu_ns_kept_processes: {cpu_ns}");

@@ -101,6 +101,7 @@ pub(crate) fn close_handle(state: &mut ProcessState, handle: i32) -> CallResult 
         HandleObject::File(_)
         | HandleObject::Socket(_)
         | HandleObject::Process(_)
+        | HandleObject::Remote(_)
         | HandleObject::Module(..) => {}
         _ => return Err(Errno::BadHandle),
     }

@@ -52,6 +52,13 @@ fn send(
     let (mem, state) = memory_and_state(caller)?;
     let data = &mem[guest_range(mem.len(), ptr, len)?];
     let list = &mem[guest_range(mem.len(), handles, nhandles.wrapping_mul(4))?];
+    if let HandleObject::Remote(to) = &state.handles.get(h as u32, Rights::WRITE)?.object {
+        // Handles do not cross nodes; the message is taken as it leaves.
+        if nhandles != 0 {
+            return Err(Errno::InvalidArgument);
+        }
+        return Ok(Err(Syscall::SendRemote { to: to.clone(), tag, data: data.to_vec() }));
+    }
     let to = mailbox_of(&state.handles, h, Rights::WRITE)?;
     let mut carried: Transfer = Default::default();
     for (slot, raw) in carried.iter_mut().zip(list.chunks_exact(4)) {
@@ -240,7 +247,8 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
     let m = hostcall::MODULE;
     linker.func_wrap(m, "process_handle", |mut c: Ctx<'_>, pid: i32| -> Ret {
         c.data().count_hostcall();
-        let call = if pid < 0 { Err(Errno::NoSuchProcess) } else { Ok(Syscall::ProcessHandle(pid as Pid)) };
+        // Pids from `REMOTE_PID_BASE` up (negative here) are stand-ins.
+        let call = Ok(Syscall::ProcessHandle(pid as u32 as Pid));
         kernel(&mut c, call)
     })?;
     linker.func_wrap(
@@ -249,7 +257,7 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
         |mut c: Ctx<'_>, h: i32, tag: i64, ptr: i32, len: i32, handles: i32, n: i32, flags: i32| -> Ret {
             c.data().count_hostcall();
             let sent = send(&mut c, h, tag, ptr, len, handles, n, flags);
-            if let Ok(Ok(_)) = sent {
+            if matches!(sent, Ok(Ok(_)) | Ok(Err(Syscall::SendRemote { .. }))) {
                 let _ = charge_copy(&mut c, Ok(i64::from(len)));
             }
             answer_or_park(&mut c, sent)

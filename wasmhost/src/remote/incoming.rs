@@ -27,7 +27,7 @@ impl ProcessManager {
     }
 
     /// The local process `target` if it is live and `owner`'s.
-    fn watchable(&self, target: Pid, owner: Owner) -> bool {
+    pub(super) fn watchable(&self, target: Pid, owner: Owner) -> bool {
         !is_remote(target) && self.procs.get(target).is_some_and(|p| !p.is_exited() && p.owner == owner)
     }
 

@@ -10,7 +10,8 @@
 //! the stand-in's own record for the other side.
 //!
 //! Data flow: what a local process does to a stand-in (link, unlink,
-//! monitor, demonitor, kill, a spawn on another node) and what its end
+//! monitor, demonitor, kill, a spawn on another node, a message through
+//! a handle of it) and what its end
 //! means for the stand-ins it watched or was watched by become
 //! [`RemoteOp`]s in an outbox; the embedder takes them
 //! ([`ProcessManager::take_remote_ops`]), carries them to the other node,
@@ -23,7 +24,8 @@
 //!
 //! The table and what both directions share are here; what local
 //! processes do to stand-ins (and their spawns and ends) is in
-//! `outgoing`, what other nodes tell in `incoming`.
+//! `outgoing`, what other nodes tell in `incoming`, messages both ways in
+//! `mail`.
 //!
 //! Who may: a local process needs `PROC` to link, monitor or kill a
 //! stand-in, except one it spawned itself. The other node's requests are
@@ -40,7 +42,10 @@ use crate::manager::ProcessManager;
 use crate::Pid;
 
 mod incoming;
+mod mail;
 mod outgoing;
+
+pub use mail::MAX_QUEUED_SENDS;
 
 pub use wasmd_abi::hostcall::REMOTE_PID_BASE;
 
@@ -138,6 +143,17 @@ pub enum RemoteOp {
         /// The local one.
         by: Pid,
     },
+    /// The local process `by` sent `data` under `tag` to `to`.
+    Send {
+        /// The remote process.
+        to: RemotePid,
+        /// The local one.
+        by: Pid,
+        /// The message's tag.
+        tag: u64,
+        /// Its payload.
+        data: Vec<u8>,
+    },
     /// The local process `pid` ended (or, with [`ExitStatus::NoProcess`]
     /// or no status, was not there): `to` was linked with it
     /// (`reference: None`) or monitored it under `reference`.
@@ -199,6 +215,10 @@ pub(crate) struct StandIns {
     next: Pid,
     spawns: HashMap<u64, SpawnWait>,
     outbox: Vec<RemoteOp>,
+    /// [`RemoteOp::Send`]s in the outbox.
+    queued_sends: usize,
+    /// Messages from other nodes dropped here.
+    dropped_messages: u64,
     /// The embedder carries remote ops (it is in a cluster).
     enabled: bool,
 }
@@ -211,6 +231,8 @@ impl Default for StandIns {
             next: REMOTE_PID_BASE,
             spawns: HashMap::new(),
             outbox: Vec::new(),
+            queued_sends: 0,
+            dropped_messages: 0,
             enabled: false,
         }
     }
@@ -276,6 +298,7 @@ impl ProcessManager {
 
     /// What waits to be told to other nodes, oldest first.
     pub fn take_remote_ops(&mut self) -> Vec<RemoteOp> {
+        self.remote.queued_sends = 0;
         std::mem::take(&mut self.remote.outbox)
     }
 

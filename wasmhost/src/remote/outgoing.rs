@@ -17,7 +17,7 @@ use crate::Pid;
 use super::{is_remote, RemoteOp, RemotePid, RemoteSpawn, SpawnWait, MAX_REMOTE_SPAWNS};
 
 impl ProcessManager {
-    fn may_touch(&self, me: Pid, target: Pid) -> Result<RemotePid, Errno> {
+    pub(super) fn may_touch(&self, me: Pid, target: Pid) -> Result<RemotePid, Errno> {
         let mine = self.procs.get(me).ok_or(Errno::NoSuchProcess)?;
         let s = self.remote.by_pid.get(&target).ok_or(Errno::NoSuchProcess)?;
         if !s.holders.contains(&me) && !mine.caps.contains(Caps::PROC) {
