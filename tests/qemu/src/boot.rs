@@ -48,6 +48,9 @@ pub struct BootConfig {
     /// `kvm` or `tcg`; `None`: KVM when `/dev/kvm` exists, falling back
     /// to TCG when QEMU cannot use it.
     pub accel: Option<String>,
+    /// An e1000 network adapter on QEMU's user-mode network (the host's
+    /// loopback is `10.0.2.2` inside); without it, no network adapter.
+    pub network: bool,
 }
 
 /// The full path of `program` (as given when it has a `/`, else searched
@@ -85,9 +88,18 @@ pub fn qemu_args(config: &BootConfig, accel: &str) -> Vec<String> {
         format!("file={},format=raw,if=none,id=disk0", config.image.display()),
         "-device".into(),
         "nvme,drive=disk0,serial=WASMD".into(),
-        "-net".into(),
-        "none".into(),
     ]
+    .into_iter()
+    .chain(network_args(config.network))
+    .collect()
+}
+
+fn network_args(network: bool) -> Vec<String> {
+    if network {
+        ["-netdev", "user,id=n0", "-device", "e1000,netdev=n0"].map(String::from).to_vec()
+    } else {
+        ["-net", "none"].map(String::from).to_vec()
+    }
 }
 
 /// A QEMU process, killed on drop.

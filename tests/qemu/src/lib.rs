@@ -23,6 +23,7 @@
 //! ([`Outcome::Skipped`]) instead of failing.
 
 pub mod boot;
+pub mod cluster;
 /// The project's guest build (shared with the test crate and `xtask`).
 #[path = "../../guest_build.rs"]
 pub mod guest_build;
@@ -109,6 +110,11 @@ pub struct HarnessConfig {
     pub timeout: Duration,
     /// Where to keep the copy of the image and the serial log.
     pub work_dir: PathBuf,
+    /// Run a cluster around the boot (a NATS server and a node on the
+    /// host, joined over QEMU's network: [`cluster`]).
+    pub cluster: bool,
+    /// The NATS server binary (for `cluster`).
+    pub nats_server: PathBuf,
 }
 
 impl HarnessConfig {
@@ -119,7 +125,11 @@ impl HarnessConfig {
     /// (default: a directory under the system's temp dir),
     /// `WASMD_SMOKE_WASI_SUITE` (a wasi-testsuite directory of compiled
     /// tests, e.g. `tests/rust/testsuite/wasm32-wasip1` of a checkout, to
-    /// stage for the smoke test's `wasi-suite` check; default none).
+    /// stage for the smoke test's `wasi-suite` check; default none),
+    /// `WASMD_QEMU_CLUSTER=1` (run a cluster around the boot, for the
+    /// smoke test's `cluster` check: needs `NATS_SERVER`, default
+    /// `nats-server`, and a Linux build of wasmd, `WASMD_HOST_BIN` or
+    /// built here; the image needs an e1000 driver and netstack).
     pub fn from_env(guests: PathBuf, wasi_guests: PathBuf) -> HarnessConfig {
         let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
         HarnessConfig {
@@ -135,6 +145,8 @@ impl HarnessConfig {
             work_dir: var("WASMD_QEMU_WORK")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| std::env::temp_dir().join(format!("wasmd-qemu-{}", std::process::id()))),
+            cluster: var("WASMD_QEMU_CLUSTER").is_some_and(|v| v == "1"),
+            nats_server: var("NATS_SERVER").map(PathBuf::from).unwrap_or_else(|| "nats-server".into()),
         }
     }
 }
@@ -155,6 +167,13 @@ pub fn harness(config: &HarnessConfig, log: &mut dyn FnMut(&str)) -> Result<Outc
     }
     if let Some(why) = config.binaries.unavailable() {
         missing.push(why);
+    }
+    let nats_server = boot::find_program(&config.nats_server);
+    if config.cluster && nats_server.is_none() {
+        missing.push(format!(
+            "{} is not installed (WASMD_QEMU_CLUSTER=1 needs it)",
+            config.nats_server.display()
+        ));
     }
     let Some(image) = config.image.as_deref().filter(|_| missing.is_empty()) else {
         return Ok(Outcome::Skipped(missing));
@@ -177,6 +196,29 @@ pub fn harness(config: &HarnessConfig, log: &mut dyn FnMut(&str)) -> Result<Outc
         wasi_suite: config.wasi_suite.clone(),
     };
     stage::stage(&tree, &inputs)?;
+    // The cluster's processes live until the boot's end.
+    let host = match nats_server.filter(|_| config.cluster) {
+        Some(nats_server) => {
+            log("building wasmd for the host node");
+            let wasmd = cluster::host_wasmd(&redox_build::workspace_root())?;
+            let host = cluster::HostNode::start(&nats_server, &wasmd, &config.work_dir, &tree)?;
+            for (rel, data) in host.stage_files(&tree) {
+                let path = tree.join(&rel);
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(HarnessError::io(format!("creating {}", dir.display())))?;
+                }
+                std::fs::write(&path, data)
+                    .map_err(HarnessError::io(format!("writing {}", path.display())))?;
+            }
+            log(&format!(
+                "cluster: nats-server and node `host` on this machine (log: {})",
+                host.log.display()
+            ));
+            Some(host)
+        }
+        None => None,
+    };
     let copy = config.work_dir.join("harddrive.img");
     log(&format!("copying {} to {}", image.display(), copy.display()));
     std::fs::copy(image, &copy).map_err(HarnessError::io(format!("copying {}", image.display())))?;
@@ -190,5 +232,6 @@ pub fn harness(config: &HarnessConfig, log: &mut dyn FnMut(&str)) -> Result<Outc
         serial,
         timeout: config.timeout,
         accel: None,
+        network: host.is_some(),
     })
 }

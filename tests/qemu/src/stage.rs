@@ -34,6 +34,7 @@ pub const SMOKE_FIXTURES: &[&str] = &[
     "reload_v2",
     "reload_plain",
     "regions",
+    "chan_rtt",
 ];
 /// The WASI programs (`guests/wasi`) the smoke test runs, staged under
 /// `usr/share/wasmd/smoke/wasi`.

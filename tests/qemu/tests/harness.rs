@@ -70,6 +70,7 @@ fn qemu_runs_headless_with_the_serial_console_in_a_file() {
         serial: "/tmp/serial.log".into(),
         timeout: Duration::from_secs(1),
         accel: None,
+        network: false,
     };
     let args = boot::qemu_args(&config, "tcg").join(" ");
     for needed in [
@@ -84,6 +85,10 @@ fn qemu_runs_headless_with_the_serial_console_in_a_file() {
         assert!(args.contains(needed), "{needed} missing from {args}");
     }
     assert!(boot::qemu_args(&config, "kvm").join(" ").contains("-accel kvm -cpu host"));
+    assert!(args.ends_with("-net none"), "{args}");
+    let networked = boot::BootConfig { network: true, ..config };
+    let args = boot::qemu_args(&networked, "tcg").join(" ");
+    assert!(args.ends_with("-netdev user,id=n0 -device e1000,netdev=n0"), "{args}");
 }
 
 /// A disk image whose boot sector prints `text` on the first serial port
@@ -122,6 +127,7 @@ fn the_real_qemu_boots_and_the_markers_decide() {
             serial: dir.join(format!("{name}.log")),
             timeout: Duration::from_secs(timeout),
             accel: accel.map(str::to_string),
+            network: false,
         })
         .unwrap()
     };

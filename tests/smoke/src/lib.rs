@@ -57,6 +57,9 @@ pub trait Tree: Send {
     fn remove(&mut self, path: &str) -> Result<(), String>;
     /// Writes `spec` to `/scheme/wasm/spawn` and reads back the pid.
     fn spawn(&mut self, spec: &str) -> Result<u32, String>;
+    /// Opens `path` read-write, writes `data` with one write, then reads
+    /// until the end of file (what `spawn` and `bridge` answer).
+    fn exchange(&mut self, path: &str, data: &[u8]) -> Result<Vec<u8>, String>;
     /// What only a native Redox program can do; `None` elsewhere.
     fn native(&mut self) -> Option<&mut dyn Native> {
         None
@@ -119,6 +122,34 @@ pub struct Setup {
     /// A directory, below `file_root`, that the smoke test may use, as the
     /// guest sees it (e.g. `/tmp/wasmd-smoke`).
     pub scratch: String,
+    /// The other node of a cluster the daemon joined for the test, if any
+    /// (the `cluster` check runs only with one).
+    pub peer: Option<Peer>,
+}
+
+/// Another node of the daemon's cluster, for the `cluster` check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// Its node name.
+    pub node: String,
+    /// Where the example guests are on it (its paths, not this system's).
+    pub examples: String,
+    /// Where the smoke test's own guests are on it.
+    pub fixtures: String,
+}
+
+impl Peer {
+    /// `NODE EXAMPLES FIXTURES` on one line (what the QEMU harness stages
+    /// in `/etc/wasmd/smoke-peer`); `None` for anything else.
+    pub fn parse(line: &str) -> Option<Peer> {
+        let mut words = line.split_whitespace();
+        let peer = Peer {
+            node: words.next()?.to_string(),
+            examples: words.next()?.to_string(),
+            fixtures: words.next()?.to_string(),
+        };
+        words.next().is_none().then_some(peer)
+    }
 }
 
 impl std::fmt::Debug for Setup {

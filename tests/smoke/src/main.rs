@@ -13,6 +13,10 @@ use std::sync::Arc;
 
 use wasmd_smoke::{Setup, StdTree, Tree};
 
+/// Where the QEMU harness names the other node of the cluster it runs
+/// (`NODE EXAMPLES FIXTURES`), when it runs one.
+const PEER_FILE: &str = "/etc/wasmd/smoke-peer";
+
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1).peekable();
     if args.peek().map(String::as_str) == Some("--as-user") {
@@ -38,6 +42,9 @@ fn main() -> ExitCode {
         wasi_suite,
         file_root: PathBuf::from("/"),
         scratch,
+        // Staged by the QEMU harness when it runs a cluster (a NATS server
+        // and a node on the host).
+        peer: std::fs::read_to_string(PEER_FILE).ok().and_then(|line| wasmd_smoke::Peer::parse(&line)),
     };
     let reports = wasmd_smoke::run(&setup, wasmd_smoke::CHECKS, &mut |report| {
         println!("{}", report.line());

@@ -80,6 +80,14 @@ impl Tree for StdTree {
         pid.trim().parse().map_err(|_| format!("spawn answered {pid:?}, not a pid"))
     }
 
+    fn exchange(&mut self, path: &str, data: &[u8]) -> Result<Vec<u8>, String> {
+        let mut file = open(path, OpenOptions::new().read(true).write(true))?;
+        file.write_all(data).map_err(|e| format!("write {path}: {e}"))?;
+        let mut answer = Vec::new();
+        file.read_to_end(&mut answer).map_err(|e| format!("read {path}: {e}"))?;
+        Ok(answer)
+    }
+
     #[cfg(target_os = "redox")]
     fn native(&mut self) -> Option<&mut dyn Native> {
         Some(self)

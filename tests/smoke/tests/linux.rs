@@ -119,16 +119,38 @@ impl Tree for SocketTree {
     fn spawn(&mut self, spec: &str) -> Result<u32, String> {
         self.0.spawn(spec).map(|p| p.pid).map_err(|e| format!("spawn: {e}"))
     }
+
+    fn exchange(&mut self, path: &str, data: &[u8]) -> Result<Vec<u8>, String> {
+        self.with_open(path, flags::O_RDWR, |c, fd| {
+            c.call(Request::Write { fd, offset: 0, data: data.to_vec(), nonblock: false })?;
+            let mut answer = Vec::new();
+            loop {
+                let request = Request::Read { fd, offset: answer.len() as u64, len: 4096, nonblock: false };
+                match c.call(request)? {
+                    Reply::Data(d) if d.is_empty() => return Ok(answer),
+                    Reply::Data(d) => answer.extend_from_slice(&d),
+                    _ => return Err(ClientError::Protocol),
+                }
+            }
+        })
+    }
 }
 
 /// Starts a daemon serving a fresh socket, its guests' `file:` paths
 /// beneath `root`; returns the socket's path.
 fn daemon(name: &str, root: &Path) -> PathBuf {
+    daemon_in(name, root, None)
+}
+
+/// As [`daemon`], joined to the NATS server at `nats` as node `name`
+/// when given.
+fn daemon_in(name: &str, root: &Path, nats: Option<&str>) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("wasmd-smoke-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let socket = dir.join("wasmd.sock");
     let path = socket.clone();
     let root = root.to_path_buf();
+    let (name, nats) = (name.to_string(), nats.map(str::to_string));
     // The daemon lives on its own thread (it is single-threaded and not `Send`).
     std::thread::spawn(move || {
         let platform = wasmd::sys::OsPlatform::with_file_root(Some(&root)).unwrap();
@@ -136,7 +158,13 @@ fn daemon(name: &str, root: &Path) -> PathBuf {
             PathBuf::from(wasmd_tests::GUESTS_DIR),
             PathBuf::from(wasmd_tests::WASI_GUESTS_DIR),
         ]));
-        let daemon = wasmd::control::Daemon::with_platform(Arc::new(platform), loader);
+        let mut daemon = wasmd::control::Daemon::with_platform(Arc::new(platform), loader);
+        if let Some(url) = nats {
+            let mut config = wasmd::cluster::ClusterConfig::new(url, name.as_str());
+            config.heartbeat = Duration::from_millis(50);
+            config.node_timeout = Duration::from_millis(1000);
+            daemon.join_cluster(wasmd::cluster::Cluster::join(config).expect("join the cluster"));
+        }
         wasmd::sys::serve(daemon, &wasmd::sys::Config::with_socket(path))
     });
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -163,6 +191,7 @@ fn setup(name: &str, guests: &str) -> Setup {
         wasi_suite: None,
         file_root: root,
         scratch: "/smoke".into(),
+        peer: None,
     }
 }
 
@@ -181,6 +210,8 @@ fn every_check_passes_against_a_live_daemon_or_says_why_it_cannot_run_here() {
                 "fevent" | "legacy-url" | "user-identity" | "tcp-hang" | "cli" | "actors" | "reload"
                 | "wasi-suite",
             ) => {}
+            // No other node here (the test below gives it one).
+            (Outcome::Skip(_), "cluster") => {}
             _ => panic!("{}\nall:\n{}", r.line(), lines.join("\n")),
         }
     }
@@ -188,7 +219,9 @@ fn every_check_passes_against_a_live_daemon_or_says_why_it_cannot_run_here() {
     let verdict = wasmd_smoke::verdict(&reports);
     assert!(verdict.starts_with(wasmd_smoke::PASS), "{verdict}");
     assert!(
-        verdict.contains("skipped: fevent tcp-hang legacy-url user-identity cli actors reload wasi-suite"),
+        verdict.contains(
+            "skipped: fevent tcp-hang legacy-url user-identity cli actors reload cluster wasi-suite"
+        ),
         "{verdict}"
     );
 }
@@ -204,4 +237,66 @@ fn checks_fail_with_a_reason_without_guests() {
     }
     let verdict = wasmd_smoke::verdict(&reports);
     assert!(verdict.starts_with(wasmd_smoke::FAIL) && verdict.contains("spawn"), "{verdict}");
+}
+
+/// A `nats-server` on a free loopback port, killed on drop.
+struct Nats(std::process::Child, String);
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn nats() -> Nats {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = std::process::Command::new("nats-server")
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start nats-server ({e}): install it (Debian: apt-get install nats-server)")
+        });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nats-server did not come up");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Nats(child, format!("nats://127.0.0.1:{port}"))
+}
+
+#[test]
+fn the_cluster_check_uses_another_node_through_nats() {
+    let server = nats();
+    let root = std::env::temp_dir().join(format!("wasmd-smoke-{}-there-root", std::process::id()));
+    std::fs::create_dir_all(&root).unwrap();
+    let _there = daemon_in("there", &root, Some(&server.1));
+    let mut setup = setup("here", wasmd_tests::GUESTS_DIR);
+    let here_root = setup.file_root.clone();
+    let socket = daemon_in("here-node", &here_root, Some(&server.1));
+    setup.trees = Arc::new(move || {
+        Client::connect(&socket)
+            .map(|c| Box::new(SocketTree(c)) as Box<dyn Tree>)
+            .map_err(|e| format!("connect: {e}"))
+    });
+    let guests = wasmd_tests::GUESTS_DIR.to_string();
+    setup.peer = Some(wasmd_smoke::Peer { node: "there".into(), examples: guests.clone(), fixtures: guests });
+    let cluster = wasmd_smoke::CHECKS.iter().filter(|c| c.name == "cluster").copied().collect::<Vec<_>>();
+    let reports = wasmd_smoke::run(&setup, &cluster, &mut |_| {});
+    match &reports[0].outcome {
+        Outcome::Pass(detail) => {
+            assert!(detail.contains("frames=200 bytes=12800 writers=2 ordered=yes"), "{detail}")
+        }
+        _ => panic!("{}", reports[0].line()),
+    }
+    // Without a peer it says why it cannot run.
+    setup.peer = None;
+    let reports = wasmd_smoke::run(&setup, &cluster, &mut |_| {});
+    assert!(
+        matches!(&reports[0].outcome, Outcome::Skip(why) if why.contains("no cluster")),
+        "{:?}",
+        reports[0]
+    );
 }

@@ -6,8 +6,9 @@
 //! `fevent`), `guest_schemes`,
 //! `guest_io` (guests' files and sockets), `actors` and `reload`
 //! (mailboxes, supervisors, hot reload), `users` and `cli` (the
-//! `wasmd` command line), `wasi` (WASI preview 1 programs, and the
-//! wasi-testsuite when staged); the helpers they share are here.
+//! `wasmd` command line), `cluster` (another node, when the daemon
+//! joined one), `wasi` (WASI preview 1 programs, and the wasi-testsuite
+//! when staged); the helpers they share are here.
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use crate::{eventually, Check, Tree};
 
 mod actors;
 mod cli;
+mod cluster;
 mod control_tree;
 mod guest_io;
 mod guest_schemes;
@@ -25,6 +27,7 @@ mod wasi;
 
 use actors::actors;
 use cli::cli;
+use cluster::cluster;
 use control_tree::{ctl, fairness, legacy_url, ls, ps, run_close, run_stream, spawn, status_log_wait};
 use guest_io::{grant_links, guest_file, guest_tcp, tcp_hang};
 use guest_schemes::{guest_scheme, provider_death, scheme_gone};
@@ -60,6 +63,7 @@ pub const CHECKS: &[Check] = &[
     Check { name: "cli", limit: secs(60), run: cli },
     Check { name: "actors", limit: secs(300), run: actors },
     Check { name: "reload", limit: secs(120), run: reload },
+    Check { name: "cluster", limit: secs(300), run: cluster },
     Check { name: "wasi", limit: secs(300), run: wasi },
     Check { name: "wasi-suite", limit: secs(900), run: wasi_suite },
     Check { name: "fairness", limit: secs(180), run: fairness },
