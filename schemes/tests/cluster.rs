@@ -893,6 +893,12 @@ fn a_bridge_carries_a_channel_to_another_node_with_its_writers_order_backpressur
     // The stuck bridge still waits (nothing crossed), and closes.
     assert!(!text(&a.cli(&["log", stuck_sink.trim()])).contains("frames="), "the stuck frame never crossed");
     assert!(stuck_client.call(Request::Close { fd: stuck_fd }).is_ok());
+    // No bridge is left: nor are their watches of the channels, here or there.
+    for d in [&a, &_b] {
+        eventually("no watches left", || {
+            text(&d.cli(&["cat", "/scheme/wasm/stats"])).contains("futex_watches: 0\n")
+        });
+    }
 }
 
 #[test]

@@ -12,6 +12,8 @@
 //! holder a down notice. Notices go into mailboxes like messages (see
 //! [`crate::mailbox`]), so a parked `receive` wakes for them.
 
+use std::collections::HashSet;
+
 use wasmd_abi::mailbox::{Down, MAX_WATCHES, TAG_DOWN, TAG_EXIT};
 use wasmd_abi::{msg, Caps, Errno, ExitStatus};
 
@@ -29,9 +31,9 @@ pub struct Watches {
     pub monitors: Vec<(u64, Pid)>,
     /// Monitors of it: (reference, holder).
     pub watchers: Vec<(u64, Pid)>,
-    /// Stand-ins of other nodes' processes it holds (from `spawn_on` or
-    /// `name_whereis`, see [`crate::remote`]).
-    pub stand_ins: Vec<Pid>,
+    /// Stand-ins of other nodes' processes it holds (from `spawn_on`,
+    /// `name_whereis`, a message of theirs, see [`crate::remote`]).
+    pub stand_ins: HashSet<Pid>,
 }
 
 impl Watches {

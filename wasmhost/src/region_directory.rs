@@ -79,6 +79,12 @@ impl ProcessManager {
     pub fn futex_waiters(&self) -> usize {
         self.futex().waiters()
     }
+
+    /// Native watches queued in the region wait queues (bridges' ends
+    /// waiting for their channels, see [`RegionWatcher`]).
+    pub fn futex_watches(&self) -> usize {
+        self.futex().watches()
+    }
 }
 
 /// A native thread's waits on region words: as a guest's `region_wait`,
@@ -118,7 +124,8 @@ impl RegionWatcher {
     }
 
     /// Watches queued now, all regions together.
-    pub fn watches(&self) -> usize {
+    #[cfg(test)]
+    fn watches(&self) -> usize {
         self.env.futex.lock().unwrap_or_else(|e| e.into_inner()).watches()
     }
 }

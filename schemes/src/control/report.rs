@@ -215,6 +215,7 @@ pub fn stats(pm: &ProcessManager, daemon: &DaemonStats) -> Vec<u8> {
         let _ = writeln!(out, "memory_given_back_bytes: {}", arena.given_back);
     }
     let _ = writeln!(out, "futex_waiters: {}", pm.futex_waiters());
+    let _ = writeln!(out, "futex_watches: {}", pm.futex_watches());
     let _ = writeln!(out, "guest_schemes: {}", pm.scheme_names().len());
     let _ = writeln!(out, "stand_ins: {}", pm.stand_ins());
     let _ = writeln!(out, "messages_dropped_from_nodes: {}", pm.remote_messages_dropped());

@@ -32,7 +32,7 @@
 //! accepted for its processes owned by the user the embedder names (its
 //! remote user); others count as not there.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use wasmd_abi::{Caps, ExitStatus, SpawnLimits};
@@ -179,9 +179,9 @@ struct StandIn {
     watchers: Vec<(u64, Pid)>,
     /// Its monitors of local processes: (reference, target).
     monitors: Vec<(u64, Pid)>,
-    /// The local processes that got its pid from `spawn_on` or
-    /// `name_whereis`, while they live.
-    holders: Vec<Pid>,
+    /// The local processes that got its pid from `spawn_on`,
+    /// `name_whereis` or a message of it, while they live.
+    holders: HashSet<Pid>,
 }
 
 impl StandIn {
@@ -259,7 +259,7 @@ impl StandIns {
             links: Vec::new(),
             watchers: Vec::new(),
             monitors: Vec::new(),
-            holders: Vec::new(),
+            holders: HashSet::new(),
         };
         self.by_pid.insert(pid, record);
         self.by_id.insert(id.clone(), pid);
@@ -345,14 +345,10 @@ impl ProcessManager {
     /// Keeps `stand_in` for the local `holder` while it lives.
     fn hold(&mut self, holder: Pid, stand_in: Pid) {
         if let Some(s) = self.remote.by_pid.get_mut(&stand_in) {
-            if !s.holders.contains(&holder) {
-                s.holders.push(holder);
-            }
+            s.holders.insert(holder);
         }
         if let Some(p) = self.procs.get_mut(holder) {
-            if !p.watches.stand_ins.contains(&stand_in) {
-                p.watches.stand_ins.push(stand_in);
-            }
+            p.watches.stand_ins.insert(stand_in);
         }
     }
 }

@@ -2,6 +2,7 @@
 //! monitors and kills of stand-ins, spawns on other nodes (`spawn_on`),
 //! the stand-ins they hold, and what their ends tell the other nodes.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use wasmd_abi::mailbox::MAX_WATCHES;
@@ -204,10 +205,10 @@ impl ProcessManager {
 
     /// A local process that held stand-ins ended: they are no longer
     /// kept for it.
-    pub(crate) fn release_stand_ins(&mut self, holder: Pid, held: Vec<Pid>) {
+    pub(crate) fn release_stand_ins(&mut self, holder: Pid, held: HashSet<Pid>) {
         for stand_in in held {
             if let Some(s) = self.remote.by_pid.get_mut(&stand_in) {
-                s.holders.retain(|h| *h != holder);
+                s.holders.remove(&holder);
             }
             self.remote.collect(stand_in);
         }
