@@ -52,15 +52,39 @@ pub(super) fn cluster(setup: &Setup) -> Outcome {
         let left = tree.list(&node("scheme/smokenode"))?;
         check(left.is_empty(), || format!("after unlink {} lists {left:?}", node("scheme/smokenode")))?;
         tree.write(&node(&format!("{fs}/ctl")), b"kill")?;
-        // A channel of a guest here bridged into a guest's there: every
-        // frame crosses, in order per writer.
-        let (frames, took) = bridge(setup, tree, &peer)?;
+        // A guest there uses a guest scheme here, through its grant.
+        let here = names(tree.list("/scheme/wasm/node")?).into_iter().find(|n| *n != peer.node);
+        let here = here.ok_or("this node is not in /scheme/wasm/node")?;
+        let ours = super::guest_schemes::ramfs(setup, tree, "smokehere")?;
+        let grant = format!("node:{here}/scheme/smokehere");
+        let client = spawn_there(
+            tree,
+            &peer,
+            &format!("cap=stdio grant={grant} {}/fs_client.wasm {grant}", peer.fixtures),
+        )?;
+        let ended = text(tree.read(&node(&format!("{client}/wait")))?);
+        let said = text(tree.read(&node(&format!("{client}/log")))?);
+        check(ended.trim() == "exited(0)", || format!("fs_client there ended {ended:?}: {said}"))?;
+        for line in ["write=ok:()", "read=ok:\"hello, world\"", "unlink=ok:()", "rmdir=ok:()"] {
+            check(said.lines().any(|l| l == line), || format!("fs_client there did not say {line}:\n{said}"))?;
+        }
+        super::kill(tree, ours)?;
+        // Mailbox messages: a guest here finds a server there by name.
+        let rtt = mail(setup, tree, &peer)?;
+        // Channels bridged both ways: every frame crosses, in order per
+        // writer.
+        let (there, took) = bridge(setup, tree, &peer)?;
+        let (back, took_back) = bridge_back(setup, tree, &peer, &here)?;
         Ok(format!(
             "node {} joined after {} ms; spawn, ps, status, kill, a guest scheme (write, read, ftruncate, fsync, \
-             unlink) there; bridged: {frames} (first to last frame in {} ms)",
+             unlink) there; a guest there used one here (fs_client: write, read, unlink, rmdir); 64 B mailbox \
+             round trip with a server there {} µs; bridged there: {there} ({} ms first to last frame); back: \
+             {back} ({} ms)",
             peer.node,
             joined.as_millis(),
-            took.as_millis()
+            rtt / 1000,
+            took.as_millis(),
+            took_back.as_millis()
         ))
     })()
     .into()
@@ -106,6 +130,65 @@ fn bridge(setup: &Setup, tree: &mut dyn Tree, peer: &Peer) -> Result<(String, Du
     check(said.starts_with(&expected), || format!("the sink there said {said:?}"))?;
     check(wait(tree, source)? == "exited(0)", || "the source did not exit 0".into())?;
     // The sink's time from its first frame to the end of the stream.
+    let ns: u64 = said.split(" ns=").nth(1).and_then(|n| n.trim().parse().ok()).unwrap_or(0);
+    Ok((said.split(" ns=").next().unwrap_or("").to_string(), Duration::from_nanos(ns)))
+}
+
+/// ns per 64-byte mailbox round trip between a guest here and a server
+/// there that it finds by name (`PROC`).
+fn mail(setup: &Setup, tree: &mut dyn Tree, peer: &Peer) -> Result<u64, String> {
+    let server =
+        spawn_there(tree, peer, &format!("cap=stdio {}/actors.wasm serve smoke-echo", peer.fixtures))?;
+    let name = "/scheme/wasm/name/smoke-echo";
+    eventually("the name smoke-echo, seen here", PATIENCE, || {
+        Ok(text(tree.read(name)?).trim() == format!("{}/{server}", peer.node))
+    })?;
+    let caller =
+        tree.spawn(&format!("cap=stdio,time,proc {} call smoke-echo 20 64 stop", setup.fixture("actors")))?;
+    let said = super::log_line(tree, caller, "called ")?;
+    check(wait(tree, caller)? == "exited(0)", || format!("the caller did not exit 0: {said}"))?;
+    let ended = text(tree.read(&format!("/scheme/wasm/node/{}/{server}/wait", peer.node))?);
+    check(ended.trim() == "exited(0)", || format!("the server there ended {ended:?}"))?;
+    said.split("rtt_ns=")
+        .nth(1)
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| format!("the caller said {said:?}"))
+}
+
+/// Bridges a source there into a sink here (the bridge made there, through
+/// its tree: `node/NAME/bridge`); what the sink said and how long it took.
+fn bridge_back(
+    setup: &Setup,
+    tree: &mut dyn Tree,
+    peer: &Peer,
+    here: &str,
+) -> Result<(String, Duration), String> {
+    // The sink must be this node's remote user's (a bridge writes as that
+    // user): it is spawned here by the other node.
+    let sink_spec = format!("node={here} cap=stdio,time,shm {} node-sink 0", setup.fixture("chan_rtt"));
+    let answer =
+        text(tree.exchange(&format!("/scheme/wasm/node/{}/spawn", peer.node), sink_spec.as_bytes())?);
+    let sink: u32 = answer
+        .trim()
+        .strip_prefix(&format!("{here}/"))
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| format!("a spawn here through {} answered {answer:?}", peer.node))?;
+    let inbound = super::log_line(tree, sink, "chans ")?["chans ".len()..].to_string();
+    let source_spec = format!(
+        "cap=stdio,time,shm {}/chan_rtt.wasm node-source {FRAMES} 64 2 {SOURCE_DELAY_MS}",
+        peer.fixtures
+    );
+    let source = spawn_there(tree, peer, &source_spec)?;
+    let source_log = format!("/scheme/wasm/node/{}/{source}/log", peer.node);
+    let out = line_of(tree, &source_log, "chans ")?["chans ".len()..].to_string();
+    let line = format!("{out} {here}/{inbound}");
+    let answer = text(tree.exchange(&format!("/scheme/wasm/node/{}/bridge", peer.node), line.as_bytes())?);
+    check(answer == format!("bridged {FRAMES} frames\n"), || {
+        format!("the bridge there answered {answer:?}")
+    })?;
+    let said = super::log_line(tree, sink, "frames=")?;
+    let expected = format!("frames={FRAMES} bytes={} writers=2 ordered=yes ", FRAMES * 64);
+    check(said.starts_with(&expected), || format!("the sink here said {said:?}"))?;
     let ns: u64 = said.split(" ns=").nth(1).and_then(|n| n.trim().parse().ok()).unwrap_or(0);
     Ok((said.split(" ns=").next().unwrap_or("").to_string(), Duration::from_nanos(ns)))
 }
