@@ -80,6 +80,16 @@ impl Region {
         check(unsafe { sys::region_id(self.handle) })
     }
 
+    /// Bridges the channel in this region into channel `chan` (its
+    /// `chan/ID`) of cluster node `node`: its frames are written there,
+    /// with their writers, until its stream ends (see
+    /// `wasmd_abi::hostcall`, `chan_bridge`). Returns once the other node
+    /// opened its channel.
+    pub fn bridge(&self, node: &str, chan: RegionId) -> Result<()> {
+        // SAFETY: pointer and length of a live string; scalars.
+        check(unsafe { sys::chan_bridge(self.handle, node.as_ptr(), node.len(), chan as i64) }).map(|_| ())
+    }
+
     /// Size in bytes.
     pub fn size(&self) -> Result<usize> {
         // SAFETY: scalar argument.

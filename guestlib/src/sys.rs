@@ -63,6 +63,8 @@ hostcalls! {
     pub fn region_size(handle: i32) -> i64;
     /// The region's global id.
     pub fn region_id(handle: i32) -> i64;
+    /// Bridges the channel in a region into a channel of another node.
+    pub fn chan_bridge(handle: i32, node: *const u8, node_len: usize, chan: i64) -> i64;
     /// Copies region bytes into guest memory.
     pub fn region_read(handle: i32, offset: i64, ptr: *mut u8, len: usize) -> i64;
     /// Copies two region ranges into guest memory, in order.

@@ -1018,3 +1018,38 @@ fn a_message_to_a_name_on_another_node_is_answered_and_one_it_may_not_take_is_dr
     // The server on b got nothing: it still waits.
     assert!(!text(&b.cli(&["status", own.trim()])).contains("exited"));
 }
+
+#[test]
+fn a_guest_bridges_its_own_channel_to_another_node() {
+    let nats = Nats::start();
+    let (a, _b) = pair(&nats);
+    let rtt = guest("chan_rtt");
+    let rtt = rtt.to_str().unwrap();
+    let sink = text(&a.cli(&["spawn", "node=b", "cap=stdio,time,shm", rtt, "node-sink", "0"]));
+    let sink = sink.trim();
+    let inbound = line_of(&a, sink, "chans ")["chans ".len()..].to_string();
+    // The source bridges its channel itself, then writes at once: the
+    // bridge held the channel from the call on, so nothing is lost.
+    let to = format!("b/{inbound}");
+    let source =
+        text(&a.cli(&["spawn", "cap=stdio,time,shm", rtt, "node-source", "1000", "64", "2", "0", &to]));
+    let source = source.trim();
+    assert_eq!(line_of(&a, source, "bridge="), "bridge=ok");
+    let got = line_of(&a, sink, "frames=");
+    assert!(got.starts_with("frames=1000 bytes=64000 writers=2 ordered=yes "), "{got}");
+    assert_eq!(text(&a.cli(&["wait", source])).trim(), "exited(0)");
+    assert_eq!(text(&a.cli(&["wait", sink])).trim(), "exited(0)");
+    // Refusals come back as errnos: no such channel there, no such node.
+    for (to, errno) in [("b/999999", 2), ("z/1", 2)] {
+        let source =
+            text(&a.cli(&["spawn", "cap=stdio,time,shm", rtt, "node-source", "1", "64", "1", "0", to]));
+        assert_eq!(line_of(&a, source.trim(), "bridge="), format!("bridge=err:{errno}"), "{to}");
+    }
+    // The daemon's own bridge files are closed when the bridges end.
+    eventually("the bridge files are closed", || open_files(&a) == 0);
+    // Outside a cluster there is nothing to bridge to.
+    let alone = Daemon::start(&[]);
+    let source =
+        text(&alone.cli(&["spawn", "cap=stdio,time,shm", rtt, "node-source", "1", "64", "1", "0", "b/1"]));
+    assert_eq!(line_of(&alone, source.trim(), "bridge="), "bridge=err:95");
+}

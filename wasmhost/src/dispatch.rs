@@ -120,6 +120,7 @@ impl ProcessManager {
                 self.sys_remote_process_handle(caller, pid)
             }
             Syscall::ProcessHandle(pid) => Context::new(self).sys_process_handle(caller, pid),
+            Syscall::Bridge { region, node, chan } => self.sys_bridge(me, region, node, chan),
             Syscall::SendRemote { to, tag, data } => {
                 returning(self.send_remote(me, to, tag, data).map(|()| 0))
             }

@@ -78,6 +78,16 @@ pub enum Syscall {
         /// The message, copied out of the caller's memory.
         message: Box<crate::mailbox::Message>,
     },
+    /// `chan_bridge`: the channel of region `region` into channel `chan`
+    /// of `node` (see `crate::remote`).
+    Bridge {
+        /// The local region's id.
+        region: u64,
+        /// The other node.
+        node: String,
+        /// Its channel there.
+        chan: u64,
+    },
     /// `send` through a handle of another node's process (see
     /// `crate::remote`).
     SendRemote {

@@ -176,6 +176,7 @@
 //! | name | wasm signature | capability | returns |
 //! |---|---|---|---|
 //! | `spawn_on` | `(node: i32, node_len: i32, req: i32, len: i32, flags: i32, out: i32) -> i64` | `SPAWN` | blocking until the other node answered; `spawn_with` on the node named by the UTF-8 at `node..node+node_len`: the pid standing for the child there. The module must be a path (resolved here against the caller's module as `spawn` does, then loaded there from that absolute path) or a module handle (its file's path); bytes and `grants` are `-EINVAL`. `caps` and `limits` are checked against the caller's here (`-EPERM`); the other node then spawns for its *remote user* under its own policy (its refusal's errno comes back, e.g. `-EACCES`). The program name is the module's file stem there. `namespace: None` passes the caller's grants. An unknown node or one not alive: `-ENOENT`; no answer within the cluster's request timeout: `-ETIMEDOUT`; this daemon in no cluster: `-EOPNOTSUPP` |
+//! | `chan_bridge` | `(h: i32, node: i32, node_len: i32, chan: i64) -> i64` | right `READ` on `h` | blocking until the other node answered: `0` once the channel in region `h` is bridged into channel `chan` (its `chan/ID`) of the node named by the UTF-8 at `node..node+node_len`, as a `bridge` file of the control tree does for the caller's owner (the caller's owner must control the region's channel: `-EACCES`): from the call on, the channel has a strong reader here (its writers wait for the bridge), and the other node's channel was opened for writing by that node's remote user under its policy (its refusal's errno comes back, e.g. `-EACCES`, `-ENOENT`). The frames then move, with their writers, in order per writer, with `Park` as bounded credit, until the stream here ends; the caller may end meanwhile. Not a region handle: `-EBADF`; an unknown node or one not alive: `-ENOENT`; this daemon in no cluster: `-EOPNOTSUPP` |
 //!
 //! On such a pid, `link`, `unlink`, `monitor` and `demonitor` work as on
 //! a local one, without waiting for the network: the other node sets up
@@ -381,6 +382,7 @@ pub const NAMES: &[&str] = &[
     "trap_exit",
     "spawn_with",
     "spawn_on",
+    "chan_bridge",
     "name_register",
     "name_unregister",
     "name_lookup",

@@ -215,6 +215,8 @@ pub struct Daemon {
     /// Frontends' unlinks of other nodes' files waiting for their reply,
     /// by token.
     removing: HashSet<Token>,
+    /// Guests' channel bridges ([`bridges`]).
+    guest_bridges: bridges::GuestBridges,
     /// The frontend's waker (for a cluster joined later).
     waker: Option<wasmhost::worker::Waker>,
 }
@@ -256,6 +258,7 @@ impl Daemon {
             guest_files: Default::default(),
             remote: remote::Serving::default(),
             removing: HashSet::new(),
+            guest_bridges: Default::default(),
             waker: None,
         }
     }

@@ -62,6 +62,7 @@ impl Daemon {
         let Some(cluster) = self.cluster.as_mut() else { return };
         let ops = self.kernel.lock().take_remote_ops();
         let mut refused = Vec::new();
+        let mut bridges = Vec::new();
         // Links and monitors of processes of a node that is not there end
         // at once, as its leaving would have ended them.
         let mut lost = Vec::new();
@@ -84,6 +85,10 @@ impl Daemon {
                     if let Err(e) = cluster.ask(&node, request, Waiter::Spawn(token)) {
                         refused.push((token, e));
                     }
+                    continue;
+                }
+                RemoteOp::Bridge { token, owner, region, node, chan, .. } => {
+                    bridges.push((token, owner, region, node, chan));
                     continue;
                 }
                 RemoteOp::Link { to, by } => (to.node, Notice::Link { pid: to.pid, by }),
@@ -110,6 +115,9 @@ impl Daemon {
             for (to, by, reference) in lost {
                 pm.remote_ended(to, by, Some(ExitStatus::NoConnection), reference);
             }
+        }
+        for (token, owner, region, node, chan) in bridges {
+            self.bridge_for_guest(token, owner, region, &node, chan);
         }
         if !refused.is_empty() {
             let mut pm = self.kernel.lock();

@@ -80,6 +80,7 @@ impl Daemon {
         self.serve_cluster();
         self.retry_pending();
         self.answer_remote_completions();
+        self.answer_guest_bridges();
         self.watch_readiness();
     }
 

@@ -38,6 +38,17 @@ fn region(state: &ProcessState, handle: i32, rights: Rights) -> Result<&Arc<Regi
     }
 }
 
+/// `chan_bridge`: the channel in region `h` (read by the bridge: `READ`)
+/// into channel `chan` of the node named at `node..node+node_len`.
+fn bridge(caller: &mut Ctx<'_>, h: i32, node: i32, node_len: i32, chan: i64) -> Result<Syscall, Errno> {
+    let (mem, state) = memory_and_state(caller)?;
+    let region = region(state, h, Rights::READ)?.id();
+    let node = std::str::from_utf8(&mem[guest_range(mem.len(), node, node_len)?])
+        .map_err(|_| Errno::InvalidArgument)?
+        .to_string();
+    Ok(Syscall::Bridge { region, node, chan: chan as u64 })
+}
+
 /// Writes a `u64` to an 8-byte guest out-pointer.
 #[inline]
 fn put_u64(mem: &mut [u8], out: i32, value: u64) -> Result<(), Errno> {
@@ -245,6 +256,15 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
         let call = share(&c, handle, pid, rights);
         kernel(&mut c, call)
     })?;
+    linker.func_wrap(
+        m,
+        "chan_bridge",
+        |mut c: Ctx<'_>, h: i32, node: i32, node_len: i32, chan: i64| -> Ret {
+            c.data().count_hostcall();
+            let call = bridge(&mut c, h, node, node_len, chan);
+            kernel(&mut c, call)
+        },
+    )?;
     linker.func_wrap(m, "region_attach", |mut c: Ctx<'_>, id: i64| -> i64 {
         c.data().count_hostcall();
         ret(attach(&mut c, id))

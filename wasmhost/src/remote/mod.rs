@@ -25,7 +25,7 @@
 //! The table and what both directions share are here; what local
 //! processes do to stand-ins (and their spawns and ends) is in
 //! `outgoing`, what other nodes tell in `incoming`, messages both ways in
-//! `mail`.
+//! `mail`, guests' channel bridges in `bridge`.
 //!
 //! Who may: a local process needs `PROC` to link, monitor or kill a
 //! stand-in, except one it spawned itself. The other node's requests are
@@ -41,6 +41,7 @@ use crate::guest_buf::GuestBuf;
 use crate::manager::ProcessManager;
 use crate::Pid;
 
+mod bridge;
 mod incoming;
 mod mail;
 mod outgoing;
@@ -143,6 +144,23 @@ pub enum RemoteOp {
         /// The local one.
         by: Pid,
     },
+    /// The local process `by` bridges the channel of region `region`
+    /// into channel `chan` of `node`; the answer goes to
+    /// [`ProcessManager::remote_bridged`] with `token`.
+    Bridge {
+        /// Names the waiting call.
+        token: u64,
+        /// The local process that asked.
+        by: Pid,
+        /// Whom it acts for (the bridge reads the channel as them).
+        owner: crate::owner::Owner,
+        /// The local region's id (its `chan/ID`).
+        region: u64,
+        /// The other node.
+        node: Arc<str>,
+        /// Its channel there.
+        chan: u64,
+    },
     /// The local process `by` sent `data` under `tag` to `to`.
     Send {
         /// The remote process.
@@ -217,6 +235,8 @@ pub(crate) struct StandIns {
     outbox: Vec<RemoteOp>,
     /// [`RemoteOp::Send`]s in the outbox.
     queued_sends: usize,
+    /// `chan_bridge` calls waiting for their answer, by token.
+    bridging: HashMap<u64, Pid>,
     /// Messages from other nodes dropped here.
     dropped_messages: u64,
     /// The embedder carries remote ops (it is in a cluster).
@@ -232,6 +252,7 @@ impl Default for StandIns {
             spawns: HashMap::new(),
             outbox: Vec::new(),
             queued_sends: 0,
+            bridging: HashMap::new(),
             dropped_messages: 0,
             enabled: false,
         }

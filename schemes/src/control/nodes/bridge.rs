@@ -12,7 +12,9 @@
 //! Drop, and the end of the stream). Until then this file holds a strong
 //! reader, so the channel's writers wait for the bridge from the start.
 //!
-//! A read of the file waits until the stream ended and then says
+//! The write waits until the other node opened its channel (a refusal
+//! there is the write's error; a non-blocking write does not wait). A
+//! read of the file waits until the stream ended and then says
 //! `bridged N frames`; a failure (the open there refused, a channel that
 //! is gone, the node leaving) is that read's error. Closing the file ends
 //! the bridge: the other node closes its channel file (its writers
@@ -29,6 +31,11 @@ use crate::control::shared_memory::{ChanFile, HostRing};
 /// An open `bridge` file.
 #[derive(Debug, Default)]
 pub(crate) struct BridgeFile {
+    /// Its one line was written (the write may still wait for the answer
+    /// there).
+    started: bool,
+    /// That write was answered.
+    answered: bool,
     bridge: Option<Bridge>,
     /// What ended it, told once by a read.
     outcome: Option<Result<u64, Failure>>,
@@ -96,20 +103,32 @@ impl ControlFile for BridgeFile {
         cx.stat(mode::MODE_FILE | 0o600, 0)
     }
 
+    /// Sets the bridge up; a blocking write then waits until the other
+    /// node opened its channel (or refused: the write's error, and the
+    /// read's).
     fn write(&mut self, cx: &mut Context<'_>, _offset: u64, data: &[u8]) -> Answer<usize> {
-        if self.bridge.is_some() || self.outcome.is_some() {
+        if self.answered {
             return Answer::Ready(Err(Errno::Busy));
         }
-        let line = String::from_utf8_lossy(data);
-        match self.start(cx, line.trim()) {
-            Ok(()) => Answer::Ready(Ok(data.len())),
-            Err(f) => {
+        if !self.started {
+            self.started = true;
+            let line = String::from_utf8_lossy(data);
+            if let Err(f) = self.start(cx, line.trim()) {
                 let e = f.errno;
                 self.outcome = Some(Err(f));
                 self.told = true;
-                Answer::Ready(Err(e))
+                self.answered = true;
+                return Answer::Ready(Err(e));
             }
         }
+        let answer = match (&self.bridge, &self.outcome) {
+            (Some(b), _) if b.handle.is_some() => Ok(data.len()),
+            (Some(_), None) if !cx.nonblock => return Answer::NotReady,
+            (_, Some(Err(f))) => Err(f.errno),
+            _ => Ok(data.len()),
+        };
+        self.answered = true;
+        Answer::Ready(answer)
     }
 
     fn read(&mut self, _cx: &mut Context<'_>, _offset: u64, _len: usize) -> Answer<Vec<u8>> {
