@@ -75,11 +75,12 @@ pub(super) fn cluster(setup: &Setup) -> Outcome {
         // writer.
         let (there, took) = bridge(setup, tree, &peer)?;
         let (back, took_back) = bridge_back(setup, tree, &peer, &here)?;
+        let own = guest_bridge(setup, tree, &peer)?;
         Ok(format!(
             "node {} joined after {} ms; spawn, ps, status, kill, a guest scheme (write, read, ftruncate, fsync, \
              unlink) there; a guest there used one here (fs_client: write, read, unlink, rmdir); 64 B mailbox \
              round trip with a server there {} µs; bridged there: {there} ({} ms first to last frame); back: \
-             {back} ({} ms)",
+             {back} ({} ms); a guest's own bridge there: {own}",
             peer.node,
             joined.as_millis(),
             rtt / 1000,
@@ -191,4 +192,25 @@ fn bridge_back(
     check(said.starts_with(&expected), || format!("the sink here said {said:?}"))?;
     let ns: u64 = said.split(" ns=").nth(1).and_then(|n| n.trim().parse().ok()).unwrap_or(0);
     Ok((said.split(" ns=").next().unwrap_or("").to_string(), Duration::from_nanos(ns)))
+}
+
+/// A guest here bridges its own channel into a sink there
+/// (`chan_bridge`); what the sink said.
+fn guest_bridge(setup: &Setup, tree: &mut dyn Tree, peer: &Peer) -> Result<String, String> {
+    let sink_spec = format!("cap=stdio,time,shm {}/chan_rtt.wasm node-sink 0", peer.fixtures);
+    let sink = spawn_there(tree, peer, &sink_spec)?;
+    let sink_log = format!("/scheme/wasm/node/{}/{sink}/log", peer.node);
+    let inbound = line_of(tree, &sink_log, "chans ")?["chans ".len()..].to_string();
+    let source = tree.spawn(&format!(
+        "cap=stdio,time,shm {} node-source {FRAMES} 64 2 0 {}/{inbound}",
+        setup.fixture("chan_rtt"),
+        peer.node
+    ))?;
+    let bridged = super::log_line(tree, source, "bridge=")?;
+    check(bridged == "bridge=ok", || format!("the guest's chan_bridge said {bridged}"))?;
+    let said = line_of(tree, &sink_log, "frames=")?;
+    let expected = format!("frames={FRAMES} bytes={} writers=2 ordered=yes ", FRAMES * 64);
+    check(said.starts_with(&expected), || format!("the sink there said {said:?}"))?;
+    check(wait(tree, source)? == "exited(0)", || "the source did not exit 0".into())?;
+    Ok(said.split(" ns=").next().unwrap_or("").to_string())
 }
