@@ -1047,6 +1047,16 @@ fn a_guest_bridges_its_own_channel_to_another_node() {
     }
     // The daemon's own bridge files are closed when the bridges end.
     eventually("the bridge files are closed", || open_files(&a) == 0);
+    // One process has at most 64 bridges alive; they end with it.
+    let sink = text(&a.cli(&["spawn", "node=b", "cap=stdio,time,shm", rtt, "node-sink", "0"]));
+    let inbound = line_of(&a, sink.trim(), "chans ")["chans ".len()..].to_string();
+    let many =
+        text(&a.cli(&["spawn", "cap=stdio,time,shm", rtt, "bridge-many", "70", &format!("b/{inbound}")]));
+    let many = many.trim();
+    assert_eq!(line_of(&a, many, "bridged="), "bridged=64");
+    assert_eq!(line_of(&a, many, "refused="), "refused=16");
+    assert_eq!(a.cli(&["kill", many]).status.code(), Some(0));
+    eventually("its bridges ended with it", || open_files(&a) == 0);
     // Outside a cluster there is nothing to bridge to.
     let alone = Daemon::start(&[]);
     let source =

@@ -101,6 +101,8 @@ struct Outbound {
     reader: Reader<HostRing>,
     in_flight: u32,
     sent: u64,
+    /// It ends once nothing more is published (its guest ended).
+    draining: bool,
 }
 
 /// The writing end of another node's bridge into a channel here.
@@ -204,7 +206,8 @@ impl Bridges {
         };
         self.by_handle.insert((node.clone(), handle), id);
         let subject = wire::frames_subject(&node).into();
-        self.out.insert(id, Outbound { node, subject, handle, ring, reader, in_flight: 0, sent: 0 });
+        let end = Outbound { node, subject, handle, ring, reader, in_flight: 0, sent: 0, draining: false };
+        self.out.insert(id, end);
         let mut news = vec![BridgeNews::Attached];
         news.extend(self.pump(id, publish));
         news
@@ -216,6 +219,13 @@ impl Bridges {
             b.ring.unwatch();
             self.by_handle.remove(&(b.node, b.handle));
         }
+    }
+
+    /// Bridge `id` ends once it sent what its channel holds now (the
+    /// guest that made it ended); its end, if that is now.
+    pub(crate) fn drain(&mut self, id: u64, publish: &mut Publish) -> Option<BridgeNews> {
+        self.out.get_mut(&id)?.draining = true;
+        self.pump(id, publish)
     }
 
     /// Reads what bridge `id` may send now into `publish`; its end, if it
@@ -233,7 +243,13 @@ impl Bridges {
                     b.in_flight += 1;
                     b.sent += 1;
                 }
-                Err(ChannelError::Closed) => {
+                // The end of the stream; or, draining, nothing more now
+                // (a frame a writer has mid-way is not waited for).
+                Err(
+                    e @ (ChannelError::Closed
+                    | ChannelError::WouldBlock
+                    | ChannelError::Sys(Errno::WouldBlock)),
+                ) if b.draining || matches!(e, ChannelError::Closed) => {
                     publish.push((b.subject.clone(), Frame::encode(&self.node, b.handle, 0, true, &[])));
                     break Ok(b.sent);
                 }

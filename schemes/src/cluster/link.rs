@@ -47,6 +47,8 @@ pub(crate) enum Outgoing {
     Bridge { id: u64, node: String, handle: u64, ring: HostRing, watcher: RegionWatcher },
     /// Stop bridge `id` (its file closed).
     StopBridge { id: u64 },
+    /// Bridge `id` ends once it sent what its channel holds now.
+    DrainBridge { id: u64 },
     /// Frames of `from`'s bridges into its file `handle` go into the
     /// channel in `ring` (`watcher` waits for room there).
     AcceptFrames { from: String, handle: u64, ring: HostRing, watcher: RegionWatcher },
@@ -403,6 +405,13 @@ async fn serve(
                     }
                 }
                 Some(Outgoing::StopBridge { id }) => bridges.stop(id),
+                Some(Outgoing::DrainBridge { id }) => {
+                    let news = bridges.drain(id, &mut publish);
+                    flush(&client, &mut publish).await;
+                    if let Some(news) = news {
+                        tell(&events, &waker, Event::Bridge { id, news });
+                    }
+                }
                 Some(Outgoing::AcceptFrames { from, handle, ring, watcher }) => {
                     bridges.accept(from, handle, &ring, watcher);
                 }

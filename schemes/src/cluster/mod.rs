@@ -333,6 +333,11 @@ impl Cluster {
         let _ = self.out.send(Outgoing::StopBridge { id });
     }
 
+    /// Ends bridge `id` once it sent what its channel holds now.
+    pub(crate) fn drain_bridge(&self, id: u64) {
+        let _ = self.out.send(Outgoing::DrainBridge { id });
+    }
+
     /// Lets the frames of `from`'s bridges into its file `handle` here go
     /// into the channel in `ring` (`watcher` waits for room there).
     pub(crate) fn accept_frames(&self, from: &str, handle: u64, ring: HostRing, watcher: RegionWatcher) {

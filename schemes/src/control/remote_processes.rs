@@ -63,6 +63,7 @@ impl Daemon {
         let ops = self.kernel.lock().take_remote_ops();
         let mut refused = Vec::new();
         let mut bridges = Vec::new();
+        let mut ended_bridgers = Vec::new();
         // Links and monitors of processes of a node that is not there end
         // at once, as its leaving would have ended them.
         let mut lost = Vec::new();
@@ -87,8 +88,12 @@ impl Daemon {
                     }
                     continue;
                 }
-                RemoteOp::Bridge { token, owner, region, node, chan, .. } => {
-                    bridges.push((token, owner, region, node, chan));
+                RemoteOp::BridgesEnd { by } => {
+                    ended_bridgers.push(by);
+                    continue;
+                }
+                RemoteOp::Bridge { token, by, owner, region, node, chan } => {
+                    bridges.push((super::bridges::GuestBridgeCall { token, by, owner, region, chan }, node));
                     continue;
                 }
                 RemoteOp::Link { to, by } => (to.node, Notice::Link { pid: to.pid, by }),
@@ -116,8 +121,11 @@ impl Daemon {
                 pm.remote_ended(to, by, Some(ExitStatus::NoConnection), reference);
             }
         }
-        for (token, owner, region, node, chan) in bridges {
-            self.bridge_for_guest(token, owner, region, &node, chan);
+        for (call, node) in bridges {
+            self.bridge_for_guest(call, &node);
+        }
+        for by in ended_bridgers {
+            self.end_guest_bridges(by);
         }
         if !refused.is_empty() {
             let mut pm = self.kernel.lock();

@@ -3,7 +3,9 @@
 //! and parks the caller; the embedder sets the bridge up (as its `bridge`
 //! file does, for the caller's owner) and answers with
 //! [`ProcessManager::remote_bridged`] once the other node opened its
-//! channel or refused. The frames then move without the guest.
+//! channel or refused. The frames then move without the guest, until the
+//! stream ends or the guest does ([`RemoteOp::BridgesEnd`]: a channel
+//! nobody writes any more would otherwise hold its bridge for ever).
 
 use std::sync::Arc;
 
@@ -34,6 +36,7 @@ impl ProcessManager {
         }
         let token = self.pend_host(me);
         self.remote.bridging.insert(token, me);
+        self.remote.bridgers.insert(me);
         let node: Arc<str> = node.into();
         self.remote.outbox.push(RemoteOp::Bridge { token, by: me, owner, region, node, chan });
         SyscallOutcome::Park(BlockOn::Pending { token })

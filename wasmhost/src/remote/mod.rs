@@ -161,6 +161,12 @@ pub enum RemoteOp {
         /// Its channel there.
         chan: u64,
     },
+    /// The local process `by`, which made bridges (`chan_bridge`), ended:
+    /// its bridges end.
+    BridgesEnd {
+        /// The local process.
+        by: Pid,
+    },
     /// The local process `by` sent `data` under `tag` to `to`.
     Send {
         /// The remote process.
@@ -237,6 +243,8 @@ pub(crate) struct StandIns {
     queued_sends: usize,
     /// `chan_bridge` calls waiting for their answer, by token.
     bridging: HashMap<u64, Pid>,
+    /// Live processes that made bridges.
+    bridgers: HashSet<Pid>,
     /// Messages from other nodes dropped here.
     dropped_messages: u64,
     /// The embedder carries remote ops (it is in a cluster).
@@ -253,6 +261,7 @@ impl Default for StandIns {
             outbox: Vec::new(),
             queued_sends: 0,
             bridging: HashMap::new(),
+            bridgers: HashSet::new(),
             dropped_messages: 0,
             enabled: false,
         }

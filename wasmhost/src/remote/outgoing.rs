@@ -226,6 +226,9 @@ impl ProcessManager {
         watchers: &[(u64, Pid)],
         monitors: &[(u64, Pid)],
     ) {
+        if self.remote.bridgers.remove(&pid) {
+            self.remote.outbox.push(RemoteOp::BridgesEnd { by: pid });
+        }
         for stand_in in peers.iter().copied().filter(|p| is_remote(*p)) {
             if let Some(s) = self.remote.by_pid.get_mut(&stand_in) {
                 s.links.retain(|l| *l != pid);
