@@ -1039,6 +1039,22 @@ fn a_guest_bridges_its_own_channel_to_another_node() {
     assert!(got.starts_with("frames=1000 bytes=64000 writers=2 ordered=yes "), "{got}");
     assert_eq!(text(&a.cli(&["wait", source])).trim(), "exited(0)");
     assert_eq!(text(&a.cli(&["wait", sink])).trim(), "exited(0)");
+    // Frames that do not fit the channel there wait for room as a parked
+    // writer does (a watch on its space sequence), and all arrive.
+    let sink = text(&a.cli(&["spawn", "node=b", "cap=stdio,time,shm", rtt, "node-sink", "1500"]));
+    let sink = sink.trim();
+    let inbound = line_of(&a, sink, "chans ")["chans ".len()..].to_string();
+    let to = format!("b/{inbound}");
+    let source =
+        text(&a.cli(&["spawn", "cap=stdio,time,shm", rtt, "node-source", "200", "4096", "2", "0", &to]));
+    assert_eq!(line_of(&a, source.trim(), "bridge="), "bridge=ok");
+    eventually("b's end waits for room", || {
+        text(&_b.cli(&["cat", "/scheme/wasm/stats"]))
+            .lines()
+            .any(|l| l.starts_with("futex_watches: ") && l != "futex_watches: 0")
+    });
+    let got = line_of(&a, sink, "frames=");
+    assert!(got.starts_with("frames=200 bytes=819200 writers=2 ordered=yes "), "{got}");
     // Refusals come back as errnos: no such channel there, no such node.
     for (to, errno) in [("b/999999", 2), ("z/1", 2)] {
         let source =

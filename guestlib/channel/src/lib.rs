@@ -74,12 +74,14 @@ extern crate alloc;
 
 pub mod layout;
 mod reader;
+mod room;
 mod writer;
 
 use alloc::rc::Rc;
 
 pub use layout::{Geometry, MAGIC, VERSION};
 pub use reader::{Frame, Reader, ReaderKind, Start};
+pub use room::RoomWait;
 pub use writer::{Sent, Writer, WriterKind};
 
 use core::time::Duration;

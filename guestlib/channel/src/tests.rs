@@ -10,7 +10,8 @@ use core::cell::RefCell;
 use core::time::Duration;
 
 use crate::{
-    Channel, ChannelError, ChannelOptions, ReaderKind, RingRegion, Start, SysResult, Wait, WriterKind,
+    Channel, ChannelError, ChannelOptions, ReaderKind, RingRegion, RoomWait, Start, SysResult, Wait,
+    WriterKind,
 };
 
 /// Something another party does between two of a handle's operations.
@@ -21,6 +22,8 @@ enum WaitEnd {
     /// Woken without the value having changed: a stale notify meant for
     /// an earlier wait (futexes allow it; the protocol must tolerate it).
     Spurious,
+    /// The region does not park: a wake-up is queued (the host's rings).
+    Queued,
 }
 
 /// One handle onto shared bytes, single-threaded: every operation is
@@ -135,6 +138,7 @@ impl RingRegion for Fake {
         }
         match self.waits.borrow_mut().pop_front() {
             Some(WaitEnd::Spurious) => Ok(Wait::Woken),
+            Some(WaitEnd::Queued) => Err(wasmd_abi::Errno::WouldBlock),
             None if timeout.is_some() => Ok(Wait::TimedOut),
             None => panic!(
                 "parked on offset {offset} for a value ({expected}) no one will change again: a lost wake-up"
@@ -354,4 +358,39 @@ fn poll_does_not_wait_for_a_writer_mid_frame() {
     hooked.store_u64(crate::layout::off::TAIL, crate::layout::tail_word(tail + 64, state)).unwrap();
     assert_eq!(reader.poll().unwrap_err(), ChannelError::WouldBlock);
     assert_eq!(reader.try_read().unwrap_err(), ChannelError::WouldBlock);
+}
+
+/// A writer that must not park waits for room in two halves: armed, it is
+/// counted among the waiting writers (once, however often it arms), so
+/// the reader that frees room bumps the space sequence for it; disarmed,
+/// it is off the count.
+#[test]
+fn a_room_wait_is_counted_until_disarmed_and_room_freed_moves_the_space_sequence() {
+    use crate::layout::off;
+    let (chan, hooked, other) = channel();
+    let mut writer = chan.writer(WriterKind::Strong).unwrap();
+    let mut reader = other.reader(ReaderKind::Strong, Start::Oldest).unwrap();
+    let frame = [7u8; 4000];
+    let mut written = 0;
+    while writer.try_write(&frame).is_ok() {
+        written += 1;
+    }
+    assert_eq!(writer.try_write(&frame).unwrap_err(), ChannelError::WouldBlock);
+    let mut room = RoomWait::new();
+    for _ in 0..2 {
+        chan.region().waits.borrow_mut().push_back(WaitEnd::Queued);
+        assert_eq!(room.arm(&chan), Ok(true), "a wake-up is queued");
+    }
+    assert!(room.is_armed());
+    assert_eq!(hooked.load_u32(off::WAITING_WRITERS).unwrap(), 1, "counted once");
+    let seq = hooked.load_u32(off::SPACE_SEQ).unwrap();
+    for _ in 0..written {
+        assert_eq!(reader.read().unwrap().payload.len(), frame.len());
+    }
+    assert_eq!(reader.try_read().unwrap_err(), ChannelError::WouldBlock);
+    assert!(hooked.load_u32(off::SPACE_SEQ).unwrap() > seq, "the freed room was told");
+    assert!(writer.try_write(&frame).is_ok());
+    room.disarm(&chan).unwrap();
+    assert_eq!(hooked.load_u32(off::WAITING_WRITERS).unwrap(), 0);
+    assert!(!room.is_armed());
 }

@@ -35,8 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use wasmd_abi::Errno;
-use wasmd_channel::layout::off;
-use wasmd_channel::{Channel, ChannelError, Reader, ReaderKind, RingRegion, Sent, Start, Writer, WriterKind};
+use wasmd_channel::{Channel, ChannelError, Reader, ReaderKind, RoomWait, Sent, Start, Writer, WriterKind};
 use wasmhost::{NativeWake, RegionWatcher};
 
 use super::wire::{self, Frame, Notice, NoticeEnvelope};
@@ -115,33 +114,23 @@ struct Inbound {
     backlog: VecDeque<Frame>,
     /// Frames taken since credit was last granted.
     taken: u32,
-    /// Counted among the channel's waiting writers (so its readers
-    /// notify its space sequence as they free room).
-    waiting: bool,
+    /// Its wait for room (the ring's watch on the channel's space
+    /// sequence, counted among the channel's waiting writers).
+    room: RoomWait,
 }
 
 impl Inbound {
-    /// Waits for room as a parked writer does, without parking: counted
-    /// among the waiting writers, the ring's watch queued on the space
-    /// sequence. False when the sequence moved meanwhile (room may have
-    /// come: try again now).
+    /// Waits for room as a parked writer does, without parking. False
+    /// when room may have come meanwhile: try again now (a failed wait
+    /// counts as queued: the next frame or credit looks again).
     fn wait_for_room(&mut self) -> bool {
-        let ring = self.channel.region();
-        if !self.waiting {
-            self.waiting = ring.fetch_add_u32(off::WAITING_WRITERS, 1).is_ok();
-        }
-        let Ok(seq) = ring.load_u32(off::SPACE_SEQ) else { return false };
-        // `Changed`: the sequence moved; an error: the watch is queued.
-        ring.wait(off::SPACE_SEQ, seq, None).is_err()
+        self.room.arm(&self.channel).unwrap_or(true)
     }
 
     /// No longer waits for room.
     fn stop_waiting(&mut self) {
-        let ring = self.channel.region();
-        ring.unwatch();
-        if std::mem::take(&mut self.waiting) {
-            let _ = ring.fetch_add_u32(off::WAITING_WRITERS, u32::MAX);
-        }
+        self.channel.region().unwatch();
+        let _ = self.room.disarm(&self.channel);
     }
 }
 
@@ -316,8 +305,14 @@ impl Bridges {
         };
         // Its readers wait for frames from afar: without a spin.
         channel.region().region().add_remote_writer();
-        let end =
-            Inbound { id, channel, writers: Vec::new(), backlog: VecDeque::new(), taken: 0, waiting: false };
+        let end = Inbound {
+            id,
+            channel,
+            writers: Vec::new(),
+            backlog: VecDeque::new(),
+            taken: 0,
+            room: RoomWait::new(),
+        };
         self.into_ids.insert(id, (from.clone(), handle));
         self.into.insert((from, handle), end);
     }
