@@ -112,6 +112,7 @@ pub const HOSTCALLS: &[(&str, &[Ty])] = &[
     ("net_accept", &[I]),
     ("net_send", &[I, I, I]),
     ("net_recv", &[I, I, I]),
+    ("chan_bridge", &[I, I, I, L]),
 ];
 
 /// Small modules a fuzzed `spawn` may start from bytes.

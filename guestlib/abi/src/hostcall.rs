@@ -382,7 +382,6 @@ pub const NAMES: &[&str] = &[
     "trap_exit",
     "spawn_with",
     "spawn_on",
-    "chan_bridge",
     "name_register",
     "name_unregister",
     "name_lookup",
@@ -405,4 +404,5 @@ pub const NAMES: &[&str] = &[
     "net_accept",
     "net_send",
     "net_recv",
+    "chan_bridge",
 ];
