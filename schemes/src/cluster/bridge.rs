@@ -111,12 +111,20 @@ struct Inbound {
     /// Over a watched ring: a wait for room becomes a watch.
     channel: Channel<HostRing>,
     writers: Vec<(u32, Writer<HostRing>)>,
-    backlog: VecDeque<Frame>,
+    /// Frames waiting for room, and the end of the stream once it came.
+    backlog: VecDeque<Waiting>,
     /// Frames taken since credit was last granted.
     taken: u32,
     /// Its wait for room (the ring's watch on the channel's space
     /// sequence, counted among the channel's waiting writers).
     room: RoomWait,
+}
+
+/// A frame waiting for room in an inbound end's channel (copied out of
+/// its message), or the end of the stream behind them.
+enum Waiting {
+    Frame { writer: u32, data: Vec<u8> },
+    End,
 }
 
 impl Inbound {
@@ -147,7 +155,8 @@ pub(crate) struct Bridges {
     out: HashMap<u64, Outbound>,
     /// Outbound ends by their node and that node's handle.
     by_handle: HashMap<(String, u64), u64>,
-    into: HashMap<(String, u64), Inbound>,
+    /// Inbound ends by their node, then that node's handle.
+    into: HashMap<String, HashMap<u64, Inbound>>,
     /// Inbound ends by their id.
     into_ids: HashMap<u64, (String, u64)>,
     next_inbound: u64,
@@ -285,7 +294,7 @@ impl Bridges {
     /// Node `node` left: the bridges into it end.
     pub(crate) fn node_left(&mut self, node: &str) -> Vec<(u64, BridgeNews)> {
         let gone: Vec<u64> = self.out.iter().filter(|(_, b)| b.node == node).map(|(id, _)| *id).collect();
-        self.into.retain(|(from, _), _| from != node);
+        self.into.remove(node);
         self.into_ids.retain(|_, (from, _)| from != node);
         gone.into_iter()
             .map(|id| {
@@ -314,21 +323,31 @@ impl Bridges {
             room: RoomWait::new(),
         };
         self.into_ids.insert(id, (from.clone(), handle));
-        self.into.insert((from, handle), end);
+        self.into.entry(from).or_default().insert(handle, end);
+    }
+
+    /// The inbound end of `from`'s file `handle`, taken out.
+    fn remove_into(&mut self, from: &str, handle: u64) -> Option<Inbound> {
+        let of_node = self.into.get_mut(from)?;
+        let end = of_node.remove(&handle)?;
+        if of_node.is_empty() {
+            self.into.remove(from);
+        }
+        self.into_ids.remove(&end.id);
+        Some(end)
     }
 
     /// The file `handle` of `from` is closed: its frames are not taken.
     pub(crate) fn refuse(&mut self, from: &str, handle: u64) {
-        if let Some(end) = self.into.remove(&(from.to_string(), handle)) {
-            self.into_ids.remove(&end.id);
-        }
+        self.remove_into(from, handle);
     }
 
-    /// A frame of another node's bridge. Its stream's end, if it ended:
-    /// (node, handle) of the file it ended, for the daemon to close.
-    pub(crate) fn take(&mut self, frame: Frame, publish: &mut Publish) -> Option<(String, u64)> {
-        let key = (frame.from.clone(), frame.handle);
-        let Some(end) = self.into.get_mut(&key) else {
+    /// A frame of another node's bridge: written into the channel at once
+    /// when nothing waits for room there (else kept, copied, behind what
+    /// waits). Its stream's end, if it ended: (node, handle) of the file
+    /// it ended, for the daemon to close.
+    pub(crate) fn take(&mut self, frame: Frame<'_>, publish: &mut Publish) -> Option<(String, u64)> {
+        let Some(end) = self.into.get_mut(frame.from).and_then(|m| m.get_mut(&frame.handle)) else {
             log::info!(
                 "node {}: a bridged frame for file {}, not its own, dropped",
                 frame.from,
@@ -340,8 +359,24 @@ impl Bridges {
             log::warn!("node {}: bridged frames beyond its credit dropped", frame.from);
             return None;
         }
-        end.backlog.push_back(frame);
-        self.write_waiting(key, publish)
+        let written = !frame.end
+            && end.backlog.is_empty()
+            && match write(&end.channel, &mut end.writers, frame.writer, frame.data) {
+                Err(ChannelError::WouldBlock) => false,
+                Ok(_) => true,
+                Err(e) => {
+                    log::info!("node {}: a bridged frame refused here: {e}", frame.from);
+                    true
+                }
+            };
+        if written {
+            end.taken += 1;
+        } else if frame.end {
+            end.backlog.push_back(Waiting::End);
+        } else {
+            end.backlog.push_back(Waiting::Frame { writer: frame.writer, data: frame.data.to_vec() });
+        }
+        self.write_waiting(frame.from, frame.handle, publish)
     }
 
     /// An end woken by its channel (`id` from [`Bridges::woken`]): an
@@ -351,30 +386,30 @@ impl Bridges {
         if id & INBOUND == 0 {
             return Woken::Out(self.pump(id, publish).map(|news| (id, news)));
         }
-        let Some(key) = self.into_ids.get(&id).cloned() else { return Woken::In(None) };
-        Woken::In(self.write_waiting(key, publish))
+        let Some((from, handle)) = self.into_ids.get(&id).cloned() else { return Woken::In(None) };
+        Woken::In(self.write_waiting(&from, handle, publish))
     }
 
-    /// Writes the frames of `key` that fit now (waiting for room for the
-    /// rest); grants their credit.
-    fn write_waiting(&mut self, key: (String, u64), publish: &mut Publish) -> Option<(String, u64)> {
-        let end = self.into.get_mut(&key)?;
+    /// Writes the frames of `from`'s file `handle` that fit now (waiting
+    /// for room for the rest); grants their credit.
+    fn write_waiting(&mut self, from: &str, handle: u64, publish: &mut Publish) -> Option<(String, u64)> {
+        let end = self.into.get_mut(from)?.get_mut(&handle)?;
         let mut ended = false;
         let mut armed = false;
         loop {
             let mut full = false;
-            while let Some(frame) = end.backlog.front() {
-                if frame.end {
+            while let Some(waiting) = end.backlog.front() {
+                let Waiting::Frame { writer, data } = waiting else {
                     ended = true;
                     break;
-                }
-                match write(&end.channel, &mut end.writers, frame.writer, &frame.data) {
+                };
+                match write(&end.channel, &mut end.writers, *writer, data) {
                     Err(ChannelError::WouldBlock) => {
                         full = true;
                         break;
                     }
                     Ok(_) => {}
-                    Err(e) => log::info!("node {}: a bridged frame refused here: {e}", key.0),
+                    Err(e) => log::info!("node {from}: a bridged frame refused here: {e}"),
                 }
                 end.taken += 1;
                 end.backlog.pop_front();
@@ -391,9 +426,9 @@ impl Bridges {
             armed = end.wait_for_room();
         }
         if end.taken >= CREDIT_BATCH || (ended && end.taken > 0) {
-            let notice = Notice::Credit { handle: key.1, frames: std::mem::take(&mut end.taken) };
+            let notice = Notice::Credit { handle, frames: std::mem::take(&mut end.taken) };
             let envelope = NoticeEnvelope { from: self.node.clone(), notice };
-            let subject = wire::notice_subject(&key.0).into();
+            let subject = wire::notice_subject(from).into();
             publish.push((subject, serde_json::to_vec(&envelope).unwrap_or_default()));
         }
         if !ended {
@@ -401,13 +436,12 @@ impl Bridges {
         }
         // The writers close as the end crosses: the channel drains when
         // they were its last strong writers.
-        if let Some(mut end) = self.into.remove(&key) {
-            self.into_ids.remove(&end.id);
+        if let Some(mut end) = self.remove_into(from, handle) {
             for (_, writer) in std::mem::take(&mut end.writers) {
                 let _ = writer.close();
             }
         }
-        Some(key)
+        Some((from.to_string(), handle))
     }
 }
 

@@ -369,10 +369,10 @@ mod base64_bytes {
 /// ```text
 /// 01 61 | 07 00 00 00 00 00 00 00 | 02 00 00 00 | 00 | 68 69    a, handle 7, writer 2: "hi"
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Frame {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame<'a> {
     /// The sending node.
-    pub from: String,
+    pub from: &'a str,
     /// The receiver's file.
     pub handle: u64,
     /// The sender's writer of the frame.
@@ -380,10 +380,10 @@ pub struct Frame {
     /// The sender's channel ended (no payload).
     pub end: bool,
     /// The payload.
-    pub data: Vec<u8>,
+    pub data: &'a [u8],
 }
 
-impl Frame {
+impl Frame<'_> {
     /// The frame's bytes.
     pub fn encode(from: &str, handle: u64, writer: u32, end: bool, data: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(14 + from.len() + data.len());
@@ -396,8 +396,9 @@ impl Frame {
         out
     }
 
-    /// Reads a frame (`None`: not one, or from a name that is no node's).
-    pub fn decode(bytes: &[u8]) -> Option<Frame> {
+    /// Reads a frame, borrowing from `bytes` (`None`: not one, or from a
+    /// name that is no node's).
+    pub fn decode(bytes: &[u8]) -> Option<Frame<'_>> {
         let (&n, rest) = bytes.split_first()?;
         let from = std::str::from_utf8(rest.get(..n as usize)?).ok()?;
         check_node_name(from).ok()?;
@@ -409,11 +410,11 @@ impl Frame {
             1 => true,
             _ => return None,
         };
-        let data = rest[13..].to_vec();
+        let data = &rest[13..];
         if end && !data.is_empty() {
             return None;
         }
-        Some(Frame { from: from.to_string(), handle, writer, end, data })
+        Some(Frame { from, handle, writer, end, data })
     }
 }
 
@@ -573,7 +574,7 @@ mod tests {
         let bytes = Frame::encode("a", 7, 2, false, b"hi");
         assert_eq!(bytes, [1, b'a', 7, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, b'h', b'i']);
         let frame = Frame::decode(&bytes).unwrap();
-        assert_eq!(frame, Frame { from: "a".into(), handle: 7, writer: 2, end: false, data: b"hi".to_vec() });
+        assert_eq!(frame, Frame { from: "a", handle: 7, writer: 2, end: false, data: b"hi" });
         assert!(Frame::decode(&Frame::encode("b", 1, 0, true, b"")).unwrap().end);
         for garbage in [
             &b""[..],

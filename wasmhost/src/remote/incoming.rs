@@ -168,13 +168,9 @@ impl ProcessManager {
     /// go. Spawns waiting on it fail with `EIO` (the embedder fails them
     /// as it fails every request to that node).
     pub fn node_left(&mut self, node: &str) {
-        let gone: Vec<(Pid, RemotePid)> = self
-            .remote
-            .by_pid
-            .iter()
-            .filter(|(_, s)| &*s.id.node == node)
-            .map(|(p, s)| (*p, s.id.clone()))
-            .collect();
+        let theirs = self.remote.by_node.get(node).cloned().unwrap_or_default();
+        let gone: Vec<(Pid, RemotePid)> =
+            theirs.into_iter().filter_map(|p| Some((p, self.remote.by_pid.get(&p)?.id.clone()))).collect();
         for (stand_in, id) in gone {
             let Some(s) = self.remote.by_pid.get(&stand_in) else { continue };
             let (links, watchers, monitors) = (s.links.clone(), s.watchers.clone(), s.monitors.clone());

@@ -236,6 +236,8 @@ struct SpawnWait {
 pub(crate) struct StandIns {
     by_pid: HashMap<Pid, StandIn>,
     by_id: HashMap<RemotePid, Pid>,
+    /// The stand-ins of each node (so a node's leaving visits its own).
+    by_node: HashMap<Arc<str>, HashSet<Pid>>,
     next: Pid,
     spawns: HashMap<u64, SpawnWait>,
     outbox: Vec<RemoteOp>,
@@ -256,6 +258,7 @@ impl Default for StandIns {
         StandIns {
             by_pid: HashMap::new(),
             by_id: HashMap::new(),
+            by_node: HashMap::new(),
             next: REMOTE_PID_BASE,
             spawns: HashMap::new(),
             outbox: Vec::new(),
@@ -293,6 +296,7 @@ impl StandIns {
         };
         self.by_pid.insert(pid, record);
         self.by_id.insert(id.clone(), pid);
+        self.by_node.entry(id.node.clone()).or_default().insert(pid);
         Some(pid)
     }
 
@@ -301,6 +305,12 @@ impl StandIns {
         if self.by_pid.get(&pid).is_some_and(StandIn::unused) {
             if let Some(s) = self.by_pid.remove(&pid) {
                 self.by_id.remove(&s.id);
+                if let Some(of_node) = self.by_node.get_mut(&s.id.node) {
+                    of_node.remove(&pid);
+                    if of_node.is_empty() {
+                        self.by_node.remove(&s.id.node);
+                    }
+                }
             }
         }
     }
