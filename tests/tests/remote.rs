@@ -111,3 +111,19 @@ fn messages_of_a_peer_are_taken_within_bounds_and_only_by_whom_they_may_reach() 
     h.pm.run(16);
     assert_eq!(h.pm.stand_ins(), 0);
 }
+
+#[test]
+fn a_message_dropped_for_a_full_mailbox_keeps_nothing_for_its_sender() {
+    use wasmd_abi::mailbox::MAILBOX_MESSAGES;
+    let (mut h, pid, owner) = idle_process();
+    for _ in 0..MAILBOX_MESSAGES {
+        assert!(h.pm.remote_send(peer(7), pid, 1, b"x".to_vec(), owner));
+    }
+    // Full: each new sender's message is dropped, and no stand-in or
+    // watch is kept for it.
+    for by in 0..100 {
+        assert!(!h.pm.remote_send(peer(1000 + by), pid, 1, b"x".to_vec(), owner));
+    }
+    assert_eq!(h.pm.stand_ins(), 1);
+    assert_eq!(h.pm.process(pid).unwrap().watches.stand_ins.len(), 1);
+}

@@ -22,7 +22,7 @@
 //! park its sender on the other node's mailbox. Handles do not cross
 //! nodes (`EINVAL`).
 
-use wasmd_abi::mailbox::{MAX_MESSAGE_LEN, NOTICE_BASE};
+use wasmd_abi::mailbox::{MAX_MESSAGE_LEN, MAX_WATCHES, NOTICE_BASE};
 use wasmd_abi::{Errno, Rights};
 
 use crate::caller::Caller;
@@ -120,19 +120,30 @@ impl ProcessManager {
         if !reached && !self.watchable(target, owner) {
             return false;
         }
-        // The receiver holds the sender's stand-in, so a reply to `from`
-        // reaches it.
-        let Ok(stand_in) = self.hold_stand_in(target, &from) else { return false };
-        let Some(proc) = self.procs.get(target) else { return false };
+        // The receiver holds the sender's stand-in once the message is
+        // queued, so a reply to `from` reaches it (within its watches).
+        let known = self.remote.by_id.get(&from).copied();
+        let held =
+            known.is_some_and(|s| self.procs.get(target).is_some_and(|p| p.watches.stand_ins.contains(&s)));
+        if !held && self.watch_count(target) >= MAX_WATCHES {
+            return false;
+        }
+        let Some(stand_in) = self.remote.get_or_make(&from) else { return false };
         let message = Message { tag, from: stand_in, data, handles: Default::default(), charged: 0 };
-        match proc.mailbox.push(message) {
-            Ok(wake) => {
+        let pushed = self.procs.get(target).map(|p| p.mailbox.push(message));
+        match pushed {
+            Some(Ok(wake)) => {
                 if let Some(wake) = wake {
                     self.env.mail.add(wake);
                 }
+                self.hold(target, stand_in);
                 true
             }
-            Err(_) => false,
+            _ => {
+                // Nothing refers to a stand-in made for a dropped message.
+                self.remote.collect(stand_in);
+                false
+            }
         }
     }
 
