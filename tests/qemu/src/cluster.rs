@@ -137,7 +137,5 @@ pub fn host_wasmd(workspace: &Path) -> Result<PathBuf, HarnessError> {
     if !status.success() {
         return Err(HarnessError::Tool(format!("the host build of wasmd failed ({status})")));
     }
-    let target_dir =
-        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace.join("target"));
-    Ok(target_dir.join("release").join("wasmd"))
+    Ok(crate::redox_build::target_dir(workspace).join("release").join("wasmd"))
 }

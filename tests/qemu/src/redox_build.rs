@@ -81,6 +81,11 @@ impl Source {
     }
 }
 
+/// Cargo's target directory for `workspace` (`CARGO_TARGET_DIR` if set).
+pub fn target_dir(workspace: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace.join("target"))
+}
+
 /// The wasmd repository (this crate lives in `tests/qemu`).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -102,8 +107,6 @@ fn cross_build(workspace: &Path) -> Result<Binaries, HarnessError> {
     if !status.success() {
         return Err(HarnessError::Tool(format!("the Redox build of wasmd failed ({status})")));
     }
-    let target_dir =
-        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace.join("target"));
-    let dir = target_dir.join(TARGET).join("release");
+    let dir = target_dir(workspace).join(TARGET).join("release");
     Ok(Binaries { wasmd: dir.join("wasmd"), smoke: dir.join("wasmd-smoke") })
 }

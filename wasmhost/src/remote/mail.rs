@@ -92,42 +92,28 @@ impl ProcessManager {
         data: Vec<u8>,
         owner: Owner,
     ) -> bool {
-        let delivered = self.deliver_remote(from, target, tag, data, owner);
+        // The remote user's processes take messages from other nodes; any
+        // other live process only from a process it reached itself (it
+        // holds that one's stand-in: it spawned it, found its name or got
+        // a message from it), so its answers come back. Holding the
+        // sender's stand-in counts among the receiver's watches.
+        let held = self.remote.by_id.get(&from).is_some_and(|s| {
+            self.procs.get(target).is_some_and(|p| !p.is_exited() && p.watches.stand_ins.contains(s))
+        });
+        let admitted = tag < NOTICE_BASE
+            && data.len() <= MAX_MESSAGE_LEN
+            && (held || (self.watchable(target, owner) && self.watch_count(target) < MAX_WATCHES));
+        let delivered = admitted && self.queue_remote(from, target, tag, data);
         if !delivered {
             self.remote.dropped_messages += 1;
         }
         delivered
     }
 
-    fn deliver_remote(
-        &mut self,
-        from: RemotePid,
-        target: Pid,
-        tag: u64,
-        data: Vec<u8>,
-        owner: Owner,
-    ) -> bool {
-        if tag >= NOTICE_BASE || data.len() > MAX_MESSAGE_LEN {
-            return false;
-        }
-        // The remote user's processes take messages from other nodes; any
-        // other live process only from a process it reached itself (it
-        // holds that one's stand-in: it spawned it, found its name or got
-        // a message from it), so its answers come back.
-        let reached = self.remote.by_id.get(&from).and_then(|s| self.remote.by_pid.get(s)).is_some_and(|s| {
-            s.holders.contains(&target) && self.procs.get(target).is_some_and(|p| !p.is_exited())
-        });
-        if !reached && !self.watchable(target, owner) {
-            return false;
-        }
-        // The receiver holds the sender's stand-in once the message is
-        // queued, so a reply to `from` reaches it (within its watches).
-        let known = self.remote.by_id.get(&from).copied();
-        let held =
-            known.is_some_and(|s| self.procs.get(target).is_some_and(|p| p.watches.stand_ins.contains(&s)));
-        if !held && self.watch_count(target) >= MAX_WATCHES {
-            return false;
-        }
+    /// Queues `from`'s message in `target`'s mailbox, if it has room;
+    /// then `target` holds `from`'s stand-in, so a reply to it reaches
+    /// it. True when queued.
+    fn queue_remote(&mut self, from: RemotePid, target: Pid, tag: u64, data: Vec<u8>) -> bool {
         let Some(stand_in) = self.remote.get_or_make(&from) else { return false };
         let message = Message { tag, from: stand_in, data, handles: Default::default(), charged: 0 };
         let pushed = self.procs.get(target).map(|p| p.mailbox.push(message));
