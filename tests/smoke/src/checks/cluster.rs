@@ -34,8 +34,11 @@ pub(super) fn cluster(setup: &Setup) -> Outcome {
         check(ps.lines().any(|l| l.split_whitespace().next() == Some(worker.as_str())), || {
             format!("{} has no pid {worker}:\n{ps}", node("ps"))
         })?;
+        // It acts there for that node's remote user (nobody), not for us.
         let status = text(tree.read(&node(&format!("{worker}/status")))?);
-        check(status.contains("state: "), || format!("{}: {status}", node(&format!("{worker}/status"))))?;
+        check(super::field(&status, "owner").as_deref() == Some("65534:65534"), || {
+            format!("{}: {status}", node(&format!("{worker}/status")))
+        })?;
         tree.write(&node(&format!("{worker}/ctl")), b"kill")?;
         let ended = text(tree.read(&node(&format!("{worker}/wait")))?);
         check(ended.trim() == "killed", || format!("{worker} there ended {ended:?}, not killed"))?;
