@@ -126,7 +126,10 @@ impl Daemon {
         }
         let id = match self.open("bridge", flags::O_RDWR, owner) {
             Ok(id) => id,
-            Err(e) => return self.guest_bridge_failed(GuestBridge { file: 0, by }, token, e),
+            Err(e) => {
+                self.guest_bridges.release(by);
+                return self.kernel.lock().remote_bridged(token, Err(e));
+            }
         };
         let bridge = GuestBridge { file: id, by };
         let request = self.guest_bridges.token();
@@ -148,9 +151,7 @@ impl Daemon {
 
     /// The guest's bridge is over: its file closes.
     fn guest_bridge_ended(&mut self, bridge: GuestBridge) {
-        if bridge.file != 0 {
-            self.close(bridge.file);
-        }
+        self.close(bridge.file);
         self.guest_bridges.release(bridge.by);
     }
 

@@ -17,13 +17,7 @@ impl Daemon {
     /// Opens `path` (relative to `/scheme/wasm`, without a leading `/`)
     /// for `caller` (see [`super::policy`]).
     pub fn open(&mut self, path: &str, open_flags: u32, caller: Caller) -> Result<u64, Errno> {
-        let path = path.trim_matches('/');
-        // `node/SELF/PATH` is this node's own `PATH`.
-        let own = self.cluster.as_ref().and_then(|c| path.strip_prefix("node/")?.strip_prefix(c.node()));
-        let path = match own {
-            Some(rest) if rest.is_empty() || rest.starts_with('/') => rest.trim_start_matches('/'),
-            _ => path,
-        };
+        let path = self.own_path(path);
         let id = self.next_id;
         let file = match (path, path.strip_prefix("error/")) {
             (_, Some(of)) => Box::new(self.reason_file(of, caller)?),
@@ -141,19 +135,26 @@ impl Daemon {
         self.request(id, token, PendingOp::Fsync, false).map(done)
     }
 
+    /// `path` trimmed of its slashes, and `node/SELF/PATH` (this node's own
+    /// name) made `PATH`.
+    fn own_path<'p>(&self, path: &'p str) -> &'p str {
+        let path = path.trim_matches('/');
+        let own = self.cluster.as_ref().and_then(|c| path.strip_prefix("node/")?.strip_prefix(c.node()));
+        match own {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => rest.trim_start_matches('/'),
+            _ => path,
+        }
+    }
+
     /// Removes `path` (relative to `/scheme/wasm`): only files of guest
     /// schemes (`scheme/NAME/PATH`, also another node's:
     /// `node/NAME/scheme/S/PATH`) can be removed; the rest of the tree
     /// is `Errno::PermissionDenied`.
     pub fn unlink(&mut self, path: &str, unlink_flags: u32, token: Token) -> Poll<()> {
-        let path = path.trim_matches('/');
+        let path = self.own_path(path);
         if let (Some(rest), Some(cluster)) = (path.strip_prefix("node/"), self.cluster.as_mut()) {
-            // `node/NAME/PATH`: removed there (`node/SELF/PATH` here).
+            // `node/NAME/PATH` of another node: removed there.
             let (node, sub) = rest.split_once('/').unwrap_or((rest, ""));
-            if node == cluster.node() {
-                let sub = sub.to_string();
-                return self.unlink(&sub, unlink_flags, token);
-            }
             if sub.is_empty() {
                 return Poll::Ready(Err(if cluster.knows(node) {
                     Errno::PermissionDenied

@@ -18,18 +18,10 @@ use wasmi::{Error, Linker};
 use super::{charge_copy, guest_range, kernel, memory_and_state, memory_len, ret, CallResult, Ctx, Ret};
 use crate::guest_buf::GuestBuf;
 use crate::handles::HandleTable;
-use crate::mailbox::{Filter, Mailbox, Message, Refused, Transfer};
+use crate::mailbox::{Filter, Message, Refused, Transfer};
 use crate::process::{HandleObject, ProcessState};
 use crate::syscall::{NameOp, SpawnWatch, Syscall};
 use crate::Pid;
-
-/// The mailbox a process handle names, if `h` is one with `rights`.
-fn mailbox_of(handles: &HandleTable<HandleObject>, h: i32, rights: Rights) -> Result<&Mailbox, Errno> {
-    match &handles.get(h as u32, rights)?.object {
-        HandleObject::Process(mailbox) => Ok(mailbox),
-        _ => Err(Errno::BadHandle),
-    }
-}
 
 #[allow(clippy::too_many_arguments)]
 fn send(
@@ -52,14 +44,15 @@ fn send(
     let (mem, state) = memory_and_state(caller)?;
     let data = &mem[guest_range(mem.len(), ptr, len)?];
     let list = &mem[guest_range(mem.len(), handles, nhandles.wrapping_mul(4))?];
-    if let HandleObject::Remote(to) = &state.handles.get(h as u32, Rights::WRITE)?.object {
+    let to = match &state.handles.get(h as u32, Rights::WRITE)?.object {
+        HandleObject::Process(mailbox) => mailbox,
         // Handles do not cross nodes; the message is taken as it leaves.
-        if nhandles != 0 {
-            return Err(Errno::InvalidArgument);
+        HandleObject::Remote(_) if nhandles != 0 => return Err(Errno::InvalidArgument),
+        HandleObject::Remote(to) => {
+            return Ok(Err(Syscall::SendRemote { to: to.clone(), tag, data: data.to_vec() }))
         }
-        return Ok(Err(Syscall::SendRemote { to: to.clone(), tag, data: data.to_vec() }));
-    }
-    let to = mailbox_of(&state.handles, h, Rights::WRITE)?;
+        _ => return Err(Errno::BadHandle),
+    };
     let mut carried: Transfer = Default::default();
     for (slot, raw) in carried.iter_mut().zip(list.chunks_exact(4)) {
         let handle = u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
@@ -78,11 +71,7 @@ fn send(
         Err(Refused::Closed) => Err(Errno::NoSuchProcess),
         Err(Refused::Full(_)) if flags & SEND_NOWAIT != 0 => Err(Errno::WouldBlock),
         Err(Refused::Full(message)) => {
-            let to = match &state.handles.get(h as u32, Rights::WRITE)?.object {
-                HandleObject::Process(mailbox) => mailbox.clone(),
-                _ => return Err(Errno::BadHandle),
-            };
-            Ok(Err(Syscall::SendWait { to, message: Box::new(message) }))
+            Ok(Err(Syscall::SendWait { to: to.clone(), message: Box::new(message) }))
         }
     }
 }
@@ -337,6 +326,7 @@ pub(super) fn define(linker: &mut Linker<ProcessState>) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mailbox::Mailbox;
     use wasmd_abi::mailbox::Header;
 
     #[test]

@@ -35,7 +35,7 @@ impl ProcessManager {
             return SyscallOutcome::error(Errno::WouldBlock);
         }
         let token = self.pend_host(me);
-        self.remote.bridging.insert(token, me);
+        self.remote.bridging.insert(token);
         self.remote.bridgers.insert(me);
         let node: Arc<str> = node.into();
         self.remote.outbox.push(RemoteOp::Bridge { token, by: me, owner, region, node, chan });
@@ -45,7 +45,7 @@ impl ProcessManager {
     /// The answer to [`RemoteOp::Bridge`] `token`: the bridge holds both
     /// channels, or why not.
     pub fn remote_bridged(&mut self, token: u64, result: Result<(), Errno>) {
-        if self.remote.bridging.remove(&token).is_none() {
+        if !self.remote.bridging.remove(&token) {
             return;
         }
         self.continue_wait(

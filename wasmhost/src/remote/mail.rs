@@ -26,6 +26,7 @@ use wasmd_abi::mailbox::{MAX_MESSAGE_LEN, MAX_WATCHES, NOTICE_BASE};
 use wasmd_abi::{Errno, Rights};
 
 use crate::caller::Caller;
+use crate::continuation::returning;
 use crate::mailbox::Message;
 use crate::manager::{ProcessManager, SyscallOutcome};
 use crate::owner::Owner;
@@ -54,10 +55,7 @@ impl ProcessManager {
         if let Err(e) = self.hold_stand_in(me, &to) {
             return SyscallOutcome::error(e);
         }
-        match caller.state_mut().handles.insert(HandleObject::Remote(to), Rights::WRITE) {
-            Ok(h) => SyscallOutcome::Return(i64::from(h)),
-            Err(e) => SyscallOutcome::error(e),
-        }
+        returning(caller.state_mut().handles.insert(HandleObject::Remote(to), Rights::WRITE).map(i64::from))
     }
 
     /// `send` through a handle of another node's process `to`: queued

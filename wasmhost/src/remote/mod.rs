@@ -244,7 +244,7 @@ pub(crate) struct StandIns {
     /// [`RemoteOp::Send`]s in the outbox.
     queued_sends: usize,
     /// `chan_bridge` calls waiting for their answer, by token.
-    bridging: HashMap<u64, Pid>,
+    bridging: HashSet<u64>,
     /// Live processes that made bridges.
     bridgers: HashSet<Pid>,
     /// Messages from other nodes dropped here.
@@ -263,7 +263,7 @@ impl Default for StandIns {
             spawns: HashMap::new(),
             outbox: Vec::new(),
             queued_sends: 0,
-            bridging: HashMap::new(),
+            bridging: HashSet::new(),
             bridgers: HashSet::new(),
             dropped_messages: 0,
             enabled: false,

@@ -12,6 +12,7 @@ use wasmd_abi::{Errno, Rights};
 
 use crate::caller::Caller;
 use crate::context::{Context, SyscallOutcome};
+use crate::continuation::returning;
 use crate::guest_buf::GuestBuf;
 use crate::hostcalls::mailbox::take_into;
 use crate::mailbox::{Filter, Mailbox, Message, Refused, Wake};
@@ -46,10 +47,9 @@ impl Context<'_> {
             return SyscallOutcome::error(Errno::NoSuchProcess);
         };
         let mailbox = target.mailbox.clone();
-        match caller.state_mut().handles.insert(HandleObject::Process(mailbox), Rights::ALL) {
-            Ok(h) => SyscallOutcome::Return(i64::from(h)),
-            Err(e) => SyscallOutcome::error(e),
-        }
+        returning(
+            caller.state_mut().handles.insert(HandleObject::Process(mailbox), Rights::ALL).map(i64::from),
+        )
     }
 
     /// `send` to a full mailbox: parks `me` until there is room (or the

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{check, names, text, wait, PATIENCE};
+use super::{check, line_in, names, text, wait, PATIENCE};
 use crate::{eventually, Outcome, Peer, Setup, Tree};
 
 /// A node's heartbeats may be slow to come under TCG at first.
@@ -101,23 +101,13 @@ fn spawn_there(tree: &mut dyn Tree, peer: &Peer, spec: &str) -> Result<String, S
     pid.ok_or_else(|| format!("a spawn on {} answered {answer:?}", peer.node))
 }
 
-/// The first line of `log` (a file's path) that starts with `prefix`.
-fn line_of(tree: &mut dyn Tree, log: &str, prefix: &str) -> Result<String, String> {
-    let mut found = None;
-    eventually(&format!("a line `{prefix}...` in {log}"), PATIENCE, || {
-        found = text(tree.read(log)?).lines().find(|l| l.starts_with(prefix)).map(str::to_string);
-        Ok(found.is_some())
-    })?;
-    Ok(found.unwrap_or_default())
-}
-
 /// Bridges a source here into a sink on the peer; what the sink said and
 /// how long the sink took from the first frame to the last.
 fn bridge(setup: &Setup, tree: &mut dyn Tree, peer: &Peer) -> Result<(String, Duration), String> {
     let sink_spec = format!("cap=stdio,time,shm {}/chan_rtt.wasm node-sink 0", peer.fixtures);
     let sink = spawn_there(tree, peer, &sink_spec)?;
     let sink_log = format!("/scheme/wasm/node/{}/{sink}/log", peer.node);
-    let inbound = line_of(tree, &sink_log, "chans ")?["chans ".len()..].to_string();
+    let inbound = line_in(tree, &sink_log, "chans ")?["chans ".len()..].to_string();
     let source =
         // It writes after SOURCE_DELAY_MS: the bridge must hold the channel
         // by then (a channel without a strong reader holds no writer back).
@@ -125,17 +115,16 @@ fn bridge(setup: &Setup, tree: &mut dyn Tree, peer: &Peer) -> Result<(String, Du
             "cap=stdio,time,shm {} node-source {FRAMES} 64 2 {SOURCE_DELAY_MS}",
             setup.fixture("chan_rtt")
         ))?;
-    let out = line_of(tree, &format!("/scheme/wasm/{source}/log"), "chans ")?["chans ".len()..].to_string();
+    let out = line_in(tree, &format!("/scheme/wasm/{source}/log"), "chans ")?["chans ".len()..].to_string();
     let answer =
         text(tree.exchange("/scheme/wasm/bridge", format!("{out} {}/{inbound}", peer.node).as_bytes())?);
     check(answer == format!("bridged {FRAMES} frames\n"), || format!("the bridge answered {answer:?}"))?;
-    let said = line_of(tree, &sink_log, "frames=")?;
+    let said = line_in(tree, &sink_log, "frames=")?;
     let expected = format!("frames={FRAMES} bytes={} writers=2 ordered=yes ", FRAMES * 64);
     check(said.starts_with(&expected), || format!("the sink there said {said:?}"))?;
     check(wait(tree, source)? == "exited(0)", || "the source did not exit 0".into())?;
     // The sink's time from its first frame to the end of the stream.
-    let ns: u64 = said.split(" ns=").nth(1).and_then(|n| n.trim().parse().ok()).unwrap_or(0);
-    Ok((said.split(" ns=").next().unwrap_or("").to_string(), Duration::from_nanos(ns)))
+    Ok(sink_said(&said))
 }
 
 /// ns per 64-byte mailbox round trip between a guest here and a server
@@ -184,7 +173,7 @@ fn bridge_back(
     );
     let source = spawn_there(tree, peer, &source_spec)?;
     let source_log = format!("/scheme/wasm/node/{}/{source}/log", peer.node);
-    let out = line_of(tree, &source_log, "chans ")?["chans ".len()..].to_string();
+    let out = line_in(tree, &source_log, "chans ")?["chans ".len()..].to_string();
     let line = format!("{out} {here}/{inbound}");
     let answer = text(tree.exchange(&format!("/scheme/wasm/node/{}/bridge", peer.node), line.as_bytes())?);
     check(answer == format!("bridged {FRAMES} frames\n"), || {
@@ -193,8 +182,7 @@ fn bridge_back(
     let said = super::log_line(tree, sink, "frames=")?;
     let expected = format!("frames={FRAMES} bytes={} writers=2 ordered=yes ", FRAMES * 64);
     check(said.starts_with(&expected), || format!("the sink here said {said:?}"))?;
-    let ns: u64 = said.split(" ns=").nth(1).and_then(|n| n.trim().parse().ok()).unwrap_or(0);
-    Ok((said.split(" ns=").next().unwrap_or("").to_string(), Duration::from_nanos(ns)))
+    Ok(sink_said(&said))
 }
 
 /// A guest here bridges its own channel into a sink there
@@ -203,7 +191,7 @@ fn guest_bridge(setup: &Setup, tree: &mut dyn Tree, peer: &Peer) -> Result<Strin
     let sink_spec = format!("cap=stdio,time,shm {}/chan_rtt.wasm node-sink 0", peer.fixtures);
     let sink = spawn_there(tree, peer, &sink_spec)?;
     let sink_log = format!("/scheme/wasm/node/{}/{sink}/log", peer.node);
-    let inbound = line_of(tree, &sink_log, "chans ")?["chans ".len()..].to_string();
+    let inbound = line_in(tree, &sink_log, "chans ")?["chans ".len()..].to_string();
     let source = tree.spawn(&format!(
         "cap=stdio,time,shm {} node-source {FRAMES} 64 2 0 {}/{inbound}",
         setup.fixture("chan_rtt"),
@@ -211,9 +199,16 @@ fn guest_bridge(setup: &Setup, tree: &mut dyn Tree, peer: &Peer) -> Result<Strin
     ))?;
     let bridged = super::log_line(tree, source, "bridge=")?;
     check(bridged == "bridge=ok", || format!("the guest's chan_bridge said {bridged}"))?;
-    let said = line_of(tree, &sink_log, "frames=")?;
+    let said = line_in(tree, &sink_log, "frames=")?;
     let expected = format!("frames={FRAMES} bytes={} writers=2 ordered=yes ", FRAMES * 64);
     check(said.starts_with(&expected), || format!("the sink there said {said:?}"))?;
     check(wait(tree, source)? == "exited(0)", || "the source did not exit 0".into())?;
-    Ok(said.split(" ns=").next().unwrap_or("").to_string())
+    Ok(sink_said(&said).0)
+}
+
+/// A sink's `frames=… ns=T` line: what it got, and its time from the
+/// first frame to the last.
+fn sink_said(said: &str) -> (String, Duration) {
+    let (got, ns) = said.split_once(" ns=").unwrap_or((said, "0"));
+    (got.to_string(), Duration::from_nanos(ns.trim().parse().unwrap_or(0)))
 }

@@ -116,10 +116,15 @@ fn field(status: &str, key: &str) -> Option<String> {
 /// Waits until the process's log has a line starting with `prefix`;
 /// returns that line.
 fn log_line(tree: &mut dyn Tree, pid: u32, prefix: &str) -> Result<String, String> {
+    line_in(tree, &format!("/scheme/wasm/{pid}/log"), prefix)
+}
+
+/// Waits until the file at `path` (a log) has a line starting with
+/// `prefix`; returns that line.
+fn line_in(tree: &mut dyn Tree, path: &str, prefix: &str) -> Result<String, String> {
     let mut found = None;
-    eventually(&format!("a line `{prefix}...` in {pid}/log"), PATIENCE, || {
-        let log = text(tree.read(&format!("/scheme/wasm/{pid}/log"))?);
-        found = log.lines().find(|l| l.starts_with(prefix)).map(str::to_string);
+    eventually(&format!("a line `{prefix}...` in {path}"), PATIENCE, || {
+        found = text(tree.read(path)?).lines().find(|l| l.starts_with(prefix)).map(str::to_string);
         Ok(found.is_some())
     })?;
     Ok(found.unwrap_or_default())
