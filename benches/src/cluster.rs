@@ -31,7 +31,6 @@
 //!
 //! Skipped, and said, without `nats-server`.
 
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -65,18 +64,11 @@ fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     }
 }
 
-/// A `nats-server` on a free loopback port, or `None` without one.
-fn nats() -> Option<(Killed, String)> {
-    let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-    let child = Command::new("nats-server")
-        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let server = Killed(child, None);
-    wait_for("nats-server", || TcpStream::connect(("127.0.0.1", port)).is_ok());
-    Some((server, format!("nats://127.0.0.1:{port}")))
+/// A `nats-server` on loopback, or `None` without one.
+fn nats() -> Option<(wasmd_tests::nats::NatsServer, String)> {
+    let server = wasmd_tests::nats::NatsServer::start("nats", &[]).ok()?;
+    let url = server.url.clone();
+    Some((server, url))
 }
 
 /// A bench daemon joined as `node`.

@@ -7,17 +7,17 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{eventually, frame, text, Daemon};
+use common::{eventually, frame, holds_soon, text, Daemon};
 use wasmd_tests::guest;
+use wasmd_tests::nats::NatsServer;
 
-/// A `nats-server` on a free loopback port, killed on drop.
+/// A `nats-server` on loopback (see [`NatsServer`]), killed on drop.
 struct Nats {
-    child: Child,
     url: String,
+    _server: NatsServer,
 }
 
 impl Nats {
@@ -27,22 +27,9 @@ impl Nats {
 
     /// A server with `extra` arguments, reached by URLs of `scheme`.
     fn start_with(scheme: &str, extra: &[&std::ffi::OsStr]) -> Nats {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start nats-server ({e}): install it (Debian: apt-get install nats-server)")
-            });
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not come up");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Nats { child, url: format!("{scheme}://127.0.0.1:{port}") }
+        let server = NatsServer::start(scheme, extra)
+            .unwrap_or_else(|e| panic!("{e} (Debian: apt-get install nats-server)"));
+        Nats { url: server.url.clone(), _server: server }
     }
 
     /// A daemon joined to this server as `node`.
@@ -59,13 +46,6 @@ impl Nats {
             "--node-timeout-ms",
             "1000",
         ])
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -166,7 +146,7 @@ fn a_guest_scheme_of_one_node_is_used_from_another_and_its_death_is_eio() {
     let (a, b) = pair(&nats);
     for (module, name) in [("ramfs", "ramfs"), ("faulty_scheme", "faulty")] {
         let path = guest(module).display().to_string();
-        assert_eq!(b.cli(&["spawn", "cap=stdio,scheme", &path, name]).status.code(), Some(0));
+        assert_eq!(b.cli(&["spawn", "cap=stdio,scheme,time", &path, name]).status.code(), Some(0));
         eventually("the scheme is up", || {
             text(&b.cli(&["ls", "/scheme/wasm/scheme"])).contains(&format!("{name}/"))
         });
@@ -193,6 +173,21 @@ fn a_guest_scheme_of_one_node_is_used_from_another_and_its_death_is_eio() {
     assert!(matches!(unlink(&mut c, "/scheme/wasm/node/b/ps"), Err(ClientError::Errno(1))));
     assert!(matches!(unlink(&mut c, "/scheme/wasm/node/b"), Err(ClientError::Errno(1))));
     assert!(matches!(unlink(&mut c, "/scheme/wasm/node/z/scheme/ramfs/x"), Err(ClientError::Errno(2))));
+    // An open its provider answers late (after the short time an OS open
+    // waits there before it is answered, optimistically) is answered to a
+    // guest of a as the provider did.
+    let client = guest("fs_client").display().to_string();
+    let slow = "node:b/scheme/faulty/slow";
+    let args = ["spawn", "cap=stdio", "grant=node:b/scheme/faulty", &client, slow];
+    let pid = text(&a.cli(&[&args[..], &[&format!("{slow}-missing"), slow]].concat()));
+    assert_eq!(text(&a.cli(&["wait", pid.trim()])).trim(), "exited(0)");
+    let said = text(&a.cli(&["log", pid.trim()]));
+    assert!(said.contains(&format!("open:{slow}-missing=err:2\nopen:{slow}=ok:()")), "{said}");
+    // For a native program here, whose open is answered at once, the
+    // refusal is the first read's error.
+    let fd = c.open("/scheme/wasm/node/b/scheme/faulty/slow-missing", flags::O_RDONLY).unwrap();
+    let read = c.call(Request::Read { fd, offset: 0, len: 10, nonblock: false });
+    assert!(matches!(read, Err(ClientError::Errno(2))), "{read:?}");
     // A read its provider never answers waits on a, until the provider dies on b.
     let mut waiter = a.client();
     let fd = waiter.open("/scheme/wasm/node/b/scheme/faulty/hang", flags::O_RDONLY).unwrap();
@@ -738,7 +733,8 @@ fn a_supervisor_restarts_its_child_on_another_node_when_the_childs_node_dies() {
     // supervisor as `noconnection`, and it restarts the child on c.
     b.child.kill().unwrap();
     b.child.wait().unwrap();
-    eventually("restarted on c", || live_named(&c, "supervision").len() == 1);
+    let restarted = holds_soon(|| live_named(&c, "supervision").len() == 1);
+    assert!(restarted, "restarted on c; the supervisor said:\n{}", log());
     let said = log();
     let restart = said.lines().nth(1).unwrap_or_default().to_string();
     assert!(restart.starts_with("restarted noconnection "), "{said}");

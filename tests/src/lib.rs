@@ -7,8 +7,11 @@
 //! (`guests/wasi`: Rust std for `wasm32-wasip1`), [`wasi_c_guest`] that of
 //! a C program built with wasi-libc (`guests/wasi/c`), [`wat`] the path of a
 //! WAT fixture in `tests/wat/`. [`CapturedOutput`] collects guest output in memory.
+//! [`nats::NatsServer`] runs a real `nats-server` for the cluster tests.
 //! The integration tests live in `tests/tests/`; the CLI tests in
 //! `schemes/tests/`.
+
+pub mod nats;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -278,7 +278,11 @@ async fn serve(
                 let mut p = peers.lock().unwrap_or_else(|e| e.into_inner());
                 let now = p.alive(config.node_timeout);
                 let mut told = false;
+                for node in now.iter().filter(|n| !alive.contains(n)) {
+                    log::info!("node {node} joined");
+                }
                 for node in alive.iter().filter(|n| !now.contains(n)) {
+                    log::info!("node {node} left: not heard from within {:?}", config.node_timeout);
                     // Its names go with it (and come back with its next heartbeat).
                     p.names.remove(node);
                     for (id, news) in bridges.node_left(node) {

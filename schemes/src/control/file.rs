@@ -232,6 +232,11 @@ pub(crate) trait ControlFile: std::fmt::Debug {
         Answer::Ready(Ok(()))
     }
 
+    /// Whether the open is settled: the tree's files are open once made.
+    fn opened(&mut self, _cx: &mut Context<'_>) -> Answer<()> {
+        Answer::Ready(Ok(()))
+    }
+
     /// [`EVENT_READ`] when a read would not wait, [`EVENT_WRITE`] when a
     /// write would not.
     fn readiness(&mut self, _cx: &mut Context<'_>) -> u32 {

@@ -12,7 +12,9 @@
 //! budget; if the provider answered, the open succeeds or fails with its
 //! answer; if not, the open succeeds with a file whose later operations
 //! wait for the provider's answer to the open (`Answer::AwaitingOpen`) and
-//! fail with its error, if it refused.
+//! fail with its error, if it refused. An open of another node, which may
+//! wait, is answered once the provider did (`PendingOp::Opened`), so a
+//! guest there gets the refusal from its open.
 
 use std::collections::{HashMap, HashSet};
 
@@ -225,6 +227,17 @@ impl ControlFile for GuestFile {
 
     fn sync(&mut self, cx: &mut Context<'_>) -> Answer<()> {
         self.send(cx, true, |id| SchemeOp::Fsync { id })
+    }
+
+    /// Waits for the provider's answer to the open; its refusal is the
+    /// error.
+    fn opened(&mut self, cx: &mut Context<'_>) -> Answer<()> {
+        self.settle_open(cx.replies);
+        match self.state {
+            GuestState::Opening(_) => Answer::AwaitingOpen,
+            GuestState::Failed(e) => Answer::Ready(Err(e)),
+            GuestState::Open(_) => Answer::Ready(Ok(())),
+        }
     }
 
     fn reply_output(&self, op: &PendingOp, reply: Reply) -> Result<Output, Errno> {

@@ -35,6 +35,10 @@ pub(crate) enum PendingOp {
         len: u64,
     },
     Fsync,
+    /// Waits until the file is open: a guest scheme's provider answered
+    /// its open (see [`super::guest_files`]); `Output::Done`, or the
+    /// provider's refusal.
+    Opened,
     /// Not on an open file: `Pending::id` is [`NO_FILE`].
     Unlink,
 }
@@ -82,6 +86,7 @@ impl Daemon {
             PendingOp::Getdents { offset } => file.getdents(&mut cx, *offset).map(Output::Entries),
             PendingOp::Ftruncate { len } => file.truncate(&mut cx, *len).map(|()| Output::Done),
             PendingOp::Fsync => file.sync(&mut cx).map(|()| Output::Done),
+            PendingOp::Opened => file.opened(&mut cx).map(|()| Output::Done),
             // Sent at once by `Daemon::unlink_scheme`, never on a file.
             PendingOp::Unlink => Answer::Ready(Err(Errno::BadHandle)),
         };

@@ -49,6 +49,9 @@ pub(crate) struct Serving {
     waiting: HashMap<Token, (async_nats::Subject, u64, String)>,
     /// Requests waiting, by node.
     waiting_of: HashMap<String, usize>,
+    /// Those of `waiting` that are opens (of guest-scheme files whose
+    /// provider has not answered yet).
+    opening: std::collections::HashSet<Token>,
     next_token: u64,
     /// Spawns waiting for their module: the `spawn` file, where to
     /// reply, and what the asking guest wants set up with the child.
@@ -193,6 +196,20 @@ impl Daemon {
         for c in mine {
             let Some((reply_to, id, node)) = self.remote.waiting.remove(&c.token) else { continue };
             self.remote.stop_waiting(&node);
+            if self.remote.opening.remove(&c.token) {
+                let reply = match c.result {
+                    Ok(_) => {
+                        self.offer_frames(&node, id);
+                        Reply::Opened { handle: id }
+                    }
+                    Err(e) => {
+                        self.close_theirs(&node, id);
+                        failed(e, format!("cannot open: {e}"))
+                    }
+                };
+                self.answer(reply_to, reply);
+                continue;
+            }
             let reply = match c.result {
                 Ok(Output::Data(data)) => Reply::Data { data },
                 Ok(Output::Count(count)) => Reply::Count { count },
@@ -229,13 +246,32 @@ impl Daemon {
                     let why = format!("node {from} has {MAX_FILES_PER_NODE} files open here already");
                     return Some(failed(Errno::TooManyHandles, why));
                 }
-                match self.open(&path, flags, caller) {
-                    Ok(id) => {
-                        self.remote.files.insert(id, from.to_string());
+                let id = match self.open(&path, flags, caller) {
+                    Ok(id) => id,
+                    Err(e) => return Some(failed(e, format!("cannot open {path}: {e}"))),
+                };
+                self.remote.files.insert(id, from.to_string());
+                // Unlike an OS open, this one may wait: a guest scheme's
+                // file is theirs once its provider said yes.
+                let token = self.fresh_token();
+                match self.opened(id, token) {
+                    Poll::Ready(Ok(())) => {
                         self.offer_frames(from, id);
                         Reply::Opened { handle: id }
                     }
-                    Err(e) => failed(e, format!("cannot open {path}: {e}")),
+                    Poll::Ready(Err(e)) => {
+                        self.close_theirs(from, id);
+                        failed(e, format!("cannot open {path}: {e}"))
+                    }
+                    Poll::Pending => {
+                        let waited = self.wait_for(from, token, reply_to, id);
+                        if waited.is_none() {
+                            self.remote.opening.insert(token);
+                        } else {
+                            self.close_theirs(from, id);
+                        }
+                        return waited;
+                    }
                 }
             }
             Request::Read { handle, offset, len } => {

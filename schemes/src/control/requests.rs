@@ -135,6 +135,15 @@ impl Daemon {
         self.request(id, token, PendingOp::Fsync, false).map(done)
     }
 
+    /// Waits until file `id` is open: a guest-scheme file whose provider
+    /// has not answered its open yet (an open is answered at once, see
+    /// [`super::guest_files`]) is ready, or fails with its refusal, once
+    /// it did. For who may wait (another node's open), not for an
+    /// `openat` of the OS.
+    pub(crate) fn opened(&mut self, id: u64, token: Token) -> Poll<()> {
+        self.request(id, token, PendingOp::Opened, false).map(done)
+    }
+
     /// `path` trimmed of its slashes, and `node/SELF/PATH` (this node's own
     /// name) made `PATH`.
     fn own_path<'p>(&self, path: &'p str) -> &'p str {

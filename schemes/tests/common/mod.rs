@@ -2,7 +2,7 @@
 //! socket, driven by the `wasmd` client commands and by a raw client.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use wasmd::sys::linux::client::Client;
@@ -47,19 +47,25 @@ impl Daemon {
     }
 
     fn serve(socket: std::path::PathBuf, dir: std::path::PathBuf, extra: &[&str]) -> Daemon {
-        let child = Command::new(env!("CARGO_BIN_EXE_wasmd"))
+        // Its log, shown when a test fails (see `Drop`).
+        let log = std::fs::File::create(dir.join("daemon.log")).expect("daemon log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wasmd"))
             .arg("daemon")
             .arg("--socket")
             .arg(&socket)
             .args(extra)
             // No config file of the user running the tests.
             .env("XDG_CONFIG_HOME", &dir)
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("daemon starts");
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // Generous: CI runs test binaries on a loaded 2-core machine.
+        let deadline = Instant::now() + Duration::from_secs(30);
         while Client::connect(&socket).is_err() {
-            assert!(Instant::now() < deadline, "daemon did not come up");
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("daemon exited ({status}) before it served:\n{}", log_of(&dir));
+            }
+            assert!(Instant::now() < deadline, "daemon did not come up in 30 s:\n{}", log_of(&dir));
             std::thread::sleep(Duration::from_millis(10));
         }
         Daemon { child, socket, _dir: TempDir(dir) }
@@ -96,7 +102,16 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("log of the daemon on {}:\n{}", self.socket.display(), log_of(&self._dir.0));
+        }
     }
+}
+
+/// What the daemon whose directory is `dir` logged (its last 8 KiB).
+fn log_of(dir: &std::path::Path) -> String {
+    let log = std::fs::read(dir.join("daemon.log")).unwrap_or_default();
+    String::from_utf8_lossy(&log[log.len().saturating_sub(8192)..]).into_owned()
 }
 
 /// A command's stdout as text.
@@ -104,14 +119,24 @@ pub fn text(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// Polls `f` every 10 ms until it holds; panics with `what` after 10 s.
+/// Polls `f` every 10 ms until it holds; panics with `what` after 30 s
+/// (generous: CI runs test binaries on a loaded 2-core machine).
 #[allow(dead_code, reason = "each test binary compiles this module; not all use it")]
-pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+pub fn eventually(what: &str, f: impl FnMut() -> bool) {
+    assert!(holds_soon(f), "{what}");
+}
+
+/// Polls `f` every 10 ms until it holds (true) or 30 s passed (false).
+#[allow(dead_code, reason = "each test binary compiles this module; not all use it")]
+pub fn holds_soon(mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !f() {
-        assert!(std::time::Instant::now() < deadline, "{what}");
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    true
 }
 
 /// A `chan/` frame (writer id, payload length, payload): the writer and

@@ -239,43 +239,16 @@ fn checks_fail_with_a_reason_without_guests() {
     assert!(verdict.starts_with(wasmd_smoke::FAIL) && verdict.contains("spawn"), "{verdict}");
 }
 
-/// A `nats-server` on a free loopback port, killed on drop.
-struct Nats(std::process::Child, String);
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn nats() -> Nats {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = std::process::Command::new("nats-server")
-        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot start nats-server ({e}): install it (Debian: apt-get install nats-server)")
-        });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nats-server did not come up");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Nats(child, format!("nats://127.0.0.1:{port}"))
-}
-
 #[test]
 fn the_cluster_check_uses_another_node_through_nats() {
-    let server = nats();
+    let server = wasmd_tests::nats::NatsServer::start("nats", &[])
+        .unwrap_or_else(|e| panic!("{e} (Debian: apt-get install nats-server)"));
     let root = std::env::temp_dir().join(format!("wasmd-smoke-{}-there-root", std::process::id()));
     std::fs::create_dir_all(&root).unwrap();
-    let _there = daemon_in("there", &root, Some(&server.1));
+    let _there = daemon_in("there", &root, Some(&server.url));
     let mut setup = setup("here", wasmd_tests::GUESTS_DIR);
     let here_root = setup.file_root.clone();
-    let socket = daemon_in("here-node", &here_root, Some(&server.1));
+    let socket = daemon_in("here-node", &here_root, Some(&server.url));
     setup.trees = Arc::new(move || {
         Client::connect(&socket)
             .map(|c| Box::new(SocketTree(c)) as Box<dyn Tree>)
