@@ -331,6 +331,7 @@ fn node_rtt64_us(a: &mut Client, b: &mut Client, k: usize) -> f64 {
     let there = bridge(a, ping_out, &format!("b/{echo_in}"));
     let back = bridge(b, echo_out, &format!("a/{ping_back}"));
     let ns: f64 = line_of(a, &ping, "rtt_ns=").parse().expect("rtt_ns");
+    eprintln!("  cluster: node_rtt64 round trips (ns): {}", line_of(a, &ping, "rtt_spread "));
     line_of(a, &ping, "end");
     let _ = a.call(Request::Close { fd: there });
     let _ = b.call(Request::Close { fd: back });
@@ -401,7 +402,8 @@ pub fn figures(quick: bool) -> Vec<Figure> {
     let bare = bare_nats_us(&url, size, k);
     let rtt = node_rtt64_us(&mut a, &mut b, k);
     // The guest times its round trips as a mean: so is the baseline.
-    let bare_rtt = bare_request_us(&url, vec![7; 64], 64, k, "bench.echo64").1;
+    let (bare_median, bare_rtt) = bare_request_us(&url, vec![7; 64], 64, k, "bench.echo64");
+    eprintln!("  cluster: bare 64 B request/reply: median {bare_median:.1} µs, mean {bare_rtt:.1} µs");
     let handoff = handoff_rtt_us(&url, k);
     let mail = node_mail_rtt64_us(&mut a, k);
     let local_mail = local_mail_rtt64_us(&mut a, k);
