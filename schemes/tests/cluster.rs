@@ -268,6 +268,63 @@ fn a_node_that_dies_leaves_the_cluster() {
     eventually("a lists b again", || nodes(&a) == ["a", "b"]);
 }
 
+/// The heartbeats `node` published during `window`, heard on the bus:
+/// each one's names (`None`: a beat without them).
+fn beats_of(url: &str, node: &str, window: Duration) -> Vec<Option<serde_json::Value>> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        use futures_util::StreamExt;
+        let client = async_nats::connect(url).await.unwrap();
+        let mut beats = client.subscribe("wasmd.heartbeat").await.unwrap();
+        let mut heard = Vec::new();
+        let until = tokio::time::Instant::now() + window;
+        while let Ok(Some(msg)) = tokio::time::timeout_at(until, beats.next()).await {
+            let beat: serde_json::Value = serde_json::from_slice(&msg.payload).unwrap();
+            if beat["node"] == node {
+                heard.push(beat.get("names").cloned());
+            }
+        }
+        heard
+    })
+}
+
+#[test]
+fn heartbeats_carry_names_only_when_they_are_news() {
+    let nats = Nats::start();
+    let (a, _b) = pair(&nats);
+    // Nothing changes: a's beats (every 50 ms) say "the same names" and
+    // only every tenth has them, here none.
+    let quiet = beats_of(&nats.url, "a", Duration::from_millis(1500));
+    assert!(quiet.len() >= 10, "{quiet:?}");
+    let named: Vec<_> = quiet.iter().flatten().collect();
+    assert!(named.len() <= quiet.len() / 5, "{quiet:?}");
+    assert!(named.iter().all(|names| *names == &serde_json::json!({})), "{quiet:?}");
+    // A name registered on a goes out at once and is seen on b; then the
+    // beats are bare again.
+    let actors = guest("actors").display().to_string();
+    let server = text(&a.cli(&["spawn", "cap=stdio", &actors, "serve", "beat-svc"])).trim().to_string();
+    line_of(&a, &server, "serving");
+    eventually("b sees the name", || {
+        text(&_b.cli(&["cat", "/scheme/wasm/name/beat-svc"])).trim() == format!("a/{server}")
+    });
+    let after = beats_of(&nats.url, "a", Duration::from_millis(1500));
+    let named: Vec<_> = after.iter().flatten().collect();
+    assert!(named.len() <= after.len() / 5, "{after:?}");
+    let expected = serde_json::json!({ "beat-svc": server.parse::<u32>().unwrap() });
+    assert!(named.iter().all(|names| **names == expected), "{after:?}");
+    // A node that joins later learns a's names (a sends them when it sees
+    // it join).
+    let c = nats.node("c");
+    eventually("c sees the name", || {
+        text(&c.cli(&["cat", "/scheme/wasm/name/beat-svc"])).trim() == format!("a/{server}")
+    });
+    // And a name that goes is gone everywhere.
+    assert_eq!(a.cli(&["kill", &server]).status.code(), Some(0));
+    eventually("the name is gone on c", || {
+        text(&c.cli(&["cat", "/scheme/wasm/name/beat-svc"])).trim().is_empty()
+    });
+}
+
 #[test]
 fn garbage_on_the_bus_is_answered_and_harms_nothing() {
     let nats = Nats::start();

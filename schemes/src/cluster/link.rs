@@ -253,8 +253,14 @@ async fn serve(
             return;
         }
     };
-    let mut beat = serde_json::to_vec(&Heartbeat { node: config.node.clone(), names: BTreeMap::new() })
-        .unwrap_or_default();
+    // This node's heartbeat with its names, and without them (see
+    // `Heartbeat::names`), and the beats to go until one has them anyway.
+    let mut named_beat =
+        serde_json::to_vec(&Heartbeat { node: config.node.clone(), names: Some(BTreeMap::new()) })
+            .unwrap_or_default();
+    let bare_beat =
+        serde_json::to_vec(&Heartbeat { node: config.node.clone(), names: None }).unwrap_or_default();
+    let mut bare_beats_left: u64 = 0;
     let mut tick = tokio::time::interval(config.heartbeat);
     // Requests in flight, to abort when forgotten; each tells `done` when
     // it ends.
@@ -272,53 +278,73 @@ async fn serve(
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                if let Err(e) = client.publish(wire::HEARTBEAT, beat.clone().into()).await {
-                    log::warn!("nats: heartbeat not sent: {e}");
-                }
-                let mut p = peers.lock().unwrap_or_else(|e| e.into_inner());
-                let now = p.alive(config.node_timeout);
-                let mut told = false;
-                for node in now.iter().filter(|n| !alive.contains(n)) {
-                    log::info!("node {node} joined");
-                }
-                for node in alive.iter().filter(|n| !now.contains(n)) {
-                    log::info!("node {node} left: not heard from within {:?}", config.node_timeout);
-                    // Its names go with it (and come back with its next heartbeat).
-                    p.names.remove(node);
-                    for (id, news) in bridges.node_left(node) {
-                        told |= events.send(Event::Bridge { id, news }).is_ok();
+                // Who joined and who left since the last tick (under the
+                // peers' lock, let go of before the publish below).
+                let (joined, told) = {
+                    let mut p = peers.lock().unwrap_or_else(|e| e.into_inner());
+                    let now = p.alive(config.node_timeout);
+                    let mut told = false;
+                    let mut joined = false;
+                    for node in now.iter().filter(|n| !alive.contains(n)) {
+                        log::info!("node {node} joined");
+                        joined = true;
                     }
-                    told |= events.send(Event::Left { node: node.clone() }).is_ok();
-                }
-                drop(p);
-                alive = now;
+                    for node in alive.iter().filter(|n| !now.contains(n)) {
+                        log::info!("node {node} left: not heard from within {:?}", config.node_timeout);
+                        // Its names go with it (and come back with its next
+                        // heartbeat that has them: it sends them when it sees
+                        // this node join).
+                        p.names.remove(node);
+                        for (id, news) in bridges.node_left(node) {
+                            told |= events.send(Event::Bridge { id, news }).is_ok();
+                        }
+                        told |= events.send(Event::Left { node: node.clone() }).is_ok();
+                    }
+                    alive = now;
+                    (joined, told)
+                };
                 if told {
                     wake(&waker);
                 }
+                // A node that joined learns this one's names now.
+                let beat = if joined || bare_beats_left == 0 {
+                    bare_beats_left = wire::NAMES_EVERY - 1;
+                    &named_beat
+                } else {
+                    bare_beats_left -= 1;
+                    &bare_beat
+                };
+                if let Err(e) = client.publish(wire::HEARTBEAT, beat.clone().into()).await {
+                    log::warn!("nats: heartbeat not sent: {e}");
+                }
             }
             Some(msg) = beats.next() => {
-                let Ok(mut beat) = serde_json::from_slice::<Heartbeat>(&msg.payload) else { continue };
-                if beat.node == config.node || wire::check_node_name(&beat.node).is_err() {
+                let Ok(Heartbeat { node, names }) = serde_json::from_slice::<Heartbeat>(&msg.payload) else {
+                    continue;
+                };
+                if node == config.node || wire::check_node_name(&node).is_err() {
                     continue;
                 }
-                beat.names.retain(|name, pid| {
-                    wasmhost::check_name(name).is_ok() && *pid != 0 && *pid < wasmhost::REMOTE_PID_BASE
-                });
-                while beat.names.len() > wire::MAX_SHARED_NAMES {
-                    beat.names.pop_last();
-                }
                 let mut p = peers.lock().unwrap_or_else(|e| e.into_inner());
-                if p.seen.len() < MAX_PEERS || p.seen.contains_key(&beat.node) {
-                    p.seen.insert(beat.node.clone(), Instant::now());
-                    // All nodes' names together stay within MAX_NAMES.
-                    let before = p.names.get(&beat.node).map_or(0, BTreeMap::len);
-                    let others = p.names.values().map(BTreeMap::len).sum::<usize>() - before;
-                    while others + beat.names.len() > MAX_NAMES {
-                        beat.names.pop_last();
+                if p.seen.len() < MAX_PEERS || p.seen.contains_key(&node) {
+                    p.seen.insert(node.clone(), Instant::now());
+                    // Without names: the same as before.
+                    let Some(mut names) = names else { continue };
+                    names.retain(|name, pid| {
+                        wasmhost::check_name(name).is_ok() && *pid != 0 && *pid < wasmhost::REMOTE_PID_BASE
+                    });
+                    while names.len() > wire::MAX_SHARED_NAMES {
+                        names.pop_last();
                     }
-                    let changed = p.names.get(&beat.node).is_none_or(|n| *n != beat.names);
+                    // All nodes' names together stay within MAX_NAMES.
+                    let before = p.names.get(&node).map_or(0, BTreeMap::len);
+                    let others = p.names.values().map(BTreeMap::len).sum::<usize>() - before;
+                    while others + names.len() > MAX_NAMES {
+                        names.pop_last();
+                    }
+                    let changed = p.names.get(&node).is_none_or(|n| *n != names);
                     if changed {
-                        p.names.insert(beat.node, beat.names);
+                        p.names.insert(node, names);
                         drop(p);
                         if events.send(Event::Names).is_err() {
                             return;
@@ -421,8 +447,9 @@ async fn serve(
                 }
                 Some(Outgoing::RefuseFrames { from, handle }) => bridges.refuse(&from, handle),
                 Some(Outgoing::Names(names)) => {
-                    beat = serde_json::to_vec(&Heartbeat { node: config.node.clone(), names }).unwrap_or_default();
-                    if let Err(e) = client.publish(wire::HEARTBEAT, beat.clone().into()).await {
+                    let names = Some(names);
+                    named_beat = serde_json::to_vec(&Heartbeat { node: config.node.clone(), names }).unwrap_or_default();
+                    if let Err(e) = client.publish(wire::HEARTBEAT, named_beat.clone().into()).await {
                         log::warn!("nats: heartbeat not sent: {e}");
                     }
                 }

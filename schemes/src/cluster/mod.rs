@@ -20,7 +20,8 @@
 //! - guests' processes: a guest's `spawn_on`, and links, monitors and
 //!   kills of another node's processes, with their ends told back as
 //!   notices (a node that leaves ends them as `noconnection`);
-//! - names: each node's registered names ride on its heartbeats, so the
+//! - names: each node's registered names ride on its heartbeats (when
+//!   they may be news to another node, see [`wire::Heartbeat`]), so the
 //!   registry is cluster-wide (`crate::control` has both, in
 //!   `remote_processes`);
 //! - channel bridges: frames of a channel here into a channel there,

@@ -8,7 +8,7 @@
 //! | `wasmd.node.NODE.req` | request/reply to node `NODE` | a [`Request`]; the reply is a [`Reply`] |
 //! | `wasmd.node.NODE.notice` | one-way to node `NODE`, in the order sent | a [`NoticeEnvelope`] |
 //! | `wasmd.node.NODE.frames` | one-way to node `NODE`: frames of a channel bridge, in order | a [`Frame`], binary |
-//! | `wasmd.heartbeat` | published by every node each heartbeat interval, and at once when its registered names change | a [`Heartbeat`] |
+//! | `wasmd.heartbeat` | published by every node each heartbeat interval, and at once when its registered names change | a [`Heartbeat`]: with its names when they changed, when a node joined, and every [`NAMES_EVERY`]th beat; else without |
 //!
 //! A request is an [`Envelope`]: the asking node's name and a
 //! [`Request`], flattened into one object. Requests open files of the
@@ -419,16 +419,30 @@ impl Frame<'_> {
 }
 
 /// A node's sign of life, with the registry names its processes hold
-/// (see [`super`]: the cluster-wide name registry).
+/// (see [`super`]: the cluster-wide name registry) when they may be news.
+///
+/// ```text
+/// {"node":"a","names":{"kv":7}}   a's names are kv (its pid 7), and no other
+/// {"node":"a","names":{}}         a holds no names
+/// {"node":"a"}                    a's names are those of its last beat with names
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Heartbeat {
     /// The node's name.
     pub node: String,
     /// Its registered names and their pids there (at most
-    /// [`MAX_SHARED_NAMES`]).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub names: BTreeMap<String, u32>,
+    /// [`MAX_SHARED_NAMES`]), or `None`: the same as in its last beat
+    /// that had them. A node sends them when they changed (at once, not
+    /// waiting for the beat), at the first beat after it saw another node
+    /// join, and every [`NAMES_EVERY`]th beat (so a node that missed one
+    /// learns them again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names: Option<BTreeMap<String, u32>>,
 }
+
+/// Every this many heartbeats a node sends its names even if nothing
+/// changed.
+pub const NAMES_EVERY: u64 = 10;
 
 /// Most names one node tells the cluster (a node with more keeps the
 /// rest to itself, in name order).
@@ -560,10 +574,13 @@ mod tests {
             assert_eq!(serde_json::to_string(&notice).unwrap(), bytes);
             assert_eq!(serde_json::from_str::<NoticeEnvelope>(bytes).unwrap(), notice);
         }
-        let beat = Heartbeat { node: "a".into(), names: BTreeMap::new() };
-        assert_eq!(serde_json::to_string(&beat).unwrap(), r#"{"node":"a"}"#);
-        assert_eq!(serde_json::from_str::<Heartbeat>(r#"{"node":"a"}"#).unwrap(), beat);
-        let named = Heartbeat { node: "a".into(), names: [("kv".to_string(), 7)].into() };
+        let same = Heartbeat { node: "a".into(), names: None };
+        assert_eq!(serde_json::to_string(&same).unwrap(), r#"{"node":"a"}"#);
+        assert_eq!(serde_json::from_str::<Heartbeat>(r#"{"node":"a"}"#).unwrap(), same);
+        let none = Heartbeat { node: "a".into(), names: Some(BTreeMap::new()) };
+        assert_eq!(serde_json::to_string(&none).unwrap(), r#"{"node":"a","names":{}}"#);
+        assert_eq!(serde_json::from_str::<Heartbeat>(r#"{"node":"a","names":{}}"#).unwrap(), none);
+        let named = Heartbeat { node: "a".into(), names: Some([("kv".to_string(), 7)].into()) };
         let bytes = r#"{"node":"a","names":{"kv":7}}"#;
         assert_eq!(serde_json::to_string(&named).unwrap(), bytes);
         assert_eq!(serde_json::from_str::<Heartbeat>(bytes).unwrap(), named);

@@ -14,8 +14,9 @@
 //! order. The other node accepts links, monitors and kills for the
 //! processes owned by its remote user only (see [`wasmhost::RemoteOp`]).
 //!
-//! Names: each node tells the names its processes hold in its heartbeats
-//! (and in one sent at once when they change, see [`crate::cluster`]);
+//! Names: each node tells the names its processes hold in a heartbeat
+//! sent at once when they change, and again in its beats after a node
+//! joined and every tenth (see [`crate::cluster::wire::Heartbeat`]);
 //! each node hands the manager the names the others hold
 //! ([`wasmhost::ProcessManager::set_cluster_names`]), so a name is
 //! registered once in the cluster (as far as the nodes have heard: two
