@@ -153,8 +153,9 @@ impl Drop for Inbound {
 pub(crate) struct Bridges {
     node: String,
     out: HashMap<u64, Outbound>,
-    /// Outbound ends by their node and that node's handle.
-    by_handle: HashMap<(String, u64), u64>,
+    /// Outbound ends by their node, then that node's handle (looked up
+    /// by a credit notice without building a key).
+    by_handle: HashMap<String, HashMap<u64, u64>>,
     /// Inbound ends by their node, then that node's handle.
     into: HashMap<String, HashMap<u64, Inbound>>,
     /// Inbound ends by their id.
@@ -202,7 +203,7 @@ impl Bridges {
                 return vec![BridgeNews::Ended(Err((channel_errno(&e), format!("this node's channel: {e}"))))]
             }
         };
-        self.by_handle.insert((node.clone(), handle), id);
+        self.by_handle.entry(node.clone()).or_default().insert(handle, id);
         let subject = wire::frames_subject(&node).into();
         let end = Outbound { node, subject, handle, ring, reader, in_flight: 0, sent: 0, draining: false };
         self.out.insert(id, end);
@@ -215,7 +216,12 @@ impl Bridges {
     pub(crate) fn stop(&mut self, id: u64) {
         if let Some(b) = self.out.remove(&id) {
             b.ring.unwatch();
-            self.by_handle.remove(&(b.node, b.handle));
+            if let Some(ends) = self.by_handle.get_mut(&b.node) {
+                ends.remove(&b.handle);
+                if ends.is_empty() {
+                    self.by_handle.remove(&b.node);
+                }
+            }
         }
     }
 
@@ -285,7 +291,7 @@ impl Bridges {
     /// Node `node` took `frames` frames of its file `handle`: the bridge
     /// into it may send as many more. The bridge's id, to pump.
     pub(crate) fn credit(&mut self, node: &str, handle: u64, frames: u32) -> Option<u64> {
-        let id = *self.by_handle.get(&(node.to_string(), handle))?;
+        let id = *self.by_handle.get(node)?.get(&handle)?;
         let b = self.out.get_mut(&id)?;
         b.in_flight = b.in_flight.saturating_sub(frames);
         Some(id)
