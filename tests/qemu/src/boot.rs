@@ -34,6 +34,10 @@ pub const CHECK: &str = "wasmd-smoke: check";
 /// (kept in a passed outcome too).
 pub const SUITE: &str = "wasi-suite:";
 
+/// The smoke test's request to stop the other node of its cluster (see
+/// [`boot`]): the `cluster` check prints it, followed by the node's name.
+pub const STOP_NODE: &str = "wasmd-smoke: stop node ";
+
 /// What to boot.
 #[derive(Debug, Clone)]
 pub struct BootConfig {
@@ -124,8 +128,9 @@ fn start(config: &BootConfig, accel: &str) -> Result<Qemu, HarnessError> {
     Ok(Qemu(child))
 }
 
-/// Boots and waits for a marker.
-pub fn boot(config: &BootConfig) -> Result<Outcome, HarnessError> {
+/// Boots and waits for a marker; calls `stop_node` (once) when the serial
+/// log asks for the other node to stop ([`STOP_NODE`]).
+pub fn boot(config: &BootConfig, mut stop_node: Option<&mut dyn FnMut()>) -> Result<Outcome, HarnessError> {
     let started = Instant::now();
     let auto = config.accel.is_none();
     let mut accel = match config.accel.as_deref() {
@@ -139,6 +144,11 @@ pub fn boot(config: &BootConfig) -> Result<Outcome, HarnessError> {
     loop {
         let log = std::fs::read(&config.serial).unwrap_or_default();
         let text = String::from_utf8_lossy(&log);
+        if text.contains(STOP_NODE) {
+            if let Some(stop) = stop_node.take() {
+                stop();
+            }
+        }
         match scan(&text) {
             Some(Ok(())) => {
                 let checks = text

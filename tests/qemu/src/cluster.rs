@@ -42,7 +42,7 @@ impl Drop for Killed {
 #[derive(Debug)]
 pub struct HostNode {
     port: u16,
-    _daemon: Killed,
+    daemon: Killed,
     _server: Killed,
     /// The host daemon's log.
     pub log: PathBuf,
@@ -100,7 +100,13 @@ impl HostNode {
             .stderr(log_file)
             .spawn()
             .map_err(HarnessError::io(format!("starting {}", wasmd.display())))?;
-        Ok(HostNode { port, _daemon: Killed(daemon), _server: server, log })
+        Ok(HostNode { port, daemon: Killed(daemon), _server: server, log })
+    }
+
+    /// Kills the host's daemon (the NATS server stays): node `host` dies.
+    pub fn stop(&mut self) {
+        let _ = self.daemon.0.kill();
+        let _ = self.daemon.0.wait();
     }
 
     /// The files to stage in the Redox root: the daemon's config, which
@@ -114,7 +120,10 @@ impl HostNode {
             self.port
         );
         let modules = stage.join("usr/share/wasmd");
-        let peer = format!("{HOST_NODE} {} {}\n", modules.display(), modules.join("smoke").display());
+        // `stoppable`: the harness stops the host node when asked (see
+        // `boot::STOP_NODE`).
+        let peer =
+            format!("{HOST_NODE} {} {} stoppable\n", modules.display(), modules.join("smoke").display());
         vec![
             ("etc/wasmd/daemon.toml".to_string(), config.into_bytes()),
             ("etc/wasmd/smoke-peer".to_string(), peer.into_bytes()),

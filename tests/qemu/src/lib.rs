@@ -226,12 +226,24 @@ pub fn harness(config: &HarnessConfig, log: &mut dyn FnMut(&str)) -> Result<Outc
     log(&format!("injected {} files into the image's RedoxFS", written.len()));
     let serial = config.work_dir.join("serial.log");
     log(&format!("booting with {} (serial log: {})", config.qemu.display(), serial.display()));
-    boot::boot(&boot::BootConfig {
-        qemu: config.qemu.clone(),
-        image: copy,
-        serial,
-        timeout: config.timeout,
-        accel: None,
-        network: host.is_some(),
-    })
+    let network = host.is_some();
+    let mut host = host;
+    // The `cluster` check's last part: the host node dies.
+    let mut stop = || {
+        if let Some(host) = host.as_mut() {
+            host.stop();
+            log("cluster: node `host` stopped, as the smoke test asked");
+        }
+    };
+    boot::boot(
+        &boot::BootConfig {
+            qemu: config.qemu.clone(),
+            image: copy,
+            serial,
+            timeout: config.timeout,
+            accel: None,
+            network,
+        },
+        Some(&mut stop),
+    )
 }

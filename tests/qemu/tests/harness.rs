@@ -118,23 +118,36 @@ fn the_real_qemu_boots_and_the_markers_decide() {
     }
     let dir = std::env::temp_dir().join(format!("wasmd-qemu-boot-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let run = |name: &str, text: &str, accel: Option<&str>, timeout: u64| {
+    // Boots `text`; the outcome and how often the node-stop hook ran.
+    let boot_counting = |name: &str, text: &str, accel: Option<&str>, timeout: u64| {
         let image = dir.join(format!("{name}.img"));
         serial_printer(&image, text);
-        boot::boot(&boot::BootConfig {
+        let mut stops = 0;
+        let config = boot::BootConfig {
             qemu: "qemu-system-x86_64".into(),
             image,
             serial: dir.join(format!("{name}.log")),
             timeout: Duration::from_secs(timeout),
             accel: accel.map(str::to_string),
             network: false,
-        })
-        .unwrap()
+        };
+        let outcome = boot::boot(&config, Some(&mut || stops += 1)).unwrap();
+        (outcome, stops)
+    };
+    let run = |name: &str, text: &str, accel: Option<&str>, timeout: u64| {
+        let (outcome, stops) = boot_counting(name, text, accel, timeout);
+        assert_eq!(stops, 0, "{name}: nothing asked for a node to stop");
+        outcome
     };
     match run("pass-tcg", "booting\r\nWASMD-SMOKE: PASS\r\n", Some("tcg"), 60) {
         Outcome::Passed { accel, .. } => assert_eq!(accel, "tcg"),
         other => panic!("{other:?}"),
     }
+    // The smoke test's request to stop the other node runs the hook, once.
+    let (outcome, stops) =
+        boot_counting("stop", "wasmd-smoke: stop node host\r\nWASMD-SMOKE: PASS\r\n", Some("tcg"), 60);
+    assert!(matches!(outcome, Outcome::Passed { .. }), "{outcome:?}");
+    assert_eq!(stops, 1);
     // Automatic choice: KVM when it works here, else TCG.
     assert!(matches!(run("pass-auto", "WASMD-SMOKE: PASS\r\n", None, 60), Outcome::Passed { .. }));
     match run("fail", "init: up\r\nWASMD-SMOKE: FAIL ls /scheme/wasm: No such device\r\n", Some("tcg"), 60) {

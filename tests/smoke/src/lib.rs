@@ -125,7 +125,14 @@ pub struct Setup {
     /// The other node of a cluster the daemon joined for the test, if any
     /// (the `cluster` check runs only with one).
     pub peer: Option<Peer>,
+    /// Stops the other node's daemon (it dies), for the `cluster` check's
+    /// last part; without it that part is not run (and said).
+    pub stop_peer: Option<Arc<dyn Fn() + Send + Sync>>,
 }
+
+/// What the smoke test prints, followed by the node's name, to ask the
+/// QEMU harness to stop the other node (its daemon on the host).
+pub const STOP_NODE: &str = "wasmd-smoke: stop node ";
 
 /// Another node of the daemon's cluster, for the `cluster` check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,19 +143,30 @@ pub struct Peer {
     pub examples: String,
     /// Where the smoke test's own guests are on it.
     pub fixtures: String,
+    /// Whoever runs the test stops it when asked ([`STOP_NODE`]).
+    pub stoppable: bool,
 }
 
 impl Peer {
-    /// `NODE EXAMPLES FIXTURES` on one line (what the QEMU harness stages
-    /// in `/etc/wasmd/smoke-peer`); `None` for anything else.
+    /// `NODE EXAMPLES FIXTURES [stoppable]` on one line (what the QEMU
+    /// harness stages in `/etc/wasmd/smoke-peer`); `None` for anything
+    /// else.
     pub fn parse(line: &str) -> Option<Peer> {
         let mut words = line.split_whitespace();
-        let peer = Peer {
+        let mut peer = Peer {
             node: words.next()?.to_string(),
             examples: words.next()?.to_string(),
             fixtures: words.next()?.to_string(),
+            stoppable: false,
         };
-        words.next().is_none().then_some(peer)
+        match words.next() {
+            None => Some(peer),
+            Some("stoppable") if words.next().is_none() => {
+                peer.stoppable = true;
+                Some(peer)
+            }
+            Some(_) => None,
+        }
     }
 }
 
@@ -291,5 +309,24 @@ pub(crate) fn eventually(
             return Err(format!("timed out waiting for {what}{why}"));
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Peer;
+
+    #[test]
+    fn the_peer_line_of_the_harness_is_read_and_anything_else_refused() {
+        let peer = Peer::parse("host /a /a/smoke\n").unwrap();
+        assert_eq!(
+            (peer.node.as_str(), peer.examples.as_str(), peer.fixtures.as_str()),
+            ("host", "/a", "/a/smoke")
+        );
+        assert!(!peer.stoppable);
+        assert!(Peer::parse("host /a /a/smoke stoppable").unwrap().stoppable);
+        for bad in ["", "host /a", "host /a /a/smoke maybe", "host /a /a/smoke stoppable more"] {
+            assert_eq!(Peer::parse(bad), None, "{bad:?}");
+        }
     }
 }

@@ -34,6 +34,17 @@ fn main() -> ExitCode {
     if let Err(e) = std::fs::create_dir_all(&scratch) {
         println!("wasmd-smoke: cannot make {scratch}: {e}");
     }
+    // Staged by the QEMU harness when it runs a cluster (a NATS server
+    // and a node on the host); it stops that node when the serial console
+    // asks it to.
+    let peer = std::fs::read_to_string(PEER_FILE).ok().and_then(|line| wasmd_smoke::Peer::parse(&line));
+    let stop_peer = peer.as_ref().filter(|p| p.stoppable).map(|p| {
+        let ask = format!("{}{}", wasmd_smoke::STOP_NODE, p.node);
+        Arc::new(move || {
+            println!("{ask}");
+            let _ = std::io::stdout().flush();
+        }) as Arc<dyn Fn() + Send + Sync>
+    });
     let setup = Setup {
         trees: Arc::new(|| Ok(Box::new(StdTree) as Box<dyn Tree>)),
         examples,
@@ -42,9 +53,8 @@ fn main() -> ExitCode {
         wasi_suite,
         file_root: PathBuf::from("/"),
         scratch,
-        // Staged by the QEMU harness when it runs a cluster (a NATS server
-        // and a node on the host).
-        peer: std::fs::read_to_string(PEER_FILE).ok().and_then(|line| wasmd_smoke::Peer::parse(&line)),
+        peer,
+        stop_peer,
     };
     let reports = wasmd_smoke::run(&setup, wasmd_smoke::CHECKS, &mut |report| {
         println!("{}", report.line());

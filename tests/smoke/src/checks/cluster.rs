@@ -14,6 +14,9 @@ const JOIN_PATIENCE: Duration = Duration::from_secs(90);
 const FRAMES: usize = 200;
 /// How long the source waits before it writes.
 const SOURCE_DELAY_MS: u64 = 2000;
+/// How long a stopped node may take to be seen gone (its node timeout,
+/// 20 s in the QEMU harness, and TCG's slowness).
+const LEAVE_PATIENCE: Duration = Duration::from_secs(90);
 
 pub(super) fn cluster(setup: &Setup) -> Outcome {
     let Some(peer) = setup.peer.clone() else {
@@ -79,11 +82,24 @@ pub(super) fn cluster(setup: &Setup) -> Outcome {
         let (there, took) = bridge(setup, tree, &peer)?;
         let (back, took_back) = bridge_back(setup, tree, &peer, &here)?;
         let own = guest_bridge(setup, tree, &peer)?;
+        // Last, the other node dies.
+        let death = match &setup.stop_peer {
+            Some(stop) => {
+                let left = node_death(setup, tree, &peer, stop.as_ref())?;
+                format!(
+                    "; stopped, node {} was gone after {} s, a monitor here of its process ended noconnection \
+                     and its name went",
+                    peer.node,
+                    left.as_secs()
+                )
+            }
+            None => "; its death not tried (nothing here can stop it)".to_string(),
+        };
         Ok(format!(
             "node {} joined after {} ms; spawn, ps, status, kill, a guest scheme (write, read, ftruncate, fsync, \
              unlink) there; a guest there used one here (fs_client: write, read, unlink, rmdir); 64 B mailbox \
              round trip with a server there {} µs; bridged there: {there} ({} ms first to last frame); back: \
-             {back} ({} ms); a guest's own bridge there: {own}",
+             {back} ({} ms); a guest's own bridge there: {own}{death}",
             peer.node,
             joined.as_millis(),
             rtt / 1000,
@@ -92,6 +108,34 @@ pub(super) fn cluster(setup: &Setup) -> Outcome {
         ))
     })()
     .into()
+}
+
+/// The peer's daemon is stopped (`stop`): it leaves the cluster, a guest
+/// here monitoring a process there (found by its name) sees it end
+/// `noconnection`, and the name goes. How long the node took to be gone.
+fn node_death(setup: &Setup, tree: &mut dyn Tree, peer: &Peer, stop: &dyn Fn()) -> Result<Duration, String> {
+    let held =
+        spawn_there(tree, peer, &format!("cap=stdio {}/supervision.wasm named smoke-gone", peer.fixtures))?;
+    let name = "/scheme/wasm/name/smoke-gone";
+    eventually("the name smoke-gone, seen here", PATIENCE, || {
+        Ok(text(tree.read(name)?).trim() == format!("{}/{held}", peer.node))
+    })?;
+    let watcher =
+        tree.spawn(&format!("cap=stdio,time,proc {} watch-name smoke-gone", setup.fixture("supervision")))?;
+    super::log_line(tree, watcher, "found ")?;
+    stop();
+    let stopped = Instant::now();
+    eventually(&format!("node {} gone from /scheme/wasm/node", peer.node), LEAVE_PATIENCE, || {
+        Ok(!names(tree.list("/scheme/wasm/node")?).contains(&peer.node))
+    })?;
+    let left = stopped.elapsed();
+    let down = super::log_line(tree, watcher, "down ")?;
+    check(down.trim() == "down noconnection", || format!("the monitor of smoke-gone ended: {down:?}"))?;
+    eventually("the name smoke-gone gone here", PATIENCE, || {
+        Ok(tree.read(name).map_or(true, |held| text(held).trim().is_empty()))
+    })?;
+    super::kill(tree, watcher)?;
+    Ok(left)
 }
 
 /// Spawns `spec` on the peer; its pid there.
