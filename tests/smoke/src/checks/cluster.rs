@@ -114,12 +114,7 @@ pub(super) fn cluster(setup: &Setup) -> Outcome {
 /// here monitoring a process there (found by its name) sees it end
 /// `noconnection`, and the name goes. How long the node took to be gone.
 fn node_death(setup: &Setup, tree: &mut dyn Tree, peer: &Peer, stop: &dyn Fn()) -> Result<Duration, String> {
-    let held =
-        spawn_there(tree, peer, &format!("cap=stdio {}/supervision.wasm named smoke-gone", peer.fixtures))?;
-    let name = "/scheme/wasm/name/smoke-gone";
-    eventually("the name smoke-gone, seen here", PATIENCE, || {
-        Ok(text(tree.read(name)?).trim() == format!("{}/{held}", peer.node))
-    })?;
+    named_there(tree, peer, "smoke-gone", &format!("{}/supervision.wasm named", peer.fixtures))?;
     let watcher =
         tree.spawn(&format!("cap=stdio,time,proc {} watch-name smoke-gone", setup.fixture("supervision")))?;
     super::log_line(tree, watcher, "found ")?;
@@ -132,10 +127,22 @@ fn node_death(setup: &Setup, tree: &mut dyn Tree, peer: &Peer, stop: &dyn Fn()) 
     let down = super::log_line(tree, watcher, "down ")?;
     check(down.trim() == "down noconnection", || format!("the monitor of smoke-gone ended: {down:?}"))?;
     eventually("the name smoke-gone gone here", PATIENCE, || {
-        Ok(tree.read(name).map_or(true, |held| text(held).trim().is_empty()))
+        Ok(tree.read("/scheme/wasm/name/smoke-gone").map_or(true, |held| text(held).trim().is_empty()))
     })?;
     super::kill(tree, watcher)?;
     Ok(left)
+}
+
+/// Spawns `MODULE NAME` (`module`: the path and first arguments of a guest
+/// that registers its last argument as a name) on the peer and waits
+/// until the name is seen here (`/scheme/wasm/name/NAME`); its pid there.
+fn named_there(tree: &mut dyn Tree, peer: &Peer, name: &str, module: &str) -> Result<String, String> {
+    let pid = spawn_there(tree, peer, &format!("cap=stdio {module} {name}"))?;
+    let file = format!("/scheme/wasm/name/{name}");
+    eventually(&format!("the name {name}, seen here"), PATIENCE, || {
+        Ok(text(tree.read(&file)?).trim() == format!("{}/{pid}", peer.node))
+    })?;
+    Ok(pid)
 }
 
 /// Spawns `spec` on the peer; its pid there.
@@ -174,12 +181,7 @@ fn bridge(setup: &Setup, tree: &mut dyn Tree, peer: &Peer) -> Result<(String, Du
 /// ns per 64-byte mailbox round trip between a guest here and a server
 /// there that it finds by name (`PROC`).
 fn mail(setup: &Setup, tree: &mut dyn Tree, peer: &Peer) -> Result<u64, String> {
-    let server =
-        spawn_there(tree, peer, &format!("cap=stdio {}/actors.wasm serve smoke-echo", peer.fixtures))?;
-    let name = "/scheme/wasm/name/smoke-echo";
-    eventually("the name smoke-echo, seen here", PATIENCE, || {
-        Ok(text(tree.read(name)?).trim() == format!("{}/{server}", peer.node))
-    })?;
+    let server = named_there(tree, peer, "smoke-echo", &format!("{}/actors.wasm serve", peer.fixtures))?;
     let caller =
         tree.spawn(&format!("cap=stdio,time,proc {} call smoke-echo 20 64 stop", setup.fixture("actors")))?;
     let said = super::log_line(tree, caller, "called ")?;
