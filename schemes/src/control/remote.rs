@@ -50,8 +50,8 @@ pub(crate) struct Serving {
     /// Requests waiting, by node.
     waiting_of: HashMap<String, usize>,
     /// Those of `waiting` that are opens (of guest-scheme files whose
-    /// provider has not answered yet).
-    opening: std::collections::HashSet<Token>,
+    /// provider has not answered yet), with their paths.
+    opening: HashMap<Token, String>,
     next_token: u64,
     /// Spawns waiting for their module: the `spawn` file, where to
     /// reply, and what the asking guest wants set up with the child.
@@ -196,7 +196,7 @@ impl Daemon {
         for c in mine {
             let Some((reply_to, id, node)) = self.remote.waiting.remove(&c.token) else { continue };
             self.remote.stop_waiting(&node);
-            if self.remote.opening.remove(&c.token) {
+            if let Some(path) = self.remote.opening.remove(&c.token) {
                 let reply = match c.result {
                     Ok(_) => {
                         self.offer_frames(&node, id);
@@ -204,7 +204,7 @@ impl Daemon {
                     }
                     Err(e) => {
                         self.close_theirs(&node, id);
-                        failed(e, format!("cannot open: {e}"))
+                        failed(e, format!("cannot open {path}: {e}"))
                     }
                 };
                 self.answer(reply_to, reply);
@@ -266,7 +266,7 @@ impl Daemon {
                     Poll::Pending => {
                         let waited = self.wait_for(from, token, reply_to, id);
                         if waited.is_none() {
-                            self.remote.opening.insert(token);
+                            self.remote.opening.insert(token, path);
                         } else {
                             self.close_theirs(from, id);
                         }
