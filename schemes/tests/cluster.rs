@@ -1078,49 +1078,51 @@ fn a_guest_bridges_its_own_channel_to_another_node() {
     let (a, _b) = pair(&nats);
     let rtt = guest("chan_rtt");
     let rtt = rtt.to_str().unwrap();
-    let sink = text(&a.cli(&["spawn", "node=b", "cap=stdio,time,shm", rtt, "node-sink", "0"]));
-    let sink = sink.trim();
-    let inbound = line_of(&a, sink, "chans ")["chans ".len()..].to_string();
+    // A sink on b that waits `pause` ms before it reads: its pid and
+    // `b/CHAN`, its channel.
+    let sink_on_b = |pause: &str| {
+        let sink = text(&a.cli(&["spawn", "node=b", "cap=stdio,time,shm", rtt, "node-sink", pause]));
+        let sink = sink.trim().to_string();
+        let inbound = line_of(&a, &sink, "chans ")["chans ".len()..].to_string();
+        (sink, format!("b/{inbound}"))
+    };
+    // A source on `d`: `count` frames of `size` bytes from `writers`
+    // writers, into the channel `to` it bridges itself; its pid.
+    let source = |d: &Daemon, count: &str, size: &str, writers: &str, to: &str| {
+        let spec = ["spawn", "cap=stdio,time,shm", rtt, "node-source", count, size, writers, "0", to];
+        text(&d.cli(&spec)).trim().to_string()
+    };
     // The source bridges its channel itself, then writes at once: the
     // bridge held the channel from the call on, so nothing is lost.
-    let to = format!("b/{inbound}");
-    let source =
-        text(&a.cli(&["spawn", "cap=stdio,time,shm", rtt, "node-source", "1000", "64", "2", "0", &to]));
-    let source = source.trim();
-    assert_eq!(line_of(&a, source, "bridge="), "bridge=ok");
-    let got = line_of(&a, sink, "frames=");
+    let (sink, to) = sink_on_b("0");
+    let from = source(&a, "1000", "64", "2", &to);
+    assert_eq!(line_of(&a, &from, "bridge="), "bridge=ok");
+    let got = line_of(&a, &sink, "frames=");
     assert!(got.starts_with("frames=1000 bytes=64000 writers=2 ordered=yes "), "{got}");
-    assert_eq!(text(&a.cli(&["wait", source])).trim(), "exited(0)");
-    assert_eq!(text(&a.cli(&["wait", sink])).trim(), "exited(0)");
+    assert_eq!(text(&a.cli(&["wait", &from])).trim(), "exited(0)");
+    assert_eq!(text(&a.cli(&["wait", &sink])).trim(), "exited(0)");
     // Frames that do not fit the channel there wait for room as a parked
     // writer does (a watch on its space sequence), and all arrive.
-    let sink = text(&a.cli(&["spawn", "node=b", "cap=stdio,time,shm", rtt, "node-sink", "1500"]));
-    let sink = sink.trim();
-    let inbound = line_of(&a, sink, "chans ")["chans ".len()..].to_string();
-    let to = format!("b/{inbound}");
-    let source =
-        text(&a.cli(&["spawn", "cap=stdio,time,shm", rtt, "node-source", "200", "4096", "2", "0", &to]));
-    assert_eq!(line_of(&a, source.trim(), "bridge="), "bridge=ok");
+    let (sink, to) = sink_on_b("1500");
+    let from = source(&a, "200", "4096", "2", &to);
+    assert_eq!(line_of(&a, &from, "bridge="), "bridge=ok");
     eventually("b's end waits for room", || {
         text(&_b.cli(&["cat", "/scheme/wasm/stats"]))
             .lines()
             .any(|l| l.starts_with("futex_watches: ") && l != "futex_watches: 0")
     });
-    let got = line_of(&a, sink, "frames=");
+    let got = line_of(&a, &sink, "frames=");
     assert!(got.starts_with("frames=200 bytes=819200 writers=2 ordered=yes "), "{got}");
     // Refusals come back as errnos: no such channel there, no such node.
     for (to, errno) in [("b/999999", 2), ("z/1", 2)] {
-        let source =
-            text(&a.cli(&["spawn", "cap=stdio,time,shm", rtt, "node-source", "1", "64", "1", "0", to]));
-        assert_eq!(line_of(&a, source.trim(), "bridge="), format!("bridge=err:{errno}"), "{to}");
+        let from = source(&a, "1", "64", "1", to);
+        assert_eq!(line_of(&a, &from, "bridge="), format!("bridge=err:{errno}"), "{to}");
     }
     // The daemon's own bridge files are closed when the bridges end.
     eventually("the bridge files are closed", || open_files(&a) == 0);
     // One process has at most 64 bridges alive; they end with it.
-    let sink = text(&a.cli(&["spawn", "node=b", "cap=stdio,time,shm", rtt, "node-sink", "0"]));
-    let inbound = line_of(&a, sink.trim(), "chans ")["chans ".len()..].to_string();
-    let many =
-        text(&a.cli(&["spawn", "cap=stdio,time,shm", rtt, "bridge-many", "70", &format!("b/{inbound}")]));
+    let (_, to) = sink_on_b("0");
+    let many = text(&a.cli(&["spawn", "cap=stdio,time,shm", rtt, "bridge-many", "70", &to]));
     let many = many.trim();
     assert_eq!(line_of(&a, many, "bridged="), "bridged=64");
     assert_eq!(line_of(&a, many, "refused="), "refused=16");
@@ -1128,7 +1130,6 @@ fn a_guest_bridges_its_own_channel_to_another_node() {
     eventually("its bridges ended with it", || open_files(&a) == 0);
     // Outside a cluster there is nothing to bridge to.
     let alone = Daemon::start(&[]);
-    let source =
-        text(&alone.cli(&["spawn", "cap=stdio,time,shm", rtt, "node-source", "1", "64", "1", "0", "b/1"]));
-    assert_eq!(line_of(&alone, source.trim(), "bridge="), "bridge=err:95");
+    let from = source(&alone, "1", "64", "1", "b/1");
+    assert_eq!(line_of(&alone, &from, "bridge="), "bridge=err:95");
 }
