@@ -16,7 +16,11 @@
 //! trip with each end handing each message to a thread of its own and
 //! back, as a node hands frames to and from its guests
 //! (`nats_handoff_rtt64_us`: the floor of any design that keeps the NATS
-//! connection off the guests' threads); and a stream of 4 KiB frames from
+//! connection off the guests' threads). The three are timed in
+//! [`ROUNDS`] interleaved rounds, each block after a short pause: this
+//! VM's speed drifts within seconds, and a block timed right after
+//! another would share the tail of its threads' work (the daemons'
+//! workers spin a little before they sleep). And a stream of 4 KiB frames from
 //! a guest on a to a guest on b (`node_chan4k_mb_per_s`, measured by the
 //! reader from its first frame to the end of the stream), beside bare
 //! `async-nats` publishing of 4 KiB messages to a subscriber. The two
@@ -133,125 +137,160 @@ fn node_read_us(client: &mut Client, k: usize) -> (f64, usize) {
 }
 
 /// µs per bare `async-nats` request/reply round trip with a `size`-byte
-/// reply, a responder on its own thread (as a node's link is).
+/// reply, a responder on its own thread (as a node's link is): the
+/// median of `k`.
 fn bare_nats_us(url: &str, size: usize, k: usize) -> f64 {
     let request = br#"{"from":"a","op":"read","handle":1,"offset":0,"len":4096}"#.to_vec();
-    bare_request_us(url, request, size, k, "bench.echo").0
+    median(BareEcho::start(url, "bench.echo", request, size).block(k))
 }
 
-/// µs per bare `async-nats` request/reply round trip of `request` with
-/// a `size`-byte reply: the median and the mean of `k`.
-fn bare_request_us(url: &str, request: Vec<u8>, size: usize, k: usize, subject: &'static str) -> (f64, f64) {
-    let url = url.to_string();
-    let responder_url = url.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        rt.block_on(async move {
-            let client = async_nats::connect(responder_url.as_str()).await.expect("responder connects");
-            let mut sub = client.subscribe(subject).await.expect("subscribes");
-            let reply = vec![b'x'; size];
-            while let Some(msg) = sub.next().await {
-                if let Some(to) = msg.reply {
-                    let _ = client.publish(to, reply.clone().into()).await;
-                }
-            }
-        });
-    });
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    rt.block_on(async move {
-        let client = async_nats::connect(url.as_str()).await.expect("requester connects");
-        // The responder may not be subscribed yet: ask until it answers.
-        while !matches!(
-            tokio::time::timeout(Duration::from_millis(200), client.request(subject, request.clone().into()))
-                .await,
-            Ok(Ok(_))
-        ) {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let mut samples = Vec::with_capacity(k);
-        for _ in 0..k {
-            let t = Instant::now();
-            std::hint::black_box(client.request(subject, request.clone().into()).await.expect("reply"));
-            samples.push(t.elapsed().as_secs_f64() * 1e6);
-        }
-        let mean = samples.iter().sum::<f64>() / samples.len() as f64;
-        (median(samples), mean)
-    })
+/// A bare `async-nats` request/reply pair: a responder on a thread of
+/// its own answering `size` bytes, and a requester here, timed in
+/// blocks.
+struct BareEcho {
+    runtime: tokio::runtime::Runtime,
+    client: async_nats::Client,
+    subject: &'static str,
+    request: Vec<u8>,
 }
 
-/// µs per 64-byte round trip of bare `async-nats` where each end, as a
-/// node's does, hands each message between its NATS thread and a thread
-/// of its own (the guest's worker, there): one-way publishes each way,
-/// the requester's and the responder's app threads waking for each
-/// message, as a bridge's readers and writers do. The least a design
-/// with the NATS connection off the guests' threads pays (the mean of
-/// `k`).
-fn handoff_rtt_us(url: &str, k: usize) -> f64 {
-    use std::sync::mpsc;
-    use tokio::sync::mpsc::unbounded_channel;
-    /// A NATS thread: what arrives on `from` goes to `arrived`, what
-    /// comes from `send` is published on `to`.
-    fn nats_thread(
-        url: String,
-        from: &'static str,
-        to: &'static str,
-        arrived: mpsc::Sender<Vec<u8>>,
-        mut send: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
-    ) {
+impl BareEcho {
+    fn start(url: &str, subject: &'static str, request: Vec<u8>, size: usize) -> BareEcho {
+        let responder_url = url.to_string();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             rt.block_on(async move {
-                let client = async_nats::connect(url.as_str()).await.expect("connects");
-                let mut sub = client.subscribe(from).await.expect("subscribes");
-                loop {
-                    tokio::select! {
-                        Some(msg) = sub.next() => {
-                            if arrived.send(msg.payload.to_vec()).is_err() {
-                                return;
-                            }
-                        }
-                        next = send.recv() => match next {
-                            Some(bytes) => {
-                                let _ = client.publish(to, bytes.into()).await;
-                            }
-                            None => return,
-                        },
+                let client = async_nats::connect(responder_url.as_str()).await.expect("responder connects");
+                let mut sub = client.subscribe(subject).await.expect("subscribes");
+                let reply = vec![b'x'; size];
+                while let Some(msg) = sub.next().await {
+                    if let Some(to) = msg.reply {
+                        let _ = client.publish(to, reply.clone().into()).await;
                     }
                 }
             });
         });
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let client = runtime.block_on(async {
+            let client = async_nats::connect(url).await.expect("requester connects");
+            // The responder may not be subscribed yet: ask until it answers.
+            while !matches!(
+                tokio::time::timeout(
+                    Duration::from_millis(200),
+                    client.request(subject, request.clone().into())
+                )
+                .await,
+                Ok(Ok(_))
+            ) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            client
+        });
+        BareEcho { runtime, client, subject, request }
     }
-    // The responder: its NATS thread and an app thread echoing.
-    let (arrived_tx, arrived) = mpsc::channel();
-    let (echo_tx, echo_rx) = unbounded_channel();
-    nats_thread(url.to_string(), "bench.handoff.b", "bench.handoff.a", arrived_tx, echo_rx);
-    std::thread::spawn(move || {
-        while let Ok(msg) = arrived.recv() {
-            if echo_tx.send(msg).is_err() {
-                return;
+
+    /// µs of each of `k` round trips (after an untimed one).
+    fn block(&self, k: usize) -> Vec<f64> {
+        self.runtime.block_on(async {
+            let ask = || self.client.request(self.subject, self.request.clone().into());
+            std::hint::black_box(ask().await.expect("reply"));
+            let mut samples = Vec::with_capacity(k);
+            for _ in 0..k {
+                let t = Instant::now();
+                std::hint::black_box(ask().await.expect("reply"));
+                samples.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+            samples
+        })
+    }
+}
+
+/// A 64-byte round trip of bare `async-nats` where each end, as a node's
+/// does, hands each message between its NATS thread and a thread of its
+/// own (the guest's worker, there): one-way publishes each way, the
+/// requester's and the responder's app threads waking for each message,
+/// as a bridge's readers and writers do. The least a design with the
+/// NATS connection off the guests' threads pays. Timed in blocks.
+struct Handoff {
+    out: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+    back: std::sync::mpsc::Receiver<Vec<u8>>,
+}
+
+impl Handoff {
+    fn start(url: &str) -> Handoff {
+        use std::sync::mpsc;
+        use tokio::sync::mpsc::unbounded_channel;
+        /// A NATS thread: what arrives on `from` goes to `arrived`, what
+        /// comes from `send` is published on `to`.
+        fn nats_thread(
+            url: String,
+            from: &'static str,
+            to: &'static str,
+            arrived: mpsc::Sender<Vec<u8>>,
+            mut send: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+        ) {
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                rt.block_on(async move {
+                    let client = async_nats::connect(url.as_str()).await.expect("connects");
+                    let mut sub = client.subscribe(from).await.expect("subscribes");
+                    loop {
+                        tokio::select! {
+                            Some(msg) = sub.next() => {
+                                if arrived.send(msg.payload.to_vec()).is_err() {
+                                    return;
+                                }
+                            }
+                            next = send.recv() => match next {
+                                Some(bytes) => {
+                                    let _ = client.publish(to, bytes.into()).await;
+                                }
+                                None => return,
+                            },
+                        }
+                    }
+                });
+            });
+        }
+        // The responder: its NATS thread and an app thread echoing.
+        let (arrived_tx, arrived) = mpsc::channel();
+        let (echo_tx, echo_rx) = unbounded_channel();
+        nats_thread(url.to_string(), "bench.handoff.b", "bench.handoff.a", arrived_tx, echo_rx);
+        std::thread::spawn(move || {
+            while let Ok(msg) = arrived.recv() {
+                if echo_tx.send(msg).is_err() {
+                    return;
+                }
+            }
+        });
+        // The requester: its NATS thread and this thread.
+        let (back_tx, back) = mpsc::channel();
+        let (out, out_rx) = unbounded_channel();
+        nats_thread(url.to_string(), "bench.handoff.a", "bench.handoff.b", back_tx, out_rx);
+        // Until both subscribed, messages are lost: ask until one comes
+        // back, then let stragglers arrive and drop them.
+        loop {
+            out.send(vec![7; 64]).expect("requester thread");
+            if back.recv_timeout(Duration::from_millis(200)).is_ok() {
+                break;
             }
         }
-    });
-    // The requester: its NATS thread and this thread.
-    let (back_tx, back) = mpsc::channel();
-    let (out, out_rx) = unbounded_channel();
-    nats_thread(url.to_string(), "bench.handoff.a", "bench.handoff.b", back_tx, out_rx);
-    // Until both subscribed, messages are lost: ask until one comes
-    // back, then let stragglers arrive and drop them.
-    loop {
-        out.send(vec![7; 64]).expect("requester thread");
-        if back.recv_timeout(Duration::from_millis(200)).is_ok() {
-            break;
-        }
+        std::thread::sleep(Duration::from_millis(300));
+        while back.try_recv().is_ok() {}
+        Handoff { out, back }
     }
-    std::thread::sleep(Duration::from_millis(300));
-    while back.try_recv().is_ok() {}
-    let start = Instant::now();
-    for _ in 0..k {
-        out.send(vec![7; 64]).expect("requester thread");
-        std::hint::black_box(back.recv().expect("echo"));
+
+    /// µs of `k` round trips together (after an untimed one).
+    fn block(&self, k: usize) -> f64 {
+        let trip = || {
+            self.out.send(vec![7; 64]).expect("requester thread");
+            std::hint::black_box(self.back.recv().expect("echo"));
+        };
+        trip();
+        let start = Instant::now();
+        (0..k).for_each(|_| trip());
+        start.elapsed().as_secs_f64() * 1e6
     }
-    start.elapsed().as_secs_f64() * 1e6 / k as f64
 }
 
 /// MB/s of bare `async-nats` publishing of `count` `size`-byte messages
@@ -318,24 +357,66 @@ fn bridge(client: &mut Client, chan: &str, to: &str) -> u64 {
     }
 }
 
-/// µs per 64-byte round trip between a guest on a and an echoing guest
-/// on b, through one bridge each way.
-fn node_rtt64_us(a: &mut Client, b: &mut Client, k: usize) -> f64 {
+/// The 64-byte round trips of three kinds, `k` of each, in [`ROUNDS`]
+/// interleaved rounds (so a machine that slows or speeds up meanwhile
+/// moves all three alike): a guest on a and an echoing guest on b
+/// through a bridge each way, bare `async-nats` request/reply, and the
+/// bare hand-off floor ([`Handoff`]). Their means in µs, in that order.
+fn rtt64_us(a: &mut Client, b: &mut Client, url: &str, k: usize) -> (f64, f64, f64) {
     let rtt = wasmd_tests::guest("chan_rtt").display().to_string();
+    let per = (k / ROUNDS).max(1);
     let echo = b.spawn(&format!("cap=stdio,time,shm {rtt} node-echo")).expect("echo on b");
-    let ping = a.spawn(&format!("cap=stdio,time,shm {rtt} node-ping {k} 64")).expect("ping on a");
+    let ping = a.spawn(&format!("cap=stdio,time,shm {rtt} node-ping {per} 64 {ROUNDS}")).expect("ping on a");
     let echo_chans = line_of(b, &echo, "chans ");
     let ping_chans = line_of(a, &ping, "chans ");
     let (echo_in, echo_out) = echo_chans.split_once(' ').expect("two channels");
-    let (ping_out, ping_back) = ping_chans.split_once(' ').expect("two channels");
+    let [ping_out, ping_back, go, done] = ping_chans.split(' ').collect::<Vec<_>>()[..] else {
+        panic!("four channels: {ping_chans}");
+    };
     let there = bridge(a, ping_out, &format!("b/{echo_in}"));
     let back = bridge(b, echo_out, &format!("a/{ping_back}"));
-    let ns: f64 = line_of(a, &ping, "rtt_ns=").parse().expect("rtt_ns");
+    let done = a.open(&format!("/scheme/wasm/chan/{done}"), flags::O_RDONLY).expect("open done");
+    let go = a.open(&format!("/scheme/wasm/chan/{go}"), flags::O_WRONLY).expect("open go");
+    let bare = BareEcho::start(url, "bench.echo64", vec![7; 64], 64);
+    let handoff = Handoff::start(url);
+    let (mut node_us, mut bare_us, mut handoff_us) = (0.0, 0.0, 0.0);
+    // Each block starts once what ran before (the daemons' workers spin
+    // a little before they sleep) has settled.
+    let settle = || std::thread::sleep(SETTLE);
+    for round in 0..ROUNDS {
+        settle();
+        let round_bare: f64 = bare.block(per).iter().sum();
+        settle();
+        let round_handoff = handoff.block(per);
+        settle();
+        match a.call(Request::Write { fd: go, offset: 0, data: b"go".to_vec(), nonblock: false }) {
+            Ok(Reply::Count(_)) => {}
+            other => panic!("go: {other:?}"),
+        }
+        let ns = match a.call(Request::Read { fd: done, offset: 0, len: 64, nonblock: false }) {
+            Ok(Reply::Data(d)) if d.len() == 16 => u64::from_le_bytes(d[8..].try_into().expect("8 bytes")),
+            other => panic!("done: {other:?}"),
+        };
+        let round_node = ns as f64 / 1e3;
+        eprintln!(
+            "  cluster: 64 B round {round}: bridge {:.0} µs, bare {:.0} µs ({:.2}), hand-off {:.0} µs",
+            round_node / per as f64,
+            round_bare / per as f64,
+            round_node / round_bare,
+            round_handoff / per as f64,
+        );
+        (node_us, bare_us, handoff_us) =
+            (node_us + round_node, bare_us + round_bare, handoff_us + round_handoff);
+    }
     eprintln!("  cluster: node_rtt64 round trips (ns): {}", line_of(a, &ping, "rtt_spread "));
     line_of(a, &ping, "end");
+    for fd in [go, done] {
+        let _ = a.call(Request::Close { fd });
+    }
     let _ = a.call(Request::Close { fd: there });
     let _ = b.call(Request::Close { fd: back });
-    ns / 1e3
+    let n = (per * ROUNDS) as f64;
+    (node_us / n, bare_us / n, handoff_us / n)
 }
 
 /// µs per 64-byte mailbox round trip between a guest on a and a server
@@ -381,6 +462,11 @@ fn node_chan4k_mb_per_s(a: &mut Client, count: usize) -> f64 {
     field("bytes=") / field("ns=") * 1e3
 }
 
+/// Rounds the 64-byte round trips are timed in, interleaved.
+const ROUNDS: usize = 20;
+/// The pause before each block of a round.
+const SETTLE: Duration = Duration::from_millis(2);
+
 /// `remote_spawn_ms`, `node_file_read_us`, `node_rtt64_us`,
 /// `node_rtt64_vs_nats`, `nats_handoff_rtt64_us`, `node_mail_rtt64_us`,
 /// `local_mail_rtt64_us`, `node_chan4k_mb_per_s`.
@@ -400,11 +486,8 @@ pub fn figures(quick: bool) -> Vec<Figure> {
     let remote = spawn_ms(&mut a, &format!("node=b {tiny}"), k);
     let (read, size) = node_read_us(&mut a, k);
     let bare = bare_nats_us(&url, size, k);
-    let rtt = node_rtt64_us(&mut a, &mut b, k);
-    // The guest times its round trips as a mean: so is the baseline.
-    let (bare_median, bare_rtt) = bare_request_us(&url, vec![7; 64], 64, k, "bench.echo64");
-    eprintln!("  cluster: bare 64 B request/reply: median {bare_median:.1} µs, mean {bare_rtt:.1} µs");
-    let handoff = handoff_rtt_us(&url, k);
+    // The guest times its round trips as a mean: so are the baselines.
+    let (rtt, bare_rtt, handoff) = rtt64_us(&mut a, &mut b, &url, k);
     let mail = node_mail_rtt64_us(&mut a, k);
     let local_mail = local_mail_rtt64_us(&mut a, k);
     let frames = if quick { 2_000 } else { 20_000 };
@@ -429,7 +512,10 @@ pub fn figures(quick: bool) -> Vec<Figure> {
         .against(bare, "bare async-nats request/reply, same reply size"),
         Figure::info(
             "node_rtt64_us",
-            format!("64 B round trip, guest on a to an echoing guest on b, a bridge each way (mean of {k})"),
+            format!(
+                "64 B round trip, guest on a to an echoing guest on b, a bridge each way (mean of {k}, in \
+                 {ROUNDS} rounds between its baselines)"
+            ),
             rtt,
             "µs",
         )
