@@ -140,6 +140,50 @@ impl Inbound {
         self.channel.region().unwatch();
         let _ = self.room.disarm(&self.channel);
     }
+
+    /// Writes the frames of `from`'s file `handle` that fit now (waiting
+    /// for room for the rest); grants their credit (as `node`). True when
+    /// the end of the stream came.
+    fn write_waiting(&mut self, from: &str, handle: u64, node: &str, publish: &mut Publish) -> bool {
+        let mut ended = false;
+        let mut armed = false;
+        loop {
+            let mut full = false;
+            while let Some(waiting) = self.backlog.front() {
+                let Waiting::Frame { writer, data } = waiting else {
+                    ended = true;
+                    break;
+                };
+                match write(&self.channel, &mut self.writers, *writer, data) {
+                    Err(ChannelError::WouldBlock) => {
+                        full = true;
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(e) => log::info!("node {from}: a bridged frame refused here: {e}"),
+                }
+                self.taken += 1;
+                self.backlog.pop_front();
+            }
+            if !full {
+                self.stop_waiting();
+                break;
+            }
+            // Full: wait for room, then look once more (room freed before
+            // the wait was counted woke nobody).
+            if armed {
+                break;
+            }
+            armed = self.wait_for_room();
+        }
+        if self.taken >= CREDIT_BATCH || (ended && self.taken > 0) {
+            let notice = Notice::Credit { handle, frames: std::mem::take(&mut self.taken) };
+            let envelope = NoticeEnvelope { from: node.to_string(), notice };
+            let subject = wire::notice_subject(from).into();
+            publish.push((subject, serde_json::to_vec(&envelope).unwrap_or_default()));
+        }
+        ended
+    }
 }
 
 impl Drop for Inbound {
@@ -382,7 +426,10 @@ impl Bridges {
         } else {
             end.backlog.push_back(Waiting::Frame { writer: frame.writer, data: frame.data.to_vec() });
         }
-        self.write_waiting(frame.from, frame.handle, publish)
+        if !end.write_waiting(frame.from, frame.handle, &self.node, publish) {
+            return None;
+        }
+        self.end_stream(frame.from, frame.handle)
     }
 
     /// An end woken by its channel (`id` from [`Bridges::woken`]): an
@@ -392,60 +439,24 @@ impl Bridges {
         if id & INBOUND == 0 {
             return Woken::Out(self.pump(id, publish).map(|news| (id, news)));
         }
-        let Some((from, handle)) = self.into_ids.get(&id).cloned() else { return Woken::In(None) };
-        Woken::In(self.write_waiting(&from, handle, publish))
+        let Some((from, handle)) = self.into_ids.get(&id) else { return Woken::In(None) };
+        let Some(end) = self.into.get_mut(from.as_str()).and_then(|m| m.get_mut(handle)) else {
+            return Woken::In(None);
+        };
+        if !end.write_waiting(from, *handle, &self.node, publish) {
+            return Woken::In(None);
+        }
+        let (from, handle) = (from.clone(), *handle);
+        Woken::In(self.end_stream(&from, handle))
     }
 
-    /// Writes the frames of `from`'s file `handle` that fit now (waiting
-    /// for room for the rest); grants their credit.
-    fn write_waiting(&mut self, from: &str, handle: u64, publish: &mut Publish) -> Option<(String, u64)> {
-        let end = self.into.get_mut(from)?.get_mut(&handle)?;
-        let mut ended = false;
-        let mut armed = false;
-        loop {
-            let mut full = false;
-            while let Some(waiting) = end.backlog.front() {
-                let Waiting::Frame { writer, data } = waiting else {
-                    ended = true;
-                    break;
-                };
-                match write(&end.channel, &mut end.writers, *writer, data) {
-                    Err(ChannelError::WouldBlock) => {
-                        full = true;
-                        break;
-                    }
-                    Ok(_) => {}
-                    Err(e) => log::info!("node {from}: a bridged frame refused here: {e}"),
-                }
-                end.taken += 1;
-                end.backlog.pop_front();
-            }
-            if !full {
-                end.stop_waiting();
-                break;
-            }
-            // Full: wait for room, then look once more (room freed before
-            // the wait was counted woke nobody).
-            if armed {
-                break;
-            }
-            armed = end.wait_for_room();
-        }
-        if end.taken >= CREDIT_BATCH || (ended && end.taken > 0) {
-            let notice = Notice::Credit { handle, frames: std::mem::take(&mut end.taken) };
-            let envelope = NoticeEnvelope { from: self.node.clone(), notice };
-            let subject = wire::notice_subject(from).into();
-            publish.push((subject, serde_json::to_vec(&envelope).unwrap_or_default()));
-        }
-        if !ended {
-            return None;
-        }
-        // The writers close as the end crosses: the channel drains when
-        // they were its last strong writers.
-        if let Some(mut end) = self.remove_into(from, handle) {
-            for (_, writer) in std::mem::take(&mut end.writers) {
-                let _ = writer.close();
-            }
+    /// The stream of `from`'s file `handle` crossed its end: the writers
+    /// close (the channel drains when they were its last strong
+    /// writers). The (node, handle) of the file it ended.
+    fn end_stream(&mut self, from: &str, handle: u64) -> Option<(String, u64)> {
+        let mut end = self.remove_into(from, handle)?;
+        for (_, writer) in std::mem::take(&mut end.writers) {
+            let _ = writer.close();
         }
         Some((from.to_string(), handle))
     }

@@ -171,6 +171,9 @@ impl Daemon {
     /// The guest `by` ended: its bridges end once they sent what their
     /// channels hold now (one still being set up ends at once).
     pub(super) fn end_guest_bridges(&mut self, by: Pid) {
+        if !self.guest_bridges.of.contains_key(&by) {
+            return;
+        }
         let theirs: Vec<(Token, bool)> = self
             .guest_bridges
             .waiting
