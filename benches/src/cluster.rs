@@ -16,7 +16,8 @@
 //! trip with each end handing each message to a thread of its own and
 //! back, as a node hands frames to and from its guests
 //! (`nats_handoff_rtt64_us`: the floor of any design that keeps the NATS
-//! connection off the guests' threads). The three are timed in
+//! connection off the guests' threads; `node_rtt64_vs_handoff`, the
+//! bridge's round trip over it, says what wasmd adds). The three are timed in
 //! [`ROUNDS`] interleaved rounds, each block after a short pause: this
 //! VM's speed drifts within seconds, and a block timed right after
 //! another would share the tail of its threads' work (the daemons'
@@ -468,8 +469,8 @@ const ROUNDS: usize = 20;
 const SETTLE: Duration = Duration::from_millis(2);
 
 /// `remote_spawn_ms`, `node_file_read_us`, `node_rtt64_us`,
-/// `node_rtt64_vs_nats`, `nats_handoff_rtt64_us`, `node_mail_rtt64_us`,
-/// `local_mail_rtt64_us`, `node_chan4k_mb_per_s`.
+/// `node_rtt64_vs_nats`, `nats_handoff_rtt64_us`, `node_rtt64_vs_handoff`,
+/// `node_mail_rtt64_us`, `local_mail_rtt64_us`, `node_chan4k_mb_per_s`.
 pub fn figures(quick: bool) -> Vec<Figure> {
     let Some((_server, url)) = nats() else {
         eprintln!("  cluster: skipped: no nats-server on the PATH (Debian: apt-get install nats-server)");
@@ -531,6 +532,13 @@ pub fn figures(quick: bool) -> Vec<Figure> {
             "µs",
         )
         .against(bare_rtt, "bare async-nats request/reply, 64 B each way (mean)"),
+        Figure::info(
+            "node_rtt64_vs_handoff",
+            "node_rtt64_us over the hand-off floor (nats_handoff_rtt64_us)",
+            rtt,
+            "µs",
+        )
+        .against(handoff, "bare async-nats 64 B round trip, each end handing off to a thread of its own"),
         Figure::info(
             "node_mail_rtt64_us",
             format!("64 B mailbox round trip, guest on a to a server on b found by name (mean of {k})"),
