@@ -12,8 +12,7 @@ use common::{text, Daemon};
 use wasmd_tests::{guest, wat};
 
 /// How long a client may take to end before it counts as hung: what is
-/// checked is that it ends (it ends at once on an idle machine; a busy
-/// one, CI beside a QEMU boot, has taken over a second).
+/// checked is that it ends, not how fast (it ends at once).
 const ENDS_WITHIN: Duration = Duration::from_secs(10);
 
 /// Waits up to `limit` for `child` to end; its exit code (`None`: killed
@@ -131,9 +130,27 @@ fn cat_of_run_into_a_closed_pipe_ends_and_the_guest_is_killed() {
 
 #[test]
 fn sigint_of_a_cat_of_run_kills_the_guest() {
+    use std::os::unix::process::CommandExt;
     let daemon = Daemon::start(&[]);
     let module = wat("loop");
-    let mut child = cat_run(&daemon, module.to_str().unwrap());
+    // A client started where SIGINT is ignored (a test run in the
+    // background of a shell without job control) keeps ignoring it, as it
+    // should: this one is started as from a terminal's shell.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmd"));
+    child
+        .args(["cat", &format!("/scheme/wasm/run{}", module.display())])
+        .env("WASMD_SOCKET", &daemon.socket)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: between fork and exec only `signal`, which is
+    // async-signal-safe, runs; it touches no memory of the parent's.
+    unsafe {
+        child.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut child = child.spawn().expect("client runs");
     // The guest is running once ps shows it.
     let start = Instant::now();
     while ps_lines(&daemon, "loop").is_empty() {
