@@ -6,17 +6,22 @@
 mod common;
 
 use common::Harness;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use wasmd_abi::mailbox::MAX_WATCHES;
 use wasmd_abi::ExitStatus;
-use wasmhost::{RemoteOp, RemotePid, MAX_STAND_INS};
+
+use wasmhost::{RemoteNotice, RemotePid, MAX_STAND_INS};
 
 fn peer(pid: u32) -> RemotePid {
     RemotePid { node: "b".into(), pid }
 }
 
-/// A manager with one idle process, and its owner.
+/// A manager with one idle process, and its owner; its notices wait
+/// for a link that never takes them.
 fn idle_process() -> (Harness, u32, wasmhost::Owner) {
     let mut h = Harness::new();
+    h.pm.set_notice_waker(Some(Arc::new(|| true)));
     let pid = h.wat("idle");
     h.pm.run(16);
     let owner = h.pm.process(pid).unwrap().owner;
@@ -39,22 +44,22 @@ fn a_peer_cannot_grow_a_process_records_without_end() {
     assert!(h.pm.stand_ins() <= MAX_STAND_INS);
     // Each one refused was told so: a monitor's down with no status, a
     // link's end as `noproc`.
-    let ops = h.pm.take_remote_ops();
+    let ops = h.pm.take_remote_notices();
     let downs = ops
         .iter()
-        .filter(|op| matches!(op, RemoteOp::Ended { status: None, reference: Some(_), .. }))
+        .filter(|op| matches!(op, RemoteNotice::Ended { status: None, reference: Some(_), .. }))
         .count();
     let noprocs = ops
         .iter()
         .filter(|op| {
-            matches!(op, RemoteOp::Ended { status: Some(ExitStatus::NoProcess), reference: None, .. })
+            matches!(op, RemoteNotice::Ended { status: Some(ExitStatus::NoProcess), reference: None, .. })
         })
         .count();
     assert_eq!((downs, noprocs), (100, 100));
     // Its end tells every peer process that watched it.
     h.pm.kill(pid).unwrap();
-    let ops = h.pm.take_remote_ops();
-    let ended = ops.iter().filter(|op| matches!(op, RemoteOp::Ended { pid: p, .. } if *p == pid)).count();
+    let ops = h.pm.take_remote_notices();
+    let ended = ops.iter().filter(|op| matches!(op, RemoteNotice::Ended { pid: p, .. } if *p == pid)).count();
     assert_eq!(ended, 2 * MAX_WATCHES);
     assert_eq!(h.pm.stand_ins(), 0, "nothing is kept for them after");
 }
@@ -126,4 +131,39 @@ fn a_message_dropped_for_a_full_mailbox_keeps_nothing_for_its_sender() {
     }
     assert_eq!(h.pm.stand_ins(), 1);
     assert_eq!(h.pm.process(pid).unwrap().watches.stand_ins.len(), 1);
+}
+
+#[test]
+fn notices_wake_the_link_and_are_dropped_once_it_is_gone() {
+    let (mut h, pid, owner) = idle_process();
+    let wakes = Arc::new(AtomicUsize::new(0));
+    let up = Arc::new(AtomicBool::new(true));
+    let (w, u) = (wakes.clone(), up.clone());
+    h.pm.set_notice_waker(Some(Arc::new(move || {
+        w.fetch_add(1, Ordering::SeqCst);
+        u.load(Ordering::SeqCst)
+    })));
+    // A link of a peer process that is refused (another user's) is told
+    // back at once: a notice, and the link woken.
+    let stranger = wasmhost::Owner { uid: owner.uid + 1, gid: owner.gid + 1 };
+    h.pm.remote_link(peer(1), pid, stranger);
+    assert_eq!(wakes.load(Ordering::SeqCst), 1);
+    let told = h.pm.take_remote_notices();
+    assert!(
+        matches!(&told[..], [RemoteNotice::Ended { to, pid: p, status: Some(ExitStatus::NoProcess), reference: None }]
+            if *to == peer(1) && *p == pid),
+        "{told:?}"
+    );
+    // The link ended: what comes is dropped, and what waited too.
+    h.pm.remote_link(peer(2), pid, stranger);
+    up.store(false, Ordering::SeqCst);
+    h.pm.remote_link(peer(3), pid, stranger);
+    assert!(h.pm.take_remote_notices().is_empty(), "nothing waits for a link that is gone");
+    h.pm.remote_link(peer(4), pid, stranger);
+    assert_eq!(wakes.load(Ordering::SeqCst), 3, "a link that is gone is not asked again");
+    assert!(h.pm.take_remote_notices().is_empty());
+    // With no link at all, nothing is kept either.
+    h.pm.set_notice_waker(None);
+    h.pm.remote_link(peer(5), pid, stranger);
+    assert!(h.pm.take_remote_notices().is_empty());
 }

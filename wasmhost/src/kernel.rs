@@ -169,6 +169,36 @@ impl std::ops::DerefMut for KernelGuard<'_> {
     }
 }
 
+impl<'a> KernelGuard<'a> {
+    fn of(shared: &'a Shared) -> KernelGuard<'a> {
+        let mut guard = shared.lock();
+        guard.here = None;
+        let queued_before = guard.queued();
+        KernelGuard { guard, shared, queued_before }
+    }
+}
+
+/// A [`Kernel`]'s manager, for another thread of the embedder (see
+/// [`Kernel::handle`]). It keeps the manager, not the scheduler threads:
+/// once the kernel is dropped, what it locks runs no more.
+#[derive(Clone)]
+pub struct KernelHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for KernelHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KernelHandle")
+    }
+}
+
+impl KernelHandle {
+    /// Locks the manager (see [`Kernel::lock`]).
+    pub fn lock(&self) -> KernelGuard<'_> {
+        KernelGuard::of(&self.shared)
+    }
+}
+
 impl Drop for KernelGuard<'_> {
     fn drop(&mut self) {
         // Work the holder made: more processes queued than before (not
@@ -241,10 +271,13 @@ impl Kernel {
 
     /// The manager, locked (see [`KernelGuard`]).
     pub fn lock(&self) -> KernelGuard<'_> {
-        let mut guard = self.shared.lock();
-        guard.here = None;
-        let queued_before = guard.queued();
-        KernelGuard { guard, shared: &self.shared, queued_before }
+        KernelGuard::of(&self.shared)
+    }
+
+    /// The manager for another thread of the embedder (the cluster's
+    /// link): it locks it as [`Kernel::lock`] does.
+    pub fn handle(&self) -> KernelHandle {
+        KernelHandle { shared: self.shared.clone() }
     }
 
     /// Number of scheduler threads (0: the embedder runs guests).

@@ -85,7 +85,7 @@ pub use futex::NativeWake;
 pub use guest_buf::GuestBuf;
 pub use handles::MAX_HANDLES;
 pub use hostcalls::BYTES_PER_FUEL;
-pub use kernel::{Kernel, KernelGuard, KernelStats};
+pub use kernel::{Kernel, KernelGuard, KernelHandle, KernelStats};
 pub use limits::Limits;
 pub use log::{LogRing, ProcessLog};
 pub use manager::{Deadlock, ManagerConfig, ProcessManager, RegionNotifier};
@@ -100,7 +100,8 @@ pub use process::{Process, Sched};
 pub use region_directory::RegionWatcher;
 pub use reload::{ReloadError, ReloadTicket, STATE_FUEL};
 pub use remote::{
-    is_remote, RemoteOp, RemotePid, RemoteSpawn, MAX_QUEUED_SENDS, MAX_STAND_INS, REMOTE_PID_BASE,
+    is_remote, NoticeWaker, RemoteNotice, RemoteOp, RemotePid, RemoteSpawn, MAX_QUEUED_SENDS, MAX_STAND_INS,
+    REMOTE_PID_BASE,
 };
 pub use scheduler::Scheduler;
 pub use services::spawn::{LoadResult, SpawnOptions};

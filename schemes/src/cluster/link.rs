@@ -6,7 +6,9 @@
 //! The daemon side talks to it through two queues: [`Outgoing`] (requests
 //! to other nodes, answers to theirs) into the link, [`Event`] (replies,
 //! requests from other nodes, the connection's state) out of it, each
-//! followed by a call of the daemon's waker. Heartbeats are published and
+//! followed by a call of the daemon's waker. Notices between processes
+//! skip the daemon's serving thread: the link takes them from the
+//! process manager and hands it other nodes' ones itself ([`notices`]). Heartbeats are published and
 //! heard here; the nodes heard from are kept in the shared [`Peers`], and
 //! at each heartbeat tick a node no longer heard from is told as
 //! [`Event::Left`].
@@ -22,10 +24,11 @@ use wasmd_abi::Errno;
 use wasmhost::worker::Waker;
 
 use super::bridge::{self, BridgeNews, Bridges, Publish, Woken};
+use super::notices;
 use super::wire::{self, Envelope, Heartbeat, Notice, NoticeEnvelope, Reply, Request};
 use super::ClusterConfig;
 use crate::ring::HostRing;
-use wasmhost::RegionWatcher;
+use wasmhost::{KernelHandle, RegionWatcher};
 
 /// What the daemon asks the link to do.
 #[derive(Debug)]
@@ -39,8 +42,9 @@ pub(crate) enum Outgoing {
     Forget { ticket: u64 },
     /// Answer a request of another node.
     Answer { reply_to: async_nats::Subject, reply: Reply },
-    /// Tell `node` a notice (published at once, in the order given).
-    Notice { node: String, notice: Notice },
+    /// The process manager: the link tells its notices to other nodes
+    /// and hands it theirs from now on (see `notices`).
+    Attach(KernelHandle),
     /// Start bridge `id`: the channel in `ring` read here, its frames
     /// sent into file `handle` of `node` ([`bridge`]); its news come
     /// back as [`Event::Bridge`].
@@ -68,8 +72,6 @@ pub(crate) enum Event {
     Reply { ticket: u64, reply: Result<Reply, (Errno, String)> },
     /// A request from node `from`, to answer to `reply_to`.
     Incoming { from: String, request: Request, reply_to: async_nats::Subject },
-    /// A notice from node `from`.
-    Notice { from: String, notice: Notice },
     /// News of bridge `id` of this node.
     Bridge { id: u64, news: BridgeNews },
     /// The stream of `from`'s bridge into its file `handle` here ended
@@ -160,16 +162,31 @@ fn wake(waker: &Mutex<Option<Waker>>) {
     }
 }
 
+/// The link thread's ends of what it shares with the daemon side.
+pub(crate) struct Ends {
+    /// Work from the daemon.
+    pub(crate) out: UnboundedReceiver<Outgoing>,
+    /// Events for the daemon, each followed by a call of its waker.
+    pub(crate) events: Sender<Event>,
+    pub(crate) waker: Arc<Mutex<Option<Waker>>>,
+    pub(crate) peers: SharedPeers,
+    /// Woken by the process manager's notice waker (see `notices`).
+    pub(crate) notices_ready: Arc<tokio::sync::Notify>,
+    /// Cleared when the link ends: the manager's notice waker says so
+    /// from then on, and notices are dropped.
+    pub(crate) running: Arc<std::sync::atomic::AtomicBool>,
+}
+
 /// Connects (waiting at most the connection timeout), then serves until
-/// the daemon side goes away. Returns why it could not connect.
-pub(crate) fn run(
-    config: ClusterConfig,
-    out: UnboundedReceiver<Outgoing>,
-    events: Sender<Event>,
-    waker: Arc<Mutex<Option<Waker>>>,
-    peers: SharedPeers,
-    connected: std::sync::mpsc::Sender<Result<(), String>>,
-) {
+/// the daemon side goes away. Tells `connected` why it could not
+/// connect.
+pub(crate) fn run(config: ClusterConfig, ends: Ends, connected: std::sync::mpsc::Sender<Result<(), String>>) {
+    let running = ends.running.clone();
+    link(config, ends, connected);
+    running.store(false, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn link(config: ClusterConfig, ends: Ends, connected: std::sync::mpsc::Sender<Result<(), String>>) {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -186,7 +203,7 @@ pub(crate) fn run(
             }
         };
         let _ = connected.send(Ok(()));
-        serve(config, client, out, events, waker, peers).await;
+        serve(config, client, ends).await;
     });
 }
 
@@ -229,19 +246,13 @@ async fn connect(config: &ClusterConfig) -> Result<async_nats::Client, String> {
         .map_err(|e| format!("cannot reach NATS at {}: {e}", config.url))
 }
 
-async fn serve(
-    config: ClusterConfig,
-    client: async_nats::Client,
-    mut out: UnboundedReceiver<Outgoing>,
-    events: Sender<Event>,
-    waker: Arc<Mutex<Option<Waker>>>,
-    peers: SharedPeers,
-) {
+async fn serve(config: ClusterConfig, client: async_nats::Client, ends: Ends) {
+    let Ends { mut out, events, waker, peers, notices_ready, running: _ } = ends;
     let subscribe = |subject: String| {
         let client = client.clone();
         async move { client.subscribe(subject).await }
     };
-    let (mut requests, mut notices, mut frames, mut beats) = match (
+    let (mut requests, mut their_notices, mut frames, mut beats) = match (
         subscribe(wire::request_subject(&config.node)).await,
         subscribe(wire::notice_subject(&config.node)).await,
         subscribe(wire::frames_subject(&config.node)).await,
@@ -275,6 +286,8 @@ async fn serve(
     let mut publish: Publish = Vec::new();
     let mut later = tokio::time::interval(bridge::MID_FRAME_RETRY);
     later.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The process manager, once the daemon attached it.
+    let mut kernel: Option<KernelHandle> = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {
@@ -353,7 +366,7 @@ async fn serve(
                     }
                 }
             }
-            Some(msg) = notices.next() => {
+            Some(msg) = their_notices.next() => {
                 match serde_json::from_slice::<NoticeEnvelope>(&msg.payload) {
                     Ok(NoticeEnvelope { from, notice: Notice::Credit { handle, frames } })
                         if wire::check_node_name(&from).is_ok() =>
@@ -364,12 +377,10 @@ async fn serve(
                             tell_woken(&events, &waker, woken);
                         }
                     }
-                    Ok(NoticeEnvelope { from, notice }) if wire::check_node_name(&from).is_ok() => {
-                        if events.send(Event::Notice { from, notice }).is_err() {
-                            return;
-                        }
-                        wake(&waker);
-                    }
+                    Ok(NoticeEnvelope { from, notice }) if wire::check_node_name(&from).is_ok() => match &kernel {
+                        Some(k) => notices::deliver(k, config.remote_user, &from, notice),
+                        None => log::info!("nats: a notice of node {from} came before this node was ready: dropped"),
+                    },
                     _ => log::info!("nats: a notice that is not a wasmd notice was dropped"),
                 }
             }
@@ -388,6 +399,11 @@ async fn serve(
                     let woken = bridges.woken_end(id, &mut publish);
                     flush(&client, &mut publish).await;
                     tell_woken(&events, &waker, woken);
+                }
+            }
+            _ = notices_ready.notified(), if kernel.is_some() => {
+                if let Some(k) = &kernel {
+                    notices::tell(&client, &config, k, &peers).await;
                 }
             }
             _ = ready.notify.notified() => {
@@ -453,12 +469,10 @@ async fn serve(
                         log::warn!("nats: heartbeat not sent: {e}");
                     }
                 }
-                Some(Outgoing::Notice { node, notice }) => {
-                    let bytes = serde_json::to_vec(&NoticeEnvelope { from: config.node.clone(), notice })
-                        .unwrap_or_default();
-                    if let Err(e) = client.publish(wire::notice_subject(&node), bytes.into()).await {
-                        log::warn!("nats: notice to {node} not sent: {e}");
-                    }
+                Some(Outgoing::Attach(k)) => {
+                    // What the manager queued before is told now.
+                    notices::tell(&client, &config, &k, &peers).await;
+                    kernel = Some(k);
                 }
                 Some(Outgoing::Forget { ticket }) => {
                     if let Some(task) = flying.remove(&ticket) {

@@ -17,9 +17,11 @@
 //!   here (`crate::control` has the file type, `RemoteFile`);
 //! - spawns: a spawn spec with `node=NAME` starts the process on that
 //!   node, and its pid reads back as `NAME/PID`;
-//! - guests' processes: a guest's `spawn_on`, and links, monitors and
-//!   kills of another node's processes, with their ends told back as
-//!   notices (a node that leaves ends them as `noconnection`);
+//! - guests' processes: a guest's `spawn_on`, and links, monitors,
+//!   kills of and messages to another node's processes, with their ends
+//!   told back, as notices the link threads of both nodes carry between
+//!   the process managers themselves (`notices`; a node that leaves
+//!   ends them as `noconnection`);
 //! - names: each node's registered names ride on its heartbeats (when
 //!   they may be news to another node, see [`wire::Heartbeat`]), so the
 //!   registry is cluster-wide (`crate::control` has both, in
@@ -40,9 +42,11 @@
 
 pub mod bridge;
 mod link;
+mod notices;
 pub mod wire;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -143,6 +147,8 @@ pub struct Cluster {
     events: Receiver<Event>,
     waker: Arc<Mutex<Option<Waker>>>,
     peers: link::SharedPeers,
+    /// The process manager's notice waker (see [`Cluster::attach`]).
+    notice_waker: wasmhost::NoticeWaker,
     next_ticket: u64,
     /// Requests in flight, by ticket.
     asked: HashMap<u64, Asked>,
@@ -189,10 +195,20 @@ impl Cluster {
         let (up_tx, up_rx) = mpsc::channel();
         let waker: Arc<Mutex<Option<Waker>>> = Arc::default();
         let peers = link::SharedPeers::default();
-        let (c, w, p) = (config.clone(), waker.clone(), peers.clone());
+        let notices_ready = Arc::new(tokio::sync::Notify::new());
+        let running = Arc::new(AtomicBool::new(true));
+        let ends = link::Ends {
+            out: out_rx,
+            events: events_tx,
+            waker: waker.clone(),
+            peers: peers.clone(),
+            notices_ready: notices_ready.clone(),
+            running: running.clone(),
+        };
+        let c = config.clone();
         std::thread::Builder::new()
             .name("wasmd-nats".into())
-            .spawn(move || link::run(c, out_rx, events_tx, w, p, up_tx))
+            .spawn(move || link::run(c, ends, up_tx))
             .map_err(|e| JoinError::Unreachable(format!("cannot start the NATS thread: {e}")))?;
         let wait = config.connect_timeout + Duration::from_secs(1);
         match up_rx.recv_timeout(wait) {
@@ -200,7 +216,8 @@ impl Cluster {
             Ok(Err(e)) => return Err(JoinError::Unreachable(e)),
             Err(_) => return Err(JoinError::Unreachable(format!("NATS at {} did not answer", config.url))),
         }
-        Ok(Cluster { config, out, events, waker, peers, next_ticket: 1, asked: HashMap::new() })
+        let notice_waker = notices::waker(notices_ready, running);
+        Ok(Cluster { config, out, events, waker, peers, notice_waker, next_ticket: 1, asked: HashMap::new() })
     }
 
     /// This node's name.
@@ -263,12 +280,12 @@ impl Cluster {
         Ok(())
     }
 
-    /// Tells `node` a notice (dropped when it is not alive: what it was
-    /// about ends there as its own leaving does here).
-    pub(crate) fn notify(&self, node: &str, notice: wire::Notice) {
-        if self.knows(node) && node != self.config.node {
-            let _ = self.out.send(Outgoing::Notice { node: node.to_string(), notice });
-        }
+    /// Hands the link the process manager: from now on it tells the
+    /// manager's notices to other nodes and theirs to the manager (see
+    /// `notices`). The manager gets the link's notice waker first.
+    pub(crate) fn attach(&self, pm: &mut wasmhost::ProcessManager, kernel: wasmhost::KernelHandle) {
+        pm.set_notice_waker(Some(self.notice_waker.clone()));
+        let _ = self.out.send(Outgoing::Attach(kernel));
     }
 
     /// Tells `node` (if alive) to close `handle`, without waiting for
@@ -375,11 +392,9 @@ impl Cluster {
                     }
                     Some(asked.waiter)
                 }
-                Event::Incoming { .. }
-                | Event::Notice { .. }
-                | Event::Names
-                | Event::Bridge { .. }
-                | Event::FramesEnded { .. } => None,
+                Event::Incoming { .. } | Event::Names | Event::Bridge { .. } | Event::FramesEnded { .. } => {
+                    None
+                }
                 Event::Left { node } => {
                     let theirs: Vec<u64> =
                         self.asked.iter().filter(|(_, a)| a.node == *node).map(|(t, _)| *t).collect();

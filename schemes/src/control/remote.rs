@@ -101,6 +101,7 @@ impl Daemon {
         }
         {
             let mut pm = self.kernel.lock();
+            cluster.attach(&mut pm, self.kernel.handle());
             pm.join_cluster();
             if let Err(e) = pm.serve_scheme(super::guest_remote::SCHEME) {
                 log::warn!("guests cannot reach other nodes: the scheme `node` is taken ({e})");
@@ -147,7 +148,6 @@ impl Daemon {
                     Some(Waiter::Remove(token)) => self.removed(token, reply),
                     None => {}
                 },
-                Event::Notice { from, notice } => self.take_notice(&from, notice),
                 Event::Names => names_moved = true,
                 Event::Bridge { id, news } => self.bridge_news(id, news),
                 Event::FramesEnded { from, handle } => self.close_theirs(&from, handle),

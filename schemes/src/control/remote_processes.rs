@@ -1,18 +1,19 @@
 //! Guests' processes across nodes, and the cluster-wide name registry.
 //!
-//! Processes: the daemon carries what its process
-//! manager has for other nodes ([`wasmhost::RemoteOp`]: a guest's
-//! `spawn_on`, links, monitors, kills, and ends that other nodes' linked
-//! or monitoring processes must hear of) over the cluster, and hands the
-//! manager what other nodes tell ([`Notice`]s) and answer (a spawn's
-//! pid).
+//! Processes: the daemon carries what its process manager asks of other
+//! nodes ([`wasmhost::RemoteOp`]: a guest's `spawn_on`, its channel
+//! bridges) over the cluster, and hands the manager what they answer (a
+//! spawn's pid). Links, monitors, kills, messages and the ends that
+//! other nodes' linked or monitoring processes must hear of are one-way
+//! notices, in order, which the link thread carries between the
+//! managers itself (`crate::cluster::notices`), not this thread.
 //!
 //! A guest's spawn on another node goes as a [`Request::Spawn`] naming
 //! the guest (`by`) and its link or monitor, which the other node sets
 //! up for that guest's stand-in as soon as the child's pid is known
-//! (see [`super::remote`]); everything else goes as one-way notices, in
-//! order. The other node accepts links, monitors and kills for the
-//! processes owned by its remote user only (see [`wasmhost::RemoteOp`]).
+//! (see [`super::remote`]). The other node accepts links, monitors and
+//! kills for the processes owned by its remote user only (see
+//! [`wasmhost::RemoteNotice`]).
 //!
 //! Names: each node tells the names its processes hold in a heartbeat
 //! sent at once when they change, and again in its beats after a node
@@ -27,11 +28,11 @@
 //! its name goes, and when a restarted one registers it again, on any
 //! node, every node sees the new holder within a message's travel.
 
-use wasmd_abi::{Errno, ExitStatus};
+use wasmd_abi::Errno;
 use wasmhost::{RemoteOp, RemotePid, RemoteSpawn};
 
 use super::{spec, Daemon};
-use crate::cluster::wire::{Notice, Reply, Request};
+use crate::cluster::wire::{Reply, Request};
 use crate::cluster::Waiter;
 
 impl Daemon {
@@ -58,25 +59,17 @@ impl Daemon {
         self.kernel.lock().set_cluster_names(view);
     }
 
-    /// Carries what the process manager has for other nodes.
+    /// Carries what the process manager asks of other nodes beside its
+    /// notices (which the link tells itself, see `cluster::notices`):
+    /// spawns there and guests' bridges.
     pub(super) fn send_remote_ops(&mut self) {
         let Some(cluster) = self.cluster.as_mut() else { return };
         let ops = self.kernel.lock().take_remote_ops();
         let mut refused = Vec::new();
         let mut bridges = Vec::new();
         let mut ended_bridgers = Vec::new();
-        // Links and monitors of processes of a node that is not there end
-        // at once, as its leaving would have ended them.
-        let mut lost = Vec::new();
         for op in ops {
-            match &op {
-                RemoteOp::Link { to, by } if !cluster.knows(&to.node) => lost.push((to.clone(), *by, None)),
-                RemoteOp::Monitor { to, by, reference } if !cluster.knows(&to.node) => {
-                    lost.push((to.clone(), *by, Some(*reference)))
-                }
-                _ => {}
-            }
-            let (node, notice) = match op {
+            match op {
                 RemoteOp::Spawn { token, node, by, spawn } => {
                     let request = Request::Spawn {
                         spec: spec_text(&spawn),
@@ -87,39 +80,11 @@ impl Daemon {
                     if let Err(e) = cluster.ask(&node, request, Waiter::Spawn(token)) {
                         refused.push((token, e));
                     }
-                    continue;
                 }
-                RemoteOp::BridgesEnd { by } => {
-                    ended_bridgers.push(by);
-                    continue;
-                }
+                RemoteOp::BridgesEnd { by } => ended_bridgers.push(by),
                 RemoteOp::Bridge { token, by, owner, region, node, chan } => {
                     bridges.push((super::bridges::GuestBridgeCall { token, by, owner, region, chan }, node));
-                    continue;
                 }
-                RemoteOp::Link { to, by } => (to.node, Notice::Link { pid: to.pid, by }),
-                RemoteOp::Unlink { to, by } => (to.node, Notice::Unlink { pid: to.pid, by }),
-                RemoteOp::Monitor { to, by, reference } => {
-                    (to.node, Notice::Monitor { pid: to.pid, by, reference })
-                }
-                RemoteOp::Demonitor { to, by, reference } => {
-                    (to.node, Notice::Demonitor { pid: to.pid, by, reference })
-                }
-                RemoteOp::Kill { to, by } => (to.node, Notice::Kill { pid: to.pid, by }),
-                RemoteOp::Send { to, by, tag, data } => {
-                    (to.node, Notice::Send { pid: to.pid, by, tag, data })
-                }
-                RemoteOp::Ended { to, pid, status, reference } => {
-                    let status = status.map(|s| s.to_string());
-                    (to.node, Notice::Ended { pid, to: to.pid, status, reference })
-                }
-            };
-            cluster.notify(&node, notice);
-        }
-        if !lost.is_empty() {
-            let mut pm = self.kernel.lock();
-            for (to, by, reference) in lost {
-                pm.remote_ended(to, by, Some(ExitStatus::NoConnection), reference);
             }
         }
         for (call, node) in bridges {
@@ -133,34 +98,6 @@ impl Daemon {
             for (token, e) in refused {
                 pm.remote_spawned(token, Err(e));
             }
-        }
-    }
-
-    /// Hands the process manager a notice of node `from`.
-    pub(super) fn take_notice(&mut self, from: &str, notice: Notice) {
-        let Some(owner) = self.cluster.as_ref().map(|c| c.remote_user()) else { return };
-        let of = |pid| RemotePid { node: from.into(), pid };
-        let mut pm = self.kernel.lock();
-        match notice {
-            Notice::Link { pid, by } => pm.remote_link(of(by), pid, owner),
-            Notice::Unlink { pid, by } => pm.remote_unlink(of(by), pid),
-            Notice::Monitor { pid, by, reference } => pm.remote_monitor(of(by), pid, reference, owner),
-            Notice::Demonitor { pid, by, reference } => pm.remote_demonitor(of(by), pid, reference),
-            Notice::Kill { pid, by } => {
-                if let Err(e) = pm.remote_kill(pid, owner) {
-                    log::info!("node {from}: process {by} may not kill {pid} here: {e}");
-                }
-            }
-            Notice::Ended { pid, to, status, reference } => {
-                let status = status.and_then(|s| s.parse::<ExitStatus>().ok());
-                pm.remote_ended(of(pid), to, status, reference);
-            }
-            Notice::Send { pid, by, tag, data } => {
-                if !pm.remote_send(of(by), pid, tag, data, owner) {
-                    log::debug!("node {from}: a message of process {by} to {pid} was dropped");
-                }
-            }
-            Notice::Credit { .. } => {}
         }
     }
 

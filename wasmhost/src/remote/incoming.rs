@@ -9,7 +9,7 @@ use crate::manager::ProcessManager;
 use crate::owner::Owner;
 use crate::Pid;
 
-use super::{is_remote, RemoteOp, RemotePid};
+use super::{is_remote, RemoteNotice, RemotePid};
 
 impl ProcessManager {
     /// The stand-in of another node's process `from`, made if new, when
@@ -48,7 +48,7 @@ impl ProcessManager {
                 let ended =
                     self.procs.get(target).filter(|p| p.owner == owner).and_then(|p| p.status().cloned());
                 let status = Some(ended.unwrap_or(ExitStatus::NoProcess));
-                self.remote.outbox.push(RemoteOp::Ended { to: from, pid: target, status, reference: None });
+                self.remote.tell(RemoteNotice::Ended { to: from, pid: target, status, reference: None });
             }
         }
     }
@@ -80,7 +80,7 @@ impl ProcessManager {
                 let status =
                     self.procs.get(target).filter(|p| p.owner == owner).and_then(|p| p.status().cloned());
                 let reference = Some(reference);
-                self.remote.outbox.push(RemoteOp::Ended { to: from, pid: target, status, reference });
+                self.remote.tell(RemoteNotice::Ended { to: from, pid: target, status, reference });
             }
         }
     }

@@ -4,7 +4,7 @@
 //! A process handle of a stand-in ([`HandleObject::Remote`], from
 //! `process_handle` of the pid `spawn_on` or `name_whereis` gave) sends
 //! to that process on its node: `send` copies the message into a
-//! [`RemoteOp::Send`] in the outbox and returns at once (at most
+//! [`RemoteNotice::Send`] for the embedder's link and returns at once (at most
 //! [`MAX_QUEUED_SENDS`] wait there for the embedder; beyond that `send`
 //! is `EAGAIN`). The other node's embedder hands it to
 //! [`ProcessManager::remote_send`], which queues it in the receiver's
@@ -33,7 +33,7 @@ use crate::owner::Owner;
 use crate::process::HandleObject;
 use crate::Pid;
 
-use super::{RemoteOp, RemotePid};
+use super::{RemoteNotice, RemotePid};
 
 pub use wasmd_abi::hostcall::MAX_QUEUED_SENDS;
 
@@ -73,8 +73,7 @@ impl ProcessManager {
         if self.remote.queued_sends >= MAX_QUEUED_SENDS {
             return Err(Errno::WouldBlock);
         }
-        self.remote.queued_sends += 1;
-        self.remote.outbox.push(RemoteOp::Send { to, by: me, tag, data });
+        self.remote.tell(RemoteNotice::Send { to, by: me, tag, data });
         Ok(())
     }
 

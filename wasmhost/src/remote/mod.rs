@@ -13,8 +13,10 @@
 //! monitor, demonitor, kill, a spawn on another node, a message through
 //! a handle of it) and what its end
 //! means for the stand-ins it watched or was watched by become
-//! [`RemoteOp`]s in an outbox; the embedder takes them
-//! ([`ProcessManager::take_remote_ops`]), carries them to the other node,
+//! [`RemoteNotice`]s, which the embedder's link takes on its own thread as
+//! they come ([`ProcessManager::take_remote_notices`]; spawns there and
+//! guests' bridges are [`RemoteOp`]s for its serving side,
+//! [`ProcessManager::take_remote_ops`]), carries them to the other node,
 //! and hands that node's manager the matching call (`remote_link`,
 //! `remote_ended`, …), which acts on its local process as a local link or
 //! monitor would. A spawn's answer comes back through
@@ -90,7 +92,10 @@ pub struct RemoteSpawn {
     pub monitor: Option<u64>,
 }
 
-/// What this node tells another (the embedder carries it).
+/// What this node asks of the embedder for another node, beside the
+/// notices: a spawn there, a guest's channel bridge, the end of a
+/// guest's bridges (the embedder's serving side carries these,
+/// [`ProcessManager::take_remote_ops`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RemoteOp {
     /// Spawn on `node` for the local process `by`; the answer goes to
@@ -105,6 +110,38 @@ pub enum RemoteOp {
         /// What to spawn.
         spawn: RemoteSpawn,
     },
+    /// The local process `by` bridges the channel of region `region`
+    /// into channel `chan` of `node`; the answer goes to
+    /// [`ProcessManager::remote_bridged`] with `token`.
+    Bridge {
+        /// Names the waiting call.
+        token: u64,
+        /// The local process that asked.
+        by: Pid,
+        /// Whom it acts for (the bridge reads the channel as them).
+        owner: crate::owner::Owner,
+        /// The local region's id (its `chan/ID`).
+        region: u64,
+        /// The other node.
+        node: Arc<str>,
+        /// Its channel there.
+        chan: u64,
+    },
+    /// The local process `by`, which made bridges (`chan_bridge`), ended:
+    /// its bridges end.
+    BridgesEnd {
+        /// The local process.
+        by: Pid,
+    },
+}
+
+/// What a local process did to a process of another node, or what its
+/// end means for one: told to that node as it happens. The embedder's
+/// link takes these on a thread of its own
+/// ([`ProcessManager::take_remote_notices`], woken by the waker of
+/// [`ProcessManager::set_notice_waker`]), in the order made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteNotice {
     /// The local process `by` linked with `to`.
     Link {
         /// The remote process.
@@ -144,29 +181,6 @@ pub enum RemoteOp {
         /// The local one.
         by: Pid,
     },
-    /// The local process `by` bridges the channel of region `region`
-    /// into channel `chan` of `node`; the answer goes to
-    /// [`ProcessManager::remote_bridged`] with `token`.
-    Bridge {
-        /// Names the waiting call.
-        token: u64,
-        /// The local process that asked.
-        by: Pid,
-        /// Whom it acts for (the bridge reads the channel as them).
-        owner: crate::owner::Owner,
-        /// The local region's id (its `chan/ID`).
-        region: u64,
-        /// The other node.
-        node: Arc<str>,
-        /// Its channel there.
-        chan: u64,
-    },
-    /// The local process `by`, which made bridges (`chan_bridge`), ended:
-    /// its bridges end.
-    BridgesEnd {
-        /// The local process.
-        by: Pid,
-    },
     /// The local process `by` sent `data` under `tag` to `to`.
     Send {
         /// The remote process.
@@ -192,6 +206,27 @@ pub enum RemoteOp {
         reference: Option<u64>,
     },
 }
+
+impl RemoteNotice {
+    /// The process of another node it is for.
+    pub fn to(&self) -> &RemotePid {
+        match self {
+            RemoteNotice::Link { to, .. }
+            | RemoteNotice::Unlink { to, .. }
+            | RemoteNotice::Monitor { to, .. }
+            | RemoteNotice::Demonitor { to, .. }
+            | RemoteNotice::Kill { to, .. }
+            | RemoteNotice::Send { to, .. }
+            | RemoteNotice::Ended { to, .. } => to,
+        }
+    }
+}
+
+/// Wakes the embedder's link when a notice is queued (see
+/// [`ProcessManager::set_notice_waker`]): false when there is no link any
+/// more. Called under the manager's lock, so it must be quick and must
+/// not block.
+pub type NoticeWaker = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// The local side of one remote process.
 #[derive(Debug)]
@@ -232,7 +267,6 @@ struct SpawnWait {
 }
 
 /// The stand-ins of one manager, and what waits to be told.
-#[derive(Debug)]
 pub(crate) struct StandIns {
     by_pid: HashMap<Pid, StandIn>,
     by_id: HashMap<RemotePid, Pid>,
@@ -241,8 +275,13 @@ pub(crate) struct StandIns {
     next: Pid,
     spawns: HashMap<u64, SpawnWait>,
     outbox: Vec<RemoteOp>,
-    /// [`RemoteOp::Send`]s in the outbox.
+    /// Notices for the embedder's link, oldest first.
+    notices: Vec<RemoteNotice>,
+    /// [`RemoteNotice::Send`]s among them.
     queued_sends: usize,
+    /// Wakes the link when the first notice is queued (`None`: no link,
+    /// notices are dropped).
+    notice_waker: Option<NoticeWaker>,
     /// `chan_bridge` calls waiting for their answer, by token.
     bridging: HashSet<u64>,
     /// Live processes that made bridges.
@@ -251,6 +290,16 @@ pub(crate) struct StandIns {
     dropped_messages: u64,
     /// The embedder carries remote ops (it is in a cluster).
     enabled: bool,
+}
+
+impl std::fmt::Debug for StandIns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StandIns")
+            .field("stand_ins", &self.by_pid.len())
+            .field("outbox", &self.outbox.len())
+            .field("notices", &self.notices.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for StandIns {
@@ -262,7 +311,9 @@ impl Default for StandIns {
             next: REMOTE_PID_BASE,
             spawns: HashMap::new(),
             outbox: Vec::new(),
+            notices: Vec::new(),
             queued_sends: 0,
+            notice_waker: None,
             bridging: HashSet::new(),
             bridgers: HashSet::new(),
             dropped_messages: 0,
@@ -323,6 +374,22 @@ impl StandIns {
         !self.outbox.is_empty()
     }
 
+    /// Queues `notice` for the link and wakes it (with no link, or one
+    /// that ended, it is dropped, with what waited).
+    fn tell(&mut self, notice: RemoteNotice) {
+        let Some(wake) = &self.notice_waker else { return };
+        if !wake() {
+            self.notice_waker = None;
+            self.notices.clear();
+            self.queued_sends = 0;
+            return;
+        }
+        if matches!(notice, RemoteNotice::Send { .. }) {
+            self.queued_sends += 1;
+        }
+        self.notices.push(notice);
+    }
+
     /// Stand-ins kept (for tests and stats).
     pub(crate) fn len(&self) -> usize {
         self.by_pid.len()
@@ -336,10 +403,26 @@ impl ProcessManager {
         self.remote.enabled = true;
     }
 
-    /// What waits to be told to other nodes, oldest first.
+    /// What waits for the embedder's serving side, oldest first.
     pub fn take_remote_ops(&mut self) -> Vec<RemoteOp> {
-        self.remote.queued_sends = 0;
         std::mem::take(&mut self.remote.outbox)
+    }
+
+    /// The notices waiting for the embedder's link, oldest first.
+    pub fn take_remote_notices(&mut self) -> Vec<RemoteNotice> {
+        self.remote.queued_sends = 0;
+        std::mem::take(&mut self.remote.notices)
+    }
+
+    /// Sets the link's waker: called (under the manager's lock) when a
+    /// notice is queued. `None`: there is no link; notices waiting and to
+    /// come are dropped.
+    pub fn set_notice_waker(&mut self, waker: Option<NoticeWaker>) {
+        if waker.is_none() {
+            self.remote.notices.clear();
+            self.remote.queued_sends = 0;
+        }
+        self.remote.notice_waker = waker;
     }
 
     /// Stand-ins kept for processes of other nodes.

@@ -15,7 +15,7 @@ use crate::process::BlockOn;
 use crate::syscall::{SpawnCall, SpawnModule};
 use crate::Pid;
 
-use super::{is_remote, RemoteOp, RemotePid, RemoteSpawn, SpawnWait, MAX_REMOTE_SPAWNS};
+use super::{is_remote, RemoteNotice, RemoteOp, RemotePid, RemoteSpawn, SpawnWait, MAX_REMOTE_SPAWNS};
 
 impl ProcessManager {
     pub(super) fn may_touch(&self, me: Pid, target: Pid) -> Result<RemotePid, Errno> {
@@ -37,7 +37,7 @@ impl ProcessManager {
             return Err(Errno::NoSpace);
         }
         self.tie_link(me, target);
-        self.remote.outbox.push(RemoteOp::Link { to, by: me });
+        self.remote.tell(RemoteNotice::Link { to, by: me });
         Ok(())
     }
 
@@ -45,7 +45,7 @@ impl ProcessManager {
     pub(crate) fn unlink_remote(&mut self, me: Pid, target: Pid) {
         let Some(to) = self.remote.id(target) else { return };
         if self.untie_link(me, target) {
-            self.remote.outbox.push(RemoteOp::Unlink { to, by: me });
+            self.remote.tell(RemoteNotice::Unlink { to, by: me });
         }
     }
 
@@ -58,7 +58,7 @@ impl ProcessManager {
         self.next_ref += 1;
         let reference = self.next_ref;
         self.tie_monitor(me, target, reference);
-        self.remote.outbox.push(RemoteOp::Monitor { to, by: me, reference });
+        self.remote.tell(RemoteNotice::Monitor { to, by: me, reference });
         Ok(reference)
     }
 
@@ -69,13 +69,13 @@ impl ProcessManager {
         s.watchers.retain(|(r, h)| !(*r == reference && *h == me));
         let to = s.id.clone();
         self.remote.collect(target);
-        self.remote.outbox.push(RemoteOp::Demonitor { to, by: me, reference });
+        self.remote.tell(RemoteNotice::Demonitor { to, by: me, reference });
     }
 
     /// `kill(target)` of a stand-in: sent, not waited for.
     pub(crate) fn kill_remote(&mut self, me: Pid, target: Pid) -> Result<(), Errno> {
         let to = self.may_touch(me, target)?;
-        self.remote.outbox.push(RemoteOp::Kill { to, by: me });
+        self.remote.tell(RemoteNotice::Kill { to, by: me });
         Ok(())
     }
 
@@ -161,7 +161,7 @@ impl ProcessManager {
             // Not waited for: a linked child dies with its link; one the
             // caller cannot be told of is not left behind.
             if wait.link || alive {
-                self.remote.outbox.push(RemoteOp::Kill { to: child, by: wait.by });
+                self.remote.tell(RemoteNotice::Kill { to: child, by: wait.by });
             }
             let e = Errno::NoSpace;
             self.continue_wait(token, Box::new(move |_, _| Outcome::error(e)));
@@ -233,7 +233,7 @@ impl ProcessManager {
             if let Some(s) = self.remote.by_pid.get_mut(&stand_in) {
                 s.links.retain(|l| *l != pid);
                 let to = s.id.clone();
-                self.remote.outbox.push(RemoteOp::Ended {
+                self.remote.tell(RemoteNotice::Ended {
                     to,
                     pid,
                     status: Some(status.clone()),
@@ -247,7 +247,7 @@ impl ProcessManager {
                 s.monitors.retain(|(r, t)| !(*r == reference && *t == pid));
                 let to = s.id.clone();
                 let status = Some(status.clone());
-                self.remote.outbox.push(RemoteOp::Ended { to, pid, status, reference: Some(reference) });
+                self.remote.tell(RemoteNotice::Ended { to, pid, status, reference: Some(reference) });
             }
             self.remote.collect(holder);
         }
@@ -255,7 +255,7 @@ impl ProcessManager {
             if let Some(s) = self.remote.by_pid.get_mut(&target) {
                 s.watchers.retain(|(r, h)| !(*r == reference && *h == pid));
                 let to = s.id.clone();
-                self.remote.outbox.push(RemoteOp::Demonitor { to, by: pid, reference });
+                self.remote.tell(RemoteNotice::Demonitor { to, by: pid, reference });
             }
             self.remote.collect(target);
         }
