@@ -8,10 +8,10 @@
 //! requests from other nodes, the connection's state) out of it, each
 //! followed by a call of the daemon's waker. Notices between processes
 //! skip the daemon's serving thread: the link takes them from the
-//! process manager and hands it other nodes' ones itself ([`notices`]). Heartbeats are published and
-//! heard here; the nodes heard from are kept in the shared [`Peers`], and
-//! at each heartbeat tick a node no longer heard from is told as
-//! [`Event::Left`].
+//! process manager and hands it other nodes' ones itself ([`notices`]).
+//! Heartbeats are published and heard here; the nodes heard from are
+//! kept in the shared [`Peers`], and at each heartbeat tick a node no
+//! longer heard from is told as [`Event::Left`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::Sender;
