@@ -6,7 +6,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use super::{check, field, kill, names, status, text, wait};
-use crate::{Outcome, Setup, Tree};
+use crate::{eventually, Outcome, Setup, Tree};
 
 pub(super) fn ls(setup: &Setup) -> Outcome {
     (|| {
@@ -83,8 +83,14 @@ pub(super) fn ctl(setup: &Setup) -> Outcome {
             Ok(field(&status(tree, pid)?, "state").unwrap_or_default())
         };
         tree.write(&ctl, b"suspend")?;
-        let s = state(tree.as_mut())?;
-        check(s == "suspended", || format!("state after suspend: {s}"))?;
+        // A process in the middle of a turn (its first, here, on a busy
+        // machine) is suspended when the turn ends.
+        let mut s = String::new();
+        let suspended = eventually("the suspension", Duration::from_secs(5), || {
+            s = state(tree.as_mut())?;
+            Ok(s == "suspended")
+        });
+        check(suspended.is_ok(), || format!("state after suspend: {s}"))?;
         tree.write(&ctl, b"resume")?;
         let s = state(tree.as_mut())?;
         check(s != "suspended" && s != "exited", || format!("state after resume: {s}"))?;
