@@ -107,13 +107,24 @@ fn no_live_guest(daemon: &Daemon, name: &str) {
 
 /// A `cat` client of `run/` on the flood guest, started against `daemon`.
 fn cat_run(daemon: &Daemon, module: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_wasmd"))
-        .args(["cat", &format!("/scheme/wasm/run{module}")])
+    use std::os::unix::process::CommandExt;
+    let mut cat = Command::new(env!("CARGO_BIN_EXE_wasmd"));
+    cat.args(["cat", &format!("/scheme/wasm/run{module}")])
         .env("WASMD_SOCKET", &daemon.socket)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("client runs")
+        .stderr(Stdio::piped());
+    // A client started where SIGINT is ignored (a test run in the
+    // background of a shell without job control) keeps ignoring it, as it
+    // should: this one is started as from a terminal's shell.
+    // SAFETY: between fork and exec only `signal`, which is
+    // async-signal-safe, runs; it touches no memory of the parent's.
+    unsafe {
+        cat.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    cat.spawn().expect("client runs")
 }
 
 #[test]
@@ -130,27 +141,9 @@ fn cat_of_run_into_a_closed_pipe_ends_and_the_guest_is_killed() {
 
 #[test]
 fn sigint_of_a_cat_of_run_kills_the_guest() {
-    use std::os::unix::process::CommandExt;
     let daemon = Daemon::start(&[]);
     let module = wat("loop");
-    // A client started where SIGINT is ignored (a test run in the
-    // background of a shell without job control) keeps ignoring it, as it
-    // should: this one is started as from a terminal's shell.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmd"));
-    child
-        .args(["cat", &format!("/scheme/wasm/run{}", module.display())])
-        .env("WASMD_SOCKET", &daemon.socket)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // SAFETY: between fork and exec only `signal`, which is
-    // async-signal-safe, runs; it touches no memory of the parent's.
-    unsafe {
-        child.pre_exec(|| {
-            libc::signal(libc::SIGINT, libc::SIG_DFL);
-            Ok(())
-        });
-    }
-    let mut child = child.spawn().expect("client runs");
+    let mut child = cat_run(&daemon, module.to_str().unwrap());
     // The guest is running once ps shows it.
     let start = Instant::now();
     while ps_lines(&daemon, "loop").is_empty() {
