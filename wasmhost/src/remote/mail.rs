@@ -4,9 +4,9 @@
 //! A process handle of a stand-in ([`HandleObject::Remote`], from
 //! `process_handle` of the pid `spawn_on` or `name_whereis` gave) sends
 //! to that process on its node: `send` copies the message into a
-//! [`RemoteNotice::Send`] for the embedder's link and returns at once (at most
-//! [`MAX_QUEUED_SENDS`] wait there for the embedder; beyond that `send`
-//! is `EAGAIN`). The other node's embedder hands it to
+//! [`RemoteNotice::Send`] for the embedder's link and returns at once
+//! (at most [`MAX_QUEUED_SENDS`] wait there for the link; beyond that
+//! `send` is `EAGAIN`). The other node's embedder hands it to
 //! [`ProcessManager::remote_send`], which queues it in the receiver's
 //! mailbox from the sender's stand-in there, so the receiver replies
 //! through `process_handle(from)` as to a local sender. The receiver must
